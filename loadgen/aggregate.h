@@ -1,0 +1,55 @@
+// The coordinator's view of a run: the workers' measurements merged by name (exact histogram
+// addition), per-second time series, and the threshold verdicts computed from them.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loadgen/metrics.h"
+#include "loadgen/thresholds.h"
+
+namespace stampede::loadgen {
+
+struct timeseries_row {
+  int64_t second = 0;
+  int64_t requests = 0;
+  int64_t errors = 0;
+  int64_t iterations = 0;
+  int64_t dropped_iterations = 0;
+  int64_t vus = 0;
+  int64_t vus_max = 0;
+  int workers_reported = 0;
+  hdr_histogram latency{1, 3'600'000'000, 3};       // all request steps, corrected
+  std::array<int64_t, error_kind_count> errors_by_kind{};
+  double max_event_loop_lag_ms = 0;
+  std::map<std::string, hdr_histogram> step_histograms;  // per step, for .hlog intervals
+};
+
+struct aggregate {
+  std::map<std::string, std::unique_ptr<step_metrics>, std::less<>> steps;
+  std::unique_ptr<step_metrics> all_requests;     // every request step merged
+  hdr_histogram iteration_durations;
+  hdr_histogram event_loop_lag{1, 3'600'000'000, 2};
+  std::map<check_key, check_counts> checks;
+  std::vector<scenario_counters> scenarios;
+  int64_t data_sent = 0;
+  int64_t data_received = 0;
+  int64_t vus_max = 0;
+  double duration_s = 0;
+
+  aggregate();
+  void add_worker(worker_metrics& metrics);
+  void add_interval(const interval_snapshot& snapshot);  // live view: steps' corrected + counters only
+  int64_t iterations() const;
+  int64_t dropped_iterations() const;
+  // The value a threshold asks for (ms for trends), nullopt when there is no sample.
+  std::optional<double> value(const metric_selector& selector, const threshold_expression& expression) const;
+};
+
+// Throws std::invalid_argument when a threshold uses a tag this engine does not record.
+void validate_threshold_tags(std::span<const threshold> thresholds);
+
+}  // namespace stampede::loadgen

@@ -1,0 +1,515 @@
+#include "loadgen/http_engine.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
+
+namespace stampede::loadgen {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+int64_t micros(steady::duration d) {
+  return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+bool starts_with_ci(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string parsed_url::origin_key() const {
+  std::string key = tls ? "https://" : "http://";
+  key += host;
+  key += ':';
+  key += std::to_string(port);
+  return key;
+}
+
+std::optional<parsed_url> parse_url(std::string_view url, const parsed_url* base, std::string& error) {
+  parsed_url out;
+  if (!url.empty() && url.front() == '/') {
+    if (base == nullptr) {
+      error = "relative URL '" + std::string(url) + "' but no target is set (options.target or --target)";
+      return std::nullopt;
+    }
+    out.tls = base->tls;
+    out.host = base->host;
+    out.port = base->port;
+    out.path = url;
+    return out;
+  }
+  std::string_view rest;
+  if (starts_with_ci(url, "http://")) {
+    rest = url.substr(7);
+  } else if (starts_with_ci(url, "https://")) {
+    rest = url.substr(8);
+    out.tls = true;
+    out.port = 443;
+  } else {
+    error = "unsupported URL '" + std::string(url) + "' (expected http://, https:// or a path starting with /)";
+    return std::nullopt;
+  }
+  const size_t path_start = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, path_start);
+  out.path = path_start == std::string_view::npos ? std::string_view("/") : rest.substr(path_start);
+  if (authority.find('@') != std::string_view::npos) {
+    error = "credentials in URLs are not supported: '" + std::string(url) + "'";
+    return std::nullopt;
+  }
+  std::string_view host = authority;
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      error = "bad IPv6 host in '" + std::string(url) + "'";
+      return std::nullopt;
+    }
+    host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') {
+        error = "bad host in '" + std::string(url) + "'";
+        return std::nullopt;
+      }
+      port_text = authority.substr(close + 2);
+    }
+  } else if (const size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port_text = authority.substr(colon + 1);
+  }
+  if (host.empty()) {
+    error = "missing host in '" + std::string(url) + "'";
+    return std::nullopt;
+  }
+  if (!port_text.empty()) {
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535) {
+      error = "bad port in '" + std::string(url) + "'";
+      return std::nullopt;
+    }
+    out.port = static_cast<uint16_t>(port);
+  }
+  out.host = std::string(host);
+  if (out.path.empty() || out.path.front() == '?') out.path = "/";  // "http://h?x" is unusual; keep it simple
+  return out;
+}
+
+struct origin_pool {
+  parsed_url url;
+  std::vector<tcp::endpoint> endpoints;
+  std::string resolve_error;
+  std::vector<std::unique_ptr<http_connection>> connections;
+  std::vector<http_connection*> idle;
+  std::deque<http_job*> waiters;
+};
+
+class http_connection {
+ public:
+  http_connection(http_engine& engine, origin_pool& pool)
+      : engine_(engine),
+        pool_(pool),
+        socket_(engine.io_),
+        parser_(engine.options_.limits),
+        buffer_(std::make_unique<char[]>(buffer_size)) {}
+
+  void start(http_job& job) {
+    job_ = &job;
+    timed_out_ = false;
+    aborted_ = false;
+    received_ = 0;
+    deadline_ = job.outcome.acquired_at + job.timeout;
+    if (!connected_) {
+      connect();
+    } else {
+      reused_ = true;
+      write();
+    }
+  }
+
+  void check_deadline(steady::time_point now) {
+    const bool connect_late = phase_ == phase::connecting && now >= connect_deadline_;
+    if (now >= deadline_ || connect_late) {
+      timed_out_ = true;
+      boost::system::error_code ignored;
+      socket_.close(ignored);  // the pending operation completes with operation_aborted
+    }
+  }
+
+  void abort() {
+    aborted_ = true;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+
+  origin_pool& pool() noexcept { return pool_; }
+  http_job* job() const noexcept { return job_; }
+  size_t pool_index = 0;
+  size_t active_index = 0;
+
+ private:
+  enum class phase { idle, connecting, handshaking, writing, reading };
+  static constexpr size_t buffer_size = 16 * 1024;
+
+  void connect() {
+    phase_ = phase::connecting;
+    reused_ = false;
+    const auto now = steady::now();
+    connect_started_ = now;
+    connect_deadline_ = std::min(deadline_, now + engine_.options_.connect_timeout);
+    if (pool_.endpoints.empty()) {
+      fail(error_kind::other, pool_.resolve_error.empty() ? "cannot resolve host" : pool_.resolve_error);
+      return;
+    }
+    asio::async_connect(socket_, pool_.endpoints,
+                        [this](const boost::system::error_code& ec, const tcp::endpoint&) { on_connect(ec); });
+  }
+
+  void on_connect(const boost::system::error_code& ec) {
+    const auto now = steady::now();
+    job_->outcome.timings.connect = micros(now - connect_started_);
+    if (ec) {
+      if (timed_out_) return fail(error_kind::connect_timeout, "connect timeout");
+      if (aborted_) return fail(error_kind::other, "aborted at the end of the run");
+      if (ec == asio::error::connection_refused) return fail(error_kind::connect_refused, ec.message());
+      return fail(error_kind::other, "connect: " + ec.message());
+    }
+    boost::system::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    connected_ = true;
+    if (pool_.url.tls) {
+      handshake();
+    } else {
+      write();
+    }
+  }
+
+  void handshake() {
+    phase_ = phase::handshaking;
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *engine_.tls_context_);
+    SSL_set_tlsext_host_name(tls_->native_handle(), pool_.url.host.c_str());
+    if (!engine_.options_.insecure_skip_tls_verify) {
+      tls_->set_verify_mode(asio::ssl::verify_peer);
+      tls_->set_verify_callback(asio::ssl::host_name_verification(pool_.url.host));
+    }
+    const auto started = steady::now();
+    tls_->async_handshake(asio::ssl::stream_base::client, [this, started](const boost::system::error_code& ec) {
+      job_->outcome.timings.tls = micros(steady::now() - started);
+      if (ec) {
+        if (timed_out_) return fail(error_kind::connect_timeout, "TLS handshake timeout");
+        if (aborted_) return fail(error_kind::other, "aborted at the end of the run");
+        return fail(error_kind::tls, "TLS handshake: " + ec.message());
+      }
+      write();
+    });
+  }
+
+  void write() {
+    phase_ = phase::writing;
+    send_started_ = steady::now();
+    auto on_written = [this](const boost::system::error_code& ec, size_t n) {
+      if (ec) return transport_error(ec, /*during_write=*/true);
+      job_->outcome.bytes_sent = static_cast<int64_t>(n);
+      sent_at_ = steady::now();
+      parser_.reset(job_->head);
+      phase_ = phase::reading;
+      read();
+    };
+    if (tls_) {
+      asio::async_write(*tls_, asio::buffer(job_->wire), std::move(on_written));
+    } else {
+      asio::async_write(socket_, asio::buffer(job_->wire), std::move(on_written));
+    }
+  }
+
+  void read() {
+    auto on_read = [this](const boost::system::error_code& ec, size_t n) { on_bytes(ec, n); };
+    if (tls_) {
+      tls_->async_read_some(asio::buffer(buffer_.get(), buffer_size), std::move(on_read));
+    } else {
+      socket_.async_read_some(asio::buffer(buffer_.get(), buffer_size), std::move(on_read));
+    }
+  }
+
+  void on_bytes(const boost::system::error_code& ec, size_t n) {
+    if (n > 0) {
+      if (received_ == 0) first_byte_at_ = steady::now();
+      received_ += n;
+      const size_t used = parser_.feed(std::span<const char>(buffer_.get(), n));
+      if (parser_.error() != http::parse_error::none) {
+        return fail(error_kind::malformed_response, std::string("malformed response: ") +
+                                                        std::string(http::to_string(parser_.error())));
+      }
+      if (parser_.complete()) return succeed(/*leftover=*/used < n);
+    }
+    if (ec) {
+      const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+      if (eof && received_ > 0 && !timed_out_) {
+        parser_.on_eof();  // completes a close-delimited body
+        if (parser_.complete()) return succeed(/*leftover=*/true);
+        if (parser_.error() != http::parse_error::unexpected_eof && parser_.error() != http::parse_error::none) {
+          return fail(error_kind::malformed_response, "malformed response");
+        }
+      }
+      return transport_error(ec, /*during_write=*/false);
+    }
+    read();
+  }
+
+  void transport_error(const boost::system::error_code& ec, bool during_write) {
+    if (timed_out_) return fail(error_kind::read_timeout, "request timeout");
+    if (aborted_) return fail(error_kind::other, "aborted at the end of the run");
+    // A kept-alive connection the server closed while idle: nothing of the response arrived, so an
+    // idempotent request is sent once more on a fresh connection, as browsers and k6 do.
+    if (reused_ && received_ == 0 && job_->idempotent && !job_->retried) {
+      job_->retried = true;
+      close_socket();
+      connect();
+      return;
+    }
+    if (ec == asio::error::eof) return fail(error_kind::reset, "connection closed before a complete response");
+    if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+        ec == asio::ssl::error::stream_truncated) {
+      return fail(error_kind::reset, during_write ? "reset while sending" : "connection reset");
+    }
+    if (ec.category() == asio::error::get_ssl_category()) return fail(error_kind::tls, "TLS: " + ec.message());
+    return fail(error_kind::other, ec.message());
+  }
+
+  void close_socket() {
+    boost::system::error_code ignored;
+    tls_.reset();
+    socket_.close(ignored);
+    connected_ = false;
+  }
+
+  void fill_timings(steady::time_point now) {
+    auto& t = job_->outcome.timings;
+    if (send_started_ >= job_->outcome.acquired_at && sent_at_ >= send_started_) {
+      t.send = micros(sent_at_ - send_started_);
+      if (received_ > 0) {
+        t.wait = micros(first_byte_at_ - sent_at_);
+        t.receive = micros(now - first_byte_at_);
+      } else {
+        t.wait = micros(now - sent_at_);
+      }
+    }
+    t.total = micros(now - job_->outcome.acquired_at);
+    job_->outcome.finished_at = now;
+    job_->outcome.bytes_received = static_cast<int64_t>(received_);
+  }
+
+  void succeed(bool leftover) {
+    const auto now = steady::now();
+    send_started_ = std::max(send_started_, job_->outcome.acquired_at);
+    fill_timings(now);
+    auto& out = job_->outcome;
+    out.status = parser_.status();
+    out.headers = std::move(const_cast<http::header_block&>(parser_.headers()));
+    if (!engine_.options_.discard_bodies) out.body = std::move(parser_.body());
+    if (out.status >= 500) {
+      out.error = error_kind::status_5xx;
+    } else if (out.status >= 400) {
+      out.error = error_kind::status_4xx;
+    }
+    const bool reusable = parser_.keep_alive() && !leftover;
+    if (!reusable) close_socket();
+    phase_ = phase::idle;
+    http_job& job = *job_;
+    job_ = nullptr;
+    engine_.finished(*this, job, reusable);
+  }
+
+  void fail(error_kind kind, std::string message) {
+    fill_timings(steady::now());
+    job_->outcome.status = 0;
+    job_->outcome.error = kind;
+    job_->outcome.error_message = std::move(message);
+    close_socket();
+    phase_ = phase::idle;
+    http_job& job = *job_;
+    job_ = nullptr;
+    engine_.finished(*this, job, /*reusable=*/false);
+  }
+
+  http_engine& engine_;
+  origin_pool& pool_;
+  tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  http::response_parser parser_;
+  std::unique_ptr<char[]> buffer_;
+  http_job* job_ = nullptr;
+  phase phase_ = phase::idle;
+  bool connected_ = false;
+  bool reused_ = false;
+  bool timed_out_ = false;
+  bool aborted_ = false;
+  size_t received_ = 0;
+  steady::time_point deadline_{};
+  steady::time_point connect_deadline_{};
+  steady::time_point connect_started_{};
+  steady::time_point send_started_{};
+  steady::time_point sent_at_{};
+  steady::time_point first_byte_at_{};
+};
+
+http_engine::http_engine(asio::io_context& io, http_engine_options options)
+    : io_(io), options_(std::move(options)) {
+  tls_context_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  tls_context_->set_default_verify_paths();
+  tls_context_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                            asio::ssl::context::no_sslv3);
+}
+
+http_engine::~http_engine() = default;
+
+size_t http_engine::open_connections() const noexcept {
+  size_t n = 0;
+  for (const auto& [key, pool] : pools_) n += pool->connections.size();
+  return n;
+}
+
+origin_pool& http_engine::pool_for(const parsed_url& url) {
+  // Build the key without allocating for the common case by reusing a buffer.
+  thread_local std::string key;
+  key.assign(url.tls ? "https://" : "http://");
+  key += url.host;
+  key += ':';
+  char port[8];
+  auto [end, ec] = std::to_chars(port, port + sizeof port, url.port);
+  key.append(port, end);
+  if (auto it = pools_.find(key); it != pools_.end()) return *it->second;
+  auto pool = std::make_unique<origin_pool>();
+  pool->url = url;
+  pool->url.path = {};
+  // Resolved once per worker and origin: load tests target a fixed set of hosts, and a blocking
+  // resolve of a literal address or /etc/hosts name is instant.
+  boost::system::error_code ec2;
+  tcp::resolver resolver(io_);
+  auto results = resolver.resolve(url.host, std::to_string(url.port), ec2);
+  if (ec2) {
+    pool->resolve_error = "cannot resolve '" + url.host + "': " + ec2.message();
+  } else {
+    for (const auto& entry : results) pool->endpoints.push_back(entry.endpoint());
+  }
+  return *pools_.emplace(key, std::move(pool)).first->second;
+}
+
+void http_engine::submit(const parsed_url& url, http_job& job) {
+  job.outcome = http_outcome{};
+  job.retried = false;
+  job.submitted_at = steady::now();
+  origin_pool& pool = pool_for(url);
+  http_connection* connection = nullptr;
+  if (!pool.idle.empty()) {
+    connection = pool.idle.back();
+    pool.idle.pop_back();
+  } else if (options_.max_connections_per_host <= 0 ||
+             static_cast<int64_t>(pool.connections.size()) < options_.max_connections_per_host) {
+    auto fresh = std::make_unique<http_connection>(*this, pool);
+    fresh->pool_index = pool.connections.size();
+    connection = fresh.get();
+    pool.connections.push_back(std::move(fresh));
+  } else {
+    pool.waiters.push_back(&job);  // blocked until a connection is released
+    return;
+  }
+  // Never complete inline: the caller (a Lua VU) must yield first.
+  asio::post(io_, [this, connection, &job] { start_on(*connection, job); });
+}
+
+void http_engine::start_on(http_connection& connection, http_job& job) {
+  job.outcome.acquired_at = steady::now();
+  job.outcome.timings.blocked =
+      std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(job.outcome.acquired_at -
+                                                                                 job.submitted_at)
+                               .count());
+  connection.active_index = active_.size();
+  active_.push_back(&connection);
+  connection.start(job);
+}
+
+void http_engine::deactivate(http_connection& connection) {
+  const size_t index = connection.active_index;
+  if (index < active_.size() && active_[index] == &connection) {
+    active_[index] = active_.back();
+    active_[index]->active_index = index;
+    active_.pop_back();
+  }
+}
+
+void http_engine::finished(http_connection& connection, http_job& job, bool reusable) {
+  deactivate(connection);
+  origin_pool& pool = connection.pool();
+  if (!pool.waiters.empty()) {
+    // Hand the connection straight to the oldest waiter (it reconnects if this one was closed).
+    http_job* next = pool.waiters.front();
+    pool.waiters.pop_front();
+    start_on(connection, *next);
+  } else if (reusable) {
+    pool.idle.push_back(&connection);
+  } else {
+    const size_t index = connection.pool_index;
+    if (index < pool.connections.size() && pool.connections[index].get() == &connection) {
+      std::swap(pool.connections[index], pool.connections.back());
+      pool.connections[index]->pool_index = index;
+      pool.connections.pop_back();  // destroys `connection`: it has no operation pending
+    }
+  }
+  job.on_complete();  // last: the VU may submit its next request from here
+}
+
+void http_engine::sweep(steady::time_point now) {
+  for (http_connection* connection : active_) connection->check_deadline(now);
+}
+
+void http_engine::abort(http_job& job) {
+  for (http_connection* connection : active_) {
+    if (connection->job() == &job) {
+      connection->abort();
+      return;
+    }
+  }
+  for (auto& [key, pool] : pools_) {
+    auto it = std::find(pool->waiters.begin(), pool->waiters.end(), &job);
+    if (it == pool->waiters.end()) continue;
+    pool->waiters.erase(it);
+    asio::post(io_, [&job] {
+      job.outcome.error = error_kind::other;
+      job.outcome.error_message = "aborted at the end of the run";
+      job.on_complete();
+    });
+    return;
+  }
+}
+
+void http_engine::abort_all() {
+  for (http_connection* connection : active_) connection->abort();
+  for (auto& [key, pool] : pools_) {
+    while (!pool->waiters.empty()) {
+      http_job* job = pool->waiters.front();
+      pool->waiters.pop_front();
+      asio::post(io_, [job] {
+        job->outcome.error = error_kind::other;
+        job->outcome.error_message = "aborted at the end of the run";
+        job->outcome.finished_at = steady::now();
+        job->on_complete();
+      });
+    }
+  }
+}
+
+}  // namespace stampede::loadgen

@@ -1,0 +1,113 @@
+// The load generator's HTTP/1.1 client: per-worker keep-alive pools per origin, raw Asio sockets
+// (TLS through Asio's OpenSSL stream) and the incremental response parser from common/. Callback
+// based on purpose: this is the hot path, and a hand-written state machine per connection costs
+// less than a coroutine frame per request. Every operation has a deadline, enforced by one sweep
+// per worker instead of a timer per connection (a timer re-arm per request is a syscall).
+//
+// Thread-safety: none. One engine per worker thread, used only from that worker's io_context.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/http_parse.h"
+#include "loadgen/metrics.h"
+
+namespace stampede::loadgen {
+
+using steady = std::chrono::steady_clock;
+
+// A URL split into what a request needs. Relative URLs ("/x?y") take scheme, host and port from the base.
+struct parsed_url {
+  bool tls = false;
+  std::string host;           // without brackets for IPv6
+  uint16_t port = 80;
+  std::string_view path;      // request-target: path + query, "/" when empty (view into the input)
+  std::string origin_key() const;  // "http://host:port"
+};
+// Returns nullopt (and sets `error`) for anything that is not http(s)://host[:port][/path] or /path.
+std::optional<parsed_url> parse_url(std::string_view url, const parsed_url* base, std::string& error);
+
+struct http_outcome {
+  int status = 0;                      // 0 when no response
+  error_kind error = error_kind::none; // transport/protocol error, or status_4xx/5xx
+  std::string error_message;
+  http::header_block headers;
+  std::string body;
+  request_timings timings;
+  steady::time_point acquired_at;      // the request got a connection (end of `blocked`)
+  steady::time_point finished_at;
+  int64_t bytes_sent = 0;
+  int64_t bytes_received = 0;
+};
+
+// One request handed to the engine. The owner (a VU) keeps it alive until on_complete runs.
+class http_job {
+ public:
+  virtual ~http_job() = default;
+  std::string wire;                    // the serialized request
+  bool head = false;
+  bool idempotent = true;              // may be retried once on a stale keep-alive connection
+  std::chrono::nanoseconds timeout{std::chrono::seconds(60)};
+  steady::time_point submitted_at;     // set by submit(): start of `blocked`
+  bool retried = false;
+  http_outcome outcome;
+  virtual void on_complete() = 0;      // called exactly once, from the worker's io_context
+};
+
+struct http_engine_options {
+  std::chrono::nanoseconds connect_timeout{std::chrono::seconds(10)};
+  int64_t max_connections_per_host = 0;  // 0 = unlimited
+  bool insecure_skip_tls_verify = false;
+  bool discard_bodies = false;
+  http::parse_limits limits{.max_header_bytes = 64 * 1024, .max_body_bytes = 64 * 1024 * 1024};
+};
+
+class http_connection;
+struct origin_pool;
+
+class http_engine {
+ public:
+  http_engine(boost::asio::io_context& io, http_engine_options options);
+  ~http_engine();
+  http_engine(const http_engine&) = delete;
+  http_engine& operator=(const http_engine&) = delete;
+
+  // Starts the request; job.on_complete() runs later (never inline).
+  void submit(const parsed_url& url, http_job& job);
+  // Fails every request whose deadline passed; the worker calls this every few milliseconds.
+  void sweep(steady::time_point now);
+  // Aborts all requests in flight (end of run): each completes with error `other`.
+  void abort_all();
+  // Aborts one request (a VU interrupted at a scenario's hard stop); no-op if it is not in flight.
+  void abort(http_job& job);
+  size_t in_flight() const noexcept { return active_.size(); }
+  size_t open_connections() const noexcept;
+
+ private:
+  friend class http_connection;
+  origin_pool& pool_for(const parsed_url& url);
+  void start_on(http_connection& connection, http_job& job);
+  void finished(http_connection& connection, http_job& job, bool reusable);
+  void deactivate(http_connection& connection);
+
+  boost::asio::io_context& io_;
+  http_engine_options options_;
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;
+  std::unordered_map<std::string, std::unique_ptr<origin_pool>> pools_;
+  std::vector<http_connection*> active_;   // connections with a request in flight (swept for deadlines)
+};
+
+}  // namespace stampede::loadgen

@@ -1,0 +1,54 @@
+// A worker's Lua state: the scenario script, the Stampede API, and one coroutine per VU.
+//
+// Globals: the script's top level runs once per worker and defines shared globals (functions,
+// data). Inside a VU, assignments to globals go to that VU's private table and reads look there
+// first, so `token = res:json().token` in one VU is never seen by another (k6 users rely on this
+// isolation). Top-level `local`s are shared by the worker's VUs: treat them as read-only.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+struct lua_State;
+
+namespace stampede::loadgen {
+
+class worker;
+struct vu;
+
+class lua_runtime {
+ public:
+  explicit lua_runtime(worker& owner);
+  ~lua_runtime();
+  lua_runtime(const lua_runtime&) = delete;
+  lua_runtime& operator=(const lua_runtime&) = delete;
+
+  lua_State* state() const noexcept { return L_; }
+
+  // Loads and runs the script's top level. Throws script_error ("file:line: message").
+  void load_script(const std::string& path);
+  // Decodes setup()'s result for every VU's `data` argument. Throws script_error.
+  void set_setup_data(std::string_view json);
+  bool has_function(std::string_view name) const;
+
+  // Creates the VU's coroutine, private globals and `vu` table.
+  void create_thread(vu& v, std::string_view scenario_name);
+  void release_thread(vu& v);
+  // Pushes onto the VU's thread what the first resume needs; returns the argument count.
+  int push_iteration_start(vu& v, std::string_view exec);
+  int push_special_start(vu& v, std::string_view function);  // setup / teardown
+  void update_vu_table(vu& v);
+  // Pushes the response object for the VU's finished request onto its thread. [-0, +1]
+  void push_response(vu& v);
+
+ private:
+  worker& owner_;
+  lua_State* L_;
+  int data_ref_;
+  int proxy_ref_;
+};
+
+// The VU running on a Lua thread, or nullptr outside VU code (the script's top level).
+vu* current_vu(lua_State* L) noexcept;
+
+}  // namespace stampede::loadgen

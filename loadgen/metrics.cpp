@@ -1,0 +1,143 @@
+#include "loadgen/metrics.h"
+
+namespace stampede::loadgen {
+
+namespace {
+constexpr int64_t highest_us = 3'600'000'000;  // 1 h
+}
+
+std::string_view to_string(error_kind kind) noexcept {
+  switch (kind) {
+    case error_kind::none: return "none";
+    case error_kind::connect_refused: return "connect_refused";
+    case error_kind::connect_timeout: return "connect_timeout";
+    case error_kind::reset: return "reset";
+    case error_kind::read_timeout: return "read_timeout";
+    case error_kind::malformed_response: return "malformed_response";
+    case error_kind::tls: return "tls";
+    case error_kind::status_4xx: return "status_4xx";
+    case error_kind::status_5xx: return "status_5xx";
+    case error_kind::check_failed: return "check_failed";
+    case error_kind::other: return "other";
+  }
+  return "other";
+}
+
+step_metrics::step_metrics(std::string step_name, step_kind step_kind)
+    : name(std::move(step_name)),
+      kind(step_kind),
+      corrected(1, highest_us, 3),
+      uncorrected(1, highest_us, 3),
+      phases{hdr_histogram(1, highest_us, 2), hdr_histogram(1, highest_us, 2), hdr_histogram(1, highest_us, 2),
+             hdr_histogram(1, highest_us, 2), hdr_histogram(1, highest_us, 2)},
+      interval_corrected(1, highest_us, 3) {}
+
+void step_metrics::merge(const step_metrics& other) {
+  corrected.add(other.corrected);
+  uncorrected.add(other.uncorrected);
+  for (size_t i = 0; i < phases.size(); ++i) phases[i].add(other.phases[i]);
+  requests += other.requests;
+  errors += other.errors;
+  for (size_t i = 0; i < status_classes.size(); ++i) status_classes[i] += other.status_classes[i];
+  for (size_t i = 0; i < errors_by_kind.size(); ++i) errors_by_kind[i] += other.errors_by_kind[i];
+}
+
+size_t worker_metrics::step_index(std::string_view name, step_kind kind) {
+  if (auto it = step_by_name_.find(name); it != step_by_name_.end()) return it->second;
+  const size_t index = steps_.size();
+  steps_.push_back(std::make_unique<step_metrics>(std::string(name), kind));
+  step_by_name_.emplace(std::string(name), index);
+  return index;
+}
+
+void worker_metrics::record_request(size_t index, int64_t corrected_us, const request_timings& t, int status,
+                                    error_kind error) {
+  step_metrics& s = *steps_[index];
+  if (s.interval_requests == 0 && s.interval_errors == 0) active_in_interval_.push_back(index);
+  s.corrected.record(corrected_us);
+  s.interval_corrected.record(corrected_us);
+  s.uncorrected.record(t.total);
+  s.phases[0].record(t.blocked);
+  s.phases[1].record(t.connect + t.tls);
+  s.phases[2].record(t.send);
+  s.phases[3].record(t.wait);
+  s.phases[4].record(t.receive);
+  ++s.requests;
+  ++s.interval_requests;
+  const int status_class = status >= 100 && status < 600 ? status / 100 : 0;
+  ++s.status_classes[static_cast<size_t>(status_class)];
+  if (error != error_kind::none) {
+    ++s.errors;
+    ++s.interval_errors;
+    ++s.errors_by_kind[static_cast<size_t>(error)];
+    ++interval_errors_by_kind_[static_cast<size_t>(error)];
+  }
+}
+
+void worker_metrics::record_group(size_t index, int64_t corrected_us, int64_t duration_us) {
+  step_metrics& s = *steps_[index];
+  if (s.interval_requests == 0 && s.interval_errors == 0) active_in_interval_.push_back(index);
+  s.corrected.record(corrected_us);
+  s.interval_corrected.record(corrected_us);
+  s.uncorrected.record(duration_us);
+  ++s.requests;
+  ++s.interval_requests;
+}
+
+void worker_metrics::record_check(std::string_view group, std::string_view name, bool ok) {
+  // Checks are few and named by the script; a map lookup per check is cheap next to a request.
+  auto& counts = checks_[check_key{std::string(group), std::string(name)}];
+  if (ok) {
+    ++counts.passes;
+  } else {
+    ++counts.fails;
+    ++interval_errors_by_kind_[static_cast<size_t>(error_kind::check_failed)];
+  }
+}
+
+void worker_metrics::record_iteration(size_t scenario, int64_t duration_us, bool failed) {
+  if (scenario >= scenarios_.size()) scenarios_.resize(scenario + 1);
+  ++scenarios_[scenario].iterations;
+  if (failed) ++scenarios_[scenario].failed_iterations;
+  iteration_durations_.record(duration_us);
+  ++interval_iterations_;
+}
+
+void worker_metrics::record_dropped(size_t scenario) {
+  if (scenario >= scenarios_.size()) scenarios_.resize(scenario + 1);
+  ++scenarios_[scenario].dropped_iterations;
+  ++interval_dropped_;
+}
+
+void worker_metrics::record_event_loop_lag(int64_t lag_us) {
+  event_loop_lag_.record(lag_us);
+  interval_lag_.record(lag_us);
+}
+
+interval_snapshot worker_metrics::roll_interval(int64_t second, int worker, int64_t vus, int64_t vus_max) {
+  interval_snapshot snap;
+  snap.second = second;
+  snap.worker = worker;
+  snap.steps.reserve(active_in_interval_.size());
+  for (size_t index : active_in_interval_) {
+    step_metrics& s = *steps_[index];
+    snap.steps.push_back({s.name, s.kind, s.interval_corrected, s.interval_requests, s.interval_errors});
+    s.interval_corrected.reset();
+    s.interval_requests = 0;
+    s.interval_errors = 0;
+  }
+  active_in_interval_.clear();
+  snap.errors_by_kind = interval_errors_by_kind_;
+  interval_errors_by_kind_ = {};
+  snap.iterations = interval_iterations_;
+  snap.dropped_iterations = interval_dropped_;
+  interval_iterations_ = 0;
+  interval_dropped_ = 0;
+  snap.vus = vus;
+  snap.vus_max = vus_max;
+  snap.event_loop_lag = interval_lag_;
+  interval_lag_.reset();
+  return snap;
+}
+
+}  // namespace stampede::loadgen

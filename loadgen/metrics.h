@@ -1,0 +1,163 @@
+// Per-worker measurements. A worker owns one `worker_metrics` and is the only thread that touches it
+// during the run (shared-nothing); every second it hands a copy of the interval part to the
+// coordinator, and at the end the coordinator merges the workers' cumulative parts by name.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/hdr_histogram.h"
+
+namespace stampede::loadgen {
+
+enum class error_kind : uint8_t {
+  none,
+  connect_refused,
+  connect_timeout,
+  reset,
+  read_timeout,
+  malformed_response,
+  tls,
+  status_4xx,
+  status_5xx,
+  check_failed,
+  other,
+};
+inline constexpr size_t error_kind_count = 11;
+std::string_view to_string(error_kind kind) noexcept;  // "connect_refused", ...
+
+enum class step_kind : uint8_t { request, group };
+
+// Phase timings of one request, in microseconds (k6's blocked/connecting/tls/sending/waiting/receiving).
+struct request_timings {
+  int64_t blocked = 0;    // waiting for a pooled connection
+  int64_t connect = 0;    // TCP connect (0 when reused)
+  int64_t tls = 0;        // TLS handshake
+  int64_t send = 0;
+  int64_t wait = 0;       // time to first byte after the request was written
+  int64_t receive = 0;
+  int64_t total = 0;      // connect + tls + send + wait + receive: the uncorrected latency
+};
+
+inline constexpr size_t phase_count = 5;  // blocked, connect, send, wait, receive
+inline constexpr std::array<std::string_view, phase_count> phase_names = {"blocked", "connect", "send", "wait",
+                                                                         "receive"};
+
+// Histograms and counters of one step (request name or group).
+struct step_metrics {
+  explicit step_metrics(std::string step_name, step_kind step_kind);
+
+  std::string name;
+  step_kind kind;
+  hdr_histogram corrected;      // us, from intended start
+  hdr_histogram uncorrected;    // us, service time
+  std::array<hdr_histogram, phase_count> phases;  // us, 2 significant digits
+  int64_t requests = 0;
+  int64_t errors = 0;
+  std::array<int64_t, 6> status_classes{};  // index 0: no response, 1..5: 1xx..5xx
+  std::array<int64_t, error_kind_count> errors_by_kind{};
+
+  // The current second (reset at every interval roll-over).
+  hdr_histogram interval_corrected;
+  int64_t interval_requests = 0;
+  int64_t interval_errors = 0;
+
+  void merge(const step_metrics& other);
+};
+
+struct check_key {
+  std::string group;
+  std::string name;
+  auto operator<=>(const check_key&) const = default;
+};
+struct check_counts {
+  int64_t passes = 0;
+  int64_t fails = 0;
+};
+
+struct scenario_counters {
+  int64_t iterations = 0;
+  int64_t dropped_iterations = 0;
+  int64_t interrupted_iterations = 0;
+  int64_t failed_iterations = 0;   // a script error inside the iteration
+  int64_t vus_max = 0;
+};
+
+// One second of one worker, handed to the coordinator.
+struct interval_snapshot {
+  int64_t second = 0;                       // t since the run's start
+  int worker = 0;
+  struct step {
+    std::string name;
+    step_kind kind;
+    hdr_histogram corrected;
+    int64_t requests = 0;
+    int64_t errors = 0;
+  };
+  std::vector<step> steps;                  // only steps active in this second
+  std::array<int64_t, error_kind_count> errors_by_kind{};
+  int64_t iterations = 0;
+  int64_t dropped_iterations = 0;
+  int64_t vus = 0;
+  int64_t vus_max = 0;
+  hdr_histogram event_loop_lag{1, 3'600'000'000, 2};
+};
+
+class worker_metrics {
+ public:
+  worker_metrics() = default;
+  worker_metrics(worker_metrics&&) = default;
+  worker_metrics& operator=(worker_metrics&&) = default;
+
+  // Returns a stable index for a step name (created on first use). Hot path: one hash lookup
+  // with a string_view key, no allocation once the name exists.
+  size_t step_index(std::string_view name, step_kind kind);
+  step_metrics& step(size_t index) { return *steps_[index]; }
+  const std::vector<std::unique_ptr<step_metrics>>& steps() const { return steps_; }
+
+  void record_request(size_t step, int64_t corrected_us, const request_timings& timings, int status,
+                      error_kind error);
+  void record_group(size_t step, int64_t corrected_us, int64_t duration_us);
+  void record_check(std::string_view group, std::string_view name, bool ok);
+  void record_iteration(size_t scenario, int64_t duration_us, bool failed);
+  void record_dropped(size_t scenario);
+  void record_event_loop_lag(int64_t lag_us);
+
+  // Moves the current second into a snapshot and starts the next one.
+  interval_snapshot roll_interval(int64_t second, int worker, int64_t vus, int64_t vus_max);
+
+  std::map<check_key, check_counts>& checks() { return checks_; }
+  std::vector<scenario_counters>& scenarios() { return scenarios_; }
+  const hdr_histogram& iteration_durations() const { return iteration_durations_; }
+  hdr_histogram& iteration_durations() { return iteration_durations_; }
+  const hdr_histogram& event_loop_lag() const { return event_loop_lag_; }
+  hdr_histogram& event_loop_lag() { return event_loop_lag_; }
+  int64_t data_sent = 0;
+  int64_t data_received = 0;
+
+ private:
+  struct string_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, size_t, string_hash, std::equal_to<>> step_by_name_;
+  std::vector<std::unique_ptr<step_metrics>> steps_;
+  std::vector<size_t> active_in_interval_;
+  std::map<check_key, check_counts> checks_;
+  std::vector<scenario_counters> scenarios_;
+  hdr_histogram iteration_durations_;
+  hdr_histogram event_loop_lag_{1, 3'600'000'000, 2};
+  hdr_histogram interval_lag_{1, 3'600'000'000, 2};
+  std::array<int64_t, error_kind_count> interval_errors_by_kind_{};
+  int64_t interval_iterations_ = 0;
+  int64_t interval_dropped_ = 0;
+};
+
+}  // namespace stampede::loadgen

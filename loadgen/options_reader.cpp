@@ -1,0 +1,419 @@
+#include "loadgen/options_reader.h"
+
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include <lua.hpp>
+
+#include "common/duration.h"
+
+namespace stampede::loadgen {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& path, const std::string& what) {
+  throw std::invalid_argument("options." + path + ": " + what);
+}
+
+// Reads the table at the top of the stack; every accessor pops what it pushes.
+class table_reader {
+ public:
+  table_reader(lua_State* L, std::string path) : L_(L), path_(std::move(path)) {}
+
+  void mark_seen(const char* key) { seen_.insert(key); }
+
+  bool has(const char* key) {
+    const bool present = lua_getfield(L_, -1, key) != LUA_TNIL;
+    lua_pop(L_, 1);
+    return present;
+  }
+
+  std::optional<std::string> string(const char* key) {
+    seen_.insert(key);
+    std::optional<std::string> out;
+    const int type = lua_getfield(L_, -1, key);
+    if (type == LUA_TSTRING) {
+      out = lua_tostring(L_, -1);
+    } else if (type != LUA_TNIL) {
+      lua_pop(L_, 1);
+      bad(path(key), "expected a string");
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+
+  std::optional<double> number(const char* key) {
+    seen_.insert(key);
+    std::optional<double> out;
+    const int type = lua_getfield(L_, -1, key);
+    if (type == LUA_TNUMBER) {
+      out = lua_tonumber(L_, -1);
+    } else if (type != LUA_TNIL) {
+      lua_pop(L_, 1);
+      bad(path(key), "expected a number");
+    }
+    lua_pop(L_, 1);
+    if (out && (!std::isfinite(*out) || *out < 0)) bad(path(key), "must be a non-negative number");
+    return out;
+  }
+
+  std::optional<int64_t> count(const char* key) {
+    auto n = number(key);
+    if (!n) return std::nullopt;
+    if (*n != std::floor(*n) || *n > 1e9) bad(path(key), "must be a whole number");
+    return static_cast<int64_t>(*n);
+  }
+
+  std::optional<bool> boolean(const char* key) {
+    seen_.insert(key);
+    std::optional<bool> out;
+    const int type = lua_getfield(L_, -1, key);
+    if (type == LUA_TBOOLEAN) {
+      out = lua_toboolean(L_, -1) != 0;
+    } else if (type != LUA_TNIL) {
+      lua_pop(L_, 1);
+      bad(path(key), "expected true or false");
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+
+  std::optional<nanos> duration(const char* key) {
+    seen_.insert(key);
+    std::optional<nanos> out;
+    const int type = lua_getfield(L_, -1, key);
+    if (type == LUA_TNUMBER) {
+      const double seconds = lua_tonumber(L_, -1);
+      if (!(seconds >= 0) || seconds > 3.15e8) {
+        lua_pop(L_, 1);
+        bad(path(key), "must be a non-negative number of seconds");
+      }
+      out = nanos(static_cast<int64_t>(seconds * 1e9));
+    } else if (type == LUA_TSTRING) {
+      out = try_parse_duration(lua_tostring(L_, -1));
+      if (!out) {
+        std::string text = lua_tostring(L_, -1);
+        lua_pop(L_, 1);
+        bad(path(key), "invalid duration '" + text + "' (expected e.g. \"250ms\", \"30s\", \"2m\")");
+      }
+    } else if (type != LUA_TNIL) {
+      lua_pop(L_, 1);
+      bad(path(key), "expected a duration string or a number of seconds");
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+
+  std::map<std::string, std::string> string_map(const char* key) {
+    seen_.insert(key);
+    std::map<std::string, std::string> out;
+    const int type = lua_getfield(L_, -1, key);
+    if (type == LUA_TTABLE) {
+      lua_pushnil(L_);
+      while (lua_next(L_, -2) != 0) {
+        if (lua_type(L_, -2) != LUA_TSTRING || !lua_isstring(L_, -1)) {
+          lua_pop(L_, 3);
+          bad(path(key), "expected a table of string = string");
+        }
+        out[lua_tostring(L_, -2)] = lua_tostring(L_, -1);
+        lua_pop(L_, 1);
+      }
+    } else if (type != LUA_TNIL) {
+      lua_pop(L_, 1);
+      bad(path(key), "expected a table");
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+
+  std::vector<stage> stages(const char* key) {
+    seen_.insert(key);
+    std::vector<stage> out;
+    const int type = lua_getfield(L_, -1, key);
+    if (type == LUA_TTABLE) {
+      const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L_, -1));
+      for (lua_Integer i = 1; i <= n; ++i) {
+        if (lua_rawgeti(L_, -1, i) != LUA_TTABLE) {
+          lua_pop(L_, 2);
+          bad(path(key) + "[" + std::to_string(i) + "]", "expected { duration = ..., target = ... }");
+        }
+        table_reader stage_reader(L_, path(key) + "[" + std::to_string(i) + "]");
+        stage s;
+        auto d = stage_reader.duration("duration");
+        auto t = stage_reader.number("target");
+        stage_reader.reject_unknown();
+        lua_pop(L_, 1);
+        if (!d || !t) {
+          lua_pop(L_, 1);
+          bad(path(key) + "[" + std::to_string(i) + "]", "needs both duration and target");
+        }
+        s.duration = *d;
+        s.target = *t;
+        out.push_back(s);
+      }
+    } else if (type != LUA_TNIL) {
+      lua_pop(L_, 1);
+      bad(path(key), "expected a list of stages");
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+
+  // Every key must have been read by now; anything else is a typo worth naming.
+  void reject_unknown() {
+    lua_pushnil(L_);
+    while (lua_next(L_, -2) != 0) {
+      lua_pop(L_, 1);  // stack: table, key
+      const std::string key = lua_type(L_, -1) == LUA_TSTRING ? lua_tostring(L_, -1) : "?";
+      if (!seen_.contains(key)) {
+        lua_pop(L_, 1);
+        bad(path(key), "unknown option");
+      }
+    }
+  }
+
+  std::string path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+ private:
+  lua_State* L_;
+  std::string path_;
+  std::set<std::string> seen_;
+};
+
+executor_kind parse_executor(const std::string& name, const std::string& path) {
+  if (name == "constant-vus") return executor_kind::constant_vus;
+  if (name == "ramping-vus") return executor_kind::ramping_vus;
+  if (name == "per-vu-iterations") return executor_kind::per_vu_iterations;
+  if (name == "shared-iterations") return executor_kind::shared_iterations;
+  if (name == "constant-arrival-rate") return executor_kind::constant_arrival_rate;
+  if (name == "ramping-arrival-rate") return executor_kind::ramping_arrival_rate;
+  bad(path, "unknown executor '" + name +
+                "' (expected constant-vus, ramping-vus, per-vu-iterations, shared-iterations, "
+                "constant-arrival-rate or ramping-arrival-rate)");
+}
+
+scenario_options read_scenario(lua_State* L, const std::string& name) {
+  const std::string path = "scenarios." + name;
+  table_reader r(L, path);
+  scenario_options s;
+  s.name = name;
+  auto executor = r.string("executor");
+  if (!executor) bad(path + ".executor", "required");
+  s.executor = parse_executor(*executor, path + ".executor");
+  if (auto v = r.string("exec")) s.exec = *v;
+  if (auto v = r.duration("startTime")) s.start_time = *v;
+  if (auto v = r.duration("gracefulStop")) s.graceful_stop = *v;
+  s.tags = r.string_map("tags");
+  s.env = r.string_map("env");
+  const auto require = [&](bool present, const char* key) {
+    if (!present) bad(path + "." + key, std::string("required for ") + *executor);
+  };
+  switch (s.executor) {
+    case executor_kind::constant_vus: {
+      if (auto v = r.count("vus")) s.vus = *v;
+      auto d = r.duration("duration");
+      require(d.has_value(), "duration");
+      s.duration = *d;
+      break;
+    }
+    case executor_kind::ramping_vus: {
+      if (auto v = r.count("startVUs")) s.start_vus = *v;
+      s.stages = r.stages("stages");
+      require(!s.stages.empty(), "stages");
+      if (auto v = r.duration("gracefulRampDown")) s.graceful_ramp_down = *v;
+      break;
+    }
+    case executor_kind::per_vu_iterations:
+    case executor_kind::shared_iterations: {
+      if (auto v = r.count("vus")) s.vus = *v;
+      if (auto v = r.count("iterations")) s.iterations = *v;
+      if (auto v = r.duration("maxDuration")) s.max_duration = *v;
+      if (s.executor == executor_kind::shared_iterations && s.iterations < s.vus) s.vus = s.iterations;
+      break;
+    }
+    case executor_kind::constant_arrival_rate: {
+      auto rate = r.number("rate");
+      require(rate.has_value(), "rate");
+      s.rate = *rate;
+      auto d = r.duration("duration");
+      require(d.has_value(), "duration");
+      s.duration = *d;
+      [[fallthrough]];
+    }
+    case executor_kind::ramping_arrival_rate: {
+      if (s.executor == executor_kind::ramping_arrival_rate) {
+        if (auto v = r.number("startRate")) s.start_rate = *v;
+        s.stages = r.stages("stages");
+        require(!s.stages.empty(), "stages");
+      }
+      if (auto v = r.duration("timeUnit")) s.time_unit = *v;
+      if (s.time_unit <= nanos{0}) bad(path + ".timeUnit", "must be positive");
+      auto pre = r.count("preAllocatedVUs");
+      require(pre.has_value(), "preAllocatedVUs");
+      s.pre_allocated_vus = *pre;
+      s.max_vus = r.count("maxVUs").value_or(s.pre_allocated_vus);
+      if (s.max_vus < s.pre_allocated_vus) bad(path + ".maxVUs", "must be at least preAllocatedVUs");
+      if (s.max_vus <= 0) bad(path + ".preAllocatedVUs", "at least one VU is needed");
+      break;
+    }
+  }
+  r.reject_unknown();
+  return s;
+}
+
+void read_thresholds(lua_State* L, run_options& out) {
+  // stack: thresholds table
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {  // stack: thresholds, metric, list
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 2);
+      bad("thresholds", "keys must be metric names");
+    }
+    const std::string metric = lua_tostring(L, -2);
+    const std::string path = "thresholds[\"" + metric + "\"]";
+    if (lua_type(L, -1) == LUA_TSTRING) {  // a single expression is accepted too
+      out.thresholds.push_back({metric, lua_tostring(L, -1), false, nanos{0}});
+      lua_pop(L, 1);
+      continue;
+    }
+    if (lua_type(L, -1) != LUA_TTABLE) {
+      lua_pop(L, 2);
+      bad(path, "expected a list of expressions");
+    }
+    const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+    for (lua_Integer i = 1; i <= n; ++i) {
+      const int type = lua_rawgeti(L, -1, i);
+      if (type == LUA_TSTRING) {
+        out.thresholds.push_back({metric, lua_tostring(L, -1), false, nanos{0}});
+      } else if (type == LUA_TTABLE) {
+        table_reader r(L, path + "[" + std::to_string(i) + "]");
+        threshold_input t;
+        t.metric = metric;
+        auto expression = r.string("threshold");
+        if (!expression) {
+          lua_pop(L, 3);
+          bad(path + "[" + std::to_string(i) + "].threshold", "required");
+        }
+        t.expression = *expression;
+        t.abort_on_fail = r.boolean("abortOnFail").value_or(false);
+        t.delay_abort_eval = r.duration("delayAbortEval").value_or(nanos{0});
+        r.reject_unknown();
+        out.thresholds.push_back(std::move(t));
+      } else {
+        lua_pop(L, 3);
+        bad(path + "[" + std::to_string(i) + "]", "expected an expression string or { threshold = ... }");
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+}  // namespace
+
+run_options read_run_options(lua_State* L, const option_overrides& overrides) {
+  run_options out;
+  const int top = lua_gettop(L);
+  lua_getglobal(L, "options");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+  } else if (!lua_istable(L, -1)) {
+    lua_settop(L, top);
+    throw std::invalid_argument("options: expected a table");
+  }
+  try {
+    table_reader r(L, "");
+    if (auto v = r.string("target")) out.target = *v;
+    if (auto v = r.duration("connectTimeout")) out.connect_timeout = *v;
+    if (auto v = r.duration("timeout")) out.request_timeout = *v;
+    if (auto v = r.count("maxConnectionsPerHost")) out.max_connections_per_host = *v;
+    if (auto v = r.boolean("insecureSkipTLSVerify")) out.insecure_skip_tls_verify = *v;
+    if (auto v = r.boolean("throw")) out.throw_on_iteration_error = *v;
+    if (auto v = r.boolean("discardResponseBodies")) out.discard_response_bodies = *v;
+    if (auto v = r.string("userAgent")) out.user_agent = *v;
+    if (auto v = r.duration("setupTimeout")) out.setup_timeout = *v;
+    if (auto v = r.duration("teardownTimeout")) out.teardown_timeout = *v;
+    // Shorthand (k6): vus + duration, iterations, stages; ours: rate (per second).
+    auto vus = r.count("vus");
+    auto duration = r.duration("duration");
+    auto iterations = r.count("iterations");
+    auto stages = r.stages("stages");
+    auto rate = r.number("rate");
+    r.boolean("noConnectionReuse");  // accepted for k6 compatibility, has no effect
+
+    const bool has_scenarios = lua_getfield(L, -1, "scenarios") == LUA_TTABLE;
+    if (has_scenarios) {
+      lua_pushnil(L);
+      while (lua_next(L, -2) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TTABLE) {
+          lua_pop(L, 3);
+          bad("scenarios", "expected name = { executor = ..., ... }");
+        }
+        out.scenarios.push_back(read_scenario(L, lua_tostring(L, -2)));
+        lua_pop(L, 1);
+      }
+    } else if (!lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      bad("scenarios", "expected a table");
+    }
+    lua_pop(L, 1);
+    r.mark_seen("scenarios");
+
+    if (lua_getfield(L, -1, "thresholds") == LUA_TTABLE) {
+      read_thresholds(L, out);
+    } else if (!lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      bad("thresholds", "expected a table");
+    }
+    lua_pop(L, 1);
+    r.mark_seen("thresholds");
+    r.reject_unknown();
+
+    if (overrides.target) out.target = *overrides.target;
+    if (overrides.vus) vus = overrides.vus;
+    if (overrides.duration) duration = overrides.duration;
+    if (overrides.rate) rate = overrides.rate;
+    if (overrides.iterations) iterations = overrides.iterations;
+    const bool flags = overrides.vus || overrides.duration || overrides.rate || overrides.iterations;
+
+    if (flags || out.scenarios.empty()) {
+      scenario_options s;
+      s.name = "default";
+      if (rate) {
+        s.executor = executor_kind::constant_arrival_rate;
+        s.rate = *rate;
+        s.duration = duration.value_or(std::chrono::seconds(10));
+        s.pre_allocated_vus = vus.value_or(std::max<int64_t>(1, static_cast<int64_t>(std::ceil(*rate / 10))));
+        s.max_vus = std::max<int64_t>(s.pre_allocated_vus, vus.value_or(s.pre_allocated_vus * 10));
+      } else if (!stages.empty() && !flags) {
+        s.executor = executor_kind::ramping_vus;
+        s.start_vus = vus.value_or(1);
+        s.stages = stages;
+      } else if (iterations) {
+        s.executor = executor_kind::shared_iterations;
+        s.iterations = *iterations;
+        s.vus = std::min(vus.value_or(1), *iterations);
+      } else if (duration) {
+        s.executor = executor_kind::constant_vus;
+        s.vus = vus.value_or(1);
+        s.duration = *duration;
+      } else {
+        s.executor = executor_kind::shared_iterations;  // k6's default: one VU, one iteration
+        s.vus = vus.value_or(1);
+        s.iterations = s.vus;
+      }
+      if (s.vus <= 0 && !is_arrival_rate(s.executor)) bad("vus", "must be at least 1");
+      out.scenarios.clear();
+      out.scenarios.push_back(std::move(s));
+    }
+  } catch (...) {
+    lua_settop(L, top);
+    throw;
+  }
+  lua_settop(L, top);
+  return out;
+}
+
+}  // namespace stampede::loadgen

@@ -1,0 +1,26 @@
+// Reads the scenario's `options` table (k6 names) into run_options. Strict: an unknown key, a
+// wrong type or a bad value throws std::invalid_argument naming the option's full path.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "loadgen/options.h"
+
+struct lua_State;
+
+namespace stampede::loadgen {
+
+// Overrides from the command line; any of vus/duration/rate/iterations replaces the scenarios by
+// one scenario named "default" (as k6 does with --vus/--duration).
+struct option_overrides {
+  std::optional<std::string> target;
+  std::optional<int64_t> vus;
+  std::optional<nanos> duration;
+  std::optional<double> rate;          // iterations per second: a constant-arrival-rate scenario
+  std::optional<int64_t> iterations;
+};
+
+run_options read_run_options(lua_State* L, const option_overrides& overrides);
+
+}  // namespace stampede::loadgen

@@ -1,0 +1,621 @@
+#include "loadgen/run.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <lua.hpp>
+
+#include "loadgen/aggregate.h"
+#include "loadgen/worker.h"
+
+namespace stampede::loadgen {
+
+namespace json = boost::json;
+
+namespace {
+
+double ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
+
+json::object latency_json(const hdr_histogram& h) {
+  json::object o;
+  o["min"] = ms(h.min());
+  o["mean"] = h.mean() / 1000.0;
+  o["p50"] = ms(h.value_at_percentile(50));
+  o["p90"] = ms(h.value_at_percentile(90));
+  o["p95"] = ms(h.value_at_percentile(95));
+  o["p99"] = ms(h.value_at_percentile(99));
+  o["p999"] = ms(h.value_at_percentile(99.9));
+  o["max"] = ms(h.max());
+  return o;
+}
+
+json::object status_json(const step_metrics& s) {
+  json::object o;
+  static constexpr const char* names[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (size_t i = 0; i < s.status_classes.size(); ++i) {
+    if (s.status_classes[i] != 0) o[names[i]] = s.status_classes[i];
+  }
+  return o;
+}
+
+json::object errors_json(const std::array<int64_t, error_kind_count>& errors) {
+  json::object o;
+  for (size_t i = 1; i < errors.size(); ++i) o[std::string(to_string(static_cast<error_kind>(i)))] = errors[i];
+  return o;
+}
+
+json::object step_json(const step_metrics& s, double duration_s) {
+  json::object o;
+  o["name"] = s.name;
+  o["kind"] = s.kind == step_kind::request ? "request" : "group";
+  o["requests"] = s.requests;
+  o["rps"] = duration_s > 0 ? static_cast<double>(s.requests) / duration_s : 0.0;
+  o["errors"] = s.errors;
+  o["error_rate"] = s.requests > 0 ? static_cast<double>(s.errors) / static_cast<double>(s.requests) : 0.0;
+  o["latency_ms"] = latency_json(s.corrected);
+  o["uncorrected_latency_ms"] = latency_json(s.uncorrected);
+  o["histogram"] = s.corrected.encode_compressed_base64();
+  o["uncorrected_histogram"] = s.uncorrected.encode_compressed_base64();
+  if (s.kind == step_kind::request) {
+    o["status_classes"] = status_json(s);
+    o["errors_by_kind"] = errors_json(s.errors_by_kind);
+    json::object timings;
+    for (size_t i = 0; i < phase_count; ++i) {
+      json::object t;
+      t["mean"] = s.phases[i].mean() / 1000.0;
+      t["p99"] = ms(s.phases[i].value_at_percentile(99));
+      timings[std::string(phase_names[i])] = std::move(t);
+    }
+    o["timings_ms"] = std::move(timings);
+  }
+  return o;
+}
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  const auto ms_total = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(ms_total / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms_total % 1000));
+  return text;
+}
+
+std::string human_ms(double value) {
+  char text[32];
+  if (value >= 1000) {
+    std::snprintf(text, sizeof text, "%.2fs", value / 1000);
+  } else if (value >= 1) {
+    std::snprintf(text, sizeof text, "%.2fms", value);
+  } else {
+    std::snprintf(text, sizeof text, "%.0fus", value * 1000);
+  }
+  return text;
+}
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  int unit = 0;
+  while (bytes >= 1000 && unit < 4) {
+    bytes /= 1000;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f %s", bytes, units[unit]);
+  return text;
+}
+
+// Blocks SIGINT/SIGTERM in every thread (workers inherit the mask); the coordinator waits for them.
+class signal_guard {
+ public:
+  signal_guard() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~signal_guard() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  // Waits up to `timeout`; returns the signal number or 0.
+  int wait(std::chrono::milliseconds timeout) {
+    timespec ts{static_cast<time_t>(timeout.count() / 1000), static_cast<long>((timeout.count() % 1000) * 1'000'000)};
+    const int sig = sigtimedwait(&set_, nullptr, &ts);
+    return sig > 0 ? sig : 0;
+  }
+
+ private:
+  sigset_t set_;
+  sigset_t old_;
+};
+
+class coordinator {
+ public:
+  explicit coordinator(const run_request& request) : request_(request) {}
+
+  int run(const report_writer& write_reports);
+
+ private:
+  void take_snapshots();
+  void print_live_line(bool final_line);
+  json::value build_results(const std::vector<threshold_result>& verdicts);
+  void print_summary(const json::value& results, const std::vector<threshold_result>& verdicts);
+
+  const run_request& request_;
+  run_plan plan_;
+  worker_outbox outbox_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<threshold> thresholds_;
+  std::map<int64_t, timeseries_row> rows_;
+  aggregate live_;
+  aggregate final_;
+  std::chrono::system_clock::time_point wall_start_;
+  double planned_duration_s_ = 0;
+  int64_t last_printed_ = -1;
+  bool live_output_ = false;
+  std::string abort_reason_;
+  bool interrupted_ = false;
+};
+
+void coordinator::take_snapshots() {
+  for (auto& snapshot : outbox_.drain()) {
+    timeseries_row& row = rows_[snapshot.second];
+    row.second = snapshot.second;
+    for (auto& step : snapshot.steps) {
+      if (step.kind == step_kind::request) {
+        row.latency.add(step.corrected);
+        row.requests += step.requests;
+        row.errors += step.errors;
+      }
+      auto [it, inserted] = row.step_histograms.try_emplace(step.name, 1, 3'600'000'000, 3);
+      it->second.add(step.corrected);
+    }
+    for (size_t i = 0; i < error_kind_count; ++i) row.errors_by_kind[i] += snapshot.errors_by_kind[i];
+    row.iterations += snapshot.iterations;
+    row.dropped_iterations += snapshot.dropped_iterations;
+    row.vus += snapshot.vus;
+    row.vus_max += snapshot.vus_max;
+    row.max_event_loop_lag_ms = std::max(row.max_event_loop_lag_ms, ms(snapshot.event_loop_lag.max()));
+    ++row.workers_reported;
+    live_.add_interval(snapshot);
+  }
+}
+
+void coordinator::print_live_line(bool final_line) {
+  if (!live_output_) return;
+  // The newest second every worker has reported.
+  const timeseries_row* row = nullptr;
+  for (auto it = rows_.rbegin(); it != rows_.rend(); ++it) {
+    if (it->second.workers_reported >= plan_.threads) {
+      row = &it->second;
+      break;
+    }
+  }
+  if (row == nullptr || (row->second == last_printed_ && !final_line)) return;
+  last_printed_ = row->second;
+  const double elapsed = static_cast<double>(row->second + 1);
+  const double fraction = planned_duration_s_ > 0 ? std::min(1.0, elapsed / planned_duration_s_) : 1.0;
+  constexpr int width = 20;
+  std::string bar;
+  const int filled = static_cast<int>(fraction * width);
+  for (int i = 0; i < width; ++i) bar += i < filled ? "\u2588" : "\u2591";
+  std::fprintf(stderr, "\r\033[K%4.0fs/%.0fs %s %7lld rps  p50 %-8s p99 %-8s err %lld  vus %lld  dropped %lld",
+               elapsed, planned_duration_s_, bar.c_str(), static_cast<long long>(row->requests),
+               human_ms(ms(row->latency.value_at_percentile(50))).c_str(),
+               human_ms(ms(row->latency.value_at_percentile(99))).c_str(), static_cast<long long>(row->errors),
+               static_cast<long long>(row->vus), static_cast<long long>(live_.dropped_iterations()));
+  if (final_line) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+}
+
+int coordinator::run(const report_writer& write_reports) {
+  plan_.script_path = request_.script_path;
+  plan_.env = request_.env;
+  plan_.seed = request_.seed;
+  plan_.threads = std::max(1, request_.threads);
+  plan_.shard = request_.shard;
+  signal_guard signals;
+
+  // Worker 0 reads the options; every worker runs the script's top level in its own state.
+  try {
+    workers_.push_back(std::make_unique<worker>(plan_, 0, outbox_));
+    workers_[0]->init();
+  } catch (const script_error& e) {
+    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
+    return exit_script_error;
+  }
+  try {
+    plan_.options = read_run_options(workers_[0]->lua(), request_.overrides);
+    for (const auto& s : plan_.options.scenarios) {
+      lua_State* L = workers_[0]->lua();
+      lua_pushglobaltable(L);
+      lua_getfield(L, -1, s.exec.c_str());
+      const bool function = lua_isfunction(L, -1);
+      lua_pop(L, 2);
+      if (!function) {
+        throw std::invalid_argument("options.scenarios." + s.name + ".exec: the script defines no function '" +
+                                    s.exec + "'");
+      }
+    }
+    if (!request_.no_thresholds) {
+      thresholds_ = build_thresholds_from_options(plan_.options.thresholds);
+      validate_threshold_tags(thresholds_);
+    }
+    workers_[0]->apply_plan();
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "stampede: invalid options: %s\n", e.what());
+    return exit_invalid_options;
+  }
+  for (const auto& s : plan_.options.scenarios) {
+    planned_duration_s_ = std::max(planned_duration_s_,
+                                   std::chrono::duration<double>(s.start_time + s.planned_duration()).count());
+  }
+  try {
+    plan_.setup_data_json = workers_[0]->run_setup();
+    workers_[0]->apply_plan();
+    for (int i = 1; i < plan_.threads; ++i) {
+      workers_.push_back(std::make_unique<worker>(plan_, i, outbox_));
+      workers_.back()->init();
+      workers_.back()->apply_plan();
+    }
+  } catch (const script_error& e) {
+    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
+    return exit_script_error;
+  }
+
+  live_output_ = !request_.quiet && isatty(STDERR_FILENO);
+  if (!request_.quiet) {
+    std::fprintf(stderr, "stampede: %s, %d thread(s), target %s\n", plan_.script_path.c_str(), plan_.threads,
+                 plan_.options.target.empty() ? "(absolute URLs)" : plan_.options.target.c_str());
+    for (const auto& s : plan_.options.scenarios) {
+      std::fprintf(stderr, "  scenario %s: %s, up to %lld VUs, %s + %s graceful stop\n", s.name.c_str(),
+                   std::string(to_string(s.executor)).c_str(), static_cast<long long>(s.max_vus_needed()),
+                   std::to_string(std::chrono::duration<double>(s.planned_duration()).count()).c_str(),
+                   std::to_string(std::chrono::duration<double>(s.graceful_stop).count()).c_str());
+    }
+  }
+
+  const auto lead_in = std::chrono::milliseconds(20);
+  plan_.start = steady::now() + lead_in;
+  wall_start_ = std::chrono::system_clock::now() + lead_in;
+  std::atomic<int> finished{0};
+  std::vector<std::thread> threads;
+  for (auto& w : workers_) {
+    threads.emplace_back([&w, &finished] {
+      w->run_load();
+      finished.fetch_add(1);
+    });
+  }
+  auto next_threshold_check = steady::now() + std::chrono::seconds(2);
+  bool stop_sent = false;
+  while (finished.load() < static_cast<int>(workers_.size())) {
+    const int sig = signals.wait(std::chrono::milliseconds(100));
+    if (sig != 0) {
+      const bool hard = interrupted_;
+      interrupted_ = true;
+      if (!request_.quiet) {
+        std::fprintf(stderr, "\nstampede: %s received, %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                     hard ? "stopping now" : "stopping gracefully (again to stop now)");
+      }
+      for (auto& w : workers_) w->request_stop(hard);
+    }
+    take_snapshots();
+    print_live_line(false);
+    for (auto& w : workers_) {
+      if (w->aborted_by_script() && !stop_sent) {
+        abort_reason_ = w->abort_reason();
+        stop_sent = true;
+        for (auto& other : workers_) other->request_stop(false);
+      }
+    }
+    if (!thresholds_.empty() && steady::now() >= next_threshold_check && !stop_sent) {
+      next_threshold_check += std::chrono::seconds(2);
+      live_.duration_s = std::chrono::duration<double>(steady::now() - plan_.start).count();
+      const auto results = evaluate_thresholds(thresholds_, [&](const metric_selector& s, const threshold_expression& e) {
+        return live_.value(s, e);
+      });
+      for (size_t i = 0; i < results.size(); ++i) {
+        if (should_abort(thresholds_[i], results[i], steady::now() - plan_.start)) {
+          abort_reason_ = "threshold " + results[i].metric + " " + results[i].expression + " crossed (abortOnFail)";
+          stop_sent = true;
+          for (auto& w : workers_) w->request_stop(false);
+          break;
+        }
+      }
+    }
+  }
+  for (auto& t : threads) t.join();
+  const double duration_s = std::chrono::duration<double>(steady::now() - plan_.start).count();
+  take_snapshots();
+  print_live_line(true);
+  if (abort_reason_.empty()) {
+    for (auto& w : workers_) {
+      if (w->aborted_by_script()) abort_reason_ = w->abort_reason();
+    }
+  }
+
+  bool teardown_failed = false;
+  try {
+    workers_[0]->run_teardown();
+  } catch (const script_error& e) {
+    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
+    teardown_failed = true;
+  }
+
+  for (auto& w : workers_) final_.add_worker(w->metrics());
+  final_.duration_s = duration_s;
+  for (const auto& s : final_.scenarios) final_.vus_max += s.vus_max;
+  const auto verdicts = evaluate_thresholds(thresholds_, [&](const metric_selector& s, const threshold_expression& e) {
+    return final_.value(s, e);
+  });
+  json::value results = build_results(verdicts);
+  if (request_.out_path) {
+    std::ofstream out(*request_.out_path, std::ios::binary | std::ios::trunc);
+    out << json::serialize(results) << '\n';
+    if (!out) std::fprintf(stderr, "stampede: cannot write %s\n", request_.out_path->c_str());
+  }
+  if (request_.report_dir) {
+    if (write_reports) {
+      try {
+        write_reports(results, *request_.report_dir);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "stampede: writing reports failed: %s\n", e.what());
+      }
+    } else {
+      std::fprintf(stderr, "stampede: --report is not available in this build\n");
+    }
+  }
+  print_summary(results, verdicts);
+
+  // Script errors inside iterations, grouped.
+  size_t shown = 0;
+  for (auto& w : workers_) {
+    for (const auto& e : w->iteration_errors()) {
+      if (shown++ == 0) std::fprintf(stderr, "\nscript errors in iterations:\n");
+      std::fprintf(stderr, "  %lldx %s (first: VU %lld, iteration %lld)\n", static_cast<long long>(e.count),
+                   e.message.c_str(), static_cast<long long>(e.first_vu), static_cast<long long>(e.first_iteration));
+      if (shown == 1 && e.detail != e.message) std::fprintf(stderr, "%s\n", e.detail.c_str());
+    }
+  }
+
+  if (teardown_failed) return exit_script_error;
+  if (!abort_reason_.empty() && abort_reason_.rfind("threshold", 0) != 0) return exit_script_abort;
+  if (!all_ok(verdicts)) return exit_thresholds_crossed;
+  if (interrupted_) return exit_interrupted;
+  return exit_ok;
+}
+
+json::value coordinator::build_results(const std::vector<threshold_result>& verdicts) {
+  const double duration = final_.duration_s;
+  json::object root;
+  root["schema"] = "stampede-results";
+  root["version"] = 1;
+  json::object meta;
+  meta["stampede_version"] = "0.1.0";
+  meta["scenario"] = plan_.script_path;
+  meta["target"] = plan_.options.target;
+  meta["started_at"] = iso_time(wall_start_);
+  meta["start_unix_ms"] =
+      std::chrono::duration_cast<std::chrono::milliseconds>(wall_start_.time_since_epoch()).count();
+  meta["duration_s"] = duration;
+  meta["threads"] = plan_.threads;
+  meta["seed"] = plan_.seed;
+  meta["shard"] = {{"index", plan_.shard.index}, {"count", plan_.shard.count}};
+  json::object env;
+  for (const auto& [k, v] : plan_.env) env[k] = v;
+  meta["env"] = std::move(env);
+  const double lag_p99 = ms(final_.event_loop_lag.value_at_percentile(99));
+  meta["generator"] = {{"saturated", lag_p99 > plan_.options.saturation_lag_ms},
+                       {"max_event_loop_lag_ms", ms(final_.event_loop_lag.max())},
+                       {"p99_event_loop_lag_ms", lag_p99}};
+  if (abort_reason_.empty() && !interrupted_) {
+    meta["aborted"] = nullptr;
+  } else {
+    meta["aborted"] = {{"reason", interrupted_ ? "signal" : (abort_reason_.rfind("threshold", 0) == 0 ? "threshold" : "script")},
+                       {"detail", interrupted_ ? "interrupted by a signal" : abort_reason_}};
+  }
+  root["meta"] = std::move(meta);
+
+  const step_metrics& all = *final_.all_requests;
+  json::object summary;
+  summary["requests"] = all.requests;
+  summary["rps"] = duration > 0 ? static_cast<double>(all.requests) / duration : 0.0;
+  summary["errors"] = all.errors;
+  summary["error_rate"] = all.requests > 0 ? static_cast<double>(all.errors) / static_cast<double>(all.requests) : 0.0;
+  summary["iterations"] = final_.iterations();
+  summary["dropped_iterations"] = final_.dropped_iterations();
+  summary["vus_max"] = final_.vus_max;
+  summary["data_sent_bytes"] = final_.data_sent;
+  summary["data_received_bytes"] = final_.data_received;
+  summary["latency_ms"] = latency_json(all.corrected);
+  summary["uncorrected_latency_ms"] = latency_json(all.uncorrected);
+  summary["histogram"] = all.corrected.encode_compressed_base64();
+  summary["uncorrected_histogram"] = all.uncorrected.encode_compressed_base64();
+  summary["status_classes"] = status_json(all);
+  auto errors = all.errors_by_kind;
+  for (const auto& [key, counts] : final_.checks) errors[static_cast<size_t>(error_kind::check_failed)] += counts.fails;
+  summary["errors_by_kind"] = errors_json(errors);
+  root["summary"] = std::move(summary);
+
+  json::array steps;
+  for (const auto& [name, step] : final_.steps) {
+    if (step->kind == step_kind::request) steps.push_back(step_json(*step, duration));
+  }
+  for (const auto& [name, step] : final_.steps) {
+    if (step->kind == step_kind::group) steps.push_back(step_json(*step, duration));
+  }
+  root["steps"] = std::move(steps);
+
+  json::array timeseries;
+  json::array intervals;
+  for (const auto& [second, row] : rows_) {
+    json::object r;
+    r["t"] = second;
+    r["requests"] = row.requests;
+    r["errors"] = row.errors;
+    r["p50_ms"] = ms(row.latency.value_at_percentile(50));
+    r["p90_ms"] = ms(row.latency.value_at_percentile(90));
+    r["p99_ms"] = ms(row.latency.value_at_percentile(99));
+    r["max_ms"] = ms(row.latency.max());
+    r["vus"] = row.vus;
+    r["vus_max"] = row.vus_max;
+    r["iterations"] = row.iterations;
+    r["dropped_iterations"] = row.dropped_iterations;
+    r["errors_by_kind"] = errors_json(row.errors_by_kind);
+    r["max_event_loop_lag_ms"] = row.max_event_loop_lag_ms;
+    timeseries.push_back(std::move(r));
+    for (const auto& [step, histogram] : row.step_histograms) {
+      intervals.push_back(json::object{{"step", step},
+                                       {"t", second},
+                                       {"interval_s", 1.0},
+                                       {"histogram", histogram.encode_compressed_base64()}});
+    }
+  }
+  root["timeseries"] = std::move(timeseries);
+  root["intervals"] = std::move(intervals);
+
+  json::array thresholds;
+  for (const auto& v : verdicts) {
+    json::object t;
+    t["metric"] = v.metric;
+    t["expression"] = v.expression;
+    if (v.observed) {
+      t["observed"] = *v.observed;
+    } else {
+      t["observed"] = nullptr;
+    }
+    t["ok"] = v.ok;
+    t["abort_on_fail"] = v.abort_on_fail;
+    t["no_data"] = v.no_data;
+    thresholds.push_back(std::move(t));
+  }
+  root["thresholds"] = std::move(thresholds);
+
+  json::array checks;
+  for (const auto& [key, counts] : final_.checks) {
+    checks.push_back(json::object{{"name", key.name}, {"group", key.group}, {"passes", counts.passes}, {"fails", counts.fails}});
+  }
+  root["checks"] = std::move(checks);
+
+  json::array scenarios;
+  for (size_t i = 0; i < plan_.options.scenarios.size(); ++i) {
+    const auto& s = plan_.options.scenarios[i];
+    const scenario_counters c = i < final_.scenarios.size() ? final_.scenarios[i] : scenario_counters{};
+    scenarios.push_back(json::object{
+        {"name", s.name},
+        {"executor", std::string(to_string(s.executor))},
+        {"iterations", c.iterations},
+        {"dropped_iterations", c.dropped_iterations},
+        {"interrupted_iterations", c.interrupted_iterations},
+        {"failed_iterations", c.failed_iterations},
+        {"vus_max", c.vus_max},
+        {"start_s", std::chrono::duration<double>(s.start_time).count()},
+        {"end_s", std::chrono::duration<double>(s.start_time + s.planned_duration()).count()}});
+  }
+  root["scenarios"] = std::move(scenarios);
+  root["chaos"] = json::array();
+  root["verify"] = nullptr;
+  root["capacity"] = nullptr;
+  return root;
+}
+
+void coordinator::print_summary(const json::value& results, const std::vector<threshold_result>& verdicts) {
+  const auto& summary = results.at("summary").as_object();
+  const auto& lat = summary.at("latency_ms").as_object();
+  const auto& ulat = summary.at("uncorrected_latency_ms").as_object();
+  const double duration = final_.duration_s;
+  auto dots = [](const std::string& name) {
+    std::string out = "  " + name;
+    while (out.size() < 32) out += '.';
+    return out + ": ";
+  };
+  std::printf("\n");
+  if (!verdicts.empty()) {
+    std::printf("  THRESHOLDS\n");
+    for (const auto& v : verdicts) {
+      char observed[64] = "no data";
+      if (v.observed) std::snprintf(observed, sizeof observed, "%.4g", *v.observed);
+      std::printf("    %s %s '%s' observed %s\n", v.ok ? "\u2713" : "\u2717", v.metric.c_str(), v.expression.c_str(),
+                  observed);
+    }
+    std::printf("\n");
+  }
+  std::printf("  TOTAL RESULTS (%.1fs)\n", duration);
+  int64_t passes = 0, fails = 0;
+  for (const auto& [key, counts] : final_.checks) {
+    passes += counts.passes;
+    fails += counts.fails;
+  }
+  if (passes + fails > 0) {
+    std::printf("%s%.2f%% %lld out of %lld\n", dots("checks").c_str(),
+                100.0 * static_cast<double>(passes) / static_cast<double>(passes + fails),
+                static_cast<long long>(passes), static_cast<long long>(passes + fails));
+  }
+  const auto num = [&](const char* key) { return summary.at(key).to_number<double>(); };
+  std::printf("%s%.0f  %.1f/s\n", dots("http_reqs").c_str(), num("requests"), num("rps"));
+  const auto trend = [&](const json::object& o) {
+    return "avg=" + human_ms(o.at("mean").to_number<double>()) + " min=" + human_ms(o.at("min").to_number<double>()) +
+           " med=" + human_ms(o.at("p50").to_number<double>()) + " p(90)=" + human_ms(o.at("p90").to_number<double>()) +
+           " p(95)=" + human_ms(o.at("p95").to_number<double>()) + " p(99)=" + human_ms(o.at("p99").to_number<double>()) +
+           " max=" + human_ms(o.at("max").to_number<double>());
+  };
+  std::printf("%s%s\n", dots("http_req_duration").c_str(), trend(lat).c_str());
+  std::printf("%s%s\n", dots("  uncorrected (service)").c_str(), trend(ulat).c_str());
+  std::printf("%s%.2f%%  %.0f out of %.0f\n", dots("http_req_failed").c_str(), 100 * num("error_rate"), num("errors"),
+              num("requests"));
+  std::printf("%s%lld  %.1f/s\n", dots("iterations").c_str(), static_cast<long long>(final_.iterations()),
+              duration > 0 ? static_cast<double>(final_.iterations()) / duration : 0.0);
+  std::printf("%s%lld\n", dots("dropped_iterations").c_str(), static_cast<long long>(final_.dropped_iterations()));
+  std::printf("%s%lld\n", dots("vus_max").c_str(), static_cast<long long>(final_.vus_max));
+  std::printf("%s%s  %s/s\n", dots("data_received").c_str(), human_bytes(static_cast<double>(final_.data_received)).c_str(),
+              human_bytes(duration > 0 ? static_cast<double>(final_.data_received) / duration : 0).c_str());
+  std::printf("%s%s  %s/s\n", dots("data_sent").c_str(), human_bytes(static_cast<double>(final_.data_sent)).c_str(),
+              human_bytes(duration > 0 ? static_cast<double>(final_.data_sent) / duration : 0).c_str());
+  const auto& errors = summary.at("errors_by_kind").as_object();
+  std::string error_text;
+  for (const auto& e : errors) {
+    if (e.value().to_number<int64_t>() > 0) {
+      error_text += std::string(e.key()) + "=" + std::to_string(e.value().to_number<int64_t>()) + " ";
+    }
+  }
+  if (!error_text.empty()) std::printf("%s%s\n", dots("errors by kind").c_str(), error_text.c_str());
+
+  std::printf("\n  STEPS %-36s %9s %9s %9s %9s %9s %9s %7s\n", "", "count", "rps", "p50", "p95", "p99", "max", "errors");
+  for (const auto& step : results.at("steps").as_array()) {
+    const auto& s = step.as_object();
+    const auto& l = s.at("latency_ms").as_object();
+    std::string name = std::string(s.at("name").as_string());
+    if (name.size() > 40) name = name.substr(0, 37) + "...";
+    std::printf("  %-42s %9lld %9.1f %9s %9s %9s %9s %7lld\n", name.c_str(),
+                static_cast<long long>(s.at("requests").to_number<int64_t>()), s.at("rps").to_number<double>(),
+                human_ms(l.at("p50").to_number<double>()).c_str(), human_ms(l.at("p95").to_number<double>()).c_str(),
+                human_ms(l.at("p99").to_number<double>()).c_str(), human_ms(l.at("max").to_number<double>()).c_str(),
+                static_cast<long long>(s.at("errors").to_number<int64_t>()));
+  }
+  if (results.at("meta").at("generator").at("saturated").as_bool()) {
+    std::printf("\n  WARNING: the generator itself was saturated (event-loop lag p99 %.1f ms > %.1f ms):\n"
+                "  latency and rate figures include the generator's own delay. Use more --threads or less load.\n",
+                results.at("meta").at("generator").at("p99_event_loop_lag_ms").to_number<double>(),
+                plan_.options.saturation_lag_ms);
+  }
+  if (!abort_reason_.empty()) std::printf("\n  ABORTED: %s\n", abort_reason_.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int execute_run(const run_request& request, const report_writer& write_reports) {
+  coordinator c(request);
+  return c.run(write_reports);
+}
+
+}  // namespace stampede::loadgen

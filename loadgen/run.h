@@ -1,0 +1,45 @@
+// `stampede run`: the coordinator. It loads the scenario, runs setup, starts one worker thread per
+// core, merges their per-second snapshots into the live view and time series, evaluates
+// thresholds, runs teardown, and writes the results. Exit codes are documented in the README.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <boost/json/value.hpp>
+
+#include "loadgen/executor.h"
+#include "loadgen/options_reader.h"
+
+namespace stampede::loadgen {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_usage = 2;
+inline constexpr int exit_thresholds_crossed = 99;   // as k6
+inline constexpr int exit_invalid_options = 104;      // as k6's invalid config
+inline constexpr int exit_interrupted = 105;          // Ctrl-C / SIGTERM (results are still written)
+inline constexpr int exit_script_error = 107;         // as k6's script exception
+inline constexpr int exit_script_abort = 108;         // stampede.abort() / options.throw
+
+struct run_request {
+  std::string script_path;
+  option_overrides overrides;
+  std::optional<std::string> out_path;
+  std::optional<std::string> report_dir;
+  int threads = 1;
+  uint64_t seed = 1;
+  std::map<std::string, std::string> env;
+  bool quiet = false;
+  bool no_thresholds = false;
+  slot shard{0, 1};
+};
+
+// Writes every report format for a results document into a directory (provided by reports/).
+using report_writer = std::function<void(const boost::json::value& results, const std::string& directory)>;
+
+// Runs the whole test; returns the exit code. Prints progress and the summary.
+int execute_run(const run_request& request, const report_writer& write_reports = {});
+
+}  // namespace stampede::loadgen

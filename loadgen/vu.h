@@ -1,0 +1,110 @@
+// A virtual user and a scenario's state inside one worker. Internal to the worker and the Lua bindings.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "loadgen/http_engine.h"
+#include "loadgen/worker.h"
+
+namespace stampede::loadgen {
+
+// xoshiro256** seeded with splitmix64: a VU's math.random, reproducible from --seed and the VU id.
+class vu_random {
+ public:
+  explicit vu_random(uint64_t seed = 1) { reseed(seed); }
+  void reseed(uint64_t seed) {
+    for (auto& word : state_) {
+      seed += 0x9e3779b97f4a7c15ULL;
+      uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      word = z ^ (z >> 31);
+    }
+  }
+  uint64_t next() {
+    const uint64_t result = rotl(state_[1] * 5, 7) * 9;
+    const uint64_t t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = rotl(state_[3], 45);
+    return result;
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+
+ private:
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::array<uint64_t, 4> state_{};
+};
+
+struct cookie {
+  std::string host;
+  std::string name;
+  std::string value;
+};
+
+struct group_frame {
+  std::string path;            // "::checkout::pay"
+  size_t step = 0;
+  steady::time_point started;
+  nanos lag_at_start{0};
+};
+
+enum class vu_state : uint8_t { parked, running, sleeping, waiting_http, done };
+
+struct scenario_runtime {
+  const scenario_options* options = nullptr;
+  size_t index = 0;
+  slot place;
+  steady::time_point start;
+  steady::time_point end;            // no new iterations after this
+  steady::time_point hard_stop;      // iterations still running are interrupted
+  std::vector<vu*> vus;
+  std::vector<vu*> parked;           // VUs between iterations, ready to be used
+  int64_t running = 0;               // VUs inside an iteration
+  int64_t max_vus = 0;
+  int64_t iterations_left = 0;       // shared-iterations: this worker's share still to start
+  int64_t target = 0;                // ramping-vus: VUs that should be looping now
+  std::unique_ptr<arrival_schedule> schedule;
+  std::unique_ptr<slot_arrivals> arrivals;
+  steady::time_point next_arrival;
+  bool started = false;
+  bool ending = false;
+  bool ended = false;
+};
+
+struct vu final : http_job {
+  vu(worker& w, int64_t vu_id, scenario_runtime* s) : owner(w), id(vu_id), scenario(s) {}
+  void on_complete() override;
+
+  worker& owner;
+  int64_t id;
+  scenario_runtime* scenario;        // nullptr for setup() and teardown()
+  lua_State* thread = nullptr;       // the coroutine
+  int thread_ref = -2;               // LUA_NOREF; anchors the coroutine in the registry
+  int env_ref = -2;                  // this VU's private globals
+  int table_ref = -2;                // the `vu` table
+  vu_state state = vu_state::parked;
+  bool coroutine_started = false;
+  bool interrupted = false;
+  int64_t iterations_done = 0;
+  steady::time_point iteration_intended;
+  steady::time_point iteration_started;
+  nanos lag{0};                      // harness-side delay accumulated in this iteration
+  nanos lag_before_request{0};
+  size_t request_step = 0;
+  std::string request_url;           // for res.url
+  steady::time_point sleep_intended;
+  uint64_t sleep_generation = 0;
+  std::vector<group_frame> groups;
+  std::vector<cookie> cookies;
+  vu_random random;
+  size_t index_in_scenario = 0;
+};
+
+}  // namespace stampede::loadgen

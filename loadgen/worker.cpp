@@ -1,0 +1,596 @@
+#include "loadgen/worker.h"
+
+#include <sys/prctl.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <lua.hpp>
+
+#include "loadgen/lua_runtime.h"
+#include "loadgen/vu.h"
+
+namespace stampede::loadgen {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto sweep_period = std::chrono::milliseconds(10);
+constexpr auto ramp_period = std::chrono::milliseconds(100);
+// Events due within this much are handled now rather than after another timer round trip.
+constexpr auto early_window = std::chrono::microseconds(20);
+constexpr size_t max_distinct_errors = 50;
+
+int64_t micros(steady::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+
+steady::duration to_steady(double seconds) {
+  return std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(seconds));
+}
+
+std::string first_line(std::string_view text) { return std::string(text.substr(0, text.find('\n'))); }
+
+}  // namespace
+
+void vu::on_complete() { owner.on_http_complete(*this); }
+
+worker::worker(const run_plan& plan, int index, worker_outbox& outbox)
+    : plan_(plan),
+      index_(index),
+      outbox_(outbox),
+      io_(std::make_unique<asio::io_context>(1)),
+      timer_(std::make_unique<asio::steady_timer>(*io_)),
+      init_rng_(plan.seed * 1000003ULL + static_cast<uint64_t>(index)) {
+  http_engine_options http_options;
+  http_options.connect_timeout = plan.options.connect_timeout;
+  http_options.max_connections_per_host = plan.options.max_connections_per_host;
+  http_options.insecure_skip_tls_verify = plan.options.insecure_skip_tls_verify;
+  http_options.discard_bodies = plan.options.discard_response_bodies;
+  http_ = std::make_unique<http_engine>(*io_, http_options);
+  lua_ = std::make_unique<lua_runtime>(*this);
+}
+
+worker::~worker() {
+  // Sockets and timers go before the io_context; Lua threads before the Lua state.
+  http_.reset();
+  timer_.reset();
+  vus_.clear();
+  lua_.reset();
+  io_.reset();
+}
+
+lua_State* worker::lua() const noexcept { return lua_->state(); }
+
+void worker::init() { lua_->load_script(plan_.script_path); }
+
+void worker::apply_plan() {
+  base_url_.reset();
+  if (!plan_.options.target.empty()) {
+    std::string error;
+    auto base = parse_url(plan_.options.target, nullptr, error);
+    if (!base) throw std::invalid_argument("target: " + error);
+    base_url_text_ = plan_.options.target;
+    base_url_ = *base;
+    base_url_->path = {};
+  }
+  lua_->set_setup_data(plan_.setup_data_json);
+}
+
+// ---- scheduler ----
+void worker::schedule(steady::time_point at, event_kind kind, void* target, uint64_t generation) {
+  heap_.push_back({at, sequence_++, kind, target, generation});
+  std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
+  if (at < armed_for_) arm_timer();
+}
+
+void worker::arm_timer() {
+  if (heap_.empty()) return;
+  armed_for_ = heap_.front().at;
+  timer_->expires_at(armed_for_);
+  timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // re-armed or cancelled
+    on_timer();
+  });
+}
+
+void worker::on_timer() {
+  armed_for_ = steady::time_point::max();
+  auto now = steady::now();
+  bool first = true;
+  while (!heap_.empty() && heap_.front().at <= now + early_window) {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
+    const event e = heap_.back();
+    heap_.pop_back();
+    if (first) {
+      // How late the loop serves its timers: the generator's own saturation signal.
+      metrics_.record_event_loop_lag(std::max<int64_t>(0, micros(now - e.at)));
+      first = false;
+    }
+    handle(e, now);
+    if (!running_) return;
+    now = steady::now();
+  }
+  if (!heap_.empty() && armed_for_ == steady::time_point::max()) arm_timer();
+}
+
+void worker::handle(const event& e, steady::time_point now) {
+  switch (e.kind) {
+    case event_kind::wake_vu: {
+      vu& v = *static_cast<vu*>(e.target);
+      if (v.state != vu_state::sleeping || v.sleep_generation != e.generation || v.interrupted) return;
+      // A timer that fires late delays the rest of the iteration: charge it (coordinated omission).
+      if (now > v.sleep_intended) v.lag += now - v.sleep_intended;
+      v.state = vu_state::running;
+      resume(v, 0);
+      return;
+    }
+    case event_kind::arrival: on_arrival(*static_cast<scenario_runtime*>(e.target), now); return;
+    case event_kind::scenario_start: start_scenario(*static_cast<scenario_runtime*>(e.target)); return;
+    case event_kind::scenario_end: end_scenario(*static_cast<scenario_runtime*>(e.target)); return;
+    case event_kind::scenario_hard_stop: hard_stop_scenario(*static_cast<scenario_runtime*>(e.target)); return;
+    case event_kind::ramp_tick: ramp(*static_cast<scenario_runtime*>(e.target), now); return;
+    case event_kind::interval: {
+      roll_interval(next_second_);
+      ++next_second_;
+      schedule(plan_.start + std::chrono::seconds(next_second_ + 1), event_kind::interval);
+      return;
+    }
+    case event_kind::sweep:
+      http_->sweep(now);
+      schedule(now + sweep_period, event_kind::sweep);
+      return;
+    case event_kind::stop: {
+      const bool hard = e.generation != 0;
+      if (special_vu_ != nullptr) {  // setup/teardown timeout
+        abort_run("timeout");
+        special_done_ = true;
+        http_->abort_all();
+        maybe_finish();
+        return;
+      }
+      for (auto& s : scenarios_) {
+        if (!s->started) {
+          s->started = s->ending = s->ended = true;
+          continue;
+        }
+        if (!s->ending) end_scenario(*s);
+        if (hard && !s->ended) hard_stop_scenario(*s);
+      }
+      maybe_finish();
+      return;
+    }
+  }
+}
+
+void worker::request_stop(bool hard) {
+  if (stop_requested_.exchange(true) && !hard) return;
+  asio::post(*io_, [this, hard] {
+    if (running_) schedule(steady::now(), event_kind::stop, nullptr, hard ? 1 : 0);
+  });
+}
+
+void worker::abort_run(std::string reason) {
+  if (!script_abort_) {
+    script_abort_ = true;
+    abort_reason_ = std::move(reason);
+  }
+  if (running_ && special_vu_ == nullptr) schedule(steady::now(), event_kind::stop, nullptr, 0);
+}
+
+// ---- scenarios ----
+void worker::run_load() {
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // precise wake-ups for arrival schedules
+  const slot place{plan_.shard.index * plan_.threads + index_, plan_.shard.count * plan_.threads};
+  for (size_t i = 0; i < plan_.options.scenarios.size(); ++i) {
+    auto s = std::make_unique<scenario_runtime>();
+    s->options = &plan_.options.scenarios[i];
+    s->index = i;
+    s->place = place;
+    s->start = plan_.start + s->options->start_time;
+    scenarios_.push_back(std::move(s));
+  }
+  metrics_.scenarios().resize(scenarios_.size());
+  running_ = true;
+  for (auto& s : scenarios_) schedule(s->start, event_kind::scenario_start, s.get());
+  schedule(plan_.start + std::chrono::seconds(1), event_kind::interval);
+  schedule(plan_.start + sweep_period, event_kind::sweep);
+  if (stop_requested_) schedule(steady::now(), event_kind::stop, nullptr, 0);
+  io_->restart();
+  io_->run();
+  roll_interval(next_second_);  // the last, partial second
+}
+
+void worker::start_scenario(scenario_runtime& s) {
+  const scenario_options& o = *s.options;
+  s.started = true;
+  const auto now = steady::now();
+  s.end = s.start + o.planned_duration();
+  s.hard_stop = s.end + o.graceful_stop;
+  schedule(s.end, event_kind::scenario_end, &s);
+  auto begin_now = [&](vu& v) { begin_iteration(v, now, now); };
+  switch (o.executor) {
+    case executor_kind::constant_vus:
+    case executor_kind::per_vu_iterations: {
+      const int64_t n = share_of(o.vus, s.place);
+      for (int64_t i = 0; i < n; ++i) begin_now(create_vu(&s));
+      break;
+    }
+    case executor_kind::shared_iterations: {
+      s.iterations_left = share_of(o.iterations, s.place);
+      const int64_t n = std::min(share_of(o.vus, s.place), s.iterations_left);
+      for (int64_t i = 0; i < n; ++i) {
+        --s.iterations_left;
+        begin_now(create_vu(&s));
+      }
+      break;
+    }
+    case executor_kind::ramping_vus: ramp(s, now); break;
+    case executor_kind::constant_arrival_rate:
+    case executor_kind::ramping_arrival_rate: {
+      s.max_vus = std::max(share_of(o.max_vus, s.place), share_of(o.pre_allocated_vus, s.place));
+      for (int64_t i = share_of(o.pre_allocated_vus, s.place); i > 0; --i) {
+        vu& v = create_vu(&s);
+        s.parked.push_back(&v);
+      }
+      s.schedule = std::make_unique<arrival_schedule>(o);
+      s.arrivals = std::make_unique<slot_arrivals>(*s.schedule, s.place);
+      if (auto t = s.arrivals->next()) {
+        s.next_arrival = s.start + to_steady(*t);
+        schedule(s.next_arrival, event_kind::arrival, &s);
+      }
+      break;
+    }
+  }
+  if (s.running == 0 && o.executor != executor_kind::ramping_vus && !is_arrival_rate(o.executor)) {
+    end_scenario(s);  // nothing to do in this worker (e.g. fewer VUs than workers)
+  }
+}
+
+void worker::on_arrival(scenario_runtime& s, steady::time_point now) {
+  if (s.ending) return;
+  const steady::time_point intended = s.next_arrival;
+  vu* v = nullptr;
+  if (!s.parked.empty()) {
+    v = s.parked.back();
+    s.parked.pop_back();
+  } else if (static_cast<int64_t>(s.vus.size()) < s.max_vus) {
+    v = &create_vu(&s);
+  }
+  if (v != nullptr) {
+    begin_iteration(*v, intended, now);
+  } else {
+    metrics_.record_dropped(s.index);  // no free VU: counted, never silently lost
+  }
+  if (auto t = s.arrivals->next()) {
+    s.next_arrival = s.start + to_steady(*t);
+    if (s.next_arrival < s.end) schedule(s.next_arrival, event_kind::arrival, &s);
+  }
+}
+
+void worker::ramp(scenario_runtime& s, steady::time_point now) {
+  if (s.ending) return;
+  const double t = std::chrono::duration<double>(now - s.start).count();
+  const auto target = static_cast<int64_t>(std::floor(ramping_vus_target(*s.options, t) + 1e-9));
+  s.target = share_of(target, s.place);
+  // Start parked or new VUs up to the target; VUs above it stop after their current iteration.
+  while (s.running < s.target) {
+    vu* v = nullptr;
+    if (!s.parked.empty()) {
+      v = s.parked.back();
+      s.parked.pop_back();
+    } else {
+      v = &create_vu(&s);
+    }
+    begin_iteration(*v, now, now);
+  }
+  schedule(now + ramp_period, event_kind::ramp_tick, &s);
+}
+
+void worker::end_scenario(scenario_runtime& s) {
+  if (s.ending) return;
+  s.ending = true;
+  if (s.running == 0) {
+    s.ended = true;
+    maybe_finish();
+  } else {
+    schedule(std::min(s.hard_stop, std::max(steady::now(), s.hard_stop)), event_kind::scenario_hard_stop, &s);
+  }
+}
+
+void worker::hard_stop_scenario(scenario_runtime& s) {
+  if (s.ended) return;
+  for (vu* v : s.vus) {
+    if (v->state == vu_state::parked || v->state == vu_state::done) continue;
+    v->interrupted = true;
+    ++metrics_.scenarios()[s.index].interrupted_iterations;
+    if (v->state == vu_state::waiting_http) http_->abort(*v);
+    v->state = vu_state::done;
+    --s.running;
+    --active_vus_;
+  }
+  s.ended = true;
+  maybe_finish();
+}
+
+void worker::maybe_finish() {
+  if (special_vu_ != nullptr) {
+    if (!special_done_) return;
+  } else {
+    for (auto& s : scenarios_) {
+      if (!s->ended) return;
+    }
+  }
+  // Everything has ended: let the loop drain what is pending (aborted requests) and return.
+  running_ = false;
+  heap_.clear();
+  timer_->cancel();
+  armed_for_ = steady::time_point::max();
+  http_->abort_all();
+}
+
+void worker::roll_interval(int64_t second) {
+  int64_t vus_max = 0;
+  for (auto& s : scenarios_) vus_max += static_cast<int64_t>(s->vus.size());
+  outbox_.post(metrics_.roll_interval(second, index_, active_vus_, vus_max));
+}
+
+// ---- VUs ----
+vu& worker::create_vu(scenario_runtime* s) {
+  const int64_t local = static_cast<int64_t>(vus_.size());
+  const slot place{plan_.shard.index * plan_.threads + index_, plan_.shard.count * plan_.threads};
+  const int64_t id = s == nullptr ? 0 : 1 + place.index + place.count * local;
+  auto v = std::make_unique<vu>(*this, id, s);
+  v->random.reseed(plan_.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(id));
+  lua_->create_thread(*v, s == nullptr ? std::string_view("setup") : std::string_view(s->options->name));
+  vu& ref = *v;
+  vus_.push_back(std::move(v));
+  if (s != nullptr) {
+    ref.index_in_scenario = s->vus.size();
+    s->vus.push_back(&ref);
+    auto& counters = metrics_.scenarios()[s->index];
+    counters.vus_max = std::max<int64_t>(counters.vus_max, static_cast<int64_t>(s->vus.size()));
+  }
+  return ref;
+}
+
+void worker::begin_iteration(vu& v, steady::time_point intended, steady::time_point now) {
+  v.iteration_intended = intended;
+  v.iteration_started = now;
+  v.lag = now > intended ? now - intended : nanos{0};
+  v.state = vu_state::running;
+  v.groups.clear();
+  ++v.scenario->running;
+  ++active_vus_;
+  lua_->update_vu_table(v);
+  if (!v.coroutine_started) {
+    v.coroutine_started = true;
+    resume(v, lua_->push_iteration_start(v, v.scenario->options->exec));
+  } else {
+    lua_pushboolean(v.thread, 1);
+    resume(v, 1);
+  }
+}
+
+void worker::resume(vu& v, int nargs) {
+  int results = 0;
+  const int status = lua_resume(v.thread, lua_->state(), nargs, &results);
+  if (status == LUA_YIELD) {
+    lua_pop(v.thread, results);
+    return;  // waiting for HTTP, a timer, or its next iteration (after_iteration was scheduled)
+  }
+  if (special_vu_ == &v) {  // setup/teardown returned (or raised outside their xpcall)
+    special_done_ = true;
+    maybe_finish();
+    return;
+  }
+  // The VU's main loop never returns: this is an error outside the iteration's protection.
+  const std::string message = status == LUA_OK ? "VU coroutine ended" : luaL_tolstring(v.thread, -1, nullptr);
+  end_iteration(v, false, message);
+  v.state = vu_state::done;
+  if (v.scenario != nullptr) {
+    --v.scenario->running;
+    --active_vus_;
+  }
+}
+
+void worker::start_request(vu& v, const parsed_url& url, std::string_view step_name) {
+  v.state = vu_state::waiting_http;
+  v.request_step = metrics_.step_index(step_name, step_kind::request);
+  v.lag_before_request = v.lag;
+  http_->submit(url, v);
+}
+
+void worker::on_http_complete(vu& v) {
+  if (v.interrupted || v.state != vu_state::waiting_http) return;
+  http_outcome& out = v.outcome;
+  // Corrected latency: the request's service time, plus the wait for a connection, plus every
+  // harness-side delay earlier in this iteration (late start, late timers, earlier waits).
+  const int64_t blocked_us = out.timings.blocked;
+  const int64_t corrected_us = out.timings.total + blocked_us + micros(v.lag_before_request);
+  v.lag += std::chrono::microseconds(blocked_us);
+  metrics_.record_request(v.request_step, corrected_us, out.timings, out.status, out.error);
+  metrics_.data_sent += out.bytes_sent;
+  metrics_.data_received += out.bytes_received;
+  if (out.status != 0) {
+    // Cookie jar: Set-Cookie updates this VU's cookies for the request's host.
+    const parsed_url* base = base_url();
+    std::string host;
+    out.headers.for_each([&](std::string_view name, std::string_view value) {
+      if (name.size() != 10 || (name[0] != 's' && name[0] != 'S')) return;
+      std::string lower(name);
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower != "set-cookie") return;
+      if (host.empty()) {
+        std::string error;
+        auto url = parse_url(v.request_url, base, error);
+        host = url ? url->host : std::string("?");
+      }
+      const std::string_view pair = value.substr(0, value.find(';'));
+      const size_t eq = pair.find('=');
+      if (eq == std::string_view::npos || eq == 0) return;
+      std::string cookie_name(pair.substr(0, eq));
+      std::string cookie_value(pair.substr(eq + 1));
+      std::string attributes(value.substr(std::min(value.size(), pair.size())));
+      for (char& c : attributes) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const bool expired = attributes.find("max-age=0") != std::string::npos ||
+                           attributes.find("max-age=-") != std::string::npos;
+      auto it = std::find_if(v.cookies.begin(), v.cookies.end(),
+                             [&](const cookie& c) { return c.host == host && c.name == cookie_name; });
+      if (expired) {
+        if (it != v.cookies.end()) v.cookies.erase(it);
+      } else if (it != v.cookies.end()) {
+        it->value = std::move(cookie_value);
+      } else {
+        v.cookies.push_back({host, std::move(cookie_name), std::move(cookie_value)});
+      }
+    });
+  }
+  v.state = vu_state::running;
+  lua_->push_response(v);
+  resume(v, 1);
+}
+
+void worker::start_sleep(vu& v, double seconds) {
+  v.state = vu_state::sleeping;
+  v.sleep_intended = steady::now() + to_steady(seconds);
+  schedule(v.sleep_intended, event_kind::wake_vu, &v, ++v.sleep_generation);
+}
+
+void worker::enter_group(vu& v, std::string_view name) {
+  group_frame frame;
+  frame.path = v.groups.empty() ? std::string() : v.groups.back().path;
+  frame.path.append("::").append(name);
+  frame.step = metrics_.step_index(frame.path, step_kind::group);
+  frame.started = steady::now();
+  frame.lag_at_start = v.lag;
+  v.groups.push_back(std::move(frame));
+}
+
+void worker::exit_group(vu& v) {
+  if (v.groups.empty()) return;
+  const group_frame& frame = v.groups.back();
+  const int64_t duration = micros(steady::now() - frame.started);
+  metrics_.record_group(frame.step, duration + micros(frame.lag_at_start), duration);
+  v.groups.pop_back();
+}
+
+void worker::record_check(vu& v, std::string_view name, bool ok) {
+  metrics_.record_check(v.groups.empty() ? std::string_view() : std::string_view(v.groups.back().path), name, ok);
+}
+
+void worker::end_iteration(vu& v, bool ok, std::string_view error) {
+  if (!ok) {
+    const std::string line = first_line(error);
+    auto it = std::find_if(errors_.begin(), errors_.end(), [&](const iteration_error& e) { return e.message == line; });
+    if (it != errors_.end()) {
+      ++it->count;
+    } else if (errors_.size() < max_distinct_errors) {
+      errors_.push_back({line, std::string(error), v.id, v.iterations_done, 1});
+    } else {
+      ++errors_.back().count;
+    }
+    if (plan_.options.throw_on_iteration_error) abort_run("iteration error: " + line);
+  }
+  if (v.scenario == nullptr) return;
+  metrics_.record_iteration(v.scenario->index, micros(steady::now() - v.iteration_started), !ok);
+  ++v.iterations_done;
+  // Decide after the coroutine has yielded: post, never resume from inside a resume.
+  asio::post(*io_, [this, &v] { after_iteration(v); });
+}
+
+bool worker::wants_another_iteration(vu& v, steady::time_point now) {
+  scenario_runtime& s = *v.scenario;
+  if (s.ending || !running_) return false;
+  switch (s.options->executor) {
+    case executor_kind::constant_vus: return now < s.end;
+    case executor_kind::per_vu_iterations: return v.iterations_done < s.options->iterations;
+    case executor_kind::shared_iterations:
+      if (s.iterations_left <= 0) return false;
+      --s.iterations_left;
+      return true;
+    case executor_kind::ramping_vus: return s.running < s.target;  // s.running excludes this VU now
+    case executor_kind::constant_arrival_rate:
+    case executor_kind::ramping_arrival_rate: return false;
+  }
+  return false;
+}
+
+void worker::after_iteration(vu& v) {
+  if (v.state == vu_state::done || v.interrupted) return;
+  scenario_runtime& s = *v.scenario;
+  --s.running;
+  --active_vus_;
+  v.state = vu_state::parked;
+  const auto now = steady::now();
+  if (wants_another_iteration(v, now)) {
+    begin_iteration(v, now, now);
+    return;
+  }
+  s.parked.push_back(&v);
+  const executor_kind kind = s.options->executor;
+  const bool closed_done = kind == executor_kind::per_vu_iterations || kind == executor_kind::shared_iterations;
+  if (closed_done && s.running == 0 && !s.ending) {
+    // Every VU of an iterations-based scenario has finished its work: end early.
+    bool all_done = kind == executor_kind::shared_iterations ? s.iterations_left <= 0 : true;
+    if (kind == executor_kind::per_vu_iterations) {
+      for (vu* other : s.vus) all_done = all_done && other->iterations_done >= s.options->iterations;
+    }
+    if (all_done) end_scenario(s);
+    return;
+  }
+  if (s.ending && s.running == 0 && !s.ended) {
+    s.ended = true;
+    maybe_finish();
+  }
+}
+
+// ---- setup / teardown ----
+void worker::run_special_vu(const char* function_name, nanos timeout) {
+  if (!lua_->has_function(function_name)) return;
+  auto v = std::make_unique<vu>(*this, 0, nullptr);
+  v->random.reseed(plan_.seed);
+  lua_->create_thread(*v, function_name);
+  special_vu_ = v.get();
+  special_done_ = false;
+  running_ = true;
+  const int nargs = lua_->push_special_start(*v, function_name);
+  v->state = vu_state::running;
+  schedule(steady::now() + timeout, event_kind::stop);
+  schedule(steady::now() + sweep_period, event_kind::sweep);
+  io_->restart();
+  asio::post(*io_, [this, nargs] { resume(*special_vu_, nargs); });
+  io_->run();
+  lua_State* T = v->thread;
+  std::string error;
+  std::string result = "null";
+  if (script_abort_ && abort_reason_ == "timeout") {
+    error = std::string(function_name) + "() did not finish within its timeout";
+    script_abort_ = false;
+    abort_reason_.clear();
+  } else if (lua_status(T) != LUA_OK || lua_gettop(T) < 2) {
+    error = lua_gettop(T) > 0 ? luaL_tolstring(T, -1, nullptr) : "failed";
+  } else if (!lua_toboolean(T, 1)) {
+    error = luaL_tolstring(T, 2, nullptr);
+  } else {
+    result = lua_tostring(T, 2);
+  }
+  special_vu_ = nullptr;
+  running_ = false;
+  heap_.clear();
+  lua_->release_thread(*v);
+  if (!error.empty()) throw script_error(std::string(function_name) + "() failed: " + error);
+  if (std::string_view(function_name) == "setup") last_special_result_ = std::move(result);
+}
+
+std::string worker::run_setup() {
+  last_special_result_ = "null";
+  run_special_vu("setup", plan_.options.setup_timeout);
+  return last_special_result_;
+}
+
+void worker::run_teardown() { run_special_vu("teardown", plan_.options.teardown_timeout); }
+
+}  // namespace stampede::loadgen

@@ -1,0 +1,192 @@
+// A load-generator worker: one thread, one io_context, one lua_State, its own connections and its
+// own metrics (shared-nothing, as in wrk). Virtual users are Lua coroutines in that state; their
+// HTTP calls and sleeps yield to the worker's event loop, which resumes them when the response or
+// the timer arrives. One scheduler (a heap and a single Asio timer) serves every sleep, arrival and
+// control event of the worker, because a timer per VU costs a kernel timer update each.
+//
+// Thread-safety: a worker is used by one thread at a time (its own during the load; the
+// coordinator's before start and after join). request_stop() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "loadgen/executor.h"
+#include "loadgen/http_engine.h"
+#include "loadgen/metrics.h"
+#include "loadgen/options.h"
+
+struct lua_State;
+
+namespace stampede::loadgen {
+
+// An error in the scenario script (syntax, init, setup, teardown): message names file:line.
+struct script_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Everything a worker needs to know about the run; read-only once workers start.
+struct run_plan {
+  std::string script_path;
+  run_options options;
+  std::map<std::string, std::string> env;   // -e KEY=VALUE
+  uint64_t seed = 1;
+  int threads = 1;
+  slot shard{0, 1};                          // this process's shard among all generators
+  steady::time_point start;                  // t = 0 of the load
+  std::string setup_data_json = "null";      // what setup() returned, encoded
+};
+
+// Script errors inside iterations, grouped by message so a broken script does not flood stderr.
+struct iteration_error {
+  std::string message;   // first line (file:line: message)
+  std::string detail;    // with traceback
+  int64_t first_vu = 0;
+  int64_t first_iteration = 0;
+  int64_t count = 0;
+};
+
+// Where workers post their per-second snapshots; the coordinator drains it. Not on the hot path.
+class worker_outbox {
+ public:
+  void post(interval_snapshot snapshot) {
+    std::lock_guard lock(mutex_);
+    snapshots_.push_back(std::move(snapshot));
+  }
+  std::vector<interval_snapshot> drain() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(snapshots_, {});
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<interval_snapshot> snapshots_;
+};
+
+struct vu;
+struct scenario_runtime;
+class lua_runtime;
+
+class worker {
+ public:
+  worker(const run_plan& plan, int index, worker_outbox& outbox);
+  ~worker();
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  // Runs the script's top level in this worker's Lua state. Throws script_error.
+  void init();
+  // Takes the final plan's target and setup data (after read_options and setup). Throws
+  // std::invalid_argument for a bad target, script_error for bad setup data.
+  void apply_plan();
+  // Reads `options` from the script (worker 0 only, before the plan is final). Throws
+  // std::invalid_argument naming the bad option.
+  run_options read_options();
+  // Runs setup() as a VU (with HTTP) and returns its result as JSON ("null" if no setup). Throws script_error.
+  std::string run_setup();
+  // Runs teardown(data) as a VU. Throws script_error.
+  void run_teardown();
+  // The load phase: returns when every scenario of this worker has ended.
+  void run_load();
+  // Thread-safe: ends the load early (Ctrl-C, abortOnFail). `hard` skips graceful stops.
+  void request_stop(bool hard);
+
+  worker_metrics& metrics() noexcept { return metrics_; }
+  const std::vector<iteration_error>& iteration_errors() const noexcept { return errors_; }
+  bool aborted_by_script() const noexcept { return script_abort_; }
+  const std::string& abort_reason() const noexcept { return abort_reason_; }
+  int index() const noexcept { return index_; }
+
+  // ---- used by the Lua bindings (lua_api.cpp) ----
+  lua_State* lua() const noexcept;
+  const run_plan& plan() const noexcept { return plan_; }
+  const parsed_url* base_url() const noexcept { return base_url_ ? &*base_url_ : nullptr; }
+  void start_request(vu& v, const parsed_url& url, std::string_view step_name);
+  void start_sleep(vu& v, double seconds);
+  // Called when an iteration's function returned (ok) or raised (message). Returns whether the VU
+  // runs another iteration (after yielding).
+  void end_iteration(vu& v, bool ok, std::string_view error);
+  void enter_group(vu& v, std::string_view name);
+  void exit_group(vu& v);
+  void record_check(vu& v, std::string_view name, bool ok);
+  void abort_run(std::string reason);   // from a script: stops the test
+  std::mt19937_64& init_rng() noexcept { return init_rng_; }
+  http_engine& http() noexcept { return *http_; }
+
+ private:
+  friend struct vu;
+  enum class event_kind : uint8_t { wake_vu, arrival, scenario_start, scenario_end, scenario_hard_stop, ramp_tick,
+                                     interval, sweep, stop };
+  struct event {
+    steady::time_point at;
+    uint64_t sequence;
+    event_kind kind;
+    void* target;
+    uint64_t generation;
+    bool operator>(const event& other) const {
+      return at != other.at ? at > other.at : sequence > other.sequence;
+    }
+  };
+
+  void schedule(steady::time_point at, event_kind kind, void* target = nullptr, uint64_t generation = 0);
+  void arm_timer();
+  void on_timer();
+  void handle(const event& e, steady::time_point now);
+
+  void start_scenario(scenario_runtime& s);
+  void end_scenario(scenario_runtime& s);
+  void hard_stop_scenario(scenario_runtime& s);
+  void on_arrival(scenario_runtime& s, steady::time_point now);
+  void ramp(scenario_runtime& s, steady::time_point now);
+  void maybe_finish();
+  void roll_interval(int64_t second);
+
+  vu& create_vu(scenario_runtime* s);
+  void begin_iteration(vu& v, steady::time_point intended, steady::time_point now);
+  void resume(vu& v, int nargs);
+  void after_iteration(vu& v);
+  void on_http_complete(vu& v);
+  void finish_vu(vu& v);
+  bool wants_another_iteration(vu& v, steady::time_point now);
+  void run_special_vu(const char* function_name, nanos timeout);
+
+  const run_plan& plan_;
+  int index_;
+  worker_outbox& outbox_;
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::unique_ptr<boost::asio::steady_timer> timer_;
+  std::unique_ptr<http_engine> http_;
+  std::unique_ptr<lua_runtime> lua_;
+  std::optional<parsed_url> base_url_;
+  std::string base_url_text_;
+  worker_metrics metrics_;
+  std::vector<iteration_error> errors_;
+  std::vector<std::unique_ptr<scenario_runtime>> scenarios_;
+  std::vector<std::unique_ptr<vu>> vus_;
+  std::vector<event> heap_;
+  uint64_t sequence_ = 0;
+  steady::time_point armed_for_ = steady::time_point::max();
+  bool timer_armed_ = false;
+  bool running_ = false;
+  bool stopping_ = false;
+  int64_t active_vus_ = 0;
+  int64_t next_second_ = 0;
+  std::atomic<bool> stop_requested_{false};
+  bool script_abort_ = false;
+  std::string abort_reason_;
+  std::mt19937_64 init_rng_;
+  vu* special_vu_ = nullptr;
+  bool special_done_ = false;
+  std::string last_special_result_;
+};
+
+}  // namespace stampede::loadgen

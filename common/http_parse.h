@@ -17,22 +17,24 @@
 namespace stampede::http {
 
 struct parse_limits {
-  size_t max_header_bytes = 64 * 1024;        // status/request line + all header lines
-  size_t max_body_bytes = 64 * 1024 * 1024;   // decoded body (after de-chunking)
+  size_t max_header_bytes = 64 * 1024;       // status/request line + all header lines
+  size_t max_body_bytes = 64 * 1024 * 1024;  // decoded body (after de-chunking)
 };
 
 enum class parse_error {
   none = 0,
-  malformed,            // syntax error in start line, headers or chunked framing
-  header_too_large,     // max_header_bytes exceeded
-  body_too_large,       // max_body_bytes exceeded (or Content-Length announcing more)
-  bad_content_length,   // invalid or conflicting Content-Length
-  unexpected_eof,       // stream closed inside a message
+  malformed,           // syntax error in start line, headers or chunked framing
+  header_too_large,    // max_header_bytes exceeded
+  body_too_large,      // max_body_bytes exceeded (or Content-Length announcing more)
+  bad_content_length,  // invalid or conflicting Content-Length
+  unexpected_eof,      // stream closed inside a message
 };
 std::string_view to_string(parse_error) noexcept;
 
-// Parsed header block. `raw` holds "Name: value\r\n" lines exactly as received (without the start line
-// and the final empty line); find() does a case-insensitive lookup of the first match.
+// Parsed header block. `raw` holds one "Name: value\r\n" line per received field, in order, with the
+// name as received and the value as received minus surrounding whitespace (obs-folds are unfolded);
+// without the start line and the final empty line. find() does a case-insensitive lookup of the
+// first match.
 struct header_block {
   std::string raw;
   std::string_view find(std::string_view name) const noexcept;  // empty if absent
@@ -49,6 +51,8 @@ class response_parser {
   response_parser& operator=(response_parser&&) noexcept;
 
   // Prepares for the next response. `head_request` = the request was HEAD (no body follows).
+  // Interim 1xx responses (100 Continue, 103 Early Hints; not 101) are skipped transparently: their
+  // bytes count in wire_bytes() and the parser goes on with the final response.
   void reset(bool head_request = false);
 
   // Consumes a prefix of `bytes`; returns how many were consumed. After complete() is true the rest
@@ -62,11 +66,12 @@ class response_parser {
   parse_error error() const noexcept;
 
   int status() const noexcept;
-  bool keep_alive() const noexcept;     // HTTP/1.1 default keep-alive, "Connection: close" => false
+  bool keep_alive() const noexcept;  // HTTP/1.1 default keep-alive, "Connection: close" => false
   bool chunked() const noexcept;
   const header_block& headers() const noexcept;
-  std::string& body() noexcept;         // decoded body; may be moved out after complete()
-  size_t wire_bytes() const noexcept;   // bytes consumed for this message (headers + framing + body)
+  header_block& headers() noexcept;    // e.g. to swap `raw` out after complete(); reset() clears it
+  std::string& body() noexcept;        // decoded body; may be moved out after complete()
+  size_t wire_bytes() const noexcept;  // bytes consumed for this message (headers + framing + body)
 
  private:
   struct impl;
@@ -88,12 +93,13 @@ class request_parser {
   bool complete() const noexcept;
   parse_error error() const noexcept;
 
-  std::string_view method() const noexcept;   // as sent, e.g. "GET"
-  std::string_view target() const noexcept;   // request-target, e.g. "/api/products?q=x"
-  int version() const noexcept;               // 10 or 11
+  std::string_view method() const noexcept;  // as sent, e.g. "GET"
+  std::string_view target() const noexcept;  // request-target, e.g. "/api/products?q=x"
+  int version() const noexcept;              // 10 or 11
   bool keep_alive() const noexcept;
   const header_block& headers() const noexcept;
-  std::string& body() noexcept;
+  header_block& headers() noexcept;  // e.g. to swap `raw` out after complete(); reset() clears it
+  std::string& body() noexcept;      // decoded body; may be moved out after complete()
   size_t wire_bytes() const noexcept;
 
  private:

@@ -16,6 +16,7 @@
 #endif
 #if STAMPEDE_HAS_REPORTS
 #include "reports/cli.h"
+#include "reports/formats.h"
 #endif
 
 namespace {
@@ -28,6 +29,19 @@ struct subcommand {
   command_fn run;
 };
 
+#if STAMPEDE_HAS_LOADGEN
+// `stampede run`, with `--report DIR` served by the reports component when it is linked.
+int run_with_reports(std::span<char* const> args) {
+#if STAMPEDE_HAS_REPORTS
+  return stampede::loadgen::run_command(args, [](const boost::json::value& results, const std::string& dir) {
+    stampede::reports::write_report_directory(results, dir);
+  });
+#else
+  return stampede::loadgen::run_command(args);
+#endif
+}
+#endif
+
 int version_command(std::span<char* const>) {
   std::printf("stampede 0.1.0\n");
   return 0;
@@ -36,7 +50,7 @@ int version_command(std::span<char* const>) {
 constexpr subcommand subcommands[] = {
     {"version", "print the version", version_command},
 #if STAMPEDE_HAS_LOADGEN
-    {"run", "run a Lua scenario against a target", stampede::loadgen::run_command},
+    {"run", "run a Lua scenario against a target", run_with_reports},
 #endif
 #if STAMPEDE_HAS_SHOP
     {"shop", "start the reference shop (HAProxy + nodes + payment emulator)", stampede::shop::shop_command},

@@ -1,0 +1,2 @@
+stampede_add_fuzzer(reports_results_fuzz reports_results_fuzz.cpp)
+target_link_libraries(reports_results_fuzz PRIVATE stampede::reports)

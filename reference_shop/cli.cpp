@@ -1,0 +1,180 @@
+// Subcommands of the reference shop. `shop-node` and `payment-emulator` block SIGINT/SIGTERM in every
+// thread and wait for them in main (sigwait), so shutdown runs in normal code, never in a signal handler.
+#include "reference_shop/cli.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "reference_shop/node.h"
+#include "reference_shop/options.h"
+#include "reference_shop/payment_emulator.h"
+#include "reference_shop/supervisor.h"
+
+namespace stampede::shop {
+
+namespace {
+
+constexpr int exit_usage = 2;
+
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+void report_ready(int fd, uint16_t port) {
+  if (fd < 0) return;
+  const std::string line = std::to_string(port) + "\n";
+  [[maybe_unused]] auto written = ::write(fd, line.data(), line.size());
+  ::close(fd);
+}
+
+std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  const int port = std::atoi(text.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) return std::nullopt;
+  return std::pair{text.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
+constexpr const char* node_usage =
+    "usage: stampede shop-node --db FILE [--name N] [--address A] [--port P] [--threads T]\n"
+    "  [--kdf interactive|moderate|minimal] [--seed-scale S] [--no-cache] [--cache-ttl-ms MS]\n"
+    "  [--rate-limit-client RATE[:BURST]] [--rate-limit-global RATE[:BURST]] [--flash-max-inflight N]\n"
+    "  [--payment HOST:PORT] [--workers N] [--lease-ms MS] [--payment-timeout-ms MS] [--max-attempts N]\n"
+    "  [--drain-ms MS] [--ready-fd FD]\n"
+    "The admin token comes from $STAMPEDE_SHOP_ADMIN_TOKEN. SIGTERM drains (readyz 503) then stops; SIGINT stops.\n";
+
+constexpr const char* emulator_usage =
+    "usage: stampede payment-emulator [--address A] [--port P] [--threads T] [--latency-median-ms MS]\n"
+    "  [--latency-p99-ms MS] [--failure-rate R] [--decline-rate R] [--lose-response-rate R]\n"
+    "  [--lose-delay-ms MS] [--seed N] [--ready-fd FD]\n";
+
+}  // namespace
+
+int shop_node_command(std::span<char* const> args) {
+  node_options o;
+  int ready_fd = -1;
+  int64_t drain_ms = 1500;
+  try {
+    arg_list a{args.subspan(1),
+               {"db", "name", "address", "port", "threads", "kdf", "seed-scale", "cache-ttl-ms", "rate-limit-client",
+                "rate-limit-global", "flash-max-inflight", "payment", "workers", "lease-ms", "payment-timeout-ms",
+                "max-attempts", "drain-ms", "ready-fd"},
+               {"no-cache", "help"}};
+    if (a.has("help")) {
+      std::fputs(node_usage, stdout);
+      return 0;
+    }
+    o.db_path = a.get("db");
+    if (o.db_path.empty()) throw std::invalid_argument("--db is required");
+    o.name = a.get("name", "node1");
+    o.address = a.get("address", "127.0.0.1");
+    o.port = static_cast<uint16_t>(a.get_int("port", 0, 0, 65535));
+    o.threads = static_cast<int>(a.get_int("threads", 2, 1, 256));
+    auto kdf = parse_kdf_cost(a.get("kdf", "interactive"));
+    if (!kdf) throw std::invalid_argument("--kdf must be interactive, moderate or minimal");
+    o.kdf = *kdf;
+    o.seed_scale = a.get_int("seed-scale", 0, 0, 1000);
+    o.cache_enabled = !a.has("no-cache");
+    o.cache.ttl = std::chrono::milliseconds{a.get_int("cache-ttl-ms", 30'000, 1, 86'400'000)};
+    for (auto [flag, target] : {std::pair{"rate-limit-client", &o.rate_per_client}, std::pair{"rate-limit-global", &o.rate_global}}) {
+      if (!a.has(flag)) continue;
+      auto spec = parse_bucket_spec(a.get(flag));
+      if (!spec) throw std::invalid_argument(std::string{"--"} + flag + " must be RATE or RATE:BURST");
+      *target = *spec;
+    }
+    o.flash_max_inflight = static_cast<int>(a.get_int("flash-max-inflight", 0, 0, 1'000'000));
+    if (a.has("payment")) {
+      auto hp = parse_host_port(a.get("payment"));
+      if (!hp) throw std::invalid_argument("--payment must be HOST:PORT");
+      o.pipeline_enabled = true;
+      o.pipeline.payment_host = hp->first;
+      o.pipeline.payment_port = hp->second;
+    }
+    o.pipeline.workers = static_cast<int>(a.get_int("workers", 2, 1, 64));
+    o.pipeline.lease = std::chrono::milliseconds{a.get_int("lease-ms", 5000, 100, 3'600'000)};
+    o.pipeline.payment_timeout = std::chrono::milliseconds{a.get_int("payment-timeout-ms", 1000, 10, 600'000)};
+    o.pipeline.max_attempts = static_cast<int>(a.get_int("max-attempts", 5, 1, 100));
+    drain_ms = a.get_int("drain-ms", 1500, 0, 600'000);
+    ready_fd = static_cast<int>(a.get_int("ready-fd", -1, -1, 1'000'000));
+    if (const char* token = std::getenv("STAMPEDE_SHOP_ADMIN_TOKEN")) o.admin_token = token;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "stampede shop-node: %s\n%s", e.what(), node_usage);
+    return exit_usage;
+  }
+  sigset_t signals = block_stop_signals();
+  try {
+    node n{o};
+    n.start();
+    report_ready(ready_fd, n.port());
+    std::fprintf(stderr, "shop-node %s listening on http://%s:%u\n", o.name.c_str(), o.address.c_str(), n.port());
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGTERM && drain_ms > 0) {
+      // Fail the health checks first so the load balancer stops sending before the socket closes.
+      n.drain();
+      std::this_thread::sleep_for(std::chrono::milliseconds{drain_ms});
+    }
+    n.stop();
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede shop-node: %s\n", e.what());
+    return 1;
+  }
+}
+
+int payment_emulator_command(std::span<char* const> args) {
+  emulator_options o;
+  int ready_fd = -1;
+  try {
+    arg_list a{args.subspan(1),
+               {"address", "port", "threads", "latency-median-ms", "latency-p99-ms", "failure-rate", "decline-rate",
+                "lose-response-rate", "lose-delay-ms", "seed", "ready-fd"},
+               {"help"}};
+    if (a.has("help")) {
+      std::fputs(emulator_usage, stdout);
+      return 0;
+    }
+    o.address = a.get("address", "127.0.0.1");
+    o.port = static_cast<uint16_t>(a.get_int("port", 0, 0, 65535));
+    o.threads = static_cast<int>(a.get_int("threads", 2, 1, 64));
+    o.seed = static_cast<uint64_t>(a.get_int("seed", 1, 0, INT64_MAX));
+    auto& s = o.settings;
+    s.latency_median_ms = a.get_double("latency-median-ms", s.latency_median_ms, 0, 60'000);
+    s.latency_p99_ms = a.get_double("latency-p99-ms", s.latency_p99_ms, 0, 60'000);
+    s.failure_rate = a.get_double("failure-rate", 0, 0, 1);
+    s.decline_rate = a.get_double("decline-rate", 0, 0, 1);
+    s.lose_response_rate = a.get_double("lose-response-rate", 0, 0, 1);
+    s.lose_delay = std::chrono::milliseconds{a.get_int("lose-delay-ms", 3000, 0, 600'000)};
+    ready_fd = static_cast<int>(a.get_int("ready-fd", -1, -1, 1'000'000));
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "stampede payment-emulator: %s\n%s", e.what(), emulator_usage);
+    return exit_usage;
+  }
+  sigset_t signals = block_stop_signals();
+  try {
+    payment_emulator emulator{o};
+    emulator.start();
+    report_ready(ready_fd, emulator.port());
+    std::fprintf(stderr, "payment-emulator listening on http://%s:%u\n", o.address.c_str(), emulator.port());
+    int sig = 0;
+    sigwait(&signals, &sig);
+    emulator.stop();
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede payment-emulator: %s\n", e.what());
+    return 1;
+  }
+}
+
+int shop_command(std::span<char* const> args) { return supervisor_command(args); }
+
+}  // namespace stampede::shop

@@ -1,0 +1,43 @@
+// Prometheus text-format metrics for the shop node: request-duration histograms per route and status,
+// plus helpers to write counters and gauges. Names follow Prometheus conventions (base units, _total).
+// Thread-safety: observe() and render() are thread-safe; observe() is lock-free once a series exists.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace stampede::shop {
+
+class duration_histograms {
+ public:
+  static constexpr std::array<double, 14> bounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                    0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
+  // `route` must be a low-cardinality pattern ("/api/products/{id}"), never a raw path.
+  void observe(std::string_view route, std::string_view method, int status, double seconds);
+  // Appends the family `name` (with HELP and TYPE) to out.
+  void render(std::string& out, std::string_view name, std::string_view help) const;
+
+ private:
+  struct series {
+    std::array<std::atomic<uint64_t>, bounds.size()> buckets{};
+    std::atomic<uint64_t> count{0};
+    std::atomic<uint64_t> sum_micros{0};
+  };
+  using key = std::tuple<std::string, std::string, int>;
+  mutable std::shared_mutex mutex_;
+  std::map<key, std::unique_ptr<series>, std::less<>> series_;
+};
+
+// Writers for one family: "# HELP", "# TYPE" then samples. Label values are escaped.
+void write_family_header(std::string& out, std::string_view name, std::string_view type, std::string_view help);
+void write_sample(std::string& out, std::string_view name,
+                  std::initializer_list<std::pair<std::string_view, std::string_view>> labels, double value);
+
+}  // namespace stampede::shop

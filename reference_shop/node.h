@@ -1,0 +1,89 @@
+// One shop node: the JSON API on common's http::server (io_context run by N threads, strand per
+// connection, synchronous handlers), the read cache, rate limiting, flash-sale admission control,
+// metrics, and the order pipeline's workers. Every node of a shop shares one database.
+// Thread-safety: handle() is called concurrently by the server's threads; start/stop from one thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "common/http_server.h"
+#include "reference_shop/cache.h"
+#include "reference_shop/metrics.h"
+#include "reference_shop/order_pipeline.h"
+#include "reference_shop/passwords.h"
+#include "reference_shop/rate_limiter.h"
+#include "reference_shop/store.h"
+
+namespace stampede::shop {
+
+struct node_options {
+  std::string name = "node1";
+  std::string db_path;  // SQLite file shared by all nodes
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;
+  int threads = 2;
+  std::string admin_token;  // empty: admin endpoints refuse everything
+  kdf_cost kdf = kdf_cost::interactive;
+  int64_t seed_scale = 0;  // > 0: seed at start if the database was never seeded
+  bool cache_enabled = true;
+  cache_options cache;
+  std::chrono::milliseconds bestsellers_ttl{10'000};
+  bucket_spec rate_per_client;  // off unless set
+  bucket_spec rate_global;
+  int flash_max_inflight = 0;   // admission control for flash purchases: 0 = off
+  bool pipeline_enabled = false;  // needs pipeline.payment_port
+  pipeline_options pipeline;
+  std::chrono::milliseconds generation_poll{1000};  // how often to look for a reseed by another node
+  std::chrono::milliseconds session_ttl{24 * 3600 * 1000};
+};
+
+class node {
+ public:
+  // Opens the store (migrating it) and seeds it if asked. Throws on a bad database path.
+  explicit node(node_options options);
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  void start();               // listens, starts the workers; returns at once
+  uint16_t port() const;
+  void drain();               // /readyz answers 503 from now on (load balancers take the node out)
+  void stop();                // stops workers and the server
+  http::response handle(http::request& request);  // the whole API, for the server and in-process tests
+  store& database() { return *store_; }
+
+ private:
+  http::response dispatch(http::request& request, std::string& route);
+  void refresh_generation(bool force);
+  std::string render_metrics();
+
+  node_options options_;
+  std::unique_ptr<store> store_;
+  response_cache cache_;
+  std::shared_ptr<const bloom_filter> bloom_;  // guarded by bloom_mutex_
+  std::mutex bloom_mutex_;
+  std::atomic<int64_t> generation_{-1};
+  rate_limiter limiter_;
+  duration_histograms durations_;
+  std::atomic<int> flash_inflight_{0};
+  std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> rate_limited_{0}, flash_shed_{0}, bloom_rejections_{0};
+  std::atomic<uint64_t> flash_created_{0}, flash_sold_out_{0}, flash_already_{0};
+  std::atomic<uint64_t> checkouts_created_{0}, checkouts_replayed_{0}, checkouts_out_of_stock_{0};
+  std::mutex sold_out_mutex_;
+  std::unordered_map<int64_t, std::chrono::steady_clock::time_point> sold_out_until_;
+  std::unique_ptr<order_pipeline> pipeline_;
+  std::unique_ptr<http::server> server_;
+  std::thread refresher_;
+  std::mutex refresher_mutex_;
+  std::condition_variable refresher_cv_;
+  bool stopping_ = false;
+};
+
+}  // namespace stampede::shop

@@ -1,0 +1,201 @@
+#include "reference_shop/payment_emulator.h"
+
+#include <boost/json.hpp>
+
+#include <cmath>
+
+namespace stampede::shop {
+
+namespace json = boost::json;
+
+namespace {
+
+std::optional<json::object> parse_object(const std::string& body) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.as_object());
+}
+
+std::optional<int64_t> get_int(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  if (v == nullptr || !v->is_int64()) return std::nullopt;
+  return v->as_int64();
+}
+
+std::optional<double> get_number(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  if (v == nullptr || !v->is_number()) return std::nullopt;
+  boost::system::error_code ec;
+  const double d = v->to_number<double>(ec);
+  if (ec || !std::isfinite(d) || d < 0) return std::nullopt;
+  return d;
+}
+
+}  // namespace
+
+payment_emulator::payment_emulator(emulator_options options) : options_(std::move(options)), rng_(options_.seed) {}
+
+payment_emulator::~payment_emulator() { stop(); }
+
+void payment_emulator::start() {
+  http::server_options so;
+  so.address = options_.address;
+  so.port = options_.port;
+  so.threads = options_.threads;
+  so.handler_timeout = std::chrono::milliseconds{60'000};
+  server_ = std::make_unique<http::server>(
+      so, http::async_handler{[this](http::request& r, http::responder reply) { handle(r, std::move(reply)); }});
+  server_->start();
+}
+
+uint16_t payment_emulator::port() const { return server_ ? server_->port() : 0; }
+
+void payment_emulator::stop() {
+  if (server_) server_->stop();
+}
+
+void payment_emulator::wait() {
+  if (server_) server_->wait();
+}
+
+std::chrono::milliseconds payment_emulator::latency() {
+  // Log-normal with the given median and 99th percentile (z_0.99 = 2.326); caller holds mutex_.
+  const auto& s = options_.settings;
+  if (s.latency_median_ms <= 0) return std::chrono::milliseconds{0};
+  const double mu = std::log(s.latency_median_ms);
+  const double sigma = s.latency_p99_ms > s.latency_median_ms ? (std::log(s.latency_p99_ms) - mu) / 2.326 : 0.0;
+  std::lognormal_distribution<double> dist{mu, sigma};
+  return std::chrono::milliseconds{static_cast<int64_t>(std::min(dist(rng_), 60'000.0))};
+}
+
+http::response payment_emulator::settings_response() {
+  const auto& s = options_.settings;
+  return http::response::json(
+      200, json::serialize(json::object{{"latency_median_ms", s.latency_median_ms},
+                                        {"latency_p99_ms", s.latency_p99_ms},
+                                        {"failure_rate", s.failure_rate},
+                                        {"decline_rate", s.decline_rate},
+                                        {"lose_response_rate", s.lose_response_rate},
+                                        {"lose_delay_ms", s.lose_delay.count()}}));
+}
+
+void payment_emulator::handle(http::request& request, http::responder reply) {
+  const std::string_view path = request.path();
+  std::unique_lock lock{mutex_};
+  std::uniform_real_distribution<double> unit{0.0, 1.0};
+  if (path == "/healthz") return reply(http::response::json(200, R"({"status":"ok"})"));
+  if (path == "/v1/settings") {
+    if (request.method == "PUT") {
+      auto body = parse_object(request.body);
+      if (!body) return reply(http::response::error(400, "bad_request", "expected a JSON object"));
+      auto& s = options_.settings;
+      emulator_settings next = s;
+      for (auto [key, target] : {std::pair{"latency_median_ms", &next.latency_median_ms},
+                                 std::pair{"latency_p99_ms", &next.latency_p99_ms},
+                                 std::pair{"failure_rate", &next.failure_rate},
+                                 std::pair{"decline_rate", &next.decline_rate},
+                                 std::pair{"lose_response_rate", &next.lose_response_rate}}) {
+        if (body->contains(key)) {
+          auto v = get_number(*body, key);
+          if (!v) return reply(http::response::error(400, "bad_request", std::string{key} + " must be a number >= 0"));
+          *target = *v;
+        }
+      }
+      if (body->contains("lose_delay_ms")) {
+        auto v = get_int(*body, "lose_delay_ms");
+        if (!v || *v < 0) return reply(http::response::error(400, "bad_request", "lose_delay_ms must be an integer >= 0"));
+        next.lose_delay = std::chrono::milliseconds{*v};
+      }
+      if (next.failure_rate > 1 || next.decline_rate > 1 || next.lose_response_rate > 1) {
+        return reply(http::response::error(400, "bad_request", "rates must be between 0 and 1"));
+      }
+      s = next;
+    } else if (request.method != "GET") {
+      return reply(http::response::error(405, "method_not_allowed", "GET or PUT"));
+    }
+    return reply(settings_response());
+  }
+  if (path == "/v1/captures" && request.method == "GET") {
+    json::array list;
+    int64_t total = 0, refunded = 0;
+    for (const auto& [order_id, c] : captures_) {
+      list.push_back(json::object{{"order_id", order_id}, {"capture_id", c.id}, {"amount", c.amount},
+                                  {"calls", c.calls}, {"refunded", c.refunded}});
+      total += c.amount;
+      if (c.refunded) refunded += c.amount;
+    }
+    json::array declined;
+    for (const auto& [order_id, calls] : declined_) declined.push_back(json::object{{"order_id", order_id}, {"calls", calls}});
+    return reply(http::response::json(
+        200, json::serialize(json::object{{"captures", std::move(list)},
+                                          {"declined", std::move(declined)},
+                                          {"totals", json::object{{"captured", total},
+                                                                  {"refunded", refunded},
+                                                                  {"capture_calls", capture_calls_},
+                                                                  {"failures", failures_},
+                                                                  {"lost_responses", lost_},
+                                                                  {"refunds", refunds_}}}})));
+  }
+  if (path == "/v1/captures" && request.method == "POST") {
+    auto body = parse_object(request.body);
+    std::optional<int64_t> order_id, amount;
+    if (body) {
+      order_id = get_int(*body, "order_id");
+      amount = get_int(*body, "amount");
+    }
+    if (!order_id || !amount || *amount < 0) {
+      return reply(http::response::error(400, "bad_request", "expected {order_id, amount} integers"));
+    }
+    ++capture_calls_;
+    const auto delay = latency();
+    const auto& s = options_.settings;
+    if (unit(rng_) < s.failure_rate) {
+      ++failures_;
+      return reply.after(delay, http::response::error(503, "unavailable", "injected gateway failure"));
+    }
+    if (auto it = captures_.find(*order_id); it != captures_.end()) {
+      // Idempotent by order id: the retry of a capture gets the original capture, never a second charge.
+      ++it->second.calls;
+      return reply.after(delay, http::response::json(200, json::serialize(json::object{
+                                                              {"capture_id", it->second.id},
+                                                              {"order_id", *order_id},
+                                                              {"amount", it->second.amount},
+                                                              {"replayed", true}})));
+    }
+    if (auto it = declined_.find(*order_id); it != declined_.end() || unit(rng_) < s.decline_rate) {
+      ++declined_[*order_id];
+      return reply.after(delay, http::response::error(402, "declined", "card declined"));
+    }
+    capture c{"cap_" + std::to_string(captures_.size() + 1), *amount, 1, false};
+    captures_.emplace(*order_id, c);
+    auto ok = http::response::json(
+        201, json::serialize(json::object{{"capture_id", c.id}, {"order_id", *order_id}, {"amount", *amount}}));
+    if (unit(rng_) < s.lose_response_rate) {
+      ++lost_;
+      return reply.after(s.lose_delay, http::response::error(504, "lost", "response lost after the charge"));
+    }
+    return reply.after(delay, std::move(ok));
+  }
+  if (path == "/v1/refunds" && request.method == "POST") {
+    auto body = parse_object(request.body);
+    std::optional<int64_t> order_id;
+    if (body) order_id = get_int(*body, "order_id");
+    if (!order_id) return reply(http::response::error(400, "bad_request", "expected {order_id}"));
+    auto it = captures_.find(*order_id);
+    const bool refunded = it != captures_.end() && !it->second.refunded;
+    if (refunded) {
+      it->second.refunded = true;
+      ++refunds_;
+    }
+    const bool has = it != captures_.end();
+    return reply(http::response::json(
+        200, json::serialize(json::object{{"order_id", *order_id},
+                                          {"refunded", has},
+                                          {"amount", has ? it->second.amount : 0},
+                                          {"first_refund", refunded}})));
+  }
+  return reply(http::response::error(404, "not_found", "no such endpoint"));
+}
+
+}  // namespace stampede::shop

@@ -1,0 +1,220 @@
+// The shop's storage interface and domain types. The SQLite backend (sqlite_store.h) is the embedded
+// default; a PostgreSQL backend can implement the same interface later.
+//
+// Every method is one transaction. Implementations must be safe to call from many threads at once and
+// from several processes sharing the same database (the shop's nodes).
+//
+// Money is integer cents everywhere. Times are Unix milliseconds.
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stampede::shop {
+
+struct category {
+  int64_t id = 0;
+  std::string name;
+  int64_t product_count = 0;
+};
+
+struct product {
+  int64_t id = 0;
+  int64_t category_id = 0;
+  std::string category;
+  std::string title;
+  std::string author;
+  std::string description;
+  int64_t price = 0;  // cents
+  int64_t stock = 0;
+  std::string pub_date;  // YYYY-MM-DD
+};
+
+struct product_query {
+  std::optional<int64_t> category_id;
+  std::string q;  // free text, searched with FTS5 over title, author and description
+  int64_t page = 1;
+  int64_t size = 20;
+};
+
+struct product_page {
+  std::vector<product> items;
+  int64_t total = 0;
+};
+
+struct bestseller {
+  int64_t product_id = 0;
+  std::string title;
+  int64_t units = 0;
+};
+
+struct user_credentials {
+  int64_t id = 0;
+  std::string email;
+  std::string name;
+  std::string password_hash;
+};
+
+struct cart_line {
+  int64_t product_id = 0;
+  std::string title;
+  int64_t qty = 0;
+  int64_t unit_price = 0;
+};
+
+struct line_request {
+  int64_t product_id = 0;
+  int64_t qty = 0;
+};
+
+struct order_line {
+  int64_t product_id = 0;
+  int64_t qty = 0;
+  int64_t unit_price = 0;
+};
+
+// Order states: pending (payment queued) -> paid | failed; archived = seeded history.
+struct order {
+  int64_t id = 0;
+  int64_t user_id = 0;
+  std::string status;
+  int64_t total = 0;
+  std::vector<order_line> lines;
+  std::optional<int64_t> flash_sale_id;
+  std::string failure;  // why a failed order failed
+  int64_t created_at = 0;
+};
+
+enum class cart_status { ok, unknown_product, not_in_cart };
+
+enum class checkout_status {
+  created,         // new order
+  replayed,        // same idempotency key and request: the original order
+  key_conflict,    // same idempotency key, different request
+  out_of_stock,    // `product_id` lacks stock; nothing changed
+  unknown_product, // `product_id` does not exist; nothing changed
+  empty_cart,
+};
+
+struct checkout_result {
+  checkout_status status = checkout_status::created;
+  order placed;            // created / replayed
+  int64_t product_id = 0;  // out_of_stock / unknown_product
+};
+
+struct flash_sale {
+  int64_t id = 0;
+  int64_t product_id = 0;
+  int64_t price = 0;
+  int64_t stock = 0;
+  int64_t remaining = 0;
+  int64_t per_user_limit = 1;
+  int64_t starts_at = 0;
+};
+
+enum class purchase_status { created, already_bought, sold_out, not_started, unknown_sale };
+
+struct purchase_result {
+  purchase_status status = purchase_status::created;
+  int64_t order_id = 0;
+};
+
+// An outbox message claimed by a payment worker (lease held until `lease_until`).
+struct outbox_message {
+  int64_t id = 0;
+  int64_t order_id = 0;
+  int64_t attempts = 0;  // including this one
+  int64_t amount = 0;
+};
+
+// Cheap counters for /metrics gauges.
+struct store_gauges {
+  std::vector<std::pair<std::string, int64_t>> orders_by_state;
+  std::vector<std::pair<std::string, int64_t>> outbox_by_state;
+  int64_t stock_units = 0;           // sum of product stock
+  int64_t flash_remaining = 0;       // sum over flash sales
+};
+
+class store {
+ public:
+  virtual ~store() = default;
+
+  // Schema: applies pending migrations (idempotent; safe when several processes start at once).
+  virtual void migrate() = 0;
+  virtual int schema_version() = 0;
+  // Replaces all data with the deterministic data set for `scale` (see seed.h). `password_hash` is the
+  // hash every seeded customer gets. Bumps data_generation().
+  virtual void reseed(int64_t scale, std::string_view password_hash) = 0;
+  // True once a seed ran.
+  virtual bool seeded() = 0;
+  // Changes on every reseed: nodes compare it to drop caches built from older data.
+  virtual int64_t data_generation() = 0;
+
+  // Catalogue.
+  virtual std::vector<category> categories() = 0;
+  virtual std::optional<product> find_product(int64_t id) = 0;
+  virtual product_page list_products(const product_query& query) = 0;
+  virtual std::vector<int64_t> product_ids() = 0;
+  // Top `limit` products by units over the `recent_orders` most recent orders (TPC-W Best Sellers).
+  virtual std::vector<bestseller> bestsellers(int64_t recent_orders, int64_t limit) = 0;
+
+  // Users and sessions. create_user returns nullopt when the email is taken.
+  virtual std::optional<int64_t> create_user(std::string_view email, std::string_view name,
+                                             std::string_view password_hash) = 0;
+  virtual std::optional<user_credentials> find_user_by_email(std::string_view email) = 0;
+  virtual void create_session(std::string_view token, int64_t user_id, int64_t expires_at) = 0;
+  // The user of a live session, or nullopt.
+  virtual std::optional<int64_t> session_user(std::string_view token, int64_t now) = 0;
+
+  // Cart. add=true adds qty to the line, add=false sets it.
+  virtual std::vector<cart_line> cart(int64_t user_id) = 0;
+  virtual cart_status put_cart_item(int64_t user_id, int64_t product_id, int64_t qty, bool add) = 0;
+  virtual cart_status remove_cart_item(int64_t user_id, int64_t product_id) = 0;
+
+  // Checkout in one transaction: order + lines, stock decrement that never goes below zero, outbox message,
+  // cart cleared (when checking out the cart). `items` empty = check out the cart. `request_hash` identifies
+  // the request body for idempotency (same key + different hash = key_conflict).
+  virtual checkout_result checkout(int64_t user_id, std::string_view idempotency_key,
+                                   std::string_view request_hash, const std::vector<line_request>& items,
+                                   int64_t now) = 0;
+  virtual std::optional<order> find_order(int64_t user_id, int64_t order_id) = 0;
+  virtual std::vector<order> list_orders(int64_t user_id, int64_t limit) = 0;
+
+  // Flash sales.
+  virtual std::optional<int64_t> create_flash_sale(int64_t product_id, int64_t stock, int64_t price,
+                                                   int64_t per_user_limit, int64_t starts_at) = 0;
+  virtual std::optional<flash_sale> find_flash_sale(int64_t id) = 0;
+  // One unit at the sale price: never oversold, at most per_user_limit per user.
+  virtual purchase_result flash_purchase(int64_t sale_id, int64_t user_id, int64_t now) = 0;
+
+  // Order pipeline (outbox). claim_outbox leases up to `max` due messages (pending and due, or in flight
+  // with an expired lease) to `owner` until now + lease_ms, counting an attempt on each.
+  virtual std::vector<outbox_message> claim_outbox(std::string_view owner, int64_t now, int64_t lease_ms,
+                                                   int64_t max) = 0;
+  // The message's effects, each applied only if `owner` still holds the lease (returns false otherwise):
+  // payment captured -> order paid, payment recorded, message done.
+  virtual bool complete_payment(const outbox_message& message, std::string_view owner,
+                                std::string_view gateway_ref, int64_t now) = 0;
+  // Definitive failure (declined, or dead_letter after the last attempt): order failed, stock released;
+  // message done or dead-lettered with `reason`.
+  virtual bool fail_payment(const outbox_message& message, std::string_view owner, std::string_view reason,
+                            bool dead_letter, int64_t now) = 0;
+  // Transient failure: message back to pending, due at next_attempt_at, with its last error.
+  virtual bool retry_payment(const outbox_message& message, std::string_view owner, std::string_view error,
+                             int64_t next_attempt_at) = 0;
+  // A refund issued for an order whose payment ended in the dead-letter state.
+  virtual void record_refund(int64_t order_id, int64_t amount, std::string_view gateway_ref, int64_t now) = 0;
+  // Due or expired messages (for workers' wake-up decisions and the queue-depth gauge).
+  virtual int64_t outbox_due(int64_t now) = 0;
+
+  // Reconciliation snapshot for checkers (one read transaction), see docs/SHOP.md "Audit".
+  virtual boost::json::object audit() = 0;
+  virtual store_gauges gauges() = 0;
+};
+
+}  // namespace stampede::shop

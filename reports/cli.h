@@ -1,0 +1,24 @@
+// Subcommands of the reports component: `stampede report`, `stampede compare`, `stampede merge`.
+// args[0] is the subcommand name. Exit codes (docs/REPORTS.md):
+//   report, merge: 0 ok, 2 bad usage, 3 unreadable or invalid input, 4 cannot write output.
+//   compare:       0 no regression, 1 regression beyond the budget, 2 bad usage, 3 input, 4 output.
+// (`stampede run` uses 99 for crossed thresholds, as k6 does; compare's 1 is deliberately different.)
+//
+// Thread-safety: each call is independent; they write to stdout/stderr and the files named.
+#pragma once
+
+#include <span>
+
+namespace stampede::reports {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_regression = 1;
+inline constexpr int exit_usage = 2;
+inline constexpr int exit_input = 3;
+inline constexpr int exit_output = 4;
+
+int report_command(std::span<char* const> args);
+int compare_command(std::span<char* const> args);
+int merge_command(std::span<char* const> args);
+
+}  // namespace stampede::reports

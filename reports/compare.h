@@ -1,0 +1,81 @@
+// Baseline comparison (`stampede compare`): per step and per metric, is CURRENT worse than BASELINE by more
+// than the budget, and is the difference larger than the noise?
+//
+// Method (docs/REPORTS.md explains it for users):
+// - Each side is one or more runs of one configuration. A metric's value per run is read from the results
+//   file (p50/p90/p95/p99/p999/max/mean in ms, rps, error_rate as a fraction).
+// - Two or more runs on both sides: Welch's t-test on the per-run values (run-to-run noise is what
+//   decides), 95% two-sided confidence interval of the difference of means.
+// - Two or more runs on one side only: that side's run-to-run standard deviation is used for both.
+// - A single run on both sides: run-to-run noise cannot be measured. The interval then covers only the
+//   sampling noise inside the runs (block bootstrap over per-second interval histograms for latency
+//   percentiles, binomial for error rates, per-second variation for throughput); the report says so.
+// - Verdict per metric: regression = worse by more than the budget and the interval excludes zero;
+//   within_budget = significantly worse but within the budget; improvement = significantly better by more
+//   than the budget's magnitude; no_change otherwise.
+//
+// Thread-safety: pure functions (the bootstrap uses a fixed seed, so results are reproducible).
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reports/results.h"
+
+namespace stampede::reports {
+
+enum class metric_direction { higher_is_worse, lower_is_worse };
+enum class budget_unit { percent, points, ms };  // relative %, absolute percentage points, absolute ms
+
+struct budget_item {
+  std::string metric;  // p50 p90 p95 p99 p999 max mean rps error_rate
+  double amount = 0;   // signed as written: "+10%" -> 10, "-5%" -> -5
+  budget_unit unit = budget_unit::percent;
+};
+
+inline constexpr std::string_view default_budget = "p50:+10%,p99:+10%,rps:-5%,error_rate:+0.5pp";
+
+// Parses "p99:+10%,rps:-5%,error_rate:+0.5pp,p50:+3ms". Throws std::invalid_argument with a message for
+// unknown metrics, a sign pointing the wrong way (p99:-10% would gate on improvements) or bad numbers.
+std::vector<budget_item> parse_budget(std::string_view text);
+
+enum class comparison_verdict { regression, within_budget, no_change, improvement, missing };
+std::string_view verdict_name(comparison_verdict v);
+
+struct metric_comparison {
+  std::string step;  // "all requests" for the summary
+  std::string metric;
+  budget_item budget;
+  double baseline = 0, current = 0;            // means over runs
+  double baseline_sd = 0, current_sd = 0;      // between runs (0 with a single run)
+  double change = 0;                           // current - baseline, in the budget's unit (%, pp or ms)
+  double ci_low = 0, ci_high = 0;              // 95% interval of change, same unit
+  bool significant = false;
+  comparison_verdict verdict = comparison_verdict::no_change;
+  std::string note;
+};
+
+struct comparison {
+  size_t baseline_runs = 0, current_runs = 0;
+  bool repeated = false;  // both sides have >= 2 runs
+  std::string method;     // one sentence
+  std::vector<budget_item> budget;
+  std::vector<metric_comparison> rows;
+  std::vector<std::string> warnings;
+  bool regression() const noexcept;
+};
+
+// Throws results_error when a side is empty.
+comparison compare_runs(std::span<const run_results> baseline, std::span<const run_results> current,
+                        const std::vector<budget_item>& budget);
+
+std::string render_comparison_markdown(const comparison& c);
+std::string render_comparison_junit(const comparison& c);
+
+// Two-sided 95% critical value of Student's t with df degrees of freedom (df >= 1; fractional allowed).
+double t_critical_95(double df);
+
+}  // namespace stampede::reports

@@ -1,0 +1,47 @@
+// Exact merge of the results of shards of one test (`stampede merge`), and re-evaluation of simple k6-style
+// thresholds on merged data.
+//
+// Exact: histograms are added (HdrHistogram add is lossless for same-configuration histograms), counters are
+// summed, per-second rows and interval histograms are aligned on wall-clock seconds (each shard's t is
+// shifted by its start time relative to the earliest shard, rounded to the second). Percentiles are
+// recomputed from the merged histograms, never averaged. Not exact, and documented in docs/REPORTS.md:
+// per-step timings_ms p99 (upper bound: the largest shard value) and per-second percentiles when a file has
+// no interval histograms (upper bound again).
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "reports/results.h"
+
+namespace stampede::reports {
+
+struct merge_output {
+  boost::json::value document;        // a results document (schema version 1)
+  std::vector<std::string> warnings;  // what could not be merged exactly
+};
+
+// Throws results_error when shards cannot be merged (none given, undecodable histogram).
+merge_output merge_results(std::span<const run_results> shards);
+
+// A threshold re-evaluated from merged data. evaluated=false: metric or expression not supported here
+// (`observed` unset; `ok` is then the AND of the shards' verdicts).
+struct threshold_evaluation {
+  bool evaluated = false;
+  bool ok = true;
+  std::optional<double> observed;
+};
+
+// Supports http_req_duration[{name:X}|{group:X}] with avg|min|max|med|p(N); http_req_failed rate;
+// http_reqs count|rate; iterations count|rate; dropped_iterations count|rate; checks rate. Operators
+// < <= > >= == === !=.
+threshold_evaluation evaluate_threshold(const run_results& r, std::string_view metric, std::string_view expression);
+
+}  // namespace stampede::reports

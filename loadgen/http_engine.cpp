@@ -171,7 +171,10 @@ class http_connection {
     connect_started_ = now;
     connect_deadline_ = std::min(deadline_, now + engine_.options_.connect_timeout);
     if (pool_.endpoints.empty()) {
-      fail(error_kind::other, pool_.resolve_error.empty() ? "cannot resolve host" : pool_.resolve_error);
+      // Complete asynchronously: the caller may still be inside the Lua call that submitted us.
+      asio::post(engine_.io_, [this] {
+        fail(error_kind::other, pool_.resolve_error.empty() ? "cannot resolve host" : pool_.resolve_error);
+      });
       return;
     }
     asio::async_connect(socket_, pool_.endpoints,
@@ -318,7 +321,7 @@ class http_connection {
     fill_timings(now);
     auto& out = job_->outcome;
     out.status = parser_.status();
-    out.headers = std::move(const_cast<http::header_block&>(parser_.headers()));
+    out.headers = std::move(parser_.headers());
     if (!engine_.options_.discard_bodies) out.body = std::move(parser_.body());
     if (out.status >= 500) {
       out.error = error_kind::status_5xx;
@@ -427,8 +430,9 @@ void http_engine::submit(const parsed_url& url, http_job& job) {
     pool.waiters.push_back(&job);  // blocked until a connection is released
     return;
   }
-  // Never complete inline: the caller (a Lua VU) must yield first.
-  asio::post(io_, [this, connection, &job] { start_on(*connection, job); });
+  // Starting inline is safe: Asio never runs a completion handler inside the initiating call, so
+  // on_complete cannot run before the submitting VU has yielded.
+  start_on(*connection, job);
 }
 
 void http_engine::start_on(http_connection& connection, http_job& job) {

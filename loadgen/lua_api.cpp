@@ -1,4 +1,5 @@
 // The Lua API of scenarios (documented in docs/SCENARIOS.md) and the worker's Lua state.
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -193,6 +194,7 @@ int lua_request(lua_State* L) {
     auto url = parse_url(url_text, w.base_url(), error);
     if (!url) throw lua_usage_error("http: " + error);
     const bool has_params = lua_type(L, 4) == LUA_TTABLE;
+    if (!has_params) v.expected_statuses.clear();
     if (!lua_isnoneornil(L, 4) && !has_params) throw lua_usage_error("http: params must be a table");
 
     std::string body;
@@ -207,7 +209,11 @@ int lua_request(lua_State* L) {
     std::string& wire = v.wire;
     wire.clear();
     wire.append(method).append(" ").append(url->path).append(" HTTP/1.1\r\nHost: ").append(url->host.find(':') != std::string::npos ? "[" + url->host + "]" : url->host);
-    if (url->port != (url->tls ? 443 : 80)) wire.append(":").append(std::to_string(url->port));
+    if (url->port != (url->tls ? 443 : 80)) {
+      char port[8];
+      auto [end, ec] = std::to_chars(port, port + sizeof port, url->port);
+      wire.append(":").append(port, end);
+    }
     wire.append("\r\n");
     bool user_agent = false, cookie_header = false, content_type_header = false;
     if (has_params) {
@@ -236,6 +242,17 @@ int lua_request(lua_State* L) {
       if (lua_getfield(L, 4, "name") == LUA_TSTRING) step_name = to_view(L, -1);
       lua_pop(L, 1);
       if (lua_getfield(L, 4, "timeout") != LUA_TNIL) v.timeout = duration_arg(L, -1, "params.timeout");
+      lua_pop(L, 1);
+      v.expected_statuses.clear();
+      if (lua_getfield(L, 4, "expectedStatuses") == LUA_TTABLE) {
+        const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+        for (lua_Integer i = 1; i <= n; ++i) {
+          lua_rawgeti(L, -1, i);
+          if (!lua_isinteger(L, -1)) throw lua_usage_error("http: params.expectedStatuses must be a list of status codes");
+          v.expected_statuses.push_back(static_cast<int>(lua_tointeger(L, -1)));
+          lua_pop(L, 1);
+        }
+      }
       lua_pop(L, 1);
       if (lua_getfield(L, 4, "headers") == LUA_TTABLE) {
         lua_pushnil(L);
@@ -638,6 +655,7 @@ int lua_randomseed(lua_State* L) {
 }
 
 int lua_print(lua_State* L) {  // to stderr, prefixed with the VU, so the live progress line stays clean
+  const int n = lua_gettop(L);  // before the buffer takes stack slots
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   if (vu* v = current_vu(L); v != nullptr) {
@@ -646,7 +664,6 @@ int lua_print(lua_State* L) {  // to stderr, prefixed with the VU, so the live p
     lua_pushstring(L, "[init] ");
   }
   luaL_addvalue(&b);
-  const int n = lua_gettop(L) - 0;
   for (int i = 1; i <= n; ++i) {
     luaL_tolstring(L, i, nullptr);
     luaL_addvalue(&b);
@@ -675,6 +692,8 @@ lua_runtime::lua_runtime(worker& owner) : owner_(owner), L_(luaL_newstate()), da
   if (L_ == nullptr) throw std::bad_alloc();
   *static_cast<vu**>(lua_getextraspace(L_)) = nullptr;
   luaL_openlibs(L_);
+  // Generational GC: every response leaves short-lived garbage, which is what it is built for.
+  lua_gc(L_, LUA_GCGEN, 0, 0);
 
   luaL_newmetatable(L_, response_meta);
   lua_pushcfunction(L_, response_index);

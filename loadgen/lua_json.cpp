@@ -103,6 +103,9 @@ json::value to_value(lua_State* L, int index, int depth) {
       {
         const double d = lua_tonumber(L, index);
         if (!std::isfinite(d)) throw lua_usage_error("json.encode: cannot encode NaN or infinity");
+        // Integral floats (6 / 2 is 3.0 in Lua) encode as integers, as JSON.stringify does; Boost
+        // would write "3E0", which servers expecting an integer reject.
+        if (d == std::trunc(d) && std::abs(d) < 0x1p53) return static_cast<int64_t>(d);
         return d;
       }
     case LUA_TSTRING: {

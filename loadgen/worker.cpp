@@ -44,12 +44,6 @@ worker::worker(const run_plan& plan, int index, worker_outbox& outbox)
       io_(std::make_unique<asio::io_context>(1)),
       timer_(std::make_unique<asio::steady_timer>(*io_)),
       init_rng_(plan.seed * 1000003ULL + static_cast<uint64_t>(index)) {
-  http_engine_options http_options;
-  http_options.connect_timeout = plan.options.connect_timeout;
-  http_options.max_connections_per_host = plan.options.max_connections_per_host;
-  http_options.insecure_skip_tls_verify = plan.options.insecure_skip_tls_verify;
-  http_options.discard_bodies = plan.options.discard_response_bodies;
-  http_ = std::make_unique<http_engine>(*io_, http_options);
   lua_ = std::make_unique<lua_runtime>(*this);
 }
 
@@ -67,6 +61,14 @@ lua_State* worker::lua() const noexcept { return lua_->state(); }
 void worker::init() { lua_->load_script(plan_.script_path); }
 
 void worker::apply_plan() {
+  if (!http_) {  // the options are final only now
+    http_engine_options http_options;
+    http_options.connect_timeout = plan_.options.connect_timeout;
+    http_options.max_connections_per_host = plan_.options.max_connections_per_host;
+    http_options.insecure_skip_tls_verify = plan_.options.insecure_skip_tls_verify;
+    http_options.discard_bodies = plan_.options.discard_response_bodies;
+    http_ = std::make_unique<http_engine>(*io_, http_options);
+  }
   base_url_.reset();
   if (!plan_.options.target.empty()) {
     std::string error;
@@ -411,6 +413,15 @@ void worker::on_http_complete(vu& v) {
   const int64_t blocked_us = out.timings.blocked;
   const int64_t corrected_us = out.timings.total + blocked_us + micros(v.lag_before_request);
   v.lag += std::chrono::microseconds(blocked_us);
+  if (!v.expected_statuses.empty() && out.status != 0) {
+    // The script declared which statuses are outcomes, not failures (e.g. 409/410 in a flash sale).
+    const bool expected = std::find(v.expected_statuses.begin(), v.expected_statuses.end(), out.status) !=
+                          v.expected_statuses.end();
+    out.error = expected                ? error_kind::none
+                : out.status >= 500     ? error_kind::status_5xx
+                : out.status >= 400     ? error_kind::status_4xx
+                                        : error_kind::other;  // e.g. a 200 where only 201 was expected
+  }
   metrics_.record_request(v.request_step, corrected_us, out.timings, out.status, out.error);
   metrics_.data_sent += out.bytes_sent;
   metrics_.data_received += out.bytes_received;

@@ -1,0 +1,79 @@
+# Shared helpers for the end-to-end benchmark scripts (source it). Starts peers as foreground
+# processes with everything under a temp folder, never as root, and cleans up on exit.
+#   source bench/lib/peers.sh; bench_init; start_nginx 615; echo "$NGINX_PORT"
+# shellcheck shell=bash
+
+bench_init() {
+  BENCH_WORK="$(mktemp -d /tmp/stampede-bench.XXXXXX)"
+  chmod 755 "$BENCH_WORK"
+  BENCH_PIDS=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$BENCH_WORK"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_for_port() {  # port
+  for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+# start_nginx BODY_BYTES: one nginx worker serving a static JSON body of that size at every path.
+# Sets NGINX_PORT and NGINX_PID.
+start_nginx() {
+  local bytes="${1:-615}" dir="$BENCH_WORK/nginx"
+  local nginx_bin
+  nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+  mkdir -p "$dir/html" "$dir/logs" "$dir/tmp"
+  printf '{"data":"%s"}' "$(head -c $((bytes - 11)) /dev/zero | tr '\0' x)" > "$dir/html/index.json"
+  NGINX_PORT="$(free_port)"
+  cat > "$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 20000; }
+worker_rlimit_nofile 40000;
+http {
+  access_log off;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  open_file_cache max=16;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:$NGINX_PORT backlog=4096;
+    root $dir/html;
+    location / { try_files /index.json =404; }
+  }
+}
+CONF
+  local as_user=()
+  if [[ "$(id -u)" == 0 ]]; then
+    chown -R nobody "$dir"
+    as_user=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+  fi
+  "${as_user[@]}" "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" 2>"$dir/stderr" &
+  NGINX_PID=$!
+  BENCH_PIDS+=("$NGINX_PID")
+  wait_for_port "$NGINX_PORT" || { cat "$dir/stderr" >&2; return 1; }
+}
+
+# ratio A B -> "A/B" with 2 decimals
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'n/a')" "$1" "$2"; }
+
+# peak_rss_kb PID: samples VmHWM (peak resident set) of a running process
+peak_rss_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Fixed-rate accuracy: a constant-arrival-rate run at RATE iterations/s (one GET each) against nginx
+# on 127.0.0.1; prints the achieved rate, its error against the target, and the latency median,
+# measured from the intended send time (coordinated-omission corrected).
+#   bench/loadgen/fixed_rate.sh [BUILD_DIR]      env: RATE (50000), DURATION (10s), THREADS (1)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-$root/build/release}"
+rate="${RATE:-50000}"
+duration="${DURATION:-10s}"
+threads="${THREADS:-1}"
+source "$root/bench/lib/peers.sh"
+bench_init
+start_nginx 615
+scenario="$BENCH_WORK/rate.lua"
+cat > "$scenario" <<LUA
+options = { scenarios = { fixed = { executor = "constant-arrival-rate", rate = $rate, timeUnit = "1s",
+  duration = "$duration", preAllocatedVUs = 200, maxVUs = 2000 } } }
+function default() http.get("/") end
+LUA
+"$build/stampede" run "$scenario" --target "http://127.0.0.1:$NGINX_PORT/" --threads "$threads" -q \
+    --out "$BENCH_WORK/r.json" >/dev/null
+python3 - "$BENCH_WORK/r.json" "$rate" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); target = float(sys.argv[2])
+s = r["summary"]; sc = r["scenarios"][0]
+planned = sc["end_s"] - sc["start_s"]
+achieved = s["requests"] / planned
+print(f"target {target:.0f}/s, achieved {achieved:.0f}/s ({(achieved - target) / target * 100:+.2f}%), "
+      f"dropped {s['dropped_iterations']}, errors {s['errors']}")
+l, u = s["latency_ms"], s["uncorrected_latency_ms"]
+print(f"latency (corrected) p50 {l['p50']*1000:.0f}us p90 {l['p90']*1000:.0f}us p99 {l['p99']*1000:.0f}us max {l['max']:.2f}ms")
+print(f"service time        p50 {u['p50']*1000:.0f}us p99 {u['p99']*1000:.0f}us; "
+      f"event-loop lag p99 {r['meta']['generator']['p99_event_loop_lag_ms']:.3f}ms")
+PY

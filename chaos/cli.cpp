@@ -1,0 +1,177 @@
+// `stampede proxy` — concurrency: the proxy_server's io threads carry the proxied traffic (strand per
+// connection); common/http_server's thread serves the control API; the main thread only waits for
+// SIGINT/SIGTERM (blocked in every thread, taken with sigwait) and then stops both.
+#include "chaos/cli.h"
+
+#include <pthread.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "chaos/api.h"
+#include "chaos/proxy_server.h"
+#include "common/http_server.h"
+
+namespace stampede::chaos {
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_startup = 1;
+constexpr int exit_usage = 2;
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: stampede proxy [--listen HOST:PORT] [--config FILE] [--seed N] [--threads N]\n"
+               "                      [--allow-remote]\n\n"
+               "Fault-injecting TCP proxy with a Toxiproxy-compatible HTTP API (see docs/CHAOS.md).\n\n"
+               "  --listen HOST:PORT  API address (default 127.0.0.1:8474; loopback only unless --allow-remote)\n"
+               "  --config FILE       JSON array of proxies to create at start (as POST /populate)\n"
+               "  --seed N            seed of every random fault decision (default 1): same seed, same run\n"
+               "  --threads N         io threads for proxied traffic (default 1)\n"
+               "  --allow-remote      allow a non-loopback API address, API clients and proxy listeners\n");
+}
+
+bool parse_u64(std::string_view text, uint64_t& out) {
+  if (text.empty() || text.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    const uint64_t next = v * 10 + static_cast<uint64_t>(c - '0');
+    if (next / 10 != v) return false;
+    v = next;
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+int proxy_command(std::span<char* const> args) {
+  std::string listen = "127.0.0.1:8474";
+  std::string config_path;
+  uint64_t seed = 1;
+  uint64_t threads = 1;
+  bool allow_remote = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string_view flag = args[i];
+    auto value = [&](std::string_view name) -> const char* {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "stampede proxy: flag %.*s needs a value\n", static_cast<int>(name.size()), name.data());
+        return nullptr;
+      }
+      return args[++i];
+    };
+    if (flag == "--help" || flag == "-h") {
+      usage(stdout);
+      return exit_ok;
+    } else if (flag == "--listen") {
+      const char* v = value(flag);
+      if (!v) return exit_usage;
+      listen = v;
+    } else if (flag == "--config") {
+      const char* v = value(flag);
+      if (!v) return exit_usage;
+      config_path = v;
+    } else if (flag == "--seed") {
+      const char* v = value(flag);
+      if (!v || !parse_u64(v, seed)) {
+        if (v) std::fprintf(stderr, "stampede proxy: --seed needs a non-negative integer, got '%s'\n", v);
+        return exit_usage;
+      }
+    } else if (flag == "--threads") {
+      const char* v = value(flag);
+      if (!v || !parse_u64(v, threads) || threads == 0 || threads > 64) {
+        if (v) std::fprintf(stderr, "stampede proxy: --threads must be 1..64, got '%s'\n", v);
+        return exit_usage;
+      }
+    } else if (flag == "--allow-remote") {
+      allow_remote = true;
+    } else {
+      std::fprintf(stderr, "stampede proxy: unknown flag '%s'\n\n", args[i]);
+      usage(stderr);
+      return exit_usage;
+    }
+  }
+
+  const size_t colon = listen.rfind(':');
+  uint64_t port = 0;
+  std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host.empty() ? "127.0.0.1" : host, ec);
+  if (colon == std::string::npos || !parse_u64(listen.substr(colon + 1), port) || port > 65535 || ec) {
+    std::fprintf(stderr, "stampede proxy: --listen must be IP:PORT, got '%s'\n", listen.c_str());
+    return exit_usage;
+  }
+  if (!allow_remote && !address.is_loopback()) {
+    std::fprintf(stderr, "stampede proxy: --listen %s is not a loopback address; add --allow-remote to expose the API\n",
+                 listen.c_str());
+    return exit_usage;
+  }
+
+  std::vector<proxy_config> initial;
+  if (!config_path.empty()) {
+    std::ifstream in(config_path);
+    if (!in) {
+      std::fprintf(stderr, "stampede proxy: cannot read --config %s: %s\n", config_path.c_str(), std::strerror(errno));
+      return exit_startup;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      initial = parse_proxy_list(text.str());
+    } catch (const chaos_error& e) {
+      std::fprintf(stderr, "stampede proxy: --config %s: %s\n", config_path.c_str(), e.what());
+      return exit_startup;
+    }
+  }
+
+  // Block the stop signals before any thread starts so that only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  proxy_server server(server_options{.threads = static_cast<int>(threads), .seed = seed, .allow_remote = allow_remote});
+  try {
+    for (const auto& p : server.populate(initial)) {
+      std::printf("proxy %s: %s -> %s%s\n", p.config.name.c_str(), p.config.listen.c_str(), p.config.upstream.c_str(),
+                  p.config.enabled ? "" : " (disabled)");
+    }
+  } catch (const chaos_error& e) {
+    std::fprintf(stderr, "stampede proxy: --config %s: %s\n", config_path.c_str(), e.what());
+    return exit_startup;
+  }
+
+  http::server_options api_options;
+  api_options.address = address.to_string();
+  api_options.port = static_cast<uint16_t>(port);
+  api_options.threads = 1;
+  http::server api(api_options, make_api_handler(server, {.allow_remote = allow_remote}));
+  try {
+    api.start();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede proxy: cannot serve the API on %s: %s\n", listen.c_str(), e.what());
+    return exit_startup;
+  }
+  std::printf("stampede proxy: API on %s:%u (seed %llu)\n", address.to_string().c_str(), api.port(),
+              static_cast<unsigned long long>(seed));
+  std::fflush(stdout);
+
+  int received = 0;
+  sigwait(&signals, &received);
+  std::printf("stampede proxy: %s, stopping\n", received == SIGINT ? "SIGINT" : "SIGTERM");
+  std::fflush(stdout);
+  api.stop(std::chrono::milliseconds{500});
+  server.heal_all();
+  return exit_ok;
+}
+
+}  // namespace stampede::chaos

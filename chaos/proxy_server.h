@@ -1,0 +1,134 @@
+// chaos::proxy_server: named TCP fault proxies (Toxiproxy model) and their io threads.
+//
+// Concurrency model: one io_context run by options.threads threads; a strand per proxy listener and a
+// strand per connection. Each connection is two pumps (client->upstream = "upstream",
+// upstream->client = "downstream"), each a reader and a writer coroutine joined by a bounded queue,
+// plus one supervisor coroutine that enforces deadlines (connect, idle, write stall, timed toxics).
+//
+// Control plane never waits on the data plane: toxics live in an immutable snapshot per proxy that
+// control calls replace under a short mutex and then *post* a wake-up to each connection's strand.
+// Nothing in the control path blocks on a socket or on a connection's progress, so removing a toxic
+// under traffic, reset() and heal_all() return in bounded time (Toxiproxy #558/#760 cannot happen).
+// The one bounded wait: disabling or removing a proxy waits up to 1 s for its listener to close so
+// that "connect refused" is guaranteed when the call returns.
+//
+// Thread-safety: every public member function is safe to call from any thread, concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chaos/injection_log.h"
+#include "chaos/toxic.h"
+
+namespace stampede::chaos {
+
+enum class error_kind { invalid_argument, not_found, already_exists, io_error };
+
+// Errors of the control API; `kind` maps to HTTP 400/404/409/500 in the Toxiproxy-compatible API.
+class chaos_error : public std::runtime_error {
+ public:
+  chaos_error(error_kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  error_kind kind() const noexcept { return kind_; }
+
+ private:
+  error_kind kind_;
+};
+
+struct proxy_config {
+  std::string name;
+  std::string listen;     // "host:port"; port 0 = ephemeral (the chosen port is reported back)
+  std::string upstream;   // "host:port", resolved when the proxy is created or updated
+  bool enabled = true;
+};
+
+struct toxic_counters {
+  uint64_t injections = 0;    // connections that rolled the toxic (TCP) or requests hit (HTTP), chunks dropped...
+};
+
+struct proxy_info {
+  proxy_config config;        // config.listen holds the bound address (real port)
+  std::vector<toxic_spec> toxics;
+  std::map<std::string, uint64_t> injections;   // toxic name -> injections so far (for live toxics)
+  uint64_t connections_accepted = 0;
+  uint64_t connections_active = 0;
+  uint64_t connections_refused = 0;              // accepted but upstream unreachable
+  uint64_t bytes_upstream = 0;                   // forwarded client -> upstream
+  uint64_t bytes_downstream = 0;                 // forwarded upstream -> client
+};
+
+struct server_options {
+  int threads = 1;
+  uint64_t seed = 1;                             // drives every random decision (see chaos/rng.h)
+  size_t log_capacity = 10'000;                  // injections kept in memory (counters are exact)
+  bool allow_remote = false;                     // false: proxies may listen on loopback only
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds idle_timeout{600'000};   // no byte either way for this long -> close
+  std::chrono::milliseconds write_timeout{60'000};   // one write blocked this long -> close
+  size_t max_queued_bytes = 1024 * 1024;         // per direction; the reader waits beyond (backpressure)
+  size_t max_connections = 20'000;               // per proxy; beyond: accept and close at once
+};
+
+class proxy_server {
+ public:
+  explicit proxy_server(server_options options = {});
+  ~proxy_server();  // closes every proxy and joins the threads (bounded)
+  proxy_server(const proxy_server&) = delete;
+  proxy_server& operator=(const proxy_server&) = delete;
+
+  // Creates and (if enabled) starts listening. Throws chaos_error: already_exists, invalid_argument
+  // (bad name/address, non-loopback listen without allow_remote), io_error (bind failed).
+  proxy_info add_proxy(proxy_config config);
+  // Create-or-replace: an existing proxy with the same listen+upstream is updated in place (enabled),
+  // otherwise recreated. Returns the resulting proxies in input order. Stops at the first error.
+  std::vector<proxy_info> populate(const std::vector<proxy_config>& configs);
+  // Changes listen/upstream/enabled. Changing listen or upstream restarts the proxy (drops connections).
+  proxy_info update_proxy(std::string_view name, std::optional<std::string> listen,
+                          std::optional<std::string> upstream, std::optional<bool> enabled);
+  void remove_proxy(std::string_view name);  // closes the listener and all its connections
+  void set_enabled(std::string_view name, bool enabled) { update_proxy(name, {}, {}, enabled); }
+
+  std::optional<proxy_info> proxy(std::string_view name) const;
+  std::vector<proxy_info> proxies() const;  // sorted by name
+
+  // Toxics. add: already_exists if the name is taken; update: replaces the toxic's settings (the type
+  // cannot change) and re-rolls its per-connection toxicity on live connections; remove: not_found.
+  toxic_spec add_toxic(std::string_view proxy, toxic_spec toxic);
+  toxic_spec update_toxic(std::string_view proxy, const toxic_spec& toxic);
+  void remove_toxic(std::string_view proxy, std::string_view toxic);
+  std::optional<toxic_spec> toxic(std::string_view proxy, std::string_view toxic) const;
+  std::vector<toxic_spec> toxics(std::string_view proxy) const;
+
+  // Removes all toxics and enables all proxies (Toxiproxy's POST /reset). Bounded time.
+  void reset();
+  // The "big red button": reset() and a wake-up of every connection so held data flows at once.
+  // Never blocks on traffic; returns within about 1 s per proxy that had to be re-enabled (bind).
+  void heal_all() { reset(); }
+
+  // Injection log and counters.
+  std::vector<injection> injections() const { return log_->entries(); }
+  std::vector<injection> injections_after(uint64_t sequence) const { return log_->entries_after(sequence); }
+  uint64_t injections_total() const { return log_->total(); }
+  // Injections per "proxy/toxic" since start (including removed toxics).
+  std::map<std::string, uint64_t> injection_counts() const;
+
+  uint64_t seed() const noexcept { return options_.seed; }
+  const server_options& options() const noexcept { return options_; }
+
+  struct impl;  // internal (chaos/proxy_internal.h)
+
+ private:
+  server_options options_;
+  std::shared_ptr<injection_log> log_;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace stampede::chaos

@@ -1,0 +1,184 @@
+// Toxiproxy API conformance: paths, JSON shapes, status codes, error bodies (real HTTP on 127.0.0.1).
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "chaos/api.h"
+#include "chaos/proxy_server.h"
+#include "chaos_test_support.h"
+#include "common/http_client.h"
+#include "common/http_server.h"
+
+namespace stampede::chaos {
+namespace {
+
+using namespace testing;
+namespace json = boost::json;
+
+class api_fixture : public ::testing::Test {
+ protected:
+  api_fixture() : api_({}, make_api_handler(server_)) {
+    api_.start();
+    client_ = std::make_unique<http::blocking_client>("127.0.0.1", api_.port(), std::chrono::milliseconds(3000));
+  }
+
+  http::client_response call(std::string_view method, std::string_view target, std::string_view body = {},
+                             std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return client_->request(method, target, body, headers);
+  }
+  static json::value body(const http::client_response& r) { return json::parse(r.body); }
+  static void expect_error(const http::client_response& r, int status, std::string_view message) {
+    EXPECT_EQ(r.status, status);
+    auto v = body(r);
+    EXPECT_EQ(v.at("status").as_int64(), status);
+    EXPECT_EQ(v.at("error").as_string(), message);
+  }
+  std::string create_body(std::string_view name) {
+    return R"({"name":")" + std::string(name) + R"(","listen":"127.0.0.1:0","upstream":")" + echo_.address() + R"("})";
+  }
+
+  tcp_server echo_{echo_handler};
+  proxy_server server_{server_options{.seed = 3}};
+  http::server api_;
+  std::unique_ptr<http::blocking_client> client_;
+};
+
+TEST_F(api_fixture, VersionAndUnknownPaths) {
+  auto r = call("GET", "/version");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(body(r).as_object().contains("version"));
+  expect_error(call("GET", "/nope"), 404, "not found");
+  expect_error(call("PUT", "/proxies"), 405, "method not allowed");
+}
+
+TEST_F(api_fixture, ProxyLifecycleShapesAndStatusCodes) {
+  auto created = call("POST", "/proxies", create_body("shop"));
+  ASSERT_EQ(created.status, 201);
+  auto p = body(created).as_object();
+  EXPECT_EQ(p.at("name").as_string(), "shop");
+  EXPECT_EQ(p.at("upstream").as_string(), echo_.address());
+  EXPECT_TRUE(p.at("enabled").as_bool());
+  EXPECT_TRUE(p.at("toxics").as_array().empty());
+  const std::string listen(p.at("listen").as_string());
+  EXPECT_NE(listen, "127.0.0.1:0");  // the ephemeral port is echoed back
+  const auto port = static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1)));
+
+  expect_error(call("POST", "/proxies", create_body("shop")), 409, "proxy already exists");
+  expect_error(call("POST", "/proxies", R"({"name":"x"})"), 400, "missing required field: upstream");
+  EXPECT_EQ(call("POST", "/proxies", "{not json").status, 400);
+
+  auto all = body(call("GET", "/proxies")).as_object();
+  ASSERT_TRUE(all.contains("shop"));
+  EXPECT_EQ(all.at("shop").at("listen").as_string(), listen);
+  expect_error(call("GET", "/proxies/missing"), 404, "proxy not found");
+
+  auto disabled = call("POST", "/proxies/shop", R"({"enabled":false})");
+  EXPECT_EQ(disabled.status, 200);
+  EXPECT_FALSE(body(disabled).at("enabled").as_bool());
+  EXPECT_EQ(connect_errno(port), ECONNREFUSED);
+  EXPECT_TRUE(body(call("PATCH", "/proxies/shop", R"({"enabled":true})")).at("enabled").as_bool());
+  EXPECT_EQ(connect_errno(port), 0);
+
+  EXPECT_EQ(call("DELETE", "/proxies/shop").status, 204);
+  expect_error(call("DELETE", "/proxies/shop"), 404, "proxy not found");
+  EXPECT_EQ(connect_errno(port), ECONNREFUSED);
+}
+
+TEST_F(api_fixture, ToxicLifecycleShapesAndStatusCodes) {
+  ASSERT_EQ(call("POST", "/proxies", create_body("db")).status, 201);
+  auto added = call("POST", "/proxies/db/toxics", R"({"type":"latency","attributes":{"latency":250,"jitter":50}})");
+  ASSERT_EQ(added.status, 200);
+  auto t = body(added).as_object();
+  EXPECT_EQ(t.at("name").as_string(), "latency_downstream");
+  EXPECT_EQ(t.at("type").as_string(), "latency");
+  EXPECT_EQ(t.at("stream").as_string(), "downstream");
+  EXPECT_DOUBLE_EQ(t.at("toxicity").to_number<double>(), 1.0);
+  EXPECT_EQ(t.at("attributes").at("latency").as_int64(), 250);
+  EXPECT_EQ(t.at("attributes").at("jitter").as_int64(), 50);
+
+  expect_error(call("POST", "/proxies/db/toxics", R"({"type":"latency"})"), 409, "toxic already exists");
+  expect_error(call("POST", "/proxies/db/toxics", R"({"type":"lag"})"), 400, "invalid toxic type: lag");
+  expect_error(call("POST", "/proxies/db/toxics", R"({"type":"latency","name":"x","stream":"sideways"})"), 400,
+               "invalid stream: must be upstream, downstream or both");
+  expect_error(call("POST", "/proxies/nope/toxics", R"({"type":"latency"})"), 404, "proxy not found");
+  EXPECT_EQ(call("POST", "/proxies/db/toxics", R"({"type":"latency","name":"y","attributes":{"latency":-1}})").status,
+            400);
+  EXPECT_EQ(call("POST", "/proxies/db/toxics", R"({"type":"latency","name":"y","attributes":{"bogus":1}})").status,
+            400);
+
+  auto list = body(call("GET", "/proxies/db/toxics")).as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(body(call("GET", "/proxies/db")).at("toxics").as_array().size(), 1u);
+
+  // Update: partial, keeps other attributes; toxicity can change.
+  auto updated = call("POST", "/proxies/db/toxics/latency_downstream", R"({"toxicity":0.5,"attributes":{"latency":10}})");
+  ASSERT_EQ(updated.status, 200);
+  auto u = body(updated).as_object();
+  EXPECT_EQ(u.at("attributes").at("latency").as_int64(), 10);
+  EXPECT_EQ(u.at("attributes").at("jitter").as_int64(), 50);
+  EXPECT_DOUBLE_EQ(u.at("toxicity").to_number<double>(), 0.5);
+  EXPECT_EQ(body(call("GET", "/proxies/db/toxics/latency_downstream")).at("attributes").at("latency").as_int64(), 10);
+  expect_error(call("GET", "/proxies/db/toxics/none"), 404, "toxic not found");
+
+  EXPECT_EQ(call("DELETE", "/proxies/db/toxics/latency_downstream").status, 204);
+  expect_error(call("DELETE", "/proxies/db/toxics/latency_downstream"), 404, "toxic not found");
+}
+
+TEST_F(api_fixture, ExtensionsAcceptDurationStringsAndNewTypes) {
+  ASSERT_EQ(call("POST", "/proxies", create_body("x")).status, 201);
+  auto r = call("POST", "/proxies/x/toxics",
+                R"({"type":"http_abort","name":"checkout","attributes":{"method":"POST","path":"/checkout","status":502,"first_n":3}})");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(body(r).at("stream").as_string(), "upstream");
+  EXPECT_EQ(body(r).at("attributes").at("status").as_int64(), 502);
+  auto cut = call("POST", "/proxies/x/toxics", R"({"type":"limit_time","attributes":{"time":"1.5s"}})");
+  ASSERT_EQ(cut.status, 200);
+  EXPECT_EQ(body(cut).at("attributes").at("time").as_int64(), 1500);
+  EXPECT_EQ(call("POST", "/proxies/x/toxics", R"({"type":"http_delay","stream":"downstream"})").status, 400);
+}
+
+TEST_F(api_fixture, ResetRemovesToxicsAndEnablesEverything) {
+  ASSERT_EQ(call("POST", "/proxies", create_body("a")).status, 201);
+  ASSERT_EQ(call("POST", "/proxies/a/toxics", R"({"type":"timeout"})").status, 200);
+  ASSERT_EQ(call("POST", "/proxies/a", R"({"enabled":false})").status, 200);
+  EXPECT_EQ(call("POST", "/reset").status, 204);
+  auto a = body(call("GET", "/proxies/a"));
+  EXPECT_TRUE(a.at("enabled").as_bool());
+  EXPECT_TRUE(a.at("toxics").as_array().empty());
+}
+
+TEST_F(api_fixture, PopulateCreatesOrKeepsProxies) {
+  const std::string list = "[" + create_body("one") + "," + create_body("two") + "]";
+  auto r = call("POST", "/populate", list);
+  ASSERT_EQ(r.status, 201);
+  EXPECT_EQ(body(r).at("proxies").as_array().size(), 2u);
+  EXPECT_EQ(call("POST", "/populate", list).status, 201);  // idempotent
+  EXPECT_EQ(body(call("GET", "/proxies")).as_object().size(), 2u);
+  EXPECT_EQ(call("POST", "/populate", R"({"name":"x"})").status, 400);
+}
+
+TEST_F(api_fixture, RefusesBrowsers) {
+  auto r = call("GET", "/proxies", {}, {{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64)"}});
+  expect_error(r, 403, "User agent not allowed");
+}
+
+TEST_F(api_fixture, InjectionsEndpointListsTheLog) {
+  auto created = body(call("POST", "/proxies", create_body("l")));
+  const std::string listen(created.at("listen").as_string());
+  ASSERT_EQ(call("POST", "/proxies/l/toxics", R"({"type":"latency","attributes":{"latency":1}})").status, 200);
+  auto fd = connect_to(static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1))));
+  send_all(fd.get(), "x");
+  read_until(fd.get(), 1, 2s);
+  auto v = body(call("GET", "/injections"));
+  EXPECT_EQ(v.at("seed").as_int64(), 3);
+  EXPECT_EQ(v.at("total").as_int64(), 1);
+  EXPECT_EQ(v.at("counts").at("l/latency_downstream").as_int64(), 1);
+  auto e = v.at("injections").at(0);
+  EXPECT_EQ(e.at("proxy").as_string(), "l");
+  EXPECT_EQ(e.at("connection").as_int64(), 1);
+  EXPECT_EQ(body(call("GET", "/injections?after=1")).at("injections").as_array().size(), 0u);
+  EXPECT_EQ(call("GET", "/injections?after=x").status, 400);
+}
+
+}  // namespace
+}  // namespace stampede::chaos

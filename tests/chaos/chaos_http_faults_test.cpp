@@ -1,0 +1,143 @@
+// HTTP-aware faults through the proxy to a real HTTP server (common/http_server), client = blocking_client.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "chaos/proxy_server.h"
+#include "chaos_test_support.h"
+#include "common/http_client.h"
+#include "common/http_server.h"
+
+namespace stampede::chaos {
+namespace {
+
+using namespace testing;
+
+class http_fixture : public ::testing::Test {
+ protected:
+  http_fixture()
+      : upstream_({}, [this](http::request& req) {
+          ++served_;
+          return http::response::text(200, "served " + req.method + " " + std::string(req.path()));
+        }) {
+    upstream_.start();
+  }
+
+  uint16_t add(proxy_server& server) {
+    auto info = server.add_proxy(
+        {.name = "shop", .listen = "127.0.0.1:0", .upstream = "127.0.0.1:" + std::to_string(upstream_.port())});
+    return static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+  }
+  static toxic_spec http_toxic(toxic_type type, std::string method, std::string path) {
+    toxic_spec t;
+    t.type = type;
+    t.stream = stream_direction::upstream;
+    t.method = std::move(method);
+    t.path = std::move(path);
+    return t;
+  }
+
+  std::atomic<int> served_{0};
+  http::server upstream_;
+  proxy_server server_{server_options{.seed = 11}};
+};
+
+TEST_F(http_fixture, AbortAnswersMatchingRequestsWithoutReachingUpstream) {
+  const uint16_t port = add(server_);
+  auto t = http_toxic(toxic_type::http_abort, "POST", "/checkout");
+  t.status = 503;
+  server_.add_toxic("shop", t);
+  http::blocking_client client("127.0.0.1", port, std::chrono::milliseconds(3000));
+  auto aborted = client.request("POST", "/checkout/confirm", R"({"cart":1})");
+  EXPECT_EQ(aborted.status, 503);
+  EXPECT_EQ(aborted.headers.find("X-Stampede-Fault"), "http_abort_upstream");
+  EXPECT_EQ(served_.load(), 0);
+  // Same keep-alive connection: other methods and paths pass.
+  auto get = client.get("/checkout");
+  EXPECT_EQ(get.status, 200);
+  EXPECT_EQ(get.body, "served GET /checkout");
+  EXPECT_EQ(client.get("/products?page=2").status, 200);
+  EXPECT_EQ(served_.load(), 2);
+  auto log = server_.injections();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].request, 1u);
+  EXPECT_NE(log[0].detail.find("POST /checkout/confirm"), std::string::npos);
+}
+
+TEST_F(http_fixture, GlobPathsMatch) {
+  const uint16_t port = add(server_);
+  auto t = http_toxic(toxic_type::http_abort, "", "/api/*/orders");
+  t.status = 500;
+  server_.add_toxic("shop", t);
+  http::blocking_client client("127.0.0.1", port);
+  EXPECT_EQ(client.get("/api/v1/orders").status, 500);
+  EXPECT_EQ(client.get("/api/v1/orders/7").status, 200);  // globs match the whole path
+  EXPECT_EQ(client.get("/api/orders").status, 200);
+}
+
+TEST_F(http_fixture, FailsOnlyTheFirstNMatchingRequests) {
+  const uint16_t port = add(server_);
+  auto t = http_toxic(toxic_type::http_abort, "POST", "/checkout");
+  t.first_n = 2;
+  t.status = 502;
+  server_.add_toxic("shop", t);
+  http::blocking_client a("127.0.0.1", port);
+  http::blocking_client b("127.0.0.1", port);
+  EXPECT_EQ(a.request("POST", "/checkout", "{}").status, 502);
+  EXPECT_EQ(b.get("/checkout").status, 200);  // not matching: does not use the budget
+  EXPECT_EQ(b.request("POST", "/checkout", "{}").status, 502);
+  EXPECT_EQ(a.request("POST", "/checkout", "{}").status, 200);
+  EXPECT_EQ(b.request("POST", "/checkout", "{}").status, 200);
+}
+
+TEST_F(http_fixture, DelayHoldsMatchingRequests) {
+  const uint16_t port = add(server_);
+  auto t = http_toxic(toxic_type::http_delay, "GET", "/slow");
+  t.delay = 100;
+  server_.add_toxic("shop", t);
+  http::blocking_client client("127.0.0.1", port);
+  for (int i = 0; i < 3; ++i) {
+    auto start = steady::now();
+    EXPECT_EQ(client.get("/slow").status, 200);
+    const double slow = ms_since(start);
+    EXPECT_GE(slow, 100.0);
+    EXPECT_LE(slow, 110.0);
+    start = steady::now();
+    EXPECT_EQ(client.get("/fast").status, 200);
+    EXPECT_LT(ms_since(start), 20.0);
+  }
+}
+
+TEST_F(http_fixture, PerRequestProbabilityIsSeededAndReplayable) {
+  auto statuses = [&](uint64_t seed) {
+    proxy_server server(server_options{.seed = seed});
+    const uint16_t port = add(server);
+    auto t = http_toxic(toxic_type::http_abort, "", "");
+    t.toxicity = 0.4;
+    server.add_toxic("shop", t);
+    http::blocking_client client("127.0.0.1", port);
+    std::string out;
+    for (int i = 0; i < 40; ++i) out += client.get("/item").status == 503 ? 'x' : '.';
+    return out;
+  };
+  const std::string first = statuses(5), again = statuses(5), other = statuses(6);
+  EXPECT_EQ(first, again);
+  EXPECT_NE(first, other);
+  const auto hits = std::count(first.begin(), first.end(), 'x');
+  EXPECT_GT(hits, 5);  // per request, not per connection: one connection sees both outcomes
+  EXPECT_LT(hits, 35);
+}
+
+TEST_F(http_fixture, NonHttpBytesPassThroughUnchanged) {
+  tcp_server echo(echo_handler);
+  auto info = server_.add_proxy({.name = "raw", .listen = "127.0.0.1:0", .upstream = echo.address()});
+  const auto port = static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+  server_.add_toxic("raw", http_toxic(toxic_type::http_abort, "", ""));
+  auto fd = connect_to(port);
+  const std::string binary("\x00\x01\x02 not http\r\n\r\n", 17);
+  ASSERT_TRUE(send_all(fd.get(), binary));
+  EXPECT_EQ(read_until(fd.get(), binary.size(), 2s).data, binary);
+}
+
+}  // namespace
+}  // namespace stampede::chaos

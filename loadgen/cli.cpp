@@ -27,11 +27,14 @@ Runs a Lua scenario. Flags override the scenario's options.
   --seed S            seed for every random choice (default 1)
   -e, --env KEY=VAL   value for env.KEY in the script (repeatable)
   --shard I/N         run shard I (0-based) of N: rates, VUs and VU ids are split
+  --proxy             route traffic through a fault proxy named "target" (network faults
+                      of options.chaos and chaos.inject apply to the generator-target link)
+  --topology FILE     a shop topology naming processes for node faults (kill, pause, ...)
   --no-thresholds     do not evaluate thresholds
   -q, --quiet         no progress line and no banner
   -h, --help          this text
 
-Exit codes: 0 ok, 2 bad usage, 99 thresholds crossed, 104 invalid options,
+Exit codes: 0 ok, 2 bad usage, 98 an invariant failed (verify), 99 thresholds crossed, 104 invalid options,
 105 interrupted, 107 script error, 108 aborted by the script.
 )";
 
@@ -104,6 +107,10 @@ run_request parse(std::span<char* const> args) {
       request.shard.index = parse_count("--shard", text.substr(0, slash), 0);
       request.shard.count = parse_count("--shard", text.substr(slash + 1), 1);
       if (request.shard.index >= request.shard.count) throw usage_error("--shard: I must be below N (0-based)");
+    } else if (arg == "--proxy") {
+      request.proxy = true;
+    } else if (arg == "--topology") {
+      request.topology_path = std::string(value());
     } else if (arg == "--no-thresholds") {
       request.no_thresholds = true;
     } else if (arg == "--quiet" || arg == "-q") {

@@ -11,6 +11,7 @@
 #include "common/duration.h"
 #include "loadgen/lua_json.h"
 #include "loadgen/lua_runtime.h"
+#include "loadgen/options_reader.h"
 #include "loadgen/lua_support.h"
 #include "loadgen/vu.h"
 
@@ -90,6 +91,16 @@ function __special_main(fn, data)
 end
 
 csv = { parse = __csv_parse }
+
+chaos = { inject = __chaos_inject, heal = __chaos_heal, heal_all = __chaos_heal_all }
+
+local history_complete = __history_complete
+history = {
+  invoke = __history_invoke,
+  ok = function(id, value) history_complete(id, "ok", value) end,
+  fail = function(id, value) history_complete(id, "fail", value) end,
+  unknown = function(id, value) history_complete(id, "unknown", value) end,
+}
 )lua";
 
 worker& owner_of(lua_State* L) { return *static_cast<worker*>(lua_touserdata(L, lua_upvalueindex(1))); }
@@ -293,6 +304,17 @@ int lua_request(lua_State* L) {
     v.head = method == "HEAD";
     v.idempotent = method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
     v.request_url.assign(url_text);
+    v.history_id = 0;
+    if (has_params) {
+      if (lua_getfield(L, 4, "history") == LUA_TSTRING) {  // [+1] record this request as an operation
+        const std::string op(to_view(L, -1));
+        std::string value = "null";
+        if (lua_getfield(L, 4, "historyValue") != LUA_TNIL) value = encode_json(L, -1);  // [+1]
+        lua_pop(L, 1);
+        v.history_id = w.history_invoke(v, op, std::move(value));
+      }
+      lua_pop(L, 1);
+    }
     if (step_name.empty()) {
       const std::string_view path = url->path.substr(0, url->path.find('?'));
       step_name.reserve(method.size() + 1 + path.size());
@@ -518,6 +540,59 @@ int lua_abort(lua_State* L) {
   });
 }
 
+// ---- chaos.* at run time ----
+double seconds_since_start(worker& w) {
+  return std::chrono::duration<double>(steady::now() - w.plan().start).count();
+}
+
+int lua_chaos_inject(lua_State* L) {
+  worker& w = owner_of(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  return lua_guarded(L, [&] {
+    if (w.plan().chaos == nullptr) throw lua_usage_error("chaos is not available in this run");
+    fault_spec spec = read_fault(L, 1, "chaos.inject");
+    // Faults started from a VU are in effect for `duration` if given; healed at the run's end anyway.
+    const int id = w.plan().chaos->inject(spec, seconds_since_start(w));
+    lua_pushinteger(L, id);
+    return 1;
+  });
+}
+
+int lua_chaos_heal(lua_State* L) {
+  worker& w = owner_of(L);
+  const lua_Integer id = luaL_checkinteger(L, 1);
+  if (w.plan().chaos != nullptr) w.plan().chaos->heal(static_cast<int>(id), seconds_since_start(w));
+  return 0;
+}
+
+int lua_chaos_heal_all(lua_State* L) {
+  worker& w = owner_of(L);
+  if (w.plan().chaos != nullptr) w.plan().chaos->heal_all(seconds_since_start(w));
+  return 0;
+}
+
+// ---- history (Jepsen-style operation records) ----
+int lua_history_invoke(lua_State* L) {
+  vu& v = require_vu(L, "history.invoke");
+  const std::string_view op = luaL_checkstring(L, 1);
+  return lua_guarded(L, [&] {
+    std::string value = lua_isnoneornil(L, 2) ? std::string("null") : encode_json(L, 2);
+    lua_pushinteger(L, owner_of(L).history_invoke(v, op, std::move(value)));
+    return 1;
+  });
+}
+
+int lua_history_complete(lua_State* L) {  // (id, "ok"|"fail"|"unknown", value)
+  vu& v = require_vu(L, "history.ok/fail/unknown");
+  const lua_Integer id = luaL_checkinteger(L, 1);
+  const std::string_view type = luaL_checkstring(L, 2);
+  return lua_guarded(L, [&] {
+    std::string value = lua_isnoneornil(L, 3) ? std::string("null") : encode_json(L, 3);
+    owner_of(L).history_complete(v, id, type.empty() ? 'u' : type.front(), std::move(value));
+    return 0;
+  });
+}
+
 // ---- data ----
 int lua_open(lua_State* L) {
   if (current_vu(L) != nullptr) {
@@ -714,6 +789,9 @@ lua_runtime::lua_runtime(worker& owner) : owner_(owner), L_(luaL_newstate()), da
       {"__record_check", lua_record_check}, {"__cookies", lua_cookies},
       {"__clear_cookies", lua_clear_cookies}, {"__url_encode", lua_url_encode},
       {"__csv_parse", lua_csv_parse},     {"sleep", lua_sleep},
+      {"__history_invoke", lua_history_invoke}, {"__history_complete", lua_history_complete},
+      {"__chaos_inject", lua_chaos_inject}, {"__chaos_heal", lua_chaos_heal},
+      {"__chaos_heal_all", lua_chaos_heal_all},
       {"open", lua_open},                 {"print", lua_print},
       {nullptr, nullptr}};
   lua_pushlightuserdata(L_, &owner_);
@@ -873,14 +951,23 @@ int lua_runtime::push_iteration_start(vu& v, std::string_view exec) {
   return 2;
 }
 
-int lua_runtime::push_special_start(vu& v, std::string_view function) {
+int lua_runtime::push_special_start(vu& v, std::string_view function, const std::string* argument_json) {
   lua_State* T = v.thread;
   lua_getglobal(T, "__special_main");
   lua_pushglobaltable(T);
   lua_pushlstring(T, function.data(), function.size());
   lua_rawget(T, -2);
   lua_remove(T, -2);
-  lua_rawgeti(T, LUA_REGISTRYINDEX, data_ref_);
+  if (argument_json != nullptr) {
+    try {
+      push_json(T, *argument_json);
+    } catch (const std::exception& e) {
+      lua_settop(T, 0);
+      throw script_error(std::string(function) + "(): cannot build its argument: " + e.what());
+    }
+  } else {
+    lua_rawgeti(T, LUA_REGISTRYINDEX, data_ref_);
+  }
   return 2;
 }
 

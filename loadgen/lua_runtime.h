@@ -36,7 +36,8 @@ class lua_runtime {
   void release_thread(vu& v);
   // Pushes onto the VU's thread what the first resume needs; returns the argument count.
   int push_iteration_start(vu& v, std::string_view exec);
-  int push_special_start(vu& v, std::string_view function);  // setup / teardown
+  // setup / teardown / verify; `argument_json` replaces the setup data as the argument. Throws script_error.
+  int push_special_start(vu& v, std::string_view function, const std::string* argument_json = nullptr);
   void update_vu_table(vu& v);
   // Pushes the response object for the VU's finished request onto its thread. [-0, +1]
   void push_response(vu& v);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "loadgen/chaos_timeline.h"
+
 
 namespace stampede::loadgen {
 
@@ -83,6 +85,9 @@ struct run_options {
   nanos setup_timeout{60s};
   nanos teardown_timeout{60s};
   double saturation_lag_ms = 10.0;         // p99 event-loop lag above this => generator saturated
+  std::vector<fault_spec> chaos;           // the fault timeline (options.chaos)
+  std::map<std::string, std::string> proxies;  // name -> upstream "host:port": fault proxies to create
+  std::string topology_path;               // a shop topology naming processes for node faults
 };
 
 }  // namespace stampede::loadgen

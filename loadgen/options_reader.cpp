@@ -4,6 +4,7 @@
 #include <set>
 #include <stdexcept>
 
+#include <boost/json.hpp>
 #include <lua.hpp>
 
 #include "common/duration.h"
@@ -312,6 +313,66 @@ void read_thresholds(lua_State* L, run_options& out) {
 
 }  // namespace
 
+fault_spec read_fault(lua_State* L, int index, const std::string& path) {
+  index = lua_absindex(L, index);
+  if (!lua_istable(L, index)) bad(path, "expected a table { fault = ..., target = ..., ... }");
+  lua_pushvalue(L, index);
+  table_reader r(L, path);
+  fault_spec f;
+  try {
+    f.fault = r.string("fault").value_or("");
+    if (f.fault.empty()) bad(path + ".fault", "required");
+    f.target = r.string("target").value_or("target");
+    f.label = r.string("label").value_or("");
+    f.at = r.duration("at");
+    f.duration = r.duration("duration");
+    f.restart_command = r.string("restart").value_or("");
+    // HTTP faults act on requests, so their default direction is upstream; TCP faults on responses.
+    const bool http_fault = f.fault.rfind("http_", 0) == 0;
+    const std::string stream = r.string("stream").value_or(http_fault ? "upstream" : "downstream");
+    const double toxicity = r.number("toxicity").value_or(1.0);
+    if (toxicity > 1.0) bad(path + ".toxicity", "must be between 0 and 1");
+    if (f.network()) {
+      // Everything else is a toxic attribute, passed to the proxy as Toxiproxy JSON.
+      std::string attributes;
+      lua_pushnil(L);
+      while (lua_next(L, -2) != 0) {  // stack: fault, key, value
+        if (lua_type(L, -2) == LUA_TSTRING) {
+          const std::string key = lua_tostring(L, -2);
+          static const std::set<std::string> common = {"fault", "target", "label", "at", "duration", "restart",
+                                                       "stream", "toxicity"};
+          if (!common.contains(key)) {
+            std::string value;
+            if (lua_type(L, -1) == LUA_TNUMBER) {
+              value = lua_isinteger(L, -1) ? std::to_string(lua_tointeger(L, -1)) : std::to_string(lua_tonumber(L, -1));
+            } else if (lua_type(L, -1) == LUA_TBOOLEAN) {
+              value = lua_toboolean(L, -1) ? "true" : "false";
+            } else if (lua_type(L, -1) == LUA_TSTRING) {
+              value = boost::json::serialize(boost::json::value(lua_tostring(L, -1)));
+            } else {
+              lua_pop(L, 2);  // value, key (the catch below pops the fault table)
+              bad(path + "." + key, "toxic attributes are numbers, strings or booleans");
+            }
+            if (!attributes.empty()) attributes += ',';
+            attributes += boost::json::serialize(boost::json::value(key)) + ":" + value;
+          }
+          r.mark_seen(key.c_str());
+        }
+        lua_pop(L, 1);
+      }
+      f.toxic_json = "{\"type\":" + boost::json::serialize(boost::json::value(f.fault)) +
+                     ",\"stream\":" + boost::json::serialize(boost::json::value(stream)) +
+                     ",\"toxicity\":" + std::to_string(toxicity) + ",\"attributes\":{" + attributes + "}}";
+    }
+    r.reject_unknown();
+  } catch (...) {
+    lua_pop(L, 1);
+    throw;
+  }
+  lua_pop(L, 1);
+  return f;
+}
+
 run_options read_run_options(lua_State* L, const option_overrides& overrides) {
   run_options out;
   const int top = lua_gettop(L);
@@ -342,6 +403,23 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     auto stages = r.stages("stages");
     auto rate = r.number("rate");
     r.boolean("noConnectionReuse");  // accepted for k6 compatibility, has no effect
+    out.proxies = r.string_map("proxies");
+    out.topology_path = r.string("topology").value_or("");
+    r.mark_seen("chaos");
+    if (lua_getfield(L, -1, "chaos") == LUA_TTABLE) {
+      const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+      for (lua_Integer i = 1; i <= n; ++i) {
+        lua_rawgeti(L, -1, i);
+        fault_spec f = read_fault(L, -1, "chaos[" + std::to_string(i) + "]");
+        lua_pop(L, 1);
+        if (!f.at) bad("chaos[" + std::to_string(i) + "].at", "required on the timeline (when the fault starts)");
+        out.chaos.push_back(std::move(f));
+      }
+    } else if (!lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      bad("chaos", "expected a list of faults");
+    }
+    lua_pop(L, 1);
 
     const bool has_scenarios = lua_getfield(L, -1, "scenarios") == LUA_TTABLE;
     if (has_scenarios) {

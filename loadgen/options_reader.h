@@ -23,4 +23,8 @@ struct option_overrides {
 
 run_options read_run_options(lua_State* L, const option_overrides& overrides);
 
+// Reads one fault table at `index` ({ at=, duration=, fault=, target=, label=, stream=, toxicity=,
+// restart=, ...toxic attributes }). `path` prefixes error messages. Throws std::invalid_argument.
+fault_spec read_fault(lua_State* L, int index, const std::string& path);
+
 }  // namespace stampede::loadgen

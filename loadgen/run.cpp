@@ -16,6 +16,7 @@
 #include <lua.hpp>
 
 #include "loadgen/aggregate.h"
+#include "loadgen/chaos_timeline.h"
 #include "loadgen/worker.h"
 
 namespace stampede::loadgen {
@@ -116,6 +117,17 @@ std::string human_bytes(double bytes) {
   return text;
 }
 
+json::array history_json(const std::vector<history_entry>& history) {
+  json::array ops;
+  ops.reserve(history.size());
+  for (const auto& h : history) {
+    const char* type = h.type == 'o' ? "ok" : h.type == 'f' ? "fail" : h.type == 'u' ? "unknown" : "invoke";
+    ops.push_back(json::object{{"id", h.id}, {"process", h.process}, {"op", h.op}, {"type", type},
+                               {"value", json::parse(h.value_json)}, {"t", h.t}});
+  }
+  return ops;
+}
+
 // Blocks SIGINT/SIGTERM in every thread (workers inherit the mask); the coordinator waits for them.
 class signal_guard {
  public:
@@ -164,7 +176,77 @@ class coordinator {
   bool live_output_ = false;
   std::string abort_reason_;
   bool interrupted_ = false;
+  std::unique_ptr<chaos_timeline> chaos_;
+  std::vector<size_t> pending_faults_;   // indexes into plan_.options.chaos, by start time
+  json::value verify_ = nullptr;
+  std::vector<history_entry> history_;
+  json::array history_json_;
+  int64_t history_dropped_ = 0;
+  double elapsed_s() const { return std::chrono::duration<double>(steady::now() - plan_.start).count(); }
+  void set_up_chaos();
+  void drive_timeline();
 };
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument("cannot read '" + path + "'");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void coordinator::set_up_chaos() {
+  run_options& o = plan_.options;
+  std::string topology_path = request_.topology_path.value_or(o.topology_path);
+  std::string topology;
+  if (!topology_path.empty()) topology = read_file(topology_path);
+  try {
+    chaos_ = std::make_unique<chaos_timeline>(plan_.seed, topology);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument("topology '" + topology_path + "': " + e.what());
+  }
+  for (const auto& [name, upstream] : o.proxies) chaos_->add_proxy(name, upstream);
+  if (request_.proxy) {
+    std::string error;
+    auto url = parse_url(o.target, nullptr, error);
+    if (!url) throw std::invalid_argument("--proxy needs a target URL: " + error);
+    const std::string listen = chaos_->add_proxy("target", url->host + ":" + std::to_string(url->port));
+    o.target = std::string(url->tls ? "https://" : "http://") + listen;
+  }
+  for (size_t i = 0; i < o.chaos.size(); ++i) {
+    try {
+      chaos_->validate(o.chaos[i]);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("options.chaos[" + std::to_string(i + 1) + "]: " + e.what());
+    }
+    pending_faults_.push_back(i);
+  }
+  std::stable_sort(pending_faults_.begin(), pending_faults_.end(),
+                   [&](size_t a, size_t b) { return *o.chaos[a].at < *o.chaos[b].at; });
+  std::reverse(pending_faults_.begin(), pending_faults_.end());  // pop from the back
+  plan_.chaos = chaos_.get();
+}
+
+void coordinator::drive_timeline() {
+  if (!chaos_) return;
+  const double now = elapsed_s();
+  for (int id : chaos_->due_to_heal(now)) {
+    chaos_->heal(id, now);
+    if (!request_.quiet && live_output_) std::fprintf(stderr, "\r\033[Kchaos: fault %d healed at %.1fs\n", id, now);
+  }
+  while (!pending_faults_.empty()) {
+    const fault_spec& f = plan_.options.chaos[pending_faults_.back()];
+    if (std::chrono::duration<double>(*f.at).count() > now) break;
+    pending_faults_.pop_back();
+    try {
+      const int id = chaos_->inject(f, now);
+      if (!request_.quiet) {
+        std::fprintf(stderr, "%schaos: %s (fault %d) at %.1fs\n", live_output_ ? "\r\033[K" : "",
+                     (f.label.empty() ? f.fault + " " + f.target : f.label).c_str(), id, now);
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "\nstampede: %s\n", e.what());
+    }
+  }
+}
 
 void coordinator::take_snapshots() {
   for (auto& snapshot : outbox_.drain()) {
@@ -250,6 +332,7 @@ int coordinator::run(const report_writer& write_reports) {
       thresholds_ = build_thresholds_from_options(plan_.options.thresholds);
       validate_threshold_tags(thresholds_);
     }
+    set_up_chaos();
     workers_[0]->apply_plan();
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "stampede: invalid options: %s\n", e.what());
@@ -298,7 +381,13 @@ int coordinator::run(const report_writer& write_reports) {
   auto next_threshold_check = steady::now() + std::chrono::seconds(2);
   bool stop_sent = false;
   while (finished.load() < static_cast<int>(workers_.size())) {
-    const int sig = signals.wait(std::chrono::milliseconds(100));
+    drive_timeline();
+    auto wait = std::chrono::milliseconds(100);
+    if (!pending_faults_.empty()) {  // wake up in time for the next fault
+      const double until = std::chrono::duration<double>(*plan_.options.chaos[pending_faults_.back()].at).count() - elapsed_s();
+      wait = std::clamp(std::chrono::milliseconds(static_cast<int64_t>(until * 1000)), std::chrono::milliseconds(1), wait);
+    }
+    const int sig = signals.wait(wait);
     if (sig != 0) {
       const bool hard = interrupted_;
       interrupted_ = true;
@@ -343,11 +432,48 @@ int coordinator::run(const report_writer& write_reports) {
     }
   }
 
+  // Every fault heals before teardown and verify: they observe the system after the drill.
+  if (chaos_) chaos_->heal_all(elapsed_s());
+
   bool teardown_failed = false;
   try {
     workers_[0]->run_teardown();
   } catch (const script_error& e) {
     std::fprintf(stderr, "stampede: script error: %s\n", e.what());
+    teardown_failed = true;
+  }
+
+  // The history of every worker, in time order, then verify(history).
+  for (auto& w : workers_) {
+    history_.insert(history_.end(), w->history().begin(), w->history().end());
+    history_dropped_ += w->history_dropped();
+  }
+  std::stable_sort(history_.begin(), history_.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
+  bool verify_failed = false;
+  try {
+    history_json_ = history_json(history_);
+    const std::string result = workers_[0]->run_verify(json::serialize(history_json_));
+    if (result != "null") {
+      json::value v = json::parse(result);
+      json::array invariants;
+      if (v.is_array()) {
+        invariants = v.as_array();
+      } else if (v.is_object() && v.as_object().contains("invariants") && v.at("invariants").is_array()) {
+        invariants = v.at("invariants").as_array();
+      } else {
+        throw script_error("verify() must return a list of { name = ..., ok = ..., evidence = ... }");
+      }
+      bool ok = true;
+      for (const auto& inv : invariants) {
+        const auto* okv = inv.is_object() ? inv.as_object().if_contains("ok") : nullptr;
+        ok = ok && okv != nullptr && okv->is_bool() && okv->as_bool();
+      }
+      verify_ = json::object{{"ok", ok}, {"invariants", std::move(invariants)}};
+      verify_failed = !ok;
+    }
+  } catch (const script_error& e) {
+    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
+    verify_ = json::object{{"ok", false}, {"error", e.what()}, {"invariants", json::array()}};
     teardown_failed = true;
   }
 
@@ -390,6 +516,7 @@ int coordinator::run(const report_writer& write_reports) {
   if (teardown_failed) return exit_script_error;
   if (!abort_reason_.empty() && abort_reason_.rfind("threshold", 0) != 0) return exit_script_abort;
   if (!all_ok(verdicts)) return exit_thresholds_crossed;
+  if (verify_failed) return exit_invariant_failed;
   if (interrupted_) return exit_interrupted;
   return exit_ok;
 }
@@ -522,8 +649,10 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
         {"end_s", std::chrono::duration<double>(s.start_time + s.planned_duration()).count()}});
   }
   root["scenarios"] = std::move(scenarios);
-  root["chaos"] = json::array();
-  root["verify"] = nullptr;
+  root["chaos"] = chaos_ ? chaos_->records() : json::array();
+  root["verify"] = verify_;
+  root["history"] = history_json_;
+  root["history_dropped"] = history_dropped_;
   root["capacity"] = nullptr;
   return root;
 }

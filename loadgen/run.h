@@ -17,6 +17,7 @@ namespace stampede::loadgen {
 
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_usage = 2;
+inline constexpr int exit_invariant_failed = 98;     // verify() reported a broken invariant
 inline constexpr int exit_thresholds_crossed = 99;   // as k6
 inline constexpr int exit_invalid_options = 104;      // as k6's invalid config
 inline constexpr int exit_interrupted = 105;          // Ctrl-C / SIGTERM (results are still written)
@@ -34,6 +35,8 @@ struct run_request {
   bool quiet = false;
   bool no_thresholds = false;
   slot shard{0, 1};
+  bool proxy = false;                        // put a fault proxy ("target") in front of the target
+  std::optional<std::string> topology_path;  // processes for node faults (a shop topology)
 };
 
 // Writes every report format for a results document into a directory (provided by reports/).

@@ -99,6 +99,7 @@ struct vu final : http_job {
   nanos lag_before_request{0};
   size_t request_step = 0;
   std::string request_url;           // for res.url
+  int64_t history_id = 0;            // params.history of the request in flight: its operation id
   std::vector<int> expected_statuses; // params.expectedStatuses of the request in flight (empty: < 400)
   steady::time_point sleep_intended;
   uint64_t sleep_generation = 0;

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/parse.hpp>
 #include <lua.hpp>
 
 #include "loadgen/lua_runtime.h"
@@ -423,6 +424,20 @@ void worker::on_http_complete(vu& v) {
                                         : error_kind::other;  // e.g. a 200 where only 201 was expected
   }
   metrics_.record_request(v.request_step, corrected_us, out.timings, out.status, out.error);
+  if (v.history_id != 0) {
+    // A definite answer is ok (2xx/3xx, or an expected status) or fail (other 4xx); no answer, a
+    // timeout, a reset or a 5xx is unknown: the operation may still have taken effect.
+    char type = 'u';
+    if (out.status != 0 && out.status < 500) type = out.status < 400 ? 'o' : 'f';
+    std::string value = "null";
+    if (!out.body.empty() && out.body.size() <= 64 * 1024 && (out.body.front() == '{' || out.body.front() == '[')) {
+      boost::system::error_code ec;
+      (void)boost::json::parse(out.body, ec);
+      if (!ec) value = out.body;
+    }
+    history_complete(v, v.history_id, type, std::move(value));
+    v.history_id = 0;
+  }
   metrics_.data_sent += out.bytes_sent;
   metrics_.data_received += out.bytes_received;
   if (out.status != 0) {
@@ -558,16 +573,45 @@ void worker::after_iteration(vu& v) {
   }
 }
 
+// ---- history ----
+int64_t worker::history_invoke(vu& v, std::string_view op, std::string value_json) {
+  // Unique across workers without coordination: worker i numbers i+1, i+1+T, i+1+2T, ...
+  const int64_t id = 1 + index_ + plan_.threads * history_next_++;
+  if (history_.size() >= max_history_entries) {
+    ++history_dropped_;
+    return id;
+  }
+  const double t = std::chrono::duration<double>(steady::now() - plan_.start).count();
+  history_.push_back({id, v.id, std::string(op), 'i', std::move(value_json), t});
+  return id;
+}
+
+void worker::history_complete(vu& v, int64_t id, char type, std::string value_json) {
+  if (history_.size() >= max_history_entries) {
+    ++history_dropped_;
+    return;
+  }
+  std::string op;
+  for (auto it = history_.rbegin(); it != history_.rend(); ++it) {  // the invoke is recent: search backwards
+    if (it->id == id && it->type == 'i') {
+      op = it->op;
+      break;
+    }
+  }
+  const double t = std::chrono::duration<double>(steady::now() - plan_.start).count();
+  history_.push_back({id, v.id, std::move(op), type, std::move(value_json), t});
+}
+
 // ---- setup / teardown ----
-void worker::run_special_vu(const char* function_name, nanos timeout) {
-  if (!lua_->has_function(function_name)) return;
+std::string worker::run_special_vu(const char* function_name, nanos timeout, const std::string* argument_json) {
+  if (!lua_->has_function(function_name)) return "null";
   auto v = std::make_unique<vu>(*this, 0, nullptr);
   v->random.reseed(plan_.seed);
   lua_->create_thread(*v, function_name);
   special_vu_ = v.get();
   special_done_ = false;
   running_ = true;
-  const int nargs = lua_->push_special_start(*v, function_name);
+  const int nargs = lua_->push_special_start(*v, function_name, argument_json);
   v->state = vu_state::running;
   schedule(steady::now() + timeout, event_kind::stop);
   schedule(steady::now() + sweep_period, event_kind::sweep);
@@ -593,15 +637,15 @@ void worker::run_special_vu(const char* function_name, nanos timeout) {
   heap_.clear();
   lua_->release_thread(*v);
   if (!error.empty()) throw script_error(std::string(function_name) + "() failed: " + error);
-  if (std::string_view(function_name) == "setup") last_special_result_ = std::move(result);
+  return result;
 }
 
-std::string worker::run_setup() {
-  last_special_result_ = "null";
-  run_special_vu("setup", plan_.options.setup_timeout);
-  return last_special_result_;
-}
+std::string worker::run_setup() { return run_special_vu("setup", plan_.options.setup_timeout); }
 
 void worker::run_teardown() { run_special_vu("teardown", plan_.options.teardown_timeout); }
+
+std::string worker::run_verify(const std::string& history_json) {
+  return run_special_vu("verify", plan_.options.teardown_timeout, &history_json);
+}
 
 }  // namespace stampede::loadgen

@@ -44,6 +44,7 @@ struct run_plan {
   slot shard{0, 1};                          // this process's shard among all generators
   steady::time_point start;                  // t = 0 of the load
   std::string setup_data_json = "null";      // what setup() returned, encoded
+  chaos_timeline* chaos = nullptr;           // faults (thread-safe); chaos.* in Lua
 };
 
 // Script errors inside iterations, grouped by message so a broken script does not flood stderr.
@@ -72,6 +73,17 @@ class worker_outbox {
   std::vector<interval_snapshot> snapshots_;
 };
 
+// One operation of the run's history (Jepsen style): invoke, then ok, fail or unknown. Values are JSON.
+struct history_entry {
+  int64_t id = 0;            // the operation; shared by its invoke and its completion
+  int64_t process = 0;       // the VU
+  std::string op;            // e.g. "purchase"
+  char type = 'i';           // 'i' invoke, 'o' ok, 'f' fail, 'u' unknown (may or may not have taken effect)
+  std::string value_json = "null";
+  double t = 0;              // seconds since the run's start
+};
+inline constexpr size_t max_history_entries = 2'000'000;  // per worker; beyond, entries are counted, not kept
+
 struct vu;
 struct scenario_runtime;
 class lua_runtime;
@@ -95,6 +107,9 @@ class worker {
   std::string run_setup();
   // Runs teardown(data) as a VU. Throws script_error.
   void run_teardown();
+  // Runs verify(history) as a VU if the script defines it; returns its result as JSON ("null" without
+  // verify). Throws script_error.
+  std::string run_verify(const std::string& history_json);
   // The load phase: returns when every scenario of this worker has ended.
   void run_load();
   // Thread-safe: ends the load early (Ctrl-C, abortOnFail). `hard` skips graceful stops.
@@ -119,6 +134,10 @@ class worker {
   void exit_group(vu& v);
   void record_check(vu& v, std::string_view name, bool ok);
   void abort_run(std::string reason);   // from a script: stops the test
+  int64_t history_invoke(vu& v, std::string_view op, std::string value_json);
+  void history_complete(vu& v, int64_t id, char type, std::string value_json);
+  const std::vector<history_entry>& history() const noexcept { return history_; }
+  int64_t history_dropped() const noexcept { return history_dropped_; }
   std::mt19937_64& init_rng() noexcept { return init_rng_; }
   http_engine& http() noexcept { return *http_; }
 
@@ -157,7 +176,7 @@ class worker {
   void on_http_complete(vu& v);
   void finish_vu(vu& v);
   bool wants_another_iteration(vu& v, steady::time_point now);
-  void run_special_vu(const char* function_name, nanos timeout);
+  std::string run_special_vu(const char* function_name, nanos timeout, const std::string* argument_json = nullptr);
 
   const run_plan& plan_;
   int index_;
@@ -186,7 +205,9 @@ class worker {
   std::mt19937_64 init_rng_;
   vu* special_vu_ = nullptr;
   bool special_done_ = false;
-  std::string last_special_result_;
+  std::vector<history_entry> history_;
+  int64_t history_dropped_ = 0;
+  int64_t history_next_ = 0;
 };
 
 }  // namespace stampede::loadgen

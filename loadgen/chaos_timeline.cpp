@@ -1,0 +1,219 @@
+#include "loadgen/chaos_timeline.h"
+
+#include <stdexcept>
+
+#include <boost/json.hpp>
+
+#include "chaos/api.h"
+#include "chaos/process_faults.h"
+#include "chaos/proxy_server.h"
+#include "chaos/toxic.h"
+
+namespace stampede::loadgen {
+
+namespace json = boost::json;
+
+bool is_node_fault(std::string_view fault) noexcept {
+  return fault == "kill" || fault == "terminate" || fault == "pause" || fault == "restart";
+}
+
+bool fault_spec::network() const { return !is_node_fault(fault); }
+
+struct chaos_timeline::active_fault {
+  int id = 0;
+  fault_spec spec;
+  std::string toxic_name;
+  double planned_start_s = -1;
+  double start_s = -1;
+  double end_s = -1;                 // -1 while active
+  std::optional<double> planned_end_s;
+  uint64_t injections = 0;
+  std::string error;
+  chaos::process_faults* process = nullptr;
+};
+
+chaos_timeline::chaos_timeline(uint64_t seed, std::string topology_json) : seed_(seed) {
+  if (!topology_json.empty()) {
+    json::value t = json::parse(topology_json);
+    const auto& o = t.as_object();
+    if (const auto* nodes = o.if_contains("nodes")) {
+      for (const auto& n : nodes->as_array()) {
+        topology_pids_[std::string(n.at("name").as_string())] = static_cast<int>(n.at("pid").to_number<int64_t>());
+      }
+    }
+    for (const char* key : {"haproxy", "payment_emulator"}) {
+      if (const auto* p = o.if_contains(key)) topology_pids_[key] = static_cast<int>(p->at("pid").to_number<int64_t>());
+    }
+  }
+}
+
+chaos_timeline::~chaos_timeline() { heal_all(-1); }
+
+std::string chaos_timeline::add_proxy(const std::string& name, const std::string& upstream) {
+  std::lock_guard lock(mutex_);
+  if (!proxies_) {
+    chaos::server_options options;
+    options.seed = seed_;
+    proxies_ = std::make_unique<chaos::proxy_server>(options);
+  }
+  chaos::proxy_config config;
+  config.name = name;
+  config.listen = "127.0.0.1:0";
+  config.upstream = upstream;
+  return proxies_->add_proxy(config).config.listen;
+}
+
+bool chaos_timeline::has_proxies() const {
+  std::lock_guard lock(mutex_);
+  return proxies_ != nullptr;
+}
+
+void chaos_timeline::validate(const fault_spec& spec) const {
+  if (spec.fault.empty()) throw std::invalid_argument("fault: required");
+  if (spec.network()) {
+    if (!chaos::parse_toxic_type(spec.fault)) {
+      throw std::invalid_argument("unknown fault '" + spec.fault +
+                                  "' (network: latency, bandwidth, slow_close, timeout, reset_peer, slicer, "
+                                  "limit_data, limit_time, slow_open, packet_loss, http_abort, http_delay; "
+                                  "node: kill, terminate, pause, restart)");
+    }
+    (void)chaos::parse_toxic(spec.toxic_json);  // throws with the attribute's name
+    std::lock_guard lock(mutex_);
+    if (!proxies_ || !proxies_->proxy(spec.target)) {
+      throw std::invalid_argument("network fault target '" + spec.target +
+                                  "' is not a proxy of this run (use --proxy, which creates \"target\", or options.proxies)");
+    }
+    return;
+  }
+  const std::string& t = spec.target;
+  if (t.rfind("pid:", 0) == 0 || t.rfind("pidfile:", 0) == 0 || topology_pids_.contains(t)) return;
+  throw std::invalid_argument("node fault target '" + t + "' is unknown (pid:N, pidfile:PATH, or a process of the topology" +
+                              std::string(topology_pids_.empty() ? "; no topology given" : "") + ")");
+}
+
+chaos::process_faults& chaos_timeline::process_for(const std::string& target, const std::string& restart_command) {
+  auto it = processes_.find(target);
+  if (it != processes_.end()) return *it->second;
+  chaos::process_target p;
+  p.name = target;
+  if (target.rfind("pid:", 0) == 0) {
+    p.pid = std::stoi(target.substr(4));
+  } else if (target.rfind("pidfile:", 0) == 0) {
+    p.pid_file = target.substr(8);
+  } else {
+    p.pid = topology_pids_.at(target);
+  }
+  p.restart_command = restart_command;
+  return *processes_.emplace(target, std::make_unique<chaos::process_faults>(p)).first->second;
+}
+
+int chaos_timeline::inject(const fault_spec& spec, double now_s) {
+  validate(spec);
+  std::lock_guard lock(mutex_);
+  auto f = std::make_unique<active_fault>();
+  f->id = static_cast<int>(faults_.size()) + 1;
+  f->spec = spec;
+  if (f->spec.label.empty()) f->spec.label = spec.fault + " " + spec.target;
+  f->planned_start_s = spec.at ? std::chrono::duration<double>(*spec.at).count() : now_s;
+  f->start_s = now_s;
+  if (spec.duration) f->planned_end_s = now_s + std::chrono::duration<double>(*spec.duration).count();
+  try {
+    if (spec.network()) {
+      chaos::toxic_spec toxic = chaos::parse_toxic(spec.toxic_json);
+      toxic.name = "fault" + std::to_string(f->id) + "_" + std::string(chaos::to_string(toxic.type));
+      f->toxic_name = toxic.name;
+      proxies_->add_toxic(spec.target, toxic);
+    } else {
+      chaos::process_faults& p = process_for(spec.target, spec.restart_command);
+      f->process = &p;
+      if (spec.fault == "kill") {
+        p.kill();
+      } else if (spec.fault == "terminate") {
+        p.terminate();
+      } else if (spec.fault == "pause") {
+        p.pause();
+      } else if (spec.fault == "restart") {
+        p.restart();
+      }
+    }
+  } catch (const std::exception& e) {
+    f->error = e.what();
+    f->end_s = now_s;
+    faults_.push_back(std::move(f));
+    throw std::runtime_error("fault '" + faults_.back()->spec.label + "' failed: " + faults_.back()->error);
+  }
+  faults_.push_back(std::move(f));
+  return faults_.back()->id;
+}
+
+void chaos_timeline::heal_locked(active_fault& f, double now_s) noexcept {
+  if (f.end_s >= 0) return;
+  f.end_s = now_s;
+  try {
+    if (!f.toxic_name.empty() && proxies_) {
+      if (auto info = proxies_->proxy(f.spec.target)) {
+        if (auto it = info->injections.find(f.toxic_name); it != info->injections.end()) f.injections = it->second;
+      }
+      proxies_->remove_toxic(f.spec.target, f.toxic_name);
+    } else if (f.process != nullptr) {
+      f.injections = 1;
+      if (f.spec.fault == "pause") f.process->resume();
+    }
+  } catch (const std::exception& e) {
+    if (f.error.empty()) f.error = std::string("heal: ") + e.what();
+  }
+}
+
+void chaos_timeline::heal(int id, double now_s) noexcept {
+  std::lock_guard lock(mutex_);
+  if (id >= 1 && static_cast<size_t>(id) <= faults_.size()) heal_locked(*faults_[static_cast<size_t>(id) - 1], now_s);
+}
+
+void chaos_timeline::heal_all(double now_s) noexcept {
+  std::lock_guard lock(mutex_);
+  for (auto& f : faults_) heal_locked(*f, now_s < 0 ? f->start_s : now_s);
+  if (proxies_) {
+    try {
+      proxies_->reset();  // also toxics added by hand
+    } catch (...) {
+    }
+  }
+  for (auto& [name, p] : processes_) p->heal();  // resumes anything paused
+}
+
+std::vector<int> chaos_timeline::due_to_heal(double now_s) const {
+  std::lock_guard lock(mutex_);
+  std::vector<int> due;
+  for (const auto& f : faults_) {
+    if (f->end_s < 0 && f->planned_end_s && *f->planned_end_s <= now_s) due.push_back(f->id);
+  }
+  return due;
+}
+
+json::array chaos_timeline::records() const {
+  std::lock_guard lock(mutex_);
+  json::array out;
+  for (const auto& f : faults_) {
+    json::object r;
+    r["id"] = f->id;
+    r["label"] = f->spec.label;
+    r["kind"] = f->spec.network() ? "network" : "node";
+    r["fault"] = f->spec.fault;
+    r["target"] = f->spec.target;
+    r["planned_start_s"] = f->planned_start_s;
+    r["start_s"] = f->start_s;
+    if (f->end_s >= 0) {
+      r["end_s"] = f->end_s;
+    } else {
+      r["end_s"] = nullptr;
+    }
+    if (f->planned_end_s) r["planned_end_s"] = *f->planned_end_s;
+    r["parameters"] = f->spec.toxic_json.empty() ? json::value(json::object{}) : json::parse(f->spec.toxic_json);
+    r["injections"] = f->injections;
+    if (!f->error.empty()) r["error"] = f->error;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace stampede::loadgen

@@ -1,0 +1,77 @@
+// Faults on a run's timeline: network faults through in-process fault proxies (chaos/) and node
+// faults by signal (chaos/process_faults). The coordinator starts and heals faults at their planned
+// times; VUs may also call chaos.inject/heal from Lua. Every fault heals at its end and, whatever
+// happens, when the controller is destroyed (end of run, error, Ctrl-C): nothing outlives the run.
+//
+// Thread-safety: every member function may be called from any thread (one mutex; calls are short
+// and bounded: proxy control never waits for traffic).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/array.hpp>
+
+namespace stampede::chaos {
+class proxy_server;
+class process_faults;
+}  // namespace stampede::chaos
+
+namespace stampede::loadgen {
+
+// One fault as a scenario declares it (options.chaos[i] or chaos.inject{...}).
+struct fault_spec {
+  std::string label;                 // for reports; default "<fault> <target>"
+  std::string fault;                 // a toxic type (latency, bandwidth, ..., http_abort) or kill/terminate/pause/restart
+  std::string target;                // proxy name (network) or process name (node faults)
+  std::optional<std::chrono::nanoseconds> at;        // timeline faults: offset from the run's start
+  std::optional<std::chrono::nanoseconds> duration;  // none: until the end of the run (or heal)
+  std::string toxic_json;            // network faults: Toxiproxy toxic JSON (type, stream, toxicity, attributes)
+  std::string restart_command;       // restart: how to bring the process back
+  bool network() const;
+};
+
+bool is_node_fault(std::string_view fault) noexcept;
+
+class chaos_timeline {
+ public:
+  // `topology_json`: a shop topology (stampede shop --topology) naming processes: node names, "haproxy",
+  // "payment_emulator"; may be empty.
+  chaos_timeline(uint64_t seed, std::string topology_json);
+  ~chaos_timeline();  // heal_all()
+
+  // Adds a fault proxy listening on 127.0.0.1 (ephemeral port) in front of `upstream` ("host:port");
+  // returns the listen address "127.0.0.1:PORT".
+  std::string add_proxy(const std::string& name, const std::string& upstream);
+  // Checks a spec before the run (known fault, known target, valid attributes). Throws std::invalid_argument.
+  void validate(const fault_spec& spec) const;
+  // Starts a fault now; returns its id. Throws std::invalid_argument / std::runtime_error.
+  int inject(const fault_spec& spec, double now_s);
+  void heal(int id, double now_s) noexcept;
+  void heal_all(double now_s) noexcept;
+  // Faults still active whose planned end has come.
+  std::vector<int> due_to_heal(double now_s) const;
+  // The faults' records for results JSON: id, label, fault, target, planned and actual start/end (s),
+  // parameters, injections, error.
+  boost::json::array records() const;
+  bool has_proxies() const;
+
+ private:
+  struct active_fault;
+  chaos::process_faults& process_for(const std::string& target, const std::string& restart_command);
+  void heal_locked(active_fault& f, double now_s) noexcept;
+
+  mutable std::mutex mutex_;
+  uint64_t seed_;
+  std::map<std::string, int> topology_pids_;
+  std::unique_ptr<chaos::proxy_server> proxies_;
+  std::map<std::string, std::unique_ptr<chaos::process_faults>> processes_;
+  std::vector<std::unique_ptr<active_fault>> faults_;
+};
+
+}  // namespace stampede::loadgen

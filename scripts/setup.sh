@@ -11,8 +11,11 @@ packages=(
   liblua5.4-dev lua5.4 libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev zlib1g-dev libsqlite3-dev sqlite3 libsodium-dev libhttp-parser-dev
   nginx-light wrk hey haproxy prometheus procps iproute2 curl bc python3 util-linux
-  clang libclang-rt-14-dev nodejs npm chromium
+  clang libclang-rt-14-dev chromium
 )
+# Node and npm may come from elsewhere (the machine's own Node); Debian's are used only when absent.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

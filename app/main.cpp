@@ -14,6 +14,9 @@
 #if STAMPEDE_HAS_SHOP
 #include "reference_shop/cli.h"
 #endif
+#if STAMPEDE_HAS_DRILL
+#include "drill/cli.h"
+#endif
 #if STAMPEDE_HAS_REPORTS
 #include "reports/cli.h"
 #include "reports/formats.h"
@@ -64,6 +67,10 @@ constexpr subcommand subcommands[] = {
     {"report", "render a results file as html, md, junit, hgrm, hlog or json", stampede::reports::report_command},
     {"compare", "compare results against a baseline (CI regression gate)", stampede::reports::compare_command},
     {"merge", "merge results of shards into one", stampede::reports::merge_command},
+#endif
+#if STAMPEDE_HAS_DRILL
+    {"drill", "game day on the reference shop: faults on every link, invariants, recovery", stampede::drill::drill_command},
+    {"capacity", "find the highest arrival rate that meets an SLO (the knee)", stampede::drill::capacity_command},
 #endif
 };
 

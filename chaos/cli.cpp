@@ -16,6 +16,7 @@
 
 #include "chaos/api.h"
 #include "chaos/proxy_server.h"
+#include "common/limits.h"
 #include "common/http_server.h"
 
 namespace stampede::chaos {
@@ -139,6 +140,12 @@ int proxy_command(std::span<char* const> args) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Every proxied connection holds two descriptors: raise RLIMIT_NOFILE and say so when it stays low
+  // (beyond it, accepts back off and clients wait in the backlog). Hardening.
+  if (const std::string problem = check_fd_limit(2 * 10'000, "stampede proxy: 10000 proxied connections");
+      !problem.empty()) {
+    std::fprintf(stderr, "warning: %s\n", problem.c_str());
+  }
   proxy_server server(server_options{.threads = static_cast<int>(threads), .seed = seed, .allow_remote = allow_remote});
   try {
     for (const auto& p : server.populate(initial)) {

@@ -104,8 +104,11 @@ class hooks final : public beast_http::basic_parser<is_request> {
   }
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& content_length, error_code&) override {
-    // Beast already rejected lengths over the body limit, so this reserve is bounded.
-    if (content_length) state_.body.reserve(static_cast<size_t>(*content_length));
+    // Beast already rejected lengths over the body limit. The length is only the peer's claim, so reserve
+    // at most 1 MiB up front (the body grows as bytes really arrive): otherwise every connection of a
+    // peer announcing a huge body and sending nothing would hold that much memory (hardening fix).
+    constexpr std::uint64_t max_up_front = 1024 * 1024;
+    if (content_length) state_.body.reserve(static_cast<size_t>(std::min(*content_length, max_up_front)));
   }
   size_t on_body_impl(beast_view body, error_code&) override {
     state_.body.append(body.data(), body.size());

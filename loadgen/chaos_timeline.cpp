@@ -32,7 +32,8 @@ struct chaos_timeline::active_fault {
   chaos::process_faults* process = nullptr;
 };
 
-chaos_timeline::chaos_timeline(uint64_t seed, std::string topology_json) : seed_(seed) {
+chaos_timeline::chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies)
+    : seed_(seed), proxies_(std::move(proxies)) {
   if (!topology_json.empty()) {
     json::value t = json::parse(topology_json);
     const auto& o = t.as_object();
@@ -54,7 +55,7 @@ std::string chaos_timeline::add_proxy(const std::string& name, const std::string
   if (!proxies_) {
     chaos::server_options options;
     options.seed = seed_;
-    proxies_ = std::make_unique<chaos::proxy_server>(options);
+    proxies_ = std::make_shared<chaos::proxy_server>(options);
   }
   chaos::proxy_config config;
   config.name = name;

@@ -41,8 +41,9 @@ bool is_node_fault(std::string_view fault) noexcept;
 class chaos_timeline {
  public:
   // `topology_json`: a shop topology (stampede shop --topology) naming processes: node names, "haproxy",
-  // "payment_emulator"; may be empty.
-  chaos_timeline(uint64_t seed, std::string topology_json);
+  // "payment_emulator"; may be empty. `proxies`: an existing proxy server whose proxies faults may target
+  // (null: one is created on the first add_proxy).
+  chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies = nullptr);
   ~chaos_timeline();  // heal_all()
 
   // Adds a fault proxy listening on 127.0.0.1 (ephemeral port) in front of `upstream` ("host:port");
@@ -69,7 +70,7 @@ class chaos_timeline {
   mutable std::mutex mutex_;
   uint64_t seed_;
   std::map<std::string, int> topology_pids_;
-  std::unique_ptr<chaos::proxy_server> proxies_;
+  std::shared_ptr<chaos::proxy_server> proxies_;
   std::map<std::string, std::unique_ptr<chaos::process_faults>> processes_;
   std::vector<std::unique_ptr<active_fault>> faults_;
 };

@@ -1,6 +1,9 @@
 #include "loadgen/http_engine.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 
 #include <boost/asio/connect.hpp>
@@ -134,10 +137,23 @@ class http_connection {
     deadline_ = job.outcome.acquired_at + job.timeout;
     if (!connected_) {
       connect();
+    } else if (job.outcome.acquired_at - idle_since >= stale_check_after && peer_closed()) {
+      // The server closed the kept-alive connection while it sat idle (keep-alive timeout, restart):
+      // reconnect before sending, so that no request (POST included) is written into a dead socket.
+      close_socket();
+      connect();
     } else {
       reused_ = true;
       write();
     }
+  }
+
+  // Whether the peer has closed (or written to) this idle connection. One non-blocking peek.
+  bool peer_closed() {
+    char byte = 0;
+    const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    return true;  // 0: FIN; > 0: unsolicited bytes (e.g. a TLS close_notify): not reusable either
   }
 
   void check_deadline(steady::time_point now) {
@@ -159,9 +175,13 @@ class http_connection {
   http_job* job() const noexcept { return job_; }
   size_t pool_index = 0;
   size_t active_index = 0;
+  steady::time_point idle_since{};  // when its last request finished
 
  private:
   enum class phase { idle, connecting, handshaking, writing, reading };
+  // Connections reused sooner than this skip the liveness peek: a syscall per request under full load
+  // would cost more than it saves, and a server rarely closes a connection it has just answered on.
+  static constexpr auto stale_check_after = std::chrono::milliseconds(1);
   static constexpr size_t buffer_size = 16 * 1024;
 
   void connect() {
@@ -458,6 +478,7 @@ void http_engine::deactivate(http_connection& connection) {
 void http_engine::finished(http_connection& connection, http_job& job, bool reusable) {
   deactivate(connection);
   origin_pool& pool = connection.pool();
+  connection.idle_since = job.outcome.finished_at;  // free from now (idle, or handed to a waiter)
   if (!pool.waiters.empty()) {
     // Hand the connection straight to the oldest waiter (it reconnects if this one was closed).
     http_job* next = pool.waiters.front();

@@ -763,7 +763,8 @@ int traceback_handler(lua_State* L) {
 
 vu* current_vu(lua_State* L) noexcept { return *static_cast<vu**>(lua_getextraspace(L)); }
 
-lua_runtime::lua_runtime(worker& owner) : owner_(owner), L_(luaL_newstate()), data_ref_(LUA_NOREF), proxy_ref_(LUA_NOREF) {
+lua_runtime::lua_runtime(worker& owner)
+    : owner_(owner), L_(luaL_newstate()), data_ref_(LUA_NOREF), proxy_ref_(LUA_NOREF), shared_ref_(LUA_NOREF) {
   if (L_ == nullptr) throw std::bad_alloc();
   *static_cast<vu**>(lua_getextraspace(L_)) = nullptr;
   luaL_openlibs(L_);
@@ -848,8 +849,12 @@ lua_runtime::lua_runtime(worker& owner) : owner_(owner), L_(luaL_newstate()), da
   lua_pushcclosure(L_, proxy_newindex, 1);
   lua_setfield(L_, -2, "__newindex");
   lua_setmetatable(L_, -2);
+  lua_pushvalue(L_, -1);
   proxy_ref_ = luaL_ref(L_, LUA_REGISTRYINDEX);  // [-1]
-  lua_pop(L_, 1);             // G
+  // The proxy becomes the state's global table, so every chunk loaded later (the script and the
+  // modules it require()s) sees per-VU globals; the prelude above keeps the real table.
+  lua_rawseti(L_, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);  // [-1]
+  shared_ref_ = luaL_ref(L_, LUA_REGISTRYINDEX);  // [-1] G
 }
 
 lua_runtime::~lua_runtime() {
@@ -906,7 +911,7 @@ void lua_runtime::set_setup_data(std::string_view json_text) {
 }
 
 bool lua_runtime::has_function(std::string_view name) const {
-  lua_pushglobaltable(L_);
+  lua_rawgeti(L_, LUA_REGISTRYINDEX, shared_ref_);
   lua_pushlstring(L_, name.data(), name.size());
   const bool found = lua_rawget(L_, -2) == LUA_TFUNCTION;
   lua_pop(L_, 2);
@@ -943,18 +948,20 @@ void lua_runtime::release_thread(vu& v) {
 int lua_runtime::push_iteration_start(vu& v, std::string_view exec) {
   lua_State* T = v.thread;
   lua_getglobal(T, "__vu_main");
-  lua_pushglobaltable(T);
+  lua_rawgeti(T, LUA_REGISTRYINDEX, shared_ref_);
   lua_pushlstring(T, exec.data(), exec.size());
   lua_rawget(T, -2);
   lua_remove(T, -2);
-  lua_rawgeti(T, LUA_REGISTRYINDEX, data_ref_);
+  // Each VU gets its own copy of setup()'s data, as in k6: a VU changing it is seen by no other VU,
+  // whatever the thread count. The JSON was checked by set_setup_data().
+  push_json(T, owner_.plan().setup_data_json);
   return 2;
 }
 
 int lua_runtime::push_special_start(vu& v, std::string_view function, const std::string* argument_json) {
   lua_State* T = v.thread;
   lua_getglobal(T, "__special_main");
-  lua_pushglobaltable(T);
+  lua_rawgeti(T, LUA_REGISTRYINDEX, shared_ref_);
   lua_pushlstring(T, function.data(), function.size());
   lua_rawget(T, -2);
   lua_remove(T, -2);
@@ -966,7 +973,7 @@ int lua_runtime::push_special_start(vu& v, std::string_view function, const std:
       throw script_error(std::string(function) + "(): cannot build its argument: " + e.what());
     }
   } else {
-    lua_rawgeti(T, LUA_REGISTRYINDEX, data_ref_);
+    push_json(T, owner_.plan().setup_data_json);  // teardown(data): setup's data, unchanged by the VUs
   }
   return 2;
 }

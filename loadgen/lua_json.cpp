@@ -177,7 +177,10 @@ int json_decode(lua_State* L) {
 }
 
 int json_array(lua_State* L) {
-  if (lua_isnoneornil(L, 1)) lua_newtable(L);
+  if (lua_isnoneornil(L, 1)) {  // json.array() and json.array(nil): a new empty array
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   luaL_setmetatable(L, array_key);

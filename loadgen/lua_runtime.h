@@ -3,7 +3,8 @@
 // Globals: the script's top level runs once per worker and defines shared globals (functions,
 // data). Inside a VU, assignments to globals go to that VU's private table and reads look there
 // first, so `token = res:json().token` in one VU is never seen by another (k6 users rely on this
-// isolation). Top-level `local`s are shared by the worker's VUs: treat them as read-only.
+// isolation); modules loaded with require() get the same per-VU globals. Top-level `local`s are shared
+// by the worker's VUs: treat them as read-only.
 #pragma once
 
 #include <string>
@@ -47,6 +48,7 @@ class lua_runtime {
   lua_State* L_;
   int data_ref_;
   int proxy_ref_;
+  int shared_ref_;   // the real global table (shared definitions); the registry's globals is the proxy
 };
 
 // The VU running on a Lua thread, or nullptr outside VU code (the script's top level).

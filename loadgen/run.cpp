@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 #include <lua.hpp>
 
+#include "common/limits.h"
 #include "loadgen/aggregate.h"
 #include "loadgen/chaos_timeline.h"
 #include "loadgen/worker.h"
@@ -199,7 +200,7 @@ void coordinator::set_up_chaos() {
   std::string topology;
   if (!topology_path.empty()) topology = read_file(topology_path);
   try {
-    chaos_ = std::make_unique<chaos_timeline>(plan_.seed, topology);
+    chaos_ = std::make_unique<chaos_timeline>(plan_.seed, topology, request_.proxies);
   } catch (const std::exception& e) {
     throw std::invalid_argument("topology '" + topology_path + "': " + e.what());
   }
@@ -355,6 +356,16 @@ int coordinator::run(const report_writer& write_reports) {
     return exit_script_error;
   }
 
+  {  // Every VU may hold a connection: refuse clearly now rather than fail with EMFILE under load (hardening).
+    int64_t vus = 0;
+    for (const auto& s : plan_.options.scenarios) vus += s.max_vus_needed();
+    const std::string problem = check_fd_limit(static_cast<uint64_t>(std::max<int64_t>(vus, 0)),
+                                               "stampede: up to " + std::to_string(vus) + " VUs");
+    if (!problem.empty()) {
+      std::fprintf(stderr, "%s\n", problem.c_str());
+      return exit_invalid_options;
+    }
+  }
   live_output_ = !request_.quiet && isatty(STDERR_FILENO);
   if (!request_.quiet) {
     std::fprintf(stderr, "stampede: %s, %d thread(s), target %s\n", plan_.script_path.c_str(), plan_.threads,
@@ -443,6 +454,8 @@ int coordinator::run(const report_writer& write_reports) {
     teardown_failed = true;
   }
 
+  if (request_.before_verify) request_.before_verify();
+
   // The history of every worker, in time order, then verify(history).
   for (auto& w : workers_) {
     history_.insert(history_.end(), w->history().begin(), w->history().end());
@@ -484,6 +497,7 @@ int coordinator::run(const report_writer& write_reports) {
     return final_.value(s, e);
   });
   json::value results = build_results(verdicts);
+  if (request_.finish_results) request_.finish_results(results);
   if (request_.out_path) {
     std::ofstream out(*request_.out_path, std::ios::binary | std::ios::trunc);
     out << json::serialize(results) << '\n';

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -12,6 +13,10 @@
 
 #include "loadgen/executor.h"
 #include "loadgen/options_reader.h"
+
+namespace stampede::chaos {
+class proxy_server;
+}
 
 namespace stampede::loadgen {
 
@@ -37,6 +42,15 @@ struct run_request {
   slot shard{0, 1};
   bool proxy = false;                        // put a fault proxy ("target") in front of the target
   std::optional<std::string> topology_path;  // processes for node faults (a shop topology)
+
+  // For embedders (stampede drill, stampede capacity); all optional.
+  // Fault proxies the caller created (e.g. on a shop's internal links): network faults may target them;
+  // the run heals them at the end like its own. Shared: the caller keeps the links after the run.
+  std::shared_ptr<chaos::proxy_server> proxies;
+  // Called after the load, the final heal and teardown(), before verify() (e.g. wait until the system is quiet).
+  std::function<void()> before_verify;
+  // Called with the finished results before they are written (--out, reports); may add keys.
+  std::function<void(boost::json::value& results)> finish_results;
 };
 
 // Writes every report format for a results document into a directory (provided by reports/).

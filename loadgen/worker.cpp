@@ -150,6 +150,8 @@ void worker::handle(const event& e, steady::time_point now) {
       if (special_vu_ != nullptr) {  // setup/teardown timeout
         abort_run("timeout");
         special_done_ = true;
+        // Never resume it: a function looping on requests would otherwise keep the loop busy forever.
+        special_vu_->interrupted = true;
         http_->abort_all();
         maybe_finish();
         return;
@@ -233,6 +235,16 @@ void worker::start_scenario(scenario_runtime& s) {
     case executor_kind::ramping_vus: ramp(s, now); break;
     case executor_kind::constant_arrival_rate:
     case executor_kind::ramping_arrival_rate: {
+      // Fewer VUs than slots (workers x shards): only the first maxVUs slots take arrivals, so no
+      // slot is left with arrivals but no VU to run them.
+      const int64_t total_vus = std::max(o.max_vus, o.pre_allocated_vus);
+      if (total_vus < s.place.count) {
+        if (s.place.index >= total_vus) {
+          end_scenario(s);
+          break;
+        }
+        s.place.count = total_vus;
+      }
       s.max_vus = std::max(share_of(o.max_vus, s.place), share_of(o.pre_allocated_vus, s.place));
       for (int64_t i = share_of(o.pre_allocated_vus, s.place); i > 0; --i) {
         vu& v = create_vu(&s);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "common/limits.h"
 #include "reference_shop/node.h"
 #include "reference_shop/options.h"
 #include "reference_shop/payment_emulator.h"
@@ -17,6 +18,13 @@
 namespace stampede::shop {
 
 namespace {
+
+// Raises RLIMIT_NOFILE (inherited by the nodes, HAProxy and the emulator) and warns when a node could not
+// hold its server's 10,000 connections: beyond the limit, accepts back off and clients wait (hardening).
+void raise_fd_limit_or_warn(const char* who) {
+  const std::string problem = check_fd_limit(10'000, std::string(who) + ": 10000 connections per node");
+  if (!problem.empty()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
+}
 
 constexpr int exit_usage = 2;
 
@@ -110,6 +118,7 @@ int shop_node_command(std::span<char* const> args) {
     std::fprintf(stderr, "stampede shop-node: %s\n%s", e.what(), node_usage);
     return exit_usage;
   }
+  raise_fd_limit_or_warn("stampede shop-node");
   sigset_t signals = block_stop_signals();
   try {
     node n{o};
@@ -175,6 +184,9 @@ int payment_emulator_command(std::span<char* const> args) {
   }
 }
 
-int shop_command(std::span<char* const> args) { return supervisor_command(args); }
+int shop_command(std::span<char* const> args) {
+  raise_fd_limit_or_warn("stampede shop");
+  return supervisor_command(args);
+}
 
 }  // namespace stampede::shop

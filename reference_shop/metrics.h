@@ -32,7 +32,18 @@ class duration_histograms {
   };
   using key = std::tuple<std::string, std::string, int>;
   mutable std::shared_mutex mutex_;
-  std::map<key, std::unique_ptr<series>, std::less<>> series_;
+  // Transparent comparison through string_views: lookups by (string_view, string_view, int) allocate
+  // nothing. Spelled out because clang 14 cannot compare tuple<string...> with tuple<string_view...>
+  // through std::less<> (the fuzz preset builds with clang; hardening fix).
+  struct key_less {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return std::tuple<std::string_view, std::string_view, int>(std::get<0>(a), std::get<1>(a), std::get<2>(a)) <
+             std::tuple<std::string_view, std::string_view, int>(std::get<0>(b), std::get<1>(b), std::get<2>(b));
+    }
+  };
+  std::map<key, std::unique_ptr<series>, key_less> series_;
 };
 
 // Writers for one family: "# HELP", "# TYPE" then samples. Label values are escaped.

@@ -7,6 +7,8 @@
 
 #include <boost/json.hpp>
 
+#include <strings.h>
+
 #include <charconv>
 
 #include "reference_shop/seed.h"
@@ -153,9 +155,18 @@ std::string bearer(const http::request& request) {
   return {};
 }
 
+// The rate limiter's client identity. Only the right-most X-Forwarded-For value can be trusted: it is the
+// one our HAProxy (`option forwardfor`) appended, as a last header line; everything left of it came from
+// the client. (Hardening fix: the first value was used, so any client could dodge its per-client limit by
+// sending a different X-Forwarded-For with every request.)
 std::string client_key(const http::request& request) {
-  std::string_view forwarded = request.header("X-Forwarded-For");
-  if (!forwarded.empty()) return std::string{forwarded.substr(0, forwarded.find(','))};
+  std::string_view last;
+  request.headers.for_each([&](std::string_view name, std::string_view value) {
+    if (name.size() == 15 && strncasecmp(name.data(), "X-Forwarded-For", 15) == 0) last = value;
+  });
+  if (const size_t comma = last.rfind(','); comma != std::string_view::npos) last.remove_prefix(comma + 1);
+  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+  if (!last.empty()) return std::string{last};
   return request.remote_address;
 }
 
@@ -313,6 +324,11 @@ http::response node::dispatch(http::request& request, std::string& route) {
     return *user;
   };
   auto require_admin = [&] {
+    // Browsers are refused on control endpoints whatever they carry, as Toxiproxy does (CSRF guard;
+    // hardening fix, see SECURITY.md).
+    if (request.header("User-Agent").starts_with("Mozilla/")) {
+      reject(403, "forbidden", "browser requests are not allowed on admin endpoints");
+    }
     if (!constant_time_equal(bearer(request), options_.admin_token)) {
       reject(403, "forbidden", "admin token required");
     }

@@ -20,6 +20,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
+#include <tuple>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -45,10 +48,14 @@ constexpr const char* usage =
     "                     [--rate-limit-client R[:B]] [--rate-limit-global R[:B]] [--flash-max-inflight N]\n"
     "                     [--payment-latency-median-ms MS] [--payment-latency-p99-ms MS]\n"
     "                     [--payment-failure-rate R] [--payment-decline-rate R] [--payment-lose-rate R]\n"
-    "                     [--haproxy PATH]\n"
+    "                     [--haproxy PATH] [--node-ports P1,P2,...] [--payment-port P]\n"
+    "                     [--node-via HOST:PORT,...] [--payment-via HOST:PORT] [--respawn-ms MS]\n"
     "       stampede shop seed [--scale S] [--data DIR] [--kdf ...]\n"
     "Starts N shop nodes behind HAProxy plus a payment emulator on 127.0.0.1, writes the topology JSON\n"
-    "(default DIR/topology.json), prints the entry URL, and stops everything on Ctrl-C or SIGTERM.\n";
+    "(default DIR/topology.json), prints the entry URL, and stops everything on Ctrl-C or SIGTERM.\n"
+    "Links (for fault proxies, as `stampede drill` does): --node-ports/--payment-port fix the listening ports,\n"
+    "--node-via makes HAProxy reach node i at the i-th address, --payment-via makes nodes call the payment\n"
+    "emulator at that address; --respawn-ms restarts a node that died, on the same port, after MS.\n";
 
 struct child {
   std::string role;  // node | payment_emulator | haproxy
@@ -220,6 +227,28 @@ bool http_ok(uint16_t port, std::string_view target) {
   }
 }
 
+// "host:port" -> (host, port); throws std::invalid_argument naming the flag.
+std::pair<std::string, uint16_t> parse_address(const std::string& text, const std::string& flag) {
+  const size_t colon = text.rfind(':');
+  const int port = colon == std::string::npos ? 0 : std::atoi(text.c_str() + colon + 1);
+  if (colon == std::string::npos || colon == 0 || port <= 0 || port > 65535 ||
+      text.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+    throw std::invalid_argument("--" + flag + ": '" + text + "' is not HOST:PORT");
+  }
+  return {text.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 int seed_command(const arg_list& a) {
   const std::string dir = a.get("data", "stampede-shop-data");
   const int64_t scale = a.get_int("scale", 1, 1, 1000);
@@ -289,7 +318,7 @@ std::string render_haproxy_config(const haproxy_config& c) {
   // Fast detection for drills: down after 2 failed checks 250 ms apart, back after 2 good ones.
   line("  default-server inter 250ms fastinter 250ms downinter 500ms fall 2 rise 2");
   for (const auto& s : c.servers) {
-    line("  server " + s.name + " 127.0.0.1:" + std::to_string(s.port) + " check weight " + std::to_string(s.weight) +
+    line("  server " + s.name + " " + s.host + ":" + std::to_string(s.port) + " check weight " + std::to_string(s.weight) +
          (c.balance == "first" ? " maxconn 64" : ""));
   }
   return out;
@@ -303,7 +332,8 @@ int supervisor_command(std::span<char* const> args) {
                        "nodes", "threads", "lb", "data", "scale", "port", "topology", "kdf", "weights", "workers",
                        "lease-ms", "max-attempts", "rate-limit-client", "rate-limit-global", "flash-max-inflight",
                        "payment-latency-median-ms", "payment-latency-p99-ms", "payment-failure-rate",
-                       "payment-decline-rate", "payment-lose-rate", "haproxy"},
+                       "payment-decline-rate", "payment-lose-rate", "haproxy", "node-ports", "payment-port",
+                       "node-via", "payment-via", "respawn-ms"},
                    std::set<std::string, std::less<>>{"help"});
     if (parsed->has("help")) {
       std::fputs(usage, stdout);
@@ -322,6 +352,10 @@ int supervisor_command(std::span<char* const> args) {
   int64_t nodes = 0, threads = 0, scale = 0, port = 0;
   std::string lb, data, topology_path, kdf_text, haproxy_bin;
   std::vector<int> weights;
+  std::vector<uint16_t> node_ports;                            // empty: any
+  std::vector<std::pair<std::string, uint16_t>> node_via;      // empty: HAProxy reaches the nodes directly
+  std::optional<std::pair<std::string, uint16_t>> payment_via;
+  int64_t payment_port = 0, respawn_ms = -1;
   try {
     nodes = a.get_int("nodes", 3, 1, 64);
     threads = a.get_int("threads", 2, 1, 256);
@@ -344,6 +378,23 @@ int supervisor_command(std::span<char* const> args) {
       }
       if (static_cast<int64_t>(weights.size()) != nodes) throw std::invalid_argument("--weights needs one weight per node");
     }
+    if (a.has("node-ports")) {
+      for (const auto& p : split_commas(a.get("node-ports"))) {
+        const int v = std::atoi(p.c_str());
+        if (v <= 0 || v > 65535 || p.find_first_not_of("0123456789") != std::string::npos) {
+          throw std::invalid_argument("--node-ports are ports 1..65535");
+        }
+        node_ports.push_back(static_cast<uint16_t>(v));
+      }
+      if (static_cast<int64_t>(node_ports.size()) != nodes) throw std::invalid_argument("--node-ports needs one port per node");
+    }
+    if (a.has("node-via")) {
+      for (const auto& v : split_commas(a.get("node-via"))) node_via.push_back(parse_address(v, "node-via"));
+      if (static_cast<int64_t>(node_via.size()) != nodes) throw std::invalid_argument("--node-via needs one address per node");
+    }
+    if (a.has("payment-via")) payment_via = parse_address(a.get("payment-via"), "payment-via");
+    payment_port = a.get_int("payment-port", 0, 0, 65535);
+    respawn_ms = a.get_int("respawn-ms", -1, 0, 600'000);
     data = a.get("data");
     if (data.empty()) {
       std::string pattern = (std::filesystem::temp_directory_path() / "stampede-shop-XXXXXX").string();
@@ -408,7 +459,7 @@ int supervisor_command(std::span<char* const> args) {
       return added;
     };
 
-    std::vector<std::string> emulator_argv{"stampede", "payment-emulator", "--port", "0"};
+    std::vector<std::string> emulator_argv{"stampede", "payment-emulator", "--port", std::to_string(payment_port)};
     for (auto [flag, target] : {std::pair{"payment-latency-median-ms", "--latency-median-ms"},
                                 std::pair{"payment-latency-p99-ms", "--latency-p99-ms"},
                                 std::pair{"payment-failure-rate", "--failure-rate"},
@@ -423,10 +474,13 @@ int supervisor_command(std::span<char* const> args) {
     const uint16_t emulator_port = emulator.port;
     const pid_t emulator_pid = emulator.pid;
 
-    for (int64_t i = 1; i <= nodes; ++i) {
+    const std::string payment_address = payment_via ? payment_via->first + ":" + std::to_string(payment_via->second)
+                                                    : "127.0.0.1:" + std::to_string(emulator_port);
+    // A node's command line; a respawned node gets the same one (and its first port, so links stay valid).
+    auto node_argv = [&](int64_t i, uint16_t port) {
       std::vector<std::string> argv{"stampede", "shop-node", "--db", db_path, "--name", "node" + std::to_string(i),
-                                    "--port", "0", "--threads", std::to_string(threads), "--kdf", kdf_text,
-                                    "--payment", "127.0.0.1:" + std::to_string(emulator_port)};
+                                    "--port", std::to_string(port), "--threads", std::to_string(threads), "--kdf",
+                                    kdf_text, "--payment", payment_address};
       for (auto flag : {"workers", "lease-ms", "max-attempts", "rate-limit-client", "rate-limit-global",
                         "flash-max-inflight"}) {
         if (a.has(flag)) {
@@ -434,7 +488,12 @@ int supervisor_command(std::span<char* const> args) {
           argv.push_back(a.get(flag));
         }
       }
-      start_with_pipe(child{"node", "node" + std::to_string(i)}, argv, {{"STAMPEDE_SHOP_ADMIN_TOKEN", admin_token}});
+      return argv;
+    };
+    for (int64_t i = 1; i <= nodes; ++i) {
+      const uint16_t port = node_ports.empty() ? 0 : node_ports[static_cast<size_t>(i - 1)];
+      start_with_pipe(child{"node", "node" + std::to_string(i)}, node_argv(i, port),
+                      {{"STAMPEDE_SHOP_ADMIN_TOKEN", admin_token}});
     }
 
     haproxy_config hc;
@@ -443,7 +502,10 @@ int supervisor_command(std::span<char* const> args) {
     hc.stats_port = free_port();
     hc.runtime_port = free_port();
     for (auto& c : sup.children()) {
-      if (c.role == "node") hc.servers.push_back({c.name, c.port, weights.empty() ? 100 : weights[hc.servers.size()]});
+      if (c.role != "node") continue;
+      haproxy_config::server server{c.name, "127.0.0.1", c.port, weights.empty() ? 100 : weights[hc.servers.size()]};
+      if (!node_via.empty()) std::tie(server.host, server.port) = node_via[hc.servers.size()];
+      hc.servers.push_back(std::move(server));
     }
     const std::string config_path = (std::filesystem::path{data} / "haproxy.cfg").string();
     {
@@ -473,6 +535,7 @@ int supervisor_command(std::span<char* const> args) {
     }
 
     const std::string entry = "http://127.0.0.1:" + std::to_string(hc.frontend_port);
+    auto write_topology = [&] {
     json::array node_list;
     for (const auto& c : sup.children()) {
       if (c.role != "node") continue;
@@ -506,19 +569,56 @@ int supervisor_command(std::span<char* const> args) {
       if (!out) throw std::runtime_error("cannot write " + topology_path);
       std::filesystem::rename(tmp, topology_path);  // readers never see half a file
     }
+    };
+    write_topology();
     std::printf("%s\n", entry.c_str());
     std::fflush(stdout);
     std::fprintf(stderr, "stampede shop: %lld nodes behind haproxy (%s), topology in %s\n",
                  static_cast<long long>(nodes), lb.c_str(), topology_path.c_str());
 
+    // Nodes to bring back (--respawn-ms): name -> when.
+    std::map<std::string, std::chrono::steady_clock::time_point> respawn_due;
     while (true) {
       siginfo_t info{};
-      const int sig = ::sigwaitinfo(&signals, &info);
-      if (sig == SIGCHLD) {
-        sup.reap();
-        continue;
-      }
+      timespec tick{0, 100'000'000};
+      const int sig = respawn_ms >= 0 ? ::sigtimedwait(&signals, &info, &tick) : ::sigwaitinfo(&signals, &info);
       if (sig == SIGINT || sig == SIGTERM) break;
+      if (sig == SIGCHLD) sup.reap();
+      if (respawn_ms < 0) continue;
+      for (const auto& c : sup.children()) {
+        if (c.role == "node" && !c.alive && !respawn_due.contains(c.name)) {
+          respawn_due[c.name] = std::chrono::steady_clock::now() + std::chrono::milliseconds{respawn_ms};
+        }
+      }
+      for (auto it = respawn_due.begin(); it != respawn_due.end();) {
+        if (std::chrono::steady_clock::now() < it->second) {
+          ++it;
+          continue;
+        }
+        for (auto& c : sup.children()) {
+          if (c.name != it->first || c.alive) continue;
+          const int64_t index = std::atoll(c.name.c_str() + 4);  // "nodeN"
+          int fds[2];
+          if (::pipe2(fds, O_CLOEXEC) != 0) break;
+          auto argv = node_argv(index, c.port);
+          argv.push_back("--ready-fd");
+          argv.push_back("3");
+          try {
+            c.pid = spawn(exe, argv, fds[1], {{"STAMPEDE_SHOP_ADMIN_TOKEN", admin_token}});
+            c.alive = true;
+            ::close(fds[1]);
+            fds[1] = -1;
+            (void)wait_ready(fds[0], "node " + c.name, std::chrono::seconds{30});
+            std::fprintf(stderr, "stampede shop: node %s respawned (pid %d)\n", c.name.c_str(), c.pid);
+            write_topology();
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "stampede shop: respawning %s failed: %s\n", c.name.c_str(), e.what());
+          }
+          if (fds[1] >= 0) ::close(fds[1]);
+          ::close(fds[0]);
+        }
+        it = respawn_due.erase(it);
+      }
     }
     std::fprintf(stderr, "stampede shop: stopping\n");
     sup.shutdown();

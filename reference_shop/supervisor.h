@@ -20,6 +20,7 @@ struct haproxy_config {
   uint16_t runtime_port = 0;  // runtime API (admin level), loopback only
   struct server {
     std::string name;
+    std::string host = "127.0.0.1";  // where HAProxy reaches the node (a fault proxy in drills)
     uint16_t port = 0;
     int weight = 100;
   };

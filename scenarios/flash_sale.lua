@@ -70,7 +70,7 @@ function teardown()
   end
   local audit = res:json()
   for _, s in ipairs(audit.flash_sales or {}) do
-    if tostring(s.id) == sale then
+    if tostring(s.sale_id or s.id) == sale then
       local over_limit = 0
       for _, p in ipairs(s.purchases or {}) do
         if (p.count or p.units or 1) > (s.per_user_limit or 1) then over_limit = over_limit + 1 end

@@ -1,0 +1,281 @@
+#include "drill/drill.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include <boost/json.hpp>
+
+#include "chaos/proxy_server.h"
+#include "common/http_client.h"
+#include "drill/recovery.h"
+#include "drill/shop_process.h"
+#include "loadgen/run.h"
+#include "reports/formats.h"
+
+namespace stampede::drill {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+std::vector<std::string> scenario_shop_directives(const std::string& scenario_path) {
+  std::ifstream in(scenario_path);
+  if (!in) throw std::runtime_error("cannot read '" + scenario_path + "'");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("--@shop", 0) != 0) continue;
+    std::istringstream words(line.substr(7));
+    std::string w;
+    while (words >> w) out.push_back(w);
+  }
+  return out;
+}
+
+std::string find_scenarios_dir() {
+  if (const char* env = std::getenv("STAMPEDE_SCENARIOS"); env != nullptr && fs::is_directory(env)) return env;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    // build/<preset>/stampede, bin/stampede + share/stampede/scenarios, or next to the executable.
+    for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
+      if (fs::is_regular_file(dir / "scenarios" / "lib" / "checkers.lua")) return (dir / "scenarios").string();
+      if (fs::is_regular_file(dir / "share" / "stampede" / "scenarios" / "lib" / "checkers.lua")) {
+        return (dir / "share" / "stampede" / "scenarios").string();
+      }
+    }
+  }
+  if (fs::is_regular_file("scenarios/lib/checkers.lua")) return fs::absolute("scenarios").string();
+  return {};
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
+
+// Polls the audit through HAProxy (not through the edge proxy) until no order message is pending or in
+// flight, or the bound passes. Returns what it saw, for the results ("drill.quiet").
+json::object wait_until_quiet(uint16_t entry_port, const std::string& token, std::chrono::seconds bound) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + bound;
+  json::object last_outbox;
+  std::string last_error;
+  while (true) {
+    try {
+      http::blocking_client client("127.0.0.1", entry_port, std::chrono::seconds{5});
+      auto res = client.request("GET", "/api/admin/audit", {}, {{"Authorization", "Bearer " + token}});
+      if (res.status == 200) {
+        json::value audit = json::parse(res.body);
+        last_outbox = audit.at("outbox").as_object();
+        const int64_t busy = last_outbox.at("pending").to_number<int64_t>() + last_outbox.at("in_flight").to_number<int64_t>();
+        if (busy == 0) break;
+      } else {
+        last_error = "audit answered " + std::to_string(res.status);
+      }
+    } catch (const std::exception& e) {
+      last_error = e.what();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return {{"drained", false},
+              {"waited_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
+              {"bound_s", bound.count()},
+              {"outbox", last_outbox},
+              {"error", last_error}};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{250});  // the queue has no event to wait on
+  }
+  return {{"drained", true},
+          {"waited_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
+          {"bound_s", bound.count()},
+          {"outbox", last_outbox}};
+}
+
+void print_drill_summary(const json::value& results) {
+  const auto& root = results.as_object();
+  std::printf("\n  DRILL\n");
+  if (const auto* d = root.if_contains("drill"); d && d->is_object()) {
+    if (const auto* q = d->as_object().if_contains("quiet"); q && q->is_object()) {
+      const auto& qo = q->as_object();
+      std::printf("    queue %s after %.1fs\n", qo.at("drained").as_bool() ? "drained" : "NOT drained",
+                  qo.at("waited_s").to_number<double>());
+    }
+  }
+  if (const auto* chaos = root.if_contains("chaos"); chaos && chaos->is_array()) {
+    for (const auto& f : chaos->as_array()) {
+      const auto& fo = f.as_object();
+      std::printf("    fault %s [%.1fs..", std::string(fo.at("label").as_string()).c_str(),
+                  fo.at("start_s").to_number<double>());
+      if (fo.at("end_s").is_null()) std::printf("end]"); else std::printf("%.1fs]", fo.at("end_s").to_number<double>());
+      const auto* rec = fo.if_contains("recovery");
+      if (rec && rec->is_object() && rec->as_object().contains("degraded_s")) {
+        const auto& r = rec->as_object();
+        auto secs = [](const json::value& v) {
+          return v.is_null() ? std::string("-") : std::to_string(v.to_number<double>()).substr(0, 4) + "s";
+        };
+        std::printf(": detected after %s, recovered after %s, degraded %llds, errors %lld, unknown ops %lld",
+                    secs(r.at("time_to_detect_s")).c_str(),
+                    r.at("recovered").as_bool() ? secs(r.at("time_to_recover_s")).c_str() : "never",
+                    static_cast<long long>(r.at("degraded_s").to_number<int64_t>()),
+                    static_cast<long long>(r.at("errors_during").to_number<int64_t>()),
+                    static_cast<long long>(r.at("unknown_operations_during").to_number<int64_t>()));
+      }
+      std::printf("\n");
+    }
+  }
+  const auto* verify = root.if_contains("verify");
+  if (verify && verify->is_object()) {
+    for (const auto& inv : verify->at("invariants").as_array()) {
+      const auto* o = inv.if_object();
+      if (o == nullptr) continue;
+      const bool ok = o->contains("ok") && o->at("ok").is_bool() && o->at("ok").as_bool();
+      const auto* detail = o->if_contains("detail");
+      std::printf("    %s %s%s%s\n", ok ? "\u2713" : "\u2717",
+                  o->contains("name") && o->at("name").is_string() ? std::string(o->at("name").as_string()).c_str() : "?",
+                  detail && detail->is_string() ? ": " : "",
+                  detail && detail->is_string() ? std::string(detail->as_string()).c_str() : "");
+    }
+    if (const auto* err = verify->as_object().if_contains("error")) {
+      std::printf("    \u2717 verify() failed: %s\n", std::string(err->as_string()).c_str());
+    }
+  } else {
+    std::printf("    (the scenario has no verify(history): no invariants checked)\n");
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int run_drill(const drill_request& request) {
+  if (const std::string dir = find_scenarios_dir(); !dir.empty()) {
+    // require("lib.checkers") from any scenario; ";;" keeps Lua's default path.
+    const char* old = std::getenv("LUA_PATH");
+    const std::string path = dir + "/?.lua;" + (old != nullptr ? old : ";");
+    ::setenv("LUA_PATH", path.c_str(), 1);
+  }
+  std::vector<std::string> directives;
+  try {
+    directives = scenario_shop_directives(request.scenario);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede drill: %s\n", e.what());
+    return loadgen::exit_usage;
+  }
+
+  std::string work_pattern = (fs::temp_directory_path() / "stampede-drill-XXXXXX").string();
+  if (::mkdtemp(work_pattern.data()) == nullptr) {
+    std::fprintf(stderr, "stampede drill: cannot create a temporary directory\n");
+    return exit_environment;
+  }
+  const fs::path work = work_pattern;
+  struct cleanup {
+    fs::path dir;
+    bool keep;
+    ~cleanup() {
+      std::error_code ec;
+      if (!keep) fs::remove_all(dir, ec);
+    }
+  } cleanup_work{work, request.keep_data};
+
+  std::shared_ptr<chaos::proxy_server> proxies;
+  std::unique_ptr<shop_process> shop;
+  json::array links;
+  try {
+    fs::create_directories(request.out_dir);
+    chaos::server_options po;
+    po.threads = 1;
+    po.seed = request.seed;
+    proxies = std::make_shared<chaos::proxy_server>(po);
+    // Fixed ports for the nodes and the emulator so that their proxies exist before the shop starts.
+    std::vector<std::string> node_ports, node_via;
+    for (int i = 1; i <= request.nodes; ++i) {
+      const uint16_t port = free_loopback_port();
+      node_ports.push_back(std::to_string(port));
+      const std::string name = "haproxy_node" + std::to_string(i);
+      auto info = proxies->add_proxy({name, "127.0.0.1:0", "127.0.0.1:" + std::to_string(port), true});
+      node_via.push_back(info.config.listen);
+      links.push_back(json::object{{"name", name}, {"from", "haproxy"}, {"to", "node" + std::to_string(i)},
+                                   {"listen", info.config.listen}, {"upstream", info.config.upstream}});
+    }
+    const uint16_t payment_port = free_loopback_port();
+    auto payment = proxies->add_proxy({"payment", "127.0.0.1:0", "127.0.0.1:" + std::to_string(payment_port), true});
+    links.push_back(json::object{{"name", "payment"}, {"from", "nodes"}, {"to", "payment_emulator"},
+                                 {"listen", payment.config.listen}, {"upstream", payment.config.upstream}});
+
+    std::vector<std::string> args{"--nodes", std::to_string(request.nodes), "--port", "0", "--kdf", "minimal",
+                                  "--data", (work / "shop").string(), "--node-ports", join(node_ports, ","),
+                                  "--payment-port", std::to_string(payment_port), "--node-via", join(node_via, ","),
+                                  "--payment-via", payment.config.listen};
+    args.insert(args.end(), directives.begin(), directives.end());
+    args.insert(args.end(), request.shop_args.begin(), request.shop_args.end());
+    std::string program = request.stampede_binary;
+    if (program.empty()) program = fs::read_symlink("/proc/self/exe").string();
+    if (!request.quiet) std::fprintf(stderr, "stampede drill: starting the shop (%d nodes)\n", request.nodes);
+    shop = std::make_unique<shop_process>(program, args, work);
+    auto edge = proxies->add_proxy({"edge", "127.0.0.1:0", "127.0.0.1:" + std::to_string(port_of(shop->entry_url())), true});
+    links.insert(links.begin(), json::object{{"name", "edge"}, {"from", "clients"}, {"to", "haproxy"},
+                                             {"listen", edge.config.listen}, {"upstream", edge.config.upstream}});
+    if (!request.quiet) {
+      std::fprintf(stderr, "stampede drill: shop at %s; clients reach it through proxy \"edge\" %s; links:",
+                   shop->entry_url().c_str(), edge.config.listen.c_str());
+      for (const auto& l : links) std::fprintf(stderr, " %s", std::string(l.at("name").as_string()).c_str());
+      std::fprintf(stderr, "\n");
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede drill: %s\n", e.what());
+    return exit_environment;
+  }
+
+  loadgen::run_request run;
+  run.script_path = request.scenario;
+  run.overrides.target = "http://" + std::string(links.front().at("listen").as_string());
+  run.out_path = (fs::path(request.out_dir) / "results.json").string();
+  run.report_dir = request.out_dir;
+  run.threads = request.threads;
+  run.seed = request.seed;
+  run.env = request.env;
+  run.env.try_emplace("ADMIN_TOKEN", shop->admin_token());
+  run.env.try_emplace("PAYMENT_URL", shop->payment_url());
+  run.env.try_emplace("SHOP_URL", shop->entry_url());
+  run.env.try_emplace("NODES", std::to_string(request.nodes));
+  run.quiet = request.quiet;
+  run.proxies = proxies;
+  run.topology_path = shop->topology_path().string();
+  json::object quiet;
+  const uint16_t entry_port = port_of(shop->entry_url());
+  const std::string token = shop->admin_token();
+  run.before_verify = [&] {
+    if (!request.quiet) std::fprintf(stderr, "stampede drill: waiting until the order queue is drained\n");
+    quiet = wait_until_quiet(entry_port, token, request.quiet_timeout);
+  };
+  json::value final_results;
+  run.finish_results = [&](json::value& results) {
+    add_recovery(results);
+    results.as_object()["drill"] = json::object{{"nodes", request.nodes},
+                                                {"links", links},
+                                                {"topology_at_start", shop->topology()},
+                                                {"topology", shop->current_topology()},
+                                                {"quiet", quiet}};
+    final_results = results;
+  };
+  const int code = loadgen::execute_run(run, [](const json::value& results, const std::string& dir) {
+    reports::write_report_directory(results, dir);
+  });
+  if (!final_results.is_null()) print_drill_summary(final_results);
+  const std::string stopped = shop->stop();
+  if (!request.quiet) {
+    std::fprintf(stderr, "stampede drill: shop stopped (%s); results and reports in %s/ (report.html)\n",
+                 stopped.c_str(), request.out_dir.c_str());
+  }
+  return code;
+}
+
+}  // namespace stampede::drill

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer at exit):
+# configures the `asan` preset (Debug, -fsanitize=address,undefined, no recovery), builds it, runs ctest.
+# Any sanitizer report fails the test that triggered it.
+# Usage: scripts/test-sanitizers.sh [ctest args...]     e.g. scripts/test-sanitizers.sh -L shop
+# Environment: BUILD_DIR (default build/asan), JOBS (default nproc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${BUILD_DIR:-build/asan}"
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
+# abort_on_error: a report fails the test with a core-less abort; detect_leaks: "no leaks at exit".
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:detect_stack_use_after_return=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}"
+start=$(date +%s)
+cmake --preset asan -B "$build" >/dev/null
+cmake --build "$build" -j"${JOBS:-$(nproc)}"
+built=$(date +%s)
+ctest --test-dir "$build" --output-on-failure -j2 --timeout 600 "$@"
+end=$(date +%s)
+echo "test-sanitizers.sh: all tests passed under ASan+UBSan (build $((built - start)) s, tests $((end - built)) s)"

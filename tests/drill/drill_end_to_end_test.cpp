@@ -1,0 +1,238 @@
+// `stampede drill` end to end with the real binary: a fresh reference shop (HAProxy, nodes, payment
+// emulator) with fault proxies on every link, the flash-sale drill and each game day in a short form,
+// invariants, recovery figures and reports. Every run is bounded (the child is killed at its deadline).
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+extern char** environ;
+
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+class temp_dir {
+ public:
+  temp_dir() {
+    std::string pattern = (fs::temp_directory_path() / "stampede-drill-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Runs the binary with `args`, output into `log`; returns the exit code (-1 when killed at the deadline).
+int run_bounded(const std::vector<std::string>& args, const fs::path& log, std::chrono::seconds deadline) {
+  std::vector<std::string> all{STAMPEDE_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, all[0].c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return -2;
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > until) {
+      ::kill(pid, SIGTERM);  // the drill stops its shop on the way out
+      std::this_thread::sleep_for(std::chrono::seconds{3});
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});  // waiting for a child process
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct drill_run {
+  int code = -1;
+  json::value results;
+  std::string log;
+};
+
+drill_run drill(const std::string& scenario, const temp_dir& dir, std::vector<std::string> extra) {
+  std::vector<std::string> args{"drill", std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/" + scenario, "--nodes", "3",
+                                "--out", (dir.path() / "out").string(), "--quiet", "--quiet-timeout", "20s"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  drill_run r;
+  r.code = run_bounded(args, dir.path() / "drill.log", std::chrono::seconds{120});
+  r.log = read_text(dir.path() / "drill.log");
+  const std::string text = read_text(dir.path() / "out" / "results.json");
+  if (!text.empty()) r.results = json::parse(text);
+  return r;
+}
+
+// Every invariant held; prints the failing ones.
+void expect_invariants_hold(const drill_run& r) {
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  const auto& verify = r.results.at("verify");
+  ASSERT_TRUE(verify.is_object()) << r.log;
+  EXPECT_TRUE(verify.at("ok").as_bool()) << json::serialize(verify) << "\n" << r.log;
+  EXPECT_EQ(verify.at("invariants").as_array().size(), 5u);
+  EXPECT_NE(r.code, 98) << r.log;
+}
+
+// Faults were injected without error and each has recovery figures.
+void expect_faults_with_recovery(const drill_run& r, size_t faults) {
+  const auto& chaos = r.results.at("chaos").as_array();
+  ASSERT_EQ(chaos.size(), faults) << json::serialize(chaos);
+  for (const auto& f : chaos) {
+    EXPECT_FALSE(f.as_object().contains("error")) << json::serialize(f);
+    const auto& rec = f.at("recovery").as_object();
+    for (const char* key : {"time_to_detect_s", "time_to_recover_s", "degraded_s", "errors_during",
+                            "unknown_operations_during", "p99_baseline_ms"}) {
+      EXPECT_TRUE(rec.contains(key)) << key << " in " << json::serialize(rec);
+    }
+  }
+}
+
+const std::vector<std::string> short_form{"-e", "DURATION=9s", "-e", "FAULT_AT=3s", "-e", "FAULT_FOR=3s"};
+
+TEST(drill_end_to_end, flash_sale_drill_passes_with_links_invariants_recovery_and_reports) {
+  temp_dir dir;
+  auto r = drill("flash_sale_drill.lua", dir,
+                 {"-e", "DURATION=9s", "-e", "BUYERS=60", "-e", "SPIKE_AT=5s", "-e", "FAULT_AT=2s", "-e", "FAULT_FOR=2s"});
+  EXPECT_EQ(r.code, 0) << r.log;
+  expect_invariants_hold(r);
+  expect_faults_with_recovery(r, 1);
+  // A proxy on every link: edge, haproxy_node1..3, payment; and a drained queue.
+  std::vector<std::string> links;
+  for (const auto& l : r.results.at("drill").at("links").as_array()) links.emplace_back(l.at("name").as_string());
+  EXPECT_EQ(links, (std::vector<std::string>{"edge", "haproxy_node1", "haproxy_node2", "haproxy_node3", "payment"}));
+  EXPECT_TRUE(r.results.at("drill").at("quiet").at("drained").as_bool());
+  // Orders and flash purchases were recorded and acknowledged.
+  int64_t acknowledged = 0;
+  for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
+    if (inv.at("name") == "acknowledged orders exist exactly once") acknowledged = inv.at("evidence").at("acknowledged").to_number<int64_t>();
+  }
+  EXPECT_GT(acknowledged, 60);
+  for (const char* f : {"report.html", "summary.md", "junit.xml", "summary.json", "results.hlog", "latency.hgrm"}) {
+    EXPECT_TRUE(fs::exists(dir.path() / "out" / f)) << f;
+  }
+  EXPECT_NE(read_text(dir.path() / "out" / "junit.xml").find("acknowledged orders exist exactly once"), std::string::npos);
+}
+
+TEST(drill_end_to_end, bad_scenario_path_and_flags_are_usage_errors) {
+  temp_dir dir;
+  EXPECT_EQ(run_bounded({"drill"}, dir.path() / "a.log", std::chrono::seconds{10}), 2);
+  EXPECT_EQ(run_bounded({"drill", "x.lua", "--nodes", "zero"}, dir.path() / "b.log", std::chrono::seconds{10}), 2);
+  EXPECT_EQ(run_bounded({"drill", (dir.path() / "missing.lua").string()}, dir.path() / "c.log", std::chrono::seconds{10}), 2);
+}
+
+TEST(drill_gameday, node_kill) {
+  temp_dir dir;
+  auto r = drill("gameday_node_kill.lua", dir, short_form);
+  expect_invariants_hold(r);
+  expect_faults_with_recovery(r, 1);
+}
+
+TEST(drill_gameday, node_pause) {
+  temp_dir dir;
+  auto r = drill("gameday_node_pause.lua", dir, short_form);
+  expect_invariants_hold(r);
+  expect_faults_with_recovery(r, 1);
+}
+
+TEST(drill_gameday, slow_payment_keeps_checkout_fast) {
+  temp_dir dir;
+  auto r = drill("gameday_slow_payment.lua", dir, short_form);
+  expect_invariants_hold(r);
+  expect_faults_with_recovery(r, 1);
+  EXPECT_GT(r.results.at("chaos").at(0).at("injections").to_number<int64_t>(), 0);
+}
+
+TEST(drill_gameday, payment_down_dead_letters_and_charges_nothing) {
+  temp_dir dir;
+  auto r = drill("gameday_payment_down.lua", dir, short_form);
+  expect_invariants_hold(r);
+  expect_faults_with_recovery(r, 1);
+  for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
+    if (inv.at("name") == "queue accounting: published = done + dead-lettered + pending") {
+      EXPECT_GT(inv.at("evidence").at("dead").to_number<int64_t>(), 0) << json::serialize(inv);
+    }
+  }
+}
+
+TEST(drill_gameday, node_partition) {
+  temp_dir dir;
+  auto r = drill("gameday_node_partition.lua", dir, short_form);
+  expect_invariants_hold(r);
+  expect_faults_with_recovery(r, 1);
+}
+
+TEST(drill_gameday, edge_squeeze) {
+  temp_dir dir;
+  auto r = drill("gameday_edge_squeeze.lua", dir, short_form);
+  expect_invariants_hold(r);
+  expect_faults_with_recovery(r, 2);
+}
+
+TEST(drill_gameday, rolling_restart_brings_every_node_back) {
+  temp_dir dir;
+  auto r = drill("gameday_rolling_restart.lua", dir, {"-e", "DURATION=10s", "-e", "FAULT_AT=2s", "-e", "STEP=2500ms"});
+  expect_invariants_hold(r);
+  expect_faults_with_recovery(r, 3);
+  // The supervisor respawned each node: the topology at the end names new pids for every node.
+  const auto& before = r.results.at("drill").at("topology_at_start").at("nodes").as_array();
+  const auto& after = r.results.at("drill").at("topology").at("nodes").as_array();
+  ASSERT_EQ(before.size(), after.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_NE(before[i].at("pid"), after[i].at("pid")) << "node" << i + 1 << " was not restarted";
+    EXPECT_EQ(before[i].at("port"), after[i].at("port")) << "a respawned node keeps its port";
+  }
+}
+
+TEST(drill_scenarios, tpcw_ordering_mix_short_form) {
+  temp_dir dir;
+  auto r = drill("tpcw.lua", dir, {"-e", "MIX=ordering", "-e", "THINK_SCALE=0.01", "-e", "DURATION=5s", "-e", "VUS=8"});
+  EXPECT_EQ(r.code, 0) << r.log;
+  expect_invariants_hold(r);
+  // Interactions ran as groups; buy_confirm placed recorded orders.
+  std::vector<std::string> groups;
+  for (const auto& s : r.results.at("steps").as_array()) {
+    if (s.at("kind") == "group") groups.emplace_back(s.at("name").as_string());
+  }
+  EXPECT_GE(groups.size(), 8u);
+  bool buy_confirm = false;
+  for (const auto& g : groups) buy_confirm = buy_confirm || g.find("buy_confirm") != std::string::npos;
+  EXPECT_TRUE(buy_confirm);
+}
+
+}  // namespace

@@ -127,10 +127,11 @@ class http_connection {
         pool_(pool),
         socket_(engine.io_),
         parser_(engine.options_.limits),
-        buffer_(std::make_unique<char[]>(buffer_size)) {}
+        buffer_() {}
 
   void start(http_job& job) {
     job_ = &job;
+    if (!buffer_) buffer_ = engine_.take_buffer();
     timed_out_ = false;
     aborted_ = false;
     received_ = 0;
@@ -182,7 +183,7 @@ class http_connection {
   // Connections reused sooner than this skip the liveness peek: a syscall per request under full load
   // would cost more than it saves, and a server rarely closes a connection it has just answered on.
   static constexpr auto stale_check_after = std::chrono::milliseconds(1);
-  static constexpr size_t buffer_size = 16 * 1024;
+  static constexpr size_t buffer_size = http_engine::read_buffer_size;
 
   void connect() {
     phase_ = phase::connecting;
@@ -222,7 +223,7 @@ class http_connection {
 
   void handshake() {
     phase_ = phase::handshaking;
-    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *engine_.tls_context_);
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, engine_.tls_context());
     SSL_set_tlsext_host_name(tls_->native_handle(), pool_.url.host.c_str());
     if (!engine_.options_.insecure_skip_tls_verify) {
       tls_->set_verify_mode(asio::ssl::verify_peer);
@@ -351,6 +352,7 @@ class http_connection {
     const bool reusable = parser_.keep_alive() && !leftover;
     if (!reusable) close_socket();
     phase_ = phase::idle;
+    engine_.give_back_buffer(std::move(buffer_));  // idle connections hold no read buffer
     http_job& job = *job_;
     job_ = nullptr;
     engine_.finished(*this, job, reusable);
@@ -363,6 +365,7 @@ class http_connection {
     job_->outcome.error_message = std::move(message);
     close_socket();
     phase_ = phase::idle;
+    engine_.give_back_buffer(std::move(buffer_));
     http_job& job = *job_;
     job_ = nullptr;
     engine_.finished(*this, job, /*reusable=*/false);
@@ -391,10 +394,29 @@ class http_connection {
 
 http_engine::http_engine(asio::io_context& io, http_engine_options options)
     : io_(io), options_(std::move(options)) {
-  tls_context_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-  tls_context_->set_default_verify_paths();
-  tls_context_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                            asio::ssl::context::no_sslv3);
+}
+
+std::unique_ptr<char[]> http_engine::take_buffer() {
+  if (free_buffers_.empty()) return std::make_unique<char[]>(read_buffer_size);
+  auto buffer = std::move(free_buffers_.back());
+  free_buffers_.pop_back();
+  return buffer;
+}
+
+void http_engine::give_back_buffer(std::unique_ptr<char[]> buffer) {
+  // Keep as many as were ever in use at once: steady state allocates nothing.
+  if (buffer) free_buffers_.push_back(std::move(buffer));
+}
+
+asio::ssl::context& http_engine::tls_context() {
+  // Created on the first https origin: loading the system's CA bundle costs tens of milliseconds.
+  if (!tls_context_) {
+    tls_context_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    tls_context_->set_default_verify_paths();
+    tls_context_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                              asio::ssl::context::no_sslv3);
+  }
+  return *tls_context_;
 }
 
 http_engine::~http_engine() = default;

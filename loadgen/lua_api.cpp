@@ -500,8 +500,9 @@ int lua_iteration_end(lua_State* L) {
   worker& w = owner_of(L);
   const bool ok = lua_toboolean(L, 1) != 0;
   const std::string_view error = ok ? std::string_view{} : std::string_view(luaL_tolstring(L, 2, nullptr));
-  w.end_iteration(v, ok, error);
+  const bool next_now = w.end_iteration(v, ok, error);
   lua_settop(L, 0);
+  if (next_now) return 0;  // __vu_main loops straight into the next iteration
   return lua_yield(L, 0);
 }
 

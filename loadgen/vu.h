@@ -92,6 +92,7 @@ struct vu final : http_job {
   vu_state state = vu_state::parked;
   bool coroutine_started = false;
   bool interrupted = false;
+  bool yielded_in_iteration = false;  // made a request or slept since the iteration began
   int64_t iterations_done = 0;
   steady::time_point iteration_intended;
   steady::time_point iteration_started;

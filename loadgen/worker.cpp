@@ -377,6 +377,7 @@ void worker::begin_iteration(vu& v, steady::time_point intended, steady::time_po
   v.lag = now > intended ? now - intended : nanos{0};
   v.state = vu_state::running;
   v.groups.clear();
+  v.yielded_in_iteration = false;
   ++v.scenario->running;
   ++active_vus_;
   lua_->update_vu_table(v);
@@ -413,6 +414,7 @@ void worker::resume(vu& v, int nargs) {
 
 void worker::start_request(vu& v, const parsed_url& url, std::string_view step_name) {
   v.state = vu_state::waiting_http;
+  v.yielded_in_iteration = true;
   v.request_step = metrics_.step_index(step_name, step_kind::request);
   v.lag_before_request = v.lag;
   http_->submit(url, v);
@@ -493,6 +495,7 @@ void worker::on_http_complete(vu& v) {
 
 void worker::start_sleep(vu& v, double seconds) {
   v.state = vu_state::sleeping;
+  v.yielded_in_iteration = true;
   v.sleep_intended = steady::now() + to_steady(seconds);
   schedule(v.sleep_intended, event_kind::wake_vu, &v, ++v.sleep_generation);
 }
@@ -519,7 +522,7 @@ void worker::record_check(vu& v, std::string_view name, bool ok) {
   metrics_.record_check(v.groups.empty() ? std::string_view() : std::string_view(v.groups.back().path), name, ok);
 }
 
-void worker::end_iteration(vu& v, bool ok, std::string_view error) {
+bool worker::end_iteration(vu& v, bool ok, std::string_view error) {
   if (!ok) {
     const std::string line = first_line(error);
     auto it = std::find_if(errors_.begin(), errors_.end(), [&](const iteration_error& e) { return e.message == line; });
@@ -532,11 +535,31 @@ void worker::end_iteration(vu& v, bool ok, std::string_view error) {
     }
     if (plan_.options.throw_on_iteration_error) abort_run("iteration error: " + line);
   }
-  if (v.scenario == nullptr) return;
-  metrics_.record_iteration(v.scenario->index, micros(steady::now() - v.iteration_started), !ok);
+  if (v.scenario == nullptr) return false;
+  const auto now = steady::now();
+  metrics_.record_iteration(v.scenario->index, micros(now - v.iteration_started), !ok);
   ++v.iterations_done;
+  // Closed models loop at once: when this iteration already gave the event loop a turn (it made a
+  // request or slept), the next one starts inside the same resume, which saves a post and a
+  // yield/resume pair per iteration. Otherwise a CPU-only script could starve the loop.
+  scenario_runtime& s = *v.scenario;
+  if (v.yielded_in_iteration && !is_arrival_rate(s.options->executor) && running_ && !v.interrupted) {
+    --s.running;  // wants_another_iteration counts the others, as in after_iteration
+    const bool again = wants_another_iteration(v, now);
+    ++s.running;
+    if (again) {
+      v.iteration_intended = now;
+      v.iteration_started = now;
+      v.lag = nanos{0};
+      v.groups.clear();
+      v.yielded_in_iteration = false;
+      lua_->update_vu_table(v);
+      return true;
+    }
+  }
   // Decide after the coroutine has yielded: post, never resume from inside a resume.
   asio::post(*io_, [this, &v] { after_iteration(v); });
+  return false;
 }
 
 bool worker::wants_another_iteration(vu& v, steady::time_point now) {

@@ -127,9 +127,9 @@ class worker {
   const parsed_url* base_url() const noexcept { return base_url_ ? &*base_url_ : nullptr; }
   void start_request(vu& v, const parsed_url& url, std::string_view step_name);
   void start_sleep(vu& v, double seconds);
-  // Called when an iteration's function returned (ok) or raised (message). Returns whether the VU
-  // runs another iteration (after yielding).
-  void end_iteration(vu& v, bool ok, std::string_view error);
+  // Called when an iteration's function returned (ok) or raised (message). Returns true when the VU
+  // starts its next iteration at once (without yielding); false: it yields and the worker decides.
+  bool end_iteration(vu& v, bool ok, std::string_view error);
   void enter_group(vu& v, std::string_view name);
   void exit_group(vu& v);
   void record_check(vu& v, std::string_view name, bool ok);

@@ -2,7 +2,8 @@
 # Fixed-rate accuracy: a constant-arrival-rate run at RATE iterations/s (one GET each) against nginx
 # on 127.0.0.1; prints the achieved rate, its error against the target, and the latency median,
 # measured from the intended send time (coordinated-omission corrected).
-#   bench/loadgen/fixed_rate.sh [BUILD_DIR]      env: RATE (50000), DURATION (10s), THREADS (1)
+#   bench/loadgen/fixed_rate.sh [BUILD_DIR]      env: RATE (50000), DURATION (10s), THREADS (1),
+#   MAX_VUS (2000), CONNECTIONS (32: keep-alive pool per thread; 0 = one connection per busy VU)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build/release}"
@@ -15,7 +16,8 @@ start_nginx 615
 scenario="$BENCH_WORK/rate.lua"
 cat > "$scenario" <<LUA
 options = { scenarios = { fixed = { executor = "constant-arrival-rate", rate = $rate, timeUnit = "1s",
-  duration = "$duration", preAllocatedVUs = 200, maxVUs = 2000 } } }
+  duration = "$duration", preAllocatedVUs = 200, maxVUs = ${MAX_VUS:-2000} } },
+  maxConnectionsPerHost = ${CONNECTIONS:-32} }
 function default() http.get("/") end
 LUA
 "$build/stampede" run "$scenario" --target "http://127.0.0.1:$NGINX_PORT/" --threads "$threads" -q \

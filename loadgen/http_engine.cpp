@@ -457,7 +457,8 @@ void http_engine::submit(const parsed_url& url, http_job& job) {
   job.outcome = http_outcome{};
   job.retried = false;
   job.submitted_at = steady::now();
-  origin_pool& pool = pool_for(url);
+  if (url.pool == nullptr) url.pool = &pool_for(url);  // pools live as long as the engine
+  origin_pool& pool = *url.pool;
   http_connection* connection = nullptr;
   if (!pool.idle.empty()) {
     connection = pool.idle.back();

@@ -201,10 +201,31 @@ int lua_request(lua_State* L) {
     if (lua_type(L, 2) != LUA_TSTRING) throw lua_usage_error("http: the URL must be a string");
     const std::string_view url_text = to_view(L, 2);
     if (method.empty() || !valid_header_token(method, false)) throw lua_usage_error("http: bad method");
-    std::string error;
-    auto url = parse_url(url_text, w.base_url(), error);
-    if (!url) throw lua_usage_error("http: " + error);
     const bool has_params = lua_type(L, 4) == LUA_TTABLE;
+    std::string_view explicit_name;  // stays valid: the params table holds the string
+    if (has_params) {
+      if (lua_getfield(L, 4, "name") == LUA_TSTRING) explicit_name = to_view(L, -1);  // [+1]
+      lua_pop(L, 1);
+    }
+    request_cache& cache = v.last_request;
+    if (!cache.valid || cache.url != url_text || cache.method != method || cache.name != explicit_name) {
+      cache.valid = false;
+      cache.url.assign(url_text);
+      cache.method.assign(method);
+      cache.name.assign(explicit_name);
+      std::string error;
+      auto parsed = parse_url(cache.url, w.base_url(), error);
+      if (!parsed) throw lua_usage_error("http: " + error);
+      cache.parsed = std::move(*parsed);
+      std::string step_name(explicit_name);
+      if (step_name.empty()) {
+        const std::string_view path = cache.parsed.path.substr(0, cache.parsed.path.find('?'));
+        step_name.append(method).append(" ").append(path);
+      }
+      cache.step = w.request_step(step_name);
+      cache.valid = true;
+    }
+    const parsed_url* url = &cache.parsed;
     if (!has_params) v.expected_statuses.clear();
     if (!lua_isnoneornil(L, 4) && !has_params) throw lua_usage_error("http: params must be a table");
 
@@ -215,7 +236,6 @@ int lua_request(lua_State* L) {
     } else if (!lua_isnoneornil(L, 3)) {
       throw lua_usage_error("http: the body must be a string (use params.json or params.form for tables)");
     }
-    std::string step_name;
     v.timeout = w.plan().options.request_timeout;
     std::string& wire = v.wire;
     wire.clear();
@@ -249,8 +269,6 @@ int lua_request(lua_State* L) {
       }
       lua_pop(L, 1);
       if (lua_getfield(L, 4, "body") == LUA_TSTRING) body = to_view(L, -1);
-      lua_pop(L, 1);
-      if (lua_getfield(L, 4, "name") == LUA_TSTRING) step_name = to_view(L, -1);
       lua_pop(L, 1);
       if (lua_getfield(L, 4, "timeout") != LUA_TNIL) v.timeout = duration_arg(L, -1, "params.timeout");
       lua_pop(L, 1);
@@ -303,7 +321,6 @@ int lua_request(lua_State* L) {
     wire.append("\r\n").append(body);
     v.head = method == "HEAD";
     v.idempotent = method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
-    v.request_url.assign(url_text);
     v.history_id = 0;
     if (has_params) {
       if (lua_getfield(L, 4, "history") == LUA_TSTRING) {  // [+1] record this request as an operation
@@ -315,12 +332,7 @@ int lua_request(lua_State* L) {
       }
       lua_pop(L, 1);
     }
-    if (step_name.empty()) {
-      const std::string_view path = url->path.substr(0, url->path.find('?'));
-      step_name.reserve(method.size() + 1 + path.size());
-      step_name.append(method).append(" ").append(path);
-    }
-    w.start_request(v, *url, step_name);
+    w.start_request(v, *url, cache.step);
     return 1;
   });
   (void)ok;
@@ -1006,7 +1018,7 @@ void lua_runtime::push_response(vu& v) {
     }
     lua_setiuservalue(T, -2, slot_error);
   }
-  lua_pushlstring(T, v.request_url.data(), v.request_url.size());
+  lua_pushlstring(T, v.last_request.url.data(), v.last_request.url.size());
   lua_setiuservalue(T, -2, slot_url);
 }
 

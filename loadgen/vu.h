@@ -78,6 +78,17 @@ struct scenario_runtime {
   bool ended = false;
 };
 
+// The VU's last request target: a repeated URL (the common case) skips URL parsing, building the
+// metric name and the metric and pool lookups.
+struct request_cache {
+  std::string method;
+  std::string url;
+  std::string name;        // params.name as given ("" = the default name)
+  parsed_url parsed;       // its path views into `url`
+  size_t step = 0;
+  bool valid = false;
+};
+
 struct vu final : http_job {
   vu(worker& w, int64_t vu_id, scenario_runtime* s) : owner(w), id(vu_id), scenario(s) {}
   void on_complete() override;
@@ -99,7 +110,7 @@ struct vu final : http_job {
   nanos lag{0};                      // harness-side delay accumulated in this iteration
   nanos lag_before_request{0};
   size_t request_step = 0;
-  std::string request_url;           // for res.url
+  request_cache last_request;        // also gives res.url and the cookie jar's host
   int64_t history_id = 0;            // params.history of the request in flight: its operation id
   std::vector<int> expected_statuses; // params.expectedStatuses of the request in flight (empty: < 400)
   steady::time_point sleep_intended;

@@ -412,10 +412,10 @@ void worker::resume(vu& v, int nargs) {
   }
 }
 
-void worker::start_request(vu& v, const parsed_url& url, std::string_view step_name) {
+void worker::start_request(vu& v, const parsed_url& url, size_t step) {
   v.state = vu_state::waiting_http;
   v.yielded_in_iteration = true;
-  v.request_step = metrics_.step_index(step_name, step_kind::request);
+  v.request_step = step;
   v.lag_before_request = v.lag;
   http_->submit(url, v);
 }
@@ -456,18 +456,12 @@ void worker::on_http_complete(vu& v) {
   metrics_.data_received += out.bytes_received;
   if (out.status != 0) {
     // Cookie jar: Set-Cookie updates this VU's cookies for the request's host.
-    const parsed_url* base = base_url();
-    std::string host;
+    const std::string& host = v.last_request.parsed.host;
     out.headers.for_each([&](std::string_view name, std::string_view value) {
       if (name.size() != 10 || (name[0] != 's' && name[0] != 'S')) return;
       std::string lower(name);
       for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if (lower != "set-cookie") return;
-      if (host.empty()) {
-        std::string error;
-        auto url = parse_url(v.request_url, base, error);
-        host = url ? url->host : std::string("?");
-      }
       const std::string_view pair = value.substr(0, value.find(';'));
       const size_t eq = pair.find('=');
       if (eq == std::string_view::npos || eq == 0) return;

@@ -125,7 +125,8 @@ class worker {
   lua_State* lua() const noexcept;
   const run_plan& plan() const noexcept { return plan_; }
   const parsed_url* base_url() const noexcept { return base_url_ ? &*base_url_ : nullptr; }
-  void start_request(vu& v, const parsed_url& url, std::string_view step_name);
+  size_t request_step(std::string_view name) { return metrics_.step_index(name, step_kind::request); }
+  void start_request(vu& v, const parsed_url& url, size_t step);
   void start_sleep(vu& v, double seconds);
   // Called when an iteration's function returned (ok) or raised (message). Returns true when the VU
   // starts its next iteration at once (without yielding); false: it yields and the worker decides.

@@ -25,3 +25,16 @@ if(STAMPEDE_SANITIZE)
   target_compile_options(stampede_build_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_link_options(stampede_build_flags INTERFACE -fsanitize=address,undefined)
 endif()
+
+# Fuzz builds (clang): the parsers' own libraries are compiled with coverage and sanitizers
+# (-fsanitize=fuzzer-no-link) so that libFuzzer sees inside them; every binary then links the
+# sanitizer runtimes. Components add the flag to their parser sources (stampede_fuzz_instrument).
+if(STAMPEDE_BUILD_FUZZERS)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+function(stampede_fuzz_instrument)
+  if(STAMPEDE_BUILD_FUZZERS)
+    set_source_files_properties(${ARGN} DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}
+      PROPERTIES COMPILE_OPTIONS "-fsanitize=fuzzer-no-link,address,undefined")
+  endif()
+endfunction()

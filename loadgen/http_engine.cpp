@@ -342,8 +342,10 @@ class http_connection {
     fill_timings(now);
     auto& out = job_->outcome;
     out.status = parser_.status();
-    out.headers = std::move(parser_.headers());
-    if (!engine_.options_.discard_bodies) out.body = std::move(parser_.body());
+    // Swap, not move: the parser gets the job's previous buffers back, so in steady state no response
+    // allocates (the capacities ping-pong between the parser and the VU's job).
+    out.headers.raw.swap(parser_.headers().raw);
+    if (!engine_.options_.discard_bodies) out.body.swap(parser_.body());
     if (out.status >= 500) {
       out.error = error_kind::status_5xx;
     } else if (out.status >= 400) {
@@ -454,7 +456,15 @@ origin_pool& http_engine::pool_for(const parsed_url& url) {
 }
 
 void http_engine::submit(const parsed_url& url, http_job& job) {
-  job.outcome = http_outcome{};
+  {  // reset, keeping the buffers' capacity for the next response
+    std::string headers = std::move(job.outcome.headers.raw);
+    std::string body = std::move(job.outcome.body);
+    job.outcome = http_outcome{};
+    headers.clear();
+    body.clear();
+    job.outcome.headers.raw = std::move(headers);
+    job.outcome.body = std::move(body);
+  }
   job.retried = false;
   job.submitted_at = steady::now();
   if (url.pool == nullptr) url.pool = &pool_for(url);  // pools live as long as the engine

@@ -309,13 +309,28 @@ class api {
  public:
   api(proxy_server& server, api_options options) : server_(server), options_(options) {}
 
+  // Constant-time comparison, so the response time does not leak how much of the token matched.
+  bool token_matches(std::string_view authorization) const {
+    constexpr std::string_view prefix = "Bearer ";
+    if (options_.token.empty() || !authorization.starts_with(prefix)) return false;
+    const std::string_view given = authorization.substr(prefix.size());
+    if (given.size() != options_.token.size()) return false;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ options_.token[i]);
+    return diff == 0;
+  }
+
   http::response operator()(http::request& req) {
     try {
       if (req.header("User-Agent").starts_with("Mozilla/")) {
         return error_response(403, "User agent not allowed");  // browsers: CSRF guard, as Toxiproxy
       }
-      if (!options_.allow_remote && !req.remote_address.empty() && !is_loopback(req.remote_address)) {
+      const bool remote = !req.remote_address.empty() && !is_loopback(req.remote_address);
+      if (remote && !options_.allow_remote) {
         return error_response(403, "remote clients not allowed (start with --allow-remote)");
+      }
+      if (remote && !token_matches(req.header("Authorization"))) {
+        return error_response(401, "remote clients need Authorization: Bearer <token> (--api-token)");
       }
       return route(req);
     } catch (const chaos_error& e) {

@@ -15,6 +15,9 @@ namespace stampede::chaos {
 
 struct api_options {
   bool allow_remote = false;   // false: requests from non-loopback peers get 403
+  // With allow_remote, non-loopback peers must send "Authorization: Bearer <token>" (401 otherwise);
+  // loopback peers need no token. `stampede proxy --allow-remote` refuses to start without one.
+  std::string token{};
 };
 
 // The request handler for common/http_server.

@@ -29,13 +29,15 @@ constexpr int exit_usage = 2;
 void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: stampede proxy [--listen HOST:PORT] [--config FILE] [--seed N] [--threads N]\n"
-               "                      [--allow-remote]\n\n"
+               "                      [--allow-remote --api-token TOKEN]\n\n"
                "Fault-injecting TCP proxy with a Toxiproxy-compatible HTTP API (see docs/CHAOS.md).\n\n"
                "  --listen HOST:PORT  API address (default 127.0.0.1:8474; loopback only unless --allow-remote)\n"
                "  --config FILE       JSON array of proxies to create at start (as POST /populate)\n"
                "  --seed N            seed of every random fault decision (default 1): same seed, same run\n"
                "  --threads N         io threads for proxied traffic (default 1)\n"
-               "  --allow-remote      allow a non-loopback API address, API clients and proxy listeners\n");
+               "  --allow-remote      allow a non-loopback API address, API clients and proxy listeners\n"
+               "  --api-token TOKEN   required with --allow-remote: non-loopback API clients send\n"
+               "                      Authorization: Bearer TOKEN\n");
 }
 
 bool parse_u64(std::string_view text, uint64_t& out) {
@@ -59,6 +61,7 @@ int proxy_command(std::span<char* const> args) {
   uint64_t seed = 1;
   uint64_t threads = 1;
   bool allow_remote = false;
+  std::string api_token;
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string_view flag = args[i];
     auto value = [&](std::string_view name) -> const char* {
@@ -93,6 +96,13 @@ int proxy_command(std::span<char* const> args) {
       }
     } else if (flag == "--allow-remote") {
       allow_remote = true;
+    } else if (flag == "--api-token") {
+      const char* v = value(flag);
+      if (!v || std::strlen(v) < 16) {
+        if (v) std::fprintf(stderr, "stampede proxy: --api-token needs at least 16 characters\n");
+        return exit_usage;
+      }
+      api_token = v;
     } else {
       std::fprintf(stderr, "stampede proxy: unknown flag '%s'\n\n", args[i]);
       usage(stderr);
@@ -108,6 +118,10 @@ int proxy_command(std::span<char* const> args) {
   const auto address = boost::asio::ip::make_address(host.empty() ? "127.0.0.1" : host, ec);
   if (colon == std::string::npos || !parse_u64(listen.substr(colon + 1), port) || port > 65535 || ec) {
     std::fprintf(stderr, "stampede proxy: --listen must be IP:PORT, got '%s'\n", listen.c_str());
+    return exit_usage;
+  }
+  if (allow_remote && api_token.empty()) {
+    std::fprintf(stderr, "stampede proxy: --allow-remote needs --api-token TOKEN (remote API clients must send it)\n");
     return exit_usage;
   }
   if (!allow_remote && !address.is_loopback()) {
@@ -161,7 +175,7 @@ int proxy_command(std::span<char* const> args) {
   api_options.address = address.to_string();
   api_options.port = static_cast<uint16_t>(port);
   api_options.threads = 1;
-  http::server api(api_options, make_api_handler(server, {.allow_remote = allow_remote}));
+  http::server api(api_options, make_api_handler(server, {.allow_remote = allow_remote, .token = api_token}));
   try {
     api.start();
   } catch (const std::exception& e) {

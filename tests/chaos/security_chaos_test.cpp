@@ -47,9 +47,22 @@ TEST(proxy_api_security, remote_peers_are_refused_unless_allowed) {
     auto request = make("GET", "/version", peer);
     EXPECT_EQ(local_only(request).status, 200) << peer;
   }
-  auto open = make_api_handler(proxies, {.allow_remote = true});
-  auto remote = make("GET", "/version", "10.0.0.7");
-  EXPECT_EQ(open(remote).status, 200);
+  // Remote peers, once allowed, need the opt-in token; loopback peers never do.
+  const std::string token = "0123456789abcdef0123";
+  auto open = make_api_handler(proxies, {.allow_remote = true, .token = token});
+  auto anonymous = make("GET", "/version", "10.0.0.7");
+  EXPECT_EQ(open(anonymous).status, 401);
+  auto wrong = make("GET", "/version", "10.0.0.7", "Authorization: Bearer 0123456789abcdef0124\r\n");
+  EXPECT_EQ(open(wrong).status, 401);
+  auto shorter = make("GET", "/version", "10.0.0.7", "Authorization: Bearer 0123456789abcdef012\r\n");
+  EXPECT_EQ(open(shorter).status, 401);
+  auto authorized = make("GET", "/version", "10.0.0.7", "Authorization: Bearer " + token + "\r\n");
+  EXPECT_EQ(open(authorized).status, 200);
+  auto local = make("GET", "/version", "127.0.0.1");
+  EXPECT_EQ(open(local).status, 200);
+  auto no_token = make_api_handler(proxies, {.allow_remote = true});  // no token configured: remote refused
+  auto remote = make("GET", "/version", "10.0.0.7", "Authorization: Bearer \r\n");
+  EXPECT_EQ(no_token(remote).status, 401);
 }
 
 TEST(proxy_api_security, proxies_listen_on_loopback_only_unless_allowed) {

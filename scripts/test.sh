@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the whole ctest suite on the release build, every micro-benchmark once as a smoke
 # test (figures live in BENCHMARKS.md, never in tests), the whole suite again under ASan+UBSan (leak
-# checks at exit), and each libFuzzer target for a few seconds on its committed corpus.
-# About 10 minutes on 2 cores from a cold cache, 5 with ccache warm.
+# checks at exit), the engine, proxy and shop suites under ThreadSanitizer, and each libFuzzer target
+# for a few seconds on its committed corpus. About 18 minutes on 2 cores from a cold cache.
 # Usage: scripts/test.sh        (after scripts/setup.sh)
 # Environment: QUICK=1 runs only the release suite and the benchmark smoke; FUZZ_SECONDS (10).
 set -euo pipefail
@@ -18,6 +18,7 @@ for bench in build/release/bench/*/*_benchmark; do
 done
 if [[ "${QUICK:-0}" != 1 ]]; then
   scripts/test-sanitizers.sh
+  scripts/test-tsan.sh
   scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
 fi
 echo "test.sh: all tests passed"

@@ -3,9 +3,9 @@
 
 namespace stampede::testing {
 
-// Under AddressSanitizer freed memory waits in a quarantine and shadow memory is mapped, so peak-RSS
-// bounds say nothing there: memory bounds are asserted in the release build only.
-#if defined(__SANITIZE_ADDRESS__)
+// Under AddressSanitizer freed memory waits in a quarantine, and both ASan and ThreadSanitizer map
+// shadow memory, so peak-RSS bounds say nothing there: memory bounds are asserted in the release build.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool rss_bounds_checked = false;
 #else
 inline constexpr bool rss_bounds_checked = true;

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/raw_socket.h"
 #include "tests/support/sanitizers.h"
 #include "chaos/api.h"
 #include "chaos/proxy_server.h"
@@ -30,75 +31,13 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-long peak_rss_kib() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
+using stampede::testing::peak_rss_kib;
+using stampede::testing::raw_socket;
 
 uint16_t port_of(const std::string& host_port) {
   return static_cast<uint16_t>(std::stoi(host_port.substr(host_port.rfind(':') + 1)));
 }
 
-// A blocking TCP connection to 127.0.0.1:port with a receive timeout; closed on destruction.
-class raw_socket {
- public:
-  explicit raw_socket(uint16_t port, std::chrono::milliseconds read_timeout = 5s) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    timeval tv{};
-    tv.tv_sec = read_timeout.count() / 1000;
-    tv.tv_usec = (read_timeout.count() % 1000) * 1000;
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~raw_socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  raw_socket(raw_socket&& o) noexcept : fd_(std::exchange(o.fd_, -1)), connected_(o.connected_) {}
-  raw_socket(const raw_socket&) = delete;
-  raw_socket& operator=(const raw_socket&) = delete;
-
-  bool connected() const { return connected_; }
-  bool send(std::string_view data) {
-    while (!data.empty()) {
-      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-  std::string read_all() {
-    std::string out;
-    char buf[65536];
-    for (;;) {
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-  }
-  int read_status() {
-    http::response_parser parser;
-    char buf[16384];
-    while (!parser.complete() && parser.error() == http::parse_error::none) {
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        parser.on_eof();
-        break;
-      }
-      parser.feed(std::span<const char>(buf, static_cast<size_t>(n)));
-    }
-    return parser.complete() ? parser.status() : 0;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
 
 // A well-behaved client requesting `target` in a loop on its own thread; every request must succeed.
 class well_behaved_client {
@@ -197,7 +136,9 @@ TEST_F(hostile_proxy, connection_flood_and_silent_connections_do_not_starve_othe
   expect_served(good, 50);
   EXPECT_TRUE(std::all_of(held.begin(), held.end(), [](const raw_socket& s) { return s.connected(); }));
   held.clear();
-  if (stampede::testing::rss_bounds_checked) EXPECT_LT(peak_rss_kib() - rss_before, 128 * 1024);
+  if (stampede::testing::rss_bounds_checked) {
+    EXPECT_LT(peak_rss_kib() - rss_before, 128 * 1024);
+  }
 }
 
 TEST_F(hostile_proxy, endless_headers_and_huge_bodies_through_an_http_toxic_stay_bounded) {
@@ -238,7 +179,9 @@ TEST_F(hostile_proxy, endless_headers_and_huge_bodies_through_an_http_toxic_stay
   expect_served(good, 50);
   EXPECT_EQ(refused_headers.load(), 20);
   EXPECT_EQ(refused_bodies.load(), 20);
-  if (stampede::testing::rss_bounds_checked) EXPECT_LT(peak_rss_kib() - rss_before, 128 * 1024);
+  if (stampede::testing::rss_bounds_checked) {
+    EXPECT_LT(peak_rss_kib() - rss_before, 128 * 1024);
+  }
 }
 
 TEST_F(hostile_proxy, pipelining_flood_through_an_http_toxic_is_answered_in_order) {

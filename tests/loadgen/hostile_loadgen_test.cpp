@@ -363,7 +363,9 @@ TEST(hostile_servers, every_misbehaviour_is_classified_and_the_run_finishes_with
   // Endless headers and status lines stop at the 64 KiB header limit (unbounded, they would stream GBs
   // in that second), slow and huge bodies are not pre-allocated: beyond the baseline run, the peak RSS
   // grows by a few MB at most.
-  if (stampede::testing::rss_bounds_checked) EXPECT_LT(rss_growth_kib, 16 * 1024) << "peak RSS grew by " << rss_growth_kib << " KiB over the baseline run";
+  if (stampede::testing::rss_bounds_checked) {
+    EXPECT_LT(rss_growth_kib, 16 * 1024) << "peak RSS grew by " << rss_growth_kib << " KiB over the baseline run";
+  }
 }
 
 // Peak virtual memory of this process, in KiB (VmPeak): unlike RSS it sees allocations never touched.

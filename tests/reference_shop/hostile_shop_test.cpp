@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/raw_socket.h"
 #include "tests/support/sanitizers.h"
 #include "common/http_client.h"
 #include "common/http_parse.h"
@@ -29,74 +30,8 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-long peak_rss_kib() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
-
-// A blocking TCP connection to 127.0.0.1:port with a receive timeout; closed on destruction.
-class raw_socket {
- public:
-  explicit raw_socket(uint16_t port, std::chrono::milliseconds read_timeout = 5s) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    timeval tv{};
-    tv.tv_sec = read_timeout.count() / 1000;
-    tv.tv_usec = (read_timeout.count() % 1000) * 1000;
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~raw_socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  raw_socket(raw_socket&& o) noexcept : fd_(std::exchange(o.fd_, -1)), connected_(o.connected_) {}
-  raw_socket(const raw_socket&) = delete;
-  raw_socket& operator=(const raw_socket&) = delete;
-
-  bool connected() const { return connected_; }
-  bool send(std::string_view data) {
-    while (!data.empty()) {
-      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-  void half_close() { ::shutdown(fd_, SHUT_WR); }
-  // Reads until EOF, error or timeout; returns what arrived.
-  std::string read_all(size_t limit = 64 << 20) {
-    std::string out;
-    char buf[65536];
-    while (out.size() < limit) {
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-  }
-  // Reads one response with the project's parser (status 0 if none arrived).
-  int read_status() {
-    http::response_parser parser;
-    char buf[16384];
-    while (!parser.complete() && parser.error() == http::parse_error::none) {
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        parser.on_eof();
-        break;
-      }
-      parser.feed(std::span<const char>(buf, static_cast<size_t>(n)));
-    }
-    return parser.complete() ? parser.status() : 0;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
+using stampede::testing::peak_rss_kib;
+using stampede::testing::raw_socket;
 
 // A well-behaved client using the API in a loop on its own thread, measured: every request must succeed.
 class well_behaved_client {
@@ -212,7 +147,9 @@ TEST_F(hostile_shop, slowloris_silent_and_half_closed_connections_do_not_starve_
   EXPECT_EQ(half_closed_answered, 50);
   // The slowloris connections are still unanswered (header_timeout, 10 s, will cut them).
   EXPECT_TRUE(std::all_of(slow.begin(), slow.end(), [](const raw_socket& s) { return s.connected(); }));
-  if (stampede::testing::rss_bounds_checked) EXPECT_LT(peak_rss_kib() - rss_before, 64 * 1024);
+  if (stampede::testing::rss_bounds_checked) {
+    EXPECT_LT(peak_rss_kib() - rss_before, 64 * 1024);
+  }
 }
 
 TEST_F(hostile_shop, oversized_headers_and_bodies_are_refused_without_hurting_others) {
@@ -252,7 +189,9 @@ TEST_F(hostile_shop, oversized_headers_and_bodies_are_refused_without_hurting_ot
   EXPECT_EQ(refused_headers.load(), 40);
   EXPECT_EQ(refused_declared.load(), 40);
   EXPECT_EQ(refused_chunked.load(), 40);
-  if (stampede::testing::rss_bounds_checked) EXPECT_LT(peak_rss_kib() - rss_before, 64 * 1024);
+  if (stampede::testing::rss_bounds_checked) {
+    EXPECT_LT(peak_rss_kib() - rss_before, 64 * 1024);
+  }
 }
 
 TEST_F(hostile_shop, pipelining_flood_is_answered_in_order_with_bounded_memory) {
@@ -277,7 +216,9 @@ TEST_F(hostile_shop, pipelining_flood_is_answered_in_order_with_bounded_memory) 
     ++ok;
   }
   EXPECT_EQ(ok, static_cast<size_t>(flood + 1));
-  if (stampede::testing::rss_bounds_checked) EXPECT_LT(peak_rss_kib() - rss_before, 64 * 1024);
+  if (stampede::testing::rss_bounds_checked) {
+    EXPECT_LT(peak_rss_kib() - rss_before, 64 * 1024);
+  }
 }
 
 TEST_F(hostile_shop, connection_flood_is_absorbed_and_others_are_served) {
@@ -301,7 +242,9 @@ TEST_F(hostile_shop, connection_flood_is_absorbed_and_others_are_served) {
   EXPECT_EQ(open, flood);
   held.clear();
   // A connection costs the server its buffers (~20 KB) and the test its socket: bounded, not per byte.
-  if (stampede::testing::rss_bounds_checked) EXPECT_LT(peak_rss_kib() - rss_before, 128 * 1024);
+  if (stampede::testing::rss_bounds_checked) {
+    EXPECT_LT(peak_rss_kib() - rss_before, 128 * 1024);
+  }
 }
 
 }  // namespace

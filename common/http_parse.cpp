@@ -211,10 +211,11 @@ class engine {
     pending_.append(bytes.data(), bytes.size());
     error_code ec;
     const size_t used = parser_->put(boost::asio::const_buffer(pending_.data(), pending_.size()), ec);
-    count_header_bytes(used);
     if (ec == beast_http::error::need_more) {
+      // Count only after dropping what was parsed: the buffer held this whole read, which may be
+      // body bytes far beyond the header limit.
       pending_.erase(0, used);
-      count_header_bytes(0);
+      count_header_bytes(used);
       wire_bytes_ += bytes.size();
       return bytes.size();
     }
@@ -228,6 +229,7 @@ class engine {
     assert(used >= old_size && left <= bytes.size());
     (void)old_size;
     pending_.clear();
+    count_header_bytes(used);
     wire_bytes_ += bytes.size() - left;
     return bytes.size() - left;
   }

@@ -323,6 +323,30 @@ TEST(request_parser, chunked_request_body) {
   EXPECT_EQ(p.body(), "abc");
 }
 
+// A read that ends inside a chunk header leaves a tail for the next read; that next read may be far
+// larger than the header limit (a busy socket hands over whatever has piled up). Only an unfinished
+// chunk-header line counts against the header limit, never chunk data that is about to be parsed.
+TEST(request_parser, large_reads_after_a_split_chunk_header_are_body_not_header) {
+  const std::string chunk = "4000\r\n" + std::string(0x4000, 'a') + "\r\n";
+  std::string wire = "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 4; ++i) wire += chunk;
+  wire += "0\r\n\r\n";
+  const size_t header_end = wire.find("\r\n\r\n") + 4;
+  for (size_t split : {header_end + 2, header_end + chunk.size() + 3, header_end + 2 * chunk.size() + 1}) {
+    request_parser p(parse_limits{.max_header_bytes = 8 * 1024, .max_body_bytes = 64 * 1024});
+    const size_t used = feed_split(p, wire, split);
+    EXPECT_EQ(p.error(), parse_error::none) << "split at " << split;
+    EXPECT_TRUE(p.complete()) << "split at " << split;
+    EXPECT_EQ(used, wire.size());
+    EXPECT_EQ(p.body().size(), 4u * 0x4000);
+  }
+  // A chunk-header line that never ends is still bounded, however it arrives.
+  request_parser p(parse_limits{.max_header_bytes = 1024, .max_body_bytes = 64 * 1024});
+  p.feed(std::string_view("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;ext="));
+  for (int i = 0; i < 200 && p.error() == parse_error::none; ++i) p.feed(std::string_view("aaaaaaaaaa"));
+  EXPECT_EQ(p.error(), parse_error::header_too_large);
+}
+
 TEST(request_parser, http10_and_connection_close) {
   request_parser a;
   a.feed(std::string_view("GET / HTTP/1.0\r\n\r\n"));

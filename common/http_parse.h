@@ -54,6 +54,10 @@ class response_parser {
   // Interim 1xx responses (100 Continue, 103 Early Hints; not 101) are skipped transparently: their
   // bytes count in wire_bytes() and the parser goes on with the final response.
   void reset(bool head_request = false);
+  // Plain responses (HTTP/1.1, Content-Length, well-formed head in one read) take a fast path by
+  // default; off, every byte goes through Beast's parser. The results are identical either way
+  // (checked by the fuzzers); the switch exists for that check and for benchmarks.
+  void set_fast_path(bool enabled);
 
   // Consumes a prefix of `bytes`; returns how many were consumed. After complete() is true the rest
   // belongs to the next message. On error, `error()` is set and nothing more is consumed.

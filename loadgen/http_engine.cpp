@@ -145,7 +145,7 @@ class http_connection {
       connect();
     } else {
       reused_ = true;
-      write();
+      write(job.outcome.acquired_at);  // same instant: one clock read fewer per request
     }
   }
 
@@ -217,7 +217,7 @@ class http_connection {
     if (pool_.url.tls) {
       handshake();
     } else {
-      write();
+      write(now);
     }
   }
 
@@ -237,13 +237,13 @@ class http_connection {
         if (aborted_) return fail(error_kind::other, "aborted at the end of the run");
         return fail(error_kind::tls, "TLS handshake: " + ec.message());
       }
-      write();
+      write(steady::now());
     });
   }
 
-  void write() {
+  void write(steady::time_point now) {
     phase_ = phase::writing;
-    send_started_ = steady::now();
+    send_started_ = now;
     auto on_written = [this](const boost::system::error_code& ec, size_t n) {
       if (ec) return transport_error(ec, /*during_write=*/true);
       job_->outcome.bytes_sent = static_cast<int64_t>(n);
@@ -270,20 +270,21 @@ class http_connection {
 
   void on_bytes(const boost::system::error_code& ec, size_t n) {
     if (n > 0) {
-      if (received_ == 0) first_byte_at_ = steady::now();
+      const auto now = steady::now();
+      if (received_ == 0) first_byte_at_ = now;
       received_ += n;
       const size_t used = parser_.feed(std::span<const char>(buffer_.get(), n));
       if (parser_.error() != http::parse_error::none) {
         return fail(error_kind::malformed_response, std::string("malformed response: ") +
                                                         std::string(http::to_string(parser_.error())));
       }
-      if (parser_.complete()) return succeed(/*leftover=*/used < n);
+      if (parser_.complete()) return succeed(/*leftover=*/used < n, now);
     }
     if (ec) {
       const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
       if (eof && received_ > 0 && !timed_out_) {
         parser_.on_eof();  // completes a close-delimited body
-        if (parser_.complete()) return succeed(/*leftover=*/true);
+        if (parser_.complete()) return succeed(/*leftover=*/true, steady::now());
         if (parser_.error() != http::parse_error::unexpected_eof && parser_.error() != http::parse_error::none) {
           return fail(error_kind::malformed_response, "malformed response");
         }
@@ -336,8 +337,7 @@ class http_connection {
     job_->outcome.bytes_received = static_cast<int64_t>(received_);
   }
 
-  void succeed(bool leftover) {
-    const auto now = steady::now();
+  void succeed(bool leftover, steady::time_point now) {
     send_started_ = std::max(send_started_, job_->outcome.acquired_at);
     fill_timings(now);
     auto& out = job_->outcome;
@@ -466,7 +466,8 @@ void http_engine::submit(const parsed_url& url, http_job& job) {
     job.outcome.body = std::move(body);
   }
   job.retried = false;
-  job.submitted_at = steady::now();
+  const auto now = steady::now();
+  job.submitted_at = now;
   if (url.pool == nullptr) url.pool = &pool_for(url);  // pools live as long as the engine
   origin_pool& pool = *url.pool;
   http_connection* connection = nullptr;
@@ -485,11 +486,11 @@ void http_engine::submit(const parsed_url& url, http_job& job) {
   }
   // Starting inline is safe: Asio never runs a completion handler inside the initiating call, so
   // on_complete cannot run before the submitting VU has yielded.
-  start_on(*connection, job);
+  start_on(*connection, job, now);
 }
 
-void http_engine::start_on(http_connection& connection, http_job& job) {
-  job.outcome.acquired_at = steady::now();
+void http_engine::start_on(http_connection& connection, http_job& job, steady::time_point now) {
+  job.outcome.acquired_at = now;
   job.outcome.timings.blocked =
       std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(job.outcome.acquired_at -
                                                                                  job.submitted_at)
@@ -516,7 +517,7 @@ void http_engine::finished(http_connection& connection, http_job& job, bool reus
     // Hand the connection straight to the oldest waiter (it reconnects if this one was closed).
     http_job* next = pool.waiters.front();
     pool.waiters.pop_front();
-    start_on(connection, *next);
+    start_on(connection, *next, job.outcome.finished_at);  // the instant the connection came free
   } else if (reusable) {
     pool.idle.push_back(&connection);
   } else {

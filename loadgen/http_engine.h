@@ -107,7 +107,7 @@ class http_engine {
   // connections then cost a socket each, not 16 KiB each.
   std::unique_ptr<char[]> take_buffer();
   void give_back_buffer(std::unique_ptr<char[]> buffer);
-  void start_on(http_connection& connection, http_job& job);
+  void start_on(http_connection& connection, http_job& job, steady::time_point now);
   void finished(http_connection& connection, http_job& job, bool reusable);
   void deactivate(http_connection& connection);
 

@@ -305,7 +305,9 @@ int lua_request(lua_State* L) {
       }
       lua_pop(L, 1);
     }
-    if (!user_agent) wire.append("User-Agent: ").append(w.plan().options.user_agent).append("\r\n");
+    if (!user_agent && !w.plan().options.user_agent.empty()) {  // "" sends none (as in k6)
+      wire.append("User-Agent: ").append(w.plan().options.user_agent).append("\r\n");
+    }
     if (!content_type_header && !content_type.empty()) wire.append("Content-Type: ").append(content_type).append("\r\n");
     if (!cookie_header) {
       bool first = true;

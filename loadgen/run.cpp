@@ -434,7 +434,12 @@ int coordinator::run(const report_writer& write_reports) {
     }
   }
   for (auto& t : threads) t.join();
-  const double duration_s = std::chrono::duration<double>(steady::now() - plan_.start).count();
+  // The run lasted until its last worker ended, not until this loop (which polls every 100 ms) noticed:
+  // rates divide by the time the load really ran.
+  steady::time_point ended = plan_.start;
+  for (const auto& w : workers_) ended = std::max(ended, w->load_ended_at());
+  if (ended == plan_.start) ended = steady::now();
+  const double duration_s = std::chrono::duration<double>(ended - plan_.start).count();
   take_snapshots();
   print_live_line(true);
   if (abort_reason_.empty()) {

@@ -118,6 +118,8 @@ class worker {
   worker_metrics& metrics() noexcept { return metrics_; }
   const std::vector<iteration_error>& iteration_errors() const noexcept { return errors_; }
   bool aborted_by_script() const noexcept { return script_abort_; }
+  // When this worker's last scenario ended (steady clock); read after run_load() has returned.
+  steady::time_point load_ended_at() const noexcept { return load_ended_at_; }
   const std::string& abort_reason() const noexcept { return abort_reason_; }
   int index() const noexcept { return index_; }
 
@@ -197,6 +199,7 @@ class worker {
   steady::time_point armed_for_ = steady::time_point::max();
   bool timer_armed_ = false;
   bool running_ = false;
+  steady::time_point load_ended_at_{};
   bool stopping_ = false;
   int64_t active_vus_ = 0;
   int64_t next_second_ = 0;

@@ -1,4 +1,5 @@
-// Our Beast-based parsers against nodejs http_parser over the same bytes: a typical nginx response
+// Our Beast-based parsers (with and without the fast path for plain responses) against nodejs
+// http_parser over the same bytes: a typical nginx response
 // (~250 B of headers + 615 B body), a chunked response, and a typical request. Both sides do the same
 // work: parse, keep the headers as "Name: value\r\n" lines, and copy the body into a std::string.
 //   http_parse_benchmark --benchmark_min_time=0.5
@@ -50,8 +51,9 @@ std::string typical_request() {
 }
 
 // ---- ours ----
-void bm_ours_response(benchmark::State& state, const std::string& wire) {
+void bm_ours_response(benchmark::State& state, const std::string& wire, bool fast_path = true) {
   stampede::http::response_parser parser;
+  parser.set_fast_path(fast_path);
   for (auto _ : state) {
     parser.reset();
     const size_t used = parser.feed(wire);
@@ -137,6 +139,7 @@ const std::string k_chunked = chunked_response();
 const std::string k_request = typical_request();
 
 BENCHMARK_CAPTURE(bm_ours_response, nginx_615, k_nginx);
+BENCHMARK_CAPTURE(bm_ours_response, nginx_615_beast_only, k_nginx, false);
 BENCHMARK_CAPTURE(bm_node, response_nginx_615, k_nginx, HTTP_RESPONSE);
 BENCHMARK_CAPTURE(bm_ours_response, chunked_8x77, k_chunked);
 BENCHMARK_CAPTURE(bm_node, response_chunked_8x77, k_chunked, HTTP_RESPONSE);

@@ -255,6 +255,66 @@ TEST(response_parser, body_limit_applies_to_content_length_chunked_and_close_del
   }
 }
 
+// The fast path for plain responses must be invisible: for every response below, at every split point,
+// parsing with it and without it (Beast only) gives the same status, headers, body, framing and error.
+TEST(response_parser, fast_path_and_beast_agree_at_every_split) {
+  const std::vector<std::string> wires = {
+      k_nginx_like,
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno",
+      "HTTP/1.1 201 Cr\xc3\xa9\xc3\xa9\r\ncontent-length:3\r\nX-Pad:   padded \t \r\nX-Empty:\r\nX-Obs: caf\xc3\xa9\r\n\r\nabc",
+      "HTTP/1.1 200 OK\r\nCONNECTION: Keep-Alive\r\nContent-Length: 007\r\n\r\n1234567",
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",         // duplicate: Beast
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",        // conflict: error
+      "HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 1\r\n\r\nx",  // list: Beast
+      "HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 1\r\n\r\nx",                // obs-fold: Beast
+      "HTTP/1.1 200 OK\r\nX-Bad: a\x01\r\nContent-Length: 1\r\n\r\nx",                   // control: error
+      "HTTP/1.1 200 OK\r\nX Bad: a\r\nContent-Length: 1\r\n\r\nx",                       // bad name: error
+      "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\nx",                                   // bad length: error
+      "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",                            // no body: Beast
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",      // chunked: Beast
+      "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\ncut short",                           // EOF inside the body
+      "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",                                   // HTTP/1.0: Beast
+      "HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + std::string(2000, 'b'),        // over the body limit
+  };
+  struct result {
+    int status = 0;
+    bool complete = false, keep_alive = false, chunked = false;
+    std::string headers, body;
+    parse_error error = parse_error::none;
+    size_t used = 0;
+    bool operator==(const result&) const = default;
+  };
+  auto parse = [](const std::string& wire, size_t split, bool fast) {
+    response_parser p(parse_limits{.max_header_bytes = 1024, .max_body_bytes = 1024});
+    p.set_fast_path(fast);
+    result r;
+    r.used = feed_split(p, wire, split);
+    if (!p.complete() && p.error() == parse_error::none) p.on_eof();
+    r.status = p.status();
+    r.complete = p.complete();
+    r.keep_alive = p.keep_alive();
+    r.chunked = p.chunked();
+    r.headers = p.headers().raw;
+    r.body = p.body();
+    r.error = p.error();
+    return r;
+  };
+  for (const std::string& wire : wires) {
+    for (size_t split = 0; split <= wire.size(); ++split) {
+      const result fast = parse(wire, split, true);
+      const result beast = parse(wire, split, false);
+      EXPECT_TRUE(fast == beast) << "split " << split << " of: " << wire;
+    }
+  }
+  // The first response takes the fast path and still reads exactly as Beast reads it.
+  const result plain = parse(k_nginx_like, k_nginx_like.size(), true);
+  EXPECT_TRUE(plain.complete);
+  EXPECT_EQ(plain.status, 200);
+  EXPECT_EQ(plain.body, "{\"ok\": true}\n");
+  EXPECT_EQ(plain.headers.rfind("Server: nginx/1.22.1\r\n", 0), 0u);
+}
+
 TEST(response_parser, reset_reuses_the_parser) {
   response_parser p;
   p.feed(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"));

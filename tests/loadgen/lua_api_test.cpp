@@ -73,6 +73,10 @@ TEST_F(lua_api, params_json_form_headers_name_and_absolute_urls) {
   EXPECT_NE(r.step("GET /counter"), nullptr);
 }
 
+TEST_F(lua_api, an_empty_user_agent_option_sends_no_user_agent_header) {
+  expect_all_checks_passed(run_case("no_user_agent"), 2);
+}
+
 TEST_F(lua_api, response_fields_and_errors) {
   const auto r = run_case("response", {{"CLOSED_PORT", std::to_string(test::closed_port())}});
   expect_all_checks_passed(r, 21);

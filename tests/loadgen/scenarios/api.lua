@@ -13,6 +13,9 @@ options = { scenarios = { main = scenario } }
 if case == "discard_case" then
   options.discardResponseBodies = true
 end
+if case == "no_user_agent" then
+  options.userAgent = ""  -- as in k6: no User-Agent header at all
+end
 if case == "sleep_case" then
   options.thresholds = { iteration_duration = { "min>=195", "max<600" } }
 end
@@ -84,6 +87,13 @@ function params()
   expect("absolute url", absolute.status == 200 and absolute:json().count == 1)
   expect("res.url is the url as given", absolute.url == env.TARGET .. "/counter?from=absolute")
   expect("url_encode", http.url_encode("a b/é") == "a%20b%2F%C3%A9")
+end
+
+function no_user_agent()
+  local plain = http.get("/echo"):json()
+  expect("no user agent", header(plain.headers, "user-agent") == nil)
+  local h = http.get("/echo", { headers = { ["User-Agent"] = "explicit" } }):json()
+  expect("explicit user agent still sent", header(h.headers, "user-agent") == "explicit")
 end
 
 function response()

@@ -1022,6 +1022,9 @@ class proxy_listener {
 // proxy_server
 
 struct proxy_server::impl {
+  // With one io thread, every socket and timer is used from that thread only (other threads post), so
+  // the reactor's per-descriptor locks can go; with more threads, strands serialise and locks stay.
+  explicit impl(int threads) : io(threads == 1 ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : threads) {}
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
   std::vector<std::thread> threads;
@@ -1075,7 +1078,7 @@ void wake_all(const std::vector<std::shared_ptr<connection>>& connections) {
 proxy_server::proxy_server(server_options options)
     : options_(std::move(options)),
       log_(std::make_shared<injection_log>(options_.log_capacity)),
-      impl_(std::make_unique<impl>()) {
+      impl_(std::make_unique<impl>(std::clamp(options_.threads, 1, 64))) {
   impl_->rec->log = log_;
   const int threads = std::clamp(options_.threads, 1, 64);
   for (int i = 0; i < threads; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });

@@ -1,65 +1,61 @@
 #!/usr/bin/env bash
-# nginx direct vs through `stampede proxy` (no toxic): wrk -t1 -c64 -d5s, 3 alternating rounds, then the
-# median added latency of sequential requests (wrk -t1 -c1 --latency, p50 proxied - p50 direct).
-# Targets: throughput ratio >= 0.7x, added median latency < 50 us.
-# usage: bench/chaos/proxy_bench.sh [path/to/stampede]   (default: build/chaos/stampede)
+# The fault proxy with no toxic, side by side in one run with its peer: nginx direct, through
+# `stampede proxy`, and through HAProxy in TCP mode (one thread; the fastest proxy in Debian), with
+# `wrk -t1 -c64 -d5s`, alternating ROUNDS times. Then the median added latency of sequential requests
+# (wrk -t1 -c1 --latency, p50 through the proxy - p50 direct).
+# Targets: throughput >= 0.7x of direct, added median latency < 50 us.
+# usage: bench/chaos/proxy_bench.sh [path/to/stampede]   (default: build/release/stampede)
+#        env: ROUNDS (3), DURATION (5s)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-stampede=${1:-$root/build/chaos/stampede}
-duration=${DURATION:-5s}
-rounds=${ROUNDS:-3}
-for tool in nginx wrk curl; do command -v $tool >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
-[[ -x $stampede ]] || { echo "missing $stampede (cmake --build build/chaos --target stampede)" >&2; exit 1; }
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+stampede="${1:-$root/build/release/stampede}"
+duration="${DURATION:-5s}"
+rounds="${ROUNDS:-3}"
+for tool in nginx wrk haproxy; do command -v $tool >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
+[[ -x $stampede ]] || { echo "missing $stampede (cmake --build build/release --target stampede)" >&2; exit 1; }
+source "$root/bench/lib/peers.sh"
+bench_init
+start_nginx 615
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
+proxy_port=$(free_port); api_port=$(free_port); haproxy_port=$(free_port)
+echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$proxy_port\",\"upstream\":\"127.0.0.1:$NGINX_PORT\"}]" \
+  > "$BENCH_WORK/proxies.json"
+"$stampede" proxy --listen "127.0.0.1:$api_port" --config "$BENCH_WORK/proxies.json" \
+  > "$BENCH_WORK/proxy.log" 2>&1 &
+BENCH_PIDS+=($!)
+cat > "$BENCH_WORK/haproxy.cfg" <<CFG
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen nginx
+  bind 127.0.0.1:$haproxy_port
+  server nginx 127.0.0.1:$NGINX_PORT
+CFG
+haproxy -f "$BENCH_WORK/haproxy.cfg" -db > "$BENCH_WORK/haproxy.log" 2>&1 &
+BENCH_PIDS+=($!)
+wait_for_port "$proxy_port"
+wait_for_port "$haproxy_port"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-nginx_port=$(free_port); proxy_port=$(free_port); api_port=$(free_port)
-
-mkdir -p "$tmp/logs" "$tmp/html"
-chmod 755 "$tmp" "$tmp/html"  # nginx workers may run as another user when started by root
-echo -n "hello from nginx" > "$tmp/html/index.html"
-cat > "$tmp/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-error_log $tmp/logs/error.log warn;
-pid $tmp/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $tmp/body; proxy_temp_path $tmp/proxy; fastcgi_temp_path $tmp/fcgi;
-  uwsgi_temp_path $tmp/uwsgi; scgi_temp_path $tmp/scgi;
-  server { listen 127.0.0.1:$nginx_port; root $tmp/html; }
-}
-CONF
-nginx -p "$tmp" -c "$tmp/nginx.conf" & pids+=($!)
-echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$proxy_port\",\"upstream\":\"127.0.0.1:$nginx_port\"}]" > "$tmp/proxies.json"
-"$stampede" proxy --listen 127.0.0.1:$api_port --config "$tmp/proxies.json" > "$tmp/proxy.log" 2>&1 & pids+=($!)
-
-for port in $nginx_port $proxy_port; do
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
-  curl -sf "http://127.0.0.1:$port/" >/dev/null || { echo "port $port not serving" >&2; cat "$tmp/proxy.log" "$tmp/logs/error.log" >&2; exit 1; }
-done
-
-rate() { wrk -t1 -c64 -d"$duration" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
+rate() { wrk -t1 -c64 -d"$duration" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print int($2)}'; }
 p50_us() {  # wrk prints e.g. "50%   45.00us" or "50%    1.02ms"
   wrk -t1 -c1 -d3s --latency "http://127.0.0.1:$1/" | awk '$1=="50%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); print v}
     else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'
 }
 
-direct_sum=0; proxied_sum=0
+direct_sum=0; ours_sum=0; haproxy_sum=0
 for r in $(seq "$rounds"); do
-  d=$(rate $nginx_port); p=$(rate $proxy_port)
-  echo "round $r: direct ${d} req/s, proxied ${p} req/s"
-  direct_sum=$(echo "$direct_sum + $d" | bc -l); proxied_sum=$(echo "$proxied_sum + $p" | bc -l)
+  d=$(rate "$NGINX_PORT"); o=$(rate "$proxy_port"); h=$(rate "$haproxy_port")
+  echo "round $r: direct $d req/s, stampede proxy $o ($(ratio "$o" "$d")x), haproxy $h ($(ratio "$h" "$d")x)"
+  direct_sum=$((direct_sum + d)); ours_sum=$((ours_sum + o)); haproxy_sum=$((haproxy_sum + h))
 done
-ratio=$(echo "$proxied_sum / $direct_sum" | bc -l)
-d50=$(p50_us $nginx_port); p50=$(p50_us $proxy_port)
-added=$(echo "$p50 - $d50" | bc -l)
-printf "mean direct %.0f req/s, proxied %.0f req/s, ratio %.2fx (target >= 0.7x)\n" \
-  "$(echo "$direct_sum / $rounds" | bc -l)" "$(echo "$proxied_sum / $rounds" | bc -l)" "$ratio"
-printf "median latency (c1): direct %.1f us, proxied %.1f us, added %.1f us (target < 50 us)\n" "$d50" "$p50" "$added"
+echo "mean: direct $((direct_sum / rounds)) req/s, stampede proxy $((ours_sum / rounds)) req/s" \
+     "($(ratio "$ours_sum" "$direct_sum")x of direct, target >= 0.7x), haproxy $((haproxy_sum / rounds)) req/s" \
+     "($(ratio "$haproxy_sum" "$direct_sum")x); stampede proxy / haproxy $(ratio "$ours_sum" "$haproxy_sum")x"
+d50=$(p50_us "$NGINX_PORT"); o50=$(p50_us "$proxy_port"); h50=$(p50_us "$haproxy_port")
+python3 -c "import sys; d,o,h=map(float,sys.argv[1:]); print(f'median latency (c1): direct {d:.1f} us, stampede proxy +{o-d:.1f} us (target < 50 us), haproxy +{h-d:.1f} us')" \
+  "$d50" "$o50" "$h50"

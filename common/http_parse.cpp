@@ -204,7 +204,10 @@ class engine {
  private:
   void start_message() {
     parser_.emplace(state_);
-    parser_->eager(true);
+    // Not eager until the header is done: put() then stops right after the header, so the bytes it
+    // consumed are exactly the header's, and the total header limit can be checked (Beast's own limit
+    // applies to the start line and to the field block separately).
+    parser_->eager(false);
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<size_t>(limits_.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     parser_->body_limit(static_cast<std::uint64_t>(limits_.max_body_bytes));
@@ -246,7 +249,8 @@ class engine {
       pending_.clear();
       return 0;
     }
-    // Message (or interim response) complete: what is left unparsed lies within `bytes`.
+    // The header or the whole message (or an interim response) is complete: what is left unparsed
+    // lies within `bytes`.
     const size_t left = pending_.size() - used;
     assert(used >= old_size && left <= bytes.size());
     (void)old_size;
@@ -261,11 +265,16 @@ class engine {
   void count_header_bytes(size_t used) {
     if (error_ != parse_error::none) return;
     if (!header_done_seen_) {
+      header_bytes_ += used;
       if (parser_->is_header_done()) {
         header_done_seen_ = true;
+        if (header_bytes_ > limits_.max_header_bytes) {
+          error_ = parse_error::header_too_large;
+          return;
+        }
+        parser_->eager(true);  // the body may now be parsed in the same put()
         return;
       }
-      header_bytes_ += used;
       if (header_bytes_ + pending_.size() > limits_.max_header_bytes) error_ = parse_error::header_too_large;
     } else if (pending_.size() > limits_.max_header_bytes) {
       // A chunk header or trailer line that never ends.

@@ -22,22 +22,6 @@ namespace stampede::drill {
 
 namespace json = boost::json;
 
-uint16_t free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket: " + std::string{std::strerror(errno)});
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port: " + std::string{std::strerror(errno)});
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 uint16_t port_of(const std::string& url) {
   const size_t colon = url.rfind(':');
   if (colon == std::string::npos) return 0;

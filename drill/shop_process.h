@@ -15,10 +15,11 @@
 
 #include <boost/json/value.hpp>
 
+#include "common/loopback.h"
+
 namespace stampede::drill {
 
-// A free loopback TCP port (bound and released; the caller binds it soon after).
-uint16_t free_loopback_port();
+using stampede::free_loopback_port;  // common/loopback.h
 
 class shop_process {
  public:

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/http_client.h"
+#include "common/loopback.h"
 #include "reference_shop/options.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/seed.h"
@@ -64,22 +65,6 @@ struct child {
   uint16_t port = 0;
   bool alive = false;
 };
-
-uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket: " + std::string{std::strerror(errno)});
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port: " + std::string{std::strerror(errno)});
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string self_exe() {
   std::error_code ec;
@@ -498,9 +483,9 @@ int supervisor_command(std::span<char* const> args) {
 
     haproxy_config hc;
     hc.balance = lb;
-    hc.frontend_port = port == 0 ? free_port() : static_cast<uint16_t>(port);
-    hc.stats_port = free_port();
-    hc.runtime_port = free_port();
+    hc.frontend_port = port == 0 ? free_loopback_port() : static_cast<uint16_t>(port);
+    hc.stats_port = free_loopback_port();
+    hc.runtime_port = free_loopback_port();
     for (auto& c : sup.children()) {
       if (c.role != "node") continue;
       haproxy_config::server server{c.name, "127.0.0.1", c.port, weights.empty() ? 100 : weights[hc.servers.size()]};

@@ -221,6 +221,36 @@ TEST(response_parser, header_limit_holds_however_the_bytes_are_split) {
     feed_in_steps(p, wire, step);
     EXPECT_EQ(p.error(), parse_error::header_too_large) << step;
   }
+  // The limit is on the whole header: a start line and a field block each under it, together over it.
+  const std::string two_halves = "HTTP/1.1 200 " + std::string(700, 'r') + "\r\nX-Half: " + std::string(700, 'h') +
+                                 "\r\nContent-Length: 0\r\n\r\n";
+  for (size_t step : {1u, 100u, 100000u}) {
+    for (bool fast : {true, false}) {
+      response_parser p(parse_limits{.max_header_bytes = 1024, .max_body_bytes = 1024});
+      p.set_fast_path(fast);
+      feed_in_steps(p, two_halves, step);
+      EXPECT_EQ(p.error(), parse_error::header_too_large) << step;
+    }
+  }
+  request_parser r(parse_limits{.max_header_bytes = 1024, .max_body_bytes = 1024});
+  r.feed(std::string_view("GET /" + std::string(700, 'p') + " HTTP/1.1\r\nX-Half: " + std::string(700, 'h') +
+                          "\r\n\r\n"));
+  EXPECT_EQ(r.error(), parse_error::header_too_large);
+  // Exactly at the limit is fine, one byte over is not, however it arrives.
+  for (size_t extra : {0u, 1u}) {
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: ";
+    head += std::string(1024 - head.size() - 4 + extra, 'x') + "\r\n\r\n";
+    ASSERT_EQ(head.size(), 1024u + extra);
+    for (size_t step : {1u, 7u, 100000u}) {
+      for (bool fast : {true, false}) {
+        response_parser p(parse_limits{.max_header_bytes = 1024, .max_body_bytes = 1024});
+        p.set_fast_path(fast);
+        feed_in_steps(p, head + "ok", step);
+        EXPECT_EQ(p.error(), extra == 0 ? parse_error::none : parse_error::header_too_large) << step << fast;
+        EXPECT_EQ(p.complete(), extra == 0) << step << fast;
+      }
+    }
+  }
   // A header that never ends is bounded too.
   response_parser p(parse_limits{.max_header_bytes = 1024, .max_body_bytes = 1024});
   p.feed(std::string_view("HTTP/1.1 200 OK\r\n"));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -343,8 +344,33 @@ int coordinator::run(const report_writer& write_reports) {
     planned_duration_s_ = std::max(planned_duration_s_,
                                    std::chrono::duration<double>(s.start_time + s.planned_duration()).count());
   }
+  // setup(), teardown() and verify() run on their own thread so that this one still takes Ctrl-C: a
+  // signal ends the call as interrupted (it throws), the way a timeout does.
+  auto interruptible = [&](auto call) {
+    std::exception_ptr failure;
+    std::atomic<bool> done{false};
+    std::thread runner([&] {
+      try {
+        call();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      done = true;
+    });
+    while (!done.load()) {
+      if (const int sig = signals.wait(std::chrono::milliseconds(50)); sig != 0) {
+        interrupted_ = true;
+        if (!request_.quiet) {
+          std::fprintf(stderr, "\nstampede: %s received, interrupting setup/teardown\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        }
+        workers_[0]->interrupt_special();
+      }
+    }
+    runner.join();
+    if (failure) std::rethrow_exception(failure);
+  };
   try {
-    plan_.setup_data_json = workers_[0]->run_setup();
+    interruptible([&] { plan_.setup_data_json = workers_[0]->run_setup(); });
     workers_[0]->apply_plan();
     for (int i = 1; i < plan_.threads; ++i) {
       workers_.push_back(std::make_unique<worker>(plan_, i, outbox_));
@@ -352,8 +378,8 @@ int coordinator::run(const report_writer& write_reports) {
       workers_.back()->apply_plan();
     }
   } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
-    return exit_script_error;
+    std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
+    return interrupted_ ? exit_interrupted : exit_script_error;
   }
 
   {  // Every VU may hold a connection: refuse clearly now rather than fail with EMFILE under load (hardening).
@@ -453,9 +479,9 @@ int coordinator::run(const report_writer& write_reports) {
 
   bool teardown_failed = false;
   try {
-    workers_[0]->run_teardown();
+    interruptible([&] { workers_[0]->run_teardown(); });
   } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
+    std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
     teardown_failed = true;
   }
 
@@ -470,7 +496,8 @@ int coordinator::run(const report_writer& write_reports) {
   bool verify_failed = false;
   try {
     history_json_ = history_json(history_);
-    const std::string result = workers_[0]->run_verify(json::serialize(history_json_));
+    std::string result;
+    interruptible([&] { result = workers_[0]->run_verify(json::serialize(history_json_)); });
     if (result != "null") {
       json::value v = json::parse(result);
       json::array invariants;
@@ -532,7 +559,7 @@ int coordinator::run(const report_writer& write_reports) {
     }
   }
 
-  if (teardown_failed) return exit_script_error;
+  if (teardown_failed) return interrupted_ ? exit_interrupted : exit_script_error;
   if (!abort_reason_.empty() && abort_reason_.rfind("threshold", 0) != 0) return exit_script_abort;
   if (!all_ok(verdicts)) return exit_thresholds_crossed;
   if (verify_failed) return exit_invariant_failed;

@@ -150,8 +150,8 @@ void worker::handle(const event& e, steady::time_point now) {
       return;
     case event_kind::stop: {
       const bool hard = e.generation != 0;
-      if (special_vu_ != nullptr) {  // setup/teardown timeout
-        abort_run("timeout");
+      if (special_vu_ != nullptr) {  // setup/teardown/verify: timeout or Ctrl-C
+        abort_run(special_interrupted_ ? "interrupted" : "timeout");
         special_done_ = true;
         // Never resume it: a function looping on requests would otherwise keep the loop busy forever.
         special_vu_->interrupted = true;
@@ -177,6 +177,13 @@ void worker::request_stop(bool hard) {
   if (stop_requested_.exchange(true) && !hard) return;
   asio::post(*io_, [this, hard] {
     if (running_) schedule(steady::now(), event_kind::stop, nullptr, hard ? 1 : 0);
+  });
+}
+
+void worker::interrupt_special() {
+  special_interrupted_ = true;
+  asio::post(*io_, [this] {
+    if (running_ && special_vu_ != nullptr) schedule(steady::now(), event_kind::stop, nullptr, 1);
   });
 }
 
@@ -654,10 +661,12 @@ std::string worker::run_special_vu(const char* function_name, nanos timeout, con
   lua_State* T = v->thread;
   std::string error;
   std::string result = "null";
-  if (script_abort_ && abort_reason_ == "timeout") {
-    error = std::string(function_name) + "() did not finish within its timeout";
+  if (script_abort_ && (abort_reason_ == "timeout" || abort_reason_ == "interrupted")) {
+    error = std::string(function_name) +
+            (abort_reason_ == "timeout" ? "() did not finish within its timeout" : "() was interrupted by a signal");
     script_abort_ = false;
     abort_reason_.clear();
+    special_interrupted_ = false;
   } else if (lua_status(T) != LUA_OK || lua_gettop(T) < 2) {
     error = lua_gettop(T) > 0 ? luaL_tolstring(T, -1, nullptr) : "failed";
   } else if (!lua_toboolean(T, 1)) {

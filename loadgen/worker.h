@@ -114,6 +114,8 @@ class worker {
   void run_load();
   // Thread-safe: ends the load early (Ctrl-C, abortOnFail). `hard` skips graceful stops.
   void request_stop(bool hard);
+  // Thread-safe: ends a running setup()/teardown()/verify() as interrupted (Ctrl-C); its call throws.
+  void interrupt_special();
 
   worker_metrics& metrics() noexcept { return metrics_; }
   const std::vector<iteration_error>& iteration_errors() const noexcept { return errors_; }
@@ -204,6 +206,7 @@ class worker {
   int64_t active_vus_ = 0;
   int64_t next_second_ = 0;
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> special_interrupted_{false};
   bool script_abort_ = false;
   std::string abort_reason_;
   std::mt19937_64 init_rng_;

@@ -322,5 +322,41 @@ TEST(stopping, sigint_stops_gracefully_with_105_and_writes_results) {
             0);  // graceful: iterations finished
 }
 
+// Ctrl-C is taken while setup() or teardown() runs, not only under load: a slow one ends at once with
+// exit code 105 instead of holding the terminal until its timeout.
+TEST(stopping, sigint_interrupts_a_slow_setup_or_teardown) {
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+  temp_dir dir;
+  for (const char* slow : {"setup", "teardown"}) {
+    const std::string script = dir.write(std::string(slow) + ".lua",
+                                         "options = { setupTimeout = '60s', teardownTimeout = '60s' }\n"
+                                         "function " + std::string(slow) + "() sleep(30) end\n"
+                                         "function default() end\n");
+    run_request request = make_request(script, "", {});
+    request.overrides.vus = 1;
+    request.overrides.iterations = 1;
+    run_result r;
+    const auto started = std::chrono::steady_clock::now();
+    std::thread run([&] { r = run_scenario(request, dir); });
+    std::this_thread::sleep_for(500ms);  // well inside the 30 s sleep
+    kill(getpid(), SIGINT);
+    run.join();
+    const auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(r.exit_code, exit_interrupted) << slow << ": " << r.err;
+    EXPECT_LT(took, 10s) << slow;
+    EXPECT_NE(r.err.find(std::string(slow) + "() was interrupted by a signal"), std::string::npos) << r.err;
+  }
+  sigset_t pending;
+  sigpending(&pending);
+  if (sigismember(&pending, SIGINT) == 1) {
+    int sig = 0;
+    sigwait(&set, &sig);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
 }  // namespace
 }  // namespace stampede::loadgen

@@ -135,7 +135,7 @@ class http_connection {
     timed_out_ = false;
     aborted_ = false;
     received_ = 0;
-    deadline_ = job.outcome.acquired_at + job.timeout;
+    deadline_ = job.submitted_at + job.timeout;  // the whole exchange, a wait for the connection included
     if (!connected_) {
       connect();
     } else if (job.outcome.acquired_at - idle_since >= stale_check_after && peer_closed()) {
@@ -533,6 +533,23 @@ void http_engine::finished(http_connection& connection, http_job& job, bool reus
 
 void http_engine::sweep(steady::time_point now) {
   for (http_connection* connection : active_) connection->check_deadline(now);
+  // The timeout covers the whole exchange, the wait for a free connection included (maxConnectionsPerHost).
+  for (auto& [key, pool] : pools_) {
+    for (auto it = pool->waiters.begin(); it != pool->waiters.end();) {
+      http_job* job = *it;
+      if (now < job->submitted_at + job->timeout) {
+        ++it;
+        continue;
+      }
+      it = pool->waiters.erase(it);
+      job->outcome.error = error_kind::read_timeout;
+      job->outcome.error_message = "request timeout (still waiting for a free connection)";
+      job->outcome.acquired_at = now;
+      job->outcome.finished_at = now;
+      job->outcome.timings.blocked = micros(now - job->submitted_at);
+      asio::post(io_, [job] { job->on_complete(); });  // never inside the sweep: it may submit again
+    }
+  }
 }
 
 void http_engine::abort(http_job& job) {

@@ -73,6 +73,15 @@ TEST_F(lua_api, params_json_form_headers_name_and_absolute_urls) {
   EXPECT_NE(r.step("GET /counter"), nullptr);
 }
 
+TEST_F(lua_api, the_timeout_covers_the_wait_for_a_free_connection) {
+  const auto r = run_case("pool_wait_timeout");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto checks = r.checks();
+  ASSERT_EQ(checks.size(), 3u) << r.err;
+  for (const auto& [name, counts] : checks) EXPECT_EQ(counts.second, 0) << "failed check: " << name;
+  EXPECT_EQ(server_.hits("/hello"), 0u);  // it never got a connection
+}
+
 TEST_F(lua_api, an_empty_user_agent_option_sends_no_user_agent_header) {
   expect_all_checks_passed(run_case("no_user_agent"), 2);
 }

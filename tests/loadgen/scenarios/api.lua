@@ -13,6 +13,10 @@ options = { scenarios = { main = scenario } }
 if case == "discard_case" then
   options.discardResponseBodies = true
 end
+if case == "pool_wait_timeout" then
+  options.maxConnectionsPerHost = 1
+  scenario.vus = 2
+end
 if case == "no_user_agent" then
   options.userAgent = ""  -- as in k6: no User-Agent header at all
 end
@@ -87,6 +91,19 @@ function params()
   expect("absolute url", absolute.status == 200 and absolute:json().count == 1)
   expect("res.url is the url as given", absolute.url == env.TARGET .. "/counter?from=absolute")
   expect("url_encode", http.url_encode("a b/é") == "a%20b%2F%C3%A9")
+end
+
+-- Two VUs, one connection: VU 1 holds it for 1.5 s; VU 2's request, with a 300 ms timeout, times out
+-- while still waiting for it (the timeout covers the whole exchange).
+function pool_wait_timeout()
+  if vu.id == 1 then
+    expect("slow request holds the connection", http.get("/delay?ms=1500").status == 200)
+  else
+    sleep(0.1)
+    local r = http.get("/hello", { timeout = "300ms" })
+    expect("waiting request timed out", r.status == 0 and r.error_code == "read_timeout")
+    expect("after its timeout, not after the slow one", r.timings.blocked >= 250 and r.timings.blocked < 1000)
+  end
 end
 
 function no_user_agent()

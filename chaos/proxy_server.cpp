@@ -175,6 +175,7 @@ struct proxy_shared {
 
   std::atomic<uint64_t> next_connection{0};
   std::atomic<uint64_t> accepted{0}, active{0}, refused{0}, bytes_up{0}, bytes_down{0};
+  std::atomic<uint64_t> received_up{0}, received_down{0};  // read from the source, before any toxic
 
   std::shared_ptr<const toxic_snapshot> current() const {
     std::lock_guard lock(mutex);
@@ -487,6 +488,7 @@ class connection : public std::enable_shared_from_this<connection> {
     tcp::socket& src = d.index == 0 ? client_ : upstream_;
     tcp::socket& dst = d.index == 0 ? upstream_ : client_;
     auto& counter = d.index == 0 ? proxy_->bytes_up : proxy_->bytes_down;
+    auto& received = d.index == 0 ? proxy_->received_up : proxy_->received_down;
     while (!closed_) {
       if (d.queued >= proxy_->options.max_queued_bytes) {
         arm(d.space_signal, forever);
@@ -513,6 +515,7 @@ class connection : public std::enable_shared_from_this<connection> {
         }
         co_return;
       }
+      received.fetch_add(n, std::memory_order_relaxed);
       refresh();
       if (closed_) co_return;
       const std::string_view bytes(d.buffer.data(), n);
@@ -1053,6 +1056,8 @@ struct proxy_server::impl {
     out.connections_refused = s.refused.load();
     out.bytes_upstream = s.bytes_up.load();
     out.bytes_downstream = s.bytes_down.load();
+    out.received_upstream = s.received_up.load();
+    out.received_downstream = s.received_down.load();
     return out;
   }
 };

@@ -63,6 +63,8 @@ struct proxy_info {
   uint64_t connections_refused = 0;              // accepted but upstream unreachable
   uint64_t bytes_upstream = 0;                   // forwarded client -> upstream
   uint64_t bytes_downstream = 0;                 // forwarded upstream -> client
+  uint64_t received_upstream = 0;                // read from the client (toxics may hold or drop some)
+  uint64_t received_downstream = 0;              // read from the upstream
 };
 
 struct server_options {

@@ -1,6 +1,15 @@
 // Toxiproxy API conformance: paths, JSON shapes, status codes, error bodies (real HTTP on 127.0.0.1).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <boost/json.hpp>
 
 #include "chaos/api.h"
@@ -49,6 +58,56 @@ TEST_F(api_fixture, VersionAndUnknownPaths) {
   EXPECT_TRUE(body(r).as_object().contains("version"));
   expect_error(call("GET", "/nope"), 404, "not found");
   expect_error(call("PUT", "/proxies"), 405, "method not allowed");
+}
+
+// GET /metrics: Toxiproxy's byte counters under its names, plus connections and injections per toxic;
+// the values match the traffic sent, and the exposition passes promtool's linter.
+TEST_F(api_fixture, MetricsCountBytesConnectionsAndInjections) {
+  ASSERT_EQ(call("POST", "/proxies", create_body("shop")).status, 201);
+  ASSERT_EQ(call("POST", "/proxies/shop/toxics",
+                 R"({"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":1}})")
+                .status,
+            200);
+  const auto info = server_.proxy("shop");
+  ASSERT_TRUE(info.has_value());
+  const std::string listen = info->config.listen;
+  {
+    fd_guard c = connect_to(static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1))));
+    ASSERT_TRUE(send_all(c.get(), "ping-12345"));  // 10 bytes, echoed back
+    EXPECT_EQ(read_until(c.get(), 10, std::chrono::milliseconds(3000)).data, "ping-12345");
+  }
+  const std::string up = "{direction=\"upstream\",listener=\"" + listen + "\",proxy=\"shop\",upstream=\"" +
+                         echo_.address() + "\"}";
+  const std::string down = "{direction=\"downstream\",listener=\"" + listen + "\",proxy=\"shop\",upstream=\"" +
+                           echo_.address() + "\"}";
+  const std::vector<std::string> expected = {
+      "toxiproxy_proxy_received_bytes_total" + up + " 10", "toxiproxy_proxy_sent_bytes_total" + up + " 10",
+      "toxiproxy_proxy_received_bytes_total" + down + " 10", "toxiproxy_proxy_sent_bytes_total" + down + " 10",
+      "stampede_proxy_connections_accepted_total{proxy=\"shop\"} 1",
+      "stampede_proxy_toxic_injections_total{proxy=\"shop\",toxic=\"slow\"} 1"};
+  // A counter moves when the proxy's write completes, which may be just after the echo arrived here.
+  http::client_response r;
+  auto all_there = [&] {
+    return std::all_of(expected.begin(), expected.end(),
+                       [&](const std::string& line) { return r.body.find(line + "\n") != std::string::npos; });
+  };
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    r = call("GET", "/metrics");
+    ASSERT_EQ(r.status, 200);
+    if (all_there()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (const std::string& line : expected) EXPECT_NE(r.body.find(line + "\n"), std::string::npos) << line << "\n" << r.body;
+  EXPECT_NE(r.body.find("# TYPE toxiproxy_proxy_sent_bytes_total counter\n"), std::string::npos);
+  if (::access("/usr/bin/promtool", X_OK) != 0) GTEST_SKIP() << "promtool not installed";
+  char path[] = "/tmp/stampede-metrics-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::ofstream(path) << r.body;
+  const std::string command = std::string("/usr/bin/promtool check metrics < ") + path + " > /dev/null 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0) << r.body;
+  ::unlink(path);
 }
 
 TEST_F(api_fixture, ProxyLifecycleShapesAndStatusCodes) {

@@ -52,7 +52,7 @@ class api_fixture : public ::testing::Test {
   std::unique_ptr<http::blocking_client> client_;
 };
 
-TEST_F(api_fixture, VersionAndUnknownPaths) {
+TEST_F(api_fixture, version_and_unknown_paths) {
   auto r = call("GET", "/version");
   EXPECT_EQ(r.status, 200);
   EXPECT_TRUE(body(r).as_object().contains("version"));
@@ -62,7 +62,7 @@ TEST_F(api_fixture, VersionAndUnknownPaths) {
 
 // GET /metrics: Toxiproxy's byte counters under its names, plus connections and injections per toxic;
 // the values match the traffic sent, and the exposition passes promtool's linter.
-TEST_F(api_fixture, MetricsCountBytesConnectionsAndInjections) {
+TEST_F(api_fixture, metrics_count_bytes_connections_and_injections) {
   ASSERT_EQ(call("POST", "/proxies", create_body("shop")).status, 201);
   ASSERT_EQ(call("POST", "/proxies/shop/toxics",
                  R"({"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":1}})")
@@ -110,7 +110,7 @@ TEST_F(api_fixture, MetricsCountBytesConnectionsAndInjections) {
   ::unlink(path);
 }
 
-TEST_F(api_fixture, ProxyLifecycleShapesAndStatusCodes) {
+TEST_F(api_fixture, proxy_lifecycle_shapes_and_status_codes) {
   auto created = call("POST", "/proxies", create_body("shop"));
   ASSERT_EQ(created.status, 201);
   auto p = body(created).as_object();
@@ -143,7 +143,7 @@ TEST_F(api_fixture, ProxyLifecycleShapesAndStatusCodes) {
   EXPECT_EQ(connect_errno(port), ECONNREFUSED);
 }
 
-TEST_F(api_fixture, ToxicLifecycleShapesAndStatusCodes) {
+TEST_F(api_fixture, toxic_lifecycle_shapes_and_status_codes) {
   ASSERT_EQ(call("POST", "/proxies", create_body("db")).status, 201);
   auto added = call("POST", "/proxies/db/toxics", R"({"type":"latency","attributes":{"latency":250,"jitter":50}})");
   ASSERT_EQ(added.status, 200);
@@ -183,7 +183,7 @@ TEST_F(api_fixture, ToxicLifecycleShapesAndStatusCodes) {
   expect_error(call("DELETE", "/proxies/db/toxics/latency_downstream"), 404, "toxic not found");
 }
 
-TEST_F(api_fixture, ExtensionsAcceptDurationStringsAndNewTypes) {
+TEST_F(api_fixture, extensions_accept_duration_strings_and_new_types) {
   ASSERT_EQ(call("POST", "/proxies", create_body("x")).status, 201);
   auto r = call("POST", "/proxies/x/toxics",
                 R"({"type":"http_abort","name":"checkout","attributes":{"method":"POST","path":"/checkout","status":502,"first_n":3}})");
@@ -196,7 +196,7 @@ TEST_F(api_fixture, ExtensionsAcceptDurationStringsAndNewTypes) {
   EXPECT_EQ(call("POST", "/proxies/x/toxics", R"({"type":"http_delay","stream":"downstream"})").status, 400);
 }
 
-TEST_F(api_fixture, ResetRemovesToxicsAndEnablesEverything) {
+TEST_F(api_fixture, reset_removes_toxics_and_enables_everything) {
   ASSERT_EQ(call("POST", "/proxies", create_body("a")).status, 201);
   ASSERT_EQ(call("POST", "/proxies/a/toxics", R"({"type":"timeout"})").status, 200);
   ASSERT_EQ(call("POST", "/proxies/a", R"({"enabled":false})").status, 200);
@@ -206,7 +206,7 @@ TEST_F(api_fixture, ResetRemovesToxicsAndEnablesEverything) {
   EXPECT_TRUE(a.at("toxics").as_array().empty());
 }
 
-TEST_F(api_fixture, PopulateCreatesOrKeepsProxies) {
+TEST_F(api_fixture, populate_creates_or_keeps_proxies) {
   const std::string list = "[" + create_body("one") + "," + create_body("two") + "]";
   auto r = call("POST", "/populate", list);
   ASSERT_EQ(r.status, 201);
@@ -216,12 +216,12 @@ TEST_F(api_fixture, PopulateCreatesOrKeepsProxies) {
   EXPECT_EQ(call("POST", "/populate", R"({"name":"x"})").status, 400);
 }
 
-TEST_F(api_fixture, RefusesBrowsers) {
+TEST_F(api_fixture, refuses_browsers) {
   auto r = call("GET", "/proxies", {}, {{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64)"}});
   expect_error(r, 403, "User agent not allowed");
 }
 
-TEST_F(api_fixture, InjectionsEndpointListsTheLog) {
+TEST_F(api_fixture, injections_endpoint_lists_the_log) {
   auto created = body(call("POST", "/proxies", create_body("l")));
   const std::string listen(created.at("listen").as_string());
   ASSERT_EQ(call("POST", "/proxies/l/toxics", R"({"type":"latency","attributes":{"latency":1}})").status, 200);

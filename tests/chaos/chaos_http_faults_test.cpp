@@ -42,7 +42,7 @@ class http_fixture : public ::testing::Test {
   proxy_server server_{server_options{.seed = 11}};
 };
 
-TEST_F(http_fixture, AbortAnswersMatchingRequestsWithoutReachingUpstream) {
+TEST_F(http_fixture, abort_answers_matching_requests_without_reaching_upstream) {
   const uint16_t port = add(server_);
   auto t = http_toxic(toxic_type::http_abort, "POST", "/checkout");
   t.status = 503;
@@ -64,7 +64,7 @@ TEST_F(http_fixture, AbortAnswersMatchingRequestsWithoutReachingUpstream) {
   EXPECT_NE(log[0].detail.find("POST /checkout/confirm"), std::string::npos);
 }
 
-TEST_F(http_fixture, GlobPathsMatch) {
+TEST_F(http_fixture, glob_paths_match) {
   const uint16_t port = add(server_);
   auto t = http_toxic(toxic_type::http_abort, "", "/api/*/orders");
   t.status = 500;
@@ -75,7 +75,7 @@ TEST_F(http_fixture, GlobPathsMatch) {
   EXPECT_EQ(client.get("/api/orders").status, 200);
 }
 
-TEST_F(http_fixture, FailsOnlyTheFirstNMatchingRequests) {
+TEST_F(http_fixture, fails_only_the_first_n_matching_requests) {
   const uint16_t port = add(server_);
   auto t = http_toxic(toxic_type::http_abort, "POST", "/checkout");
   t.first_n = 2;
@@ -90,7 +90,7 @@ TEST_F(http_fixture, FailsOnlyTheFirstNMatchingRequests) {
   EXPECT_EQ(b.request("POST", "/checkout", "{}").status, 200);
 }
 
-TEST_F(http_fixture, DelayHoldsMatchingRequests) {
+TEST_F(http_fixture, delay_holds_matching_requests) {
   const uint16_t port = add(server_);
   auto t = http_toxic(toxic_type::http_delay, "GET", "/slow");
   t.delay = 100;
@@ -111,7 +111,7 @@ TEST_F(http_fixture, DelayHoldsMatchingRequests) {
   }
 }
 
-TEST_F(http_fixture, PerRequestProbabilityIsSeededAndReplayable) {
+TEST_F(http_fixture, per_request_probability_is_seeded_and_replayable) {
   auto statuses = [&](uint64_t seed) {
     proxy_server server(server_options{.seed = seed});
     const uint16_t port = add(server);
@@ -131,7 +131,7 @@ TEST_F(http_fixture, PerRequestProbabilityIsSeededAndReplayable) {
   EXPECT_LT(hits, 35);
 }
 
-TEST_F(http_fixture, NonHttpBytesPassThroughUnchanged) {
+TEST_F(http_fixture, non_http_bytes_pass_through_unchanged) {
   tcp_server echo(echo_handler);
   auto info = server_.add_proxy({.name = "raw", .listen = "127.0.0.1:0", .upstream = echo.address()});
   const auto port = static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));

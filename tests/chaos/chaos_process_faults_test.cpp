@@ -34,7 +34,7 @@ bool wait_state(pid_t pid, char want, std::chrono::milliseconds timeout = 2s) {
   return false;
 }
 
-TEST(process_faults, PauseResumeKillOnAStartedChild) {
+TEST(process_faults, pause_resume_kill_on_a_started_child) {
   auto log = std::make_shared<injection_log>();
   process_faults node({.name = "node1", .start_command = "sleep 30"}, log);
   const pid_t pid = node.start();
@@ -51,7 +51,7 @@ TEST(process_faults, PauseResumeKillOnAStartedChild) {
   EXPECT_EQ(log->entries()[1].connection, static_cast<uint64_t>(pid));
 }
 
-TEST(process_faults, TerminateExitsWithinGraceAndEscalatesOtherwise) {
+TEST(process_faults, terminate_exits_within_grace_and_escalates_otherwise) {
   process_faults polite({.start_command = "sleep 30"});
   polite.start();
   EXPECT_TRUE(polite.terminate(2s));
@@ -66,7 +66,7 @@ TEST(process_faults, TerminateExitsWithinGraceAndEscalatesOtherwise) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
 }
 
-TEST(process_faults, PidFileTargetAndHealAlwaysResumes) {
+TEST(process_faults, pid_file_target_and_heal_always_resumes) {
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -90,7 +90,7 @@ TEST(process_faults, PidFileTargetAndHealAlwaysResumes) {
   EXPECT_FALSE(missing.alive());
 }
 
-TEST(process_faults, RestartRunsTheStartCommandAgainOrTheCallback) {
+TEST(process_faults, restart_runs_the_start_command_again_or_the_callback) {
   process_faults node({.start_command = "sleep 30"});
   const pid_t first = node.start();
   node.pause();
@@ -107,7 +107,7 @@ TEST(process_faults, RestartRunsTheStartCommandAgainOrTheCallback) {
   EXPECT_THROW(process_faults({.pid = 0}).restart(), process_error);
 }
 
-TEST(process_faults, StopCommandAndFailures) {
+TEST(process_faults, stop_command_and_failures) {
   const auto marker = std::filesystem::temp_directory_path() / ("chaos_stop_" + std::to_string(::getpid()));
   process_faults node({.start_command = "sleep 30", .stop_command = "touch " + marker.string()});
   node.start();

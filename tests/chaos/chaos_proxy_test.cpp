@@ -43,7 +43,7 @@ class proxy_fixture : public ::testing::Test {
   proxy_server server_{server_options{.threads = 2, .seed = 42}};
 };
 
-TEST_F(proxy_fixture, ForwardsBothWaysAndCountsBytes) {
+TEST_F(proxy_fixture, forwards_both_ways_and_counts_bytes) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto fd = connect_to(port);
@@ -58,7 +58,7 @@ TEST_F(proxy_fixture, ForwardsBothWaysAndCountsBytes) {
   EXPECT_EQ(info->connections_accepted, 1u);
 }
 
-TEST_F(proxy_fixture, LatencyDelaysEachResponseWithinTenPercent) {
+TEST_F(proxy_fixture, latency_delays_each_response_within_ten_percent) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   const double baseline = baseline_round_trip(port);  // the path's own time is not the toxic's
@@ -73,7 +73,7 @@ TEST_F(proxy_fixture, LatencyDelaysEachResponseWithinTenPercent) {
   }
 }
 
-TEST_F(proxy_fixture, BothDirectionsLatencyDoublesRoundTrip) {
+TEST_F(proxy_fixture, both_directions_latency_doubles_round_trip) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   const double baseline = baseline_round_trip(port);
@@ -86,7 +86,7 @@ TEST_F(proxy_fixture, BothDirectionsLatencyDoublesRoundTrip) {
   EXPECT_LE(ms - baseline, 110.0);
 }
 
-TEST_F(proxy_fixture, JitterAndHeavyTailStayWithinDeclaredBounds) {
+TEST_F(proxy_fixture, jitter_and_heavy_tail_stay_within_declared_bounds) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto t = make(toxic_type::latency, stream_direction::downstream);
@@ -114,7 +114,7 @@ TEST_F(proxy_fixture, JitterAndHeavyTailStayWithinDeclaredBounds) {
   }
 }
 
-TEST_F(proxy_fixture, BandwidthWithinTenPercent) {
+TEST_F(proxy_fixture, bandwidth_within_ten_percent) {
   const size_t bytes = 400'000;
   tcp_server source(generator_handler(bytes));
   const uint16_t port = add(source);
@@ -130,7 +130,7 @@ TEST_F(proxy_fixture, BandwidthWithinTenPercent) {
   EXPECT_LE(ms, 1100.0);
 }
 
-TEST_F(proxy_fixture, BandwidthZeroHoldsDataUntilRemovedAndRemovalIsPrompt) {
+TEST_F(proxy_fixture, bandwidth_zero_holds_data_until_removed_and_removal_is_prompt) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto t = make(toxic_type::bandwidth, stream_direction::downstream);
@@ -150,7 +150,7 @@ TEST_F(proxy_fixture, BandwidthZeroHoldsDataUntilRemovedAndRemovalIsPrompt) {
   EXPECT_TRUE(logged);
 }
 
-TEST_F(proxy_fixture, TimeoutDropsDataThenClosesAfterTimeout) {
+TEST_F(proxy_fixture, timeout_drops_data_then_closes_after_timeout) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto t = make(toxic_type::timeout, stream_direction::upstream);
@@ -166,7 +166,7 @@ TEST_F(proxy_fixture, TimeoutDropsDataThenClosesAfterTimeout) {
   EXPECT_LE(ms_since(start), 260.0);
 }
 
-TEST_F(proxy_fixture, TimeoutZeroIsABlackHoleUntilRemovedThenCloses) {
+TEST_F(proxy_fixture, timeout_zero_is_a_black_hole_until_removed_then_closes) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   server_.add_toxic("p", make(toxic_type::timeout, stream_direction::upstream));
@@ -180,7 +180,7 @@ TEST_F(proxy_fixture, TimeoutZeroIsABlackHoleUntilRemovedThenCloses) {
   EXPECT_LT(ms_since(start), 200.0);
 }
 
-TEST_F(proxy_fixture, ResetPeerSendsRst) {
+TEST_F(proxy_fixture, reset_peer_sends_rst) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto t = make(toxic_type::reset_peer, stream_direction::upstream);
@@ -194,7 +194,7 @@ TEST_F(proxy_fixture, ResetPeerSendsRst) {
   EXPECT_LE(ms_since(start), 150.0);
 }
 
-TEST_F(proxy_fixture, SlicerDeliversPiecesOfTheConfiguredSize) {
+TEST_F(proxy_fixture, slicer_delivers_pieces_of_the_configured_size) {
   tcp_server source(generator_handler(1000));
   const uint16_t port = add(source);
   auto t = make(toxic_type::slicer, stream_direction::downstream);
@@ -209,7 +209,7 @@ TEST_F(proxy_fixture, SlicerDeliversPiecesOfTheConfiguredSize) {
   EXPECT_GE(r.reads.size(), 10u);
 }
 
-TEST_F(proxy_fixture, LimitDataClosesAfterExactlyNBytes) {
+TEST_F(proxy_fixture, limit_data_closes_after_exactly_n_bytes) {
   tcp_server source(generator_handler(50'000));
   const uint16_t port = add(source);
   auto t = make(toxic_type::limit_data, stream_direction::downstream);
@@ -221,7 +221,7 @@ TEST_F(proxy_fixture, LimitDataClosesAfterExactlyNBytes) {
   EXPECT_EQ(r.end, read_end::eof);
 }
 
-TEST_F(proxy_fixture, SlowCloseDelaysTheEof) {
+TEST_F(proxy_fixture, slow_close_delays_the_eof) {
   tcp_server source(generator_handler(10));
   const uint16_t port = add(source);
   auto t = make(toxic_type::slow_close, stream_direction::downstream);
@@ -237,7 +237,7 @@ TEST_F(proxy_fixture, SlowCloseDelaysTheEof) {
   EXPECT_LE(ms_since(start), 260.0);
 }
 
-TEST_F(proxy_fixture, LimitTimeCutsAHealthyConnection) {
+TEST_F(proxy_fixture, limit_time_cuts_a_healthy_connection) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto t = make(toxic_type::limit_time, stream_direction::downstream);
@@ -252,7 +252,7 @@ TEST_F(proxy_fixture, LimitTimeCutsAHealthyConnection) {
   EXPECT_LE(ms_since(start), 260.0);
 }
 
-TEST_F(proxy_fixture, SlowOpenDelaysTheFirstExchange) {
+TEST_F(proxy_fixture, slow_open_delays_the_first_exchange) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto t = make(toxic_type::slow_open, stream_direction::upstream);
@@ -266,7 +266,7 @@ TEST_F(proxy_fixture, SlowOpenDelaysTheFirstExchange) {
   EXPECT_LT(round_trip(fd.get()), 50.0);  // later exchanges are not delayed
 }
 
-TEST_F(proxy_fixture, PacketLossDropsChunksAndCountsThem) {
+TEST_F(proxy_fixture, packet_loss_drops_chunks_and_counts_them) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto t = make(toxic_type::packet_loss, stream_direction::upstream);
@@ -281,7 +281,7 @@ TEST_F(proxy_fixture, PacketLossDropsChunksAndCountsThem) {
   EXPECT_GE(server_.proxy("p")->injections.at("packet_loss_upstream"), 2u);  // activation + drop
 }
 
-TEST_F(proxy_fixture, DisabledProxyRefusesAndClosesThenReenablesOnTheSamePort) {
+TEST_F(proxy_fixture, disabled_proxy_refuses_and_closes_then_reenables_on_the_same_port) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto live = connect_to(port);
@@ -295,7 +295,7 @@ TEST_F(proxy_fixture, DisabledProxyRefusesAndClosesThenReenablesOnTheSamePort) {
   EXPECT_LT(round_trip(again.get()), 50.0);
 }
 
-TEST_F(proxy_fixture, ToxicityZeroNeverApplies) {
+TEST_F(proxy_fixture, toxicity_zero_never_applies) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto t = make(toxic_type::latency, stream_direction::downstream);
@@ -309,7 +309,7 @@ TEST_F(proxy_fixture, ToxicityZeroNeverApplies) {
   EXPECT_EQ(server_.proxy("p")->injections.at("latency_downstream"), 0u);
 }
 
-TEST_F(proxy_fixture, RemovingToxicsUnderHeavyTrafficNeverBlocks) {
+TEST_F(proxy_fixture, removing_toxics_under_heavy_traffic_never_blocks) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   std::atomic<bool> stop{false};
@@ -355,7 +355,7 @@ TEST_F(proxy_fixture, RemovingToxicsUnderHeavyTrafficNeverBlocks) {
   EXPECT_TRUE(server_.toxics("p").empty());
 }
 
-TEST_F(proxy_fixture, InjectionLogRecordsProxyToxicConnectionAndTime) {
+TEST_F(proxy_fixture, injection_log_records_proxy_toxic_connection_and_time) {
   tcp_server echo(echo_handler);
   const uint16_t port = add(echo);
   auto t = make(toxic_type::latency, stream_direction::downstream);
@@ -400,7 +400,7 @@ std::set<uint64_t> affected_connections(uint64_t seed, int connections) {
   return out;
 }
 
-TEST(proxy_determinism, SameSeedSameDecisionsDifferentSeedDifferent) {
+TEST(proxy_determinism, same_seed_same_decisions_different_seed_different) {
   const auto first = affected_connections(7, 24);
   const auto second = affected_connections(7, 24);
   const auto other = affected_connections(8, 24);
@@ -410,7 +410,7 @@ TEST(proxy_determinism, SameSeedSameDecisionsDifferentSeedDifferent) {
   EXPECT_LT(first.size(), 20u);
 }
 
-TEST(proxy_server_api, ErrorsHaveKinds) {
+TEST(proxy_server_api, errors_have_kinds) {
   tcp_server echo(echo_handler);
   proxy_server server;
   server.add_proxy({.name = "a", .listen = "127.0.0.1:0", .upstream = echo.address()});

@@ -25,7 +25,12 @@ struct timeseries_row {
   hdr_histogram latency{1, 3'600'000'000, 3};       // all request steps, corrected
   std::array<int64_t, error_kind_count> errors_by_kind{};
   double max_event_loop_lag_ms = 0;
-  std::map<std::string, hdr_histogram> step_histograms;  // per step, for .hlog intervals
+  struct step_interval {
+    hdr_histogram corrected{1, 3'600'000'000, 3};
+    int64_t requests = 0;  // requests (or group runs) that ended in this second
+    int64_t errors = 0;
+  };
+  std::map<std::string, step_interval> step_intervals;  // per step: intervals[] in the results, .hlog
 };
 
 struct aggregate {

@@ -260,8 +260,10 @@ void coordinator::take_snapshots() {
         row.requests += step.requests;
         row.errors += step.errors;
       }
-      auto [it, inserted] = row.step_histograms.try_emplace(step.name, 1, 3'600'000'000, 3);
-      it->second.add(step.corrected);
+      auto& interval = row.step_intervals[step.name];
+      interval.corrected.add(step.corrected);
+      interval.requests += step.requests;
+      interval.errors += step.errors;
     }
     for (size_t i = 0; i < error_kind_count; ++i) row.errors_by_kind[i] += snapshot.errors_by_kind[i];
     row.iterations += snapshot.iterations;
@@ -646,11 +648,13 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
     r["errors_by_kind"] = errors_json(row.errors_by_kind);
     r["max_event_loop_lag_ms"] = row.max_event_loop_lag_ms;
     timeseries.push_back(std::move(r));
-    for (const auto& [step, histogram] : row.step_histograms) {
+    for (const auto& [step, interval] : row.step_intervals) {
       intervals.push_back(json::object{{"step", step},
                                        {"t", second},
                                        {"interval_s", 1.0},
-                                       {"histogram", histogram.encode_compressed_base64()}});
+                                       {"requests", interval.requests},
+                                       {"errors", interval.errors},
+                                       {"histogram", interval.corrected.encode_compressed_base64()}});
     }
   }
   root["timeseries"] = std::move(timeseries);

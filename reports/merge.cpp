@@ -348,14 +348,21 @@ merge_output merge_results(std::span<const run_results> shards) {
     out.warnings.push_back("timings_ms p99 of merged steps is the largest shard value (an upper bound)");
   }
 
-  // intervals: (step, t) -> sum
-  std::map<std::pair<std::string, int64_t>, std::pair<hdr_histogram, double>> intervals;
+  // intervals: (step, t) -> sum (counts only when every shard's row has them)
+  struct interval_sum {
+    hdr_histogram histogram;
+    double interval_s = 1.0;
+    std::optional<int64_t> requests = 0, errors = 0;
+  };
+  std::map<std::pair<std::string, int64_t>, interval_sum> intervals;
   for (size_t i = 0; i < shards.size(); ++i) {
     for (const auto& row : shards[i].intervals) {
       auto& slot = intervals[{row.step, row.t + offset[i]}];
-      slot.first.add(decode_histogram(row.histogram, "shard " + std::to_string(i) + " interval (" + row.step +
-                                                         ", t=" + std::to_string(row.t) + ")"));
-      slot.second = row.interval_s;
+      slot.histogram.add(decode_histogram(row.histogram, "shard " + std::to_string(i) + " interval (" + row.step +
+                                                             ", t=" + std::to_string(row.t) + ")"));
+      slot.interval_s = row.interval_s;
+      slot.requests = slot.requests && row.requests ? std::optional(*slot.requests + *row.requests) : std::nullopt;
+      slot.errors = slot.errors && row.errors ? std::optional(*slot.errors + *row.errors) : std::nullopt;
     }
   }
   // Per-second all-requests histograms for the timeseries percentiles.
@@ -363,7 +370,7 @@ merge_output merge_results(std::span<const run_results> shards) {
   for (const auto& a : steps) is_group[a.name] = a.kind == "group";
   std::map<int64_t, hdr_histogram> per_second;
   for (const auto& [key, slot] : intervals) {
-    if (!is_group[key.first]) per_second[key.second].add(slot.first);
+    if (!is_group[key.first]) per_second[key.second].add(slot.histogram);
   }
 
   // timeseries aligned on wall-clock seconds
@@ -418,14 +425,15 @@ merge_output merge_results(std::span<const run_results> shards) {
   }
   json::array intervals_json;
   // Ordered by t, then step, as a writer emitting second by second would.
-  std::vector<std::pair<std::pair<int64_t, std::string>, const std::pair<hdr_histogram, double>*>> order;
+  std::vector<std::pair<std::pair<int64_t, std::string>, const interval_sum*>> order;
   for (const auto& [key, slot] : intervals) order.push_back({{key.second, key.first}, &slot});
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& [key, slot] : order) {
-    intervals_json.push_back(json::object{{"step", key.second},
-                                          {"t", key.first},
-                                          {"interval_s", slot->second},
-                                          {"histogram", slot->first.encode_compressed_base64()}});
+    json::object row{{"step", key.second}, {"t", key.first}, {"interval_s", slot->interval_s}};
+    if (slot->requests) row["requests"] = *slot->requests;
+    if (slot->errors) row["errors"] = *slot->errors;
+    row["histogram"] = slot->histogram.encode_compressed_base64();
+    intervals_json.push_back(std::move(row));
   }
 
   // checks, scenarios, chaos

@@ -241,6 +241,9 @@ run_results parse_results(json::value document) {
       row.step = get_string(o, "step", where);
       row.t = get_int(o, "t", where);
       row.interval_s = get_double(o, "interval_s", where, 1.0);
+      if (o.contains("requests")) row.requests = get_int(o, "requests", where);
+      if (o.contains("errors")) row.errors = get_int(o, "errors", where);
+      if (row.requests.value_or(0) < 0 || row.errors.value_or(0) < 0) fail(where, "negative count");
       row.histogram = get_string(o, "histogram", where);
       if (row.t < 0 || row.t > 10'000'000) fail(where + ".t", "out of range");
       if (row.interval_s <= 0) fail(where + ".interval_s", "must be positive");

@@ -67,6 +67,8 @@ struct interval_row {
   std::string step;
   int64_t t = 0;
   double interval_s = 1.0;
+  std::optional<int64_t> requests;  // requests that ended in the interval (absent in older files)
+  std::optional<int64_t> errors;
   std::string histogram;  // base64 V2 compressed, microseconds
 };
 

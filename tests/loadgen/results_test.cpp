@@ -303,19 +303,30 @@ void timeseries_has_one_row_per_second_adding_up_to_the_totals() {
 }
 
 void intervals_decode_and_add_up_per_step() {
-  std::map<std::string, int64_t> totals;
+  std::map<std::string, int64_t> totals, requests, errors;
   for (const auto& v : root().at("intervals").as_array()) {
     const auto& interval = v.as_object();
     expect_keys(interval,
                 {{"step", type::string},
                  {"t", type::integer},
                  {"interval_s", type::number},
+                 {"requests", type::integer},
+                 {"errors", type::integer},
                  {"histogram", type::string}},
                 "intervals[]");
     EXPECT_DOUBLE_EQ(interval.at("interval_s").to_number<double>(), 1.0);
     const int64_t total = histogram_total(interval.at("histogram"));
     ASSERT_GE(total, 0) << "interval histogram does not decode";
-    totals[std::string(interval.at("step").as_string())] += total;
+    const std::string step(interval.at("step").as_string());
+    totals[step] += total;
+    requests[step] += interval.at("requests").to_number<int64_t>();
+    errors[step] += interval.at("errors").to_number<int64_t>();
+  }
+  // Per-second counts add up to the step's totals (errors per step over time, e.g. during a fault).
+  for (const auto& s : root().at("steps").as_array()) {
+    const std::string name(s.at("name").as_string());
+    EXPECT_EQ(requests[name], s.at("requests").to_number<int64_t>()) << name;
+    EXPECT_EQ(errors[name], s.at("errors").to_number<int64_t>()) << name;
   }
   EXPECT_EQ(totals["GET /json"], 125);
   EXPECT_EQ(totals["missing"], 125);

@@ -79,6 +79,9 @@ TEST(reports_merge_test, halves_of_a_run_merge_into_exactly_that_run) {
     EXPECT_EQ(merged.intervals[i].step, whole.intervals[i].step);
     EXPECT_EQ(merged.intervals[i].t, whole.intervals[i].t);
     EXPECT_EQ(decode(merged.intervals[i].histogram), decode(whole.intervals[i].histogram));
+    ASSERT_TRUE(merged.intervals[i].requests.has_value());
+    EXPECT_EQ(merged.intervals[i].requests, whole.intervals[i].requests);
+    EXPECT_EQ(merged.intervals[i].errors, whole.intervals[i].errors);
   }
   ASSERT_EQ(merged.timeseries.size(), whole.timeseries.size());
   for (size_t i = 0; i < whole.timeseries.size(); ++i) {

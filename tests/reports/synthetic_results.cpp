@@ -138,16 +138,16 @@ json::value build_results(const synthetic_run& run) {
 
   acc summary;
   std::map<std::string, acc> steps;
-  std::map<std::pair<std::string, int64_t>, hdr_histogram> intervals;
+  std::map<std::pair<std::string, int64_t>, acc> intervals;
   std::vector<acc> per_second(static_cast<size_t>(seconds));
   for (const auto& r : run.requests) {
     auto t = std::min<int64_t>(seconds - 1, static_cast<int64_t>(std::floor(r.t_s)));
     summary.add(r);
     steps[r.step].add(r);
-    intervals[{r.step, t}].record(r.latency_us);
+    intervals[{r.step, t}].add(r);
     for (const auto& g : run.group_steps) {
       steps[g].add(r);
-      intervals[{g, t}].record(r.latency_us);
+      intervals[{g, t}].add(r);
     }
     per_second[static_cast<size_t>(t)].add(r);
   }
@@ -212,8 +212,12 @@ json::value build_results(const synthetic_run& run) {
     for (const auto& name : order) {
       auto it = intervals.find({name, t});
       if (it == intervals.end()) continue;
-      iv.push_back(json::object{
-          {"step", name}, {"t", t}, {"interval_s", 1.0}, {"histogram", it->second.encode_compressed_base64()}});
+      iv.push_back(json::object{{"step", name},
+                                {"t", t},
+                                {"interval_s", 1.0},
+                                {"requests", it->second.requests},
+                                {"errors", it->second.errors},
+                                {"histogram", it->second.corrected.encode_compressed_base64()}});
     }
   }
   doc["intervals"] = std::move(iv);

@@ -359,8 +359,8 @@ int coordinator::run(const report_writer& write_reports) {
       }
       done = true;
     });
-    while (!done.load()) {
-      if (const int sig = signals.wait(std::chrono::milliseconds(50)); sig != 0) {
+    while (!done.load()) {  // short waits: the call's end is noticed within 5 ms
+      if (const int sig = signals.wait(std::chrono::milliseconds(5)); sig != 0) {
         interrupted_ = true;
         if (!request_.quiet) {
           std::fprintf(stderr, "\nstampede: %s received, interrupting setup/teardown\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -348,29 +348,56 @@ merge_output merge_results(std::span<const run_results> shards) {
     out.warnings.push_back("timings_ms p99 of merged steps is the largest shard value (an upper bound)");
   }
 
-  // intervals: (step, t) -> sum (counts only when every shard's row has them)
-  struct interval_sum {
-    hdr_histogram histogram;
-    double interval_s = 1.0;
-    std::optional<int64_t> requests = 0, errors = 0;
-  };
-  std::map<std::pair<std::string, int64_t>, interval_sum> intervals;
+  // intervals: rows of every shard grouped by (t, step), merged one key at a time so that only two
+  // histograms are alive at once (an hour of 20 steps is 72,000 intervals, ~190 KB each when decoded).
+  std::map<std::pair<int64_t, std::string>, std::vector<std::pair<size_t, const interval_row*>>> interval_index;
   for (size_t i = 0; i < shards.size(); ++i) {
-    for (const auto& row : shards[i].intervals) {
-      auto& slot = intervals[{row.step, row.t + offset[i]}];
-      slot.histogram.add(decode_histogram(row.histogram, "shard " + std::to_string(i) + " interval (" + row.step +
-                                                             ", t=" + std::to_string(row.t) + ")"));
-      slot.interval_s = row.interval_s;
-      slot.requests = slot.requests && row.requests ? std::optional(*slot.requests + *row.requests) : std::nullopt;
-      slot.errors = slot.errors && row.errors ? std::optional(*slot.errors + *row.errors) : std::nullopt;
-    }
+    for (const auto& row : shards[i].intervals) interval_index[{row.t + offset[i], row.step}].push_back({i, &row});
   }
-  // Per-second all-requests histograms for the timeseries percentiles.
   std::map<std::string, bool> is_group;
   for (const auto& a : steps) is_group[a.name] = a.kind == "group";
-  std::map<int64_t, hdr_histogram> per_second;
-  for (const auto& [key, slot] : intervals) {
-    if (!is_group[key.first]) per_second[key.second].add(slot.histogram);
+  struct second_latency {
+    double p50 = 0, p90 = 0, p99 = 0, max = 0;
+  };
+  std::map<int64_t, second_latency> per_second;  // all request steps of each second, for the timeseries
+  json::array intervals_json;
+  {
+    hdr_histogram second_histogram;
+    std::optional<int64_t> second;
+    auto close_second = [&] {
+      if (second && second_histogram.total_count() > 0) {
+        const hdr_histogram& h = second_histogram;
+        per_second[*second] = {static_cast<double>(h.value_at_percentile(50)) / 1000.0,
+                               static_cast<double>(h.value_at_percentile(90)) / 1000.0,
+                               static_cast<double>(h.value_at_percentile(99)) / 1000.0,
+                               static_cast<double>(h.max()) / 1000.0};
+      }
+      second_histogram.reset();
+    };
+    for (const auto& [key, rows] : interval_index) {  // ordered by t, then step, as a writer emits them
+      const auto& [t, step] = key;
+      if (second != t) {
+        close_second();
+        second = t;
+      }
+      hdr_histogram merged;
+      double interval_s = 1.0;
+      std::optional<int64_t> requests = 0, errors = 0;  // counts only when every shard's row has them
+      for (const auto& [shard, row] : rows) {
+        merged.add(decode_histogram(row->histogram, "shard " + std::to_string(shard) + " interval (" + row->step +
+                                                         ", t=" + std::to_string(row->t) + ")"));
+        interval_s = row->interval_s;
+        requests = requests && row->requests ? std::optional(*requests + *row->requests) : std::nullopt;
+        errors = errors && row->errors ? std::optional(*errors + *row->errors) : std::nullopt;
+      }
+      if (!is_group[step]) second_histogram.add(merged);
+      json::object out_row{{"step", step}, {"t", t}, {"interval_s", interval_s}};
+      if (requests) out_row["requests"] = *requests;
+      if (errors) out_row["errors"] = *errors;
+      out_row["histogram"] = merged.encode_compressed_base64();
+      intervals_json.push_back(std::move(out_row));
+    }
+    close_second();
   }
 
   // timeseries aligned on wall-clock seconds
@@ -398,13 +425,11 @@ merge_output merge_results(std::span<const run_results> shards) {
   json::array ts_json;
   for (auto& [t, acc] : rows) {
     double p50 = acc.p50, p90 = acc.p90, p99 = acc.p99, mx = acc.max;
-    auto it = per_second.find(t);
-    if (it != per_second.end() && it->second.total_count() > 0) {
-      const hdr_histogram& h = it->second;
-      p50 = static_cast<double>(h.value_at_percentile(50)) / 1000.0;
-      p90 = static_cast<double>(h.value_at_percentile(90)) / 1000.0;
-      p99 = static_cast<double>(h.value_at_percentile(99)) / 1000.0;
-      mx = static_cast<double>(h.max()) / 1000.0;
+    if (auto it = per_second.find(t); it != per_second.end()) {
+      p50 = it->second.p50;
+      p90 = it->second.p90;
+      p99 = it->second.p99;
+      mx = it->second.max;
     } else if (acc.row.requests > 0 && shards.size() > 1) {
       approximated = true;
     }
@@ -423,19 +448,6 @@ merge_output merge_results(std::span<const run_results> shards) {
   if (approximated) {
     out.warnings.push_back("some seconds have no interval histograms: their percentiles are the largest shard value");
   }
-  json::array intervals_json;
-  // Ordered by t, then step, as a writer emitting second by second would.
-  std::vector<std::pair<std::pair<int64_t, std::string>, const interval_sum*>> order;
-  for (const auto& [key, slot] : intervals) order.push_back({{key.second, key.first}, &slot});
-  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (const auto& [key, slot] : order) {
-    json::object row{{"step", key.second}, {"t", key.first}, {"interval_s", slot->interval_s}};
-    if (slot->requests) row["requests"] = *slot->requests;
-    if (slot->errors) row["errors"] = *slot->errors;
-    row["histogram"] = slot->histogram.encode_compressed_base64();
-    intervals_json.push_back(std::move(row));
-  }
-
   // checks, scenarios, chaos
   std::vector<check_result> checks;
   for (const auto& s : shards) {

@@ -2,11 +2,14 @@
 // under 2 s. Run: ./reports_benchmark --benchmark_min_time=0.01 (smoke) or without flags (measure).
 #include <benchmark/benchmark.h>
 
+#include <sys/resource.h>
+
 #include <filesystem>
 #include <map>
 
 #include "reports/compare.h"
 #include "reports/formats.h"
+#include "reports/merge.h"
 #include "reports/results.h"
 #include "synthetic_results.h"
 
@@ -63,6 +66,25 @@ void BM_compare_single_runs(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(compare_runs(a, b, budget));
 }
 BENCHMARK(BM_compare_single_runs)->Unit(benchmark::kMillisecond);
+
+// Merging two one-hour shards of 20 steps: 72,000 interval histograms per shard. Reports the process's
+// peak RSS, since merging must not hold every decoded histogram at once (~190 KB each).
+void BM_merge_two_one_hour_shards(benchmark::State& state) {
+  std::vector<std::string> steps;
+  for (int i = 0; i < 20; ++i) steps.push_back("GET /api/step/" + std::to_string(i));
+  std::vector<run_results> shards;
+  for (uint64_t seed : {1, 2}) {
+    auto run = testing::lognormal_run(seed, 3600, 10, steps, 20, 0.6);
+    run.shard_index = static_cast<int64_t>(seed - 1);
+    run.shard_count = 2;
+    shards.push_back(parse_results(testing::build_results_text(run)));
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(merge_results(shards));
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  state.counters["peak_rss_MB"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+BENCHMARK(BM_merge_two_one_hour_shards)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 BENCHMARK_MAIN();

@@ -131,23 +131,38 @@ json::array history_json(const std::vector<history_entry>& history) {
 }
 
 // Blocks SIGINT/SIGTERM in every thread (workers inherit the mask); the coordinator waits for them.
+// SIGURG (ignored by default, so harmless if it arrives late) is the workers' "I am done" wake-up, sent
+// to the coordinator's thread only: the run ends when its last worker does, not at the next poll.
 class signal_guard {
  public:
-  signal_guard() {
+  signal_guard() : coordinator_(pthread_self()) {
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGURG);
     pthread_sigmask(SIG_BLOCK, &set_, &old_);
   }
-  ~signal_guard() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-  // Waits up to `timeout`; returns the signal number or 0.
+  ~signal_guard() {
+    // Drop a wake-up still pending for this thread, then restore the mask.
+    sigset_t urg;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    timespec zero{0, 0};
+    while (sigtimedwait(&urg, nullptr, &zero) == SIGURG) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  // Waits up to `timeout`; returns SIGINT or SIGTERM, or 0 (timeout or a worker's wake-up).
   int wait(std::chrono::milliseconds timeout) {
     timespec ts{static_cast<time_t>(timeout.count() / 1000), static_cast<long>((timeout.count() % 1000) * 1'000'000)};
     const int sig = sigtimedwait(&set_, nullptr, &ts);
-    return sig > 0 ? sig : 0;
+    return sig == SIGINT || sig == SIGTERM ? sig : 0;
   }
+  // From any thread: wakes wait() at once.
+  void wake() const { pthread_kill(coordinator_, SIGURG); }
 
  private:
+  pthread_t coordinator_;
   sigset_t set_;
   sigset_t old_;
 };
@@ -358,9 +373,10 @@ int coordinator::run(const report_writer& write_reports) {
         failure = std::current_exception();
       }
       done = true;
+      signals.wake();
     });
-    while (!done.load()) {  // short waits: the call's end is noticed within 5 ms
-      if (const int sig = signals.wait(std::chrono::milliseconds(5)); sig != 0) {
+    while (!done.load()) {
+      if (const int sig = signals.wait(std::chrono::milliseconds(100)); sig != 0) {
         interrupted_ = true;
         if (!request_.quiet) {
           std::fprintf(stderr, "\nstampede: %s received, interrupting setup/teardown\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -412,9 +428,10 @@ int coordinator::run(const report_writer& write_reports) {
   std::atomic<int> finished{0};
   std::vector<std::thread> threads;
   for (auto& w : workers_) {
-    threads.emplace_back([&w, &finished] {
+    threads.emplace_back([&w, &finished, &signals] {
       w->run_load();
       finished.fetch_add(1);
+      signals.wake();
     });
   }
   auto next_threshold_check = steady::now() + std::chrono::seconds(2);

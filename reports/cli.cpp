@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,40 +86,61 @@ std::vector<run_results> load_side(const std::string& path) {
 
 bool is_help(std::string_view a) { return a == "-h" || a == "--help"; }
 
+// One flag of a subcommand: a value flag fills `value`, a switch sets `on`.
+struct flag {
+  std::vector<std::string_view> names;
+  std::optional<std::string>* value = nullptr;
+  bool* on = nullptr;
+  std::string_view needs = "a value";  // what the message says a value flag lacks, e.g. "a file"
+};
+
+// Parses the words after the subcommand: flags from `flags`, everything else (and "-") positional.
+// Returns an exit code when the command must stop here (help printed, or a usage error), else nullopt.
+std::optional<int> parse_flags(std::span<char* const> args, std::string_view usage, const std::vector<flag>& flags,
+                               std::vector<std::string>& positional) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string_view a = args[i];
+    if (is_help(a)) {
+      std::cout << usage;
+      return exit_ok;
+    }
+    if (a.empty() || a[0] != '-' || a == "-") {
+      positional.emplace_back(a);
+      continue;
+    }
+    auto f = std::find_if(flags.begin(), flags.end(), [&](const flag& candidate) {
+      return std::find(candidate.names.begin(), candidate.names.end(), a) != candidate.names.end();
+    });
+    if (f == flags.end()) return usage_error(usage, "unknown option " + std::string(a));
+    if (f->on != nullptr) {
+      *f->on = true;
+    } else if (i + 1 < args.size()) {
+      *f->value = args[++i];
+    } else {
+      return usage_error(usage, std::string(a) + " needs " + std::string(f->needs));
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int report_command(std::span<char* const> args) {
-  std::optional<std::string> input, output, format_name, step, dir;
+  std::optional<std::string> output, format_name, step, dir;
   bool uncorrected = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string_view a = args[i];
-    auto value = [&](std::optional<std::string>& into) {
-      if (i + 1 >= args.size()) return false;
-      into = args[++i];
-      return true;
-    };
-    if (is_help(a)) {
-      std::cout << report_usage;
-      return exit_ok;
-    } else if (a == "-o" || a == "--output") {
-      if (!value(output)) return usage_error(report_usage, "-o needs a file");
-    } else if (a == "--format" || a == "-f") {
-      if (!value(format_name)) return usage_error(report_usage, "--format needs a value");
-    } else if (a == "--step") {
-      if (!value(step)) return usage_error(report_usage, "--step needs a name");
-    } else if (a == "--dir") {
-      if (!value(dir)) return usage_error(report_usage, "--dir needs a directory");
-    } else if (a == "--uncorrected") {
-      uncorrected = true;
-    } else if (!a.empty() && a[0] == '-' && a != "-") {
-      return usage_error(report_usage, "unknown option " + std::string(a));
-    } else if (!input) {
-      input = std::string(a);
-    } else {
-      return usage_error(report_usage, "more than one results file");
-    }
+  std::vector<std::string> positional;
+  if (auto stop = parse_flags(args, report_usage,
+                              {{{"-o", "--output"}, &output, nullptr, "a file"},
+                               {{"-f", "--format"}, &format_name},
+                               {{"--step"}, &step, nullptr, "a name"},
+                               {{"--dir"}, &dir, nullptr, "a directory"},
+                               {{"--uncorrected"}, nullptr, &uncorrected}},
+                              positional)) {
+    return *stop;
   }
-  if (!input) return usage_error(report_usage, "no results file given");
+  if (positional.empty()) return usage_error(report_usage, "no results file given");
+  if (positional.size() > 1) return usage_error(report_usage, "more than one results file");
+  const std::string& input = positional.front();
   report_format format = report_format::markdown;
   if (format_name) {
     auto f = parse_format(*format_name);
@@ -134,7 +156,7 @@ int report_command(std::span<char* const> args) {
   }
   run_results results;
   try {
-    results = load_results(*input);
+    results = load_results(input);
   } catch (const results_error& e) {
     std::cerr << "stampede report: " << e.what() << "\n";
     return exit_input;
@@ -149,7 +171,7 @@ int report_command(std::span<char* const> args) {
                                                         : render(results, format);
     return write_output(output, content) ? exit_ok : exit_output;
   } catch (const results_error& e) {
-    std::cerr << "stampede report: " << *input << ": " << e.what() << "\n";
+    std::cerr << "stampede report: " << input << ": " << e.what() << "\n";
     return exit_input;
   } catch (const std::exception& e) {
     std::cerr << "stampede report: " << e.what() << "\n";
@@ -160,29 +182,13 @@ int report_command(std::span<char* const> args) {
 int compare_command(std::span<char* const> args) {
   std::vector<std::string> sides;
   std::optional<std::string> output, format_name, budget_text, junit;
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string_view a = args[i];
-    auto value = [&](std::optional<std::string>& into) {
-      if (i + 1 >= args.size()) return false;
-      into = args[++i];
-      return true;
-    };
-    if (is_help(a)) {
-      std::cout << compare_usage;
-      return exit_ok;
-    } else if (a == "-o" || a == "--output") {
-      if (!value(output)) return usage_error(compare_usage, "-o needs a file");
-    } else if (a == "--format" || a == "-f") {
-      if (!value(format_name)) return usage_error(compare_usage, "--format needs a value");
-    } else if (a == "--budget") {
-      if (!value(budget_text)) return usage_error(compare_usage, "--budget needs a value");
-    } else if (a == "--junit") {
-      if (!value(junit)) return usage_error(compare_usage, "--junit needs a file");
-    } else if (!a.empty() && a[0] == '-') {
-      return usage_error(compare_usage, "unknown option " + std::string(a));
-    } else {
-      sides.emplace_back(a);
-    }
+  if (auto stop = parse_flags(args, compare_usage,
+                              {{{"-o", "--output"}, &output, nullptr, "a file"},
+                               {{"-f", "--format"}, &format_name},
+                               {{"--budget"}, &budget_text},
+                               {{"--junit"}, &junit, nullptr, "a file"}},
+                              sides)) {
+    return *stop;
   }
   if (sides.size() != 2) return usage_error(compare_usage, "give exactly BASELINE and CURRENT");
   bool as_junit = false;
@@ -222,25 +228,11 @@ int compare_command(std::span<char* const> args) {
 int merge_command(std::span<char* const> args) {
   std::vector<std::string> inputs;
   std::optional<std::string> output, report_dir;
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string_view a = args[i];
-    auto value = [&](std::optional<std::string>& into) {
-      if (i + 1 >= args.size()) return false;
-      into = args[++i];
-      return true;
-    };
-    if (is_help(a)) {
-      std::cout << merge_usage;
-      return exit_ok;
-    } else if (a == "-o" || a == "--output") {
-      if (!value(output)) return usage_error(merge_usage, "-o needs a file");
-    } else if (a == "--report") {
-      if (!value(report_dir)) return usage_error(merge_usage, "--report needs a directory");
-    } else if (!a.empty() && a[0] == '-') {
-      return usage_error(merge_usage, "unknown option " + std::string(a));
-    } else {
-      inputs.emplace_back(a);
-    }
+  if (auto stop = parse_flags(args, merge_usage,
+                              {{{"-o", "--output"}, &output, nullptr, "a file"},
+                               {{"--report"}, &report_dir, nullptr, "a directory"}},
+                              inputs)) {
+    return *stop;
   }
   if (inputs.empty()) return usage_error(merge_usage, "no results files given");
   std::vector<run_results> shards;

@@ -1078,6 +1078,16 @@ void wake_all(const std::vector<std::shared_ptr<connection>>& connections) {
   for (const auto& c : connections) c->wake();
 }
 
+// The toxic checked and normalised, or chaos_error(invalid_argument) saying what is wrong.
+toxic_spec validated(toxic_spec toxic) {
+  try {
+    toxic.validate_and_normalize();
+  } catch (const invalid_toxic& e) {
+    throw chaos_error(error_kind::invalid_argument, e.what());
+  }
+  return toxic;
+}
+
 }  // namespace
 
 proxy_server::proxy_server(server_options options)
@@ -1199,11 +1209,7 @@ std::vector<proxy_info> proxy_server::proxies() const {
 }
 
 toxic_spec proxy_server::add_toxic(std::string_view proxy_name, toxic_spec toxic) {
-  try {
-    toxic.validate_and_normalize();
-  } catch (const invalid_toxic& e) {
-    throw chaos_error(error_kind::invalid_argument, e.what());
-  }
+  toxic = validated(std::move(toxic));
   std::vector<std::shared_ptr<connection>> to_wake;
   {
     std::lock_guard lock(impl_->mutex);
@@ -1225,12 +1231,7 @@ toxic_spec proxy_server::add_toxic(std::string_view proxy_name, toxic_spec toxic
 }
 
 toxic_spec proxy_server::update_toxic(std::string_view proxy_name, const toxic_spec& toxic) {
-  toxic_spec updated = toxic;
-  try {
-    updated.validate_and_normalize();
-  } catch (const invalid_toxic& e) {
-    throw chaos_error(error_kind::invalid_argument, e.what());
-  }
+  const toxic_spec updated = validated(toxic);
   std::vector<std::shared_ptr<connection>> to_wake;
   {
     std::lock_guard lock(impl_->mutex);

@@ -68,6 +68,22 @@ parse_error classify(const error_code& ec) noexcept {
   return parse_error::malformed;
 }
 
+// One header line as the parsers store it: "Name: value\r\n".
+void append_field(std::string& raw, std::string_view name, std::string_view value) {
+  raw.append(name.data(), name.size());
+  raw.append(": ", 2);
+  raw.append(value.data(), value.size());
+  raw.append("\r\n", 2);
+}
+
+// A Content-Length is only the peer's claim, so reserve at most 1 MiB up front (the body grows as bytes
+// really arrive): otherwise every connection of a peer announcing a huge body and sending nothing would
+// hold that much memory (hardening fix).
+void reserve_body(std::string& body, std::uint64_t content_length) {
+  constexpr std::uint64_t max_up_front = 1024 * 1024;
+  body.reserve(static_cast<size_t>(std::min(content_length, max_up_front)));
+}
+
 // Everything the hooks produce; outlives the per-message Beast parser so string capacities are reused.
 struct message_state {
   header_block headers;
@@ -96,20 +112,13 @@ class hooks final : public beast_http::basic_parser<is_request> {
     state_.version = version;
   }
   void on_field_impl(beast_http::field, beast_view name, beast_view value, error_code&) override {
-    // Beast hands out trimmed values (obs-folds unfolded); we store them as "Name: value\r\n".
-    std::string& raw = state_.headers.raw;
-    raw.append(name.data(), name.size());
-    raw.append(": ", 2);
-    raw.append(value.data(), value.size());
-    raw.append("\r\n", 2);
+    // Beast hands out trimmed values (obs-folds unfolded).
+    append_field(state_.headers.raw, sv(name), sv(value));
   }
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& content_length, error_code&) override {
-    // Beast already rejected lengths over the body limit. The length is only the peer's claim, so reserve
-    // at most 1 MiB up front (the body grows as bytes really arrive): otherwise every connection of a
-    // peer announcing a huge body and sending nothing would hold that much memory (hardening fix).
-    constexpr std::uint64_t max_up_front = 1024 * 1024;
-    if (content_length) state_.body.reserve(static_cast<size_t>(std::min(*content_length, max_up_front)));
+    // Beast already rejected lengths over the body limit.
+    if (content_length) reserve_body(state_.body, *content_length);
   }
   size_t on_body_impl(beast_view body, error_code&) override {
     state_.body.append(body.data(), body.size());
@@ -425,33 +434,17 @@ class engine {
     if (canonical) {
       raw.assign(begin + fields_begin, at - 2 - fields_begin);
     } else {
+      // Rewrite the validated lines as the Beast hooks would (values trimmed).
       raw.clear();
-      for_each_line(std::string_view(begin + fields_begin, at - 2 - fields_begin), raw);
+      detail::for_each_field_line(std::string_view(begin + fields_begin, at - 2 - fields_begin),
+                                  [&](std::string_view name, std::string_view value) { append_field(raw, name, value); });
     }
     fast_keep_alive_ = keep_alive;
     fast_remaining_ = *content_length;
-    // As in on_body_init_impl: reserve at most 1 MiB on the peer's word.
-    state_.body.reserve(static_cast<size_t>(std::min<uint64_t>(fast_remaining_, 1024 * 1024)));
+    reserve_body(state_.body, fast_remaining_);
     fast_ = fast_remaining_ == 0 ? fast_state::done : fast_state::body;
     wire_bytes_ += at;
     return at;
-  }
-
-  // Rewrites validated field lines as "Name: value\r\n" (value trimmed), like the Beast hooks.
-  static void for_each_line(std::string_view block, std::string& raw) {
-    while (!block.empty()) {
-      const size_t eol = block.find("\r\n");
-      const std::string_view line = block.substr(0, eol);
-      block.remove_prefix(eol + 2);
-      const size_t colon = line.find(':');
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-      raw.append(line.data(), colon);
-      raw.append(": ", 2);
-      raw.append(value.data(), value.size());
-      raw.append("\r\n", 2);
-    }
   }
 
   size_t feed_fast_body(std::span<const char> bytes) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace stampede::http {
 
@@ -112,9 +113,11 @@ class request_parser {
 };
 
 // ---- template implementation ----
+namespace detail {
+// Calls f(name, value) for every "Name: value\r\n" line of `block`, the value trimmed of SP/HTAB.
 template <class F>
-void header_block::for_each(F&& f) const {
-  std::string_view rest = raw;
+void for_each_field_line(std::string_view block, F&& f) {
+  std::string_view rest = block;
   while (!rest.empty()) {
     const size_t eol = rest.find("\r\n");
     std::string_view line = rest.substr(0, eol);
@@ -126,6 +129,12 @@ void header_block::for_each(F&& f) const {
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     f(line.substr(0, colon), value);
   }
+}
+}  // namespace detail
+
+template <class F>
+void header_block::for_each(F&& f) const {
+  detail::for_each_field_line(raw, std::forward<F>(f));
 }
 
 }  // namespace stampede::http

@@ -19,6 +19,7 @@
 #include "common/limits.h"
 #include "loadgen/aggregate.h"
 #include "loadgen/chaos_timeline.h"
+#include "loadgen/load_plan.h"
 #include "loadgen/worker.h"
 
 namespace stampede::loadgen {
@@ -713,9 +714,11 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
         {"failed_iterations", c.failed_iterations},
         {"vus_max", c.vus_max},
         {"start_s", std::chrono::duration<double>(s.start_time).count()},
-        {"end_s", std::chrono::duration<double>(s.start_time + s.planned_duration()).count()}});
+        {"end_s", std::chrono::duration<double>(s.start_time + s.planned_duration()).count()},
+        {"load", planned_load_json(s)}});
   }
   root["scenarios"] = std::move(scenarios);
+  root["recovery_options"] = to_json(plan_.options.recovery);
   root["chaos"] = chaos_ ? chaos_->records() : json::array();
   root["verify"] = verify_;
   root["history"] = history_json_;

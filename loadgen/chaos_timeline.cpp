@@ -1,5 +1,10 @@
 #include "loadgen/chaos_timeline.h"
 
+#include <signal.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include <boost/json.hpp>
@@ -30,22 +35,50 @@ struct chaos_timeline::active_fault {
   uint64_t injections = 0;
   std::string error;
   chaos::process_faults* process = nullptr;
+  int down_pid = 0;                  // kill/terminate/restart: the pid taken down
+  bool watch_back = false;           // its return can be seen (topology process or pid file)
+  std::optional<double> back_s;      // when it ran again under a new pid
 };
 
-chaos_timeline::chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies)
-    : seed_(seed), proxies_(std::move(proxies)) {
-  if (!topology_json.empty()) {
-    json::value t = json::parse(topology_json);
-    const auto& o = t.as_object();
-    if (const auto* nodes = o.if_contains("nodes")) {
-      for (const auto& n : nodes->as_array()) {
-        topology_pids_[std::string(n.at("name").as_string())] = static_cast<int>(n.at("pid").to_number<int64_t>());
-      }
-    }
-    for (const char* key : {"haproxy", "payment_emulator"}) {
-      if (const auto* p = o.if_contains(key)) topology_pids_[key] = static_cast<int>(p->at("pid").to_number<int64_t>());
+namespace {
+
+// The topology's process pids by name ("nodeN", "haproxy", "payment_emulator").
+std::map<std::string, int> topology_pids(const std::string& topology_json) {
+  std::map<std::string, int> pids;
+  json::value t = json::parse(topology_json);
+  const auto& o = t.as_object();
+  if (const auto* nodes = o.if_contains("nodes")) {
+    for (const auto& n : nodes->as_array()) {
+      pids[std::string(n.at("name").as_string())] = static_cast<int>(n.at("pid").to_number<int64_t>());
     }
   }
+  for (const char* key : {"haproxy", "payment_emulator"}) {
+    if (const auto* p = o.if_contains(key)) pids[key] = static_cast<int>(p->at("pid").to_number<int64_t>());
+  }
+  return pids;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The process exists and is not a zombie (a dead child its parent has not reaped yet).
+bool process_running(int pid) {
+  if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
+  const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+}
+
+}  // namespace
+
+chaos_timeline::chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies,
+                               std::string topology_path)
+    : seed_(seed), topology_path_(std::move(topology_path)), proxies_(std::move(proxies)) {
+  if (!topology_json.empty()) topology_pids_ = topology_pids(topology_json);
 }
 
 chaos_timeline::~chaos_timeline() { heal_all(-1); }
@@ -127,6 +160,11 @@ int chaos_timeline::inject(const fault_spec& spec, double now_s) {
     } else {
       chaos::process_faults& p = process_for(spec.target, spec.restart_command);
       f->process = &p;
+      if (spec.fault != "pause") {
+        f->down_pid = current_pid(spec.target);
+        f->watch_back = spec.target.rfind("pidfile:", 0) == 0 ||
+                        (topology_pids_.contains(spec.target) && !topology_path_.empty());
+      }
       if (spec.fault == "kill") {
         p.kill();
       } else if (spec.fault == "terminate") {
@@ -191,6 +229,30 @@ std::vector<int> chaos_timeline::due_to_heal(double now_s) const {
   return due;
 }
 
+int chaos_timeline::current_pid(const std::string& target) const {
+  try {
+    if (target.rfind("pid:", 0) == 0) return std::stoi(target.substr(4));
+    if (target.rfind("pidfile:", 0) == 0) return std::stoi(read_text(target.substr(8)));
+    if (!topology_path_.empty()) {
+      const auto pids = topology_pids(read_text(topology_path_));
+      if (auto it = pids.find(target); it != pids.end()) return it->second;
+    }
+    if (auto it = topology_pids_.find(target); it != topology_pids_.end()) return it->second;
+  } catch (const std::exception&) {
+    // A file being rewritten or gone: the pid is unknown for now.
+  }
+  return 0;
+}
+
+void chaos_timeline::observe(double now_s) noexcept {
+  std::lock_guard lock(mutex_);
+  for (auto& f : faults_) {
+    if (!f->watch_back || f->back_s || !f->error.empty()) continue;
+    const int pid = current_pid(f->spec.target);
+    if (pid != f->down_pid && process_running(pid)) f->back_s = now_s;
+  }
+}
+
 json::array chaos_timeline::records() const {
   std::lock_guard lock(mutex_);
   json::array out;
@@ -211,6 +273,7 @@ json::array chaos_timeline::records() const {
     if (f->planned_end_s) r["planned_end_s"] = *f->planned_end_s;
     r["parameters"] = f->spec.toxic_json.empty() ? json::value(json::object{}) : json::parse(f->spec.toxic_json);
     r["injections"] = f->injections;
+    if (f->watch_back) r["back_s"] = f->back_s ? json::value(*f->back_s) : json::value(nullptr);
     if (!f->error.empty()) r["error"] = f->error;
     out.push_back(std::move(r));
   }

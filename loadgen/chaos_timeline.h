@@ -42,8 +42,10 @@ class chaos_timeline {
  public:
   // `topology_json`: a shop topology (stampede shop --topology) naming processes: node names, "haproxy",
   // "payment_emulator"; may be empty. `proxies`: an existing proxy server whose proxies faults may target
-  // (null: one is created on the first add_proxy).
-  chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies = nullptr);
+  // (null: one is created on the first add_proxy). `topology_path`: the file the topology came from,
+  // re-read by observe() to learn when a killed process is back (its supervisor respawned it).
+  chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies = nullptr,
+                 std::string topology_path = {});
   ~chaos_timeline();  // heal_all()
 
   // Adds a fault proxy listening on 127.0.0.1 (ephemeral port) in front of `upstream` ("host:port");
@@ -57,19 +59,26 @@ class chaos_timeline {
   void heal_all(double now_s) noexcept;
   // Faults still active whose planned end has come.
   std::vector<int> due_to_heal(double now_s) const;
+  // Notes the time a process taken down by kill/terminate/restart runs again under a new pid (from the
+  // topology file, or its pid file): the "heal" of a node fault in the recovery figures. Cheap when no
+  // such fault is outstanding; call it as often as the timeline is driven.
+  void observe(double now_s) noexcept;
   // The faults' records for results JSON: id, label, fault, target, planned and actual start/end (s),
-  // parameters, injections, error.
+  // parameters, injections, error; for kill/terminate/restart of a process whose return can be seen
+  // (a topology process, a pidfile: target) also back_s: when it ran again (null: not before the end).
   boost::json::array records() const;
   bool has_proxies() const;
 
  private:
   struct active_fault;
   chaos::process_faults& process_for(const std::string& target, const std::string& restart_command);
+  int current_pid(const std::string& target) const;
   void heal_locked(active_fault& f, double now_s) noexcept;
 
   mutable std::mutex mutex_;
   uint64_t seed_;
   std::map<std::string, int> topology_pids_;
+  std::string topology_path_;
   std::shared_ptr<chaos::proxy_server> proxies_;
   std::map<std::string, std::unique_ptr<chaos::process_faults>> processes_;
   std::vector<std::unique_ptr<active_fault>> faults_;

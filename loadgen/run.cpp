@@ -217,7 +217,7 @@ void coordinator::set_up_chaos() {
   std::string topology;
   if (!topology_path.empty()) topology = read_file(topology_path);
   try {
-    chaos_ = std::make_unique<chaos_timeline>(plan_.seed, topology, request_.proxies);
+    chaos_ = std::make_unique<chaos_timeline>(plan_.seed, topology, request_.proxies, topology_path);
   } catch (const std::exception& e) {
     throw std::invalid_argument("topology '" + topology_path + "': " + e.what());
   }
@@ -246,6 +246,7 @@ void coordinator::set_up_chaos() {
 void coordinator::drive_timeline() {
   if (!chaos_) return;
   const double now = elapsed_s();
+  chaos_->observe(now);  // a killed node back (respawned): the heal of its fault in the recovery figures
   for (int id : chaos_->due_to_heal(now)) {
     chaos_->heal(id, now);
     if (!request_.quiet && live_output_) std::fprintf(stderr, "\r\033[Kchaos: fault %d healed at %.1fs\n", id, now);

@@ -14,10 +14,10 @@
 
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
-#include "drill/recovery.h"
 #include "drill/shop_process.h"
 #include "loadgen/run.h"
 #include "reports/formats.h"
+#include "reports/recovery.h"
 
 namespace stampede::drill {
 
@@ -116,18 +116,8 @@ void print_drill_summary(const json::value& results) {
       std::printf("    fault %s [%.1fs..", std::string(fo.at("label").as_string()).c_str(),
                   fo.at("start_s").to_number<double>());
       if (fo.at("end_s").is_null()) std::printf("end]"); else std::printf("%.1fs]", fo.at("end_s").to_number<double>());
-      const auto* rec = fo.if_contains("recovery");
-      if (rec && rec->is_object() && rec->as_object().contains("degraded_s")) {
-        const auto& r = rec->as_object();
-        auto secs = [](const json::value& v) {
-          return v.is_null() ? std::string("-") : std::to_string(v.to_number<double>()).substr(0, 4) + "s";
-        };
-        std::printf(": detected after %s, recovered after %s, degraded %llds, errors %lld, unknown ops %lld",
-                    secs(r.at("time_to_detect_s")).c_str(),
-                    r.at("recovered").as_bool() ? secs(r.at("time_to_recover_s")).c_str() : "never",
-                    static_cast<long long>(r.at("degraded_s").to_number<int64_t>()),
-                    static_cast<long long>(r.at("errors_during").to_number<int64_t>()),
-                    static_cast<long long>(r.at("unknown_operations_during").to_number<int64_t>()));
+      if (const auto* rec = fo.if_contains("recovery"); rec != nullptr && rec->is_object()) {
+        std::printf(": %s", reports::recovery_line(rec->as_object()).c_str());
       }
       std::printf("\n");
     }
@@ -258,7 +248,7 @@ int run_drill(const drill_request& request) {
   };
   json::value final_results;
   run.finish_results = [&](json::value& results) {
-    add_recovery(results);
+    reports::add_recovery(results);
     results.as_object()["drill"] = json::object{{"nodes", request.nodes},
                                                 {"links", links},
                                                 {"topology_at_start", shop->topology()},

@@ -103,6 +103,7 @@ int64_t errors_it_can_cause(const chaos_fault& f, placement where, const second&
 struct fault_state {
   const chaos_fault* f = nullptr;
   placement where = placement::unknown;
+  bool not_injected = false;  // its injection failed: it did nothing
   recovery_figures fig;
   int64_t start_t = 0;
   int64_t active_end_t = 0;  // [start_t, active_end_t): the seconds the fault overlaps
@@ -114,9 +115,12 @@ struct analysis_context {
   const timeline& tl;
   std::vector<fault_state>& faults;
 
+  // Another fault that could have acted is active in second t (one that did nothing does not count).
   bool other_active(size_t self, int64_t t) const {
     for (size_t i = 0; i < faults.size(); ++i) {
-      if (i != self && t >= faults[i].start_t && t < faults[i].active_end_t) return true;
+      const fault_state& other = faults[i];
+      if (i == self || other.not_injected || other.fig.touched_nothing) continue;
+      if (t >= other.start_t && t < other.active_end_t) return true;
     }
     return false;
   }
@@ -124,7 +128,7 @@ struct analysis_context {
   // The signals on which judged second t is degraded for fault i (0: healthy or not judged).
   unsigned degraded_for(const fault_state& fs, int64_t t) const {
     const second* s = tl.at(t);
-    if (s == nullptr || !s->judged || fs.fig.touched_nothing) return 0;
+    if (s == nullptr || !s->judged || fs.fig.touched_nothing || fs.not_injected) return 0;
     unsigned bits = s->unhealthy & ~static_cast<unsigned>(sig_errors);
     if ((s->unhealthy & sig_errors) != 0 &&
         errors_significant(errors_it_can_cause(*fs.f, fs.where, *s), s->requests, tl.base, tl.tolerances)) {
@@ -187,12 +191,15 @@ void judge_fault(const analysis_context& c, size_t index) {
     fig.time_to_detect_s = std::max(0.0, static_cast<double>(*first_degraded) - fig.start_s);
   if (fig.touched_nothing || first_degraded) {
     fig.detected = first_degraded.has_value();
-  } else if (fig.judged_seconds > 0) {
+  } else if (fig.judged_seconds > 0 && !fs.not_injected) {
     fig.detected = false;
   }
 
   const std::string needed = std::to_string(n_needed);
-  if (!fig.heal_s) {  // a fact whatever the data says
+  if (fs.not_injected) {
+    fig.status = recovery_status::insufficient_data;
+    fig.reason = "the fault was not injected: " + fs.f->error;
+  } else if (!fig.heal_s) {  // a fact whatever the data says
     fig.status = recovery_status::not_healed;
     fig.reason = fig.heal_basis == "process back" ? fs.f->target + " was not back before the run ended"
                                                   : "not healed before the run ended";
@@ -255,7 +262,7 @@ void attribute_errors(const analysis_context& c) {
       const fault_state& fs = c.faults[i];
       if (t < fs.start_t || t >= fs.window_end_t) continue;
       c.faults[i].fig.errors_in_window += s.errors;
-      if (!fs.fig.touched_nothing) candidates.push_back(i);
+      if (!fs.fig.touched_nothing && !fs.not_injected) candidates.push_back(i);
     }
     if (candidates.empty()) continue;
     counters kinds = s.error_kinds;
@@ -380,6 +387,7 @@ recovery_analysis analyse_recovery(const run_results& r) {
     fig.end_s = f.end_s;
     fig.baseline_available = tl.base.available;
     fig.touched_nothing = f.kind == "network" && f.injections && *f.injections == 0;
+    fs.not_injected = !f.error.empty() && f.error.rfind("heal:", 0) != 0;
     set_heal(fs);
     fs.start_t = static_cast<int64_t>(std::floor(f.start_s));
     fs.active_end_t =

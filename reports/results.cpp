@@ -353,6 +353,7 @@ run_results parse_results(json::value document) {
         if (!b->is_null()) f.back_s = get_double(o, "back_s", where);
       }
       if (o.contains("injections")) f.injections = get_int(o, "injections", where);
+      f.error = get_string(o, "error", where);
       if (const json::object* p = optional_object(o, "parameters", where)) {
         if (const json::object* a = optional_object(*p, "attributes", where + ".parameters")) {
           f.http_status = static_cast<int>(get_int(*a, "status", where + ".parameters.attributes"));

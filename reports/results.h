@@ -91,7 +91,7 @@ struct check_result {
 
 // One injected fault. We read "start_s" (required), "end_s" (null or absent: not healed before the end),
 // "id", "kind" ("network" | "node"), "fault" (the toxic or node action), "target", "label"/"name",
-// "injections", "back_s" (node faults whose return was watched), the http_abort status, and keep the
+// "injections", "back_s" (node faults whose return was watched), the http_abort status, "error", and keep the
 // numbers of a "recovery" object.
 struct chaos_fault {
   int64_t id = 0;                   // 0: not recorded (older files); faults are then numbered by position
@@ -105,6 +105,7 @@ struct chaos_fault {
   std::optional<double> back_s;     // when the process ran again (null: not before the end)
   std::optional<int64_t> injections;
   int http_status = 0;              // http_abort: the status it answers with
+  std::string error;                // the injection (or its heal: "heal: ...") failed
   std::vector<std::pair<std::string, double>> recovery_given;  // numeric members of "recovery", if any
 };
 

@@ -137,6 +137,7 @@ json::value build_series_results(const series_run& run) {
                            : json::value(json::object{})}};
     if (f.injections) o["injections"] = *f.injections;
     if (f.back_tracked) o["back_s"] = f.back_s ? json::value(*f.back_s) : json::value(nullptr);
+    if (!f.error.empty()) o["error"] = f.error;
     chaos.push_back(std::move(o));
   }
   json::object root{

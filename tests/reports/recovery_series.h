@@ -32,6 +32,7 @@ struct series_fault {
   bool back_tracked = false;  // writes back_s (kill/terminate/restart)
   std::optional<double> back_s;
   int http_status = 0;  // http_abort
+  std::string error;    // the injection failed
 };
 
 struct series_run {

@@ -129,6 +129,32 @@ TEST(recovery, a_fault_that_touches_nothing_is_not_detected_even_beside_a_real_o
   EXPECT_EQ(a.faults[1].errors_during + a.faults[1].errors_shared, 0);
 }
 
+TEST(recovery, a_fault_that_did_nothing_does_not_hold_back_the_recovery_of_a_real_one) {
+  // A +300 ms fault from 8 s to 12 s beside a longer one on a link nobody uses (to 20 s) and one whose
+  // injection failed: the real fault recovers at once after its heal; the failed one says it failed.
+  series_builder b(37, 30.0);
+  b.traffic(0, 8, 40, 2.0, 0, true).traffic(8, 12, 40, 2.0, 300, true).traffic(12, 30, 40, 2.0, 0, true);
+  auto& run = b.run();
+  run.scenarios.push_back(testing::open_scenario("load", 0, 30, 40));
+  run.faults.push_back(fault("latency", "target", 8.0, 12.0));
+  series_fault spare = fault("latency", "spare", 8.0, 20.0);
+  spare.id = 2;
+  spare.injections = 0;
+  run.faults.push_back(spare);
+  series_fault failed = fault("kill", "node9", 8.0, 8.0);
+  failed.id = 3;
+  failed.kind = "node";
+  failed.error = "node fault target 'node9' is unknown";
+  run.faults.push_back(failed);
+  const auto a = analyse(run);
+  EXPECT_EQ(a.faults[0].status, recovery_status::recovered) << describe(a.faults[0]);
+  ASSERT_TRUE(a.faults[0].time_to_recover_s);
+  EXPECT_LE(*a.faults[0].time_to_recover_s, 1.0);
+  EXPECT_EQ(a.faults[2].status, recovery_status::insufficient_data) << describe(a.faults[2]);
+  EXPECT_NE(a.faults[2].reason.find("not injected: node fault target 'node9'"), std::string::npos);
+  EXPECT_FALSE(a.faults[2].detected);
+}
+
 // ---------------------------------------------------------------------------------------------- real effects
 
 TEST(recovery, plus_300_ms_at_40_requests_per_second_is_detected_and_recovers) {

@@ -1,7 +1,7 @@
 // The recovery figures (reports/recovery.h) on recorded-style time series with known answers: nothing
 // happened, a fault that touches nothing, a +300 ms fault at 40 requests/s, low-rate noise, a node kill
 // with no effect, a spike scenario during a fault, errors of a second fault, the trailing partial second,
-// a run too short to judge recovery, and the statistics underneath.
+// a run too short to judge recovery, the statistics underneath, and drills recorded with the real shop.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -365,6 +365,52 @@ TEST(recovery, bad_recovery_options_in_a_results_file_name_the_key) {
     EXPECT_NE(std::string(e.what()).find("recovery_options.confidence: must be between 0.5 and 1"),
               std::string::npos)
         << e.what();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- recorded drills
+
+// Results recorded with `stampede drill` (defaults, --seed 1, 3 nodes; history, step histograms and the
+// recovery objects stripped): the shipped game days, whose hypotheses are the known answers.
+recovery_analysis recorded(const std::string& name) {
+  return analyse_recovery(load_results(std::string(STAMPEDE_RECORDED_DIR) + "/" + name + ".json"));
+}
+
+TEST(recovery_recorded, main_job_kill_during_the_flash_sale_is_not_blamed_for_the_spike) {
+  const auto a = recorded("flash_sale_drill");
+  const auto& f = a.faults.at(0);
+  EXPECT_EQ(f.degraded_seconds, 0) << describe(f);
+  EXPECT_EQ(f.status, recovery_status::not_healed) << describe(f);  // no --respawn-ms: node2 stays down
+  bool spike_excluded = false;
+  for (const auto& span : f.excluded) spike_excluded |= span.reason.find("'spike'") != std::string::npos;
+  EXPECT_TRUE(spike_excluded) << describe(f);
+  ASSERT_TRUE(f.p99_during_ms);
+  EXPECT_LT(*f.p99_during_ms, 100.0) << "the spike's 387 ms p99 is not the kill's";
+}
+
+TEST(recovery_recorded, faults_customers_cannot_see_are_not_detected) {
+  for (const char* name : {"gameday_slow_payment", "gameday_payment_down", "gameday_node_kill"}) {
+    const auto a = recorded(name);
+    const auto& f = a.faults.at(0);
+    EXPECT_EQ(f.degraded_seconds, 0) << name << ": " << describe(f);
+    EXPECT_FALSE(f.time_to_recover_s) << name << ": no recovery claimed from noise";
+    EXPECT_GE(f.judged_seconds, 8) << name;
+  }
+}
+
+TEST(recovery_recorded, a_pause_and_an_edge_squeeze_are_detected_and_recover) {
+  auto a = recorded("gameday_node_pause");
+  EXPECT_EQ(a.faults.at(0).status, recovery_status::recovered) << describe(a.faults[0]);
+  EXPECT_LE(a.faults[0].time_to_detect_s.value_or(99), 1.0);
+  EXPECT_LE(a.faults[0].time_to_recover_s.value_or(99), 1.0);
+  EXPECT_GE(a.faults[0].degraded_by[2], 5) << "a stall shows as lost throughput";
+
+  a = recorded("gameday_edge_squeeze");
+  ASSERT_EQ(a.faults.size(), 2u);
+  for (const auto& f : a.faults) {
+    EXPECT_EQ(f.status, recovery_status::recovered) << describe(f);
+    EXPECT_LE(f.time_to_recover_s.value_or(99), 1.0);
+    ASSERT_EQ(f.shared_with.size(), 1u) << "same window: the figures say the seconds are shared";
   }
 }
 

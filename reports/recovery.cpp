@@ -31,6 +31,10 @@ std::string_view to_string(recovery_status s) noexcept {
 
 namespace {
 
+// Bounds that keep a hostile results file from costing quadratic time or output.
+constexpr size_t max_faults_analysed = 1000;
+constexpr size_t max_shared_listed = 20;
+
 // ---------------------------------------------------------------------------------------------- causes
 
 // Where a fault sits: on the clients' own link (what it does reaches them as is), behind a server (a
@@ -114,24 +118,37 @@ struct analysis_context {
   const run_results& r;
   const timeline& tl;
   std::vector<fault_state>& faults;
+  std::vector<int> active;  // per tl.seconds[i]: faults that could have acted active in that second
 
-  // Another fault that could have acted is active in second t (one that did nothing does not count).
-  bool other_active(size_t self, int64_t t) const {
-    for (size_t i = 0; i < faults.size(); ++i) {
-      const fault_state& other = faults[i];
-      if (i == self || other.not_injected || other.fig.touched_nothing) continue;
-      if (t >= other.start_t && t < other.active_end_t) return true;
+  static bool inert(const fault_state& fs) { return fs.not_injected || fs.fig.touched_nothing; }
+  static bool active_at(const fault_state& fs, int64_t t) { return t >= fs.start_t && t < fs.active_end_t; }
+
+  void count_active() {
+    std::vector<int> diff(tl.seconds.size() + 1, 0);
+    for (const auto& fs : faults) {
+      if (inert(fs)) continue;
+      const auto span = tl.range(fs.start_t, fs.active_end_t);
+      const auto lo = static_cast<size_t>(span.data() - tl.seconds.data());
+      ++diff[lo];
+      --diff[lo + span.size()];
     }
-    return false;
+    active.assign(tl.seconds.size(), 0);
+    int running = 0;
+    for (size_t i = 0; i < active.size(); ++i) active[i] = running += diff[i];
   }
 
-  // The signals on which judged second t is degraded for fault i (0: healthy or not judged).
-  unsigned degraded_for(const fault_state& fs, int64_t t) const {
-    const second* s = tl.at(t);
-    if (s == nullptr || !s->judged || fs.fig.touched_nothing || fs.not_injected) return 0;
-    unsigned bits = s->unhealthy & ~static_cast<unsigned>(sig_errors);
-    if ((s->unhealthy & sig_errors) != 0 &&
-        errors_significant(errors_it_can_cause(*fs.f, fs.where, *s), s->requests, tl.base, tl.tolerances)) {
+  // Another fault that could have acted is active in second s (one that did nothing does not count).
+  bool other_active(const fault_state& self, const second& s) const {
+    const int here = active[static_cast<size_t>(&s - tl.seconds.data())];
+    return here - (!inert(self) && active_at(self, s.t) ? 1 : 0) > 0;
+  }
+
+  // The signals on which second s is degraded for this fault (0: healthy or not judged).
+  unsigned degraded_for(const fault_state& fs, const second& s) const {
+    if (!s.judged || inert(fs)) return 0;
+    unsigned bits = s.unhealthy & ~static_cast<unsigned>(sig_errors);
+    if ((s.unhealthy & sig_errors) != 0 &&
+        errors_significant(errors_it_can_cause(*fs.f, fs.where, s), s.requests, tl.base, tl.tolerances)) {
       bits |= sig_errors;
     }
     return bits;
@@ -151,41 +168,41 @@ void set_heal(fault_state& fs) {
 }
 
 // Recovery, detection and the status of one fault, from the judged seconds.
-void judge_fault(const analysis_context& c, size_t index) {
-  fault_state& fs = c.faults[index];
+void judge_fault(const analysis_context& c, fault_state& fs) {
   recovery_figures& fig = fs.fig;
   const timeline& tl = c.tl;
   const int64_t n_needed = tl.tolerances.consecutive_healthy_s;
-  const auto rows_end = static_cast<int64_t>(tl.seconds.size());
   std::optional<int64_t> recovery_t;
   int64_t judged_after = 0, healthy_run = 0;
   if (fig.heal_s && tl.base.available) {
     int64_t run_start = 0;
-    for (auto t = static_cast<int64_t>(std::floor(*fig.heal_s)); t < tl.end_t && !recovery_t; ++t) {
-      const second* s = tl.at(t);
-      if (s == nullptr || !s->judged || c.other_active(index, t)) continue;
+    for (const second& s : tl.range(second_floor(*fig.heal_s), tl.end_t)) {
+      if (!s.judged || c.other_active(fs, s)) continue;
       ++judged_after;
-      if (c.degraded_for(fs, t) != 0) {
+      if (c.degraded_for(fs, s) != 0) {
         healthy_run = 0;
         continue;
       }
-      if (healthy_run++ == 0) run_start = t;
-      if (healthy_run == n_needed) recovery_t = run_start;
+      if (healthy_run++ == 0) run_start = s.t;
+      if (healthy_run == n_needed) {
+        recovery_t = run_start;
+        break;
+      }
     }
   }
-  fs.window_end_t = recovery_t ? std::max(*recovery_t, fs.active_end_t) : rows_end;
+  fs.window_end_t =
+      recovery_t ? std::max(*recovery_t, fs.active_end_t) : std::max(tl.rows_end, fs.active_end_t);
   fig.window_from_s = static_cast<double>(fs.start_t);
   fig.window_to_s = static_cast<double>(fs.window_end_t);
   std::optional<int64_t> first_degraded;
-  for (int64_t t = fs.start_t; t < fs.window_end_t; ++t) {
-    const second* s = tl.at(t);
-    if (s == nullptr || !s->judged) continue;
+  for (const second& s : tl.range(fs.start_t, fs.window_end_t)) {
+    if (!s.judged) continue;
     ++fig.judged_seconds;
-    const unsigned bits = c.degraded_for(fs, t);
+    const unsigned bits = c.degraded_for(fs, s);
     if (bits == 0) continue;
     ++fig.degraded_seconds;
     for (int k = 0; k < 4; ++k) fig.degraded_by[k] += (bits >> k) & 1U;
-    if (!first_degraded) first_degraded = t;
+    if (!first_degraded) first_degraded = s.t;
   }
   if (first_degraded)
     fig.time_to_detect_s = std::max(0.0, static_cast<double>(*first_degraded) - fig.start_s);
@@ -232,19 +249,25 @@ void judge_fault(const analysis_context& c, size_t index) {
   }
 }
 
-// Seconds of [from, to) not judged, as spans of one reason each.
+// Seconds of [from, to) not judged, as spans of one reason each (a second without a row: "no data").
 std::vector<recovery_span> excluded_spans(const timeline& tl, int64_t from, int64_t to) {
   std::vector<recovery_span> out;
-  for (int64_t t = from; t < to; ++t) {
-    const second* s = tl.at(t);
-    const std::string reason = s == nullptr ? "no data" : s->excluded;
-    if (s != nullptr && s->judged) continue;
-    if (!out.empty() && out.back().to_s == static_cast<double>(t) && out.back().reason == reason) {
-      out.back().to_s = static_cast<double>(t + 1);
+  auto add = [&](int64_t a, int64_t b, const std::string& reason) {
+    if (b <= a) return;
+    if (!out.empty() && out.back().to_s == static_cast<double>(a) && out.back().reason == reason) {
+      out.back().to_s = static_cast<double>(b);
     } else {
-      out.push_back({static_cast<double>(t), static_cast<double>(t + 1), reason});
+      out.push_back({static_cast<double>(a), static_cast<double>(b), reason});
     }
+  };
+  from = std::max<int64_t>(from, 0);
+  int64_t next = from;
+  for (const second& s : tl.range(from, to)) {
+    add(next, s.t, "no data");
+    if (!s.judged) add(s.t, s.t + 1, s.excluded);
+    next = s.t + 1;
   }
+  add(next, to, "no data");
   return out;
 }
 
@@ -253,16 +276,15 @@ std::vector<recovery_span> excluded_spans(const timeline& tl, int64_t from, int6
 // Every second's errors, by kind, to the faults whose window holds it and that can cause the kind; when
 // several can, to those active in that second; a remaining tie is shared.
 void attribute_errors(const analysis_context& c) {
-  const auto rows_end = static_cast<int64_t>(c.tl.seconds.size());
-  for (int64_t t = 0; t < rows_end; ++t) {
-    const second& s = *c.tl.at(t);
+  for (const second& s : c.tl.seconds) {
+    const int64_t t = s.t;
     if (s.errors == 0) continue;
     std::vector<size_t> candidates;
     for (size_t i = 0; i < c.faults.size(); ++i) {
       const fault_state& fs = c.faults[i];
       if (t < fs.start_t || t >= fs.window_end_t) continue;
       c.faults[i].fig.errors_in_window += s.errors;
-      if (!fs.fig.touched_nothing && !fs.not_injected) candidates.push_back(i);
+      if (!analysis_context::inert(fs)) candidates.push_back(i);
     }
     if (candidates.empty()) continue;
     counters kinds = s.error_kinds;
@@ -312,7 +334,7 @@ int64_t unknown_operations(const json::value& results, double from, double to) {
 std::optional<double> pooled_p99(const run_results& r, const timeline& tl, const std::vector<int64_t>& ts) {
   if (ts.empty()) return std::nullopt;
   if (tl.base.has_histograms) {
-    hdr_histogram h = pooled_histogram(r, ts);
+    hdr_histogram h = pooled_histogram(r, tl, ts);
     if (h.total_count() > 0) return static_cast<double>(h.value_at_percentile(99)) / 1000.0;
     return std::nullopt;
   }
@@ -326,30 +348,27 @@ void fill_latency_and_context(const analysis_context& c, size_t index) {
   fault_state& fs = c.faults[index];
   recovery_figures& fig = fs.fig;
   std::vector<int64_t> during, after;
-  for (int64_t t = fs.start_t; t < fs.active_end_t; ++t) {
-    if (const second* s = c.tl.at(t); s != nullptr && s->judged) during.push_back(t);
+  for (const second& s : c.tl.range(fs.start_t, fs.active_end_t)) {
+    if (s.judged) during.push_back(s.t);
   }
-  for (int64_t t = fs.window_end_t; t < fs.window_end_t + 60; ++t) {
-    if (const second* s = c.tl.at(t); s != nullptr && s->judged && !c.other_active(index, t))
-      after.push_back(t);
+  for (const second& s : c.tl.range(fs.window_end_t, fs.window_end_t + 60)) {
+    if (s.judged && !c.other_active(fs, s)) after.push_back(s.t);
   }
   fig.p99_baseline_ms = c.tl.base.p99_ms;
   fig.p99_during_ms = pooled_p99(c.r, c.tl, during);
   fig.p99_after_ms = pooled_p99(c.r, c.tl, after);
   if (fig.heal_s) {
-    for (auto t = static_cast<int64_t>(std::floor(*fig.heal_s));
-         t < static_cast<int64_t>(c.tl.seconds.size()); ++t) {
-      const second& s = *c.tl.at(t);
+    for (const second& s : c.tl.range(second_floor(*fig.heal_s), c.tl.rows_end)) {
       if (s.requests > s.errors) {
-        fig.time_to_first_success_s = std::max(0.0, static_cast<double>(t) - *fig.heal_s);
+        fig.time_to_first_success_s = std::max(0.0, static_cast<double>(s.t) - *fig.heal_s);
         break;
       }
     }
   }
-  for (size_t j = 0; j < c.faults.size(); ++j) {
+  for (size_t j = 0; j < c.faults.size() && fig.shared_with.size() < max_shared_listed; ++j) {
     const fault_state& other = c.faults[j];
-    const int64_t from = std::max(fs.start_t, other.start_t),
-                  to = std::min(fs.window_end_t, other.window_end_t);
+    const int64_t from = std::max(fs.start_t, other.start_t);
+    const int64_t to = std::min(fs.window_end_t, other.window_end_t);
     if (j != index && to > from) {
       fig.shared_with.push_back(
           {other.fig.id, other.fig.label, static_cast<double>(from), static_cast<double>(to)});
@@ -372,8 +391,8 @@ recovery_analysis analyse_recovery(const run_results& r) {
   const timeline tl = build_timeline(r, first);
   out.baseline = tl.base;
 
-  std::vector<fault_state> faults(r.chaos.size());
-  for (size_t i = 0; i < r.chaos.size(); ++i) {
+  std::vector<fault_state> faults(std::min(r.chaos.size(), max_faults_analysed));
+  for (size_t i = 0; i < faults.size(); ++i) {
     const chaos_fault& f = r.chaos[i];
     fault_state& fs = faults[i];
     fs.f = &f;
@@ -389,20 +408,28 @@ recovery_analysis analyse_recovery(const run_results& r) {
     fig.touched_nothing = f.kind == "network" && f.injections && *f.injections == 0;
     fs.not_injected = !f.error.empty() && f.error.rfind("heal:", 0) != 0;
     set_heal(fs);
-    fs.start_t = static_cast<int64_t>(std::floor(f.start_s));
-    fs.active_end_t =
-        fig.heal_s ? static_cast<int64_t>(std::ceil(*fig.heal_s)) : static_cast<int64_t>(tl.seconds.size());
-    fs.active_end_t = std::max(fs.active_end_t, fs.start_t + 1);
+    fs.start_t = second_floor(f.start_s);
+    fs.active_end_t = std::max(fig.heal_s ? second_ceil(*fig.heal_s) : tl.rows_end, fs.start_t + 1);
   }
-  const analysis_context c{r, tl, faults};
-  for (size_t i = 0; i < faults.size(); ++i) {
-    faults[i].fig.excluded = excluded_spans(tl, faults[i].start_t, faults[i].active_end_t);
-    judge_fault(c, i);
-    faults[i].fig.excluded = excluded_spans(tl, faults[i].start_t, faults[i].window_end_t);
+  analysis_context c{r, tl, faults, {}};
+  c.count_active();
+  for (auto& fs : faults) {
+    fs.fig.excluded = excluded_spans(tl, fs.start_t, fs.active_end_t);
+    judge_fault(c, fs);
+    fs.fig.excluded = excluded_spans(tl, fs.start_t, fs.window_end_t);
   }
   attribute_errors(c);
   for (size_t i = 0; i < faults.size(); ++i) fill_latency_and_context(c, i);
   for (auto& fs : faults) out.faults.push_back(std::move(fs.fig));
+  for (size_t i = faults.size(); i < r.chaos.size(); ++i) {  // beyond the bound: said, not analysed
+    recovery_figures fig;
+    fig.id = r.chaos[i].id > 0 ? r.chaos[i].id : static_cast<int64_t>(i + 1);
+    fig.label = r.chaos[i].label;
+    fig.start_s = r.chaos[i].start_s;
+    fig.end_s = r.chaos[i].end_s;
+    fig.reason = "not analysed: more than " + std::to_string(max_faults_analysed) + " faults in one run";
+    out.faults.push_back(std::move(fig));
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "common/hdr_histogram.h"
 #include "reports/analysis.h"
@@ -183,31 +184,41 @@ struct plan {
   }
 };
 
+// The timeseries rows in time order (one per second; a repeated second keeps its first row).
+using row_list = std::vector<const timeseries_row*>;
+
+row_list sorted_rows(const run_results& r) {
+  row_list rows;
+  rows.reserve(r.timeseries.size());
+  for (const auto& row : r.timeseries) rows.push_back(&row);
+  std::stable_sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) { return a->t < b->t; });
+  rows.erase(std::unique(rows.begin(), rows.end(), [](const auto* a, const auto* b) { return a->t == b->t; }),
+             rows.end());
+  return rows;
+}
+
 // A scenario that ends when its iterations are done (a spike of buyers) runs from its start until the VU
 // count the generator reported falls back to what it was before it started (within 10% of its VUs).
-double inferred_end(const run_results& r, const scenario_plan& s,
-                    const std::vector<const timeseries_row*>& rows) {
+double inferred_end(const run_results& r, const scenario_plan& s, const row_list& rows) {
+  const int64_t start_t = second_floor(s.start_s);
   std::vector<double> before;
-  for (int64_t t = 1;
-       t + 1 <= static_cast<int64_t>(std::floor(s.start_s)) && t < static_cast<int64_t>(rows.size()); ++t) {
-    if (rows[static_cast<size_t>(t)] != nullptr)
-      before.push_back(static_cast<double>(rows[static_cast<size_t>(t)]->vus));
+  for (const timeseries_row* row : rows) {
+    if (row->t >= 1 && row->t < start_t) before.push_back(static_cast<double>(row->vus));
   }
   const double vus = s.points.empty()
                          ? 1
                          : s.points.front().second / static_cast<double>(std::max<int64_t>(1, r.shard_count));
   const double floor_level = median(before) + std::max(1.0, 0.1 * vus);
-  for (auto t = static_cast<int64_t>(std::floor(s.start_s)); t < static_cast<int64_t>(rows.size()); ++t) {
-    const timeseries_row* row = rows[static_cast<size_t>(t)];
-    if (row != nullptr && static_cast<double>(t) >= s.start_s &&
+  for (const timeseries_row* row : rows) {
+    if (row->t >= start_t && static_cast<double>(row->t) >= s.start_s &&
         static_cast<double>(row->vus) <= floor_level) {
-      return std::min(s.end_s, static_cast<double>(t + 1));
+      return std::min(s.end_s, static_cast<double>(row->t + 1));
     }
   }
   return s.end_s;
 }
 
-plan make_plan(const run_results& r, const std::vector<const timeseries_row*>& rows) {
+plan make_plan(const run_results& r, const row_list& rows) {
   plan p;
   p.r = &r;
   for (const auto& s : r.scenarios) {
@@ -252,40 +263,37 @@ int64_t count_above(const hdr_histogram& h, double bound_ms) {
 struct context {
   const run_results& r;
   const recovery_tolerances& tol;
-  std::vector<const timeseries_row*> rows;
+  row_list rows;
   std::map<int64_t, std::vector<size_t>> intervals;
   plan p;
   int64_t full_end = 0;  // seconds [0, full_end) are whole seconds of the run
 };
 
-baseline measure_baseline(context& c, double first_fault_s, std::vector<std::string>& excluded) {
+baseline measure_baseline(context& c, double first_fault_s) {
   baseline b;
-  const auto fault_t = static_cast<int64_t>(std::floor(first_fault_s));
-  std::vector<bool> warm_up(c.rows.size(), false);
-  for (const auto& s : c.r.scenarios) {
-    const auto t = static_cast<size_t>(std::max(0.0, std::floor(s.start_s)));
-    if (t < warm_up.size()) warm_up[t] = true;
-  }
-  // The reference: the planned load of the last whole second before the fault.
+  const int64_t fault_t = second_floor(first_fault_s);
+  std::set<int64_t> warm_up;  // each scenario's first second
+  for (const auto& s : c.r.scenarios) warm_up.insert(std::max<int64_t>(0, second_floor(s.start_s)));
+  // The reference: the planned load of the last whole second before the fault; then the most recent
+  // seconds at that load (rows in reverse time order).
   std::optional<int64_t> ref_t;
-  for (int64_t t = std::min(fault_t, c.full_end) - 1; t >= 0 && !ref_t; --t) {
-    if (c.rows[static_cast<size_t>(t)] != nullptr && c.p.levels(t, b.levels)) ref_t = t;
+  std::vector<int64_t> used;
+  std::vector<const timeseries_row*> used_rows;
+  for (auto it = c.rows.rbegin(); it != c.rows.rend(); ++it) {
+    const int64_t t = (*it)->t;
+    if (t >= std::min(fault_t, c.full_end) || t < 0) continue;
+    if (!ref_t) {
+      if (!c.p.levels(t, b.levels)) continue;
+      ref_t = t;
+    }
+    if (static_cast<int64_t>(used.size()) >= c.tol.baseline_max_s) break;
+    if (warm_up.contains(t) || !c.p.difference(t, b.levels, c.tol.load_change_max).empty()) continue;
+    used.push_back(t);
+    used_rows.push_back(*it);
   }
   if (!ref_t) {
     b.reason = "no whole second of load before the first fault (at " + text::num(first_fault_s, 1) + " s)";
     return b;
-  }
-  std::vector<int64_t> used;
-  for (int64_t t = *ref_t; t >= 0 && static_cast<int64_t>(used.size()) < c.tol.baseline_max_s; --t) {
-    if (c.rows[static_cast<size_t>(t)] == nullptr) {
-      excluded[static_cast<size_t>(t)] = "no data";
-    } else if (warm_up[static_cast<size_t>(t)]) {
-      excluded[static_cast<size_t>(t)] = "warm-up (a scenario's first second)";
-    } else if (std::string why = c.p.difference(t, b.levels, c.tol.load_change_max); !why.empty()) {
-      excluded[static_cast<size_t>(t)] = why;
-    } else {
-      used.push_back(t);
-    }
   }
   std::reverse(used.begin(), used.end());
   b.seconds = static_cast<int64_t>(used.size());
@@ -302,8 +310,9 @@ baseline measure_baseline(context& c, double first_fault_s, std::vector<std::str
   hdr_histogram pooled;
   double scheduled = 0;
   int64_t dropped = 0;
-  for (int64_t t : used) {
-    const timeseries_row& row = *c.rows[static_cast<size_t>(t)];
+  for (const timeseries_row* r : used_rows) {
+    const timeseries_row& row = *r;
+    const int64_t t = row.t;
     counts.push_back(static_cast<double>(row.requests));
     p99s.push_back(row.p99_ms);
     b.requests += row.requests;
@@ -370,76 +379,73 @@ bool errors_significant(int64_t errors, int64_t requests, const baseline& b, con
          binomial_upper_tail(errors, requests, b.error_rate_smoothed) < 1 - t.confidence;
 }
 
-hdr_histogram pooled_histogram(const run_results& r, const std::vector<int64_t>& ts) {
-  const auto index = request_intervals(r);
+hdr_histogram pooled_histogram(const run_results& r, const timeline& tl, const std::vector<int64_t>& ts) {
   hdr_histogram pooled;
-  for (int64_t t : ts) add_second(r, index, t, pooled);
+  for (int64_t t : ts) add_second(r, tl.intervals, t, pooled);
   return pooled;
 }
 
 timeline build_timeline(const run_results& r, double first_fault_s) {
   timeline tl;
   tl.tolerances = r.recovery_options;
-  int64_t rows_end = 0;
-  for (const auto& row : r.timeseries) rows_end = std::max(rows_end, row.t + 1);
-  context c{r,
-            tl.tolerances,
-            std::vector<const timeseries_row*>(static_cast<size_t>(rows_end), nullptr),
-            request_intervals(r),
-            {},
-            rows_end};
-  for (const auto& row : r.timeseries) c.rows[static_cast<size_t>(row.t)] = &row;
+  context c{r, tl.tolerances, sorted_rows(r), request_intervals(r), {}, 0};
+  tl.rows_end = c.rows.empty() ? 0 : c.rows.back()->t + 1;
   // The last second is partial when the load ended inside it (its few requests are not a throughput).
-  if (r.duration_s > 0)
-    c.full_end = std::min(rows_end, static_cast<int64_t>(std::floor(r.duration_s + 1e-6)));
+  c.full_end = r.duration_s > 0 ? std::min(tl.rows_end, second_floor(r.duration_s + 1e-6)) : tl.rows_end;
   c.p = make_plan(r, c.rows);
   tl.end_t = c.full_end;
-
-  std::vector<std::string> excluded(static_cast<size_t>(rows_end));
-  tl.base = measure_baseline(c, first_fault_s, excluded);
-  tl.seconds.resize(static_cast<size_t>(rows_end));
-  const auto fault_t = static_cast<int64_t>(std::floor(first_fault_s));
-  for (int64_t t = 0; t < rows_end; ++t) {
-    second& s = tl.seconds[static_cast<size_t>(t)];
-    s.t = t;
-    const timeseries_row* row = c.rows[static_cast<size_t>(t)];
-    s.present = row != nullptr;
-    if (row != nullptr) {
-      s.requests = row->requests;
-      s.errors = row->errors;
-      s.dropped = row->dropped_iterations;
-      s.p99_ms = row->p99_ms;
-      for (const auto& [kind, n] : row->errors_by_kind) {
-        if (kind != "check_failed" && n > 0) s.error_kinds.emplace_back(kind, n);
-      }
+  tl.base = measure_baseline(c, first_fault_s);
+  const int64_t fault_t = second_floor(first_fault_s);
+  tl.seconds.reserve(c.rows.size());
+  tl.intervals = std::move(c.intervals);
+  for (const timeseries_row* row : c.rows) {
+    second& s = tl.seconds.emplace_back();
+    s.t = row->t;
+    s.present = true;
+    s.requests = row->requests;
+    s.errors = row->errors;
+    s.dropped = row->dropped_iterations;
+    s.p99_ms = row->p99_ms;
+    for (const auto& [kind, n] : row->errors_by_kind) {
+      if (kind != "check_failed" && n > 0) s.error_kinds.emplace_back(kind, n);
     }
-    s.scheduled = c.p.scheduled(t);
-    if (t < fault_t) {
-      s.excluded = excluded[static_cast<size_t>(t)].empty() ? "before the first fault"
-                                                            : excluded[static_cast<size_t>(t)];
-      continue;
-    }
-    if (!tl.base.available) {
+    s.scheduled = c.p.scheduled(s.t);
+    if (s.t < fault_t) {
+      s.excluded = "before the first fault";
+    } else if (!tl.base.available) {
       s.excluded = "no baseline";
-    } else if (row == nullptr) {
-      s.excluded = "no data";
-    } else if (t >= c.full_end) {
+    } else if (s.t >= c.full_end) {
       s.excluded = "partial second (the load ended inside it)";
-    } else if (std::string why = c.p.difference(t, tl.base.levels, tl.tolerances.load_change_max);
-               !why.empty()) {
-      s.excluded = why;
+    } else {
+      s.excluded = c.p.difference(s.t, tl.base.levels, tl.tolerances.load_change_max);
     }
     if (!s.excluded.empty()) continue;
     s.judged = true;
     if (tl.base.has_histograms) {
       hdr_histogram h;
-      add_second(r, c.intervals, t, h);
+      add_second(r, tl.intervals, s.t, h);
       if (h.total_count() > 0) s.p99_ms = static_cast<double>(h.value_at_percentile(99)) / 1000.0;
       s.slow = count_above(h, tl.base.slow_bound_ms);
     }
     s.unhealthy = judge(s, tl.base, tl.tolerances);
   }
   return tl;
+}
+
+int64_t second_floor(double s) { return static_cast<int64_t>(std::floor(std::clamp(s, -1.0, 2e7))); }
+int64_t second_ceil(double s) { return static_cast<int64_t>(std::ceil(std::clamp(s, -1.0, 2e7))); }
+
+const second* timeline::at(int64_t t) const {
+  auto it =
+      std::lower_bound(seconds.begin(), seconds.end(), t, [](const second& s, int64_t v) { return s.t < v; });
+  return it != seconds.end() && it->t == t ? &*it : nullptr;
+}
+
+std::span<const second> timeline::range(int64_t from, int64_t to) const {
+  auto lo = std::lower_bound(seconds.begin(), seconds.end(), from,
+                             [](const second& s, int64_t v) { return s.t < v; });
+  auto hi = std::lower_bound(lo, seconds.end(), to, [](const second& s, int64_t v) { return s.t < v; });
+  return {lo, hi};
 }
 
 }  // namespace stampede::reports::recovery_model

@@ -23,7 +23,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -77,14 +79,20 @@ struct second {
 
 struct timeline {
   baseline base;
-  std::vector<second> seconds;  // seconds[t] for t in [0, end_t)
+  std::vector<second> seconds;  // the seconds the timeseries has, ascending (a gap: a second without data)
   int64_t end_t = 0;            // one past the last full second
+  int64_t rows_end = 0;         // one past the last second with data
   recovery_tolerances tolerances;
+  std::map<int64_t, std::vector<size_t>> intervals;  // request steps' interval rows by second
 
-  const second* at(int64_t t) const {
-    return t >= 0 && t < static_cast<int64_t>(seconds.size()) ? &seconds[static_cast<size_t>(t)] : nullptr;
-  }
+  const second* at(int64_t t) const;                              // nullptr: no data for t
+  std::span<const second> range(int64_t from, int64_t to) const;  // the seconds with from <= t < to
 };
+
+// A time in seconds as a whole second, clamped to [-1, 2e7] (results hold t <= 1e7; a hostile 1e300
+// must not overflow).
+int64_t second_floor(double s);
+int64_t second_ceil(double s);
 
 // Builds the timeline of a run whose first fault starts at `first_fault_s`.
 timeline build_timeline(const run_results& r, double first_fault_s);
@@ -93,6 +101,6 @@ timeline build_timeline(const run_results& r, double first_fault_s);
 bool errors_significant(int64_t errors, int64_t requests, const baseline& b, const recovery_tolerances& t);
 
 // The pooled corrected-latency histogram of the request steps over the seconds in `ts`.
-hdr_histogram pooled_histogram(const run_results& r, const std::vector<int64_t>& ts);
+hdr_histogram pooled_histogram(const run_results& r, const timeline& tl, const std::vector<int64_t>& ts);
 
 }  // namespace stampede::reports::recovery_model

@@ -368,7 +368,8 @@ TEST(recovery, bad_recovery_options_in_a_results_file_name_the_key) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------- recorded drills
+// ---------------------------------------------------------------------------------------------- recorded
+// drills
 
 // Results recorded with `stampede drill` (defaults, --seed 1, 3 nodes; history, step histograms and the
 // recovery objects stripped): the shipped game days, whose hypotheses are the known answers.
@@ -412,6 +413,31 @@ TEST(recovery_recorded, a_pause_and_an_edge_squeeze_are_detected_and_recover) {
     EXPECT_LE(f.time_to_recover_s.value_or(99), 1.0);
     ASSERT_EQ(f.shared_with.size(), 1u) << "same window: the figures say the seconds are shared";
   }
+}
+
+TEST(recovery, hostile_files_stay_bounded) {
+  // One row at the last second a results file may hold, a fault starting at 1e300, and 1500 faults: no
+  // allocation per second up to 10^7, no overflow converting seconds, figures for the first 1000 only.
+  auto run = quiet_run(1);
+  json::value doc = build_series_results(run);
+  auto& root = doc.as_object();
+  json::object far = root["timeseries"].as_array().back().as_object();
+  far["t"] = 9'999'999;
+  root["timeseries"].as_array().push_back(far);
+  json::array chaos;
+  for (int i = 0; i < 1500; ++i) {
+    chaos.push_back(json::object{{"kind", "network"},
+                                 {"fault", "latency"},
+                                 {"target", "target"},
+                                 {"start_s", i == 0 ? 1e300 : 8.0 + i * 0.001},
+                                 {"end_s", nullptr}});
+  }
+  root["chaos"] = std::move(chaos);
+  const auto a = analyse_recovery(parse_results(doc));
+  ASSERT_EQ(a.faults.size(), 1500u);
+  EXPECT_EQ(a.faults[0].status, recovery_status::not_healed);
+  EXPECT_LE(a.faults[1].shared_with.size(), 20u);
+  EXPECT_NE(a.faults[1200].reason.find("not analysed: more than 1000 faults"), std::string::npos);
 }
 
 // ---------------------------------------------------------------------------------------------- output

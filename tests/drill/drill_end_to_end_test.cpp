@@ -144,6 +144,25 @@ TEST(drill_end_to_end, flash_sale_drill_passes_with_links_invariants_recovery_an
     if (inv.at("name") == "acknowledged orders exist exactly once") acknowledged = inv.at("evidence").at("acknowledged").to_number<int64_t>();
   }
   EXPECT_GT(acknowledged, 60);
+  // The drill's sale (setup() creates it with 3/4 of the buyers' demand: 45 units) sold out exactly, and
+  // every buyer's second click was refused: nobody holds more than the limit.
+  const json::object* sale = nullptr;
+  for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
+    if (inv.at("name") != "flash sale never oversold, nobody over the per-user limit") continue;
+    EXPECT_EQ(inv.at("evidence").at("over_limit_count").to_number<int64_t>(), 0) << json::serialize(inv);
+    for (const auto& s : inv.at("evidence").at("per_sale").as_array()) {
+      if (sale == nullptr || s.at("sale_id").to_number<int64_t>() > sale->at("sale_id").to_number<int64_t>()) {
+        sale = &s.as_object();
+      }
+    }
+  }
+  ASSERT_NE(sale, nullptr);
+  EXPECT_EQ(sale->at("stock").to_number<int64_t>(), 45) << json::serialize(*sale);
+  EXPECT_EQ(sale->at("sold").to_number<int64_t>(), 45) << json::serialize(*sale);
+  EXPECT_EQ(sale->at("remaining").to_number<int64_t>(), 0) << json::serialize(*sale);
+  EXPECT_TRUE(sale->at("sold_out").as_bool());
+  EXPECT_EQ(sale->at("buyers").to_number<int64_t>(), 45) << "one unit per buyer";
+  EXPECT_EQ(sale->at("max_per_user").to_number<int64_t>(), 1) << json::serialize(*sale);
   for (const char* f : {"report.html", "summary.md", "junit.xml", "summary.json", "results.hlog", "latency.hgrm"}) {
     EXPECT_TRUE(fs::exists(dir.path() / "out" / f)) << f;
   }

@@ -59,6 +59,18 @@ TEST(topology, own_system_file_with_links_pid_files_and_commands) {
   EXPECT_EQ(t.node("db")->commands.health, "pg_isready");
 }
 
+// The documented example (docs/examples/topology.json) stays valid.
+TEST(topology, documented_example_parses) {
+  std::ifstream in(STAMPEDE_SOURCE_DIR "/docs/examples/topology.json");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  const auto t = parse_topology(text);
+  EXPECT_EQ(t.links.size(), 3u);
+  EXPECT_EQ(t.nodes.size(), 3u);
+  for (const char* fault : {"kill", "pause", "restart"}) EXPECT_TRUE(t.node("postgres")->supports(fault)) << fault;
+  EXPECT_TRUE(t.node("app2")->supports("restart"));
+}
+
 // Each bad file names the field at fault.
 TEST(topology, bad_files_name_the_field) {
   auto error_of = [](const std::string& text) {

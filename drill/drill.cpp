@@ -90,7 +90,8 @@ json::object wait_until_quiet(uint16_t entry_port, const std::string& token, std
     } catch (const std::exception& e) {
       last_error = e.what();
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (std::chrono::steady_clock::now() >= deadline || detail::stop_signal_pending()) {
+      if (detail::stop_signal_pending()) last_error = "interrupted";
       return {{"drained", false},
               {"waited_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
               {"bound_s", bound.count()},
@@ -177,6 +178,12 @@ void print_drill_summary(const json::value& results) {
 
 namespace detail {
 
+bool stop_signal_pending() {
+  sigset_t pending;
+  sigemptyset(&pending);
+  return sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
+}
+
 void put_scenarios_on_lua_path() {
   if (const std::string dir = find_scenarios_dir(); !dir.empty()) {
     // require("lib.checkers") from any scenario; ";;" keeps Lua's default path.
@@ -205,7 +212,12 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
   const int code = loadgen::execute_run(run, [](const json::value& results, const std::string& dir) {
     reports::write_report_directory(results, dir);
   });
-  if (!final_results.is_null()) print_drill_summary(final_results);
+  if (!final_results.is_null()) {
+    print_drill_summary(final_results);
+    if (!request.quiet) {
+      std::fprintf(stderr, "stampede drill: results and reports in %s/ (report.html)\n", request.out_dir.c_str());
+    }
+  }
   return code;
 }
 
@@ -326,8 +338,7 @@ int run_drill(const drill_request& request) {
   });
   const std::string stopped = shop->stop();
   if (!request.quiet) {
-    std::fprintf(stderr, "stampede drill: shop stopped (%s); results and reports in %s/ (report.html)\n",
-                 stopped.c_str(), request.out_dir.c_str());
+    std::fprintf(stderr, "stampede drill: shop stopped (%s)\n", stopped.c_str());
   }
   return code;
 }

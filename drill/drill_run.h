@@ -11,6 +11,10 @@
 
 namespace stampede::drill::detail {
 
+// Whether a SIGINT/SIGTERM is pending (blocked, not yet taken by the run): the drill's own waits end early
+// on it and leave it to the run, whose next phase then ends as interrupted.
+bool stop_signal_pending();
+
 // Puts the shipped scenarios (find_scenarios_dir) on LUA_PATH, for require("lib.checkers").
 void put_scenarios_on_lua_path();
 

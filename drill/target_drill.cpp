@@ -3,6 +3,7 @@
 // reach each link's upstream through its `listen` address), "edge" in front of the target, runs the
 // scenario with node faults on the topology's nodes, heals, waits for every node's health command, runs
 // the scenario's quiesce() and verify(), and writes every report.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -44,7 +45,7 @@ json::array wait_until_healthy(const loadgen::topology& topology, std::chrono::s
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
       status = chaos::run_shell_command(node.commands.health,
                                         std::clamp(left, std::chrono::milliseconds{100}, std::chrono::milliseconds{5000}));
-      if (status == 0 || steady::now() >= deadline) break;
+      if (status == 0 || steady::now() >= deadline || detail::stop_signal_pending()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds{200});  // a health probe has nothing to wait on
     }
     out.push_back(json::object{{"node", node.name},
@@ -155,9 +156,6 @@ int run_target_drill(const drill_request& request) {
                         {"topology", topology_doc},
                         {"quiet", json::object{{"health", health}}}};
   });
-  if (!request.quiet) {
-    std::fprintf(stderr, "stampede drill: results and reports in %s/ (report.html)\n", request.out_dir.c_str());
-  }
   return code;
 }
 

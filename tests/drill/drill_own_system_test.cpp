@@ -255,7 +255,7 @@ TEST(drill_own_system, correct_shop_passes_with_links_node_faults_health_quiesce
     EXPECT_FALSE(f.as_object().contains("error")) << json::serialize(f);
     EXPECT_TRUE(f.at("recovery").as_object().contains("degraded_s")) << json::serialize(f);
   }
-  EXPECT_GT(chaos.at(0).at("injections").to_number<int64_t>(), 0) << "the link proxy carried the front's calls";
+  EXPECT_GT(chaos.at(1).at("injections").to_number<int64_t>(), 0) << "the link proxy carried the front's calls";
   // The front was killed by its pid and its restart command brought a new process back.
   EXPECT_NE(shop.front_pid(), shop.first_front_pid());
   EXPECT_NE(state_of(shop.front_pid()), 0);
@@ -339,6 +339,23 @@ TEST(drill_own_system, sigint_during_setup_writes_results_and_exits_105) {
   }
 }
 
+// A Ctrl-C during the wait for a node's health command ends the wait at once (not after --quiet-timeout).
+TEST(drill_own_system, sigint_during_the_health_wait_ends_it) {
+  temp_dir dir;
+  std::ofstream(dir.path() / "topology.json") << R"({"nodes": [{"name": "db", "commands": {"kill": "true", "health": "exit 1"}}]})";
+  const pid_t pid = spawn({STAMPEDE_BINARY, "drill", scenarios + "/quiesce_cases.lua", "--target", "http://127.0.0.1:9",
+                           "--topology", (dir.path() / "topology.json").string(), "--quiet-timeout", "300s", "--out",
+                           (dir.path() / "out").string()},
+                          dir.path() / "drill.log");
+  ASSERT_TRUE(eventually([&] { return read_text(dir.path() / "drill.log").find("until node db is healthy") != std::string::npos; }, 30s))
+      << read_text(dir.path() / "drill.log");
+  ::kill(pid, SIGINT);
+  auto r = finish(pid, dir.path(), 60s);
+  EXPECT_EQ(r.code, 105) << r.log;
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  EXPECT_FALSE(r.results.at("drill").at("quiet").at("health").at(0).at("ok").as_bool());
+}
+
 // quiesce() runs after the heal and teardown, before verify; its outcome is recorded in results.quiesce.
 // Not quiet (false, its timeout) is not a script error; an error in it is (exit 107, file:line).
 TEST(drill_own_system, quiesce_outcomes_are_recorded) {
@@ -387,13 +404,14 @@ TEST(drill_own_system, bad_command_lines_and_topologies_are_refused_naming_the_p
            "--out", (dir.path() / "out").string()});
   EXPECT_EQ(r.code, 104);
   EXPECT_NE(r.log.find("nodes[1].commands.pause: needs commands.resume"), std::string::npos) << r.log;
-  // A fault whose target the topology does not name (own_shop.lua faults "front", "ledger", "front_ledger").
+  // A fault whose target the topology does not name (own_shop.lua faults "ledger", "front_ledger", "front").
   std::ofstream(dir.path() / "other.json") << R"({"nodes": [{"name": "db", "pid": 12345}]})";
   fs::remove(dir.path() / "drill.log");
   r = run({"drill", scenario, "--target", "http://127.0.0.1:9", "--topology", (dir.path() / "other.json").string(),
            "--out", (dir.path() / "out").string()});
   EXPECT_EQ(r.code, 104);
-  EXPECT_NE(r.log.find("options.chaos[1]: network fault target 'front_ledger'"), std::string::npos) << r.log;
+  EXPECT_NE(r.log.find("options.chaos[1]: node fault target 'ledger' is unknown"), std::string::npos) << r.log;
+  EXPECT_EQ(r.log.find("results and reports in"), std::string::npos) << "nothing was written\n" << r.log;
   fs::remove(dir.path() / "drill.log");
   r = run({"drill", scenario, "--topology", (dir.path() / "other.json").string()});
   EXPECT_EQ(r.code, 2);

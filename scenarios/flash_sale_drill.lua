@@ -64,12 +64,22 @@ function order()
   shop.order(me, items, "drill-" .. vu.id .. "-" .. vu.iteration, 1)
 end
 
--- One buyer: a purchase, then the impatient second click, which the per-user limit must refuse.
+-- One buyer: a purchase until it has a definite answer (a 5xx or no answer may or may not have bought:
+-- the retry then meets the per-user limit), then the impatient second click, which the limit must refuse.
 function buy(data)
-  local user = shop.login(vu.id)
+  local user
+  for _ = 1, 3 do
+    user = shop.login(vu.id)
+    if user then break end
+    sleep(0.2)
+  end
   if not user then return end
   local sale = tostring(env.SALE or data.sale)
-  shop.flash_purchase(user, sale)
+  for _ = 1, 4 do
+    local res = shop.flash_purchase(user, sale)
+    if res.status ~= 0 and res.status < 500 then break end
+    sleep(0.2)
+  end
   shop.flash_purchase(user, sale)
 end
 

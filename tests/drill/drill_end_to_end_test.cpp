@@ -298,8 +298,9 @@ TEST(drill_cleanup, sigint_while_the_shop_starts_ends_with_results_and_no_leftov
   temp_dir dir;
   const fs::path tmp = dir.path() / "tmp";
   fs::create_directories(tmp);
-  const pid_t drill = spawn_with_tmpdir({"drill", std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/gameday_node_kill.lua",
-                                         "--nodes", "2", "--out", (dir.path() / "out").string(), "-e", "DURATION=9s"},
+  // setup() waits, so the Ctrl-C is taken in setup whether the shop is still starting or not.
+  const pid_t drill = spawn_with_tmpdir({"drill", std::string(STAMPEDE_SOURCE_DIR) + "/tests/drill/scenarios/setup_blocks.lua",
+                                         "--nodes", "2", "--out", (dir.path() / "out").string()},
                                         tmp, dir.path() / "drill.log");
   ASSERT_TRUE(eventually([&] { return read_text(dir.path() / "drill.log").find("starting the shop") != std::string::npos; },
                          std::chrono::seconds{30}));
@@ -311,7 +312,10 @@ TEST(drill_cleanup, sigint_while_the_shop_starts_ends_with_results_and_no_leftov
   EXPECT_EQ(WEXITSTATUS(status), 105) << log;
   const std::string text = read_text(dir.path() / "out" / "results.json");
   ASSERT_FALSE(text.empty()) << log;
-  EXPECT_EQ(json::parse(text).at("meta").at("aborted").at("reason"), "signal");
+  const json::value results = json::parse(text);
+  EXPECT_EQ(results.at("meta").at("aborted").at("reason"), "signal");
+  EXPECT_EQ(results.at("meta").at("aborted").at("phase"), "setup");
+  EXPECT_TRUE(results.at("drill").at("quiet").is_object()) << "the drill's own section is there too";
   EXPECT_TRUE(fs::is_empty(tmp)) << "the drill's temporary directory was left behind";
 }
 

@@ -69,7 +69,7 @@ constexpr subcommand subcommands[] = {
     {"merge", "merge results of shards into one", stampede::reports::merge_command},
 #endif
 #if STAMPEDE_HAS_DRILL
-    {"drill", "game day on the reference shop: faults on every link, invariants, recovery", stampede::drill::drill_command},
+    {"drill", "game day on the reference shop or your own system (--target): faults, invariants, recovery", stampede::drill::drill_command},
     {"capacity", "find the highest arrival rate that meets an SLO (the knee)", stampede::drill::capacity_command},
 #endif
 };

@@ -17,23 +17,30 @@ namespace {
 constexpr int exit_usage = 2;
 
 constexpr const char* drill_usage = R"(usage: stampede drill SCENARIO.lua [options]
+       stampede drill SCENARIO.lua --target URL [--topology FILE] [options]
 
 Rehearses a game day on a fresh reference shop: fault proxies on every link (edge, haproxy_nodeI,
-payment), the scenario with its chaos timeline, heal, wait until the order queue is drained, verify,
-recovery figures, every report format, stop the shop.
+payment), the scenario with its chaos timeline, heal, wait until the order queue is drained, the
+scenario's quiesce(), verify, recovery figures, every report format, stop the shop.
+With --target, on your own system instead: a proxy "edge" in front of URL and one per link of the
+topology (listen -> upstream; route your system through them), node faults on its nodes (pid, pid_file
+or commands), heal, each node's health command, quiesce(), verify, recovery, reports (docs/DRILLS.md).
 
-  --nodes N            shop nodes behind HAProxy (default 3)
+  --target URL         your system's entry point (default: the topology's entry_url)
+  --topology FILE      your system's links and nodes (JSON, docs/DRILLS.md)
   --out DIR            results.json and reports (default drill-results)
   --seed S             seed for the load, the proxies and the faults (default 1)
   --threads T          load generator threads (default 1)
   -e, --env KEY=VAL    value for env.KEY in the script (repeatable)
+  --quiet-timeout D    bound of the quiet wait: drained queue or health commands, then quiesce() (default 30s)
+  --quiet              no progress output
+Reference shop only:
+  --nodes N            shop nodes behind HAProxy (default 3)
   --shop-arg FLAG      extra `stampede shop` argument (repeatable; scenarios may also carry `--@shop ...` lines)
-  --quiet-timeout D    bound of the wait for a drained queue (default 30s)
   --stampede PATH      the executable that runs `stampede shop` (default: this one)
   --keep-data          keep the shop's temporary data directory
-  --quiet              no progress output
-Exit: 0 ok, 98 an invariant failed, 99 a threshold was crossed, 1 the shop could not start, 2 usage,
-104 invalid options, 107 script error.
+Exit: 0 ok, 98 an invariant failed, 99 a threshold was crossed, 1 the shop could not start (or a link
+could not listen), 2 usage, 104 invalid options or topology, 105 interrupted, 107 script error.
 )";
 
 constexpr const char* capacity_usage = R"(usage: stampede capacity SCENARIO.lua --slo "p(99)<300,error_rate<0.01" [options]
@@ -113,6 +120,7 @@ void add_env(std::map<std::string, std::string>& env, const std::string& pair) {
 
 int drill_command(std::span<char* const> args) {
   drill_request r;
+  std::string shop_flag;  // a reference-shop-only flag, if one was given
   try {
     arg_walker w(args);
     while (w.next()) {
@@ -120,7 +128,14 @@ int drill_command(std::span<char* const> args) {
       if (f == "--help" || f == "-h") {
         std::fputs(drill_usage, stdout);
         return 0;
+      } else if (f == "--target") {
+        r.target = w.value();
+        if (r.target.empty()) throw usage_error("--target needs a URL");
+      } else if (f == "--topology") {
+        r.topology_path = w.value();
+        if (r.topology_path.empty()) throw usage_error("--topology needs a file");
       } else if (f == "--nodes") {
+        shop_flag = f;
         r.nodes = static_cast<int>(parse_number(f, w.value(), 1));
         if (r.nodes > 16) throw usage_error("--nodes: at most 16");
       } else if (f == "--out") {
@@ -133,12 +148,15 @@ int drill_command(std::span<char* const> args) {
       } else if (f == "-e" || f == "--env") {
         add_env(r.env, w.value());
       } else if (f == "--shop-arg") {
+        shop_flag = f;
         r.shop_args.push_back(w.value());
       } else if (f == "--quiet-timeout") {
         r.quiet_timeout = std::chrono::duration_cast<std::chrono::seconds>(parse_duration_flag(f, w.value()));
       } else if (f == "--stampede") {
+        shop_flag = f;
         r.stampede_binary = w.value();
       } else if (f == "--keep-data") {
+        shop_flag = f;
         r.keep_data = true;
       } else if (f == "--quiet") {
         r.quiet = true;
@@ -151,6 +169,9 @@ int drill_command(std::span<char* const> args) {
       }
     }
     if (r.scenario.empty()) throw usage_error("a scenario file is required");
+    if (r.own_system() && !shop_flag.empty()) {
+      throw usage_error(shop_flag + " applies to the reference shop; with --target/--topology the drill starts nothing");
+    }
   } catch (const usage_error& e) {
     std::fprintf(stderr, "stampede drill: %s\n\n%s", e.what(), drill_usage);
     return exit_usage;

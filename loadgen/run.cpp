@@ -177,6 +177,9 @@ class coordinator {
   void take_snapshots();
   void print_live_line(bool final_line);
   json::value build_results(const std::vector<threshold_result>& verdicts);
+  void write_outputs(json::value& results, const report_writer& write_reports);
+  template <class Interruptible>
+  bool quiesce(const Interruptible& interruptible);
   void print_summary(const json::value& results, const std::vector<threshold_result>& verdicts);
 
   const run_request& request_;
@@ -193,6 +196,8 @@ class coordinator {
   bool live_output_ = false;
   std::string abort_reason_;
   bool interrupted_ = false;
+  std::string interrupted_in_;           // "setup" when a signal ended the run before the load
+  json::value quiesce_ = nullptr;        // results.quiesce
   std::unique_ptr<chaos_timeline> chaos_;
   std::vector<size_t> pending_faults_;   // indexes into plan_.options.chaos, by start time
   json::value verify_ = nullptr;
@@ -397,7 +402,13 @@ int coordinator::run(const report_writer& write_reports) {
     }
   } catch (const script_error& e) {
     std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
-    return interrupted_ ? exit_interrupted : exit_script_error;
+    if (!interrupted_) return exit_script_error;
+    // Ctrl-C during setup(): results are written as for any interrupted run, saying where it stopped.
+    interrupted_in_ = "setup";
+    final_.add_worker(workers_[0]->metrics());
+    json::value results = build_results({});
+    write_outputs(results, write_reports);
+    return exit_interrupted;
   }
 
   {  // Every VU may hold a connection: refuse clearly now rather than fail with EMFILE under load (hardening).
@@ -505,6 +516,7 @@ int coordinator::run(const report_writer& write_reports) {
   }
 
   if (request_.before_verify) request_.before_verify();
+  if (!quiesce(interruptible)) teardown_failed = true;
 
   // The history of every worker, in time order, then verify(history).
   for (auto& w : workers_) {
@@ -548,23 +560,7 @@ int coordinator::run(const report_writer& write_reports) {
     return final_.value(s, e);
   });
   json::value results = build_results(verdicts);
-  if (request_.finish_results) request_.finish_results(results);
-  if (request_.out_path) {
-    std::ofstream out(*request_.out_path, std::ios::binary | std::ios::trunc);
-    out << json::serialize(results) << '\n';
-    if (!out) std::fprintf(stderr, "stampede: cannot write %s\n", request_.out_path->c_str());
-  }
-  if (request_.report_dir) {
-    if (write_reports) {
-      try {
-        write_reports(results, *request_.report_dir);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "stampede: writing reports failed: %s\n", e.what());
-      }
-    } else {
-      std::fprintf(stderr, "stampede: --report is not available in this build\n");
-    }
-  }
+  write_outputs(results, write_reports);
   print_summary(results, verdicts);
 
   // Script errors inside iterations, grouped.
@@ -584,6 +580,55 @@ int coordinator::run(const report_writer& write_reports) {
   if (verify_failed) return exit_invariant_failed;
   if (interrupted_) return exit_interrupted;
   return exit_ok;
+}
+
+// quiesce() (optional): the scenario's own wait until the system is quiet (queues drained, replicas caught
+// up), so that verify() sees a settled state. Not quiet in time (false, its timeout, Ctrl-C) is recorded in
+// results.quiesce and verify() still runs; returns false only for a script error in it.
+template <class Interruptible>
+bool coordinator::quiesce(const Interruptible& interruptible) {
+  if (!workers_[0]->has_function("quiesce")) return true;
+  const auto started = steady::now();
+  json::object q;
+  bool script_ok = true;
+  try {
+    std::string value;
+    const nanos bound = request_.quiesce_timeout ? nanos(*request_.quiesce_timeout) : plan_.options.teardown_timeout;
+    interruptible([&] { value = workers_[0]->run_quiesce(bound); });
+    json::value v = json::parse(value);
+    q["ok"] = !(v.is_bool() && !v.as_bool());
+    q["value"] = std::move(v);
+  } catch (const script_error& e) {
+    script_ok = interrupted_ || dynamic_cast<const script_timeout*>(&e) != nullptr;
+    std::fprintf(stderr, "stampede: %s%s\n", script_ok ? "" : "script error: ", e.what());
+    q["ok"] = false;
+    q["error"] = e.what();
+  }
+  q["waited_s"] = std::chrono::duration<double>(steady::now() - started).count();
+  quiesce_ = std::move(q);
+  return script_ok;
+}
+
+// The caller's additions (finish_results), then --out and the reports.
+void coordinator::write_outputs(json::value& results, const report_writer& write_reports) {
+  if (!quiesce_.is_null()) results.as_object()["quiesce"] = quiesce_;
+  if (request_.finish_results) request_.finish_results(results);
+  if (request_.out_path) {
+    std::ofstream out(*request_.out_path, std::ios::binary | std::ios::trunc);
+    out << json::serialize(results) << '\n';
+    if (!out) std::fprintf(stderr, "stampede: cannot write %s\n", request_.out_path->c_str());
+  }
+  if (request_.report_dir) {
+    if (write_reports) {
+      try {
+        write_reports(results, *request_.report_dir);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "stampede: writing reports failed: %s\n", e.what());
+      }
+    } else {
+      std::fprintf(stderr, "stampede: --report is not available in this build\n");
+    }
+  }
 }
 
 json::value coordinator::build_results(const std::vector<threshold_result>& verdicts) {
@@ -614,6 +659,10 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   } else {
     meta["aborted"] = {{"reason", interrupted_ ? "signal" : (abort_reason_.rfind("threshold", 0) == 0 ? "threshold" : "script")},
                        {"detail", interrupted_ ? "interrupted by a signal" : abort_reason_}};
+    if (!interrupted_in_.empty()) {  // before the load: nothing ran but setup()
+      meta["aborted"].as_object()["phase"] = interrupted_in_;
+      meta["aborted"].as_object()["detail"] = "interrupted by a signal during " + interrupted_in_ + "()";
+    }
   }
   root["meta"] = std::move(meta);
 

@@ -3,6 +3,7 @@
 // thresholds, runs teardown, and writes the results. Exit codes are documented in the README.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,8 +48,11 @@ struct run_request {
   // Fault proxies the caller created (e.g. on a shop's internal links): network faults may target them;
   // the run heals them at the end like its own. Shared: the caller keeps the links after the run.
   std::shared_ptr<chaos::proxy_server> proxies;
-  // Called after the load, the final heal and teardown(), before verify() (e.g. wait until the system is quiet).
+  // Called after the load, the final heal and teardown(), before quiesce() and verify() (e.g. wait until
+  // the system is quiet).
   std::function<void()> before_verify;
+  // Bound of the scenario's quiesce() (default: options.teardownTimeout).
+  std::optional<std::chrono::milliseconds> quiesce_timeout;
   // Called with the finished results before they are written (--out, reports); may add keys.
   std::function<void(boost::json::value& results)> finish_results;
 };

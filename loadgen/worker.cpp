@@ -661,6 +661,7 @@ std::string worker::run_special_vu(const char* function_name, nanos timeout, con
   lua_State* T = v->thread;
   std::string error;
   std::string result = "null";
+  const bool timed_out = script_abort_ && abort_reason_ == "timeout";
   if (script_abort_ && (abort_reason_ == "timeout" || abort_reason_ == "interrupted")) {
     error = std::string(function_name) +
             (abort_reason_ == "timeout" ? "() did not finish within its timeout" : "() was interrupted by a signal");
@@ -678,13 +679,21 @@ std::string worker::run_special_vu(const char* function_name, nanos timeout, con
   running_ = false;
   heap_.clear();
   lua_->release_thread(*v);
-  if (!error.empty()) throw script_error(std::string(function_name) + "() failed: " + error);
+  if (!error.empty()) {
+    const std::string message = std::string(function_name) + "() failed: " + error;
+    if (timed_out) throw script_timeout(message);
+    throw script_error(message);
+  }
   return result;
 }
 
 std::string worker::run_setup() { return run_special_vu("setup", plan_.options.setup_timeout); }
 
 void worker::run_teardown() { run_special_vu("teardown", plan_.options.teardown_timeout); }
+
+bool worker::has_function(std::string_view name) const { return lua_->has_function(name); }
+
+std::string worker::run_quiesce(nanos timeout) { return run_special_vu("quiesce", timeout); }
 
 std::string worker::run_verify(const std::string& history_json) {
   return run_special_vu("verify", plan_.options.teardown_timeout, &history_json);

@@ -33,6 +33,10 @@ namespace stampede::loadgen {
 struct script_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A setup/teardown/quiesce/verify call that did not finish within its timeout.
+struct script_timeout : script_error {
+  using script_error::script_error;
+};
 
 // Everything a worker needs to know about the run; read-only once workers start.
 struct run_plan {
@@ -110,6 +114,11 @@ class worker {
   // Runs verify(history) as a VU if the script defines it; returns its result as JSON ("null" without
   // verify). Throws script_error.
   std::string run_verify(const std::string& history_json);
+  // Whether the script defines a global function `name` (worker 0, outside the load).
+  bool has_function(std::string_view name) const;
+  // Runs quiesce() as a VU, bounded by `timeout`; returns its result as JSON ("null" without quiesce).
+  // Throws script_error (script_timeout when it did not finish in time).
+  std::string run_quiesce(nanos timeout);
   // The load phase: returns when every scenario of this worker has ended.
   void run_load();
   // Thread-safe: ends the load early (Ctrl-C, abortOnFail). `hard` skips graceful stops.

@@ -165,12 +165,16 @@ class supervisor {
   std::vector<child>& children() { return children_; }
 
   // SIGINT to nodes and the emulator (stop now), SIGTERM to HAProxy; SIGKILL whatever is left after 10 s.
+  // SIGCONT after the stop signal: a child paused by a drill (SIGSTOP) that died before healing it would
+  // otherwise keep its stop signal pending until the 10 s SIGKILL.
   void shutdown() {
     if (shut_down_) return;
     shut_down_ = true;
     stopping_ = true;
     for (auto& c : children_) {
-      if (c.alive) ::kill(c.pid, c.role == "haproxy" ? SIGTERM : SIGINT);
+      if (!c.alive) continue;
+      ::kill(c.pid, c.role == "haproxy" ? SIGTERM : SIGINT);
+      ::kill(c.pid, SIGCONT);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
     while (any_alive() && std::chrono::steady_clock::now() < deadline) {

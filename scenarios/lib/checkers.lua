@@ -418,8 +418,8 @@ function checkers.shop_invariants(history, audit, gateway)
       end
     end
   end
-  local oversold, over_limit, bounds = {}, {}, {}
-  local parts = {}
+  local oversold, over_limit, bounds, per_sale = {}, {}, {}, {}
+  local parts, summary = {}, {}
   for _, s in ipairs(audit.flash_sales or {}) do
     local id = s.sale_id or s.id
     if s.remaining < 0 or s.sold > s.stock or s.stock - s.remaining ~= s.sold then
@@ -427,7 +427,9 @@ function checkers.shop_invariants(history, audit, gateway)
       parts[#parts + 1] = string.format("sale %s: stock %d, sold %d, remaining %d", tostring(id), s.stock, s.sold,
                                         s.remaining)
     end
+    local max_per_user = 0
     for _, p in ipairs(s.purchases or {}) do
+      max_per_user = math.max(max_per_user, p.count or 1)
       if (p.count or 1) > (s.per_user_limit or 1) then
         over_limit[#over_limit + 1] = { sale_id = id, user_id = p.user_id, count = p.count, limit = s.per_user_limit }
       end
@@ -438,6 +440,14 @@ function checkers.shop_invariants(history, audit, gateway)
       bounds[#bounds + 1] = { sale_id = id, sold = s.sold, min = lo, max = hi }
       parts[#parts + 1] = string.format("sale %s sold %d, history allows %d..%d", tostring(id), s.sold, lo, hi)
     end
+    -- What the sale went through, so a reader sees whether the boundaries were reached at all.
+    per_sale[#per_sale + 1] = {
+      sale_id = id, stock = s.stock, sold = s.sold, remaining = s.remaining, sold_out = s.remaining == 0,
+      per_user_limit = s.per_user_limit or 1, buyers = #(s.purchases or {}), max_per_user = max_per_user,
+      history_min = lo, history_max = hi,
+    }
+    summary[#summary + 1] = string.format("sale %s sold %d of %d%s", tostring(id), s.sold, s.stock,
+                                          s.remaining == 0 and " (sold out)" or string.format(" (%d left)", s.remaining))
   end
   if #over_limit > 0 then
     local users = {}
@@ -445,10 +455,12 @@ function checkers.shop_invariants(history, audit, gateway)
     parts[#parts + 1] = "over the per-user limit: " .. list_text(users)
   end
   local flash_ok = #oversold == 0 and #over_limit == 0 and #bounds == 0
+  local n_sales = #(audit.flash_sales or {})
   out[#out + 1] = invariant("flash sale never oversold, nobody over the per-user limit", flash_ok, {
-    sales = #(audit.flash_sales or {}), oversold = capped(oversold), over_limit = capped(over_limit),
+    sales = n_sales, per_sale = capped(per_sale), oversold = capped(oversold), over_limit = capped(over_limit),
     over_limit_count = #over_limit, outside_history_bounds = capped(bounds),
-  }, flash_ok and string.format("%d sale(s) within stock and limits", #(audit.flash_sales or {}))
+  }, flash_ok and string.format("%d sale(s) within stock and limits%s%s", n_sales, n_sales > 0 and ": " or "",
+                                list_text(summary, 5))
                    or table.concat(parts, "; "))
 
   -- 4. Money.

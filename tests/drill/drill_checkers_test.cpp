@@ -174,6 +174,27 @@ TEST_F(checkers_test, oversold_flash_sale_and_over_limit_buyer_are_named) {
   EXPECT_NE(v[flash].detail.find("history allows 1..1"), std::string::npos) << v[flash].detail;
 }
 
+// The flash-sale invariant shows what each sale went through (stock, sold, remaining, buyers), so a
+// passing verdict says whether the sale reached its boundaries at all.
+TEST_F(checkers_test, flash_sale_evidence_has_stock_sold_and_remaining_per_sale) {
+  auto v = run(R"(local h, a, g = healthy()
+    table.insert(a.flash_sales, { sale_id = 2, product_id = 1, stock = 1000, remaining = 1000, per_user_limit = 1,
+                                  sold = 0, purchases = {} })
+    local inv = C.shop_invariants(h, a, g)[3]
+    local parts = {}
+    for _, s in ipairs(inv.evidence.per_sale) do
+      parts[#parts + 1] = string.format("%d:%d/%d left %d sold_out=%s limit=%d buyers=%d max=%d bounds=%d..%d",
+        s.sale_id, s.sold, s.stock, s.remaining, tostring(s.sold_out), s.per_user_limit, s.buyers, s.max_per_user,
+        s.history_min, s.history_max)
+    end
+    return { { name = "evidence", ok = inv.ok, detail = table.concat(parts, "; ") .. " | " .. inv.detail } })");
+  EXPECT_TRUE(v["evidence"].ok) << v["evidence"].detail;
+  EXPECT_EQ(v["evidence"].detail,
+            "1:1/1 left 0 sold_out=true limit=1 buyers=1 max=1 bounds=1..1; "
+            "2:0/1000 left 1000 sold_out=false limit=1 buyers=0 max=0 bounds=0..0 | "
+            "2 sale(s) within stock and limits: sale 1 sold 1 of 1 (sold out), sale 2 sold 0 of 1000 (1000 left)");
+}
+
 TEST_F(checkers_test, double_and_orphan_captures_are_named) {
   auto v = run(R"(local h, a, g = healthy()
     table.insert(g.captures, { order_id = 2, amount = 700, refunded = false })   -- charged twice

@@ -245,6 +245,8 @@ TEST(capacity_search, a_collapsing_stage_ends_at_its_length_and_says_arrivals_we
   EXPECT_EQ(stampede::drill::run_capacity(request), 0);
   const json::value doc = json::parse(read_text(dir.path() / "cap.json"));
   const json::object& cap = doc.at("capacity").as_object();
+  // The best stage's results, with the run's identity (docs/RESULTS.md): 128 random bits in hex.
+  EXPECT_TRUE(std::regex_match(std::string(doc.at("meta").at("run_id").as_string()), std::regex("[0-9a-f]{32}")));
   EXPECT_DOUBLE_EQ(cap.at("sustainable_rate").to_number<double>(), 100);
   EXPECT_EQ(cap.at("limited_by"), "target");
   const std::string hint(cap.at("limit_hint").as_string());

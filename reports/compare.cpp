@@ -237,6 +237,9 @@ void judge_row(metric_comparison& m, const std::vector<double>& vb, const std::v
   } else if (vb.size() >= 2 || vc.size() >= 2) {  // the repeated side's spread for both
     se = (vb.size() >= 2 ? sb : sc) * std::sqrt(1.0 / nb + 1.0 / nc);
     crit = t_critical_95(std::max(nb, nc) - 1);
+  } else if (noise_b == nullptr || noise_c == nullptr) {
+    // One value per side only because the step is missing from the other runs: no noise estimate.
+    noise_known = false;
   } else if (b.metric == "error_rate") {  // single runs: binomial, or the seconds' spread when larger
     auto side_se = [](const step_result* s, const detail::within_run_noise* n) {
       const double p = s->error_rate, count = std::max<double>(1.0, static_cast<double>(s->requests));

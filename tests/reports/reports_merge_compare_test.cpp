@@ -345,6 +345,19 @@ TEST(reports_compare_test, single_runs_account_for_autocorrelated_seconds) {
   EXPECT_LE(significant, pairs / 4) << significant << " of " << pairs << " A/A comparisons called significant";
 }
 
+// Repeated runs where a step ran in one run per side only: one value per side, and no within-run noise
+// was estimated for it (that is done for single runs only). It must be judged on the budget alone.
+TEST(reports_compare_test, a_step_in_one_run_per_side_of_repeated_runs_has_no_noise_estimate) {
+  std::vector<run_results> base = runs(1950, 3, 1.0), cur = runs(1960, 3, 1.3);
+  base[0] = parse_results(build_results_text(lognormal_run(1970, 30, 100, {"GET /a", "POST /b", "GET /rare"})));
+  cur[0] = parse_results(build_results_text(lognormal_run(1971, 30, 100, {"GET /a", "POST /b", "GET /rare"}, 20, 0.5, 1.3)));
+  auto c = compare_runs(base, cur, parse_budget(default_budget));
+  const auto& rare = row(c, "GET /rare", "p99");
+  EXPECT_NE(rare.note.find("noise unknown"), std::string::npos) << rare.note;
+  EXPECT_EQ(rare.verdict, comparison_verdict::regression);  // +30% against a +10% budget
+  EXPECT_NE(row(c, "GET /rare", "error_rate").note.find("noise unknown"), std::string::npos);
+}
+
 TEST(reports_compare_test, block_length_follows_the_autocorrelation) {
   std::mt19937_64 rng(42);
   std::normal_distribution<double> noise(0, 1);

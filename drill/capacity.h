@@ -35,8 +35,10 @@ struct slo_term {
 // Parses "p(99)<300,error_rate<0.01". Throws std::invalid_argument naming the bad term.
 std::vector<slo_term> parse_slo(std::string_view text);
 
-// Why a stage failed, most fundamental first: a stage that dropped arrivals or ran on a saturated generator
-// says nothing reliable about the target's latency, so that cause wins over the SLO terms.
+// Why a stage failed, most fundamental first: a stage that failed on a saturated generator, or dropped
+// arrivals, says nothing reliable about the target's latency, so that cause wins over the SLO terms.
+// (Saturation alone does not fail a stage: a pass measured by a lagging generator stands; nor is it blamed
+// for a failure when the lag is under a tenth of the stage's p99 and iteration time.)
 enum class stage_cause { none, generator_saturated, dropped_iterations, errors, latency, throughput };
 std::string_view to_string(stage_cause c) noexcept;
 

@@ -260,7 +260,10 @@ std::string render_capacity_svg(const capacity_outcome& outcome) {
                   a_top, x, b_bottom, color);
     const std::string label = text + rate_label(rate) + "/s";
     const double width = 7.0 * static_cast<double>(label.size());
-    const bool leftwards = x + 4 + width > w - right;
+    // Rightwards unless that leaves the plot or crosses the other marker's line (and leftwards fits).
+    const double other = px(rate == outcome.knee_rate ? outcome.recommended.rate : outcome.knee_rate);
+    const bool crosses = other > x && other < x + 4 + width;
+    const bool leftwards = x + 4 + width > w - right || (crosses && x - 4 - width >= left);
     const double x0 = leftwards ? x - 4 - width : x + 4, x1 = x0 + width;
     size_t row = 0;
     while (row < placed.size() && !(x1 < placed[row].first || x0 > placed[row].second)) ++row;

@@ -357,6 +357,19 @@ TEST(capacity_slo, the_primary_cause_is_the_most_fundamental_and_every_failure_i
   auto i = stampede::drill::judge_stage(stuck, 100, slo, plan);
   EXPECT_EQ(i.cause, stampede::drill::stage_cause::latency);
   EXPECT_NE(i.failed.find("interrupted: 10"), std::string::npos) << i.failed;
+  // A lagging generator: a failure it could explain is its own (not the target's); one ten times larger
+  // than the lag is still the target's; a pass stands.
+  stuck.at("meta").at("generator").as_object()["saturated"] = true;
+  stuck.at("meta").at("generator").as_object()["p99_event_loop_lag_ms"] = 12.0;
+  EXPECT_EQ(stampede::drill::judge_stage(stuck, 100, slo, plan).cause, stampede::drill::stage_cause::generator_saturated);
+  r.at("meta").at("generator").as_object()["saturated"] = true;
+  r.at("meta").at("generator").as_object()["p99_event_loop_lag_ms"] = 12.0;  // p99 5000 ms: not the lag
+  auto lagged = stampede::drill::judge_stage(r, 100, slo, plan);
+  EXPECT_EQ(lagged.cause, stampede::drill::stage_cause::dropped_iterations);
+  EXPECT_NE(lagged.failed.find("too little to explain"), std::string::npos) << lagged.failed;
+  stuck.at("scenarios").as_array()[0].as_object()["interrupted_iterations"] = 0;
+  stuck.at("summary").as_object()["iterations"] = 200;
+  EXPECT_TRUE(stampede::drill::judge_stage(stuck, 100, slo, plan).ok);
 }
 
 TEST(capacity_slo, dropped_arrivals_are_blamed_on_the_vu_limit_the_descriptor_limit_or_the_target) {
@@ -451,12 +464,20 @@ TEST(capacity_chart, offered_rate_axis_with_ticks_log_latency_and_the_slo_line) 
   EXPECT_NE(svg.find("SLO p(99)&lt;300"), std::string::npos);
   EXPECT_NE(svg.find("recommended 640/s"), std::string::npos);
   EXPECT_NE(svg.find("sustainable 800/s"), std::string::npos);
-  // Labels of rates close together go on separate rows instead of over each other.
-  EXPECT_NE(svg.find("y=\"86\" fill=\"#2ca02c\""), std::string::npos);
+  // Labels of rates close together: the first goes to the left of its line, or when there is no room
+  // there, the second goes one row lower; never over each other.
+  EXPECT_NE(svg.find("y=\"86\" fill=\"#2ca02c\" text-anchor=\"start\""), std::string::npos);
   o.recommended.rate = 760;
   const std::string close = stampede::drill::render_capacity_svg(o);
-  EXPECT_NE(close.find("y=\"86\" fill=\"#9467bd\""), std::string::npos);
-  EXPECT_NE(close.find("y=\"102\" fill=\"#2ca02c\""), std::string::npos);
+  EXPECT_NE(close.find("y=\"86\" fill=\"#9467bd\" text-anchor=\"end\""), std::string::npos) << close;
+  EXPECT_NE(close.find("y=\"86\" fill=\"#2ca02c\" text-anchor=\"start\""), std::string::npos);
+  o.knee_rate = 60;
+  o.recommended.rate = 40;
+  const std::string left_edge = stampede::drill::render_capacity_svg(o);
+  EXPECT_NE(left_edge.find("y=\"86\" fill=\"#9467bd\" text-anchor=\"start\""), std::string::npos) << left_edge;
+  EXPECT_NE(left_edge.find("y=\"102\" fill=\"#2ca02c\""), std::string::npos);
+  o.knee_rate = 800;
+  o.recommended.rate = 640;
   const std::regex text_at(R"re(<text x="([-0-9.]+)" y="([-0-9.]+)")re");
   for (auto it = std::sregex_iterator(svg.begin(), svg.end(), text_at); it != std::sregex_iterator(); ++it) {
     const double x = std::stod((*it)[1]), y = std::stod((*it)[2]);

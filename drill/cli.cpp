@@ -46,20 +46,25 @@ could not listen), 2 usage, 104 invalid options or topology, 105 interrupted, 10
 constexpr const char* capacity_usage = R"(usage: stampede capacity SCENARIO.lua --slo "p(99)<300,error_rate<0.01" [options]
 
 Finds the highest arrival rate (iterations of the scenario's default function per second) that meets
-the SLO: doubling steps from --start, then a binary search where a rate passes only if --repeats short
-stages in a row meet the SLO.
+the SLO (the sustainable rate): doubling steps from --start, then a binary search where a rate passes only
+if --repeats short stages in a row meet the SLO. Recommends a rate to plan with: the lower of
+(1 - headroom) x sustainable and the highest passing rate whose p99 stayed within 2x the low-load p99.
 
   --slo TERMS          p(N)<ms, avg<ms, max<ms, error_rate<x, comma-separated (default p(99)<300,error_rate<0.01)
   --target URL         base URL (overrides options.target)
   --start R            first rate (default 10/s)        --max R      highest rate tried (default 100000/s)
   --stage D            length of a stage (default 5s)   --repeats N  stages to confirm a rate (default 2)
   --precision F        stop when (bad-good)/good <= F (default 0.05)
+  --headroom F         recommended <= (1-F) x sustainable (default 0.2)
   --threads T          generator threads (default 1)    --seed S     (default 1)
   -e, --env KEY=VAL    value for env.KEY in the script (repeatable)
-  --out FILE           results JSON of the knee's stage with "capacity" (knee_rate, curve, limit_hint)
-  --chart FILE         SVG chart of throughput and p99 against the offered rate (default: --out with .svg)
+  --out FILE           results JSON of the best stage with "capacity" (sustainable_rate, recommended_rate,
+                       limited_by, limit_hint, curve of every stage)
+  --chart FILE         SVG chart of completed iterations and latency against the offered rate
+                       (default: --out with .svg)
   --quiet              no per-stage lines
-Exit: 0 a knee was found, 1 even the start rate broke the SLO, 2 usage, 104/107 scenario errors.
+Exit: 0 a sustainable rate was found (also "at least X/s" when the generator's limit stopped the search),
+1 even the start rate broke the SLO, 2 usage, 4 --out or --chart cannot be written, 104/107 scenario errors.
 )";
 
 struct usage_error : std::invalid_argument {
@@ -203,6 +208,9 @@ int capacity_command(std::span<char* const> args) {
         r.repeats = static_cast<int>(parse_number(f, w.value(), 1));
       } else if (f == "--precision") {
         r.precision = parse_number(f, w.value(), 0.001);
+      } else if (f == "--headroom") {
+        r.headroom = parse_number(f, w.value(), 0);
+        if (!(r.headroom < 1)) throw usage_error("--headroom: a fraction below 1 (e.g. 0.2)");
       } else if (f == "--threads") {
         r.threads = static_cast<int>(parse_number(f, w.value(), 1));
         if (r.threads > 256) throw usage_error("--threads: at most 256");

@@ -482,6 +482,7 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
         s.vus = vus.value_or(1);
         s.iterations = s.vus;
       }
+      if (overrides.graceful_stop) s.graceful_stop = *overrides.graceful_stop;
       if (s.vus <= 0 && !is_arrival_rate(s.executor)) bad("vus", "must be at least 1");
       out.scenarios.clear();
       out.scenarios.push_back(std::move(s));

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -28,6 +29,15 @@ namespace json = boost::json;
 namespace {
 
 double ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
+
+// One run's identity in its results (docs/RESULTS.md): random, never derived from --seed, so that two runs
+// with the same seed (or the same shard of a test run twice) stay apart when merged.
+std::string random_run_id() {
+  std::random_device device;
+  char text[33];
+  std::snprintf(text, sizeof text, "%08x%08x%08x%08x", device(), device(), device(), device());
+  return text;
+}
 
 json::object latency_json(const hdr_histogram& h) {
   json::object o;
@@ -191,6 +201,7 @@ class coordinator {
   aggregate live_;
   aggregate final_;
   std::chrono::system_clock::time_point wall_start_;
+  const std::string run_id_ = random_run_id();
   double planned_duration_s_ = 0;
   int64_t last_printed_ = -1;
   bool live_output_ = false;
@@ -646,6 +657,7 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   meta["duration_s"] = duration;
   meta["threads"] = plan_.threads;
   meta["seed"] = plan_.seed;
+  meta["run_id"] = run_id_;
   meta["shard"] = {{"index", plan_.shard.index}, {"count", plan_.shard.count}};
   json::object env;
   for (const auto& [k, v] : plan_.env) env[k] = v;

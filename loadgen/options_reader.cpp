@@ -213,6 +213,7 @@ scenario_options read_scenario(lua_State* L, const std::string& name) {
   switch (s.executor) {
     case executor_kind::constant_vus: {
       if (auto v = r.count("vus")) s.vus = *v;
+      if (s.vus < 1) bad(path + ".vus", "must be at least 1");
       auto d = r.duration("duration");
       require(d.has_value(), "duration");
       s.duration = *d;
@@ -230,6 +231,8 @@ scenario_options read_scenario(lua_State* L, const std::string& name) {
       if (auto v = r.count("vus")) s.vus = *v;
       if (auto v = r.count("iterations")) s.iterations = *v;
       if (auto v = r.duration("maxDuration")) s.max_duration = *v;
+      if (s.vus < 1) bad(path + ".vus", "must be at least 1");
+      if (s.iterations < 1) bad(path + ".iterations", "must be at least 1");
       if (s.executor == executor_kind::shared_iterations && s.iterations < s.vus) s.vus = s.iterations;
       break;
     }

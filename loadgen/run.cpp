@@ -704,6 +704,8 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   for (size_t i = 0; i < plan_.options.scenarios.size(); ++i) {
     const auto& s = plan_.options.scenarios[i];
     const scenario_counters c = i < final_.scenarios.size() ? final_.scenarios[i] : scenario_counters{};
+    // end_s: when its last iteration ended (a shared-iterations scenario ends long before its
+    // maxDuration); null when the run stopped before the scenario's start.
     scenarios.push_back(json::object{
         {"name", s.name},
         {"executor", std::string(to_string(s.executor))},
@@ -713,7 +715,7 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
         {"failed_iterations", c.failed_iterations},
         {"vus_max", c.vus_max},
         {"start_s", std::chrono::duration<double>(s.start_time).count()},
-        {"end_s", std::chrono::duration<double>(s.start_time + s.planned_duration()).count()}});
+        {"end_s", c.end_s >= 0 ? json::value(c.end_s) : json::value(nullptr)}});
   }
   root["scenarios"] = std::move(scenarios);
   root["chaos"] = chaos_ ? chaos_->records() : json::array();

@@ -234,7 +234,7 @@ void worker::start_scenario(scenario_runtime& s) {
       break;
     }
     case executor_kind::shared_iterations: {
-      s.iterations_left = share_of(o.iterations, s.place);
+      s.iterations_left = shared_iterations_share(o.iterations, o.vus, s.place);
       const int64_t n = std::min(share_of(o.vus, s.place), s.iterations_left);
       for (int64_t i = 0; i < n; ++i) {
         --s.iterations_left;
@@ -318,8 +318,7 @@ void worker::end_scenario(scenario_runtime& s) {
   if (s.ending) return;
   s.ending = true;
   if (s.running == 0) {
-    s.ended = true;
-    maybe_finish();
+    mark_ended(s);
   } else {
     schedule(std::min(s.hard_stop, std::max(steady::now(), s.hard_stop)), event_kind::scenario_hard_stop, &s);
   }
@@ -336,7 +335,13 @@ void worker::hard_stop_scenario(scenario_runtime& s) {
     --s.running;
     --active_vus_;
   }
+  mark_ended(s);
+}
+
+void worker::mark_ended(scenario_runtime& s) {
   s.ended = true;
+  // The scenario's real end in this worker; the results take the latest over workers.
+  metrics_.scenarios()[s.index].end_s = std::chrono::duration<double>(steady::now() - plan_.start).count();
   maybe_finish();
 }
 
@@ -607,10 +612,7 @@ void worker::after_iteration(vu& v) {
     if (all_done) end_scenario(s);
     return;
   }
-  if (s.ending && s.running == 0 && !s.ended) {
-    s.ended = true;
-    maybe_finish();
-  }
+  if (s.ending && s.running == 0 && !s.ended) mark_ended(s);
 }
 
 // ---- history ----

@@ -169,6 +169,7 @@ class worker {
   void start_scenario(scenario_runtime& s);
   void end_scenario(scenario_runtime& s);
   void hard_stop_scenario(scenario_runtime& s);
+  void mark_ended(scenario_runtime& s);
   void on_arrival(scenario_runtime& s, steady::time_point now);
   void ramp(scenario_runtime& s, steady::time_point now);
   void maybe_finish();

@@ -191,6 +191,20 @@ TEST_F(run_errors, bad_values_exit_104_naming_the_option) {
   EXPECT_EQ(r.exit_code, exit_invalid_options);
   EXPECT_NE(r.err.find("options.duration"), std::string::npos) << r.err;
 
+  // A closed scenario without VUs or iterations would do nothing and pass.
+  r = run_script(
+      "no_vus.lua",
+      "options = { scenarios = { main = { executor = 'shared-iterations', vus = 0, iterations = 5 } } }\n"
+      "function default() end\n");
+  EXPECT_EQ(r.exit_code, exit_invalid_options);
+  EXPECT_NE(r.err.find("options.scenarios.main.vus: must be at least 1"), std::string::npos) << r.err;
+  r = run_script(
+      "no_iterations.lua",
+      "options = { scenarios = { main = { executor = 'per-vu-iterations', vus = 2, iterations = 0 } } }\n"
+      "function default() end\n");
+  EXPECT_EQ(r.exit_code, exit_invalid_options);
+  EXPECT_NE(r.err.find("options.scenarios.main.iterations: must be at least 1"), std::string::npos) << r.err;
+
   r = run_script("bad_threshold.lua",
                  "options = { thresholds = { http_req_duration = { 'p(99) <<< 5' } } }\n"
                  "function default() end\n");

@@ -151,7 +151,8 @@ void worker::handle(const event& e, steady::time_point now) {
     case event_kind::stop: {
       const bool hard = e.generation != 0;
       if (special_vu_ != nullptr) {  // setup/teardown/verify: timeout or Ctrl-C
-        abort_run(special_interrupted_ ? "interrupted" : "timeout");
+        special_cut_short_ =
+            special_interrupted_ ? "() was interrupted by a signal" : "() did not finish within its timeout";
         special_done_ = true;
         // Never resume it: a function looping on requests would otherwise keep the loop busy forever.
         special_vu_->interrupted = true;
@@ -176,7 +177,9 @@ void worker::handle(const event& e, steady::time_point now) {
 void worker::request_stop(bool hard) {
   if (stop_requested_.exchange(true) && !hard) return;
   asio::post(*io_, [this, hard] {
-    if (running_) schedule(steady::now(), event_kind::stop, nullptr, hard ? 1 : 0);
+    // Only the load: a request that arrives after it ended waits in the queue until the next run of
+    // the loop, which is teardown()'s or verify()'s, and must not end those.
+    if (running_ && special_vu_ == nullptr) schedule(steady::now(), event_kind::stop, nullptr, hard ? 1 : 0);
   });
 }
 
@@ -187,10 +190,10 @@ void worker::interrupt_special() {
   });
 }
 
-void worker::abort_run(std::string reason) {
-  if (!script_abort_) {
-    script_abort_ = true;
+void worker::abort_run(std::string reason, stop_cause cause) {
+  if (stop_cause_.load(std::memory_order_relaxed) == stop_cause::none) {  // only this thread writes it
     abort_reason_ = std::move(reason);
+    stop_cause_.store(cause, std::memory_order_release);
   }
   if (running_ && special_vu_ == nullptr) schedule(steady::now(), event_kind::stop, nullptr, 0);
 }
@@ -574,7 +577,8 @@ bool worker::end_iteration(vu& v, bool ok, std::string_view error) {
 
 bool worker::wants_another_iteration(vu& v, steady::time_point now) {
   scenario_runtime& s = *v.scenario;
-  if (s.ending || !running_) return false;
+  // After stampede.abort() or a fatal script error, no new iteration: the stop event may be a turn away.
+  if (s.ending || !running_ || stop_cause_.load(std::memory_order_relaxed) != stop_cause::none) return false;
   switch (s.options->executor) {
     case executor_kind::constant_vus: return now < s.end;
     case executor_kind::per_vu_iterations: return v.iterations_done < s.options->iterations;
@@ -663,11 +667,8 @@ std::string worker::run_special_vu(const char* function_name, nanos timeout, con
   lua_State* T = v->thread;
   std::string error;
   std::string result = "null";
-  if (script_abort_ && (abort_reason_ == "timeout" || abort_reason_ == "interrupted")) {
-    error = std::string(function_name) +
-            (abort_reason_ == "timeout" ? "() did not finish within its timeout" : "() was interrupted by a signal");
-    script_abort_ = false;
-    abort_reason_.clear();
+  if (!special_cut_short_.empty()) {
+    error = function_name + std::exchange(special_cut_short_, {});
     special_interrupted_ = false;
   } else if (lua_status(T) != LUA_OK || lua_gettop(T) < 2) {
     error = lua_gettop(T) > 0 ? luaL_tolstring(T, -1, nullptr) : "failed";

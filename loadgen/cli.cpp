@@ -35,7 +35,8 @@ Runs a Lua scenario. Flags override the scenario's options.
   -h, --help          this text
 
 Exit codes: 0 ok, 2 bad usage, 98 an invariant failed (verify), 99 thresholds crossed, 104 invalid options,
-105 interrupted, 107 script error, 108 aborted by the script.
+105 interrupted, 107 script error, 108 aborted by the script. When several apply:
+98 > 107 > 108 > 105 > 99.
 )";
 
 struct usage_error : std::runtime_error {

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <lua.hpp>
 
+#include "common/closest_name.h"
 #include "common/duration.h"
 
 namespace stampede::loadgen {
@@ -169,7 +170,9 @@ class table_reader {
       const std::string key = lua_type(L_, -1) == LUA_TSTRING ? lua_tostring(L_, -1) : "?";
       if (!seen_.contains(key)) {
         lua_pop(L_, 1);
-        bad(path(key), "unknown option");
+        // Every key this table accepts has been asked for by now: they are the candidates.
+        const std::vector<std::string_view> known(seen_.begin(), seen_.end());
+        bad(path(key), "unknown option" + did_you_mean(key, known));
       }
     }
   }

@@ -163,14 +163,20 @@ TEST_F(run_errors, throw_option_aborts_on_the_first_iteration_error_with_108) {
 TEST_F(run_errors, unknown_option_exits_104_naming_it) {
   auto r = run_script("unknown.lua", "options = { vuz = 2 }\nfunction default() end\n");
   EXPECT_EQ(r.exit_code, exit_invalid_options);
-  EXPECT_NE(r.err.find("options.vuz: unknown option"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("options.vuz: unknown option (did you mean 'vus'?)"), std::string::npos) << r.err;
 
   r = run_script(
       "unknown_nested.lua",
       "options = { scenarios = { main = { executor = 'constant-vus', duration = '1s', vu = 2 } } }\n"
       "function default() end\n");
   EXPECT_EQ(r.exit_code, exit_invalid_options);
-  EXPECT_NE(r.err.find("options.scenarios.main.vu: unknown option"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("options.scenarios.main.vu: unknown option (did you mean 'vus'?)"), std::string::npos)
+      << r.err;
+
+  r = run_script("unknown_far.lua", "options = { redirects = 3 }\nfunction default() end\n");
+  EXPECT_EQ(r.exit_code, exit_invalid_options);
+  EXPECT_NE(r.err.find("options.redirects: unknown option\n"), std::string::npos)
+      << r.err;  // no far-fetched hint
 }
 
 TEST_F(run_errors, bad_values_exit_104_naming_the_option) {
@@ -270,6 +276,10 @@ TEST_F(run_errors, bad_command_line_flags_exit_2_naming_the_flag) {
   auto [code, err] = run_cli({script, "--bogus"});
   EXPECT_EQ(code, exit_usage);
   EXPECT_NE(err.find("--bogus"), std::string::npos) << err;
+
+  std::tie(code, err) = run_cli({script, "--treads", "2"});
+  EXPECT_EQ(code, exit_usage);
+  EXPECT_NE(err.find("unknown flag '--treads' (did you mean '--threads'?)"), std::string::npos) << err;
 
   std::tie(code, err) = run_cli({script, "--vus", "zero"});
   EXPECT_EQ(code, exit_usage);

@@ -240,8 +240,9 @@ void check_param_names(lua_State* L, int index) {
     const std::string hint = did_you_mean(key, param_names);
     if (!hint.empty()) throw script_mistake(message + hint);
     message += " (known: ";
-    for (std::string_view name : param_names)
+    for (std::string_view name : param_names) {
       message.append(name).append(name == param_names.back() ? ")" : ", ");
+    }
     throw script_mistake(message);
   }
 }
@@ -270,8 +271,8 @@ int lua_request(lua_State* L) {
     std::string_view explicit_name;  // stays valid: the params table holds the string
     if (has_params) {
       check_param_names(L, 4);
-      if (param_field(L, "name", LUA_TSTRING, "a string") == LUA_TSTRING)
-        explicit_name = to_view(L, -1);  // [+1]
+      // [+1] params.name
+      if (param_field(L, "name", LUA_TSTRING, "a string") == LUA_TSTRING) explicit_name = to_view(L, -1);
       lua_pop(L, 1);
     }
     request_cache& cache = v.last_request;
@@ -282,8 +283,9 @@ int lua_request(lua_State* L) {
       cache.name.assign(explicit_name);
       std::string error;
       auto parsed = parse_url(cache.url, w.base_url(), error);
-      if (!parsed && w.base_url() == nullptr && url_text.starts_with('/'))
-        throw script_mistake("http: " + error);
+      if (!parsed && w.base_url() == nullptr && url_text.starts_with('/')) {
+        throw script_mistake("http: " + error);  // no iteration can get past it
+      }
       if (!parsed) throw lua_usage_error("http: " + error);
       cache.parsed = std::move(*parsed);
       std::string step_name(explicit_name);
@@ -345,8 +347,9 @@ int lua_request(lua_State* L) {
         const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
         for (lua_Integer i = 1; i <= n; ++i) {
           lua_rawgeti(L, -1, i);
-          if (!lua_isinteger(L, -1))
+          if (!lua_isinteger(L, -1)) {
             throw script_mistake("http: params.expectedStatuses must be a list of status codes");
+          }
           v.expected_statuses.push_back(static_cast<int>(lua_tointeger(L, -1)));
           lua_pop(L, 1);
         }
@@ -377,8 +380,7 @@ int lua_request(lua_State* L) {
     if (!user_agent && !w.plan().options.user_agent.empty()) {  // "" sends none (as in k6)
       wire.append("User-Agent: ").append(w.plan().options.user_agent).append("\r\n");
     }
-    if (!content_type_header && !content_type.empty())
-      wire.append("Content-Type: ").append(content_type).append("\r\n");
+    if (!content_type_header && !content_type.empty()) wire.append("Content-Type: ").append(content_type).append("\r\n");
     if (!cookie_header) {
       bool first = true;
       for (const auto& c : v.cookies) {
@@ -389,15 +391,14 @@ int lua_request(lua_State* L) {
       if (!first) wire.append("\r\n");
     }
     const bool body_method = method == "POST" || method == "PUT" || method == "PATCH";
-    if (!body.empty() || body_method)
-      wire.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+    if (!body.empty() || body_method) wire.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
     wire.append("\r\n").append(body);
     v.head = method == "HEAD";
     v.idempotent = method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
     v.history_id = 0;
     if (has_params) {
-      if (param_field(L, "history", LUA_TSTRING, "an operation name") ==
-          LUA_TSTRING) {  // [+1] record it as an operation
+      // [+1] record this request as an operation
+      if (param_field(L, "history", LUA_TSTRING, "an operation name") == LUA_TSTRING) {
         const std::string op(to_view(L, -1));
         std::string value = "null";
         if (lua_getfield(L, 4, "historyValue") != LUA_TNIL) value = encode_json(L, -1);  // [+1]

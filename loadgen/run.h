@@ -38,7 +38,8 @@ struct run_outcome {
   bool thresholds_crossed = false;  // a threshold failed (also when abortOnFail ended the run)
 };
 
-// The one precedence of exit codes, for `stampede run`, `drill` and `capacity` (README, "Exit codes"):
+// The one precedence of exit codes, for `stampede run` and `drill` and each stage of `capacity` (README,
+// "Exit codes"):
 // 98 invariant > 107 script error > 108 aborted by the script > 105 interrupted > 99 thresholds > 0.
 // Evidence about the system under test first (a game day that loses orders and is also slow is a
 // lost-orders game day), then why the run is not a valid measurement, then the thresholds measured on it.

@@ -448,26 +448,32 @@ TEST(stopping, sigint_interrupts_a_slow_setup_or_teardown) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+  auto server = std::make_unique<testing::test_server>();  // its threads inherit the blocked SIGINT
   temp_dir dir;
+  uint64_t calls = 0;
   for (const char* slow : {"setup", "teardown"}) {
+    // The call tells the server it has started; only then comes the signal (a fixed sleep before it
+    // could land in the load instead, which stops gracefully and lets teardown run its 30 s).
     const std::string script = dir.write(std::string(slow) + ".lua",
                                          "options = { setupTimeout = '60s', teardownTimeout = '60s' }\n"
-                                         "function " + std::string(slow) + "() sleep(30) end\n"
+                                         "function " + std::string(slow) + "() http.get('/counter') sleep(30) end\n"
                                          "function default() end\n");
-    run_request request = make_request(script, "", {});
+    run_request request = make_request(script, server->base_url(), {});
     request.overrides.vus = 1;
     request.overrides.iterations = 1;
     run_result r;
     const auto started = std::chrono::steady_clock::now();
     std::thread run([&] { r = run_scenario(request, dir); });
-    std::this_thread::sleep_for(500ms);  // well inside the 30 s sleep
+    const bool reached = wait_for_hits(*server, "/counter", ++calls, 20s);
     kill(getpid(), SIGINT);
     run.join();
+    EXPECT_TRUE(reached) << slow;
     const auto took = std::chrono::steady_clock::now() - started;
     EXPECT_EQ(r.exit_code, exit_interrupted) << slow << ": " << r.err;
     EXPECT_LT(took, 10s) << slow;
     EXPECT_NE(r.err.find(std::string(slow) + "() was interrupted by a signal"), std::string::npos) << r.err;
   }
+  server.reset();  // its threads go while SIGINT is still blocked
   sigset_t pending;
   sigpending(&pending);
   if (sigismember(&pending, SIGINT) == 1) {

@@ -30,6 +30,22 @@ inline constexpr int exit_interrupted = 105;          // Ctrl-C / SIGTERM (resul
 inline constexpr int exit_script_error = 107;         // as k6's script exception
 inline constexpr int exit_script_abort = 108;         // stampede.abort() / options.throw
 
+// How a run ended, as far as its exit code is concerned.
+struct run_outcome {
+  bool invariant_failed = false;    // verify() returned an invariant with ok = false
+  bool script_error = false;        // teardown()/verify() raised, or a script mistake stopped the load
+  bool script_aborted = false;      // stampede.abort(), or options.throw and an iteration error
+  bool interrupted = false;         // SIGINT/SIGTERM
+  bool thresholds_crossed = false;  // a threshold failed (also when abortOnFail ended the run)
+};
+
+// The one precedence of exit codes, for `stampede run` and `drill` and each stage of `capacity` (README,
+// "Exit codes"):
+// 98 invariant > 107 script error > 108 aborted by the script > 105 interrupted > 99 thresholds > 0.
+// Evidence about the system under test first (a game day that loses orders and is also slow is a
+// lost-orders game day), then why the run is not a valid measurement, then the thresholds measured on it.
+int exit_code(const run_outcome& outcome) noexcept;
+
 struct run_request {
   std::string script_path;
   option_overrides overrides;

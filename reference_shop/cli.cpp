@@ -57,7 +57,7 @@ constexpr const char* node_usage =
     "  [--kdf interactive|moderate|minimal] [--seed-scale S] [--no-cache] [--cache-ttl-ms MS]\n"
     "  [--rate-limit-client RATE[:BURST]] [--rate-limit-global RATE[:BURST]] [--flash-max-inflight N]\n"
     "  [--payment HOST:PORT] [--workers N] [--lease-ms MS] [--payment-timeout-ms MS] [--max-attempts N]\n"
-    "  [--drain-ms MS] [--ready-fd FD]\n"
+    "  [--drain-ms MS] [--ready-fd FD] [--inject-bug double-capture]\n"
     "The admin token comes from $STAMPEDE_SHOP_ADMIN_TOKEN. SIGTERM drains (readyz 503) then stops; SIGINT stops.\n";
 
 constexpr const char* emulator_usage =
@@ -75,7 +75,7 @@ int shop_node_command(std::span<char* const> args) {
     arg_list a{args.subspan(1),
                {"db", "name", "address", "port", "threads", "kdf", "seed-scale", "cache-ttl-ms", "rate-limit-client",
                 "rate-limit-global", "flash-max-inflight", "payment", "workers", "lease-ms", "payment-timeout-ms",
-                "max-attempts", "drain-ms", "ready-fd"},
+                "max-attempts", "drain-ms", "ready-fd", "inject-bug"},
                {"no-cache", "help"}};
     if (a.has("help")) {
       std::fputs(node_usage, stdout);
@@ -112,6 +112,12 @@ int shop_node_command(std::span<char* const> args) {
     o.pipeline.payment_timeout = std::chrono::milliseconds{a.get_int("payment-timeout-ms", 1000, 10, 600'000)};
     o.pipeline.max_attempts = static_cast<int>(a.get_int("max-attempts", 5, 1, 100));
     drain_ms = a.get_int("drain-ms", 1500, 0, 600'000);
+    if (a.has("inject-bug")) {
+      if (a.get("inject-bug") != "double-capture") {
+        throw std::invalid_argument("--inject-bug: unknown bug '" + a.get("inject-bug") + "' (known: double-capture)");
+      }
+      o.pipeline.bug_double_capture = true;
+    }
     ready_fd = static_cast<int>(a.get_int("ready-fd", -1, -1, 1'000'000));
     if (const char* token = std::getenv("STAMPEDE_SHOP_ADMIN_TOKEN")) o.admin_token = token;
   } catch (const std::invalid_argument& e) {
@@ -125,6 +131,10 @@ int shop_node_command(std::span<char* const> args) {
     n.start();
     report_ready(ready_fd, n.port());
     std::fprintf(stderr, "shop-node %s listening on http://%s:%u\n", o.name.c_str(), o.address.c_str(), n.port());
+    if (o.pipeline.bug_double_capture) {
+      std::fprintf(stderr, "shop-node %s: BROKEN ON PURPOSE (--inject-bug double-capture): every order is charged twice\n",
+                   o.name.c_str());
+    }
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGTERM && drain_ms > 0) {

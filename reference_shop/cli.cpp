@@ -54,7 +54,8 @@ std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::strin
 
 constexpr const char* node_usage =
     "usage: stampede shop-node --db FILE [--name N] [--address A] [--port P] [--threads T]\n"
-    "  [--kdf interactive|moderate|minimal] [--seed-scale S] [--no-cache] [--cache-ttl-ms MS]\n"
+    "  [--kdf interactive|moderate|minimal] [--kdf-workers N] [--kdf-queue N] [--seed-scale S]\n"
+    "  [--login-rate-source R[:B]|off] [--login-failures-account R[:B]|off] [--no-cache] [--cache-ttl-ms MS]\n"
     "  [--rate-limit-client RATE[:BURST]] [--rate-limit-global RATE[:BURST]] [--flash-max-inflight N]\n"
     "  [--payment HOST:PORT] [--workers N] [--lease-ms MS] [--payment-timeout-ms MS] [--max-attempts N]\n"
     "  [--drain-ms MS] [--ready-fd FD] [--inject-bug double-capture]\n"
@@ -75,7 +76,8 @@ int shop_node_command(std::span<char* const> args) {
     arg_list a{args.subspan(1),
                {"db", "name", "address", "port", "threads", "kdf", "seed-scale", "cache-ttl-ms", "rate-limit-client",
                 "rate-limit-global", "flash-max-inflight", "payment", "workers", "lease-ms", "payment-timeout-ms",
-                "max-attempts", "drain-ms", "ready-fd", "inject-bug"},
+                "max-attempts", "drain-ms", "ready-fd", "inject-bug", "kdf-workers", "kdf-queue",
+                "login-rate-source", "login-failures-account"},
                {"no-cache", "help"}};
     if (a.has("help")) {
       std::fputs(node_usage, stdout);
@@ -99,6 +101,19 @@ int shop_node_command(std::span<char* const> args) {
       if (!spec) throw std::invalid_argument(std::string{"--"} + flag + " must be RATE or RATE:BURST");
       *target = *spec;
     }
+    for (auto [flag, target] : {std::pair{"login-rate-source", &o.login_per_source},
+                                std::pair{"login-failures-account", &o.login_failures_per_account}}) {
+      if (!a.has(flag)) continue;
+      if (a.get(flag) == "off") {
+        *target = bucket_spec{};
+        continue;
+      }
+      auto spec = parse_bucket_spec(a.get(flag));
+      if (!spec) throw std::invalid_argument(std::string{"--"} + flag + " must be RATE, RATE:BURST or off");
+      *target = *spec;
+    }
+    o.kdf_workers = static_cast<int>(a.get_int("kdf-workers", o.kdf_workers, 1, 256));
+    o.kdf_queue = static_cast<int>(a.get_int("kdf-queue", o.kdf_queue, 0, 100'000));
     o.flash_max_inflight = static_cast<int>(a.get_int("flash-max-inflight", 0, 0, 1'000'000));
     if (a.has("payment")) {
       auto hp = parse_host_port(a.get("payment"));

@@ -246,6 +246,7 @@ int run_drill(const drill_request& request) {
   run.env.try_emplace("PAYMENT_URL", shop->payment_url());
   run.env.try_emplace("SHOP_URL", shop->entry_url());
   run.env.try_emplace("NODES", std::to_string(request.nodes));
+  run.env.try_emplace("HAPROXY_STATS_URL", std::string(shop->topology().at("haproxy").at("stats_url").as_string()));
   run.quiet = request.quiet;
   run.proxies = proxies;
   run.topology_path = shop->topology_path().string();

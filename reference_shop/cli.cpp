@@ -54,7 +54,8 @@ std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::strin
 
 constexpr const char* node_usage =
     "usage: stampede shop-node --db FILE [--name N] [--address A] [--port P] [--threads T]\n"
-    "  [--kdf interactive|moderate|minimal] [--kdf-workers N] [--kdf-queue N] [--seed-scale S]\n"
+    "  [--kdf interactive|moderate|minimal] [--kdf-workers N] [--kdf-queue N]\n"
+    "  [--kdf-max-wait-ms MS] [--seed-scale S]\n"
     "  [--login-rate-source R[:B]|off] [--login-failures-account R[:B]|off] [--no-cache] [--cache-ttl-ms MS]\n"
     "  [--rate-limit-client RATE[:BURST]] [--rate-limit-global RATE[:BURST]] [--flash-max-inflight N]\n"
     "  [--payment HOST:PORT] [--workers N] [--lease-ms MS] [--payment-timeout-ms MS] [--max-attempts N]\n"
@@ -76,7 +77,7 @@ int shop_node_command(std::span<char* const> args) {
     arg_list a{args.subspan(1),
                {"db", "name", "address", "port", "threads", "kdf", "seed-scale", "cache-ttl-ms", "rate-limit-client",
                 "rate-limit-global", "flash-max-inflight", "payment", "workers", "lease-ms", "payment-timeout-ms",
-                "max-attempts", "drain-ms", "ready-fd", "inject-bug", "kdf-workers", "kdf-queue",
+                "max-attempts", "drain-ms", "ready-fd", "inject-bug", "kdf-workers", "kdf-queue", "kdf-max-wait-ms",
                 "login-rate-source", "login-failures-account"},
                {"no-cache", "help"}};
     if (a.has("help")) {
@@ -114,6 +115,7 @@ int shop_node_command(std::span<char* const> args) {
     }
     o.kdf_workers = static_cast<int>(a.get_int("kdf-workers", o.kdf_workers, 1, 256));
     o.kdf_queue = static_cast<int>(a.get_int("kdf-queue", o.kdf_queue, 0, 100'000));
+    o.kdf_max_wait = std::chrono::milliseconds{a.get_int("kdf-max-wait-ms", o.kdf_max_wait.count(), 0, 600'000)};
     o.flash_max_inflight = static_cast<int>(a.get_int("flash-max-inflight", 0, 0, 1'000'000));
     if (a.has("payment")) {
       auto hp = parse_host_port(a.get("payment"));

@@ -10,6 +10,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "reference_shop/request_fields.h"
@@ -78,7 +79,7 @@ void node::start() {
   so.port = options_.port;
   so.threads = options_.threads;
   so.limits.max_body_bytes = 64 * 1024;
-  kdf_pool_ = std::make_unique<work_pool>(options_.kdf_workers, options_.kdf_queue);
+  kdf_pool_ = std::make_unique<work_pool>(options_.kdf_workers, options_.kdf_queue, options_.kdf_max_wait);
   server_ = std::make_unique<http::server>(
       so, http::async_handler{[this](http::request& r, http::responder reply) { serve(r, std::move(reply)); }});
   server_->start();
@@ -157,7 +158,10 @@ void node::serve(http::request& request, http::responder reply) {
   auto task = [this, copy = request, reply, start]() mutable { reply(handle_since(copy, start)); };
   if (!kdf_pool_->try_submit(std::move(task))) {
     ++kdf_shed_busy_;
-    return shed("busy", "too many logins in progress, retry", 1, "login_shed");
+    // Come back when the tasks waiting now will have started (whole seconds, 1 to 30).
+    const auto drain = kdf_pool_->drain_time();
+    const int retry_after = static_cast<int>(std::clamp<int64_t>((drain.count() + 999) / 1000, 1, 30));
+    return shed("busy", "too many logins in progress, retry", retry_after, "login_shed");
   }
 }
 

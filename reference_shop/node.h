@@ -48,7 +48,8 @@ struct node_options {
   std::chrono::milliseconds generation_poll{1000};  // how often to look for a reseed by another node
   std::chrono::milliseconds session_ttl{24 * 3600 * 1000};
   int kdf_workers = 2;  // password hashes at once (each holds the KDF's memory, 64 MiB at interactive cost)
-  int kdf_queue = 16;   // waiting beyond the workers; more are shed with 429 + Retry-After
+  int kdf_queue = 64;   // at most this many wait for a worker ...
+  std::chrono::milliseconds kdf_max_wait{2000};  // ... and only if they would start within this; else 429
   bucket_spec login_per_source{50, 100};         // registrations + logins per client address; rate 0 = off
   bucket_spec login_failures_per_account{0.2, 20};  // failed logins per email; rate 0 = off
 };

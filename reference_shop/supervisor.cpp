@@ -45,6 +45,7 @@ constexpr const char* usage =
     "usage: stampede shop [--nodes N] [--threads T] [--lb roundrobin|leastconn|source|uri|random|first]\n"
     "                     [--data DIR] [--scale S] [--port P] [--topology FILE]\n"
     "                     [--kdf interactive|moderate|minimal] [--kdf-workers N] [--kdf-queue N]\n"
+    "                     [--kdf-max-wait-ms MS]\n"
     "                     [--login-rate-source R[:B]|off] [--login-failures-account R[:B]|off]\n"
     "                     [--weights W1,W2,...] [--workers N] [--lease-ms MS] [--max-attempts N]\n"
     "                     [--rate-limit-client R[:B]] [--rate-limit-global R[:B]] [--flash-max-inflight N]\n"
@@ -66,7 +67,8 @@ constexpr const char* usage =
 // Node flags the supervisor passes through unchanged.
 constexpr const char* node_flags[] = {"workers",           "lease-ms",          "max-attempts",
                                       "rate-limit-client", "rate-limit-global", "flash-max-inflight",
-                                      "kdf-workers",       "kdf-queue",         "login-rate-source",
+                                      "kdf-workers",       "kdf-queue",         "kdf-max-wait-ms",
+                                      "login-rate-source",
                                       "login-failures-account", "inject-bug"};
 
 constexpr int haproxy_max_failed_starts = 5;
@@ -549,7 +551,7 @@ int supervisor_command(std::span<char* const> args) {
                        "lease-ms", "max-attempts", "rate-limit-client", "rate-limit-global", "flash-max-inflight",
                        "payment-latency-median-ms", "payment-latency-p99-ms", "payment-failure-rate",
                        "payment-decline-rate", "payment-lose-rate", "haproxy", "node-ports", "payment-port",
-                       "node-via", "payment-via", "respawn-ms", "kdf-workers", "kdf-queue", "login-rate-source",
+                       "node-via", "payment-via", "respawn-ms", "kdf-workers", "kdf-queue", "kdf-max-wait-ms", "login-rate-source",
                        "login-failures-account", "inject-bug", "server-maxconn", "queue-timeout-ms",
                        "edge-conn-limit", "edge-conn-rate", "edge-request-timeout-ms"},
                    std::set<std::string, std::less<>>{"help"});

@@ -3,24 +3,35 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace stampede::shop {
 
-work_pool::work_pool(int workers, int queue) : queue_(queue) {
-  if (workers < 1 || queue < 0) throw std::invalid_argument("work_pool: workers >= 1 and queue >= 0");
+work_pool::work_pool(int workers, int max_queue, std::chrono::milliseconds max_wait)
+    : max_queue_(max_queue), max_wait_ms_(static_cast<double>(max_wait.count())) {
+  if (workers < 1 || max_queue < 0) throw std::invalid_argument("work_pool: workers >= 1 and max_queue >= 0");
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { run(); });
 }
 
 work_pool::~work_pool() { stop(); }
 
+int work_pool::waiting_locked() const {
+  const int free_workers = std::max(0, static_cast<int>(threads_.size()) - running_);
+  return std::max(0, static_cast<int>(tasks_.size()) - free_workers);
+}
+
 bool work_pool::try_submit(std::function<void()> task) {
   {
     std::lock_guard lock{mutex_};
     if (stopping_) return false;
-    // Free workers take new tasks at once; otherwise at most queue_ wait.
     const int free_workers = static_cast<int>(threads_.size()) - running_;
-    if (static_cast<int>(tasks_.size()) >= queue_ + std::max(0, free_workers)) return false;
+    if (static_cast<int>(tasks_.size()) >= free_workers) {  // it would wait
+      const int ahead = waiting_locked();
+      if (ahead >= max_queue_) return false;
+      const double wait_ms = (ahead + 1) * average_task_ms_ / static_cast<double>(threads_.size());
+      if (wait_ms > max_wait_ms_) return false;
+    }
     tasks_.push_back(std::move(task));
   }
   wake_.notify_one();
@@ -30,7 +41,6 @@ bool work_pool::try_submit(std::function<void()> task) {
 void work_pool::stop() {
   {
     std::lock_guard lock{mutex_};
-    if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
   wake_.notify_all();
@@ -49,6 +59,12 @@ int work_pool::running() const {
   return running_;
 }
 
+std::chrono::milliseconds work_pool::drain_time() const {
+  std::lock_guard lock{mutex_};
+  const double ms = (waiting_locked() + 1) * average_task_ms_ / static_cast<double>(threads_.size());
+  return std::chrono::milliseconds{static_cast<int64_t>(ms)};
+}
+
 void work_pool::run() {
   // Linux applies nice per thread: this worker yields the CPU to the server's threads under contention.
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
@@ -60,12 +76,15 @@ void work_pool::run() {
     tasks_.pop_front();
     ++running_;
     lock.unlock();
+    const auto start = std::chrono::steady_clock::now();
     try {
       task();
     } catch (...) {
       // A task reports its own errors (it owns the reply); nothing may escape a worker thread.
     }
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     lock.lock();
+    average_task_ms_ = average_task_ms_ == 0 ? ms : average_task_ms_ + (ms - average_task_ms_) / 8;
     --running_;
   }
 }

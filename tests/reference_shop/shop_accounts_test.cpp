@@ -9,12 +9,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/http_client.h"
 #include "reference_shop/node.h"
+#include "reference_shop/work_pool.h"
 #include "tests/reference_shop/shop_test_support.h"
 
 namespace stampede::shop {
@@ -64,6 +67,51 @@ class accounts_test : public ::testing::Test {
   testing::temp_dir dir_;
   std::unique_ptr<node> node_;
 };
+
+// The hashing pool's admission: a free worker always takes a task; beyond, at most max_queue wait, and only
+// while they would start within max_wait at the measured speed.
+TEST(work_pool, admits_what_would_start_soon_and_refuses_the_rest) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> ran{0};
+  auto blocker = [&] {
+    std::unique_lock lock{m};
+    cv.wait(lock, [&] { return release; });
+    ++ran;
+  };
+  {
+    work_pool pool{1, 2, std::chrono::milliseconds{60'000}};
+    ASSERT_TRUE(pool.try_submit(blocker));  // runs
+    ASSERT_TRUE(testing::eventually([&] { return pool.running() == 1; }));
+    EXPECT_TRUE(pool.try_submit([&] { ++ran; }));  // waits (1st)
+    EXPECT_TRUE(pool.try_submit([&] { ++ran; }));  // waits (2nd)
+    EXPECT_FALSE(pool.try_submit([&] { ++ran; }));  // max_queue reached
+    {
+      std::lock_guard lock{m};
+      release = true;
+    }
+    cv.notify_all();
+    ASSERT_TRUE(testing::eventually([&] { return ran == 3 && pool.running() == 0 && pool.waiting() == 0; }));
+    EXPECT_GE(pool.drain_time().count(), 0);
+  }
+  // max_wait 0: once a task's duration is known, nothing may wait behind a busy worker.
+  release = false;
+  work_pool pool{1, 100, std::chrono::milliseconds{0}};
+  ASSERT_TRUE(pool.try_submit([] { std::this_thread::sleep_for(5ms); }));
+  ASSERT_TRUE(testing::eventually([&] { return pool.running() == 0 && pool.waiting() == 0; }));
+  ASSERT_TRUE(pool.try_submit(blocker));
+  ASSERT_TRUE(testing::eventually([&] { return pool.running() == 1; }));
+  EXPECT_FALSE(pool.try_submit([] {}));
+  EXPECT_GE(pool.drain_time().count(), 5);  // one task of >= 5 ms to wait for
+  {
+    std::lock_guard lock{m};
+    release = true;
+  }
+  cv.notify_all();
+  pool.stop();
+  EXPECT_FALSE(pool.try_submit([] {}));  // stopped
+}
 
 TEST_F(accounts_test, logout_revokes_the_session_at_once) {
   start();
@@ -170,6 +218,7 @@ TEST_F(accounts_test, login_storm_is_shed_by_the_bounded_pool_and_readiness_keep
   o.threads = 1;
   o.kdf_workers = 1;
   o.kdf_queue = 2;
+  o.kdf_max_wait = 60s;  // the queue bound alone sheds here
   o.login_per_source = {};  // the pool alone sheds here
   start(o, kdf_cost::interactive);
   constexpr int buyers = 12;

@@ -81,7 +81,9 @@ void node::start() {
   so.limits.max_body_bytes = 64 * 1024;
   kdf_pool_ = std::make_unique<work_pool>(options_.kdf_workers, options_.kdf_queue, options_.kdf_max_wait);
   server_ = std::make_unique<http::server>(
-      so, http::async_handler{[this](http::request& r, http::responder reply) { serve(r, std::move(reply)); }});
+      so, [this](http::request& r) { return handle(r); },
+      [this](http::request& r, http::responder reply) { serve_hashing(r, std::move(reply)); },
+      [](const http::request& r) { return hashes_password(r); });
   server_->start();
   if (pipeline_) pipeline_->start();
   refresher_ = std::thread([this] {
@@ -132,15 +134,18 @@ void node::refresh_generation(bool force) {
   generation_ = generation;
 }
 
-// Registration and login hash a password (tens of ms and 64 MiB at the interactive cost): they go to the
-// bounded pool, shed first per client address, then when the pool is full. Everything else (health checks
-// included) is answered here, on the server's thread, and never waits behind a hash.
-void node::serve(http::request& request, http::responder reply) {
-  const auto start = std::chrono::steady_clock::now();
+// Registration and login hash a password (tens of ms and 64 MiB at the interactive cost).
+bool node::hashes_password(const http::request& request) {
+  if (request.method != "POST") return false;
   const auto parts = split_path(request.path());
-  const bool hashes = request.method == "POST" && parts.size() == 2 && parts[0] == "api" &&
-                      (parts[1] == "sessions" || parts[1] == "users");
-  if (!hashes) return reply(handle_since(request, start));
+  return parts.size() == 2 && parts[0] == "api" && (parts[1] == "sessions" || parts[1] == "users");
+}
+
+// Requests that hash go to the bounded pool, shed first per client address, then when the pool is full.
+// Everything else (health checks included) is answered synchronously on the server's threads, which
+// therefore never wait behind a hash.
+void node::serve_hashing(http::request& request, http::responder reply) {
+  const auto start = std::chrono::steady_clock::now();
   auto shed = [&](std::string_view error, std::string_view detail, int retry_after, const char* route) {
     auto r = http::response::error(429, error, detail);
     r.headers.emplace_back("Retry-After", std::to_string(retry_after));

@@ -72,7 +72,8 @@ class node {
   store& database() { return *store_; }
 
  private:
-  void serve(http::request& request, http::responder reply);  // the server's handler
+  static bool hashes_password(const http::request& request);
+  void serve_hashing(http::request& request, http::responder reply);  // the server's asynchronous handler
   http::response handle_since(http::request& request, std::chrono::steady_clock::time_point start);
   http::response dispatch(http::request& request, std::string& route);
   void refresh_generation(bool force);

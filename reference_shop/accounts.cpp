@@ -33,7 +33,8 @@ std::optional<std::string> accounts::normalise_email(std::string_view email) {
     const auto c = static_cast<unsigned char>(email[i]);
     if (c <= 0x20 || c == 0x7f) return std::nullopt;  // C0 controls (NUL included), space, DEL
     // C1 controls U+0080..U+009F, UTF-8 encoded as C2 80..C2 9F.
-    if (c == 0xc2 && i + 1 < email.size() && static_cast<unsigned char>(email[i + 1]) <= 0x9f) return std::nullopt;
+    if (c == 0xc2 && i + 1 < email.size() && static_cast<unsigned char>(email[i + 1]) <= 0x9f)
+      return std::nullopt;
     out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : static_cast<char>(c));
   }
   const size_t at = out.find('@');
@@ -61,7 +62,8 @@ http::response accounts::login(const http::request& request, int64_t now_ms) {
     auto decision = failures_.try_acquire(email, monotonic_seconds());
     if (!decision.allowed) {
       ++account_limited_;
-      auto r = http::response::error(429, "too_many_failures", "too many failed logins for this account, retry later");
+      auto r = http::response::error(429, "too_many_failures",
+                                     "too many failed logins for this account, retry later");
       r.headers.emplace_back("Retry-After", std::to_string(decision.retry_after_seconds));
       return r;
     }
@@ -107,10 +109,12 @@ void accounts::render_metrics(std::string& out) const {
   write_family_header(out, "shop_logins_total", "counter", "Login attempts by result.");
   write_sample(out, "shop_logins_total", {{"result", "ok"}}, static_cast<double>(logins_ok_.load()));
   write_sample(out, "shop_logins_total", {{"result", "invalid"}}, static_cast<double>(logins_failed_.load()));
-  write_sample(out, "shop_logins_total", {{"result", "account_limited"}}, static_cast<double>(account_limited_.load()));
+  write_sample(out, "shop_logins_total", {{"result", "account_limited"}},
+               static_cast<double>(account_limited_.load()));
   write_family_header(out, "shop_login_dummy_verifications_total", "counter",
                       "Logins for unknown emails verified against the dummy hash (no timing oracle).");
-  write_sample(out, "shop_login_dummy_verifications_total", {}, static_cast<double>(dummy_verifications_.load()));
+  write_sample(out, "shop_login_dummy_verifications_total", {},
+               static_cast<double>(dummy_verifications_.load()));
   write_family_header(out, "shop_logouts_total", "counter", "Sessions revoked by logout.");
   write_sample(out, "shop_logouts_total", {}, static_cast<double>(logouts_.load()));
 }

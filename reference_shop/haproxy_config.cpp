@@ -20,7 +20,8 @@ bool valid_balance(std::string_view algorithm) {
 maxconn_sizing size_maxconn(uint64_t fd_limit) {
   constexpr uint64_t reserve = 200;  // listeners, health checks, stats and runtime sockets, logs
   constexpr uint64_t cap = 200'000;
-  const uint64_t connections = fd_limit > reserve + 200 ? std::min<uint64_t>((fd_limit - reserve) / 2, cap) : 100;
+  const uint64_t connections =
+      fd_limit > reserve + 200 ? std::min<uint64_t>((fd_limit - reserve) / 2, cap) : 100;
   maxconn_sizing out;
   out.global = static_cast<int>(connections);
   // Keep room for the observability frontend and the runtime API when the shop's frontend is full.
@@ -66,10 +67,12 @@ std::string render_haproxy_config(const haproxy_config& c) {
   line("  stick-table type ip size 100k expire 30s store conn_cur,conn_rate(10s)");
   line("  tcp-request connection track-sc0 src");
   if (c.per_source_connections > 0) {
-    line("  tcp-request connection reject if { sc0_conn_cur gt " + std::to_string(c.per_source_connections) + " }");
+    line("  tcp-request connection reject if { sc0_conn_cur gt " + std::to_string(c.per_source_connections) +
+         " }");
   }
   if (c.per_source_connection_rate > 0) {
-    line("  tcp-request connection reject if { sc0_conn_rate gt " + std::to_string(c.per_source_connection_rate) + " }");
+    line("  tcp-request connection reject if { sc0_conn_rate gt " +
+         std::to_string(c.per_source_connection_rate) + " }");
   }
   line("  default_backend nodes");
   line("");

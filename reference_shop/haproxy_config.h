@@ -16,16 +16,16 @@ namespace stampede::shop {
 struct haproxy_config {
   std::string balance = "roundrobin";  // roundrobin|leastconn|source|uri|random|first
   uint16_t frontend_port = 0;
-  uint16_t stats_port = 0;    // Prometheus exporter (/metrics) and stats page (/stats)
-  uint16_t runtime_port = 0;  // runtime API (admin level), loopback only
+  uint16_t stats_port = 0;      // Prometheus exporter (/metrics) and stats page (/stats)
+  uint16_t runtime_port = 0;    // runtime API (admin level), loopback only
   int global_maxconn = 8000;    // see size_maxconn()
   int frontend_maxconn = 7900;  // the shop's frontend; the rest is for stats and the runtime API
   int server_maxconn = 64;      // requests in flight per node; beyond, they wait in HAProxy's queue
-  std::chrono::milliseconds queue_timeout{10'000};         // a queued request gets 503 after this
-  std::chrono::milliseconds http_request_timeout{5'000};   // the whole request head (slowloris bound)
-  std::chrono::milliseconds keep_alive_timeout{10'000};    // idle keep-alive connection
-  std::chrono::milliseconds client_timeout{30'000};        // client inactivity in the middle of a request
-  int per_source_connections = 2'000;   // concurrent connections per source address; 0 = no limit
+  std::chrono::milliseconds queue_timeout{10'000};        // a queued request gets 503 after this
+  std::chrono::milliseconds http_request_timeout{5'000};  // the whole request head (slowloris bound)
+  std::chrono::milliseconds keep_alive_timeout{10'000};   // idle keep-alive connection
+  std::chrono::milliseconds client_timeout{30'000};       // client inactivity in the middle of a request
+  int per_source_connections = 2'000;       // concurrent connections per source address; 0 = no limit
   int per_source_connection_rate = 20'000;  // new connections per source per 10 s; 0 = no limit
   struct server {
     std::string name;

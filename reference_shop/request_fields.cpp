@@ -4,7 +4,6 @@
 #include <strings.h>
 
 #include <boost/json.hpp>
-
 #include <charconv>
 
 namespace stampede::shop {
@@ -53,7 +52,8 @@ int64_t int_field(const json::object& o, std::string_view name, int64_t min, int
   }
   if (value < min || value > max) {
     reject(400, "bad_request",
-           "field '" + std::string{name} + "' must be between " + std::to_string(min) + " and " + std::to_string(max));
+           "field '" + std::string{name} + "' must be between " + std::to_string(min) + " and " +
+               std::to_string(max));
   }
   return value;
 }
@@ -65,8 +65,8 @@ std::string string_field(const json::object& o, std::string_view name, size_t mi
   const auto& s = v->as_string();
   if (s.size() < min || s.size() > max) {
     reject(400, "bad_request",
-           "field '" + std::string{name} + "' must have " + std::to_string(min) + " to " + std::to_string(max) +
-               " characters");
+           "field '" + std::string{name} + "' must have " + std::to_string(min) + " to " +
+               std::to_string(max) + " characters");
   }
   return std::string{s};
 }

@@ -82,7 +82,8 @@ void work_pool::run() {
     } catch (...) {
       // A task reports its own errors (it owns the reply); nothing may escape a worker thread.
     }
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     lock.lock();
     average_task_ms_ = average_task_ms_ == 0 ? ms : average_task_ms_ + (ms - average_task_ms_) / 8;
     --running_;

@@ -5,14 +5,14 @@
 //  - a shop broken on purpose (`--inject-bug double-capture`: every order charged twice) fails the money
 //    invariant, naming the orders, against the real payment emulator.
 // Every run is bounded (the child is killed at its deadline).
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -21,8 +21,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/json.hpp>
 
 extern char** environ;
 
@@ -49,8 +47,16 @@ drill_run drill(const std::string& scenario, std::vector<std::string> extra, std
   std::string pattern = (fs::temp_directory_path() / "stampede-hardening-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   const fs::path dir = pattern;
-  std::vector<std::string> args{STAMPEDE_BINARY, "drill", std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/" + scenario,
-                                "--nodes", "3", "--out", (dir / "out").string(), "--quiet", "--quiet-timeout", "20s"};
+  std::vector<std::string> args{STAMPEDE_BINARY,
+                                "drill",
+                                std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/" + scenario,
+                                "--nodes",
+                                "3",
+                                "--out",
+                                (dir / "out").string(),
+                                "--quiet",
+                                "--quiet-timeout",
+                                "20s"};
   args.insert(args.end(), extra.begin(), extra.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -103,7 +109,8 @@ std::map<std::string, json::object> invariants(const drill_run& r) {
 // hashing pool, the same storm marked all three nodes DOWN (health checks waited behind hashes) and
 // HAProxy answered 503 with no server left.
 TEST(shop_hardening, login_storm_every_buyer_logs_in_no_node_down_no_503) {
-  auto r = drill("gameday_login_storm.lua", {"-e", "BUYERS=45", "-e", "DURATION=150s"}, std::chrono::seconds{240});
+  auto r =
+      drill("gameday_login_storm.lua", {"-e", "BUYERS=45", "-e", "DURATION=150s"}, std::chrono::seconds{240});
   EXPECT_EQ(r.code, 0) << r.log;
   auto inv = invariants(r);
   ASSERT_EQ(inv.size(), 3u) << r.log;
@@ -114,15 +121,16 @@ TEST(shop_hardening, login_storm_every_buyer_logs_in_no_node_down_no_503) {
   EXPECT_EQ(inv["every buyer logged in"].at("evidence").at("logged_in").to_number<int64_t>(), 45);
   EXPECT_EQ(inv["no node marked DOWN"].at("evidence").at("nodes").to_number<int64_t>(), 3);
   EXPECT_EQ(inv["no 503 from HAProxy"].at("evidence").at("haproxy_503").to_number<int64_t>(), 0);
-  std::printf("login storm: %s\n", std::string(inv["every buyer logged in"].at("detail").as_string()).c_str());
+  std::printf("login storm: %s\n",
+              std::string(inv["every buyer logged in"].at("detail").as_string()).c_str());
 }
 
 // The deliberately broken shop charges every order twice (its payment worker drops the Idempotency-Key and
 // sends each capture twice): the money invariant fails and names the orders; the others hold.
 TEST(shop_hardening, injected_double_capture_is_caught_naming_the_orders) {
   auto r = drill("flash_sale_drill.lua",
-                 {"-e", "NO_FAULT=1", "-e", "DURATION=5s", "-e", "BUYERS=20", "-e", "SPIKE_AT=1s", "-e", "ORDER_RATE=4",
-                  "--shop-arg", "--inject-bug=double-capture"},
+                 {"-e", "NO_FAULT=1", "-e", "DURATION=5s", "-e", "BUYERS=20", "-e", "SPIKE_AT=1s", "-e",
+                  "ORDER_RATE=4", "--shop-arg", "--inject-bug=double-capture"},
                  std::chrono::seconds{120});
   EXPECT_EQ(r.code, 98) << r.log;
   auto inv = invariants(r);
@@ -138,13 +146,15 @@ TEST(shop_hardening, injected_double_capture_is_caught_naming_the_orders) {
   // Every order the shop paid was charged twice, and each one is named.
   const auto& orders = inv["acknowledged orders exist exactly once"];
   EXPECT_TRUE(orders.at("ok").as_bool()) << json::serialize(orders);
-  EXPECT_EQ(evidence.at("double_capture").as_array().size(), static_cast<size_t>(std::min<int64_t>(doubled, 100)));
+  EXPECT_EQ(evidence.at("double_capture").as_array().size(),
+            static_cast<size_t>(std::min<int64_t>(doubled, 100)));
   ASSERT_FALSE(evidence.at("double_capture").as_array().empty());
   const std::string first = json::serialize(evidence.at("double_capture").at(0));
   EXPECT_NE(detail.find("charged twice: orders " + first), std::string::npos) << detail;
-  for (const char* name : {"acknowledged orders exist exactly once", "stock per SKU never negative and within purchase bounds",
-                           "flash sale never oversold, nobody over the per-user limit",
-                           "queue accounting: published = done + dead-lettered + pending"}) {
+  for (const char* name :
+       {"acknowledged orders exist exactly once", "stock per SKU never negative and within purchase bounds",
+        "flash sale never oversold, nobody over the per-user limit",
+        "queue accounting: published = done + dead-lettered + pending"}) {
     EXPECT_TRUE(inv[name].at("ok").as_bool()) << name << ": " << json::serialize(inv[name]);
   }
 }

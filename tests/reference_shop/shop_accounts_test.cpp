@@ -4,10 +4,9 @@
 // storm is shed by the bounded hashing pool (429 + Retry-After) while health checks keep answering.
 #include <gtest/gtest.h>
 
-#include <boost/json.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -84,8 +83,8 @@ TEST(work_pool, admits_what_would_start_soon_and_refuses_the_rest) {
     work_pool pool{1, 2, std::chrono::milliseconds{60'000}};
     ASSERT_TRUE(pool.try_submit(blocker));  // runs
     ASSERT_TRUE(testing::eventually([&] { return pool.running() == 1; }));
-    EXPECT_TRUE(pool.try_submit([&] { ++ran; }));  // waits (1st)
-    EXPECT_TRUE(pool.try_submit([&] { ++ran; }));  // waits (2nd)
+    EXPECT_TRUE(pool.try_submit([&] { ++ran; }));   // waits (1st)
+    EXPECT_TRUE(pool.try_submit([&] { ++ran; }));   // waits (2nd)
     EXPECT_FALSE(pool.try_submit([&] { ++ran; }));  // max_queue reached
     {
       std::lock_guard lock{m};
@@ -144,7 +143,8 @@ TEST_F(accounts_test, unknown_email_takes_the_dummy_hash_path) {
     auto timed = [&](const std::string& body, std::vector<double>& into) {
       const auto t0 = std::chrono::steady_clock::now();
       EXPECT_EQ(call("POST", "/api/sessions", body).status, 401);
-      into.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      into.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     };
     timed(credentials("nobody" + std::to_string(i) + "@example.com", "password123"), unknown_ms);
     timed(credentials("known@example.com", "wrong-password"), wrong_ms);
@@ -153,8 +153,8 @@ TEST_F(accounts_test, unknown_email_takes_the_dummy_hash_path) {
   EXPECT_EQ(metric("shop_logins_total{result=\"invalid\"}"), 6);
   std::sort(unknown_ms.begin(), unknown_ms.end());
   std::sort(wrong_ms.begin(), wrong_ms.end());
-  std::printf("login failure, median: unknown email %.1f ms, known email + wrong password %.1f ms\n", unknown_ms[1],
-              wrong_ms[1]);
+  std::printf("login failure, median: unknown email %.1f ms, known email + wrong password %.1f ms\n",
+              unknown_ms[1], wrong_ms[1]);
 }
 
 TEST_F(accounts_test, control_characters_in_emails_are_refused_and_emails_are_normalised) {
@@ -164,9 +164,10 @@ TEST_F(accounts_test, control_characters_in_emails_are_refused_and_emails_are_no
   EXPECT_EQ(sign_up("mixed.case@example.COM").status, 409);
   EXPECT_FALSE(login("MIXED.CASE@EXAMPLE.COM").empty());
   // "\u0000" and friends would make a second account that looks identical.
-  for (const std::string& bad : {std::string("mixed.case@example.com\0", 23), std::string("\x07mixed.case@example.com"),
-                                std::string("mixed.case@example.com\x7f"), std::string("mixed.case@example.com\xc2\x85"),
-                                std::string("mixed case@example.com"), std::string("mixed.case@example.com\t")}) {
+  for (const std::string& bad :
+       {std::string("mixed.case@example.com\0", 23), std::string("\x07mixed.case@example.com"),
+        std::string("mixed.case@example.com\x7f"), std::string("mixed.case@example.com\xc2\x85"),
+        std::string("mixed case@example.com"), std::string("mixed.case@example.com\t")}) {
     auto r = sign_up(bad);
     EXPECT_EQ(r.status, 400) << json::serialize(json::string(bad)) << " -> " << r.body;
     EXPECT_EQ(call("POST", "/api/sessions", credentials(bad, "password123")).status, 400);
@@ -181,7 +182,8 @@ TEST_F(accounts_test, failed_logins_are_limited_per_account_and_recover) {
   start(o);
   ASSERT_EQ(sign_up("guess@example.com").status, 201);
   ASSERT_EQ(sign_up("other@example.com").status, 201);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(call("POST", "/api/sessions", credentials("guess@example.com", "nope")).status, 401);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(call("POST", "/api/sessions", credentials("guess@example.com", "nope")).status, 401);
   auto limited = call("POST", "/api/sessions", credentials("guess@example.com", "nope"));
   EXPECT_EQ(limited.status, 429);
   EXPECT_EQ(limited.headers.find("Retry-After"), "1");
@@ -189,7 +191,10 @@ TEST_F(accounts_test, failed_logins_are_limited_per_account_and_recover) {
   // Other accounts are not affected; the limited one recovers as its bucket refills.
   EXPECT_FALSE(login("other@example.com").empty());
   EXPECT_TRUE(testing::eventually(
-      [&] { return call("POST", "/api/sessions", credentials("guess@example.com", "password123")).status == 200; }, 5s));
+      [&] {
+        return call("POST", "/api/sessions", credentials("guess@example.com", "password123")).status == 200;
+      },
+      5s));
   // Successes give their token back: logging in again and again is never limited.
   for (int i = 0; i < 6; ++i) EXPECT_FALSE(login("other@example.com").empty());
 }
@@ -206,7 +211,11 @@ TEST_F(accounts_test, logins_per_source_are_shed_with_retry_after) {
   EXPECT_EQ(metric("shop_login_shed_total{reason=\"source_rate\"}"), 1);
   // Everything else from that address is served.
   EXPECT_EQ(call("GET", "/api/products/3").status, 200);
-  EXPECT_TRUE(testing::eventually([&] { return call("POST", "/api/sessions", credentials("src@example.com", "password123")).status == 200; }, 5s));
+  EXPECT_TRUE(testing::eventually(
+      [&] {
+        return call("POST", "/api/sessions", credentials("src@example.com", "password123")).status == 200;
+      },
+      5s));
 }
 
 // 12 concurrent logins at the production cost on a node with one server thread and one hashing worker:
@@ -218,11 +227,12 @@ TEST_F(accounts_test, login_storm_is_shed_by_the_bounded_pool_and_readiness_keep
   o.threads = 1;
   o.kdf_workers = 1;
   o.kdf_queue = 2;
-  o.kdf_max_wait = 60s;  // the queue bound alone sheds here
+  o.kdf_max_wait = 60s;     // the queue bound alone sheds here
   o.login_per_source = {};  // the pool alone sheds here
   start(o, kdf_cost::interactive);
   constexpr int buyers = 12;
-  for (int i = 0; i < buyers; ++i) ASSERT_EQ(sign_up("storm" + std::to_string(i) + "@example.com").status, 201);
+  for (int i = 0; i < buyers; ++i)
+    ASSERT_EQ(sign_up("storm" + std::to_string(i) + "@example.com").status, 201);
   std::atomic<bool> storm_over{false};
   std::atomic<int> ready_ok{0}, ready_slow{0};
   std::atomic<double> ready_max_ms{0};
@@ -236,7 +246,8 @@ TEST_F(accounts_test, login_storm_is_shed_by_the_bounded_pool_and_readiness_keep
         ++ready_slow;
         c.close();
       }
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       ready_max_ms = std::max(ready_max_ms.load(), ms);
       std::this_thread::sleep_for(50ms);  // HAProxy's pace is 250 ms; a denser probe
     }
@@ -247,7 +258,8 @@ TEST_F(accounts_test, login_storm_is_shed_by_the_bounded_pool_and_readiness_keep
     crowd.emplace_back([&, i] {
       http::blocking_client c{"127.0.0.1", node_->port(), 30s};
       for (int attempt = 0; attempt < 200; ++attempt) {
-        auto r = c.post_json("/api/sessions", credentials("storm" + std::to_string(i) + "@example.com", "password123"));
+        auto r = c.post_json("/api/sessions",
+                             credentials("storm" + std::to_string(i) + "@example.com", "password123"));
         if (r.status == 200) {
           ++logged_in;
           return;

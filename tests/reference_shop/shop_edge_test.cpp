@@ -2,9 +2,8 @@
 // request: slowloris clients are closed within `timeout http-request`, one source cannot hold more than its
 // share of connections, and a good client from another address is served throughout. Sources are told
 // apart by binding clients to different loopback addresses (127.0.0.2, 127.0.0.3: all of 127/8 is local).
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -69,7 +68,8 @@ int get_from(const char* source, uint16_t port, const std::string& target) {
 
 // Waits until every descriptor sees EOF or an error (reading and discarding what arrives, e.g. a 408), or
 // the deadline; returns, per descriptor, the time from `start` it was closed (nullopt: still open).
-std::vector<std::optional<std::chrono::milliseconds>> wait_closed(const std::vector<int>& fds, steady::time_point start,
+std::vector<std::optional<std::chrono::milliseconds>> wait_closed(const std::vector<int>& fds,
+                                                                  steady::time_point start,
                                                                   std::chrono::milliseconds deadline) {
   std::vector<std::optional<std::chrono::milliseconds>> closed(fds.size());
   size_t open = fds.size();
@@ -99,13 +99,12 @@ TEST(haproxy_config, front_door_has_request_timeouts_per_source_limits_and_sized
   haproxy_config c;
   c.servers.push_back({"node1", "127.0.0.1", 9001, 100});
   const std::string text = render_haproxy_config(c);
-  for (const char* expected : {"timeout http-request 5000ms", "timeout http-keep-alive 10000ms",
-                               "timeout client 30000ms", "timeout queue 10000ms",
-                               "stick-table type ip size 100k expire 30s store conn_cur,conn_rate(10s)",
-                               "tcp-request connection track-sc0 src",
-                               "tcp-request connection reject if { sc0_conn_cur gt 2000 }",
-                               "tcp-request connection reject if { sc0_conn_rate gt 20000 }",
-                               "server node1 127.0.0.1:9001 check weight 100 maxconn 64"}) {
+  for (const char* expected :
+       {"timeout http-request 5000ms", "timeout http-keep-alive 10000ms", "timeout client 30000ms",
+        "timeout queue 10000ms", "stick-table type ip size 100k expire 30s store conn_cur,conn_rate(10s)",
+        "tcp-request connection track-sc0 src", "tcp-request connection reject if { sc0_conn_cur gt 2000 }",
+        "tcp-request connection reject if { sc0_conn_rate gt 20000 }",
+        "server node1 127.0.0.1:9001 check weight 100 maxconn 64"}) {
     EXPECT_NE(text.find(expected), std::string::npos) << expected << " in\n" << text;
   }
   c.per_source_connections = 0;
@@ -159,8 +158,10 @@ TEST_F(shop_process_test, slowloris_through_haproxy_is_closed_within_the_request
     last = std::max(last, *c);
   }
   for (int fd : attackers) ::close(fd);
-  std::printf("slowloris: %d refused at once, %d open after 12 s, last closed at %lld ms; good client %d ok, %d failed\n",
-              early, open, static_cast<long long>(last.count()), good_ok.load(), good_failed.load());
+  std::printf(
+      "slowloris: %d refused at once, %d open after 12 s, last closed at %lld ms; good client %d ok, %d "
+      "failed\n",
+      early, open, static_cast<long long>(last.count()), good_ok.load(), good_failed.load());
   EXPECT_EQ(open, 0) << "connections still held past HAProxy's request timeout";
   EXPECT_GE(early, 200) << "the per-source limit (300) did not refuse the excess";
   EXPECT_LT(last, 10s);

@@ -2,10 +2,9 @@
 // bounded wait, HAProxy's runtime API, and a fixture that starts a shop and checks nothing is left behind.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,7 +14,6 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
-
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -36,7 +34,7 @@ struct process {
 
 // Starts the stampede binary with `args`; stdout is a pipe, stderr goes to `stderr_file`.
 inline process spawn(std::vector<std::string> args, const std::string& stderr_file,
-              std::vector<std::pair<std::string, std::string>> env = {}) {
+                     std::vector<std::pair<std::string, std::string>> env = {}) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
   args.insert(args.begin(), STAMPEDE_BINARY);
@@ -85,7 +83,9 @@ inline std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds timeout
 
 inline bool gone(pid_t pid) { return ::kill(pid, 0) == -1 && errno == ESRCH; }
 
-inline uint16_t port_of(const std::string& url) { return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1))); }
+inline uint16_t port_of(const std::string& url) {
+  return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
+}
 
 // HAProxy runtime API: the operational state of `server` in backend nodes (2 = up, 0 = down).
 inline int server_state(const std::string& runtime, const std::string& server) {
@@ -146,7 +146,8 @@ class shop_process_test : public ::testing::Test {
   }
   std::vector<pid_t> child_pids() {
     std::vector<pid_t> pids;
-    for (const auto& n : topology_["nodes"].as_array()) pids.push_back(static_cast<pid_t>(n.at("pid").as_int64()));
+    for (const auto& n : topology_["nodes"].as_array())
+      pids.push_back(static_cast<pid_t>(n.at("pid").as_int64()));
     pids.push_back(static_cast<pid_t>(topology_["haproxy"].at("pid").as_int64()));
     pids.push_back(static_cast<pid_t>(topology_["payment_emulator"].at("pid").as_int64()));
     return pids;

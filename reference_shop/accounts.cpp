@@ -1,5 +1,6 @@
 #include "reference_shop/accounts.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "reference_shop/metrics.h"
@@ -20,10 +21,13 @@ std::string email_field(const json::object& body) {
 }  // namespace
 
 accounts::accounts(store& db, account_options options)
-    : db_(db),
-      options_(options),
-      dummy_hash_(hash_password(random_token(), options.kdf)),
-      failures_(options.failures_per_account, bucket_spec{}) {}
+    : db_(db), options_(options), failures_(options.failures_per_account, bucket_spec{}) {
+  const auto start = std::chrono::steady_clock::now();
+  dummy_hash_ = hash_password(random_token(), options.kdf);
+  hash_duration_ = std::max(
+      std::chrono::milliseconds{1},
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start));
+}
 
 std::optional<std::string> accounts::normalise_email(std::string_view email) {
   if (email.size() < 3 || email.size() > 254) return std::nullopt;

@@ -41,6 +41,9 @@ class accounts {
   http::response login(const http::request& request, int64_t now_ms);
   http::response logout(const http::request& request);
 
+  // How long the start-up (dummy) hash took: a first estimate of one hash's cost on this machine.
+  std::chrono::milliseconds hash_duration() const noexcept { return hash_duration_; }
+
   // Appends the account counters in the Prometheus text format.
   void render_metrics(std::string& out) const;
 
@@ -51,6 +54,7 @@ class accounts {
  private:
   store& db_;
   account_options options_;
+  std::chrono::milliseconds hash_duration_{0};
   std::string dummy_hash_;
   rate_limiter failures_;
   std::atomic<uint64_t> registrations_{0}, logins_ok_{0}, logins_failed_{0}, account_limited_{0};

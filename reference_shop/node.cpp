@@ -79,7 +79,9 @@ void node::start() {
   so.port = options_.port;
   so.threads = options_.threads;
   so.limits.max_body_bytes = 64 * 1024;
-  kdf_pool_ = std::make_unique<work_pool>(options_.kdf_workers, options_.kdf_queue, options_.kdf_max_wait);
+  // Seeded with the start-up hash's duration, so the first burst is not admitted blind.
+  kdf_pool_ = std::make_unique<work_pool>(options_.kdf_workers, options_.kdf_queue, options_.kdf_max_wait,
+                                          accounts_->hash_duration());
   server_ = std::make_unique<http::server>(
       so, [this](http::request& r) { return handle(r); },
       [this](http::request& r, http::responder reply) { serve_hashing(r, std::move(reply)); },
@@ -160,13 +162,23 @@ void node::serve_hashing(http::request& request, http::responder reply) {
                   decision.retry_after_seconds, "login_rate_limited");
     }
   }
-  auto task = [this, copy = request, reply, start]() mutable { reply(handle_since(copy, start)); };
+  // Come back when the tasks waiting now will have started (whole seconds, 1 to 30).
+  auto retry_after = [this] {
+    const auto drain = kdf_pool_->drain_time();
+    return static_cast<int>(std::clamp<int64_t>((drain.count() + 999) / 1000, 1, 30));
+  };
+  auto task = [this, copy = request, reply, start, retry_after](bool run) mutable {
+    if (run) return reply(handle_since(copy, start));
+    ++kdf_shed_expired_;  // waited past --kdf-max-wait-ms: the CPU is slower than the estimate said
+    auto r = http::response::error(429, "busy", "too many logins in progress, retry");
+    r.headers.emplace_back("Retry-After", std::to_string(retry_after()));
+    durations_.observe("login_shed", copy.method, 429,
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    reply(std::move(r));
+  };
   if (!kdf_pool_->try_submit(std::move(task))) {
     ++kdf_shed_busy_;
-    // Come back when the tasks waiting now will have started (whole seconds, 1 to 30).
-    const auto drain = kdf_pool_->drain_time();
-    const int retry_after = static_cast<int>(std::clamp<int64_t>((drain.count() + 999) / 1000, 1, 30));
-    return shed("busy", "too many logins in progress, retry", retry_after, "login_shed");
+    return shed("busy", "too many logins in progress, retry", retry_after(), "login_shed");
   }
 }
 
@@ -593,6 +605,7 @@ std::string node::render_metrics() {
                       "Logins and registrations refused with 429 before hashing, by reason.");
   write_sample(out, "shop_login_shed_total", {{"reason", "busy"}}, static_cast<double>(kdf_shed_busy_.load()));
   write_sample(out, "shop_login_shed_total", {{"reason", "source_rate"}}, static_cast<double>(kdf_shed_source_.load()));
+  write_sample(out, "shop_login_shed_total", {{"reason", "expired"}}, static_cast<double>(kdf_shed_expired_.load()));
   if (kdf_pool_) {
     write_family_header(out, "shop_password_hashing", "gauge", "Password hashes running and waiting on this node.");
     write_sample(out, "shop_password_hashing", {{"state", "running"}}, static_cast<double>(kdf_pool_->running()));

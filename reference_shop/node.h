@@ -49,7 +49,7 @@ struct node_options {
   std::chrono::milliseconds session_ttl{24 * 3600 * 1000};
   int kdf_workers = 2;  // password hashes at once (each holds the KDF's memory, 64 MiB at interactive cost)
   int kdf_queue = 64;   // at most this many wait for a worker ...
-  std::chrono::milliseconds kdf_max_wait{2000};  // ... and only if they would start within this; else 429
+  std::chrono::milliseconds kdf_max_wait{2000};  // ... and none longer than this; else 429
   bucket_spec login_per_source{50, 100};         // registrations + logins per client address; rate 0 = off
   bucket_spec login_failures_per_account{0.2, 20};  // failed logins per email; rate 0 = off
 };
@@ -97,7 +97,7 @@ class node {
   std::unique_ptr<accounts> accounts_;
   rate_limiter login_sources_;
   std::unique_ptr<work_pool> kdf_pool_;
-  std::atomic<uint64_t> kdf_shed_busy_{0}, kdf_shed_source_{0};
+  std::atomic<uint64_t> kdf_shed_busy_{0}, kdf_shed_source_{0}, kdf_shed_expired_{0};
   std::unique_ptr<order_pipeline> pipeline_;
   std::unique_ptr<http::server> server_;
   std::thread refresher_;

@@ -8,8 +8,11 @@
 
 namespace stampede::shop {
 
-work_pool::work_pool(int workers, int max_queue, std::chrono::milliseconds max_wait)
-    : max_queue_(max_queue), max_wait_ms_(static_cast<double>(max_wait.count())) {
+work_pool::work_pool(int workers, int max_queue, std::chrono::milliseconds max_wait,
+                     std::chrono::milliseconds initial_estimate)
+    : max_queue_(max_queue),
+      max_wait_(max_wait),
+      average_task_ms_(static_cast<double>(initial_estimate.count())) {
   if (workers < 1 || max_queue < 0) throw std::invalid_argument("work_pool: workers >= 1 and max_queue >= 0");
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { run(); });
 }
@@ -21,7 +24,8 @@ int work_pool::waiting_locked() const {
   return std::max(0, static_cast<int>(tasks_.size()) - free_workers);
 }
 
-bool work_pool::try_submit(std::function<void()> task) {
+bool work_pool::try_submit(task t) {
+  const auto now = clock::now();
   {
     std::lock_guard lock{mutex_};
     if (stopping_) return false;
@@ -29,10 +33,12 @@ bool work_pool::try_submit(std::function<void()> task) {
     if (static_cast<int>(tasks_.size()) >= free_workers) {  // it would wait
       const int ahead = waiting_locked();
       if (ahead >= max_queue_) return false;
+      // The queue is slower than estimated: its oldest task is already past the bound.
+      if (!tasks_.empty() && now - tasks_.front().since > max_wait_) return false;
       const double wait_ms = (ahead + 1) * average_task_ms_ / static_cast<double>(threads_.size());
-      if (wait_ms > max_wait_ms_) return false;
+      if (wait_ms > std::chrono::duration<double, std::milli>(max_wait_).count()) return false;
     }
-    tasks_.push_back(std::move(task));
+    tasks_.push_back({std::move(t), now});
   }
   wake_.notify_one();
   return true;
@@ -59,6 +65,11 @@ int work_pool::running() const {
   return running_;
 }
 
+uint64_t work_pool::expired() const {
+  std::lock_guard lock{mutex_};
+  return expired_;
+}
+
 std::chrono::milliseconds work_pool::drain_time() const {
   std::lock_guard lock{mutex_};
   const double ms = (waiting_locked() + 1) * average_task_ms_ / static_cast<double>(threads_.size());
@@ -72,20 +83,21 @@ void work_pool::run() {
   while (true) {
     wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
     if (tasks_.empty()) return;  // stopping, nothing left
-    auto task = std::move(tasks_.front());
+    queued next = std::move(tasks_.front());
     tasks_.pop_front();
+    const bool run = !stopping_ && clock::now() - next.since <= max_wait_;
+    if (!run) ++expired_;
     ++running_;
     lock.unlock();
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = clock::now();
     try {
-      task();
+      next.work(run);
     } catch (...) {
       // A task reports its own errors (it owns the reply); nothing may escape a worker thread.
     }
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const double ms = std::chrono::duration<double, std::milli>(clock::now() - start).count();
     lock.lock();
-    average_task_ms_ = average_task_ms_ == 0 ? ms : average_task_ms_ + (ms - average_task_ms_) / 8;
+    if (run) average_task_ms_ = average_task_ms_ == 0 ? ms : average_task_ms_ + (ms - average_task_ms_) / 8;
     --running_;
   }
 }

@@ -2,10 +2,11 @@
 -- BUYERS (300) customers log in at the same moment, each following Retry-After until it gets in.
 -- Hypothesis: the nodes hash what they can on their bounded pools and shed the rest with 429 +
 -- Retry-After; every buyer logs in eventually; health checks are answered off the hashing pool, so
--- HAProxy never marks a node DOWN and never has to answer 503 itself (no empty pool).
+-- HAProxy never marks a node DOWN and never has to answer an error itself (503: empty pool or queue timeout,
+-- 504: a node kept a request past `timeout server`).
 -- Pass: the three invariants below (`stampede drill` exits 0, never 98).
 --   "every buyer logged in"          one ok login per buyer (history op "login")
---   "no 503 from HAProxy"            no buyer ever saw HAProxy's own 503 page
+--   "no 5xx from HAProxy"            no buyer ever saw one of HAProxy's own error pages
 --   "no node marked DOWN"            HAProxy's stats (env.HAPROXY_STATS_URL, passed by the drill): zero
 --                                    UP -> DOWN transitions (chkdown) for every node
 -- Short form (CI): -e BUYERS=30 -e DURATION=60s. Knobs: BUYERS, DURATION (180s: the bound on the storm).
@@ -27,7 +28,8 @@ options = {
 function storm()
   local customer = vu.id
   local id = history.invoke("login", { customer = customer })
-  local tally = { customer = customer, attempts = 0, shed = 0, haproxy_503 = 0, node_503 = 0, other = 0 }
+  local tally = { customer = customer, attempts = 0, shed = 0, haproxy_503 = 0, haproxy_504 = 0, haproxy_5xx = 0,
+                  node_5xx = 0, other = 0 }
   while tally.attempts < 500 do
     tally.attempts = tally.attempts + 1
     local res = http.post("/api/sessions", {
@@ -43,10 +45,16 @@ function storm()
     if res.status == 429 then
       tally.shed = tally.shed + 1
       wait = tonumber(res.headers["retry-after"] or "1") or 1
-    elseif res.status == 503 then
-      -- HAProxy's own 503 is its HTML page ("No server is available"); a node's is JSON.
-      if tostring(res.body):find("^%s*{") then tally.node_503 = tally.node_503 + 1
-      else tally.haproxy_503 = tally.haproxy_503 + 1 end
+    elseif res.status >= 500 then
+      -- HAProxy's own errors are its HTML pages (503 "No server is available", 504 "Gateway Time-out");
+      -- a node's are JSON.
+      if tostring(res.body):find("^%s*{") then
+        tally.node_5xx = tally.node_5xx + 1
+      else
+        tally.haproxy_5xx = tally.haproxy_5xx + 1
+        if res.status == 503 then tally.haproxy_503 = tally.haproxy_503 + 1 end
+        if res.status == 504 then tally.haproxy_504 = tally.haproxy_504 + 1 end
+      end
     else
       tally.other = tally.other + 1
     end
@@ -78,7 +86,8 @@ end
 function verify(history)
   local out = {}
   local logins = checkers.operations(history, { "login" })
-  local missing, totals = {}, { attempts = 0, shed = 0, haproxy_503 = 0, node_503 = 0, other = 0 }
+  local missing = {}
+  local totals = { attempts = 0, shed = 0, haproxy_503 = 0, haproxy_504 = 0, haproxy_5xx = 0, node_5xx = 0, other = 0 }
   for _, op in ipairs(logins) do
     if op.outcome ~= "ok" then missing[#missing + 1] = op.invoke and op.invoke.customer end
     for k in pairs(totals) do totals[k] = totals[k] + ((op.value and op.value[k]) or 0) end
@@ -90,10 +99,11 @@ function verify(history)
   }, string.format("%d of %d buyers logged in after %d attempts (%d shed with 429)%s", logged_in, buyers,
                    totals.attempts, totals.shed, #missing > 0 and "; not: customers " .. table.concat(missing, ", ", 1, math.min(#missing, 10)) or ""))
 
-  out[#out + 1] = checkers.invariant("no 503 from HAProxy", totals.haproxy_503 == 0, {
-    haproxy_503 = totals.haproxy_503, node_503 = totals.node_503, other = totals.other,
-  }, string.format("HAProxy answered 503 %d times (nodes: %d, other statuses %d)", totals.haproxy_503,
-                   totals.node_503, totals.other))
+  out[#out + 1] = checkers.invariant("no 5xx from HAProxy", totals.haproxy_5xx == 0, {
+    haproxy_5xx = totals.haproxy_5xx, haproxy_503 = totals.haproxy_503, haproxy_504 = totals.haproxy_504,
+    node_5xx = totals.node_5xx, other = totals.other,
+  }, string.format("HAProxy answered %d errors itself (503: %d, 504: %d); nodes' 5xx: %d; other statuses: %d",
+                   totals.haproxy_5xx, totals.haproxy_503, totals.haproxy_504, totals.node_5xx, totals.other))
 
   local url = env.HAPROXY_STATS_URL
   if not url or url == "" then

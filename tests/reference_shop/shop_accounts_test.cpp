@@ -68,48 +68,70 @@ class accounts_test : public ::testing::Test {
 };
 
 // The hashing pool's admission: a free worker always takes a task; beyond, at most max_queue wait, and only
-// while they would start within max_wait at the measured speed.
-TEST(work_pool, admits_what_would_start_soon_and_refuses_the_rest) {
+// while they would start within max_wait at the measured speed; a task that still waited longer is told
+// not to run (run = false) so that its caller sheds it.
+TEST(work_pool, admits_what_would_start_soon_and_expires_what_waited_too_long) {
   std::mutex m;
   std::condition_variable cv;
   bool release = false;
-  std::atomic<int> ran{0};
-  auto blocker = [&] {
+  std::atomic<int> ran{0}, expired{0};
+  auto blocker = [&](bool) {
     std::unique_lock lock{m};
     cv.wait(lock, [&] { return release; });
-    ++ran;
   };
-  {
-    work_pool pool{1, 2, std::chrono::milliseconds{60'000}};
-    ASSERT_TRUE(pool.try_submit(blocker));  // runs
-    ASSERT_TRUE(testing::eventually([&] { return pool.running() == 1; }));
-    EXPECT_TRUE(pool.try_submit([&] { ++ran; }));   // waits (1st)
-    EXPECT_TRUE(pool.try_submit([&] { ++ran; }));   // waits (2nd)
-    EXPECT_FALSE(pool.try_submit([&] { ++ran; }));  // max_queue reached
+  auto count = [&](bool run) { ++(run ? ran : expired); };
+  auto open_gate = [&] {
     {
       std::lock_guard lock{m};
       release = true;
     }
     cv.notify_all();
-    ASSERT_TRUE(testing::eventually([&] { return ran == 3 && pool.running() == 0 && pool.waiting() == 0; }));
-    EXPECT_GE(pool.drain_time().count(), 0);
+  };
+  {
+    work_pool pool{1, 2, std::chrono::milliseconds{60'000}};
+    ASSERT_TRUE(pool.try_submit(blocker));  // runs
+    ASSERT_TRUE(testing::eventually([&] { return pool.running() == 1; }));
+    EXPECT_TRUE(pool.try_submit(count));   // waits (1st)
+    EXPECT_TRUE(pool.try_submit(count));   // waits (2nd)
+    EXPECT_FALSE(pool.try_submit(count));  // max_queue reached
+    open_gate();
+    ASSERT_TRUE(testing::eventually([&] { return ran == 2 && pool.running() == 0 && pool.waiting() == 0; }));
+    EXPECT_EQ(expired.load(), 0);
   }
-  // max_wait 0: once a task's duration is known, nothing may wait behind a busy worker.
+  // Estimated: with one task's duration known (>= 5 ms) and max_wait 1 ms, nothing may queue behind a busy
+  // worker.
   release = false;
-  work_pool pool{1, 100, std::chrono::milliseconds{0}};
-  ASSERT_TRUE(pool.try_submit([] { std::this_thread::sleep_for(5ms); }));
-  ASSERT_TRUE(testing::eventually([&] { return pool.running() == 0 && pool.waiting() == 0; }));
+  {
+    work_pool pool{1, 100, std::chrono::milliseconds{1}};
+    ASSERT_TRUE(pool.try_submit([](bool) { std::this_thread::sleep_for(5ms); }));
+    ASSERT_TRUE(testing::eventually([&] { return pool.running() == 0 && pool.waiting() == 0; }));
+    ASSERT_TRUE(pool.try_submit(blocker));
+    ASSERT_TRUE(testing::eventually([&] { return pool.running() == 1; }));
+    EXPECT_FALSE(pool.try_submit(count));
+    EXPECT_GE(pool.drain_time().count(), 5);  // one task of >= 5 ms to wait for
+    open_gate();
+  }
+  // Expired: no estimate yet (so admitted), but the worker stays busy past max_wait: new tasks are refused
+  // once the oldest waiter is past the bound, and that waiter is called with run = false.
+  release = false;
+  ran = expired = 0;
+  work_pool pool{1, 100, std::chrono::milliseconds{50}};
   ASSERT_TRUE(pool.try_submit(blocker));
   ASSERT_TRUE(testing::eventually([&] { return pool.running() == 1; }));
-  EXPECT_FALSE(pool.try_submit([] {}));
-  EXPECT_GE(pool.drain_time().count(), 5);  // one task of >= 5 ms to wait for
-  {
-    std::lock_guard lock{m};
-    release = true;
-  }
-  cv.notify_all();
+  ASSERT_TRUE(pool.try_submit(count));
+  int admitted = 1;
+  ASSERT_TRUE(testing::eventually([&] {
+    if (!pool.try_submit(count)) return true;
+    ++admitted;
+    return false;
+  }));
+  // Refused without a duration estimate or a full queue: the oldest waiter is past the bound, so it expires.
+  open_gate();
+  ASSERT_TRUE(testing::eventually([&] { return ran + expired == admitted; }));
+  EXPECT_GE(expired.load(), 1);
+  EXPECT_EQ(pool.expired(), static_cast<uint64_t>(expired.load()));
   pool.stop();
-  EXPECT_FALSE(pool.try_submit([] {}));  // stopped
+  EXPECT_FALSE(pool.try_submit(count));  // stopped
 }
 
 TEST_F(accounts_test, logout_revokes_the_session_at_once) {

@@ -9,7 +9,8 @@
 --   "no 5xx from HAProxy"            no buyer ever saw one of HAProxy's own error pages
 --   "no node marked DOWN"            HAProxy's stats (env.HAPROXY_STATS_URL, passed by the drill): zero
 --                                    UP -> DOWN transitions (chkdown) for every node
--- Short form (CI): -e BUYERS=30 -e DURATION=60s. Knobs: BUYERS, DURATION (180s: the bound on the storm).
+-- Short form (CI, drill_shop_hardening_test): -e BUYERS=45 -e DURATION=150s. Knobs: BUYERS, DURATION (180s:
+-- the bound on the storm). Buyer i logs in as seeded customer i, so BUYERS <= 1,000 x the shop's --scale.
 --@shop --kdf interactive
 local checkers = require("lib.checkers")
 

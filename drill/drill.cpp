@@ -320,6 +320,7 @@ int run_drill(const drill_request& request) {
   run.env["PAYMENT_URL"] = shop->payment_url();
   run.env["SHOP_URL"] = shop->entry_url();
   run.env["NODES"] = std::to_string(request.nodes);
+  run.env["HAPROXY_STATS_URL"] = std::string(shop->topology().at("haproxy").at("stats_url").as_string());
   run.proxies = proxies;
   run.topology_path = shop->topology_path().string();
   json::object quiet;

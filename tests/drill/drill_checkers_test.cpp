@@ -211,6 +211,64 @@ TEST_F(checkers_test, double_and_orphan_captures_are_named) {
   EXPECT_TRUE(v[money].ok) << v[money].detail;
 }
 
+// The reference emulator lists one entry per capture request with its Idempotency-Key: a retry with the same
+// key (a replay of the same charge) is not a double charge; a second capture without a key is.
+TEST_F(checkers_test, capture_requests_are_one_charge_per_key_and_a_keyless_repeat_is_a_double_charge) {
+  const std::string emulator_list = R"(local h, a, g = healthy()
+    g.captures = {
+      { capture_id = "cap_1", order_id = 1, amount = 500, idempotency_key = "order-1-capture", replayed = false, refunded = false },
+      { capture_id = "cap_2", order_id = 2, amount = 700, idempotency_key = "order-2-capture", replayed = false, refunded = false },
+      { capture_id = "cap_2", order_id = 2, amount = 700, idempotency_key = "order-2-capture", replayed = true, refunded = false },
+      { capture_id = "cap_3", order_id = 4, amount = 250, idempotency_key = "order-4-capture", replayed = false, refunded = false },
+    }
+  )";
+  auto v = run(emulator_list + "return C.shop_invariants(h, a, g)");
+  EXPECT_TRUE(v[money].ok) << v[money].detail;
+  // Same key, no capture id (another gateway's list): still one charge.
+  v = run(R"(local h, a, g = healthy()
+    g.captures = {
+      { order_id = 1, amount = 500, idempotency_key = "k", refunded = false },
+      { order_id = 1, amount = 500, idempotency_key = "k", refunded = false },
+      { order_id = 2, amount = 700, refunded = false }, { order_id = 4, amount = 250, refunded = false } }
+    return C.shop_invariants(h, a, g))");
+  EXPECT_TRUE(v[money].ok) << v[money].detail;
+  // A second capture of order 4 without a key (the shop's --inject-bug double-capture) is a double charge.
+  v = run(emulator_list + R"(
+    g.captures[#g.captures + 1] = { capture_id = "cap_4", order_id = 4, amount = 250, idempotency_key = nil, refunded = false }
+    return C.shop_invariants(h, a, g))");
+  EXPECT_FALSE(v[money].ok);
+  EXPECT_NE(v[money].detail.find("charged twice: orders 4"), std::string::npos) << v[money].detail;
+  // Two different keys for one order are two charges too.
+  v = run(emulator_list + R"(
+    g.captures[#g.captures + 1] = { capture_id = "cap_5", order_id = 1, amount = 500, idempotency_key = "other", refunded = false }
+    return C.shop_invariants(h, a, g))");
+  EXPECT_FALSE(v[money].ok);
+  EXPECT_NE(v[money].detail.find("charged twice: orders 1"), std::string::npos) << v[money].detail;
+}
+
+// A charge of an order the audit still shows pending (its answer on the way to the shop when the audit was
+// read) is unsettled, not an orphan; two charges of it are still a double charge.
+TEST_F(checkers_test, charge_of_a_pending_order_is_unsettled_not_orphan) {
+  auto v = run(R"(local h, a, g = healthy()
+    h[#h + 1] = { id = 9, op = "order", type = "invoke", value = { user_id = 13, key = "k9", items = { { product_id = 7, qty = 1 } } }, t = 1.1 }
+    h[#h + 1] = { id = 9, op = "order", type = "ok", value = { order_id = 9, lines = { { product_id = 7, qty = 1 } } }, t = 1.2 }
+    a.skus[1].remaining, a.skus[1].sold = 97, 3
+    a.orders[#a.orders + 1] = { order_id = 9, user_id = 13, status = "pending", total = 300, captured = 0, refunded = 0, idempotency_key = "k9" }
+    a.orders_by_state.pending = 1
+    a.outbox.in_flight = 1
+    g.captures[#g.captures + 1] = { capture_id = "cap_9", order_id = 9, amount = 300, refunded = false }
+    return C.shop_invariants(h, a, g))");
+  EXPECT_TRUE(v[money].ok) << v[money].detail;
+  EXPECT_NE(v[money].detail.find("1 charge(s) of pending orders not judged yet"), std::string::npos) << v[money].detail;
+  v = run(R"(local h, a, g = healthy()
+    a.orders[#a.orders + 1] = { order_id = 9, user_id = 13, status = "pending", total = 300, captured = 0, refunded = 0 }
+    g.captures[#g.captures + 1] = { capture_id = "cap_9", order_id = 9, amount = 300, refunded = false }
+    g.captures[#g.captures + 1] = { capture_id = "cap_10", order_id = 9, amount = 300, refunded = false }
+    return { C.money { name = MONEY, orders = a.orders, captures = g.captures } })");
+  EXPECT_FALSE(v[money].ok);
+  EXPECT_NE(v[money].detail.find("charged twice: orders 9"), std::string::npos) << v[money].detail;
+}
+
 TEST_F(checkers_test, paid_order_without_capture_breaks_the_balance) {
   auto v = run(R"(local h, a, g = healthy()
     a.orders[1].captured = 0

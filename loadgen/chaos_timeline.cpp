@@ -1,8 +1,5 @@
 #include "loadgen/chaos_timeline.h"
 
-#include <signal.h>
-
-#include <cerrno>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -35,61 +32,39 @@ struct chaos_timeline::active_fault {
   uint64_t injections = 0;
   std::string error;
   chaos::process_faults* process = nullptr;
-  int down_pid = 0;                  // kill/terminate/restart: the pid taken down
-  bool watch_back = false;           // its return can be seen (topology process or pid file)
-  std::optional<double> back_s;      // when it ran again under a new pid
+  pid_t down_pid = 0;            // kill/terminate/restart: the pid taken down
+  bool watch_back = false;       // its return can be seen (see observe)
+  std::optional<double> back_s;  // when it ran again under a new pid
 };
-
-namespace {
-
-// The topology's process pids by name ("nodeN", "haproxy", "payment_emulator").
-std::map<std::string, int> topology_pids(const std::string& topology_json) {
-  std::map<std::string, int> pids;
-  json::value t = json::parse(topology_json);
-  const auto& o = t.as_object();
-  if (const auto* nodes = o.if_contains("nodes")) {
-    for (const auto& n : nodes->as_array()) {
-      pids[std::string(n.at("name").as_string())] = static_cast<int>(n.at("pid").to_number<int64_t>());
-    }
-  }
-  for (const char* key : {"haproxy", "payment_emulator"}) {
-    if (const auto* p = o.if_contains(key)) pids[key] = static_cast<int>(p->at("pid").to_number<int64_t>());
-  }
-  return pids;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// The process exists and is not a zombie (a dead child its parent has not reaped yet).
-bool process_running(int pid) {
-  if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
-  const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
-  const size_t paren = stat.rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
-}
-
-}  // namespace
 
 chaos_timeline::chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies,
                                std::string topology_path)
     : seed_(seed), topology_path_(std::move(topology_path)), proxies_(std::move(proxies)) {
-  if (!topology_json.empty()) topology_pids_ = topology_pids(topology_json);
+  if (topology_json.empty()) return;
+  topology_ = parse_topology(topology_json);
+  for (const auto& l : topology_.links) {
+    ensure_proxies_locked();
+    if (proxies_->proxy(l.name)) continue;  // the embedder (stampede drill) created it already
+    try {
+      proxies_->add_proxy({l.name, l.listen, l.upstream, true});
+    } catch (const std::exception& e) {
+      throw std::runtime_error("link '" + l.name + "': cannot listen on " + l.listen + ": " + e.what());
+    }
+  }
+}
+
+void chaos_timeline::ensure_proxies_locked() {
+  if (proxies_) return;
+  chaos::server_options options;
+  options.seed = seed_;
+  proxies_ = std::make_shared<chaos::proxy_server>(options);
 }
 
 chaos_timeline::~chaos_timeline() { heal_all(-1); }
 
 std::string chaos_timeline::add_proxy(const std::string& name, const std::string& upstream) {
   std::lock_guard lock(mutex_);
-  if (!proxies_) {
-    chaos::server_options options;
-    options.seed = seed_;
-    proxies_ = std::make_shared<chaos::proxy_server>(options);
-  }
+  ensure_proxies_locked();
   chaos::proxy_config config;
   config.name = name;
   config.listen = "127.0.0.1:0";
@@ -120,12 +95,21 @@ void chaos_timeline::validate(const fault_spec& spec) const {
     return;
   }
   const std::string& t = spec.target;
-  if (t.rfind("pid:", 0) == 0 || t.rfind("pidfile:", 0) == 0 || topology_pids_.contains(t)) return;
-  throw std::invalid_argument("node fault target '" + t + "' is unknown (pid:N, pidfile:PATH, or a process of the topology" +
-                              std::string(topology_pids_.empty() ? "; no topology given" : "") + ")");
+  if (t.rfind("pid:", 0) == 0 || t.rfind("pidfile:", 0) == 0) return;
+  const topology_node* node = topology_.node(t);
+  if (node == nullptr) {
+    throw std::invalid_argument("node fault target '" + t + "' is unknown (pid:N, pidfile:PATH, or a node of the topology" +
+                                std::string(topology_.nodes.empty() ? "; no topology given" : "") + ")");
+  }
+  if (!node->supports(spec.fault) && !(spec.fault == "restart" && !spec.restart_command.empty())) {
+    throw std::invalid_argument("node '" + t + "' cannot take a " + spec.fault + " fault: it has no " +
+                                (spec.fault == "restart" ? std::string("commands.restart (or a restart command in the fault)")
+                                                         : "pid, pid_file or commands." + spec.fault));
+  }
 }
 
-chaos::process_faults& chaos_timeline::process_for(const std::string& target, const std::string& restart_command) {
+chaos::process_faults& chaos_timeline::process_for(const fault_spec& spec) {
+  const std::string& target = spec.target;
   auto it = processes_.find(target);
   if (it != processes_.end()) return *it->second;
   chaos::process_target p;
@@ -135,9 +119,16 @@ chaos::process_faults& chaos_timeline::process_for(const std::string& target, co
   } else if (target.rfind("pidfile:", 0) == 0) {
     p.pid_file = target.substr(8);
   } else {
-    p.pid = topology_pids_.at(target);
+    const topology_node& n = *topology_.node(target);  // validate() checked it
+    p.pid = n.pid;
+    p.pid_file = n.pid_file;
+    p.kill_command = n.commands.kill;
+    p.stop_command = n.commands.terminate;
+    p.pause_command = n.commands.pause;
+    p.resume_command = n.commands.resume;
+    p.restart_command = n.commands.restart;
   }
-  p.restart_command = restart_command;
+  if (!spec.restart_command.empty()) p.restart_command = spec.restart_command;
   return *processes_.emplace(target, std::make_unique<chaos::process_faults>(p)).first->second;
 }
 
@@ -158,17 +149,17 @@ int chaos_timeline::inject(const fault_spec& spec, double now_s) {
       f->toxic_name = toxic.name;
       proxies_->add_toxic(spec.target, toxic);
     } else {
-      chaos::process_faults& p = process_for(spec.target, spec.restart_command);
+      chaos::process_faults& p = process_for(spec);
       f->process = &p;
-      if (spec.fault != "pause") {
+      if (spec.fault != "pause" && watchable(spec.target)) {
         f->down_pid = current_pid(spec.target);
-        f->watch_back = spec.target.rfind("pidfile:", 0) == 0 ||
-                        (topology_pids_.contains(spec.target) && !topology_path_.empty());
+        if (f->down_pid == 0) f->down_pid = p.pid();  // the file unreadable now: the pid the fault acts on
+        f->watch_back = true;
       }
       if (spec.fault == "kill") {
         p.kill();
       } else if (spec.fault == "terminate") {
-        p.terminate();
+        p.stop();  // commands.terminate, else SIGTERM then SIGKILL after the grace
       } else if (spec.fault == "pause") {
         p.pause();
       } else if (spec.fault == "restart") {
@@ -229,17 +220,28 @@ std::vector<int> chaos_timeline::due_to_heal(double now_s) const {
   return due;
 }
 
-int chaos_timeline::current_pid(const std::string& target) const {
+bool chaos_timeline::watchable(const std::string& target) const {
+  if (target.rfind("pidfile:", 0) == 0) return true;
+  const topology_node* n = topology_.node(target);
+  return n != nullptr && (!n->pid_file.empty() || (n->pid > 0 && !topology_path_.empty()));
+}
+
+// The target's pid now, from its freshest source: the pid file, or the topology file re-read (written
+// anew, e.g. by the reference shop's supervisor when it respawns a node). 0: unknown for now (a file being
+// replaced or gone).
+pid_t chaos_timeline::current_pid(const std::string& target) const {
+  if (target.rfind("pidfile:", 0) == 0) return chaos::read_pid_file(target.substr(8));
+  const topology_node* n = topology_.node(target);
+  if (n == nullptr) return 0;
+  if (!n->pid_file.empty()) return chaos::read_pid_file(n->pid_file);
+  if (topology_path_.empty()) return n->pid;
   try {
-    if (target.rfind("pid:", 0) == 0) return std::stoi(target.substr(4));
-    if (target.rfind("pidfile:", 0) == 0) return std::stoi(read_text(target.substr(8)));
-    if (!topology_path_.empty()) {
-      const auto pids = topology_pids(read_text(topology_path_));
-      if (auto it = pids.find(target); it != pids.end()) return it->second;
-    }
-    if (auto it = topology_pids_.find(target); it != topology_pids_.end()) return it->second;
+    std::ifstream in(topology_path_, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    const topology now = parse_topology(text.str());
+    if (const topology_node* m = now.node(target)) return m->pid;
   } catch (const std::exception&) {
-    // A file being rewritten or gone: the pid is unknown for now.
   }
   return 0;
 }
@@ -248,8 +250,8 @@ void chaos_timeline::observe(double now_s) noexcept {
   std::lock_guard lock(mutex_);
   for (auto& f : faults_) {
     if (!f->watch_back || f->back_s || !f->error.empty()) continue;
-    const int pid = current_pid(f->spec.target);
-    if (pid != f->down_pid && process_running(pid)) f->back_s = now_s;
+    const pid_t pid = current_pid(f->spec.target);
+    if (pid > 0 && pid != f->down_pid && chaos::process_running(pid)) f->back_s = now_s;
   }
 }
 

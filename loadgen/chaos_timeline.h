@@ -17,6 +17,8 @@
 
 #include <boost/json/array.hpp>
 
+#include "loadgen/topology.h"
+
 namespace stampede::chaos {
 class proxy_server;
 class process_faults;
@@ -40,10 +42,13 @@ bool is_node_fault(std::string_view fault) noexcept;
 
 class chaos_timeline {
  public:
-  // `topology_json`: a shop topology (stampede shop --topology) naming processes: node names, "haproxy",
-  // "payment_emulator"; may be empty. `proxies`: an existing proxy server whose proxies faults may target
-  // (null: one is created on the first add_proxy). `topology_path`: the file the topology came from,
-  // re-read by observe() to learn when a killed process is back (its supervisor respawned it).
+  // `topology_json` (loadgen/topology.h; may be empty): its nodes are the targets of node faults, and each
+  // of its links becomes a fault proxy (listening on the link's `listen`) unless `proxies` already has one
+  // of that name. `proxies`: an existing proxy server whose proxies faults may target (null: one is
+  // created when needed). `topology_path`: the file the topology came from, re-read by observe() to learn
+  // when a killed node is back under a new pid (the reference shop's supervisor rewrites it when it
+  // respawns a node). Throws std::invalid_argument for a bad topology, std::runtime_error when a link's
+  // proxy cannot listen.
   chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies = nullptr,
                  std::string topology_path = {});
   ~chaos_timeline();  // heal_all()
@@ -59,25 +64,29 @@ class chaos_timeline {
   void heal_all(double now_s) noexcept;
   // Faults still active whose planned end has come.
   std::vector<int> due_to_heal(double now_s) const;
-  // Notes the time a process taken down by kill/terminate/restart runs again under a new pid (from the
-  // topology file, or its pid file): the "heal" of a node fault in the recovery figures. Cheap when no
-  // such fault is outstanding; call it as often as the timeline is driven.
+  // Notes the time a process taken down by kill/terminate/restart runs again under a new pid: the "heal"
+  // of a node fault in the recovery figures. Watched: a pid file (a `pidfile:` target, a node's pid_file)
+  // and a node's pid in the topology file (re-read). Not watched: `pid:N` targets and nodes known only by
+  // commands (their heal is the fault's end). Cheap when no watched fault is outstanding; call it as often
+  // as the timeline is driven.
   void observe(double now_s) noexcept;
   // The faults' records for results JSON: id, label, fault, target, planned and actual start/end (s),
-  // parameters, injections, error; for kill/terminate/restart of a process whose return can be seen
-  // (a topology process, a pidfile: target) also back_s: when it ran again (null: not before the end).
+  // parameters, injections, error; for a watched kill/terminate/restart (see observe) also back_s: when
+  // the process ran again (null: not before the end).
   boost::json::array records() const;
   bool has_proxies() const;
 
  private:
   struct active_fault;
-  chaos::process_faults& process_for(const std::string& target, const std::string& restart_command);
-  int current_pid(const std::string& target) const;
+  chaos::process_faults& process_for(const fault_spec& spec);
+  void ensure_proxies_locked();
+  bool watchable(const std::string& target) const;
+  pid_t current_pid(const std::string& target) const;
   void heal_locked(active_fault& f, double now_s) noexcept;
 
   mutable std::mutex mutex_;
   uint64_t seed_;
-  std::map<std::string, int> topology_pids_;
+  topology topology_;
   std::string topology_path_;
   std::shared_ptr<chaos::proxy_server> proxies_;
   std::map<std::string, std::unique_ptr<chaos::process_faults>> processes_;

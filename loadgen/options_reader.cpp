@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <lua.hpp>
 
+#include "common/closest_name.h"
 #include "common/duration.h"
 
 namespace stampede::loadgen {
@@ -169,7 +170,9 @@ class table_reader {
       const std::string key = lua_type(L_, -1) == LUA_TSTRING ? lua_tostring(L_, -1) : "?";
       if (!seen_.contains(key)) {
         lua_pop(L_, 1);
-        bad(path(key), "unknown option");
+        // Every key this table accepts has been asked for by now: they are the candidates.
+        const std::vector<std::string_view> known(seen_.begin(), seen_.end());
+        bad(path(key), "unknown option" + did_you_mean(key, known));
       }
     }
   }
@@ -213,6 +216,7 @@ scenario_options read_scenario(lua_State* L, const std::string& name) {
   switch (s.executor) {
     case executor_kind::constant_vus: {
       if (auto v = r.count("vus")) s.vus = *v;
+      if (s.vus < 1) bad(path + ".vus", "must be at least 1");
       auto d = r.duration("duration");
       require(d.has_value(), "duration");
       s.duration = *d;
@@ -230,6 +234,8 @@ scenario_options read_scenario(lua_State* L, const std::string& name) {
       if (auto v = r.count("vus")) s.vus = *v;
       if (auto v = r.count("iterations")) s.iterations = *v;
       if (auto v = r.duration("maxDuration")) s.max_duration = *v;
+      if (s.vus < 1) bad(path + ".vus", "must be at least 1");
+      if (s.iterations < 1) bad(path + ".iterations", "must be at least 1");
       if (s.executor == executor_kind::shared_iterations && s.iterations < s.vus) s.vus = s.iterations;
       break;
     }
@@ -519,6 +525,7 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
         s.vus = vus.value_or(1);
         s.iterations = s.vus;
       }
+      if (overrides.graceful_stop) s.graceful_stop = *overrides.graceful_stop;
       if (s.vus <= 0 && !is_arrival_rate(s.executor)) bad("vus", "must be at least 1");
       out.scenarios.clear();
       out.scenarios.push_back(std::move(s));

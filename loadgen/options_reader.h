@@ -19,6 +19,9 @@ struct option_overrides {
   std::optional<nanos> duration;
   std::optional<double> rate;          // iterations per second: a constant-arrival-rate scenario
   std::optional<int64_t> iterations;
+  // Applies to the scenarios the flags create (not a flag of `stampede run`: `stampede capacity` ends a
+  // failing stage soon after its planned end instead of waiting k6's 30 s for requests stuck at the target).
+  std::optional<nanos> graceful_stop;
 };
 
 run_options read_run_options(lua_State* L, const option_overrides& overrides);

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -29,6 +30,15 @@ namespace json = boost::json;
 namespace {
 
 double ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
+
+// One run's identity in its results (docs/RESULTS.md): random, never derived from --seed, so that two runs
+// with the same seed (or the same shard of a test run twice) stay apart when merged.
+std::string random_run_id() {
+  std::random_device device;
+  char text[33];
+  std::snprintf(text, sizeof text, "%08x%08x%08x%08x", device(), device(), device(), device());
+  return text;
+}
 
 json::object latency_json(const hdr_histogram& h) {
   json::object o;
@@ -178,7 +188,13 @@ class coordinator {
   void take_snapshots();
   void print_live_line(bool final_line);
   json::value build_results(const std::vector<threshold_result>& verdicts);
+  void write_outputs(json::value& results, const report_writer& write_reports);
+  template <class Interruptible>
+  bool quiesce(const Interruptible& interruptible);
   void print_summary(const json::value& results, const std::vector<threshold_result>& verdicts);
+  void print_invariants() const;
+  void note_worker_stop(const worker& w);
+  void evaluate_verify(const std::string& result);
 
   const run_request& request_;
   run_plan plan_;
@@ -189,11 +205,18 @@ class coordinator {
   aggregate live_;
   aggregate final_;
   std::chrono::system_clock::time_point wall_start_;
+  const std::string run_id_ = random_run_id();
   double planned_duration_s_ = 0;
   int64_t last_printed_ = -1;
   bool live_output_ = false;
   std::string abort_reason_;
+  stop_cause abort_cause_ = stop_cause::none;  // set when a worker stopped the load (abort, script mistake)
   bool interrupted_ = false;
+  std::string interrupted_in_;           // "setup" when a signal ended the run before the load
+  json::value quiesce_ = nullptr;        // results.quiesce
+  bool call_interrupted_ = false;  // the last setup/teardown/verify call was ended by a signal
+  bool special_failed_ = false;    // teardown() or verify() raised (not because of a signal)
+  bool verify_failed_ = false;     // verify() returned an invariant with ok = false
   std::unique_ptr<chaos_timeline> chaos_;
   std::vector<size_t> pending_faults_;   // indexes into plan_.options.chaos, by start time
   json::value verify_ = nullptr;
@@ -366,6 +389,7 @@ int coordinator::run(const report_writer& write_reports) {
   // setup(), teardown() and verify() run on their own thread so that this one still takes Ctrl-C: a
   // signal ends the call as interrupted (it throws), the way a timeout does.
   auto interruptible = [&](auto call) {
+    call_interrupted_ = false;
     std::exception_ptr failure;
     std::atomic<bool> done{false};
     std::thread runner([&] {
@@ -379,7 +403,7 @@ int coordinator::run(const report_writer& write_reports) {
     });
     while (!done.load()) {
       if (const int sig = signals.wait(std::chrono::milliseconds(100)); sig != 0) {
-        interrupted_ = true;
+        interrupted_ = call_interrupted_ = true;
         if (!request_.quiet) {
           std::fprintf(stderr, "\nstampede: %s received, interrupting setup/teardown\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
         }
@@ -399,7 +423,13 @@ int coordinator::run(const report_writer& write_reports) {
     }
   } catch (const script_error& e) {
     std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
-    return interrupted_ ? exit_interrupted : exit_script_error;
+    if (!interrupted_) return exit_script_error;
+    // Ctrl-C during setup(): results are written as for any interrupted run, saying where it stopped.
+    interrupted_in_ = "setup";
+    final_.add_worker(workers_[0]->metrics());
+    json::value results = build_results({});
+    write_outputs(results, write_reports);
+    return exit_interrupted;
   }
 
   {  // Every VU may hold a connection: refuse clearly now rather than fail with EMFILE under load (hardening).
@@ -459,7 +489,7 @@ int coordinator::run(const report_writer& write_reports) {
     print_live_line(false);
     for (auto& w : workers_) {
       if (w->aborted_by_script() && !stop_sent) {
-        abort_reason_ = w->abort_reason();
+        note_worker_stop(*w);
         stop_sent = true;
         for (auto& other : workers_) other->request_stop(false);
       }
@@ -489,24 +519,24 @@ int coordinator::run(const report_writer& write_reports) {
   const double duration_s = std::chrono::duration<double>(ended - plan_.start).count();
   take_snapshots();
   print_live_line(true);
-  if (abort_reason_.empty()) {
+  if (abort_reason_.empty()) {  // a worker that stopped in the load's last moments, before the next poll
     for (auto& w : workers_) {
-      if (w->aborted_by_script()) abort_reason_ = w->abort_reason();
+      if (w->aborted_by_script() && abort_reason_.empty()) note_worker_stop(*w);
     }
   }
 
   // Every fault heals before teardown and verify: they observe the system after the drill.
   if (chaos_) chaos_->heal_all(elapsed_s());
 
-  bool teardown_failed = false;
   try {
     interruptible([&] { workers_[0]->run_teardown(); });
   } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
-    teardown_failed = true;
+    std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
+    special_failed_ = special_failed_ || !call_interrupted_;
   }
 
   if (request_.before_verify) request_.before_verify();
+  if (!quiesce(interruptible)) special_failed_ = true;
 
   // The history of every worker, in time order, then verify(history).
   for (auto& w : workers_) {
@@ -514,33 +544,15 @@ int coordinator::run(const report_writer& write_reports) {
     history_dropped_ += w->history_dropped();
   }
   std::stable_sort(history_.begin(), history_.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
-  bool verify_failed = false;
   try {
     history_json_ = history_json(history_);
     std::string result;
     interruptible([&] { result = workers_[0]->run_verify(json::serialize(history_json_)); });
-    if (result != "null") {
-      json::value v = json::parse(result);
-      json::array invariants;
-      if (v.is_array()) {
-        invariants = v.as_array();
-      } else if (v.is_object() && v.as_object().contains("invariants") && v.at("invariants").is_array()) {
-        invariants = v.at("invariants").as_array();
-      } else {
-        throw script_error("verify() must return a list of { name = ..., ok = ..., evidence = ... }");
-      }
-      bool ok = true;
-      for (const auto& inv : invariants) {
-        const auto* okv = inv.is_object() ? inv.as_object().if_contains("ok") : nullptr;
-        ok = ok && okv != nullptr && okv->is_bool() && okv->as_bool();
-      }
-      verify_ = json::object{{"ok", ok}, {"invariants", std::move(invariants)}};
-      verify_failed = !ok;
-    }
+    evaluate_verify(result);
   } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
+    std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
     verify_ = json::object{{"ok", false}, {"error", e.what()}, {"invariants", json::array()}};
-    teardown_failed = true;
+    special_failed_ = special_failed_ || !call_interrupted_;
   }
 
   for (auto& w : workers_) final_.add_worker(w->metrics());
@@ -550,6 +562,93 @@ int coordinator::run(const report_writer& write_reports) {
     return final_.value(s, e);
   });
   json::value results = build_results(verdicts);
+  write_outputs(results, write_reports);
+  print_summary(results, verdicts);
+
+  // Script errors inside iterations, grouped.
+  size_t shown = 0;
+  for (auto& w : workers_) {
+    for (const auto& e : w->iteration_errors()) {
+      if (shown++ == 0) std::fprintf(stderr, "\nscript errors in iterations:\n");
+      std::fprintf(stderr, "  %lldx %s (first: VU %lld, iteration %lld)\n", static_cast<long long>(e.count),
+                   e.message.c_str(), static_cast<long long>(e.first_vu), static_cast<long long>(e.first_iteration));
+      if (shown == 1 && e.detail != e.message) std::fprintf(stderr, "%s\n", e.detail.c_str());
+    }
+  }
+
+  run_outcome outcome;
+  outcome.invariant_failed = verify_failed_;
+  outcome.script_error = special_failed_ || abort_cause_ == stop_cause::script_error;
+  outcome.script_aborted = abort_cause_ == stop_cause::script_abort;
+  outcome.interrupted = interrupted_;
+  outcome.thresholds_crossed = !all_ok(verdicts);
+  return exit_code(outcome);
+}
+
+// A worker stopped the load: keep the first cause and say so now, not only after the summary.
+void coordinator::note_worker_stop(const worker& w) {
+  abort_cause_ = w.stopped_by();
+  abort_reason_ = w.abort_reason();
+  const char* clear = live_output_ ? "\r\033[K" : "";
+  if (abort_cause_ == stop_cause::script_error) {
+    std::fprintf(stderr, "%sstampede: script error: %s\nstampede: stopping the run\n", clear,
+                 abort_reason_.c_str());
+  } else if (!request_.quiet) {
+    std::fprintf(stderr, "%sstampede: aborted by the script: %s\n", clear, abort_reason_.c_str());
+  }
+}
+
+// verify()'s result: a list of invariants (or { invariants = {...} }); any ok ~= true fails the run.
+void coordinator::evaluate_verify(const std::string& result) {
+  if (result == "null") return;
+  json::value v = json::parse(result);
+  json::array invariants;
+  if (v.is_array()) {
+    invariants = v.as_array();
+  } else if (v.is_object() && v.as_object().contains("invariants") && v.at("invariants").is_array()) {
+    invariants = v.at("invariants").as_array();
+  } else {
+    throw script_error("verify() must return a list of { name = ..., ok = ..., evidence = ... }");
+  }
+  bool ok = true;
+  for (const auto& inv : invariants) {
+    const auto* okv = inv.is_object() ? inv.as_object().if_contains("ok") : nullptr;
+    ok = ok && okv != nullptr && okv->is_bool() && okv->as_bool();
+  }
+  verify_ = json::object{{"ok", ok}, {"invariants", std::move(invariants)}};
+  verify_failed_ = !ok;
+}
+
+// quiesce() (optional): the scenario's own wait until the system is quiet (queues drained, replicas caught
+// up), so that verify() sees a settled state. Not quiet in time (false, its timeout, Ctrl-C) is recorded in
+// results.quiesce and verify() still runs; returns false only for a script error in it.
+template <class Interruptible>
+bool coordinator::quiesce(const Interruptible& interruptible) {
+  if (!workers_[0]->has_function("quiesce")) return true;
+  const auto started = steady::now();
+  json::object q;
+  bool script_ok = true;
+  try {
+    std::string value;
+    const nanos bound = request_.quiesce_timeout ? nanos(*request_.quiesce_timeout) : plan_.options.teardown_timeout;
+    interruptible([&] { value = workers_[0]->run_quiesce(bound); });
+    json::value v = json::parse(value);
+    q["ok"] = !(v.is_bool() && !v.as_bool());
+    q["value"] = std::move(v);
+  } catch (const script_error& e) {
+    script_ok = interrupted_ || dynamic_cast<const script_timeout*>(&e) != nullptr;
+    std::fprintf(stderr, "stampede: %s%s\n", script_ok ? "" : "script error: ", e.what());
+    q["ok"] = false;
+    q["error"] = e.what();
+  }
+  q["waited_s"] = std::chrono::duration<double>(steady::now() - started).count();
+  quiesce_ = std::move(q);
+  return script_ok;
+}
+
+// The caller's additions (finish_results), then --out and the reports.
+void coordinator::write_outputs(json::value& results, const report_writer& write_reports) {
+  if (!quiesce_.is_null()) results.as_object()["quiesce"] = quiesce_;
   if (request_.finish_results) request_.finish_results(results);
   if (request_.out_path) {
     std::ofstream out(*request_.out_path, std::ios::binary | std::ios::trunc);
@@ -567,25 +666,6 @@ int coordinator::run(const report_writer& write_reports) {
       std::fprintf(stderr, "stampede: --report is not available in this build\n");
     }
   }
-  print_summary(results, verdicts);
-
-  // Script errors inside iterations, grouped.
-  size_t shown = 0;
-  for (auto& w : workers_) {
-    for (const auto& e : w->iteration_errors()) {
-      if (shown++ == 0) std::fprintf(stderr, "\nscript errors in iterations:\n");
-      std::fprintf(stderr, "  %lldx %s (first: VU %lld, iteration %lld)\n", static_cast<long long>(e.count),
-                   e.message.c_str(), static_cast<long long>(e.first_vu), static_cast<long long>(e.first_iteration));
-      if (shown == 1 && e.detail != e.message) std::fprintf(stderr, "%s\n", e.detail.c_str());
-    }
-  }
-
-  if (teardown_failed) return interrupted_ ? exit_interrupted : exit_script_error;
-  if (!abort_reason_.empty() && abort_reason_.rfind("threshold", 0) != 0) return exit_script_abort;
-  if (!all_ok(verdicts)) return exit_thresholds_crossed;
-  if (verify_failed) return exit_invariant_failed;
-  if (interrupted_) return exit_interrupted;
-  return exit_ok;
 }
 
 json::value coordinator::build_results(const std::vector<threshold_result>& verdicts) {
@@ -603,6 +683,7 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   meta["duration_s"] = duration;
   meta["threads"] = plan_.threads;
   meta["seed"] = plan_.seed;
+  meta["run_id"] = run_id_;
   meta["shard"] = {{"index", plan_.shard.index}, {"count", plan_.shard.count}};
   json::object env;
   for (const auto& [k, v] : plan_.env) env[k] = v;
@@ -614,8 +695,16 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   if (abort_reason_.empty() && !interrupted_) {
     meta["aborted"] = nullptr;
   } else {
-    meta["aborted"] = {{"reason", interrupted_ ? "signal" : (abort_reason_.rfind("threshold", 0) == 0 ? "threshold" : "script")},
+    const char* reason = interrupted_                               ? "signal"
+                         : abort_cause_ == stop_cause::script_error ? "script_error"
+                         : abort_reason_.rfind("threshold", 0) == 0 ? "threshold"
+                                                                    : "script";
+    meta["aborted"] = {{"reason", reason},
                        {"detail", interrupted_ ? "interrupted by a signal" : abort_reason_}};
+    if (!interrupted_in_.empty()) {  // before the load: nothing ran but setup()
+      meta["aborted"].as_object()["phase"] = interrupted_in_;
+      meta["aborted"].as_object()["detail"] = "interrupted by a signal during " + interrupted_in_ + "()";
+    }
   }
   root["meta"] = std::move(meta);
 
@@ -706,6 +795,8 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   for (size_t i = 0; i < plan_.options.scenarios.size(); ++i) {
     const auto& s = plan_.options.scenarios[i];
     const scenario_counters c = i < final_.scenarios.size() ? final_.scenarios[i] : scenario_counters{};
+    // end_s: when its last iteration ended (a shared-iterations scenario ends long before its
+    // maxDuration); null when the run stopped before the scenario's start.
     scenarios.push_back(json::object{
         {"name", s.name},
         {"executor", std::string(to_string(s.executor))},
@@ -715,7 +806,7 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
         {"failed_iterations", c.failed_iterations},
         {"vus_max", c.vus_max},
         {"start_s", std::chrono::duration<double>(s.start_time).count()},
-        {"end_s", std::chrono::duration<double>(s.start_time + s.planned_duration()).count()},
+        {"end_s", c.end_s >= 0 ? json::value(c.end_s) : json::value(nullptr)},
         {"load", planned_load_json(s)}});
   }
   root["scenarios"] = std::move(scenarios);
@@ -749,6 +840,7 @@ void coordinator::print_summary(const json::value& results, const std::vector<th
     }
     std::printf("\n");
   }
+  print_invariants();
   std::printf("  TOTAL RESULTS (%.1fs)\n", duration);
   int64_t passes = 0, fails = 0;
   for (const auto& [key, counts] : final_.checks) {
@@ -811,7 +903,53 @@ void coordinator::print_summary(const json::value& results, const std::vector<th
   std::fflush(stdout);
 }
 
+// verify()'s invariants, each with its one-line detail; a failed one also with its evidence, so that a
+// broken invariant is seen on the terminal, not only in the results file.
+void coordinator::print_invariants() const {
+  if (!verify_.is_object()) return;
+  std::printf("  INVARIANTS\n");
+  for (const auto& inv : verify_.at("invariants").as_array()) {
+    const json::object* o = inv.if_object();
+    if (o == nullptr) {
+      std::printf("    \u2717 (not an invariant table: %s)\n", json::serialize(inv).c_str());
+      continue;
+    }
+    const json::value* ok = o->if_contains("ok");
+    const bool held = ok != nullptr && ok->is_bool() && ok->as_bool();
+    const json::value* name = o->if_contains("name");
+    const json::value* detail = o->if_contains("detail");
+    std::printf("    %s %s%s%s\n", held ? "\u2713" : "\u2717",
+                name != nullptr && name->is_string() ? std::string(name->as_string()).c_str() : "(unnamed)",
+                detail != nullptr && detail->is_string() ? ": " : "",
+                detail != nullptr && detail->is_string() ? std::string(detail->as_string()).c_str() : "");
+    const json::value* evidence = o->if_contains("evidence");
+    if (!held && evidence != nullptr && !evidence->is_null()) {
+      constexpr size_t max_shown = 2000;  // the checkers cap their lists; this caps a hand-written verify()
+      std::string text = json::serialize(*evidence);
+      if (text.size() > max_shown) {
+        text = text.substr(0, max_shown) + "... (" + std::to_string(text.size() - max_shown) +
+               " more characters in the results file)";
+      }
+      std::printf("        evidence: %s\n", text.c_str());
+    }
+  }
+  if (const json::value* error = verify_.as_object().if_contains("error");
+      error != nullptr && error->is_string()) {
+    std::printf("    \u2717 verify() failed: %s\n", std::string(error->as_string()).c_str());
+  }
+  std::printf("\n");
+}
+
 }  // namespace
+
+int exit_code(const run_outcome& outcome) noexcept {
+  if (outcome.invariant_failed) return exit_invariant_failed;
+  if (outcome.script_error) return exit_script_error;
+  if (outcome.script_aborted) return exit_script_abort;
+  if (outcome.interrupted) return exit_interrupted;
+  if (outcome.thresholds_crossed) return exit_thresholds_crossed;
+  return exit_ok;
+}
 
 int execute_run(const run_request& request, const report_writer& write_reports) {
   coordinator c(request);

@@ -25,6 +25,8 @@ constexpr auto ramp_period = std::chrono::milliseconds(100);
 // Events due within this much are handled now rather than after another timer round trip.
 constexpr auto early_window = std::chrono::microseconds(20);
 constexpr size_t max_distinct_errors = 50;
+// Why setup/teardown/quiesce/verify ended early; the timeout is told apart (script_timeout).
+constexpr std::string_view cut_short_by_timeout = "() did not finish within its timeout";
 
 int64_t micros(steady::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
 
@@ -151,7 +153,8 @@ void worker::handle(const event& e, steady::time_point now) {
     case event_kind::stop: {
       const bool hard = e.generation != 0;
       if (special_vu_ != nullptr) {  // setup/teardown/verify: timeout or Ctrl-C
-        abort_run(special_interrupted_ ? "interrupted" : "timeout");
+        special_cut_short_ =
+            special_interrupted_ ? "() was interrupted by a signal" : std::string(cut_short_by_timeout);
         special_done_ = true;
         // Never resume it: a function looping on requests would otherwise keep the loop busy forever.
         special_vu_->interrupted = true;
@@ -176,7 +179,9 @@ void worker::handle(const event& e, steady::time_point now) {
 void worker::request_stop(bool hard) {
   if (stop_requested_.exchange(true) && !hard) return;
   asio::post(*io_, [this, hard] {
-    if (running_) schedule(steady::now(), event_kind::stop, nullptr, hard ? 1 : 0);
+    // Only the load: a request that arrives after it ended waits in the queue until the next run of
+    // the loop, which is teardown()'s or verify()'s, and must not end those.
+    if (running_ && special_vu_ == nullptr) schedule(steady::now(), event_kind::stop, nullptr, hard ? 1 : 0);
   });
 }
 
@@ -187,10 +192,10 @@ void worker::interrupt_special() {
   });
 }
 
-void worker::abort_run(std::string reason) {
-  if (!script_abort_) {
-    script_abort_ = true;
+void worker::abort_run(std::string reason, stop_cause cause) {
+  if (stop_cause_.load(std::memory_order_relaxed) == stop_cause::none) {  // only this thread writes it
     abort_reason_ = std::move(reason);
+    stop_cause_.store(cause, std::memory_order_release);
   }
   if (running_ && special_vu_ == nullptr) schedule(steady::now(), event_kind::stop, nullptr, 0);
 }
@@ -234,7 +239,7 @@ void worker::start_scenario(scenario_runtime& s) {
       break;
     }
     case executor_kind::shared_iterations: {
-      s.iterations_left = share_of(o.iterations, s.place);
+      s.iterations_left = shared_iterations_share(o.iterations, o.vus, s.place);
       const int64_t n = std::min(share_of(o.vus, s.place), s.iterations_left);
       for (int64_t i = 0; i < n; ++i) {
         --s.iterations_left;
@@ -318,8 +323,7 @@ void worker::end_scenario(scenario_runtime& s) {
   if (s.ending) return;
   s.ending = true;
   if (s.running == 0) {
-    s.ended = true;
-    maybe_finish();
+    mark_ended(s);
   } else {
     schedule(std::min(s.hard_stop, std::max(steady::now(), s.hard_stop)), event_kind::scenario_hard_stop, &s);
   }
@@ -336,7 +340,13 @@ void worker::hard_stop_scenario(scenario_runtime& s) {
     --s.running;
     --active_vus_;
   }
+  mark_ended(s);
+}
+
+void worker::mark_ended(scenario_runtime& s) {
   s.ended = true;
+  // The scenario's real end in this worker; the results take the latest over workers.
+  metrics_.scenarios()[s.index].end_s = std::chrono::duration<double>(steady::now() - plan_.start).count();
   maybe_finish();
 }
 
@@ -569,7 +579,8 @@ bool worker::end_iteration(vu& v, bool ok, std::string_view error) {
 
 bool worker::wants_another_iteration(vu& v, steady::time_point now) {
   scenario_runtime& s = *v.scenario;
-  if (s.ending || !running_) return false;
+  // After stampede.abort() or a fatal script error, no new iteration: the stop event may be a turn away.
+  if (s.ending || !running_ || stop_cause_.load(std::memory_order_relaxed) != stop_cause::none) return false;
   switch (s.options->executor) {
     case executor_kind::constant_vus: return now < s.end;
     case executor_kind::per_vu_iterations: return v.iterations_done < s.options->iterations;
@@ -607,10 +618,7 @@ void worker::after_iteration(vu& v) {
     if (all_done) end_scenario(s);
     return;
   }
-  if (s.ending && s.running == 0 && !s.ended) {
-    s.ended = true;
-    maybe_finish();
-  }
+  if (s.ending && s.running == 0 && !s.ended) mark_ended(s);
 }
 
 // ---- history ----
@@ -661,11 +669,9 @@ std::string worker::run_special_vu(const char* function_name, nanos timeout, con
   lua_State* T = v->thread;
   std::string error;
   std::string result = "null";
-  if (script_abort_ && (abort_reason_ == "timeout" || abort_reason_ == "interrupted")) {
-    error = std::string(function_name) +
-            (abort_reason_ == "timeout" ? "() did not finish within its timeout" : "() was interrupted by a signal");
-    script_abort_ = false;
-    abort_reason_.clear();
+  const bool timed_out = special_cut_short_ == cut_short_by_timeout;
+  if (!special_cut_short_.empty()) {
+    error = function_name + std::exchange(special_cut_short_, {});
     special_interrupted_ = false;
   } else if (lua_status(T) != LUA_OK || lua_gettop(T) < 2) {
     error = lua_gettop(T) > 0 ? luaL_tolstring(T, -1, nullptr) : "failed";
@@ -678,13 +684,21 @@ std::string worker::run_special_vu(const char* function_name, nanos timeout, con
   running_ = false;
   heap_.clear();
   lua_->release_thread(*v);
-  if (!error.empty()) throw script_error(std::string(function_name) + "() failed: " + error);
+  if (!error.empty()) {
+    const std::string message = std::string(function_name) + "() failed: " + error;
+    if (timed_out) throw script_timeout(message);
+    throw script_error(message);
+  }
   return result;
 }
 
 std::string worker::run_setup() { return run_special_vu("setup", plan_.options.setup_timeout); }
 
 void worker::run_teardown() { run_special_vu("teardown", plan_.options.teardown_timeout); }
+
+bool worker::has_function(std::string_view name) const { return lua_->has_function(name); }
+
+std::string worker::run_quiesce(nanos timeout) { return run_special_vu("quiesce", timeout); }
 
 std::string worker::run_verify(const std::string& history_json) {
   return run_special_vu("verify", plan_.options.teardown_timeout, &history_json);

@@ -114,7 +114,8 @@ struct scenario_plan {
   std::string name;
   std::string executor;
   double start_s = 0;
-  double end_s = 0;                 // planned end (for when_done scenarios: the latest end)
+  double end_s = 0;                 // when it ended (older files: planned end); null in the file: start_s
+                                    // (it never started)
   std::string unit;                 // "vus" | "arrivals_per_s"; empty: no curve recorded (older files)
   std::vector<std::pair<double, double>> points;  // (t_s, level), piecewise linear
   bool when_done = false;           // ends when its iterations are done (per-vu/shared-iterations)
@@ -146,6 +147,8 @@ struct run_results {
   int64_t threads = 0;
   int64_t shard_index = 0;
   int64_t shard_count = 1;
+  std::string run_id;                     // one process's run (one shard); empty in older files
+  std::vector<std::string> merged_from;   // a merge: the run ids it adds up (docs/RESULTS.md)
   bool saturated = false;
   double max_event_loop_lag_ms = 0;
   std::optional<std::string> aborted;  // "reason: detail"

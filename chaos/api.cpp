@@ -6,6 +6,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "chaos/json_text.h"
 #include "common/duration.h"
 
 namespace stampede::chaos {
@@ -248,7 +249,7 @@ proxy_config proxy_from(const json::object& o) {
   return c;
 }
 
-http::response json_response(int status, const json::value& v) { return http::response::json(status, json::serialize(v)); }
+http::response json_response(int status, const json::value& v) { return http::response::json(status, to_json_text(v)); }
 
 http::response error_response(int status, std::string_view message) {
   json::object o;
@@ -552,7 +553,7 @@ toxic_spec parse_toxic(std::string_view text, const toxic_spec* base) {
   return toxic_from(as_object(parse_body(text), "toxic"), base);
 }
 
-std::string to_json(const toxic_spec& toxic) { return json::serialize(toxic_object(toxic)); }
-std::string to_json(const proxy_info& proxy) { return json::serialize(proxy_object(proxy)); }
+std::string to_json(const toxic_spec& toxic) { return to_json_text(toxic_object(toxic)); }
+std::string to_json(const proxy_info& proxy) { return to_json_text(proxy_object(proxy)); }
 
 }  // namespace stampede::chaos

@@ -1,6 +1,8 @@
 // `stampede proxy` — concurrency: the proxy_server's io threads carry the proxied traffic (strand per
-// connection); common/http_server's thread serves the control API; the main thread only waits for
-// SIGINT/SIGTERM (blocked in every thread, taken with sigwait) and then stops both.
+// connection); common/http_server's own thread and io_context serve the control API, so a saturated
+// data plane never delays it (its handlers only take short locks; proxy_server keeps descriptors in
+// reserve for it); the main thread only waits for SIGINT/SIGTERM (blocked in every thread, taken with
+// sigwait) and then stops both.
 #include "chaos/cli.h"
 
 #include <pthread.h>
@@ -29,12 +31,15 @@ constexpr int exit_usage = 2;
 void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: stampede proxy [--listen HOST:PORT] [--config FILE] [--seed N] [--threads N]\n"
-               "                      [--allow-remote --api-token TOKEN]\n\n"
+               "                      [--max-connections N] [--allow-remote --api-token TOKEN]\n\n"
                "Fault-injecting TCP proxy with a Toxiproxy-compatible HTTP API (see docs/CHAOS.md).\n\n"
                "  --listen HOST:PORT  API address (default 127.0.0.1:8474; loopback only unless --allow-remote)\n"
                "  --config FILE       JSON array of proxies to create at start (as POST /populate)\n"
                "  --seed N            seed of every random fault decision (default 1): same seed, same run\n"
                "  --threads N         io threads for proxied traffic (default 1)\n"
+               "  --max-connections N open connections per proxy at most (default 4096; a proxy's own\n"
+               "                      max_connections overrides it); beyond, connections are accepted,\n"
+               "                      closed and counted (stampede_proxy_connections_rejected_total)\n"
                "  --allow-remote      allow a non-loopback API address, API clients and proxy listeners\n"
                "  --api-token TOKEN   required with --allow-remote: non-loopback API clients send\n"
                "                      Authorization: Bearer TOKEN\n");
@@ -60,6 +65,7 @@ int proxy_command(std::span<char* const> args) {
   std::string config_path;
   uint64_t seed = 1;
   uint64_t threads = 1;
+  uint64_t max_connections = server_options{}.max_connections;
   bool allow_remote = false;
   std::string api_token;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -92,6 +98,12 @@ int proxy_command(std::span<char* const> args) {
       const char* v = value(flag);
       if (!v || !parse_u64(v, threads) || threads == 0 || threads > 64) {
         if (v) std::fprintf(stderr, "stampede proxy: --threads must be 1..64, got '%s'\n", v);
+        return exit_usage;
+      }
+    } else if (flag == "--max-connections") {
+      const char* v = value(flag);
+      if (!v || !parse_u64(v, max_connections) || max_connections == 0 || max_connections > 1'000'000) {
+        if (v) std::fprintf(stderr, "stampede proxy: --max-connections must be 1..1000000, got '%s'\n", v);
         return exit_usage;
       }
     } else if (flag == "--allow-remote") {
@@ -156,11 +168,14 @@ int proxy_command(std::span<char* const> args) {
 
   // Every proxied connection holds two descriptors: raise RLIMIT_NOFILE and say so when it stays low
   // (beyond it, accepts back off and clients wait in the backlog). Hardening.
-  if (const std::string problem = check_fd_limit(2 * 10'000, "stampede proxy: 10000 proxied connections");
-      !problem.empty()) {
+  const std::string what = "stampede proxy: " + std::to_string(max_connections) + " proxied connections";
+  if (const std::string problem = check_fd_limit(2 * max_connections, what); !problem.empty()) {
     std::fprintf(stderr, "warning: %s\n", problem.c_str());
   }
-  proxy_server server(server_options{.threads = static_cast<int>(threads), .seed = seed, .allow_remote = allow_remote});
+  proxy_server server(server_options{.threads = static_cast<int>(threads),
+                                    .seed = seed,
+                                    .allow_remote = allow_remote,
+                                    .max_connections = static_cast<size_t>(max_connections)});
   try {
     for (const auto& p : server.populate(initial)) {
       std::printf("proxy %s: %s -> %s%s\n", p.config.name.c_str(), p.config.listen.c_str(), p.config.upstream.c_str(),

@@ -57,6 +57,8 @@ struct recorder {
 
   void record(std::string_view proxy, std::string_view toxic, std::string_view type,
               std::string_view direction, uint64_t connection, uint64_t request, std::string detail);
+  // A proxy-level event (no toxic, not counted as an injection), e.g. "rejected".
+  void note(std::string_view proxy, std::string_view type, std::string detail);
   uint64_t count(std::string_view proxy, std::string_view toxic) const;
 };
 
@@ -84,6 +86,7 @@ struct proxy_shared {
 
   std::atomic<uint64_t> next_connection{0};
   std::atomic<uint64_t> accepted{0}, active{0}, refused{0}, rejected{0}, bytes_up{0}, bytes_down{0};
+  std::atomic<bool> rejection_reported{false};
   std::atomic<uint64_t> received_up{0}, received_down{0};  // read from the source, before any toxic
 
   std::shared_ptr<const toxic_snapshot> current() const {

@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstdio>
 #include <future>
 
 #include "chaos/connection.h"
@@ -100,6 +101,26 @@ void proxy_listener::set_max_connections(size_t max) {
   config_.max_connections = max;
 }
 
+// True when a new connection must be refused: this proxy is at its cap, or the server at its descriptor
+// budget (which keeps descriptors for the API). The first refusal is said on stderr and in the log.
+bool proxy_listener::over_capacity(proxy_shared& shared) {
+  const size_t cap = shared.max_connections.load(std::memory_order_relaxed);
+  const bool proxy_full = shared.active.load(std::memory_order_relaxed) >= cap;
+  if (!proxy_full && shared.server_active->load(std::memory_order_relaxed) < shared.server_max_connections) {
+    return false;
+  }
+  if (!shared.rejection_reported.exchange(true)) {
+    const std::string detail =
+        proxy_full ? "max_connections " + std::to_string(cap) + " reached: further connections are closed"
+                   : "the server's " + std::to_string(shared.server_max_connections) +
+                         " connections (descriptor budget) reached: further connections are closed";
+    std::fprintf(stderr, "stampede proxy: proxy '%s': %s (counted in stampede_proxy_connections_rejected_total)\n",
+                 shared.name.c_str(), detail.c_str());
+    shared.rec->note(shared.name, "rejected", detail);
+  }
+  return true;
+}
+
 asio::awaitable<void> proxy_listener::accept_loop(std::shared_ptr<tcp::acceptor> acceptor,
                                                   std::shared_ptr<proxy_shared> shared) {
   asio::steady_timer backoff(acceptor->get_executor());
@@ -116,13 +137,10 @@ asio::awaitable<void> proxy_listener::accept_loop(std::shared_ptr<tcp::acceptor>
       continue;
     }
     shared->accepted.fetch_add(1, std::memory_order_relaxed);
-    // Caps: this proxy's, and the server's descriptor budget (which keeps descriptors for the API).
-    if (shared->active.load(std::memory_order_relaxed) >=
-            shared->max_connections.load(std::memory_order_relaxed) ||
-        shared->server_active->load(std::memory_order_relaxed) >= shared->server_max_connections) {
+    if (over_capacity(*shared)) {
+      shared->rejected.fetch_add(1, std::memory_order_relaxed);  // counted before the client sees the close
       boost::system::error_code ignored;
       socket.close(ignored);
-      shared->rejected.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
     const uint64_t id = shared->next_connection.fetch_add(1, std::memory_order_relaxed) + 1;

@@ -47,6 +47,17 @@ void recorder::record(std::string_view proxy, std::string_view toxic, std::strin
   log->append(std::move(e));
 }
 
+void recorder::note(std::string_view proxy, std::string_view type, std::string detail) {
+  injection e;
+  e.time = std::chrono::system_clock::now();
+  e.since_start = steady::now() - start;
+  e.proxy = proxy;
+  e.type = type;
+  e.direction = "connection";
+  e.detail = std::move(detail);
+  log->append(std::move(e));
+}
+
 uint64_t recorder::count(std::string_view proxy, std::string_view toxic) const {
   std::lock_guard lock(mutex);
   auto it = counts.find(std::string(proxy) + "/" + std::string(toxic));

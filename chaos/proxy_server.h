@@ -82,8 +82,9 @@ struct server_options {
   std::chrono::milliseconds write_timeout{60'000};   // one write blocked this long -> close
   size_t max_queued_bytes = 1024 * 1024;         // per direction; the reader waits beyond (backpressure)
   // Per proxy (default for proxy_config::max_connections); beyond: accept and close at once, counted
-  // as rejected. Bounds what a loop through proxies we cannot see (another process) can take.
-  size_t max_connections = 10'000;
+  // as rejected (the first rejection is logged). Bounds what a loop through proxies we cannot see
+  // (another process) can take: ~45 KB and 2 descriptors per connection.
+  size_t max_connections = 4'096;
   // All proxies together; 0 = from RLIMIT_NOFILE at construction: (soft limit - 256) / 2, so that a
   // flood or a loop cannot take the descriptors the API and the rest of the process need.
   size_t max_total_connections = 0;

@@ -28,6 +28,16 @@ std::optional<tcp::endpoint> proxy_listener::listen_endpoint() const {
   return std::nullopt;
 }
 
+// Opened and bound here, so that errors reach the caller; but closed (deregistered) only on the
+// strand: with one io thread the reactor runs without per-descriptor locks, and a socket closed on
+// another thread while the io thread handles its events is a data race.
+void proxy_listener::retire(std::shared_ptr<tcp::acceptor> acceptor) {
+  asio::post(strand_, [acceptor = std::move(acceptor)] {
+    boost::system::error_code ignored;
+    acceptor->close(ignored);
+  });
+}
+
 std::shared_ptr<tcp::acceptor> proxy_listener::bind(const tcp::endpoint& ep) {
   auto acceptor = std::make_shared<tcp::acceptor>(strand_);
   boost::system::error_code ec;
@@ -36,6 +46,7 @@ std::shared_ptr<tcp::acceptor> proxy_listener::bind(const tcp::endpoint& ep) {
   if (!ec) acceptor->bind(ep, ec);
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
+    retire(std::move(acceptor));
     throw chaos_error(error_kind::io_error, "proxy '" + config_.name + "' cannot listen on " +
                                                 config_.listen + ": " + ec.message());
   }
@@ -50,22 +61,30 @@ void proxy_listener::start(const loop_check& loops) {
     throw chaos_error(error_kind::invalid_argument,
                       "listen address '" + config_.listen + "' is not loopback (allow_remote is off)");
   }
+  auto refuse = [&](const std::string& why) {
+    return chaos_error(error_kind::invalid_argument, "proxy '" + config_.name + "' would loop: " + why);
+  };
+  if (ep.port() != 0) {  // a known port: refuse a loop before binding anything
+    if (auto why = loops(ep)) throw refuse(*why);
+  }
   std::vector<std::shared_ptr<tcp::acceptor>> refused;  // held open meanwhile, so the kernel picks others
   for (;;) {
     auto acceptor = bind(ep);
     const tcp::endpoint local = acceptor->local_endpoint();
-    if (auto why = loops(local)) {
-      if (ep.port() != 0 || refused.size() == 8) {
-        throw chaos_error(error_kind::invalid_argument, "proxy '" + config_.name + "' would loop: " + *why);
-      }
-      refused.push_back(std::move(acceptor));
-      continue;
+    std::optional<std::string> why = loops(local);
+    if (!why) {
+      bound_ = local;
+      config_.listen = endpoint_text(local);
+      acceptor_ = std::move(acceptor);
+      break;
     }
-    bound_ = local;
-    config_.listen = endpoint_text(local);
-    acceptor_ = acceptor;
-    break;
+    refused.push_back(std::move(acceptor));
+    if (ep.port() != 0 || refused.size() > 8) {
+      for (auto& a : refused) retire(std::move(a));
+      throw refuse(*why);
+    }
   }
+  for (auto& a : refused) retire(std::move(a));
   asio::co_spawn(strand_, accept_loop(acceptor_, shared_), report_exception);
   config_.enabled = true;
 }
@@ -114,7 +133,8 @@ bool proxy_listener::over_capacity(proxy_shared& shared) {
         proxy_full ? "max_connections " + std::to_string(cap) + " reached: further connections are closed"
                    : "the server's " + std::to_string(shared.server_max_connections) +
                          " connections (descriptor budget) reached: further connections are closed";
-    std::fprintf(stderr, "stampede proxy: proxy '%s': %s (counted in stampede_proxy_connections_rejected_total)\n",
+    std::fprintf(stderr,
+                 "stampede proxy: proxy '%s': %s (counted in stampede_proxy_connections_rejected_total)\n",
                  shared.name.c_str(), detail.c_str());
     shared.rec->note(shared.name, "rejected", detail);
   }

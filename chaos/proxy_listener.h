@@ -44,6 +44,7 @@ class proxy_listener {
 
  private:
   std::shared_ptr<tcp::acceptor> bind(const tcp::endpoint& endpoint);
+  void retire(std::shared_ptr<tcp::acceptor> acceptor);
   static bool over_capacity(proxy_shared& shared);
   static asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor,
                                            std::shared_ptr<proxy_shared> shared);

@@ -140,7 +140,7 @@ class proxy_server {
   uint64_t seed() const noexcept { return options_.seed; }
   const server_options& options() const noexcept { return options_; }
 
-  struct impl;  // internal (chaos/proxy_internal.h)
+  struct impl;  // internal (proxy_server.cpp)
 
  private:
   server_options options_;

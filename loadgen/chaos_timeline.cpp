@@ -1,5 +1,6 @@
 #include "loadgen/chaos_timeline.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -152,7 +153,7 @@ int chaos_timeline::inject(const fault_spec& spec, double now_s) {
       chaos::process_faults& p = process_for(spec);
       f->process = &p;
       if (spec.fault != "pause" && watchable(spec.target)) {
-        f->down_pid = current_pid(spec.target);
+        f->down_pid = current_pid(spec.target, reread_topology());
         if (f->down_pid == 0) f->down_pid = p.pid();  // the file unreadable now: the pid the fault acts on
         f->watch_back = true;
       }
@@ -226,31 +227,39 @@ bool chaos_timeline::watchable(const std::string& target) const {
   return n != nullptr && (!n->pid_file.empty() || (n->pid > 0 && !topology_path_.empty()));
 }
 
-// The target's pid now, from its freshest source: the pid file, or the topology file re-read (written
-// anew, e.g. by the reference shop's supervisor when it respawns a node). 0: unknown for now (a file being
-// replaced or gone).
-pid_t chaos_timeline::current_pid(const std::string& target) const {
+// The topology file as it is now (the reference shop's supervisor writes it anew when it respawns a
+// node); none without a file, or while it is unreadable or being replaced.
+std::optional<topology> chaos_timeline::reread_topology() const {
+  if (topology_path_.empty()) return std::nullopt;
+  try {
+    std::ifstream in(topology_path_, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parse_topology(text.str());
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The target's pid now, from its freshest source: its pid file, or the re-read topology `now`. 0: unknown.
+pid_t chaos_timeline::current_pid(const std::string& target, const std::optional<topology>& now) const {
   if (target.rfind("pidfile:", 0) == 0) return chaos::read_pid_file(target.substr(8));
   const topology_node* n = topology_.node(target);
   if (n == nullptr) return 0;
   if (!n->pid_file.empty()) return chaos::read_pid_file(n->pid_file);
   if (topology_path_.empty()) return n->pid;
-  try {
-    std::ifstream in(topology_path_, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    const topology now = parse_topology(text.str());
-    if (const topology_node* m = now.node(target)) return m->pid;
-  } catch (const std::exception&) {
-  }
-  return 0;
+  const topology_node* m = now ? now->node(target) : nullptr;
+  return m != nullptr ? m->pid : 0;
 }
 
 void chaos_timeline::observe(double now_s) noexcept {
   std::lock_guard lock(mutex_);
+  auto outstanding = [](const auto& f) { return f->watch_back && !f->back_s && f->error.empty(); };
+  if (std::none_of(faults_.begin(), faults_.end(), outstanding)) return;
+  const std::optional<topology> now = reread_topology();  // once per call, whatever the number of faults
   for (auto& f : faults_) {
-    if (!f->watch_back || f->back_s || !f->error.empty()) continue;
-    const pid_t pid = current_pid(f->spec.target);
+    if (!outstanding(f)) continue;
+    const pid_t pid = current_pid(f->spec.target, now);
     if (pid > 0 && pid != f->down_pid && chaos::process_running(pid)) f->back_s = now_s;
   }
 }

@@ -81,7 +81,8 @@ class chaos_timeline {
   chaos::process_faults& process_for(const fault_spec& spec);
   void ensure_proxies_locked();
   bool watchable(const std::string& target) const;
-  pid_t current_pid(const std::string& target) const;
+  std::optional<topology> reread_topology() const;
+  pid_t current_pid(const std::string& target, const std::optional<topology>& now) const;
   void heal_locked(active_fault& f, double now_s) noexcept;
 
   mutable std::mutex mutex_;

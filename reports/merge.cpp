@@ -249,7 +249,8 @@ const json::object* raw_object(const json::value& doc, std::string_view key) {
 // A shard's time (seconds from its own start) on the merged timeline. Anything but a number is kept as it
 // is: null says something (a scenario that never started, a process not back before the end).
 void shift_time(json::object& o, std::string_view key, double shift) {
-  if (json::value* v = o.if_contains(key); v != nullptr && v->is_number()) *v = v->to_number<double>() + shift;
+  if (json::value* v = o.if_contains(key); v != nullptr && v->is_number())
+    *v = v->to_number<double>() + shift;
 }
 
 // scenarios[i] of one shard on the merged timeline: start_s, end_s and the planned load's points.
@@ -258,7 +259,8 @@ json::object shifted_scenario(const json::object& o, double shift) {
   shift_time(copy, "start_s", shift);
   shift_time(copy, "end_s", shift);
   if (json::value* load = copy.if_contains("load"); load != nullptr && load->is_object()) {
-    if (json::value* points = load->get_object().if_contains("points"); points != nullptr && points->is_array()) {
+    if (json::value* points = load->get_object().if_contains("points");
+        points != nullptr && points->is_array()) {
       for (json::value& p : points->get_array()) {
         if (json::array* a = p.if_array(); a != nullptr && !a->empty() && (*a)[0].is_number()) {
           (*a)[0] = (*a)[0].to_number<double>() + shift;
@@ -277,7 +279,8 @@ void merge_scenario(json::object& into, const json::object& other) {
     const json::value* n = x.if_contains(k);
     return n != nullptr && n->is_number() ? std::optional<double>(n->to_number<double>()) : std::nullopt;
   };
-  for (std::string_view k : {"iterations", "dropped_iterations", "interrupted_iterations", "failed_iterations", "vus_max"}) {
+  for (std::string_view k :
+       {"iterations", "dropped_iterations", "interrupted_iterations", "failed_iterations", "vus_max"}) {
     if (!into.contains(k) && !other.contains(k)) continue;
     into[k] = static_cast<int64_t>(number(into, k).value_or(0) + number(other, k).value_or(0));
   }

@@ -136,8 +136,9 @@ void expect_verdict(const drill_run& r, size_t index, const std::vector<std::str
   const auto& rec = r.results.at("chaos").at(index).at("recovery").as_object();
   const std::string status(rec.at("status").as_string());
   const std::string reason(rec.at("reason").as_string());
-  std::printf("fault %s: %s%s%s\n", std::string(r.results.at("chaos").at(index).at("label").as_string()).c_str(),
-              status.c_str(), reason.empty() ? "" : ": ", reason.c_str());
+  std::printf("fault %s: %s%s%s\n",
+              std::string(r.results.at("chaos").at(index).at("label").as_string()).c_str(), status.c_str(),
+              reason.empty() ? "" : ": ", reason.c_str());
   EXPECT_NE(std::find(allowed.begin(), allowed.end(), status), allowed.end()) << json::serialize(rec);
   EXPECT_TRUE(rec.at("baseline").at("available").as_bool()) << json::serialize(rec.at("baseline"));
   EXPECT_EQ(reason.find("no baseline"), std::string::npos) << reason;
@@ -161,7 +162,8 @@ TEST(drill_end_to_end, flash_sale_drill_passes_with_links_invariants_recovery_an
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
   // node2 stays down (no --respawn-ms): the topology never names a new pid for it.
-  EXPECT_EQ(r.results.at("chaos").at(0).at("recovery").at("status"), "not_healed") << json::serialize(r.results.at("chaos"));
+  EXPECT_EQ(r.results.at("chaos").at(0).at("recovery").at("status"), "not_healed")
+      << json::serialize(r.results.at("chaos"));
   EXPECT_TRUE(r.results.at("chaos").at(0).at("back_s").is_null());
   // A proxy on every link: edge, haproxy_node1..3, payment; and a drained queue.
   std::vector<std::string> links;
@@ -216,7 +218,8 @@ TEST(drill_gameday, node_kill) {
   expect_verdict(r, 0, {"not_healed"});
   const auto& rec = r.results.at("chaos").at(0).at("recovery");
   EXPECT_EQ(rec.at("heal_basis"), "process back");
-  EXPECT_NE(std::string(rec.at("reason").as_string()).find("node2 was not back before the run ended"), std::string::npos);
+  EXPECT_NE(std::string(rec.at("reason").as_string()).find("node2 was not back before the run ended"),
+            std::string::npos);
 }
 
 TEST(drill_gameday, node_pause) {
@@ -226,7 +229,8 @@ TEST(drill_gameday, node_pause) {
   expect_faults_with_recovery(r, 1);
   // Stalled requests complete after SIGCONT: recovered (or nothing the clients could tell from noise).
   expect_verdict(r, 0, {"recovered", "unaffected"});
-  EXPECT_EQ(r.results.at("chaos").at(0).at("recovery").at("heal_basis"), "fault end") << "a pause heals at its end";
+  EXPECT_EQ(r.results.at("chaos").at(0).at("recovery").at("heal_basis"), "fault end")
+      << "a pause heals at its end";
 }
 
 TEST(drill_gameday, slow_payment_keeps_checkout_fast) {

@@ -157,13 +157,21 @@ TEST(reports_merge_test, every_shard_time_moves_nulls_stay_and_recovery_options_
   a.duration_s = 10;
   b.duration_s = 20;
   auto load = [](double from, double to, double level) {
-    return json::object{{"unit", "arrivals_per_s"}, {"points", json::array{json::array{from, level}, json::array{to, level}}},
+    return json::object{{"unit", "arrivals_per_s"},
+                        {"points", json::array{json::array{from, level}, json::array{to, level}}},
                         {"ends", "planned"}};
   };
   auto scenario = [](const char* name, double start, json::value end, json::object plan) {
-    return json::object{{"name", name}, {"executor", "constant-arrival-rate"}, {"iterations", 10},
-                        {"dropped_iterations", 1}, {"interrupted_iterations", 0}, {"failed_iterations", 2},
-                        {"vus_max", 5}, {"start_s", start}, {"end_s", std::move(end)}, {"load", std::move(plan)}};
+    return json::object{{"name", name},
+                        {"executor", "constant-arrival-rate"},
+                        {"iterations", 10},
+                        {"dropped_iterations", 1},
+                        {"interrupted_iterations", 0},
+                        {"failed_iterations", 2},
+                        {"vus_max", 5},
+                        {"start_s", start},
+                        {"end_s", std::move(end)},
+                        {"load", std::move(plan)}};
   };
   const json::object tolerances{{"consecutive_healthy_s", 3}};
   json::value da = testing::build_results(a), db = testing::build_results(b);
@@ -175,15 +183,32 @@ TEST(reports_merge_test, every_shard_time_moves_nulls_stay_and_recovery_options_
   da.as_object()["recovery_options"] = tolerances;
   db.as_object()["recovery_options"] = tolerances;
   // Shard b's fault: a process killed at 15 s (merged) and back at 17.5 s; shard a's: one never back.
-  db.as_object()["chaos"] = json::array{json::object{
-      {"id", 1}, {"label", "kill app"}, {"kind", "node"}, {"fault", "kill"}, {"target", "pidfile:/run/app.pid"},
-      {"planned_start_s", 5.0}, {"start_s", 5.0}, {"end_s", 6.0}, {"planned_end_s", 6.0}, {"injections", 1},
-      {"parameters", json::object{}}, {"back_s", 7.5},
-      {"recovery", json::object{{"status", "recovered"}, {"heal_s", 7.5}}}}};
-  da.as_object()["chaos"] = json::array{json::object{
-      {"id", 1}, {"label", "kill worker"}, {"kind", "node"}, {"fault", "kill"}, {"target", "pidfile:/run/worker.pid"},
-      {"planned_start_s", 5.0}, {"start_s", 5.0}, {"end_s", 6.0}, {"planned_end_s", 6.0}, {"injections", 1},
-      {"parameters", json::object{}}, {"back_s", nullptr}}};
+  db.as_object()["chaos"] =
+      json::array{json::object{{"id", 1},
+                               {"label", "kill app"},
+                               {"kind", "node"},
+                               {"fault", "kill"},
+                               {"target", "pidfile:/run/app.pid"},
+                               {"planned_start_s", 5.0},
+                               {"start_s", 5.0},
+                               {"end_s", 6.0},
+                               {"planned_end_s", 6.0},
+                               {"injections", 1},
+                               {"parameters", json::object{}},
+                               {"back_s", 7.5},
+                               {"recovery", json::object{{"status", "recovered"}, {"heal_s", 7.5}}}}};
+  da.as_object()["chaos"] = json::array{json::object{{"id", 1},
+                                                     {"label", "kill worker"},
+                                                     {"kind", "node"},
+                                                     {"fault", "kill"},
+                                                     {"target", "pidfile:/run/worker.pid"},
+                                                     {"planned_start_s", 5.0},
+                                                     {"start_s", 5.0},
+                                                     {"end_s", 6.0},
+                                                     {"planned_end_s", 6.0},
+                                                     {"injections", 1},
+                                                     {"parameters", json::object{}},
+                                                     {"back_s", nullptr}}};
   std::vector<run_results> shards{parse_results(da), parse_results(db)};
   const merge_output m = merge_results(shards);
   const json::object& doc = m.document.as_object();
@@ -193,13 +218,15 @@ TEST(reports_merge_test, every_shard_time_moves_nulls_stay_and_recovery_options_
   const auto& whole = scenarios[0].as_object();
   EXPECT_EQ(whole.at("start_s"), 0.0);
   EXPECT_EQ(whole.at("end_s"), 30.0) << "shard b's end 20 s is merged 30 s";
-  EXPECT_EQ(json::serialize(whole.at("load").at("points")), "[[0E0,8E1],[3E1,8E1]]") << "shard a's curve, started first";
+  EXPECT_EQ(json::serialize(whole.at("load").at("points")), "[[0E0,8E1],[3E1,8E1]]")
+      << "shard a's curve, started first";
   EXPECT_EQ(whole.at("iterations"), 20);
   EXPECT_EQ(whole.at("failed_iterations"), 4);
   const auto& late = scenarios[1].as_object();
   EXPECT_EQ(late.at("start_s"), 22.0);
   EXPECT_EQ(late.at("end_s"), 29.5) << "ended in shard b, never started in shard a";
-  EXPECT_EQ(json::serialize(late.at("load").at("points")), "[[2.2E1,5E0],[3E1,5E0]]") << "shard b's curve, moved";
+  EXPECT_EQ(json::serialize(late.at("load").at("points")), "[[2.2E1,5E0],[3E1,5E0]]")
+      << "shard b's curve, moved";
   EXPECT_TRUE(scenarios[2].at("end_s").is_null()) << "a scenario that never started stays so";
   EXPECT_EQ(doc.at("recovery_options"), json::value(tolerances));
 

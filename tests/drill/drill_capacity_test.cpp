@@ -296,13 +296,15 @@ TEST(capacity_output, an_unwritable_out_fails_before_the_search_with_exit_4) {
 
 // The real binary under `ulimit -n 200`: 136 VUs fit. A target answering every request in 200 ms needs
 // 0.2 x rate VUs, so past ~680/s the generator runs out of descriptors, not the target out of capacity.
+// The SLO is loose (p99 under 4 s for a 200 ms service): on a CI machine busy with other tests, a 1 s
+// stage's p99 reached 1.1 s at 200/s, and the search then stopped at the target before the limit.
 TEST(capacity_search, the_generators_descriptor_limit_ends_the_search_with_a_lower_bound) {
   known_capacity_server target(100'000, std::chrono::milliseconds{200});
   temp_dir dir("capacity-fd");
   const std::string out = (dir.path() / "cap.json").string();
   const int code = run_shell("ulimit -n 200 && exec \"$@\"",
                              {STAMPEDE_BINARY, "capacity", STAMPEDE_DRILL_TEST_SCENARIOS "/capacity_target.lua", "--target",
-                              target.url(), "--slo", "p(99)<1000,error_rate<0.01", "--start", "100", "--max", "1600",
+                              target.url(), "--slo", "p(99)<4000,error_rate<0.01", "--start", "100", "--max", "1600",
                               "--stage", "1s", "--repeats", "1", "--precision", "0.5", "--quiet", "--out", out},
                              dir.path() / "log.txt", std::chrono::seconds{120});
   const std::string log = read_text(dir.path() / "log.txt");

@@ -22,6 +22,7 @@
 #if STAMPEDE_HAS_REPORTS
 #include "reports/cli.h"
 #include "reports/formats.h"
+#include "reports/recovery.h"
 #endif
 
 namespace {
@@ -35,12 +36,16 @@ struct subcommand {
 };
 
 #if STAMPEDE_HAS_LOADGEN
-// `stampede run`, with `--report DIR` served by the reports component when it is linked.
+// `stampede run`, with `--report DIR` and the recovery figures of its faults (results.chaos[i].recovery,
+// as `stampede drill` writes them) served by the reports component when it is linked.
 int run_with_reports(std::span<char* const> args) {
 #if STAMPEDE_HAS_REPORTS
-  return stampede::loadgen::run_command(args, [](const boost::json::value& results, const std::string& dir) {
-    stampede::reports::write_report_directory(results, dir);
-  });
+  return stampede::loadgen::run_command(
+      args,
+      [](const boost::json::value& results, const std::string& dir) {
+        stampede::reports::write_report_directory(results, dir);
+      },
+      [](boost::json::value& results) { stampede::reports::add_recovery(results); });
 #else
   return stampede::loadgen::run_command(args);
 #endif

@@ -17,8 +17,10 @@ namespace {
 using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// 'Z' (zombie) and 'X' (dead) count as gone.
-char proc_state(pid_t pid) {
+}  // namespace
+
+char process_state(pid_t pid) {
+  if (pid <= 0) return 0;
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string text;
   if (!in || !std::getline(in, text)) return 0;
@@ -27,7 +29,16 @@ char proc_state(pid_t pid) {
   return text[paren + 2];
 }
 
-}  // namespace
+bool process_running(pid_t pid) {
+  const char s = process_state(pid);
+  return s != 0 && s != 'Z' && s != 'X';
+}
+
+pid_t read_pid_file(const std::string& path) {
+  std::ifstream in(path);
+  long value = 0;
+  return in >> value && value > 1 && value < (1L << 22) ? static_cast<pid_t>(value) : 0;
+}
 
 int run_shell_command(const std::string& command, std::chrono::milliseconds timeout) {
   const pid_t p = ::fork();
@@ -97,9 +108,7 @@ pid_t process_faults::pid_locked() const {
   if (child_ > 0) return child_;
   if (target_.pid > 0) return target_.pid;
   if (!target_.pid_file.empty()) {
-    std::ifstream in(target_.pid_file);
-    long value = 0;
-    if (in >> value && value > 1 && value < (1L << 22)) return static_cast<pid_t>(value);
+    if (const pid_t p = read_pid_file(target_.pid_file); p > 0) return p;
     throw process_error("pid file '" + target_.pid_file + "' is missing or holds no valid pid");
   }
   throw process_error("process '" + target_.name + "' has no pid (not started, no pid or pid file)");
@@ -120,8 +129,7 @@ bool process_faults::alive() const {
       return false;
     }
   }
-  const char s = proc_state(p);
-  return s != 0 && s != 'Z' && s != 'X';
+  return process_running(p);
 }
 
 bool process_faults::wait_gone_locked(pid_t p, std::chrono::milliseconds timeout) {
@@ -135,8 +143,7 @@ bool process_faults::wait_gone_locked(pid_t p, std::chrono::milliseconds timeout
         return true;
       }
     } else {
-      const char s = proc_state(p);
-      if (s == 0 || s == 'Z' || s == 'X') return true;
+      if (!process_running(p)) return true;
     }
     if (steady::now() >= deadline) return false;
     std::this_thread::sleep_for(2ms);  // polling a foreign pid: there is no portable exit notification
@@ -258,8 +265,7 @@ pid_t process_faults::restart() {
   } catch (const process_error&) {
   }
   if (old > 0) {
-    const char s = proc_state(old);
-    if (s != 0 && s != 'Z' && s != 'X') {
+    if (process_running(old)) {
       ::kill(old, SIGKILL);
       record("kill", old, "restart");
     }

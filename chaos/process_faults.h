@@ -44,6 +44,13 @@ struct process_target {
 // -2 when it could not be started or was ended by a signal. Thread-safe.
 int run_shell_command(const std::string& command, std::chrono::milliseconds timeout);
 
+// The state letter of /proc/PID/stat ('R', 'S', 'T', 'Z', ...); 0 when there is no such process.
+char process_state(pid_t pid);
+// The process exists and is neither a zombie nor dead ('Z', 'X': gone, whatever its parent did).
+bool process_running(pid_t pid);
+// The pid a pid file holds (its first integer, 2..2^22); 0 when the file is missing or holds none.
+pid_t read_pid_file(const std::string& path);
+
 class process_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

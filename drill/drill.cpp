@@ -18,11 +18,11 @@
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
 #include "drill/drill_run.h"
-#include "drill/recovery.h"
 #include "drill/shop_process.h"
 #include "drill/work_dir.h"
 #include "loadgen/run.h"
 #include "reports/formats.h"
+#include "reports/recovery.h"
 
 namespace stampede::drill {
 
@@ -137,38 +137,15 @@ void print_drill_summary(const json::value& results) {
       std::printf("    fault %s [%.1fs..", std::string(fo.at("label").as_string()).c_str(),
                   fo.at("start_s").to_number<double>());
       if (fo.at("end_s").is_null()) std::printf("end]"); else std::printf("%.1fs]", fo.at("end_s").to_number<double>());
-      const auto* rec = fo.if_contains("recovery");
-      if (rec && rec->is_object() && rec->as_object().contains("degraded_s")) {
-        const auto& r = rec->as_object();
-        auto secs = [](const json::value& v) {
-          return v.is_null() ? std::string("-") : std::to_string(v.to_number<double>()).substr(0, 4) + "s";
-        };
-        std::printf(": detected after %s, recovered after %s, degraded %llds, errors %lld, unknown ops %lld",
-                    secs(r.at("time_to_detect_s")).c_str(),
-                    r.at("recovered").as_bool() ? secs(r.at("time_to_recover_s")).c_str() : "never",
-                    static_cast<long long>(r.at("degraded_s").to_number<int64_t>()),
-                    static_cast<long long>(r.at("errors_during").to_number<int64_t>()),
-                    static_cast<long long>(r.at("unknown_operations_during").to_number<int64_t>()));
+      if (const auto* rec = fo.if_contains("recovery"); rec != nullptr && rec->is_object()) {
+        std::printf(": %s", reports::recovery_line(rec->as_object()).c_str());
       }
       std::printf("\n");
     }
   }
-  const auto* verify = root.if_contains("verify");
-  if (verify && verify->is_object()) {
-    for (const auto& inv : verify->at("invariants").as_array()) {
-      const auto* o = inv.if_object();
-      if (o == nullptr) continue;
-      const bool ok = o->contains("ok") && o->at("ok").is_bool() && o->at("ok").as_bool();
-      const auto* detail = o->if_contains("detail");
-      std::printf("    %s %s%s%s\n", ok ? "\u2713" : "\u2717",
-                  o->contains("name") && o->at("name").is_string() ? std::string(o->at("name").as_string()).c_str() : "?",
-                  detail && detail->is_string() ? ": " : "",
-                  detail && detail->is_string() ? std::string(detail->as_string()).c_str() : "");
-    }
-    if (const auto* err = verify->as_object().if_contains("error")) {
-      std::printf("    \u2717 verify() failed: %s\n", std::string(err->as_string()).c_str());
-    }
-  } else {
+  // verify()'s invariants are in the run's summary above (INVARIANTS, a failed one with its evidence):
+  // not listed twice.
+  if (const auto* verify = root.if_contains("verify"); verify == nullptr || !verify->is_object()) {
     std::printf("    (the scenario has no verify(history): no invariants checked)\n");
   }
   std::fflush(stdout);
@@ -205,7 +182,7 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
   run.quiesce_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.quiet_timeout);
   json::value final_results;
   run.finish_results = [&](json::value& results) {
-    add_recovery(results);
+    reports::add_recovery(results);
     results.as_object()["drill"] = drill_section();
     final_results = results;
   };

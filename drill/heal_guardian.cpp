@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include "chaos/process_faults.h"
@@ -19,20 +18,9 @@ namespace {
 
 constexpr char healed_word[] = "healed";
 
-char state_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!in || !std::getline(in, text)) return 0;
-  const size_t paren = text.rfind(')');
-  return paren == std::string::npos || paren + 2 >= text.size() ? 0 : text[paren + 2];
-}
-
 pid_t pid_of(const loadgen::topology_node& node) {
   if (node.pid > 0) return node.pid;
-  if (node.pid_file.empty()) return 0;
-  std::ifstream in(node.pid_file);
-  long value = 0;
-  return in >> value && value > 1 && value < (1L << 22) ? static_cast<pid_t>(value) : 0;
+  return node.pid_file.empty() ? 0 : chaos::read_pid_file(node.pid_file);
 }
 
 // The guardian's whole life (single-threaded child: the drill forked it before starting any thread).
@@ -51,7 +39,7 @@ pid_t pid_of(const loadgen::topology_node& node) {
   }
   if (said.find(healed_word) != std::string::npos) ::_exit(0);
   for (const auto& node : topology.nodes) {
-    if (const pid_t pid = pid_of(node); pid > 0 && state_of(pid) == 'T') {
+    if (const pid_t pid = pid_of(node); pid > 0 && chaos::process_state(pid) == 'T') {
       ::kill(pid, SIGCONT);
       std::fprintf(stderr, "stampede drill: the drill ended without healing; resumed node %s (pid %d)\n",
                    node.name.c_str(), static_cast<int>(pid));

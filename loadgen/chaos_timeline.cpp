@@ -1,5 +1,8 @@
 #include "loadgen/chaos_timeline.h"
 
+#include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include <boost/json.hpp>
@@ -30,10 +33,14 @@ struct chaos_timeline::active_fault {
   uint64_t injections = 0;
   std::string error;
   chaos::process_faults* process = nullptr;
+  pid_t down_pid = 0;            // kill/terminate/restart: the pid taken down
+  bool watch_back = false;       // its return can be seen (see observe)
+  std::optional<double> back_s;  // when it ran again under a new pid
 };
 
-chaos_timeline::chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies)
-    : seed_(seed), proxies_(std::move(proxies)) {
+chaos_timeline::chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies,
+                               std::string topology_path)
+    : seed_(seed), topology_path_(std::move(topology_path)), proxies_(std::move(proxies)) {
   if (topology_json.empty()) return;
   topology_ = parse_topology(topology_json);
   for (const auto& l : topology_.links) {
@@ -145,6 +152,11 @@ int chaos_timeline::inject(const fault_spec& spec, double now_s) {
     } else {
       chaos::process_faults& p = process_for(spec);
       f->process = &p;
+      if (spec.fault != "pause" && watchable(spec.target)) {
+        f->down_pid = current_pid(spec.target, reread_topology());
+        if (f->down_pid == 0) f->down_pid = p.pid();  // the file unreadable now: the pid the fault acts on
+        f->watch_back = true;
+      }
       if (spec.fault == "kill") {
         p.kill();
       } else if (spec.fault == "terminate") {
@@ -209,6 +221,49 @@ std::vector<int> chaos_timeline::due_to_heal(double now_s) const {
   return due;
 }
 
+bool chaos_timeline::watchable(const std::string& target) const {
+  if (target.rfind("pidfile:", 0) == 0) return true;
+  const topology_node* n = topology_.node(target);
+  return n != nullptr && (!n->pid_file.empty() || (n->pid > 0 && !topology_path_.empty()));
+}
+
+// The topology file as it is now (the reference shop's supervisor writes it anew when it respawns a
+// node); none without a file, or while it is unreadable or being replaced.
+std::optional<topology> chaos_timeline::reread_topology() const {
+  if (topology_path_.empty()) return std::nullopt;
+  try {
+    std::ifstream in(topology_path_, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parse_topology(text.str());
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The target's pid now, from its freshest source: its pid file, or the re-read topology `now`. 0: unknown.
+pid_t chaos_timeline::current_pid(const std::string& target, const std::optional<topology>& now) const {
+  if (target.rfind("pidfile:", 0) == 0) return chaos::read_pid_file(target.substr(8));
+  const topology_node* n = topology_.node(target);
+  if (n == nullptr) return 0;
+  if (!n->pid_file.empty()) return chaos::read_pid_file(n->pid_file);
+  if (topology_path_.empty()) return n->pid;
+  const topology_node* m = now ? now->node(target) : nullptr;
+  return m != nullptr ? m->pid : 0;
+}
+
+void chaos_timeline::observe(double now_s) noexcept {
+  std::lock_guard lock(mutex_);
+  auto outstanding = [](const auto& f) { return f->watch_back && !f->back_s && f->error.empty(); };
+  if (std::none_of(faults_.begin(), faults_.end(), outstanding)) return;
+  const std::optional<topology> now = reread_topology();  // once per call, whatever the number of faults
+  for (auto& f : faults_) {
+    if (!outstanding(f)) continue;
+    const pid_t pid = current_pid(f->spec.target, now);
+    if (pid > 0 && pid != f->down_pid && chaos::process_running(pid)) f->back_s = now_s;
+  }
+}
+
 json::array chaos_timeline::records() const {
   std::lock_guard lock(mutex_);
   json::array out;
@@ -229,6 +284,7 @@ json::array chaos_timeline::records() const {
     if (f->planned_end_s) r["planned_end_s"] = *f->planned_end_s;
     r["parameters"] = f->spec.toxic_json.empty() ? json::value(json::object{}) : json::parse(f->spec.toxic_json);
     r["injections"] = f->injections;
+    if (f->watch_back) r["back_s"] = f->back_s ? json::value(*f->back_s) : json::value(nullptr);
     if (!f->error.empty()) r["error"] = f->error;
     out.push_back(std::move(r));
   }

@@ -45,9 +45,12 @@ class chaos_timeline {
   // `topology_json` (loadgen/topology.h; may be empty): its nodes are the targets of node faults, and each
   // of its links becomes a fault proxy (listening on the link's `listen`) unless `proxies` already has one
   // of that name. `proxies`: an existing proxy server whose proxies faults may target (null: one is
-  // created when needed). Throws std::invalid_argument for a bad topology, std::runtime_error when a
-  // link's proxy cannot listen.
-  chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies = nullptr);
+  // created when needed). `topology_path`: the file the topology came from, re-read by observe() to learn
+  // when a killed node is back under a new pid (the reference shop's supervisor rewrites it when it
+  // respawns a node). Throws std::invalid_argument for a bad topology, std::runtime_error when a link's
+  // proxy cannot listen.
+  chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies = nullptr,
+                 std::string topology_path = {});
   ~chaos_timeline();  // heal_all()
 
   // Adds a fault proxy listening on 127.0.0.1 (ephemeral port) in front of `upstream` ("host:port");
@@ -61,8 +64,15 @@ class chaos_timeline {
   void heal_all(double now_s) noexcept;
   // Faults still active whose planned end has come.
   std::vector<int> due_to_heal(double now_s) const;
+  // Notes the time a process taken down by kill/terminate/restart runs again under a new pid: the "heal"
+  // of a node fault in the recovery figures. Watched: a pid file (a `pidfile:` target, a node's pid_file)
+  // and a node's pid in the topology file (re-read). Not watched: `pid:N` targets and nodes known only by
+  // commands (their heal is the fault's end). Cheap when no watched fault is outstanding; call it as often
+  // as the timeline is driven.
+  void observe(double now_s) noexcept;
   // The faults' records for results JSON: id, label, fault, target, planned and actual start/end (s),
-  // parameters, injections, error.
+  // parameters, injections, error; for a watched kill/terminate/restart (see observe) also back_s: when
+  // the process ran again (null: not before the end).
   boost::json::array records() const;
   bool has_proxies() const;
 
@@ -70,11 +80,15 @@ class chaos_timeline {
   struct active_fault;
   chaos::process_faults& process_for(const fault_spec& spec);
   void ensure_proxies_locked();
+  bool watchable(const std::string& target) const;
+  std::optional<topology> reread_topology() const;
+  pid_t current_pid(const std::string& target, const std::optional<topology>& now) const;
   void heal_locked(active_fault& f, double now_s) noexcept;
 
   mutable std::mutex mutex_;
   uint64_t seed_;
   topology topology_;
+  std::string topology_path_;
   std::shared_ptr<chaos::proxy_server> proxies_;
   std::map<std::string, std::unique_ptr<chaos::process_faults>> processes_;
   std::vector<std::unique_ptr<active_fault>> faults_;

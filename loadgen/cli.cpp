@@ -141,7 +141,8 @@ run_request parse(std::span<char* const> args) {
 
 }  // namespace
 
-int run_command(std::span<char* const> args, const report_writer& write_reports) {
+int run_command(std::span<char* const> args, const report_writer& write_reports,
+                const std::function<void(boost::json::value&)>& finish_results) {
   run_request request;
   try {
     request = parse(args);
@@ -153,6 +154,7 @@ int run_command(std::span<char* const> args, const report_writer& write_reports)
     std::fprintf(stderr, "stampede run: %s\n\n%s", e.what(), usage);
     return exit_usage;
   }
+  request.finish_results = finish_results;
   return execute_run(request, write_reports);
 }
 

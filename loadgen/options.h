@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/recovery_tolerances.h"
 #include "loadgen/chaos_timeline.h"
 
 
@@ -88,6 +89,7 @@ struct run_options {
   std::vector<fault_spec> chaos;           // the fault timeline (options.chaos)
   std::map<std::string, std::string> proxies;  // name -> upstream "host:port": fault proxies to create
   std::string topology_path;               // a shop topology naming processes for node faults
+  recovery_tolerances recovery;            // options.recovery: how recovery figures judge a second
 };
 
 }  // namespace stampede::loadgen

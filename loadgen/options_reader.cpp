@@ -317,6 +317,34 @@ void read_thresholds(lua_State* L, run_options& out) {
   }
 }
 
+// options.recovery = { consecutive_healthy_s = 5, confidence = 0.999, ... } (common/recovery_tolerances.h).
+recovery_tolerances read_recovery(lua_State* L) {
+  // stack: recovery table
+  recovery_tolerances t;
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {  // stack: recovery, key, value
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 2);
+      bad("recovery", "expected a table of name = number");
+    }
+    const std::string key = lua_tostring(L, -2);
+    if (lua_type(L, -1) != LUA_TNUMBER) {
+      lua_pop(L, 2);
+      bad("recovery." + key, "expected a number");
+    }
+    const std::string problem = set_recovery_tolerance(t, key, lua_tonumber(L, -1));
+    lua_pop(L, 1);
+    if (!problem.empty()) {
+      lua_pop(L, 1);
+      bad("recovery." + key, problem);
+    }
+  }
+  if (const std::string problem = check_recovery_tolerances(t); !problem.empty()) {
+    throw std::invalid_argument("options.recovery." + problem);  // the table is popped by the caller's unwind
+  }
+  return t;
+}
+
 }  // namespace
 
 fault_spec read_fault(lua_State* L, int index, const std::string& path) {
@@ -453,6 +481,15 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     }
     lua_pop(L, 1);
     r.mark_seen("thresholds");
+
+    if (lua_getfield(L, -1, "recovery") == LUA_TTABLE) {
+      out.recovery = read_recovery(L);
+    } else if (!lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      bad("recovery", "expected a table { consecutive_healthy_s = ..., confidence = ..., ... }");
+    }
+    lua_pop(L, 1);
+    r.mark_seen("recovery");
     r.reject_unknown();
 
     if (overrides.target) out.target = *overrides.target;

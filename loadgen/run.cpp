@@ -20,6 +20,7 @@
 #include "common/limits.h"
 #include "loadgen/aggregate.h"
 #include "loadgen/chaos_timeline.h"
+#include "loadgen/load_plan.h"
 #include "loadgen/worker.h"
 
 namespace stampede::loadgen {
@@ -239,7 +240,7 @@ void coordinator::set_up_chaos() {
   std::string topology;
   if (!topology_path.empty()) topology = read_file(topology_path);
   try {
-    chaos_ = std::make_unique<chaos_timeline>(plan_.seed, topology, request_.proxies);
+    chaos_ = std::make_unique<chaos_timeline>(plan_.seed, topology, request_.proxies, topology_path);
   } catch (const std::exception& e) {
     throw std::invalid_argument("topology '" + topology_path + "': " + e.what());
   }
@@ -268,6 +269,7 @@ void coordinator::set_up_chaos() {
 void coordinator::drive_timeline() {
   if (!chaos_) return;
   const double now = elapsed_s();
+  chaos_->observe(now);  // a killed node back (respawned): the heal of its fault in the recovery figures
   for (int id : chaos_->due_to_heal(now)) {
     chaos_->heal(id, now);
     if (!request_.quiet && live_output_) std::fprintf(stderr, "\r\033[Kchaos: fault %d healed at %.1fs\n", id, now);
@@ -804,9 +806,11 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
         {"failed_iterations", c.failed_iterations},
         {"vus_max", c.vus_max},
         {"start_s", std::chrono::duration<double>(s.start_time).count()},
-        {"end_s", c.end_s >= 0 ? json::value(c.end_s) : json::value(nullptr)}});
+        {"end_s", c.end_s >= 0 ? json::value(c.end_s) : json::value(nullptr)},
+        {"load", planned_load_json(s)}});
   }
   root["scenarios"] = std::move(scenarios);
+  root["recovery_options"] = to_json(plan_.options.recovery);
   root["chaos"] = chaos_ ? chaos_->records() : json::array();
   root["verify"] = verify_;
   root["history"] = history_json_;

@@ -9,6 +9,7 @@
 
 #include "common/hdr_histogram.h"
 #include "reports/analysis.h"
+#include "reports/recovery.h"
 #include "reports/text_util.h"
 
 namespace stampede::reports {
@@ -43,10 +44,6 @@ std::string threshold_observed(const threshold_result& t) {
   if (!t.observed) return "-";
   bool is_duration = t.metric.rfind("http_req_duration", 0) == 0 || t.metric.find("_duration") != std::string::npos;
   return is_duration ? text::ms(*t.observed) + " ms" : text::num(*t.observed, 4);
-}
-
-std::string fault_window(const recovery_figures& f) {
-  return text::num(f.start_s, 1) + " s – " + (f.end_s ? text::num(*f.end_s, 1) + " s" : std::string("end"));
 }
 
 std::string opt_seconds(const std::optional<double>& v, std::string_view none) {
@@ -120,15 +117,18 @@ std::string render_markdown(const run_results& r) {
 
   if (!r.chaos.empty()) {
     md += "### Faults and recovery\n\n";
-    md += "| fault | window | detected after | recovered after | first success after | degraded s | errors | "
-          "p99 before / during / after (ms) |\n|---|---|--:|--:|--:|--:|--:|--:|\n";
+    md += "| fault | window | verdict | detected after | first success after | degraded / judged s | errors | "
+          "p99 before / during / after (ms) | notes |\n|---|---|---|--:|--:|--:|--:|--:|---|\n";
+    auto p99 = [](const std::optional<double>& v) { return v ? text::ms(*v) : std::string("-"); };
     for (const auto& f : compute_recovery(r)) {
-      md += "| " + text::md_cell(f.label) + " | " + fault_window(f) + " | " +
-            opt_seconds(f.time_to_detect_s, f.baseline_available ? "not detected" : "no baseline") + " | " +
-            opt_seconds(f.time_to_recover_s, !f.end_s ? "not healed" : (f.baseline_available ? "**never**" : "no baseline")) +
-            " | " + opt_seconds(f.time_to_first_success_s, "-") + " | " + std::to_string(f.degraded_seconds) + " | " +
-            std::to_string(f.errors_during) + " | " + text::ms(f.p99_baseline_ms) + " / " + text::ms(f.p99_during_ms) +
-            " / " + text::ms(f.p99_after_ms) + " |\n";
+      const bool bad = f.status == recovery_status::not_recovered || f.status == recovery_status::not_healed;
+      md += "| " + text::md_cell(f.label) + " | " + recovery_window_text(f) + " | " + (bad ? "**" : "") +
+            recovery_verdict_text(f) + (bad ? "**" : "") + " | " + recovery_detection_text(f) + " | " +
+            opt_seconds(f.time_to_first_success_s, "-") + " | " + std::to_string(f.degraded_seconds) + " / " +
+            std::to_string(f.judged_seconds) + " | " + std::to_string(f.errors_during) +
+            (f.errors_shared > 0 ? " (+" + std::to_string(f.errors_shared) + " shared)" : "") + " | " +
+            p99(f.p99_baseline_ms) + " / " + p99(f.p99_during_ms) + " / " + p99(f.p99_after_ms) + " | " +
+            text::md_cell(recovery_notes(f)) + " |\n";
     }
     md += "\n";
   }
@@ -319,14 +319,20 @@ std::string render_json(const run_results& r) {
     faults.push_back(json::object{{"label", f.label},
                                   {"start_s", f.start_s},
                                   {"end_s", opt_json(f.end_s)},
+                                  {"heal_s", opt_json(f.heal_s)},
+                                  {"status", to_string(f.status)},
+                                  {"reason", f.reason},
+                                  {"detected", f.detected ? json::value(*f.detected) : json::value(nullptr)},
                                   {"time_to_detect_s", opt_json(f.time_to_detect_s)},
                                   {"time_to_recover_s", opt_json(f.time_to_recover_s)},
                                   {"time_to_first_success_s", opt_json(f.time_to_first_success_s)},
+                                  {"judged_seconds", f.judged_seconds},
                                   {"degraded_seconds", f.degraded_seconds},
                                   {"errors_during", f.errors_during},
-                                  {"p99_baseline_ms", f.p99_baseline_ms},
-                                  {"p99_during_ms", f.p99_during_ms},
-                                  {"p99_after_ms", f.p99_after_ms}});
+                                  {"errors_shared", f.errors_shared},
+                                  {"p99_baseline_ms", opt_json(f.p99_baseline_ms)},
+                                  {"p99_during_ms", opt_json(f.p99_during_ms)},
+                                  {"p99_after_ms", opt_json(f.p99_after_ms)}});
   }
   o["faults"] = std::move(faults);
   return json::serialize(o) + "\n";

@@ -8,6 +8,7 @@
 #include "common/hdr_histogram.h"
 #include "reports/analysis.h"
 #include "reports/formats.h"
+#include "reports/recovery.h"
 #include "reports/text_util.h"
 
 namespace stampede::reports {
@@ -114,13 +115,20 @@ std::string render_chart(const chart& c) {
          "</figcaption>\n";
   svg += text::format("<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"", chart_w, chart_h) +
          xml_escape(c.title) + "\" xmlns=\"http://www.w3.org/2000/svg\">\n";
-  // Fault bands under everything else.
+  // Fault bands under everything else. Labels go on the first line where they do not run into an earlier
+  // label (faults with the same window would otherwise print over each other).
+  std::vector<double> line_ends;  // per label line: where its last label ends
   for (const auto& b : c.bands) {
     double x0 = sx(std::clamp(b.from, c.x_min, c.x_max)), x1 = sx(std::clamp(b.to, c.x_min, c.x_max));
+    const double label_w = 6.5 * static_cast<double>(b.label.size()) + 6;  // ~11px bold text
+    size_t line = 0;
+    while (line < line_ends.size() && line_ends[line] > x0) ++line;
+    if (line == line_ends.size()) line_ends.push_back(0);
+    line_ends[line] = x0 + label_w;
     svg += text::format("<g class=\"fault\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>", x0,
                         margin_t, std::max(1.5, x1 - x0), ph);
-    svg += text::format("<text x=\"%.1f\" y=\"%.1f\">", x0 + 3, margin_t + 11) + xml_escape(b.label) + "</text><title>" +
-           xml_escape(b.label) + "</title></g>\n";
+    svg += text::format("<text x=\"%.1f\" y=\"%.1f\">", x0 + 3, margin_t + 11 + 13 * static_cast<double>(line)) +
+           xml_escape(b.label) + "</text><title>" + xml_escape(b.label) + "</title></g>\n";
   }
   // Y grid and labels.
   std::vector<double> y_ticks;
@@ -477,29 +485,36 @@ std::string render_html(const run_results& r) {
 
   // 6. Faults and recovery.
   if (!r.chaos.empty()) {
-    h += "<h2>Faults and recovery</h2>\n<p><small>Healthy second: throughput ≥ 90% of the baseline before the "
-         "first fault, success rate ≥ baseline − 1 pp, p99 ≤ 1.5 × baseline. Recovered: " +
-         std::to_string(recovery_consecutive_seconds) +
-         " consecutive healthy seconds after the fault ended.</small></p>\n"
-         "<table id=\"recovery\"><tr><th class=\"name\">fault</th><th class=\"name\">window</th><th>detected after</th>"
-         "<th>recovered after</th><th>first success after</th><th>degraded s</th><th>errors</th>"
-         "<th>p99 before</th><th>p99 during</th><th>p99 after</th></tr>\n";
-    for (const auto& f : compute_recovery(r)) {
-      std::string recovered = f.time_to_recover_s ? text::num(*f.time_to_recover_s, 1) + " s"
-                              : !f.end_s          ? std::string("not healed")
-                              : f.baseline_available ? std::string("never")
-                                                     : std::string("no baseline");
-      bool never = f.end_s && f.baseline_available && !f.time_to_recover_s;
+    const recovery_analysis a = analyse_recovery(r);
+    const auto& t = a.tolerances;
+    h += "<h2>Faults and recovery</h2>\n<p><small>Judged against the " +
+         (a.baseline.available ? std::to_string(a.baseline.seconds) + " s before the first fault (" +
+                                     text::num(a.baseline.requests_median, 1) + " requests/s, p99 " +
+                                     (a.baseline.p99_ms ? text::ms(*a.baseline.p99_ms) : std::string("-")) + " ms)"
+                               : std::string("seconds before the first fault: no baseline, ") + xml_escape(a.baseline.reason)) +
+         ". A second is degraded when its errors, its requests slower than " +
+         (a.baseline.available ? text::ms(a.baseline.slow_bound_ms) + " ms" : std::string("the slow bound")) +
+         ", its throughput or its dropped iterations are worse than the baseline by more than the floors and " +
+         "beyond its noise (" + text::num(t.confidence * 100, 3) + "% confidence); seconds with another planned " +
+         "load, partial seconds and seconds without data are not judged. Recovered: " +
+         std::to_string(t.consecutive_healthy_s) + " healthy seconds in a row after the heal.</small></p>\n"
+         "<table id=\"recovery\"><tr><th class=\"name\">fault</th><th class=\"name\">window</th>"
+         "<th class=\"name\">verdict</th><th>detected after</th><th>first success after</th>"
+         "<th>degraded / judged s</th><th>errors</th><th>p99 before</th><th>p99 during</th><th>p99 after</th>"
+         "<th class=\"name\">notes</th></tr>\n";
+    auto p99 = [](const std::optional<double>& v) { return v ? text::ms(*v) : std::string("-"); };
+    for (const auto& f : a.faults) {
+      const bool bad = f.status == recovery_status::not_recovered || f.status == recovery_status::not_healed;
+      const bool good = f.status == recovery_status::recovered || f.status == recovery_status::unaffected;
       h += "<tr><td class=\"name\">" + xml_escape(f.label) + "</td><td class=\"text\">" +
-           text::num(f.start_s, 1) + " s – " + (f.end_s ? text::num(*f.end_s, 1) + " s" : std::string("end")) +
-           "</td><td>" +
-           (f.time_to_detect_s ? text::num(*f.time_to_detect_s, 1) + " s"
-                               : std::string(f.baseline_available ? "not detected" : "no baseline")) +
-           "</td><td" + (never ? " class=\"bad\"" : "") + ">" + recovered + "</td><td>" +
+           xml_escape(recovery_window_text(f)) + "</td><td class=\"text" + (bad ? " bad" : good ? " ok" : "") + "\">" +
+           xml_escape(recovery_verdict_text(f)) + "</td><td>" + xml_escape(recovery_detection_text(f)) + "</td><td>" +
            (f.time_to_first_success_s ? text::num(*f.time_to_first_success_s, 1) + " s" : std::string("-")) +
-           "</td><td>" + std::to_string(f.degraded_seconds) + "</td><td>" + std::to_string(f.errors_during) +
-           "</td><td>" + text::ms(f.p99_baseline_ms) + "</td><td>" + text::ms(f.p99_during_ms) + "</td><td>" +
-           text::ms(f.p99_after_ms) + "</td></tr>\n";
+           "</td><td>" + std::to_string(f.degraded_seconds) + " / " + std::to_string(f.judged_seconds) + "</td><td>" +
+           std::to_string(f.errors_during) +
+           (f.errors_shared > 0 ? " (+" + std::to_string(f.errors_shared) + " shared)" : "") + "</td><td>" +
+           p99(f.p99_baseline_ms) + "</td><td>" + p99(f.p99_during_ms) + "</td><td>" + p99(f.p99_after_ms) +
+           "</td><td class=\"text\">" + xml_escape(recovery_notes(f)) + "</td></tr>\n";
     }
     h += "</table>\n";
   }

@@ -4,9 +4,11 @@
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "common/hdr_histogram.h"
 #include "reports/analysis.h"
+#include "reports/recovery.h"
 #include "reports/shards.h"
 
 namespace stampede::reports {
@@ -242,6 +244,53 @@ const json::object* raw_step(const run_results& r, size_t index) {
 const json::object* raw_object(const json::value& doc, std::string_view key) {
   const json::value* v = doc.as_object().if_contains(key);
   return v != nullptr && v->is_object() ? &v->get_object() : nullptr;
+}
+
+// A shard's time (seconds from its own start) on the merged timeline. Anything but a number is kept as it
+// is: null says something (a scenario that never started, a process not back before the end).
+void shift_time(json::object& o, std::string_view key, double shift) {
+  if (json::value* v = o.if_contains(key); v != nullptr && v->is_number())
+    *v = v->to_number<double>() + shift;
+}
+
+// scenarios[i] of one shard on the merged timeline: start_s, end_s and the planned load's points.
+json::object shifted_scenario(const json::object& o, double shift) {
+  json::object copy = o;
+  shift_time(copy, "start_s", shift);
+  shift_time(copy, "end_s", shift);
+  if (json::value* load = copy.if_contains("load"); load != nullptr && load->is_object()) {
+    if (json::value* points = load->get_object().if_contains("points");
+        points != nullptr && points->is_array()) {
+      for (json::value& p : points->get_array()) {
+        if (json::array* a = p.if_array(); a != nullptr && !a->empty() && (*a)[0].is_number()) {
+          (*a)[0] = (*a)[0].to_number<double>() + shift;
+        }
+      }
+    }
+  }
+  return copy;
+}
+
+// One scenario run by several shards: counts add up; it starts at the earliest start and ends at the latest
+// end (null only when it started in no shard); the planned load is the whole test's in every shard, so the
+// curve is the one of the shard that started it first.
+void merge_scenario(json::object& into, const json::object& other) {
+  auto number = [](const json::object& x, std::string_view k) -> std::optional<double> {
+    const json::value* n = x.if_contains(k);
+    return n != nullptr && n->is_number() ? std::optional<double>(n->to_number<double>()) : std::nullopt;
+  };
+  for (std::string_view k :
+       {"iterations", "dropped_iterations", "interrupted_iterations", "failed_iterations", "vus_max"}) {
+    if (!into.contains(k) && !other.contains(k)) continue;
+    into[k] = static_cast<int64_t>(number(into, k).value_or(0) + number(other, k).value_or(0));
+  }
+  const auto start = number(into, "start_s"), other_start = number(other, "start_s");
+  if (other_start && (!start || *other_start < *start)) {
+    into["start_s"] = *other_start;
+    if (const json::value* load = other.if_contains("load")) into["load"] = *load;
+  }
+  const auto end = number(into, "end_s"), other_end = number(other, "end_s");
+  if (other_end && (!end || *other_end > *end)) into["end_s"] = *other_end;
 }
 
 }  // namespace
@@ -481,29 +530,17 @@ merge_output merge_results(std::span<const run_results> shards, const merge_opti
     if (sc == nullptr || !sc->is_array()) continue;
     for (const auto& v : sc->get_array()) {
       if (!v.is_object()) continue;
-      const auto& o = v.get_object();
-      auto num = [&](const json::object& x, std::string_view k) {
-        const json::value* n = x.if_contains(k);
-        return n != nullptr && n->is_number() ? n->to_number<double>() : 0.0;
-      };
+      const json::object copy = shifted_scenario(v.get_object(), static_cast<double>(offset[i]));
       json::object* existing = nullptr;
-      const json::value* name = o.if_contains("name");
+      const json::value* name = copy.if_contains("name");
       for (auto& e : scenarios_json) {
         const json::value* other = e.get_object().if_contains("name");
         if (name != nullptr && other != nullptr && *name == *other) existing = &e.get_object();
       }
-      double shift = static_cast<double>(offset[i]);
       if (existing == nullptr) {
-        json::object copy = o;
-        if (o.if_contains("start_s")) copy["start_s"] = num(o, "start_s") + shift;
-        if (o.if_contains("end_s")) copy["end_s"] = num(o, "end_s") + shift;
-        scenarios_json.push_back(std::move(copy));
+        scenarios_json.push_back(copy);
       } else {
-        for (std::string_view k : {"iterations", "dropped_iterations", "vus_max"}) {
-          (*existing)[k] = static_cast<int64_t>(num(*existing, k) + num(o, k));
-        }
-        (*existing)["start_s"] = std::min(num(*existing, "start_s"), num(o, "start_s") + shift);
-        (*existing)["end_s"] = std::max(num(*existing, "end_s"), num(o, "end_s") + shift);
+        merge_scenario(*existing, copy);
       }
     }
   }
@@ -514,17 +551,26 @@ merge_output merge_results(std::span<const run_results> shards, const merge_opti
     for (const auto& v : ch->get_array()) {
       if (!v.is_object()) continue;
       json::object copy = v.get_object();
-      double shift = static_cast<double>(offset[i]);
-      if (const json::value* st = copy.if_contains("start_s"); st != nullptr && st->is_number()) {
-        copy["start_s"] = st->to_number<double>() + shift;
+      for (std::string_view k : {"start_s", "end_s", "planned_start_s", "planned_end_s", "back_s"}) {
+        shift_time(copy, k, static_cast<double>(offset[i]));
       }
-      if (const json::value* en = copy.if_contains("end_s"); en != nullptr && en->is_number()) {
-        copy["end_s"] = en->to_number<double>() + shift;
-      }
+      copy.erase("recovery");  // one shard's figures: recomputed below on the merged timeline
       // The same fault seen by several shards (one injector, shared target) is listed once.
       if (std::find(chaos_json.begin(), chaos_json.end(), json::value(copy)) == chaos_json.end()) {
         chaos_json.push_back(std::move(copy));
       }
+    }
+  }
+  // The tolerances the figures are judged with: the same options in every shard of one test.
+  json::value recovery_options = nullptr;
+  for (const auto& s : shards) {
+    const json::value* v = s.document.as_object().if_contains("recovery_options");
+    if (v == nullptr || v->is_null()) continue;
+    if (recovery_options.is_null()) {
+      recovery_options = *v;
+    } else if (recovery_options != *v) {
+      out.warnings.push_back("shards have different recovery_options; the first one is kept");
+      break;
     }
   }
   json::value verify = nullptr;
@@ -550,6 +596,7 @@ merge_output merge_results(std::span<const run_results> shards, const merge_opti
   doc["thresholds"] = json::array();
   doc["checks"] = std::move(checks_json);
   doc["scenarios"] = std::move(scenarios_json);
+  if (!recovery_options.is_null()) doc["recovery_options"] = std::move(recovery_options);
   doc["chaos"] = std::move(chaos_json);
   doc["verify"] = std::move(verify);
   doc["capacity"] = nullptr;
@@ -584,6 +631,7 @@ merge_output merge_results(std::span<const run_results> shards, const merge_opti
   }
   doc["thresholds"] = std::move(thresholds_json);
   out.document = std::move(doc);
+  add_recovery(out.document);  // the faults' figures on the whole test's load
   return out;
 }
 

@@ -6,7 +6,8 @@
 // shifted by its start time relative to the earliest shard, rounded to the second). Percentiles are
 // recomputed from the merged histograms, never averaged. Not exact, and documented in docs/REPORTS.md:
 // per-step timings_ms p99 (upper bound: the largest shard value) and per-second percentiles when a file has
-// no interval histograms (upper bound again).
+// no interval histograms (upper bound again). Every time of a shard (scenarios' start/end and planned load,
+// faults' start/end/back) moves with its rows; each fault's recovery figures are recomputed on the merge.
 //
 // Thread-safety: pure functions.
 #pragma once

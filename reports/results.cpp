@@ -124,6 +124,64 @@ step_result read_step(const json::object& o, std::string_view where) {
   return s;
 }
 
+// scenarios[] (their planned load), drill.links[] and recovery_options: what the recovery figures need.
+void read_plan(const json::object& root, run_results& r) {
+  if (const json::array* rows = optional_array(root, "scenarios", "results")) {
+    for (size_t i = 0; i < rows->size(); ++i) {
+      std::string where = "scenarios[" + std::to_string(i) + "]";
+      const json::object& o = as_object((*rows)[i], where);
+      scenario_plan s;
+      s.name = get_string(o, "name", where);
+      s.executor = get_string(o, "executor", where);
+      s.start_s = get_double(o, "start_s", where);
+      s.end_s = get_double(o, "end_s", where, s.start_s);
+      s.when_done = s.executor == "per-vu-iterations" || s.executor == "shared-iterations";
+      if (const json::object* load = optional_object(o, "load", where)) {
+        const std::string w = where + ".load";
+        s.unit = get_string(*load, "unit", w);
+        s.when_done = get_string(*load, "ends", w, s.when_done ? "when_done" : "planned") == "when_done";
+        if (const json::array* points = optional_array(*load, "points", w)) {
+          for (size_t k = 0; k < points->size(); ++k) {
+            const json::array* p = (*points)[k].if_array();
+            std::optional<double> t, level;
+            if (p != nullptr && p->size() == 2) {
+              t = number_of((*p)[0]);
+              level = number_of((*p)[1]);
+            }
+            if (!t || !level || !std::isfinite(*t) || !std::isfinite(*level) || *level < 0) {
+              fail(w + ".points[" + std::to_string(k) + "]", "expected [t_s, level] with level >= 0");
+            }
+            s.points.emplace_back(*t, *level);
+          }
+        }
+      }
+      r.scenarios.push_back(std::move(s));
+    }
+  }
+  if (const json::object* drill = optional_object(root, "drill", "results")) {
+    if (const json::array* links = optional_array(*drill, "links", "drill")) {
+      for (size_t i = 0; i < links->size(); ++i) {
+        std::string where = "drill.links[" + std::to_string(i) + "]";
+        const json::object& o = as_object((*links)[i], where);
+        r.links.push_back({get_string(o, "name", where), get_string(o, "from", where), get_string(o, "to", where)});
+      }
+    }
+  }
+  if (const json::object* o = optional_object(root, "recovery_options", "results")) {
+    for (const auto& key : recovery_tolerance_keys()) {
+      if (!o->contains(key.name)) continue;  // older writers: the default; keys we do not know: ignored
+      const std::string where = "recovery_options." + std::string(key.name);
+      const double value = get_double(*o, key.name, "recovery_options");
+      if (std::string problem = set_recovery_tolerance(r.recovery_options, key.name, value); !problem.empty()) {
+        fail(where, problem);
+      }
+    }
+    if (std::string problem = check_recovery_tolerances(r.recovery_options); !problem.empty()) {
+      throw results_error("recovery_options." + problem);
+    }
+  }
+}
+
 }  // namespace
 
 bool run_results::thresholds_ok() const noexcept {
@@ -285,6 +343,8 @@ run_results parse_results(json::value document) {
       std::string where = "chaos[" + std::to_string(i) + "]";
       const json::object& o = as_object((*rows)[i], where);
       chaos_fault f;
+      f.id = get_int(o, "id", where);
+      f.fault = get_string(o, "fault", where);
       f.kind = get_string(o, "kind", where, "fault");
       f.target = get_string(o, "target", where);
       f.label = get_string(o, "label", where, get_string(o, "name", where));
@@ -295,6 +355,17 @@ run_results parse_results(json::value document) {
         f.end_s = get_double(o, "end_s", where);
         if (*f.end_s < f.start_s) fail(where + ".end_s", "is before start_s");
       }
+      if (const json::value* b = o.if_contains("back_s")) {
+        f.back_tracked = true;
+        if (!b->is_null()) f.back_s = get_double(o, "back_s", where);
+      }
+      if (o.contains("injections")) f.injections = get_int(o, "injections", where);
+      f.error = get_string(o, "error", where);
+      if (const json::object* p = optional_object(o, "parameters", where)) {
+        if (const json::object* a = optional_object(*p, "attributes", where + ".parameters")) {
+          f.http_status = static_cast<int>(get_int(*a, "status", where + ".parameters.attributes"));
+        }
+      }
       if (const json::object* rec = optional_object(o, "recovery", where)) {
         for (const auto& kv : *rec) {
           if (auto d = number_of(kv.value())) f.recovery_given.emplace_back(std::string(kv.key()), *d);
@@ -303,6 +374,7 @@ run_results parse_results(json::value document) {
       r.chaos.push_back(std::move(f));
     }
   }
+  read_plan(root, r);
   if (const json::value* verify = root.if_contains("verify"); verify != nullptr && !verify->is_null()) {
     r.has_verify = true;
     const json::array* list = nullptr;

@@ -18,6 +18,8 @@
 
 #include <boost/json/value.hpp>
 
+#include "common/recovery_tolerances.h"
+
 namespace stampede::reports {
 
 // Thrown for a document that is not JSON, not a results file, or from a newer major version. The message is
@@ -87,16 +89,43 @@ struct check_result {
   int64_t fails = 0;
 };
 
-// One injected fault. The chaos component's schema is not fixed yet; we read "start_s" (required),
-// "end_s" (null or absent: not healed before the end), "kind", "target", "label"/"name", and keep a
-// "recovery" object verbatim when the injector computed one.
+// One injected fault. We read "start_s" (required), "end_s" (null or absent: not healed before the end),
+// "id", "kind" ("network" | "node"), "fault" (the toxic or node action), "target", "label"/"name",
+// "injections", "back_s" (node faults whose return was watched), the http_abort status, "error", and keep the
+// numbers of a "recovery" object.
 struct chaos_fault {
+  int64_t id = 0;                   // 0: not recorded (older files); faults are then numbered by position
   std::string kind;
+  std::string fault;                // "latency", "kill", ...; older files: empty
   std::string target;
   std::string label;
   double start_s = 0;
   std::optional<double> end_s;
+  bool back_tracked = false;        // the record has "back_s": the process's return was watched
+  std::optional<double> back_s;     // when the process ran again (null: not before the end)
+  std::optional<int64_t> injections;
+  int http_status = 0;              // http_abort: the status it answers with
+  std::string error;                // the injection (or its heal: "heal: ...") failed
   std::vector<std::pair<std::string, double>> recovery_given;  // numeric members of "recovery", if any
+};
+
+// The load a scenario planned (scenarios[i]): when it ran and, in newer files, its curve ("load").
+struct scenario_plan {
+  std::string name;
+  std::string executor;
+  double start_s = 0;
+  double end_s = 0;                 // when it ended (older files: planned end); null in the file: start_s
+                                    // (it never started)
+  std::string unit;                 // "vus" | "arrivals_per_s"; empty: no curve recorded (older files)
+  std::vector<std::pair<double, double>> points;  // (t_s, level), piecewise linear
+  bool when_done = false;           // ends when its iterations are done (per-vu/shared-iterations)
+};
+
+// A fault proxy of a drill (drill.links[]): clients -> haproxy ("edge"), haproxy -> nodeN, nodes -> payment.
+struct link_info {
+  std::string name;
+  std::string from;
+  std::string to;
 };
 
 // One drill invariant from "verify".
@@ -137,6 +166,9 @@ struct run_results {
   std::vector<threshold_result> thresholds;
   std::vector<check_result> checks;
   std::vector<chaos_fault> chaos;
+  std::vector<scenario_plan> scenarios;
+  std::vector<link_info> links;
+  recovery_tolerances recovery_options;  // "recovery_options"; defaults when absent
   bool has_verify = false;
   std::optional<bool> verify_ok;
   std::vector<invariant_result> invariants;

@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -124,7 +126,33 @@ void expect_faults_with_recovery(const drill_run& r, size_t faults) {
   }
 }
 
-const std::vector<std::string> short_form{"-e", "DURATION=9s", "-e", "FAULT_AT=3s", "-e", "FAULT_FOR=3s"};
+// The documented short form (scenarios/README.md): 4 s of baseline before the fault, 7 s after its heal.
+const std::vector<std::string> short_form{"-e", "DURATION=15s", "-e", "FAULT_AT=5s", "-e", "FAULT_FOR=3s"};
+
+// The recovery verdict of fault `index` is one of `allowed`, judged against a baseline (the short form is
+// long enough: never "insufficient_data: no baseline"); every status but recovered says why.
+void expect_verdict(const drill_run& r, size_t index, const std::vector<std::string>& allowed) {
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  const auto& rec = r.results.at("chaos").at(index).at("recovery").as_object();
+  const std::string status(rec.at("status").as_string());
+  const std::string reason(rec.at("reason").as_string());
+  std::printf("fault %s: %s%s%s\n",
+              std::string(r.results.at("chaos").at(index).at("label").as_string()).c_str(), status.c_str(),
+              reason.empty() ? "" : ": ", reason.c_str());
+  EXPECT_NE(std::find(allowed.begin(), allowed.end(), status), allowed.end()) << json::serialize(rec);
+  EXPECT_TRUE(rec.at("baseline").at("available").as_bool()) << json::serialize(rec.at("baseline"));
+  EXPECT_EQ(reason.find("no baseline"), std::string::npos) << reason;
+  if (status == "recovered") {
+    EXPECT_TRUE(rec.at("detected").as_bool()) << json::serialize(rec);
+    ASSERT_TRUE(rec.at("time_to_recover_s").is_number()) << json::serialize(rec);
+    EXPECT_LE(rec.at("time_to_recover_s").to_number<double>(), 3.0) << json::serialize(rec);
+  } else {
+    EXPECT_FALSE(reason.empty()) << json::serialize(rec);
+  }
+  if (status == "unaffected") {
+    EXPECT_EQ(rec.at("degraded_s"), 0) << json::serialize(rec);
+  }
+}
 
 TEST(drill_end_to_end, flash_sale_drill_passes_with_links_invariants_recovery_and_reports) {
   temp_dir dir;
@@ -133,6 +161,10 @@ TEST(drill_end_to_end, flash_sale_drill_passes_with_links_invariants_recovery_an
   EXPECT_EQ(r.code, 0) << r.log;
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
+  // node2 stays down (no --respawn-ms): the topology never names a new pid for it.
+  EXPECT_EQ(r.results.at("chaos").at(0).at("recovery").at("status"), "not_healed")
+      << json::serialize(r.results.at("chaos"));
+  EXPECT_TRUE(r.results.at("chaos").at(0).at("back_s").is_null());
   // A proxy on every link: edge, haproxy_node1..3, payment; and a drained queue.
   std::vector<std::string> links;
   for (const auto& l : r.results.at("drill").at("links").as_array()) links.emplace_back(l.at("name").as_string());
@@ -181,6 +213,13 @@ TEST(drill_gameday, node_kill) {
   auto r = drill("gameday_node_kill.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
+  // No respawn in this game day: not healed is a fact (the shop's topology never names a new pid), whatever
+  // the clients saw.
+  expect_verdict(r, 0, {"not_healed"});
+  const auto& rec = r.results.at("chaos").at(0).at("recovery");
+  EXPECT_EQ(rec.at("heal_basis"), "process back");
+  EXPECT_NE(std::string(rec.at("reason").as_string()).find("node2 was not back before the run ended"),
+            std::string::npos);
 }
 
 TEST(drill_gameday, node_pause) {
@@ -188,6 +227,10 @@ TEST(drill_gameday, node_pause) {
   auto r = drill("gameday_node_pause.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
+  // Stalled requests complete after SIGCONT: recovered (or nothing the clients could tell from noise).
+  expect_verdict(r, 0, {"recovered", "unaffected"});
+  EXPECT_EQ(r.results.at("chaos").at(0).at("recovery").at("heal_basis"), "fault end")
+      << "a pause heals at its end";
 }
 
 TEST(drill_gameday, slow_payment_keeps_checkout_fast) {
@@ -196,6 +239,7 @@ TEST(drill_gameday, slow_payment_keeps_checkout_fast) {
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
   EXPECT_GT(r.results.at("chaos").at(0).at("injections").to_number<int64_t>(), 0);
+  expect_verdict(r, 0, {"unaffected", "recovered"});  // payment is after the 201: customers barely see it
 }
 
 TEST(drill_gameday, payment_down_dead_letters_and_charges_nothing) {
@@ -203,6 +247,7 @@ TEST(drill_gameday, payment_down_dead_letters_and_charges_nothing) {
   auto r = drill("gameday_payment_down.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
+  expect_verdict(r, 0, {"unaffected", "recovered"});
   for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
     if (inv.at("name") == "queue accounting: published = done + dead-lettered + pending") {
       EXPECT_GT(inv.at("evidence").at("dead").to_number<int64_t>(), 0) << json::serialize(inv);
@@ -215,6 +260,7 @@ TEST(drill_gameday, node_partition) {
   auto r = drill("gameday_node_partition.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
+  expect_verdict(r, 0, {"recovered", "unaffected"});
 }
 
 TEST(drill_gameday, edge_squeeze) {
@@ -222,6 +268,9 @@ TEST(drill_gameday, edge_squeeze) {
   auto r = drill("gameday_edge_squeeze.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 2);
+  // +300 ms per round trip on every request cannot hide; recovery is immediate after the heal.
+  expect_verdict(r, 0, {"recovered"});
+  expect_verdict(r, 1, {"recovered"});
 }
 
 TEST(drill_gameday, rolling_restart_brings_every_node_back) {
@@ -236,6 +285,12 @@ TEST(drill_gameday, rolling_restart_brings_every_node_back) {
   for (size_t i = 0; i < before.size(); ++i) {
     EXPECT_NE(before[i].at("pid"), after[i].at("pid")) << "node" << i + 1 << " was not restarted";
     EXPECT_EQ(before[i].at("port"), after[i].at("port")) << "a respawned node keeps its port";
+  }
+  // Each restart heals when the rewritten topology names the node's new process (back_s).
+  for (const auto& f : r.results.at("chaos").as_array()) {
+    ASSERT_TRUE(f.at("back_s").is_number()) << json::serialize(f);
+    EXPECT_GE(f.at("back_s").to_number<double>(), f.at("start_s").to_number<double>()) << json::serialize(f);
+    EXPECT_EQ(f.at("recovery").at("heal_basis"), "process back") << json::serialize(f);
   }
 }
 

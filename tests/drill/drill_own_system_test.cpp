@@ -258,6 +258,15 @@ TEST(drill_own_system, correct_shop_passes_with_links_node_faults_health_quiesce
   EXPECT_GT(chaos.at(1).at("injections").to_number<int64_t>(), 0) << "the link proxy carried the front's calls";
   // The front was killed by its pid and its restart command brought a new process back.
   EXPECT_NE(shop.front_pid(), shop.first_front_pid());
+  // Its heal in the recovery figures is when its pid file named a new running process (back_s), not the
+  // fault's end (a restart without duration ends with the run).
+  const auto& restart = chaos.at(2).as_object();
+  ASSERT_TRUE(restart.at("back_s").is_number()) << json::serialize(restart);
+  EXPECT_GE(restart.at("back_s").to_number<double>(), restart.at("start_s").to_number<double>());
+  EXPECT_LT(restart.at("back_s").to_number<double>(), r.results.at("meta").at("duration_s").to_number<double>());
+  EXPECT_EQ(restart.at("recovery").at("heal_basis"), "process back") << json::serialize(restart);
+  EXPECT_EQ(restart.at("recovery").at("heal_s"), restart.at("back_s"));
+  EXPECT_FALSE(chaos.at(0).as_object().contains("back_s")) << "a pause is healed by its end";
   EXPECT_NE(state_of(shop.front_pid()), 0);
   EXPECT_NE(state_of(shop.ledger_pid()), 'T') << "the pause was healed";
   // After the heal: each node's health command passed, then the scenario's quiesce().
@@ -294,7 +303,12 @@ TEST(drill_own_system, shop_that_acknowledges_before_durable_loses_orders_on_kil
   for (const auto& id : evidence.at("lost").as_array()) {
     for (const auto& o : ledger) EXPECT_NE(o.at("order_id"), id) << "listed as lost but present";
   }
-  EXPECT_NE(r.log.find("acknowledged orders are in the ledger exactly once"), std::string::npos) << r.log;
+  // The failed invariant is printed once (the run's summary, with its evidence), not again by the drill.
+  const std::string failed_line = "\u2717 acknowledged orders are in the ledger exactly once";
+  const size_t first = r.log.find(failed_line);
+  EXPECT_NE(first, std::string::npos) << r.log;
+  EXPECT_EQ(r.log.find(failed_line, first + 1), std::string::npos) << "printed twice:\n" << r.log;
+  EXPECT_NE(r.log.find("evidence: "), std::string::npos) << r.log;
 }
 
 // A drill killed by SIGKILL while the ledger is paused: its guardian runs the resume command.

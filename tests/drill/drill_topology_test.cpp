@@ -1,7 +1,8 @@
 // The topology format (loadgen/topology.h) that `stampede run --topology` and `stampede drill --topology`
 // share: the reference shop's file and a hand-written one for a user's own system parse into the same
 // structure; bad files are refused naming the field; the chaos timeline turns links into fault proxies
-// and applies node faults through a node's commands (on real processes).
+// and applies node faults through a node's commands (on real processes); a killed node is seen back under a
+// new pid through its pid file or the rewritten topology file (back_s, the heal in the recovery figures).
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -25,6 +27,7 @@ namespace stampede::loadgen {
 namespace {
 
 namespace fs = std::filesystem;
+namespace json = boost::json;
 using namespace std::chrono_literals;
 
 TEST(topology, reference_shop_file_names_nodes_haproxy_and_emulator) {
@@ -196,6 +199,64 @@ TEST(topology_timeline, a_failing_command_is_the_fault_error) {
     EXPECT_STREQ(e.what(), "fault 'kill db' failed: kill command failed (exit 3): exit 3");
   }
   EXPECT_EQ(timeline.records().at(0).at("error").as_string(), "kill command failed (exit 3): exit 3");
+}
+
+void write_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  std::ofstream(tmp) << text;
+  fs::rename(tmp, path);  // as the shop's supervisor does: readers never see half a file
+}
+
+json::object record_of(const chaos_timeline& timeline, const std::string& target) {
+  for (const auto& r : timeline.records()) {
+    if (r.at("target") == target.c_str()) return r.as_object();
+  }
+  return {};
+}
+
+// The heal of a kill is the process back under a new pid (back_s), seen by re-reading what names it: a
+// node's pid_file, or its pid in the topology file (rewritten by the reference shop's supervisor when it
+// respawns a node). A node known only by commands, and a fixed pid with no file to re-read, are not
+// watched: no back_s, their heal is the fault's end.
+TEST(topology_timeline, a_killed_node_is_back_when_its_pid_file_or_the_rewritten_topology_names_a_new_pid) {
+  const fs::path dir = fs::temp_directory_path() / ("stampede-topology-test-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path topology_file = dir / "topology.json", pid_file = dir / "worker.pid";
+  std::optional<sleeper> app(std::in_place), worker(std::in_place), fixed(std::in_place);
+  auto topology_text = [&](pid_t app_pid) {
+    return R"({"nodes": [{"name": "app", "pid": )" + std::to_string(app_pid) +
+           R"(}, {"name": "worker", "pid_file": ")" + pid_file.string() +
+           R"("}, {"name": "db", "commands": {"kill": "true"}}]})";
+  };
+  write_atomically(pid_file, std::to_string(worker->pid()) + "\n");
+  write_atomically(topology_file, topology_text(app->pid()));
+  chaos_timeline timeline(1, topology_text(app->pid()), nullptr, topology_file.string());
+  for (const char* target : {"app", "worker", "db"}) timeline.inject(spec("kill", target), 1.0);
+  EXPECT_TRUE(wait_state(app->pid(), 'Z'));  // our child: dead, not yet reaped
+  timeline.observe(1.5);
+  EXPECT_TRUE(record_of(timeline, "app").at("back_s").is_null());
+  EXPECT_TRUE(record_of(timeline, "worker").at("back_s").is_null());
+
+  // The system respawns both; the files name the new processes.
+  std::optional<sleeper> app2(std::in_place), worker2(std::in_place);
+  write_atomically(pid_file, std::to_string(worker2->pid()) + "\n");
+  timeline.observe(2.0);
+  EXPECT_EQ(record_of(timeline, "worker").at("back_s"), 2.0);
+  EXPECT_TRUE(record_of(timeline, "app").at("back_s").is_null()) << "the topology still names the dead pid";
+  write_atomically(topology_file, topology_text(app2->pid()));
+  timeline.observe(2.5);
+  timeline.observe(3.0);
+  EXPECT_EQ(record_of(timeline, "app").at("back_s"), 2.5);
+  EXPECT_EQ(record_of(timeline, "worker").at("back_s"), 2.0) << "the first time it was seen back";
+  EXPECT_FALSE(record_of(timeline, "db").contains("back_s")) << "commands only: the heal is the fault's end";
+
+  // A fixed pid and no file to re-read (a topology given as text): not watched.
+  chaos_timeline unwatched(1, R"({"nodes": [{"name": "app", "pid": )" + std::to_string(fixed->pid()) + "}]}");
+  unwatched.inject(spec("kill", "app"), 1.0);
+  unwatched.observe(2.0);
+  EXPECT_FALSE(record_of(unwatched, "app").contains("back_s"));
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 // Links of the topology become fault proxies that listen where the file says (for `stampede run`).

@@ -118,6 +118,7 @@ void top_level_keys() {
                {"thresholds", type::array},
                {"checks", type::array},
                {"scenarios", type::array},
+               {"recovery_options", type::object},
                {"chaos", type::array},
                {"verify", type::null},
                {"capacity", type::null}},
@@ -392,6 +393,16 @@ void thresholds_checks_and_scenarios() {
   // The real end: the planned 2.5 s (the last arrival is at 2.48 s), no later than the run itself.
   EXPECT_GE(s.at("end_s").to_number<double>(), 2.5);
   EXPECT_LE(s.at("end_s").to_number<double>(), root().at("meta").at("duration_s").to_number<double>());
+  // The planned load: 50 arrivals per second from 0 to 2.5 s.
+  const auto& load = s.at("load").as_object();
+  EXPECT_EQ(load.at("unit"), "arrivals_per_s");
+  EXPECT_EQ(load.at("ends"), "planned");
+  EXPECT_EQ(json::serialize(load.at("points")), "[[0E0,5E1],[2.5E0,5E1]]");
+  // Every tolerance of the recovery figures, defaults filled in.
+  const auto& recovery = root().at("recovery_options").as_object();
+  EXPECT_EQ(recovery.at("consecutive_healthy_s"), 5);
+  EXPECT_DOUBLE_EQ(recovery.at("confidence").to_number<double>(), 0.999);
+  EXPECT_EQ(recovery.size(), 9u);
 }
 
 TEST(results_file, every_documented_key_with_consistent_values) {

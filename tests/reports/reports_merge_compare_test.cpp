@@ -6,7 +6,7 @@
 #include <fstream>
 #include <random>
 
-#include <boost/json/serialize.hpp>
+#include <boost/json.hpp>
 
 #include "common/hdr_histogram.h"
 #include "reports/cli.h"
@@ -20,6 +20,7 @@ namespace stampede::reports {
 namespace {
 
 namespace fs = std::filesystem;
+namespace json = boost::json;
 using testing::build_results_text;
 using testing::lognormal_run;
 using testing::synthetic_run;
@@ -132,6 +133,120 @@ TEST(reports_merge_test, shards_started_at_different_times_align_on_wall_clock_s
     EXPECT_DOUBLE_EQ(merged.timeseries[i].p50_ms, whole.timeseries[i].p50_ms);
   }
   EXPECT_EQ(decode(merged.summary.histogram), decode(whole.summary.histogram));
+}
+
+// Times of a shard other than its rows (planned load, a process back) moved with them; a scenario that never
+// started (end_s null) became 0; recovery_options was dropped, so the figures used the defaults.
+TEST(reports_merge_test, every_shard_time_moves_nulls_stay_and_recovery_options_carry) {
+  synthetic_run full = full_run();
+  synthetic_run a = full, b = full;
+  a.requests.clear();
+  b.requests.clear();
+  a.run_id = "a";
+  b.run_id = "b";
+  b.start_unix_ms = full.start_unix_ms + 10'000;  // shard b started 10 s later: its t = 0 is merged t = 10
+  for (const auto& r : full.requests) {
+    if (r.t_s < 10) {
+      a.requests.push_back(r);
+    } else {
+      auto shifted = r;
+      shifted.t_s -= 10;
+      b.requests.push_back(shifted);
+    }
+  }
+  a.duration_s = 10;
+  b.duration_s = 20;
+  auto load = [](double from, double to, double level) {
+    return json::object{{"unit", "arrivals_per_s"},
+                        {"points", json::array{json::array{from, level}, json::array{to, level}}},
+                        {"ends", "planned"}};
+  };
+  auto scenario = [](const char* name, double start, json::value end, json::object plan) {
+    return json::object{{"name", name},
+                        {"executor", "constant-arrival-rate"},
+                        {"iterations", 10},
+                        {"dropped_iterations", 1},
+                        {"interrupted_iterations", 0},
+                        {"failed_iterations", 2},
+                        {"vus_max", 5},
+                        {"start_s", start},
+                        {"end_s", std::move(end)},
+                        {"load", std::move(plan)}};
+  };
+  const json::object tolerances{{"consecutive_healthy_s", 3}};
+  json::value da = testing::build_results(a), db = testing::build_results(b);
+  da.as_object()["scenarios"] = json::array{scenario("default", 0, 10.0, load(0, 30, 80)),
+                                            scenario("late", 25, nullptr, load(25, 30, 5)),
+                                            scenario("never", 28, nullptr, load(28, 30, 1))};
+  db.as_object()["scenarios"] = json::array{scenario("default", 0, 20.0, load(-10, 20, 80)),
+                                            scenario("late", 12, 19.5, load(12, 20, 5))};
+  da.as_object()["recovery_options"] = tolerances;
+  db.as_object()["recovery_options"] = tolerances;
+  // Shard b's fault: a process killed at 15 s (merged) and back at 17.5 s; shard a's: one never back.
+  db.as_object()["chaos"] =
+      json::array{json::object{{"id", 1},
+                               {"label", "kill app"},
+                               {"kind", "node"},
+                               {"fault", "kill"},
+                               {"target", "pidfile:/run/app.pid"},
+                               {"planned_start_s", 5.0},
+                               {"start_s", 5.0},
+                               {"end_s", 6.0},
+                               {"planned_end_s", 6.0},
+                               {"injections", 1},
+                               {"parameters", json::object{}},
+                               {"back_s", 7.5},
+                               {"recovery", json::object{{"status", "recovered"}, {"heal_s", 7.5}}}}};
+  da.as_object()["chaos"] = json::array{json::object{{"id", 1},
+                                                     {"label", "kill worker"},
+                                                     {"kind", "node"},
+                                                     {"fault", "kill"},
+                                                     {"target", "pidfile:/run/worker.pid"},
+                                                     {"planned_start_s", 5.0},
+                                                     {"start_s", 5.0},
+                                                     {"end_s", 6.0},
+                                                     {"planned_end_s", 6.0},
+                                                     {"injections", 1},
+                                                     {"parameters", json::object{}},
+                                                     {"back_s", nullptr}}};
+  std::vector<run_results> shards{parse_results(da), parse_results(db)};
+  const merge_output m = merge_results(shards);
+  const json::object& doc = m.document.as_object();
+
+  const auto& scenarios = doc.at("scenarios").as_array();
+  ASSERT_EQ(scenarios.size(), 3u) << json::serialize(scenarios);
+  const auto& whole = scenarios[0].as_object();
+  EXPECT_EQ(whole.at("start_s"), 0.0);
+  EXPECT_EQ(whole.at("end_s"), 30.0) << "shard b's end 20 s is merged 30 s";
+  EXPECT_EQ(json::serialize(whole.at("load").at("points")), "[[0E0,8E1],[3E1,8E1]]")
+      << "shard a's curve, started first";
+  EXPECT_EQ(whole.at("iterations"), 20);
+  EXPECT_EQ(whole.at("failed_iterations"), 4);
+  const auto& late = scenarios[1].as_object();
+  EXPECT_EQ(late.at("start_s"), 22.0);
+  EXPECT_EQ(late.at("end_s"), 29.5) << "ended in shard b, never started in shard a";
+  EXPECT_EQ(json::serialize(late.at("load").at("points")), "[[2.2E1,5E0],[3E1,5E0]]")
+      << "shard b's curve, moved";
+  EXPECT_TRUE(scenarios[2].at("end_s").is_null()) << "a scenario that never started stays so";
+  EXPECT_EQ(doc.at("recovery_options"), json::value(tolerances));
+
+  const auto& chaos = doc.at("chaos").as_array();
+  ASSERT_EQ(chaos.size(), 2u) << json::serialize(chaos);
+  const auto& worker = chaos[0].as_object();
+  EXPECT_TRUE(worker.at("back_s").is_null());
+  EXPECT_EQ(worker.at("recovery").at("status"), "not_healed") << json::serialize(worker);
+  const auto& app = chaos[1].as_object();
+  EXPECT_EQ(app.at("start_s"), 15.0);
+  EXPECT_EQ(app.at("planned_start_s"), 15.0);
+  EXPECT_EQ(app.at("end_s"), 16.0);
+  EXPECT_EQ(app.at("planned_end_s"), 16.0);
+  EXPECT_EQ(app.at("back_s"), 17.5);
+  // The figures are the merged run's: healed when the process was back, judged with the carried tolerances.
+  const auto& recovery = app.at("recovery").as_object();
+  EXPECT_EQ(recovery.at("heal_basis"), "process back") << json::serialize(recovery);
+  EXPECT_EQ(recovery.at("heal_s"), 17.5);
+  EXPECT_EQ(recovery.at("consecutive_healthy_s"), 3);
+  EXPECT_TRUE(parse_results(m.document).scenarios[2].end_s == parse_results(m.document).scenarios[2].start_s);
 }
 
 TEST(reports_merge_test, merge_command_writes_file_and_reports_errors) {

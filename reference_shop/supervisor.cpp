@@ -523,7 +523,13 @@ void supervisor::write_topology() {
       {"payment_emulator", std::move(emulator)},
   };
   const std::string tmp = o_.topology_path + ".tmp";
+  std::error_code ignored;
+  std::filesystem::remove(tmp, ignored);  // a new file: nobody holds an old one open
   std::ofstream out{tmp};
+  // The admin token and the database's password: for the shop's user only (DIR may be enterable by
+  // others, so that PostgreSQL's user reaches its data).
+  std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                               ignored);
   out << json::serialize(topology) << '\n';
   out.close();
   if (!out) throw std::runtime_error("cannot write " + o_.topology_path);

@@ -143,6 +143,9 @@ TEST_F(postgres_shop_test, starts_postgres_seeds_once_serves_and_leaves_nothing_
     EXPECT_EQ(uid_of(postmaster()), static_cast<int64_t>(::geteuid()));
   }
   EXPECT_EQ(running_postmaster(dir_.path() / "postgres" / "data"), postmaster());
+  // The topology holds the admin token and the database password, and DIR is now enterable by others.
+  EXPECT_EQ(std::filesystem::status(dir_.file("topology.json")).permissions(),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   // The topology's URL reaches the shop's database as the shop's role.
   pg::connection sql{std::string{db.at("url").as_string()}, pg::settings{}};
   EXPECT_EQ(sql.exec("SELECT current_user").text(0, 0), "shop");

@@ -53,14 +53,17 @@ std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::strin
 }
 
 constexpr const char* node_usage =
-    "usage: stampede shop-node --db FILE [--name N] [--address A] [--port P] [--threads T]\n"
+    "usage: stampede shop-node --db FILE | --db-url URL [--db-pool N] [--name N] [--address A] [--port P]\n"
+    "  [--threads T]\n"
     "  [--kdf interactive|moderate|minimal] [--kdf-workers N] [--kdf-queue N]\n"
     "  [--kdf-max-wait-ms MS] [--seed-scale S]\n"
     "  [--login-rate-source R[:B]|off] [--login-failures-account R[:B]|off] [--no-cache] [--cache-ttl-ms MS]\n"
     "  [--rate-limit-client RATE[:BURST]] [--rate-limit-global RATE[:BURST]] [--flash-max-inflight N]\n"
     "  [--payment HOST:PORT] [--workers N] [--lease-ms MS] [--payment-timeout-ms MS] [--max-attempts N]\n"
     "  [--drain-ms MS] [--ready-fd FD] [--inject-bug double-capture]\n"
-    "The admin token comes from $STAMPEDE_SHOP_ADMIN_TOKEN. SIGTERM drains (readyz 503) then stops; SIGINT stops.\n";
+    "The admin token comes from $STAMPEDE_SHOP_ADMIN_TOKEN. SIGTERM drains (readyz 503) then stops; SIGINT stops.\n"
+    "--db-url postgresql://USER@HOST:PORT/DB uses PostgreSQL (password in the URL or $PGPASSWORD), with at most\n"
+    "--db-pool sessions (default 8); a request that finds none free within 1 s gets 503.\n";
 
 constexpr const char* emulator_usage =
     "usage: stampede payment-emulator [--address A] [--port P] [--threads T] [--latency-median-ms MS]\n"
@@ -75,7 +78,7 @@ int shop_node_command(std::span<char* const> args) {
   int64_t drain_ms = 1500;
   try {
     arg_list a{args.subspan(1),
-               {"db", "name", "address", "port", "threads", "kdf", "seed-scale", "cache-ttl-ms", "rate-limit-client",
+               {"db", "db-url", "db-pool", "name", "address", "port", "threads", "kdf", "seed-scale", "cache-ttl-ms", "rate-limit-client",
                 "rate-limit-global", "flash-max-inflight", "payment", "workers", "lease-ms", "payment-timeout-ms",
                 "max-attempts", "drain-ms", "ready-fd", "inject-bug", "kdf-workers", "kdf-queue", "kdf-max-wait-ms",
                 "login-rate-source", "login-failures-account"},
@@ -85,7 +88,9 @@ int shop_node_command(std::span<char* const> args) {
       return 0;
     }
     o.db_path = a.get("db");
-    if (o.db_path.empty()) throw std::invalid_argument("--db is required");
+    o.db_url = a.get("db-url");
+    if (o.db_path.empty() == o.db_url.empty()) throw std::invalid_argument("give --db FILE or --db-url URL");
+    o.db_pool = static_cast<int>(a.get_int("db-pool", o.db_pool, 1, 1000));
     o.name = a.get("name", "node1");
     o.address = a.get("address", "127.0.0.1");
     o.port = static_cast<uint16_t>(a.get_int("port", 0, 0, 65535));

@@ -15,7 +15,8 @@
 
 #include "reference_shop/request_fields.h"
 #include "reference_shop/seed.h"
-#include "reference_shop/sqlite_store.h"
+#include "reference_shop/sqlite.h"
+#include "reference_shop/store_factory.h"
 
 namespace stampede::shop {
 
@@ -59,7 +60,8 @@ node::node(node_options options)
       cache_(options_.cache),
       limiter_(options_.rate_per_client, options_.rate_global),
       login_sources_(options_.login_per_source, bucket_spec{}) {
-  auto db = std::make_unique<sqlite_store>(options_.db_path);
+  auto db = open_store(store_config{options_.db_path, options_.db_url, options_.db_pool, options_.db_pool_wait,
+                                    "stampede-" + options_.name});
   db->migrate();
   if (options_.seed_scale > 0 && !db->seeded()) db->reseed(options_.seed_scale, hash_password(seed_password, options_.kdf));
   store_ = std::move(db);
@@ -195,6 +197,9 @@ http::response node::handle_since(http::request& request, std::chrono::steady_cl
     response = e.busy() ? http::response::error(503, "unavailable", "database busy, retry")
                         : http::response::error(500, "internal", "database error");
     if (e.busy()) response.headers.emplace_back("Retry-After", "1");
+  } catch (const store_unavailable& e) {
+    response = http::response::error(503, "unavailable", e.what());
+    response.headers.emplace_back("Retry-After", "1");
   } catch (const std::exception& e) {
     response = http::response::error(500, "internal", e.what());
   }

@@ -30,7 +30,10 @@ namespace stampede::shop {
 
 struct node_options {
   std::string name = "node1";
-  std::string db_path;  // SQLite file shared by all nodes
+  std::string db_path;  // SQLite file shared by all nodes, or:
+  std::string db_url;   // PostgreSQL server shared by all nodes (password in the URL or $PGPASSWORD)
+  int db_pool = 8;      // PostgreSQL sessions of this node; a request waits at most db_pool_wait for one
+  std::chrono::milliseconds db_pool_wait{1000};
   std::string address = "127.0.0.1";
   uint16_t port = 0;
   int threads = 2;

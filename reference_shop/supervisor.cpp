@@ -26,6 +26,7 @@
 #include "common/limits.h"
 #include "common/loopback.h"
 #include "reference_shop/child_process.h"
+#include "reference_shop/data_tier.h"
 #include "reference_shop/haproxy_config.h"
 #include "reference_shop/options.h"
 #include "reference_shop/passwords.h"
@@ -55,14 +56,17 @@ constexpr const char* usage =
     "                     [--edge-conn-limit N] [--edge-conn-rate N] [--edge-request-timeout-ms MS]\n"
     "                     [--node-ports P1,P2,...] [--payment-port P]\n"
     "                     [--node-via HOST:PORT,...] [--payment-via HOST:PORT] [--respawn-ms MS]\n"
-    "                     [--inject-bug double-capture]\n"
+    "                     [--inject-bug double-capture] [--db sqlite|postgres] [--db-pool N] [--pg-bin DIR]\n"
     "       stampede shop seed [--scale S] [--data DIR] [--kdf ...]\n"
     "Starts N shop nodes behind HAProxy plus a payment emulator on 127.0.0.1, writes the topology JSON\n"
     "(default DIR/topology.json), prints the entry URL, and stops everything on Ctrl-C or SIGTERM.\n"
     "HAProxy is restarted when it dies; the shop exits 1 when it cannot be restarted (5 tries in a row).\n"
     "Links (for fault proxies, as `stampede drill` does): --node-ports/--payment-port fix the listening ports,\n"
     "--node-via makes HAProxy reach node i at the i-th address, --payment-via makes nodes call the payment\n"
-    "emulator at that address; --respawn-ms restarts a node that died, on the same port, after MS.\n";
+    "emulator at that address; --respawn-ms restarts a node that died, on the same port, after MS.\n"
+    "--db postgres runs one PostgreSQL 15 server (DIR/postgres, binaries in --pg-bin, default\n"
+    "/usr/lib/postgresql/15/bin) instead of the SQLite file DIR/shop.db; each node keeps up to --db-pool\n"
+    "sessions (default 8).\n";
 
 // Node flags the supervisor passes through unchanged.
 constexpr const char* node_flags[] = {"workers",           "lease-ms",          "max-attempts",
@@ -113,6 +117,10 @@ std::vector<std::string> split_commas(const std::string& text) {
 }
 
 int seed_command(const arg_list& a) {
+  if (a.get("db", "sqlite") != "sqlite") {
+    throw std::invalid_argument(
+        "`shop seed` seeds SQLite only; `stampede shop --db postgres --scale S` seeds PostgreSQL");
+  }
   const std::string dir = a.get("data", "stampede-shop-data");
   const int64_t scale = a.get_int("scale", 1, 1, 1000);
   auto kdf = parse_kdf_cost(a.get("kdf", "interactive"));
@@ -131,6 +139,8 @@ int seed_command(const arg_list& a) {
 struct shop_options {
   int64_t nodes = 3, threads = 2, scale = 1, port = 8080, payment_port = 0, respawn_ms = -1;
   std::string lb, data, topology_path, kdf_text, haproxy_bin;
+  std::string db_kind, pg_bin;
+  int64_t db_pool = 8;
   std::vector<int> weights;
   std::vector<uint16_t> node_ports;                        // empty: any
   std::vector<std::pair<std::string, uint16_t>> node_via;  // empty: HAProxy reaches the nodes directly
@@ -153,6 +163,12 @@ shop_options parse_shop_options(const arg_list& a) {
     throw std::invalid_argument("--inject-bug: unknown bug '" + a.get("inject-bug") + "' (known: double-capture)");
   }
   o.haproxy_bin = a.get("haproxy", "/usr/sbin/haproxy");
+  o.db_kind = a.get("db", "sqlite");
+  if (o.db_kind != "sqlite" && o.db_kind != "postgres") {
+    throw std::invalid_argument("--db must be sqlite or postgres");
+  }
+  o.db_pool = a.get_int("db-pool", 8, 1, 200);
+  o.pg_bin = a.get("pg-bin", default_postgres_bin_dir);
   if (a.has("weights")) {
     for (const auto& w : split_commas(a.get("weights"))) {
       const int v = std::atoi(w.c_str());
@@ -206,8 +222,8 @@ class supervisor {
  public:
   supervisor(const arg_list& args, shop_options options)
       : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
-        db_path_((std::filesystem::path{o_.data} / "shop.db").string()),
-        config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()) {}
+        config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
+        data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin}) {}
   ~supervisor() { shutdown(); }
 
   // Seeds, starts the emulator, the nodes and HAProxy, writes the topology and prints the entry URL.
@@ -225,10 +241,13 @@ class supervisor {
   void write_topology();
   int reap();
   child* find(std::string_view role);
+  template <class Pred>
+  void stop_children(Pred selected);
 
   const arg_list& args_;
   shop_options o_;
-  const std::string exe_, admin_token_, db_path_, config_path_;
+  const std::string exe_, admin_token_, config_path_;
+  data_tier data_;
   std::string payment_address_, entry_;
   haproxy_config hc_;
   std::vector<child> children_;
@@ -266,20 +285,28 @@ int supervisor::reap() {
 
 // SIGINT to nodes and the emulator (stop now), SIGTERM to HAProxy; SIGKILL whatever is left after 10 s.
 // SIGCONT after the stop signal: a child paused by a drill (SIGSTOP) that died before healing it would
-// otherwise keep its stop signal pending until the 10 s SIGKILL.
+// otherwise keep its stop signal pending until the 10 s SIGKILL. The database goes last (SIGINT is
+// PostgreSQL's fast shutdown), once no node can be in the middle of a transaction.
 void supervisor::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   stopping_ = true;
+  stop_children([](const child& c) { return c.role != "database"; });
+  stop_children([](const child& c) { return c.role == "database"; });
+  data_.release();
+}
+
+template <class Pred>
+void supervisor::stop_children(Pred selected) {
   for (auto& c : children_) {
-    if (!c.alive) continue;
+    if (!c.alive || !selected(c)) continue;
     ::kill(c.pid, c.role == "haproxy" ? SIGTERM : SIGINT);
     ::kill(c.pid, SIGCONT);
   }
   const auto deadline = steady::now() + std::chrono::seconds{10};
   auto any_alive = [&] {
     for (const auto& c : children_) {
-      if (c.alive) return true;
+      if (c.alive && selected(c)) return true;
     }
     return false;
   };
@@ -292,7 +319,7 @@ void supervisor::shutdown() {
     reap();
   }
   for (auto& c : children_) {
-    if (c.alive) {
+    if (c.alive && selected(c)) {
       std::fprintf(stderr, "stampede shop: %s %s did not stop, killing it\n", c.role.c_str(), c.name.c_str());
       ::kill(c.pid, SIGKILL);
       ::waitpid(c.pid, nullptr, 0);
@@ -307,7 +334,10 @@ child& supervisor::start_with_pipe(child c, std::vector<std::string> argv) {
   argv.push_back("--ready-fd");
   argv.push_back("3");
   std::vector<std::pair<std::string, std::string>> env;
-  if (c.role == "node") env.emplace_back("STAMPEDE_SHOP_ADMIN_TOKEN", admin_token_);
+  if (c.role == "node") {
+    env = data_.node_env();
+    env.emplace_back("STAMPEDE_SHOP_ADMIN_TOKEN", admin_token_);
+  }
   try {
     c.pid = spawn(exe_, argv, fds[1], env);
   } catch (...) {
@@ -331,9 +361,12 @@ child& supervisor::start_with_pipe(child c, std::vector<std::string> argv) {
 
 // A node's command line; a respawned node gets the same one (and its first port, so links stay valid).
 std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) const {
-  std::vector<std::string> argv{"stampede", "shop-node", "--db", db_path_, "--name", "node" + std::to_string(index),
-                                "--port", std::to_string(port), "--threads", std::to_string(o_.threads), "--kdf",
-                                o_.kdf_text, "--payment", payment_address_};
+  std::vector<std::string> argv{"stampede", "shop-node"};
+  for (auto& a : data_.node_args()) argv.push_back(std::move(a));
+  const std::vector<std::string> rest{"--name",    "node" + std::to_string(index), "--port",
+                                      std::to_string(port), "--threads", std::to_string(o_.threads),
+                                      "--kdf",     o_.kdf_text, "--payment", payment_address_};
+  argv.insert(argv.end(), rest.begin(), rest.end());
   for (auto flag : node_flags) {
     if (args_.has(flag)) {
       argv.push_back(std::string{"--"} + flag);
@@ -344,15 +377,15 @@ std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) con
 }
 
 void supervisor::start() {
-  {
-    // Seed once here, before any node starts, so nodes never race to seed.
-    sqlite_store db{db_path_};
-    db.migrate();
-    if (!db.seeded() || args_.has("scale")) {
-      std::fprintf(stderr, "stampede shop: seeding %s at scale %lld\n", db_path_.c_str(), static_cast<long long>(o_.scale));
-      db.reseed(o_.scale, hash_password(seed_password, *parse_kdf_cost(o_.kdf_text)));
-    }
+  // The data tier first (PostgreSQL: the server, watched and stopped with the other children), then one
+  // migration and seed here, before any node starts, so nodes never race to seed.
+  data_.start();
+  if (data_.server_pid() > 0) {
+    children_.push_back(child{"database", "postgres", data_.server_pid(), data_.server_port(), true});
+    std::fprintf(stderr, "stampede shop: database %s (pid %d)\n", data_.description().c_str(),
+                 data_.server_pid());
   }
+  data_.prepare(o_.scale, args_.has("scale"), *parse_kdf_cost(o_.kdf_text));
   std::vector<std::string> emulator_argv{"stampede", "payment-emulator", "--port", std::to_string(o_.payment_port)};
   for (auto [flag, target] : {std::pair{"payment-latency-median-ms", "--latency-median-ms"},
                               std::pair{"payment-latency-p99-ms", "--latency-p99-ms"},
@@ -449,7 +482,9 @@ void supervisor::respawn_node(child& c) {
   argv.push_back("--ready-fd");
   argv.push_back("3");
   try {
-    c.pid = spawn(exe_, argv, fds[1], {{"STAMPEDE_SHOP_ADMIN_TOKEN", admin_token_}});
+    auto env = data_.node_env();
+    env.emplace_back("STAMPEDE_SHOP_ADMIN_TOKEN", admin_token_);
+    c.pid = spawn(exe_, argv, fds[1], env);
     c.alive = true;
     ::close(fds[1]);
     fds[1] = -1;
@@ -477,18 +512,24 @@ void supervisor::write_topology() {
                              {"metrics_url", "http://127.0.0.1:" + std::to_string(hc_.stats_port) + "/metrics"},
                              {"stats_url", "http://127.0.0.1:" + std::to_string(hc_.stats_port) + "/stats"},
                              {"runtime_api", "127.0.0.1:" + std::to_string(hc_.runtime_port)}};
-    } else {
+    } else if (c.role == "payment_emulator") {
       emulator = json::object{{"pid", c.pid}, {"url", "http://127.0.0.1:" + std::to_string(c.port)}};
     }
   }
   json::object topology{
       {"entry_url", entry_},     {"admin_token", admin_token_}, {"supervisor_pid", ::getpid()},
-      {"data_dir", o_.data},     {"database", db_path_},        {"lb", o_.lb},
+      {"data_dir", o_.data},     {"database", data_.topology()},  {"lb", o_.lb},
       {"threads", o_.threads},   {"nodes", std::move(node_list)}, {"haproxy", std::move(haproxy)},
       {"payment_emulator", std::move(emulator)},
   };
   const std::string tmp = o_.topology_path + ".tmp";
+  std::error_code ignored;
+  std::filesystem::remove(tmp, ignored);  // a new file: nobody holds an old one open
   std::ofstream out{tmp};
+  // The admin token and the database's password: for the shop's user only (DIR may be enterable by
+  // others, so that PostgreSQL's user reaches its data).
+  std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                               ignored);
   out << json::serialize(topology) << '\n';
   out.close();
   if (!out) throw std::runtime_error("cannot write " + o_.topology_path);
@@ -557,7 +598,8 @@ int supervisor_command(std::span<char* const> args) {
                        "payment-decline-rate", "payment-lose-rate", "haproxy", "node-ports", "payment-port",
                        "node-via", "payment-via", "respawn-ms", "kdf-workers", "kdf-queue", "kdf-max-wait-ms", "login-rate-source",
                        "login-failures-account", "inject-bug", "server-maxconn", "queue-timeout-ms",
-                       "edge-conn-limit", "edge-conn-rate", "edge-request-timeout-ms"},
+                       "edge-conn-limit", "edge-conn-rate", "edge-request-timeout-ms", "db", "db-pool",
+                       "pg-bin"},
                    std::set<std::string, std::less<>>{"help"});
     if (parsed->has("help")) {
       std::fputs(usage, stdout);

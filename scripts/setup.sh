@@ -10,6 +10,7 @@ packages=(
   libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
   liblua5.4-dev lua5.4 libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev zlib1g-dev libsqlite3-dev sqlite3 libsodium-dev libhttp-parser-dev
+  postgresql-15 postgresql-client-15 libpq-dev
   nginx-light wrk hey haproxy prometheus procps iproute2 curl bc python3 util-linux
   clang libclang-rt-14-dev chromium
 )

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -199,6 +200,33 @@ TEST(drill_end_to_end, flash_sale_drill_passes_with_links_invariants_recovery_an
     EXPECT_TRUE(fs::exists(dir.path() / "out" / f)) << f;
   }
   EXPECT_NE(read_text(dir.path() / "out" / "junit.xml").find("acknowledged orders exist exactly once"), std::string::npos);
+}
+
+// The same drill on `stampede shop --db postgres`: a PostgreSQL 15 server in the drill's private work
+// directory (run as the postgres user when we are root), the same invariants, and nothing left afterwards.
+TEST(drill_end_to_end, flash_sale_drill_on_postgres_holds_every_invariant_and_leaves_nothing) {
+  temp_dir dir;
+  auto r = drill("flash_sale_drill.lua", dir,
+                 {"-e", "DURATION=9s", "-e", "BUYERS=60", "-e", "SPIKE_AT=5s", "-e", "FAULT_AT=2s", "-e", "FAULT_FOR=2s",
+                  "--shop-arg", "--db", "--shop-arg", "postgres"});
+  EXPECT_EQ(r.code, 0) << r.log;
+  expect_invariants_hold(r);
+  expect_faults_with_recovery(r, 1);
+  const auto& db = r.results.at("drill").at("topology_at_start").at("database").as_object();
+  ASSERT_EQ(db.at("kind").as_string(), "postgres") << json::serialize(db);
+  for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
+    if (inv.at("name") != "flash sale never oversold, nobody over the per-user limit") continue;
+    int64_t sold = -1;
+    for (const auto& s : inv.at("evidence").at("per_sale").as_array()) {
+      if (s.at("sale_id").to_number<int64_t>() == 2) sold = s.at("sold").to_number<int64_t>();
+    }
+    EXPECT_EQ(sold, 45) << json::serialize(inv);  // the drill's sale: exactly its stock, as on SQLite
+  }
+  // The server and its data went with the drill's work directory.
+  const auto postmaster = static_cast<pid_t>(db.at("pid").to_number<int64_t>());
+  EXPECT_TRUE(::kill(postmaster, 0) == -1 && errno == ESRCH) << "postgres " << postmaster << " still runs";
+  const fs::path data_dir{std::string(db.at("data_dir").as_string())};
+  EXPECT_FALSE(fs::exists(data_dir.parent_path().parent_path().parent_path())) << data_dir;
 }
 
 TEST(drill_end_to_end, bad_scenario_path_and_flags_are_usage_errors) {

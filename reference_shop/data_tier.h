@@ -1,0 +1,60 @@
+// The shop's database as the supervisor runs it (`stampede shop --db sqlite|postgres`): the SQLite file
+// DIR/shop.db, or one PostgreSQL 15 server in DIR/postgres (postgres_server.h) with a `shop` role (a
+// password made for each run) owning a `shop` database. The supervisor starts it first, migrates and seeds
+// once through it, hands the nodes their flags and environment, and writes its topology entry.
+//
+// Thread-safety: one owner thread (the supervisor's).
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "reference_shop/passwords.h"
+#include "reference_shop/postgres_server.h"
+
+namespace stampede::shop {
+
+struct data_tier_options {
+  std::string kind = "sqlite";  // sqlite | postgres
+  std::filesystem::path data;   // the shop's data directory
+  int64_t nodes = 3;
+  int pool_size = 8;  // PostgreSQL sessions per node
+  std::string pg_bin_dir = default_postgres_bin_dir;
+};
+
+class data_tier {
+ public:
+  explicit data_tier(data_tier_options options);
+  ~data_tier();
+
+  // PostgreSQL: initdb on first use, the server (sized for nodes x pool_size sessions), the role and the
+  // database. SQLite: nothing. Throws std::runtime_error with one line (missing binaries name the package).
+  void start();
+  // Migrates, and seeds when never seeded or `reseed` — once, before any node starts.
+  void prepare(int64_t scale, bool reseed, kdf_cost kdf);
+  // Node flags (`--db FILE`, or `--db-url URL --db-pool N`) and environment (PGPASSWORD).
+  std::vector<std::string> node_args() const;
+  std::vector<std::pair<std::string, std::string>> node_env() const;
+  // The topology's `database` entry: {kind, path} or {kind, role, pid, port, data_dir, url, log}.
+  boost::json::object topology() const;
+  std::string description() const;  // for the supervisor's log line
+  // The PostgreSQL server's pid (-1 for SQLite). The supervisor watches it with its other children and
+  // stops it last; release() then tells this object it is gone.
+  pid_t server_pid() const noexcept { return server_ ? server_->pid() : -1; }
+  uint16_t server_port() const noexcept { return server_ ? server_->port() : 0; }
+  void release() noexcept;
+
+ private:
+  data_tier_options options_;
+  std::unique_ptr<postgres_server> server_;
+  std::string password_;  // the shop role's, new on every start
+};
+
+}  // namespace stampede::shop

@@ -1,5 +1,6 @@
 #include "loadgen/options_reader.h"
 
+#include <cctype>
 #include <cmath>
 #include <set>
 #include <stdexcept>
@@ -101,6 +102,28 @@ class table_reader {
     } else if (type != LUA_TNIL) {
       lua_pop(L_, 1);
       bad(path(key), "expected a duration string or a number of seconds");
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+
+  // Bytes: a whole number or a string with a unit ("10MB"); at least `min`.
+  std::optional<size_t> bytes(const char* key, size_t min) {
+    seen_.insert(key);
+    std::optional<size_t> out;
+    const int type = lua_getfield(L_, -1, key);
+    if (type == LUA_TNUMBER || type == LUA_TSTRING) {
+      std::string text = type == LUA_TNUMBER && lua_isinteger(L_, -1) ? std::to_string(lua_tointeger(L_, -1))
+                                                                       : std::string(lua_tostring(L_, -1));
+      out = parse_byte_size(text);
+      lua_pop(L_, 1);
+      if (!out) bad(path(key), "invalid size '" + text + "' (expected bytes or e.g. \"512KB\", \"10MB\", \"1GB\")");
+      if (*out < min) bad(path(key), "must be at least " + std::to_string(min) + " bytes");
+      return out;
+    }
+    if (type != LUA_TNIL) {
+      lua_pop(L_, 1);
+      bad(path(key), "expected a size such as \"10MB\" or a number of bytes");
     }
     lua_pop(L_, 1);
     return out;
@@ -313,6 +336,37 @@ void read_thresholds(lua_State* L, run_options& out) {
 
 }  // namespace
 
+std::optional<size_t> parse_byte_size(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
+  if (digits == 0) return std::nullopt;
+  double value = 0;
+  try {
+    size_t used = 0;
+    value = std::stod(std::string(text.substr(0, digits)), &used);
+    if (used != digits) return std::nullopt;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string unit(text.substr(digits));
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double scale = 0;
+  if (unit.empty() || unit == "B") {
+    scale = 1;
+  } else if (unit == "K" || unit == "KB" || unit == "KIB") {
+    scale = 1024.0;
+  } else if (unit == "M" || unit == "MB" || unit == "MIB") {
+    scale = 1024.0 * 1024;
+  } else if (unit == "G" || unit == "GB" || unit == "GIB") {
+    scale = 1024.0 * 1024 * 1024;
+  } else {
+    return std::nullopt;
+  }
+  const double bytes = value * scale;
+  if (!(bytes >= 0) || bytes > 0x1p50 || (scale == 1 && value != std::floor(value))) return std::nullopt;
+  return static_cast<size_t>(bytes);
+}
+
 fault_spec read_fault(lua_State* L, int index, const std::string& path) {
   index = lua_absindex(L, index);
   if (!lua_istable(L, index)) bad(path, "expected a table { fault = ..., target = ..., ... }");
@@ -393,6 +447,7 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     if (auto v = r.boolean("insecureSkipTLSVerify")) out.insecure_skip_tls_verify = *v;
     if (auto v = r.boolean("throw")) out.throw_on_iteration_error = *v;
     if (auto v = r.boolean("discardResponseBodies")) out.discard_response_bodies = *v;
+    if (auto v = r.bytes("responseBodyLimit", 0)) out.response_body_limit = *v;
     if (auto v = r.string("userAgent")) out.user_agent = *v;
     if (auto v = r.duration("setupTimeout")) out.setup_timeout = *v;
     if (auto v = r.duration("teardownTimeout")) out.teardown_timeout = *v;

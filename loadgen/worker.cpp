@@ -71,6 +71,7 @@ void worker::apply_plan() {
     http_options.max_connections_per_host = plan_.options.max_connections_per_host;
     http_options.insecure_skip_tls_verify = plan_.options.insecure_skip_tls_verify;
     http_options.discard_bodies = plan_.options.discard_response_bodies;
+    http_options.response_body_limit = plan_.options.response_body_limit;
     http_ = std::make_unique<http_engine>(*io_, http_options);
   }
   base_url_.reset();

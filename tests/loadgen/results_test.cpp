@@ -97,8 +97,8 @@ bool is_iso_utc_millis(std::string_view text) {
 }
 
 constexpr const char* error_kinds[] = {
-    "connect_refused", "connect_timeout", "reset",        "read_timeout", "malformed_response", "tls",
-    "status_4xx",      "status_5xx",      "check_failed", "other"};
+    "connect_refused", "connect_timeout", "reset",      "read_timeout", "malformed_response", "tls",
+    "body_truncated",  "status_4xx",      "status_5xx", "check_failed", "other"};
 
 // One run serves every check below (a test per part would repeat the 2.5 s load).
 testing::test_server* server_ = nullptr;

@@ -448,6 +448,7 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     if (auto v = r.boolean("throw")) out.throw_on_iteration_error = *v;
     if (auto v = r.boolean("discardResponseBodies")) out.discard_response_bodies = *v;
     if (auto v = r.bytes("responseBodyLimit", 0)) out.response_body_limit = *v;
+    if (auto v = r.bytes("luaMemoryLimit", 1024 * 1024)) out.lua_memory_limit = *v;
     if (auto v = r.string("userAgent")) out.user_agent = *v;
     if (auto v = r.duration("setupTimeout")) out.setup_timeout = *v;
     if (auto v = r.duration("teardownTimeout")) out.teardown_timeout = *v;

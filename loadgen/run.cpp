@@ -19,6 +19,7 @@
 #include "common/limits.h"
 #include "loadgen/aggregate.h"
 #include "loadgen/chaos_timeline.h"
+#include "loadgen/lua_guard.h"
 #include "loadgen/worker.h"
 
 namespace stampede::loadgen {
@@ -324,18 +325,54 @@ int coordinator::run(const report_writer& write_reports) {
   plan_.seed = request_.seed;
   plan_.threads = std::max(1, request_.threads);
   plan_.shard = request_.shard;
+  plan_.unsafe_lua = request_.unsafe_lua;
+  plan_.init_timeout = request_.init_timeout;
+  if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
   signal_guard signals;
+
+  // Lua runs (the top level, setup(), teardown(), verify()) on their own thread so that this one
+  // still takes Ctrl-C and watches them: a signal stops the call (it throws), the way a timeout does,
+  // even in code that never yields (lua_guard.h).
+  auto interruptible = [&](worker& w, auto on_signal, auto call) {
+    std::exception_ptr failure;
+    std::atomic<bool> done{false};
+    std::thread runner([&] {
+      try {
+        call();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      done = true;
+      signals.wake();
+    });
+    while (!done.load()) {
+      if (const int sig = signals.wait(lua_guard::watchdog_period); sig != 0) {
+        interrupted_ = true;
+        if (!request_.quiet) {
+          std::fprintf(stderr, "\nstampede: %s received, interrupting the script\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        }
+        on_signal();
+      }
+      w.watchdog_tick();
+    }
+    runner.join();
+    if (failure) std::rethrow_exception(failure);
+  };
+  auto init_worker = [&](worker& w) {
+    interruptible(w, [&] { w.interrupt_init(); }, [&] { w.init(); });
+  };
 
   // Worker 0 reads the options; every worker runs the script's top level in its own state.
   try {
     workers_.push_back(std::make_unique<worker>(plan_, 0, outbox_));
-    workers_[0]->init();
+    init_worker(*workers_[0]);
   } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
-    return exit_script_error;
+    std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
+    return interrupted_ ? exit_interrupted : exit_script_error;
   }
   try {
     plan_.options = read_run_options(workers_[0]->lua(), request_.overrides);
+    if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
     for (const auto& s : plan_.options.scenarios) {
       lua_State* L = workers_[0]->lua();
       lua_pushglobaltable(L);
@@ -361,38 +398,14 @@ int coordinator::run(const report_writer& write_reports) {
     planned_duration_s_ = std::max(planned_duration_s_,
                                    std::chrono::duration<double>(s.start_time + s.planned_duration()).count());
   }
-  // setup(), teardown() and verify() run on their own thread so that this one still takes Ctrl-C: a
-  // signal ends the call as interrupted (it throws), the way a timeout does.
-  auto interruptible = [&](auto call) {
-    std::exception_ptr failure;
-    std::atomic<bool> done{false};
-    std::thread runner([&] {
-      try {
-        call();
-      } catch (...) {
-        failure = std::current_exception();
-      }
-      done = true;
-      signals.wake();
-    });
-    while (!done.load()) {
-      if (const int sig = signals.wait(std::chrono::milliseconds(100)); sig != 0) {
-        interrupted_ = true;
-        if (!request_.quiet) {
-          std::fprintf(stderr, "\nstampede: %s received, interrupting setup/teardown\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        }
-        workers_[0]->interrupt_special();
-      }
-    }
-    runner.join();
-    if (failure) std::rethrow_exception(failure);
-  };
+  worker& first = *workers_[0];
+  auto special = [&](auto call) { interruptible(first, [&] { first.interrupt_special(); }, call); };
   try {
-    interruptible([&] { plan_.setup_data_json = workers_[0]->run_setup(); });
-    workers_[0]->apply_plan();
+    special([&] { plan_.setup_data_json = first.run_setup(); });
+    first.apply_plan();
     for (int i = 1; i < plan_.threads; ++i) {
       workers_.push_back(std::make_unique<worker>(plan_, i, outbox_));
-      workers_.back()->init();
+      init_worker(*workers_.back());
       workers_.back()->apply_plan();
     }
   } catch (const script_error& e) {
@@ -444,6 +457,7 @@ int coordinator::run(const report_writer& write_reports) {
       wait = std::clamp(std::chrono::milliseconds(static_cast<int64_t>(until * 1000)), std::chrono::milliseconds(1), wait);
     }
     const int sig = signals.wait(wait);
+    for (auto& w : workers_) w->watchdog_tick();  // Lua that never yields is stopped at its deadline
     if (sig != 0) {
       const bool hard = interrupted_;
       interrupted_ = true;
@@ -498,7 +512,8 @@ int coordinator::run(const report_writer& write_reports) {
 
   bool teardown_failed = false;
   try {
-    interruptible([&] { workers_[0]->run_teardown(); });
+    first.clear_stop_requests();  // a Ctrl-C that stopped the load does not stop teardown
+    special([&] { first.run_teardown(); });
   } catch (const script_error& e) {
     std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
     teardown_failed = true;
@@ -516,7 +531,8 @@ int coordinator::run(const report_writer& write_reports) {
   try {
     history_json_ = history_json(history_);
     std::string result;
-    interruptible([&] { result = workers_[0]->run_verify(json::serialize(history_json_)); });
+    first.clear_stop_requests();
+    special([&] { result = first.run_verify(json::serialize(history_json_)); });
     if (result != "null") {
       json::value v = json::parse(result);
       json::array invariants;
@@ -575,6 +591,15 @@ int coordinator::run(const report_writer& write_reports) {
       std::fprintf(stderr, "  %lldx %s (first: VU %lld, iteration %lld)\n", static_cast<long long>(e.count),
                    e.message.c_str(), static_cast<long long>(e.first_vu), static_cast<long long>(e.first_iteration));
       if (shown == 1 && e.detail != e.message) std::fprintf(stderr, "%s\n", e.detail.c_str());
+    }
+  }
+
+  // VUs the guard stopped (setup, teardown and verify were reported when they failed).
+  for (auto& w : workers_) {
+    for (const auto& i : w->interruptions()) {
+      if (i.phase != lua_phase::iteration) continue;
+      std::fprintf(stderr, "stampede: VU %lld of scenario %s: %s; its iteration counts as interrupted\n",
+                   static_cast<long long>(i.vu), i.scenario.c_str(), i.reason.c_str());
     }
   }
 
@@ -716,6 +741,18 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
         {"end_s", std::chrono::duration<double>(s.start_time + s.planned_duration()).count()}});
   }
   root["scenarios"] = std::move(scenarios);
+  json::array stopped;  // Lua code the guard stopped because it did not yield (lua_guard.h)
+  for (const auto& w : workers_) {
+    for (const auto& i : w->interruptions()) {
+      stopped.push_back(json::object{{"phase", std::string(to_string(i.phase))},
+                                     {"vu", i.vu},
+                                     {"scenario", i.scenario},
+                                     {"where", i.where},
+                                     {"ran_s", i.stalled_s},
+                                     {"message", i.reason}});
+    }
+  }
+  root["script_interruptions"] = std::move(stopped);
   root["chaos"] = chaos_ ? chaos_->records() : json::array();
   root["verify"] = verify_;
   root["history"] = history_json_;

@@ -3,6 +3,7 @@
 // thresholds, runs teardown, and writes the results. Exit codes are documented in the README.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +43,11 @@ struct run_request {
   slot shard{0, 1};
   bool proxy = false;                        // put a fault proxy ("target") in front of the target
   std::optional<std::string> topology_path;  // processes for node faults (a shop topology)
+  bool unsafe_lua = false;                   // --unsafe-lua: Lua's whole standard library (lua_sandbox.h)
+  // --lua-memory-limit: per worker's Lua state from the top level on; overrides options.luaMemoryLimit
+  // (which applies from setup() on: the options are read after the top level has run).
+  std::optional<size_t> lua_memory_limit;
+  std::chrono::nanoseconds init_timeout{std::chrono::seconds(60)};  // bound of the script's top level
 
   // For embedders (stampede drill, stampede capacity); all optional.
   // Fault proxies the caller created (e.g. on a shop's internal links): network faults may target them;

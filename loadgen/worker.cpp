@@ -61,10 +61,12 @@ worker::~worker() {
 }
 
 lua_State* worker::lua() const noexcept { return lua_->state(); }
+const lua_sandbox& worker::sandbox() const noexcept { return lua_->sandbox(); }
 
-void worker::init() { lua_->load_script(plan_.script_path); }
+void worker::init() { lua_->load_script(plan_.script_path, plan_.init_timeout); }
 
 void worker::apply_plan() {
+  lua_->guard().set_memory_limit(plan_.options.lua_memory_limit);
   if (!http_) {  // the options are final only now
     http_engine_options http_options;
     http_options.connect_timeout = plan_.options.connect_timeout;
@@ -175,13 +177,21 @@ void worker::handle(const event& e, steady::time_point now) {
 }
 
 void worker::request_stop(bool hard) {
+  lua_->guard().request_stop(hard);  // Lua code that does not yield holds up the loop: stop it there
   if (stop_requested_.exchange(true) && !hard) return;
   asio::post(*io_, [this, hard] {
     if (running_) schedule(steady::now(), event_kind::stop, nullptr, hard ? 1 : 0);
   });
 }
 
+void worker::interrupt_init() { lua_->guard().request_stop(true); }
+
+void worker::clear_stop_requests() { lua_->guard().clear_stop(); }
+
+void worker::watchdog_tick() { lua_->guard().watchdog_tick(); }
+
 void worker::interrupt_special() {
+  lua_->guard().request_stop(true);
   special_interrupted_ = true;
   asio::post(*io_, [this] {
     if (running_ && special_vu_ != nullptr) schedule(steady::now(), event_kind::stop, nullptr, 1);
@@ -404,7 +414,15 @@ void worker::begin_iteration(vu& v, steady::time_point intended, steady::time_po
 
 void worker::resume(vu& v, int nargs) {
   int results = 0;
+  lua_guard& guard = lua_->guard();
+  if (v.scenario != nullptr) {
+    guard.enter(v.thread, lua_phase::iteration, v.scenario->hard_stop);
+  } else {
+    guard.enter(v.thread, special_phase_, special_deadline_);
+  }
   const int status = lua_resume(v.thread, lua_->state(), nargs, &results);
+  guard.leave();
+  if (guard.tripped()) return stop_stuck_vu(v);
   if (status == LUA_YIELD) {
     lua_pop(v.thread, results);
     return;  // waiting for HTTP, a timer, or its next iteration (after_iteration was scheduled)
@@ -421,6 +439,34 @@ void worker::resume(vu& v, int nargs) {
   if (v.scenario != nullptr) {
     --v.scenario->running;
     --active_vus_;
+  }
+}
+
+// The guard stopped a VU that did not yield (lua_guard.h): its coroutine is never resumed again; its
+// iteration counts as interrupted, and the note names the VU and the line.
+void worker::stop_stuck_vu(vu& v) {
+  script_interruption note = lua_->guard().take_interruption();
+  note.vu = v.id;
+  if (special_vu_ == &v) {
+    interruptions_.push_back(note);
+    special_stopped_ = std::move(note);
+    special_done_ = true;
+    maybe_finish();
+    return;
+  }
+  scenario_runtime& s = *v.scenario;
+  note.scenario = s.options->name;
+  interruptions_.push_back(std::move(note));
+  v.interrupted = true;
+  if (v.state != vu_state::done) {
+    ++metrics_.scenarios()[s.index].interrupted_iterations;
+    v.state = vu_state::done;
+    --s.running;
+    --active_vus_;
+  }
+  if (s.ending && s.running == 0 && !s.ended) {
+    s.ended = true;
+    maybe_finish();
   }
 }
 
@@ -644,13 +690,17 @@ void worker::history_complete(vu& v, int64_t id, char type, std::string value_js
 }
 
 // ---- setup / teardown ----
-std::string worker::run_special_vu(const char* function_name, nanos timeout, const std::string* argument_json) {
+std::string worker::run_special_vu(const char* function_name, lua_phase phase, nanos timeout,
+                                   const std::string* argument_json) {
   if (!lua_->has_function(function_name)) return "null";
   auto v = std::make_unique<vu>(*this, 0, nullptr);
   v->random.reseed(plan_.seed);
   lua_->create_thread(*v, function_name);
   special_vu_ = v.get();
   special_done_ = false;
+  special_phase_ = phase;
+  special_deadline_ = steady::now() + timeout;
+  special_stopped_.reset();
   running_ = true;
   const int nargs = lua_->push_special_start(*v, function_name, argument_json);
   v->state = vu_state::running;
@@ -662,6 +712,20 @@ std::string worker::run_special_vu(const char* function_name, nanos timeout, con
   lua_State* T = v->thread;
   std::string error;
   std::string result = "null";
+  if (special_stopped_) {  // code that did not yield, stopped by the guard: the reason names the line
+    const std::string reason = special_stopped_->reason;
+    special_stopped_.reset();
+    special_vu_ = nullptr;
+    running_ = false;
+    heap_.clear();
+    lua_->release_thread(*v);
+    if (script_abort_ && (abort_reason_ == "timeout" || abort_reason_ == "interrupted")) {
+      script_abort_ = false;
+      abort_reason_.clear();
+    }
+    special_interrupted_ = false;
+    throw script_error(reason);
+  }
   if (script_abort_ && (abort_reason_ == "timeout" || abort_reason_ == "interrupted")) {
     error = std::string(function_name) +
             (abort_reason_ == "timeout" ? "() did not finish within its timeout" : "() was interrupted by a signal");
@@ -669,9 +733,9 @@ std::string worker::run_special_vu(const char* function_name, nanos timeout, con
     abort_reason_.clear();
     special_interrupted_ = false;
   } else if (lua_status(T) != LUA_OK || lua_gettop(T) < 2) {
-    error = lua_gettop(T) > 0 ? luaL_tolstring(T, -1, nullptr) : "failed";
+    error = lua_gettop(T) > 0 ? lua_->guard().explain(luaL_tolstring(T, -1, nullptr)) : "failed";
   } else if (!lua_toboolean(T, 1)) {
-    error = luaL_tolstring(T, 2, nullptr);
+    error = lua_->guard().explain(luaL_tolstring(T, 2, nullptr));
   } else {
     result = lua_tostring(T, 2);
   }
@@ -683,12 +747,12 @@ std::string worker::run_special_vu(const char* function_name, nanos timeout, con
   return result;
 }
 
-std::string worker::run_setup() { return run_special_vu("setup", plan_.options.setup_timeout); }
+std::string worker::run_setup() { return run_special_vu("setup", lua_phase::setup, plan_.options.setup_timeout); }
 
-void worker::run_teardown() { run_special_vu("teardown", plan_.options.teardown_timeout); }
+void worker::run_teardown() { run_special_vu("teardown", lua_phase::teardown, plan_.options.teardown_timeout); }
 
 std::string worker::run_verify(const std::string& history_json) {
-  return run_special_vu("verify", plan_.options.teardown_timeout, &history_json);
+  return run_special_vu("verify", lua_phase::verify, plan_.options.teardown_timeout, &history_json);
 }
 
 }  // namespace stampede::loadgen

@@ -22,6 +22,7 @@
 
 #include "loadgen/executor.h"
 #include "loadgen/http_engine.h"
+#include "loadgen/lua_guard.h"
 #include "loadgen/metrics.h"
 #include "loadgen/options.h"
 
@@ -45,6 +46,8 @@ struct run_plan {
   steady::time_point start;                  // t = 0 of the load
   std::string setup_data_json = "null";      // what setup() returned, encoded
   chaos_timeline* chaos = nullptr;           // faults (thread-safe); chaos.* in Lua
+  bool unsafe_lua = false;                   // the whole Lua standard library (lua_sandbox.h)
+  nanos init_timeout{60s};                   // bound of the script's top level (per worker)
 };
 
 // Script errors inside iterations, grouped by message so a broken script does not flood stderr.
@@ -87,6 +90,7 @@ inline constexpr size_t max_history_entries = 2'000'000;  // per worker; beyond,
 struct vu;
 struct scenario_runtime;
 class lua_runtime;
+class lua_sandbox;
 
 class worker {
  public:
@@ -116,6 +120,14 @@ class worker {
   void request_stop(bool hard);
   // Thread-safe: ends a running setup()/teardown()/verify() as interrupted (Ctrl-C); its call throws.
   void interrupt_special();
+  // Thread-safe: stops the script's top level (init) at once (Ctrl-C); init() throws.
+  void interrupt_init();
+  // Thread-safe: forgets earlier stop requests before the next phase (teardown after a Ctrl-C).
+  void clear_stop_requests();
+  // The coordinator's thread, every ~100 ms: lets the guard stop Lua code that never yields.
+  void watchdog_tick();
+  // Scripts the guard stopped (a VU's iteration, setup, teardown, verify), in order.
+  const std::vector<script_interruption>& interruptions() const noexcept { return interruptions_; }
 
   worker_metrics& metrics() noexcept { return metrics_; }
   const std::vector<iteration_error>& iteration_errors() const noexcept { return errors_; }
@@ -127,6 +139,7 @@ class worker {
 
   // ---- used by the Lua bindings (lua_api.cpp) ----
   lua_State* lua() const noexcept;
+  const lua_sandbox& sandbox() const noexcept;
   const run_plan& plan() const noexcept { return plan_; }
   const parsed_url* base_url() const noexcept { return base_url_ ? &*base_url_ : nullptr; }
   size_t request_step(std::string_view name) { return metrics_.step_index(name, step_kind::request); }
@@ -181,7 +194,9 @@ class worker {
   void on_http_complete(vu& v);
   void finish_vu(vu& v);
   bool wants_another_iteration(vu& v, steady::time_point now);
-  std::string run_special_vu(const char* function_name, nanos timeout, const std::string* argument_json = nullptr);
+  void stop_stuck_vu(vu& v);
+  std::string run_special_vu(const char* function_name, lua_phase phase, nanos timeout,
+                             const std::string* argument_json = nullptr);
 
   const run_plan& plan_;
   int index_;
@@ -212,6 +227,10 @@ class worker {
   std::mt19937_64 init_rng_;
   vu* special_vu_ = nullptr;
   bool special_done_ = false;
+  lua_phase special_phase_ = lua_phase::setup;
+  steady::time_point special_deadline_ = steady::time_point::max();
+  std::optional<script_interruption> special_stopped_;
+  std::vector<script_interruption> interruptions_;
   std::vector<history_entry> history_;
   int64_t history_dropped_ = 0;
   int64_t history_next_ = 0;

@@ -119,12 +119,14 @@ void top_level_keys() {
                {"checks", type::array},
                {"scenarios", type::array},
                {"chaos", type::array},
+               {"script_interruptions", type::array},
                {"verify", type::null},
                {"capacity", type::null}},
               "root");
   EXPECT_EQ(root().at("schema").as_string(), "stampede-results");
   EXPECT_EQ(root().at("version").to_number<int64_t>(), 1);
   EXPECT_TRUE(root().at("chaos").as_array().empty());
+  EXPECT_TRUE(root().at("script_interruptions").as_array().empty());  // every script yielded
 }
 
 void meta() {

@@ -195,6 +195,7 @@ int run_capacity(const capacity_request& request, capacity_outcome* outcome_out)
     run.env = request.env;
     run.quiet = true;
     run.no_thresholds = true;  // the SLO decides, not the scenario's thresholds
+    run.unsafe_lua = request.unsafe_lua;
     json::value results;
     run.finish_results = [&](json::value& r) { results = r; };
     int code = 0;

@@ -31,6 +31,7 @@ recovery figures, every report format, stop the shop.
   --quiet-timeout D    bound of the wait for a drained queue (default 30s)
   --stampede PATH      the executable that runs `stampede shop` (default: this one)
   --keep-data          keep the shop's temporary data directory
+  --unsafe-lua         give the scenario Lua's whole standard library (see stampede run --help)
   --quiet              no progress output
 Exit: 0 ok, 98 an invariant failed, 99 a threshold was crossed, 1 the shop could not start, 2 usage,
 104 invalid options, 107 script error.
@@ -51,6 +52,7 @@ stages in a row meet the SLO.
   -e, --env KEY=VAL    value for env.KEY in the script (repeatable)
   --out FILE           results JSON of the knee's stage with "capacity" (knee_rate, curve, limit_hint)
   --chart FILE         SVG chart of throughput and p99 against the offered rate (default: --out with .svg)
+  --unsafe-lua         give the scenario Lua's whole standard library (see stampede run --help)
   --quiet              no per-stage lines
 Exit: 0 a knee was found, 1 even the start rate broke the SLO, 2 usage, 104/107 scenario errors.
 )";
@@ -140,6 +142,8 @@ int drill_command(std::span<char* const> args) {
         r.stampede_binary = w.value();
       } else if (f == "--keep-data") {
         r.keep_data = true;
+      } else if (f == "--unsafe-lua") {
+        r.unsafe_lua = true;
       } else if (f == "--quiet") {
         r.quiet = true;
       } else if (f.rfind("-", 0) == 0) {
@@ -193,6 +197,8 @@ int capacity_command(std::span<char* const> args) {
         r.out_path = w.value();
       } else if (f == "--chart") {
         r.chart_path = w.value();
+      } else if (f == "--unsafe-lua") {
+        r.unsafe_lua = true;
       } else if (f == "--quiet") {
         r.quiet = true;
       } else if (f.rfind("-", 0) == 0) {

@@ -241,6 +241,7 @@ int run_drill(const drill_request& request) {
   run.report_dir = request.out_dir;
   run.threads = request.threads;
   run.seed = request.seed;
+  run.unsafe_lua = request.unsafe_lua;
   run.env = request.env;
   run.env.try_emplace("ADMIN_TOKEN", shop->admin_token());
   run.env.try_emplace("PAYMENT_URL", shop->payment_url());

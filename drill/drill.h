@@ -34,6 +34,7 @@ struct drill_request {
   std::chrono::seconds quiet_timeout{30};          // bound of the wait for a drained queue
   std::string stampede_binary;                     // runs `shop`; default: this executable
   bool keep_data = false;                          // keep the shop's data directory
+  bool unsafe_lua = false;                         // the scenario gets Lua's whole standard library
   bool quiet = false;
 };
 

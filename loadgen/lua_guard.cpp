@@ -83,7 +83,9 @@ void* lua_guard::allocate(void* ud, void* ptr, size_t old_size, size_t new_size)
     return nullptr;
   }
   if (new_size > old) {
-    if (g.failing_ && g.harness_depth_ == 0) return nullptr;  // stop_here() unwinding a stopped script
+    // stop_here() unwinding a stopped script: refused even inside a harness scope (a metamethod that a C
+    // function called may be what loops), until the next hook or the end of the run.
+    if (g.failing_) return nullptr;
     const size_t after = g.used_ + (new_size - old);
     if (after > 2 * g.limit_ && g.harness_depth_ == 0) {
       g.note_refusal(ptr, new_size);

@@ -121,9 +121,13 @@ int safe_io_open(lua_State* L) {
   return call_original(L);
 }
 
-// io.lines([filename, ...]): a named file inside the scenario's folder (none: standard input).
+// io.lines(filename, ...): a named file inside the scenario's folder (not standard input: a read that
+// waits there could not be interrupted).
 int safe_io_lines(lua_State* L) {
-  if (!lua_isnoneornil(L, 1)) confine_argument(L, 1, "io.lines");
+  if (lua_isnoneornil(L, 1)) {
+    return luaL_error(L, "io.lines: a file name is required (scenarios do not read standard input)%s", unsafe_hint);
+  }
+  confine_argument(L, 1, "io.lines");
   return call_original(L);
 }
 
@@ -223,6 +227,9 @@ void lua_sandbox::open_libraries(lua_State* L) {
   lua_getfield(L, -1, "io");  // [+1]
   remove_fields(L, "io", {"popen"}, "no processes");
   remove_fields(L, "io", {"tmpfile", "output", "input"}, "no file changes; io.open reads files in the scenario's folder");
+  remove_fields(L, "io", {"read"}, "no standard input: a read that waits cannot be interrupted");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "stdin");
   replace(L, *this, "open", safe_io_open);
   replace(L, *this, "lines", safe_io_lines);
   lua_pop(L, 1);

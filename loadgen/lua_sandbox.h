@@ -4,7 +4,8 @@
 //   - no process spawning or exit: os.execute, io.popen, os.exit are gone;
 //   - no native code: package.loadlib and the C searchers are gone, package.cpath is empty;
 //   - no writes: io.open accepts read modes only; io.output, io.input, io.tmpfile, os.remove, os.rename,
-//     os.tmpname are gone;
+//     os.tmpname are gone; no standard input either (io.read, io.stdin, io.lines()): a read that waits
+//     there is C code no hook can interrupt;
 //   - no environment or process state: os.getenv (scenarios get `env`), os.setlocale are gone;
 //   - debug keeps debug.traceback only; load takes text chunks only (binary chunks can break the VM);
 //     setmetatable refuses __gc (a finalizer runs where no hook can interrupt it);

@@ -52,6 +52,8 @@ probe("os.rename", "os.rename is not available", function() return must(os.renam
 probe("os.tmpname", "os.tmpname is not available", function() return os.tmpname() end)
 probe("io.tmpfile", "io.tmpfile is not available", function() return must(io.tmpfile()) end)
 probe("io.output", "io.output is not available", function() return io.output(io.stdout) end)
+probe("io.read", "io.read is not available", function() if unsafe then return end return io.read(0) end)
+probe("io.lines stdin", "a file name is required", function() if unsafe then return end for _ in io.lines() do end end)
 probe("io.open write", "mode 'w' writes", function() must(io.open(env.DIR .. "/written.txt", "w")):close() end)
 probe("io.open append", "mode 'a' writes", function() must(io.open(env.DIR .. "/data.txt", "a")):close() end)
 probe("io.open update", "mode 'r+' writes", function() must(io.open(env.DIR .. "/data.txt", "r+")):close() end)
@@ -108,7 +110,7 @@ function default()
 end
 )lua";
 
-constexpr size_t probe_count = 27;
+constexpr size_t probe_count = 29;
 constexpr size_t kept_count = 12;
 
 class sandbox : public ::testing::Test {

@@ -9,7 +9,6 @@
 
 #include <lua.hpp>
 
-
 namespace stampede::loadgen {
 
 namespace {

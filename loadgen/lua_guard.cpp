@@ -61,6 +61,13 @@ lua_guard::lua_guard(size_t memory_limit) : limit_(memory_limit) {
 
 int lua_guard::poke_signal() noexcept { return SIGRTMIN + 4; }
 
+void lua_guard::accept_pokes() noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, poke_signal());
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 lua_guard& guard_of(lua_State* L) noexcept {
   void* ud = nullptr;
   lua_getallocf(L, &ud);

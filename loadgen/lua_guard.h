@@ -116,6 +116,9 @@ class lua_guard {
   // The signal that installs the hook in a running thread (a real-time signal; the handler is
   // installed once per process).
   static int poke_signal() noexcept;
+  // Unblocks poke_signal() in the calling thread (an embedder may have blocked every signal before
+  // starting threads); call once in each thread that runs Lua.
+  static void accept_pokes() noexcept;
 
  private:
   enum class stop_kind : uint8_t { none, deadline, stopping, interrupted };

@@ -337,6 +337,7 @@ int coordinator::run(const report_writer& write_reports) {
     std::exception_ptr failure;
     std::atomic<bool> done{false};
     std::thread runner([&] {
+      lua_guard::accept_pokes();
       try {
         call();
       } catch (...) {

@@ -209,6 +209,7 @@ void worker::abort_run(std::string reason) {
 // ---- scenarios ----
 void worker::run_load() {
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // precise wake-ups for arrival schedules
+  lua_guard::accept_pokes();
   const slot place{plan_.shard.index * plan_.threads + index_, plan_.shard.count * plan_.threads};
   for (size_t i = 0; i < plan_.options.scenarios.size(); ++i) {
     auto s = std::make_unique<scenario_runtime>();

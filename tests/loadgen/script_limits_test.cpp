@@ -136,6 +136,29 @@ end
   EXPECT_NE(r.err.find("stuck.lua:6: the iteration was stopped"), std::string::npos) << r.err;
 }
 
+// An embedder (stampede drill blocks SIGINT and SIGTERM before any thread) may block every signal
+// before it runs the load: the watchdog's signal must still reach the threads that run Lua.
+TEST_F(script_limits, the_watchdog_works_when_the_embedder_blocked_every_signal) {
+  const run_request request = request_for("blocked.lua", R"lua(
+options = { scenarios = { s = { executor = "constant-vus", vus = 1, duration = "300ms", gracefulStop = "200ms" } } }
+function default() while true do end end
+)lua");
+  auto done = std::async(std::launch::async, [&] {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);  // this thread and every thread the run starts
+    return run_scenario(request, dir_);
+  });
+  if (done.wait_for(30s) != std::future_status::ready) {
+    std::fprintf(stderr, "FATAL: the run did not finish\n");
+    std::abort();
+  }
+  const run_result r = done.get();
+  EXPECT_EQ(r.exit_code, exit_ok) << r.err;
+  ASSERT_TRUE(r.has_results()) << r.err;
+  EXPECT_TRUE(located_at(only_interruption(r), "blocked.lua:3"));
+}
+
 // Ctrl-C stops a VU that never yields at once (the stop would otherwise wait for it forever), and the
 // run ends with 105 and its results.
 TEST(script_limits_signals, the_first_sigint_stops_a_vu_that_never_yields) {

@@ -8,8 +8,8 @@
 // (responses, setup data, new VUs; harness_scope) are never refused: the next instruction reports them.
 //
 // Time: Lua code that never yields owns its worker thread: no timer, stop request or deadline of the
-// event loop reaches it. A count hook installed for good would cost every Lua instruction a call (about
-// 15% of pure-Lua CPU time; bench/loadgen/lua_vu_benchmark.cpp), so the hook is installed on demand: the
+// event loop reaches it. A count hook installed for good would cost every Lua instruction a call (+69%
+// on CPU-heavy Lua; bench/loadgen/lua_vu_benchmark.cpp), so the hook is installed on demand: the
 // watchdog (watchdog_tick(), called by the coordinator thread every ~100 ms) notices a Lua run that has
 // not yielded since its previous tick and sends the running thread `poke_signal()`, whose handler
 // installs the hook (lua_sethook is async-signal-safe). The hook checks the run's deadline and stop

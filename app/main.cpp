@@ -5,6 +5,8 @@
 #include <span>
 #include <string_view>
 
+#include "common/limits.h"
+
 #if STAMPEDE_HAS_LOADGEN
 #include "loadgen/cli.h"
 #endif
@@ -69,7 +71,7 @@ constexpr subcommand subcommands[] = {
     {"merge", "merge results of shards into one", stampede::reports::merge_command},
 #endif
 #if STAMPEDE_HAS_DRILL
-    {"drill", "game day on the reference shop: faults on every link, invariants, recovery", stampede::drill::drill_command},
+    {"drill", "game day on the reference shop or your own system (--target): faults, invariants, recovery", stampede::drill::drill_command},
     {"capacity", "find the highest arrival rate that meets an SLO (the knee)", stampede::drill::capacity_command},
 #endif
 };
@@ -88,6 +90,9 @@ void print_usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every connection is a descriptor: raise the soft RLIMIT_NOFILE to the hard limit before anything opens
+  // one, as servers do (unprivileged; children inherit it). Commands that know their needs check them later.
+  stampede::raise_fd_limit();
   if (argc < 2) {
     print_usage(stderr);
     return exit_usage;

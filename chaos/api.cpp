@@ -6,6 +6,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "chaos/json_text.h"
 #include "common/duration.h"
 
 namespace stampede::chaos {
@@ -138,6 +139,13 @@ void apply_attribute(toxic_spec& t, std::string_view key, const json::value& v) 
   }
 }
 
+// A proxy's connection cap: 0 (= the server's default) .. 1,000,000.
+size_t to_max_connections(const json::value& v) {
+  const int64_t n = to_int(v, "max_connections");
+  if (n < 0 || n > 1'000'000) bad("field 'max_connections' must be between 0 and 1000000");
+  return static_cast<size_t>(n);
+}
+
 toxic_spec toxic_from(const json::object& o, const toxic_spec* base) {
   toxic_spec t = base ? *base : toxic_spec{};
   if (!base) {
@@ -231,6 +239,7 @@ json::object proxy_object(const proxy_info& p) {
   o["listen"] = p.config.listen;
   o["upstream"] = p.config.upstream;
   o["enabled"] = p.config.enabled;
+  o["max_connections"] = p.config.max_connections;  // extension (Toxiproxy has no cap)
   json::array toxics;
   for (const auto& t : p.toxics) toxics.push_back(toxic_object(t));
   o["toxics"] = std::move(toxics);
@@ -245,10 +254,13 @@ proxy_config proxy_from(const json::object& o) {
   if (c.name.empty()) bad("missing required field: name");
   if (c.upstream.empty()) bad("missing required field: upstream");
   if (const json::value* e = o.if_contains("enabled"); e && !e->is_null()) c.enabled = to_bool(*e, "enabled");
+  if (const json::value* m = o.if_contains("max_connections"); m && !m->is_null()) {
+    c.max_connections = to_max_connections(*m);
+  }
   return c;
 }
 
-http::response json_response(int status, const json::value& v) { return http::response::json(status, json::serialize(v)); }
+http::response json_response(int status, const json::value& v) { return http::response::json(status, to_json_text(v)); }
 
 http::response error_response(int status, std::string_view message) {
   json::object o;
@@ -374,10 +386,13 @@ class api {
         const auto& o = as_object(parsed, "proxy");
         std::optional<std::string> listen, upstream;
         std::optional<bool> enabled;
+        std::optional<size_t> max_connections;
         if (auto* v = o.if_contains("listen"); v && !v->is_null()) listen = get_string(o, "listen");
         if (auto* v = o.if_contains("upstream"); v && !v->is_null()) upstream = get_string(o, "upstream");
         if (auto* v = o.if_contains("enabled"); v && !v->is_null()) enabled = to_bool(*v, "enabled");
-        return json_response(200, proxy_object(server_.update_proxy(name, listen, upstream, enabled)));
+        if (auto* v = o.if_contains("max_connections"); v && !v->is_null()) max_connections = to_max_connections(*v);
+        return json_response(200,
+                             proxy_object(server_.update_proxy(name, listen, upstream, enabled, max_connections)));
       }
       if (n == 2 && del) {
         server_.remove_proxy(name);
@@ -448,8 +463,14 @@ class api {
               [](const proxy_info& p) { return p.connections_accepted; });
     per_proxy("stampede_proxy_connections_active", "gauge", "Client connections open now.",
               [](const proxy_info& p) { return p.connections_active; });
-    per_proxy("stampede_proxy_connections_refused_total", "counter", "Connections closed because the upstream was unreachable or the proxy full.",
+    per_proxy("stampede_proxy_connections_refused_total", "counter",
+              "Connections closed because the upstream was unreachable.",
               [](const proxy_info& p) { return p.connections_refused; });
+    per_proxy("stampede_proxy_connections_rejected_total", "counter",
+              "Connections closed at once: the proxy was at max_connections (or the server at its descriptor budget).",
+              [](const proxy_info& p) { return p.connections_rejected; });
+    per_proxy("stampede_proxy_max_connections", "gauge", "The proxy's cap on open connections.",
+              [](const proxy_info& p) { return static_cast<uint64_t>(p.config.max_connections); });
     family("stampede_proxy_toxic_injections_total", "counter",
            "Faults injected per toxic: connections that rolled it (TCP toxics) or requests hit (HTTP toxics).");
     for (const auto& [key, count] : server_.injection_counts()) {
@@ -552,7 +573,7 @@ toxic_spec parse_toxic(std::string_view text, const toxic_spec* base) {
   return toxic_from(as_object(parse_body(text), "toxic"), base);
 }
 
-std::string to_json(const toxic_spec& toxic) { return json::serialize(toxic_object(toxic)); }
-std::string to_json(const proxy_info& proxy) { return json::serialize(proxy_object(proxy)); }
+std::string to_json(const toxic_spec& toxic) { return to_json_text(toxic_object(toxic)); }
+std::string to_json(const proxy_info& proxy) { return to_json_text(proxy_object(proxy)); }
 
 }  // namespace stampede::chaos

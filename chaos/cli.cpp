@@ -1,6 +1,8 @@
 // `stampede proxy` — concurrency: the proxy_server's io threads carry the proxied traffic (strand per
-// connection); common/http_server's thread serves the control API; the main thread only waits for
-// SIGINT/SIGTERM (blocked in every thread, taken with sigwait) and then stops both.
+// connection); common/http_server's own thread and io_context serve the control API, so a saturated
+// data plane never delays it (its handlers only take short locks; proxy_server keeps descriptors in
+// reserve for it); the main thread only waits for SIGINT/SIGTERM (blocked in every thread, taken with
+// sigwait) and then stops both.
 #include "chaos/cli.h"
 
 #include <pthread.h>
@@ -10,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -29,12 +32,15 @@ constexpr int exit_usage = 2;
 void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: stampede proxy [--listen HOST:PORT] [--config FILE] [--seed N] [--threads N]\n"
-               "                      [--allow-remote --api-token TOKEN]\n\n"
+               "                      [--max-connections N] [--allow-remote --api-token TOKEN]\n\n"
                "Fault-injecting TCP proxy with a Toxiproxy-compatible HTTP API (see docs/CHAOS.md).\n\n"
                "  --listen HOST:PORT  API address (default 127.0.0.1:8474; loopback only unless --allow-remote)\n"
                "  --config FILE       JSON array of proxies to create at start (as POST /populate)\n"
                "  --seed N            seed of every random fault decision (default 1): same seed, same run\n"
                "  --threads N         io threads for proxied traffic (default 1)\n"
+               "  --max-connections N open connections per proxy at most (default 4096; a proxy's own\n"
+               "                      max_connections overrides it); beyond, connections are accepted,\n"
+               "                      closed and counted (stampede_proxy_connections_rejected_total)\n"
                "  --allow-remote      allow a non-loopback API address, API clients and proxy listeners\n"
                "  --api-token TOKEN   required with --allow-remote: non-loopback API clients send\n"
                "                      Authorization: Bearer TOKEN\n");
@@ -53,15 +59,21 @@ bool parse_u64(std::string_view text, uint64_t& out) {
   return true;
 }
 
-}  // namespace
-
-int proxy_command(std::span<char* const> args) {
+// What the command line asks for.
+struct proxy_flags {
   std::string listen = "127.0.0.1:8474";
   std::string config_path;
   uint64_t seed = 1;
   uint64_t threads = 1;
+  uint64_t max_connections = server_options{}.max_connections;
   bool allow_remote = false;
   std::string api_token;
+  boost::asio::ip::address address;  // of --listen, once checked
+  uint16_t port = 0;
+};
+
+// Reads the flags. Returns an exit code when the command ends here (--help, a bad flag or value).
+std::optional<int> parse_flags(std::span<char* const> args, proxy_flags& f) {
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string_view flag = args[i];
     auto value = [&](std::string_view name) -> const char* {
@@ -71,119 +83,125 @@ int proxy_command(std::span<char* const> args) {
       }
       return args[++i];
     };
+    auto bad = [](const char* v, const char* message) {
+      if (v) std::fprintf(stderr, "stampede proxy: %s, got '%s'\n", message, v);
+      return exit_usage;
+    };
     if (flag == "--help" || flag == "-h") {
       usage(stdout);
       return exit_ok;
-    } else if (flag == "--listen") {
+    } else if (flag == "--listen" || flag == "--config") {
       const char* v = value(flag);
       if (!v) return exit_usage;
-      listen = v;
-    } else if (flag == "--config") {
-      const char* v = value(flag);
-      if (!v) return exit_usage;
-      config_path = v;
+      (flag == "--listen" ? f.listen : f.config_path) = v;
     } else if (flag == "--seed") {
       const char* v = value(flag);
-      if (!v || !parse_u64(v, seed)) {
-        if (v) std::fprintf(stderr, "stampede proxy: --seed needs a non-negative integer, got '%s'\n", v);
-        return exit_usage;
-      }
+      if (!v || !parse_u64(v, f.seed)) return bad(v, "--seed needs a non-negative integer");
     } else if (flag == "--threads") {
       const char* v = value(flag);
-      if (!v || !parse_u64(v, threads) || threads == 0 || threads > 64) {
-        if (v) std::fprintf(stderr, "stampede proxy: --threads must be 1..64, got '%s'\n", v);
-        return exit_usage;
+      if (!v || !parse_u64(v, f.threads) || f.threads == 0 || f.threads > 64) return bad(v, "--threads must be 1..64");
+    } else if (flag == "--max-connections") {
+      const char* v = value(flag);
+      if (!v || !parse_u64(v, f.max_connections) || f.max_connections == 0 || f.max_connections > 1'000'000) {
+        return bad(v, "--max-connections must be 1..1000000");
       }
     } else if (flag == "--allow-remote") {
-      allow_remote = true;
+      f.allow_remote = true;
     } else if (flag == "--api-token") {
       const char* v = value(flag);
-      if (!v || std::strlen(v) < 16) {
+      if (!v || std::strlen(v) < 16) {  // the value is a secret: not echoed
         if (v) std::fprintf(stderr, "stampede proxy: --api-token needs at least 16 characters\n");
         return exit_usage;
       }
-      api_token = v;
+      f.api_token = v;
     } else {
       std::fprintf(stderr, "stampede proxy: unknown flag '%s'\n\n", args[i]);
       usage(stderr);
       return exit_usage;
     }
   }
+  return std::nullopt;
+}
 
-  const size_t colon = listen.rfind(':');
+// Checks --listen (an IP:PORT, loopback unless --allow-remote, which needs --api-token) and fills
+// f.address and f.port. Returns an exit code on error.
+std::optional<int> check_listen(proxy_flags& f) {
+  const size_t colon = f.listen.rfind(':');
   uint64_t port = 0;
-  std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  std::string host = colon == std::string::npos ? "" : f.listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   boost::system::error_code ec;
-  const auto address = boost::asio::ip::make_address(host.empty() ? "127.0.0.1" : host, ec);
-  if (colon == std::string::npos || !parse_u64(listen.substr(colon + 1), port) || port > 65535 || ec) {
-    std::fprintf(stderr, "stampede proxy: --listen must be IP:PORT, got '%s'\n", listen.c_str());
+  f.address = boost::asio::ip::make_address(host.empty() ? "127.0.0.1" : host, ec);
+  if (colon == std::string::npos || !parse_u64(f.listen.substr(colon + 1), port) || port > 65535 || ec) {
+    std::fprintf(stderr, "stampede proxy: --listen must be IP:PORT, got '%s'\n", f.listen.c_str());
     return exit_usage;
   }
-  if (allow_remote && api_token.empty()) {
+  f.port = static_cast<uint16_t>(port);
+  if (f.allow_remote && f.api_token.empty()) {
     std::fprintf(stderr, "stampede proxy: --allow-remote needs --api-token TOKEN (remote API clients must send it)\n");
     return exit_usage;
   }
-  if (!allow_remote && !address.is_loopback()) {
+  if (!f.allow_remote && !f.address.is_loopback()) {
     std::fprintf(stderr, "stampede proxy: --listen %s is not a loopback address; add --allow-remote to expose the API\n",
-                 listen.c_str());
+                 f.listen.c_str());
     return exit_usage;
   }
+  return std::nullopt;
+}
 
-  std::vector<proxy_config> initial;
-  if (!config_path.empty()) {
-    std::ifstream in(config_path);
-    if (!in) {
-      std::fprintf(stderr, "stampede proxy: cannot read --config %s: %s\n", config_path.c_str(), std::strerror(errno));
-      return exit_startup;
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    try {
-      initial = parse_proxy_list(text.str());
-    } catch (const chaos_error& e) {
-      std::fprintf(stderr, "stampede proxy: --config %s: %s\n", config_path.c_str(), e.what());
-      return exit_startup;
-    }
+// The proxies of the --config file (none without one). Returns an exit code on error.
+std::optional<int> read_config(const std::string& path, std::vector<proxy_config>& out) {
+  if (path.empty()) return std::nullopt;
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "stampede proxy: cannot read --config %s: %s\n", path.c_str(), std::strerror(errno));
+    return exit_startup;
   }
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    out = parse_proxy_list(text.str());
+  } catch (const chaos_error& e) {
+    std::fprintf(stderr, "stampede proxy: --config %s: %s\n", path.c_str(), e.what());
+    return exit_startup;
+  }
+  return std::nullopt;
+}
 
-  // Block the stop signals before any thread starts so that only sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
+// Starts the proxies and the API, waits for SIGINT/SIGTERM (blocked in `signals`), then heals and stops.
+int serve(const proxy_flags& f, const std::vector<proxy_config>& initial, const sigset_t& signals) {
   // Every proxied connection holds two descriptors: raise RLIMIT_NOFILE and say so when it stays low
   // (beyond it, accepts back off and clients wait in the backlog). Hardening.
-  if (const std::string problem = check_fd_limit(2 * 10'000, "stampede proxy: 10000 proxied connections");
-      !problem.empty()) {
+  const std::string what = "stampede proxy: " + std::to_string(f.max_connections) + " proxied connections";
+  if (const std::string problem = check_fd_limit(2 * f.max_connections, what); !problem.empty()) {
     std::fprintf(stderr, "warning: %s\n", problem.c_str());
   }
-  proxy_server server(server_options{.threads = static_cast<int>(threads), .seed = seed, .allow_remote = allow_remote});
+  proxy_server server(server_options{.threads = static_cast<int>(f.threads),
+                                     .seed = f.seed,
+                                     .allow_remote = f.allow_remote,
+                                     .max_connections = static_cast<size_t>(f.max_connections)});
   try {
     for (const auto& p : server.populate(initial)) {
       std::printf("proxy %s: %s -> %s%s\n", p.config.name.c_str(), p.config.listen.c_str(), p.config.upstream.c_str(),
                   p.config.enabled ? "" : " (disabled)");
     }
   } catch (const chaos_error& e) {
-    std::fprintf(stderr, "stampede proxy: --config %s: %s\n", config_path.c_str(), e.what());
+    std::fprintf(stderr, "stampede proxy: --config %s: %s\n", f.config_path.c_str(), e.what());
     return exit_startup;
   }
-
   http::server_options api_options;
-  api_options.address = address.to_string();
-  api_options.port = static_cast<uint16_t>(port);
+  api_options.address = f.address.to_string();
+  api_options.port = f.port;
   api_options.threads = 1;
-  http::server api(api_options, make_api_handler(server, {.allow_remote = allow_remote, .token = api_token}));
+  http::server api(api_options, make_api_handler(server, {.allow_remote = f.allow_remote, .token = f.api_token}));
   try {
     api.start();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "stampede proxy: cannot serve the API on %s: %s\n", listen.c_str(), e.what());
+    std::fprintf(stderr, "stampede proxy: cannot serve the API on %s: %s\n", f.listen.c_str(), e.what());
     return exit_startup;
   }
-  std::printf("stampede proxy: API on %s:%u (seed %llu)\n", address.to_string().c_str(), api.port(),
-              static_cast<unsigned long long>(seed));
+  std::printf("stampede proxy: API on %s:%u (seed %llu)\n", f.address.to_string().c_str(), api.port(),
+              static_cast<unsigned long long>(f.seed));
   std::fflush(stdout);
 
   int received = 0;
@@ -193,6 +211,23 @@ int proxy_command(std::span<char* const> args) {
   api.stop(std::chrono::milliseconds{500});
   server.heal_all();
   return exit_ok;
+}
+
+}  // namespace
+
+int proxy_command(std::span<char* const> args) {
+  proxy_flags flags;
+  if (auto code = parse_flags(args, flags)) return *code;
+  if (auto code = check_listen(flags)) return *code;
+  std::vector<proxy_config> initial;
+  if (auto code = read_config(flags.config_path, initial)) return *code;
+  // Block the stop signals before any thread starts so that only sigwait (in serve) receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return serve(flags, initial, signals);
 }
 
 }  // namespace stampede::chaos

@@ -29,6 +29,39 @@ char proc_state(pid_t pid) {
 
 }  // namespace
 
+int run_shell_command(const std::string& command, std::chrono::milliseconds timeout) {
+  const pid_t p = ::fork();
+  if (p < 0) return -2;
+  if (p == 0) {
+    ::setpgid(0, 0);  // its own group: a timeout ends the command and whatever it started in the foreground
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    // Nothing of ours leaks into what the command leaves running (e.g. a restarted server holding a
+    // proxy's listening socket after we are gone).
+    ::close_range(3, ~0U, 0);
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  const auto deadline = steady::now() + timeout;
+  for (;;) {
+    const pid_t r = ::waitpid(p, &status, WNOHANG);
+    if (r == p) break;
+    if (r < 0 && errno != EINTR) return -2;
+    if (steady::now() >= deadline) {
+      ::kill(-p, SIGKILL);
+      ::kill(p, SIGKILL);
+      ::waitpid(p, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(5ms);  // a child's exit has no waitable handle without a SIGCHLD handler
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+}
+
 process_faults::process_faults(process_target target, std::shared_ptr<injection_log> log)
     : target_(std::move(target)), log_(std::move(log)) {}
 
@@ -136,21 +169,12 @@ pid_t process_faults::spawn_locked(const std::string& command, bool exec) {
 }
 
 void process_faults::run_command_locked(const std::string& command, std::string_view what) {
-  const pid_t p = spawn_locked(command, false);
-  int status = 0;
-  const auto deadline = steady::now() + 30s;
-  for (;;) {
-    const pid_t r = ::waitpid(p, &status, WNOHANG);
-    if (r == p) break;
-    if (steady::now() >= deadline) {
-      ::kill(p, SIGKILL);
-      ::waitpid(p, &status, 0);
-      throw process_error(std::string(what) + " command timed out after 30 s: " + command);
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw process_error(std::string(what) + " command failed: " + command);
+  const int status = run_shell_command(command, 30s);
+  if (status == -1) throw process_error(std::string(what) + " command timed out after 30 s: " + command);
+  if (status != 0) {
+    throw process_error(std::string(what) + " command failed (" +
+                        (status > 0 ? "exit " + std::to_string(status) : std::string("not run or ended by a signal")) +
+                        "): " + command);
   }
 }
 
@@ -176,6 +200,11 @@ void process_faults::stop(std::chrono::milliseconds grace) {
 
 void process_faults::kill() {
   std::lock_guard lock(mutex_);
+  if (!target_.kill_command.empty()) {
+    run_command_locked(target_.kill_command, "kill");
+    record("kill", 0, target_.kill_command);
+    return;
+  }
   const pid_t p = pid_locked();
   signal_locked(SIGKILL, "kill");
   paused_.erase(p);
@@ -197,6 +226,12 @@ bool process_faults::terminate(std::chrono::milliseconds grace) {
 
 void process_faults::pause() {
   std::lock_guard lock(mutex_);
+  if (!target_.pause_command.empty()) {
+    paused_by_command_ = true;  // before the command: heal() must run the resume command even if it failed half-way
+    run_command_locked(target_.pause_command, "pause");
+    record("pause", 0, target_.pause_command);
+    return;
+  }
   const pid_t p = pid_locked();
   paused_.insert(p);  // before the signal: heal() must resume it even if we are interrupted here
   signal_locked(SIGSTOP, "pause");
@@ -204,6 +239,12 @@ void process_faults::pause() {
 
 void process_faults::resume() {
   std::lock_guard lock(mutex_);
+  if (paused_by_command_ && !target_.resume_command.empty()) {
+    run_command_locked(target_.resume_command, "resume");
+    paused_by_command_ = false;
+    record("resume", 0, target_.resume_command);
+    return;
+  }
   const pid_t p = pid_locked();
   signal_locked(SIGCONT, "resume");
   paused_.erase(p);
@@ -247,6 +288,15 @@ void process_faults::heal() noexcept {
     record("resume", p, "heal");
   }
   paused_.clear();
+  if (paused_by_command_ && !target_.resume_command.empty()) {
+    try {
+      run_command_locked(target_.resume_command, "resume");
+      record("resume", 0, "heal: " + target_.resume_command);
+    } catch (const std::exception& e) {
+      record("resume", 0, std::string("heal failed: ") + e.what());
+    }
+    paused_by_command_ = false;
+  }
 }
 
 }  // namespace stampede::chaos

@@ -4,6 +4,8 @@
 // strand per connection. Each connection is two pumps (client->upstream = "upstream",
 // upstream->client = "downstream"), each a reader and a writer coroutine joined by a bounded queue,
 // plus one supervisor coroutine that enforces deadlines (connect, idle, write stall, timed toxics).
+// What each toxic does lives in its own unit (chaos/toxics/); the pumps only ask the units
+// (chaos/connection.h states the lifetime rule of per-connection toxic state).
 //
 // Control plane never waits on the data plane: toxics live in an immutable snapshot per proxy that
 // control calls replace under a short mutex and then *post* a wake-up to each connection's strand.
@@ -48,6 +50,8 @@ struct proxy_config {
   std::string listen;     // "host:port"; port 0 = ephemeral (the chosen port is reported back)
   std::string upstream;   // "host:port", resolved when the proxy is created or updated
   bool enabled = true;
+  size_t max_connections = 0;  // open connections at most (beyond: accepted and closed, counted);
+                               // 0 = server_options::max_connections
 };
 
 struct toxic_counters {
@@ -61,6 +65,7 @@ struct proxy_info {
   uint64_t connections_accepted = 0;
   uint64_t connections_active = 0;
   uint64_t connections_refused = 0;              // accepted but upstream unreachable
+  uint64_t connections_rejected = 0;             // accepted and closed at once: over max_connections
   uint64_t bytes_upstream = 0;                   // forwarded client -> upstream
   uint64_t bytes_downstream = 0;                 // forwarded upstream -> client
   uint64_t received_upstream = 0;                // read from the client (toxics may hold or drop some)
@@ -76,7 +81,13 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{600'000};   // no byte either way for this long -> close
   std::chrono::milliseconds write_timeout{60'000};   // one write blocked this long -> close
   size_t max_queued_bytes = 1024 * 1024;         // per direction; the reader waits beyond (backpressure)
-  size_t max_connections = 20'000;               // per proxy; beyond: accept and close at once
+  // Per proxy (default for proxy_config::max_connections); beyond: accept and close at once, counted
+  // as rejected (the first rejection is logged). Bounds what a loop through proxies we cannot see
+  // (another process) can take: ~45 KB and 2 descriptors per connection.
+  size_t max_connections = 4'096;
+  // All proxies together; 0 = from RLIMIT_NOFILE at construction: (soft limit - 256) / 2, so that a
+  // flood or a loop cannot take the descriptors the API and the rest of the process need.
+  size_t max_total_connections = 0;
 };
 
 class proxy_server {
@@ -87,14 +98,18 @@ class proxy_server {
   proxy_server& operator=(const proxy_server&) = delete;
 
   // Creates and (if enabled) starts listening. Throws chaos_error: already_exists, invalid_argument
-  // (bad name/address, non-loopback listen without allow_remote), io_error (bind failed).
+  // (bad name/address, non-loopback listen without allow_remote, a proxy that would loop: its upstream
+  // is its own listen address, or a cycle through other proxies of this server), io_error (bind failed).
+  // A port-0 listen never picks the port of a loop: the kernel's choice is traded for another.
   proxy_info add_proxy(proxy_config config);
   // Create-or-replace: an existing proxy with the same listen+upstream is updated in place (enabled),
   // otherwise recreated. Returns the resulting proxies in input order. Stops at the first error.
   std::vector<proxy_info> populate(const std::vector<proxy_config>& configs);
-  // Changes listen/upstream/enabled. Changing listen or upstream restarts the proxy (drops connections).
+  // Changes listen/upstream/enabled/max_connections. Changing listen or upstream restarts the proxy
+  // (drops connections). A change that would make a loop is refused (invalid_argument), nothing changed.
   proxy_info update_proxy(std::string_view name, std::optional<std::string> listen,
-                          std::optional<std::string> upstream, std::optional<bool> enabled);
+                          std::optional<std::string> upstream, std::optional<bool> enabled,
+                          std::optional<size_t> max_connections = std::nullopt);
   void remove_proxy(std::string_view name);  // closes the listener and all its connections
   void set_enabled(std::string_view name, bool enabled) { update_proxy(name, {}, {}, enabled); }
 
@@ -125,7 +140,7 @@ class proxy_server {
   uint64_t seed() const noexcept { return options_.seed; }
   const server_options& options() const noexcept { return options_; }
 
-  struct impl;  // internal (chaos/proxy_internal.h)
+  struct impl;  // internal (proxy_server.cpp)
 
  private:
   server_options options_;

@@ -237,10 +237,11 @@ class connection;
 
 // Everything the server shares with its connections (server::impl is private to server).
 struct server_state {
-  server_state(server_options o, handler h, async_handler a)
+  server_state(server_options o, handler h, async_handler a, handler_choice c = nullptr)
       : options(std::move(o)),
         sync(std::move(h)),
         async(std::move(a)),
+        choose(std::move(c)),
         ctx(options.threads <= 1 ? 1 : options.threads),
         acceptor_executor(options.threads <= 1 ? asio::any_io_executor(ctx.get_executor())
                                                : asio::any_io_executor(asio::make_strand(ctx))),
@@ -262,6 +263,7 @@ struct server_state {
   const server_options options;
   const handler sync;
   const async_handler async;
+  const handler_choice choose;  // both handlers set: which one a request goes to
 
   std::atomic<uint64_t> accepted{0}, rejected{0}, requests{0}, bad_requests{0}, timeouts{0};
   std::atomic<size_t> active{0};
@@ -525,7 +527,7 @@ asio::awaitable<bool> connection::handle_request() {
   fill_request();
   server_.requests.fetch_add(1, std::memory_order_relaxed);
   response r;
-  if (server_.sync) {
+  if (server_.sync && !(server_.choose && server_.choose(request_))) {
     try {
       r = server_.sync(request_);
     } catch (const std::exception& e) {
@@ -704,6 +706,11 @@ server::server(server_options options, handler h)
 server::server(server_options options, async_handler h)
     : impl_(std::make_unique<impl>(std::move(options), nullptr, std::move(h))) {
   if (!impl_->async) throw std::invalid_argument("http::server: empty handler");
+}
+
+server::server(server_options options, handler sync, async_handler async, handler_choice choose)
+    : impl_(std::make_unique<impl>(std::move(options), std::move(sync), std::move(async), std::move(choose))) {
+  if (!impl_->sync || !impl_->async || !impl_->choose) throw std::invalid_argument("http::server: empty handler");
 }
 
 server::~server() { stop(); }

@@ -4,7 +4,8 @@
 // strand per connection (a connection's requests are handled in order, different connections in
 // parallel; a slow synchronous handler holds one thread, not the connections of the other threads).
 // A handler is either synchronous (returns the response) or asynchronous (completes a `responder`,
-// possibly later and from another thread, e.g. after a timer, without holding a thread).
+// possibly later and from another thread, e.g. after a timer, without holding a thread), or a server has
+// both and a choice per request (the shop node hashes passwords on a pool of its own that way).
 //
 // Beast/Asio stay out of this header: only the .cpp instantiates them.
 #pragma once
@@ -76,6 +77,9 @@ class responder {
 };
 // Asynchronous handler. `request` is valid only during the call (copy what the reply needs).
 using async_handler = std::function<void(request&, responder)>;
+// For a server with both kinds: true when `request` goes to the asynchronous handler (e.g. work that must not
+// hold a server thread), false for the synchronous one. Called on the server's threads, once per request.
+using handler_choice = std::function<bool(const request&)>;
 
 struct server_options {
   std::string address = "127.0.0.1";
@@ -104,6 +108,8 @@ class server {
  public:
   server(server_options options, handler handler);
   server(server_options options, async_handler handler);
+  // Both: `choose` sends each request to `async` or to `sync` (the synchronous path costs nothing extra).
+  server(server_options options, handler sync, async_handler async, handler_choice choose);
   ~server();  // stop() + join
   server(const server&) = delete;
   server& operator=(const server&) = delete;

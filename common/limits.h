@@ -1,6 +1,7 @@
 // Process resource limits that a load tool runs into: open file descriptors (every connection is one).
-// `stampede run`, `stampede shop` and `stampede proxy` raise the soft RLIMIT_NOFILE to the hard limit at
-// start (allowed without privileges) and refuse, with a clear message, a run that cannot fit.
+// Every `stampede` command raises the soft RLIMIT_NOFILE to the hard limit at start (app/main.cpp; allowed
+// without privileges); `run`, `shop`, `proxy` and `capacity` then check what they need and refuse or warn,
+// with a clear message, when it cannot fit.
 // Thread-safety: call at start-up, before other threads open descriptors.
 #pragma once
 

@@ -1,20 +1,14 @@
 #include "drill/capacity.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <limits>
 #include <stdexcept>
 
 #include <boost/json.hpp>
 
 #include "common/hdr_histogram.h"
-#include "loadgen/run.h"
 
 namespace stampede::drill {
 
@@ -63,306 +57,284 @@ std::vector<slo_term> parse_slo(std::string_view text) {
   return out;
 }
 
-stage_result judge_stage(const json::value& results, double rate, const std::vector<slo_term>& slo) {
+std::string_view to_string(stage_cause c) noexcept {
+  switch (c) {
+    case stage_cause::none: return "none";
+    case stage_cause::generator_saturated: return "generator_saturated";
+    case stage_cause::dropped_iterations: return "dropped_iterations";
+    case stage_cause::errors: return "errors";
+    case stage_cause::latency: return "latency";
+    case stage_cause::throughput: return "throughput";
+  }
+  return "?";
+}
+
+namespace {
+
+// Optional members of a results document read as 0 (older files and the tests' minimal documents).
+double number_at(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_number() ? v->to_number<double>() : 0.0;
+}
+const json::object& object_at(const json::object& o, std::string_view key) {
+  static const json::object empty;
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_object() ? v->get_object() : empty;
+}
+
+std::string format(const char* fmt, auto... args) {
+  char text[320];
+  std::snprintf(text, sizeof text, fmt, args...);
+  return text;
+}
+
+// Reads the figures of one stage; no verdict yet.
+stage_result read_stage(const json::object& results, double rate, const stage_plan& plan) {
   stage_result s;
   s.rate = rate;
-  const auto& summary = results.at("summary").as_object();
-  const double duration = results.at("meta").at("duration_s").to_number<double>();
-  s.throughput = duration > 0 ? summary.at("requests").to_number<double>() / duration : 0;
-  s.iterations_per_s = duration > 0 ? summary.at("iterations").to_number<double>() / duration : 0;
-  s.error_rate = summary.at("error_rate").to_number<double>();
-  s.dropped_iterations = summary.at("dropped_iterations").to_number<int64_t>();
-  s.saturated = results.at("meta").at("generator").at("saturated").as_bool();
-  const auto& lat = summary.at("latency_ms").as_object();
-  s.p50_ms = lat.at("p50").to_number<double>();
-  s.p99_ms = lat.at("p99").to_number<double>();
+  const json::object& meta = object_at(results, "meta");
+  const json::object& summary = object_at(results, "summary");
+  s.duration_s = number_at(meta, "duration_s");
+  s.stage_s = plan.stage_s > 0 ? plan.stage_s : s.duration_s;
+  s.requests = static_cast<int64_t>(number_at(summary, "requests"));
+  s.errors = static_cast<int64_t>(number_at(summary, "errors"));
+  s.iterations = static_cast<int64_t>(number_at(summary, "iterations"));
+  s.throughput = s.duration_s > 0 ? static_cast<double>(s.requests) / s.duration_s : 0;
+  s.iterations_per_s = s.duration_s > 0 ? static_cast<double>(s.iterations) / s.duration_s : 0;
+  const double offered = rate * s.stage_s;
+  s.delivered = offered > 0 ? static_cast<double>(s.iterations) / offered : 0;
+  s.error_rate = number_at(summary, "error_rate");
+  s.dropped_iterations = static_cast<int64_t>(number_at(summary, "dropped_iterations"));
+  s.vus_max = static_cast<int64_t>(number_at(summary, "vus_max"));
+  s.vus_cap = plan.vus_cap;
+  s.vus_cap_fd_limited = plan.vus_cap_fd_limited;
+  s.graceful_stop_s = plan.graceful_stop_s;
+  const json::object& generator = object_at(meta, "generator");
+  const json::value* saturated = generator.if_contains("saturated");
+  s.saturated = saturated != nullptr && saturated->is_bool() && saturated->get_bool();
+  s.lag_p99_ms = number_at(generator, "p99_event_loop_lag_ms");
+  const json::object& lat = object_at(summary, "latency_ms");
+  s.p50_ms = number_at(lat, "p50");
+  s.p90_ms = number_at(lat, "p90");
+  s.p99_ms = number_at(lat, "p99");
+  s.max_ms = number_at(lat, "max");
+  s.mean_ms = number_at(lat, "mean");
+  s.service_p50_ms = number_at(object_at(summary, "uncorrected_latency_ms"), "p50");
+  for (const auto& kv : object_at(summary, "errors_by_kind")) {
+    if (kv.value().is_number() && kv.value().to_number<double>() > 0) {
+      s.errors_by_kind.emplace_back(std::string(kv.key()), static_cast<int64_t>(kv.value().to_number<double>()));
+    }
+  }
+  if (const json::value* h = summary.if_contains("histogram"); h != nullptr && h->is_string()) {
+    s.histogram = std::string(h->get_string());
+  }
+  if (const json::value* sc = results.if_contains("scenarios"); sc != nullptr && sc->is_array()) {
+    for (const auto& v : sc->get_array()) {
+      if (v.is_object()) s.interrupted_iterations += static_cast<int64_t>(number_at(v.get_object(), "interrupted_iterations"));
+    }
+  }
+  // Mean VUs inside an iteration over the stage's whole seconds; Little's law turns it into the mean
+  // iteration time (think time included, which request latency does not show).
+  double busy = 0;
+  int seconds = 0;
+  if (const json::value* ts = results.if_contains("timeseries"); ts != nullptr && ts->is_array()) {
+    for (const auto& v : ts->get_array()) {
+      if (!v.is_object()) continue;
+      const json::object& row = v.get_object();
+      const double t = number_at(row, "t");
+      s.timeseries.push_back(json::object{{"t", t},
+                                          {"requests", number_at(row, "requests")},
+                                          {"errors", number_at(row, "errors")},
+                                          {"p99_ms", number_at(row, "p99_ms")},
+                                          {"vus", number_at(row, "vus")},
+                                          {"dropped_iterations", number_at(row, "dropped_iterations")}});
+      if (t + 1 <= s.stage_s) {
+        busy += number_at(row, "vus");
+        ++seconds;
+      }
+    }
+  }
+  s.busy_vus = seconds > 0 ? busy / seconds : 0;
+  const double started_per_s =
+      s.stage_s > 0 ? static_cast<double>(s.iterations + s.interrupted_iterations) / s.stage_s : 0;
+  s.iteration_s = started_per_s > 0 ? s.busy_vus / started_per_s : 0;
+  return s;
+}
+
+}  // namespace
+
+stage_result judge_stage(const json::value& results, double rate, const std::vector<slo_term>& slo,
+                         const stage_plan& plan) {
+  stage_result s = read_stage(results.as_object(), rate, plan);
   std::optional<hdr_histogram> histogram;
-  if (const auto* h = summary.if_contains("histogram"); h && h->is_string()) {
-    histogram = hdr_histogram::decode_base64(std::string_view(h->as_string()));
+  if (!s.histogram.empty()) histogram = hdr_histogram::decode_base64(s.histogram);
+  const double offered = rate * s.stage_s;
+  const double allowed = std::max(1.0, 0.01 * offered);  // 1% of the arrivals (at least one)
+  // Every failing condition, each with its cause; the most fundamental cause is the stage's.
+  std::vector<std::pair<stage_cause, std::string>> failures;
+  if (static_cast<double>(s.dropped_iterations) > allowed) {
+    failures.emplace_back(stage_cause::dropped_iterations,
+                          format("dropped iterations: %lld of %.0f arrivals (%.1f%%) found no free VU (%lld of %lld VUs in use)",
+                                 static_cast<long long>(s.dropped_iterations), offered,
+                                 100.0 * static_cast<double>(s.dropped_iterations) / std::max(1.0, offered),
+                                 static_cast<long long>(s.vus_max), static_cast<long long>(s.vus_cap)));
   }
   auto fails = [](double observed, const slo_term& t) { return t.strict ? !(observed < t.bound) : !(observed <= t.bound); };
-  char text[160];
   for (const auto& t : slo) {
     double observed = 0;
     if (t.metric == "error_rate") {
       observed = s.error_rate;
     } else if (t.metric == "avg") {
-      observed = lat.at("mean").to_number<double>();
+      observed = s.mean_ms;
     } else if (t.metric == "max") {
-      observed = lat.at("max").to_number<double>();
+      observed = s.max_ms;
     } else if (histogram) {
       observed = static_cast<double>(histogram->value_at_percentile(t.percentile)) / 1000.0;
     } else {
-      observed = t.percentile >= 99 ? s.p99_ms : lat.at("p50").to_number<double>();
+      observed = t.percentile >= 99 ? s.p99_ms : s.p50_ms;
     }
     if (fails(observed, t)) {
-      std::snprintf(text, sizeof text, "%s (observed %.4g)", t.text.c_str(), observed);
-      s.failed = (t.metric == "error_rate" ? "errors: " : "latency: ") + std::string(text);
-      break;
+      const bool errors = t.metric == "error_rate";
+      failures.emplace_back(errors ? stage_cause::errors : stage_cause::latency,
+                            std::string(errors ? "errors: " : "latency: ") + t.text + format(" (observed %.4g)", observed));
     }
   }
-  // The offered load must have been delivered: an open model that drops arrivals or completes far fewer
-  // iterations than offered is past its limit whatever the latency of the requests that did complete.
-  const double expected_iterations = rate * duration;
-  if (s.failed.empty() && s.saturated) s.failed = "generator saturation (event-loop lag): the figures are not trustworthy";
-  if (s.failed.empty() && s.dropped_iterations > std::max(1.0, 0.01 * expected_iterations)) {
-    s.failed = "dropped iterations: " + std::to_string(s.dropped_iterations) + " arrivals found no free VU (the target is too slow)";
+  // Iterations still running graceful_stop_s after the end: stuck at the target, and missing from the
+  // latency figures (an interrupted request records nothing).
+  if (static_cast<double>(s.interrupted_iterations) > allowed) {
+    failures.emplace_back(stage_cause::latency,
+                          format("interrupted: %lld iterations still running %.1f s after the stage ended",
+                                 static_cast<long long>(s.interrupted_iterations), s.graceful_stop_s));
   }
-  if (s.failed.empty() && s.iterations_per_s < 0.9 * rate) {
-    std::snprintf(text, sizeof text, "throughput: %.1f iterations/s for %.1f offered", s.iterations_per_s, rate);
-    s.failed = text;
+  // An open model must deliver the offered load: completing far fewer iterations than offered is past the
+  // limit whatever the latency of the requests that did complete.
+  if (offered > 0 && s.delivered < 0.9) {
+    failures.emplace_back(stage_cause::throughput,
+                          format("throughput: %.0f of %.0f offered iterations completed (%.0f%%)",
+                                 static_cast<double>(s.iterations), offered, 100 * s.delivered));
   }
-  s.ok = s.failed.empty();
+  // A lagging generator makes a failure unfit to blame on the target when the lag could account for it:
+  // when it is not small (a tenth or more) against the stage's p99 and iteration time. A pass stands: the
+  // lag only adds to the measured (corrected) latency, and the offered rate was delivered.
+  std::string lag_note;
+  if (s.saturated && !failures.empty()) {
+    if (10 * s.lag_p99_ms >= std::max(s.p99_ms, 1000 * s.iteration_s)) {
+      failures.emplace_back(stage_cause::generator_saturated,
+                            format("generator saturated (event-loop lag p99 %.1f ms): the figures are not trustworthy", s.lag_p99_ms));
+    } else {
+      lag_note = format("; the generator lagged too (event-loop lag p99 %.1f ms), too little to explain this", s.lag_p99_ms);
+    }
+  }
+  std::stable_sort(failures.begin(), failures.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [cause, text] : failures) s.failed += (s.failed.empty() ? "" : "; ") + text;
+  if (!s.failed.empty()) s.failed += lag_note;
+  s.cause = failures.empty() ? stage_cause::none : failures.front().first;
+  s.ok = failures.empty();
   return s;
 }
 
 namespace {
 
-// stdout to /dev/null while a stage prints its k6-like summary; restored on scope exit.
-class stdout_silencer {
- public:
-  stdout_silencer() {
-    std::fflush(stdout);
-    saved_ = ::dup(STDOUT_FILENO);
-    const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (saved_ >= 0 && null_fd >= 0) ::dup2(null_fd, STDOUT_FILENO);
-    if (null_fd >= 0) ::close(null_fd);
+std::string errors_text(const stage_result& s) {
+  std::vector<std::pair<std::string, int64_t>> kinds = s.errors_by_kind;
+  std::sort(kinds.begin(), kinds.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out;
+  for (size_t i = 0; i < kinds.size() && i < 3; ++i) {
+    out += (i == 0 ? "" : ", ") + kinds[i].first + " " + std::to_string(kinds[i].second);
   }
-  ~stdout_silencer() {
-    std::fflush(stdout);
-    if (saved_ >= 0) {
-      ::dup2(saved_, STDOUT_FILENO);
-      ::close(saved_);
-    }
-  }
-  stdout_silencer(const stdout_silencer&) = delete;
-  stdout_silencer& operator=(const stdout_silencer&) = delete;
-
- private:
-  int saved_ = -1;
-};
-
-json::object stage_json(const stage_result& s) {
-  return {{"rate", s.rate},
-          {"throughput_rps", s.throughput},
-          {"iterations_per_s", s.iterations_per_s},
-          {"p50_ms", s.p50_ms},
-          {"p99_ms", s.p99_ms},
-          {"error_rate", s.error_rate},
-          {"dropped_iterations", s.dropped_iterations},
-          {"saturated", s.saturated},
-          {"ok", s.ok},
-          {"failed", s.failed.empty() ? json::value(nullptr) : json::value(s.failed)}};
-}
-
-std::string hint_for(const std::string& failed) {
-  if (failed.rfind("generator", 0) == 0) return "generator saturation: add --threads (or shards); the knee is a lower bound";
-  if (failed.rfind("dropped", 0) == 0) return "latency grew until arrivals found no free VU (queueing at the target)";
-  if (failed.rfind("errors", 0) == 0) return "errors: the target started failing requests (" + failed + ")";
-  if (failed.rfind("latency", 0) == 0) return "latency: queueing pushed it over the SLO (" + failed + ")";
-  if (failed.rfind("throughput", 0) == 0) return "throughput: the target could not complete the offered rate";
-  return failed;
+  return out.empty() ? out : " (" + out + ")";
 }
 
 }  // namespace
 
-int run_capacity(const capacity_request& request, capacity_outcome* outcome_out) {
-  std::vector<slo_term> slo;
-  try {
-    slo = parse_slo(request.slo_text);
-    if (!(request.start_rate > 0) || request.max_rate < request.start_rate) {
-      throw std::invalid_argument("--start must be > 0 and <= --max");
+limit_diagnosis diagnose_limit(const stage_result& f, const stage_result* low) {
+  const double offered = f.rate * f.stage_s;
+  const double dropped_pct = 100.0 * static_cast<double>(f.dropped_iterations) / std::max(1.0, offered);
+  switch (f.cause) {
+    case stage_cause::none: return {};
+    case stage_cause::generator_saturated:
+      return {"generator", format("the generator saturated at %.1f/s (event-loop lag p99 %.1f ms): its figures are not "
+                                  "trustworthy; the sustainable rate is a lower bound (add --threads)",
+                                  f.rate, f.lag_p99_ms)};
+    case stage_cause::dropped_iterations: {
+      if (f.vus_cap_fd_limited) {
+        return {"generator", format("%.1f%% of the arrivals at %.1f/s found no free VU, and the stage could have only %lld VUs "
+                                    "(RLIMIT_NOFILE): the generator's limit, not the target's; raise the hard limit "
+                                    "(ulimit -Hn as root, LimitNOFILE= in systemd)",
+                                    dropped_pct, f.rate, static_cast<long long>(f.vus_cap))};
+      }
+      // Little's law: at the low-load iteration time, how many VUs would this rate need?
+      const double needed = low != nullptr ? f.rate * low->iteration_s : 0;
+      if (low != nullptr && f.vus_cap > 0 && needed >= 0.8 * static_cast<double>(f.vus_cap)) {
+        return {"generator", format("%.1f%% of the arrivals at %.1f/s found no free VU: iterations take %.2f s even at "
+                                    "%.1f/s, so %.1f/s needs about %.0f VUs and the stage had %lld (maxVUs): the "
+                                    "generator's VU limit, not the target's",
+                                    dropped_pct, f.rate, low->iteration_s, low->rate, f.rate, needed,
+                                    static_cast<long long>(f.vus_cap))};
+      }
+      return {"target", format("the target slowed down: iterations took %.3g ms on average at %.1f/s (Little's law: busy VUs "
+                               "/ started per second) against %.3g ms at %.1f/s, so all %lld VUs were busy and %lld of %.0f "
+                               "arrivals (%.1f%%) were dropped; %lld iterations were still waiting %.1f s after the stage "
+                               "(queueing at the target)",
+                               1000 * f.iteration_s, f.rate, low != nullptr ? 1000 * low->iteration_s : 0.0,
+                               low != nullptr ? low->rate : 0.0,
+                               static_cast<long long>(std::max(f.vus_max, f.vus_cap)),
+                               static_cast<long long>(f.dropped_iterations), offered, dropped_pct,
+                               static_cast<long long>(f.interrupted_iterations), f.graceful_stop_s)};
     }
-    if (request.repeats < 1) throw std::invalid_argument("--repeats must be >= 1");
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "stampede capacity: %s\n", e.what());
-    return loadgen::exit_usage;
+    case stage_cause::errors:
+      return {"target", format("the target failed %.2f%% of the requests at %.1f/s", 100 * f.error_rate, f.rate) +
+                            errors_text(f)};
+    case stage_cause::latency:
+      return {"target", format("latency at %.1f/s with the offered rate delivered: p99 %.4g ms against %.4g ms at %.1f/s "
+                               "(queueing at the target); ",
+                               f.rate, f.p99_ms, low != nullptr ? low->p99_ms : 0.0, low != nullptr ? low->rate : 0.0) +
+                            f.failed};
+    case stage_cause::throughput:
+      return {"target", format("the target completed only %.0f%% of the %.1f/s offered (%.1f requests/s)",
+                               100 * f.delivered, f.rate, f.throughput)};
   }
-  capacity_outcome outcome;
-  json::value best_results;
-  double best_rate = 0;
-  int fatal = 0;
-
-  // One stage at `rate`; nullopt after a scenario error (fatal holds the code).
-  auto run_stage = [&](double rate) -> std::optional<stage_result> {
-    loadgen::run_request run;
-    run.script_path = request.scenario;
-    run.overrides.target = request.target;
-    run.overrides.rate = rate;
-    run.overrides.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(request.stage);
-    run.threads = request.threads;
-    run.seed = request.seed;
-    run.env = request.env;
-    run.quiet = true;
-    run.no_thresholds = true;  // the SLO decides, not the scenario's thresholds
-    run.unsafe_lua = request.unsafe_lua;
-    json::value results;
-    run.finish_results = [&](json::value& r) { results = r; };
-    int code = 0;
-    {
-      stdout_silencer silence;
-      code = loadgen::execute_run(run);
-    }
-    if (results.is_null() || (code != 0 && code != loadgen::exit_thresholds_crossed && code != loadgen::exit_invariant_failed)) {
-      fatal = code != 0 ? code : 1;
-      std::fprintf(stderr, "stampede capacity: the stage at %.1f/s failed (exit %d)\n", rate, code);
-      return std::nullopt;
-    }
-    stage_result s = judge_stage(results, rate, slo);
-    outcome.curve.push_back(s);
-    if (!request.quiet) {
-      std::fprintf(stderr, "  %9.1f/s offered  %9.1f req/s  p50 %8.2f ms  p99 %8.2f ms  errors %6.2f%%  %s\n", rate,
-                   s.throughput, s.p50_ms, s.p99_ms, 100 * s.error_rate, s.ok ? "ok" : s.failed.c_str());
-    }
-    if (s.ok && rate >= best_rate) {
-      best_rate = rate;
-      best_results = std::move(results);
-    }
-    return s;
-  };
-  auto passes = [&](double rate) -> std::optional<bool> {
-    for (int i = 0; i < request.repeats; ++i) {
-      auto s = run_stage(rate);
-      if (!s) return std::nullopt;
-      if (!s->ok) return false;
-    }
-    return true;
-  };
-
-  if (!request.quiet) {
-    std::fprintf(stderr, "stampede capacity: %s, SLO %s, stages of %.1fs (x%d to confirm)\n", request.scenario.c_str(),
-                 request.slo_text.c_str(), std::chrono::duration<double>(request.stage).count(), request.repeats);
-  }
-  double good = 0, bad = std::numeric_limits<double>::infinity();
-  // 1. Steps: double until the SLO breaks.
-  for (double rate = request.start_rate; rate <= request.max_rate; rate *= 2) {
-    auto ok = passes(rate);
-    if (!ok) return fatal;
-    if (!*ok) {
-      bad = rate;
-      break;
-    }
-    good = rate;
-    if (rate < request.max_rate && rate * 2 > request.max_rate) rate = request.max_rate / 2;  // end exactly at max
-  }
-  // 2. Binary search between the last good and the first bad rate.
-  if (good > 0 && std::isfinite(bad)) {
-    while ((bad - good) / good > request.precision) {
-      const double mid = std::round((good + bad) / 2 * 10) / 10;
-      if (mid <= good || mid >= bad) break;
-      auto ok = passes(mid);
-      if (!ok) return fatal;
-      (*ok ? good : bad) = mid;
-    }
-  }
-  outcome.knee_rate = good;
-  if (!std::isfinite(bad)) {
-    outcome.limit_hint = "not reached: the SLO held up to --max";
-  } else {
-    // What broke at the lowest failing rate.
-    const stage_result* first_bad = nullptr;
-    for (const auto& s : outcome.curve) {
-      if (!s.ok && (first_bad == nullptr || s.rate < first_bad->rate)) first_bad = &s;
-    }
-    outcome.limit_hint = first_bad ? hint_for(first_bad->failed) : "";
-  }
-
-  json::array curve;
-  std::vector<stage_result> sorted = outcome.curve;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.rate < b.rate; });
-  for (const auto& s : sorted) curve.push_back(stage_json(s));
-  json::object cap{{"knee_rate", outcome.knee_rate},
-                   {"slo", request.slo_text},
-                   {"limit_hint", outcome.limit_hint},
-                   {"stages", outcome.curve.size()},
-                   {"curve", std::move(curve)},
-                   {"search", json::object{{"start_rate", request.start_rate},
-                                           {"max_rate", request.max_rate},
-                                           {"stage_s", std::chrono::duration<double>(request.stage).count()},
-                                           {"repeats", request.repeats},
-                                           {"precision", request.precision}}}};
-  if (best_results.is_null()) {
-    best_results = json::object{{"schema", "stampede-results"}, {"version", 1}};
-  }
-  best_results.as_object()["capacity"] = std::move(cap);
-  outcome.results = std::move(best_results);
-
-  std::printf("\n  CAPACITY  %s\n", request.scenario.c_str());
-  std::printf("    knee: %.1f arrivals/s within %s\n", outcome.knee_rate, request.slo_text.c_str());
-  std::printf("    limit: %s\n\n", outcome.limit_hint.c_str());
-  double top = 1;
-  for (const auto& s : sorted) top = std::max({top, s.rate, s.throughput});
-  std::printf("    %10s %10s %10s  throughput\n", "offered/s", "req/s", "p99 ms");
-  for (const auto& s : sorted) {
-    const int bar = static_cast<int>(40 * s.throughput / top);
-    std::printf("    %10.1f %10.1f %10.2f  %s%s\n", s.rate, s.throughput, s.p99_ms,
-                std::string(static_cast<size_t>(std::max(0, bar)), '#').c_str(), s.ok ? "" : "  x");
-  }
-  std::fflush(stdout);
-
-  const auto write = [](const std::string& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) std::fprintf(stderr, "stampede capacity: cannot write %s\n", path.c_str());
-  };
-  if (request.out_path) write(*request.out_path, json::serialize(outcome.results) + "\n");
-  std::optional<std::string> chart = request.chart_path;
-  if (!chart && request.out_path) {
-    std::string base = *request.out_path;
-    if (base.size() > 5 && base.substr(base.size() - 5) == ".json") base.resize(base.size() - 5);
-    chart = base + ".svg";
-  }
-  if (chart) write(*chart, render_capacity_svg(outcome));
-  const int code = outcome.knee_rate > 0 ? 0 : 1;
-  if (outcome_out != nullptr) *outcome_out = std::move(outcome);
-  return code;
+  return {};
 }
 
-std::string render_capacity_svg(const capacity_outcome& outcome) {
-  std::vector<stage_result> s = outcome.curve;
-  std::stable_sort(s.begin(), s.end(), [](const auto& a, const auto& b) { return a.rate < b.rate; });
-  const double w = 720, h = 360, left = 60, right = 60, top = 30, bottom = 40;
-  double max_rate = 1, max_p99 = 1;
-  for (const auto& x : s) {
-    max_rate = std::max({max_rate, x.rate, x.throughput});
-    max_p99 = std::max(max_p99, x.p99_ms);
+recommendation recommend_rate(const std::vector<stage_result>& curve, double sustainable, double headroom) {
+  recommendation r;
+  if (!(sustainable > 0)) {
+    r.rule = "none: no rate met the SLO";
+    return r;
   }
-  auto px = [&](double rate) { return left + (w - left - right) * rate / max_rate; };
-  auto py_rate = [&](double v) { return h - bottom - (h - top - bottom) * v / max_rate; };
-  auto py_p99 = [&](double v) { return h - bottom - (h - top - bottom) * v / max_p99; };
-  char buf[256];
-  std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"360\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  std::snprintf(buf, sizeof buf, "<text x=\"%g\" y=\"18\" font-size=\"13\">Capacity: knee at %.1f/s (%zu stages)</text>\n",
-                left, outcome.knee_rate, s.size());
-  svg += buf;
-  std::snprintf(buf, sizeof buf, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n", left, h - bottom, w - right, h - bottom);
-  svg += buf;
-  std::snprintf(buf, sizeof buf, "<text x=\"%g\" y=\"%g\">offered arrivals/s (0..%.0f)</text>\n", w / 2 - 60, h - 10, max_rate);
-  svg += buf;
-  std::snprintf(buf, sizeof buf, "<text x=\"4\" y=\"%g\" fill=\"#1f77b4\">req/s</text><text x=\"%g\" y=\"%g\" fill=\"#d62728\">p99 ms (max %.0f)</text>\n",
-                top, w - right - 40, top - 8, max_p99);
-  svg += buf;
-  std::string through = "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"";
-  std::string p99 = "<polyline fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\" points=\"";
-  for (const auto& x : s) {
-    std::snprintf(buf, sizeof buf, "%.1f,%.1f ", px(x.rate), py_rate(x.throughput));
-    through += buf;
-    std::snprintf(buf, sizeof buf, "%.1f,%.1f ", px(x.rate), py_p99(x.p99_ms));
-    p99 += buf;
+  // Per offered rate: passes only if every stage at it passed; its p99 is the worst of them.
+  std::map<double, std::pair<bool, double>> rates;
+  for (const auto& s : curve) {
+    auto [it, fresh] = rates.try_emplace(s.rate, s.ok, s.p99_ms);
+    if (!fresh) it->second = {it->second.first && s.ok, std::max(it->second.second, s.p99_ms)};
   }
-  svg += through + "\"/>\n" + p99 + "\"/>\n";
-  for (const auto& x : s) {
-    std::snprintf(buf, sizeof buf, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%.1f/s: %.1f req/s, p99 %.2f ms%s</title></circle>\n",
-                  px(x.rate), py_rate(x.throughput), x.ok ? "#1f77b4" : "#d62728", x.rate, x.throughput, x.p99_ms,
-                  x.ok ? "" : " (SLO broken)");
-    svg += buf;
+  bool have_low = false;
+  double allowance = 0;
+  for (const auto& [rate, v] : rates) {
+    if (!v.first || rate > sustainable) continue;
+    if (!have_low) {
+      have_low = true;
+      r.low_load_p99_ms = v.second;
+      allowance = std::max(capacity_latency_growth * v.second, v.second + 1.0);  // 1 ms: timer jitter
+    }
+    if (v.second > allowance) break;  // the latency curve has turned upwards
+    r.flat_rate = rate;
   }
-  std::snprintf(buf, sizeof buf, "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"green\" stroke-dasharray=\"4\"/>\n",
-                px(outcome.knee_rate), top, px(outcome.knee_rate), h - bottom);
-  svg += buf;
-  svg += "</svg>\n";
-  return svg;
+  r.headroom_rate = std::floor((1 - headroom) * sustainable * 10) / 10;
+  r.rate = have_low ? std::min(r.headroom_rate, r.flat_rate) : r.headroom_rate;
+  const std::string flat_text = format("p99 stayed within %gx its low-load %.3g ms (+1 ms jitter) up to %.1f/s",
+                                       capacity_latency_growth, r.low_load_p99_ms, r.flat_rate);
+  if (r.rate == r.headroom_rate) {
+    r.rule = format("%.0f%% of the sustainable %.1f/s (%.0f%% headroom); ", 100 * (1 - headroom), sustainable, 100 * headroom) +
+             flat_text;
+  } else {
+    r.rule = format("the highest passing rate on the flat part of the latency curve (%.0f%% of the sustainable "
+                    "%.1f/s would be %.1f/s): ",
+                    100 * (1 - headroom), sustainable, r.headroom_rate) +
+             flat_text;
+  }
+  return r;
 }
 
 }  // namespace stampede::drill

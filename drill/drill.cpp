@@ -1,5 +1,7 @@
 #include "drill/drill.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -7,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -14,8 +17,10 @@
 
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
+#include "drill/drill_run.h"
 #include "drill/recovery.h"
 #include "drill/shop_process.h"
+#include "drill/work_dir.h"
 #include "loadgen/run.h"
 #include "reports/formats.h"
 
@@ -85,7 +90,8 @@ json::object wait_until_quiet(uint16_t entry_port, const std::string& token, std
     } catch (const std::exception& e) {
       last_error = e.what();
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (std::chrono::steady_clock::now() >= deadline || detail::stop_signal_pending()) {
+      if (detail::stop_signal_pending()) last_error = "interrupted";
       return {{"drained", false},
               {"waited_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
               {"bound_s", bound.count()},
@@ -106,9 +112,24 @@ void print_drill_summary(const json::value& results) {
   if (const auto* d = root.if_contains("drill"); d && d->is_object()) {
     if (const auto* q = d->as_object().if_contains("quiet"); q && q->is_object()) {
       const auto& qo = q->as_object();
-      std::printf("    queue %s after %.1fs\n", qo.at("drained").as_bool() ? "drained" : "NOT drained",
-                  qo.at("waited_s").to_number<double>());
+      if (const auto* drained = qo.if_contains("drained"); drained && drained->is_bool()) {
+        std::printf("    queue %s after %.1fs\n", drained->as_bool() ? "drained" : "NOT drained",
+                    qo.at("waited_s").to_number<double>());
+      }
+      if (const auto* health = qo.if_contains("health"); health && health->is_array()) {
+        for (const auto& h : health->as_array()) {
+          std::printf("    node %s %s after %.1fs\n", std::string(h.at("node").as_string()).c_str(),
+                      h.at("ok").as_bool() ? "healthy" : "NOT healthy", h.at("waited_s").to_number<double>());
+        }
+      }
     }
+  }
+  if (const auto* q = root.if_contains("quiesce"); q && q->is_object()) {
+    const auto& qo = q->as_object();
+    const auto* err = qo.if_contains("error");
+    std::printf("    quiesce() %s after %.1fs%s%s\n", qo.at("ok").as_bool() ? "quiet" : "NOT quiet",
+                qo.at("waited_s").to_number<double>(), err ? ": " : "",
+                err ? std::string(err->as_string()).c_str() : "");
   }
   if (const auto* chaos = root.if_contains("chaos"); chaos && chaos->is_array()) {
     for (const auto& f : chaos->as_array()) {
@@ -155,13 +176,79 @@ void print_drill_summary(const json::value& results) {
 
 }  // namespace
 
-int run_drill(const drill_request& request) {
+namespace detail {
+
+bool stop_signal_pending() {
+  sigset_t pending;
+  sigemptyset(&pending);
+  return sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
+}
+
+void put_scenarios_on_lua_path() {
   if (const std::string dir = find_scenarios_dir(); !dir.empty()) {
     // require("lib.checkers") from any scenario; ";;" keeps Lua's default path.
     const char* old = std::getenv("LUA_PATH");
     const std::string path = dir + "/?.lua;" + (old != nullptr ? old : ";");
     ::setenv("LUA_PATH", path.c_str(), 1);
   }
+}
+
+int execute_drill_run(loadgen::run_request& run, const drill_request& request,
+                      const std::function<json::object()>& drill_section) {
+  run.script_path = request.scenario;
+  run.out_path = (fs::path(request.out_dir) / "results.json").string();
+  run.report_dir = request.out_dir;
+  run.threads = request.threads;
+  run.seed = request.seed;
+  run.unsafe_lua = request.unsafe_lua;
+  for (const auto& [k, v] : request.env) run.env[k] = v;  // -e wins over what the drill passes
+  run.quiet = request.quiet;
+  run.quiesce_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.quiet_timeout);
+  json::value final_results;
+  run.finish_results = [&](json::value& results) {
+    add_recovery(results);
+    results.as_object()["drill"] = drill_section();
+    final_results = results;
+  };
+  const int code = loadgen::execute_run(run, [](const json::value& results, const std::string& dir) {
+    reports::write_report_directory(results, dir);
+  });
+  if (!final_results.is_null()) {
+    print_drill_summary(final_results);
+    if (!request.quiet) {
+      std::fprintf(stderr, "stampede drill: results and reports in %s/ (report.html)\n", request.out_dir.c_str());
+    }
+  }
+  return code;
+}
+
+}  // namespace detail
+
+int run_drill(const drill_request& request) {
+  // SIGINT/SIGTERM blocked before any thread starts (proxies, the guardian's fork): every thread inherits
+  // the mask, so the run's coordinator takes a Ctrl-C (results, exit 105) instead of the default action
+  // killing the drill from a proxy thread. Children unblock them before exec.
+  sigset_t stop_signals, old_mask;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+  struct restore_mask {
+    sigset_t taken, mask;
+    ~restore_mask() {  // a Ctrl-C that came after the run's own handling is dropped: the drill is ending anyway
+      timespec zero{0, 0};
+      while (sigtimedwait(&taken, nullptr, &zero) > 0) {
+      }
+      pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+    }
+  } restore{stop_signals, old_mask};
+  // A drill killed by SIGKILL leaves its temporary directory behind: the next one removes it.
+  if (const int removed = remove_stale_work_dirs(); removed > 0 && !request.quiet) {
+    std::fprintf(stderr, "stampede drill: removed %d temporary director%s of drills that no longer run\n", removed,
+                 removed == 1 ? "y" : "ies");
+  }
+  detail::put_scenarios_on_lua_path();
+  if (request.own_system()) return run_target_drill(request);
   std::vector<std::string> directives;
   try {
     directives = scenario_shop_directives(request.scenario);
@@ -170,20 +257,14 @@ int run_drill(const drill_request& request) {
     return loadgen::exit_usage;
   }
 
-  std::string work_pattern = (fs::temp_directory_path() / "stampede-drill-XXXXXX").string();
-  if (::mkdtemp(work_pattern.data()) == nullptr) {
-    std::fprintf(stderr, "stampede drill: cannot create a temporary directory\n");
+  std::optional<work_dir> work_holder;
+  try {
+    work_holder.emplace(request.keep_data);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede drill: %s\n", e.what());
     return exit_environment;
   }
-  const fs::path work = work_pattern;
-  struct cleanup {
-    fs::path dir;
-    bool keep;
-    ~cleanup() {
-      std::error_code ec;
-      if (!keep) fs::remove_all(dir, ec);
-    }
-  } cleanup_work{work, request.keep_data};
+  const fs::path work = work_holder->path();
 
   std::shared_ptr<chaos::proxy_server> proxies;
   std::unique_ptr<shop_process> shop;
@@ -235,19 +316,12 @@ int run_drill(const drill_request& request) {
   }
 
   loadgen::run_request run;
-  run.script_path = request.scenario;
   run.overrides.target = "http://" + std::string(links.front().at("listen").as_string());
-  run.out_path = (fs::path(request.out_dir) / "results.json").string();
-  run.report_dir = request.out_dir;
-  run.threads = request.threads;
-  run.seed = request.seed;
-  run.unsafe_lua = request.unsafe_lua;
-  run.env = request.env;
-  run.env.try_emplace("ADMIN_TOKEN", shop->admin_token());
-  run.env.try_emplace("PAYMENT_URL", shop->payment_url());
-  run.env.try_emplace("SHOP_URL", shop->entry_url());
-  run.env.try_emplace("NODES", std::to_string(request.nodes));
-  run.quiet = request.quiet;
+  run.env["ADMIN_TOKEN"] = shop->admin_token();
+  run.env["PAYMENT_URL"] = shop->payment_url();
+  run.env["SHOP_URL"] = shop->entry_url();
+  run.env["NODES"] = std::to_string(request.nodes);
+  run.env["HAPROXY_STATS_URL"] = std::string(shop->topology().at("haproxy").at("stats_url").as_string());
   run.proxies = proxies;
   run.topology_path = shop->topology_path().string();
   json::object quiet;
@@ -257,24 +331,16 @@ int run_drill(const drill_request& request) {
     if (!request.quiet) std::fprintf(stderr, "stampede drill: waiting until the order queue is drained\n");
     quiet = wait_until_quiet(entry_port, token, request.quiet_timeout);
   };
-  json::value final_results;
-  run.finish_results = [&](json::value& results) {
-    add_recovery(results);
-    results.as_object()["drill"] = json::object{{"nodes", request.nodes},
-                                                {"links", links},
-                                                {"topology_at_start", shop->topology()},
-                                                {"topology", shop->current_topology()},
-                                                {"quiet", quiet}};
-    final_results = results;
-  };
-  const int code = loadgen::execute_run(run, [](const json::value& results, const std::string& dir) {
-    reports::write_report_directory(results, dir);
+  const int code = detail::execute_drill_run(run, request, [&] {
+    return json::object{{"nodes", request.nodes},
+                        {"links", links},
+                        {"topology_at_start", shop->topology()},
+                        {"topology", shop->current_topology()},
+                        {"quiet", quiet}};
   });
-  if (!final_results.is_null()) print_drill_summary(final_results);
   const std::string stopped = shop->stop();
   if (!request.quiet) {
-    std::fprintf(stderr, "stampede drill: shop stopped (%s); results and reports in %s/ (report.html)\n",
-                 stopped.c_str(), request.out_dir.c_str());
+    std::fprintf(stderr, "stampede drill: shop stopped (%s)\n", stopped.c_str());
   }
   return code;
 }

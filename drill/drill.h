@@ -1,13 +1,18 @@
-// `stampede drill`: a game day on the reference shop, in one process.
+// `stampede drill`: a game day, in one process. On the reference shop (default):
 //   1. fault proxies on every link (chaos::proxy_server, in this process): "edge" (clients -> HAProxy),
 //      "haproxy_nodeI" (HAProxy -> node I), "payment" (nodes -> payment emulator);
 //   2. a fresh shop (`stampede shop`, own data directory) wired through them;
 //   3. the scenario with its chaos timeline (loadgen::execute_run; faults may target the links above and
 //      the shop's processes: nodeI, haproxy, payment_emulator);
-//   4. heal everything, wait until the order queue is drained (or a bound passed), verify(history);
+//   4. heal everything, wait until the order queue is drained (or a bound passed), the scenario's
+//      quiesce() if it has one, verify(history);
 //   5. recovery figures per fault, every report format into the output directory, stop the shop.
-// Exit code: the run's (0, 98 invariant failed, 99 threshold crossed, 104, 107, ...), 1 when the shop
-// cannot be started, 2 for a bad command line.
+// On the user's own system (`--target URL --topology FILE`, target_drill.cpp): the same pipeline with the
+// links and nodes of the topology (loadgen/topology.h): "edge" in front of the target, a proxy per
+// declared link, node faults by pid or by the node's commands; after the heal, each node's health
+// command until it passes, then quiesce() and verify().
+// Exit code: the run's (0, 98 invariant failed, 99 threshold crossed, 104, 105 interrupted, 107, ...), 1
+// when the shop cannot be started or a link cannot listen, 2 for a bad command line.
 //
 // Thread-safety: run_drill is called once per process (it owns child processes and signal masks).
 #pragma once
@@ -34,8 +39,13 @@ struct drill_request {
   std::chrono::seconds quiet_timeout{30};          // bound of the wait for a drained queue
   std::string stampede_binary;                     // runs `shop`; default: this executable
   bool keep_data = false;                          // keep the shop's data directory
-  bool unsafe_lua = false;                         // the scenario gets Lua's whole standard library
+  bool unsafe_lua = false;                         // the scenario gets Lua's whole standard library (both modes)
   bool quiet = false;
+  // The user's own system instead of a fresh reference shop: its URL (default: the topology's entry_url)
+  // and a topology file naming its links and nodes (optional).
+  std::string target;
+  std::string topology_path;
+  bool own_system() const { return !target.empty() || !topology_path.empty(); }
 };
 
 // Reads `--@shop FLAGS...` directive lines of a scenario (the shop flags it needs, e.g.
@@ -48,5 +58,7 @@ std::string find_scenarios_dir();
 
 // Runs the drill; returns the exit code (see above).
 int run_drill(const drill_request& request);
+// The own-system drill (request.own_system()); run_drill calls it.
+int run_target_drill(const drill_request& request);
 
 }  // namespace stampede::drill

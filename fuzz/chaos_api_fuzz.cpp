@@ -1,7 +1,9 @@
 // Fuzzes the control API's JSON readers (toxic and proxy list) and the HTTP path matcher: hostile
-// bytes must give a chaos_error, never a crash, hang or unvalidated toxic.
+// bytes must give a chaos_error, never a crash, hang or unvalidated toxic; what the API writes back for
+// an accepted toxic must read back as the same toxic.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "chaos/api.h"
@@ -13,7 +15,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     toxic_spec t = parse_toxic(text);
     toxic_spec copy = t;
     copy.validate_and_normalize();  // whatever parse_toxic accepted must be valid
-    (void)to_json(t);
+    // What the API writes reads back as the same toxic (numbers in shortest round-trip decimal, #11.3).
+    const std::string written = to_json(t);
+    try {
+      if (to_json(parse_toxic(written)) != written) __builtin_trap();
+    } catch (const chaos_error&) {
+      __builtin_trap();
+    }
     (void)parse_toxic(text, &t);    // update semantics on the same body
   } catch (const chaos_error&) {
   }

@@ -1,5 +1,6 @@
 #include "loadgen/aggregate.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace stampede::loadgen {
@@ -49,6 +50,7 @@ void aggregate::add_worker(worker_metrics& metrics) {
     scenarios[i].interrupted_iterations += c.interrupted_iterations;
     scenarios[i].failed_iterations += c.failed_iterations;
     scenarios[i].vus_max += c.vus_max;
+    scenarios[i].end_s = std::max(scenarios[i].end_s, c.end_s);
   }
   data_sent += metrics.data_sent;
   data_received += metrics.data_received;

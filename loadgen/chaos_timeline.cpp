@@ -34,29 +34,31 @@ struct chaos_timeline::active_fault {
 
 chaos_timeline::chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies)
     : seed_(seed), proxies_(std::move(proxies)) {
-  if (!topology_json.empty()) {
-    json::value t = json::parse(topology_json);
-    const auto& o = t.as_object();
-    if (const auto* nodes = o.if_contains("nodes")) {
-      for (const auto& n : nodes->as_array()) {
-        topology_pids_[std::string(n.at("name").as_string())] = static_cast<int>(n.at("pid").to_number<int64_t>());
-      }
-    }
-    for (const char* key : {"haproxy", "payment_emulator"}) {
-      if (const auto* p = o.if_contains(key)) topology_pids_[key] = static_cast<int>(p->at("pid").to_number<int64_t>());
+  if (topology_json.empty()) return;
+  topology_ = parse_topology(topology_json);
+  for (const auto& l : topology_.links) {
+    ensure_proxies_locked();
+    if (proxies_->proxy(l.name)) continue;  // the embedder (stampede drill) created it already
+    try {
+      proxies_->add_proxy({l.name, l.listen, l.upstream, true});
+    } catch (const std::exception& e) {
+      throw std::runtime_error("link '" + l.name + "': cannot listen on " + l.listen + ": " + e.what());
     }
   }
+}
+
+void chaos_timeline::ensure_proxies_locked() {
+  if (proxies_) return;
+  chaos::server_options options;
+  options.seed = seed_;
+  proxies_ = std::make_shared<chaos::proxy_server>(options);
 }
 
 chaos_timeline::~chaos_timeline() { heal_all(-1); }
 
 std::string chaos_timeline::add_proxy(const std::string& name, const std::string& upstream) {
   std::lock_guard lock(mutex_);
-  if (!proxies_) {
-    chaos::server_options options;
-    options.seed = seed_;
-    proxies_ = std::make_shared<chaos::proxy_server>(options);
-  }
+  ensure_proxies_locked();
   chaos::proxy_config config;
   config.name = name;
   config.listen = "127.0.0.1:0";
@@ -87,12 +89,21 @@ void chaos_timeline::validate(const fault_spec& spec) const {
     return;
   }
   const std::string& t = spec.target;
-  if (t.rfind("pid:", 0) == 0 || t.rfind("pidfile:", 0) == 0 || topology_pids_.contains(t)) return;
-  throw std::invalid_argument("node fault target '" + t + "' is unknown (pid:N, pidfile:PATH, or a process of the topology" +
-                              std::string(topology_pids_.empty() ? "; no topology given" : "") + ")");
+  if (t.rfind("pid:", 0) == 0 || t.rfind("pidfile:", 0) == 0) return;
+  const topology_node* node = topology_.node(t);
+  if (node == nullptr) {
+    throw std::invalid_argument("node fault target '" + t + "' is unknown (pid:N, pidfile:PATH, or a node of the topology" +
+                                std::string(topology_.nodes.empty() ? "; no topology given" : "") + ")");
+  }
+  if (!node->supports(spec.fault) && !(spec.fault == "restart" && !spec.restart_command.empty())) {
+    throw std::invalid_argument("node '" + t + "' cannot take a " + spec.fault + " fault: it has no " +
+                                (spec.fault == "restart" ? std::string("commands.restart (or a restart command in the fault)")
+                                                         : "pid, pid_file or commands." + spec.fault));
+  }
 }
 
-chaos::process_faults& chaos_timeline::process_for(const std::string& target, const std::string& restart_command) {
+chaos::process_faults& chaos_timeline::process_for(const fault_spec& spec) {
+  const std::string& target = spec.target;
   auto it = processes_.find(target);
   if (it != processes_.end()) return *it->second;
   chaos::process_target p;
@@ -102,9 +113,16 @@ chaos::process_faults& chaos_timeline::process_for(const std::string& target, co
   } else if (target.rfind("pidfile:", 0) == 0) {
     p.pid_file = target.substr(8);
   } else {
-    p.pid = topology_pids_.at(target);
+    const topology_node& n = *topology_.node(target);  // validate() checked it
+    p.pid = n.pid;
+    p.pid_file = n.pid_file;
+    p.kill_command = n.commands.kill;
+    p.stop_command = n.commands.terminate;
+    p.pause_command = n.commands.pause;
+    p.resume_command = n.commands.resume;
+    p.restart_command = n.commands.restart;
   }
-  p.restart_command = restart_command;
+  if (!spec.restart_command.empty()) p.restart_command = spec.restart_command;
   return *processes_.emplace(target, std::make_unique<chaos::process_faults>(p)).first->second;
 }
 
@@ -125,12 +143,12 @@ int chaos_timeline::inject(const fault_spec& spec, double now_s) {
       f->toxic_name = toxic.name;
       proxies_->add_toxic(spec.target, toxic);
     } else {
-      chaos::process_faults& p = process_for(spec.target, spec.restart_command);
+      chaos::process_faults& p = process_for(spec);
       f->process = &p;
       if (spec.fault == "kill") {
         p.kill();
       } else if (spec.fault == "terminate") {
-        p.terminate();
+        p.stop();  // commands.terminate, else SIGTERM then SIGKILL after the grace
       } else if (spec.fault == "pause") {
         p.pause();
       } else if (spec.fault == "restart") {

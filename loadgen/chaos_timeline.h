@@ -17,6 +17,8 @@
 
 #include <boost/json/array.hpp>
 
+#include "loadgen/topology.h"
+
 namespace stampede::chaos {
 class proxy_server;
 class process_faults;
@@ -40,9 +42,11 @@ bool is_node_fault(std::string_view fault) noexcept;
 
 class chaos_timeline {
  public:
-  // `topology_json`: a shop topology (stampede shop --topology) naming processes: node names, "haproxy",
-  // "payment_emulator"; may be empty. `proxies`: an existing proxy server whose proxies faults may target
-  // (null: one is created on the first add_proxy).
+  // `topology_json` (loadgen/topology.h; may be empty): its nodes are the targets of node faults, and each
+  // of its links becomes a fault proxy (listening on the link's `listen`) unless `proxies` already has one
+  // of that name. `proxies`: an existing proxy server whose proxies faults may target (null: one is
+  // created when needed). Throws std::invalid_argument for a bad topology, std::runtime_error when a
+  // link's proxy cannot listen.
   chaos_timeline(uint64_t seed, std::string topology_json, std::shared_ptr<chaos::proxy_server> proxies = nullptr);
   ~chaos_timeline();  // heal_all()
 
@@ -64,12 +68,13 @@ class chaos_timeline {
 
  private:
   struct active_fault;
-  chaos::process_faults& process_for(const std::string& target, const std::string& restart_command);
+  chaos::process_faults& process_for(const fault_spec& spec);
+  void ensure_proxies_locked();
   void heal_locked(active_fault& f, double now_s) noexcept;
 
   mutable std::mutex mutex_;
   uint64_t seed_;
-  std::map<std::string, int> topology_pids_;
+  topology topology_;
   std::shared_ptr<chaos::proxy_server> proxies_;
   std::map<std::string, std::unique_ptr<chaos::process_faults>> processes_;
   std::vector<std::unique_ptr<active_fault>> faults_;

@@ -1,11 +1,13 @@
 #include "loadgen/cli.h"
 
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
+#include "common/closest_name.h"
 #include "common/duration.h"
 
 namespace stampede::loadgen {
@@ -40,7 +42,8 @@ Runs a Lua scenario. Flags override the scenario's options.
   -h, --help          this text
 
 Exit codes: 0 ok, 2 bad usage, 98 an invariant failed (verify), 99 thresholds crossed, 104 invalid options,
-105 interrupted, 107 script error, 108 aborted by the script.
+105 interrupted, 107 script error, 108 aborted by the script. When several apply:
+98 > 107 > 108 > 105 > 99.
 )";
 
 struct usage_error : std::runtime_error {
@@ -131,7 +134,11 @@ run_request parse(std::span<char* const> args) {
     } else if (arg == "--quiet" || arg == "-q") {
       request.quiet = true;
     } else if (!arg.empty() && arg.front() == '-') {
-      throw usage_error("unknown flag '" + std::string(arg) + "'");
+      static constexpr std::array<std::string_view, 16> flags = {
+          "--target",     "--out",           "--report", "--vus", "--duration", "--rate",
+          "--iterations", "--threads",       "--seed",   "--env", "--shard",    "--proxy",
+          "--topology",   "--no-thresholds", "--quiet",  "--help"};
+      throw usage_error("unknown flag '" + std::string(arg) + "'" + did_you_mean(arg, flags));
     } else if (request.script_path.empty()) {
       request.script_path = std::string(arg);
     } else {

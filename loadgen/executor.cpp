@@ -62,6 +62,13 @@ int64_t share_of(int64_t total, slot s) noexcept {
   return total / s.count + (s.index < total % s.count ? 1 : 0);
 }
 
+int64_t shared_iterations_share(int64_t iterations, int64_t vus, slot s) noexcept {
+  if (vus <= 0 || iterations <= 0) return 0;
+  // The slot holds share_of(vus, s) VUs, numbered s.index, s.index + count, ...; those below
+  // iterations % vus take one more.
+  return share_of(vus, s) * (iterations / vus) + share_of(iterations % vus, s);
+}
+
 arrival_schedule::arrival_schedule(const scenario_options& scenario) {
   const double unit = seconds(scenario.time_unit);
   const double per_second = unit > 0 ? 1.0 / unit : 0;

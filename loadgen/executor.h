@@ -21,6 +21,12 @@ struct slot {
 // Share of `total` for a slot: total / count, plus one for the first total % count slots.
 int64_t share_of(int64_t total, slot s) noexcept;
 
+// shared-iterations: a slot's share of `iterations` spread over `vus` VUs. The iterations belong to
+// the VUs (VU g of all slots takes iterations / vus, plus one for g < iterations % vus) and VU g runs
+// in slot g % count, the way share_of() places VUs; so a slot without a VU gets no iteration and the
+// slots together run exactly `iterations`, whatever the thread and shard counts.
+int64_t shared_iterations_share(int64_t iterations, int64_t vus, slot s) noexcept;
+
 // Piecewise-linear rate curve (iterations per second) of an arrival-rate scenario, and the time of
 // its k-th arrival (k = 0, 1, 2, ...): the instant where the cumulative count reaches k, so a
 // constant rate r puts arrival k at k / r seconds. Arrivals of the whole test are numbered globally;

@@ -1,4 +1,6 @@
 // The Lua API of scenarios (documented in docs/SCENARIOS.md) and the worker's Lua state.
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -6,9 +8,12 @@
 #include <fstream>
 #include <sstream>
 
+#include <boost/json/parse.hpp>
 #include <lua.hpp>
 
+#include "common/closest_name.h"
 #include "common/duration.h"
+#include "loadgen/json_selector.h"
 #include "loadgen/lua_json.h"
 #include "loadgen/lua_runtime.h"
 #include "loadgen/options_reader.h"
@@ -108,7 +113,7 @@ worker& owner_of(lua_State* L) { return *static_cast<worker*>(lua_touserdata(L, 
 vu& require_vu(lua_State* L, const char* what) {
   vu* v = current_vu(L);
   if (v == nullptr) {
-    luaL_where(L, 1);
+    push_script_where(L);
     lua_pushfstring(L, "%s can only be called inside VU code (the exec function, setup or teardown), "
                        "not at the top level of the script", what);
     lua_concat(L, 2);
@@ -191,20 +196,83 @@ std::chrono::nanoseconds duration_arg(lua_State* L, int index, const char* what)
   throw lua_usage_error(std::string(what) + " must be seconds or a duration such as \"250ms\" or \"2s\"");
 }
 
+// ---- script mistakes ----
+// A mistake in how the script calls the API that no iteration can get past (a relative URL without a
+// target, an unknown request parameter, an unsupported res:json selector). It ends the iteration like
+// any error and also stops the run, at its first occurrence (exit 107), instead of failing every
+// iteration of the test.
+struct script_mistake : lua_usage_error {
+  using lua_usage_error::lua_usage_error;
+};
+
+// As lua_guarded; a script_mistake also stops the run, with the script's file:line.
+template <class F>
+int api_guarded(lua_State* L, F&& body) {
+  return lua_guarded(L, [&] {
+    try {
+      return body();
+    } catch (const script_mistake& e) {
+      if (vu* v = current_vu(L); v != nullptr) {
+        push_script_where(L);  // [+1]
+        std::string where = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        v->owner.abort_run(where + e.what(), stop_cause::script_error);
+      }
+      throw;
+    }
+  });
+}
+
 // ---- http ----
+constexpr std::array<std::string_view, 9> param_names = {
+    "headers", "body", "json", "form", "name", "timeout", "expectedStatuses", "history", "historyValue"};
+
+// Every key of the params table at `index` is a known parameter: a misspelt one would otherwise send
+// a bare request.
+void check_param_names(lua_State* L, int index) {
+  lua_pushnil(L);
+  while (lua_next(L, index) != 0) {  // stack: key, value
+    lua_pop(L, 1);
+    const std::string key = lua_type(L, -1) == LUA_TSTRING ? std::string(to_view(L, -1)) : "";
+    if (std::find(param_names.begin(), param_names.end(), key) != param_names.end()) continue;
+    std::string message =
+        "http: unknown request parameter '" + (key.empty() ? luaL_tolstring(L, -1, nullptr) : key) + "'";
+    const std::string hint = did_you_mean(key, param_names);
+    if (!hint.empty()) throw script_mistake(message + hint);
+    message += " (known: ";
+    for (std::string_view name : param_names) {
+      message.append(name).append(name == param_names.back() ? ")" : ", ");
+    }
+    throw script_mistake(message);
+  }
+}
+
+// [+1] params[key], which must be nil or of `type`.
+int param_field(lua_State* L, const char* key, int type, const char* expected) {
+  const int got = lua_getfield(L, 4, key);
+  if (got != LUA_TNIL && got != type) {
+    throw script_mistake(std::string("http: params.") + key + " must be " + expected + ", not a " +
+                         luaL_typename(L, -1));
+  }
+  return got;
+}
+
 // __request(method, url, body, params): builds the request into the VU's buffer, starts it, yields.
 int lua_request(lua_State* L) {
   vu& v = require_vu(L, "http requests");
   worker& w = owner_of(L);
-  const bool ok = lua_guarded(L, [&] {
+  const bool ok = api_guarded(L, [&] {
     const std::string_view method = to_view(L, 1);
     if (lua_type(L, 2) != LUA_TSTRING) throw lua_usage_error("http: the URL must be a string");
     const std::string_view url_text = to_view(L, 2);
     if (method.empty() || !valid_header_token(method, false)) throw lua_usage_error("http: bad method");
     const bool has_params = lua_type(L, 4) == LUA_TTABLE;
+    if (!lua_isnoneornil(L, 4) && !has_params) throw script_mistake("http: params must be a table");
     std::string_view explicit_name;  // stays valid: the params table holds the string
     if (has_params) {
-      if (lua_getfield(L, 4, "name") == LUA_TSTRING) explicit_name = to_view(L, -1);  // [+1]
+      check_param_names(L, 4);
+      // [+1] params.name
+      if (param_field(L, "name", LUA_TSTRING, "a string") == LUA_TSTRING) explicit_name = to_view(L, -1);
       lua_pop(L, 1);
     }
     request_cache& cache = v.last_request;
@@ -215,6 +283,9 @@ int lua_request(lua_State* L) {
       cache.name.assign(explicit_name);
       std::string error;
       auto parsed = parse_url(cache.url, w.base_url(), error);
+      if (!parsed && w.base_url() == nullptr && url_text.starts_with('/')) {
+        throw script_mistake("http: " + error);  // no iteration can get past it
+      }
       if (!parsed) throw lua_usage_error("http: " + error);
       cache.parsed = std::move(*parsed);
       std::string step_name(explicit_name);
@@ -227,14 +298,13 @@ int lua_request(lua_State* L) {
     }
     const parsed_url* url = &cache.parsed;
     if (!has_params) v.expected_statuses.clear();
-    if (!lua_isnoneornil(L, 4) && !has_params) throw lua_usage_error("http: params must be a table");
 
     std::string body;
     std::string_view content_type;
     if (lua_type(L, 3) == LUA_TSTRING) {
       body = to_view(L, 3);
     } else if (!lua_isnoneornil(L, 3)) {
-      throw lua_usage_error("http: the body must be a string (use params.json or params.form for tables)");
+      throw script_mistake("http: the body must be a string (use params.json or params.form for tables)");
     }
     v.timeout = w.plan().options.request_timeout;
     std::string& wire = v.wire;
@@ -253,7 +323,7 @@ int lua_request(lua_State* L) {
         content_type = "application/json";
       }
       lua_pop(L, 1);
-      if (lua_getfield(L, 4, "form") == LUA_TTABLE) {
+      if (param_field(L, "form", LUA_TTABLE, "a table") == LUA_TTABLE) {
         body.clear();
         lua_pushnil(L);
         while (lua_next(L, -2) != 0) {  // stack: form, key, value
@@ -268,25 +338,27 @@ int lua_request(lua_State* L) {
         content_type = "application/x-www-form-urlencoded";
       }
       lua_pop(L, 1);
-      if (lua_getfield(L, 4, "body") == LUA_TSTRING) body = to_view(L, -1);
+      if (param_field(L, "body", LUA_TSTRING, "a string") == LUA_TSTRING) body = to_view(L, -1);
       lua_pop(L, 1);
       if (lua_getfield(L, 4, "timeout") != LUA_TNIL) v.timeout = duration_arg(L, -1, "params.timeout");
       lua_pop(L, 1);
       v.expected_statuses.clear();
-      if (lua_getfield(L, 4, "expectedStatuses") == LUA_TTABLE) {
+      if (param_field(L, "expectedStatuses", LUA_TTABLE, "a list of status codes") == LUA_TTABLE) {
         const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
         for (lua_Integer i = 1; i <= n; ++i) {
           lua_rawgeti(L, -1, i);
-          if (!lua_isinteger(L, -1)) throw lua_usage_error("http: params.expectedStatuses must be a list of status codes");
+          if (!lua_isinteger(L, -1)) {
+            throw script_mistake("http: params.expectedStatuses must be a list of status codes");
+          }
           v.expected_statuses.push_back(static_cast<int>(lua_tointeger(L, -1)));
           lua_pop(L, 1);
         }
       }
       lua_pop(L, 1);
-      if (lua_getfield(L, 4, "headers") == LUA_TTABLE) {
+      if (param_field(L, "headers", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2) != 0) {  // stack: headers, key, value
-          if (lua_type(L, -2) != LUA_TSTRING) throw lua_usage_error("http: header names must be strings");
+          if (lua_type(L, -2) != LUA_TSTRING) throw script_mistake("http: header names must be strings");
           const std::string_view name = to_view(L, -2);
           const std::string_view value = luaL_tolstring(L, -1, nullptr);
           if (!valid_header_token(name, false) || !valid_header_token(value, true)) {
@@ -325,7 +397,8 @@ int lua_request(lua_State* L) {
     v.idempotent = method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
     v.history_id = 0;
     if (has_params) {
-      if (lua_getfield(L, 4, "history") == LUA_TSTRING) {  // [+1] record this request as an operation
+      // [+1] record this request as an operation
+      if (param_field(L, "history", LUA_TSTRING, "an operation name") == LUA_TSTRING) {
         const std::string op(to_view(L, -1));
         std::string value = "null";
         if (lua_getfield(L, 4, "historyValue") != LUA_TNIL) value = encode_json(L, -1);  // [+1]
@@ -399,10 +472,38 @@ int headers_index(lua_State* L) {  // case-insensitive lookup: keys are stored l
   return 1;
 }
 
-// res.json() and res:json() both work: the method is a closure bound to its response.
+// res.json() and res:json() both work: the method is a closure bound to its response. With a selector,
+// res:json("items.0.id") returns that part of the body, nil when it is absent (json_selector.h).
 int response_json(lua_State* L) {
   const int self = lua_upvalueindex(1);
-  return lua_guarded(L, [&] {
+  const int selector_index = lua_rawequal(L, 1, self) ? 2 : 1;  // res:json(s) passes res first
+  return api_guarded(L, [&] {
+    if (!lua_isnoneornil(L, selector_index)) {
+      if (lua_type(L, selector_index) != LUA_TSTRING) {
+        throw script_mistake("res:json: the selector must be a string such as \"items.0.id\"");
+      }
+      json_selector selector;
+      try {
+        selector = parse_json_selector(to_view(L, selector_index));
+      } catch (const std::invalid_argument& e) {
+        throw script_mistake(std::string("res:json: ") + e.what());
+      }
+      lua_getiuservalue(L, self, slot_body);  // [+1]
+      boost::system::error_code ec;
+      boost::json::parse_options options;
+      options.max_depth = 200;
+      const std::string_view body = to_view(L, -1);
+      const boost::json::value document =
+          boost::json::parse(boost::json::string_view(body.data(), body.size()), ec, {}, options);
+      lua_pop(L, 1);
+      if (ec) throw lua_usage_error("res:json: invalid JSON: " + ec.message());
+      if (auto selected = select_json(document, selector)) {
+        push_json_value(L, *selected);
+      } else {
+        lua_pushnil(L);
+      }
+      return 1;
+    }
     push_cache(L, self);  // [+1]
     if (lua_getfield(L, -1, "json") == LUA_TNIL) {
       lua_pop(L, 1);

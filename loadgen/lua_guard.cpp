@@ -43,6 +43,7 @@ std::string_view to_string(lua_phase phase) noexcept {
     case lua_phase::setup: return "setup";
     case lua_phase::iteration: return "iteration";
     case lua_phase::teardown: return "teardown";
+    case lua_phase::quiesce: return "quiesce";
     case lua_phase::verify: return "verify";
   }
   return "?";
@@ -218,13 +219,13 @@ void lua_guard::poke() noexcept {
   }
 }
 
-lua_guard::stop_kind lua_guard::stop_due() const noexcept {
+std::optional<interruption_cause> lua_guard::stop_due() const noexcept {
   const int level = stop_level_.load(std::memory_order_relaxed);
-  if (level >= 2) return stop_kind::interrupted;
+  if (level >= 2) return interruption_cause::signal;
   const bool stalled = poked_run_.load(std::memory_order_acquire) == run_.load(std::memory_order_relaxed);
-  if (level == 1 && stalled) return stop_kind::stopping;
-  if (deadline_ != clock::time_point::max() && clock::now() >= deadline_) return stop_kind::deadline;
-  return stop_kind::none;
+  if (level == 1 && stalled) return interruption_cause::stopping;
+  if (deadline_ != clock::time_point::max() && clock::now() >= deadline_) return interruption_cause::deadline;
+  return std::nullopt;
 }
 
 void lua_guard::hook(lua_State* L, lua_Debug* ar) {
@@ -232,8 +233,8 @@ void lua_guard::hook(lua_State* L, lua_Debug* ar) {
   g.failing_ = false;
   if (g.tripped_) return g.stop_here(L);
   if (g.over_limit_) g.check_memory(L, ar);  // may raise the script's memory error
-  if (const stop_kind why = g.stop_due(); why != stop_kind::none) {
-    g.trip(L, ar, why);
+  if (const auto why = g.stop_due()) {
+    g.trip(L, ar, *why);
     return g.stop_here(L);
   }
   if (lua_gethookcount(L) != 1) return;
@@ -247,7 +248,7 @@ void lua_guard::hook(lua_State* L, lua_Debug* ar) {
   }
 }
 
-void lua_guard::trip(lua_State* L, lua_Debug* ar, stop_kind why) {
+void lua_guard::trip(lua_State* L, lua_Debug* ar, interruption_cause why) {
   tripped_ = true;
   tripped_by_ = why;
   tripped_where_.clear();
@@ -277,31 +278,28 @@ void lua_guard::stop_here(lua_State* L) {
   lua_newuserdatauv(L, 16, 0);  // refused: Lua throws LUA_ERRMEM from here
 }
 
-// "file.lua:3: the script's top level was stopped: it did not finish within the init timeout (it ran
-// 60.1 s without yielding)": located like a Lua error.
-std::string lua_guard::message() const {
+std::string describe(lua_phase phase, interruption_cause cause, std::string_view where, double stalled_s) {
   std::string what;
-  switch (phase_) {
+  switch (phase) {
     case lua_phase::init: what = "the script's top level"; break;
     case lua_phase::iteration: what = "the iteration"; break;
-    default: what = std::string(to_string(phase_)) + "()"; break;
+    default: what = std::string(to_string(phase)) + "()"; break;
   }
-  std::string reason;
-  switch (tripped_by_) {
-    case stop_kind::deadline:
-      reason = phase_ == lua_phase::iteration ? "ran past its scenario's end + gracefulStop"
-               : phase_ == lua_phase::init    ? "did not finish within the init timeout"
-                                              : "did not finish within its timeout";
+  std::string how;
+  switch (cause) {
+    case interruption_cause::deadline:
+      how = phase == lua_phase::iteration ? "was stopped: it ran past its scenario's end + gracefulStop"
+            : phase == lua_phase::init    ? "did not finish within the init timeout"
+                                          : "did not finish within its timeout";
       break;
-    case stop_kind::stopping: reason = "did not yield while the run was stopping"; break;
-    case stop_kind::interrupted: reason = "was interrupted by a signal"; break;
-    case stop_kind::none: break;
+    case interruption_cause::stopping: how = "was stopped: it did not yield while the run was stopping"; break;
+    case interruption_cause::signal: how = "was interrupted by a signal"; break;
   }
-  std::string out = tripped_where_.empty() ? std::string() : tripped_where_ + ": ";
-  out += what + " was stopped: it " + reason;
-  if (stalled_s_ > 0) {
+  std::string out = where.empty() ? std::string() : std::string(where) + ": ";
+  out += what + " " + how;
+  if (stalled_s > 0) {
     char ran[64];
-    std::snprintf(ran, sizeof ran, " (it ran %.1f s without yielding)", stalled_s_);
+    std::snprintf(ran, sizeof ran, " (it ran %.1f s without yielding)", stalled_s);
     out += ran;
   }
   return out;
@@ -310,12 +308,12 @@ std::string lua_guard::message() const {
 script_interruption lua_guard::take_interruption() {
   script_interruption out;
   out.phase = phase_;
+  out.cause = tripped_by_;
   out.where = tripped_where_;
   out.stalled_s = stalled_s_;
-  out.by_signal = tripped_by_ == stop_kind::interrupted || tripped_by_ == stop_kind::stopping;
-  out.reason = message();
+  out.reason = describe(phase_, tripped_by_, tripped_where_, stalled_s_);
   tripped_ = false;
-  tripped_by_ = stop_kind::none;
+  tripped_by_ = interruption_cause::deadline;
   tripped_where_.clear();
   stalled_s_ = 0;
   return out;

@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,19 +39,32 @@ struct lua_Debug;
 
 namespace stampede::loadgen {
 
-enum class lua_phase : uint8_t { init, setup, iteration, teardown, verify };
+enum class lua_phase : uint8_t { init, setup, iteration, teardown, quiesce, verify };
 std::string_view to_string(lua_phase phase) noexcept;
 
-// A script the guard stopped: where, why, and how long it had run without yielding (at least).
+// Why Lua code was stopped before it finished.
+enum class interruption_cause : uint8_t {
+  deadline,  // its phase's timeout (an iteration: its scenario's end + gracefulStop)
+  stopping,  // it did not yield while the run was stopping (a graceful stop request)
+  signal,    // Ctrl-C / SIGTERM (a hard stop request)
+};
+
+// A script phase that was stopped before it finished, by the guard (code that did not yield) or by its
+// worker (code waiting for a request or a timer): where, why, and how long it had run without yielding.
 struct script_interruption {
   lua_phase phase = lua_phase::init;
-  std::string where;    // "file.lua:12", the line that was running; "" if unknown
-  std::string reason;   // the whole message: "file.lua:12: the iteration was stopped: it ran past ..." 
-  double stalled_s = 0;
-  bool by_signal = false;  // a stop request (Ctrl-C, SIGTERM), not a deadline
-  int64_t vu = 0;          // filled in by the worker
+  interruption_cause cause = interruption_cause::deadline;
+  std::string where;    // "file.lua:12", the line that was running (or waiting); "" if unknown
+  std::string reason;   // the whole message (describe()): "file.lua:12: setup() did not finish within ..."
+  double stalled_s = 0; // 0 when it was stopped while waiting (it had yielded)
+  int64_t vu = 0;       // filled in by the worker
   std::string scenario;
 };
+
+// The message of an interruption, located like a Lua error: "stuck.lua:6: the iteration was stopped: it
+// ran past its scenario's end + gracefulStop (it ran 31.2 s without yielding)", "setup() was interrupted
+// by a signal". The one wording for the guard and the worker.
+std::string describe(lua_phase phase, interruption_cause cause, std::string_view where, double stalled_s);
 
 class lua_guard {
  public:
@@ -81,6 +95,8 @@ class lua_guard {
 
   // After a run: true when the guard stopped it; the coroutine must never be resumed again.
   bool tripped() const noexcept { return tripped_; }
+  // Any thread: whether a hard stop (Ctrl-C) was requested since the last clear_stop().
+  bool hard_stop_requested() const noexcept { return stop_level_.load() >= 2; }
   // Why (and resets the trip).
   script_interruption take_interruption();
   // Completes Lua's bare "not enough memory" after a refused allocation with where it happened and
@@ -121,16 +137,14 @@ class lua_guard {
   static void accept_pokes() noexcept;
 
  private:
-  enum class stop_kind : uint8_t { none, deadline, stopping, interrupted };
   static void hook(lua_State* L, lua_Debug* ar);
   static void on_poke(int) noexcept;
   void poke() noexcept;
-  stop_kind stop_due() const noexcept;
-  void trip(lua_State* L, lua_Debug* ar, stop_kind why);
+  std::optional<interruption_cause> stop_due() const noexcept;
+  void trip(lua_State* L, lua_Debug* ar, interruption_cause why);
   void stop_here(lua_State* L);
   void check_memory(lua_State* L, lua_Debug* ar);
   void note_refusal(const void* ptr, size_t size) noexcept;
-  std::string message() const;
 
   // Memory (the Lua thread).
   size_t limit_;
@@ -148,7 +162,7 @@ class lua_guard {
   clock::time_point deadline_ = clock::time_point::max();
   bool tripped_ = false;
   bool failing_ = false;  // refuse the script's allocations: stop_here() unwinds without a handler
-  stop_kind tripped_by_ = stop_kind::none;
+  interruption_cause tripped_by_ = interruption_cause::deadline;
   std::string tripped_where_;
   double stalled_s_ = 0;
 

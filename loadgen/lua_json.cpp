@@ -218,6 +218,8 @@ void push_json(lua_State* L, std::string_view text) {
   push_value(L, v, 0);
 }
 
+void push_json_value(lua_State* L, const json::value& value) { push_value(L, value, 0); }
+
 std::string encode_json(lua_State* L, int index) { return json::serialize(to_value(L, index, 0)); }
 
 }  // namespace stampede::loadgen

@@ -89,6 +89,7 @@ struct scenario_counters {
   int64_t interrupted_iterations = 0;
   int64_t failed_iterations = 0;   // a script error inside the iteration
   int64_t vus_max = 0;
+  double end_s = -1;               // when it ended (s since the run's start); -1: it never started
 };
 
 // One second of one worker, handed to the coordinator.

@@ -8,7 +8,9 @@
 #include <boost/json.hpp>
 #include <lua.hpp>
 
+#include "common/closest_name.h"
 #include "common/duration.h"
+#include "loadgen/lua_guard.h"
 
 namespace stampede::loadgen {
 
@@ -16,6 +18,30 @@ namespace {
 
 [[noreturn]] void bad(const std::string& path, const std::string& what) {
   throw std::invalid_argument("options." + path + ": " + what);
+}
+
+// [-0, +1] t[key] of the table at `index`, like lua_getfield, but the metamethods of a table that has a
+// metatable (script code: __index may raise, yield or loop) run in a protected call: an error there is an
+// option error naming the script's file:line, not a Lua error thrown through C++ frames (outside a
+// protected call Lua would abort the process). Returns the value's type.
+int get_field(lua_State* L, int index, const char* key, const std::string& path) {
+  index = lua_absindex(L, index);
+  if (!lua_getmetatable(L, index)) return lua_getfield(L, index, key);  // a plain table: no script code runs
+  lua_pop(L, 1);
+  lua_pushcfunction(L, [](lua_State* S) -> int {  // (t, key) -> t[key]
+    lua_gettable(S, 1);
+    return 1;
+  });
+  lua_pushvalue(L, index);
+  lua_pushstring(L, key);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {  // [+1] the error
+    const int type = lua_type(L, -1);
+    std::string message = type == LUA_TSTRING ? lua_tostring(L, -1) : std::string("a ") + lua_typename(L, type) + " error";
+    if (lua_guard* guard = find_guard(L); guard != nullptr) message = guard->explain(message);  // memory limit
+    lua_pop(L, 1);
+    bad(path, "reading it raised an error: " + message);
+  }
+  return lua_type(L, -1);
 }
 
 // Reads the table at the top of the stack; every accessor pops what it pushes.
@@ -26,7 +52,7 @@ class table_reader {
   void mark_seen(const char* key) { seen_.insert(key); }
 
   bool has(const char* key) {
-    const bool present = lua_getfield(L_, -1, key) != LUA_TNIL;
+    const bool present = get_field(L_, -1, key, path(key)) != LUA_TNIL;
     lua_pop(L_, 1);
     return present;
   }
@@ -34,7 +60,7 @@ class table_reader {
   std::optional<std::string> string(const char* key) {
     seen_.insert(key);
     std::optional<std::string> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TSTRING) {
       out = lua_tostring(L_, -1);
     } else if (type != LUA_TNIL) {
@@ -48,7 +74,7 @@ class table_reader {
   std::optional<double> number(const char* key) {
     seen_.insert(key);
     std::optional<double> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TNUMBER) {
       out = lua_tonumber(L_, -1);
     } else if (type != LUA_TNIL) {
@@ -70,7 +96,7 @@ class table_reader {
   std::optional<bool> boolean(const char* key) {
     seen_.insert(key);
     std::optional<bool> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TBOOLEAN) {
       out = lua_toboolean(L_, -1) != 0;
     } else if (type != LUA_TNIL) {
@@ -84,7 +110,7 @@ class table_reader {
   std::optional<nanos> duration(const char* key) {
     seen_.insert(key);
     std::optional<nanos> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TNUMBER) {
       const double seconds = lua_tonumber(L_, -1);
       if (!(seconds >= 0) || seconds > 3.15e8) {
@@ -111,7 +137,7 @@ class table_reader {
   std::optional<size_t> bytes(const char* key, size_t min) {
     seen_.insert(key);
     std::optional<size_t> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TNUMBER || type == LUA_TSTRING) {
       std::string text = type == LUA_TNUMBER && lua_isinteger(L_, -1) ? std::to_string(lua_tointeger(L_, -1))
                                                                        : std::string(lua_tostring(L_, -1));
@@ -132,7 +158,7 @@ class table_reader {
   std::map<std::string, std::string> string_map(const char* key) {
     seen_.insert(key);
     std::map<std::string, std::string> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TTABLE) {
       lua_pushnil(L_);
       while (lua_next(L_, -2) != 0) {
@@ -154,7 +180,7 @@ class table_reader {
   std::vector<stage> stages(const char* key) {
     seen_.insert(key);
     std::vector<stage> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TTABLE) {
       const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L_, -1));
       for (lua_Integer i = 1; i <= n; ++i) {
@@ -192,7 +218,9 @@ class table_reader {
       const std::string key = lua_type(L_, -1) == LUA_TSTRING ? lua_tostring(L_, -1) : "?";
       if (!seen_.contains(key)) {
         lua_pop(L_, 1);
-        bad(path(key), "unknown option");
+        // Every key this table accepts has been asked for by now: they are the candidates.
+        const std::vector<std::string_view> known(seen_.begin(), seen_.end());
+        bad(path(key), "unknown option" + did_you_mean(key, known));
       }
     }
   }
@@ -236,6 +264,7 @@ scenario_options read_scenario(lua_State* L, const std::string& name) {
   switch (s.executor) {
     case executor_kind::constant_vus: {
       if (auto v = r.count("vus")) s.vus = *v;
+      if (s.vus < 1) bad(path + ".vus", "must be at least 1");
       auto d = r.duration("duration");
       require(d.has_value(), "duration");
       s.duration = *d;
@@ -253,6 +282,8 @@ scenario_options read_scenario(lua_State* L, const std::string& name) {
       if (auto v = r.count("vus")) s.vus = *v;
       if (auto v = r.count("iterations")) s.iterations = *v;
       if (auto v = r.duration("maxDuration")) s.max_duration = *v;
+      if (s.vus < 1) bad(path + ".vus", "must be at least 1");
+      if (s.iterations < 1) bad(path + ".iterations", "must be at least 1");
       if (s.executor == executor_kind::shared_iterations && s.iterations < s.vus) s.vus = s.iterations;
       break;
     }
@@ -430,7 +461,9 @@ fault_spec read_fault(lua_State* L, int index, const std::string& path) {
 run_options read_run_options(lua_State* L, const option_overrides& overrides) {
   run_options out;
   const int top = lua_gettop(L);
-  lua_getglobal(L, "options");
+  lua_pushglobaltable(L);
+  get_field(L, -1, "options", "options");  // [+1] (the globals may have a metatable)
+  lua_remove(L, -2);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     lua_newtable(L);
@@ -462,7 +495,7 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     out.proxies = r.string_map("proxies");
     out.topology_path = r.string("topology").value_or("");
     r.mark_seen("chaos");
-    if (lua_getfield(L, -1, "chaos") == LUA_TTABLE) {
+    if (get_field(L, -1, "chaos", "chaos") == LUA_TTABLE) {
       const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
       for (lua_Integer i = 1; i <= n; ++i) {
         lua_rawgeti(L, -1, i);
@@ -477,7 +510,7 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     }
     lua_pop(L, 1);
 
-    const bool has_scenarios = lua_getfield(L, -1, "scenarios") == LUA_TTABLE;
+    const bool has_scenarios = get_field(L, -1, "scenarios", "scenarios") == LUA_TTABLE;
     if (has_scenarios) {
       lua_pushnil(L);
       while (lua_next(L, -2) != 0) {
@@ -495,7 +528,7 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     lua_pop(L, 1);
     r.mark_seen("scenarios");
 
-    if (lua_getfield(L, -1, "thresholds") == LUA_TTABLE) {
+    if (get_field(L, -1, "thresholds", "thresholds") == LUA_TTABLE) {
       read_thresholds(L, out);
     } else if (!lua_isnil(L, -1)) {
       lua_pop(L, 1);
@@ -538,9 +571,17 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
         s.vus = vus.value_or(1);
         s.iterations = s.vus;
       }
+      if (overrides.graceful_stop) s.graceful_stop = *overrides.graceful_stop;
       if (s.vus <= 0 && !is_arrival_rate(s.executor)) bad("vus", "must be at least 1");
       out.scenarios.clear();
       out.scenarios.push_back(std::move(s));
+    }
+    lua_pushglobaltable(L);  // stack: options, globals
+    for (const auto& s : out.scenarios) {
+      const std::string path = "scenarios." + s.name + ".exec";
+      const bool function = get_field(L, -1, s.exec.c_str(), path) == LUA_TFUNCTION;
+      lua_pop(L, 1);
+      if (!function) bad(path, "the script defines no function '" + s.exec + "'");
     }
   } catch (...) {
     lua_settop(L, top);

@@ -20,8 +20,14 @@ struct option_overrides {
   std::optional<nanos> duration;
   std::optional<double> rate;          // iterations per second: a constant-arrival-rate scenario
   std::optional<int64_t> iterations;
+  // Applies to the scenarios the flags create (not a flag of `stampede run`: `stampede capacity` ends a
+  // failing stage soon after its planned end instead of waiting k6's 30 s for requests stuck at the target).
+  std::optional<nanos> graceful_stop;
 };
 
+// Also checks that every scenario's `exec` is a function of the script. The metamethods of a table with a
+// metatable run protected: an error there throws std::invalid_argument with the script's file:line. Code
+// that never returns is the caller's to bound (worker::read_options).
 run_options read_run_options(lua_State* L, const option_overrides& overrides);
 
 // A size in bytes: a whole number, or a string such as "512KB", "10MB", "1.5GB" (units of 1024; KiB,

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -29,6 +30,15 @@ namespace json = boost::json;
 namespace {
 
 double ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
+
+// One run's identity in its results (docs/RESULTS.md): random, never derived from --seed, so that two runs
+// with the same seed (or the same shard of a test run twice) stay apart when merged.
+std::string random_run_id() {
+  std::random_device device;
+  char text[33];
+  std::snprintf(text, sizeof text, "%08x%08x%08x%08x", device(), device(), device(), device());
+  return text;
+}
 
 json::object latency_json(const hdr_histogram& h) {
   json::object o;
@@ -178,9 +188,22 @@ class coordinator {
   void take_snapshots();
   void print_live_line(bool final_line);
   json::value build_results(const std::vector<threshold_result>& verdicts);
+  void write_outputs(json::value& results, const report_writer& write_reports);
+  template <class OnSignal, class Call>
+  void interruptible(worker& w, OnSignal on_signal, Call call);
+  template <class Call>
+  void special(Call call);
+  int start(const report_writer& write_reports);
+  double load();
+  void after_load();
+  bool quiesce();
   void print_summary(const json::value& results, const std::vector<threshold_result>& verdicts);
+  void print_invariants() const;
+  void note_worker_stop(const worker& w);
+  void evaluate_verify(const std::string& result);
 
   const run_request& request_;
+  signal_guard signals_;  // SIGINT/SIGTERM are taken by this thread (constructed on it)
   run_plan plan_;
   worker_outbox outbox_;
   std::vector<std::unique_ptr<worker>> workers_;
@@ -189,11 +212,18 @@ class coordinator {
   aggregate live_;
   aggregate final_;
   std::chrono::system_clock::time_point wall_start_;
+  const std::string run_id_ = random_run_id();
   double planned_duration_s_ = 0;
   int64_t last_printed_ = -1;
   bool live_output_ = false;
   std::string abort_reason_;
+  stop_cause abort_cause_ = stop_cause::none;  // set when a worker stopped the load (abort, script mistake)
   bool interrupted_ = false;
+  std::string interrupted_in_;           // "setup" or "init" when a signal ended the run before the load
+  json::value quiesce_ = nullptr;        // results.quiesce
+  bool call_interrupted_ = false;  // a signal came during the last interruptible() call (it was stopped)
+  bool special_failed_ = false;    // teardown() or verify() raised (not because of a signal)
+  bool verify_failed_ = false;     // verify() returned an invariant with ok = false
   std::unique_ptr<chaos_timeline> chaos_;
   std::vector<size_t> pending_faults_;   // indexes into plan_.options.chaos, by start time
   json::value verify_ = nullptr;
@@ -319,78 +349,67 @@ void coordinator::print_live_line(bool final_line) {
   std::fflush(stderr);
 }
 
-int coordinator::run(const report_writer& write_reports) {
-  plan_.script_path = request_.script_path;
-  plan_.env = request_.env;
-  plan_.seed = request_.seed;
-  plan_.threads = std::max(1, request_.threads);
-  plan_.shard = request_.shard;
-  plan_.unsafe_lua = request_.unsafe_lua;
-  plan_.init_timeout = request_.init_timeout;
-  if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
-  signal_guard signals;
-
-  // Lua runs (the top level, setup(), teardown(), verify()) on their own thread so that this one
-  // still takes Ctrl-C and watches them: a signal stops the call (it throws), the way a timeout does,
-  // even in code that never yields (lua_guard.h).
-  auto interruptible = [&](worker& w, auto on_signal, auto call) {
-    std::exception_ptr failure;
-    std::atomic<bool> done{false};
-    std::thread runner([&] {
-      lua_guard::accept_pokes();
-      try {
-        call();
-      } catch (...) {
-        failure = std::current_exception();
-      }
-      done = true;
-      signals.wake();
-    });
-    while (!done.load()) {
-      if (const int sig = signals.wait(lua_guard::watchdog_period); sig != 0) {
-        interrupted_ = true;
-        if (!request_.quiet) {
-          std::fprintf(stderr, "\nstampede: %s received, interrupting the script\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        }
-        on_signal();
-      }
-      w.watchdog_tick();
+// Lua calls (the top level and the options, setup(), teardown(), quiesce(), verify()) run on their own
+// thread so that this one still takes Ctrl-C and ticks the guard's watchdog: a signal stops the call
+// (on_signal; it throws), the way its timeout does, even in code that never yields (lua_guard.h).
+template <class OnSignal, class Call>
+void coordinator::interruptible(worker& w, OnSignal on_signal, Call call) {
+  call_interrupted_ = false;
+  std::exception_ptr failure;
+  std::atomic<bool> done{false};
+  std::thread runner([&] {
+    lua_guard::accept_pokes();
+    try {
+      call();
+    } catch (...) {
+      failure = std::current_exception();
     }
-    runner.join();
-    if (failure) std::rethrow_exception(failure);
-  };
-  auto init_worker = [&](worker& w) {
-    interruptible(w, [&] { w.interrupt_init(); }, [&] { w.init(); });
-  };
+    done = true;
+    signals_.wake();
+  });
+  while (!done.load()) {
+    if (const int sig = signals_.wait(lua_guard::watchdog_period); sig != 0) {
+      interrupted_ = call_interrupted_ = true;
+      if (!request_.quiet) {
+        std::fprintf(stderr, "\nstampede: %s received, interrupting the script\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      }
+      on_signal();
+    }
+    w.watchdog_tick();
+  }
+  runner.join();
+  if (failure) std::rethrow_exception(failure);
+}
 
-  // Worker 0 reads the options; every worker runs the script's top level in its own state.
+// setup(), teardown(), quiesce() or verify() on worker 0. A Ctrl-C that stopped the load or an earlier
+// call does not stop this one.
+template <class Call>
+void coordinator::special(Call call) {
+  worker& first = *workers_[0];
+  first.clear_stop_requests();
+  interruptible(first, [&] { first.interrupt_special(); }, call);
+}
+
+// Everything before the load: the top level and the options (worker 0), setup(), the other workers.
+// Returns -1 when the load may start, else the exit code.
+int coordinator::start(const report_writer& write_reports) {
   try {
     workers_.push_back(std::make_unique<worker>(plan_, 0, outbox_));
-    init_worker(*workers_[0]);
-  } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
-    return interrupted_ ? exit_interrupted : exit_script_error;
-  }
-  try {
-    plan_.options = read_run_options(workers_[0]->lua(), request_.overrides);
+    worker& first = *workers_[0];
+    interruptible(first, [&] { first.interrupt_init(); }, [&] {
+      first.init();
+      plan_.options = first.read_options(request_.overrides);
+    });
     if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
-    for (const auto& s : plan_.options.scenarios) {
-      lua_State* L = workers_[0]->lua();
-      lua_pushglobaltable(L);
-      lua_getfield(L, -1, s.exec.c_str());
-      const bool function = lua_isfunction(L, -1);
-      lua_pop(L, 2);
-      if (!function) {
-        throw std::invalid_argument("options.scenarios." + s.name + ".exec: the script defines no function '" +
-                                    s.exec + "'");
-      }
-    }
     if (!request_.no_thresholds) {
       thresholds_ = build_thresholds_from_options(plan_.options.thresholds);
       validate_threshold_tags(thresholds_);
     }
     set_up_chaos();
-    workers_[0]->apply_plan();
+    first.apply_plan();
+  } catch (const script_error& e) {  // no results: nothing has run yet
+    std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
+    return exit_code(run_outcome{.script_error = !call_interrupted_, .interrupted = call_interrupted_});
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "stampede: invalid options: %s\n", e.what());
     return exit_invalid_options;
@@ -399,19 +418,27 @@ int coordinator::run(const report_writer& write_reports) {
     planned_duration_s_ = std::max(planned_duration_s_,
                                    std::chrono::duration<double>(s.start_time + s.planned_duration()).count());
   }
-  worker& first = *workers_[0];
-  auto special = [&](auto call) { interruptible(first, [&] { first.interrupt_special(); }, call); };
+  const char* phase = "setup";
   try {
+    worker& first = *workers_[0];
     special([&] { plan_.setup_data_json = first.run_setup(); });
     first.apply_plan();
+    phase = "init";
     for (int i = 1; i < plan_.threads; ++i) {
       workers_.push_back(std::make_unique<worker>(plan_, i, outbox_));
-      init_worker(*workers_.back());
-      workers_.back()->apply_plan();
+      worker& w = *workers_.back();
+      interruptible(w, [&] { w.interrupt_init(); }, [&] { w.init(); });
+      w.apply_plan();
     }
   } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
-    return interrupted_ ? exit_interrupted : exit_script_error;
+    std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
+    if (!call_interrupted_) return exit_code(run_outcome{.script_error = true});
+    // Ctrl-C before the load: results are written as for any interrupted run, saying where it stopped.
+    interrupted_in_ = phase;
+    final_.add_worker(workers_[0]->metrics());
+    json::value results = build_results({});
+    write_outputs(results, write_reports);
+    return exit_code(run_outcome{.interrupted = true});
   }
 
   {  // Every VU may hold a connection: refuse clearly now rather than fail with EMFILE under load (hardening).
@@ -424,6 +451,20 @@ int coordinator::run(const report_writer& write_reports) {
       return exit_invalid_options;
     }
   }
+  return -1;
+}
+
+int coordinator::run(const report_writer& write_reports) {
+  plan_.script_path = request_.script_path;
+  plan_.env = request_.env;
+  plan_.seed = request_.seed;
+  plan_.threads = std::max(1, request_.threads);
+  plan_.shard = request_.shard;
+  plan_.unsafe_lua = request_.unsafe_lua;
+  plan_.init_timeout = request_.init_timeout;
+  if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
+  if (const int code = start(write_reports); code >= 0) return code;
+
   live_output_ = !request_.quiet && isatty(STDERR_FILENO);
   if (!request_.quiet) {
     std::fprintf(stderr, "stampede: %s, %d thread(s), target %s\n", plan_.script_path.c_str(), plan_.threads,
@@ -436,16 +477,60 @@ int coordinator::run(const report_writer& write_reports) {
     }
   }
 
+  const double duration_s = load();
+  after_load();
+
+  for (auto& w : workers_) final_.add_worker(w->metrics());
+  final_.duration_s = duration_s;
+  for (const auto& s : final_.scenarios) final_.vus_max += s.vus_max;
+  const auto verdicts = evaluate_thresholds(thresholds_, [&](const metric_selector& s, const threshold_expression& e) {
+    return final_.value(s, e);
+  });
+  json::value results = build_results(verdicts);
+  write_outputs(results, write_reports);
+  print_summary(results, verdicts);
+
+  // Script errors inside iterations, grouped.
+  size_t shown = 0;
+  for (auto& w : workers_) {
+    for (const auto& e : w->iteration_errors()) {
+      if (shown++ == 0) std::fprintf(stderr, "\nscript errors in iterations:\n");
+      std::fprintf(stderr, "  %lldx %s (first: VU %lld, iteration %lld)\n", static_cast<long long>(e.count),
+                   e.message.c_str(), static_cast<long long>(e.first_vu), static_cast<long long>(e.first_iteration));
+      if (shown == 1 && e.detail != e.message) std::fprintf(stderr, "%s\n", e.detail.c_str());
+    }
+  }
+  // VUs the guard stopped (setup, teardown, quiesce and verify were reported when they ended).
+  for (auto& w : workers_) {
+    for (const auto& i : w->interruptions()) {
+      if (i.phase != lua_phase::iteration) continue;
+      std::fprintf(stderr, "stampede: VU %lld of scenario %s: %s; its iteration counts as interrupted\n",
+                   static_cast<long long>(i.vu), i.scenario.c_str(), i.reason.c_str());
+    }
+  }
+
+  run_outcome outcome;
+  outcome.invariant_failed = verify_failed_;
+  outcome.script_error = special_failed_ || abort_cause_ == stop_cause::script_error;
+  outcome.script_aborted = abort_cause_ == stop_cause::script_abort;
+  outcome.interrupted = interrupted_;
+  outcome.thresholds_crossed = !all_ok(verdicts);
+  return exit_code(outcome);
+}
+
+// The load: every worker's scenarios, the chaos timeline, Ctrl-C, abortOnFail and workers that stop the
+// run. Returns how long it ran.
+double coordinator::load() {
   const auto lead_in = std::chrono::milliseconds(20);
   plan_.start = steady::now() + lead_in;
   wall_start_ = std::chrono::system_clock::now() + lead_in;
   std::atomic<int> finished{0};
   std::vector<std::thread> threads;
   for (auto& w : workers_) {
-    threads.emplace_back([&w, &finished, &signals] {
+    threads.emplace_back([this, &w, &finished] {
       w->run_load();
       finished.fetch_add(1);
-      signals.wake();
+      signals_.wake();
     });
   }
   auto next_threshold_check = steady::now() + std::chrono::seconds(2);
@@ -457,7 +542,7 @@ int coordinator::run(const report_writer& write_reports) {
       const double until = std::chrono::duration<double>(*plan_.options.chaos[pending_faults_.back()].at).count() - elapsed_s();
       wait = std::clamp(std::chrono::milliseconds(static_cast<int64_t>(until * 1000)), std::chrono::milliseconds(1), wait);
     }
-    const int sig = signals.wait(wait);
+    const int sig = signals_.wait(wait);
     for (auto& w : workers_) w->watchdog_tick();  // Lua that never yields is stopped at its deadline
     if (sig != 0) {
       const bool hard = interrupted_;
@@ -472,7 +557,7 @@ int coordinator::run(const report_writer& write_reports) {
     print_live_line(false);
     for (auto& w : workers_) {
       if (w->aborted_by_script() && !stop_sent) {
-        abort_reason_ = w->abort_reason();
+        note_worker_stop(*w);
         stop_sent = true;
         for (auto& other : workers_) other->request_stop(false);
       }
@@ -502,25 +587,30 @@ int coordinator::run(const report_writer& write_reports) {
   const double duration_s = std::chrono::duration<double>(ended - plan_.start).count();
   take_snapshots();
   print_live_line(true);
-  if (abort_reason_.empty()) {
+  if (abort_reason_.empty()) {  // a worker that stopped in the load's last moments, before the next poll
     for (auto& w : workers_) {
-      if (w->aborted_by_script()) abort_reason_ = w->abort_reason();
+      if (w->aborted_by_script() && abort_reason_.empty()) note_worker_stop(*w);
     }
   }
+  return duration_s;
 
+}
+
+// After the load: every fault healed, teardown(), the caller's wait, quiesce(), verify(history).
+void coordinator::after_load() {
   // Every fault heals before teardown and verify: they observe the system after the drill.
   if (chaos_) chaos_->heal_all(elapsed_s());
 
-  bool teardown_failed = false;
+  worker& first = *workers_[0];
   try {
-    first.clear_stop_requests();  // a Ctrl-C that stopped the load does not stop teardown
     special([&] { first.run_teardown(); });
   } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
-    teardown_failed = true;
+    std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
+    special_failed_ = special_failed_ || !call_interrupted_;
   }
 
   if (request_.before_verify) request_.before_verify();
+  if (!quiesce()) special_failed_ = true;
 
   // The history of every worker, in time order, then verify(history).
   for (auto& w : workers_) {
@@ -528,43 +618,84 @@ int coordinator::run(const report_writer& write_reports) {
     history_dropped_ += w->history_dropped();
   }
   std::stable_sort(history_.begin(), history_.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
-  bool verify_failed = false;
   try {
     history_json_ = history_json(history_);
     std::string result;
-    first.clear_stop_requests();
     special([&] { result = first.run_verify(json::serialize(history_json_)); });
-    if (result != "null") {
-      json::value v = json::parse(result);
-      json::array invariants;
-      if (v.is_array()) {
-        invariants = v.as_array();
-      } else if (v.is_object() && v.as_object().contains("invariants") && v.at("invariants").is_array()) {
-        invariants = v.at("invariants").as_array();
-      } else {
-        throw script_error("verify() must return a list of { name = ..., ok = ..., evidence = ... }");
-      }
-      bool ok = true;
-      for (const auto& inv : invariants) {
-        const auto* okv = inv.is_object() ? inv.as_object().if_contains("ok") : nullptr;
-        ok = ok && okv != nullptr && okv->is_bool() && okv->as_bool();
-      }
-      verify_ = json::object{{"ok", ok}, {"invariants", std::move(invariants)}};
-      verify_failed = !ok;
-    }
+    evaluate_verify(result);
   } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
+    std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
     verify_ = json::object{{"ok", false}, {"error", e.what()}, {"invariants", json::array()}};
-    teardown_failed = true;
+    special_failed_ = special_failed_ || !call_interrupted_;
   }
+}
 
-  for (auto& w : workers_) final_.add_worker(w->metrics());
-  final_.duration_s = duration_s;
-  for (const auto& s : final_.scenarios) final_.vus_max += s.vus_max;
-  const auto verdicts = evaluate_thresholds(thresholds_, [&](const metric_selector& s, const threshold_expression& e) {
-    return final_.value(s, e);
-  });
-  json::value results = build_results(verdicts);
+// A worker stopped the load: keep the first cause and say so now, not only after the summary.
+void coordinator::note_worker_stop(const worker& w) {
+  abort_cause_ = w.stopped_by();
+  abort_reason_ = w.abort_reason();
+  const char* clear = live_output_ ? "\r\033[K" : "";
+  if (abort_cause_ == stop_cause::script_error) {
+    std::fprintf(stderr, "%sstampede: script error: %s\nstampede: stopping the run\n", clear,
+                 abort_reason_.c_str());
+  } else if (!request_.quiet) {
+    std::fprintf(stderr, "%sstampede: aborted by the script: %s\n", clear, abort_reason_.c_str());
+  }
+}
+
+// verify()'s result: a list of invariants (or { invariants = {...} }); any ok ~= true fails the run.
+void coordinator::evaluate_verify(const std::string& result) {
+  if (result == "null") return;
+  json::value v = json::parse(result);
+  json::array invariants;
+  if (v.is_array()) {
+    invariants = v.as_array();
+  } else if (v.is_object() && v.as_object().contains("invariants") && v.at("invariants").is_array()) {
+    invariants = v.at("invariants").as_array();
+  } else {
+    throw script_error("verify() must return a list of { name = ..., ok = ..., evidence = ... }");
+  }
+  bool ok = true;
+  for (const auto& inv : invariants) {
+    const auto* okv = inv.is_object() ? inv.as_object().if_contains("ok") : nullptr;
+    ok = ok && okv != nullptr && okv->is_bool() && okv->as_bool();
+  }
+  verify_ = json::object{{"ok", ok}, {"invariants", std::move(invariants)}};
+  verify_failed_ = !ok;
+}
+
+// quiesce() (optional): the scenario's own wait until the system is quiet (queues drained, replicas caught
+// up), so that verify() sees a settled state. Not quiet in time (false, its timeout, also code that never
+// yields stopped by the guard, Ctrl-C) is recorded in results.quiesce and verify() still runs; returns
+// false only for a script error in it.
+bool coordinator::quiesce() {
+  worker& first = *workers_[0];
+  if (!first.has_function("quiesce")) return true;
+  const auto started = steady::now();
+  json::object q;
+  bool script_ok = true;
+  try {
+    std::string value;
+    const nanos bound = request_.quiesce_timeout ? nanos(*request_.quiesce_timeout) : plan_.options.teardown_timeout;
+    special([&] { value = first.run_quiesce(bound); });
+    json::value v = json::parse(value);
+    q["ok"] = !(v.is_bool() && !v.as_bool());
+    q["value"] = std::move(v);
+  } catch (const script_error& e) {
+    script_ok = call_interrupted_ || dynamic_cast<const script_timeout*>(&e) != nullptr;
+    std::fprintf(stderr, "stampede: %s: %s\n",
+                 script_ok ? (call_interrupted_ ? "interrupted" : "not quiet") : "script error", e.what());
+    q["ok"] = false;
+    q["error"] = e.what();
+  }
+  q["waited_s"] = std::chrono::duration<double>(steady::now() - started).count();
+  quiesce_ = std::move(q);
+  return script_ok;
+}
+
+// The caller's additions (finish_results), then --out and the reports.
+void coordinator::write_outputs(json::value& results, const report_writer& write_reports) {
+  if (!quiesce_.is_null()) results.as_object()["quiesce"] = quiesce_;
   if (request_.finish_results) request_.finish_results(results);
   if (request_.out_path) {
     std::ofstream out(*request_.out_path, std::ios::binary | std::ios::trunc);
@@ -582,34 +713,6 @@ int coordinator::run(const report_writer& write_reports) {
       std::fprintf(stderr, "stampede: --report is not available in this build\n");
     }
   }
-  print_summary(results, verdicts);
-
-  // Script errors inside iterations, grouped.
-  size_t shown = 0;
-  for (auto& w : workers_) {
-    for (const auto& e : w->iteration_errors()) {
-      if (shown++ == 0) std::fprintf(stderr, "\nscript errors in iterations:\n");
-      std::fprintf(stderr, "  %lldx %s (first: VU %lld, iteration %lld)\n", static_cast<long long>(e.count),
-                   e.message.c_str(), static_cast<long long>(e.first_vu), static_cast<long long>(e.first_iteration));
-      if (shown == 1 && e.detail != e.message) std::fprintf(stderr, "%s\n", e.detail.c_str());
-    }
-  }
-
-  // VUs the guard stopped (setup, teardown and verify were reported when they failed).
-  for (auto& w : workers_) {
-    for (const auto& i : w->interruptions()) {
-      if (i.phase != lua_phase::iteration) continue;
-      std::fprintf(stderr, "stampede: VU %lld of scenario %s: %s; its iteration counts as interrupted\n",
-                   static_cast<long long>(i.vu), i.scenario.c_str(), i.reason.c_str());
-    }
-  }
-
-  if (teardown_failed) return interrupted_ ? exit_interrupted : exit_script_error;
-  if (!abort_reason_.empty() && abort_reason_.rfind("threshold", 0) != 0) return exit_script_abort;
-  if (!all_ok(verdicts)) return exit_thresholds_crossed;
-  if (verify_failed) return exit_invariant_failed;
-  if (interrupted_) return exit_interrupted;
-  return exit_ok;
 }
 
 json::value coordinator::build_results(const std::vector<threshold_result>& verdicts) {
@@ -627,6 +730,7 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   meta["duration_s"] = duration;
   meta["threads"] = plan_.threads;
   meta["seed"] = plan_.seed;
+  meta["run_id"] = run_id_;
   meta["shard"] = {{"index", plan_.shard.index}, {"count", plan_.shard.count}};
   json::object env;
   for (const auto& [k, v] : plan_.env) env[k] = v;
@@ -638,8 +742,18 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   if (abort_reason_.empty() && !interrupted_) {
     meta["aborted"] = nullptr;
   } else {
-    meta["aborted"] = {{"reason", interrupted_ ? "signal" : (abort_reason_.rfind("threshold", 0) == 0 ? "threshold" : "script")},
+    const char* reason = interrupted_                               ? "signal"
+                         : abort_cause_ == stop_cause::script_error ? "script_error"
+                         : abort_reason_.rfind("threshold", 0) == 0 ? "threshold"
+                                                                    : "script";
+    meta["aborted"] = {{"reason", reason},
                        {"detail", interrupted_ ? "interrupted by a signal" : abort_reason_}};
+    if (!interrupted_in_.empty()) {  // before the load: nothing ran but setup() (and init)
+      meta["aborted"].as_object()["phase"] = interrupted_in_;
+      meta["aborted"].as_object()["detail"] =
+          "interrupted by a signal during " +
+          (interrupted_in_ == "init" ? std::string("the script's top level") : interrupted_in_ + "()");
+    }
   }
   root["meta"] = std::move(meta);
 
@@ -730,6 +844,8 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   for (size_t i = 0; i < plan_.options.scenarios.size(); ++i) {
     const auto& s = plan_.options.scenarios[i];
     const scenario_counters c = i < final_.scenarios.size() ? final_.scenarios[i] : scenario_counters{};
+    // end_s: when its last iteration ended (a shared-iterations scenario ends long before its
+    // maxDuration); null when the run stopped before the scenario's start.
     scenarios.push_back(json::object{
         {"name", s.name},
         {"executor", std::string(to_string(s.executor))},
@@ -739,7 +855,7 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
         {"failed_iterations", c.failed_iterations},
         {"vus_max", c.vus_max},
         {"start_s", std::chrono::duration<double>(s.start_time).count()},
-        {"end_s", std::chrono::duration<double>(s.start_time + s.planned_duration()).count()}});
+        {"end_s", c.end_s >= 0 ? json::value(c.end_s) : json::value(nullptr)}});
   }
   root["scenarios"] = std::move(scenarios);
   json::array stopped;  // Lua code the guard stopped because it did not yield (lua_guard.h)
@@ -783,6 +899,7 @@ void coordinator::print_summary(const json::value& results, const std::vector<th
     }
     std::printf("\n");
   }
+  print_invariants();
   std::printf("  TOTAL RESULTS (%.1fs)\n", duration);
   int64_t passes = 0, fails = 0;
   for (const auto& [key, counts] : final_.checks) {
@@ -845,7 +962,53 @@ void coordinator::print_summary(const json::value& results, const std::vector<th
   std::fflush(stdout);
 }
 
+// verify()'s invariants, each with its one-line detail; a failed one also with its evidence, so that a
+// broken invariant is seen on the terminal, not only in the results file.
+void coordinator::print_invariants() const {
+  if (!verify_.is_object()) return;
+  std::printf("  INVARIANTS\n");
+  for (const auto& inv : verify_.at("invariants").as_array()) {
+    const json::object* o = inv.if_object();
+    if (o == nullptr) {
+      std::printf("    \u2717 (not an invariant table: %s)\n", json::serialize(inv).c_str());
+      continue;
+    }
+    const json::value* ok = o->if_contains("ok");
+    const bool held = ok != nullptr && ok->is_bool() && ok->as_bool();
+    const json::value* name = o->if_contains("name");
+    const json::value* detail = o->if_contains("detail");
+    std::printf("    %s %s%s%s\n", held ? "\u2713" : "\u2717",
+                name != nullptr && name->is_string() ? std::string(name->as_string()).c_str() : "(unnamed)",
+                detail != nullptr && detail->is_string() ? ": " : "",
+                detail != nullptr && detail->is_string() ? std::string(detail->as_string()).c_str() : "");
+    const json::value* evidence = o->if_contains("evidence");
+    if (!held && evidence != nullptr && !evidence->is_null()) {
+      constexpr size_t max_shown = 2000;  // the checkers cap their lists; this caps a hand-written verify()
+      std::string text = json::serialize(*evidence);
+      if (text.size() > max_shown) {
+        text = text.substr(0, max_shown) + "... (" + std::to_string(text.size() - max_shown) +
+               " more characters in the results file)";
+      }
+      std::printf("        evidence: %s\n", text.c_str());
+    }
+  }
+  if (const json::value* error = verify_.as_object().if_contains("error");
+      error != nullptr && error->is_string()) {
+    std::printf("    \u2717 verify() failed: %s\n", std::string(error->as_string()).c_str());
+  }
+  std::printf("\n");
+}
+
 }  // namespace
+
+int exit_code(const run_outcome& outcome) noexcept {
+  if (outcome.invariant_failed) return exit_invariant_failed;
+  if (outcome.script_error) return exit_script_error;
+  if (outcome.script_aborted) return exit_script_abort;
+  if (outcome.interrupted) return exit_interrupted;
+  if (outcome.thresholds_crossed) return exit_thresholds_crossed;
+  return exit_ok;
+}
 
 int execute_run(const run_request& request, const report_writer& write_reports) {
   coordinator c(request);

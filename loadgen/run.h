@@ -30,6 +30,22 @@ inline constexpr int exit_interrupted = 105;          // Ctrl-C / SIGTERM (resul
 inline constexpr int exit_script_error = 107;         // as k6's script exception
 inline constexpr int exit_script_abort = 108;         // stampede.abort() / options.throw
 
+// How a run ended, as far as its exit code is concerned.
+struct run_outcome {
+  bool invariant_failed = false;    // verify() returned an invariant with ok = false
+  bool script_error = false;        // teardown()/verify() raised, or a script mistake stopped the load
+  bool script_aborted = false;      // stampede.abort(), or options.throw and an iteration error
+  bool interrupted = false;         // SIGINT/SIGTERM
+  bool thresholds_crossed = false;  // a threshold failed (also when abortOnFail ended the run)
+};
+
+// The one precedence of exit codes, for `stampede run` and `drill` and each stage of `capacity` (README,
+// "Exit codes"):
+// 98 invariant > 107 script error > 108 aborted by the script > 105 interrupted > 99 thresholds > 0.
+// Evidence about the system under test first (a game day that loses orders and is also slow is a
+// lost-orders game day), then why the run is not a valid measurement, then the thresholds measured on it.
+int exit_code(const run_outcome& outcome) noexcept;
+
 struct run_request {
   std::string script_path;
   option_overrides overrides;
@@ -53,8 +69,11 @@ struct run_request {
   // Fault proxies the caller created (e.g. on a shop's internal links): network faults may target them;
   // the run heals them at the end like its own. Shared: the caller keeps the links after the run.
   std::shared_ptr<chaos::proxy_server> proxies;
-  // Called after the load, the final heal and teardown(), before verify() (e.g. wait until the system is quiet).
+  // Called after the load, the final heal and teardown(), before quiesce() and verify() (e.g. wait until
+  // the system is quiet).
   std::function<void()> before_verify;
+  // Bound of the scenario's quiesce() (default: options.teardownTimeout).
+  std::optional<std::chrono::milliseconds> quiesce_timeout;
   // Called with the finished results before they are written (--out, reports); may add keys.
   std::function<void(boost::json::value& results)> finish_results;
 };

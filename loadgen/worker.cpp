@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -27,6 +28,18 @@ constexpr auto early_window = std::chrono::microseconds(20);
 constexpr size_t max_distinct_errors = 50;
 
 int64_t micros(steady::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+
+// "file.lua:12", the script's line where the suspended coroutine `T` waits (the first frame outside the
+// C functions and the API's own Lua prelude, chunk "=stampede"); "" when there is none.
+std::string waiting_line(lua_State* T) {
+  lua_Debug ar;
+  for (int level = 0; lua_getstack(T, level, &ar) != 0; ++level) {
+    if (lua_getinfo(T, "Sl", &ar) != 0 && ar.currentline > 0 && std::strcmp(ar.source, "=stampede") != 0) {
+      return std::string(ar.short_src) + ":" + std::to_string(ar.currentline);
+    }
+  }
+  return {};
+}
 
 steady::duration to_steady(double seconds) {
   return std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(seconds));
@@ -64,6 +77,24 @@ lua_State* worker::lua() const noexcept { return lua_->state(); }
 const lua_sandbox& worker::sandbox() const noexcept { return lua_->sandbox(); }
 
 void worker::init() { lua_->load_script(plan_.script_path, plan_.init_timeout); }
+
+run_options worker::read_options(const option_overrides& overrides) {
+  lua_guard& guard = lua_->guard();
+  // The options' metamethods are the script's code: bounded like the top level. The reader's own
+  // allocations are not refused for the memory limit (a refusal would be a Lua error outside a protected call).
+  guard.enter(lua_->state(), lua_phase::init, steady::now() + plan_.init_timeout);
+  std::optional<run_options> options;
+  try {
+    const lua_guard::harness_scope harness(guard);
+    options = read_run_options(lua_->state(), overrides);
+  } catch (const std::invalid_argument&) {
+    guard.leave();
+    if (guard.tripped()) throw script_error(guard.take_interruption().reason);  // not a bad option
+    throw;
+  }
+  guard.leave();
+  return std::move(*options);
+}
 
 void worker::apply_plan() {
   lua_->guard().set_memory_limit(plan_.options.lua_memory_limit);
@@ -153,8 +184,10 @@ void worker::handle(const event& e, steady::time_point now) {
       return;
     case event_kind::stop: {
       const bool hard = e.generation != 0;
-      if (special_vu_ != nullptr) {  // setup/teardown/verify: timeout or Ctrl-C
-        abort_run(special_interrupted_ ? "interrupted" : "timeout");
+      if (special_vu_ != nullptr) {  // setup/teardown/quiesce/verify, waiting: its timeout (0) or Ctrl-C (1)
+        const interruption_cause cause = hard ? interruption_cause::signal : interruption_cause::deadline;
+        special_cut_short_ = script_interruption{special_phase_, cause, waiting_line(special_vu_->thread)};
+        special_cut_short_->reason = describe(special_phase_, cause, special_cut_short_->where, 0);
         special_done_ = true;
         // Never resume it: a function looping on requests would otherwise keep the loop busy forever.
         special_vu_->interrupted = true;
@@ -180,7 +213,9 @@ void worker::request_stop(bool hard) {
   lua_->guard().request_stop(hard);  // Lua code that does not yield holds up the loop: stop it there
   if (stop_requested_.exchange(true) && !hard) return;
   asio::post(*io_, [this, hard] {
-    if (running_) schedule(steady::now(), event_kind::stop, nullptr, hard ? 1 : 0);
+    // Only the load: a request that arrives after it ended waits in the queue until the next run of
+    // the loop, which is teardown()'s or verify()'s, and must not end those.
+    if (running_ && special_vu_ == nullptr) schedule(steady::now(), event_kind::stop, nullptr, hard ? 1 : 0);
   });
 }
 
@@ -191,17 +226,20 @@ void worker::clear_stop_requests() { lua_->guard().clear_stop(); }
 void worker::watchdog_tick() { lua_->guard().watchdog_tick(); }
 
 void worker::interrupt_special() {
-  lua_->guard().request_stop(true);
-  special_interrupted_ = true;
+  lua_->guard().request_stop(true);  // code that does not yield; the event below ends code that waits
   asio::post(*io_, [this] {
-    if (running_ && special_vu_ != nullptr) schedule(steady::now(), event_kind::stop, nullptr, 1);
+    // A request posted as the previous call ended runs in the next one: it counts only until the
+    // coordinator clears the requests before that call.
+    if (running_ && special_vu_ != nullptr && lua_->guard().hard_stop_requested()) {
+      schedule(steady::now(), event_kind::stop, nullptr, 1);
+    }
   });
 }
 
-void worker::abort_run(std::string reason) {
-  if (!script_abort_) {
-    script_abort_ = true;
+void worker::abort_run(std::string reason, stop_cause cause) {
+  if (stop_cause_.load(std::memory_order_relaxed) == stop_cause::none) {  // only this thread writes it
     abort_reason_ = std::move(reason);
+    stop_cause_.store(cause, std::memory_order_release);
   }
   if (running_ && special_vu_ == nullptr) schedule(steady::now(), event_kind::stop, nullptr, 0);
 }
@@ -246,7 +284,7 @@ void worker::start_scenario(scenario_runtime& s) {
       break;
     }
     case executor_kind::shared_iterations: {
-      s.iterations_left = share_of(o.iterations, s.place);
+      s.iterations_left = shared_iterations_share(o.iterations, o.vus, s.place);
       const int64_t n = std::min(share_of(o.vus, s.place), s.iterations_left);
       for (int64_t i = 0; i < n; ++i) {
         --s.iterations_left;
@@ -330,8 +368,7 @@ void worker::end_scenario(scenario_runtime& s) {
   if (s.ending) return;
   s.ending = true;
   if (s.running == 0) {
-    s.ended = true;
-    maybe_finish();
+    mark_ended(s);
   } else {
     schedule(std::min(s.hard_stop, std::max(steady::now(), s.hard_stop)), event_kind::scenario_hard_stop, &s);
   }
@@ -348,7 +385,13 @@ void worker::hard_stop_scenario(scenario_runtime& s) {
     --s.running;
     --active_vus_;
   }
+  mark_ended(s);
+}
+
+void worker::mark_ended(scenario_runtime& s) {
   s.ended = true;
+  // The scenario's real end in this worker; the results take the latest over workers.
+  metrics_.scenarios()[s.index].end_s = std::chrono::duration<double>(steady::now() - plan_.start).count();
   maybe_finish();
 }
 
@@ -450,7 +493,7 @@ void worker::stop_stuck_vu(vu& v) {
   note.vu = v.id;
   if (special_vu_ == &v) {
     interruptions_.push_back(note);
-    special_stopped_ = std::move(note);
+    special_cut_short_ = std::move(note);
     special_done_ = true;
     maybe_finish();
     return;
@@ -617,7 +660,8 @@ bool worker::end_iteration(vu& v, bool ok, std::string_view error) {
 
 bool worker::wants_another_iteration(vu& v, steady::time_point now) {
   scenario_runtime& s = *v.scenario;
-  if (s.ending || !running_) return false;
+  // After stampede.abort() or a fatal script error, no new iteration: the stop event may be a turn away.
+  if (s.ending || !running_ || stop_cause_.load(std::memory_order_relaxed) != stop_cause::none) return false;
   switch (s.options->executor) {
     case executor_kind::constant_vus: return now < s.end;
     case executor_kind::per_vu_iterations: return v.iterations_done < s.options->iterations;
@@ -655,10 +699,7 @@ void worker::after_iteration(vu& v) {
     if (all_done) end_scenario(s);
     return;
   }
-  if (s.ending && s.running == 0 && !s.ended) {
-    s.ended = true;
-    maybe_finish();
-  }
+  if (s.ending && s.running == 0 && !s.ended) mark_ended(s);
 }
 
 // ---- history ----
@@ -701,11 +742,11 @@ std::string worker::run_special_vu(const char* function_name, lua_phase phase, n
   special_done_ = false;
   special_phase_ = phase;
   special_deadline_ = steady::now() + timeout;
-  special_stopped_.reset();
+  special_cut_short_.reset();
   running_ = true;
   const int nargs = lua_->push_special_start(*v, function_name, argument_json);
   v->state = vu_state::running;
-  schedule(steady::now() + timeout, event_kind::stop);
+  schedule(special_deadline_, event_kind::stop);
   schedule(steady::now() + sweep_period, event_kind::sweep);
   io_->restart();
   asio::post(*io_, [this, nargs] { resume(*special_vu_, nargs); });
@@ -713,37 +754,23 @@ std::string worker::run_special_vu(const char* function_name, lua_phase phase, n
   lua_State* T = v->thread;
   std::string error;
   std::string result = "null";
-  if (special_stopped_) {  // code that did not yield, stopped by the guard: the reason names the line
-    const std::string reason = special_stopped_->reason;
-    special_stopped_.reset();
-    special_vu_ = nullptr;
-    running_ = false;
-    heap_.clear();
-    lua_->release_thread(*v);
-    if (script_abort_ && (abort_reason_ == "timeout" || abort_reason_ == "interrupted")) {
-      script_abort_ = false;
-      abort_reason_.clear();
+  if (!special_cut_short_) {
+    if (lua_status(T) != LUA_OK || lua_gettop(T) < 2) {
+      error = lua_gettop(T) > 0 ? lua_->guard().explain(luaL_tolstring(T, -1, nullptr)) : "failed";
+    } else if (!lua_toboolean(T, 1)) {
+      error = lua_->guard().explain(luaL_tolstring(T, 2, nullptr));
+    } else {
+      result = lua_tostring(T, 2);
     }
-    special_interrupted_ = false;
-    throw script_error(reason);
-  }
-  if (script_abort_ && (abort_reason_ == "timeout" || abort_reason_ == "interrupted")) {
-    error = std::string(function_name) +
-            (abort_reason_ == "timeout" ? "() did not finish within its timeout" : "() was interrupted by a signal");
-    script_abort_ = false;
-    abort_reason_.clear();
-    special_interrupted_ = false;
-  } else if (lua_status(T) != LUA_OK || lua_gettop(T) < 2) {
-    error = lua_gettop(T) > 0 ? lua_->guard().explain(luaL_tolstring(T, -1, nullptr)) : "failed";
-  } else if (!lua_toboolean(T, 1)) {
-    error = lua_->guard().explain(luaL_tolstring(T, 2, nullptr));
-  } else {
-    result = lua_tostring(T, 2);
   }
   special_vu_ = nullptr;
   running_ = false;
   heap_.clear();
   lua_->release_thread(*v);
+  if (const auto cut = std::exchange(special_cut_short_, std::nullopt)) {  // the reason names the call
+    if (cut->cause == interruption_cause::deadline) throw script_timeout(cut->reason);
+    throw script_error(cut->reason);
+  }
   if (!error.empty()) throw script_error(std::string(function_name) + "() failed: " + error);
   return result;
 }
@@ -751,6 +778,10 @@ std::string worker::run_special_vu(const char* function_name, lua_phase phase, n
 std::string worker::run_setup() { return run_special_vu("setup", lua_phase::setup, plan_.options.setup_timeout); }
 
 void worker::run_teardown() { run_special_vu("teardown", lua_phase::teardown, plan_.options.teardown_timeout); }
+
+bool worker::has_function(std::string_view name) const { return lua_->has_function(name); }
+
+std::string worker::run_quiesce(nanos timeout) { return run_special_vu("quiesce", lua_phase::quiesce, timeout); }
 
 std::string worker::run_verify(const std::string& history_json) {
   return run_special_vu("verify", lua_phase::verify, plan_.options.teardown_timeout, &history_json);

@@ -25,6 +25,7 @@
 #include "loadgen/lua_guard.h"
 #include "loadgen/metrics.h"
 #include "loadgen/options.h"
+#include "loadgen/options_reader.h"
 
 struct lua_State;
 
@@ -33,6 +34,10 @@ namespace stampede::loadgen {
 // An error in the scenario script (syntax, init, setup, teardown): message names file:line.
 struct script_error : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+// A setup/teardown/quiesce/verify call that did not finish within its timeout.
+struct script_timeout : script_error {
+  using script_error::script_error;
 };
 
 // Everything a worker needs to know about the run; read-only once workers start.
@@ -57,6 +62,14 @@ struct iteration_error {
   int64_t first_vu = 0;
   int64_t first_iteration = 0;
   int64_t count = 0;
+};
+
+// Why a worker stopped the load early on its own (not Ctrl-C, not a threshold: the coordinator decides
+// those).
+enum class stop_cause : uint8_t {
+  none,
+  script_abort,  // stampede.abort(), or options.throw and an iteration error: exit 108
+  script_error,  // a script mistake no iteration can get past (e.g. a relative URL without a target): 107
 };
 
 // Where workers post their per-second snapshots; the coordinator drains it. Not on the hot path.
@@ -101,12 +114,13 @@ class worker {
 
   // Runs the script's top level in this worker's Lua state. Throws script_error.
   void init();
+  // Reads `options` from the script (worker 0 only, after init(), before the plan is final), bounded like
+  // the top level (the options' metamethods are script code). Throws std::invalid_argument naming the bad
+  // option, script_error when the guard stopped it (the init timeout, interrupt_init()).
+  run_options read_options(const option_overrides& overrides);
   // Takes the final plan's target and setup data (after read_options and setup). Throws
   // std::invalid_argument for a bad target, script_error for bad setup data.
   void apply_plan();
-  // Reads `options` from the script (worker 0 only, before the plan is final). Throws
-  // std::invalid_argument naming the bad option.
-  run_options read_options();
   // Runs setup() as a VU (with HTTP) and returns its result as JSON ("null" if no setup). Throws script_error.
   std::string run_setup();
   // Runs teardown(data) as a VU. Throws script_error.
@@ -114,26 +128,36 @@ class worker {
   // Runs verify(history) as a VU if the script defines it; returns its result as JSON ("null" without
   // verify). Throws script_error.
   std::string run_verify(const std::string& history_json);
+  // Whether the script defines a global function `name` (worker 0, outside the load).
+  bool has_function(std::string_view name) const;
+  // Runs quiesce() as a VU, bounded by `timeout`; returns its result as JSON ("null" without quiesce).
+  // Throws script_error (script_timeout when it did not finish in time).
+  std::string run_quiesce(nanos timeout);
   // The load phase: returns when every scenario of this worker has ended.
   void run_load();
   // Thread-safe: ends the load early (Ctrl-C, abortOnFail). `hard` skips graceful stops.
   void request_stop(bool hard);
-  // Thread-safe: ends a running setup()/teardown()/verify() as interrupted (Ctrl-C); its call throws.
+  // Thread-safe: ends a running setup()/teardown()/quiesce()/verify() as interrupted (Ctrl-C); its call
+  // throws. Also one about to start: the request holds until clear_stop_requests().
   void interrupt_special();
-  // Thread-safe: stops the script's top level (init) at once (Ctrl-C); init() throws.
+  // Thread-safe: stops the script's top level (init) and read_options() at once (Ctrl-C); they throw.
   void interrupt_init();
   // Thread-safe: forgets earlier stop requests before the next phase (teardown after a Ctrl-C).
   void clear_stop_requests();
   // The coordinator's thread, every ~100 ms: lets the guard stop Lua code that never yields.
   void watchdog_tick();
-  // Scripts the guard stopped (a VU's iteration, setup, teardown, verify), in order.
+  // Code the guard stopped because it did not yield (a VU's iteration, setup, teardown, quiesce, verify),
+  // in order.
   const std::vector<script_interruption>& interruptions() const noexcept { return interruptions_; }
 
   worker_metrics& metrics() noexcept { return metrics_; }
   const std::vector<iteration_error>& iteration_errors() const noexcept { return errors_; }
-  bool aborted_by_script() const noexcept { return script_abort_; }
+  // Thread-safe (the coordinator polls it during the load): why this worker stopped the load, if it did.
+  stop_cause stopped_by() const noexcept { return stop_cause_.load(std::memory_order_acquire); }
+  bool aborted_by_script() const noexcept { return stopped_by() != stop_cause::none; }
   // When this worker's last scenario ended (steady clock); read after run_load() has returned.
   steady::time_point load_ended_at() const noexcept { return load_ended_at_; }
+  // Valid once stopped_by() has returned a cause: written once, before the cause is published.
   const std::string& abort_reason() const noexcept { return abort_reason_; }
   int index() const noexcept { return index_; }
 
@@ -151,7 +175,8 @@ class worker {
   void enter_group(vu& v, std::string_view name);
   void exit_group(vu& v);
   void record_check(vu& v, std::string_view name, bool ok);
-  void abort_run(std::string reason);   // from a script: stops the test
+  // From a script (this worker's thread): stops the test; the first cause and reason stay.
+  void abort_run(std::string reason, stop_cause cause = stop_cause::script_abort);
   int64_t history_invoke(vu& v, std::string_view op, std::string value_json);
   void history_complete(vu& v, int64_t id, char type, std::string value_json);
   const std::vector<history_entry>& history() const noexcept { return history_; }
@@ -182,6 +207,7 @@ class worker {
   void start_scenario(scenario_runtime& s);
   void end_scenario(scenario_runtime& s);
   void hard_stop_scenario(scenario_runtime& s);
+  void mark_ended(scenario_runtime& s);
   void on_arrival(scenario_runtime& s, steady::time_point now);
   void ramp(scenario_runtime& s, steady::time_point now);
   void maybe_finish();
@@ -221,16 +247,19 @@ class worker {
   int64_t active_vus_ = 0;
   int64_t next_second_ = 0;
   std::atomic<bool> stop_requested_{false};
-  std::atomic<bool> special_interrupted_{false};
-  bool script_abort_ = false;
+  // Written by this worker's thread, read by the coordinator while the load runs: the reason first,
+  // then the cause with release, so that a reader who sees the cause also sees the reason.
+  std::atomic<stop_cause> stop_cause_{stop_cause::none};
   std::string abort_reason_;
   std::mt19937_64 init_rng_;
   vu* special_vu_ = nullptr;
   bool special_done_ = false;
   lua_phase special_phase_ = lua_phase::setup;
-  steady::time_point special_deadline_ = steady::time_point::max();
-  std::optional<script_interruption> special_stopped_;
-  std::vector<script_interruption> interruptions_;
+  steady::time_point special_deadline_ = steady::time_point::max();  // the guard's and the loop's bound
+  // Why the running setup/teardown/quiesce/verify ended before it returned: its timeout or a signal, seen
+  // by the guard (code that did not yield) or by the loop (code waiting for a request or a timer).
+  std::optional<script_interruption> special_cut_short_;
+  std::vector<script_interruption> interruptions_;  // code the guard stopped, in order (results)
   std::vector<history_entry> history_;
   int64_t history_dropped_ = 0;
   int64_t history_next_ = 0;

@@ -54,10 +54,12 @@ std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::strin
 
 constexpr const char* node_usage =
     "usage: stampede shop-node --db FILE [--name N] [--address A] [--port P] [--threads T]\n"
-    "  [--kdf interactive|moderate|minimal] [--seed-scale S] [--no-cache] [--cache-ttl-ms MS]\n"
+    "  [--kdf interactive|moderate|minimal] [--kdf-workers N] [--kdf-queue N]\n"
+    "  [--kdf-max-wait-ms MS] [--seed-scale S]\n"
+    "  [--login-rate-source R[:B]|off] [--login-failures-account R[:B]|off] [--no-cache] [--cache-ttl-ms MS]\n"
     "  [--rate-limit-client RATE[:BURST]] [--rate-limit-global RATE[:BURST]] [--flash-max-inflight N]\n"
     "  [--payment HOST:PORT] [--workers N] [--lease-ms MS] [--payment-timeout-ms MS] [--max-attempts N]\n"
-    "  [--drain-ms MS] [--ready-fd FD]\n"
+    "  [--drain-ms MS] [--ready-fd FD] [--inject-bug double-capture]\n"
     "The admin token comes from $STAMPEDE_SHOP_ADMIN_TOKEN. SIGTERM drains (readyz 503) then stops; SIGINT stops.\n";
 
 constexpr const char* emulator_usage =
@@ -75,7 +77,8 @@ int shop_node_command(std::span<char* const> args) {
     arg_list a{args.subspan(1),
                {"db", "name", "address", "port", "threads", "kdf", "seed-scale", "cache-ttl-ms", "rate-limit-client",
                 "rate-limit-global", "flash-max-inflight", "payment", "workers", "lease-ms", "payment-timeout-ms",
-                "max-attempts", "drain-ms", "ready-fd"},
+                "max-attempts", "drain-ms", "ready-fd", "inject-bug", "kdf-workers", "kdf-queue", "kdf-max-wait-ms",
+                "login-rate-source", "login-failures-account"},
                {"no-cache", "help"}};
     if (a.has("help")) {
       std::fputs(node_usage, stdout);
@@ -99,6 +102,20 @@ int shop_node_command(std::span<char* const> args) {
       if (!spec) throw std::invalid_argument(std::string{"--"} + flag + " must be RATE or RATE:BURST");
       *target = *spec;
     }
+    for (auto [flag, target] : {std::pair{"login-rate-source", &o.login_per_source},
+                                std::pair{"login-failures-account", &o.login_failures_per_account}}) {
+      if (!a.has(flag)) continue;
+      if (a.get(flag) == "off") {
+        *target = bucket_spec{};
+        continue;
+      }
+      auto spec = parse_bucket_spec(a.get(flag));
+      if (!spec) throw std::invalid_argument(std::string{"--"} + flag + " must be RATE, RATE:BURST or off");
+      *target = *spec;
+    }
+    o.kdf_workers = static_cast<int>(a.get_int("kdf-workers", o.kdf_workers, 1, 256));
+    o.kdf_queue = static_cast<int>(a.get_int("kdf-queue", o.kdf_queue, 0, 100'000));
+    o.kdf_max_wait = std::chrono::milliseconds{a.get_int("kdf-max-wait-ms", o.kdf_max_wait.count(), 0, 600'000)};
     o.flash_max_inflight = static_cast<int>(a.get_int("flash-max-inflight", 0, 0, 1'000'000));
     if (a.has("payment")) {
       auto hp = parse_host_port(a.get("payment"));
@@ -112,6 +129,12 @@ int shop_node_command(std::span<char* const> args) {
     o.pipeline.payment_timeout = std::chrono::milliseconds{a.get_int("payment-timeout-ms", 1000, 10, 600'000)};
     o.pipeline.max_attempts = static_cast<int>(a.get_int("max-attempts", 5, 1, 100));
     drain_ms = a.get_int("drain-ms", 1500, 0, 600'000);
+    if (a.has("inject-bug")) {
+      if (a.get("inject-bug") != "double-capture") {
+        throw std::invalid_argument("--inject-bug: unknown bug '" + a.get("inject-bug") + "' (known: double-capture)");
+      }
+      o.pipeline.bug_double_capture = true;
+    }
     ready_fd = static_cast<int>(a.get_int("ready-fd", -1, -1, 1'000'000));
     if (const char* token = std::getenv("STAMPEDE_SHOP_ADMIN_TOKEN")) o.admin_token = token;
   } catch (const std::invalid_argument& e) {
@@ -125,6 +148,10 @@ int shop_node_command(std::span<char* const> args) {
     n.start();
     report_ready(ready_fd, n.port());
     std::fprintf(stderr, "shop-node %s listening on http://%s:%u\n", o.name.c_str(), o.address.c_str(), n.port());
+    if (o.pipeline.bug_double_capture) {
+      std::fprintf(stderr, "shop-node %s: BROKEN ON PURPOSE (--inject-bug double-capture): every order is charged twice\n",
+                   o.name.c_str());
+    }
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGTERM && drain_ms > 0) {

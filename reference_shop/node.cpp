@@ -1,6 +1,7 @@
 // Shop node. Concurrency model: common's http::server runs one io_context on N threads with a strand per
-// connection; handlers are synchronous and use this thread's own SQLite connection. Background threads:
-// the order pipeline's workers and a refresher that notices reseeds done by other nodes.
+// connection; handlers are synchronous and use this thread's own SQLite connection, except registration and
+// login, which run on the password-hashing pool (bounded; the excess is shed with 429). Background threads:
+// that pool, the order pipeline's workers and a refresher that notices reseeds done by other nodes.
 #include "reference_shop/node.h"
 
 #include <sodium.h>
@@ -9,8 +10,10 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <charconv>
 
+#include "reference_shop/request_fields.h"
 #include "reference_shop/seed.h"
 #include "reference_shop/sqlite_store.h"
 
@@ -19,73 +22,6 @@ namespace stampede::shop {
 namespace json = boost::json;
 
 namespace {
-
-// Bad input from the client: becomes a JSON 4xx.
-struct bad_input {
-  int status;
-  std::string error;
-  std::string detail;
-};
-
-[[noreturn]] void reject(int status, std::string error, std::string detail) {
-  throw bad_input{status, std::move(error), std::move(detail)};
-}
-
-std::optional<int64_t> parse_id(std::string_view text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value <= 0) return std::nullopt;
-  return value;
-}
-
-int64_t require_id(std::string_view text, std::string_view what) {
-  auto id = parse_id(text);
-  if (!id) reject(400, "bad_request", std::string{what} + " must be a positive integer");
-  return *id;
-}
-
-json::object parse_body(const http::request& request, bool allow_empty = false) {
-  if (request.body.empty() && allow_empty) return {};
-  boost::system::error_code ec;
-  json::parse_options options;
-  options.max_depth = 16;
-  json::value value = json::parse(request.body, ec, {}, options);
-  if (ec) reject(400, "bad_request", "malformed JSON: " + ec.message());
-  if (!value.is_object()) reject(400, "bad_request", "the body must be a JSON object");
-  return std::move(value.as_object());
-}
-
-int64_t int_field(const json::object& o, std::string_view name, int64_t min, int64_t max) {
-  const json::value* v = o.if_contains(name);
-  if (v == nullptr) reject(400, "bad_request", "missing field '" + std::string{name} + "'");
-  int64_t value = 0;
-  if (v->is_int64()) {
-    value = v->as_int64();
-  } else if (v->is_uint64() && v->as_uint64() <= static_cast<uint64_t>(max)) {
-    value = static_cast<int64_t>(v->as_uint64());
-  } else {
-    reject(400, "bad_request", "field '" + std::string{name} + "' must be an integer");
-  }
-  if (value < min || value > max) {
-    reject(400, "bad_request",
-           "field '" + std::string{name} + "' must be between " + std::to_string(min) + " and " + std::to_string(max));
-  }
-  return value;
-}
-
-std::string string_field(const json::object& o, std::string_view name, size_t min, size_t max) {
-  const json::value* v = o.if_contains(name);
-  if (v == nullptr) reject(400, "bad_request", "missing field '" + std::string{name} + "'");
-  if (!v->is_string()) reject(400, "bad_request", "field '" + std::string{name} + "' must be a string");
-  const auto& s = v->as_string();
-  if (s.size() < min || s.size() > max) {
-    reject(400, "bad_request",
-           "field '" + std::string{name} + "' must have " + std::to_string(min) + " to " + std::to_string(max) +
-               " characters");
-  }
-  return std::string{s};
-}
 
 json::object product_json(const product& p) {
   return json::object{{"id", p.id},       {"category_id", p.category_id}, {"category", p.category},
@@ -116,70 +52,19 @@ json::object cart_json(const std::vector<cart_line>& lines) {
   return json::object{{"items", std::move(items)}, {"total", total}};
 }
 
-http::response json_response(int status, const json::object& body) {
-  return http::response::json(status, json::serialize(body));
-}
-
-bool valid_token(std::string_view token) {
-  if (token.size() != 64) return false;
-  for (char c : token) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
-// Segments of a path: "/api/products/7" -> {"api", "products", "7"}.
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) parts.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return parts;
-}
-
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size() || a.empty()) return false;
-  return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string bearer(const http::request& request) {
-  std::string_view auth = request.header("Authorization");
-  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
-    return std::string{auth.substr(7)};
-  }
-  return {};
-}
-
-// The rate limiter's client identity. Only the right-most X-Forwarded-For value can be trusted: it is the
-// one our HAProxy (`option forwardfor`) appended, as a last header line; everything left of it came from
-// the client. (Hardening fix: the first value was used, so any client could dodge its per-client limit by
-// sending a different X-Forwarded-For with every request.)
-std::string client_key(const http::request& request) {
-  std::string_view last;
-  request.headers.for_each([&](std::string_view name, std::string_view value) {
-    if (name.size() == 15 && strncasecmp(name.data(), "X-Forwarded-For", 15) == 0) last = value;
-  });
-  if (const size_t comma = last.rfind(','); comma != std::string_view::npos) last.remove_prefix(comma + 1);
-  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
-  if (!last.empty()) return std::string{last};
-  return request.remote_address;
-}
-
 }  // namespace
 
 node::node(node_options options)
     : options_(std::move(options)),
       cache_(options_.cache),
-      limiter_(options_.rate_per_client, options_.rate_global) {
+      limiter_(options_.rate_per_client, options_.rate_global),
+      login_sources_(options_.login_per_source, bucket_spec{}) {
   auto db = std::make_unique<sqlite_store>(options_.db_path);
   db->migrate();
   if (options_.seed_scale > 0 && !db->seeded()) db->reseed(options_.seed_scale, hash_password(seed_password, options_.kdf));
   store_ = std::move(db);
+  accounts_ = std::make_unique<accounts>(
+      *store_, account_options{options_.kdf, options_.session_ttl, options_.login_failures_per_account});
   refresh_generation(true);
   if (options_.pipeline_enabled) {
     pipeline_ = std::make_unique<order_pipeline>(*store_, options_.name, options_.pipeline);
@@ -194,7 +79,13 @@ void node::start() {
   so.port = options_.port;
   so.threads = options_.threads;
   so.limits.max_body_bytes = 64 * 1024;
-  server_ = std::make_unique<http::server>(so, [this](http::request& r) { return handle(r); });
+  // Seeded with the start-up hash's duration, so the first burst is not admitted blind.
+  kdf_pool_ = std::make_unique<work_pool>(options_.kdf_workers, options_.kdf_queue, options_.kdf_max_wait,
+                                          accounts_->hash_duration());
+  server_ = std::make_unique<http::server>(
+      so, [this](http::request& r) { return handle(r); },
+      [this](http::request& r, http::responder reply) { serve_hashing(r, std::move(reply)); },
+      [](const http::request& r) { return hashes_password(r); });
   server_->start();
   if (pipeline_) pipeline_->start();
   refresher_ = std::thread([this] {
@@ -224,6 +115,7 @@ void node::stop() {
   refresher_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
   if (server_) server_->stop();
+  if (kdf_pool_) kdf_pool_->stop();  // after the server: requests it let finish may still be in the pool
   if (pipeline_) pipeline_->stop();
 }
 
@@ -244,8 +136,55 @@ void node::refresh_generation(bool force) {
   generation_ = generation;
 }
 
-http::response node::handle(http::request& request) {
+// Registration and login hash a password (tens of ms and 64 MiB at the interactive cost).
+bool node::hashes_password(const http::request& request) {
+  if (request.method != "POST") return false;
+  const auto parts = split_path(request.path());
+  return parts.size() == 2 && parts[0] == "api" && (parts[1] == "sessions" || parts[1] == "users");
+}
+
+// Requests that hash go to the bounded pool, shed first per client address, then when the pool is full.
+// Everything else (health checks included) is answered synchronously on the server's threads, which
+// therefore never wait behind a hash.
+void node::serve_hashing(http::request& request, http::responder reply) {
   const auto start = std::chrono::steady_clock::now();
+  auto shed = [&](std::string_view error, std::string_view detail, int retry_after, const char* route) {
+    auto r = http::response::error(429, error, detail);
+    r.headers.emplace_back("Retry-After", std::to_string(retry_after));
+    durations_.observe(route, request.method, 429, 0);
+    reply(std::move(r));
+  };
+  if (login_sources_.enabled()) {
+    auto decision = login_sources_.try_acquire(client_key(request), monotonic_seconds());
+    if (!decision.allowed) {
+      ++kdf_shed_source_;
+      return shed("rate_limited", "too many logins and registrations from this address",
+                  decision.retry_after_seconds, "login_rate_limited");
+    }
+  }
+  // Come back when the tasks waiting now will have started (whole seconds, 1 to 30).
+  auto retry_after = [this] {
+    const auto drain = kdf_pool_->drain_time();
+    return static_cast<int>(std::clamp<int64_t>((drain.count() + 999) / 1000, 1, 30));
+  };
+  auto task = [this, copy = request, reply, start, retry_after](bool run) mutable {
+    if (run) return reply(handle_since(copy, start));
+    ++kdf_shed_expired_;  // waited past --kdf-max-wait-ms: the CPU is slower than the estimate said
+    auto r = http::response::error(429, "busy", "too many logins in progress, retry");
+    r.headers.emplace_back("Retry-After", std::to_string(retry_after()));
+    durations_.observe("login_shed", copy.method, 429,
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    reply(std::move(r));
+  };
+  if (!kdf_pool_->try_submit(std::move(task))) {
+    ++kdf_shed_busy_;
+    return shed("busy", "too many logins in progress, retry", retry_after(), "login_shed");
+  }
+}
+
+http::response node::handle(http::request& request) { return handle_since(request, std::chrono::steady_clock::now()); }
+
+http::response node::handle_since(http::request& request, std::chrono::steady_clock::time_point start) {
   std::string route = "unmatched";
   http::response response;
   try {
@@ -315,8 +254,7 @@ http::response node::dispatch(http::request& request, std::string& route) {
   }
   const int64_t now = unix_millis();
   auto session = [&]() -> int64_t {
-    std::string token = bearer(request);
-    if (token.empty()) token = std::string{request.cookie("sid")};
+    const std::string token = session_token(request);
     if (token.empty()) reject(401, "unauthorized", "a session is required (sid cookie or Bearer token)");
     if (!valid_token(token)) reject(401, "unauthorized", "invalid session");
     auto user = store_->session_user(token, now);
@@ -416,37 +354,12 @@ http::response node::dispatch(http::request& request, std::string& route) {
   if (is({"api", "users"})) {
     route = "/api/users";
     allow({"POST"});
-    auto body = parse_body(request);
-    std::string email = string_field(body, "email", 3, 254);
-    const std::string password = string_field(body, "password", 8, 256);
-    const std::string name = string_field(body, "name", 1, 200);
-    const size_t at = email.find('@');
-    if (at == std::string::npos || at == 0 || at + 1 >= email.size() || email.find_first_of(" \t\r\n") != std::string::npos) {
-      reject(400, "bad_request", "email is not an email address");
-    }
-    for (auto& c : email) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto id = store_->create_user(email, name, hash_password(password, options_.kdf));
-    if (!id) reject(409, "email_taken", "an account with this email exists");
-    return json_response(201, json::object{{"user_id", *id}, {"email", email}, {"name", name}});
+    return accounts_->register_user(request);
   }
   if (is({"api", "sessions"})) {
     route = "/api/sessions";
-    allow({"POST"});
-    auto body = parse_body(request);
-    std::string email = string_field(body, "email", 1, 254);
-    const std::string password = string_field(body, "password", 1, 256);
-    for (auto& c : email) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto user = store_->find_user_by_email(email);
-    if (!user || !verify_password(user->password_hash, password)) {
-      reject(401, "invalid_credentials", "wrong email or password");
-    }
-    const std::string token = random_token();
-    const int64_t expires = now + options_.session_ttl.count();
-    store_->create_session(token, user->id, expires);
-    auto r = json_response(200, json::object{{"token", token}, {"user_id", user->id}, {"expires_at", expires}});
-    r.headers.emplace_back("Set-Cookie", "sid=" + token + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
-                                             std::to_string(options_.session_ttl.count() / 1000));
-    return r;
+    allow({"POST", "DELETE"});
+    return method == "POST" ? accounts_->login(request, now) : accounts_->logout(request);
   }
 
   // ---- cart ----
@@ -687,6 +600,17 @@ std::string node::render_metrics() {
   write_sample(out, "shop_checkouts_total", {{"result", "created"}}, static_cast<double>(checkouts_created_.load()));
   write_sample(out, "shop_checkouts_total", {{"result", "replayed"}}, static_cast<double>(checkouts_replayed_.load()));
   write_sample(out, "shop_checkouts_total", {{"result", "out_of_stock"}}, static_cast<double>(checkouts_out_of_stock_.load()));
+  accounts_->render_metrics(out);
+  write_family_header(out, "shop_login_shed_total", "counter",
+                      "Logins and registrations refused with 429 before hashing, by reason.");
+  write_sample(out, "shop_login_shed_total", {{"reason", "busy"}}, static_cast<double>(kdf_shed_busy_.load()));
+  write_sample(out, "shop_login_shed_total", {{"reason", "source_rate"}}, static_cast<double>(kdf_shed_source_.load()));
+  write_sample(out, "shop_login_shed_total", {{"reason", "expired"}}, static_cast<double>(kdf_shed_expired_.load()));
+  if (kdf_pool_) {
+    write_family_header(out, "shop_password_hashing", "gauge", "Password hashes running and waiting on this node.");
+    write_sample(out, "shop_password_hashing", {{"state", "running"}}, static_cast<double>(kdf_pool_->running()));
+    write_sample(out, "shop_password_hashing", {{"state", "waiting"}}, static_cast<double>(kdf_pool_->waiting()));
+  }
   if (pipeline_) {
     const auto ps = pipeline_->stats();
     write_family_header(out, "shop_payments_total", "counter", "Payment outcomes handled by this node's workers.");

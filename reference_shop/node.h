@@ -1,7 +1,11 @@
 // One shop node: the JSON API on common's http::server (io_context run by N threads, strand per
-// connection, synchronous handlers), the read cache, rate limiting, flash-sale admission control,
-// metrics, and the order pipeline's workers. Every node of a shop shares one database.
-// Thread-safety: handle() is called concurrently by the server's threads; start/stop from one thread.
+// connection), the read cache, rate limiting, flash-sale admission control, metrics, and the order
+// pipeline's workers. Every node of a shop shares one database. Requests are handled synchronously on the
+// server's threads, except the two that hash a password (registration, login): those run on a bounded
+// pool of their own (work_pool.h) and are shed with 429 + Retry-After beyond it, so health checks and the
+// rest of the API are answered during a login storm.
+// Thread-safety: handle() is called concurrently by the server's and the pool's threads; start/stop from
+// one thread.
 #pragma once
 
 #include <atomic>
@@ -13,12 +17,14 @@
 #include <unordered_map>
 
 #include "common/http_server.h"
+#include "reference_shop/accounts.h"
 #include "reference_shop/cache.h"
 #include "reference_shop/metrics.h"
 #include "reference_shop/order_pipeline.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/rate_limiter.h"
 #include "reference_shop/store.h"
+#include "reference_shop/work_pool.h"
 
 namespace stampede::shop {
 
@@ -41,6 +47,11 @@ struct node_options {
   pipeline_options pipeline;
   std::chrono::milliseconds generation_poll{1000};  // how often to look for a reseed by another node
   std::chrono::milliseconds session_ttl{24 * 3600 * 1000};
+  int kdf_workers = 2;  // password hashes at once (each holds the KDF's memory, 64 MiB at interactive cost)
+  int kdf_queue = 64;   // at most this many wait for a worker ...
+  std::chrono::milliseconds kdf_max_wait{2000};  // ... and none longer than this; else 429
+  bucket_spec login_per_source{50, 100};         // registrations + logins per client address; rate 0 = off
+  bucket_spec login_failures_per_account{0.2, 20};  // failed logins per email; rate 0 = off
 };
 
 class node {
@@ -55,10 +66,15 @@ class node {
   uint16_t port() const;
   void drain();               // /readyz answers 503 from now on (load balancers take the node out)
   void stop();                // stops workers and the server
-  http::response handle(http::request& request);  // the whole API, for the server and in-process tests
+  // The whole API, synchronously (password hashing included, without the pool's admission control): for
+  // in-process tests and the pool's workers.
+  http::response handle(http::request& request);
   store& database() { return *store_; }
 
  private:
+  static bool hashes_password(const http::request& request);
+  void serve_hashing(http::request& request, http::responder reply);  // the server's asynchronous handler
+  http::response handle_since(http::request& request, std::chrono::steady_clock::time_point start);
   http::response dispatch(http::request& request, std::string& route);
   void refresh_generation(bool force);
   std::string render_metrics();
@@ -78,6 +94,10 @@ class node {
   std::atomic<uint64_t> checkouts_created_{0}, checkouts_replayed_{0}, checkouts_out_of_stock_{0};
   std::mutex sold_out_mutex_;
   std::unordered_map<int64_t, std::chrono::steady_clock::time_point> sold_out_until_;
+  std::unique_ptr<accounts> accounts_;
+  rate_limiter login_sources_;
+  std::unique_ptr<work_pool> kdf_pool_;
+  std::atomic<uint64_t> kdf_shed_busy_{0}, kdf_shed_source_{0}, kdf_shed_expired_{0};
   std::unique_ptr<order_pipeline> pipeline_;
   std::unique_ptr<http::server> server_;
   std::thread refresher_;

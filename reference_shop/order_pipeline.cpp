@@ -84,7 +84,15 @@ void order_pipeline::process(const outbox_message& message, const std::string& o
   std::string error;
   bool declined = false;
   try {
-    auto response = client.post_json("/v1/captures", body);
+    // The key is the order's: every attempt, from any worker of any node, is the same capture to the gateway.
+    const std::string key = "order-" + std::to_string(message.order_id) + "-capture";
+    http::client_response response;
+    if (options_.bug_double_capture) {
+      client.post_json("/v1/captures", body);
+      response = client.post_json("/v1/captures", body);
+    } else {
+      response = client.post_json("/v1/captures", body, {{"Idempotency-Key", key}});
+    }
     if (response.status == 200 || response.status == 201) {
       std::string ref = "capture";
       boost::system::error_code ec;

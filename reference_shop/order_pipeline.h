@@ -1,6 +1,6 @@
 // The asynchronous order pipeline of one shop node: worker threads claim outbox messages with a lease,
 // capture the payment at the payment emulator over HTTP (deadline per call; retries with exponential
-// backoff and full jitter; idempotent by order id), then mark the order paid, or failed with its stock
+// backoff and full jitter; idempotent: every attempt for an order carries the same Idempotency-Key), then mark the order paid, or failed with its stock
 // released, and dead-letter a message after `max_attempts` with its last error. A dead node's leases
 // expire and any other node's workers finish its messages: at-least-once delivery, exactly-once effect
 // (every effect is conditional on still holding the lease and on the order still being pending).
@@ -31,6 +31,9 @@ struct pipeline_options {
   std::chrono::milliseconds backoff_base{100};
   std::chrono::milliseconds backoff_cap{5000};
   int max_attempts = 5;
+  // Deliberately broken (for checker tests, `--inject-bug double-capture`): every capture is sent twice and
+  // without its Idempotency-Key, as a client that "retries" on its own would, so each order is charged twice.
+  bool bug_double_capture = false;
 };
 
 struct pipeline_stats {

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 namespace stampede::shop {
@@ -83,7 +84,6 @@ http::response payment_emulator::settings_response() {
 void payment_emulator::handle(http::request& request, http::responder reply) {
   const std::string_view path = request.path();
   std::unique_lock lock{mutex_};
-  std::uniform_real_distribution<double> unit{0.0, 1.0};
   if (path == "/healthz") return reply(http::response::json(200, R"({"status":"ok"})"));
   if (path == "/v1/settings") {
     if (request.method == "PUT") {
@@ -116,86 +116,134 @@ void payment_emulator::handle(http::request& request, http::responder reply) {
     }
     return reply(settings_response());
   }
-  if (path == "/v1/captures" && request.method == "GET") {
-    json::array list;
-    int64_t total = 0, refunded = 0;
-    for (const auto& [order_id, c] : captures_) {
-      list.push_back(json::object{{"order_id", order_id}, {"capture_id", c.id}, {"amount", c.amount},
-                                  {"calls", c.calls}, {"refunded", c.refunded}});
-      total += c.amount;
-      if (c.refunded) refunded += c.amount;
-    }
-    json::array declined;
-    for (const auto& [order_id, calls] : declined_) declined.push_back(json::object{{"order_id", order_id}, {"calls", calls}});
-    return reply(http::response::json(
-        200, json::serialize(json::object{{"captures", std::move(list)},
-                                          {"declined", std::move(declined)},
-                                          {"totals", json::object{{"captured", total},
-                                                                  {"refunded", refunded},
-                                                                  {"capture_calls", capture_calls_},
-                                                                  {"failures", failures_},
-                                                                  {"lost_responses", lost_},
-                                                                  {"refunds", refunds_}}}})));
+  if (path == "/v1/captures" && request.method == "GET") return reply(captures_response());
+  if (path == "/v1/captures" && request.method == "POST") return handle_capture(request, reply);
+  if (path == "/v1/refunds" && request.method == "POST") return handle_refund(request, reply);
+  return reply(http::response::error(404, "not_found", "no such endpoint"));
+}
+
+// Caller holds mutex_. Charges are idempotent by key (scoped to this gateway, as Stripe's): the same key with
+// another order or amount is a client bug (422), never a silent second charge.
+void payment_emulator::handle_capture(http::request& request, const http::responder& reply) {
+  auto body = parse_object(request.body);
+  std::optional<int64_t> order_id, amount;
+  if (body) {
+    order_id = get_int(*body, "order_id");
+    amount = get_int(*body, "amount");
   }
-  if (path == "/v1/captures" && request.method == "POST") {
-    auto body = parse_object(request.body);
-    std::optional<int64_t> order_id, amount;
-    if (body) {
-      order_id = get_int(*body, "order_id");
-      amount = get_int(*body, "amount");
-    }
-    if (!order_id || !amount || *amount < 0) {
-      return reply(http::response::error(400, "bad_request", "expected {order_id, amount} integers"));
-    }
-    ++capture_calls_;
-    const auto delay = latency();
-    const auto& s = options_.settings;
-    if (unit(rng_) < s.failure_rate) {
-      ++failures_;
-      return reply.after(delay, http::response::error(503, "unavailable", "injected gateway failure"));
-    }
-    if (auto it = captures_.find(*order_id); it != captures_.end()) {
-      // Idempotent by order id: the retry of a capture gets the original capture, never a second charge.
-      ++it->second.calls;
+  if (!order_id || !amount || *amount < 0) {
+    return reply(http::response::error(400, "bad_request", "expected {order_id, amount} integers"));
+  }
+  const std::string_view key = request.header("Idempotency-Key");
+  if (key.size() > 255 || std::any_of(key.begin(), key.end(), [](char c) { return c < 0x21 || c > 0x7e; })) {
+    return reply(http::response::error(400, "bad_request", "Idempotency-Key: up to 255 visible ASCII characters"));
+  }
+  ++capture_calls_;
+  std::uniform_real_distribution<double> unit{0.0, 1.0};
+  const auto delay = latency();
+  const auto& s = options_.settings;
+  if (unit(rng_) < s.failure_rate) {
+    ++failures_;
+    return reply.after(delay, http::response::error(503, "unavailable", "injected gateway failure"));
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  if (!key.empty()) {
+    if (auto it = by_key_.find(key); it != by_key_.end()) {
+      const charge& c = charges_[it->second];
+      if (c.order_id != *order_id || c.amount != *amount) {
+        return reply(http::response::error(422, "idempotency_key_reused",
+                                           "this Idempotency-Key was used for another order or amount"));
+      }
+      // The retry of a capture gets the original charge back, never a second one.
+      requests_.push_back({it->second, true, now_ms});
       return reply.after(delay, http::response::json(200, json::serialize(json::object{
-                                                              {"capture_id", it->second.id},
-                                                              {"order_id", *order_id},
-                                                              {"amount", it->second.amount},
+                                                              {"capture_id", c.id},
+                                                              {"order_id", c.order_id},
+                                                              {"amount", c.amount},
                                                               {"replayed", true}})));
     }
-    if (auto it = declined_.find(*order_id); it != declined_.end() || unit(rng_) < s.decline_rate) {
-      ++declined_[*order_id];
-      return reply.after(delay, http::response::error(402, "declined", "card declined"));
-    }
-    capture c{"cap_" + std::to_string(captures_.size() + 1), *amount, 1, false};
-    captures_.emplace(*order_id, c);
-    auto ok = http::response::json(
-        201, json::serialize(json::object{{"capture_id", c.id}, {"order_id", *order_id}, {"amount", *amount}}));
-    if (unit(rng_) < s.lose_response_rate) {
-      ++lost_;
-      return reply.after(s.lose_delay, http::response::error(504, "lost", "response lost after the charge"));
-    }
-    return reply.after(delay, std::move(ok));
   }
-  if (path == "/v1/refunds" && request.method == "POST") {
-    auto body = parse_object(request.body);
-    std::optional<int64_t> order_id;
-    if (body) order_id = get_int(*body, "order_id");
-    if (!order_id) return reply(http::response::error(400, "bad_request", "expected {order_id}"));
-    auto it = captures_.find(*order_id);
-    const bool refunded = it != captures_.end() && !it->second.refunded;
-    if (refunded) {
-      it->second.refunded = true;
-      ++refunds_;
-    }
-    const bool has = it != captures_.end();
-    return reply(http::response::json(
-        200, json::serialize(json::object{{"order_id", *order_id},
-                                          {"refunded", has},
-                                          {"amount", has ? it->second.amount : 0},
-                                          {"first_refund", refunded}})));
+  if (auto it = declined_.find(*order_id); it != declined_.end() || unit(rng_) < s.decline_rate) {
+    ++declined_[*order_id];
+    return reply.after(delay, http::response::error(402, "declined", "card declined"));
   }
-  return reply(http::response::error(404, "not_found", "no such endpoint"));
+  const size_t index = charges_.size();
+  charges_.push_back(charge{"cap_" + std::to_string(index + 1), *order_id, *amount, std::string{key}, false});
+  requests_.push_back({index, false, now_ms});
+  if (!key.empty()) by_key_.emplace(std::string{key}, index);
+  by_order_[*order_id].push_back(index);
+  if (unit(rng_) < s.lose_response_rate) {
+    ++lost_;
+    return reply.after(s.lose_delay, http::response::error(504, "lost", "response lost after the charge"));
+  }
+  return reply.after(delay, http::response::json(201, json::serialize(json::object{
+                                                          {"capture_id", charges_[index].id},
+                                                          {"order_id", *order_id},
+                                                          {"amount", *amount}})));
+}
+
+// Caller holds mutex_. Refunds every charge of the order (a dead-lettered order must not keep any of the
+// customer's money), or only `capture_id` when given.
+void payment_emulator::handle_refund(http::request& request, const http::responder& reply) {
+  auto body = parse_object(request.body);
+  std::optional<int64_t> order_id;
+  if (body) order_id = get_int(*body, "order_id");
+  if (!order_id) return reply(http::response::error(400, "bad_request", "expected {order_id}"));
+  std::string only;
+  if (const auto* v = body->if_contains("capture_id"); v != nullptr && v->is_string()) only = v->as_string();
+  int64_t amount = 0;
+  bool has = false, first_refund = false;
+  if (auto it = by_order_.find(*order_id); it != by_order_.end()) {
+    for (size_t index : it->second) {
+      charge& c = charges_[index];
+      if (!only.empty() && c.id != only) continue;
+      has = true;
+      amount += c.amount;
+      if (!c.refunded) {
+        c.refunded = true;
+        first_refund = true;
+        ++refunds_;
+      }
+    }
+  }
+  return reply(http::response::json(200, json::serialize(json::object{{"order_id", *order_id},
+                                                                      {"refunded", has},
+                                                                      {"amount", amount},
+                                                                      {"first_refund", first_refund}})));
+}
+
+// Caller holds mutex_.
+http::response payment_emulator::captures_response() {
+  json::array list;
+  for (const auto& r : requests_) {
+    const charge& c = charges_[r.charge];
+    list.push_back(json::object{{"capture_id", c.id},
+                                {"order_id", c.order_id},
+                                {"amount", c.amount},
+                                {"idempotency_key", c.idempotency_key.empty() ? json::value(nullptr)
+                                                                              : json::value(c.idempotency_key)},
+                                {"replayed", r.replayed},
+                                {"refunded", c.refunded},
+                                {"at_ms", r.at_ms}});
+  }
+  int64_t total = 0, refunded = 0;
+  for (const auto& c : charges_) {
+    total += c.amount;
+    if (c.refunded) refunded += c.amount;
+  }
+  json::array declined;
+  for (const auto& [order_id, calls] : declined_) declined.push_back(json::object{{"order_id", order_id}, {"calls", calls}});
+  return http::response::json(
+      200, json::serialize(json::object{{"captures", std::move(list)},
+                                        {"declined", std::move(declined)},
+                                        {"totals", json::object{{"charges", static_cast<int64_t>(charges_.size())},
+                                                                {"captured", total},
+                                                                {"refunded", refunded},
+                                                                {"capture_calls", capture_calls_},
+                                                                {"failures", failures_},
+                                                                {"lost_responses", lost_},
+                                                                {"refunds", refunds_}}}}));
 }
 
 }  // namespace stampede::shop

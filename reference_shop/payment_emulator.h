@@ -1,5 +1,8 @@
-// Payment-gateway emulator (TPC-W's PGE, with faults): captures are idempotent by order id and every one is
-// recorded, so a checker can reconcile payments against orders. Behaviour set by flags and at run time
+// Payment-gateway emulator (TPC-W's PGE, with faults). Captures are idempotent by their `Idempotency-Key`
+// header, as a real gateway's are: a retry with the same key replays the original charge; a capture without
+// a key (or with a new one) is a new charge, even for an order already charged. Every accepted capture
+// request is recorded (`GET /v1/captures`, one entry per request with its key), so a checker can
+// reconcile payments against orders and see a double charge. Behaviour set by flags and at run time
 // (PUT /v1/settings): latency distribution (log-normal from median and p99), failure rate (503, nothing
 // captured), decline rate (402, final), and "charge but lose the response" (captured, then the reply comes
 // only after lose_delay as a 504, i.e. after the caller's deadline).
@@ -14,6 +17,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "common/http_server.h"
 
@@ -47,20 +51,32 @@ class payment_emulator {
   void handle(http::request& request, http::responder reply);
 
  private:
-  struct capture {
-    std::string id;
+  struct charge {
+    std::string id;  // "cap_N"
+    int64_t order_id = 0;
     int64_t amount = 0;
-    int64_t calls = 0;
+    std::string idempotency_key;  // empty: the request had none
     bool refunded = false;
   };
+  struct capture_request {  // one accepted POST /v1/captures (a new charge or a replay of one)
+    size_t charge = 0;      // index into charges_
+    bool replayed = false;
+    int64_t at_ms = 0;      // Unix milliseconds
+  };
+  void handle_capture(http::request& request, const http::responder& reply);
+  void handle_refund(http::request& request, const http::responder& reply);
+  http::response captures_response();
   std::chrono::milliseconds latency();
   http::response settings_response();
 
   emulator_options options_;
   std::mutex mutex_;
   std::mt19937_64 rng_;
-  std::map<int64_t, capture> captures_;  // by order id
-  std::map<int64_t, int64_t> declined_;  // order id -> calls
+  std::vector<charge> charges_;
+  std::vector<capture_request> requests_;
+  std::map<std::string, size_t, std::less<>> by_key_;  // idempotency key -> charge
+  std::map<int64_t, std::vector<size_t>> by_order_;    // order id -> its charges
+  std::map<int64_t, int64_t> declined_;                // order id -> calls
   uint64_t capture_calls_ = 0, failures_ = 0, lost_ = 0, refunds_ = 0;
   std::unique_ptr<http::server> server_;
 };

@@ -66,6 +66,11 @@ rate_decision rate_limiter::try_acquire(std::string_view client, double now) {
   return {};
 }
 
+void rate_limiter::refund(std::string_view client) {
+  std::lock_guard lock{mutex_};
+  if (auto it = clients_.find(std::string{client}); it != clients_.end()) it->second.give_back();
+}
+
 double monotonic_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }

@@ -3,6 +3,7 @@
 // Thread-safety: try_acquire is thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -27,6 +28,8 @@ class token_bucket {
   explicit token_bucket(bucket_spec spec, double now_seconds) : spec_(spec), tokens_(spec.burst), last_(now_seconds) {}
   // Takes one token; otherwise returns the seconds until one is available.
   std::optional<double> take(double now_seconds);
+  // Returns a token taken by mistake (up to the burst).
+  void give_back() noexcept { tokens_ = std::min(spec_.burst, tokens_ + 1.0); }
 
  private:
   bucket_spec spec_;
@@ -46,6 +49,8 @@ class rate_limiter {
   bool enabled() const noexcept { return per_client_.enabled() || global_spec_.enabled(); }
   // now_seconds: any monotonic clock in seconds (injectable for tests).
   rate_decision try_acquire(std::string_view client, double now_seconds);
+  // Gives the client's token back (e.g. a login attempt that succeeded, when only failures should count).
+  void refund(std::string_view client);
 
  private:
   bucket_spec per_client_;

@@ -420,6 +420,16 @@ void sqlite_store::create_session(std::string_view token, int64_t user_id, int64
   });
 }
 
+bool sqlite_store::delete_session(std::string_view token) {
+  return write([&](sqlite::connection& db, sqlite::write_transaction& tx) {
+    auto st = db.prepare("DELETE FROM sessions WHERE token = ?1");
+    st.bind(1, token).run();
+    const bool deleted = db.changes() > 0;
+    tx.commit();
+    return deleted;
+  });
+}
+
 std::optional<int64_t> sqlite_store::session_user(std::string_view token, int64_t now) {
   auto& conn = db();
   auto st = conn.prepare("SELECT user_id FROM sessions WHERE token = ?1 AND expires_at > ?2");

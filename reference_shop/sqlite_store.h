@@ -43,6 +43,7 @@ class sqlite_store final : public store {
   std::optional<user_credentials> find_user_by_email(std::string_view email) override;
   void create_session(std::string_view token, int64_t user_id, int64_t expires_at) override;
   std::optional<int64_t> session_user(std::string_view token, int64_t now) override;
+  bool delete_session(std::string_view token) override;
 
   std::vector<cart_line> cart(int64_t user_id) override;
   cart_status put_cart_item(int64_t user_id, int64_t product_id, int64_t qty, bool add) override;

@@ -170,6 +170,8 @@ class store {
   virtual void create_session(std::string_view token, int64_t user_id, int64_t expires_at) = 0;
   // The user of a live session, or nullopt.
   virtual std::optional<int64_t> session_user(std::string_view token, int64_t now) = 0;
+  // Logout: revokes the session at once; false when there was no such session.
+  virtual bool delete_session(std::string_view token) = 0;
 
   // Cart. add=true adds qty to the line, add=false sets it.
   virtual std::vector<cart_line> cart(int64_t user_id) = 0;

@@ -34,14 +34,19 @@ constexpr std::string_view report_usage =
 
 constexpr std::string_view compare_usage =
     "usage: stampede compare BASELINE CURRENT [--budget SPEC] [--format md|junit] [-o FILE] [--junit FILE]\n"
+    "                        [--fail-on-missing]\n"
     "  BASELINE and CURRENT are results files or directories of results files (repeated runs).\n"
+    "  --fail-on-missing: a step the baseline served and the current runs did not fails the gate (exit 1).\n"
     "  SPEC: comma-separated METRIC:CHANGE, e.g. \"p99:+10%,rps:-5%,error_rate:+0.5pp\" (also ms);\n"
     "        metrics p50 p90 p95 p99 p999 max mean rps error_rate. Default: p50:+10%,p99:+10%,rps:-5%,error_rate:+0.5pp\n"
-    "  Exit: 0 no regression, 1 regression beyond the budget, 2 usage, 3 invalid input, 4 cannot write output.\n";
+    "  Exit: 0 no regression, 1 regression beyond the budget (or a missing step with --fail-on-missing), 2 usage,\n"
+    "  3 invalid input, 4 cannot write output.\n";
 
 constexpr std::string_view merge_usage =
-    "usage: stampede merge A.json B.json ... [-o merged.json] [--report DIR]\n"
+    "usage: stampede merge A.json B.json ... [-o merged.json] [--report DIR] [--force]\n"
     "  Adds the shards' histograms, aligns time series on wall-clock seconds and re-evaluates thresholds.\n"
+    "  Refuses inputs that are not the disjoint shards of one test (the same run or shard twice, shard 5 of 2,\n"
+    "  different shard counts) unless --force.\n"
     "  Without -o the merged results go to stdout. Exit: 0 ok, 2 usage, 3 invalid input, 4 cannot write.\n";
 
 int usage_error(std::string_view usage, const std::string& message) {
@@ -182,11 +187,13 @@ int report_command(std::span<char* const> args) {
 int compare_command(std::span<char* const> args) {
   std::vector<std::string> sides;
   std::optional<std::string> output, format_name, budget_text, junit;
+  compare_options options;
   if (auto stop = parse_flags(args, compare_usage,
                               {{{"-o", "--output"}, &output, nullptr, "a file"},
                                {{"-f", "--format"}, &format_name},
                                {{"--budget"}, &budget_text},
-                               {{"--junit"}, &junit, nullptr, "a file"}},
+                               {{"--junit"}, &junit, nullptr, "a file"},
+                               {{"--fail-on-missing"}, nullptr, &options.fail_on_missing}},
                               sides)) {
     return *stop;
   }
@@ -214,7 +221,7 @@ int compare_command(std::span<char* const> args) {
   }
   comparison c;
   try {
-    c = compare_runs(baseline, current, budget);
+    c = compare_runs(baseline, current, budget, options);
   } catch (const results_error& e) {
     std::cerr << "stampede compare: " << e.what() << "\n";
     return exit_input;
@@ -222,15 +229,17 @@ int compare_command(std::span<char* const> args) {
   std::string content = as_junit ? render_comparison_junit(c) : render_comparison_markdown(c);
   if (!write_output(output, content)) return exit_output;
   if (junit && !write_output(junit, render_comparison_junit(c))) return exit_output;
-  return c.regression() ? exit_regression : exit_ok;
+  return c.failed() ? exit_regression : exit_ok;
 }
 
 int merge_command(std::span<char* const> args) {
   std::vector<std::string> inputs;
   std::optional<std::string> output, report_dir;
+  merge_options options;
   if (auto stop = parse_flags(args, merge_usage,
                               {{{"-o", "--output"}, &output, nullptr, "a file"},
-                               {{"--report"}, &report_dir, nullptr, "a directory"}},
+                               {{"--report"}, &report_dir, nullptr, "a directory"},
+                               {{"--force"}, nullptr, &options.force}},
                               inputs)) {
     return *stop;
   }
@@ -239,7 +248,8 @@ int merge_command(std::span<char* const> args) {
   merge_output merged;
   try {
     for (const auto& path : inputs) shards.push_back(load_results(path));
-    merged = merge_results(shards);
+    options.names = inputs;
+    merged = merge_results(shards, options);
   } catch (const results_error& e) {
     std::cerr << "stampede merge: " << e.what() << "\n";
     return exit_input;

@@ -1,7 +1,9 @@
 // Subcommands of the reports component: `stampede report`, `stampede compare`, `stampede merge`.
 // args[0] is the subcommand name. Exit codes (docs/REPORTS.md):
-//   report, merge: 0 ok, 2 bad usage, 3 unreadable or invalid input, 4 cannot write output.
-//   compare:       0 no regression, 1 regression beyond the budget, 2 bad usage, 3 input, 4 output.
+//   report, merge: 0 ok, 2 bad usage, 3 unreadable or invalid input (merge: also inputs that are not the
+//                  disjoint shards of one test, unless --force), 4 cannot write output.
+//   compare:       0 no regression, 1 regression beyond the budget (or a missing step with
+//                  --fail-on-missing), 2 bad usage, 3 input, 4 output.
 // (`stampede run` uses 99 for crossed thresholds, as k6 does; compare's 1 is deliberately different.)
 //
 // Thread-safety: each call is independent; they write to stdout/stderr and the files named.

@@ -4,17 +4,16 @@
 #include <charconv>
 #include <cmath>
 #include <map>
-#include <random>
 #include <stdexcept>
 
-#include "common/hdr_histogram.h"
+#include "reports/compare_noise.h"
 #include "reports/text_util.h"
 
 namespace stampede::reports {
 
 namespace {
 
-constexpr std::string_view all_requests = "all requests";
+using detail::all_requests;
 
 bool is_latency_metric(std::string_view m) {
   return m == "p50" || m == "p90" || m == "p95" || m == "p99" || m == "p999" || m == "max" || m == "mean";
@@ -86,114 +85,43 @@ const step_result* step_of(const run_results& r, std::string_view name) {
   return name == all_requests ? &r.summary : r.find_step(name);
 }
 
-// Within-run sampling noise of one step's latency statistics: block bootstrap over the per-second interval
-// histograms (blocks of whole seconds keep short-range correlation). Returns the standard error per metric;
-// empty when the run has no interval histograms for the step.
-std::map<std::string, double> bootstrap_latency_se(const run_results& r, std::string_view step,
-                                                   const std::vector<std::string>& metrics) {
-  std::map<std::string, double> out;
-  std::map<int64_t, std::map<int64_t, int64_t>> per_second;  // t -> value -> count
-  for (const auto& row : r.intervals) {
-    if (step == all_requests) {
-      const step_result* s = r.find_step(row.step);
-      if (s != nullptr && s->kind == "group") continue;
-    } else if (row.step != step) {
-      continue;
-    }
-    auto h = hdr_histogram::decode_base64(row.histogram);
-    if (!h) continue;
-    auto& bucket = per_second[row.t];
-    for (const auto& b : h->nonzero_buckets()) bucket[b.value_to] += b.count;
+// A change smaller than this is not called a change at all: below what the figures resolve (HdrHistogram
+// keeps 3 significant digits) and below what the report prints.
+double resolution(const budget_item& b, double base) {
+  switch (b.unit) {
+    case budget_unit::percent: return 0.1;
+    case budget_unit::points: return 0.005;
+    case budget_unit::ms: return std::max(0.0005, 0.001 * std::fabs(base));
   }
-  if (per_second.size() < 5) return out;
-  // Coordinate-compress values; group seconds into at most 300 blocks.
-  std::vector<int64_t> values;
-  for (const auto& [t, m] : per_second) {
-    for (const auto& [v, c] : m) values.push_back(v);
-  }
-  std::sort(values.begin(), values.end());
-  values.erase(std::unique(values.begin(), values.end()), values.end());
-  size_t seconds = per_second.size();
-  size_t per_block = (seconds + 299) / 300;
-  std::vector<std::vector<std::pair<uint32_t, int64_t>>> blocks;
-  size_t i = 0;
-  for (const auto& [t, m] : per_second) {
-    if (i++ % per_block == 0) blocks.emplace_back();
-    for (const auto& [v, c] : m) {
-      auto idx = static_cast<uint32_t>(std::lower_bound(values.begin(), values.end(), v) - values.begin());
-      blocks.back().emplace_back(idx, c);
-    }
-  }
-  constexpr int resamples = 200;
-  std::mt19937_64 rng(0x5eed);
-  std::uniform_int_distribution<size_t> pick(0, blocks.size() - 1);
-  std::map<std::string, std::vector<double>> samples;
-  std::vector<int64_t> dense(values.size());
-  for (int b = 0; b < resamples; ++b) {
-    std::fill(dense.begin(), dense.end(), 0);
-    int64_t total = 0;
-    for (size_t k = 0; k < blocks.size(); ++k) {
-      for (const auto& [idx, c] : blocks[pick(rng)]) {
-        dense[idx] += c;
-        total += c;
-      }
-    }
-    if (total == 0) continue;
-    for (const auto& m : metrics) {
-      double v = 0;
-      if (m == "mean") {
-        double sum = 0;
-        for (size_t k = 0; k < dense.size(); ++k) sum += static_cast<double>(dense[k]) * static_cast<double>(values[k]);
-        v = sum / static_cast<double>(total);
-      } else if (m == "max") {
-        for (size_t k = dense.size(); k-- > 0;) {
-          if (dense[k] > 0) {
-            v = static_cast<double>(values[k]);
-            break;
-          }
-        }
-      } else {
-        double p = m == "p50" ? 50 : m == "p90" ? 90 : m == "p95" ? 95 : m == "p99" ? 99 : 99.9;
-        auto rank = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(p / 100.0 * static_cast<double>(total))));
-        int64_t seen = 0;
-        for (size_t k = 0; k < dense.size(); ++k) {
-          seen += dense[k];
-          if (seen >= rank) {
-            v = static_cast<double>(values[k]);
-            break;
-          }
-        }
-      }
-      samples[m].push_back(v / 1000.0);
-    }
-  }
-  for (const auto& [m, s] : samples) {
-    double mean = 0, sd = 0;
-    if (s.size() >= 2) mean_sd(s, mean, sd);
-    out[m] = sd;
-  }
-  return out;
+  return 0;
 }
 
-// Within-run standard error of the throughput: per-second request counts of the step.
-std::optional<double> rps_se(const run_results& r, std::string_view step) {
-  std::vector<double> counts;
-  if (step == all_requests) {
-    for (const auto& row : r.timeseries) counts.push_back(static_cast<double>(row.requests));
-  } else {
-    std::map<int64_t, double> per_second;
-    for (const auto& row : r.intervals) {
-      if (row.step != step) continue;
-      auto h = hdr_histogram::decode_base64(row.histogram);
-      if (h) per_second[row.t] += static_cast<double>(h->total_count()) / row.interval_s;
-    }
-    for (const auto& [t, c] : per_second) counts.push_back(c);
-  }
-  if (counts.size() < 5) return std::nullopt;
-  double mean = 0, sd = 0;
-  mean_sd(counts, mean, sd);
-  return sd / std::sqrt(static_cast<double>(counts.size()));
+struct estimate {
+  double change = 0, low = 0, high = 0;  // in the budget's unit
+};
+
+// A positive quantity: the ratio current / baseline, its interval exp(ln ratio +- crit x se) from the standard
+// error of the log ratio. A ratio cannot fall below 0, so a change is never below -100%.
+estimate ratio_estimate(const budget_item& b, double base, double cur, double log_se, double crit) {
+  const double lr = std::log(cur / base);
+  auto unit = [&](double ratio) { return b.unit == budget_unit::ms ? base * (ratio - 1) : (ratio - 1) * 100.0; };
+  return {unit(cur / base), unit(std::exp(lr - crit * log_se)), unit(std::exp(lr + crit * log_se))};
 }
+
+// A difference of fractions (the error rate), its interval clamped to what the current side can reach.
+estimate difference_estimate(const budget_item& b, double base, double cur, double se, double crit) {
+  const double d = cur - base;
+  const double low = std::max(d - crit * se, -base), high = std::min(d + crit * se, 1.0 - base);
+  return {to_unit(b, base, d), to_unit(b, base, low), to_unit(b, base, high)};
+}
+
+// Fallback for a quantity that is zero on a side (no ratio): the plain difference, never below -100%.
+estimate absolute_estimate(const budget_item& b, double base, double cur, double se, double crit) {
+  const double d = cur - base;
+  return {to_unit(b, base, d), to_unit(b, base, std::max(d - crit * se, -base)), to_unit(b, base, d + crit * se)};
+}
+
+bool positive_scale(std::string_view metric) { return metric != "error_rate"; }
 
 }  // namespace
 
@@ -281,21 +209,98 @@ bool comparison::regression() const noexcept {
                      [](const metric_comparison& r) { return r.verdict == comparison_verdict::regression; });
 }
 
+bool comparison::failed() const noexcept { return regression() || (fail_on_missing && !disappeared_steps.empty()); }
+
+namespace {
+
+// One row's change, interval and verdict from the per-run values of both sides (and, with single runs, the
+// runs' within-run noise).
+void judge_row(metric_comparison& m, const std::vector<double>& vb, const std::vector<double>& vc,
+               const detail::within_run_noise* noise_b, const detail::within_run_noise* noise_c,
+               const step_result* single_b, const step_result* single_c) {
+  const budget_item& b = m.budget;
+  mean_sd(vb, m.baseline, m.baseline_sd);
+  mean_sd(vc, m.current, m.current_sd);
+  const auto nb = static_cast<double>(vb.size()), nc = static_cast<double>(vc.size());
+  const bool ratio = positive_scale(b.metric) && std::all_of(vb.begin(), vb.end(), [](double v) { return v > 0; }) &&
+                     std::all_of(vc.begin(), vc.end(), [](double v) { return v > 0; });
+  // Spread on the scale of the interval: coefficients of variation for a ratio (delta method:
+  // var ln(mean) ~ cv^2 / n), absolute standard deviations for a difference.
+  const double sb = ratio ? m.baseline_sd / m.baseline : m.baseline_sd;
+  const double sc = ratio ? m.current_sd / m.current : m.current_sd;
+  double se = 0, crit = 1.959964;
+  bool noise_known = true;
+  if (vb.size() >= 2 && vc.size() >= 2) {  // Welch
+    const double qb = sb * sb / nb, qc = sc * sc / nc;
+    se = std::sqrt(qb + qc);
+    if (se > 0) crit = t_critical_95((qb + qc) * (qb + qc) / (qb * qb / (nb - 1) + qc * qc / (nc - 1)));
+  } else if (vb.size() >= 2 || vc.size() >= 2) {  // the repeated side's spread for both
+    se = (vb.size() >= 2 ? sb : sc) * std::sqrt(1.0 / nb + 1.0 / nc);
+    crit = t_critical_95(std::max(nb, nc) - 1);
+  } else if (noise_b == nullptr || noise_c == nullptr) {
+    // One value per side only because the step is missing from the other runs: no noise estimate.
+    noise_known = false;
+  } else if (b.metric == "error_rate") {  // single runs: binomial, or the seconds' spread when larger
+    auto side_se = [](const step_result* s, const detail::within_run_noise* n) {
+      const double p = s->error_rate, count = std::max<double>(1.0, static_cast<double>(s->requests));
+      // Never below one error in n, so a clean run does not claim zero noise.
+      const double binomial = std::sqrt(std::max(p * (1 - p), 1.0 / count) / count);
+      return std::max(binomial, n != nullptr && n->error_rate_se ? *n->error_rate_se : 0.0);
+    };
+    se = std::hypot(side_se(single_b, noise_b), side_se(single_c, noise_c));
+  } else {  // single runs: block bootstrap over seconds
+    auto ib = noise_b->log_se.find(b.metric), ic = noise_c->log_se.find(b.metric);
+    noise_known = ib != noise_b->log_se.end() && ic != noise_c->log_se.end() && ratio;
+    if (noise_known) se = std::hypot(ib->second, ic->second);
+  }
+  const estimate e = !positive_scale(b.metric) ? difference_estimate(b, m.baseline, m.current, se, crit)
+                     : ratio                   ? ratio_estimate(b, m.baseline, m.current, se, crit)
+                                               : absolute_estimate(b, m.baseline, m.current, se, crit);
+  m.change = e.change;
+  m.ci_low = e.low;
+  m.ci_high = e.high;
+  const bool worse_up = direction_of(b.metric) == metric_direction::higher_is_worse;
+  const bool visible = std::fabs(m.change) >= resolution(b, m.baseline);
+  m.significant = noise_known && visible && (m.ci_low > 0 || m.ci_high < 0);
+  const bool worse = visible && (worse_up ? m.change > 0 : m.change < 0);
+  const bool beyond_budget = worse_up ? m.change > b.amount : m.change < b.amount;
+  const bool better_beyond = worse_up ? m.change < -b.amount : m.change > -b.amount;
+  auto add_note = [&](std::string_view text) { m.note += (m.note.empty() ? "" : "; ") + std::string(text); };
+  if (!noise_known) {
+    add_note("noise unknown (no interval histograms)");
+    // Without a noise estimate the budget alone decides: a gate must still be able to fail.
+    m.verdict = beyond_budget ? comparison_verdict::regression : comparison_verdict::no_change;
+  } else if (m.significant && worse && beyond_budget) {
+    m.verdict = comparison_verdict::regression;
+  } else if (m.significant && worse) {
+    m.verdict = comparison_verdict::within_budget;
+  } else if (m.significant && !worse && better_beyond) {
+    m.verdict = comparison_verdict::improvement;
+  } else {
+    m.verdict = comparison_verdict::no_change;
+  }
+  if (m.verdict == comparison_verdict::no_change && beyond_budget && noise_known) add_note("beyond budget but within noise");
+}
+
+}  // namespace
+
 comparison compare_runs(std::span<const run_results> baseline, std::span<const run_results> current,
-                        const std::vector<budget_item>& budget) {
+                        const std::vector<budget_item>& budget, const compare_options& options) {
   if (baseline.empty() || current.empty()) throw results_error("compare: a side has no results");
   comparison c;
   c.baseline_runs = baseline.size();
   c.current_runs = current.size();
   c.repeated = baseline.size() >= 2 && current.size() >= 2;
+  c.fail_on_missing = options.fail_on_missing;
   c.budget = budget;
   if (c.repeated) {
-    c.method = "Welch's t-test on per-run values, 95% confidence interval of the difference";
+    c.method = "Welch's t-test on per-run values, 95% confidence interval of the change (ratios on the log scale)";
   } else if (baseline.size() >= 2 || current.size() >= 2) {
-    c.method = "t interval using the run-to-run spread of the side with repeated runs (95%)";
+    c.method = "t interval using the run-to-run spread of the side with repeated runs (95%, ratios on the log scale)";
   } else {
-    c.method = "single runs: 95% interval of within-run sampling noise only (block bootstrap over seconds); "
-               "run-to-run noise is not measured: repeat each side 3 or more times to rule it out";
+    c.method = "single runs: 95% interval of within-run sampling noise only (block bootstrap over blocks of "
+               "seconds, the block length from the autocorrelation of the per-second series; ratios on the log "
+               "scale); run-to-run noise is not measured: repeat each side 3 or more times to rule it out";
   }
   if (baseline.front().scenario != current.front().scenario) {
     c.warnings.push_back("baseline and current ran different scenarios (\"" + baseline.front().scenario +
@@ -316,10 +321,9 @@ comparison compare_runs(std::span<const run_results> baseline, std::span<const r
       }
     }
   }
-  std::vector<std::string> latency_metrics;
-  for (const auto& b : budget) {
-    if (is_latency_metric(b.metric)) latency_metrics.push_back(b.metric);
-  }
+  std::vector<std::string> metrics;
+  for (const auto& b : budget) metrics.push_back(b.metric);
+  const bool single = baseline.size() == 1 && current.size() == 1;
 
   for (const auto& step : steps) {
     auto values = [&](std::span<const run_results> side, std::string_view metric, size_t& missing) {
@@ -334,11 +338,18 @@ comparison compare_runs(std::span<const run_results> baseline, std::span<const r
       }
       return v;
     };
-    std::map<std::string, double> boot_b, boot_c;
-    bool single = !c.repeated && baseline.size() == 1 && current.size() == 1;
-    if (single && !latency_metrics.empty()) {
-      boot_b = bootstrap_latency_se(baseline.front(), step, latency_metrics);
-      boot_c = bootstrap_latency_se(current.front(), step, latency_metrics);
+    auto served = [&](std::span<const run_results> side) {
+      return std::any_of(side.begin(), side.end(), [&](const run_results& r) {
+        const step_result* s = step_of(r, step);
+        return s != nullptr && s->requests > 0;
+      });
+    };
+    const bool disappeared = served(baseline) && !served(current);
+    if (disappeared) c.disappeared_steps.push_back(step);
+    detail::within_run_noise noise_b, noise_c;
+    if (single) {
+      noise_b = detail::estimate_within_run_noise(baseline.front(), step, metrics);
+      noise_c = detail::estimate_within_run_noise(current.front(), step, metrics);
     }
     for (const auto& b : budget) {
       metric_comparison m;
@@ -354,73 +365,8 @@ comparison compare_runs(std::span<const run_results> baseline, std::span<const r
         continue;
       }
       if (missing_b + missing_c > 0) m.note = "step missing from some runs";
-      mean_sd(vb, m.baseline, m.baseline_sd);
-      mean_sd(vc, m.current, m.current_sd);
-      double delta = m.current - m.baseline;
-      double se = 0, tcrit = 1.959964;
-      bool noise_known = true;
-      if (vb.size() >= 2 && vc.size() >= 2) {
-        double qb = m.baseline_sd * m.baseline_sd / static_cast<double>(vb.size());
-        double qc = m.current_sd * m.current_sd / static_cast<double>(vc.size());
-        se = std::sqrt(qb + qc);
-        if (se > 0) {
-          double df = (qb + qc) * (qb + qc) /
-                      (qb * qb / static_cast<double>(vb.size() - 1) + qc * qc / static_cast<double>(vc.size() - 1));
-          tcrit = t_critical_95(df);
-        }
-      } else if (vb.size() >= 2 || vc.size() >= 2) {
-        const auto& multi = vb.size() >= 2 ? vb : vc;
-        double sd = vb.size() >= 2 ? m.baseline_sd : m.current_sd;
-        se = sd * std::sqrt(1.0 / static_cast<double>(vb.size()) + 1.0 / static_cast<double>(vc.size()));
-        tcrit = t_critical_95(static_cast<double>(multi.size() - 1));
-      } else {
-        // Single runs: within-run sampling noise.
-        const step_result* sb = step_of(baseline.front(), step);
-        const step_result* sc = step_of(current.front(), step);
-        if (is_latency_metric(b.metric)) {
-          auto ib = boot_b.find(b.metric), ic = boot_c.find(b.metric);
-          if (ib != boot_b.end() && ic != boot_c.end()) {
-            se = std::hypot(ib->second, ic->second);
-          } else {
-            noise_known = false;
-          }
-        } else if (b.metric == "rps") {
-          auto eb = rps_se(baseline.front(), step), ec = rps_se(current.front(), step);
-          if (eb && ec) se = std::hypot(*eb, *ec);
-          else noise_known = false;
-        } else {
-          auto binomial = [](const step_result* s) {
-            double p = s->error_rate, n = std::max<double>(1.0, static_cast<double>(s->requests));
-            // Never below one error in n, so a clean run does not claim zero noise.
-            return std::sqrt(std::max(p * (1 - p), 1.0 / n) / n);
-          };
-          se = std::hypot(binomial(sb), binomial(sc));
-        }
-      }
-      m.change = to_unit(b, m.baseline, delta);
-      m.ci_low = to_unit(b, m.baseline, delta - tcrit * se);
-      m.ci_high = to_unit(b, m.baseline, delta + tcrit * se);
-      bool worse_up = direction_of(b.metric) == metric_direction::higher_is_worse;
-      m.significant = noise_known && (m.ci_low > 0 || m.ci_high < 0);
-      bool worse = worse_up ? m.change > 0 : m.change < 0;
-      bool beyond_budget = worse_up ? m.change > b.amount : m.change < b.amount;
-      bool better_beyond = worse_up ? m.change < -b.amount : m.change > -b.amount;
-      if (!noise_known) {
-        m.note += (m.note.empty() ? "" : "; ") + std::string("noise unknown (no interval histograms)");
-        // Without a noise estimate the budget alone decides: a gate must still be able to fail.
-        m.verdict = beyond_budget ? comparison_verdict::regression : comparison_verdict::no_change;
-      } else if (m.significant && worse && beyond_budget) {
-        m.verdict = comparison_verdict::regression;
-      } else if (m.significant && worse) {
-        m.verdict = comparison_verdict::within_budget;
-      } else if (m.significant && !worse && better_beyond) {
-        m.verdict = comparison_verdict::improvement;
-      } else {
-        m.verdict = comparison_verdict::no_change;
-      }
-      if (m.verdict == comparison_verdict::no_change && beyond_budget && noise_known) {
-        m.note += (m.note.empty() ? "" : "; ") + std::string("beyond budget but within noise");
-      }
+      judge_row(m, vb, vc, single ? &noise_b : nullptr, single ? &noise_c : nullptr,
+                single ? step_of(baseline.front(), step) : nullptr, single ? step_of(current.front(), step) : nullptr);
       c.rows.push_back(std::move(m));
     }
   }
@@ -452,12 +398,22 @@ std::string render_comparison_markdown(const comparison& c) {
     regressions += r.verdict == comparison_verdict::regression;
     improvements += r.verdict == comparison_verdict::improvement;
   }
+  std::string missing_steps;
+  for (const auto& step : c.disappeared_steps) missing_steps += (missing_steps.empty() ? "`" : ", `") + text::md_cell(step) + "`";
   std::string md = regressions > 0
                        ? "## ❌ Regression: " + std::to_string(regressions) + " of " + std::to_string(c.rows.size()) +
                              " comparisons worse than the budget\n\n"
+                   : c.failed()
+                       ? "## ❌ Missing: " + std::to_string(c.disappeared_steps.size()) +
+                             " step(s) of the baseline not served by the current runs\n\n"
                        : "## ✅ No regression beyond the budget (" + std::to_string(c.rows.size()) +
                              " comparisons" +
                              (improvements > 0 ? ", " + std::to_string(improvements) + " improved" : "") + ")\n\n";
+  if (!c.disappeared_steps.empty()) {
+    md += "> **Missing from current:** " + missing_steps +
+          (c.fail_on_missing ? " (fails the gate: --fail-on-missing)" : " (use --fail-on-missing to fail the gate)") +
+          "\n\n";
+  }
   md += "Baseline: " + std::to_string(c.baseline_runs) + (c.baseline_runs == 1 ? " run" : " runs") +
         " · current: " + std::to_string(c.current_runs) + (c.current_runs == 1 ? " run" : " runs") +
         " · budget: `" + budget_text(c.budget) + "`\n\nMethod: " + c.method + "." +
@@ -489,8 +445,12 @@ std::string render_comparison_markdown(const comparison& c) {
 }
 
 std::string render_comparison_junit(const comparison& c) {
+  auto missing_fails = [&](const metric_comparison& r) {
+    return c.fail_on_missing && r.verdict == comparison_verdict::missing &&
+           std::find(c.disappeared_steps.begin(), c.disappeared_steps.end(), r.step) != c.disappeared_steps.end();
+  };
   size_t failures = 0;
-  for (const auto& r : c.rows) failures += r.verdict == comparison_verdict::regression;
+  for (const auto& r : c.rows) failures += r.verdict == comparison_verdict::regression || missing_fails(r);
   std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"stampede compare\" tests=\"" +
                   std::to_string(c.rows.size()) + "\" failures=\"" + std::to_string(failures) + "\" errors=\"0\">\n";
   x += "  <testsuite name=\"stampede.compare\" tests=\"" + std::to_string(c.rows.size()) + "\" failures=\"" +
@@ -504,6 +464,9 @@ std::string render_comparison_junit(const comparison& c) {
                          format_change(r.budget, r.ci_high) + "), budget " + format_change(r.budget, r.budget.amount);
     if (r.verdict == comparison_verdict::regression) {
       x += ">\n      <failure type=\"regression\" message=\"" + text::xml_escape(detail) + "\"/>\n    </testcase>\n";
+    } else if (missing_fails(r)) {
+      x += ">\n      <failure type=\"missing\" message=\"" + text::xml_escape("step not served by the current runs") +
+           "\"/>\n    </testcase>\n";
     } else if (r.verdict == comparison_verdict::missing) {
       x += ">\n      <skipped message=\"" + text::xml_escape(r.note) + "\"/>\n    </testcase>\n";
     } else {

@@ -8,11 +8,20 @@
 //   decides), 95% two-sided confidence interval of the difference of means.
 // - Two or more runs on one side only: that side's run-to-run standard deviation is used for both.
 // - A single run on both sides: run-to-run noise cannot be measured. The interval then covers only the
-//   sampling noise inside the runs (block bootstrap over per-second interval histograms for latency
-//   percentiles, binomial for error rates, per-second variation for throughput); the report says so.
+//   sampling noise inside the runs: a block bootstrap over blocks of seconds (per-second interval
+//   histograms for latency, per-second counts for throughput with Poisson's noise as a floor, per-second
+//   errors or binomial for error rates; the block length follows the per-second series' autocorrelation);
+//   the report says so.
+// - Latency and throughput are positive: their change is a ratio, and its interval is computed on the log
+//   scale (delta method for means of runs, the bootstrap's spread of ln(statistic) for single runs), so it
+//   can never go below -100%. The error rate's change is a difference in points, its interval clamped to
+//   the rates that can exist.
 // - Verdict per metric: regression = worse by more than the budget and the interval excludes zero;
 //   within_budget = significantly worse but within the budget; improvement = significantly better by more
-//   than the budget's magnitude; no_change otherwise.
+//   than the budget's magnitude; no_change otherwise. A change below the resolution (0.1%, 0.005 pp, or
+//   0.1% of the baseline in ms) is never worse or better.
+// - A step served by the baseline but not by the current side has "missing" rows; with fail_on_missing the
+//   comparison fails (a removed or renamed step must not pass the gate unnoticed).
 //
 // Thread-safety: pure functions (the bootstrap uses a fixed seed, so results are reproducible).
 #pragma once
@@ -58,19 +67,26 @@ struct metric_comparison {
   std::string note;
 };
 
+struct compare_options {
+  bool fail_on_missing = false;  // a step served by the baseline but not by the current side fails the gate
+};
+
 struct comparison {
   size_t baseline_runs = 0, current_runs = 0;
   bool repeated = false;  // both sides have >= 2 runs
+  bool fail_on_missing = false;
+  std::vector<std::string> disappeared_steps;  // served by the baseline, not by the current side
   std::string method;     // one sentence
   std::vector<budget_item> budget;
   std::vector<metric_comparison> rows;
   std::vector<std::string> warnings;
   bool regression() const noexcept;
+  bool failed() const noexcept;  // a regression, or a step disappeared with fail_on_missing
 };
 
 // Throws results_error when a side is empty.
 comparison compare_runs(std::span<const run_results> baseline, std::span<const run_results> current,
-                        const std::vector<budget_item>& budget);
+                        const std::vector<budget_item>& budget, const compare_options& options = {});
 
 std::string render_comparison_markdown(const comparison& c);
 std::string render_comparison_junit(const comparison& c);

@@ -7,6 +7,7 @@
 
 #include "common/hdr_histogram.h"
 #include "reports/analysis.h"
+#include "reports/shards.h"
 
 namespace stampede::reports {
 
@@ -245,9 +246,19 @@ const json::object* raw_object(const json::value& doc, std::string_view key) {
 
 }  // namespace
 
-merge_output merge_results(std::span<const run_results> shards) {
+merge_output merge_results(std::span<const run_results> shards, const merge_options& options) {
   if (shards.empty()) throw results_error("merge: no input");
   merge_output out;
+  for (const auto& problem : detail::shard_problems(shards, options.names)) {
+    if (!options.force) throw results_error(problem + " (--force merges anyway)");
+    out.warnings.push_back(problem + " (merged anyway: --force)");
+  }
+  std::vector<std::string> runs;
+  for (const auto& s : shards) {
+    for (auto& id : detail::runs_of(s)) runs.push_back(std::move(id));
+  }
+  std::sort(runs.begin(), runs.end());
+  runs.erase(std::unique(runs.begin(), runs.end()), runs.end());
   int64_t start_ms = shards[0].start_unix_ms;
   for (const auto& s : shards) start_ms = std::min(start_ms, s.start_unix_ms);
   std::vector<int64_t> offset(shards.size());
@@ -263,12 +274,7 @@ merge_output merge_results(std::span<const run_results> shards) {
   {
     std::vector<int64_t> seen;
     for (const auto& s : shards) {
-      if (s.shard_count > 1) {
-        if (std::find(seen.begin(), seen.end(), s.shard_index) != seen.end()) {
-          out.warnings.push_back("shard " + std::to_string(s.shard_index) + " appears twice");
-        }
-        seen.push_back(s.shard_index);
-      }
+      if (s.shard_count > 1 && std::find(seen.begin(), seen.end(), s.shard_index) == seen.end()) seen.push_back(s.shard_index);
     }
     if (shards[0].shard_count > 1 && seen.size() != static_cast<size_t>(shards[0].shard_count)) {
       out.warnings.push_back("merged " + std::to_string(seen.size()) + " of " +
@@ -307,6 +313,10 @@ merge_output merge_results(std::span<const run_results> shards) {
   meta["threads"] = threads;
   meta["shard"] = json::object{{"index", 0}, {"count", 1}};
   meta["merged_shards"] = static_cast<int64_t>(shards.size());
+  meta["run_id"] = detail::merged_run_id(runs);
+  json::array merged_from;
+  for (const auto& id : runs) merged_from.emplace_back(id);
+  meta["merged_from"] = std::move(merged_from);
   meta["generator"] = json::object{
       {"saturated", saturated}, {"max_event_loop_lag_ms", max_lag}, {"p99_event_loop_lag_ms", p99_lag}};
   meta["aborted"] = aborted;

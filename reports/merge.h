@@ -28,8 +28,18 @@ struct merge_output {
   std::vector<std::string> warnings;  // what could not be merged exactly
 };
 
-// Throws results_error when shards cannot be merged (none given, undecodable histogram).
-merge_output merge_results(std::span<const run_results> shards);
+struct merge_options {
+  bool force = false;              // merge inputs that are not the disjoint shards of one test (with warnings)
+  std::vector<std::string> names;  // input names for messages (default: "input 1", "input 2", ...)
+};
+
+// Throws results_error when shards cannot be merged (none given, undecodable histogram) and, unless
+// options.force, when the inputs are not the disjoint parts of one test: a shard index outside
+// 0..count-1, different shard counts, the same shard index twice, or the same run twice (the same run id,
+// a run already inside a merged input, or for files without run ids the same scenario, start time and
+// shard). Shards of one test are separate processes with their own run ids (docs/RESULTS.md). The merged
+// document's meta.merged_from lists every run id it adds up, and its run_id is derived from them.
+merge_output merge_results(std::span<const run_results> shards, const merge_options& options = {});
 
 // A threshold re-evaluated from merged data. evaluated=false: metric or expression not supported here
 // (`observed` unset; `ok` is then the AND of the shards' verdicts).

@@ -177,6 +177,13 @@ run_results parse_results(json::value document) {
     r.start_unix_ms = get_int(*meta, "start_unix_ms", "meta");
     r.duration_s = get_double(*meta, "duration_s", "meta");
     r.threads = get_int(*meta, "threads", "meta");
+    r.run_id = get_string(*meta, "run_id", "meta");  // absent in files written before run ids
+    if (const json::array* from = optional_array(*meta, "merged_from", "meta")) {
+      for (size_t i = 0; i < from->size(); ++i) {
+        if (!(*from)[i].is_string()) throw results_error("meta.merged_from[" + std::to_string(i) + "]: expected a string");
+        r.merged_from.emplace_back((*from)[i].get_string());
+      }
+    }
     if (const json::object* shard = optional_object(*meta, "shard", "meta")) {
       r.shard_index = get_int(*shard, "index", "meta.shard");
       r.shard_count = get_int(*shard, "count", "meta.shard", 1);

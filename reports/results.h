@@ -118,6 +118,8 @@ struct run_results {
   int64_t threads = 0;
   int64_t shard_index = 0;
   int64_t shard_count = 1;
+  std::string run_id;                     // one process's run (one shard); empty in older files
+  std::vector<std::string> merged_from;   // a merge: the run ids it adds up (docs/RESULTS.md)
   bool saturated = false;
   double max_event_loop_lag_ms = 0;
   std::optional<std::string> aborted;  // "reason: detail"

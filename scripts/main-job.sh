@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job: a short flash-sale drill on the reference shop (`stampede drill`). It starts a fresh shop
 # (3 nodes behind HAProxy, SQLite, payment emulator) with a fault proxy on every link, runs
-# scenarios/flash_sale_drill.lua (browsing, checkouts and a spike of 200 buyers on a flash sale while node2
-# is killed), heals, waits until the order queue is drained, checks every invariant (no lost, duplicated or
-# phantom order, no oversell, one capture per paid order, queue accounting), computes recovery figures,
+# scenarios/flash_sale_drill.lua (browsing, checkouts and a spike of 200 buyers on a flash sale of 150 units,
+# which sells out, while node2 is killed), heals, waits until the order queue is drained, checks every
+# invariant (no lost, duplicated or phantom order, no oversell, one capture per paid order, queue
+# accounting), computes recovery figures,
 # writes every report into results/flash-sale/, and stops the shop.
 # Exits with the drill's code (0 ok, 98 an invariant failed, 99 a threshold crossed, 1 the shop did not start).
 #   scripts/main-job.sh [extra stampede drill flags]      env: OUT (results/flash-sale), NODES (3)

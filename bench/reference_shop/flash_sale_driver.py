@@ -20,7 +20,13 @@ def request(conn, method, path, body=None, headers=None):
 
 def login(i):
     c = http.client.HTTPConnection(host, port, timeout=10)
-    s, b = request(c, "POST", "/api/sessions", {"email": f"customer{i}@shop.test", "password": "stampede"})
+    for _ in range(50):  # the shop sheds login bursts with 429 + Retry-After (per address, hashing pool)
+        c.request("POST", "/api/sessions", body=json.dumps({"email": f"customer{i}@shop.test", "password": "stampede"}))
+        r = c.getresponse()
+        s, b = r.status, r.read()
+        if s != 429:
+            break
+        time.sleep(float(r.getheader("Retry-After", "1")))
     assert s == 200, (s, b)
     return json.loads(b)["token"]
 

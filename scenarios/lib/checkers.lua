@@ -215,14 +215,42 @@ function checkers.counters(spec)
   return invariant(spec.name, ok, evidence, detail)
 end
 
+-- The distinct charges in a gateway's capture list. The list may hold one entry per capture request (the
+-- reference emulator's `GET /v1/captures`: a retry with the same Idempotency-Key is listed again, as a
+-- replay of the same charge) or one entry per charge. Entries are the same charge when they share a
+-- `capture_id`, else an `idempotency_key` (for one order); an entry with neither is a charge of its own.
+-- Returns a list of { order_id, amount, refunded, requests }.
+function checkers.charges(captures)
+  local by_identity, out = {}, {}
+  for i, c in ipairs(captures or {}) do
+    local identity = (c.capture_id and "capture:" .. tostring(c.capture_id))
+        or (c.idempotency_key and "key:" .. tostring(c.order_id) .. "/" .. tostring(c.idempotency_key))
+        or "entry:" .. i
+    local charge = by_identity[identity]
+    if charge then
+      charge.requests = charge.requests + 1
+      charge.refunded = charge.refunded or c.refunded == true
+    else
+      charge = { order_id = c.order_id, amount = c.amount, refunded = c.refunded == true, requests = 1 }
+      by_identity[identity] = charge
+      out[#out + 1] = charge
+    end
+  end
+  return out
+end
+
 -- Money checker (a bank-style reconciliation of orders against payments).
 --   spec.orders:   list of { order_id, status, total, captured, refunded } from the shop
---   spec.captures: optional list of { order_id, amount, refunded } from the payment gateway (one entry
---                  per charge it made); nil when the gateway cannot be read
--- Invariants: every paid order has exactly one capture of its total; no order that is not paid holds an
--- unrefunded capture (orphan); no order is charged twice; captures minus refunds equal paid totals.
+--   spec.captures: optional list of { order_id, amount, refunded, capture_id?, idempotency_key? } from the
+--                  payment gateway (see checkers.charges); nil when the gateway cannot be read
+-- Invariants: every paid order has exactly one charge of its total; no order that is not paid holds an
+-- unrefunded charge (orphan); no order is charged twice; captures minus refunds equal paid totals.
+-- A charge of an order the shop still shows `pending` is unsettled (its payment is in flight: charged, the
+-- answer not yet recorded) and is not judged, except that two charges are a double charge whatever the
+-- state. Read the audit before the gateway (checkers.shop does): the gateway is only asked to charge or
+-- refund pending orders, so whatever it did after the audit concerns orders the audit shows pending.
 function checkers.money(spec)
-  local missing, wrong_amount, orphan, double = {}, {}, {}, {}
+  local missing, wrong_amount, orphan, double, unsettled = {}, {}, {}, {}, {}
   local paid_total, net_shop = 0, 0
   local status_of = {}
   for _, o in ipairs(spec.orders) do
@@ -241,24 +269,27 @@ function checkers.money(spec)
       orphan[#orphan + 1] = o.order_id
     end
   end
-  local net_gateway = nil
+  local net_gateway, charge_list = nil, nil
   if spec.captures then
     net_gateway = 0
+    charge_list = checkers.charges(spec.captures)
     local charges = {}
-    for _, c in ipairs(spec.captures) do
-      charges[c.order_id] = (charges[c.order_id] or 0) + 1
-      if not c.refunded then net_gateway = net_gateway + c.amount end
-    end
+    for _, c in ipairs(charge_list) do charges[c.order_id] = (charges[c.order_id] or 0) + 1 end
     for id, n in pairs(charges) do
       if n > 1 then double[#double + 1] = id end
     end
-    for _, c in ipairs(spec.captures) do
+    for _, c in ipairs(charge_list) do
       local o = status_of[c.order_id]
-      if not c.refunded and charges[c.order_id] == 1 then
-        if not o or o.status ~= "paid" then
-          orphan[#orphan + 1] = c.order_id
-        elseif c.amount ~= o.total then
-          wrong_amount[#wrong_amount + 1] = { order_id = c.order_id, total = o.total, gateway_amount = c.amount }
+      if o and o.status == "pending" then
+        unsettled[#unsettled + 1] = c.order_id
+      else
+        if not c.refunded then net_gateway = net_gateway + c.amount end
+        if not c.refunded and charges[c.order_id] == 1 then
+          if not o or o.status ~= "paid" then
+            orphan[#orphan + 1] = c.order_id
+          elseif c.amount ~= o.total then
+            wrong_amount[#wrong_amount + 1] = { order_id = c.order_id, total = o.total, gateway_amount = c.amount }
+          end
         end
       end
     end
@@ -271,20 +302,25 @@ function checkers.money(spec)
     for _, id in ipairs(list) do set[id] = true end
     return sorted_ids(set, true)
   end
-  missing, orphan, double = unique(missing), unique(orphan), sorted_ids(double)
+  missing, orphan, double, unsettled = unique(missing), unique(orphan), sorted_ids(double), unique(unsettled)
   local balanced = net_shop == paid_total and (net_gateway == nil or net_gateway == paid_total)
   local ok = #missing == 0 and #wrong_amount == 0 and #orphan == 0 and #double == 0 and balanced
   local evidence = {
     paid_total = paid_total, net_captured_shop = net_shop, net_captured_gateway = net_gateway,
+    gateway_charges = charge_list and #charge_list or nil,
     missing_capture = capped(missing), missing_capture_count = #missing,
     wrong_amount = capped(wrong_amount), wrong_amount_count = #wrong_amount,
     orphan_capture = capped(orphan), orphan_capture_count = #orphan,
     double_capture = capped(double), double_capture_count = #double,
+    unsettled = capped(unsettled), unsettled_count = #unsettled,
   }
   local detail
   if ok then
     detail = string.format("paid totals %d = captures - refunds%s", paid_total,
                            net_gateway and " (shop and gateway)" or " (shop; gateway not read)")
+    if #unsettled > 0 then
+      detail = detail .. string.format("; %d charge(s) of pending orders not judged yet", #unsettled)
+    end
   else
     local parts = {}
     if #double > 0 then parts[#parts + 1] = "charged twice: orders " .. list_text(double) end
@@ -418,8 +454,8 @@ function checkers.shop_invariants(history, audit, gateway)
       end
     end
   end
-  local oversold, over_limit, bounds = {}, {}, {}
-  local parts = {}
+  local oversold, over_limit, bounds, per_sale = {}, {}, {}, {}
+  local parts, summary = {}, {}
   for _, s in ipairs(audit.flash_sales or {}) do
     local id = s.sale_id or s.id
     if s.remaining < 0 or s.sold > s.stock or s.stock - s.remaining ~= s.sold then
@@ -427,7 +463,9 @@ function checkers.shop_invariants(history, audit, gateway)
       parts[#parts + 1] = string.format("sale %s: stock %d, sold %d, remaining %d", tostring(id), s.stock, s.sold,
                                         s.remaining)
     end
+    local max_per_user = 0
     for _, p in ipairs(s.purchases or {}) do
+      max_per_user = math.max(max_per_user, p.count or 1)
       if (p.count or 1) > (s.per_user_limit or 1) then
         over_limit[#over_limit + 1] = { sale_id = id, user_id = p.user_id, count = p.count, limit = s.per_user_limit }
       end
@@ -438,6 +476,14 @@ function checkers.shop_invariants(history, audit, gateway)
       bounds[#bounds + 1] = { sale_id = id, sold = s.sold, min = lo, max = hi }
       parts[#parts + 1] = string.format("sale %s sold %d, history allows %d..%d", tostring(id), s.sold, lo, hi)
     end
+    -- What the sale went through, so a reader sees whether the boundaries were reached at all.
+    per_sale[#per_sale + 1] = {
+      sale_id = id, stock = s.stock, sold = s.sold, remaining = s.remaining, sold_out = s.remaining == 0,
+      per_user_limit = s.per_user_limit or 1, buyers = #(s.purchases or {}), max_per_user = max_per_user,
+      history_min = lo, history_max = hi,
+    }
+    summary[#summary + 1] = string.format("sale %s sold %d of %d%s", tostring(id), s.sold, s.stock,
+                                          s.remaining == 0 and " (sold out)" or string.format(" (%d left)", s.remaining))
   end
   if #over_limit > 0 then
     local users = {}
@@ -445,10 +491,12 @@ function checkers.shop_invariants(history, audit, gateway)
     parts[#parts + 1] = "over the per-user limit: " .. list_text(users)
   end
   local flash_ok = #oversold == 0 and #over_limit == 0 and #bounds == 0
+  local n_sales = #(audit.flash_sales or {})
   out[#out + 1] = invariant("flash sale never oversold, nobody over the per-user limit", flash_ok, {
-    sales = #(audit.flash_sales or {}), oversold = capped(oversold), over_limit = capped(over_limit),
+    sales = n_sales, per_sale = capped(per_sale), oversold = capped(oversold), over_limit = capped(over_limit),
     over_limit_count = #over_limit, outside_history_bounds = capped(bounds),
-  }, flash_ok and string.format("%d sale(s) within stock and limits", #(audit.flash_sales or {}))
+  }, flash_ok and string.format("%d sale(s) within stock and limits%s%s", n_sales, n_sales > 0 and ": " or "",
+                                list_text(summary, 5))
                    or table.concat(parts, "; "))
 
   -- 4. Money.
@@ -497,6 +545,10 @@ function checkers.shop(history, opts)
                        "GET /api/admin/audit answered " .. tostring(res.status) .. " " .. tostring(res.error or "")) }
   end
   local audit = res:json()
+  -- The gateway is read after the audit, never before: a capture or refund that lands between the two reads
+  -- can only concern an order the audit shows pending (the shop asks the gateway about pending orders only),
+  -- which checkers.money counts as unsettled. Read the other way round, a capture recorded in between would
+  -- look like a paid order without a charge. After the drill's quiet wait nothing is pending at all.
   local gateway = nil
   local payment_url = opts.payment_url or (env and env.PAYMENT_URL)
   if payment_url and payment_url ~= "" then

@@ -1,6 +1,6 @@
 -- Shared shape of the game-day scenarios: a browsing crowd and a steady stream of recorded checkouts
 -- (open model) against the reference shop, a chaos timeline, and verify() with the shop checker.
--- Each gameday_*.lua picks its faults. Short forms for CI: -e DURATION=10s FAULT_AT=3s FAULT_FOR=3s.
+-- Each gameday_*.lua picks its faults. Short forms for CI: -e DURATION=10s -e FAULT_AT=3s -e FAULT_FOR=3s.
 local checkers = require("lib.checkers")
 local shop = require("lib.shop")
 

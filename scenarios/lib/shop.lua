@@ -5,12 +5,19 @@
 local shop = {}
 
 -- Logs a seeded customer in (customer<N>@shop.test / stampede); the VU's cookie jar keeps the session.
--- Returns the user id, or nil when the login failed.
-function shop.login(customer)
-  local res = http.post("/api/sessions", {
-    json = { email = "customer" .. customer .. "@shop.test", password = "stampede" },
-    name = "POST /api/sessions",
-  })
+-- A 429 (the shop sheds logins it cannot hash now) is retried after its Retry-After, with jitter, up to
+-- `attempts` times (default 10). Returns the user id, or nil when the login failed.
+function shop.login(customer, attempts)
+  local res
+  for _ = 1, attempts or 10 do
+    res = http.post("/api/sessions", {
+      json = { email = "customer" .. customer .. "@shop.test", password = "stampede" },
+      name = "POST /api/sessions",
+      expectedStatuses = { 200, 429 },
+    })
+    if res.status ~= 429 then break end
+    sleep(tonumber(res.headers["retry-after"] or "1") * (0.5 + math.random()))
+  end
   check(res, { ["login 200"] = function(r) return r.status == 200 end })
   if res.status ~= 200 then return nil end
   local ok, body = pcall(res.json, res)

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <random>
+#include <regex>
 #include <fstream>
 #include <cstdlib>
 #include <string>
@@ -13,6 +16,7 @@
 #include <boost/json.hpp>
 
 #include "chaos/api.h"
+#include "chaos/json_text.h"
 #include "chaos/proxy_server.h"
 #include "chaos_test_support.h"
 #include "common/http_client.h"
@@ -237,6 +241,70 @@ TEST_F(api_fixture, injections_endpoint_lists_the_log) {
   EXPECT_EQ(e.at("connection").as_int64(), 1);
   EXPECT_EQ(body(call("GET", "/injections?after=1")).at("injections").as_array().size(), 0u);
   EXPECT_EQ(call("GET", "/injections?after=x").status, 400);
+}
+
+// Toxiproxy (Go) writes 1 and 0.5; Boost.JSON wrote 1E0 and 5E-1, which strict clients reject (#11.3).
+TEST_F(api_fixture, numbers_are_written_as_toxiproxy_writes_them) {
+  ASSERT_EQ(call("POST", "/proxies", create_body("n")).status, 201);
+  const auto one = call("POST", "/proxies/n/toxics", R"({"name":"lat","type":"latency","attributes":{"latency":5}})");
+  EXPECT_NE(one.body.find(R"("toxicity":1,)"), std::string::npos) << one.body;
+  const auto half = call("POST", "/proxies/n/toxics/lat", R"({"toxicity":0.5})");
+  EXPECT_NE(half.body.find(R"("toxicity":0.5,)"), std::string::npos) << half.body;
+  const auto loss = call("POST", "/proxies/n/toxics",
+                         R"({"type":"packet_loss","toxicity":0.001,"attributes":{"probability":0.25,"correlation":0}})");
+  EXPECT_NE(loss.body.find(R"("toxicity":0.001,)"), std::string::npos) << loss.body;
+  EXPECT_NE(loss.body.find(R"("probability":0.25)"), std::string::npos) << loss.body;
+  EXPECT_NE(loss.body.find(R"("correlation":0)"), std::string::npos) << loss.body;
+  const auto tail = call("POST", "/proxies/n/toxics",
+                         R"({"name":"tail","type":"latency","attributes":{"distribution":"pareto","alpha":2}})");
+  EXPECT_NE(tail.body.find(R"("alpha":2})"), std::string::npos) << tail.body;
+  const auto logn = call("POST", "/proxies/n/toxics",
+                         R"({"name":"logn","type":"latency","attributes":{"distribution":"lognormal","sigma":0.1}})");
+  EXPECT_NE(logn.body.find(R"("sigma":0.1})"), std::string::npos) << logn.body;
+  const std::string listen(body(call("GET", "/proxies/n")).at("listen").as_string());
+  {
+    auto fd = connect_to(static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1))));
+    send_all(fd.get(), "x");
+    read_until(fd.get(), 1, 2s);
+  }
+  // Every body the API writes: no number with an exponent.
+  const std::regex exponent(R"([0-9.][eE][-+]?[0-9])");
+  for (const char* path : {"/proxies", "/proxies/n", "/proxies/n/toxics", "/proxies/n/toxics/lat", "/injections"}) {
+    const auto r = call("GET", path);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_FALSE(std::regex_search(r.body, exponent)) << path << ": " << r.body;
+  }
+  EXPECT_NE(call("GET", "/injections").body.find(R"("since_start_ms":)"), std::string::npos);
+}
+
+TEST(json_text, integers_as_integers_and_other_numbers_in_shortest_round_trip_decimal) {
+  auto text = [](double d) {
+    std::string out;
+    append_json_number(out, d);
+    return out;
+  };
+  EXPECT_EQ(text(1.0), "1");
+  EXPECT_EQ(text(0.0), "0");
+  EXPECT_EQ(text(-0.0), "0");
+  EXPECT_EQ(text(-3.0), "-3");
+  EXPECT_EQ(text(0.5), "0.5");
+  EXPECT_EQ(text(0.1 + 0.2), "0.30000000000000004");
+  EXPECT_EQ(text(1e-7), "0.0000001");
+  EXPECT_EQ(text(123456789.125), "123456789.125");
+  EXPECT_EQ(text(1e21), "1000000000000000000000");
+  EXPECT_EQ(text(std::nan("")), "null");
+  std::mt19937_64 random(17);  // seeded: the same 20,000 doubles every run, over many magnitudes
+  for (int i = 0; i < 20'000; ++i) {
+    const double d = std::ldexp(std::uniform_real_distribution<double>(-1.0, 1.0)(random),
+                                std::uniform_int_distribution<int>(-60, 80)(random));
+    const std::string t = text(d);
+    ASSERT_EQ(t.find_first_of("eE"), std::string::npos) << t;
+    double back = 0;
+    std::from_chars(t.data(), t.data() + t.size(), back);
+    ASSERT_EQ(back, d) << t;
+  }
+  EXPECT_EQ(to_json_text(boost::json::parse(R"({"a":[1.5,2,"x\"y"],"b":{"c":null,"d":true,"e":1e300}})")),
+            R"({"a":[1.5,2,"x\"y"],"b":{"c":null,"d":true,"e":1)" + std::string(300, '0') + "}}");
 }
 
 }  // namespace

@@ -294,6 +294,30 @@ TEST(http_server, async_reply_that_never_comes_is_bounded_by_handler_timeout) {
   EXPECT_TRUE(eventually([&] { return s.stats().timeouts == 1; }));
 }
 
+// Both handlers: the choice sends slow work to the asynchronous handler, which answers from a thread of its
+// own, while the one server thread keeps answering synchronous requests meanwhile.
+TEST(http_server, a_choice_per_request_between_sync_and_async_handlers) {
+  server_options o = small_options();
+  o.threads = 1;
+  std::promise<responder> parked;
+  server s(
+      o, echo_target, [&](request&, responder reply) { parked.set_value(std::move(reply)); },
+      [](const request& r) { return r.path() == "/slow"; });
+  s.start();
+  blocking_client slow_client("127.0.0.1", s.port(), 5s);
+  auto slow = std::async(std::launch::async, [&] { return slow_client.get("/slow"); });
+  auto reply = parked.get_future().get();  // the slow request is parked, not holding the server thread
+  blocking_client fast("127.0.0.1", s.port(), 5s);
+  auto r = fast.get("/fast");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "GET /fast");
+  std::thread([reply] { reply(response::text(200, "slow done")); }).join();
+  auto sr = slow.get();
+  EXPECT_EQ(sr.status, 200);
+  EXPECT_EQ(sr.body, "slow done");
+  EXPECT_THROW(server(o, echo_target, async_handler{}, [](const request&) { return true; }), std::invalid_argument);
+}
+
 TEST(http_server, many_concurrent_clients_on_several_threads) {
   server_options o = small_options();
   o.threads = 4;

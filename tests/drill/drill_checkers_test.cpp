@@ -174,6 +174,27 @@ TEST_F(checkers_test, oversold_flash_sale_and_over_limit_buyer_are_named) {
   EXPECT_NE(v[flash].detail.find("history allows 1..1"), std::string::npos) << v[flash].detail;
 }
 
+// The flash-sale invariant shows what each sale went through (stock, sold, remaining, buyers), so a
+// passing verdict says whether the sale reached its boundaries at all.
+TEST_F(checkers_test, flash_sale_evidence_has_stock_sold_and_remaining_per_sale) {
+  auto v = run(R"(local h, a, g = healthy()
+    table.insert(a.flash_sales, { sale_id = 2, product_id = 1, stock = 1000, remaining = 1000, per_user_limit = 1,
+                                  sold = 0, purchases = {} })
+    local inv = C.shop_invariants(h, a, g)[3]
+    local parts = {}
+    for _, s in ipairs(inv.evidence.per_sale) do
+      parts[#parts + 1] = string.format("%d:%d/%d left %d sold_out=%s limit=%d buyers=%d max=%d bounds=%d..%d",
+        s.sale_id, s.sold, s.stock, s.remaining, tostring(s.sold_out), s.per_user_limit, s.buyers, s.max_per_user,
+        s.history_min, s.history_max)
+    end
+    return { { name = "evidence", ok = inv.ok, detail = table.concat(parts, "; ") .. " | " .. inv.detail } })");
+  EXPECT_TRUE(v["evidence"].ok) << v["evidence"].detail;
+  EXPECT_EQ(v["evidence"].detail,
+            "1:1/1 left 0 sold_out=true limit=1 buyers=1 max=1 bounds=1..1; "
+            "2:0/1000 left 1000 sold_out=false limit=1 buyers=0 max=0 bounds=0..0 | "
+            "2 sale(s) within stock and limits: sale 1 sold 1 of 1 (sold out), sale 2 sold 0 of 1000 (1000 left)");
+}
+
 TEST_F(checkers_test, double_and_orphan_captures_are_named) {
   auto v = run(R"(local h, a, g = healthy()
     table.insert(g.captures, { order_id = 2, amount = 700, refunded = false })   -- charged twice
@@ -188,6 +209,64 @@ TEST_F(checkers_test, double_and_orphan_captures_are_named) {
     a.orders[3].refunded = 900
     return C.shop_invariants(h, a, g))");
   EXPECT_TRUE(v[money].ok) << v[money].detail;
+}
+
+// The reference emulator lists one entry per capture request with its Idempotency-Key: a retry with the same
+// key (a replay of the same charge) is not a double charge; a second capture without a key is.
+TEST_F(checkers_test, capture_requests_are_one_charge_per_key_and_a_keyless_repeat_is_a_double_charge) {
+  const std::string emulator_list = R"(local h, a, g = healthy()
+    g.captures = {
+      { capture_id = "cap_1", order_id = 1, amount = 500, idempotency_key = "order-1-capture", replayed = false, refunded = false },
+      { capture_id = "cap_2", order_id = 2, amount = 700, idempotency_key = "order-2-capture", replayed = false, refunded = false },
+      { capture_id = "cap_2", order_id = 2, amount = 700, idempotency_key = "order-2-capture", replayed = true, refunded = false },
+      { capture_id = "cap_3", order_id = 4, amount = 250, idempotency_key = "order-4-capture", replayed = false, refunded = false },
+    }
+  )";
+  auto v = run(emulator_list + "return C.shop_invariants(h, a, g)");
+  EXPECT_TRUE(v[money].ok) << v[money].detail;
+  // Same key, no capture id (another gateway's list): still one charge.
+  v = run(R"(local h, a, g = healthy()
+    g.captures = {
+      { order_id = 1, amount = 500, idempotency_key = "k", refunded = false },
+      { order_id = 1, amount = 500, idempotency_key = "k", refunded = false },
+      { order_id = 2, amount = 700, refunded = false }, { order_id = 4, amount = 250, refunded = false } }
+    return C.shop_invariants(h, a, g))");
+  EXPECT_TRUE(v[money].ok) << v[money].detail;
+  // A second capture of order 4 without a key (the shop's --inject-bug double-capture) is a double charge.
+  v = run(emulator_list + R"(
+    g.captures[#g.captures + 1] = { capture_id = "cap_4", order_id = 4, amount = 250, idempotency_key = nil, refunded = false }
+    return C.shop_invariants(h, a, g))");
+  EXPECT_FALSE(v[money].ok);
+  EXPECT_NE(v[money].detail.find("charged twice: orders 4"), std::string::npos) << v[money].detail;
+  // Two different keys for one order are two charges too.
+  v = run(emulator_list + R"(
+    g.captures[#g.captures + 1] = { capture_id = "cap_5", order_id = 1, amount = 500, idempotency_key = "other", refunded = false }
+    return C.shop_invariants(h, a, g))");
+  EXPECT_FALSE(v[money].ok);
+  EXPECT_NE(v[money].detail.find("charged twice: orders 1"), std::string::npos) << v[money].detail;
+}
+
+// A charge of an order the audit still shows pending (its answer on the way to the shop when the audit was
+// read) is unsettled, not an orphan; two charges of it are still a double charge.
+TEST_F(checkers_test, charge_of_a_pending_order_is_unsettled_not_orphan) {
+  auto v = run(R"(local h, a, g = healthy()
+    h[#h + 1] = { id = 9, op = "order", type = "invoke", value = { user_id = 13, key = "k9", items = { { product_id = 7, qty = 1 } } }, t = 1.1 }
+    h[#h + 1] = { id = 9, op = "order", type = "ok", value = { order_id = 9, lines = { { product_id = 7, qty = 1 } } }, t = 1.2 }
+    a.skus[1].remaining, a.skus[1].sold = 97, 3
+    a.orders[#a.orders + 1] = { order_id = 9, user_id = 13, status = "pending", total = 300, captured = 0, refunded = 0, idempotency_key = "k9" }
+    a.orders_by_state.pending = 1
+    a.outbox.in_flight = 1
+    g.captures[#g.captures + 1] = { capture_id = "cap_9", order_id = 9, amount = 300, refunded = false }
+    return C.shop_invariants(h, a, g))");
+  EXPECT_TRUE(v[money].ok) << v[money].detail;
+  EXPECT_NE(v[money].detail.find("1 charge(s) of pending orders not judged yet"), std::string::npos) << v[money].detail;
+  v = run(R"(local h, a, g = healthy()
+    a.orders[#a.orders + 1] = { order_id = 9, user_id = 13, status = "pending", total = 300, captured = 0, refunded = 0 }
+    g.captures[#g.captures + 1] = { capture_id = "cap_9", order_id = 9, amount = 300, refunded = false }
+    g.captures[#g.captures + 1] = { capture_id = "cap_10", order_id = 9, amount = 300, refunded = false }
+    return { C.money { name = MONEY, orders = a.orders, captures = g.captures } })");
+  EXPECT_FALSE(v[money].ok);
+  EXPECT_NE(v[money].detail.find("charged twice: orders 9"), std::string::npos) << v[money].detail;
 }
 
 TEST_F(checkers_test, paid_order_without_capture_breaks_the_balance) {

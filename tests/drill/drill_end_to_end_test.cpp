@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -143,6 +144,25 @@ TEST(drill_end_to_end, flash_sale_drill_passes_with_links_invariants_recovery_an
     if (inv.at("name") == "acknowledged orders exist exactly once") acknowledged = inv.at("evidence").at("acknowledged").to_number<int64_t>();
   }
   EXPECT_GT(acknowledged, 60);
+  // The drill's sale (setup() creates it with 3/4 of the buyers' demand: 45 units) sold out exactly, and
+  // every buyer's second click was refused: nobody holds more than the limit.
+  const json::object* sale = nullptr;
+  for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
+    if (inv.at("name") != "flash sale never oversold, nobody over the per-user limit") continue;
+    EXPECT_EQ(inv.at("evidence").at("over_limit_count").to_number<int64_t>(), 0) << json::serialize(inv);
+    for (const auto& s : inv.at("evidence").at("per_sale").as_array()) {
+      if (sale == nullptr || s.at("sale_id").to_number<int64_t>() > sale->at("sale_id").to_number<int64_t>()) {
+        sale = &s.as_object();
+      }
+    }
+  }
+  ASSERT_NE(sale, nullptr);
+  EXPECT_EQ(sale->at("stock").to_number<int64_t>(), 45) << json::serialize(*sale);
+  EXPECT_EQ(sale->at("sold").to_number<int64_t>(), 45) << json::serialize(*sale);
+  EXPECT_EQ(sale->at("remaining").to_number<int64_t>(), 0) << json::serialize(*sale);
+  EXPECT_TRUE(sale->at("sold_out").as_bool());
+  EXPECT_EQ(sale->at("buyers").to_number<int64_t>(), 45) << "one unit per buyer";
+  EXPECT_EQ(sale->at("max_per_user").to_number<int64_t>(), 1) << json::serialize(*sale);
   for (const char* f : {"report.html", "summary.md", "junit.xml", "summary.json", "results.hlog", "latency.hgrm"}) {
     EXPECT_TRUE(fs::exists(dir.path() / "out" / f)) << f;
   }
@@ -217,6 +237,136 @@ TEST(drill_gameday, rolling_restart_brings_every_node_back) {
     EXPECT_NE(before[i].at("pid"), after[i].at("pid")) << "node" << i + 1 << " was not restarted";
     EXPECT_EQ(before[i].at("port"), after[i].at("port")) << "a respawned node keeps its port";
   }
+}
+
+char state_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(in, text)) return 0;
+  return text[text.rfind(')') + 2];
+}
+
+// Polls `ready` every 20 ms until it holds or `bound` passes (a process's state has no event to wait on).
+template <class F>
+bool eventually(F ready, std::chrono::seconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  return true;
+}
+
+// Starts the binary with TMPDIR=tmp (where the drill makes its work directory), output into `log`.
+pid_t spawn_with_tmpdir(std::vector<std::string> args, const fs::path& tmp, const fs::path& log) {
+  args.insert(args.begin(), STAMPEDE_BINARY);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::string tmpdir = "TMPDIR=" + tmp.string();
+  std::vector<char*> envp{tmpdir.data()};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).rfind("TMPDIR=", 0) != 0) envp.push_back(*e);
+  }
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  // Default SIGINT/SIGTERM as in a terminal (a test runner started in the background ignores SIGINT, and
+  // children inherit that).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults, none;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGTERM);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, args[0].c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+// Ctrl-C while the shop is still starting (before the run's own signal handling exists): the drill is not
+// killed by it; the run ends as interrupted, with results, and nothing is left behind.
+TEST(drill_cleanup, sigint_while_the_shop_starts_ends_with_results_and_no_leftovers) {
+  temp_dir dir;
+  const fs::path tmp = dir.path() / "tmp";
+  fs::create_directories(tmp);
+  // setup() waits, so the Ctrl-C is taken in setup whether the shop is still starting or not.
+  const pid_t drill = spawn_with_tmpdir({"drill", std::string(STAMPEDE_SOURCE_DIR) + "/tests/drill/scenarios/setup_blocks.lua",
+                                         "--nodes", "2", "--out", (dir.path() / "out").string()},
+                                        tmp, dir.path() / "drill.log");
+  ASSERT_TRUE(eventually([&] { return read_text(dir.path() / "drill.log").find("starting the shop") != std::string::npos; },
+                         std::chrono::seconds{30}));
+  ::kill(drill, SIGINT);
+  int status = 0;
+  ASSERT_TRUE(eventually([&] { return ::waitpid(drill, &status, WNOHANG) == drill; }, std::chrono::seconds{120}));
+  const std::string log = read_text(dir.path() / "drill.log");
+  ASSERT_TRUE(WIFEXITED(status)) << "ended by signal " << WTERMSIG(status) << "\n" << log;
+  EXPECT_EQ(WEXITSTATUS(status), 105) << log;
+  const std::string text = read_text(dir.path() / "out" / "results.json");
+  ASSERT_FALSE(text.empty()) << log;
+  const json::value results = json::parse(text);
+  EXPECT_EQ(results.at("meta").at("aborted").at("reason"), "signal");
+  EXPECT_EQ(results.at("meta").at("aborted").at("phase"), "setup");
+  EXPECT_TRUE(results.at("drill").at("quiet").is_object()) << "the drill's own section is there too";
+  EXPECT_TRUE(fs::is_empty(tmp)) << "the drill's temporary directory was left behind";
+}
+
+// A drill killed by SIGKILL while node2 is paused: the shop (the drill's child, PR_SET_PDEATHSIG) stops
+// at once, the paused node with it (the supervisor continues what it stops, so it does not wait 10 s and
+// SIGKILL it), and the next drill removes the dead drill's temporary directory.
+TEST(drill_cleanup, killed_drill_mid_pause_leaves_no_process_and_next_drill_removes_its_directory) {
+  temp_dir dir;
+  const fs::path tmp = dir.path() / "tmp";
+  fs::create_directories(tmp);
+  fs::create_directories(tmp / "stampede-drill-kept");  // no owner file (as --keep-data): never removed
+  const pid_t drill = spawn_with_tmpdir(
+      {"drill", std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/gameday_node_pause.lua", "--nodes", "2", "--out",
+       (dir.path() / "out").string(), "-e", "DURATION=40s", "-e", "FAULT_AT=1s", "-e", "FAULT_FOR=35s"},
+      tmp, dir.path() / "drill.log");
+  ASSERT_GT(drill, 0);
+  fs::path work;
+  json::value topology;
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& e : fs::directory_iterator(tmp)) {
+      const std::string text = read_text(e.path() / "topology.json");
+      if (e.path().filename() != "stampede-drill-kept" && !text.empty()) {
+        work = e.path();
+        topology = json::parse(text);
+        return true;
+      }
+    }
+    return false;
+  }, std::chrono::seconds{90})) << read_text(dir.path() / "drill.log");
+  const pid_t node2 = static_cast<pid_t>(topology.at("nodes").at(1).at("pid").to_number<int64_t>());
+  const pid_t supervisor = static_cast<pid_t>(topology.at("supervisor_pid").to_number<int64_t>());
+  ASSERT_TRUE(eventually([&] { return state_of(node2) == 'T'; }, std::chrono::seconds{30}))
+      << read_text(dir.path() / "drill.log");
+  ::kill(drill, SIGKILL);
+  ::waitpid(drill, nullptr, 0);
+  const auto killed = std::chrono::steady_clock::now();
+  auto gone = [](pid_t p) { const char s = state_of(p); return s == 0 || s == 'Z' || s == 'X'; };
+  ASSERT_TRUE(eventually([&] { return gone(node2) && gone(supervisor); }, std::chrono::seconds{30}));
+  std::printf("shop and paused node gone %.1f s after the drill's SIGKILL\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count());
+  const std::string shop_log = read_text(work / "shop.log");
+  EXPECT_EQ(shop_log.find("did not stop, killing it"), std::string::npos) << shop_log;
+  ASSERT_TRUE(fs::exists(work)) << "SIGKILL leaves the directory behind";
+
+  // Any later drill (even one that stops at its command line's scenario) removes it.
+  const pid_t next = spawn_with_tmpdir({"drill", (dir.path() / "missing.lua").string()}, tmp, dir.path() / "next.log");
+  int status = 0;
+  ASSERT_TRUE(eventually([&] { return ::waitpid(next, &status, WNOHANG) == next; }, std::chrono::seconds{20}));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_FALSE(fs::exists(work)) << read_text(dir.path() / "next.log");
+  EXPECT_TRUE(fs::exists(tmp / "stampede-drill-kept"));
 }
 
 TEST(drill_scenarios, tpcw_ordering_mix_short_form) {

@@ -163,14 +163,20 @@ TEST_F(run_errors, throw_option_aborts_on_the_first_iteration_error_with_108) {
 TEST_F(run_errors, unknown_option_exits_104_naming_it) {
   auto r = run_script("unknown.lua", "options = { vuz = 2 }\nfunction default() end\n");
   EXPECT_EQ(r.exit_code, exit_invalid_options);
-  EXPECT_NE(r.err.find("options.vuz: unknown option"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("options.vuz: unknown option (did you mean 'vus'?)"), std::string::npos) << r.err;
 
   r = run_script(
       "unknown_nested.lua",
       "options = { scenarios = { main = { executor = 'constant-vus', duration = '1s', vu = 2 } } }\n"
       "function default() end\n");
   EXPECT_EQ(r.exit_code, exit_invalid_options);
-  EXPECT_NE(r.err.find("options.scenarios.main.vu: unknown option"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("options.scenarios.main.vu: unknown option (did you mean 'vus'?)"), std::string::npos)
+      << r.err;
+
+  r = run_script("unknown_far.lua", "options = { redirects = 3 }\nfunction default() end\n");
+  EXPECT_EQ(r.exit_code, exit_invalid_options);
+  EXPECT_NE(r.err.find("options.redirects: unknown option\n"), std::string::npos)
+      << r.err;  // no far-fetched hint
 }
 
 TEST_F(run_errors, bad_values_exit_104_naming_the_option) {
@@ -190,6 +196,20 @@ TEST_F(run_errors, bad_values_exit_104_naming_the_option) {
                  "options = { vus = 1, duration = '10 parsecs' }\nfunction default() end\n");
   EXPECT_EQ(r.exit_code, exit_invalid_options);
   EXPECT_NE(r.err.find("options.duration"), std::string::npos) << r.err;
+
+  // A closed scenario without VUs or iterations would do nothing and pass.
+  r = run_script(
+      "no_vus.lua",
+      "options = { scenarios = { main = { executor = 'shared-iterations', vus = 0, iterations = 5 } } }\n"
+      "function default() end\n");
+  EXPECT_EQ(r.exit_code, exit_invalid_options);
+  EXPECT_NE(r.err.find("options.scenarios.main.vus: must be at least 1"), std::string::npos) << r.err;
+  r = run_script(
+      "no_iterations.lua",
+      "options = { scenarios = { main = { executor = 'per-vu-iterations', vus = 2, iterations = 0 } } }\n"
+      "function default() end\n");
+  EXPECT_EQ(r.exit_code, exit_invalid_options);
+  EXPECT_NE(r.err.find("options.scenarios.main.iterations: must be at least 1"), std::string::npos) << r.err;
 
   r = run_script("bad_threshold.lua",
                  "options = { thresholds = { http_req_duration = { 'p(99) <<< 5' } } }\n"
@@ -257,6 +277,10 @@ TEST_F(run_errors, bad_command_line_flags_exit_2_naming_the_flag) {
   EXPECT_EQ(code, exit_usage);
   EXPECT_NE(err.find("--bogus"), std::string::npos) << err;
 
+  std::tie(code, err) = run_cli({script, "--treads", "2"});
+  EXPECT_EQ(code, exit_usage);
+  EXPECT_NE(err.find("unknown flag '--treads' (did you mean '--threads'?)"), std::string::npos) << err;
+
   std::tie(code, err) = run_cli({script, "--vus", "zero"});
   EXPECT_EQ(code, exit_usage);
   EXPECT_NE(err.find("--vus"), std::string::npos) << err;
@@ -319,6 +343,115 @@ TEST_F(run_errors, unreachable_target_finishes_with_connect_refused_errors) {
   EXPECT_DOUBLE_EQ(r.summary().at("error_rate").to_number<double>(), 1.0);
   EXPECT_EQ(r.check("no response"), (std::pair<int64_t, int64_t>{6, 0}));
   EXPECT_EQ(r.scenario().at("failed_iterations").to_number<int64_t>(), 0);
+}
+
+// ---- exit precedence (run.h exit_code; README "Exit codes") ----
+
+TEST(exit_code, one_precedence_over_every_combination) {
+  // 98 invariant > 107 script error > 108 aborted by the script > 105 interrupted > 99 thresholds > 0.
+  for (int bits = 0; bits < 32; ++bits) {
+    run_outcome o;
+    o.invariant_failed = (bits & 1) != 0;
+    o.script_error = (bits & 2) != 0;
+    o.script_aborted = (bits & 4) != 0;
+    o.interrupted = (bits & 8) != 0;
+    o.thresholds_crossed = (bits & 16) != 0;
+    const int expected = o.invariant_failed     ? 98
+                         : o.script_error       ? 107
+                         : o.script_aborted     ? 108
+                         : o.interrupted        ? 105
+                         : o.thresholds_crossed ? 99
+                                                : 0;
+    EXPECT_EQ(exit_code(o), expected) << "combination " << bits;
+  }
+  EXPECT_EQ(exit_invariant_failed, 98);
+  EXPECT_EQ(exit_script_error, 107);
+  EXPECT_EQ(exit_script_abort, 108);
+  EXPECT_EQ(exit_interrupted, 105);
+  EXPECT_EQ(exit_thresholds_crossed, 99);
+}
+
+// verify() that reports lost orders, with evidence; `extra` adds to the script.
+std::string losing_orders_script(std::string_view options, std::string_view extra = "") {
+  return "options = " + std::string(options) +
+         "\n"
+         "function default() http.get('/status/500') " +
+         std::string(extra) +
+         " end\n"
+         "function verify(history)\n"
+         "  return { { name = 'stock within bounds', ok = true, detail = '3 counters within bounds' },\n"
+         "           { name = 'acknowledged orders exist', ok = false, detail = '2 of 5 lost',\n"
+         "             evidence = { lost = { 'order-17', 'order-42' } } } }\n"
+         "end\n";
+}
+
+TEST_F(run_errors, a_failed_invariant_wins_over_a_crossed_threshold_and_is_printed_with_its_evidence) {
+  const auto r = run_script(
+      "lost_and_slow.lua",
+      losing_orders_script("{ iterations = 2, thresholds = { http_req_failed = { 'rate<0.5' } } }"));
+  EXPECT_EQ(r.exit_code, exit_invariant_failed) << r.err;  // 98, not 99: the game day lost orders
+  ASSERT_TRUE(r.has_results());
+  EXPECT_FALSE(r.root().at("thresholds").at(0).at("ok").as_bool());  // the threshold did fail
+  EXPECT_FALSE(r.root().at("verify").at("ok").as_bool());
+  // On the terminal, as drill prints them: each invariant, and the failed one's evidence.
+  EXPECT_NE(r.out.find("INVARIANTS"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\u2713 stock within bounds: 3 counters within bounds"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\u2717 acknowledged orders exist: 2 of 5 lost"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("evidence: {\"lost\":[\"order-17\",\"order-42\"]}"), std::string::npos) << r.out;
+}
+
+TEST_F(run_errors, a_failed_invariant_wins_over_a_script_abort) {
+  const auto r = run_script("lost_and_aborted.lua", losing_orders_script("{ vus = 1, duration = '10s' }",
+                                                                         "stampede.abort('enough')"));
+  EXPECT_EQ(r.exit_code, exit_invariant_failed) << r.err;
+  ASSERT_TRUE(r.has_results());
+  EXPECT_EQ(r.root().at("meta").at("aborted").at("reason").as_string(), "script");
+}
+
+TEST_F(run_errors, a_script_error_in_teardown_wins_over_abort_and_thresholds) {
+  const auto r = run_script(
+      "teardown_error.lua",
+      "options = { vus = 1, duration = '10s', thresholds = { http_req_failed = { 'rate<0.5' } } }\n"
+      "function default() http.get('/status/500') stampede.abort('enough') end\n"
+      "function teardown() error('teardown broke') end\n");
+  EXPECT_EQ(r.exit_code, exit_script_error) << r.err;
+  EXPECT_NE(r.err.find("teardown broke"), std::string::npos) << r.err;
+}
+
+TEST_F(run_errors, a_script_abort_wins_over_a_crossed_threshold) {
+  const auto r = run_script(
+      "aborted_and_slow.lua",
+      "options = { vus = 1, duration = '10s', thresholds = { http_req_failed = { 'rate<0.5' } } }\n"
+      "function default() http.get('/status/500') stampede.abort('enough') end\n");
+  EXPECT_EQ(r.exit_code, exit_script_abort) << r.err;
+  EXPECT_NE(r.out.find("ABORTED: enough"), std::string::npos) << r.out;
+}
+
+// A teardown that overruns its timeout after the load was aborted is reported as a timeout (the abort
+// used to hide it: the special call's timeout shared the abort flag).
+TEST_F(run_errors, a_teardown_timeout_after_an_abort_is_reported_as_a_timeout) {
+  const std::string script =
+      dir_.write("abort_then_slow_teardown.lua",
+                 "options = { vus = 1, duration = '10s', teardownTimeout = '300ms' }\n"
+                 "function default() http.get('/hello') stampede.abort('enough') end\n"
+                 "function teardown() while true do http.get('/status/204') end end\n");
+  const auto r = run_bounded(make_request(script, server_.base_url()), dir_, std::chrono::seconds(20));
+  EXPECT_EQ(r.exit_code, exit_script_error) << r.err;
+  EXPECT_NE(r.err.find("teardown() did not finish within its timeout"), std::string::npos) << r.err;
+}
+
+// The coordinator's request to stop the load must not reach teardown() when it comes late (it used to
+// wait in the worker's queue and cut teardown short at once, as if it had timed out).
+TEST_F(run_errors, teardown_runs_to_its_end_after_the_script_aborted_the_load) {
+  const auto r = run_script("abort_then_teardown.lua",
+                            "options = { vus = 2, duration = '10s' }\n"
+                            "function default() http.get('/hello') stampede.abort('enough') end\n"
+                            "function teardown()\n"
+                            "  for i = 1, 3 do http.get('/counter') sleep(0.05) end\n"
+                            "end\n");
+  EXPECT_EQ(r.exit_code, exit_script_abort) << r.err;
+  EXPECT_EQ(r.err.find("teardown() "), std::string::npos) << r.err;
+  EXPECT_EQ(server_.hits("/counter"), 3u);
 }
 
 }  // namespace

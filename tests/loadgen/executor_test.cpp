@@ -73,6 +73,42 @@ TEST(share_of, degenerate_inputs_give_zero) {
   EXPECT_EQ(share_of(1, {0, 2}), 1);
 }
 
+// ---- shared_iterations_share ----
+
+TEST(shared_iterations_share, slots_run_exactly_the_iterations_and_only_slots_with_a_vu_get_any) {
+  for (int64_t iterations = 0; iterations <= 40; ++iterations) {
+    for (int64_t vus = 1; vus <= 9; ++vus) {
+      for (int64_t count = 1; count <= 12; ++count) {  // workers x shards, more or fewer than the VUs
+        int64_t sum = 0;
+        for (int64_t index = 0; index < count; ++index) {
+          const slot s{index, count};
+          const int64_t share = shared_iterations_share(iterations, vus, s);
+          if (share_of(vus, s) == 0) {
+            EXPECT_EQ(share, 0) << iterations << "/" << vus << " slot " << index << "/" << count;
+          }
+          // Each VU of the slot has iterations / vus or one more.
+          EXPECT_GE(share, share_of(vus, s) * (iterations / vus));
+          EXPECT_LE(share, share_of(vus, s) * (iterations / vus + 1));
+          sum += share;
+        }
+        EXPECT_EQ(sum, iterations) << iterations << " iterations, " << vus << " VUs, " << count << " slots";
+      }
+    }
+  }
+}
+
+TEST(shared_iterations_share, the_reported_cases) {
+  // 1 VU x 5 iterations on 2 and 4 threads, 3 VUs x 10 on 4 threads: all on the slots that hold VUs.
+  EXPECT_EQ(shared_iterations_share(5, 1, {0, 2}), 5);
+  EXPECT_EQ(shared_iterations_share(5, 1, {1, 2}), 0);
+  EXPECT_EQ(shared_iterations_share(10, 3, {0, 4}), 4);
+  EXPECT_EQ(shared_iterations_share(10, 3, {1, 4}), 3);
+  EXPECT_EQ(shared_iterations_share(10, 3, {2, 4}), 3);
+  EXPECT_EQ(shared_iterations_share(10, 3, {3, 4}), 0);
+  EXPECT_EQ(shared_iterations_share(10, 0, {0, 1}), 0);
+  EXPECT_EQ(shared_iterations_share(-1, 2, {0, 1}), 0);
+}
+
 // ---- arrival_schedule: constant rate ----
 
 TEST(arrival_schedule, constant_rate_puts_arrival_k_at_k_over_rate) {

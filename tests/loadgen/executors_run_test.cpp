@@ -15,6 +15,7 @@
 namespace stampede::loadgen {
 namespace {
 
+namespace json = boost::json;
 using namespace std::chrono_literals;
 using test::make_request;
 using test::run_result;
@@ -158,7 +159,9 @@ TEST_F(executors, overlapping_scenarios_with_start_time_both_run) {
   EXPECT_GT(early->at("iterations").to_number<int64_t>(), 5);
   EXPECT_GT(late->at("iterations").to_number<int64_t>(), 5);
   EXPECT_DOUBLE_EQ(late->at("start_s").to_number<double>(), 1.0);
-  EXPECT_DOUBLE_EQ(late->at("end_s").to_number<double>(), 2.0);
+  // Its real end: the planned 2 s, plus the last iteration's few milliseconds.
+  EXPECT_GE(late->at("end_s").to_number<double>(), 2.0);
+  EXPECT_LE(late->at("end_s").to_number<double>(), r.root().at("meta").at("duration_s").to_number<double>());
   EXPECT_EQ(server_.hits("/counter"), static_cast<uint64_t>(late->at("iterations").to_number<int64_t>()));
 
   // Per-second step activity: "late step" only from its start time, "early step" only until its end.
@@ -188,6 +191,122 @@ TEST_F(executors, shards_split_vus_iterations_and_ids) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.scenario().at("iterations").to_number<int64_t>(), 27);
   EXPECT_EQ(server_.hits("/hello"), 53u);  // together: exactly the whole test
+}
+
+// ---- the planned work, exactly, whatever the threads and shards ----
+
+// One scenario (a Lua table literal) whose iterations each request /counter once.
+struct planned_case {
+  const char* label;
+  const char* scenario;
+  int64_t iterations;  // exact for iterations-based executors; iterations + dropped for arrival rates
+  int64_t vus_max;     // exact
+  bool arrival_rate = false;
+  bool timed = false;  // constant-vus / ramping-vus: the count depends on time, the VUs do not
+};
+
+constexpr planned_case planned_cases[] = {
+    {"shared 1 VU x 5", "executor = 'shared-iterations', vus = 1, iterations = 5", 5, 1},
+    {"shared 3 VUs x 10", "executor = 'shared-iterations', vus = 3, iterations = 10", 10, 3},
+    {"shared 5 VUs x 7", "executor = 'shared-iterations', vus = 5, iterations = 7", 7, 5},
+    {"per-vu 1 VU x 3", "executor = 'per-vu-iterations', vus = 1, iterations = 3", 3, 1},
+    {"per-vu 3 VUs x 4", "executor = 'per-vu-iterations', vus = 3, iterations = 4", 12, 3},
+    {"constant-vus 1 VU", "executor = 'constant-vus', vus = 1, duration = '200ms'", 0, 1, false, true},
+    {"constant-vus 3 VUs", "executor = 'constant-vus', vus = 3, duration = '200ms'", 0, 3, false, true},
+    {"ramping-vus to 3",
+     "executor = 'ramping-vus', startVUs = 0, stages = { { duration = '150ms', target = 3 }, "
+     "{ duration = '300ms', target = 3 } }",
+     0, 3, false, true},
+    // 50/s for 300 ms: arrivals at 0, 20, ..., 280 ms.
+    {"constant-arrival-rate, 1 VU",
+     "executor = 'constant-arrival-rate', rate = 50, duration = '300ms', preAllocatedVUs = 1, maxVUs = 1", 15,
+     -1, true},
+    // 0 -> 100/s over 200 ms (10), 100/s for 100 ms (10).
+    {"ramping-arrival-rate, 3 VUs",
+     "executor = 'ramping-arrival-rate', startRate = 0, preAllocatedVUs = 3, maxVUs = 3, "
+     "stages = { { duration = '200ms', target = 100 }, { duration = '100ms', target = 100 } }",
+     20, -1, true},
+};
+
+class planned_work : public ::testing::Test {
+ protected:
+  run_result run(const planned_case& c, int threads, slot shard = {0, 1}) {
+    const std::string script =
+        dir_.write("planned.lua", std::string("options = { scenarios = { main = { ") + c.scenario +
+                                      " } } }\n"
+                                      "function default() http.get('/counter') end\n");
+    run_request request = make_request(script, server_.base_url());
+    request.threads = threads;
+    request.shard = shard;
+    return run_scenario(request, dir_);
+  }
+
+  testing::test_server server_{2};
+  temp_dir dir_;
+};
+
+TEST_F(planned_work, every_executor_runs_its_planned_work_with_1_2_or_4_threads) {
+  for (const auto& c : planned_cases) {
+    for (const int threads : {1, 2, 4}) {
+      SCOPED_TRACE(std::string(c.label) + ", " + std::to_string(threads) + " thread(s)");
+      server_.reset_hits();
+      const auto r = run(c, threads);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      const auto& s = r.scenario();
+      const int64_t iterations = s.at("iterations").to_number<int64_t>();
+      const int64_t dropped = s.at("dropped_iterations").to_number<int64_t>();
+      EXPECT_EQ(static_cast<uint64_t>(iterations), server_.hits("/counter"));
+      if (c.arrival_rate) {
+        EXPECT_EQ(iterations + dropped, c.iterations);  // every arrival of the schedule: run or counted
+      } else if (!c.timed) {
+        EXPECT_EQ(iterations, c.iterations);
+        EXPECT_EQ(dropped, 0);
+      } else {
+        EXPECT_GT(iterations, 0);
+      }
+      if (c.vus_max > 0) {
+        EXPECT_EQ(s.at("vus_max").to_number<int64_t>(), c.vus_max);
+      }
+      // end_s is when the scenario really ended: after its start, no later than the run.
+      ASSERT_TRUE(s.at("end_s").is_number()) << json::serialize(s);
+      const double end = s.at("end_s").to_number<double>();
+      EXPECT_GE(end, 0.0);
+      EXPECT_LE(end, r.root().at("meta").at("duration_s").to_number<double>() + 1e-6);
+      if (!c.timed && !c.arrival_rate) {
+        EXPECT_LT(end, 60.0) << "an iterations scenario ends with its work";
+      }
+    }
+  }
+}
+
+TEST_F(planned_work, shards_together_run_exactly_the_planned_iterations) {
+  // The union over shards and their threads: fewer VUs than slots in most of these.
+  for (const auto& c : planned_cases) {
+    if (c.timed) continue;
+    for (const int shards : {2, 3}) {
+      for (const int threads : {1, 2}) {
+        SCOPED_TRACE(std::string(c.label) + ", " + std::to_string(shards) + " shards x " +
+                     std::to_string(threads) + " thread(s)");
+        server_.reset_hits();
+        int64_t iterations = 0, dropped = 0, vus = 0;
+        for (int64_t i = 0; i < shards; ++i) {
+          const auto r = run(c, threads, {i, shards});
+          ASSERT_EQ(r.exit_code, 0) << r.err;
+          iterations += r.scenario().at("iterations").to_number<int64_t>();
+          dropped += r.scenario().at("dropped_iterations").to_number<int64_t>();
+          vus += r.scenario().at("vus_max").to_number<int64_t>();
+        }
+        EXPECT_EQ(static_cast<uint64_t>(iterations), server_.hits("/counter"));
+        EXPECT_EQ(iterations + dropped, c.iterations);
+        if (!c.arrival_rate) {
+          EXPECT_EQ(dropped, 0);
+        }
+        if (c.vus_max > 0) {
+          EXPECT_EQ(vus, c.vus_max);
+        }
+      }
+    }
+  }
 }
 
 // ---- coordinated omission ----
@@ -329,26 +448,32 @@ TEST(stopping, sigint_interrupts_a_slow_setup_or_teardown) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+  auto server = std::make_unique<testing::test_server>();  // its threads inherit the blocked SIGINT
   temp_dir dir;
+  uint64_t calls = 0;
   for (const char* slow : {"setup", "teardown"}) {
+    // The call tells the server it has started; only then comes the signal (a fixed sleep before it
+    // could land in the load instead, which stops gracefully and lets teardown run its 30 s).
     const std::string script = dir.write(std::string(slow) + ".lua",
                                          "options = { setupTimeout = '60s', teardownTimeout = '60s' }\n"
-                                         "function " + std::string(slow) + "() sleep(30) end\n"
+                                         "function " + std::string(slow) + "() http.get('/counter') sleep(30) end\n"
                                          "function default() end\n");
-    run_request request = make_request(script, "", {});
+    run_request request = make_request(script, server->base_url(), {});
     request.overrides.vus = 1;
     request.overrides.iterations = 1;
     run_result r;
     const auto started = std::chrono::steady_clock::now();
     std::thread run([&] { r = run_scenario(request, dir); });
-    std::this_thread::sleep_for(500ms);  // well inside the 30 s sleep
+    const bool reached = wait_for_hits(*server, "/counter", ++calls, 20s);
     kill(getpid(), SIGINT);
     run.join();
+    EXPECT_TRUE(reached) << slow;
     const auto took = std::chrono::steady_clock::now() - started;
     EXPECT_EQ(r.exit_code, exit_interrupted) << slow << ": " << r.err;
     EXPECT_LT(took, 10s) << slow;
     EXPECT_NE(r.err.find(std::string(slow) + "() was interrupted by a signal"), std::string::npos) << r.err;
   }
+  server.reset();  // its threads go while SIGINT is still blocked
   sigset_t pending;
   sigpending(&pending);
   if (sigismember(&pending, SIGINT) == 1) {

@@ -288,5 +288,145 @@ TEST_F(lua_api, stampede_abort_stops_the_run_with_exit_108) {
   EXPECT_GE(r.scenario().at("iterations").to_number<int64_t>(), 3);
 }
 
+// ---- request parameters and res:json(selector): a mistake stops the run at once ----
+
+class script_mistakes : public ::testing::Test {
+ protected:
+  run_result run_script(std::string_view name, std::string_view text, std::string target = "",
+                        int threads = 1) {
+    run_request request = make_request(dir_.write(name, text), target);
+    request.threads = threads;
+    return run_scenario(request, dir_);
+  }
+
+  // The run stopped at the first occurrence with exit 107, naming file:line and `message` at once
+  // (before the summary: the coordinator prints it when the worker stops) and in meta.aborted.
+  static void expect_stopped_by(const run_result& r, const std::string& where, const std::string& message) {
+    EXPECT_EQ(r.exit_code, exit_script_error) << r.err;
+    const size_t line = r.err.find("stampede: script error: ");
+    ASSERT_NE(line, std::string::npos) << r.err;
+    const std::string first = r.err.substr(line, r.err.find('\n', line) - line);
+    EXPECT_NE(first.find(where + " " + message), std::string::npos) << r.err;  // the script's file:line
+    ASSERT_TRUE(r.has_results()) << r.err;
+    const auto& aborted = r.root().at("meta").at("aborted");
+    ASSERT_TRUE(aborted.is_object()) << r.err;
+    EXPECT_EQ(aborted.at("reason").as_string(), "script_error");
+    EXPECT_NE(std::string(aborted.at("detail").as_string()).find(message), std::string::npos);
+    // Not 10 s of failing iterations: a few at most, one per VU already inside an iteration.
+    EXPECT_LT(r.root().at("meta").at("duration_s").to_number<double>(), 5.0);
+    EXPECT_LE(r.scenario().at("failed_iterations").to_number<int64_t>(), 4);
+  }
+
+  testing::test_server server_;
+  temp_dir dir_;
+};
+
+TEST_F(script_mistakes, a_relative_url_without_a_target_stops_the_run_with_107) {
+  for (const int threads : {1, 2}) {
+    SCOPED_TRACE(std::to_string(threads) + " thread(s)");
+    const auto r = run_script("no_target.lua",
+                              "options = { vus = 2, duration = '10s' }\n"
+                              "function default()\n"
+                              "  http.get('/hello')\n"
+                              "end\n",
+                              "", threads);
+    expect_stopped_by(r, "no_target.lua:3:",
+                      "http: relative URL '/hello' but no target is set (options.target or --target)");
+    EXPECT_EQ(r.summary_int("requests"), 0);
+  }
+}
+
+TEST_F(script_mistakes, unknown_request_parameters_are_named_with_the_closest_valid_one) {
+  const struct {
+    const char* params;
+    const char* message;
+  } cases[] = {
+      {"{ jsno = { a = 1 } }", "http: unknown request parameter 'jsno' (did you mean 'json'?)"},
+      {"{ header = { ['X-A'] = 'b' } }",
+       "http: unknown request parameter 'header' (did you mean 'headers'?)"},
+      {"{ expectedStatus = { 201 } }",
+       "http: unknown request parameter 'expectedStatus' (did you mean 'expectedStatuses'?)"},
+      {"{ redirects = 0 }",
+       "http: unknown request parameter 'redirects' (known: headers, body, json, form, name, timeout, "
+       "expectedStatuses, history, historyValue)"},
+      {"{ headers = 'X-A: b' }", "http: params.headers must be a table of name = value, not a string"},
+      {"{ expectedStatuses = 201 }",
+       "http: params.expectedStatuses must be a list of status codes, not a number"},
+      {"{ name = 42 }", "http: params.name must be a string, not a number"},
+      {"'json'", "http: params must be a table"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.params);
+    const auto r = run_script("params.lua",
+                              "options = { vus = 1, duration = '10s' }\n"
+                              "function default()\n"
+                              "  http.post('/echo', 'body', " +
+                                  std::string(c.params) +
+                                  ")\n"
+                                  "end\n",
+                              server_.base_url());
+    expect_stopped_by(r, "params.lua:3:", c.message);
+  }
+  EXPECT_EQ(server_.hits("/echo"), 0u);  // never a bare request in their place
+}
+
+TEST_F(script_mistakes, every_valid_parameter_is_accepted) {
+  const auto r =
+      run_script("all_params.lua",
+                 "options = { iterations = 1 }\n"
+                 "function default()\n"
+                 "  local res = http.post('/echo', nil, { headers = { ['X-A'] = 'b' }, json = { a = 1 },\n"
+                 "    name = 'echo', timeout = '5s', expectedStatuses = { 200 }, history = 'op',\n"
+                 "    historyValue = { n = 1 } })\n"
+                 "  if res:json('headers.X-A') ~= 'b' then error('header lost') end\n"
+                 "  res = http.post('/echo', { body = 'raw' })\n"
+                 "  res = http.post('/echo', { form = { a = '1' } })\n"
+                 "end\n",
+                 server_.base_url());
+  ASSERT_EQ(r.exit_code, exit_ok) << r.err;
+  EXPECT_EQ(r.scenario().at("failed_iterations").to_number<int64_t>(), 0) << r.err;
+  EXPECT_EQ(server_.hits("/echo"), 3u);
+}
+
+TEST_F(script_mistakes, res_json_selects_with_the_documented_forms) {
+  // /json: {"products":[{"id":1,"name":"Espresso cup",...,"stock":40},{"id":2,"name":"Milk jug",...},
+  // {"id":3,"name":"Grinder",...,"stock":0}],"currency":"EUR","page":1}
+  const auto r = run_script("selector.lua",
+                            "options = { iterations = 1 }\n"
+                            "function default()\n"
+                            "  local res = http.get('/json')\n"
+                            "  local ids = res:json('products.#.id')\n"
+                            "  check(res, {\n"
+                            "    ['a.b'] = res:json('currency') == 'EUR',\n"
+                            "    ['dot call'] = res.json('page') == 1,\n"
+                            "    ['array index'] = res:json('products.1.name') == 'Milk jug',\n"
+                            "    ['index then key'] = res:json('products.0.stock') == 40,\n"
+                            "    ['length'] = res:json('products.#') == 3,\n"
+                            "    ['key of every element'] = #ids == 3 and ids[1] == 1 and ids[3] == 3,\n"
+                            "    ['absent key is nil'] = res:json('nope') == nil,\n"
+                            "    ['index out of range is nil'] = res:json('products.9.name') == nil,\n"
+                            "    ['no selector: whole body'] = res:json().products[3].name == 'Grinder',\n"
+                            "  })\n"
+                            "end\n",
+                            server_.base_url());
+  ASSERT_EQ(r.exit_code, exit_ok) << r.err;
+  EXPECT_EQ(r.scenario().at("failed_iterations").to_number<int64_t>(), 0) << r.err;
+  const auto checks = r.checks();
+  EXPECT_EQ(checks.size(), 9u);
+  for (const auto& [name, counts] : checks) EXPECT_EQ(counts, (std::pair<int64_t, int64_t>{1, 0})) << name;
+}
+
+TEST_F(script_mistakes, an_unsupported_selector_stops_the_run_naming_it) {
+  const auto r = run_script("query.lua",
+                            "options = { vus = 1, duration = '10s' }\n"
+                            "function default()\n"
+                            "  local res = http.get('/json')\n"
+                            "  return res:json('products.#(id==2).name')\n"
+                            "end\n",
+                            server_.base_url());
+  expect_stopped_by(
+      r, "query.lua:4:", "res:json: selector 'products.#(id==2).name': queries #(...) are not supported");
+}
+
 }  // namespace
 }  // namespace stampede::loadgen

@@ -80,6 +80,7 @@ class api_test : public ::testing::Test {
     o.admin_token = admin_token;
     o.kdf = kdf_cost::minimal;
     o.seed_scale = 1;
+    o.login_per_source = {};  // the contract tests sign up ~100 users from one address (limits: security tests)
     node_ = new node(o);
     node_->start();
   }

@@ -35,6 +35,7 @@ class pipeline_test : public ::testing::Test {
     o.pipeline.backoff_cap = 50ms;
     o.pipeline.max_attempts = max_attempts;
     o.pipeline.poll_interval = 10ms;
+    o.pipeline.bug_double_capture = bug_double_capture_;
     node_ = std::make_unique<node>(o);
     user_ = *node_->database().create_user("p@example.com", "P", "x");
     node_->start();
@@ -55,6 +56,7 @@ class pipeline_test : public ::testing::Test {
   std::unique_ptr<payment_emulator> emulator_;
   std::unique_ptr<node> node_;
   int64_t user_ = 0;
+  bool bug_double_capture_ = false;
 };
 
 TEST_F(pipeline_test, captured_payment_marks_order_paid) {
@@ -105,10 +107,70 @@ TEST_F(pipeline_test, lost_response_is_retried_without_double_capture) {
   auto o = place(9, 1, "l");
   ASSERT_TRUE(testing::eventually([&] { return status_of(o.id) == "paid"; }));
   auto caps = captures();
-  ASSERT_EQ(caps["captures"].as_array().size(), 1u);
-  EXPECT_GE(caps["captures"].at(0).at("calls").as_int64(), 2);  // the retry got the original capture
+  // One charge; every request after the first carried the same Idempotency-Key and replayed it.
+  EXPECT_EQ(caps["totals"].at("charges").as_int64(), 1);
+  const auto& list = caps["captures"].as_array();
+  ASSERT_GE(list.size(), 2u);
+  for (size_t i = 0; i < list.size(); ++i) {
+    EXPECT_EQ(list[i].at("capture_id"), list[0].at("capture_id"));
+    EXPECT_EQ(list[i].at("idempotency_key").as_string(), "order-" + std::to_string(o.id) + "-capture");
+    EXPECT_EQ(list[i].at("replayed").as_bool(), i > 0);
+  }
   EXPECT_EQ(caps["totals"].at("lost_responses").as_int64(), 1);
   EXPECT_EQ(node_->database().audit()["payments"].at("captured").as_int64(), o.total);
+}
+
+// The gateway is idempotent by Idempotency-Key only: a capture without a key is a new charge even for an
+// order already charged, and /v1/captures lists every accepted request, so a double charge is visible.
+TEST_F(pipeline_test, emulator_charges_by_idempotency_key_and_lists_every_capture_request) {
+  start(emulator_settings{.latency_median_ms = 0});
+  http::blocking_client c{"127.0.0.1", emulator_->port()};
+  const std::string body = R"({"order_id":77,"amount":1234})";
+  auto first = c.post_json("/v1/captures", body, {{"Idempotency-Key", "k77"}});
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto replay = c.post_json("/v1/captures", body, {{"Idempotency-Key", "k77"}});
+  ASSERT_EQ(replay.status, 200) << replay.body;
+  EXPECT_EQ(json::parse(replay.body).at("capture_id"), json::parse(first.body).at("capture_id"));
+  EXPECT_TRUE(json::parse(replay.body).at("replayed").as_bool());
+  // The same key for another order or amount is refused, never a silent second charge.
+  EXPECT_EQ(c.post_json("/v1/captures", R"({"order_id":78,"amount":1234})", {{"Idempotency-Key", "k77"}}).status, 422);
+  EXPECT_EQ(c.post_json("/v1/captures", R"({"order_id":77,"amount":1})", {{"Idempotency-Key", "k77"}}).status, 422);
+  EXPECT_EQ(c.post_json("/v1/captures", body, {{"Idempotency-Key", std::string(256, 'k')}}).status, 400);
+  // Without a key: a second charge of order 77.
+  auto keyless = c.post_json("/v1/captures", body);
+  ASSERT_EQ(keyless.status, 201);
+  EXPECT_NE(json::parse(keyless.body).at("capture_id"), json::parse(first.body).at("capture_id"));
+  auto caps = captures();
+  const auto& list = caps["captures"].as_array();
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].at("idempotency_key").as_string(), "k77");
+  EXPECT_FALSE(list[0].at("replayed").as_bool());
+  EXPECT_TRUE(list[1].at("replayed").as_bool());
+  EXPECT_TRUE(list[2].at("idempotency_key").is_null());
+  EXPECT_EQ(caps["totals"].at("charges").as_int64(), 2);
+  EXPECT_EQ(caps["totals"].at("captured").as_int64(), 2 * 1234);
+  // A refund by order id returns every charge of the order.
+  auto refund = json::parse(c.post_json("/v1/refunds", R"({"order_id":77})").body);
+  EXPECT_TRUE(refund.at("refunded").as_bool());
+  EXPECT_EQ(refund.at("amount").as_int64(), 2 * 1234);
+  caps = captures();
+  EXPECT_EQ(caps["totals"].at("refunded").as_int64(), 2 * 1234);
+  for (const auto& e : caps["captures"].as_array()) EXPECT_TRUE(e.at("refunded").as_bool());
+}
+
+// The deliberately broken mode that the checkers must catch: every order charged twice.
+TEST_F(pipeline_test, injected_double_capture_bug_charges_each_order_twice) {
+  emulator_settings s{.latency_median_ms = 0};
+  bug_double_capture_ = true;
+  start(s);
+  auto o = place(5, 1, "bug");
+  ASSERT_TRUE(testing::eventually([&] { return status_of(o.id) == "paid"; }));
+  auto caps = captures();
+  EXPECT_EQ(caps["totals"].at("charges").as_int64(), 2);
+  for (const auto& e : caps["captures"].as_array()) {
+    EXPECT_EQ(e.at("order_id").as_int64(), o.id);
+    EXPECT_TRUE(e.at("idempotency_key").is_null());
+  }
 }
 
 TEST_F(pipeline_test, emulator_settings_change_at_run_time_and_reject_bad_input) {

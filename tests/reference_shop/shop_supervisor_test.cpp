@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,148 +23,12 @@
 #include <thread>
 
 #include "common/http_client.h"
-#include "tests/reference_shop/shop_test_support.h"
+#include "tests/reference_shop/shop_process_support.h"
 
 namespace stampede::shop {
 namespace {
 
-namespace json = boost::json;
-using namespace std::chrono_literals;
-
-struct process {
-  pid_t pid = -1;
-  int stdout_fd = -1;
-};
-
-// Starts the stampede binary with `args`; stdout is a pipe, stderr goes to `stderr_file`.
-process spawn(std::vector<std::string> args, const std::string& stderr_file,
-              std::vector<std::pair<std::string, std::string>> env = {}) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-  args.insert(args.begin(), STAMPEDE_BINARY);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    ::dup2(fds[1], 1);
-    const int err = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(err, 2);
-    for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  return process{pid, fds[0]};
-}
-
-std::string read_line(int fd, std::chrono::milliseconds timeout) {
-  std::string line;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    char c[256];
-    const ssize_t n = ::read(fd, c, sizeof c);
-    if (n <= 0) break;
-    line.append(c, static_cast<size_t>(n));
-  }
-  return line.substr(0, line.find('\n'));
-}
-
-std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
-  std::optional<int> result;
-  testing::eventually(
-      [&] {
-        int status = 0;
-        if (::waitpid(pid, &status, WNOHANG) == pid) result = status;
-        return result.has_value();
-      },
-      timeout);
-  return result;
-}
-
-bool gone(pid_t pid) { return ::kill(pid, 0) == -1 && errno == ESRCH; }
-
-uint16_t port_of(const std::string& url) { return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1))); }
-
-// HAProxy runtime API: the operational state of `server` in backend nodes (2 = up, 0 = down).
-int server_state(const std::string& runtime, const std::string& server) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port_of(runtime));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  const std::string command = "show servers state nodes\n";
-  [[maybe_unused]] auto w = ::write(fd, command.data(), command.size());
-  std::string text;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<size_t>(n));
-  ::close(fd);
-  // Columns: be_id be_name srv_id srv_name srv_addr srv_op_state ...
-  size_t at = text.find(" " + server + " ");
-  if (at == std::string::npos) return -1;
-  std::istringstream fields{text.substr(at + 1)};
-  std::string name, address;
-  int state = -1;
-  fields >> name >> address >> state;
-  return state;
-}
-
-class shop_process_test : public ::testing::Test {
- protected:
-  void start(std::vector<std::string> extra) {
-    std::vector<std::string> args{"shop", "--port", "0", "--kdf", "minimal", "--data", dir_.path().string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    supervisor_ = spawn(args, log_file());
-    entry_ = read_line(supervisor_.stdout_fd, 60s);
-    ASSERT_EQ(entry_.rfind("http://127.0.0.1:", 0), 0u) << "no entry URL; log:\n" << log();
-    std::ifstream in{dir_.file("topology.json")};
-    topology_ = json::parse(std::string{std::istreambuf_iterator<char>{in}, {}}).as_object();
-  }
-  void TearDown() override {
-    if (supervisor_.pid > 0 && !reaped_) {
-      ::kill(supervisor_.pid, SIGKILL);
-      wait_exit(supervisor_.pid, 10s);
-    }
-    if (supervisor_.stdout_fd >= 0) ::close(supervisor_.stdout_fd);
-  }
-  std::string log_file() { return dir_.file("supervisor.log"); }
-  std::string log() {
-    std::ifstream in{log_file()};
-    return std::string{std::istreambuf_iterator<char>{in}, {}};
-  }
-  std::vector<pid_t> child_pids() {
-    std::vector<pid_t> pids;
-    for (const auto& n : topology_["nodes"].as_array()) pids.push_back(static_cast<pid_t>(n.at("pid").as_int64()));
-    pids.push_back(static_cast<pid_t>(topology_["haproxy"].at("pid").as_int64()));
-    pids.push_back(static_cast<pid_t>(topology_["payment_emulator"].at("pid").as_int64()));
-    return pids;
-  }
-  void stop_and_expect_nothing_left() {
-    const auto pids = child_pids();
-    ASSERT_EQ(::kill(supervisor_.pid, SIGTERM), 0);
-    auto status = wait_exit(supervisor_.pid, 20s);
-    ASSERT_TRUE(status.has_value()) << "supervisor did not exit";
-    reaped_ = true;
-    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << log();
-    for (pid_t pid : pids) EXPECT_TRUE(gone(pid)) << "left behind: pid " << pid;
-  }
-
-  testing::temp_dir dir_;
-  process supervisor_;
-  bool reaped_ = false;
-  std::string entry_;
-  json::object topology_;
-};
+using namespace testing;
 
 TEST_F(shop_process_test, starts_serves_and_leaves_nothing_behind) {
   start({"--nodes", "2", "--threads", "1", "--lb", "leastconn"});
@@ -272,13 +137,81 @@ TEST_F(shop_process_test, sigkill_of_a_node_loses_no_acknowledged_order) {
   EXPECT_EQ(orders.size(), acknowledged.size());  // nothing appeared from nowhere, no duplicates
   http::blocking_client pe{"127.0.0.1", port_of(std::string{topology_["payment_emulator"].at("url").as_string()})};
   auto caps = json::parse(pe.get("/v1/captures").body).as_object();
-  EXPECT_EQ(caps["captures"].as_array().size(), acknowledged.size());  // one capture per order, never two
+  // One charge per order, never two (a request retried after the kill replays its charge by key).
+  EXPECT_EQ(caps["totals"].at("charges").as_int64(), static_cast<int64_t>(acknowledged.size()));
+  std::map<int64_t, std::set<std::string>> charges_of;
+  for (const auto& e : caps["captures"].as_array()) {
+    charges_of[e.at("order_id").as_int64()].insert(std::string{e.at("capture_id").as_string()});
+  }
+  for (int64_t id : acknowledged) EXPECT_EQ(charges_of[id].size(), 1u) << "order " << id;
   EXPECT_EQ(caps["totals"].at("captured").as_int64(), paid_total);
   EXPECT_EQ(audit["outbox"].at("dead").as_int64(), 0);
   ::kill(replacement.pid, SIGINT);
   EXPECT_TRUE(wait_exit(replacement.pid, 10s).has_value());
   ::close(replacement.stdout_fd);
   stop_and_expect_nothing_left();
+}
+
+}  // namespace
+}  // namespace stampede::shop
+
+namespace stampede::shop {
+namespace {
+
+using namespace testing;
+
+// HAProxy is the shop's only entry point: when it dies the supervisor starts it again on the same ports
+// (and says so in the topology) instead of running on with no way in.
+TEST_F(shop_process_test, haproxy_killed_is_restarted_on_the_same_port) {
+  start({"--nodes", "2", "--threads", "1"});
+  const pid_t first = static_cast<pid_t>(topology_["haproxy"].at("pid").as_int64());
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(eventually(
+      [&] {
+        reread_topology();
+        return topology_["haproxy"].at("pid").as_int64() != first;
+      },
+      15s))
+      << log();
+  EXPECT_NE(log().find("haproxy haproxy (pid " + std::to_string(first) + ") killed by signal 9"), std::string::npos)
+      << log();
+  EXPECT_NE(log().find("haproxy restarted"), std::string::npos) << log();
+  EXPECT_EQ(topology_["entry_url"].as_string(), entry_);
+  ASSERT_TRUE(eventually(
+      [&] {
+        try {
+          http::blocking_client client{"127.0.0.1", port_of(entry_), 2s};
+          return client.get("/api/products/1").status == 200;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      15s));
+  EXPECT_EQ(server_state(std::string{topology_["haproxy"].at("runtime_api").as_string()}, "node1"), 2);
+  stop_and_expect_nothing_left();
+}
+
+// When HAProxy cannot be started again, the shop stops everything and exits 1 instead of running headless.
+TEST_F(shop_process_test, haproxy_that_cannot_be_restarted_stops_the_shop_with_an_error) {
+  const std::string wrapper = dir_.file("haproxy-once.sh");
+  const std::string marker = dir_.file("haproxy-started");
+  {
+    std::ofstream out{wrapper};
+    out << "#!/bin/sh\n"
+        << "if [ -e '" << marker << "' ]; then echo 'haproxy-once: refusing to start again' >&2; exit 1; fi\n"
+        << "touch '" << marker << "'\n"
+        << "exec /usr/sbin/haproxy \"$@\"\n";
+  }
+  ASSERT_EQ(::chmod(wrapper.c_str(), 0755), 0);
+  start({"--nodes", "1", "--threads", "1", "--haproxy", wrapper});
+  const auto pids = child_pids();
+  ASSERT_EQ(::kill(static_cast<pid_t>(topology_["haproxy"].at("pid").as_int64()), SIGKILL), 0);
+  auto status = wait_exit(supervisor_.pid, 30s);
+  ASSERT_TRUE(status.has_value()) << "the supervisor kept running without an entry point\n" << log();
+  reaped_ = true;
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << log();
+  EXPECT_NE(log().find("haproxy could not be restarted (5 tries)"), std::string::npos) << log();
+  for (pid_t pid : pids) EXPECT_TRUE(eventually([&] { return gone(pid); }, 5s)) << "left behind: pid " << pid;
 }
 
 }  // namespace

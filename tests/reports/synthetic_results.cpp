@@ -196,6 +196,7 @@ json::value build_results(const synthetic_run& run) {
   s["vus_max"] = run.vus;
   s["data_sent_bytes"] = summary.requests * 100;
   s["data_received_bytes"] = summary.requests * 1000;
+  if (!run.run_id.empty()) doc["meta"].as_object()["run_id"] = run.run_id;
   doc["summary"] = std::move(s);
   json::array steps_json;
   for (const auto& name : run.steps) {

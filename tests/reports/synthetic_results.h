@@ -43,6 +43,7 @@ struct synthetic_run {
   std::vector<synthetic_fault> faults;
   std::optional<boost::json::value> verify;
   int64_t shard_index = 0, shard_count = 1;
+  std::string run_id;  // meta.run_id when not empty (files from before run ids have none)
 };
 
 // Requests at a constant rate per step for duration_s seconds, latency lognormal with the given median (ms)

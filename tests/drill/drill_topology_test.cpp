@@ -1,0 +1,218 @@
+// The topology format (loadgen/topology.h) that `stampede run --topology` and `stampede drill --topology`
+// share: the reference shop's file and a hand-written one for a user's own system parse into the same
+// structure; bad files are refused naming the field; the chaos timeline turns links into fault proxies
+// and applies node faults through a node's commands (on real processes).
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <boost/json.hpp>
+
+#include "chaos/proxy_server.h"
+#include "common/loopback.h"
+#include "loadgen/chaos_timeline.h"
+#include "loadgen/topology.h"
+
+namespace stampede::loadgen {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+TEST(topology, reference_shop_file_names_nodes_haproxy_and_emulator) {
+  const auto t = parse_topology(R"({"entry_url": "http://127.0.0.1:8080", "admin_token": "x", "lb": "roundrobin",
+    "nodes": [{"name": "node1", "pid": 101, "port": 9001, "url": "http://127.0.0.1:9001"},
+              {"name": "node2", "pid": 102, "port": 9002, "url": "http://127.0.0.1:9002"}],
+    "haproxy": {"pid": 103, "url": "http://127.0.0.1:8080"}, "payment_emulator": {"pid": 104, "url": "u"}})");
+  EXPECT_EQ(t.entry_url, "http://127.0.0.1:8080");
+  ASSERT_EQ(t.nodes.size(), 4u);
+  EXPECT_EQ(t.node("node2")->pid, 102);
+  EXPECT_EQ(t.node("haproxy")->pid, 103);
+  EXPECT_EQ(t.node("payment_emulator")->pid, 104);
+  EXPECT_TRUE(t.links.empty());
+  EXPECT_TRUE(t.node("node1")->supports("pause"));
+  EXPECT_FALSE(t.node("node1")->supports("restart"));  // a pid alone cannot bring a process back
+}
+
+TEST(topology, own_system_file_with_links_pid_files_and_commands) {
+  const auto t = parse_topology(R"({
+    "links": [{"name": "app_db", "from": "app", "to": "db", "listen": "127.0.0.1:15432", "upstream": "127.0.0.1:5432"}],
+    "nodes": [{"name": "app", "pid_file": "/run/app.pid", "commands": {"restart": "systemctl restart app"}},
+              {"name": "db", "commands": {"pause": "docker pause db", "resume": "docker unpause db",
+                                          "kill": "docker kill db", "health": "pg_isready"}}]})");
+  ASSERT_EQ(t.links.size(), 1u);
+  EXPECT_EQ(t.link("app_db")->listen, "127.0.0.1:15432");
+  EXPECT_EQ(t.link("app_db")->upstream, "127.0.0.1:5432");
+  EXPECT_EQ(t.node("app")->pid_file, "/run/app.pid");
+  EXPECT_TRUE(t.node("app")->supports("restart"));
+  EXPECT_TRUE(t.node("db")->supports("pause"));
+  EXPECT_TRUE(t.node("db")->supports("kill"));
+  EXPECT_FALSE(t.node("db")->supports("terminate"));  // no pid, no terminate command
+  EXPECT_EQ(t.node("db")->commands.health, "pg_isready");
+}
+
+// The documented example (docs/examples/topology.json) stays valid.
+TEST(topology, documented_example_parses) {
+  std::ifstream in(STAMPEDE_SOURCE_DIR "/docs/examples/topology.json");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  const auto t = parse_topology(text);
+  EXPECT_EQ(t.links.size(), 3u);
+  EXPECT_EQ(t.nodes.size(), 3u);
+  for (const char* fault : {"kill", "pause", "restart"}) EXPECT_TRUE(t.node("postgres")->supports(fault)) << fault;
+  EXPECT_TRUE(t.node("app2")->supports("restart"));
+}
+
+// Each bad file names the field at fault.
+TEST(topology, bad_files_name_the_field) {
+  auto error_of = [](const std::string& text) {
+    try {
+      (void)parse_topology(text);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(error_of("[1]"), "expected a JSON object");
+  EXPECT_NE(error_of("{").find("not JSON"), std::string::npos);
+  EXPECT_EQ(error_of(R"({"links": [{"name": "a", "listen": "127.0.0.1", "upstream": "127.0.0.1:1"}]})"),
+            "links[1].listen: '127.0.0.1' is not HOST:PORT");
+  EXPECT_EQ(error_of(R"({"links": [{"name": "a", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"}]})"),
+            "links[1].listen: '127.0.0.1:0' needs a port in 1..65535");
+  EXPECT_EQ(error_of(R"({"links": [{"name": "a", "listen": "127.0.0.1:1", "upstrem": "127.0.0.1:1"}]})"),
+            "links[1].upstrem: unknown key (a link has name, listen, upstream, from, to)");
+  EXPECT_EQ(error_of(R"({"links": [{"name": "a", "listen": "127.0.0.1:1", "upstream": "127.0.0.1:2"},
+                                   {"name": "a", "listen": "127.0.0.1:3", "upstream": "127.0.0.1:2"}]})"),
+            "links[2].name: 'a' appears twice");
+  EXPECT_EQ(error_of(R"({"nodes": [{"name": "db"}]})"), "nodes[1]: node 'db' needs pid, pid_file or commands");
+  EXPECT_EQ(error_of(R"({"nodes": [{"name": "db", "pid": 5, "pid_file": "x"}]})"), "nodes[1]: pid and pid_file are exclusive");
+  EXPECT_EQ(error_of(R"({"nodes": [{"name": "db", "pid": "5"}]})"), "nodes[1].pid: expected an integer");
+  EXPECT_EQ(error_of(R"({"nodes": [{"name": "db", "commands": {"puase": "x"}}]})"),
+            "nodes[1].commands.puase: unknown command (kill, terminate, pause, resume, restart, health)");
+  EXPECT_EQ(error_of(R"({"nodes": [{"name": "db", "commands": {"pause": "x"}}]})"),
+            "nodes[1].commands.pause: needs commands.resume (a pause must be healable)");
+  EXPECT_EQ(error_of(R"({"nodes": [{"name": "a b", "pid": 5}]})"),
+            "nodes[1].name: 'a b' must be letters, digits, '_', '-' or '.'");
+}
+
+fault_spec spec(std::string fault, std::string target, std::string restart = {}, std::string toxic = {}) {
+  fault_spec f;
+  f.fault = std::move(fault);
+  f.target = std::move(target);
+  f.restart_command = std::move(restart);
+  f.toxic_json = std::move(toxic);
+  return f;
+}
+
+char state_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(in, text)) return 0;
+  return text[text.rfind(')') + 2];
+}
+
+bool wait_state(pid_t pid, char want) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (state_of(pid) == want) return true;
+    std::this_thread::sleep_for(2ms);  // signal delivery is asynchronous; /proc has no notification
+  }
+  return false;
+}
+
+class sleeper {
+ public:
+  sleeper() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~sleeper() {
+    ::kill(pid_, SIGCONT);
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_;
+};
+
+// A node whose pause and resume are commands (as `docker pause` would be): the fault runs the command,
+// its heal runs the resume command, and a timeline destroyed mid-pause still resumes it.
+TEST(topology_timeline, node_commands_pause_resume_and_heal) {
+  sleeper db;
+  const std::string p = std::to_string(db.pid());
+  const std::string topo = R"({"nodes": [{"name": "db", "commands": {"pause": "kill -STOP )" + p +
+                           R"(", "resume": "kill -CONT )" + p + R"("}}]})";
+  {
+    chaos_timeline timeline(1, topo);
+    const fault_spec pause = spec("pause", "db");
+    const int id = timeline.inject(pause, 0.0);
+    EXPECT_TRUE(wait_state(db.pid(), 'T'));
+    timeline.heal(id, 1.0);
+    EXPECT_TRUE(wait_state(db.pid(), 'S'));
+    timeline.inject(pause, 2.0);
+    EXPECT_TRUE(wait_state(db.pid(), 'T'));
+  }  // destroyed while paused
+  EXPECT_TRUE(wait_state(db.pid(), 'S'));
+}
+
+TEST(topology_timeline, faults_a_node_cannot_take_are_refused_before_the_run) {
+  chaos_timeline timeline(1, R"({"nodes": [{"name": "db", "commands": {"kill": "true"}},
+                                            {"name": "app", "pid": 12345}]})");
+  EXPECT_NO_THROW(timeline.validate(spec("kill", "db")));
+  try {
+    timeline.validate(spec("pause", "db"));
+    ADD_FAILURE() << "accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "node 'db' cannot take a pause fault: it has no pid, pid_file or commands.pause");
+  }
+  try {
+    timeline.validate(spec("restart", "app"));
+    ADD_FAILURE() << "accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("commands.restart"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(timeline.validate(spec("restart", "app", "true")));
+}
+
+TEST(topology_timeline, a_failing_command_is_the_fault_error) {
+  chaos_timeline timeline(1, R"({"nodes": [{"name": "db", "commands": {"kill": "exit 3"}}]})");
+  try {
+    timeline.inject(spec("kill", "db"), 0.0);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "fault 'kill db' failed: kill command failed (exit 3): exit 3");
+  }
+  EXPECT_EQ(timeline.records().at(0).at("error").as_string(), "kill command failed (exit 3): exit 3");
+}
+
+// Links of the topology become fault proxies that listen where the file says (for `stampede run`).
+TEST(topology_timeline, links_become_proxies_on_their_listen_address) {
+  const uint16_t listen = free_loopback_port();
+  const std::string topo = R"({"links": [{"name": "app_db", "listen": "127.0.0.1:)" + std::to_string(listen) +
+                           R"(", "upstream": "127.0.0.1:9"}]})";
+  auto proxies = std::make_shared<chaos::proxy_server>();
+  chaos_timeline timeline(1, topo, proxies);
+  auto info = proxies->proxy("app_db");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->config.listen, "127.0.0.1:" + std::to_string(listen));
+  EXPECT_NO_THROW(timeline.validate(spec("latency", "app_db", {}, R"({"type": "latency", "attributes": {"latency": 10}})")));
+  // An embedder that created the proxy already (stampede drill) keeps it.
+  chaos_timeline second(1, topo, proxies);
+  EXPECT_EQ(proxies->proxy("app_db")->config.listen, "127.0.0.1:" + std::to_string(listen));
+}
+
+}  // namespace
+}  // namespace stampede::loadgen

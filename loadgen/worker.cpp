@@ -186,8 +186,12 @@ void worker::handle(const event& e, steady::time_point now) {
       const bool hard = e.generation != 0;
       if (special_vu_ != nullptr) {  // setup/teardown/quiesce/verify, waiting: its timeout (0) or Ctrl-C (1)
         const interruption_cause cause = hard ? interruption_cause::signal : interruption_cause::deadline;
-        special_cut_short_ = script_interruption{special_phase_, cause, waiting_line(special_vu_->thread)};
-        special_cut_short_->reason = describe(special_phase_, cause, special_cut_short_->where, 0);
+        script_interruption cut;
+        cut.phase = special_phase_;
+        cut.cause = cause;
+        cut.where = waiting_line(special_vu_->thread);
+        cut.reason = describe(cut.phase, cause, cut.where, 0);
+        special_cut_short_ = std::move(cut);
         special_done_ = true;
         // Never resume it: a function looping on requests would otherwise keep the loop busy forever.
         special_vu_->interrupted = true;

@@ -4,6 +4,7 @@
 // luaMemoryLimit is a script error at file:line, never an abort (loadgen/lua_guard.h).
 #include <gtest/gtest.h>
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -222,7 +223,7 @@ TEST_F(script_limits, a_top_level_that_never_ends_is_stopped_by_its_timeout) {
   request.init_timeout = 500ms;
   const run_result r = run_bounded(request, dir_);
   EXPECT_EQ(r.exit_code, exit_script_error);
-  EXPECT_NE(r.err.find("init_loop.lua:2: the script's top level was stopped: it did not finish within the init timeout"),
+  EXPECT_NE(r.err.find("init_loop.lua:2: the script's top level did not finish within the init timeout"),
             std::string::npos)
       << r.err;
   EXPECT_FALSE(r.has_results());
@@ -240,13 +241,88 @@ TEST(script_limits_signals, sigint_stops_a_top_level_that_never_ends) {
   }
   const run_result r = done.get();
   EXPECT_EQ(r.exit_code, exit_interrupted) << r.err;
-  EXPECT_NE(r.err.find("init_spin.lua:1: the script's top level was stopped: it was interrupted by a signal"),
+  EXPECT_NE(r.err.find("init_spin.lua:1: the script's top level was interrupted by a signal"),
             std::string::npos)
       << r.err;
 }
 
-// setup, teardown and verify had timeouts that CPU-bound code ignored. A stuck teardown or verify must
-// not throw away the completed load: the results are written, with a note of what was cut.
+struct child_run {
+  bool exited = false;  // false: killed by a signal (its number in `signal`), e.g. an abort
+  int code = -1;
+  int signal = 0;
+  std::string output;   // stdout and stderr
+};
+
+// Runs `request` in a child process, killed after `bound`: a crash or a hang there is a failed test, not a
+// dead test binary.
+child_run run_in_child(run_request request, std::chrono::seconds bound) {
+  child_run out;
+  int fds[2];
+  if (::pipe(fds) != 0) return out;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], STDERR_FILENO);
+    ::dup2(fds[1], STDOUT_FILENO);
+    request.quiet = true;
+    ::_exit(execute_run(request));
+  }
+  ::close(fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fds[0], POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+      out.output += "\n(killed: still running after " + std::to_string(bound.count()) + " s)";
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    char buf[4096];
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    out.output.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  out.exited = WIFEXITED(status);
+  out.code = out.exited ? WEXITSTATUS(status) : -1;
+  out.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  return out;
+}
+
+// `options` with metamethods: reading it runs the script's code. An error there names the option and the
+// line (it was raised outside any protected call: Lua's panic, an abort); code that never returns is
+// stopped at the init timeout like the top level (it held the run for ever).
+TEST(script_limits_options, options_with_metamethods_are_read_protected_and_bounded) {
+  temp_dir dir;
+  const child_run failing = run_in_child(make_request(dir.write("opts_error.lua", R"lua(
+options = setmetatable({}, { __index = function(t, key)
+  error("no option " .. key)
+end })
+function default() end
+)lua"), ""), 30s);
+  ASSERT_TRUE(failing.exited) << "died of signal " << failing.signal << ":\n" << failing.output;
+  EXPECT_EQ(failing.code, exit_invalid_options) << failing.output;
+  EXPECT_NE(failing.output.find("reading it raised an error: "), std::string::npos) << failing.output;
+  EXPECT_NE(failing.output.find("opts_error.lua:3: no option "), std::string::npos) << failing.output;
+
+  run_request looping = make_request(dir.write("opts_loop.lua", R"lua(
+options = setmetatable({}, { __index = function()
+  while true do end
+end })
+function default() end
+)lua"), "");
+  looping.init_timeout = 500ms;
+  const child_run stuck = run_in_child(looping, 30s);
+  ASSERT_TRUE(stuck.exited) << "died of signal " << stuck.signal << ":\n" << stuck.output;
+  EXPECT_EQ(stuck.code, exit_script_error) << stuck.output;
+  EXPECT_NE(stuck.output.find("opts_loop.lua:3: the script's top level did not finish within the init timeout"),
+            std::string::npos)
+      << stuck.output;
+}
+
+// setup, teardown, quiesce and verify had timeouts that CPU-bound code ignored. A stuck teardown, quiesce
+// or verify must not throw away the completed load: the results are written, with a note of what was cut.
 TEST_F(script_limits, setup_teardown_and_verify_that_never_yield_are_bounded_and_results_kept) {
   run_result r = run_bounded(request_for("setup_spin.lua", R"lua(
 options = { setupTimeout = "300ms", iterations = 1 }
@@ -254,7 +330,7 @@ function setup() while true do end end
 function default() http.get("/hello") end
 )lua"), dir_);
   EXPECT_EQ(r.exit_code, exit_script_error);
-  EXPECT_NE(r.err.find("setup_spin.lua:3: setup() was stopped: it did not finish within its timeout"),
+  EXPECT_NE(r.err.find("setup_spin.lua:3: setup() did not finish within its timeout"),
             std::string::npos)
       << r.err;
   EXPECT_EQ(server_.hits("/hello"), 0u);
@@ -270,7 +346,7 @@ function teardown() local x = 0 while true do x = x + 1 end end
   const json::object& teardown = only_interruption(r);
   EXPECT_EQ(teardown.at("phase").as_string(), "teardown");
   EXPECT_TRUE(located_at(teardown, "teardown_spin.lua:4")) << json::serialize(teardown);
-  EXPECT_NE(r.err.find("teardown() was stopped"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("teardown_spin.lua:4: teardown() did not finish within its timeout"), std::string::npos) << r.err;
 
   r = run_bounded(request_for("verify_spin.lua", R"lua(
 options = { teardownTimeout = "300ms", iterations = 2 }
@@ -281,8 +357,29 @@ function verify(history) while true do end end
   ASSERT_TRUE(r.has_results()) << r.err;
   EXPECT_EQ(r.summary_int("requests"), 2);
   EXPECT_FALSE(r.root().at("verify").at("ok").as_bool());
-  EXPECT_NE(std::string(r.root().at("verify").at("error").as_string()).find("verify_spin.lua:4: verify() was stopped"),
+  EXPECT_NE(std::string(r.root().at("verify").at("error").as_string())
+                .find("verify_spin.lua:4: verify() did not finish within its timeout"),
             std::string::npos);
+
+  // quiesce() that never yields is not quiet in time: recorded, verify() still runs, not a script error.
+  r = run_bounded(request_for("quiesce_spin.lua", R"lua(
+options = { teardownTimeout = "300ms", iterations = 2 }
+function default() http.get("/hello") end
+function quiesce() while true do end end
+function verify(history) return { { name = "ran", ok = true } } end
+)lua"), dir_);
+  EXPECT_EQ(r.exit_code, exit_ok) << r.err;
+  ASSERT_TRUE(r.has_results()) << r.err;
+  EXPECT_EQ(r.summary_int("requests"), 2);
+  const json::object& quiesce = r.root().at("quiesce").as_object();
+  EXPECT_FALSE(quiesce.at("ok").as_bool());
+  EXPECT_NE(std::string(quiesce.at("error").as_string()).find("quiesce_spin.lua:4: quiesce() did not finish within its timeout"),
+            std::string::npos)
+      << json::serialize(quiesce);
+  EXPECT_TRUE(r.root().at("verify").at("ok").as_bool());
+  const json::object& stopped = only_interruption(r);
+  EXPECT_EQ(stopped.at("phase").as_string(), "quiesce");
+  EXPECT_TRUE(located_at(stopped, "quiesce_spin.lua:4")) << json::serialize(stopped);
 }
 
 TEST(script_limits_signals, sigint_stops_a_teardown_that_never_yields_and_keeps_the_results) {
@@ -314,7 +411,9 @@ end
   EXPECT_EQ(r.step("GET /hello")->at("requests").to_number<int64_t>(), 3);
   EXPECT_NE(r.err.find("interrupted by a signal"), std::string::npos) << r.err;
   const auto& stops = r.root().at("script_interruptions").as_array();
-  if (!stops.empty()) EXPECT_TRUE(located_at(stops.at(0).as_object(), "teardown_spin.lua:6")) << json::serialize(stops);
+  if (!stops.empty()) {
+    EXPECT_TRUE(located_at(stops.at(0).as_object(), "teardown_spin.lua:6")) << json::serialize(stops);
+  }
 }
 
 // ---- memory ----

@@ -1009,7 +1009,8 @@ lua_runtime::~lua_runtime() {
   if (L_ != nullptr) lua_close(L_);
 }
 
-void lua_runtime::load_script(const std::string& path, std::chrono::nanoseconds timeout) {
+void lua_runtime::load_script(const std::string& path, std::chrono::nanoseconds timeout,
+                              std::optional<script_interruption>& stopped) {
   lua_State* L = L_;
   // Let scenarios require() modules that sit next to them (and, sandboxed, read files there only).
   sandbox_.set_script(L, path);
@@ -1028,7 +1029,10 @@ void lua_runtime::load_script(const std::string& path, std::chrono::nanoseconds 
   guard_.leave();
   if (status != LUA_OK) {
     std::string message = guard_.explain(luaL_tolstring(L, -1, nullptr));
-    if (guard_.tripped()) message = guard_.take_interruption().reason;  // the line is in the reason
+    if (guard_.tripped()) {
+      stopped = guard_.take_interruption();
+      message = stopped->reason;  // the line is in the reason
+    }
     lua_settop(L, handler - 1);
     throw script_error(message);
   }

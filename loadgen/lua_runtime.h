@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,8 +35,9 @@ class lua_runtime {
   const lua_sandbox& sandbox() const noexcept { return sandbox_; }
 
   // Loads and runs the script's top level, stopped after `timeout` (or a stop request) if it does
-  // not finish. Throws script_error ("file:line: message").
-  void load_script(const std::string& path, std::chrono::nanoseconds timeout);
+  // not finish. Throws script_error ("file:line: message"); `stopped` is set first when the guard stopped it.
+  void load_script(const std::string& path, std::chrono::nanoseconds timeout,
+                   std::optional<script_interruption>& stopped);
   // Decodes setup()'s result for every VU's `data` argument. Throws script_error.
   void set_setup_data(std::string_view json);
   bool has_function(std::string_view name) const;

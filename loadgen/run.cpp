@@ -390,9 +390,12 @@ void coordinator::special(Call call) {
   interruptible(first, [&] { first.interrupt_special(); }, call);
 }
 
-// Everything before the load: the top level and the options (worker 0), setup(), the other workers.
-// Returns -1 when the load may start, else the exit code.
+// Everything before the load: the top level and the options (worker 0), setup(), the other workers' top
+// level. Returns -1 when the load may start, else the exit code. A Ctrl-C during any of them ends the run
+// there with results that say where (meta.aborted.phase), also when the call it came in finished anyway:
+// a signal that was taken is never dropped (the next call clears the guard's stop requests).
 int coordinator::start(const report_writer& write_reports) {
+  const char* phase = "init";
   try {
     workers_.push_back(std::make_unique<worker>(plan_, 0, outbox_));
     worker& first = *workers_[0];
@@ -400,45 +403,44 @@ int coordinator::start(const report_writer& write_reports) {
       first.init();
       plan_.options = first.read_options(request_.overrides);
     });
-    if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
-    if (!request_.no_thresholds) {
-      thresholds_ = build_thresholds_from_options(plan_.options.thresholds);
-      validate_threshold_tags(thresholds_);
+    if (!call_interrupted_) {
+      if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
+      if (!request_.no_thresholds) {
+        thresholds_ = build_thresholds_from_options(plan_.options.thresholds);
+        validate_threshold_tags(thresholds_);
+      }
+      set_up_chaos();
+      first.apply_plan();
+      phase = "setup";
+      special([&] { plan_.setup_data_json = first.run_setup(); });
     }
-    set_up_chaos();
-    first.apply_plan();
-  } catch (const script_error& e) {  // no results: nothing has run yet
+    if (!call_interrupted_) {
+      first.apply_plan();
+      phase = "init";
+      for (int i = 1; i < plan_.threads && !call_interrupted_; ++i) {
+        workers_.push_back(std::make_unique<worker>(plan_, i, outbox_));
+        worker& w = *workers_.back();
+        interruptible(w, [&] { w.interrupt_init(); }, [&] { w.init(); });
+        w.apply_plan();
+      }
+    }
+  } catch (const script_error& e) {  // a script error before the load: no results, nothing has been measured
     std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
-    return exit_code(run_outcome{.script_error = !call_interrupted_, .interrupted = call_interrupted_});
+    if (!call_interrupted_) return exit_code(run_outcome{.script_error = true});
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "stampede: invalid options: %s\n", e.what());
     return exit_invalid_options;
   }
-  for (const auto& s : plan_.options.scenarios) {
-    planned_duration_s_ = std::max(planned_duration_s_,
-                                   std::chrono::duration<double>(s.start_time + s.planned_duration()).count());
-  }
-  const char* phase = "setup";
-  try {
-    worker& first = *workers_[0];
-    special([&] { plan_.setup_data_json = first.run_setup(); });
-    first.apply_plan();
-    phase = "init";
-    for (int i = 1; i < plan_.threads; ++i) {
-      workers_.push_back(std::make_unique<worker>(plan_, i, outbox_));
-      worker& w = *workers_.back();
-      interruptible(w, [&] { w.interrupt_init(); }, [&] { w.init(); });
-      w.apply_plan();
-    }
-  } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
-    if (!call_interrupted_) return exit_code(run_outcome{.script_error = true});
-    // Ctrl-C before the load: results are written as for any interrupted run, saying where it stopped.
+  if (call_interrupted_) {  // results as for any interrupted run, saying where it stopped
     interrupted_in_ = phase;
     final_.add_worker(workers_[0]->metrics());
     json::value results = build_results({});
     write_outputs(results, write_reports);
     return exit_code(run_outcome{.interrupted = true});
+  }
+  for (const auto& s : plan_.options.scenarios) {
+    planned_duration_s_ = std::max(planned_duration_s_,
+                                   std::chrono::duration<double>(s.start_time + s.planned_duration()).count());
   }
 
   {  // Every VU may hold a connection: refuse clearly now rather than fail with EMFILE under load (hardening).

@@ -76,7 +76,15 @@ worker::~worker() {
 lua_State* worker::lua() const noexcept { return lua_->state(); }
 const lua_sandbox& worker::sandbox() const noexcept { return lua_->sandbox(); }
 
-void worker::init() { lua_->load_script(plan_.script_path, plan_.init_timeout); }
+void worker::init() {
+  std::optional<script_interruption> stopped;
+  try {
+    lua_->load_script(plan_.script_path, plan_.init_timeout, stopped);
+  } catch (const script_error&) {
+    if (stopped) interruptions_.push_back(std::move(*stopped));  // in the results of an interrupted run
+    throw;
+  }
+}
 
 run_options worker::read_options(const option_overrides& overrides) {
   lua_guard& guard = lua_->guard();
@@ -89,7 +97,10 @@ run_options worker::read_options(const option_overrides& overrides) {
     options = read_run_options(lua_->state(), overrides);
   } catch (const std::invalid_argument&) {
     guard.leave();
-    if (guard.tripped()) throw script_error(guard.take_interruption().reason);  // not a bad option
+    if (guard.tripped()) {  // not a bad option: the script was stopped
+      interruptions_.push_back(guard.take_interruption());
+      throw script_error(interruptions_.back().reason);
+    }
     throw;
   }
   guard.leave();

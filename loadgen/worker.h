@@ -146,8 +146,8 @@ class worker {
   void clear_stop_requests();
   // The coordinator's thread, every ~100 ms: lets the guard stop Lua code that never yields.
   void watchdog_tick();
-  // Code the guard stopped because it did not yield (a VU's iteration, setup, teardown, quiesce, verify),
-  // in order.
+  // Code the guard stopped because it did not yield (the top level, a VU's iteration, setup, teardown,
+  // quiesce, verify), in order.
   const std::vector<script_interruption>& interruptions() const noexcept { return interruptions_; }
 
   worker_metrics& metrics() noexcept { return metrics_; }

@@ -217,7 +217,8 @@ TEST_F(script_limits, pcall_callbacks_handlers_and_coroutines_cannot_hide_a_loop
   }
 }
 
-// The top level: bounded by the init timeout, and Ctrl-C stops it (before, the first ignored both).
+// The top level: bounded by the init timeout, and Ctrl-C stops it (before, the first ignored both); a
+// Ctrl-C there writes results, as one in setup() does.
 TEST_F(script_limits, a_top_level_that_never_ends_is_stopped_by_its_timeout) {
   run_request request = request_for("init_loop.lua", "local n = 0\nwhile true do n = n + 1 end\nfunction default() end\n");
   request.init_timeout = 500ms;
@@ -244,6 +245,39 @@ TEST(script_limits_signals, sigint_stops_a_top_level_that_never_ends) {
   EXPECT_NE(r.err.find("init_spin.lua:1: the script's top level was interrupted by a signal"),
             std::string::npos)
       << r.err;
+  // As for a Ctrl-C in setup(): results that say where the run stopped.
+  ASSERT_TRUE(r.has_results()) << r.err;
+  const auto& aborted = r.root().at("meta").at("aborted");
+  EXPECT_EQ(aborted.at("reason"), "signal") << json::serialize(aborted);
+  EXPECT_EQ(aborted.at("phase"), "init") << json::serialize(aborted);
+  EXPECT_EQ(aborted.at("detail"), "interrupted by a signal during the script's top level");
+  const json::object& stopped = only_interruption(r);
+  EXPECT_EQ(stopped.at("phase").as_string(), "init");
+  EXPECT_TRUE(located_at(stopped, "init_spin.lua:1")) << json::serialize(stopped);
+}
+
+// A signal taken while a call before the load was finishing anyway (here, a top level that is done at
+// once) still ends the run there: it is not forgotten when the next call (setup) starts with its stop
+// requests cleared (that setup ran to its timeout: exit 107 after 5 s instead of 105 at once).
+TEST(script_limits_signals, a_sigint_taken_as_a_call_finishes_still_ends_the_run_before_the_load) {
+  sigint_blocked blocked;
+  temp_dir dir;
+  const run_request request = make_request(dir.write("setup_waits.lua", R"lua(
+options = { setupTimeout = "5s", iterations = 1 }
+function setup() sleep(600) end
+function default() end
+)lua"), "");
+  auto done = std::async(std::launch::async, [&] { return run_scenario(request, dir); });
+  kill(getpid(), SIGINT);  // pending before the run starts: taken by the top level's call, or by setup's
+  if (done.wait_for(30s) != std::future_status::ready) {
+    std::fprintf(stderr, "FATAL: the run did not end\n");
+    std::abort();
+  }
+  const run_result r = done.get();
+  EXPECT_EQ(r.exit_code, exit_interrupted) << r.err;
+  ASSERT_TRUE(r.has_results()) << r.err;
+  const std::string phase(r.root().at("meta").at("aborted").at("phase").as_string());
+  EXPECT_TRUE(phase == "init" || phase == "setup") << phase;
 }
 
 struct child_run {

@@ -218,7 +218,6 @@ class worker {
   void resume(vu& v, int nargs);
   void after_iteration(vu& v);
   void on_http_complete(vu& v);
-  void finish_vu(vu& v);
   bool wants_another_iteration(vu& v, steady::time_point now);
   void stop_stuck_vu(vu& v);
   std::string run_special_vu(const char* function_name, lua_phase phase, nanos timeout,

@@ -222,7 +222,7 @@ class coordinator {
   std::string interrupted_in_;           // "setup" or "init" when a signal ended the run before the load
   json::value quiesce_ = nullptr;        // results.quiesce
   bool call_interrupted_ = false;  // a signal came during the last interruptible() call (it was stopped)
-  bool special_failed_ = false;    // teardown() or verify() raised (not because of a signal)
+  bool special_failed_ = false;    // teardown(), quiesce() or verify() raised (not because of a signal)
   bool verify_failed_ = false;     // verify() returned an invariant with ok = false
   std::unique_ptr<chaos_timeline> chaos_;
   std::vector<size_t> pending_faults_;   // indexes into plan_.options.chaos, by start time

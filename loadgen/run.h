@@ -33,7 +33,7 @@ inline constexpr int exit_script_abort = 108;         // stampede.abort() / opti
 // How a run ended, as far as its exit code is concerned.
 struct run_outcome {
   bool invariant_failed = false;    // verify() returned an invariant with ok = false
-  bool script_error = false;        // teardown()/verify() raised, or a script mistake stopped the load
+  bool script_error = false;        // teardown()/quiesce()/verify() raised, or a script mistake stopped the load
   bool script_aborted = false;      // stampede.abort(), or options.throw and an iteration error
   bool interrupted = false;         // SIGINT/SIGTERM
   bool thresholds_crossed = false;  // a threshold failed (also when abortOnFail ended the run)

@@ -1,7 +1,7 @@
 // Lua code that never yields, or allocates without bound, must not own the generator: every phase
-// (the top level, setup, a VU's iteration, teardown, verify) ends at its deadline or on the first
-// Ctrl-C, names the line that was running, and the run still writes its results; memory past
-// luaMemoryLimit is a script error at file:line, never an abort (loadgen/lua_guard.h).
+// (the top level and the options, setup, a VU's iteration, teardown, quiesce, verify) ends at its
+// deadline or on the first Ctrl-C, names the line that was running, and the run still writes its
+// results; memory past luaMemoryLimit is a script error at file:line, never an abort (loadgen/lua_guard.h).
 #include <gtest/gtest.h>
 
 #include <poll.h>

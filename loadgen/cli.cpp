@@ -134,10 +134,10 @@ run_request parse(std::span<char* const> args) {
     } else if (arg == "--quiet" || arg == "-q") {
       request.quiet = true;
     } else if (!arg.empty() && arg.front() == '-') {
-      static constexpr std::array<std::string_view, 16> flags = {
-          "--target",     "--out",           "--report", "--vus", "--duration", "--rate",
-          "--iterations", "--threads",       "--seed",   "--env", "--shard",    "--proxy",
-          "--topology",   "--no-thresholds", "--quiet",  "--help"};
+      static constexpr std::array<std::string_view, 18> flags = {
+          "--target",     "--out",           "--report",           "--vus",        "--duration", "--rate",
+          "--iterations", "--threads",       "--seed",             "--env",        "--shard",    "--proxy",
+          "--topology",   "--no-thresholds", "--lua-memory-limit", "--unsafe-lua", "--quiet",    "--help"};
       throw usage_error("unknown flag '" + std::string(arg) + "'" + did_you_mean(arg, flags));
     } else if (request.script_path.empty()) {
       request.script_path = std::string(arg);

@@ -188,6 +188,7 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
   run.report_dir = request.out_dir;
   run.threads = request.threads;
   run.seed = request.seed;
+  run.unsafe_lua = request.unsafe_lua;
   for (const auto& [k, v] : request.env) run.env[k] = v;  // -e wins over what the drill passes
   run.quiet = request.quiet;
   run.quiesce_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.quiet_timeout);

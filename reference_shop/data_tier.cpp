@@ -51,6 +51,7 @@ void data_tier::start() {
     cluster_->ensure_database(shop_role, password_, shop_database);
     primary_port_ = free_loopback_port();
     replica_port_ = free_loopback_port();
+    runtime_port_ = free_loopback_port();
     return;
   }
   postgres_server_options po;
@@ -92,6 +93,7 @@ haproxy_db_config data_tier::db_haproxy_config() const {
   haproxy_db_config c;
   c.primary_port = primary_port_;
   c.replica_port = replica_port_;
+  c.runtime_port = runtime_port_;
   c.maxconn = static_cast<int>(options_.nodes) * options_.pool_size * 2 + 2 * spare_connections;
   if (cluster_) {
     for (const auto& m : cluster_->members()) c.members.push_back({m.name, m.pg_port, m.rest_port});

@@ -72,6 +72,7 @@ class data_tier {
   std::unique_ptr<postgres_server> server_;
   std::unique_ptr<patroni_cluster> cluster_;
   uint16_t primary_port_ = 0, replica_port_ = 0;  // the database HAProxy's frontends
+  uint16_t runtime_port_ = 0;                      // and its runtime API
   std::string password_;  // the shop role's, new on every start
 };
 

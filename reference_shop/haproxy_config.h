@@ -45,6 +45,7 @@ std::string render_haproxy_config(const haproxy_config& config);
 struct haproxy_db_config {
   uint16_t primary_port = 0;
   uint16_t replica_port = 0;
+  uint16_t runtime_port = 0;  // runtime API (operator level), loopback only; 0: none
   int maxconn = 2000;
   struct member {
     std::string name;

@@ -40,9 +40,13 @@ bool alive(pid_t pid) {
   return ::kill(pid, 0) == 0 || errno == EPERM;  // not our child: ask the kernel
 }
 
-// Waits until none of `pids` runs or `deadline` passes; true if all are gone.
-bool wait_gone(const std::vector<pid_t>& pids, steady::time_point deadline) {
+// Waits until none of `pids` runs or `deadline` passes; true if all are gone. `also_reap`: processes that
+// may exit meanwhile as our children (postmasters re-parented to us): reaped as they go, because Patroni
+// waits for its postmaster to vanish and a zombie never does.
+bool wait_gone(const std::vector<pid_t>& pids, steady::time_point deadline,
+               const std::vector<pid_t>& also_reap = {}) {
   while (true) {
+    for (pid_t p : also_reap) (void)alive(p);
     bool any = false;
     for (pid_t p : pids) any = any || alive(p);
     if (!any) return true;
@@ -322,7 +326,16 @@ void patroni_cluster::start(std::chrono::seconds timeout) {
   std::error_code ec;
   fs::remove_all(options_.dir, ec);  // a fresh cluster on every start (new passwords, new ports)
   make_dir(options_.dir, ::geteuid(), ::getegid());
-  if (::geteuid() == 0) ::chmod(options_.dir.c_str(), 0711);  // the postgres user walks through to its dirs
+  if (::geteuid() == 0) {
+    // The postgres user walks through to its directories: DIR/patroni and the shop's data directory (made
+    // 0700 by mkdtemp) get the search bit for others; nothing in them is readable that way.
+    ::chmod(options_.dir.c_str(), 0711);
+    struct stat st {};
+    const fs::path parent = options_.dir.parent_path();
+    if (::stat(parent.c_str(), &st) == 0 && st.st_uid == ::geteuid() && (st.st_mode & S_IXOTH) == 0) {
+      ::chmod(parent.c_str(), (st.st_mode & 07777) | S_IXOTH);
+    }
+  }
   superuser_password_ = random_token();
   replication_password_ = random_token();
   write_owned(options_.dir / "superuser.password", superuser_password_ + "\n", ::geteuid(), ::getegid());
@@ -439,15 +452,18 @@ void patroni_cluster::stop() {
     const pid_t pm = read_postmaster_pid(m.dir / "data");
     if (pm > 0) m.postmaster_pid = pm;
     if (alive(m.patroni_pid)) patronis.push_back(m.patroni_pid);
+    if (m.postmaster_pid > 0) postmasters.push_back(m.postmaster_pid);
   }
   for (pid_t p : patronis) {
     ::kill(p, SIGTERM);  // Patroni stops its PostgreSQL (fast shutdown), then exits
     ::kill(p, SIGCONT);  // a member paused by a drill
   }
-  if (!wait_gone(patronis, steady::now() + std::chrono::seconds{20})) {
+  // Bounded so that the whole shop stops within ~15 s; Patroni's fast shutdown takes 1-4 s here.
+  if (!wait_gone(patronis, steady::now() + std::chrono::seconds{8}, postmasters)) {
     for (pid_t p : patronis) ::kill(p, SIGKILL);
-    wait_gone(patronis, steady::now() + std::chrono::seconds{5});
+    wait_gone(patronis, steady::now() + std::chrono::seconds{2}, postmasters);
   }
+  postmasters.clear();
   for (auto& m : members_) {
     if (alive(m.postmaster_pid)) postmasters.push_back(m.postmaster_pid);
     m.patroni_pid = -1;
@@ -456,16 +472,16 @@ void patroni_cluster::stop() {
     ::kill(p, SIGQUIT);  // immediate shutdown; the postmaster takes its backends with it
     ::kill(p, SIGCONT);
   }
-  if (!wait_gone(postmasters, steady::now() + std::chrono::seconds{5})) {
+  if (!wait_gone(postmasters, steady::now() + std::chrono::seconds{3})) {
     for (pid_t p : postmasters) ::kill(p, SIGKILL);
-    wait_gone(postmasters, steady::now() + std::chrono::seconds{5});
+    wait_gone(postmasters, steady::now() + std::chrono::seconds{2});
   }
   for (auto& m : members_) m.postmaster_pid = -1;
   if (alive(etcd_pid_)) {
     ::kill(etcd_pid_, SIGTERM);
-    if (!wait_gone({etcd_pid_}, steady::now() + std::chrono::seconds{5})) {
+    if (!wait_gone({etcd_pid_}, steady::now() + std::chrono::seconds{3})) {
       ::kill(etcd_pid_, SIGKILL);
-      wait_gone({etcd_pid_}, steady::now() + std::chrono::seconds{5});
+      wait_gone({etcd_pid_}, steady::now() + std::chrono::seconds{2});
     }
   }
   etcd_pid_ = -1;
@@ -518,7 +534,13 @@ json::object patroni_cluster::topology() const {
 
 std::string patroni_cluster::logs_tail() const {
   std::string out;
-  for (const auto& m : members_) out += "\n[" + m.name + "] " + tail_of(m.dir / "patroni.log", 4);
+  for (const auto& m : members_) {
+    std::error_code ec;
+    const bool empty = fs::file_size(m.dir / "patroni.log", ec) == 0 || ec;
+    out += "\n[" + m.name + "] " +
+           (empty ? "(no output: could the postgres user not enter " + m.dir.string() + "?)"
+                  : tail_of(m.dir / "patroni.log", 4));
+  }
   return out;
 }
 

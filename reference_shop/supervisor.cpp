@@ -30,6 +30,7 @@
 #include "reference_shop/child_process.h"
 #include "reference_shop/data_tier.h"
 #include "reference_shop/haproxy_config.h"
+#include "reference_shop/haproxy_runtime.h"
 #include "reference_shop/options.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/seed.h"
@@ -496,9 +497,19 @@ void supervisor::start_db_haproxy() {
   c.alive = true;
   c.port = data_.db_haproxy_config().primary_port;
   children_.push_back(c);
+  // HAProxy counts a server as up until its checks say otherwise: ready once exactly one member passed the
+  // /primary check and the others failed it, so that no first session lands on a replica.
+  const uint16_t runtime = data_.db_haproxy_config().runtime_port;
+  auto checked = [&] {
+    const auto states = haproxy_server_states(runtime, "postgres_primary", std::chrono::seconds{1});
+    if (!states || states->size() != data_.cluster()->members().size()) return false;
+    int up = 0, down = 0;
+    for (const auto& [name, state] : *states) (state == 2 ? up : state == 0 ? down : up) += 1;
+    return up == 1 && up + down == static_cast<int>(states->size());
+  };
   const std::string ping = "host=127.0.0.1 port=" + std::to_string(c.port) + " dbname=shop connect_timeout=2";
   const auto deadline = steady::now() + std::chrono::seconds{15};
-  while (PQping(ping.c_str()) != PQPING_OK) {
+  while (!checked() || PQping(ping.c_str()) != PQPING_OK) {
     reap();
     if (!find("haproxy_db")->alive) throw std::runtime_error("the database haproxy exited at start (port in use?)");
     if (steady::now() > deadline) throw std::runtime_error("the database haproxy found no primary within 15 s");
@@ -576,7 +587,8 @@ void supervisor::write_topology() {
       db_haproxy = json::object{{"pid", c.pid},
                                 {"primary", "127.0.0.1:" + std::to_string(c.port)},
                                 {"replicas", "127.0.0.1:" + std::to_string(data_.db_haproxy_config().replica_port)},
-                                {"config", (std::filesystem::path{o_.data} / "haproxy-db.cfg").string()}};
+                                {"config", (std::filesystem::path{o_.data} / "haproxy-db.cfg").string()},
+                                {"runtime_api", "127.0.0.1:" + std::to_string(data_.db_haproxy_config().runtime_port)}};
     } else if (c.role == "payment_emulator") {
       emulator = json::object{{"pid", c.pid}, {"url", "http://127.0.0.1:" + std::to_string(c.port)}};
     }

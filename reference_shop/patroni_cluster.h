@@ -22,6 +22,7 @@
 
 #include <sys/types.h>
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
@@ -81,6 +82,11 @@ class patroni_cluster {
   std::string superuser_conninfo(uint16_t port, const std::string& database = "postgres") const;
   // The topology's members and etcd: {"etcd": {...}, "members": [...], "sync": bool}.
   boost::json::object topology() const;
+  // Fault targets for drills (loadgen/topology.h nodes with shell commands): each member by name (kill,
+  // terminate, pause, resume its Patroni and postmaster together, pids as now), `primary` (the member that
+  // leads when the fault is injected, asked of the REST APIs by DIR/patroni/signal_primary.py; a pause
+  // remembers whom it paused, so the resume wakes the same member after a failover) and `etcd`.
+  boost::json::array fault_nodes() const;
   // True for pids this cluster started or tracks (the supervisor reaps them as its own).
   bool owns(pid_t pid) const;
   // Marks a reaped pid as gone, so stop() does not signal a recycled pid.
@@ -93,6 +99,7 @@ class patroni_cluster {
   pid_t spawn_as_server_user(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
                              const std::filesystem::path& log) const;
   std::string logs_tail() const;
+  void write_signal_script() const;
 
   patroni_cluster_options options_;
   uid_t uid_ = 0;

@@ -600,6 +600,8 @@ void supervisor::write_topology() {
       {"payment_emulator", std::move(emulator)},
   };
   if (!db_haproxy.empty()) topology["database_haproxy"] = std::move(db_haproxy);
+  // Chaos targets by name for drills (`pg1`, `primary`, `etcd`): loadgen/topology.h reads them as nodes.
+  if (const auto* cluster = data_.cluster()) topology["database_nodes"] = cluster->fault_nodes();
   const std::string tmp = o_.topology_path + ".tmp";
   std::error_code ignored;
   std::filesystem::remove(tmp, ignored);  // a new file: nobody holds an old one open

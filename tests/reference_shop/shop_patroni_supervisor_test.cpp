@@ -96,6 +96,7 @@ class patroni_shop_test : public shop_process_test {
 
 TEST_F(patroni_shop_test, fails_over_through_haproxy_without_losing_acknowledged_orders_in_sync_mode) {
   start_cluster({"--sync-replication", "on"});
+  if (HasFatalFailure()) return;
   const auto& db = topology_["database"].as_object();
   EXPECT_EQ(db.at("ha").as_string(), "patroni");
   EXPECT_TRUE(db.at("synchronous_mode").as_bool());
@@ -181,6 +182,22 @@ TEST_F(patroni_shop_test, fails_over_through_haproxy_without_losing_acknowledged
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << log();
   std::printf("[ measure ] stopped in %.1f s\n", std::chrono::duration<double>(steady::now() - stop_begin).count());
   for (pid_t p : old_pids) EXPECT_TRUE(p <= 0 || gone(p)) << "left behind: pid " << p;
+}
+
+// The supervisor SIGKILLed: nothing runs its shutdown; Patroni gets SIGTERM (its death signal) and stops its
+// PostgreSQL, etcd gets SIGKILL. Nothing of the topology may outlive it.
+TEST_F(patroni_shop_test, sigkill_of_the_supervisor_takes_the_cluster_down) {
+  start_cluster({});
+  if (HasFatalFailure()) return;
+  const auto pids = all_pids();
+  ASSERT_EQ(::kill(supervisor_.pid, SIGKILL), 0);
+  ASSERT_TRUE(wait_exit(supervisor_.pid, 10s).has_value());
+  reaped_ = true;
+  const auto begin = steady::now();
+  eventually([&] { return std::ranges::all_of(pids, [](pid_t p) { return p <= 0 || gone(p); }); }, 30s);
+  std::printf("[ measure ] cluster gone %.1f s after the supervisor's SIGKILL\n",
+              std::chrono::duration<double>(steady::now() - begin).count());
+  for (pid_t p : pids) EXPECT_TRUE(p <= 0 || gone(p)) << "left behind: pid " << p;
 }
 
 TEST_F(patroni_shop_test, ha_needs_postgres_and_valid_flags) {

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/http_client.h"
+#include "reference_shop/haproxy_config.h"
 #include "reference_shop/patroni_cluster.h"
 #include "reference_shop/pg_connection.h"
 #include "tests/reference_shop/shop_process_support.h"
@@ -215,6 +216,35 @@ TEST_F(patroni_shop_test, ha_needs_postgres_and_valid_flags) {
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(WEXITSTATUS(*status), 2);
   EXPECT_NE(log().find("--sync-replication must be on or off"), std::string::npos) << log();
+}
+
+// The database HAProxy: one listen per role, each member's PostgreSQL port checked on its REST port, cut
+// sessions on a demotion, the runtime API for the supervisor's readiness check.
+TEST(patroni_haproxy_config, routes_to_the_member_that_answers_primary) {
+  haproxy_db_config c;
+  c.primary_port = 7000;
+  c.replica_port = 7001;
+  c.runtime_port = 7002;
+  c.members = {{"pg1", 5001, 8001}, {"pg2", 5002, 8002}};
+  const std::string text = render_haproxy_db_config(c);
+  EXPECT_NE(text.find("mode tcp"), std::string::npos) << text;
+  EXPECT_NE(text.find("stats socket ipv4@127.0.0.1:7002 level operator"), std::string::npos) << text;
+  const size_t primary = text.find("listen postgres_primary"), replicas = text.find("listen postgres_replicas");
+  ASSERT_NE(primary, std::string::npos) << text;
+  ASSERT_NE(replicas, std::string::npos) << text;
+  const std::string p = text.substr(primary, replicas - primary), r = text.substr(replicas);
+  EXPECT_NE(p.find("bind 127.0.0.1:7000"), std::string::npos) << p;
+  EXPECT_NE(p.find("option httpchk GET /primary"), std::string::npos) << p;
+  EXPECT_NE(p.find("on-marked-down shutdown-sessions"), std::string::npos) << p;
+  EXPECT_NE(p.find("server pg1 127.0.0.1:5001 check port 8001"), std::string::npos) << p;
+  EXPECT_NE(p.find("server pg2 127.0.0.1:5002 check port 8002"), std::string::npos) << p;
+  EXPECT_NE(r.find("bind 127.0.0.1:7001"), std::string::npos) << r;
+  EXPECT_NE(r.find("option httpchk GET /replica"), std::string::npos) << r;
+  c.replica_port = 0;
+  c.runtime_port = 0;
+  const std::string bare = render_haproxy_db_config(c);
+  EXPECT_EQ(bare.find("postgres_replicas"), std::string::npos) << bare;
+  EXPECT_EQ(bare.find("stats socket"), std::string::npos) << bare;
 }
 
 // A missing binary is one line naming the Debian package, before anything starts.

@@ -86,12 +86,15 @@ std::string str(const json::object& o, std::string_view key) {
   return v != nullptr && v->is_string() ? std::string{v->as_string()} : std::string{};
 }
 
-// The postmaster's pid from postmaster.pid (first line), if that process runs.
-pid_t read_postmaster_pid(const fs::path& data_dir) {
+// The postmaster's pid from postmaster.pid (first line), if that process runs as `uid`. The file belongs to
+// the server's user: a pid in it is only believed for a process of that user (we may be root, and signal it).
+pid_t read_postmaster_pid(const fs::path& data_dir, uid_t uid) {
   std::ifstream in{data_dir / "postmaster.pid"};
   long pid = -1;
-  if (!(in >> pid) || pid <= 0) return -1;
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 ? static_cast<pid_t>(pid) : -1;
+  if (!(in >> pid) || pid <= 1 || pid >= (1L << 22)) return -1;
+  struct stat st {};
+  if (::stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0 || st.st_uid != uid) return -1;
+  return static_cast<pid_t>(pid);
 }
 
 void make_dir(const fs::path& dir, uid_t uid, gid_t gid) {
@@ -400,7 +403,7 @@ std::optional<size_t> patroni_cluster::refresh() {
   std::vector<std::string> sync_names;
   for (size_t i = 0; i < members_.size(); ++i) {
     auto& m = members_[i];
-    const pid_t pm = read_postmaster_pid(m.dir / "data");
+    const pid_t pm = read_postmaster_pid(m.dir / "data", uid_);
     if (pm > 0) m.postmaster_pid = pm;
     const auto st = get_json(m.rest_port, "/patroni");
     if (!st) {
@@ -450,7 +453,7 @@ void patroni_cluster::ensure_database(const std::string& role, const std::string
 void patroni_cluster::stop() {
   std::vector<pid_t> patronis, postmasters;
   for (auto& m : members_) {
-    const pid_t pm = read_postmaster_pid(m.dir / "data");
+    const pid_t pm = read_postmaster_pid(m.dir / "data", uid_);
     if (pm > 0) m.postmaster_pid = pm;
     if (alive(m.patroni_pid)) patronis.push_back(m.patroni_pid);
     if (m.postmaster_pid > 0) postmasters.push_back(m.postmaster_pid);

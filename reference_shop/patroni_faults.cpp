@@ -35,9 +35,11 @@ sig = {"kill": signal.SIGKILL, "terminate": signal.SIGTERM, "pause": signal.SIGS
 if sig is None:
     sys.exit("usage: signal_primary.py kill|terminate|pause|resume")
 def postmaster(data_dir):
+    # The file belongs to the server's user: believe it only for a process of that user.
     try:
         with open(os.path.join(data_dir, "postmaster.pid")) as f:
-            return int(f.readline())
+            pid = int(f.readline())
+        return pid if os.stat("/proc/%d" % pid).st_uid == os.stat(data_dir).st_uid else 0
     except (OSError, ValueError):
         return 0
 if action == "resume":

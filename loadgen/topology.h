@@ -50,6 +50,7 @@ struct topology {
   std::string entry_url;
   std::vector<topology_link> links;
   std::vector<topology_node> nodes;  // with a shop topology: node1..N, haproxy, payment_emulator
+                                     // (--ha patroni: also pg1.., primary, etcd from "database_nodes")
   const topology_node* node(std::string_view name) const;
   const topology_link* link(std::string_view name) const;
 };

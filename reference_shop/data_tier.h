@@ -16,7 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "reference_shop/haproxy_config.h"
 #include "reference_shop/passwords.h"
+#include "reference_shop/patroni_cluster.h"
 #include "reference_shop/postgres_server.h"
 
 namespace stampede::shop {
@@ -27,6 +29,11 @@ struct data_tier_options {
   int64_t nodes = 3;
   int pool_size = 8;  // PostgreSQL sessions per node
   std::string pg_bin_dir = default_postgres_bin_dir;
+  // --ha patroni: a Patroni cluster (patroni_cluster.h) in DIR/patroni instead of one server; the nodes
+  // reach its current primary through a database HAProxy on `frontend_port` (started by the supervisor).
+  std::string ha = "none";  // none | patroni
+  int replicas = 2;
+  bool synchronous = false;
 };
 
 class data_tier {
@@ -51,9 +58,21 @@ class data_tier {
   uint16_t server_port() const noexcept { return server_ ? server_->port() : 0; }
   void release() noexcept;
 
+  // --ha patroni (nullptr otherwise). The supervisor starts the database HAProxy from
+  // db_haproxy_config() before any node, and stops the cluster last with stop_cluster().
+  patroni_cluster* cluster() noexcept { return cluster_.get(); }
+  haproxy_db_config db_haproxy_config() const;
+  // Refreshes the members' roles and postmaster pids; true if any changed (the topology is rewritten).
+  bool refresh_cluster();
+  void stop_cluster();
+
  private:
+  std::string shop_url(const std::string& password) const;
   data_tier_options options_;
   std::unique_ptr<postgres_server> server_;
+  std::unique_ptr<patroni_cluster> cluster_;
+  uint16_t primary_port_ = 0, replica_port_ = 0;  // the database HAProxy's frontends
+  uint16_t runtime_port_ = 0;                      // and its runtime API
   std::string password_;  // the shop role's, new on every start
 };
 

@@ -3,7 +3,9 @@
 #include "reference_shop/supervisor.h"
 
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@
 #include "reference_shop/child_process.h"
 #include "reference_shop/data_tier.h"
 #include "reference_shop/haproxy_config.h"
+#include "reference_shop/haproxy_runtime.h"
 #include "reference_shop/options.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/seed.h"
@@ -57,6 +60,7 @@ constexpr const char* usage =
     "                     [--node-ports P1,P2,...] [--payment-port P]\n"
     "                     [--node-via HOST:PORT,...] [--payment-via HOST:PORT] [--respawn-ms MS]\n"
     "                     [--inject-bug double-capture] [--db sqlite|postgres] [--db-pool N] [--pg-bin DIR]\n"
+    "                     [--ha none|patroni] [--replicas N] [--sync-replication on|off]\n"
     "       stampede shop seed [--scale S] [--data DIR] [--kdf ...]\n"
     "Starts N shop nodes behind HAProxy plus a payment emulator on 127.0.0.1, writes the topology JSON\n"
     "(default DIR/topology.json), prints the entry URL, and stops everything on Ctrl-C or SIGTERM.\n"
@@ -66,7 +70,10 @@ constexpr const char* usage =
     "emulator at that address; --respawn-ms restarts a node that died, on the same port, after MS.\n"
     "--db postgres runs one PostgreSQL 15 server (DIR/postgres, binaries in --pg-bin, default\n"
     "/usr/lib/postgresql/15/bin) instead of the SQLite file DIR/shop.db; each node keeps up to --db-pool\n"
-    "sessions (default 8).\n";
+    "sessions (default 8).\n"
+    "--ha patroni (with --db postgres) runs a Patroni cluster instead: etcd, a primary and --replicas N\n"
+    "(default 2) streaming replicas (DIR/patroni, fresh on every start), with Patroni's synchronous mode\n"
+    "when --sync-replication on (default off); nodes reach the current primary through a second HAProxy.\n";
 
 // Node flags the supervisor passes through unchanged.
 constexpr const char* node_flags[] = {"workers",           "lease-ms",          "max-attempts",
@@ -139,8 +146,9 @@ int seed_command(const arg_list& a) {
 struct shop_options {
   int64_t nodes = 3, threads = 2, scale = 1, port = 8080, payment_port = 0, respawn_ms = -1;
   std::string lb, data, topology_path, kdf_text, haproxy_bin;
-  std::string db_kind, pg_bin;
-  int64_t db_pool = 8;
+  std::string db_kind, pg_bin, ha;
+  int64_t db_pool = 8, replicas = 2;
+  bool sync_replication = false;
   std::vector<int> weights;
   std::vector<uint16_t> node_ports;                        // empty: any
   std::vector<std::pair<std::string, uint16_t>> node_via;  // empty: HAProxy reaches the nodes directly
@@ -169,6 +177,13 @@ shop_options parse_shop_options(const arg_list& a) {
   }
   o.db_pool = a.get_int("db-pool", 8, 1, 200);
   o.pg_bin = a.get("pg-bin", default_postgres_bin_dir);
+  o.ha = a.get("ha", "none");
+  if (o.ha != "none" && o.ha != "patroni") throw std::invalid_argument("--ha must be none or patroni");
+  if (o.ha == "patroni" && o.db_kind != "postgres") throw std::invalid_argument("--ha patroni needs --db postgres");
+  o.replicas = a.get_int("replicas", 2, 0, 8);
+  const std::string sync = a.get("sync-replication", "off");
+  if (sync != "on" && sync != "off") throw std::invalid_argument("--sync-replication must be on or off");
+  o.sync_replication = sync == "on";
   if (a.has("weights")) {
     for (const auto& w : split_commas(a.get("weights"))) {
       const int v = std::atoi(w.c_str());
@@ -223,7 +238,8 @@ class supervisor {
   supervisor(const arg_list& args, shop_options options)
       : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
         config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
-        data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin}) {}
+        data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
+                                static_cast<int>(o_.replicas), o_.sync_replication}) {}
   ~supervisor() { shutdown(); }
 
   // Seeds, starts the emulator, the nodes and HAProxy, writes the topology and prints the entry URL.
@@ -236,6 +252,7 @@ class supervisor {
   child& start_with_pipe(child c, std::vector<std::string> argv);
   std::vector<std::string> node_argv(int64_t index, uint16_t port) const;
   void start_haproxy();
+  void start_db_haproxy();
   bool restart_haproxy();
   void respawn_node(child& c);
   void write_topology();
@@ -269,6 +286,13 @@ int supervisor::reap() {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) break;
+    // A Patroni member, its postmaster (re-parented to us, the subreaper) or etcd.
+    if (auto* cluster = data_.cluster(); cluster != nullptr && cluster->owns(pid)) {
+      if (!stopping_) {
+        std::fprintf(stderr, "stampede shop: database process %d %s\n", pid, describe_status(status).c_str());
+      }
+      cluster->forget(pid);
+    }
     for (auto& c : children_) {
       if (c.pid == pid && c.alive) {
         c.alive = false;
@@ -291,9 +315,11 @@ void supervisor::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   stopping_ = true;
-  stop_children([](const child& c) { return c.role != "database"; });
+  stop_children([](const child& c) { return c.role != "database" && c.role != "haproxy_db"; });
+  stop_children([](const child& c) { return c.role == "haproxy_db"; });
   stop_children([](const child& c) { return c.role == "database"; });
   data_.release();
+  data_.stop_cluster();
 }
 
 template <class Pred>
@@ -379,7 +405,15 @@ std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) con
 void supervisor::start() {
   // The data tier first (PostgreSQL: the server, watched and stopped with the other children), then one
   // migration and seed here, before any node starts, so nodes never race to seed.
+  if (o_.ha == "patroni") {
+    // Patroni starts each postmaster detached: as a subreaper we get (and reap) the ones a killed Patroni leaves.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  }
   data_.start();
+  if (data_.cluster() != nullptr) {
+    std::fprintf(stderr, "stampede shop: database %s\n", data_.description().c_str());
+    start_db_haproxy();
+  }
   if (data_.server_pid() > 0) {
     children_.push_back(child{"database", "postgres", data_.server_pid(), data_.server_port(), true});
     std::fprintf(stderr, "stampede shop: database %s (pid %d)\n", data_.description().c_str(),
@@ -446,6 +480,43 @@ void supervisor::start() {
   }
 }
 
+// The database HAProxy (--ha patroni): in front of the members, before any node connects; ready once a
+// member passed the /primary check and a connection through it reaches PostgreSQL.
+void supervisor::start_db_haproxy() {
+  const std::string path = (std::filesystem::path{o_.data} / "haproxy-db.cfg").string();
+  {
+    std::ofstream out{path};
+    out << render_haproxy_db_config(data_.db_haproxy_config());
+    if (!out) throw std::runtime_error("cannot write " + path);
+  }
+  if (::access(o_.haproxy_bin.c_str(), X_OK) != 0) {
+    throw std::runtime_error(o_.haproxy_bin + " not found: install Debian's haproxy package (or pass --haproxy PATH)");
+  }
+  child c{"haproxy_db", "haproxy-db"};
+  c.pid = spawn(o_.haproxy_bin, {"haproxy", "-db", "-f", path}, -1, {});
+  c.alive = true;
+  c.port = data_.db_haproxy_config().primary_port;
+  children_.push_back(c);
+  // HAProxy counts a server as up until its checks say otherwise: ready once exactly one member passed the
+  // /primary check and the others failed it, so that no first session lands on a replica.
+  const uint16_t runtime = data_.db_haproxy_config().runtime_port;
+  auto checked = [&] {
+    const auto states = haproxy_server_states(runtime, "postgres_primary", std::chrono::seconds{1});
+    if (!states || states->size() != data_.cluster()->members().size()) return false;
+    int up = 0, down = 0;
+    for (const auto& [name, state] : *states) (state == 2 ? up : state == 0 ? down : up) += 1;
+    return up == 1 && up + down == static_cast<int>(states->size());
+  };
+  const std::string ping = "host=127.0.0.1 port=" + std::to_string(c.port) + " dbname=shop connect_timeout=2";
+  const auto deadline = steady::now() + std::chrono::seconds{15};
+  while (!checked() || PQping(ping.c_str()) != PQPING_OK) {
+    reap();
+    if (!find("haproxy_db")->alive) throw std::runtime_error("the database haproxy exited at start (port in use?)");
+    if (steady::now() > deadline) throw std::runtime_error("the database haproxy found no primary within 15 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});  // polling HAProxy's first checks
+  }
+}
+
 void supervisor::start_haproxy() {
   child* hp = find("haproxy");
   if (hp == nullptr) {
@@ -500,7 +571,7 @@ void supervisor::respawn_node(child& c) {
 
 void supervisor::write_topology() {
   json::array node_list;
-  json::object haproxy, emulator;
+  json::object haproxy, emulator, db_haproxy;
   for (const auto& c : children_) {
     if (c.role == "node") {
       node_list.push_back(json::object{{"name", c.name}, {"pid", c.pid}, {"port", c.port},
@@ -512,6 +583,12 @@ void supervisor::write_topology() {
                              {"metrics_url", "http://127.0.0.1:" + std::to_string(hc_.stats_port) + "/metrics"},
                              {"stats_url", "http://127.0.0.1:" + std::to_string(hc_.stats_port) + "/stats"},
                              {"runtime_api", "127.0.0.1:" + std::to_string(hc_.runtime_port)}};
+    } else if (c.role == "haproxy_db") {
+      db_haproxy = json::object{{"pid", c.pid},
+                                {"primary", "127.0.0.1:" + std::to_string(c.port)},
+                                {"replicas", "127.0.0.1:" + std::to_string(data_.db_haproxy_config().replica_port)},
+                                {"config", (std::filesystem::path{o_.data} / "haproxy-db.cfg").string()},
+                                {"runtime_api", "127.0.0.1:" + std::to_string(data_.db_haproxy_config().runtime_port)}};
     } else if (c.role == "payment_emulator") {
       emulator = json::object{{"pid", c.pid}, {"url", "http://127.0.0.1:" + std::to_string(c.port)}};
     }
@@ -522,6 +599,9 @@ void supervisor::write_topology() {
       {"threads", o_.threads},   {"nodes", std::move(node_list)}, {"haproxy", std::move(haproxy)},
       {"payment_emulator", std::move(emulator)},
   };
+  if (!db_haproxy.empty()) topology["database_haproxy"] = std::move(db_haproxy);
+  // Chaos targets by name for drills (`pg1`, `primary`, `etcd`): loadgen/topology.h reads them as nodes.
+  if (const auto* cluster = data_.cluster()) topology["database_nodes"] = cluster->fault_nodes();
   const std::string tmp = o_.topology_path + ".tmp";
   std::error_code ignored;
   std::filesystem::remove(tmp, ignored);  // a new file: nobody holds an old one open
@@ -540,12 +620,24 @@ int supervisor::run(const sigset_t& signals) {
   std::map<std::string, steady::time_point> respawn_due;  // nodes to bring back (--respawn-ms): name -> when
   std::optional<steady::time_point> haproxy_due;
   int haproxy_failures = 0;  // failed restarts in a row
+  auto roles_checked = steady::now();
   while (true) {
     siginfo_t info{};
     timespec tick{0, 100'000'000};
     const int sig = ::sigtimedwait(&signals, &info, &tick);
     if (sig == SIGINT || sig == SIGTERM) return 0;
     if (sig == SIGCHLD) reap();
+    // --ha patroni: the topology follows failovers (roles, new postmaster pids), checked every 2 s.
+    if (data_.cluster() != nullptr && steady::now() - roles_checked >= std::chrono::seconds{2}) {
+      roles_checked = steady::now();
+      if (data_.refresh_cluster()) write_topology();
+      if (child* db = find("haproxy_db"); db != nullptr && !db->alive) {
+        std::fprintf(stderr, "stampede shop: restarting the database haproxy\n");
+        db->pid = spawn(o_.haproxy_bin, {"haproxy", "-db", "-f", (std::filesystem::path{o_.data} / "haproxy-db.cfg").string()}, -1, {});
+        db->alive = true;
+        write_topology();
+      }
+    }
     // HAProxy is the only entry point: without it the shop is down, so bring it back (same config and
     // ports) after a short back-off, or stop with an error if it cannot be started again.
     if (!find("haproxy")->alive && !haproxy_due) {
@@ -599,7 +691,7 @@ int supervisor_command(std::span<char* const> args) {
                        "node-via", "payment-via", "respawn-ms", "kdf-workers", "kdf-queue", "kdf-max-wait-ms", "login-rate-source",
                        "login-failures-account", "inject-bug", "server-maxconn", "queue-timeout-ms",
                        "edge-conn-limit", "edge-conn-rate", "edge-request-timeout-ms", "db", "db-pool",
-                       "pg-bin"},
+                       "pg-bin", "ha", "replicas", "sync-replication"},
                    std::set<std::string, std::less<>>{"help"});
     if (parsed->has("help")) {
       std::fputs(usage, stdout);

@@ -11,6 +11,7 @@ packages=(
   liblua5.4-dev lua5.4 libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev zlib1g-dev libsqlite3-dev sqlite3 libsodium-dev libhttp-parser-dev
   postgresql-15 postgresql-client-15 libpq-dev
+  patroni etcd-server python3-etcd python3-psycopg2
   nginx-light wrk hey haproxy prometheus procps iproute2 curl bc python3 util-linux
   clang libclang-rt-14-dev chromium
 )

@@ -250,6 +250,36 @@ TEST(drill_gameday, node_kill) {
             std::string::npos);
 }
 
+// The database game day's short form: `stampede shop --db postgres --ha patroni` (primary + 1 synchronous
+// replica), the primary (resolved through Patroni's REST API when the fault fires) SIGKILLed under orders:
+// orders fail, then succeed again through the new primary within RTO_MAX, and no acknowledged order is lost.
+TEST(drill_gameday, db_failover_loses_no_acknowledged_order_in_sync_mode) {
+  temp_dir dir;
+  auto r = drill("gameday_db_failover.lua", dir,
+                 {"--shop-arg", "--replicas", "--shop-arg", "1", "-e", "DURATION=30s", "-e", "FAULT_AT=4s"});
+  EXPECT_EQ(r.code, 0) << r.log;
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  const auto& invariants = r.results.at("verify").at("invariants").as_array();
+  ASSERT_EQ(invariants.size(), 6u) << json::serialize(invariants);
+  for (const auto& inv : invariants) EXPECT_TRUE(inv.at("ok").as_bool()) << json::serialize(inv);
+  expect_faults_with_recovery(r, 1);
+  const auto& writes = invariants.back().at("evidence").as_object();
+  EXPECT_EQ(invariants.back().at("name").as_string(), "writes recover after the primary is killed");
+  EXPECT_GT(writes.at("failed_writes").to_number<int64_t>() + writes.at("unknown_writes").to_number<int64_t>(), 0);
+  const double rto = writes.at("rto_s").to_number<double>();
+  std::printf("[ measure ] db failover: detect %.1f s, failed writes for %.1f s, RTO %.1f s\n",
+              writes.at("time_to_detect_s").to_number<double>(),
+              writes.at("seconds_with_failed_writes").to_number<double>(), rto);
+  EXPECT_LE(rto, 30.0);
+  // The fault hit the member that led at start (pg1), and the drill's topology shows the new leader.
+  const auto& members = r.results.at("drill").at("topology").at("database").at("members").as_array();
+  for (const auto& m : members) {
+    if (m.at("name") == "pg2") {
+      EXPECT_EQ(m.at("role").as_string(), "leader") << json::serialize(members);
+    }
+  }
+}
+
 TEST(drill_gameday, node_pause) {
   temp_dir dir;
   auto r = drill("gameday_node_pause.lua", dir, short_form);

@@ -25,6 +25,7 @@
 #include "common/http_client.h"
 #include "common/limits.h"
 #include "common/loopback.h"
+#include "reference_shop/cache_tier.h"
 #include "reference_shop/child_process.h"
 #include "reference_shop/haproxy_config.h"
 #include "reference_shop/options.h"
@@ -56,20 +57,26 @@ constexpr const char* usage =
     "                     [--node-ports P1,P2,...] [--payment-port P]\n"
     "                     [--node-via HOST:PORT,...] [--payment-via HOST:PORT] [--respawn-ms MS]\n"
     "                     [--inject-bug double-capture]\n"
+    "                     [--cache local|redis] [--redis-bin PATH] [--redis-maxmemory-mb N] [--redis-respawn-ms MS|off]\n"
+    "                     [--cache-ttl-ms MS] [--cache-db-loads N] [--cache-lock-wait-ms MS] [--redis-timeout-ms MS]\n"
     "       stampede shop seed [--scale S] [--data DIR] [--kdf ...]\n"
     "Starts N shop nodes behind HAProxy plus a payment emulator on 127.0.0.1, writes the topology JSON\n"
     "(default DIR/topology.json), prints the entry URL, and stops everything on Ctrl-C or SIGTERM.\n"
     "HAProxy is restarted when it dies; the shop exits 1 when it cannot be restarted (5 tries in a row).\n"
     "Links (for fault proxies, as `stampede drill` does): --node-ports/--payment-port fix the listening ports,\n"
     "--node-via makes HAProxy reach node i at the i-th address, --payment-via makes nodes call the payment\n"
-    "emulator at that address; --respawn-ms restarts a node that died, on the same port, after MS.\n";
+    "emulator at that address; --respawn-ms restarts a node that died, on the same port, after MS.\n"
+    "--cache redis runs one redis-server (DIR/redis, 127.0.0.1, a free port) shared by all nodes instead of\n"
+    "their own caches; it is started again on its port --redis-respawn-ms (1000) after it died.\n";
 
 // Node flags the supervisor passes through unchanged.
 constexpr const char* node_flags[] = {"workers",           "lease-ms",          "max-attempts",
                                       "rate-limit-client", "rate-limit-global", "flash-max-inflight",
                                       "kdf-workers",       "kdf-queue",         "kdf-max-wait-ms",
                                       "login-rate-source",
-                                      "login-failures-account", "inject-bug"};
+                                      "login-failures-account", "inject-bug",
+                                      "cache-ttl-ms",      "cache-db-loads",    "cache-lock-wait-ms",
+                                      "redis-timeout-ms"};
 
 constexpr int haproxy_max_failed_starts = 5;
 
@@ -136,6 +143,7 @@ struct shop_options {
   std::vector<std::pair<std::string, uint16_t>> node_via;  // empty: HAProxy reaches the nodes directly
   std::optional<std::pair<std::string, uint16_t>> payment_via;
   haproxy_config edge;  // the limits and timeouts part (ports and servers are filled in at start)
+  cache_tier_options cache;
 };
 
 // Throws std::invalid_argument for a bad flag (usage error), std::runtime_error for the environment.
@@ -199,6 +207,7 @@ shop_options parse_shop_options(const arg_list& a) {
   std::filesystem::create_directories(o.data);
   o.data = std::filesystem::absolute(o.data).string();
   o.topology_path = a.get("topology", (std::filesystem::path{o.data} / "topology.json").string());
+  o.cache = parse_cache_tier_options(a, o.data);
   return o;
 }
 
@@ -207,7 +216,7 @@ class supervisor {
   supervisor(const arg_list& args, shop_options options)
       : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
         db_path_((std::filesystem::path{o_.data} / "shop.db").string()),
-        config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()) {}
+        config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()), cache_(o_.cache) {}
   ~supervisor() { shutdown(); }
 
   // Seeds, starts the emulator, the nodes and HAProxy, writes the topology and prints the entry URL.
@@ -222,6 +231,7 @@ class supervisor {
   void start_haproxy();
   bool restart_haproxy();
   void respawn_node(child& c);
+  void respawn_cache();
   void write_topology();
   int reap();
   child* find(std::string_view role);
@@ -232,6 +242,8 @@ class supervisor {
   std::string payment_address_, entry_;
   haproxy_config hc_;
   std::vector<child> children_;
+  cache_tier cache_;  // after children_: its server's process is one of them
+  steady::time_point cache_due_ = steady::time_point::max();  // when to start a dead Redis again
   bool stopping_ = false;
   bool shut_down_ = false;
 };
@@ -308,6 +320,7 @@ child& supervisor::start_with_pipe(child c, std::vector<std::string> argv) {
   argv.push_back("3");
   std::vector<std::pair<std::string, std::string>> env;
   if (c.role == "node") env.emplace_back("STAMPEDE_SHOP_ADMIN_TOKEN", admin_token_);
+  if (c.role == "node") for (auto& e : cache_.node_env()) env.push_back(std::move(e));
   try {
     c.pid = spawn(exe_, argv, fds[1], env);
   } catch (...) {
@@ -334,6 +347,7 @@ std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) con
   std::vector<std::string> argv{"stampede", "shop-node", "--db", db_path_, "--name", "node" + std::to_string(index),
                                 "--port", std::to_string(port), "--threads", std::to_string(o_.threads), "--kdf",
                                 o_.kdf_text, "--payment", payment_address_};
+  for (auto& a : cache_.node_args()) argv.push_back(std::move(a));
   for (auto flag : node_flags) {
     if (args_.has(flag)) {
       argv.push_back(std::string{"--"} + flag);
@@ -363,6 +377,10 @@ void supervisor::start() {
       emulator_argv.push_back(target);
       emulator_argv.push_back(args_.get(flag));
     }
+  }
+  if (const pid_t pid = cache_.start(); pid > 0) {
+    children_.push_back(child{"cache", "redis", pid, cache_.port(), true});
+    std::fprintf(stderr, "stampede shop: cache redis on 127.0.0.1:%u (pid %d)\n", cache_.port(), pid);
   }
   const uint16_t emulator_port = start_with_pipe(child{"payment_emulator", "payment-emulator"}, emulator_argv).port;
   payment_address_ = o_.payment_via ? o_.payment_via->first + ":" + std::to_string(o_.payment_via->second)
@@ -449,7 +467,9 @@ void supervisor::respawn_node(child& c) {
   argv.push_back("--ready-fd");
   argv.push_back("3");
   try {
-    c.pid = spawn(exe_, argv, fds[1], {{"STAMPEDE_SHOP_ADMIN_TOKEN", admin_token_}});
+    auto env = cache_.node_env();
+    env.emplace_back("STAMPEDE_SHOP_ADMIN_TOKEN", admin_token_);
+    c.pid = spawn(exe_, argv, fds[1], env);
     c.alive = true;
     ::close(fds[1]);
     fds[1] = -1;
@@ -461,6 +481,24 @@ void supervisor::respawn_node(child& c) {
   }
   if (fds[1] >= 0) ::close(fds[1]);
   ::close(fds[0]);
+}
+
+// Redis died (a drill's kill, a crash): start it again on its port after --redis-respawn-ms; the nodes
+// reconnect by themselves (redis_client.h's backoff) and find it empty.
+void supervisor::respawn_cache() {
+  child* redis = find("cache");
+  if (redis == nullptr || redis->alive || cache_.respawn_delay().count() < 0) return;
+  if (cache_due_ == steady::time_point::max()) cache_due_ = steady::now() + cache_.respawn_delay();
+  if (steady::now() < cache_due_) return;
+  cache_due_ = steady::time_point::max();
+  try {
+    redis->pid = cache_.restart();
+    redis->alive = true;
+    std::fprintf(stderr, "stampede shop: cache redis restarted (pid %d)\n", redis->pid);
+    write_topology();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede shop: restarting redis failed: %s\n", e.what());
+  }
 }
 
 void supervisor::write_topology() {
@@ -477,7 +515,7 @@ void supervisor::write_topology() {
                              {"metrics_url", "http://127.0.0.1:" + std::to_string(hc_.stats_port) + "/metrics"},
                              {"stats_url", "http://127.0.0.1:" + std::to_string(hc_.stats_port) + "/stats"},
                              {"runtime_api", "127.0.0.1:" + std::to_string(hc_.runtime_port)}};
-    } else {
+    } else if (c.role == "payment_emulator") {
       emulator = json::object{{"pid", c.pid}, {"url", "http://127.0.0.1:" + std::to_string(c.port)}};
     }
   }
@@ -487,6 +525,8 @@ void supervisor::write_topology() {
       {"threads", o_.threads},   {"nodes", std::move(node_list)}, {"haproxy", std::move(haproxy)},
       {"payment_emulator", std::move(emulator)},
   };
+  topology["cache"] = cache_.redis() ? "redis" : "local";
+  if (const child* redis = find("cache")) topology["redis"] = cache_.topology(redis->pid);
   const std::string tmp = o_.topology_path + ".tmp";
   std::ofstream out{tmp};
   out << json::serialize(topology) << '\n';
@@ -524,6 +564,7 @@ int supervisor::run(const sigset_t& signals) {
         return 1;
       }
     }
+    respawn_cache();
     if (o_.respawn_ms < 0) continue;
     for (const auto& c : children_) {
       if (c.role == "node" && !c.alive && !respawn_due.contains(c.name)) {
@@ -557,7 +598,9 @@ int supervisor_command(std::span<char* const> args) {
                        "payment-decline-rate", "payment-lose-rate", "haproxy", "node-ports", "payment-port",
                        "node-via", "payment-via", "respawn-ms", "kdf-workers", "kdf-queue", "kdf-max-wait-ms", "login-rate-source",
                        "login-failures-account", "inject-bug", "server-maxconn", "queue-timeout-ms",
-                       "edge-conn-limit", "edge-conn-rate", "edge-request-timeout-ms"},
+                       "edge-conn-limit", "edge-conn-rate", "edge-request-timeout-ms", "cache", "redis-bin",
+                       "redis-maxmemory-mb", "redis-respawn-ms", "cache-ttl-ms", "cache-db-loads",
+                       "cache-lock-wait-ms", "redis-timeout-ms"},
                    std::set<std::string, std::less<>>{"help"});
     if (parsed->has("help")) {
       std::fputs(usage, stdout);

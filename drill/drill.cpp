@@ -312,6 +312,12 @@ int run_drill(const drill_request& request) {
   run.env["SHOP_URL"] = shop->entry_url();
   run.env["NODES"] = std::to_string(request.nodes);
   run.env["HAPROXY_STATS_URL"] = std::string(shop->topology().at("haproxy").at("stats_url").as_string());
+  // Each node directly (bypassing HAProxy and the fault proxies): a scenario reads every node's /metrics.
+  std::string node_urls;
+  for (const auto& n : shop->topology().at("nodes").as_array()) {
+    node_urls += (node_urls.empty() ? "" : ",") + std::string(n.at("url").as_string());
+  }
+  run.env["NODE_URLS"] = node_urls;
   run.proxies = proxies;
   run.topology_path = shop->topology_path().string();
   json::object quiet;

@@ -172,7 +172,8 @@ topology parse_topology(std::string_view json_text) {
       if (!names.insert(t.nodes.back().name).second) bad(path + ".name", "'" + t.nodes.back().name + "' appears twice");
     }
   }
-  for (const char* key : {"haproxy", "payment_emulator"}) {  // the reference shop's other processes
+  // The reference shop's other processes (redis with `stampede shop --cache redis`).
+  for (const char* key : {"haproxy", "payment_emulator", "redis"}) {
     const auto* p = o.if_contains(key);
     if (p == nullptr || !p->is_object() || !p->as_object().contains("pid")) continue;
     t.nodes.push_back(parse_node(*p, key, key));

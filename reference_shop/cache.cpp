@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include "reference_shop/metrics.h"
+
 namespace stampede::shop {
 
 response_cache::response_cache(cache_options options) : options_(std::move(options)) {
@@ -98,8 +100,9 @@ response_cache::value response_cache::get_or_load(std::string_view key, const lo
   }
   {
     std::lock_guard lock{s.mutex};
-    if (!error) insert_locked(s, key, result);
-    s.flights.erase(std::string{key});
+    // invalidate() detached this flight: newer callers have their own, and our result may predate the write.
+    if (!error && !f->invalidated) insert_locked(s, key, result);
+    if (auto it = s.flights.find(std::string{key}); it != s.flights.end() && it->second == f) s.flights.erase(it);
   }
   {
     std::lock_guard lock{f->mutex};
@@ -125,6 +128,12 @@ void response_cache::invalidate(std::string_view key) {
     s.lru.erase(it->second);
     s.index.erase(it);
   }
+  // A load in flight may have read the data before the write: it must not be stored, and callers from
+  // now on start a load of their own instead of waiting for it. (Flags are guarded by the shard mutex.)
+  if (auto it = s.flights.find(std::string{key}); it != s.flights.end()) {
+    it->second->invalidated = true;
+    s.flights.erase(it);
+  }
 }
 
 void response_cache::clear() {
@@ -142,6 +151,24 @@ cache_stats response_cache::stats() const {
     out.entries += s->lru.size();
   }
   return out;
+}
+
+void render_cache_metrics(std::string& out, const cache_stats& cs) {
+  write_family_header(out, "shop_cache_requests_total", "counter", "Cache lookups by result.");
+  write_sample(out, "shop_cache_requests_total", {{"result", "hit"}}, static_cast<double>(cs.hits));
+  write_sample(out, "shop_cache_requests_total", {{"result", "negative_hit"}}, static_cast<double>(cs.negative_hits));
+  write_sample(out, "shop_cache_requests_total", {{"result", "miss"}}, static_cast<double>(cs.misses));
+  write_family_header(out, "shop_cache_loads_total", "counter", "Cache fills from the database.");
+  write_sample(out, "shop_cache_loads_total", {}, static_cast<double>(cs.loads));
+  write_family_header(out, "shop_cache_coalesced_total", "counter",
+                      "Misses that waited for a load in flight on this node (single-flight).");
+  write_sample(out, "shop_cache_coalesced_total", {}, static_cast<double>(cs.coalesced));
+  write_family_header(out, "shop_cache_evictions_total", "counter", "Entries evicted by LRU.");
+  write_sample(out, "shop_cache_evictions_total", {}, static_cast<double>(cs.evictions));
+  write_family_header(out, "shop_cache_expirations_total", "counter", "Entries found expired.");
+  write_sample(out, "shop_cache_expirations_total", {}, static_cast<double>(cs.expirations));
+  write_family_header(out, "shop_cache_entries", "gauge", "Entries in the node's own cache.");
+  write_sample(out, "shop_cache_entries", {}, static_cast<double>(cs.entries));
 }
 
 namespace {

@@ -53,11 +53,20 @@ json::object cart_json(const std::vector<cart_line>& lines) {
   return json::object{{"items", std::move(items)}, {"total", total}};
 }
 
+std::unique_ptr<read_cache> make_cache(const node_options& o) {
+  if (o.cache_kind != "redis") return std::make_unique<response_cache>(o.cache);
+  auto ro = o.redis_cache;
+  ro.ttl = o.cache.ttl;
+  ro.jitter = o.cache.jitter;
+  ro.negative_ttl = o.cache.negative_ttl;
+  return std::make_unique<redis_cache>(std::move(ro));
+}
+
 }  // namespace
 
 node::node(node_options options)
     : options_(std::move(options)),
-      cache_(options_.cache),
+      cache_(make_cache(options_)),
       limiter_(options_.rate_per_client, options_.rate_global),
       login_sources_(options_.login_per_source, bucket_spec{}) {
   auto db = open_store(store_config{options_.db_path, options_.db_url, options_.db_pool, options_.db_pool_wait,
@@ -130,7 +139,7 @@ void node::refresh_generation(bool force) {
     std::lock_guard lock{bloom_mutex_};
     bloom_ = std::move(filter);
   }
-  cache_.clear();
+  cache_->start_generation(generation);
   {
     std::lock_guard lock{sold_out_mutex_};
     sold_out_until_.clear();
@@ -198,6 +207,10 @@ http::response node::handle_since(http::request& request, std::chrono::steady_cl
                         : http::response::error(500, "internal", "database error");
     if (e.busy()) response.headers.emplace_back("Retry-After", "1");
   } catch (const store_unavailable& e) {
+    response = http::response::error(503, "unavailable", e.what());
+    response.headers.emplace_back("Retry-After", "1");
+  } catch (const cache_overloaded& e) {
+    // Redis is away and this node already runs its bound of database loads for the cache.
     response = http::response::error(503, "unavailable", e.what());
     response.headers.emplace_back("Retry-After", "1");
   } catch (const std::exception& e) {
@@ -281,7 +294,7 @@ http::response node::dispatch(http::request& request, std::string& route) {
       auto v = load();
       return v ? std::make_shared<const std::string>(std::move(*v)) : nullptr;
     }
-    return cache_.get_or_load(key, load);
+    return cache_->get_or_load(key, load);
   };
 
   // ---- catalogue ----
@@ -310,7 +323,8 @@ http::response node::dispatch(http::request& request, std::string& route) {
       ++bloom_rejections_;  // penetration guard: neither cache nor database is asked
       reject(404, "not_found", "no product " + std::to_string(id));
     }
-    auto body = cached("p:" + std::string{parts[2]}, [&]() -> std::optional<std::string> {
+    // Keyed by the parsed id: "/api/products/042" and "/42" share one entry, which invalidation finds.
+    auto body = cached("p:" + std::to_string(id), [&]() -> std::optional<std::string> {
       auto p = store_->find_product(id);
       if (!p) return std::nullopt;
       return json::serialize(product_json(*p));
@@ -446,6 +460,10 @@ http::response node::dispatch(http::request& request, std::string& route) {
         const bool replay = result.status == checkout_status::replayed;
         ++(replay ? checkouts_replayed_ : checkouts_created_);
         if (!replay && pipeline_) pipeline_->notify();
+        if (!replay && options_.cache_enabled) {
+          // The product pages show the stock this checkout just took.
+          for (const auto& l : result.placed.lines) cache_->invalidate("p:" + std::to_string(l.product_id));
+        }
         auto r = json_response(201, order_json(result.placed));
         if (replay) r.headers.emplace_back("Idempotent-Replayed", "true");
         return r;
@@ -577,21 +595,7 @@ std::string node::render_metrics() {
   std::string out;
   out.reserve(16 * 1024);
   durations_.render(out, "shop_http_request_duration_seconds", "HTTP request duration by route, method and status.");
-  const auto cs = cache_.stats();
-  write_family_header(out, "shop_cache_requests_total", "counter", "Cache lookups by result.");
-  write_sample(out, "shop_cache_requests_total", {{"result", "hit"}}, static_cast<double>(cs.hits));
-  write_sample(out, "shop_cache_requests_total", {{"result", "negative_hit"}}, static_cast<double>(cs.negative_hits));
-  write_sample(out, "shop_cache_requests_total", {{"result", "miss"}}, static_cast<double>(cs.misses));
-  write_family_header(out, "shop_cache_loads_total", "counter", "Cache fills from the database.");
-  write_sample(out, "shop_cache_loads_total", {}, static_cast<double>(cs.loads));
-  write_family_header(out, "shop_cache_coalesced_total", "counter", "Misses that waited for a load in flight (single-flight).");
-  write_sample(out, "shop_cache_coalesced_total", {}, static_cast<double>(cs.coalesced));
-  write_family_header(out, "shop_cache_evictions_total", "counter", "Entries evicted by LRU.");
-  write_sample(out, "shop_cache_evictions_total", {}, static_cast<double>(cs.evictions));
-  write_family_header(out, "shop_cache_expirations_total", "counter", "Entries found expired.");
-  write_sample(out, "shop_cache_expirations_total", {}, static_cast<double>(cs.expirations));
-  write_family_header(out, "shop_cache_entries", "gauge", "Entries in the cache.");
-  write_sample(out, "shop_cache_entries", {}, static_cast<double>(cs.entries));
+  cache_->render_metrics(out);
   write_family_header(out, "shop_bloom_rejections_total", "counter", "Product lookups refused by the Bloom filter.");
   write_sample(out, "shop_bloom_rejections_total", {}, static_cast<double>(bloom_rejections_.load()));
   write_family_header(out, "shop_rate_limited_total", "counter", "Requests refused with 429 by the rate limiter.");

@@ -23,6 +23,7 @@
 #include "reference_shop/order_pipeline.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/rate_limiter.h"
+#include "reference_shop/redis_cache.h"
 #include "reference_shop/store.h"
 #include "reference_shop/work_pool.h"
 
@@ -41,7 +42,9 @@ struct node_options {
   kdf_cost kdf = kdf_cost::interactive;
   int64_t seed_scale = 0;  // > 0: seed at start if the database was never seeded
   bool cache_enabled = true;
+  std::string cache_kind = "local";  // local: in-process (cache); redis: shared by all nodes (redis_cache)
   cache_options cache;
+  redis_cache_options redis_cache;  // with cache_kind redis (the TTLs come from `cache`)
   std::chrono::milliseconds bestsellers_ttl{10'000};
   bucket_spec rate_per_client;  // off unless set
   bucket_spec rate_global;
@@ -84,7 +87,7 @@ class node {
 
   node_options options_;
   std::unique_ptr<store> store_;
-  response_cache cache_;
+  std::unique_ptr<read_cache> cache_;
   std::shared_ptr<const bloom_filter> bloom_;  // guarded by bloom_mutex_
   std::mutex bloom_mutex_;
   std::atomic<int64_t> generation_{-1};

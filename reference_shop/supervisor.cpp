@@ -27,6 +27,7 @@
 #include "common/http_client.h"
 #include "common/limits.h"
 #include "common/loopback.h"
+#include "reference_shop/cache_tier.h"
 #include "reference_shop/child_process.h"
 #include "reference_shop/data_tier.h"
 #include "reference_shop/haproxy_config.h"
@@ -61,6 +62,8 @@ constexpr const char* usage =
     "                     [--node-via HOST:PORT,...] [--payment-via HOST:PORT] [--respawn-ms MS]\n"
     "                     [--inject-bug double-capture] [--db sqlite|postgres] [--db-pool N] [--pg-bin DIR]\n"
     "                     [--ha none|patroni] [--replicas N] [--sync-replication on|off]\n"
+    "                     [--cache local|redis] [--redis-bin PATH] [--redis-maxmemory-mb N] [--redis-respawn-ms MS|off]\n"
+    "                     [--cache-ttl-ms MS] [--cache-db-loads N] [--cache-lock-wait-ms MS] [--redis-timeout-ms MS]\n"
     "       stampede shop seed [--scale S] [--data DIR] [--kdf ...]\n"
     "Starts N shop nodes behind HAProxy plus a payment emulator on 127.0.0.1, writes the topology JSON\n"
     "(default DIR/topology.json), prints the entry URL, and stops everything on Ctrl-C or SIGTERM.\n"
@@ -73,14 +76,18 @@ constexpr const char* usage =
     "sessions (default 8).\n"
     "--ha patroni (with --db postgres) runs a Patroni cluster instead: etcd, a primary and --replicas N\n"
     "(default 2) streaming replicas (DIR/patroni, fresh on every start), with Patroni's synchronous mode\n"
-    "when --sync-replication on (default off); nodes reach the current primary through a second HAProxy.\n";
+    "when --sync-replication on (default off); nodes reach the current primary through a second HAProxy.\n"
+    "--cache redis runs one redis-server (DIR/redis, 127.0.0.1, a free port) shared by all nodes instead of\n"
+    "their own caches; it is started again on its port --redis-respawn-ms (1000) after it died.\n";
 
 // Node flags the supervisor passes through unchanged.
 constexpr const char* node_flags[] = {"workers",           "lease-ms",          "max-attempts",
                                       "rate-limit-client", "rate-limit-global", "flash-max-inflight",
                                       "kdf-workers",       "kdf-queue",         "kdf-max-wait-ms",
                                       "login-rate-source",
-                                      "login-failures-account", "inject-bug"};
+                                      "login-failures-account", "inject-bug",
+                                      "cache-ttl-ms",      "cache-db-loads",    "cache-lock-wait-ms",
+                                      "redis-timeout-ms"};
 
 constexpr int haproxy_max_failed_starts = 5;
 
@@ -154,6 +161,7 @@ struct shop_options {
   std::vector<std::pair<std::string, uint16_t>> node_via;  // empty: HAProxy reaches the nodes directly
   std::optional<std::pair<std::string, uint16_t>> payment_via;
   haproxy_config edge;  // the limits and timeouts part (ports and servers are filled in at start)
+  cache_tier_options cache;
 };
 
 // Throws std::invalid_argument for a bad flag (usage error), std::runtime_error for the environment.
@@ -230,6 +238,7 @@ shop_options parse_shop_options(const arg_list& a) {
   std::filesystem::create_directories(o.data);
   o.data = std::filesystem::absolute(o.data).string();
   o.topology_path = a.get("topology", (std::filesystem::path{o.data} / "topology.json").string());
+  o.cache = parse_cache_tier_options(a, o.data);
   return o;
 }
 
@@ -239,7 +248,8 @@ class supervisor {
       : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
         config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
         data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
-                                static_cast<int>(o_.replicas), o_.sync_replication}) {}
+                                static_cast<int>(o_.replicas), o_.sync_replication}),
+        cache_(o_.cache) {}
   ~supervisor() { shutdown(); }
 
   // Seeds, starts the emulator, the nodes and HAProxy, writes the topology and prints the entry URL.
@@ -251,10 +261,14 @@ class supervisor {
  private:
   child& start_with_pipe(child c, std::vector<std::string> argv);
   std::vector<std::string> node_argv(int64_t index, uint16_t port) const;
+  // What a node finds in its environment: the data tier's and the cache tier's settings (passwords stay
+  // off argv) and the admin token.
+  std::vector<std::pair<std::string, std::string>> node_environment() const;
   void start_haproxy();
   void start_db_haproxy();
   bool restart_haproxy();
   void respawn_node(child& c);
+  void respawn_cache();
   void write_topology();
   int reap();
   child* find(std::string_view role);
@@ -268,9 +282,18 @@ class supervisor {
   std::string payment_address_, entry_;
   haproxy_config hc_;
   std::vector<child> children_;
+  cache_tier cache_;  // after children_: its server's process is one of them
+  steady::time_point cache_due_ = steady::time_point::max();  // when to start a dead Redis again
   bool stopping_ = false;
   bool shut_down_ = false;
 };
+
+std::vector<std::pair<std::string, std::string>> supervisor::node_environment() const {
+  auto env = data_.node_env();
+  for (auto& e : cache_.node_env()) env.push_back(std::move(e));
+  env.emplace_back("STAMPEDE_SHOP_ADMIN_TOKEN", admin_token_);
+  return env;
+}
 
 child* supervisor::find(std::string_view role) {
   for (auto& c : children_) {
@@ -360,10 +383,7 @@ child& supervisor::start_with_pipe(child c, std::vector<std::string> argv) {
   argv.push_back("--ready-fd");
   argv.push_back("3");
   std::vector<std::pair<std::string, std::string>> env;
-  if (c.role == "node") {
-    env = data_.node_env();
-    env.emplace_back("STAMPEDE_SHOP_ADMIN_TOKEN", admin_token_);
-  }
+  if (c.role == "node") env = node_environment();
   try {
     c.pid = spawn(exe_, argv, fds[1], env);
   } catch (...) {
@@ -393,6 +413,7 @@ std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) con
                                       std::to_string(port), "--threads", std::to_string(o_.threads),
                                       "--kdf",     o_.kdf_text, "--payment", payment_address_};
   argv.insert(argv.end(), rest.begin(), rest.end());
+  for (auto& a : cache_.node_args()) argv.push_back(std::move(a));
   for (auto flag : node_flags) {
     if (args_.has(flag)) {
       argv.push_back(std::string{"--"} + flag);
@@ -430,6 +451,10 @@ void supervisor::start() {
       emulator_argv.push_back(target);
       emulator_argv.push_back(args_.get(flag));
     }
+  }
+  if (const pid_t pid = cache_.start(); pid > 0) {
+    children_.push_back(child{"cache", "redis", pid, cache_.port(), true});
+    std::fprintf(stderr, "stampede shop: cache redis on 127.0.0.1:%u (pid %d)\n", cache_.port(), pid);
   }
   const uint16_t emulator_port = start_with_pipe(child{"payment_emulator", "payment-emulator"}, emulator_argv).port;
   payment_address_ = o_.payment_via ? o_.payment_via->first + ":" + std::to_string(o_.payment_via->second)
@@ -553,8 +578,7 @@ void supervisor::respawn_node(child& c) {
   argv.push_back("--ready-fd");
   argv.push_back("3");
   try {
-    auto env = data_.node_env();
-    env.emplace_back("STAMPEDE_SHOP_ADMIN_TOKEN", admin_token_);
+    auto env = node_environment();
     c.pid = spawn(exe_, argv, fds[1], env);
     c.alive = true;
     ::close(fds[1]);
@@ -567,6 +591,24 @@ void supervisor::respawn_node(child& c) {
   }
   if (fds[1] >= 0) ::close(fds[1]);
   ::close(fds[0]);
+}
+
+// Redis died (a drill's kill, a crash): start it again on its port after --redis-respawn-ms; the nodes
+// reconnect by themselves (redis_client.h's backoff) and find it empty.
+void supervisor::respawn_cache() {
+  child* redis = find("cache");
+  if (redis == nullptr || redis->alive || cache_.respawn_delay().count() < 0) return;
+  if (cache_due_ == steady::time_point::max()) cache_due_ = steady::now() + cache_.respawn_delay();
+  if (steady::now() < cache_due_) return;
+  cache_due_ = steady::time_point::max();
+  try {
+    redis->pid = cache_.restart();
+    redis->alive = true;
+    std::fprintf(stderr, "stampede shop: cache redis restarted (pid %d)\n", redis->pid);
+    write_topology();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede shop: restarting redis failed: %s\n", e.what());
+  }
 }
 
 void supervisor::write_topology() {
@@ -602,6 +644,8 @@ void supervisor::write_topology() {
   if (!db_haproxy.empty()) topology["database_haproxy"] = std::move(db_haproxy);
   // Chaos targets by name for drills (`pg1`, `primary`, `etcd`): loadgen/topology.h reads them as nodes.
   if (const auto* cluster = data_.cluster()) topology["database_nodes"] = cluster->fault_nodes();
+  topology["cache"] = cache_.redis() ? "redis" : "local";
+  if (const child* redis = find("cache")) topology["redis"] = cache_.topology(redis->pid);
   const std::string tmp = o_.topology_path + ".tmp";
   std::error_code ignored;
   std::filesystem::remove(tmp, ignored);  // a new file: nobody holds an old one open
@@ -657,6 +701,7 @@ int supervisor::run(const sigset_t& signals) {
         return 1;
       }
     }
+    respawn_cache();
     if (o_.respawn_ms < 0) continue;
     for (const auto& c : children_) {
       if (c.role == "node" && !c.alive && !respawn_due.contains(c.name)) {
@@ -691,7 +736,9 @@ int supervisor_command(std::span<char* const> args) {
                        "node-via", "payment-via", "respawn-ms", "kdf-workers", "kdf-queue", "kdf-max-wait-ms", "login-rate-source",
                        "login-failures-account", "inject-bug", "server-maxconn", "queue-timeout-ms",
                        "edge-conn-limit", "edge-conn-rate", "edge-request-timeout-ms", "db", "db-pool",
-                       "pg-bin", "ha", "replicas", "sync-replication"},
+                       "pg-bin", "ha", "replicas", "sync-replication", "cache", "redis-bin",
+                       "redis-maxmemory-mb", "redis-respawn-ms", "cache-ttl-ms", "cache-db-loads",
+                       "cache-lock-wait-ms", "redis-timeout-ms"},
                    std::set<std::string, std::less<>>{"help"});
     if (parsed->has("help")) {
       std::fputs(usage, stdout);

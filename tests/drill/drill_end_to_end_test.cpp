@@ -331,6 +331,34 @@ TEST(drill_gameday, edge_squeeze) {
   expect_verdict(r, 1, {"recovered"});
 }
 
+// The cache tier (`--cache redis`) killed during the flash-sale spike, back 5 s later, empty: the shop's five
+// invariants plus the scenario's four (bounded rebuilds of one key, database loads within the admission
+// bound, errors only the shed 503s, every node on Redis again).
+TEST(drill_gameday, cache_loss_keeps_rebuilds_bounded_and_recovers) {
+  temp_dir dir;
+  auto r = drill("gameday_cache_loss.lua", dir, {"-e", "DURATION=16s", "-e", "FAULT_AT=4s", "-e", "BUYERS=60"});
+  EXPECT_EQ(r.code, 0) << r.log;
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  const auto& verify = r.results.at("verify");
+  EXPECT_TRUE(verify.at("ok").as_bool()) << json::serialize(verify) << "\n" << r.log;
+  std::vector<std::string> names;
+  for (const auto& inv : verify.at("invariants").as_array()) names.emplace_back(inv.at("name").as_string());
+  for (const char* want : {"no stampede: concurrent rebuilds of one key stay bounded",
+                           "database loads by the cache within the admission bound",
+                           "product page errors are only the shed 503s",
+                           "the cache tier recovered: every node reads Redis again"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  }
+  EXPECT_EQ(names.size(), 9u);
+  expect_faults_with_recovery(r, 1);
+  EXPECT_EQ(r.results.at("chaos").at(0).at("target"), "redis");
+  // The supervisor started Redis again on its port: the topology at the end names another pid.
+  const auto& before = r.results.at("drill").at("topology_at_start").at("redis");
+  const auto& after = r.results.at("drill").at("topology").at("redis");
+  EXPECT_NE(before.at("pid"), after.at("pid"));
+  EXPECT_EQ(before.at("port"), after.at("port"));
+}
+
 TEST(drill_gameday, rolling_restart_brings_every_node_back) {
   temp_dir dir;
   auto r = drill("gameday_rolling_restart.lua", dir, {"-e", "DURATION=10s", "-e", "FAULT_AT=2s", "-e", "STEP=2500ms"});

@@ -73,6 +73,18 @@ TEST(topology, reference_shop_database_nodes_are_fault_targets) {
   EXPECT_EQ(error_of(R"({"database_nodes": {"name": "pg1"}})"), "database_nodes: expected an array");
 }
 
+TEST(topology, reference_shop_file_with_redis_names_it_for_node_faults) {
+  const auto t = parse_topology(R"({"nodes": [{"name": "node1", "pid": 101}], "cache": "redis",
+    "haproxy": {"pid": 103}, "payment_emulator": {"pid": 104},
+    "redis": {"name": "redis", "pid": 105, "port": 6400, "url": "redis://:pw@127.0.0.1:6400", "respawn_ms": 1000}})");
+  ASSERT_NE(t.node("redis"), nullptr);
+  EXPECT_EQ(t.node("redis")->pid, 105);
+  EXPECT_TRUE(t.node("redis")->supports("kill"));
+  EXPECT_TRUE(t.node("redis")->supports("pause"));
+  // Without --cache redis there is no such process to target.
+  EXPECT_EQ(parse_topology(R"({"nodes": [{"name": "node1", "pid": 101}], "cache": "local"})").node("redis"), nullptr);
+}
+
 TEST(topology, own_system_file_with_links_pid_files_and_commands) {
   const auto t = parse_topology(R"({
     "links": [{"name": "app_db", "from": "app", "to": "db", "listen": "127.0.0.1:15432", "upstream": "127.0.0.1:5432"}],

@@ -7,6 +7,7 @@
 #include "chaos_test_support.h"
 #include "common/http_client.h"
 #include "common/http_server.h"
+#include "tests/support/sanitizers.h"
 
 namespace stampede::chaos {
 namespace {
@@ -102,7 +103,7 @@ TEST_F(http_fixture, delay_holds_matching_requests) {
     auto start = steady::now();
     EXPECT_EQ(client.get("/fast").status, 200);
     const double fast = ms_since(start);
-    EXPECT_LT(fast, 20.0);
+    EXPECT_LT(fast, 20.0 + stampede::testing::sanitizer_overhead_ms);
     start = steady::now();
     EXPECT_EQ(client.get("/slow").status, 200);
     const double slow = ms_since(start);

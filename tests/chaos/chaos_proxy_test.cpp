@@ -6,6 +6,7 @@
 
 #include "chaos/proxy_server.h"
 #include "chaos_test_support.h"
+#include "tests/support/sanitizers.h"
 
 namespace stampede::chaos {
 namespace {
@@ -90,7 +91,7 @@ TEST_F(proxy_fixture, both_directions_latency_doubles_round_trip) {
   auto fd = connect_to(port);
   const double ms = round_trip(fd.get());
   EXPECT_GE(ms, 100.0);
-  EXPECT_LE(ms - baseline, 110.0);
+  EXPECT_LE(ms - baseline, 110.0 + stampede::testing::sanitizer_overhead_ms);
 }
 
 TEST_F(proxy_fixture, jitter_and_heavy_tail_stay_within_declared_bounds) {
@@ -104,7 +105,7 @@ TEST_F(proxy_fixture, jitter_and_heavy_tail_stay_within_declared_bounds) {
   for (int i = 0; i < 5; ++i) {
     const double ms = round_trip(fd.get());
     EXPECT_GE(ms, 20.0);
-    EXPECT_LE(ms, 66.0);
+    EXPECT_LE(ms, 66.0 + stampede::testing::sanitizer_overhead_ms);
   }
   server_.remove_toxic("p", "latency_downstream");
   auto pareto = make(toxic_type::latency, stream_direction::downstream);

@@ -28,6 +28,7 @@
 
 #include "common/http_server.h"
 #include "drill/capacity.h"
+#include "tests/support/sanitizers.h"
 
 extern char** environ;
 
@@ -315,7 +316,9 @@ TEST(capacity_search, the_generators_descriptor_limit_ends_the_search_with_a_low
   const json::object& cap = doc.at("capacity").as_object();
   EXPECT_EQ(cap.at("limited_by"), "generator");
   EXPECT_EQ(cap.at("lower_bound"), true);
-  EXPECT_GE(cap.at("sustainable_rate").to_number<double>(), 400);
+  // ~680/s in the release build; a sanitized generator spends more per VU and stops earlier (150/s under
+  // ASan in CI), still past the first stage.
+  EXPECT_GE(cap.at("sustainable_rate").to_number<double>(), stampede::testing::sanitized_build ? 100 : 400);
   EXPECT_NE(std::string(cap.at("limit_hint").as_string()).find("RLIMIT_NOFILE"), std::string::npos);
   EXPECT_EQ(cap.at("search").at("fd_soft_limit").to_number<double>(), 200);
 }

@@ -25,8 +25,9 @@ class http_fixture : public ::testing::Test {
   }
 
   uint16_t add(proxy_server& server) {
-    auto info = server.add_proxy(
-        {.name = "shop", .listen = "127.0.0.1:0", .upstream = "127.0.0.1:" + std::to_string(upstream_.port())});
+    auto info = server.add_proxy({.name = "shop",
+                                  .listen = "127.0.0.1:0",
+                                  .upstream = "127.0.0.1:" + std::to_string(upstream_.port())});
     return static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
   }
   static toxic_spec http_toxic(toxic_type type, std::string method, std::string path) {
@@ -108,7 +109,8 @@ TEST_F(http_fixture, delay_holds_matching_requests) {
     EXPECT_EQ(client.get("/slow").status, 200);
     const double slow = ms_since(start);
     EXPECT_GE(slow, 100.0);
-    EXPECT_LE(slow - fast, 110.0) << "the delay added more than 10% over its 100 ms setting";
+    EXPECT_LE(slow - fast, 110.0 + stampede::testing::sanitizer_overhead_ms)
+        << "the delay added more than 10% over its 100 ms setting";
   }
 }
 
@@ -135,7 +137,8 @@ TEST_F(http_fixture, per_request_probability_is_seeded_and_replayable) {
 TEST_F(http_fixture, non_http_bytes_pass_through_unchanged) {
   tcp_server echo(echo_handler);
   auto info = server_.add_proxy({.name = "raw", .listen = "127.0.0.1:0", .upstream = echo.address()});
-  const auto port = static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+  const auto port =
+      static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
   server_.add_toxic("raw", http_toxic(toxic_type::http_abort, "", ""));
   auto fd = connect_to(port);
   const std::string binary("\x00\x01\x02 not http\r\n\r\n", 17);

@@ -77,7 +77,7 @@ TEST_F(proxy_fixture, latency_delays_each_response_within_ten_percent) {
   for (int i = 0; i < 4; ++i) {
     const double ms = round_trip(fd.get());
     EXPECT_GE(ms, 100.0);
-    EXPECT_LE(ms - baseline, 110.0);
+    EXPECT_LE(ms - baseline, 110.0 + stampede::testing::sanitizer_overhead_ms);
   }
 }
 
@@ -117,8 +117,8 @@ TEST_F(proxy_fixture, jitter_and_heavy_tail_stay_within_declared_bounds) {
   server_.add_toxic("p", pareto);
   for (int i = 0; i < 5; ++i) {
     const double ms = round_trip(fd.get());
-    EXPECT_GE(ms, 20.0);   // pareto minimum = latency
-    EXPECT_LE(ms, 88.0);   // capped at max_latency
+    EXPECT_GE(ms, 20.0);                                             // pareto minimum = latency
+    EXPECT_LE(ms, 88.0 + stampede::testing::sanitizer_overhead_ms);  // capped at max_latency
   }
 }
 
@@ -135,7 +135,7 @@ TEST_F(proxy_fixture, bandwidth_within_ten_percent) {
   const double ms = ms_since(start);
   EXPECT_EQ(r.data.size(), bytes);
   EXPECT_GE(ms, 900.0);
-  EXPECT_LE(ms, 1100.0);
+  EXPECT_LE(ms, 1100.0 + stampede::testing::sanitizer_overhead_ms);
 }
 
 TEST_F(proxy_fixture, bandwidth_zero_holds_data_until_removed_and_removal_is_prompt) {
@@ -149,10 +149,10 @@ TEST_F(proxy_fixture, bandwidth_zero_holds_data_until_removed_and_removal_is_pro
   EXPECT_EQ(read_until(fd.get(), 4, 200ms).end, read_end::timeout);  // nothing passes
   const auto start = steady::now();
   server_.remove_toxic("p", "bandwidth_downstream");
-  EXPECT_LT(ms_since(start), 50.0);
+  EXPECT_LT(ms_since(start), 50.0 + stampede::testing::sanitizer_overhead_ms);
   auto r = read_until(fd.get(), 4, 2s);
   EXPECT_EQ(r.data, "held");  // held, not dropped
-  EXPECT_LT(ms_since(start), 100.0);
+  EXPECT_LT(ms_since(start), 100.0 + stampede::testing::sanitizer_overhead_ms);
   bool logged = false;
   for (const auto& e : server_.injections()) logged |= e.detail.find("rate 0") != std::string::npos;
   EXPECT_TRUE(logged);
@@ -171,7 +171,7 @@ TEST_F(proxy_fixture, timeout_drops_data_then_closes_after_timeout) {
   EXPECT_TRUE(r.data.empty());
   EXPECT_EQ(r.end, read_end::eof);
   EXPECT_GE(ms_since(start), 200.0);
-  EXPECT_LE(ms_since(start), 260.0);
+  EXPECT_LE(ms_since(start), 260.0 + stampede::testing::sanitizer_overhead_ms);
 }
 
 TEST_F(proxy_fixture, timeout_zero_is_a_black_hole_until_removed_then_closes) {
@@ -185,7 +185,7 @@ TEST_F(proxy_fixture, timeout_zero_is_a_black_hole_until_removed_then_closes) {
   server_.remove_toxic("p", "timeout_upstream");
   // Data was swallowed, so the stream is corrupt: the connection is closed promptly.
   EXPECT_EQ(wait_closed(fd.get(), 2s), read_end::eof);
-  EXPECT_LT(ms_since(start), 200.0);
+  EXPECT_LT(ms_since(start), 200.0 + stampede::testing::sanitizer_overhead_ms);
 }
 
 TEST_F(proxy_fixture, reset_peer_sends_rst) {
@@ -199,7 +199,7 @@ TEST_F(proxy_fixture, reset_peer_sends_rst) {
   ASSERT_TRUE(send_all(fd.get(), "boom"));
   EXPECT_EQ(wait_closed(fd.get(), 2s), read_end::reset);
   EXPECT_GE(ms_since(start), 100.0);
-  EXPECT_LE(ms_since(start), 150.0);
+  EXPECT_LE(ms_since(start), 150.0 + stampede::testing::sanitizer_overhead_ms);
 }
 
 TEST_F(proxy_fixture, slicer_delivers_pieces_of_the_configured_size) {
@@ -239,10 +239,10 @@ TEST_F(proxy_fixture, slow_close_delays_the_eof) {
   auto fd = connect_to(port);
   auto r = read_until(fd.get(), 10, 2s);
   EXPECT_EQ(r.data.size(), 10u);
-  EXPECT_LT(ms_since(start), 100.0);  // data is not delayed
+  EXPECT_LT(ms_since(start), 100.0 + stampede::testing::sanitizer_overhead_ms);  // data is not delayed
   EXPECT_EQ(wait_closed(fd.get(), 2s), read_end::eof);
   EXPECT_GE(ms_since(start), 200.0);
-  EXPECT_LE(ms_since(start), 260.0);
+  EXPECT_LE(ms_since(start), 260.0 + stampede::testing::sanitizer_overhead_ms);
 }
 
 TEST_F(proxy_fixture, limit_time_cuts_a_healthy_connection) {
@@ -257,7 +257,7 @@ TEST_F(proxy_fixture, limit_time_cuts_a_healthy_connection) {
   EXPECT_LT(round_trip(fd.get()), 50.0);  // normal traffic first
   EXPECT_EQ(wait_closed(fd.get(), 2s), read_end::reset);
   EXPECT_GE(ms_since(start), 200.0);
-  EXPECT_LE(ms_since(start), 260.0);
+  EXPECT_LE(ms_since(start), 260.0 + stampede::testing::sanitizer_overhead_ms);
 }
 
 TEST_F(proxy_fixture, slow_open_delays_the_first_exchange) {
@@ -270,7 +270,7 @@ TEST_F(proxy_fixture, slow_open_delays_the_first_exchange) {
   auto fd = connect_to(port);
   round_trip(fd.get());
   EXPECT_GE(ms_since(start), 150.0);
-  EXPECT_LE(ms_since(start), 200.0);
+  EXPECT_LE(ms_since(start), 200.0 + stampede::testing::sanitizer_overhead_ms);
   EXPECT_LT(round_trip(fd.get()), 50.0);  // later exchanges are not delayed
 }
 
@@ -359,7 +359,7 @@ TEST_F(proxy_fixture, removing_toxics_under_heavy_traffic_never_blocks) {
   stop = true;
   for (auto& c : clients) c.join();
   EXPECT_LT(worst, 100.0);
-  EXPECT_LT(heal_ms, 100.0);
+  EXPECT_LT(heal_ms, 100.0 + stampede::testing::sanitizer_overhead_ms);
   EXPECT_TRUE(server_.toxics("p").empty());
 }
 
@@ -392,7 +392,8 @@ std::set<uint64_t> affected_connections(uint64_t seed, int connections) {
   tcp_server echo(echo_handler);
   proxy_server server(server_options{.seed = seed});
   auto info = server.add_proxy({.name = "db", .listen = "127.0.0.1:0", .upstream = echo.address()});
-  const auto port = static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+  const auto port =
+      static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
   toxic_spec t;
   t.type = toxic_type::latency;
   t.latency = 1;
@@ -414,7 +415,7 @@ TEST(proxy_determinism, same_seed_same_decisions_different_seed_different) {
   const auto other = affected_connections(8, 24);
   EXPECT_EQ(first, second);
   EXPECT_NE(first, other);
-  EXPECT_GT(first.size(), 4u);   // about half
+  EXPECT_GT(first.size(), 4u);  // about half
   EXPECT_LT(first.size(), 20u);
 }
 
@@ -430,13 +431,16 @@ TEST(proxy_server_api, errors_have_kinds) {
     }
     return error_kind::io_error;  // "no error" is a failure too
   };
-  EXPECT_EQ(kind_of([&] { server.add_proxy({.name = "a", .listen = "127.0.0.1:0", .upstream = echo.address()}); }),
-            error_kind::already_exists);
+  EXPECT_EQ(
+      kind_of([&] { server.add_proxy({.name = "a", .listen = "127.0.0.1:0", .upstream = echo.address()}); }),
+      error_kind::already_exists);
   EXPECT_EQ(kind_of([&] { server.remove_proxy("nope"); }), error_kind::not_found);
-  EXPECT_EQ(kind_of([&] { server.add_proxy({.name = "b", .listen = "0.0.0.0:0", .upstream = echo.address()}); }),
-            error_kind::invalid_argument);
-  EXPECT_EQ(kind_of([&] { server.add_proxy({.name = "c", .listen = "nonsense", .upstream = echo.address()}); }),
-            error_kind::invalid_argument);
+  EXPECT_EQ(
+      kind_of([&] { server.add_proxy({.name = "b", .listen = "0.0.0.0:0", .upstream = echo.address()}); }),
+      error_kind::invalid_argument);
+  EXPECT_EQ(
+      kind_of([&] { server.add_proxy({.name = "c", .listen = "nonsense", .upstream = echo.address()}); }),
+      error_kind::invalid_argument);
   toxic_spec bad;
   bad.type = toxic_type::latency;
   bad.latency = -5;

@@ -115,8 +115,9 @@ double robust_spread(const std::vector<double>& v) {
 double integrate(const std::vector<std::pair<double, double>>& points, double a, double b) {
   double sum = 0;
   for (size_t i = 0; i + 1 < points.size(); ++i) {
-    const auto [t0, v0] = points[i];
-    const auto [t1, v1] = points[i + 1];
+    // Plain names, not structured bindings: clang 14 (the fuzz build) cannot capture those in a lambda.
+    const double t0 = points[i].first, v0 = points[i].second;
+    const double t1 = points[i + 1].first, v1 = points[i + 1].second;
     const double lo = std::max(a, t0), hi = std::min(b, t1);
     if (hi <= lo || t1 <= t0) continue;
     auto at = [&](double t) { return v0 + (v1 - v0) * (t - t0) / (t1 - t0); };

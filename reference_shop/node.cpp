@@ -235,7 +235,7 @@ http::response node::dispatch(http::request& request, std::string& route) {
   if (is({"metrics"})) {
     route = "/metrics";
     auto r = http::response::text(200, render_metrics());
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.content_type = prometheus::content_type;
     return r;
   }
   if (n == 0 || parts[0] != "api") reject(404, "not_found", "no such endpoint");
@@ -569,89 +569,98 @@ http::response node::dispatch(http::request& request, std::string& route) {
 }
 
 std::string node::render_metrics() {
-  std::string out;
+  using prometheus::metric_type;
+  prometheus::text_writer out;
   out.reserve(16 * 1024);
   durations_.render(out, "shop_http_request_duration_seconds", "HTTP request duration by route, method and status.");
   const auto cs = cache_.stats();
-  write_family_header(out, "shop_cache_requests_total", "counter", "Cache lookups by result.");
-  write_sample(out, "shop_cache_requests_total", {{"result", "hit"}}, static_cast<double>(cs.hits));
-  write_sample(out, "shop_cache_requests_total", {{"result", "negative_hit"}}, static_cast<double>(cs.negative_hits));
-  write_sample(out, "shop_cache_requests_total", {{"result", "miss"}}, static_cast<double>(cs.misses));
-  write_family_header(out, "shop_cache_loads_total", "counter", "Cache fills from the database.");
-  write_sample(out, "shop_cache_loads_total", {}, static_cast<double>(cs.loads));
-  write_family_header(out, "shop_cache_coalesced_total", "counter", "Misses that waited for a load in flight (single-flight).");
-  write_sample(out, "shop_cache_coalesced_total", {}, static_cast<double>(cs.coalesced));
-  write_family_header(out, "shop_cache_evictions_total", "counter", "Entries evicted by LRU.");
-  write_sample(out, "shop_cache_evictions_total", {}, static_cast<double>(cs.evictions));
-  write_family_header(out, "shop_cache_expirations_total", "counter", "Entries found expired.");
-  write_sample(out, "shop_cache_expirations_total", {}, static_cast<double>(cs.expirations));
-  write_family_header(out, "shop_cache_entries", "gauge", "Entries in the cache.");
-  write_sample(out, "shop_cache_entries", {}, static_cast<double>(cs.entries));
-  write_family_header(out, "shop_bloom_rejections_total", "counter", "Product lookups refused by the Bloom filter.");
-  write_sample(out, "shop_bloom_rejections_total", {}, static_cast<double>(bloom_rejections_.load()));
-  write_family_header(out, "shop_rate_limited_total", "counter", "Requests refused with 429 by the rate limiter.");
-  write_sample(out, "shop_rate_limited_total", {}, static_cast<double>(rate_limited_.load()));
-  write_family_header(out, "shop_flash_purchases_total", "counter", "Flash-sale purchase attempts by result.");
-  write_sample(out, "shop_flash_purchases_total", {{"result", "created"}}, static_cast<double>(flash_created_.load()));
-  write_sample(out, "shop_flash_purchases_total", {{"result", "already_bought"}}, static_cast<double>(flash_already_.load()));
-  write_sample(out, "shop_flash_purchases_total", {{"result", "sold_out"}}, static_cast<double>(flash_sold_out_.load()));
-  write_sample(out, "shop_flash_purchases_total", {{"result", "shed"}}, static_cast<double>(flash_shed_.load()));
-  write_family_header(out, "shop_checkouts_total", "counter", "Checkouts by result.");
-  write_sample(out, "shop_checkouts_total", {{"result", "created"}}, static_cast<double>(checkouts_created_.load()));
-  write_sample(out, "shop_checkouts_total", {{"result", "replayed"}}, static_cast<double>(checkouts_replayed_.load()));
-  write_sample(out, "shop_checkouts_total", {{"result", "out_of_stock"}}, static_cast<double>(checkouts_out_of_stock_.load()));
+  out.family("shop_cache_requests_total", metric_type::counter, "Cache lookups by result.");
+  out.sample("shop_cache_requests_total", {{"result", "hit"}}, cs.hits);
+  out.sample("shop_cache_requests_total", {{"result", "negative_hit"}}, cs.negative_hits);
+  out.sample("shop_cache_requests_total", {{"result", "miss"}}, cs.misses);
+  out.family("shop_cache_loads_total", metric_type::counter, "Cache fills from the database.");
+  out.sample("shop_cache_loads_total", {}, cs.loads);
+  out.family("shop_cache_coalesced_total", metric_type::counter, "Misses that waited for a load in flight (single-flight).");
+  out.sample("shop_cache_coalesced_total", {}, cs.coalesced);
+  out.family("shop_cache_evictions_total", metric_type::counter, "Entries evicted by LRU.");
+  out.sample("shop_cache_evictions_total", {}, cs.evictions);
+  out.family("shop_cache_expirations_total", metric_type::counter, "Entries found expired.");
+  out.sample("shop_cache_expirations_total", {}, cs.expirations);
+  out.family("shop_cache_entries", metric_type::gauge, "Entries in the cache.");
+  out.sample("shop_cache_entries", {}, cs.entries);
+  out.family("shop_bloom_rejections_total", metric_type::counter, "Product lookups refused by the Bloom filter.");
+  out.sample("shop_bloom_rejections_total", {}, bloom_rejections_.load());
+  out.family("shop_rate_limited_total", metric_type::counter, "Requests refused with 429 by the rate limiter.");
+  out.sample("shop_rate_limited_total", {}, rate_limited_.load());
+  out.family("shop_flash_purchases_total", metric_type::counter, "Flash-sale purchase attempts by result.");
+  out.sample("shop_flash_purchases_total", {{"result", "created"}}, flash_created_.load());
+  out.sample("shop_flash_purchases_total", {{"result", "already_bought"}}, flash_already_.load());
+  out.sample("shop_flash_purchases_total", {{"result", "sold_out"}}, flash_sold_out_.load());
+  out.sample("shop_flash_purchases_total", {{"result", "shed"}}, flash_shed_.load());
+  out.family("shop_checkouts_total", metric_type::counter, "Checkouts by result.");
+  out.sample("shop_checkouts_total", {{"result", "created"}}, checkouts_created_.load());
+  out.sample("shop_checkouts_total", {{"result", "replayed"}}, checkouts_replayed_.load());
+  out.sample("shop_checkouts_total", {{"result", "out_of_stock"}}, checkouts_out_of_stock_.load());
   accounts_->render_metrics(out);
-  write_family_header(out, "shop_login_shed_total", "counter",
-                      "Logins and registrations refused with 429 before hashing, by reason.");
-  write_sample(out, "shop_login_shed_total", {{"reason", "busy"}}, static_cast<double>(kdf_shed_busy_.load()));
-  write_sample(out, "shop_login_shed_total", {{"reason", "source_rate"}}, static_cast<double>(kdf_shed_source_.load()));
-  write_sample(out, "shop_login_shed_total", {{"reason", "expired"}}, static_cast<double>(kdf_shed_expired_.load()));
+  out.family("shop_login_shed_total", metric_type::counter,
+             "Logins and registrations refused with 429 before hashing, by reason.");
+  out.sample("shop_login_shed_total", {{"reason", "busy"}}, kdf_shed_busy_.load());
+  out.sample("shop_login_shed_total", {{"reason", "source_rate"}}, kdf_shed_source_.load());
+  out.sample("shop_login_shed_total", {{"reason", "expired"}}, kdf_shed_expired_.load());
   if (kdf_pool_) {
-    write_family_header(out, "shop_password_hashing", "gauge", "Password hashes running and waiting on this node.");
-    write_sample(out, "shop_password_hashing", {{"state", "running"}}, static_cast<double>(kdf_pool_->running()));
-    write_sample(out, "shop_password_hashing", {{"state", "waiting"}}, static_cast<double>(kdf_pool_->waiting()));
+    out.family("shop_password_hashing", metric_type::gauge, "Password hashes running and waiting on this node.");
+    out.sample("shop_password_hashing", {{"state", "running"}}, kdf_pool_->running());
+    out.sample("shop_password_hashing", {{"state", "waiting"}}, kdf_pool_->waiting());
   }
   if (pipeline_) {
     const auto ps = pipeline_->stats();
-    write_family_header(out, "shop_payments_total", "counter", "Payment outcomes handled by this node's workers.");
-    write_sample(out, "shop_payments_total", {{"result", "captured"}}, static_cast<double>(ps.captured));
-    write_sample(out, "shop_payments_total", {{"result", "declined"}}, static_cast<double>(ps.declined));
-    write_sample(out, "shop_payments_total", {{"result", "retried"}}, static_cast<double>(ps.retries));
-    write_sample(out, "shop_payments_total", {{"result", "dead_lettered"}}, static_cast<double>(ps.dead_lettered));
-    write_sample(out, "shop_payments_total", {{"result", "refunded"}}, static_cast<double>(ps.refunds));
-    write_sample(out, "shop_payments_total", {{"result", "lease_lost"}}, static_cast<double>(ps.lease_lost));
+    out.family("shop_payments_total", metric_type::counter, "Payment outcomes handled by this node's workers.");
+    out.sample("shop_payments_total", {{"result", "captured"}}, ps.captured);
+    out.sample("shop_payments_total", {{"result", "declined"}}, ps.declined);
+    out.sample("shop_payments_total", {{"result", "retried"}}, ps.retries);
+    out.sample("shop_payments_total", {{"result", "dead_lettered"}}, ps.dead_lettered);
+    out.sample("shop_payments_total", {{"result", "refunded"}}, ps.refunds);
+    out.sample("shop_payments_total", {{"result", "lease_lost"}}, ps.lease_lost);
   }
-  try {
-    const auto g = store_->gauges();
-    write_family_header(out, "shop_orders", "gauge", "Orders by state (shared database).");
-    for (const auto& [state, count] : g.orders_by_state) {
-      write_sample(out, "shop_orders", {{"state", state}}, static_cast<double>(count));
-    }
-    write_family_header(out, "shop_outbox_messages", "gauge", "Order pipeline messages by state.");
-    int64_t dead = 0;
-    for (const auto& [state, count] : g.outbox_by_state) {
-      write_sample(out, "shop_outbox_messages", {{"state", state}}, static_cast<double>(count));
-      if (state == "dead") dead = count;
-    }
-    write_family_header(out, "shop_dead_letters", "gauge", "Messages in the dead-letter state.");
-    write_sample(out, "shop_dead_letters", {}, static_cast<double>(dead));
-    write_family_header(out, "shop_queue_depth", "gauge", "Messages due for a payment worker now.");
-    write_sample(out, "shop_queue_depth", {}, static_cast<double>(store_->outbox_due(unix_millis())));
-    write_family_header(out, "shop_stock_units", "gauge", "Units in stock over all products.");
-    write_sample(out, "shop_stock_units", {}, static_cast<double>(g.stock_units));
-    write_family_header(out, "shop_flash_remaining_units", "gauge", "Units left over all flash sales.");
-    write_sample(out, "shop_flash_remaining_units", {}, static_cast<double>(g.flash_remaining));
-  } catch (const std::exception&) {
-    // Database busy: the request metrics above are still worth serving.
-  }
+  write_database_gauges(out);
   if (server_) {
     const auto ss = server_->stats();
-    write_family_header(out, "shop_http_connections_active", "gauge", "Open client connections.");
-    write_sample(out, "shop_http_connections_active", {}, static_cast<double>(ss.connections_active));
-    write_family_header(out, "shop_http_bad_requests_total", "counter", "Malformed or oversized requests.");
-    write_sample(out, "shop_http_bad_requests_total", {}, static_cast<double>(ss.bad_requests));
+    out.family("shop_http_connections_active", metric_type::gauge, "Open client connections.");
+    out.sample("shop_http_connections_active", {}, ss.connections_active);
+    out.family("shop_http_bad_requests_total", metric_type::counter, "Malformed or oversized requests.");
+    out.sample("shop_http_bad_requests_total", {}, ss.bad_requests);
   }
-  return out;
+  return out.take();
+}
+
+// Gauges of the shared database. A busy database leaves them out: the metrics above are still worth
+// serving. They are read before any family is written, so a failure leaves no family half written.
+void node::write_database_gauges(prometheus::text_writer& out) {
+  using prometheus::metric_type;
+  store_gauges g;
+  int64_t due = 0;
+  try {
+    g = store_->gauges();
+    due = store_->outbox_due(unix_millis());
+  } catch (const std::exception&) {
+    return;
+  }
+  out.family("shop_orders", metric_type::gauge, "Orders by state (shared database).");
+  for (const auto& [state, count] : g.orders_by_state) out.sample("shop_orders", {{"state", state}}, count);
+  out.family("shop_outbox_messages", metric_type::gauge, "Order pipeline messages by state.");
+  int64_t dead = 0;
+  for (const auto& [state, count] : g.outbox_by_state) {
+    out.sample("shop_outbox_messages", {{"state", state}}, count);
+    if (state == "dead") dead = count;
+  }
+  out.family("shop_dead_letters", metric_type::gauge, "Messages in the dead-letter state.");
+  out.sample("shop_dead_letters", {}, dead);
+  out.family("shop_queue_depth", metric_type::gauge, "Messages due for a payment worker now.");
+  out.sample("shop_queue_depth", {}, due);
+  out.family("shop_stock_units", metric_type::gauge, "Units in stock over all products.");
+  out.sample("shop_stock_units", {}, g.stock_units);
+  out.family("shop_flash_remaining_units", metric_type::gauge, "Units left over all flash sales.");
+  out.sample("shop_flash_remaining_units", {}, g.flash_remaining);
 }
 
 }  // namespace stampede::shop

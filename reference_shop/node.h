@@ -78,6 +78,7 @@ class node {
   http::response dispatch(http::request& request, std::string& route);
   void refresh_generation(bool force);
   std::string render_metrics();
+  void write_database_gauges(prometheus::text_writer& out);
 
   node_options options_;
   std::unique_ptr<store> store_;

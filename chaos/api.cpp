@@ -437,16 +437,20 @@ class api {
     const auto all = server_.proxies();
     auto bytes = [&](std::string_view name, const proxy_info& p, std::string_view direction, uint64_t value) {
       out.sample(name,
-                 {{"direction", direction}, {"listener", p.config.listen}, {"proxy", p.config.name},
+                 {{"direction", direction},
+                  {"listener", p.config.listen},
+                  {"proxy", p.config.name},
                   {"upstream", p.config.upstream}},
                  value);
     };
-    out.family("toxiproxy_proxy_received_bytes_total", metric_type::counter, "Bytes read by the proxy, per direction.");
+    out.family("toxiproxy_proxy_received_bytes_total", metric_type::counter,
+               "Bytes read by the proxy, per direction.");
     for (const auto& p : all) {
       bytes("toxiproxy_proxy_received_bytes_total", p, "upstream", p.received_upstream);
       bytes("toxiproxy_proxy_received_bytes_total", p, "downstream", p.received_downstream);
     }
-    out.family("toxiproxy_proxy_sent_bytes_total", metric_type::counter, "Bytes written by the proxy, per direction.");
+    out.family("toxiproxy_proxy_sent_bytes_total", metric_type::counter,
+               "Bytes written by the proxy, per direction.");
     for (const auto& p : all) {
       bytes("toxiproxy_proxy_sent_bytes_total", p, "upstream", p.bytes_upstream);
       bytes("toxiproxy_proxy_sent_bytes_total", p, "downstream", p.bytes_downstream);
@@ -455,26 +459,29 @@ class api {
       out.family(name, type, help);
       for (const auto& p : all) out.sample(name, {{"proxy", p.config.name}}, field(p));
     };
-    per_proxy("stampede_proxy_connections_accepted_total", metric_type::counter, "Client connections accepted.",
-              [](const proxy_info& p) { return p.connections_accepted; });
+    per_proxy("stampede_proxy_connections_accepted_total", metric_type::counter,
+              "Client connections accepted.", [](const proxy_info& p) { return p.connections_accepted; });
     per_proxy("stampede_proxy_connections_active", metric_type::gauge, "Client connections open now.",
               [](const proxy_info& p) { return p.connections_active; });
     per_proxy("stampede_proxy_connections_refused_total", metric_type::counter,
               "Connections closed because the upstream was unreachable.",
               [](const proxy_info& p) { return p.connections_refused; });
     per_proxy("stampede_proxy_connections_rejected_total", metric_type::counter,
-              "Connections closed at once: the proxy was at max_connections (or the server at its descriptor budget).",
+              "Connections closed at once: the proxy was at max_connections (or the server at its descriptor "
+              "budget).",
               [](const proxy_info& p) { return p.connections_rejected; });
     per_proxy("stampede_proxy_max_connections", metric_type::gauge, "The proxy's cap on open connections.",
               [](const proxy_info& p) { return static_cast<uint64_t>(p.config.max_connections); });
-    out.family("stampede_proxy_toxic_injections_total", metric_type::counter,
-               "Faults injected per toxic: connections that rolled it (TCP toxics) or requests hit (HTTP toxics).");
+    out.family(
+        "stampede_proxy_toxic_injections_total", metric_type::counter,
+        "Faults injected per toxic: connections that rolled it (TCP toxics) or requests hit (HTTP toxics).");
     for (const auto& [key, count] : server_.injection_counts()) {
       const size_t slash = key.find('/');
       const std::string_view k = key;
-      out.sample("stampede_proxy_toxic_injections_total",
-                 {{"proxy", k.substr(0, slash)}, {"toxic", slash == std::string::npos ? "" : k.substr(slash + 1)}},
-                 count);
+      out.sample(
+          "stampede_proxy_toxic_injections_total",
+          {{"proxy", k.substr(0, slash)}, {"toxic", slash == std::string::npos ? "" : k.substr(slash + 1)}},
+          count);
     }
     http::response r = http::response::text(200, out.take());
     r.content_type = prometheus::content_type;

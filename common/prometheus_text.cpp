@@ -55,8 +55,9 @@ void append_value(std::string& out, double value) {
   }
   // Plain decimals where they are short ("0.0005", "2.5", "12"), exponents for the very small and large.
   const double magnitude = std::fabs(value);
-  const auto format = magnitude == 0 || (magnitude >= 1e-4 && magnitude < 1e21) ? std::chars_format::fixed
-                                                                                 : std::chars_format::scientific;
+  const auto format = magnitude == 0 || (magnitude >= 1e-4 && magnitude < 1e21)
+                          ? std::chars_format::fixed
+                          : std::chars_format::scientific;
   char digits[64];
   const char* end = std::to_chars(digits, digits + sizeof digits, value, format).ptr;
   out.append(digits, static_cast<size_t>(end - digits));
@@ -78,7 +79,8 @@ void append_label_value(std::string& out, std::string_view value) {
 
 void text_writer::family(std::string_view name, metric_type type, std::string_view help) {
   assert(valid_name(name, true));
-  const auto known = std::find_if(families_.begin(), families_.end(), [&](const auto& f) { return f.first == name; });
+  const auto known =
+      std::find_if(families_.begin(), families_.end(), [&](const auto& f) { return f.first == name; });
   assert(known == families_.end() && "a family is written once");
   if (known != families_.end()) {
     current_ = static_cast<size_t>(known - families_.begin());

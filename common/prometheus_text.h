@@ -70,7 +70,8 @@ class text_writer {
   bool belongs_to_current(std::string_view name) const;
 
   std::string out_;
-  std::vector<std::pair<std::string, metric_type>> families_;  // written so far (a few dozen: searched linearly)
+  // The families written so far (a few dozen: searched linearly).
+  std::vector<std::pair<std::string, metric_type>> families_;
   size_t current_ = static_cast<size_t>(-1);  // index of the family samples belong to now
 };
 

@@ -28,7 +28,8 @@ void duration_histograms::observe(std::string_view route, std::string_view metho
   s->sum_micros.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
 }
 
-void duration_histograms::render(prometheus::text_writer& out, std::string_view name, std::string_view help) const {
+void duration_histograms::render(prometheus::text_writer& out, std::string_view name,
+                                 std::string_view help) const {
   out.family(name, prometheus::metric_type::histogram, help);
   std::shared_lock lock{mutex_};
   std::array<uint64_t, bounds.size()> cumulative{};

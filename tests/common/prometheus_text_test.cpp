@@ -70,7 +70,8 @@ TEST(prometheus_text, numbers_are_written_as_prometheus_reads_them) {
   text_writer w;
   w.family("big_total", metric_type::counter, "Exact integers.");
   w.sample("big_total", {}, std::numeric_limits<uint64_t>::max());
-  EXPECT_EQ(w.text(), "# HELP big_total Exact integers.\n# TYPE big_total counter\nbig_total 18446744073709551615\n");
+  EXPECT_EQ(w.text(),
+            "# HELP big_total Exact integers.\n# TYPE big_total counter\nbig_total 18446744073709551615\n");
 }
 
 TEST(prometheus_text, histogram_series_are_cumulative_buckets_then_sum_and_count) {

@@ -32,6 +32,11 @@ enum class parse_error {
 };
 std::string_view to_string(parse_error) noexcept;
 
+// The reason phrase of a status code, from Beast's table (boost::beast::http::obsolete_reason), for every
+// status line we write (server, fault proxy): "Payload Too Large" for 413, and Beast's "<unknown-status>"
+// for a code it does not know (420).
+std::string_view reason_phrase(int status) noexcept;
+
 // Parsed header block. `raw` holds one "Name: value\r\n" line per received field, in order, with the
 // name as received and the value as received minus surrounding whitespace (obs-folds are unfolded);
 // without the start line and the final empty line. find() does a case-insensitive lookup of the

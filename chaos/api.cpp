@@ -9,6 +9,7 @@
 #include "chaos/json_text.h"
 #include "common/duration.h"
 #include "common/prometheus_text.h"
+#include "common/version.h"
 
 namespace stampede::chaos {
 
@@ -360,7 +361,7 @@ class api {
     const bool get = m == "GET", post = m == "POST", del = m == "DELETE", patch = m == "PATCH";
     const size_t n = parts.size();
     if (n == 1 && parts[0] == "version" && get) {
-      return json_response(200, json::object{{"version", "0.1.0"}, {"implementation", "stampede"}});
+      return json_response(200, json::object{{"version", stampede::version}, {"implementation", "stampede"}});
     }
     if (n == 1 && parts[0] == "reset" && post) {
       server_.reset();

@@ -15,6 +15,8 @@
 #include <system_error>
 #include <utility>
 
+#include "common/text.h"
+
 namespace stampede::http {
 
 struct parse_limits {
@@ -129,10 +131,7 @@ void for_each_field_line(std::string_view block, F&& f) {
     rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 2);
     const size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    f(line.substr(0, colon), value);
+    f(line.substr(0, colon), stampede::trim(line.substr(colon + 1), " \t"));
   }
 }
 }  // namespace detail

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "common/host_port.h"
 #include "common/limits.h"
 #include "reference_shop/node.h"
 #include "reference_shop/options.h"
@@ -42,14 +43,6 @@ void report_ready(int fd, uint16_t port) {
   const std::string line = std::to_string(port) + "\n";
   [[maybe_unused]] auto written = ::write(fd, line.data(), line.size());
   ::close(fd);
-}
-
-std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& text) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) return std::nullopt;
-  const int port = std::atoi(text.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) return std::nullopt;
-  return std::pair{text.substr(0, colon), static_cast<uint16_t>(port)};
 }
 
 constexpr const char* node_usage =
@@ -118,11 +111,10 @@ int shop_node_command(std::span<char* const> args) {
     o.kdf_max_wait = std::chrono::milliseconds{a.get_int("kdf-max-wait-ms", o.kdf_max_wait.count(), 0, 600'000)};
     o.flash_max_inflight = static_cast<int>(a.get_int("flash-max-inflight", 0, 0, 1'000'000));
     if (a.has("payment")) {
-      auto hp = parse_host_port(a.get("payment"));
-      if (!hp) throw std::invalid_argument("--payment must be HOST:PORT");
+      auto payment = parse_host_port(a.get("payment"), "--payment");  // throws std::invalid_argument
       o.pipeline_enabled = true;
-      o.pipeline.payment_host = hp->first;
-      o.pipeline.payment_port = hp->second;
+      o.pipeline.payment_host = std::move(payment.host);
+      o.pipeline.payment_port = payment.port;
     }
     o.pipeline.workers = static_cast<int>(a.get_int("workers", 2, 1, 64));
     o.pipeline.lease = std::chrono::milliseconds{a.get_int("lease-ms", 5000, 100, 3'600'000)};

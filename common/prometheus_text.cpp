@@ -30,10 +30,12 @@ constexpr std::string_view type_name(metric_type type) {
   });
 }
 
-void append_help(std::string& out, std::string_view help) {
-  for (char c : help) {
-    if (c == '\\') {
-      out += "\\\\";
+// Backslash and newline escaped, and double quotes where they would end the text (label values).
+void append_escaped(std::string& out, std::string_view text, bool quotes) {
+  for (char c : text) {
+    if (c == '\\' || (quotes && c == '"')) {
+      out += '\\';
+      out += c;
     } else if (c == '\n') {
       out += "\\n";
     } else {
@@ -63,19 +65,7 @@ void append_value(std::string& out, double value) {
   out.append(digits, static_cast<size_t>(end - digits));
 }
 
-void append_label_value(std::string& out, std::string_view value) {
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-}
+void append_label_value(std::string& out, std::string_view value) { append_escaped(out, value, true); }
 
 void text_writer::family(std::string_view name, metric_type type, std::string_view help) {
   assert(valid_name(name, true));
@@ -91,7 +81,7 @@ void text_writer::family(std::string_view name, metric_type type, std::string_vi
   out_ += "# HELP ";
   out_ += name;
   out_ += ' ';
-  append_help(out_, help);
+  append_escaped(out_, help, false);
   out_ += "\n# TYPE ";
   out_ += name;
   out_ += ' ';

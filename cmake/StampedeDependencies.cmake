@@ -7,6 +7,10 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(LUA REQUIRED IMPORTED_TARGET lua5.4)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+# The shop's PostgreSQL store (reference_shop/pg_connection.cpp); Debian's libpq-dev.
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
+# The shop's Redis cache tier (reference_shop/redis_client.cpp); Debian's libhiredis-dev.
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 find_library(HTTP_PARSER_LIBRARY NAMES http_parser REQUIRED)
 find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)
 add_library(http_parser::http_parser UNKNOWN IMPORTED)

@@ -98,8 +98,17 @@ struct message_state {
   std::string target;
   int status = 0;
   int version = 11;
-  size_t body_limit = 0;
+  size_t keep_limit = static_cast<size_t>(-1);  // parse_limits::max_kept_body_bytes
+  size_t discarded = 0;                         // body bytes beyond keep_limit, counted and dropped
 };
+
+// Appends what fits under the keep limit; counts the rest.
+void keep_body(message_state& state, const char* data, size_t size) {
+  const size_t room = state.keep_limit - std::min(state.keep_limit, state.body.size());
+  const size_t kept = std::min(room, size);
+  state.body.append(data, kept);
+  state.discarded += size - kept;
+}
 
 template <bool is_request>
 class hooks final : public beast_http::basic_parser<is_request> {
@@ -124,15 +133,15 @@ class hooks final : public beast_http::basic_parser<is_request> {
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& content_length, error_code&) override {
     // Beast already rejected lengths over the body limit.
-    if (content_length) reserve_body(state_.body, *content_length);
+    if (content_length) reserve_body(state_.body, std::min<std::uint64_t>(*content_length, state_.keep_limit));
   }
   size_t on_body_impl(beast_view body, error_code&) override {
-    state_.body.append(body.data(), body.size());
+    keep_body(state_, body.data(), body.size());
     return body.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast_view, error_code&) override {}
   size_t on_chunk_body_impl(std::uint64_t, beast_view body, error_code&) override {
-    state_.body.append(body.data(), body.size());
+    keep_body(state_, body.data(), body.size());
     return body.size();
   }
   void on_finish_impl(error_code&) override {}
@@ -144,11 +153,15 @@ class hooks final : public beast_http::basic_parser<is_request> {
 template <bool is_request>
 class engine {
  public:
-  explicit engine(parse_limits limits) : limits_(limits) { reset(false); }
+  explicit engine(parse_limits limits) : limits_(limits) {
+    state_.keep_limit = limits.max_kept_body_bytes;
+    reset(false);
+  }
 
   void reset(bool skip_body) {
     state_.headers.raw.clear();
     state_.body.clear();
+    state_.discarded = 0;
     state_.method.clear();
     state_.target.clear();
     state_.status = 0;
@@ -447,7 +460,7 @@ class engine {
     }
     fast_keep_alive_ = keep_alive;
     fast_remaining_ = *content_length;
-    reserve_body(state_.body, fast_remaining_);
+    reserve_body(state_.body, std::min<uint64_t>(fast_remaining_, state_.keep_limit));
     fast_ = fast_remaining_ == 0 ? fast_state::done : fast_state::body;
     wire_bytes_ += at;
     return at;
@@ -456,7 +469,7 @@ class engine {
   size_t feed_fast_body(std::span<const char> bytes) {
     if (fast_ != fast_state::body) return 0;
     const size_t take = static_cast<size_t>(std::min<uint64_t>(fast_remaining_, bytes.size()));
-    state_.body.append(bytes.data(), take);
+    keep_body(state_, bytes.data(), take);
     fast_remaining_ -= take;
     wire_bytes_ += take;
     if (fast_remaining_ == 0) fast_ = fast_state::done;
@@ -530,6 +543,7 @@ const header_block& response_parser::headers() const noexcept { return impl_->co
 header_block& response_parser::headers() noexcept { return impl_->core.state().headers; }
 std::string& response_parser::body() noexcept { return impl_->core.state().body; }
 size_t response_parser::wire_bytes() const noexcept { return impl_->core.wire_bytes(); }
+size_t response_parser::discarded_body_bytes() const noexcept { return impl_->core.state().discarded; }
 
 // ---------------------------------------------------------------------------------------------------
 struct request_parser::impl {

@@ -22,6 +22,9 @@ namespace stampede::http {
 struct parse_limits {
   size_t max_header_bytes = 64 * 1024;       // status/request line + all header lines
   size_t max_body_bytes = 64 * 1024 * 1024;  // decoded body (after de-chunking)
+  // Decoded body bytes kept in body(); the rest is parsed, counted (discarded_body_bytes()) and dropped,
+  // so a client that only needs the start of a body, or none of it (0), holds no more than this.
+  size_t max_kept_body_bytes = static_cast<size_t>(-1);
 };
 
 enum class parse_error {
@@ -84,6 +87,8 @@ class response_parser {
   header_block& headers() noexcept;    // e.g. to swap `raw` out after complete(); reset() clears it
   std::string& body() noexcept;        // decoded body; may be moved out after complete()
   size_t wire_bytes() const noexcept;  // bytes consumed for this message (headers + framing + body)
+  // Decoded body bytes of this message beyond max_kept_body_bytes (not in body()).
+  size_t discarded_body_bytes() const noexcept;
 
  private:
   struct impl;

@@ -119,6 +119,7 @@ struct capacity_request {
   std::map<std::string, std::string> env;
   std::optional<std::string> out_path;   // results JSON with "capacity"
   std::optional<std::string> chart_path; // SVG chart (default: next to --out)
+  bool unsafe_lua = false;               // the scenario gets Lua's whole standard library
   bool quiet = false;
 };
 

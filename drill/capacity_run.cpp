@@ -153,6 +153,7 @@ struct stage_runner {
     run.env = request.env;
     run.quiet = true;
     run.no_thresholds = true;  // the SLO decides, not the scenario's thresholds
+    run.unsafe_lua = request.unsafe_lua;
     json::value results;
     run.finish_results = [&](json::value& r) { results = r; };
     int code = 0;

@@ -33,6 +33,7 @@ or commands), heal, each node's health command, quiesce(), verify, recovery, rep
   --threads T          load generator threads (default 1)
   -e, --env KEY=VAL    value for env.KEY in the script (repeatable)
   --quiet-timeout D    bound of the quiet wait: drained queue or health commands, then quiesce() (default 30s)
+  --unsafe-lua         give the scenario Lua's whole standard library (see stampede run --help)
   --quiet              no progress output
 Reference shop only:
   --nodes N            shop nodes behind HAProxy (default 3)
@@ -62,6 +63,7 @@ if --repeats short stages in a row meet the SLO. Recommends a rate to plan with:
                        limited_by, limit_hint, curve of every stage)
   --chart FILE         SVG chart of completed iterations and latency against the offered rate
                        (default: --out with .svg)
+  --unsafe-lua         give the scenario Lua's whole standard library (see stampede run --help)
   --quiet              no per-stage lines
 Exit: 0 a sustainable rate was found (also "at least X/s" when the generator's limit stopped the search),
 1 even the start rate broke the SLO, 2 usage, 4 --out or --chart cannot be written, 104/107 scenario errors.
@@ -163,6 +165,8 @@ int drill_command(std::span<char* const> args) {
       } else if (f == "--keep-data") {
         shop_flag = f;
         r.keep_data = true;
+      } else if (f == "--unsafe-lua") {
+        r.unsafe_lua = true;
       } else if (f == "--quiet") {
         r.quiet = true;
       } else if (f.rfind("-", 0) == 0) {
@@ -222,6 +226,8 @@ int capacity_command(std::span<char* const> args) {
         r.out_path = w.value();
       } else if (f == "--chart") {
         r.chart_path = w.value();
+      } else if (f == "--unsafe-lua") {
+        r.unsafe_lua = true;
       } else if (f == "--quiet") {
         r.quiet = true;
       } else if (f.rfind("-", 0) == 0) {

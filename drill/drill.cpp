@@ -70,6 +70,17 @@ std::string join(const std::vector<std::string>& items, const char* sep) {
 
 // Polls the audit through HAProxy (not through the edge proxy) until no order message is pending or in
 // flight, or the bound passes. Returns what it saw, for the results ("drill.quiet").
+// Whether these `stampede shop` flags select PostgreSQL (`--db postgres` or `--db=postgres`; the last
+// --db wins, as in the shop's own parsing).
+bool shop_runs_postgres(const std::vector<std::string>& args) {
+  bool postgres = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--db" && i + 1 < args.size()) postgres = args[++i] == "postgres";
+    if (args[i].rfind("--db=", 0) == 0) postgres = args[i] == "--db=postgres";
+  }
+  return postgres;
+}
+
 json::object wait_until_quiet(uint16_t entry_port, const std::string& token, std::chrono::seconds bound) {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + bound;
@@ -177,6 +188,7 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
   run.report_dir = request.out_dir;
   run.threads = request.threads;
   run.seed = request.seed;
+  run.unsafe_lua = request.unsafe_lua;
   for (const auto& [k, v] : request.env) run.env[k] = v;  // -e wins over what the drill passes
   run.quiet = request.quiet;
   run.quiesce_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.quiet_timeout);
@@ -273,6 +285,8 @@ int run_drill(const drill_request& request) {
                                   "--payment-via", payment.config.listen};
     args.insert(args.end(), directives.begin(), directives.end());
     args.insert(args.end(), request.shop_args.begin(), request.shop_args.end());
+    // PostgreSQL runs as the postgres user when we are root; the work directory is private (0700).
+    if (shop_runs_postgres(args)) work_holder->let_other_users_enter();
     std::string program = request.stampede_binary;
     if (program.empty()) program = fs::read_symlink("/proc/self/exe").string();
     if (!request.quiet) std::fprintf(stderr, "stampede drill: starting the shop (%d nodes)\n", request.nodes);
@@ -298,6 +312,12 @@ int run_drill(const drill_request& request) {
   run.env["SHOP_URL"] = shop->entry_url();
   run.env["NODES"] = std::to_string(request.nodes);
   run.env["HAPROXY_STATS_URL"] = std::string(shop->topology().at("haproxy").at("stats_url").as_string());
+  // Each node directly (bypassing HAProxy and the fault proxies): a scenario reads every node's /metrics.
+  std::string node_urls;
+  for (const auto& n : shop->topology().at("nodes").as_array()) {
+    node_urls += (node_urls.empty() ? "" : ",") + std::string(n.at("url").as_string());
+  }
+  run.env["NODE_URLS"] = node_urls;
   run.proxies = proxies;
   run.topology_path = shop->topology_path().string();
   json::object quiet;

@@ -39,6 +39,7 @@ struct drill_request {
   std::chrono::seconds quiet_timeout{30};          // bound of the wait for a drained queue
   std::string stampede_binary;                     // runs `shop`; default: this executable
   bool keep_data = false;                          // keep the shop's data directory
+  bool unsafe_lua = false;                         // the scenario gets Lua's whole standard library (both modes)
   bool quiet = false;
   // The user's own system instead of a fresh reference shop: its URL (default: the topology's entry_url)
   // and a topology file naming its links and nodes (optional).

@@ -46,6 +46,12 @@ work_dir::work_dir(bool keep, const fs::path& parent) : keep_(keep) {
   if (!out) throw std::runtime_error("cannot write " + (path_ / owner_file).string());
 }
 
+void work_dir::let_other_users_enter() const {
+  std::error_code ec;
+  fs::permissions(path_, fs::perms::others_exec, fs::perm_options::add, ec);
+  if (ec) throw std::runtime_error("cannot open " + path_.string() + " to the database's user: " + ec.message());
+}
+
 work_dir::~work_dir() {
   std::error_code ec;
   if (!keep_) fs::remove_all(path_, ec);

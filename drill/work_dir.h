@@ -19,6 +19,10 @@ class work_dir {
   work_dir(const work_dir&) = delete;
   work_dir& operator=(const work_dir&) = delete;
   const std::filesystem::path& path() const noexcept { return path_; }
+  // Adds the search bit for others (not read: nothing inside can be listed), so that a server the shop
+  // runs as another user (PostgreSQL as `postgres` when we are root) can reach its data directory inside.
+  // Throws std::runtime_error.
+  void let_other_users_enter() const;
 
  private:
   std::filesystem::path path_;

@@ -33,6 +33,11 @@ Runs a Lua scenario. Flags override the scenario's options.
                       of options.chaos and chaos.inject apply to the generator-target link)
   --topology FILE     a shop topology naming processes for node faults (kill, pause, ...)
   --no-thresholds     do not evaluate thresholds
+  --lua-memory-limit SIZE  memory of each worker thread's Lua state, e.g. 512MB, 2GB (default
+                      options.luaMemoryLimit, else 1GB); unlike the option it covers the top level
+  --unsafe-lua        give the scenario Lua's whole standard library: processes (os.execute,
+                      io.popen), native modules, file writes, os.getenv, debug. Without it a
+                      scenario only reads files in its own folder (docs/SCENARIOS.md, Sandbox)
   -q, --quiet         no progress line and no banner
   -h, --help          this text
 
@@ -116,13 +121,23 @@ run_request parse(std::span<char* const> args) {
       request.topology_path = std::string(value());
     } else if (arg == "--no-thresholds") {
       request.no_thresholds = true;
+    } else if (arg == "--unsafe-lua") {
+      request.unsafe_lua = true;
+    } else if (arg == "--lua-memory-limit") {
+      const std::string_view text = value();
+      const auto bytes = parse_byte_size(text);
+      if (!bytes || *bytes < 1024 * 1024) {
+        throw usage_error(std::string(arg) + ": expected a size of at least 1MB such as 512MB or 2GB, got '" +
+                          std::string(text) + "'");
+      }
+      request.lua_memory_limit = *bytes;
     } else if (arg == "--quiet" || arg == "-q") {
       request.quiet = true;
     } else if (!arg.empty() && arg.front() == '-') {
-      static constexpr std::array<std::string_view, 16> flags = {
-          "--target",     "--out",           "--report", "--vus", "--duration", "--rate",
-          "--iterations", "--threads",       "--seed",   "--env", "--shard",    "--proxy",
-          "--topology",   "--no-thresholds", "--quiet",  "--help"};
+      static constexpr std::array<std::string_view, 18> flags = {
+          "--target",     "--out",           "--report",           "--vus",        "--duration", "--rate",
+          "--iterations", "--threads",       "--seed",             "--env",        "--shard",    "--proxy",
+          "--topology",   "--no-thresholds", "--lua-memory-limit", "--unsafe-lua", "--quiet",    "--help"};
       throw usage_error("unknown flag '" + std::string(arg) + "'" + did_you_mean(arg, flags));
     } else if (request.script_path.empty()) {
       request.script_path = std::string(arg);

@@ -345,11 +345,15 @@ class http_connection {
     // Swap, not move: the parser gets the job's previous buffers back, so in steady state no response
     // allocates (the capacities ping-pong between the parser and the VU's job).
     out.headers.raw.swap(parser_.headers().raw);
-    if (!engine_.options_.discard_bodies) out.body.swap(parser_.body());
+    out.body.swap(parser_.body());  // empty when bodies are discarded: the parser kept none
     if (out.status >= 500) {
       out.error = error_kind::status_5xx;
     } else if (out.status >= 400) {
       out.error = error_kind::status_4xx;
+    } else if (const size_t dropped = parser_.discarded_body_bytes(); dropped > 0 && !engine_.options_.discard_bodies) {
+      out.error = error_kind::body_truncated;
+      out.error_message = "response body truncated: the first " + std::to_string(out.body.size()) +
+                          " bytes kept (responseBodyLimit), " + std::to_string(dropped) + " more read and dropped";
     }
     const bool reusable = parser_.keep_alive() && !leftover;
     if (!reusable) close_socket();
@@ -361,6 +365,10 @@ class http_connection {
   }
 
   void fail(error_kind kind, std::string message) {
+    const size_t dropped = phase_ == phase::reading ? parser_.discarded_body_bytes() : 0;
+    if (dropped > 0 && !engine_.options_.discard_bodies) {
+      message += " (" + std::to_string(dropped) + " body bytes beyond responseBodyLimit were dropped)";
+    }
     fill_timings(steady::now());
     job_->outcome.status = 0;
     job_->outcome.error = kind;
@@ -396,6 +404,7 @@ class http_connection {
 
 http_engine::http_engine(asio::io_context& io, http_engine_options options)
     : io_(io), options_(std::move(options)) {
+  options_.limits.max_kept_body_bytes = options_.discard_bodies ? 0 : options_.response_body_limit;
 }
 
 std::unique_ptr<char[]> http_engine::take_buffer() {

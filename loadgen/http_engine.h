@@ -73,8 +73,12 @@ struct http_engine_options {
   std::chrono::nanoseconds connect_timeout{std::chrono::seconds(10)};
   int64_t max_connections_per_host = 0;  // 0 = unlimited
   bool insecure_skip_tls_verify = false;
-  bool discard_bodies = false;
-  http::parse_limits limits{.max_header_bytes = 64 * 1024, .max_body_bytes = 64 * 1024 * 1024};
+  bool discard_bodies = false;           // keep no body byte at all (options.discardResponseBodies)
+  // Bytes of a body kept for the script (options.responseBodyLimit); the rest is read to the end of the
+  // response, counted and dropped, and the response fails as body_truncated. Bodies are streamed, so
+  // their size itself needs no limit: the request timeout bounds an endless one.
+  size_t response_body_limit = 10 * 1024 * 1024;
+  http::parse_limits limits{.max_header_bytes = 64 * 1024, .max_body_bytes = static_cast<size_t>(-1)};
 };
 
 class http_connection;

@@ -3,8 +3,8 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -613,9 +613,26 @@ int lua_sleep(lua_State* L) {
 int lua_iteration_end(lua_State* L) {
   vu& v = require_vu(L, "__iteration_end");
   worker& w = owner_of(L);
+  lua_guard& guard = guard_of(L);
+  if (guard.tripped()) return lua_yield(L, 0);  // stopped by the guard: the worker never resumes it
   const bool ok = lua_toboolean(L, 1) != 0;
-  const std::string_view error = ok ? std::string_view{} : std::string_view(luaL_tolstring(L, 2, nullptr));
-  const bool next_now = w.end_iteration(v, ok, error);
+  if (!ok) {
+    const lua_guard::harness_scope harness(guard);  // reporting the error must not fail for memory
+    luaL_tolstring(L, 2, nullptr);  // [+1]
+    // Lua's bare "not enough memory" after a refused allocation gets the line and the limit.
+    const std::string_view error = to_view(L, -1);
+    if (error.rfind("not enough memory", 0) == 0) {
+      const std::string explained = guard.explain(error);
+      lua_pushlstring(L, explained.data(), explained.size());
+    }
+  }
+  const std::string_view error = ok ? std::string_view{} : to_view(L, -1);
+  bool next_now = false;
+  try {
+    next_now = w.end_iteration(v, ok, error);
+  } catch (const std::exception& e) {  // bad_alloc: counting must never take the worker down
+    std::fprintf(stderr, "stampede: VU %lld: %s\n", static_cast<long long>(v.id), e.what());
+  }
   lua_settop(L, 0);
   if (next_now) return 0;  // __vu_main loops straight into the next iteration
   return lua_yield(L, 0);
@@ -716,10 +733,9 @@ int lua_open(lua_State* L) {
   }
   const std::string_view path = luaL_checkstring(L, 1);
   return lua_guarded(L, [&] {
-    std::filesystem::path file(path);
-    if (file.is_relative()) file = std::filesystem::path(owner_of(L).plan().script_path).parent_path() / file;
+    const std::string file = owner_of(L).sandbox().readable(path, "open()", lua_sandbox::relative_to::script_folder);
     std::ifstream in(file, std::ios::binary);
-    if (!in) throw lua_usage_error("open(): cannot read '" + file.string() + "'");
+    if (!in) throw lua_usage_error("open(): cannot read '" + file + "'");
     std::ostringstream content;
     content << in.rdbuf();
     const std::string text = content.str();
@@ -868,6 +884,13 @@ int lua_print(lua_State* L) {  // to stderr, prefixed with the VU, so the live p
   return 0;
 }
 
+// An error outside any protected call: nothing can continue. Say what it was before abort().
+int panic(lua_State* L) {
+  const char* message = lua_tostring(L, -1);
+  std::fprintf(stderr, "stampede: unprotected Lua error: %s\n", message != nullptr ? message : "(not a string)");
+  return 0;
+}
+
 int traceback_handler(lua_State* L) {
   const char* message = lua_tostring(L, 1);
   if (message == nullptr) message = luaL_tolstring(L, 1, nullptr);
@@ -880,10 +903,18 @@ int traceback_handler(lua_State* L) {
 vu* current_vu(lua_State* L) noexcept { return *static_cast<vu**>(lua_getextraspace(L)); }
 
 lua_runtime::lua_runtime(worker& owner)
-    : owner_(owner), L_(luaL_newstate()), data_ref_(LUA_NOREF), proxy_ref_(LUA_NOREF), shared_ref_(LUA_NOREF) {
+    : owner_(owner),
+      guard_(owner.plan().options.lua_memory_limit),
+      sandbox_(owner.plan().unsafe_lua),
+      L_(lua_newstate(&lua_guard::allocate, &guard_)),
+      data_ref_(LUA_NOREF),
+      proxy_ref_(LUA_NOREF),
+      shared_ref_(LUA_NOREF) {
   if (L_ == nullptr) throw std::bad_alloc();
+  lua_atpanic(L_, panic);
   *static_cast<vu**>(lua_getextraspace(L_)) = nullptr;
-  luaL_openlibs(L_);
+  sandbox_.open_libraries(L_);
+  guard_.wrap_coroutine_library(L_);
   // Generational GC: every response leaves short-lived garbage, which is what it is built for.
   lua_gc(L_, LUA_GCGEN, 0, 0);
 
@@ -971,23 +1002,18 @@ lua_runtime::lua_runtime(worker& owner)
   // modules it require()s) sees per-VU globals; the prelude above keeps the real table.
   lua_rawseti(L_, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);  // [-1]
   shared_ref_ = luaL_ref(L_, LUA_REGISTRYINDEX);  // [-1] G
+  guard_.attach(L_);
 }
 
 lua_runtime::~lua_runtime() {
   if (L_ != nullptr) lua_close(L_);
 }
 
-void lua_runtime::load_script(const std::string& path) {
+void lua_runtime::load_script(const std::string& path, std::chrono::nanoseconds timeout,
+                              std::optional<script_interruption>& stopped) {
   lua_State* L = L_;
-  // Let scenarios require() modules that sit next to them.
-  lua_getglobal(L, "package");   // [+1]
-  lua_getfield(L, -1, "path");   // [+1]
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const std::string search = (dir.empty() ? std::string(".") : dir) + "/?.lua;" + lua_tostring(L, -1);
-  lua_pop(L, 1);
-  lua_pushstring(L, search.c_str());
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
+  // Let scenarios require() modules that sit next to them (and, sandboxed, read files there only).
+  sandbox_.set_script(L, path);
 
   lua_pushcfunction(L, traceback_handler);
   const int handler = lua_gettop(L);
@@ -998,8 +1024,15 @@ void lua_runtime::load_script(const std::string& path) {
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, proxy_ref_);
   lua_setupvalue(L, -2, 1);  // _ENV of the main chunk
-  if (lua_pcall(L, 0, 0, handler) != LUA_OK) {
-    std::string message = luaL_tolstring(L, -1, nullptr);
+  guard_.enter(L, lua_phase::init, lua_guard::clock::now() + timeout);
+  const int status = lua_pcall(L, 0, 0, handler);
+  guard_.leave();
+  if (status != LUA_OK) {
+    std::string message = guard_.explain(luaL_tolstring(L, -1, nullptr));
+    if (guard_.tripped()) {
+      stopped = guard_.take_interruption();
+      message = stopped->reason;  // the line is in the reason
+    }
     lua_settop(L, handler - 1);
     throw script_error(message);
   }
@@ -1008,6 +1041,7 @@ void lua_runtime::load_script(const std::string& path) {
 
 void lua_runtime::set_setup_data(std::string_view json_text) {
   lua_State* L = L_;
+  const lua_guard::harness_scope harness(guard_);  // the worker's own allocations
   lua_pushcfunction(L, [](lua_State* S) -> int {
     size_t n = 0;
     const char* s = lua_tolstring(S, 1, &n);
@@ -1036,6 +1070,7 @@ bool lua_runtime::has_function(std::string_view name) const {
 
 void lua_runtime::create_thread(vu& v, std::string_view scenario_name) {
   lua_State* L = L_;
+  const lua_guard::harness_scope harness(guard_);  // the worker's own allocations
   v.thread = lua_newthread(L);  // [+1]
   *static_cast<vu**>(lua_getextraspace(v.thread)) = &v;
   v.thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);  // [-1]
@@ -1063,6 +1098,7 @@ void lua_runtime::release_thread(vu& v) {
 
 int lua_runtime::push_iteration_start(vu& v, std::string_view exec) {
   lua_State* T = v.thread;
+  const lua_guard::harness_scope harness(guard_);  // the worker's own allocations
   lua_getglobal(T, "__vu_main");
   lua_rawgeti(T, LUA_REGISTRYINDEX, shared_ref_);
   lua_pushlstring(T, exec.data(), exec.size());
@@ -1076,6 +1112,7 @@ int lua_runtime::push_iteration_start(vu& v, std::string_view exec) {
 
 int lua_runtime::push_special_start(vu& v, std::string_view function, const std::string* argument_json) {
   lua_State* T = v.thread;
+  const lua_guard::harness_scope harness(guard_);  // the worker's own allocations
   lua_getglobal(T, "__special_main");
   lua_rawgeti(T, LUA_REGISTRYINDEX, shared_ref_);
   lua_pushlstring(T, function.data(), function.size());
@@ -1095,6 +1132,7 @@ int lua_runtime::push_special_start(vu& v, std::string_view function, const std:
 }
 
 void lua_runtime::update_vu_table(vu& v) {
+  const lua_guard::harness_scope harness(guard_);  // the worker's own allocations
   lua_rawgeti(L_, LUA_REGISTRYINDEX, v.table_ref);
   lua_pushinteger(L_, v.iterations_done);
   lua_setfield(L_, -2, "iteration");
@@ -1103,6 +1141,7 @@ void lua_runtime::update_vu_table(vu& v) {
 
 void lua_runtime::push_response(vu& v) {
   lua_State* T = v.thread;
+  const lua_guard::harness_scope harness(guard_);  // the worker's own allocations
   http_outcome& out = v.outcome;
   auto* r = static_cast<response_data*>(lua_newuserdatauv(T, sizeof(response_data), slot_count));
   r->status = out.status;

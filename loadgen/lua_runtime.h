@@ -7,8 +7,13 @@
 // by the worker's VUs: treat them as read-only.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "loadgen/lua_guard.h"
+#include "loadgen/lua_sandbox.h"
 
 struct lua_State;
 
@@ -25,9 +30,14 @@ class lua_runtime {
   lua_runtime& operator=(const lua_runtime&) = delete;
 
   lua_State* state() const noexcept { return L_; }
+  // Memory and time limits of this state's Lua code (lua_guard.h).
+  lua_guard& guard() noexcept { return guard_; }
+  const lua_sandbox& sandbox() const noexcept { return sandbox_; }
 
-  // Loads and runs the script's top level. Throws script_error ("file:line: message").
-  void load_script(const std::string& path);
+  // Loads and runs the script's top level, stopped after `timeout` (or a stop request) if it does
+  // not finish. Throws script_error ("file:line: message"); `stopped` is set first when the guard stopped it.
+  void load_script(const std::string& path, std::chrono::nanoseconds timeout,
+                   std::optional<script_interruption>& stopped);
   // Decodes setup()'s result for every VU's `data` argument. Throws script_error.
   void set_setup_data(std::string_view json);
   bool has_function(std::string_view name) const;
@@ -45,6 +55,8 @@ class lua_runtime {
 
  private:
   worker& owner_;
+  lua_guard guard_;      // before L_: the allocator's state outlives lua_close
+  lua_sandbox sandbox_;
   lua_State* L_;
   int data_ref_;
   int proxy_ref_;

@@ -9,6 +9,8 @@
 
 #include <lua.hpp>
 
+#include "loadgen/lua_guard.h"
+
 namespace stampede::loadgen {
 
 // A script mistake reported to Lua as an error at the caller's file:line.
@@ -31,14 +33,23 @@ inline void push_script_where(lua_State* L) {
   lua_pushliteral(L, "");
 }
 
+// Runs `body` (C++ work of a C function called from Lua); a C++ exception becomes a Lua error at the
+// script's file:line. Allocations inside the body are never refused for the memory limit (lua_guard.h): a
+// refusal would raise a Lua error across the C++ frames. What the body allocates is bounded by its
+// arguments, and the next Lua instruction reports an overrun.
 template <class F>
 int lua_guarded(lua_State* L, F&& body) {
+  lua_guard* guard = find_guard(L);
+  if (guard != nullptr) guard->begin_harness();
   try {
-    return body();
+    const int results = body();
+    if (guard != nullptr) guard->end_harness();
+    return results;
   } catch (const std::exception& e) {
-    push_script_where(L);  // "file:line: " of the script code that called us
+    push_script_where(L);  // "file:line: " of the script code that called us (within the harness)
     lua_pushstring(L, e.what());
     lua_concat(L, 2);
+    if (guard != nullptr) guard->end_harness();
   }
   return lua_error(L);
 }

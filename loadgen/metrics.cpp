@@ -15,6 +15,7 @@ std::string_view to_string(error_kind kind) noexcept {
     case error_kind::read_timeout: return "read_timeout";
     case error_kind::malformed_response: return "malformed_response";
     case error_kind::tls: return "tls";
+    case error_kind::body_truncated: return "body_truncated";
     case error_kind::status_4xx: return "status_4xx";
     case error_kind::status_5xx: return "status_5xx";
     case error_kind::check_failed: return "check_failed";

@@ -25,12 +25,13 @@ enum class error_kind : uint8_t {
   read_timeout,
   malformed_response,
   tls,
+  body_truncated,  // a complete response whose body passed responseBodyLimit: only its start was kept
   status_4xx,
   status_5xx,
   check_failed,
   other,
 };
-inline constexpr size_t error_kind_count = 11;
+inline constexpr size_t error_kind_count = 12;
 std::string_view to_string(error_kind kind) noexcept;  // "connect_refused", ...
 
 enum class step_kind : uint8_t { request, group };

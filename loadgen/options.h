@@ -82,6 +82,8 @@ struct run_options {
   bool insecure_skip_tls_verify = false;
   bool throw_on_iteration_error = false;   // abort the run on the first iteration error
   bool discard_response_bodies = false;
+  size_t response_body_limit = 10 * 1024 * 1024;  // bytes of a response body kept for the script
+  size_t lua_memory_limit = 1024 * 1024 * 1024;   // per worker thread's Lua state (lua_guard.h)
   std::string user_agent = "stampede/0.1";
   nanos setup_timeout{60s};
   nanos teardown_timeout{60s};

@@ -1,5 +1,6 @@
 #include "loadgen/options_reader.h"
 
+#include <cctype>
 #include <cmath>
 #include <set>
 #include <stdexcept>
@@ -9,6 +10,7 @@
 
 #include "common/closest_name.h"
 #include "common/duration.h"
+#include "loadgen/lua_guard.h"
 
 namespace stampede::loadgen {
 
@@ -16,6 +18,30 @@ namespace {
 
 [[noreturn]] void bad(const std::string& path, const std::string& what) {
   throw std::invalid_argument("options." + path + ": " + what);
+}
+
+// [-0, +1] t[key] of the table at `index`, like lua_getfield, but the metamethods of a table that has a
+// metatable (script code: __index may raise, yield or loop) run in a protected call: an error there is an
+// option error naming the script's file:line, not a Lua error thrown through C++ frames (outside a
+// protected call Lua would abort the process). Returns the value's type.
+int get_field(lua_State* L, int index, const char* key, const std::string& path) {
+  index = lua_absindex(L, index);
+  if (!lua_getmetatable(L, index)) return lua_getfield(L, index, key);  // a plain table: no script code runs
+  lua_pop(L, 1);
+  lua_pushcfunction(L, [](lua_State* S) -> int {  // (t, key) -> t[key]
+    lua_gettable(S, 1);
+    return 1;
+  });
+  lua_pushvalue(L, index);
+  lua_pushstring(L, key);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {  // [+1] the error
+    const int type = lua_type(L, -1);
+    std::string message = type == LUA_TSTRING ? lua_tostring(L, -1) : std::string("a ") + lua_typename(L, type) + " error";
+    if (lua_guard* guard = find_guard(L); guard != nullptr) message = guard->explain(message);  // memory limit
+    lua_pop(L, 1);
+    bad(path, "reading it raised an error: " + message);
+  }
+  return lua_type(L, -1);
 }
 
 // Reads the table at the top of the stack; every accessor pops what it pushes.
@@ -26,7 +52,7 @@ class table_reader {
   void mark_seen(const char* key) { seen_.insert(key); }
 
   bool has(const char* key) {
-    const bool present = lua_getfield(L_, -1, key) != LUA_TNIL;
+    const bool present = get_field(L_, -1, key, path(key)) != LUA_TNIL;
     lua_pop(L_, 1);
     return present;
   }
@@ -34,7 +60,7 @@ class table_reader {
   std::optional<std::string> string(const char* key) {
     seen_.insert(key);
     std::optional<std::string> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TSTRING) {
       out = lua_tostring(L_, -1);
     } else if (type != LUA_TNIL) {
@@ -48,7 +74,7 @@ class table_reader {
   std::optional<double> number(const char* key) {
     seen_.insert(key);
     std::optional<double> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TNUMBER) {
       out = lua_tonumber(L_, -1);
     } else if (type != LUA_TNIL) {
@@ -70,7 +96,7 @@ class table_reader {
   std::optional<bool> boolean(const char* key) {
     seen_.insert(key);
     std::optional<bool> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TBOOLEAN) {
       out = lua_toboolean(L_, -1) != 0;
     } else if (type != LUA_TNIL) {
@@ -84,7 +110,7 @@ class table_reader {
   std::optional<nanos> duration(const char* key) {
     seen_.insert(key);
     std::optional<nanos> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TNUMBER) {
       const double seconds = lua_tonumber(L_, -1);
       if (!(seconds >= 0) || seconds > 3.15e8) {
@@ -107,10 +133,32 @@ class table_reader {
     return out;
   }
 
+  // Bytes: a whole number or a string with a unit ("10MB"); at least `min`.
+  std::optional<size_t> bytes(const char* key, size_t min) {
+    seen_.insert(key);
+    std::optional<size_t> out;
+    const int type = get_field(L_, -1, key, path(key));
+    if (type == LUA_TNUMBER || type == LUA_TSTRING) {
+      std::string text = type == LUA_TNUMBER && lua_isinteger(L_, -1) ? std::to_string(lua_tointeger(L_, -1))
+                                                                       : std::string(lua_tostring(L_, -1));
+      out = parse_byte_size(text);
+      lua_pop(L_, 1);
+      if (!out) bad(path(key), "invalid size '" + text + "' (expected bytes or e.g. \"512KB\", \"10MB\", \"1GB\")");
+      if (*out < min) bad(path(key), "must be at least " + std::to_string(min) + " bytes");
+      return out;
+    }
+    if (type != LUA_TNIL) {
+      lua_pop(L_, 1);
+      bad(path(key), "expected a size such as \"10MB\" or a number of bytes");
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+
   std::map<std::string, std::string> string_map(const char* key) {
     seen_.insert(key);
     std::map<std::string, std::string> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TTABLE) {
       lua_pushnil(L_);
       while (lua_next(L_, -2) != 0) {
@@ -132,7 +180,7 @@ class table_reader {
   std::vector<stage> stages(const char* key) {
     seen_.insert(key);
     std::vector<stage> out;
-    const int type = lua_getfield(L_, -1, key);
+    const int type = get_field(L_, -1, key, path(key));
     if (type == LUA_TTABLE) {
       const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L_, -1));
       for (lua_Integer i = 1; i <= n; ++i) {
@@ -347,6 +395,37 @@ recovery_tolerances read_recovery(lua_State* L) {
 
 }  // namespace
 
+std::optional<size_t> parse_byte_size(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
+  if (digits == 0) return std::nullopt;
+  double value = 0;
+  try {
+    size_t used = 0;
+    value = std::stod(std::string(text.substr(0, digits)), &used);
+    if (used != digits) return std::nullopt;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string unit(text.substr(digits));
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double scale = 0;
+  if (unit.empty() || unit == "B") {
+    scale = 1;
+  } else if (unit == "K" || unit == "KB" || unit == "KIB") {
+    scale = 1024.0;
+  } else if (unit == "M" || unit == "MB" || unit == "MIB") {
+    scale = 1024.0 * 1024;
+  } else if (unit == "G" || unit == "GB" || unit == "GIB") {
+    scale = 1024.0 * 1024 * 1024;
+  } else {
+    return std::nullopt;
+  }
+  const double bytes = value * scale;
+  if (!(bytes >= 0) || bytes > 0x1p50 || (scale == 1 && value != std::floor(value))) return std::nullopt;
+  return static_cast<size_t>(bytes);
+}
+
 fault_spec read_fault(lua_State* L, int index, const std::string& path) {
   index = lua_absindex(L, index);
   if (!lua_istable(L, index)) bad(path, "expected a table { fault = ..., target = ..., ... }");
@@ -410,7 +489,9 @@ fault_spec read_fault(lua_State* L, int index, const std::string& path) {
 run_options read_run_options(lua_State* L, const option_overrides& overrides) {
   run_options out;
   const int top = lua_gettop(L);
-  lua_getglobal(L, "options");
+  lua_pushglobaltable(L);
+  get_field(L, -1, "options", "options");  // [+1] (the globals may have a metatable)
+  lua_remove(L, -2);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     lua_newtable(L);
@@ -427,6 +508,8 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     if (auto v = r.boolean("insecureSkipTLSVerify")) out.insecure_skip_tls_verify = *v;
     if (auto v = r.boolean("throw")) out.throw_on_iteration_error = *v;
     if (auto v = r.boolean("discardResponseBodies")) out.discard_response_bodies = *v;
+    if (auto v = r.bytes("responseBodyLimit", 0)) out.response_body_limit = *v;
+    if (auto v = r.bytes("luaMemoryLimit", 1024 * 1024)) out.lua_memory_limit = *v;
     if (auto v = r.string("userAgent")) out.user_agent = *v;
     if (auto v = r.duration("setupTimeout")) out.setup_timeout = *v;
     if (auto v = r.duration("teardownTimeout")) out.teardown_timeout = *v;
@@ -440,7 +523,7 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     out.proxies = r.string_map("proxies");
     out.topology_path = r.string("topology").value_or("");
     r.mark_seen("chaos");
-    if (lua_getfield(L, -1, "chaos") == LUA_TTABLE) {
+    if (get_field(L, -1, "chaos", "chaos") == LUA_TTABLE) {
       const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
       for (lua_Integer i = 1; i <= n; ++i) {
         lua_rawgeti(L, -1, i);
@@ -455,7 +538,7 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     }
     lua_pop(L, 1);
 
-    const bool has_scenarios = lua_getfield(L, -1, "scenarios") == LUA_TTABLE;
+    const bool has_scenarios = get_field(L, -1, "scenarios", "scenarios") == LUA_TTABLE;
     if (has_scenarios) {
       lua_pushnil(L);
       while (lua_next(L, -2) != 0) {
@@ -473,7 +556,7 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     lua_pop(L, 1);
     r.mark_seen("scenarios");
 
-    if (lua_getfield(L, -1, "thresholds") == LUA_TTABLE) {
+    if (get_field(L, -1, "thresholds", "thresholds") == LUA_TTABLE) {
       read_thresholds(L, out);
     } else if (!lua_isnil(L, -1)) {
       lua_pop(L, 1);
@@ -529,6 +612,13 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
       if (s.vus <= 0 && !is_arrival_rate(s.executor)) bad("vus", "must be at least 1");
       out.scenarios.clear();
       out.scenarios.push_back(std::move(s));
+    }
+    lua_pushglobaltable(L);  // stack: options, globals
+    for (const auto& s : out.scenarios) {
+      const std::string path = "scenarios." + s.name + ".exec";
+      const bool function = get_field(L, -1, s.exec.c_str(), path) == LUA_TFUNCTION;
+      lua_pop(L, 1);
+      if (!function) bad(path, "the script defines no function '" + s.exec + "'");
     }
   } catch (...) {
     lua_settop(L, top);

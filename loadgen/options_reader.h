@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "loadgen/options.h"
 
@@ -24,7 +25,14 @@ struct option_overrides {
   std::optional<nanos> graceful_stop;
 };
 
+// Also checks that every scenario's `exec` is a function of the script. The metamethods of a table with a
+// metatable run protected: an error there throws std::invalid_argument with the script's file:line. Code
+// that never returns is the caller's to bound (worker::read_options).
 run_options read_run_options(lua_State* L, const option_overrides& overrides);
+
+// A size in bytes: a whole number, or a string such as "512KB", "10MB", "1.5GB" (units of 1024; KiB,
+// MiB and GiB are accepted too). nullopt when malformed or above 2^50.
+std::optional<size_t> parse_byte_size(std::string_view text);
 
 // Reads one fault table at `index` ({ at=, duration=, fault=, target=, label=, stream=, toxicity=,
 // restart=, ...toxic attributes }). `path` prefixes error messages. Throws std::invalid_argument.

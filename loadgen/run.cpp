@@ -21,6 +21,7 @@
 #include "loadgen/aggregate.h"
 #include "loadgen/chaos_timeline.h"
 #include "loadgen/load_plan.h"
+#include "loadgen/lua_guard.h"
 #include "loadgen/worker.h"
 
 namespace stampede::loadgen {
@@ -189,14 +190,21 @@ class coordinator {
   void print_live_line(bool final_line);
   json::value build_results(const std::vector<threshold_result>& verdicts);
   void write_outputs(json::value& results, const report_writer& write_reports);
-  template <class Interruptible>
-  bool quiesce(const Interruptible& interruptible);
+  template <class OnSignal, class Call>
+  void interruptible(worker& w, OnSignal on_signal, Call call);
+  template <class Call>
+  void special(Call call);
+  int start(const report_writer& write_reports);
+  double load();
+  void after_load();
+  bool quiesce();
   void print_summary(const json::value& results, const std::vector<threshold_result>& verdicts);
   void print_invariants() const;
   void note_worker_stop(const worker& w);
   void evaluate_verify(const std::string& result);
 
   const run_request& request_;
+  signal_guard signals_;  // SIGINT/SIGTERM are taken by this thread (constructed on it)
   run_plan plan_;
   worker_outbox outbox_;
   std::vector<std::unique_ptr<worker>> workers_;
@@ -212,10 +220,10 @@ class coordinator {
   std::string abort_reason_;
   stop_cause abort_cause_ = stop_cause::none;  // set when a worker stopped the load (abort, script mistake)
   bool interrupted_ = false;
-  std::string interrupted_in_;           // "setup" when a signal ended the run before the load
+  std::string interrupted_in_;           // "setup" or "init" when a signal ended the run before the load
   json::value quiesce_ = nullptr;        // results.quiesce
-  bool call_interrupted_ = false;  // the last setup/teardown/verify call was ended by a signal
-  bool special_failed_ = false;    // teardown() or verify() raised (not because of a signal)
+  bool call_interrupted_ = false;  // a signal came during the last interruptible() call (it was stopped)
+  bool special_failed_ = false;    // teardown(), quiesce() or verify() raised (not because of a signal)
   bool verify_failed_ = false;     // verify() returned an invariant with ok = false
   std::unique_ptr<chaos_timeline> chaos_;
   std::vector<size_t> pending_faults_;   // indexes into plan_.options.chaos, by start time
@@ -343,93 +351,98 @@ void coordinator::print_live_line(bool final_line) {
   std::fflush(stderr);
 }
 
-int coordinator::run(const report_writer& write_reports) {
-  plan_.script_path = request_.script_path;
-  plan_.env = request_.env;
-  plan_.seed = request_.seed;
-  plan_.threads = std::max(1, request_.threads);
-  plan_.shard = request_.shard;
-  signal_guard signals;
+// Lua calls (the top level and the options, setup(), teardown(), quiesce(), verify()) run on their own
+// thread so that this one still takes Ctrl-C and ticks the guard's watchdog: a signal stops the call
+// (on_signal; it throws), the way its timeout does, even in code that never yields (lua_guard.h).
+template <class OnSignal, class Call>
+void coordinator::interruptible(worker& w, OnSignal on_signal, Call call) {
+  call_interrupted_ = false;
+  std::exception_ptr failure;
+  std::atomic<bool> done{false};
+  std::thread runner([&] {
+    lua_guard::accept_pokes();
+    try {
+      call();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    done = true;
+    signals_.wake();
+  });
+  while (!done.load()) {
+    if (const int sig = signals_.wait(lua_guard::watchdog_period); sig != 0) {
+      interrupted_ = call_interrupted_ = true;
+      if (!request_.quiet) {
+        std::fprintf(stderr, "\nstampede: %s received, interrupting the script\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      }
+      on_signal();
+    }
+    w.watchdog_tick();
+  }
+  runner.join();
+  if (failure) std::rethrow_exception(failure);
+}
 
-  // Worker 0 reads the options; every worker runs the script's top level in its own state.
+// setup(), teardown(), quiesce() or verify() on worker 0. A Ctrl-C that stopped the load or an earlier
+// call does not stop this one.
+template <class Call>
+void coordinator::special(Call call) {
+  worker& first = *workers_[0];
+  first.clear_stop_requests();
+  interruptible(first, [&] { first.interrupt_special(); }, call);
+}
+
+// Everything before the load: the top level and the options (worker 0), setup(), the other workers' top
+// level. Returns -1 when the load may start, else the exit code. A Ctrl-C during any of them ends the run
+// there with results that say where (meta.aborted.phase), also when the call it came in finished anyway:
+// a signal that was taken is never dropped (the next call clears the guard's stop requests).
+int coordinator::start(const report_writer& write_reports) {
+  const char* phase = "init";
   try {
     workers_.push_back(std::make_unique<worker>(plan_, 0, outbox_));
-    workers_[0]->init();
-  } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
-    return exit_script_error;
-  }
-  try {
-    plan_.options = read_run_options(workers_[0]->lua(), request_.overrides);
-    for (const auto& s : plan_.options.scenarios) {
-      lua_State* L = workers_[0]->lua();
-      lua_pushglobaltable(L);
-      lua_getfield(L, -1, s.exec.c_str());
-      const bool function = lua_isfunction(L, -1);
-      lua_pop(L, 2);
-      if (!function) {
-        throw std::invalid_argument("options.scenarios." + s.name + ".exec: the script defines no function '" +
-                                    s.exec + "'");
+    worker& first = *workers_[0];
+    interruptible(first, [&] { first.interrupt_init(); }, [&] {
+      first.init();
+      plan_.options = first.read_options(request_.overrides);
+    });
+    if (!call_interrupted_) {
+      if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
+      if (!request_.no_thresholds) {
+        thresholds_ = build_thresholds_from_options(plan_.options.thresholds);
+        validate_threshold_tags(thresholds_);
+      }
+      set_up_chaos();
+      first.apply_plan();
+      phase = "setup";
+      special([&] { plan_.setup_data_json = first.run_setup(); });
+    }
+    if (!call_interrupted_) {
+      first.apply_plan();
+      phase = "init";
+      for (int i = 1; i < plan_.threads && !call_interrupted_; ++i) {
+        workers_.push_back(std::make_unique<worker>(plan_, i, outbox_));
+        worker& w = *workers_.back();
+        interruptible(w, [&] { w.interrupt_init(); }, [&] { w.init(); });
+        w.apply_plan();
       }
     }
-    if (!request_.no_thresholds) {
-      thresholds_ = build_thresholds_from_options(plan_.options.thresholds);
-      validate_threshold_tags(thresholds_);
-    }
-    set_up_chaos();
-    workers_[0]->apply_plan();
+  } catch (const script_error& e) {  // a script error before the load: no results, nothing has been measured
+    std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
+    if (!call_interrupted_) return exit_code(run_outcome{.script_error = true});
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "stampede: invalid options: %s\n", e.what());
     return exit_invalid_options;
   }
-  for (const auto& s : plan_.options.scenarios) {
-    planned_duration_s_ = std::max(planned_duration_s_,
-                                   std::chrono::duration<double>(s.start_time + s.planned_duration()).count());
-  }
-  // setup(), teardown() and verify() run on their own thread so that this one still takes Ctrl-C: a
-  // signal ends the call as interrupted (it throws), the way a timeout does.
-  auto interruptible = [&](auto call) {
-    call_interrupted_ = false;
-    std::exception_ptr failure;
-    std::atomic<bool> done{false};
-    std::thread runner([&] {
-      try {
-        call();
-      } catch (...) {
-        failure = std::current_exception();
-      }
-      done = true;
-      signals.wake();
-    });
-    while (!done.load()) {
-      if (const int sig = signals.wait(std::chrono::milliseconds(100)); sig != 0) {
-        interrupted_ = call_interrupted_ = true;
-        if (!request_.quiet) {
-          std::fprintf(stderr, "\nstampede: %s received, interrupting setup/teardown\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        }
-        workers_[0]->interrupt_special();
-      }
-    }
-    runner.join();
-    if (failure) std::rethrow_exception(failure);
-  };
-  try {
-    interruptible([&] { plan_.setup_data_json = workers_[0]->run_setup(); });
-    workers_[0]->apply_plan();
-    for (int i = 1; i < plan_.threads; ++i) {
-      workers_.push_back(std::make_unique<worker>(plan_, i, outbox_));
-      workers_.back()->init();
-      workers_.back()->apply_plan();
-    }
-  } catch (const script_error& e) {
-    std::fprintf(stderr, "stampede: %s: %s\n", interrupted_ ? "interrupted" : "script error", e.what());
-    if (!interrupted_) return exit_script_error;
-    // Ctrl-C during setup(): results are written as for any interrupted run, saying where it stopped.
-    interrupted_in_ = "setup";
+  if (call_interrupted_) {  // results as for any interrupted run, saying where it stopped
+    interrupted_in_ = phase;
     final_.add_worker(workers_[0]->metrics());
     json::value results = build_results({});
     write_outputs(results, write_reports);
-    return exit_interrupted;
+    return exit_code(run_outcome{.interrupted = true});
+  }
+  for (const auto& s : plan_.options.scenarios) {
+    planned_duration_s_ = std::max(planned_duration_s_,
+                                   std::chrono::duration<double>(s.start_time + s.planned_duration()).count());
   }
 
   {  // Every VU may hold a connection: refuse clearly now rather than fail with EMFILE under load (hardening).
@@ -442,6 +455,20 @@ int coordinator::run(const report_writer& write_reports) {
       return exit_invalid_options;
     }
   }
+  return -1;
+}
+
+int coordinator::run(const report_writer& write_reports) {
+  plan_.script_path = request_.script_path;
+  plan_.env = request_.env;
+  plan_.seed = request_.seed;
+  plan_.threads = std::max(1, request_.threads);
+  plan_.shard = request_.shard;
+  plan_.unsafe_lua = request_.unsafe_lua;
+  plan_.init_timeout = request_.init_timeout;
+  if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
+  if (const int code = start(write_reports); code >= 0) return code;
+
   live_output_ = !request_.quiet && isatty(STDERR_FILENO);
   if (!request_.quiet) {
     std::fprintf(stderr, "stampede: %s, %d thread(s), target %s\n", plan_.script_path.c_str(), plan_.threads,
@@ -454,16 +481,60 @@ int coordinator::run(const report_writer& write_reports) {
     }
   }
 
+  const double duration_s = load();
+  after_load();
+
+  for (auto& w : workers_) final_.add_worker(w->metrics());
+  final_.duration_s = duration_s;
+  for (const auto& s : final_.scenarios) final_.vus_max += s.vus_max;
+  const auto verdicts = evaluate_thresholds(thresholds_, [&](const metric_selector& s, const threshold_expression& e) {
+    return final_.value(s, e);
+  });
+  json::value results = build_results(verdicts);
+  write_outputs(results, write_reports);
+  print_summary(results, verdicts);
+
+  // Script errors inside iterations, grouped.
+  size_t shown = 0;
+  for (auto& w : workers_) {
+    for (const auto& e : w->iteration_errors()) {
+      if (shown++ == 0) std::fprintf(stderr, "\nscript errors in iterations:\n");
+      std::fprintf(stderr, "  %lldx %s (first: VU %lld, iteration %lld)\n", static_cast<long long>(e.count),
+                   e.message.c_str(), static_cast<long long>(e.first_vu), static_cast<long long>(e.first_iteration));
+      if (shown == 1 && e.detail != e.message) std::fprintf(stderr, "%s\n", e.detail.c_str());
+    }
+  }
+  // VUs the guard stopped (setup, teardown, quiesce and verify were reported when they ended).
+  for (auto& w : workers_) {
+    for (const auto& i : w->interruptions()) {
+      if (i.phase != lua_phase::iteration) continue;
+      std::fprintf(stderr, "stampede: VU %lld of scenario %s: %s; its iteration counts as interrupted\n",
+                   static_cast<long long>(i.vu), i.scenario.c_str(), i.reason.c_str());
+    }
+  }
+
+  run_outcome outcome;
+  outcome.invariant_failed = verify_failed_;
+  outcome.script_error = special_failed_ || abort_cause_ == stop_cause::script_error;
+  outcome.script_aborted = abort_cause_ == stop_cause::script_abort;
+  outcome.interrupted = interrupted_;
+  outcome.thresholds_crossed = !all_ok(verdicts);
+  return exit_code(outcome);
+}
+
+// The load: every worker's scenarios, the chaos timeline, Ctrl-C, abortOnFail and workers that stop the
+// run. Returns how long it ran.
+double coordinator::load() {
   const auto lead_in = std::chrono::milliseconds(20);
   plan_.start = steady::now() + lead_in;
   wall_start_ = std::chrono::system_clock::now() + lead_in;
   std::atomic<int> finished{0};
   std::vector<std::thread> threads;
   for (auto& w : workers_) {
-    threads.emplace_back([&w, &finished, &signals] {
+    threads.emplace_back([this, &w, &finished] {
       w->run_load();
       finished.fetch_add(1);
-      signals.wake();
+      signals_.wake();
     });
   }
   auto next_threshold_check = steady::now() + std::chrono::seconds(2);
@@ -475,7 +546,8 @@ int coordinator::run(const report_writer& write_reports) {
       const double until = std::chrono::duration<double>(*plan_.options.chaos[pending_faults_.back()].at).count() - elapsed_s();
       wait = std::clamp(std::chrono::milliseconds(static_cast<int64_t>(until * 1000)), std::chrono::milliseconds(1), wait);
     }
-    const int sig = signals.wait(wait);
+    const int sig = signals_.wait(wait);
+    for (auto& w : workers_) w->watchdog_tick();  // Lua that never yields is stopped at its deadline
     if (sig != 0) {
       const bool hard = interrupted_;
       interrupted_ = true;
@@ -524,19 +596,25 @@ int coordinator::run(const report_writer& write_reports) {
       if (w->aborted_by_script() && abort_reason_.empty()) note_worker_stop(*w);
     }
   }
+  return duration_s;
 
+}
+
+// After the load: every fault healed, teardown(), the caller's wait, quiesce(), verify(history).
+void coordinator::after_load() {
   // Every fault heals before teardown and verify: they observe the system after the drill.
   if (chaos_) chaos_->heal_all(elapsed_s());
 
+  worker& first = *workers_[0];
   try {
-    interruptible([&] { workers_[0]->run_teardown(); });
+    special([&] { first.run_teardown(); });
   } catch (const script_error& e) {
     std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
     special_failed_ = special_failed_ || !call_interrupted_;
   }
 
   if (request_.before_verify) request_.before_verify();
-  if (!quiesce(interruptible)) special_failed_ = true;
+  if (!quiesce()) special_failed_ = true;
 
   // The history of every worker, in time order, then verify(history).
   for (auto& w : workers_) {
@@ -547,42 +625,13 @@ int coordinator::run(const report_writer& write_reports) {
   try {
     history_json_ = history_json(history_);
     std::string result;
-    interruptible([&] { result = workers_[0]->run_verify(json::serialize(history_json_)); });
+    special([&] { result = first.run_verify(json::serialize(history_json_)); });
     evaluate_verify(result);
   } catch (const script_error& e) {
     std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
     verify_ = json::object{{"ok", false}, {"error", e.what()}, {"invariants", json::array()}};
     special_failed_ = special_failed_ || !call_interrupted_;
   }
-
-  for (auto& w : workers_) final_.add_worker(w->metrics());
-  final_.duration_s = duration_s;
-  for (const auto& s : final_.scenarios) final_.vus_max += s.vus_max;
-  const auto verdicts = evaluate_thresholds(thresholds_, [&](const metric_selector& s, const threshold_expression& e) {
-    return final_.value(s, e);
-  });
-  json::value results = build_results(verdicts);
-  write_outputs(results, write_reports);
-  print_summary(results, verdicts);
-
-  // Script errors inside iterations, grouped.
-  size_t shown = 0;
-  for (auto& w : workers_) {
-    for (const auto& e : w->iteration_errors()) {
-      if (shown++ == 0) std::fprintf(stderr, "\nscript errors in iterations:\n");
-      std::fprintf(stderr, "  %lldx %s (first: VU %lld, iteration %lld)\n", static_cast<long long>(e.count),
-                   e.message.c_str(), static_cast<long long>(e.first_vu), static_cast<long long>(e.first_iteration));
-      if (shown == 1 && e.detail != e.message) std::fprintf(stderr, "%s\n", e.detail.c_str());
-    }
-  }
-
-  run_outcome outcome;
-  outcome.invariant_failed = verify_failed_;
-  outcome.script_error = special_failed_ || abort_cause_ == stop_cause::script_error;
-  outcome.script_aborted = abort_cause_ == stop_cause::script_abort;
-  outcome.interrupted = interrupted_;
-  outcome.thresholds_crossed = !all_ok(verdicts);
-  return exit_code(outcome);
 }
 
 // A worker stopped the load: keep the first cause and say so now, not only after the summary.
@@ -620,24 +669,26 @@ void coordinator::evaluate_verify(const std::string& result) {
 }
 
 // quiesce() (optional): the scenario's own wait until the system is quiet (queues drained, replicas caught
-// up), so that verify() sees a settled state. Not quiet in time (false, its timeout, Ctrl-C) is recorded in
-// results.quiesce and verify() still runs; returns false only for a script error in it.
-template <class Interruptible>
-bool coordinator::quiesce(const Interruptible& interruptible) {
-  if (!workers_[0]->has_function("quiesce")) return true;
+// up), so that verify() sees a settled state. Not quiet in time (false, its timeout, also code that never
+// yields stopped by the guard, Ctrl-C) is recorded in results.quiesce and verify() still runs; returns
+// false only for a script error in it.
+bool coordinator::quiesce() {
+  worker& first = *workers_[0];
+  if (!first.has_function("quiesce")) return true;
   const auto started = steady::now();
   json::object q;
   bool script_ok = true;
   try {
     std::string value;
     const nanos bound = request_.quiesce_timeout ? nanos(*request_.quiesce_timeout) : plan_.options.teardown_timeout;
-    interruptible([&] { value = workers_[0]->run_quiesce(bound); });
+    special([&] { value = first.run_quiesce(bound); });
     json::value v = json::parse(value);
     q["ok"] = !(v.is_bool() && !v.as_bool());
     q["value"] = std::move(v);
   } catch (const script_error& e) {
-    script_ok = interrupted_ || dynamic_cast<const script_timeout*>(&e) != nullptr;
-    std::fprintf(stderr, "stampede: %s%s\n", script_ok ? "" : "script error: ", e.what());
+    script_ok = call_interrupted_ || dynamic_cast<const script_timeout*>(&e) != nullptr;
+    std::fprintf(stderr, "stampede: %s: %s\n",
+                 script_ok ? (call_interrupted_ ? "interrupted" : "not quiet") : "script error", e.what());
     q["ok"] = false;
     q["error"] = e.what();
   }
@@ -701,9 +752,11 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
                                                                     : "script";
     meta["aborted"] = {{"reason", reason},
                        {"detail", interrupted_ ? "interrupted by a signal" : abort_reason_}};
-    if (!interrupted_in_.empty()) {  // before the load: nothing ran but setup()
+    if (!interrupted_in_.empty()) {  // before the load: nothing ran but setup() (and init)
       meta["aborted"].as_object()["phase"] = interrupted_in_;
-      meta["aborted"].as_object()["detail"] = "interrupted by a signal during " + interrupted_in_ + "()";
+      meta["aborted"].as_object()["detail"] =
+          "interrupted by a signal during " +
+          (interrupted_in_ == "init" ? std::string("the script's top level") : interrupted_in_ + "()");
     }
   }
   root["meta"] = std::move(meta);
@@ -811,6 +864,18 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   }
   root["scenarios"] = std::move(scenarios);
   root["recovery_options"] = to_json(plan_.options.recovery);
+  json::array stopped;  // Lua code the guard stopped because it did not yield (lua_guard.h)
+  for (const auto& w : workers_) {
+    for (const auto& i : w->interruptions()) {
+      stopped.push_back(json::object{{"phase", std::string(to_string(i.phase))},
+                                     {"vu", i.vu},
+                                     {"scenario", i.scenario},
+                                     {"where", i.where},
+                                     {"ran_s", i.stalled_s},
+                                     {"message", i.reason}});
+    }
+  }
+  root["script_interruptions"] = std::move(stopped);
   root["chaos"] = chaos_ ? chaos_->records() : json::array();
   root["verify"] = verify_;
   root["history"] = history_json_;

@@ -33,7 +33,7 @@ inline constexpr int exit_script_abort = 108;         // stampede.abort() / opti
 // How a run ended, as far as its exit code is concerned.
 struct run_outcome {
   bool invariant_failed = false;    // verify() returned an invariant with ok = false
-  bool script_error = false;        // teardown()/verify() raised, or a script mistake stopped the load
+  bool script_error = false;        // teardown()/quiesce()/verify() raised, or a script mistake stopped the load
   bool script_aborted = false;      // stampede.abort(), or options.throw and an iteration error
   bool interrupted = false;         // SIGINT/SIGTERM
   bool thresholds_crossed = false;  // a threshold failed (also when abortOnFail ended the run)
@@ -59,6 +59,11 @@ struct run_request {
   slot shard{0, 1};
   bool proxy = false;                        // put a fault proxy ("target") in front of the target
   std::optional<std::string> topology_path;  // processes for node faults (a shop topology)
+  bool unsafe_lua = false;                   // --unsafe-lua: Lua's whole standard library (lua_sandbox.h)
+  // --lua-memory-limit: per worker's Lua state from the top level on; overrides options.luaMemoryLimit
+  // (which applies from setup() on: the options are read after the top level has run).
+  std::optional<size_t> lua_memory_limit;
+  std::chrono::nanoseconds init_timeout{std::chrono::seconds(60)};  // bound of the script's top level
 
   // For embedders (stampede drill, stampede capacity); all optional.
   // Fault proxies the caller created (e.g. on a shop's internal links): network faults may target them;

@@ -162,7 +162,18 @@ topology parse_topology(std::string_view json_text) {
       if (!names.insert(t.nodes.back().name).second) bad(path + ".name", "'" + t.nodes.back().name + "' appears twice");
     }
   }
-  for (const char* key : {"haproxy", "payment_emulator"}) {  // the reference shop's other processes
+  // The reference shop's database processes as fault targets (`stampede shop --ha patroni`: pg1..,
+  // primary, etcd), nodes in every other respect.
+  if (const auto* db = o.if_contains("database_nodes")) {
+    if (!db->is_array()) bad("database_nodes", "expected an array");
+    for (size_t i = 0; i < db->as_array().size(); ++i) {
+      const std::string path = "database_nodes[" + std::to_string(i + 1) + "]";
+      t.nodes.push_back(parse_node(db->as_array()[i], path, {}));
+      if (!names.insert(t.nodes.back().name).second) bad(path + ".name", "'" + t.nodes.back().name + "' appears twice");
+    }
+  }
+  // The reference shop's other processes (redis with `stampede shop --cache redis`).
+  for (const char* key : {"haproxy", "payment_emulator", "redis"}) {
     const auto* p = o.if_contains(key);
     if (p == nullptr || !p->is_object() || !p->as_object().contains("pid")) continue;
     t.nodes.push_back(parse_node(*p, key, key));

@@ -8,7 +8,8 @@
 //                { "name": "app2", "pid_file": "/run/app2.pid" },
 //                { "name": "db", "commands": { "kill": "...", "terminate": "...", "pause": "...",
 //                                              "resume": "...", "restart": "...", "health": "..." } } ],
-//     "haproxy": { "pid": 1 }, "payment_emulator": { "pid": 2 }    the reference shop's extra processes
+//     "haproxy": { "pid": 1 }, "payment_emulator": { "pid": 2 },   the reference shop's extra processes
+//     "redis": { "pid": 3 }                                         (with `stampede shop --cache redis`)
 //   }
 // A link is a fault proxy that listens on `listen` and forwards to `upstream`; the system is configured to
 // reach `upstream` through `listen`. A node is a process (or anything a shell command can act on): a fault
@@ -49,7 +50,8 @@ struct topology_node {
 struct topology {
   std::string entry_url;
   std::vector<topology_link> links;
-  std::vector<topology_node> nodes;  // with a shop topology: node1..N, haproxy, payment_emulator
+  std::vector<topology_node> nodes;  // with a shop topology: node1..N, haproxy, payment_emulator, redis
+                                     // (--ha patroni: also pg1.., primary, etcd from "database_nodes")
   const topology_node* node(std::string_view name) const;
   const topology_link* link(std::string_view name) const;
 };

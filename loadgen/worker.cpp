@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -25,10 +26,20 @@ constexpr auto ramp_period = std::chrono::milliseconds(100);
 // Events due within this much are handled now rather than after another timer round trip.
 constexpr auto early_window = std::chrono::microseconds(20);
 constexpr size_t max_distinct_errors = 50;
-// Why setup/teardown/quiesce/verify ended early; the timeout is told apart (script_timeout).
-constexpr std::string_view cut_short_by_timeout = "() did not finish within its timeout";
 
 int64_t micros(steady::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+
+// "file.lua:12", the script's line where the suspended coroutine `T` waits (the first frame outside the
+// C functions and the API's own Lua prelude, chunk "=stampede"); "" when there is none.
+std::string waiting_line(lua_State* T) {
+  lua_Debug ar;
+  for (int level = 0; lua_getstack(T, level, &ar) != 0; ++level) {
+    if (lua_getinfo(T, "Sl", &ar) != 0 && ar.currentline > 0 && std::strcmp(ar.source, "=stampede") != 0) {
+      return std::string(ar.short_src) + ":" + std::to_string(ar.currentline);
+    }
+  }
+  return {};
+}
 
 steady::duration to_steady(double seconds) {
   return std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(seconds));
@@ -63,16 +74,48 @@ worker::~worker() {
 }
 
 lua_State* worker::lua() const noexcept { return lua_->state(); }
+const lua_sandbox& worker::sandbox() const noexcept { return lua_->sandbox(); }
 
-void worker::init() { lua_->load_script(plan_.script_path); }
+void worker::init() {
+  std::optional<script_interruption> stopped;
+  try {
+    lua_->load_script(plan_.script_path, plan_.init_timeout, stopped);
+  } catch (const script_error&) {
+    if (stopped) interruptions_.push_back(std::move(*stopped));  // in the results of an interrupted run
+    throw;
+  }
+}
+
+run_options worker::read_options(const option_overrides& overrides) {
+  lua_guard& guard = lua_->guard();
+  // The options' metamethods are the script's code: bounded like the top level. The reader's own
+  // allocations are not refused for the memory limit (a refusal would be a Lua error outside a protected call).
+  guard.enter(lua_->state(), lua_phase::init, steady::now() + plan_.init_timeout);
+  std::optional<run_options> options;
+  try {
+    const lua_guard::harness_scope harness(guard);
+    options = read_run_options(lua_->state(), overrides);
+  } catch (const std::invalid_argument&) {
+    guard.leave();
+    if (guard.tripped()) {  // not a bad option: the script was stopped
+      interruptions_.push_back(guard.take_interruption());
+      throw script_error(interruptions_.back().reason);
+    }
+    throw;
+  }
+  guard.leave();
+  return std::move(*options);
+}
 
 void worker::apply_plan() {
+  lua_->guard().set_memory_limit(plan_.options.lua_memory_limit);
   if (!http_) {  // the options are final only now
     http_engine_options http_options;
     http_options.connect_timeout = plan_.options.connect_timeout;
     http_options.max_connections_per_host = plan_.options.max_connections_per_host;
     http_options.insecure_skip_tls_verify = plan_.options.insecure_skip_tls_verify;
     http_options.discard_bodies = plan_.options.discard_response_bodies;
+    http_options.response_body_limit = plan_.options.response_body_limit;
     http_ = std::make_unique<http_engine>(*io_, http_options);
   }
   base_url_.reset();
@@ -152,9 +195,14 @@ void worker::handle(const event& e, steady::time_point now) {
       return;
     case event_kind::stop: {
       const bool hard = e.generation != 0;
-      if (special_vu_ != nullptr) {  // setup/teardown/verify: timeout or Ctrl-C
-        special_cut_short_ =
-            special_interrupted_ ? "() was interrupted by a signal" : std::string(cut_short_by_timeout);
+      if (special_vu_ != nullptr) {  // setup/teardown/quiesce/verify, waiting: its timeout (0) or Ctrl-C (1)
+        const interruption_cause cause = hard ? interruption_cause::signal : interruption_cause::deadline;
+        script_interruption cut;
+        cut.phase = special_phase_;
+        cut.cause = cause;
+        cut.where = waiting_line(special_vu_->thread);
+        cut.reason = describe(cut.phase, cause, cut.where, 0);
+        special_cut_short_ = std::move(cut);
         special_done_ = true;
         // Never resume it: a function looping on requests would otherwise keep the loop busy forever.
         special_vu_->interrupted = true;
@@ -177,6 +225,7 @@ void worker::handle(const event& e, steady::time_point now) {
 }
 
 void worker::request_stop(bool hard) {
+  lua_->guard().request_stop(hard);  // Lua code that does not yield holds up the loop: stop it there
   if (stop_requested_.exchange(true) && !hard) return;
   asio::post(*io_, [this, hard] {
     // Only the load: a request that arrives after it ended waits in the queue until the next run of
@@ -185,10 +234,20 @@ void worker::request_stop(bool hard) {
   });
 }
 
+void worker::interrupt_init() { lua_->guard().request_stop(true); }
+
+void worker::clear_stop_requests() { lua_->guard().clear_stop(); }
+
+void worker::watchdog_tick() { lua_->guard().watchdog_tick(); }
+
 void worker::interrupt_special() {
-  special_interrupted_ = true;
+  lua_->guard().request_stop(true);  // code that does not yield; the event below ends code that waits
   asio::post(*io_, [this] {
-    if (running_ && special_vu_ != nullptr) schedule(steady::now(), event_kind::stop, nullptr, 1);
+    // A request posted as the previous call ended runs in the next one: it counts only until the
+    // coordinator clears the requests before that call.
+    if (running_ && special_vu_ != nullptr && lua_->guard().hard_stop_requested()) {
+      schedule(steady::now(), event_kind::stop, nullptr, 1);
+    }
   });
 }
 
@@ -203,6 +262,7 @@ void worker::abort_run(std::string reason, stop_cause cause) {
 // ---- scenarios ----
 void worker::run_load() {
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // precise wake-ups for arrival schedules
+  lua_guard::accept_pokes();
   const slot place{plan_.shard.index * plan_.threads + index_, plan_.shard.count * plan_.threads};
   for (size_t i = 0; i < plan_.options.scenarios.size(); ++i) {
     auto s = std::make_unique<scenario_runtime>();
@@ -413,7 +473,15 @@ void worker::begin_iteration(vu& v, steady::time_point intended, steady::time_po
 
 void worker::resume(vu& v, int nargs) {
   int results = 0;
+  lua_guard& guard = lua_->guard();
+  if (v.scenario != nullptr) {
+    guard.enter(v.thread, lua_phase::iteration, v.scenario->hard_stop);
+  } else {
+    guard.enter(v.thread, special_phase_, special_deadline_);
+  }
   const int status = lua_resume(v.thread, lua_->state(), nargs, &results);
+  guard.leave();
+  if (guard.tripped()) return stop_stuck_vu(v);
   if (status == LUA_YIELD) {
     lua_pop(v.thread, results);
     return;  // waiting for HTTP, a timer, or its next iteration (after_iteration was scheduled)
@@ -430,6 +498,34 @@ void worker::resume(vu& v, int nargs) {
   if (v.scenario != nullptr) {
     --v.scenario->running;
     --active_vus_;
+  }
+}
+
+// The guard stopped a VU that did not yield (lua_guard.h): its coroutine is never resumed again; its
+// iteration counts as interrupted, and the note names the VU and the line.
+void worker::stop_stuck_vu(vu& v) {
+  script_interruption note = lua_->guard().take_interruption();
+  note.vu = v.id;
+  if (special_vu_ == &v) {
+    interruptions_.push_back(note);
+    special_cut_short_ = std::move(note);
+    special_done_ = true;
+    maybe_finish();
+    return;
+  }
+  scenario_runtime& s = *v.scenario;
+  note.scenario = s.options->name;
+  interruptions_.push_back(std::move(note));
+  v.interrupted = true;
+  if (v.state != vu_state::done) {
+    ++metrics_.scenarios()[s.index].interrupted_iterations;
+    v.state = vu_state::done;
+    --s.running;
+    --active_vus_;
+  }
+  if (s.ending && s.running == 0 && !s.ended) {
+    s.ended = true;
+    maybe_finish();
   }
 }
 
@@ -651,17 +747,21 @@ void worker::history_complete(vu& v, int64_t id, char type, std::string value_js
 }
 
 // ---- setup / teardown ----
-std::string worker::run_special_vu(const char* function_name, nanos timeout, const std::string* argument_json) {
+std::string worker::run_special_vu(const char* function_name, lua_phase phase, nanos timeout,
+                                   const std::string* argument_json) {
   if (!lua_->has_function(function_name)) return "null";
   auto v = std::make_unique<vu>(*this, 0, nullptr);
   v->random.reseed(plan_.seed);
   lua_->create_thread(*v, function_name);
   special_vu_ = v.get();
   special_done_ = false;
+  special_phase_ = phase;
+  special_deadline_ = steady::now() + timeout;
+  special_cut_short_.reset();
   running_ = true;
   const int nargs = lua_->push_special_start(*v, function_name, argument_json);
   v->state = vu_state::running;
-  schedule(steady::now() + timeout, event_kind::stop);
+  schedule(special_deadline_, event_kind::stop);
   schedule(steady::now() + sweep_period, event_kind::sweep);
   io_->restart();
   asio::post(*io_, [this, nargs] { resume(*special_vu_, nargs); });
@@ -669,39 +769,37 @@ std::string worker::run_special_vu(const char* function_name, nanos timeout, con
   lua_State* T = v->thread;
   std::string error;
   std::string result = "null";
-  const bool timed_out = special_cut_short_ == cut_short_by_timeout;
-  if (!special_cut_short_.empty()) {
-    error = function_name + std::exchange(special_cut_short_, {});
-    special_interrupted_ = false;
-  } else if (lua_status(T) != LUA_OK || lua_gettop(T) < 2) {
-    error = lua_gettop(T) > 0 ? luaL_tolstring(T, -1, nullptr) : "failed";
-  } else if (!lua_toboolean(T, 1)) {
-    error = luaL_tolstring(T, 2, nullptr);
-  } else {
-    result = lua_tostring(T, 2);
+  if (!special_cut_short_) {
+    if (lua_status(T) != LUA_OK || lua_gettop(T) < 2) {
+      error = lua_gettop(T) > 0 ? lua_->guard().explain(luaL_tolstring(T, -1, nullptr)) : "failed";
+    } else if (!lua_toboolean(T, 1)) {
+      error = lua_->guard().explain(luaL_tolstring(T, 2, nullptr));
+    } else {
+      result = lua_tostring(T, 2);
+    }
   }
   special_vu_ = nullptr;
   running_ = false;
   heap_.clear();
   lua_->release_thread(*v);
-  if (!error.empty()) {
-    const std::string message = std::string(function_name) + "() failed: " + error;
-    if (timed_out) throw script_timeout(message);
-    throw script_error(message);
+  if (const auto cut = std::exchange(special_cut_short_, std::nullopt)) {  // the reason names the call
+    if (cut->cause == interruption_cause::deadline) throw script_timeout(cut->reason);
+    throw script_error(cut->reason);
   }
+  if (!error.empty()) throw script_error(std::string(function_name) + "() failed: " + error);
   return result;
 }
 
-std::string worker::run_setup() { return run_special_vu("setup", plan_.options.setup_timeout); }
+std::string worker::run_setup() { return run_special_vu("setup", lua_phase::setup, plan_.options.setup_timeout); }
 
-void worker::run_teardown() { run_special_vu("teardown", plan_.options.teardown_timeout); }
+void worker::run_teardown() { run_special_vu("teardown", lua_phase::teardown, plan_.options.teardown_timeout); }
 
 bool worker::has_function(std::string_view name) const { return lua_->has_function(name); }
 
-std::string worker::run_quiesce(nanos timeout) { return run_special_vu("quiesce", timeout); }
+std::string worker::run_quiesce(nanos timeout) { return run_special_vu("quiesce", lua_phase::quiesce, timeout); }
 
 std::string worker::run_verify(const std::string& history_json) {
-  return run_special_vu("verify", plan_.options.teardown_timeout, &history_json);
+  return run_special_vu("verify", lua_phase::verify, plan_.options.teardown_timeout, &history_json);
 }
 
 }  // namespace stampede::loadgen

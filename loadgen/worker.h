@@ -22,8 +22,10 @@
 
 #include "loadgen/executor.h"
 #include "loadgen/http_engine.h"
+#include "loadgen/lua_guard.h"
 #include "loadgen/metrics.h"
 #include "loadgen/options.h"
+#include "loadgen/options_reader.h"
 
 struct lua_State;
 
@@ -49,6 +51,8 @@ struct run_plan {
   steady::time_point start;                  // t = 0 of the load
   std::string setup_data_json = "null";      // what setup() returned, encoded
   chaos_timeline* chaos = nullptr;           // faults (thread-safe); chaos.* in Lua
+  bool unsafe_lua = false;                   // the whole Lua standard library (lua_sandbox.h)
+  nanos init_timeout{60s};                   // bound of the script's top level (per worker)
 };
 
 // Script errors inside iterations, grouped by message so a broken script does not flood stderr.
@@ -99,6 +103,7 @@ inline constexpr size_t max_history_entries = 2'000'000;  // per worker; beyond,
 struct vu;
 struct scenario_runtime;
 class lua_runtime;
+class lua_sandbox;
 
 class worker {
  public:
@@ -109,12 +114,13 @@ class worker {
 
   // Runs the script's top level in this worker's Lua state. Throws script_error.
   void init();
+  // Reads `options` from the script (worker 0 only, after init(), before the plan is final), bounded like
+  // the top level (the options' metamethods are script code). Throws std::invalid_argument naming the bad
+  // option, script_error when the guard stopped it (the init timeout, interrupt_init()).
+  run_options read_options(const option_overrides& overrides);
   // Takes the final plan's target and setup data (after read_options and setup). Throws
   // std::invalid_argument for a bad target, script_error for bad setup data.
   void apply_plan();
-  // Reads `options` from the script (worker 0 only, before the plan is final). Throws
-  // std::invalid_argument naming the bad option.
-  run_options read_options();
   // Runs setup() as a VU (with HTTP) and returns its result as JSON ("null" if no setup). Throws script_error.
   std::string run_setup();
   // Runs teardown(data) as a VU. Throws script_error.
@@ -131,8 +137,18 @@ class worker {
   void run_load();
   // Thread-safe: ends the load early (Ctrl-C, abortOnFail). `hard` skips graceful stops.
   void request_stop(bool hard);
-  // Thread-safe: ends a running setup()/teardown()/verify() as interrupted (Ctrl-C); its call throws.
+  // Thread-safe: ends a running setup()/teardown()/quiesce()/verify() as interrupted (Ctrl-C); its call
+  // throws. Also one about to start: the request holds until clear_stop_requests().
   void interrupt_special();
+  // Thread-safe: stops the script's top level (init) and read_options() at once (Ctrl-C); they throw.
+  void interrupt_init();
+  // Thread-safe: forgets earlier stop requests before the next phase (teardown after a Ctrl-C).
+  void clear_stop_requests();
+  // The coordinator's thread, every ~100 ms: lets the guard stop Lua code that never yields.
+  void watchdog_tick();
+  // Code the guard stopped because it did not yield (the top level, a VU's iteration, setup, teardown,
+  // quiesce, verify), in order.
+  const std::vector<script_interruption>& interruptions() const noexcept { return interruptions_; }
 
   worker_metrics& metrics() noexcept { return metrics_; }
   const std::vector<iteration_error>& iteration_errors() const noexcept { return errors_; }
@@ -147,6 +163,7 @@ class worker {
 
   // ---- used by the Lua bindings (lua_api.cpp) ----
   lua_State* lua() const noexcept;
+  const lua_sandbox& sandbox() const noexcept;
   const run_plan& plan() const noexcept { return plan_; }
   const parsed_url* base_url() const noexcept { return base_url_ ? &*base_url_ : nullptr; }
   size_t request_step(std::string_view name) { return metrics_.step_index(name, step_kind::request); }
@@ -201,9 +218,10 @@ class worker {
   void resume(vu& v, int nargs);
   void after_iteration(vu& v);
   void on_http_complete(vu& v);
-  void finish_vu(vu& v);
   bool wants_another_iteration(vu& v, steady::time_point now);
-  std::string run_special_vu(const char* function_name, nanos timeout, const std::string* argument_json = nullptr);
+  void stop_stuck_vu(vu& v);
+  std::string run_special_vu(const char* function_name, lua_phase phase, nanos timeout,
+                             const std::string* argument_json = nullptr);
 
   const run_plan& plan_;
   int index_;
@@ -228,7 +246,6 @@ class worker {
   int64_t active_vus_ = 0;
   int64_t next_second_ = 0;
   std::atomic<bool> stop_requested_{false};
-  std::atomic<bool> special_interrupted_{false};
   // Written by this worker's thread, read by the coordinator while the load runs: the reason first,
   // then the cause with release, so that a reader who sees the cause also sees the reason.
   std::atomic<stop_cause> stop_cause_{stop_cause::none};
@@ -236,7 +253,12 @@ class worker {
   std::mt19937_64 init_rng_;
   vu* special_vu_ = nullptr;
   bool special_done_ = false;
-  std::string special_cut_short_;  // why setup/teardown/verify was ended: its timeout or a signal
+  lua_phase special_phase_ = lua_phase::setup;
+  steady::time_point special_deadline_ = steady::time_point::max();  // the guard's and the loop's bound
+  // Why the running setup/teardown/quiesce/verify ended before it returned: its timeout or a signal, seen
+  // by the guard (code that did not yield) or by the loop (code waiting for a request or a timer).
+  std::optional<script_interruption> special_cut_short_;
+  std::vector<script_interruption> interruptions_;  // code the guard stopped, in order (results)
   std::vector<history_entry> history_;
   int64_t history_dropped_ = 0;
   int64_t history_next_ = 0;

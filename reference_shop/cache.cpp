@@ -98,8 +98,9 @@ response_cache::value response_cache::get_or_load(std::string_view key, const lo
   }
   {
     std::lock_guard lock{s.mutex};
-    if (!error) insert_locked(s, key, result);
-    s.flights.erase(std::string{key});
+    // invalidate() detached this flight: newer callers have their own, and our result may predate the write.
+    if (!error && !f->invalidated) insert_locked(s, key, result);
+    if (auto it = s.flights.find(std::string{key}); it != s.flights.end() && it->second == f) s.flights.erase(it);
   }
   {
     std::lock_guard lock{f->mutex};
@@ -125,6 +126,12 @@ void response_cache::invalidate(std::string_view key) {
     s.lru.erase(it->second);
     s.index.erase(it);
   }
+  // A load in flight may have read the data before the write: it must not be stored, and callers from
+  // now on start a load of their own instead of waiting for it. (Flags are guarded by the shard mutex.)
+  if (auto it = s.flights.find(std::string{key}); it != s.flights.end()) {
+    it->second->invalidated = true;
+    s.flights.erase(it);
+  }
 }
 
 void response_cache::clear() {
@@ -142,6 +149,25 @@ cache_stats response_cache::stats() const {
     out.entries += s->lru.size();
   }
   return out;
+}
+
+void render_cache_metrics(prometheus::text_writer& out, const cache_stats& cs) {
+  using prometheus::metric_type;
+  out.family("shop_cache_requests_total", metric_type::counter, "Cache lookups by result.");
+  out.sample("shop_cache_requests_total", {{"result", "hit"}}, cs.hits);
+  out.sample("shop_cache_requests_total", {{"result", "negative_hit"}}, cs.negative_hits);
+  out.sample("shop_cache_requests_total", {{"result", "miss"}}, cs.misses);
+  out.family("shop_cache_loads_total", metric_type::counter, "Cache fills from the database.");
+  out.sample("shop_cache_loads_total", {}, cs.loads);
+  out.family("shop_cache_coalesced_total", metric_type::counter,
+             "Misses that waited for a load in flight on this node (single-flight).");
+  out.sample("shop_cache_coalesced_total", {}, cs.coalesced);
+  out.family("shop_cache_evictions_total", metric_type::counter, "Entries evicted by LRU.");
+  out.sample("shop_cache_evictions_total", {}, cs.evictions);
+  out.family("shop_cache_expirations_total", metric_type::counter, "Entries found expired.");
+  out.sample("shop_cache_expirations_total", {}, cs.expirations);
+  out.family("shop_cache_entries", metric_type::gauge, "Entries in the node's own cache.");
+  out.sample("shop_cache_entries", {}, cs.entries);
 }
 
 namespace {

@@ -4,6 +4,8 @@
 // - penetration: "not found" is cached too (negative entries with a shorter TTL), and the Bloom filter
 //   (bloom_filter below) turns away ids that cannot exist before the cache or the database is asked.
 // Values are rendered response bodies (strings), so a hit costs one lookup and no serialisation.
+// read_cache is what a node uses; response_cache (below) is the in-process one (`--cache local`),
+// redis_cache (redis_cache.h) the one shared by all nodes through Redis (`--cache redis`).
 // Thread-safety: all methods are thread-safe (sharded LRU, one mutex per shard).
 #pragma once
 
@@ -21,6 +23,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "common/prometheus_text.h"
 
 namespace stampede::shop {
 
@@ -45,22 +49,47 @@ struct cache_stats {
   uint64_t entries = 0;
 };
 
-class response_cache {
+// The cache a node reads through. Keys are the node's own ("p:42", "categories"); values are rendered
+// bodies, nullptr for a cached "not found".
+class read_cache {
  public:
   using value = std::shared_ptr<const std::string>;  // nullptr = cached "not found"
   using loader = std::function<std::optional<std::string>()>;
-
-  explicit response_cache(cache_options options = {});
+  virtual ~read_cache() = default;
 
   // The cached value for `key`, or the loader's result (cached, nullopt as a negative entry).
   // A loader exception reaches every caller waiting on that load and nothing is cached.
-  value get_or_load(std::string_view key, const loader& load);
-  // Peek without loading (nullopt = not cached).
-  std::optional<value> get(std::string_view key);
-  void put(std::string_view key, std::optional<std::string> body);
-  void invalidate(std::string_view key);
+  // Concurrent misses of one key run the loader once (single-flight).
+  virtual value get_or_load(std::string_view key, const loader& load) = 0;
+  // Peek without loading (nullopt = not cached, or expired).
+  virtual std::optional<value> get(std::string_view key) = 0;
+  virtual void put(std::string_view key, std::optional<std::string> body) = 0;
+  // After a write that changed what `key` shows: a read that starts after invalidate() returns never
+  // sees a value loaded before it (a load in flight is not stored, and later callers do not join it).
+  virtual void invalidate(std::string_view key) = 0;
+  // Everything cached comes from an older data set: forget it. `generation` names the new one.
+  virtual void start_generation(int64_t generation) = 0;
+  virtual cache_stats stats() const = 0;
+  // The shop_cache_* families for /metrics.
+  virtual void render_metrics(prometheus::text_writer& out) const = 0;
+};
+
+// Writes the families every cache has (requests by result, loads, coalesced, evictions, expirations,
+// entries) from `s`.
+void render_cache_metrics(prometheus::text_writer& out, const cache_stats& s);
+
+class response_cache final : public read_cache {
+ public:
+  explicit response_cache(cache_options options = {});
+
+  value get_or_load(std::string_view key, const loader& load) override;
+  std::optional<value> get(std::string_view key) override;
+  void put(std::string_view key, std::optional<std::string> body) override;
+  void invalidate(std::string_view key) override;
+  void start_generation(int64_t) override { clear(); }
   void clear();
-  cache_stats stats() const;
+  cache_stats stats() const override;
+  void render_metrics(prometheus::text_writer& out) const override { render_cache_metrics(out, stats()); }
 
  private:
   struct entry {
@@ -72,6 +101,7 @@ class response_cache {
     std::mutex mutex;
     std::condition_variable done_cv;
     bool done = false;
+    bool invalidated = false;  // invalidate() ran during the load: its result is not stored
     value result;
     std::exception_ptr error;
   };

@@ -46,19 +46,50 @@ void report_ready(int fd, uint16_t port) {
 }
 
 constexpr const char* node_usage =
-    "usage: stampede shop-node --db FILE [--name N] [--address A] [--port P] [--threads T]\n"
+    "usage: stampede shop-node --db FILE | --db-url URL [--db-pool N] [--name N] [--address A] [--port P]\n"
+    "  [--threads T]\n"
     "  [--kdf interactive|moderate|minimal] [--kdf-workers N] [--kdf-queue N]\n"
     "  [--kdf-max-wait-ms MS] [--seed-scale S]\n"
     "  [--login-rate-source R[:B]|off] [--login-failures-account R[:B]|off] [--no-cache] [--cache-ttl-ms MS]\n"
+    "  [--cache local|redis] [--redis HOST:PORT] [--redis-timeout-ms MS] [--redis-connect-timeout-ms MS]\n"
+    "  [--redis-pool N] [--cache-db-loads N] [--cache-lock-wait-ms MS]\n"
     "  [--rate-limit-client RATE[:BURST]] [--rate-limit-global RATE[:BURST]] [--flash-max-inflight N]\n"
     "  [--payment HOST:PORT] [--workers N] [--lease-ms MS] [--payment-timeout-ms MS] [--max-attempts N]\n"
     "  [--drain-ms MS] [--ready-fd FD] [--inject-bug double-capture]\n"
-    "The admin token comes from $STAMPEDE_SHOP_ADMIN_TOKEN. SIGTERM drains (readyz 503) then stops; SIGINT stops.\n";
+    "The admin token comes from $STAMPEDE_SHOP_ADMIN_TOKEN. SIGTERM drains (readyz 503) then stops; SIGINT stops.\n"
+    "--db-url postgresql://USER@HOST:PORT/DB uses PostgreSQL (password in the URL or $PGPASSWORD), with at most\n"
+    "--db-pool sessions (default 8); a request that finds none free within 1 s gets 503.\n"
+    "--cache redis shares one Redis (--redis, password from $STAMPEDE_REDIS_PASSWORD) between nodes: commands\n"
+    "time out after --redis-timeout-ms (100), connects after --redis-connect-timeout-ms (200), at most\n"
+    "--redis-pool connections (8); without Redis at most --cache-db-loads (4) database loads at once, the rest\n"
+    "answered stale or 503; a miss waits at most --cache-lock-wait-ms (250) for another node's rebuild.\n";
 
 constexpr const char* emulator_usage =
     "usage: stampede payment-emulator [--address A] [--port P] [--threads T] [--latency-median-ms MS]\n"
     "  [--latency-p99-ms MS] [--failure-rate R] [--decline-rate R] [--lose-response-rate R]\n"
     "  [--lose-delay-ms MS] [--seed N] [--ready-fd FD]\n";
+
+// --cache local|redis and the Redis cache's knobs. Throws std::invalid_argument naming the flag.
+void parse_cache_flags(const arg_list& a, node_options& o) {
+  o.cache_kind = a.get("cache", "local");
+  if (o.cache_kind != "local" && o.cache_kind != "redis") throw std::invalid_argument("--cache must be local or redis");
+  auto& r = o.redis_cache;
+  if (o.cache_kind == "redis") {
+    if (!a.has("redis")) throw std::invalid_argument("--cache redis needs --redis HOST:PORT");
+    auto hp = parse_host_port(a.get("redis"), "--redis");  // throws std::invalid_argument
+    r.redis.host = std::move(hp.host);
+    r.redis.port = hp.port;
+    if (const char* password = std::getenv("STAMPEDE_REDIS_PASSWORD")) r.redis.password = password;
+  } else if (a.has("redis")) {
+    throw std::invalid_argument("--redis needs --cache redis");
+  }
+  r.redis.command_timeout = std::chrono::milliseconds{a.get_int("redis-timeout-ms", 100, 1, 60'000)};
+  r.redis.connect_timeout = std::chrono::milliseconds{a.get_int("redis-connect-timeout-ms", 200, 1, 60'000)};
+  r.redis.pool_wait = r.redis.command_timeout;
+  r.redis.pool_size = static_cast<int>(a.get_int("redis-pool", 8, 1, 1024));
+  r.max_db_loads = static_cast<int>(a.get_int("cache-db-loads", 4, 1, 10'000));
+  r.lock_wait = std::chrono::milliseconds{a.get_int("cache-lock-wait-ms", 250, 0, 60'000)};
+}
 
 }  // namespace
 
@@ -68,17 +99,20 @@ int shop_node_command(std::span<char* const> args) {
   int64_t drain_ms = 1500;
   try {
     arg_list a{args.subspan(1),
-               {"db", "name", "address", "port", "threads", "kdf", "seed-scale", "cache-ttl-ms", "rate-limit-client",
+               {"db", "db-url", "db-pool", "name", "address", "port", "threads", "kdf", "seed-scale", "cache-ttl-ms", "rate-limit-client",
                 "rate-limit-global", "flash-max-inflight", "payment", "workers", "lease-ms", "payment-timeout-ms",
                 "max-attempts", "drain-ms", "ready-fd", "inject-bug", "kdf-workers", "kdf-queue", "kdf-max-wait-ms",
-                "login-rate-source", "login-failures-account"},
+                "login-rate-source", "login-failures-account", "cache", "redis", "redis-timeout-ms",
+                "redis-connect-timeout-ms", "redis-pool", "cache-db-loads", "cache-lock-wait-ms"},
                {"no-cache", "help"}};
     if (a.has("help")) {
       std::fputs(node_usage, stdout);
       return 0;
     }
     o.db_path = a.get("db");
-    if (o.db_path.empty()) throw std::invalid_argument("--db is required");
+    o.db_url = a.get("db-url");
+    if (o.db_path.empty() == o.db_url.empty()) throw std::invalid_argument("give --db FILE or --db-url URL");
+    o.db_pool = static_cast<int>(a.get_int("db-pool", o.db_pool, 1, 1000));
     o.name = a.get("name", "node1");
     o.address = a.get("address", "127.0.0.1");
     o.port = static_cast<uint16_t>(a.get_int("port", 0, 0, 65535));
@@ -89,6 +123,7 @@ int shop_node_command(std::span<char* const> args) {
     o.seed_scale = a.get_int("seed-scale", 0, 0, 1000);
     o.cache_enabled = !a.has("no-cache");
     o.cache.ttl = std::chrono::milliseconds{a.get_int("cache-ttl-ms", 30'000, 1, 86'400'000)};
+    parse_cache_flags(a, o);
     for (auto [flag, target] : {std::pair{"rate-limit-client", &o.rate_per_client}, std::pair{"rate-limit-global", &o.rate_global}}) {
       if (!a.has(flag)) continue;
       auto spec = parse_bucket_spec(a.get(flag));

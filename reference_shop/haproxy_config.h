@@ -37,6 +37,24 @@ struct haproxy_config {
 };
 
 std::string render_haproxy_config(const haproxy_config& config);
+
+// With `--ha patroni`, a second HAProxy (TCP mode) in front of the database members: `primary_port` reaches
+// whichever member answers Patroni's REST `GET /primary` with 200, `replica_port` the members answering
+// `GET /replica` (reads that tolerate staleness). A member marked down has its sessions cut
+// (on-marked-down shutdown-sessions), so no client keeps writing to a demoted primary.
+struct haproxy_db_config {
+  uint16_t primary_port = 0;
+  uint16_t replica_port = 0;
+  uint16_t runtime_port = 0;  // runtime API (operator level), loopback only; 0: none
+  int maxconn = 2000;
+  struct member {
+    std::string name;
+    uint16_t pg_port = 0;
+    uint16_t rest_port = 0;
+  };
+  std::vector<member> members;
+};
+std::string render_haproxy_db_config(const haproxy_db_config& config);
 bool valid_balance(std::string_view algorithm);
 
 // Connection limits that fit `fd_limit` open files (HAProxy needs two descriptors per proxied connection,

@@ -10,16 +10,31 @@
 
 #include "reference_shop/request_fields.h"
 #include "reference_shop/seed.h"
-#include "reference_shop/sqlite_store.h"
+#include "reference_shop/sqlite.h"
+#include "reference_shop/store_factory.h"
 
 namespace stampede::shop {
 
+namespace {
+
+std::unique_ptr<read_cache> make_cache(const node_options& o) {
+  if (o.cache_kind != "redis") return std::make_unique<response_cache>(o.cache);
+  auto ro = o.redis_cache;
+  ro.ttl = o.cache.ttl;
+  ro.jitter = o.cache.jitter;
+  ro.negative_ttl = o.cache.negative_ttl;
+  return std::make_unique<redis_cache>(std::move(ro));
+}
+
+}  // namespace
+
 node::node(node_options options)
     : options_(std::move(options)),
-      cache_(options_.cache),
+      cache_(make_cache(options_)),
       limiter_(options_.rate_per_client, options_.rate_global),
       login_sources_(options_.login_per_source, bucket_spec{}) {
-  auto db = std::make_unique<sqlite_store>(options_.db_path);
+  auto db = open_store(store_config{options_.db_path, options_.db_url, options_.db_pool, options_.db_pool_wait,
+                                    "stampede-" + options_.name});
   db->migrate();
   if (options_.seed_scale > 0 && !db->seeded()) db->reseed(options_.seed_scale, hash_password(seed_password, options_.kdf));
   store_ = std::move(db);
@@ -88,7 +103,7 @@ void node::refresh_generation(bool force) {
     std::lock_guard lock{bloom_mutex_};
     bloom_ = std::move(filter);
   }
-  cache_.clear();
+  cache_->start_generation(generation);
   {
     std::lock_guard lock{sold_out_mutex_};
     sold_out_until_.clear();
@@ -148,6 +163,13 @@ http::response node::handle_since(http::request& request, std::chrono::steady_cl
     response = e.busy() ? http::response::error(503, "unavailable", "database busy, retry")
                         : http::response::error(500, "internal", "database error");
     if (e.busy()) response.headers.emplace_back("Retry-After", "1");
+  } catch (const store_unavailable& e) {
+    response = http::response::error(503, "unavailable", e.what());
+    response.headers.emplace_back("Retry-After", "1");
+  } catch (const cache_overloaded& e) {
+    // Redis is away and this node already runs its bound of database loads for the cache.
+    response = http::response::error(503, "unavailable", e.what());
+    response.headers.emplace_back("Retry-After", "1");
   } catch (const std::exception& e) {
     response = http::response::error(500, "internal", e.what());
   }

@@ -26,6 +26,7 @@
 #include "reference_shop/order_pipeline.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/rate_limiter.h"
+#include "reference_shop/redis_cache.h"
 #include "reference_shop/route_table.h"
 #include "reference_shop/store.h"
 #include "reference_shop/work_pool.h"
@@ -34,7 +35,10 @@ namespace stampede::shop {
 
 struct node_options {
   std::string name = "node1";
-  std::string db_path;  // SQLite file shared by all nodes
+  std::string db_path;  // SQLite file shared by all nodes, or:
+  std::string db_url;   // PostgreSQL server shared by all nodes (password in the URL or $PGPASSWORD)
+  int db_pool = 8;      // PostgreSQL sessions of this node; a request waits at most db_pool_wait for one
+  std::chrono::milliseconds db_pool_wait{1000};
   std::string address = "127.0.0.1";
   uint16_t port = 0;
   int threads = 2;
@@ -42,7 +46,9 @@ struct node_options {
   kdf_cost kdf = kdf_cost::interactive;
   int64_t seed_scale = 0;  // > 0: seed at start if the database was never seeded
   bool cache_enabled = true;
+  std::string cache_kind = "local";  // local: in-process (cache); redis: shared by all nodes (redis_cache)
   cache_options cache;
+  redis_cache_options redis_cache;  // with cache_kind redis (the TTLs come from `cache`)
   std::chrono::milliseconds bestsellers_ttl{10'000};
   bucket_spec rate_per_client;  // off unless set
   bucket_spec rate_global;
@@ -101,7 +107,7 @@ class node {
   // Shared by the handlers (node_routes.cpp). Each rejects (throws bad_input) when it fails.
   int64_t session(const api_call& call);  // the session's user
   void require_admin(const api_call& call);
-  response_cache::value cached(const std::string& key, const response_cache::loader& load);
+  read_cache::value cached(const std::string& key, const read_cache::loader& load);
 
   // Handlers, one per route (the table is in node_routes.cpp).
   // Probes, accounts and admin (node_routes.cpp):
@@ -132,7 +138,7 @@ class node {
 
   node_options options_;
   std::unique_ptr<store> store_;
-  response_cache cache_;
+  std::unique_ptr<read_cache> cache_;
   std::shared_ptr<const bloom_filter> bloom_;  // guarded by bloom_mutex_
   std::mutex bloom_mutex_;
   std::atomic<int64_t> generation_{-1};

@@ -48,7 +48,8 @@ http::response node::product(api_call& call) {
     ++bloom_rejections_;  // penetration guard: neither cache nor database is asked
     reject(404, "not_found", "no product " + std::to_string(id));
   }
-  auto body = cached("p:" + std::string{id_text}, [&]() -> std::optional<std::string> {
+  // Keyed by the parsed id: "/api/products/042" and "/42" share one entry, which invalidation finds.
+  auto body = cached("p:" + std::to_string(id), [&]() -> std::optional<std::string> {
     auto p = store_->find_product(id);
     if (!p) return std::nullopt;
     return json::serialize(product_json(*p));

@@ -10,22 +10,7 @@ std::string node::render_metrics() {
   out.reserve(16 * 1024);
   durations_.render(out, "shop_http_request_duration_seconds",
                     "HTTP request duration by route, method and status.");
-  const auto cs = cache_.stats();
-  out.family("shop_cache_requests_total", metric_type::counter, "Cache lookups by result.");
-  out.sample("shop_cache_requests_total", {{"result", "hit"}}, cs.hits);
-  out.sample("shop_cache_requests_total", {{"result", "negative_hit"}}, cs.negative_hits);
-  out.sample("shop_cache_requests_total", {{"result", "miss"}}, cs.misses);
-  out.family("shop_cache_loads_total", metric_type::counter, "Cache fills from the database.");
-  out.sample("shop_cache_loads_total", {}, cs.loads);
-  out.family("shop_cache_coalesced_total", metric_type::counter,
-             "Misses that waited for a load in flight (single-flight).");
-  out.sample("shop_cache_coalesced_total", {}, cs.coalesced);
-  out.family("shop_cache_evictions_total", metric_type::counter, "Entries evicted by LRU.");
-  out.sample("shop_cache_evictions_total", {}, cs.evictions);
-  out.family("shop_cache_expirations_total", metric_type::counter, "Entries found expired.");
-  out.sample("shop_cache_expirations_total", {}, cs.expirations);
-  out.family("shop_cache_entries", metric_type::gauge, "Entries in the cache.");
-  out.sample("shop_cache_entries", {}, cs.entries);
+  cache_->render_metrics(out);
   out.family("shop_bloom_rejections_total", metric_type::counter,
              "Product lookups refused by the Bloom filter.");
   out.sample("shop_bloom_rejections_total", {}, bloom_rejections_.load());

@@ -130,6 +130,10 @@ http::response node::checkout(api_call& call) {
       const bool replay = result.status == checkout_status::replayed;
       ++(replay ? checkouts_replayed_ : checkouts_created_);
       if (!replay && pipeline_) pipeline_->notify();
+      if (!replay && options_.cache_enabled) {
+        // The product pages show the stock this checkout just took.
+        for (const auto& l : result.placed.lines) cache_->invalidate("p:" + std::to_string(l.product_id));
+      }
       auto r = json_response(201, order_json(result.placed));
       if (replay) r.headers.emplace_back("Idempotent-Replayed", "true");
       return r;

@@ -101,12 +101,12 @@ void node::require_admin(const api_call& call) {
   }
 }
 
-response_cache::value node::cached(const std::string& key, const response_cache::loader& load) {
+read_cache::value node::cached(const std::string& key, const read_cache::loader& load) {
   if (!options_.cache_enabled) {
     auto v = load();
     return v ? std::make_shared<const std::string>(std::move(*v)) : nullptr;
   }
-  return cache_.get_or_load(key, load);
+  return cache_->get_or_load(key, load);
 }
 
 // ---- probes ----

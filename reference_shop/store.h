@@ -1,8 +1,12 @@
 // The shop's storage interface and domain types. The SQLite backend (sqlite_store.h) is the embedded
-// default; a PostgreSQL backend can implement the same interface later.
+// default; the PostgreSQL backend (postgres_store.h) implements the same interface; store_factory.h opens
+// either.
 //
 // Every method is one transaction. Implementations must be safe to call from many threads at once and
-// from several processes sharing the same database (the shop's nodes).
+// from several processes sharing the same database (the shop's nodes). A method that cannot reach or use
+// the database for now (no free connection in time, server unreachable, statement timeout, a commit whose
+// outcome is unknown and that is unsafe to run again) throws store_unavailable: nodes answer 503 +
+// Retry-After.
 //
 // Money is integer cents everywhere. Times are Unix milliseconds.
 #pragma once
@@ -11,11 +15,19 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace stampede::shop {
+
+// The database cannot serve the call now; retrying later may succeed. Nothing was changed, except where a
+// commit's outcome is unknown (the message says so).
+class store_unavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 struct category {
   int64_t id = 0;
@@ -37,7 +49,7 @@ struct product {
 
 struct product_query {
   std::optional<int64_t> category_id;
-  std::string q;  // free text, searched with FTS5 over title, author and description
+  std::string q;  // free text over title, author and description (FTS5 / tsvector): words as prefixes, all must match
   int64_t page = 1;
   int64_t size = 20;
 };

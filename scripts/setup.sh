@@ -10,8 +10,11 @@ packages=(
   libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
   liblua5.4-dev lua5.4 libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev zlib1g-dev libsqlite3-dev sqlite3 libsodium-dev libhttp-parser-dev
+  postgresql-15 postgresql-client-15 libpq-dev
+  patroni etcd-server python3-etcd python3-psycopg2
   nginx-light wrk hey haproxy prometheus procps iproute2 curl bc python3 util-linux
   clang libclang-rt-14-dev chromium
+  redis-server libhiredis-dev
 )
 # Node and npm may come from elsewhere (the machine's own Node); Debian's are used only when absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
@@ -30,6 +33,10 @@ fi
 # The packaged nginx starts a system service; the project runs its own nginx instances instead.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
   systemctl stop nginx || true
+fi
+# The same for the packaged Redis: `stampede shop --cache redis` runs its own redis-server.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+  systemctl stop redis-server || true
 fi
 
 # An independent HdrHistogram decoder for interop tests (npm registry).

@@ -1,6 +1,8 @@
-"""Drives the flash-sale and checkout benchmarks against a running `stampede shop` (see flash_sale.sh)."""
+"""Drives the flash-sale and checkout benchmarks against a running `stampede shop` (see flash_sale.sh and
+sqlite_vs_postgres.sh)."""
 import http.client
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -39,6 +41,8 @@ sale = json.loads(b)["id"]
 
 attempts = 0
 created = 0
+statuses = {}  # answers to purchase attempts, by status
+samples = {}  # the first body of each 5xx status
 lock = threading.Lock()
 start_gate = threading.Barrier(BUYERS)
 
@@ -48,10 +52,14 @@ def buyer(n):
     conn = http.client.HTTPConnection(host, port, timeout=30)
     start_gate.wait()
     mine_a = mine_c = 0
+    mine_s = {}
     for token in tokens[n::BUYERS]:  # each buyer cycles through 4 users, each trying until 201/409/410
         while True:
-            s, _ = request(conn, "POST", f"/api/flash-sales/{sale}/purchase", None, {"Authorization": "Bearer " + token})
+            s, body = request(conn, "POST", f"/api/flash-sales/{sale}/purchase", None, {"Authorization": "Bearer " + token})
             mine_a += 1
+            mine_s[s] = mine_s.get(s, 0) + 1
+            if s >= 500 and s not in samples:
+                samples[s] = body[:200].decode(errors="replace")
             if s == 201:
                 mine_c += 1
             if s in (201, 409, 410):
@@ -61,6 +69,8 @@ def buyer(n):
     with lock:
         attempts += mine_a
         created += mine_c
+        for k, v in mine_s.items():
+            statuses[k] = statuses.get(k, 0) + v
 
 
 t0 = time.monotonic()
@@ -77,7 +87,9 @@ twice = [p for p in fs["purchases"] if p["count"] > 1]
 print(f"flash sale: {BUYERS} buyers, {UNITS} units, 3 nodes: {created} orders acknowledged, audit sold {fs['sold']}, "
       f"remaining {fs['remaining']}, users with >1: {len(twice)}")
 print(f"  {attempts} purchase attempts in {elapsed:.2f}s = {attempts / elapsed:.0f} attempts/s, "
-      f"{created / elapsed:.0f} orders/s")
+      f"{created / elapsed:.0f} orders/s; answers {dict(sorted(statuses.items()))}")
+for status, body in sorted(samples.items()):
+    print(f"  first {status}: {body}")
 assert fs["sold"] == UNITS and created == UNITS and not twice
 
 # Checkout throughput: 64 concurrent clients, each its own user, 3-item orders.
@@ -85,21 +97,60 @@ CLIENTS, PER_CLIENT = 64, 40
 ok = 0
 
 
+latencies = []
+
+
 def checkout(n):
     global ok
     conn = http.client.HTTPConnection(host, port, timeout=30)
     h = {"Authorization": "Bearer " + tokens[n]}
     mine = 0
+    times = []
     for i in range(PER_CLIENT):
         body = {"items": [{"product_id": 1 + (n * 37 + i * 11 + k * 101) % 2000, "qty": 1} for k in range(3)]}
+        t = time.perf_counter()
         s, _ = request(conn, "POST", "/api/orders", body, dict(h, **{"Idempotency-Key": f"bench-{n}-{i}"}))
+        times.append(time.perf_counter() - t)
         mine += s == 201
     with lock:
         ok += mine
+        latencies.extend(times)
 
 
+
+
+def commits():
+    """PostgreSQL only: transactions committed in the shop's database so far (None on SQLite)."""
+    db = topology.get("database", {})
+    if not isinstance(db, dict) or db.get("kind") != "postgres":
+        return None
+    # An idle session reports its counters within 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL): wait them out,
+    # so the difference holds everything the orders caused, their payments included.
+    time.sleep(11)
+    sql = "SELECT pg_stat_clear_snapshot(); SELECT xact_commit FROM pg_stat_database WHERE datname = 'shop'"
+    out = subprocess.run(["psql", db["url"], "-Atqc", sql], capture_output=True, text=True, timeout=10, check=True)
+    return int(out.stdout.split()[-1])
+
+
+before = commits()
 t0 = time.monotonic()
 with ThreadPoolExecutor(CLIENTS) as pool:
     list(pool.map(checkout, range(CLIENTS)))
 elapsed = time.monotonic() - t0
-print(f"checkout: {CLIENTS} clients, 3 nodes: {ok} orders in {elapsed:.2f}s = {ok / elapsed:.0f} orders/s")
+after = commits()
+latencies.sort()
+
+
+def pct(p):
+    return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000
+
+
+print(f"checkout: {CLIENTS} clients, 3 nodes: {ok} orders in {elapsed:.2f}s = {ok / elapsed:.0f} orders/s, "
+      f"p50 {pct(50):.1f} ms, p99 {pct(99):.1f} ms (client-side, one request at a time per client)")
+if before is not None:
+    # The shop's share of the database, to compare with pgbench's tps on the same server: every commit the
+    # orders caused (checkout, payment claim and settlement) plus the nodes' background polling meanwhile.
+    per_order = (after - before) / max(ok, 1)
+    print(f"  database: {after - before} commits = {per_order:.1f} per order (payments and polling included), "
+          f"{per_order * ok / elapsed:.0f} commits/s at this order rate")
+assert ok == CLIENTS * PER_CLIENT

@@ -285,6 +285,51 @@ TEST(response_parser, body_limit_applies_to_content_length_chunked_and_close_del
   }
 }
 
+
+// A client may keep only the start of a body (or none of it): the message still parses to its end and
+// stays reusable, the kept part is the body's prefix and the rest is counted, whatever the framing and
+// however the bytes are split; the Content-Length reservation is capped by the kept size too.
+TEST(response_parser, kept_body_limit_keeps_a_prefix_and_counts_the_rest) {
+  const std::string body = "0123456789abcdefghij";  // 20 bytes
+  const std::string wires[] = {
+      "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n" + body,
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n0123456\r\nd\r\n789abcdefghij\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body,
+  };
+  for (const size_t keep : {size_t{0}, size_t{5}, size_t{20}, size_t{100}}) {
+    for (const auto& wire : wires) {
+      for (size_t step = 1; step <= wire.size(); ++step) {
+        SCOPED_TRACE("keep " + std::to_string(keep) + ", step " + std::to_string(step) + ": " + wire);
+        response_parser p(parse_limits{.max_kept_body_bytes = keep});
+        feed_in_steps(p, wire, step);
+        if (!p.complete()) p.on_eof();  // the close-delimited one
+        ASSERT_TRUE(p.complete());
+        EXPECT_EQ(p.body(), body.substr(0, keep));
+        EXPECT_EQ(p.discarded_body_bytes(), body.size() - std::min(keep, body.size()));
+        EXPECT_LE(p.body().capacity(), std::max<size_t>(2 * keep, 15)) << "holds more than it keeps";
+      }
+    }
+  }
+  // The count starts again with the next message.
+  response_parser p(parse_limits{.max_kept_body_bytes = 4});
+  p.feed(wires[0]);
+  ASSERT_TRUE(p.complete());
+  EXPECT_EQ(p.discarded_body_bytes(), 16u);
+  p.reset();
+  p.feed(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+  ASSERT_TRUE(p.complete());
+  EXPECT_EQ(p.body(), "ok");
+  EXPECT_EQ(p.discarded_body_bytes(), 0u);
+}
+
+// A Content-Length claim does not reserve beyond what will be kept (here: nothing, for a 60 MB claim).
+TEST(response_parser, kept_body_limit_caps_the_reservation) {
+  response_parser p(parse_limits{.max_kept_body_bytes = 0});
+  p.feed(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 60000000\r\n\r\nabc"));
+  EXPECT_FALSE(p.complete());
+  EXPECT_EQ(p.body().capacity(), std::string().capacity());
+  EXPECT_EQ(p.discarded_body_bytes(), 3u);
+}
 // The fast path for plain responses must be invisible: for every response below, at every split point,
 // parsing with it and without it (Beast only) gives the same status, headers, body, framing and error.
 TEST(response_parser, fast_path_and_beast_agree_at_every_split) {

@@ -320,7 +320,8 @@ TEST(capacity_search, the_generators_descriptor_limit_ends_the_search_with_a_low
   EXPECT_EQ(cap.at("search").at("fd_soft_limit").to_number<double>(), 200);
 }
 
-// Every command raises the soft descriptor limit to the hard one at start: a script reads its own limits.
+// Every command raises the soft descriptor limit to the hard one at start: a script reads its own limits
+// (outside its folder: a trusted script, --unsafe-lua).
 TEST(capacity_search, every_command_raises_the_soft_descriptor_limit_at_start) {
   temp_dir dir("capacity-rlimit");
   const auto script = dir.path() / "limits.lua";
@@ -331,7 +332,7 @@ if soft ~= hard then error("soft limit " .. tostring(soft) .. " below the hard l
 function default() end
 )lua";
   const int code = run_shell("ulimit -Sn 100 && ulimit -Hn 4000 && exec \"$@\"",
-                             {STAMPEDE_BINARY, "run", script.string(), "--iterations", "1", "--quiet"},
+                             {STAMPEDE_BINARY, "run", script.string(), "--iterations", "1", "--quiet", "--unsafe-lua"},
                              dir.path() / "log.txt", std::chrono::seconds{60});
   EXPECT_EQ(code, 0) << read_text(dir.path() / "log.txt");
 }

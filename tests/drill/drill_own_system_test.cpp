@@ -398,7 +398,9 @@ TEST(drill_own_system, quiesce_outcomes_are_recorded) {
     if (w.error != nullptr) {
       EXPECT_NE(std::string(q.at("error").as_string()).find(w.error), std::string::npos) << json::serialize(q);
     }
-    if (std::string(w.mode) == "quiet") EXPECT_EQ(q.at("value").at("drained"), 3);
+    if (std::string(w.mode) == "quiet") {
+      EXPECT_EQ(q.at("value").at("drained"), 3);
+    }
   }
 }
 

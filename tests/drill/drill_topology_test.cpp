@@ -45,6 +45,46 @@ TEST(topology, reference_shop_file_names_nodes_haproxy_and_emulator) {
   EXPECT_FALSE(t.node("node1")->supports("restart"));  // a pid alone cannot bring a process back
 }
 
+// `stampede shop --ha patroni` adds its database processes as `database_nodes`: members by name, `primary`
+// (a command resolved when the fault fires) and etcd, each a node the chaos timeline can name.
+TEST(topology, reference_shop_database_nodes_are_fault_targets) {
+  const auto t = parse_topology(R"({"nodes": [{"name": "node1", "pid": 101}],
+    "database_nodes": [{"name": "pg1", "commands": {"kill": "kill -KILL 201 202", "pause": "kill -STOP 201 202",
+                                                    "resume": "kill -CONT 201 202"}},
+                       {"name": "primary", "commands": {"kill": "/usr/bin/python3 s.py kill"}},
+                       {"name": "etcd", "pid": 203}],
+    "haproxy": {"pid": 103}})");
+  ASSERT_EQ(t.nodes.size(), 5u);
+  EXPECT_EQ(t.node("pg1")->commands.kill, "kill -KILL 201 202");
+  EXPECT_TRUE(t.node("pg1")->supports("pause"));
+  EXPECT_TRUE(t.node("primary")->supports("kill"));
+  EXPECT_FALSE(t.node("primary")->supports("pause"));
+  EXPECT_EQ(t.node("etcd")->pid, 203);
+  auto error_of = [](const std::string& text) {
+    try {
+      (void)parse_topology(text);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(error_of(R"({"nodes": [{"name": "pg1", "pid": 5}], "database_nodes": [{"name": "pg1", "pid": 6}]})"),
+            "database_nodes[1].name: 'pg1' appears twice");
+  EXPECT_EQ(error_of(R"({"database_nodes": {"name": "pg1"}})"), "database_nodes: expected an array");
+}
+
+TEST(topology, reference_shop_file_with_redis_names_it_for_node_faults) {
+  const auto t = parse_topology(R"({"nodes": [{"name": "node1", "pid": 101}], "cache": "redis",
+    "haproxy": {"pid": 103}, "payment_emulator": {"pid": 104},
+    "redis": {"name": "redis", "pid": 105, "port": 6400, "url": "redis://:pw@127.0.0.1:6400", "respawn_ms": 1000}})");
+  ASSERT_NE(t.node("redis"), nullptr);
+  EXPECT_EQ(t.node("redis")->pid, 105);
+  EXPECT_TRUE(t.node("redis")->supports("kill"));
+  EXPECT_TRUE(t.node("redis")->supports("pause"));
+  // Without --cache redis there is no such process to target.
+  EXPECT_EQ(parse_topology(R"({"nodes": [{"name": "node1", "pid": 101}], "cache": "local"})").node("redis"), nullptr);
+}
+
 TEST(topology, own_system_file_with_links_pid_files_and_commands) {
   const auto t = parse_topology(R"({
     "links": [{"name": "app_db", "from": "app", "to": "db", "listen": "127.0.0.1:15432", "upstream": "127.0.0.1:5432"}],

@@ -280,6 +280,12 @@ TEST_F(run_errors, bad_command_line_flags_exit_2_naming_the_flag) {
   std::tie(code, err) = run_cli({script, "--treads", "2"});
   EXPECT_EQ(code, exit_usage);
   EXPECT_NE(err.find("unknown flag '--treads' (did you mean '--threads'?)"), std::string::npos) << err;
+  std::tie(code, err) = run_cli({script, "--unsafe-lu"});  // the script limits' flags are candidates too
+  EXPECT_EQ(code, exit_usage);
+  EXPECT_NE(err.find("unknown flag '--unsafe-lu' (did you mean '--unsafe-lua'?)"), std::string::npos) << err;
+  std::tie(code, err) = run_cli({script, "--lua-memory-limt", "1GB"});
+  EXPECT_EQ(code, exit_usage);
+  EXPECT_NE(err.find("(did you mean '--lua-memory-limit'?)"), std::string::npos) << err;
 
   std::tie(code, err) = run_cli({script, "--vus", "zero"});
   EXPECT_EQ(code, exit_usage);

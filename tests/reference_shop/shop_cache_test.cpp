@@ -1,5 +1,6 @@
-// The node's cache protections (TTL + jitter, LRU, negative caching, single-flight), the Bloom filter
-// and the token-bucket rate limiter, with an injected clock where time matters.
+// The local cache's own LRU, the Bloom filter and the token-bucket rate limiter, with an injected clock
+// where time matters. What every cache promises (TTL + jitter, negative entries, single-flight,
+// invalidation) is in shop_cache_conformance_test.cpp, for the local and the Redis cache alike.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -29,51 +30,6 @@ cache_options options_with(fake_clock& clock, size_t capacity = 100) {
   return o;
 }
 
-TEST(cache, hit_after_load_and_ttl_with_jitter) {
-  fake_clock clock;
-  response_cache cache{options_with(clock)};
-  int loads = 0;
-  auto loader = [&]() -> std::optional<std::string> { return "v" + std::to_string(++loads); };
-  EXPECT_EQ(*cache.get_or_load("k", loader), "v1");
-  EXPECT_EQ(*cache.get_or_load("k", loader), "v1");
-  clock.now += 799ms;  // jitter shortens the TTL by at most 20%
-  EXPECT_EQ(*cache.get_or_load("k", loader), "v1");
-  clock.now += 202ms;  // past the full TTL: expired whatever the jitter
-  EXPECT_EQ(*cache.get_or_load("k", loader), "v2");
-  auto s = cache.stats();
-  EXPECT_EQ(s.hits, 2u);
-  EXPECT_EQ(s.loads, 2u);
-  EXPECT_EQ(s.expirations, 1u);
-}
-
-TEST(cache, jitter_spreads_expiry_against_avalanche) {
-  fake_clock clock;
-  response_cache cache{options_with(clock, 1000)};
-  for (int i = 0; i < 200; ++i) cache.put("k" + std::to_string(i), "v");
-  clock.now += 900ms;  // between 0.8 x TTL and TTL: some expired, some not
-  int expired = 0;
-  for (int i = 0; i < 200; ++i) expired += cache.get("k" + std::to_string(i)).has_value() ? 0 : 1;
-  EXPECT_GT(expired, 20);
-  EXPECT_LT(expired, 180);
-}
-
-TEST(cache, negative_entries_have_their_own_short_ttl) {
-  fake_clock clock;
-  response_cache cache{options_with(clock)};
-  int loads = 0;
-  auto missing = [&]() -> std::optional<std::string> {
-    ++loads;
-    return std::nullopt;
-  };
-  EXPECT_EQ(cache.get_or_load("nope", missing), nullptr);
-  EXPECT_EQ(cache.get_or_load("nope", missing), nullptr);
-  EXPECT_EQ(loads, 1);
-  EXPECT_EQ(cache.stats().negative_hits, 1u);
-  clock.now += 101ms;
-  EXPECT_EQ(cache.get_or_load("nope", missing), nullptr);
-  EXPECT_EQ(loads, 2);
-}
-
 TEST(cache, lru_evicts_least_recently_used) {
   fake_clock clock;
   response_cache cache{options_with(clock, 2)};
@@ -86,36 +42,6 @@ TEST(cache, lru_evicts_least_recently_used) {
   EXPECT_EQ(cache.stats().evictions, 1u);
   cache.invalidate("a");
   EXPECT_FALSE(cache.get("a").has_value());
-}
-
-TEST(cache, single_flight_coalesces_concurrent_misses) {
-  response_cache cache{cache_options{}};
-  constexpr int callers = 8;
-  std::atomic<int> loads{0};
-  auto slow = [&]() -> std::optional<std::string> {
-    ++loads;
-    // Hold the load until every other caller is waiting on it (bounded).
-    testing::eventually([&] { return cache.stats().coalesced == callers - 1; }, 5s);
-    return "value";
-  };
-  std::vector<std::thread> threads;
-  std::atomic<int> ok{0};
-  for (int i = 0; i < callers; ++i) {
-    threads.emplace_back([&] {
-      if (auto v = cache.get_or_load("hot", slow); v && *v == "value") ++ok;
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(loads.load(), 1);
-  EXPECT_EQ(ok.load(), callers);
-  EXPECT_EQ(cache.stats().coalesced, static_cast<uint64_t>(callers - 1));
-}
-
-TEST(cache, loader_errors_reach_caller_and_are_not_cached) {
-  response_cache cache{cache_options{}};
-  EXPECT_THROW(cache.get_or_load("k", []() -> std::optional<std::string> { throw std::runtime_error("db down"); }),
-               std::runtime_error);
-  EXPECT_EQ(*cache.get_or_load("k", []() -> std::optional<std::string> { return "ok"; }), "ok");
 }
 
 TEST(bloom, no_false_negatives_and_few_false_positives) {

@@ -150,6 +150,9 @@ class shop_process_test : public ::testing::Test {
       pids.push_back(static_cast<pid_t>(n.at("pid").as_int64()));
     pids.push_back(static_cast<pid_t>(topology_["haproxy"].at("pid").as_int64()));
     pids.push_back(static_cast<pid_t>(topology_["payment_emulator"].at("pid").as_int64()));
+    if (const auto* pid = topology_["database"].as_object().if_contains("pid")) {
+      pids.push_back(static_cast<pid_t>(pid->as_int64()));  // PostgreSQL's postmaster (--db postgres)
+    }
     return pids;
   }
   void stop_and_expect_nothing_left() {

@@ -1,9 +1,12 @@
-// The SQLite store, tested directly on a temporary database file: schema, seed, catalogue and search,
-// users and sessions, cart, idempotent checkout with the oversell guard, flash sales, and the outbox
-// leases. Concurrency tests use real threads, each with its own connection.
+// The store conformance suite: the same cases on the SQLite store (a temporary file) and on the PostgreSQL
+// store (a new database on a throwaway server started once per test process, pg_test_server.h): schema,
+// seed, catalogue and search, users and sessions, cart, idempotent checkout with the oversell guard, flash
+// sales, the outbox leases, and the audit, which must be byte for byte the same on both. Concurrency tests
+// use real threads, each with its own connection (PostgreSQL: its own session). PostgreSQL-only behaviour
+// (lost sessions, unknown commits, pool and statement timeouts) is in shop_postgres_store_test.cpp.
 #include <gtest/gtest.h>
 
-#include <sqlite3.h>
+#include <boost/json.hpp>
 
 #include <atomic>
 #include <set>
@@ -11,13 +14,16 @@
 
 #include "reference_shop/passwords.h"
 #include "reference_shop/seed.h"
-#include "reference_shop/sqlite_store.h"
-#include "tests/reference_shop/shop_test_support.h"
+#include "tests/reference_shop/store_backends.h"
 
 namespace stampede::shop {
 namespace {
 
-using testing::temp_dir;
+using testing::make_backend;
+using testing::store_backend;
+
+// Registered before main, started on the first PostgreSQL test only.
+[[maybe_unused]] auto& pg_environment = testing::pg_test_environment::get();
 
 product_query query(std::optional<int64_t> category, std::string q, int64_t page = 1, int64_t size = 20) {
   product_query pq;
@@ -28,51 +34,52 @@ product_query query(std::optional<int64_t> category, std::string q, int64_t page
   return pq;
 }
 
-class store_test : public ::testing::Test {
+class store_test : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    store_ = std::make_unique<sqlite_store>(dir_.file("shop.db"));
+    try {
+      backend_ = make_backend(GetParam());
+    } catch (const std::exception& e) {
+      GTEST_FAIL() << e.what();
+    }
+    store_ = backend_->open();
     store_->migrate();
     store_->reseed(1, hash_password(seed_password, kdf_cost::minimal));
   }
   // Direct SQL for test set-up that the API does not offer (e.g. a low stock).
-  void sql(const char* text) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(dir_.file("shop.db").c_str(), &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    ASSERT_EQ(sqlite3_exec(db, text, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-    sqlite3_close(db);
-  }
+  void sql(const char* text) { ASSERT_NO_THROW(backend_->sql(text)) << text; }
   int64_t new_user(const std::string& email) {
     auto id = store_->create_user(email, "Test User", "x");
     EXPECT_TRUE(id.has_value());
     return id.value_or(0);
   }
 
-  temp_dir dir_;
-  std::unique_ptr<sqlite_store> store_;
+  std::unique_ptr<store_backend> backend_;
+  std::unique_ptr<store> store_;
 };
 
-TEST_F(store_test, migrations_are_versioned_and_idempotent) {
+INSTANTIATE_TEST_SUITE_P(backends, store_test, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST_P(store_test, migrations_are_versioned_and_idempotent) {
   EXPECT_EQ(store_->schema_version(), 1);
   store_->migrate();
   EXPECT_EQ(store_->schema_version(), 1);
   EXPECT_TRUE(store_->seeded());
 }
 
-TEST_F(store_test, seed_is_deterministic_and_tpcw_shaped) {
+TEST_P(store_test, seed_is_deterministic_and_tpcw_shaped) {
   EXPECT_EQ(store_->product_ids().size(), 1000u);
   auto cats = store_->categories();
   ASSERT_EQ(cats.size(), 24u);
   int64_t total = 0;
   for (const auto& c : cats) total += c.product_count;
   EXPECT_EQ(total, 1000);
-  temp_dir other;
-  sqlite_store second{other.file("other.db")};
-  second.migrate();
-  second.reseed(1, "h");
+  auto second = std::move(backend_->open_fresh().front());
+  second->migrate();
+  second->reseed(1, "h");
   for (int64_t id : {1, 17, 500, 1000}) {
-    auto a = store_->find_product(id), b = second.find_product(id);
+    auto a = store_->find_product(id), b = second->find_product(id);
     ASSERT_TRUE(a && b);
     EXPECT_EQ(a->title, b->title);
     EXPECT_EQ(a->price, b->price);
@@ -85,7 +92,7 @@ TEST_F(store_test, seed_is_deterministic_and_tpcw_shaped) {
   EXPECT_TRUE(store_->find_user_by_email(seed_customer_email(2000)).has_value());
 }
 
-TEST_F(store_test, search_uses_fts_and_survives_hostile_text) {
+TEST_P(store_test, search_uses_fts_and_survives_hostile_text) {
   auto p = store_->find_product(42);
   ASSERT_TRUE(p);
   // The title ends with the id: searching for it finds exactly that product.
@@ -100,7 +107,7 @@ TEST_F(store_test, search_uses_fts_and_survives_hostile_text) {
   EXPECT_EQ(store_->product_ids().size(), 1000u);
 }
 
-TEST_F(store_test, listing_paginates_by_category) {
+TEST_P(store_test, listing_paginates_by_category) {
   const int64_t cat = store_->find_product(1)->category_id;
   auto first = store_->list_products(query(cat, "", 1, 5));
   auto second = store_->list_products(query(cat, "", 2, 5));
@@ -111,13 +118,13 @@ TEST_F(store_test, listing_paginates_by_category) {
   EXPECT_TRUE(store_->list_products(query(9999, "")).items.empty());
 }
 
-TEST_F(store_test, bestsellers_come_from_recent_orders) {
+TEST_P(store_test, bestsellers_come_from_recent_orders) {
   auto best = store_->bestsellers(3333, 50);
   ASSERT_EQ(best.size(), 50u);
   for (size_t i = 1; i < best.size(); ++i) EXPECT_GE(best[i - 1].units, best[i].units);
 }
 
-TEST_F(store_test, users_passwords_and_sessions) {
+TEST_P(store_test, users_passwords_and_sessions) {
   const std::string hash = hash_password("correct horse", kdf_cost::minimal);
   EXPECT_TRUE(verify_password(hash, "correct horse"));
   EXPECT_FALSE(verify_password(hash, "wrong"));
@@ -137,7 +144,7 @@ TEST_F(store_test, users_passwords_and_sessions) {
   EXPECT_FALSE(store_->session_user("nope", 0).has_value());
 }
 
-TEST_F(store_test, cart_add_set_remove) {
+TEST_P(store_test, cart_add_set_remove) {
   const int64_t u = new_user("cart@example.com");
   EXPECT_EQ(store_->put_cart_item(u, 3, 2, true), cart_status::ok);
   EXPECT_EQ(store_->put_cart_item(u, 3, 1, true), cart_status::ok);
@@ -153,7 +160,7 @@ TEST_F(store_test, cart_add_set_remove) {
   EXPECT_TRUE(store_->cart(new_user("other@example.com")).empty());
 }
 
-TEST_F(store_test, checkout_is_idempotent_and_transactional) {
+TEST_P(store_test, checkout_is_idempotent_and_transactional) {
   const int64_t u = new_user("buyer@example.com");
   const int64_t before = store_->find_product(7)->stock;
   store_->put_cart_item(u, 7, 2, true);
@@ -177,7 +184,7 @@ TEST_F(store_test, checkout_is_idempotent_and_transactional) {
   EXPECT_EQ(store_->list_orders(u, 10).size(), 1u);
 }
 
-TEST_F(store_test, out_of_stock_changes_nothing) {
+TEST_P(store_test, out_of_stock_changes_nothing) {
   sql("UPDATE products SET stock = 1, initial_stock = 1 WHERE id = 9");
   const int64_t u = new_user("oos@example.com");
   const int64_t stock8 = store_->find_product(8)->stock;
@@ -191,7 +198,7 @@ TEST_F(store_test, out_of_stock_changes_nothing) {
   EXPECT_TRUE(store_->list_orders(u, 10).empty());
 }
 
-TEST_F(store_test, concurrent_checkouts_never_oversell) {
+TEST_P(store_test, concurrent_checkouts_never_oversell) {
   sql("UPDATE products SET stock = 40, initial_stock = 40 WHERE id = 11");
   constexpr int threads = 8, per_thread = 15;
   std::vector<int64_t> users;
@@ -213,7 +220,7 @@ TEST_F(store_test, concurrent_checkouts_never_oversell) {
   EXPECT_EQ(store_->find_product(11)->stock, 0);
 }
 
-TEST_F(store_test, concurrent_retries_of_one_key_make_one_order) {
+TEST_P(store_test, concurrent_retries_of_one_key_make_one_order) {
   const int64_t u = new_user("idem@example.com");
   std::vector<int64_t> ids(8);
   std::atomic<int> created{0};
@@ -231,7 +238,7 @@ TEST_F(store_test, concurrent_retries_of_one_key_make_one_order) {
   EXPECT_EQ(store_->list_orders(u, 10).size(), 1u);
 }
 
-TEST_F(store_test, flash_sale_never_oversold_and_one_per_user) {
+TEST_P(store_test, flash_sale_never_oversold_and_one_per_user) {
   auto sale = store_->create_flash_sale(5, 50, 100, 1, 0);
   ASSERT_TRUE(sale);
   EXPECT_FALSE(store_->create_flash_sale(999999, 1, 1, 1, 0).has_value());
@@ -271,7 +278,7 @@ TEST_F(store_test, flash_sale_never_oversold_and_one_per_user) {
   EXPECT_EQ(store_->flash_purchase(424242, 1, 5'000).status, purchase_status::unknown_sale);
 }
 
-TEST_F(store_test, outbox_leases_retries_and_dead_letters) {
+TEST_P(store_test, outbox_leases_retries_and_dead_letters) {
   const int64_t u = new_user("pipe@example.com");
   const int64_t stock = store_->find_product(20)->stock;
   auto a = store_->checkout(u, "a", "h", {{20, 1}}, 100).placed;
@@ -310,6 +317,110 @@ TEST_F(store_test, outbox_leases_retries_and_dead_letters) {
     const auto& s = sku.as_object();
     EXPECT_EQ(s.at("initial_stock").as_int64(), s.at("remaining").as_int64() + s.at("sold").as_int64());
   }
+}
+
+// Nodes starting together all migrate: the schema is applied once and nobody fails (PostgreSQL: an
+// advisory lock; without it, concurrent CREATE TABLE IF NOT EXISTS collides in the system catalogue).
+TEST_P(store_test, concurrent_migrations_apply_once) {
+  auto nodes = backend_->open_fresh(6);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> pool;
+  for (auto& n : nodes) {
+    pool.emplace_back([&, db = n.get()] {
+      try {
+        db->migrate();
+      } catch (const std::exception& e) {
+        ++failures;
+        ADD_FAILURE() << e.what();
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (auto& n : nodes) EXPECT_EQ(n->schema_version(), 1);
+  nodes[0]->reseed(1, "h");
+  EXPECT_EQ(nodes[5]->product_ids().size(), 1000u);
+}
+
+TEST_P(store_test, the_database_itself_refuses_negative_stock) {
+  const int64_t stock = store_->find_product(1)->stock;
+  EXPECT_ANY_THROW(backend_->sql("UPDATE products SET stock = -1 WHERE id = 1"));
+  EXPECT_ANY_THROW(backend_->sql("UPDATE flash_sales SET remaining = -1 WHERE id = 1"));
+  EXPECT_EQ(store_->find_product(1)->stock, stock);
+  EXPECT_EQ(store_->find_flash_sale(1)->remaining, 1000);
+}
+
+// Two units per user, every buyer trying four times at once: nobody gets more than two, and the sale sells
+// exactly its stock.
+TEST_P(store_test, flash_sale_limit_of_two_holds_under_concurrency) {
+  auto sale = store_->create_flash_sale(6, 30, 100, 2, 0);
+  ASSERT_TRUE(sale);
+  constexpr int buyers = 20, tries = 4;
+  std::atomic<int> created{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < 8; ++t) {
+    pool.emplace_back([&, t] {
+      for (int u = t; u < buyers; u += 8) {
+        for (int i = 0; i < tries; ++i) {
+          if (store_->flash_purchase(*sale, 100 + u, 1).status == purchase_status::created) ++created;
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(created.load(), 30);
+  EXPECT_EQ(store_->find_flash_sale(*sale)->remaining, 0);
+  auto audit = store_->audit();
+  for (const auto& s : audit["flash_sales"].as_array()) {
+    if (s.at("sale_id").as_int64() != *sale) continue;
+    EXPECT_EQ(s.at("sold").as_int64(), 30);
+    int64_t units = 0;
+    for (const auto& p : s.at("purchases").as_array()) {
+      EXPECT_LE(p.at("count").as_int64(), 2);
+      units += p.at("count").as_int64();
+    }
+    EXPECT_EQ(units, 30);
+  }
+}
+
+// The same calls on both stores give the same audit, byte for byte (same fields, order and values), so the
+// drills' checkers read either unchanged.
+TEST(store_conformance, same_calls_give_the_same_audit_on_sqlite_and_postgres) {
+  std::unique_ptr<store_backend> backends[2];
+  try {
+    backends[0] = make_backend("sqlite");
+    backends[1] = make_backend("postgres");
+  } catch (const std::exception& e) {
+    GTEST_FAIL() << e.what();
+  }
+  std::string audits[2];
+  for (int b = 0; b < 2; ++b) {
+    auto db = backends[b]->open();
+    db->migrate();
+    db->reseed(1, "hash");
+    const int64_t u = *db->create_user("conformance@example.com", "C", "x");
+    db->put_cart_item(u, 3, 2, true);
+    ASSERT_EQ(db->checkout(u, "cart-1", "cart", {}, 1000).status, checkout_status::created);
+    ASSERT_EQ(db->checkout(u, "items-1", "items:5x1,9x2", {{9, 2}, {5, 1}}, 1001).status, checkout_status::created);
+    ASSERT_EQ(db->checkout(u, "items-1", "items:5x1,9x2", {{9, 2}, {5, 1}}, 1002).status, checkout_status::replayed);
+    ASSERT_EQ(db->checkout(u, "", "", {{11, 1}}, 1003).status, checkout_status::created);
+    backends[b]->sql("UPDATE products SET stock = 1 WHERE id = 12");
+    ASSERT_EQ(db->checkout(u, "oos", "items:12x2", {{12, 2}}, 1004).status, checkout_status::out_of_stock);
+    auto sale = db->create_flash_sale(20, 2, 50, 1, 0);
+    for (int64_t buyer : {1, 2, 3, 2}) db->flash_purchase(*sale, buyer, 1005);
+    db->flash_purchase(1, 4, 1006);
+    auto claimed = db->claim_outbox("w", 2000, 1000, 10);
+    ASSERT_EQ(claimed.size(), 6u);
+    db->complete_payment(claimed[0], "w", "cap-1", 2001);
+    db->fail_payment(claimed[1], "w", "payment declined", false, 2002);
+    db->retry_payment(claimed[2], "w", "gateway answered 503", 9000);
+    db->record_refund(claimed[3].order_id, claimed[3].amount, "refund", 2003);
+    db->fail_payment(claimed[3], "w", "gateway unavailable", true, 2004);
+    db->fail_payment(claimed[4], "w", "payment declined", false, 2005);  // a flash order: the unit returns
+    audits[b] = boost::json::serialize(db->audit());
+  }
+  EXPECT_EQ(audits[0], audits[1]);
+  EXPECT_NE(audits[0].find("\"dead_letters\":[{\"order_id\""), std::string::npos) << audits[0];
 }
 
 }  // namespace

@@ -110,7 +110,8 @@ TEST_F(shop_process_test, sigkill_of_a_node_loses_no_acknowledged_order) {
   EXPECT_NE(log().find("killed by signal 9"), std::string::npos) << log();
   // ... and back in when a node answers on its address again.
   const auto& node2 = topology_["nodes"].at(1).as_object();
-  process replacement = spawn({"shop-node", "--db", std::string{topology_["database"].as_string()}, "--name", "node2",
+  const std::string db_file{topology_["database"].at("path").as_string()};
+  process replacement = spawn({"shop-node", "--db", db_file, "--name", "node2",
                                "--port", std::to_string(node2.at("port").as_int64()), "--kdf", "minimal", "--payment",
                                "127.0.0.1:" + std::to_string(port_of(std::string{topology_["payment_emulator"].at("url").as_string()}))},
                               dir_.file("replacement.log"), {{"STAMPEDE_SHOP_ADMIN_TOKEN", admin}});

@@ -1,0 +1,165 @@
+#include "reference_shop/data_tier.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include <boost/json.hpp>
+
+#include "common/loopback.h"
+
+#include "reference_shop/seed.h"
+#include "reference_shop/store_factory.h"
+
+namespace stampede::shop {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* shop_role = "shop";
+constexpr const char* shop_database = "shop";
+// Sessions beyond the nodes' pools: the supervisor's own, a respawned node whose predecessor's sessions
+// are still closing, an operator's psql, superuser_reserved_connections (3).
+constexpr int spare_connections = 20;
+
+}  // namespace
+
+data_tier::data_tier(data_tier_options options) : options_(std::move(options)) {
+  if (options_.kind != "sqlite" && options_.kind != "postgres") {
+    throw std::invalid_argument("--db must be sqlite or postgres");
+  }
+  if (options_.ha != "none" && options_.ha != "patroni") throw std::invalid_argument("--ha must be none or patroni");
+  if (options_.ha == "patroni" && options_.kind != "postgres") {
+    throw std::invalid_argument("--ha patroni needs --db postgres");
+  }
+}
+
+data_tier::~data_tier() = default;
+
+void data_tier::start() {
+  if (options_.kind != "postgres") return;
+  password_ = random_token();
+  if (options_.ha == "patroni") {
+    patroni_cluster_options co;
+    co.dir = options_.data / "patroni";
+    co.replicas = options_.replicas;
+    co.synchronous = options_.synchronous;
+    co.pg_bin_dir = options_.pg_bin_dir;
+    co.max_connections = static_cast<int>(options_.nodes) * options_.pool_size + spare_connections;
+    cluster_ = std::make_unique<patroni_cluster>(co);
+    cluster_->start();
+    cluster_->ensure_database(shop_role, password_, shop_database);
+    primary_port_ = free_loopback_port();
+    replica_port_ = free_loopback_port();
+    runtime_port_ = free_loopback_port();
+    return;
+  }
+  postgres_server_options po;
+  po.bin_dir = options_.pg_bin_dir;
+  po.dir = options_.data / "postgres";
+  po.max_connections = static_cast<int>(options_.nodes) * options_.pool_size + spare_connections;
+  server_ = std::make_unique<postgres_server>(po);
+  server_->init();
+  server_->start();
+  server_->ensure_database(shop_role, password_, shop_database);
+}
+
+void data_tier::prepare(int64_t scale, bool reseed, kdf_cost kdf) {
+  store_config config;
+  if (server_ || cluster_) {
+    config.postgres_url = shop_url(password_);
+    config.pool_size = 1;
+    config.application_name = "stampede-shop-supervisor";
+  } else {
+    config.sqlite_path = (options_.data / "shop.db").string();
+  }
+  auto db = open_store(config);
+  db->migrate();
+  if (!db->seeded() || reseed) {
+    std::fprintf(stderr, "stampede shop: seeding %s at scale %lld\n", description().c_str(),
+                 static_cast<long long>(scale));
+    db->reseed(scale, hash_password(seed_password, kdf));
+  }
+}
+
+// PostgreSQL's URL for the shop role: the server, or the database HAProxy's primary frontend.
+std::string data_tier::shop_url(const std::string& password) const {
+  if (server_) return server_->url(shop_role, password, shop_database);
+  return "postgresql://" + std::string{shop_role} + (password.empty() ? "" : ":" + password) +
+         "@127.0.0.1:" + std::to_string(primary_port_) + "/" + shop_database;
+}
+
+haproxy_db_config data_tier::db_haproxy_config() const {
+  haproxy_db_config c;
+  c.primary_port = primary_port_;
+  c.replica_port = replica_port_;
+  c.runtime_port = runtime_port_;
+  c.maxconn = static_cast<int>(options_.nodes) * options_.pool_size * 2 + 2 * spare_connections;
+  if (cluster_) {
+    for (const auto& m : cluster_->members()) c.members.push_back({m.name, m.pg_port, m.rest_port});
+  }
+  return c;
+}
+
+bool data_tier::refresh_cluster() {
+  if (!cluster_) return false;
+  const auto before = json::serialize(cluster_->topology());
+  cluster_->refresh();
+  return json::serialize(cluster_->topology()) != before;
+}
+
+void data_tier::stop_cluster() {
+  if (cluster_) cluster_->stop();
+}
+
+std::vector<std::string> data_tier::node_args() const {
+  if (!server_ && !cluster_) return {"--db", (options_.data / "shop.db").string()};
+  return {"--db-url", shop_url(""), "--db-pool",
+          std::to_string(options_.pool_size)};
+}
+
+// The password travels in the environment, not on command lines that every user can read in ps.
+std::vector<std::pair<std::string, std::string>> data_tier::node_env() const {
+  if (!server_ && !cluster_) return {};
+  return {{"PGPASSWORD", password_}};
+}
+
+json::object data_tier::topology() const {
+  if (cluster_) {
+    json::object out = cluster_->topology();
+    out["kind"] = "postgres";
+    out["ha"] = "patroni";
+    out["pool_per_node"] = options_.pool_size;
+    out["primary_url"] = shop_url(password_);  // through the database HAProxy
+    out["replicas_url"] = "postgresql://" + std::string{shop_role} + ":" + password_ +
+                          "@127.0.0.1:" + std::to_string(replica_port_) + "/" + shop_database;
+    return out;
+  }
+  if (!server_) return json::object{{"kind", "sqlite"}, {"path", (options_.data / "shop.db").string()}};
+  return json::object{{"kind", "postgres"},
+                      {"role", "primary"},
+                      {"pid", server_->pid()},
+                      {"port", server_->port()},
+                      {"data_dir", server_->data_dir().string()},
+                      {"log", server_->log_path().string()},
+                      {"pool_per_node", options_.pool_size},
+                      // A test password made for this run, as the admin token next to it.
+                      {"url", server_->url(shop_role, password_, shop_database)}};
+}
+
+std::string data_tier::description() const {
+  if (cluster_) {
+    return "PostgreSQL with Patroni (" + std::to_string(cluster_->members().size()) + " members, " +
+           (options_.synchronous ? "synchronous" : "asynchronous") + "), primary via 127.0.0.1:" +
+           std::to_string(primary_port_);
+  }
+  if (!server_) return (options_.data / "shop.db").string();
+  return "PostgreSQL on 127.0.0.1:" + std::to_string(server_->port()) + " (" + server_->data_dir().string() +
+         ")";
+}
+
+void data_tier::release() noexcept {
+  if (server_) server_->release();
+}
+
+}  // namespace stampede::shop

@@ -1,0 +1,79 @@
+// The shop's database as the supervisor runs it (`stampede shop --db sqlite|postgres`): the SQLite file
+// DIR/shop.db, or one PostgreSQL 15 server in DIR/postgres (postgres_server.h) with a `shop` role (a
+// password made for each run) owning a `shop` database. The supervisor starts it first, migrates and seeds
+// once through it, hands the nodes their flags and environment, and writes its topology entry.
+//
+// Thread-safety: one owner thread (the supervisor's).
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "reference_shop/haproxy_config.h"
+#include "reference_shop/passwords.h"
+#include "reference_shop/patroni_cluster.h"
+#include "reference_shop/postgres_server.h"
+
+namespace stampede::shop {
+
+struct data_tier_options {
+  std::string kind = "sqlite";  // sqlite | postgres
+  std::filesystem::path data;   // the shop's data directory
+  int64_t nodes = 3;
+  int pool_size = 8;  // PostgreSQL sessions per node
+  std::string pg_bin_dir = default_postgres_bin_dir;
+  // --ha patroni: a Patroni cluster (patroni_cluster.h) in DIR/patroni instead of one server; the nodes
+  // reach its current primary through a database HAProxy on `frontend_port` (started by the supervisor).
+  std::string ha = "none";  // none | patroni
+  int replicas = 2;
+  bool synchronous = false;
+};
+
+class data_tier {
+ public:
+  explicit data_tier(data_tier_options options);
+  ~data_tier();
+
+  // PostgreSQL: initdb on first use, the server (sized for nodes x pool_size sessions), the role and the
+  // database. SQLite: nothing. Throws std::runtime_error with one line (missing binaries name the package).
+  void start();
+  // Migrates, and seeds when never seeded or `reseed` — once, before any node starts.
+  void prepare(int64_t scale, bool reseed, kdf_cost kdf);
+  // Node flags (`--db FILE`, or `--db-url URL --db-pool N`) and environment (PGPASSWORD).
+  std::vector<std::string> node_args() const;
+  std::vector<std::pair<std::string, std::string>> node_env() const;
+  // The topology's `database` entry: {kind, path} or {kind, role, pid, port, data_dir, url, log}.
+  boost::json::object topology() const;
+  std::string description() const;  // for the supervisor's log line
+  // The PostgreSQL server's pid (-1 for SQLite). The supervisor watches it with its other children and
+  // stops it last; release() then tells this object it is gone.
+  pid_t server_pid() const noexcept { return server_ ? server_->pid() : -1; }
+  uint16_t server_port() const noexcept { return server_ ? server_->port() : 0; }
+  void release() noexcept;
+
+  // --ha patroni (nullptr otherwise). The supervisor starts the database HAProxy from
+  // db_haproxy_config() before any node, and stops the cluster last with stop_cluster().
+  patroni_cluster* cluster() noexcept { return cluster_.get(); }
+  haproxy_db_config db_haproxy_config() const;
+  // Refreshes the members' roles and postmaster pids; true if any changed (the topology is rewritten).
+  bool refresh_cluster();
+  void stop_cluster();
+
+ private:
+  std::string shop_url(const std::string& password) const;
+  data_tier_options options_;
+  std::unique_ptr<postgres_server> server_;
+  std::unique_ptr<patroni_cluster> cluster_;
+  uint16_t primary_port_ = 0, replica_port_ = 0;  // the database HAProxy's frontends
+  uint16_t runtime_port_ = 0;                      // and its runtime API
+  std::string password_;  // the shop role's, new on every start
+};
+
+}  // namespace stampede::shop

@@ -1,0 +1,113 @@
+// A PostgreSQL 15 cluster managed by Patroni with etcd as its DCS (`stampede shop --db postgres --ha patroni`):
+// one etcd member and N+1 Patroni members on 127.0.0.1, each with its own directory under `dir`, free ports,
+// bootstrapped by Patroni (initdb on the first member that takes the leader key, pg_basebackup on the others).
+//
+// Processes: etcd runs as ourselves; Patroni runs as the `postgres` user when we are root (PostgreSQL refuses
+// root), exec'd as `/usr/bin/python3 /usr/bin/patroni member.yml` with PR_SET_PDEATHSIG=SIGTERM (a dying
+// supervisor makes Patroni stop its PostgreSQL). Patroni starts the postmaster detached, so the postmaster's
+// pid is read from postmaster.pid and tracked separately: stop() ends Patroni (SIGTERM, which stops its
+// PostgreSQL), then any postmaster still alive (SIGQUIT, then SIGKILL), then etcd. A postmaster orphaned by a
+// killed Patroni is re-parented to the nearest subreaper; the supervisor makes itself one, so it reaps them.
+//
+// Layout of `dir`: etcd/ (data, etcd.log), pgN/ (member.yml, patroni.log, data/, pgpass, the unix socket),
+// owned by the server's user, mode 0700. superuser.password, replication.password: random, made per start
+// (a fresh cluster each time: the directories are wiped on start).
+//
+// Timing (ttl 10, loop_wait 1, retry_timeout 4): the leader refreshes its key every second and the key
+// expires 10 s after the last refresh, so a dead leader is replaced ~10-11 s after it stopped; Patroni's rule
+// loop_wait + 2 x retry_timeout <= ttl holds (1 + 8 <= 10).
+//
+// Thread-safety: one owner thread (the supervisor's, or a test's).
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace stampede::shop {
+
+struct patroni_cluster_options {
+  std::filesystem::path dir;  // created if missing (wiped of a previous cluster)
+  int replicas = 2;           // members = replicas + 1
+  bool synchronous = false;   // Patroni's synchronous_mode
+  int max_connections = 100;
+  std::string pg_bin_dir = "/usr/lib/postgresql/15/bin";
+  std::string etcd_bin = "/usr/bin/etcd";
+  std::string patroni_bin = "/usr/bin/patroni";
+  std::string python = "/usr/bin/python3";  // Debian's interpreter: it sees python3-etcd and psycopg2
+  int ttl = 10, loop_wait = 1, retry_timeout = 4;
+  bool fast_initdb = false;  // initdb --no-sync (throwaway test clusters)
+};
+
+struct patroni_member {
+  std::string name;  // pg1, pg2, ...
+  uint16_t pg_port = 0;
+  uint16_t rest_port = 0;
+  pid_t patroni_pid = -1;
+  pid_t postmaster_pid = -1;  // -1 until PostgreSQL runs
+  std::string role;           // leader | replica | sync_standby | unknown (last seen)
+  std::filesystem::path dir;
+  std::string rest_url() const { return "http://127.0.0.1:" + std::to_string(rest_port); }
+};
+
+class patroni_cluster {
+ public:
+  explicit patroni_cluster(patroni_cluster_options options);
+  ~patroni_cluster();  // stop()
+  patroni_cluster(const patroni_cluster&) = delete;
+  patroni_cluster& operator=(const patroni_cluster&) = delete;
+
+  // Checks binaries, modules and the user (one-line std::runtime_error naming the Debian package), starts
+  // etcd and the members, and waits until one member leads and every replica streams from it (and, in
+  // synchronous mode, one is the synchronous standby). std::runtime_error with the logs' ends at `timeout`.
+  void start(std::chrono::seconds timeout = std::chrono::seconds{120});
+  // Asks the members' REST APIs who is what now, refreshes roles and postmaster pids. Returns the leader's
+  // index, or nullopt when none answers as leader.
+  std::optional<size_t> refresh();
+  // A login role with this password and a database it owns, created on the leader (replicated).
+  void ensure_database(const std::string& role, const std::string& password, const std::string& database);
+  // Patroni (SIGTERM, which stops PostgreSQL), leftover postmasters (SIGQUIT, SIGKILL), then etcd; bounded.
+  void stop();
+
+  const std::vector<patroni_member>& members() const noexcept { return members_; }
+  pid_t etcd_pid() const noexcept { return etcd_pid_; }
+  uint16_t etcd_client_port() const noexcept { return etcd_client_port_; }
+  std::string superuser_conninfo(uint16_t port, const std::string& database = "postgres") const;
+  // The topology's members and etcd: {"etcd": {...}, "members": [...], "sync": bool}.
+  boost::json::object topology() const;
+  // Fault targets for drills (loadgen/topology.h nodes with shell commands): each member by name (kill,
+  // terminate, pause, resume its Patroni and postmaster together, pids as now), `primary` (the member that
+  // leads when the fault is injected, asked of the REST APIs by DIR/patroni/signal_primary.py; a pause
+  // remembers whom it paused, so the resume wakes the same member after a failover) and `etcd`.
+  boost::json::array fault_nodes() const;
+  // True for pids this cluster started or tracks (the supervisor reaps them as its own).
+  bool owns(pid_t pid) const;
+  // Marks a reaped pid as gone, so stop() does not signal a recycled pid.
+  void forget(pid_t pid);
+
+ private:
+  void check_environment();
+  void start_etcd();
+  void write_member_config(const patroni_member& m) const;
+  pid_t spawn_as_server_user(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
+                             const std::filesystem::path& log) const;
+  std::string logs_tail() const;
+  void write_signal_script() const;
+
+  patroni_cluster_options options_;
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
+  std::string superuser_password_, replication_password_;
+  std::vector<patroni_member> members_;
+  pid_t etcd_pid_ = -1;
+  uint16_t etcd_client_port_ = 0, etcd_peer_port_ = 0;
+};
+
+}  // namespace stampede::shop

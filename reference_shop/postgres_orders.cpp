@@ -1,0 +1,406 @@
+// The PostgreSQL store's orders: checkout, flash sales and the outbox (payment pipeline). Row locks are
+// always taken in the same order (products by id; a user's flash purchase row before the sale's row), so
+// concurrent transactions queue instead of deadlocking; a deadlock would still be retried by the runner.
+#include <algorithm>
+
+#include "reference_shop/postgres_store.h"
+
+namespace stampede::shop {
+
+namespace {
+
+order read_order_row(const pg::result& r, int row) {
+  // Columns: id, user_id, status, total, flash_sale_id, failure, created_at
+  order o;
+  o.id = r.int64(row, 0);
+  o.user_id = r.int64(row, 1);
+  o.status = r.text(row, 2);
+  o.total = r.int64(row, 3);
+  if (!r.is_null(row, 4)) o.flash_sale_id = r.int64(row, 4);
+  o.failure = r.text(row, 5);
+  o.created_at = r.int64(row, 6);
+  return o;
+}
+
+// Items as the order's lines: merged per product and sorted, so rows are locked in product order.
+std::vector<line_request> merged_lines(const std::vector<line_request>& items) {
+  std::vector<line_request> lines = items;
+  std::sort(lines.begin(), lines.end(), [](auto& a, auto& b) { return a.product_id < b.product_id; });
+  std::vector<line_request> merged;
+  for (const auto& l : lines) {
+    if (!merged.empty() && merged.back().product_id == l.product_id) {
+      merged.back().qty += l.qty;
+    } else {
+      merged.push_back(l);
+    }
+  }
+  return merged;
+}
+
+// "{1,2,3}": a bigint[] parameter.
+template <class F>
+std::string int_array(const std::vector<order_line>& lines, F field) {
+  std::string out = "{";
+  for (const auto& l : lines) {
+    if (out.size() > 1) out += ',';
+    out += std::to_string(field(l));
+  }
+  return out + "}";
+}
+
+// Moves a leased message on; false when `owner` no longer holds the lease (another worker owns it now).
+bool settle_message(pg::connection& db, const outbox_message& m, std::string_view owner, const char* state,
+                    std::string_view error, int64_t next_attempt_at, int64_t now) {
+  return db.query(
+               "UPDATE outbox SET state = $3, lease_owner = NULL, lease_until = NULL, last_error = $4, "
+               "next_attempt_at = $5, updated_at = $6 WHERE id = $1 AND state = 'in_flight' AND lease_owner "
+               "= $2",
+               m.id, owner, state, error.empty() ? pg::param{std::nullopt} : pg::param{error},
+               next_attempt_at, now)
+             .affected() > 0;
+}
+
+}  // namespace
+
+std::vector<order_line> postgres_store::order_lines(pg::connection& db, int64_t order_id) {
+  std::vector<order_line> lines;
+  auto r =
+      db.query("SELECT product_id, qty, unit_price FROM order_lines WHERE order_id = $1 ORDER BY product_id",
+               order_id);
+  for (int i = 0; i < r.rows(); ++i) lines.push_back(order_line{r.int64(i, 0), r.int64(i, 1), r.int64(i, 2)});
+  return lines;
+}
+
+std::optional<order> postgres_store::load_order(pg::connection& db, int64_t order_id) {
+  auto r = db.query(
+      "SELECT id, user_id, status, total, flash_sale_id, failure, created_at FROM orders WHERE id = $1",
+      order_id);
+  if (r.rows() == 0) return std::nullopt;
+  order o = read_order_row(r, 0);
+  o.lines = order_lines(db, order_id);
+  return o;
+}
+
+checkout_result postgres_store::checkout(int64_t user_id, std::string_view idempotency_key,
+                                         std::string_view request_hash,
+                                         const std::vector<line_request>& items, int64_t now) {
+  checkout_result result;
+  const bool from_cart = items.empty();
+  const std::vector<line_request> requested = merged_lines(items);
+  const bool keyed = !idempotency_key.empty();
+  run("checkout", mode::write, [&](pg::connection& db, transaction& tx) {
+    result = {};
+    // With a key, a second run finds the first run's order and replays it; without one it would place a
+    // second order, so that call fails instead (store_unavailable).
+    tx.rerun_after_unknown_commit(keyed);
+    if (keyed) {
+      auto r = db.query("SELECT id, request_hash FROM orders WHERE user_id = $1 AND idempotency_key = $2",
+                        user_id, idempotency_key);
+      if (r.rows() > 0) {
+        if (r.text(0, 1) != request_hash) {
+          result.status = checkout_status::key_conflict;
+          return;
+        }
+        result.status = checkout_status::replayed;
+        result.placed = *load_order(db, r.int64(0, 0));
+        return;
+      }
+    }
+    std::vector<line_request> lines = requested;
+    if (from_cart) {
+      auto r =
+          db.query("SELECT product_id, qty FROM cart_items WHERE user_id = $1 ORDER BY product_id", user_id);
+      for (int i = 0; i < r.rows(); ++i) lines.push_back(line_request{r.int64(i, 0), r.int64(i, 1)});
+    }
+    if (lines.empty()) {
+      result.status = checkout_status::empty_cart;
+      return;
+    }
+    std::vector<order_line> placed;
+    int64_t total = 0;
+    for (const auto& l : lines) {
+      // The oversell guard: the row lock makes concurrent decrements queue, and the condition is checked
+      // again on the newest row version, so stock cannot go below zero (CHECK (stock >= 0) backs it up).
+      auto r =
+          db.query("UPDATE products SET stock = stock - $2 WHERE id = $1 AND stock >= $2 RETURNING price",
+                   l.product_id, l.qty);
+      if (r.rows() == 0) {
+        const bool exists = db.query("SELECT 1 FROM products WHERE id = $1", l.product_id).rows() > 0;
+        result.status = exists ? checkout_status::out_of_stock : checkout_status::unknown_product;
+        result.product_id = l.product_id;
+        return;  // rolled back: earlier decrements are undone
+      }
+      placed.push_back(order_line{l.product_id, l.qty, r.int64(0, 0)});
+      total += r.int64(0, 0) * l.qty;
+    }
+    auto o = db.query(
+        "INSERT INTO orders(user_id, status, total, line_count, idempotency_key, request_hash, created_at, "
+        "updated_at) VALUES ($1, 'pending', $2, $3, $4, $5, $6, $6) "
+        "ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+        user_id, total, static_cast<int64_t>(placed.size()),
+        keyed ? pg::param{idempotency_key} : pg::param{std::nullopt},
+        keyed ? pg::param{request_hash} : pg::param{std::nullopt}, now);
+    // A concurrent request with the same key committed first (this insert waited for it): run again, and
+    // the next run replays that order.
+    if (o.rows() == 0) throw rerun_transaction{};
+    const int64_t order_id = o.int64(0, 0);
+    db.query(
+        "INSERT INTO order_lines(order_id, product_id, qty, unit_price) "
+        "SELECT $1::bigint, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[])",
+        order_id, int_array(placed, [](auto& l) { return l.product_id; }),
+        int_array(placed, [](auto& l) { return l.qty; }),
+        int_array(placed, [](auto& l) { return l.unit_price; }));
+    db.query(
+        "INSERT INTO outbox(order_id, state, next_attempt_at, created_at, updated_at) "
+        "VALUES ($1, 'pending', $2, $2, $2)",
+        order_id, now);
+    if (from_cart) db.query("DELETE FROM cart_items WHERE user_id = $1", user_id);
+    tx.commit();
+    result.status = checkout_status::created;
+    result.placed = order{order_id, user_id, "pending", total, std::move(placed), std::nullopt, {}, now};
+  });
+  return result;
+}
+
+std::optional<order> postgres_store::find_order(int64_t user_id, int64_t order_id) {
+  std::optional<order> out;
+  run("find_order", mode::snapshot, [&](pg::connection& db, transaction& tx) {
+    out = load_order(db, order_id);
+    if (out && out->user_id != user_id) out.reset();  // another user's order does not exist for you
+    tx.commit();
+  });
+  return out;
+}
+
+std::vector<order> postgres_store::list_orders(int64_t user_id, int64_t limit) {
+  std::vector<order> out;
+  run("list_orders", mode::snapshot, [&](pg::connection& db, transaction& tx) {
+    out.clear();
+    auto r = db.query(
+        "SELECT id, user_id, status, total, flash_sale_id, failure, created_at FROM orders WHERE user_id = "
+        "$1 "
+        "ORDER BY id DESC LIMIT $2",
+        user_id, limit);
+    for (int i = 0; i < r.rows(); ++i) out.push_back(read_order_row(r, i));
+    for (auto& o : out) o.lines = order_lines(db, o.id);
+    tx.commit();
+  });
+  return out;
+}
+
+std::optional<int64_t> postgres_store::create_flash_sale(int64_t product_id, int64_t stock, int64_t price,
+                                                         int64_t per_user_limit, int64_t starts_at) {
+  std::optional<int64_t> id;
+  // Not run again after an unknown commit: a second run would create a second sale.
+  run("create_flash_sale", mode::write, [&](pg::connection& db, transaction& tx) {
+    auto r = db.query(
+        "INSERT INTO flash_sales(product_id, price, stock, remaining, per_user_limit, starts_at) "
+        "SELECT id, $2, $3, $3, $4, $5 FROM products WHERE id = $1 RETURNING id",
+        product_id, price, stock, per_user_limit, starts_at);
+    id = r.rows() > 0 ? std::optional{r.int64(0, 0)} : std::nullopt;
+    tx.commit();
+  });
+  return id;
+}
+
+std::optional<flash_sale> postgres_store::find_flash_sale(int64_t id) {
+  std::optional<flash_sale> out;
+  run("find_flash_sale", mode::read, [&](pg::connection& db, transaction&) {
+    auto r = db.query(
+        "SELECT id, product_id, price, stock, remaining, per_user_limit, starts_at FROM flash_sales WHERE id "
+        "= $1",
+        id);
+    out = r.rows() == 0 ? std::nullopt
+                        : std::optional{flash_sale{r.int64(0, 0), r.int64(0, 1), r.int64(0, 2), r.int64(0, 3),
+                                                   r.int64(0, 4), r.int64(0, 5), r.int64(0, 6)}};
+  });
+  return out;
+}
+
+purchase_result postgres_store::flash_purchase(int64_t sale_id, int64_t user_id, int64_t now) {
+  purchase_result result;
+  run("flash_purchase", mode::write, [&](pg::connection& db, transaction& tx) {
+    result = {};
+    auto s = db.query(
+        "SELECT s.product_id, s.price, s.per_user_limit, s.starts_at, s.remaining, COALESCE(p.count, 0) "
+        "FROM flash_sales s LEFT JOIN flash_purchases p ON p.sale_id = s.id AND p.user_id = $2 WHERE s.id = "
+        "$1",
+        sale_id, user_id);
+    if (s.rows() == 0) {
+      result.status = purchase_status::unknown_sale;
+      return;
+    }
+    const int64_t product_id = s.int64(0, 0), price = s.int64(0, 1), limit = s.int64(0, 2);
+    if (now < s.int64(0, 3)) {
+      result.status = purchase_status::not_started;
+      return;
+    }
+    // With one unit per user, "this user holds a unit of this sale" is exactly what the first run did, so
+    // a second run answers with that order; with more per user it cannot tell, and the call fails instead.
+    tx.rerun_after_unknown_commit(limit == 1);
+    if (tx.after_unknown_commit() && limit == 1) {
+      auto mine = db.query(
+          "SELECT id FROM orders WHERE flash_sale_id = $1 AND user_id = $2 AND status IN ('pending', 'paid') "
+          "ORDER BY id DESC LIMIT 1",
+          sale_id, user_id);
+      if (mine.rows() > 0) {
+        result.order_id = mine.int64(0, 0);
+        return;  // created (by the first run)
+      }
+    }
+    // Cheap answers from the snapshot; the guarded statements below decide when it matters.
+    if (s.int64(0, 5) >= limit) {
+      result.status = purchase_status::already_bought;
+      return;
+    }
+    if (s.int64(0, 4) <= 0) {
+      result.status = purchase_status::sold_out;
+      return;
+    }
+    // The per-user guard: counts up only below the limit (the row lock queues the same user's purchases;
+    // CHECK (count <= per_user_limit) backs it up).
+    auto claimed = db.query(
+        "INSERT INTO flash_purchases(sale_id, user_id, count, per_user_limit) VALUES ($1, $2, 1, $3) "
+        "ON CONFLICT (sale_id, user_id) DO UPDATE SET count = flash_purchases.count + 1 "
+        "WHERE flash_purchases.count < flash_purchases.per_user_limit RETURNING count",
+        sale_id, user_id, limit);
+    if (claimed.rows() == 0) {
+      result.status = purchase_status::already_bought;
+      return;
+    }
+    auto o = db.query(
+        "WITH o AS (INSERT INTO orders(user_id, status, total, line_count, flash_sale_id, created_at, "
+        "updated_at) "
+        "VALUES ($1, 'pending', $2, 1, $3, $4, $4) RETURNING id), "
+        "l AS (INSERT INTO order_lines(order_id, product_id, qty, unit_price) SELECT id, $5::bigint, 1, "
+        "$2::bigint FROM o), "
+        "x AS (INSERT INTO outbox(order_id, state, next_attempt_at, created_at, updated_at) "
+        "SELECT id, 'pending', $4::bigint, $4::bigint, $4::bigint FROM o) SELECT id FROM o",
+        user_id, price, sale_id, now, product_id);
+    // The stock guard, last: the sale's row is the hot one, so its lock is held only until COMMIT.
+    if (db.query("UPDATE flash_sales SET remaining = remaining - 1 WHERE id = $1 AND remaining >= 1", sale_id)
+            .affected() == 0) {
+      result.status = purchase_status::sold_out;
+      return;  // rolled back: the purchase row and the order go too
+    }
+    tx.commit();
+    result.order_id = o.int64(0, 0);
+  });
+  return result;
+}
+
+std::vector<outbox_message> postgres_store::claim_outbox(std::string_view owner, int64_t now,
+                                                         int64_t lease_ms, int64_t max) {
+  std::vector<outbox_message> out;
+  // Not run again after an unknown commit: the leases expire and the messages are delivered again.
+  run("claim_outbox", mode::write, [&](pg::connection& db, transaction& tx) {
+    out.clear();
+    // SKIP LOCKED: workers of every node claim different messages without waiting for each other.
+    auto r = db.query(
+        "WITH due AS (SELECT id FROM outbox WHERE (state = 'pending' AND next_attempt_at <= $3) "
+        "OR (state = 'in_flight' AND lease_until < $3) ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) "
+        "UPDATE outbox o SET state = 'in_flight', lease_owner = $1, lease_until = $2, attempts = o.attempts "
+        "+ 1, "
+        "updated_at = $3 FROM due WHERE o.id = due.id "
+        "RETURNING o.id, o.order_id, o.attempts, (SELECT total FROM orders WHERE id = o.order_id)",
+        owner, now + lease_ms, now, max);
+    for (int i = 0; i < r.rows(); ++i) {
+      out.push_back(
+          outbox_message{r.int64(i, 0), r.int64(i, 1), r.int64(i, 2), r.is_null(i, 3) ? 0 : r.int64(i, 3)});
+    }
+    tx.commit();
+  });
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  return out;
+}
+
+bool postgres_store::complete_payment(const outbox_message& m, std::string_view owner,
+                                      std::string_view gateway_ref, int64_t now) {
+  bool settled = false;
+  run("complete_payment", mode::write, [&](pg::connection& db, transaction& tx) {
+    // Every effect is conditional (lease held, order pending, one capture per order): a second run
+    // changes nothing and answers false ("already settled").
+    tx.rerun_after_unknown_commit();
+    settled = settle_message(db, m, owner, "done", {}, now, now);
+    if (!settled) return;
+    db.query("UPDATE orders SET status = 'paid', updated_at = $2 WHERE id = $1 AND status = 'pending'",
+             m.order_id, now);
+    db.query(
+        "INSERT INTO payments(order_id, kind, amount, gateway_ref, created_at) VALUES ($1, 'capture', $2, "
+        "$3, $4) "
+        "ON CONFLICT (order_id, kind) DO NOTHING",
+        m.order_id, m.amount, gateway_ref, now);
+    tx.commit();
+  });
+  return settled;
+}
+
+void postgres_store::release_stock(pg::connection& db, int64_t order_id) {
+  auto r = db.query("SELECT user_id, flash_sale_id FROM orders WHERE id = $1", order_id);
+  if (r.rows() == 0) return;
+  if (!r.is_null(0, 1)) {
+    // The purchase row before the sale's row: the order flash_purchase locks them in.
+    db.query("UPDATE flash_purchases SET count = count - 1 WHERE sale_id = $1 AND user_id = $2 AND count > 0",
+             r.int64(0, 1), r.int64(0, 0));
+    db.query("UPDATE flash_sales SET remaining = remaining + 1 WHERE id = $1", r.int64(0, 1));
+    return;
+  }
+  for (const auto& line : order_lines(db, order_id)) {  // in product order, as checkout locks them
+    db.query("UPDATE products SET stock = stock + $2 WHERE id = $1", line.product_id, line.qty);
+  }
+}
+
+bool postgres_store::fail_payment(const outbox_message& m, std::string_view owner, std::string_view reason,
+                                  bool dead_letter, int64_t now) {
+  bool settled = false;
+  run("fail_payment", mode::write, [&](pg::connection& db, transaction& tx) {
+    tx.rerun_after_unknown_commit();  // conditional on the lease and on the order still pending
+    settled = settle_message(db, m, owner, dead_letter ? "dead" : "done", reason, now, now);
+    if (!settled) return;
+    auto r = db.query(
+        "UPDATE orders SET status = 'failed', failure = $2, updated_at = $3 WHERE id = $1 AND status = "
+        "'pending'",
+        m.order_id, reason, now);
+    if (r.affected() > 0) release_stock(db, m.order_id);  // only on the transition: released once
+    tx.commit();
+  });
+  return settled;
+}
+
+bool postgres_store::retry_payment(const outbox_message& m, std::string_view owner, std::string_view error,
+                                   int64_t next_attempt_at) {
+  bool settled = false;
+  run("retry_payment", mode::write, [&](pg::connection& db, transaction& tx) {
+    tx.rerun_after_unknown_commit();  // conditional on the lease
+    settled = settle_message(db, m, owner, "pending", error, next_attempt_at, next_attempt_at);
+    if (settled) tx.commit();
+  });
+  return settled;
+}
+
+void postgres_store::record_refund(int64_t order_id, int64_t amount, std::string_view gateway_ref,
+                                   int64_t now) {
+  run("record_refund", mode::write, [&](pg::connection& db, transaction& tx) {
+    tx.rerun_after_unknown_commit();  // one refund row per order
+    db.query(
+        "INSERT INTO payments(order_id, kind, amount, gateway_ref, created_at) VALUES ($1, 'refund', $2, $3, "
+        "$4) "
+        "ON CONFLICT (order_id, kind) DO NOTHING",
+        order_id, amount, gateway_ref, now);
+    tx.commit();
+  });
+}
+
+int64_t postgres_store::outbox_due(int64_t now) {
+  int64_t due = 0;
+  run("outbox_due", mode::read, [&](pg::connection& db, transaction&) {
+    due = db.query(
+                "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1) + "
+                "(SELECT COUNT(*) FROM outbox WHERE state = 'in_flight' AND lease_until < $1)",
+                now)
+              .int64(0, 0);
+  });
+  return due;
+}
+
+}  // namespace stampede::shop

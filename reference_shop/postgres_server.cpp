@@ -1,0 +1,329 @@
+#include "reference_shop/postgres_server.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <libpq-fe.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include "common/loopback.h"
+#include "reference_shop/passwords.h"
+#include "reference_shop/pg_connection.h"
+
+namespace stampede::shop {
+
+namespace fs = std::filesystem;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* package_hint =
+    "install Debian's postgresql-15 package (scripts/setup.sh installs postgresql)";
+
+bool valid_identifier(const std::string& name) {
+  if (name.empty() || name.size() > 63 ||
+      !(std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_')) {
+    return false;
+  }
+  for (char c : name) {
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+          c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_password(const std::string& password) {
+  if (password.empty()) return false;
+  for (char c : password) {
+    if (c < 0x21 || c > 0x7e || c == '\'' || c == '\\' || c == '"') return false;
+  }
+  return true;
+}
+
+// Waits for `pid` until `deadline`; the exit status, or nullopt at the deadline.
+std::optional<int> wait_until(pid_t pid, steady::time_point deadline) {
+  while (true) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno == ECHILD) return 0;  // already reaped by someone else
+    if (steady::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});  // polling a child process
+  }
+}
+
+std::string describe(int status) {
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string{"signal "} + strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+std::string tail_of(const fs::path& file, size_t lines) {
+  std::ifstream in{file, std::ios::binary};
+  if (!in) return "(no log)";
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::streamoff>(in.tellg());
+  in.seekg(std::max<std::streamoff>(0, size - 8192));
+  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  size_t at = text.size();
+  for (size_t n = 0; n < lines && at != std::string::npos && at > 0; ++n) at = text.rfind('\n', at - 1);
+  return at == std::string::npos || at == 0 ? text : text.substr(at + 1);
+}
+
+void write_private_file(const fs::path& path, const std::string& text, uid_t uid, gid_t gid) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const bool owned = ::fchown(fd, uid, gid) == 0 || ::geteuid() != 0;
+  ::close(fd);
+  if (!ok || !owned) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+postgres_server::postgres_server(postgres_server_options options) : options_(std::move(options)) {}
+
+postgres_server::~postgres_server() { stop(std::chrono::seconds{5}); }
+
+void postgres_server::init() {
+  for (const char* tool : {"initdb", "postgres"}) {
+    const fs::path path = fs::path{options_.bin_dir} / tool;
+    if (::access(path.c_str(), X_OK) != 0) {
+      throw std::runtime_error("PostgreSQL 15 not found: " + path.string() + " is missing; " + package_hint);
+    }
+  }
+  if (::geteuid() == 0) {
+    // PostgreSQL refuses to run as root.
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (::getpwnam_r("postgres", &pw, buffer.data(), buffer.size(), &found) != 0 || found == nullptr) {
+      throw std::runtime_error(std::string{"user postgres not found (PostgreSQL refuses to run as root); "} +
+                               package_hint + ", which creates it");
+    }
+    account_ = account{pw.pw_uid, pw.pw_gid, "postgres"};
+  } else {
+    account_ = account{::geteuid(), ::getegid(), ""};
+  }
+  std::error_code ec;
+  fs::create_directories(options_.dir, ec);
+  if (ec) throw std::runtime_error("cannot create " + options_.dir.string() + ": " + ec.message());
+  options_.dir = fs::absolute(options_.dir);
+  if (::chown(options_.dir.c_str(), account_.uid, account_.gid) != 0 ||
+      ::chmod(options_.dir.c_str(), 0700) != 0) {
+    throw std::runtime_error("cannot hand " + options_.dir.string() +
+                             " to the postgres user: " + std::strerror(errno));
+  }
+  check_reachable();
+  const fs::path password_file = options_.dir / "superuser.password";
+  if (fs::exists(data_dir() / "PG_VERSION")) {
+    std::ifstream in{password_file};
+    std::getline(in, superuser_password_);
+    if (!valid_password(superuser_password_)) {
+      throw std::runtime_error(data_dir().string() + " holds a cluster but " + password_file.string() +
+                               " is missing; remove " + options_.dir.string() + " to start afresh");
+    }
+    return;
+  }
+  superuser_password_ = random_token();
+  const fs::path pwfile = options_.dir / "initdb.pwfile";
+  write_private_file(pwfile, superuser_password_ + "\n", account_.uid, account_.gid);
+  std::vector<std::string> argv{"initdb",
+                                "-D",
+                                data_dir().string(),
+                                "-U",
+                                "postgres",
+                                "--pwfile=" + pwfile.string(),
+                                "--auth-local=scram-sha-256",
+                                "--auth-host=scram-sha-256",
+                                "-E",
+                                "UTF8",
+                                "--locale=C.UTF-8"};
+  if (!options_.sync_initdb) argv.push_back("--no-sync");
+  const fs::path log = options_.dir / "initdb.log";
+  const pid_t pid = spawn(argv, log, SIGKILL);
+  const auto status = wait_until(pid, steady::now() + std::chrono::seconds{120});
+  fs::remove(pwfile, ec);
+  if (!status) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    throw std::runtime_error("initdb did not finish within 120 s: " + tail_of(log, 5));
+  }
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    throw std::runtime_error("initdb failed (" + describe(*status) + "): " + tail_of(log, 5));
+  }
+  write_private_file(password_file, superuser_password_ + "\n", ::geteuid(), ::getegid());
+}
+
+// The server's user must be able to walk down to `dir`. The shop's own data directory (the parent) gets
+// the search bit for others if it lacks it (mkdtemp makes 0700 directories); any other ancestor that
+// blocks the way is an error naming it.
+void postgres_server::check_reachable() const {
+  if (::geteuid() != 0) return;
+  const fs::path parent = options_.dir.parent_path();
+  struct stat st {};
+  if (::stat(parent.c_str(), &st) == 0 && st.st_uid == ::geteuid() && (st.st_mode & S_IXOTH) == 0) {
+    ::chmod(parent.c_str(), (st.st_mode & 07777) | S_IXOTH);
+  }
+  for (fs::path p = parent; !p.empty(); p = p.parent_path()) {
+    if (::stat(p.c_str(), &st) != 0) break;
+    const mode_t bit = st.st_uid == account_.uid ? S_IXUSR : st.st_gid == account_.gid ? S_IXGRP : S_IXOTH;
+    if ((st.st_mode & bit) == 0) {
+      throw std::runtime_error("PostgreSQL runs as user postgres, which cannot enter " + p.string() +
+                               " (on the way to " + options_.dir.string() +
+                               "); choose a data directory it can reach");
+    }
+    if (p == p.root_path()) break;
+  }
+}
+
+// fork, drop to the server's user, set the death signal, exec; output to `log`.
+pid_t postgres_server::spawn(const std::vector<std::string>& argv, const fs::path& log,
+                             int death_signal) const {
+  const std::string program = (fs::path{options_.bin_dir} / argv.front()).string();
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (out < 0) throw std::runtime_error("cannot open " + log.string() + ": " + std::strerror(errno));
+  if (::geteuid() == 0 && ::fchown(out, account_.uid, account_.gid) != 0) {
+    ::close(out);
+    throw std::runtime_error("cannot hand " + log.string() + " to the postgres user");
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out);
+    throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
+  }
+  if (pid == 0) {
+    // Only async-signal-safe calls from here on.
+    const int null_in = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::close_range(3, ~0U, 0);
+    if (::geteuid() == 0) {
+      if (::setgroups(0, nullptr) != 0 || ::setgid(account_.gid) != 0 || ::setuid(account_.uid) != 0)
+        ::_exit(126);
+    }
+    // After the credentials change, which clears it.
+    ::prctl(PR_SET_PDEATHSIG, death_signal);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before the death signal was armed
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (::chdir(options_.dir.c_str()) != 0) ::_exit(126);
+    ::execv(program.c_str(), cargv.data());
+    ::_exit(127);
+  }
+  ::close(out);
+  return pid;
+}
+
+pid_t postgres_server::launch() {
+  port_ = options_.port != 0 ? options_.port : free_loopback_port();
+  // The unix socket path must fit in sockaddr_un (107 bytes); without it, TCP on 127.0.0.1 only.
+  const std::string socket_dir =
+      options_.dir.string().size() + 16 < 107 ? options_.dir.string() : std::string{};
+  std::vector<std::string> argv{"postgres", "-D", data_dir().string()};
+  std::vector<std::string> settings{
+      "listen_addresses=127.0.0.1", "port=" + std::to_string(port_), "unix_socket_directories=" + socket_dir,
+      "max_connections=" + std::to_string(options_.max_connections),
+      "shared_buffers=" + options_.shared_buffers, "fsync=on", "synchronous_commit=on",
+      // Short OLTP statements on a small shared machine: no JIT compiles, no
+      // parallel workers competing with the shop for cores.
+      "jit=off", "max_parallel_workers_per_gather=0", "huge_pages=off", "logging_collector=off",
+      "log_line_prefix=%m [%p] ", "cluster_name=stampede-shop"};
+  settings.insert(settings.end(), options_.settings.begin(), options_.settings.end());
+  for (const auto& s : settings) {
+    argv.push_back("-c");
+    argv.push_back(s);
+  }
+  // SIGQUIT: immediate shutdown; the postmaster takes its backends down and releases shared memory.
+  return spawn(argv, log_path(), SIGQUIT);
+}
+
+pid_t postgres_server::start(std::chrono::seconds timeout) {
+  if (superuser_password_.empty()) throw std::logic_error("postgres_server::start before init");
+  const auto deadline = steady::now() + timeout;
+  for (int attempt = 1;; ++attempt) {
+    pid_ = launch();
+    const std::string ping = superuser_conninfo() + " connect_timeout=2";
+    while (true) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        const std::string tail = tail_of(log_path(), 6);
+        // The free port was taken between finding it and binding it: try another.
+        if (options_.port == 0 && attempt < 3 && tail.find("could not bind") != std::string::npos) break;
+        throw std::runtime_error("postgres exited at start (" + describe(status) + "): " + tail);
+      }
+      if (PQping(ping.c_str()) == PQPING_OK) return pid_;
+      if (steady::now() >= deadline) {
+        stop(std::chrono::seconds{2});
+        throw std::runtime_error("postgres did not accept connections within " +
+                                 std::to_string(timeout.count()) + " s: " + tail_of(log_path(), 6));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});  // polling a starting server
+    }
+  }
+}
+
+void postgres_server::ensure_database(const std::string& role, const std::string& password,
+                                      const std::string& database) {
+  if (!valid_identifier(role) || !valid_identifier(database) || !valid_password(password)) {
+    throw std::invalid_argument("ensure_database: role and database must be lower-case identifiers");
+  }
+  pg::settings s;
+  s.application_name = "stampede-shop-setup";
+  pg::connection db{superuser_conninfo(), s};
+  db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + role +
+          "') THEN CREATE ROLE " + role + " LOGIN; END IF; END $$");
+  db.exec("ALTER ROLE " + role + " WITH LOGIN PASSWORD '" + password + "'");
+  if (db.query("SELECT 1 FROM pg_database WHERE datname = $1", database).rows() == 0) {
+    db.exec("CREATE DATABASE " + database + " OWNER " + role);
+  }
+}
+
+void postgres_server::stop(std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return;
+  const pid_t pid = pid_;
+  pid_ = -1;
+  ::kill(pid, SIGINT);  // fast shutdown: roll back open transactions, checkpoint, exit
+  if (wait_until(pid, steady::now() + grace)) return;
+  ::kill(pid, SIGQUIT);  // immediate shutdown
+  if (wait_until(pid, steady::now() + std::chrono::seconds{5})) return;
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+std::string postgres_server::superuser_conninfo(const std::string& database) const {
+  return "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres password=" + superuser_password_ +
+         " dbname=" + database;
+}
+
+std::string postgres_server::url(const std::string& role, const std::string& password,
+                                 const std::string& database) const {
+  return "postgresql://" + role + (password.empty() ? "" : ":" + password) +
+         "@127.0.0.1:" + std::to_string(port_) + "/" + database;
+}
+
+std::string postgres_server::log_tail(size_t lines) const { return tail_of(log_path(), lines); }
+
+}  // namespace stampede::shop

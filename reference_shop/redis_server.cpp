@@ -1,0 +1,187 @@
+#include "reference_shop/redis_server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include "common/loopback.h"
+#include "reference_shop/passwords.h"
+#include "reference_shop/redis_client.h"
+
+namespace stampede::shop {
+
+namespace fs = std::filesystem;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+std::optional<int> wait_until(pid_t pid, steady::time_point deadline) {
+  while (true) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno == ECHILD) return 0;  // reaped by someone else
+    if (steady::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});  // polling a child process
+  }
+}
+
+std::string describe(int status) {
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string{"signal "} + strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+// Whether the server answers an authenticated PING within short timeouts.
+bool answers(uint16_t port, const std::string& password) {
+  redis::client_options o;
+  o.port = port;
+  o.password = password;
+  o.pool_size = 1;
+  o.connect_timeout = std::chrono::milliseconds{200};
+  o.command_timeout = std::chrono::milliseconds{500};
+  try {
+    redis::client c{o};
+    return c.command({"PING"}).text == "PONG";
+  } catch (const redis::error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+redis_server::redis_server(redis_server_options options)
+    : options_(std::move(options)), password_(random_token()) {}
+
+redis_server::~redis_server() { stop(std::chrono::seconds{2}); }
+
+void redis_server::check_binary() const {
+  if (::access(options_.bin.c_str(), X_OK) != 0) {
+    throw std::runtime_error("Redis not found: " + options_.bin +
+                             " is missing; install Debian's redis-server package (scripts/setup.sh installs it)");
+  }
+}
+
+void redis_server::write_config() const {
+  const fs::path path = options_.dir / "redis.conf";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+  const std::string text =
+      "# Written by stampede shop for each start; edits are overwritten.\n"
+      "bind 127.0.0.1\n"
+      "port " + std::to_string(port_) + "\n"
+      "protected-mode yes\n"
+      "requirepass " + password_ + "\n"
+      "daemonize no\n"
+      "dir \"" + options_.dir.string() + "\"\n"
+      "logfile \"\"\n"
+      "save \"\"\n"
+      "appendonly no\n"
+      "maxmemory " + std::to_string(options_.maxmemory_mb) + "mb\n"
+      "maxmemory-policy " + options_.maxmemory_policy + "\n"
+      "databases 1\n"
+      "tcp-keepalive 60\n";
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) throw std::runtime_error("cannot write " + path.string());
+}
+
+pid_t redis_server::launch() const {
+  const fs::path log = log_path();
+  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (out < 0) throw std::runtime_error("cannot open " + log.string() + ": " + std::strerror(errno));
+  const std::string config = (options_.dir / "redis.conf").string();
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out);
+    throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
+  }
+  if (pid == 0) {
+    // Only async-signal-safe calls from here on.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the starter died before the death signal was armed
+    const int null_in = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::close_range(3, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execl(options_.bin.c_str(), "redis-server", config.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out);
+  return pid;
+}
+
+pid_t redis_server::start(std::chrono::milliseconds timeout) {
+  if (pid_ > 0) throw std::logic_error("redis_server::start while running");
+  check_binary();
+  std::error_code ec;
+  fs::create_directories(options_.dir, ec);
+  if (ec) throw std::runtime_error("cannot create " + options_.dir.string() + ": " + ec.message());
+  options_.dir = fs::absolute(options_.dir);
+  const bool fixed_port = options_.port != 0 || port_ != 0;  // a restart keeps its port: nodes know it
+  const auto deadline = steady::now() + timeout;
+  for (int attempt = 1;; ++attempt) {
+    if (port_ == 0) port_ = options_.port != 0 ? options_.port : free_loopback_port();
+    write_config();
+    pid_ = launch();
+    while (true) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        const std::string tail = log_tail();
+        if (!fixed_port && attempt < 3 && tail.find("Address already in use") != std::string::npos) {
+          port_ = 0;  // the free port was taken between finding and binding it: another one
+          break;
+        }
+        throw std::runtime_error("redis-server exited at start (" + describe(status) + "): " + tail);
+      }
+      if (answers(port_, password_)) return pid_;
+      if (steady::now() >= deadline) {
+        stop(std::chrono::seconds{1});
+        throw std::runtime_error("redis-server did not answer within " + std::to_string(timeout.count()) +
+                                 " ms: " + log_tail());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});  // polling a starting server
+    }
+  }
+}
+
+void redis_server::stop(std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return;
+  const pid_t pid = pid_;
+  pid_ = -1;
+  ::kill(pid, SIGTERM);  // without persistence Redis exits at once
+  ::kill(pid, SIGCONT);  // a paused server (a test's SIGSTOP) could not take it
+  if (wait_until(pid, steady::now() + grace)) return;
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+std::string redis_server::log_tail(size_t lines) const {
+  std::ifstream in{log_path(), std::ios::binary};
+  if (!in) return "(no log)";
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::streamoff>(in.tellg());
+  in.seekg(std::max<std::streamoff>(0, size - 4096));
+  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  size_t at = text.size();
+  for (size_t n = 0; n < lines && at != std::string::npos && at > 0; ++n) at = text.rfind('\n', at - 1);
+  return at == std::string::npos || at == 0 ? text : text.substr(at + 1);
+}
+
+}  // namespace stampede::shop

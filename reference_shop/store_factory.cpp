@@ -1,0 +1,22 @@
+#include "reference_shop/store_factory.h"
+
+#include <stdexcept>
+
+#include "reference_shop/postgres_store.h"
+#include "reference_shop/sqlite_store.h"
+
+namespace stampede::shop {
+
+std::unique_ptr<store> open_store(const store_config& config) {
+  if (config.sqlite_path.empty() == config.postgres_url.empty()) {
+    throw std::invalid_argument("give either a SQLite file or a PostgreSQL URL");
+  }
+  if (!config.sqlite_path.empty()) return std::make_unique<sqlite_store>(config.sqlite_path);
+  postgres_store_options options;
+  options.pool.size = config.pool_size;
+  options.pool.wait = config.pool_wait;
+  options.pool.session.application_name = config.application_name;
+  return std::make_unique<postgres_store>(config.postgres_url, std::move(options));
+}
+
+}  // namespace stampede::shop

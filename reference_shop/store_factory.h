@@ -1,0 +1,25 @@
+// Opens the shop's store from a node's or the supervisor's flags: SQLite on a file (the default) or
+// PostgreSQL at a URL (`--db-url`, with the password in $PGPASSWORD or the URL).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "reference_shop/store.h"
+
+namespace stampede::shop {
+
+struct store_config {
+  std::string sqlite_path;                         // either a SQLite file ...
+  std::string postgres_url;                        // ... or a PostgreSQL server
+  int pool_size = 8;                               // PostgreSQL sessions per process
+  std::chrono::milliseconds pool_wait{1000};       // then 503
+  std::string application_name = "stampede-shop";  // shown in pg_stat_activity
+};
+
+// Does not migrate. Throws std::invalid_argument unless exactly one location is given, sqlite::error for a
+// bad SQLite path.
+std::unique_ptr<store> open_store(const store_config& config);
+
+}  // namespace stampede::shop

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/limits.h"
+#include "common/version.h"
 
 #if STAMPEDE_HAS_LOADGEN
 #include "loadgen/cli.h"
@@ -53,7 +54,7 @@ int run_with_reports(std::span<char* const> args) {
 #endif
 
 int version_command(std::span<char* const>) {
-  std::printf("stampede 0.1.0\n");
+  std::printf("stampede %.*s\n", static_cast<int>(stampede::version.size()), stampede::version.data());
   return 0;
 }
 

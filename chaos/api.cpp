@@ -8,6 +8,8 @@
 
 #include "chaos/json_text.h"
 #include "common/duration.h"
+#include "common/prometheus_text.h"
+#include "common/version.h"
 
 namespace stampede::chaos {
 
@@ -359,7 +361,7 @@ class api {
     const bool get = m == "GET", post = m == "POST", del = m == "DELETE", patch = m == "PATCH";
     const size_t n = parts.size();
     if (n == 1 && parts[0] == "version" && get) {
-      return json_response(200, json::object{{"version", "0.1.0"}, {"implementation", "stampede"}});
+      return json_response(200, json::object{{"version", stampede::version}, {"implementation", "stampede"}});
     }
     if (n == 1 && parts[0] == "reset" && post) {
       server_.reset();
@@ -431,72 +433,60 @@ class api {
   // Prometheus text format. Toxiproxy's byte counters under its names (what its dashboards read), then
   // what Toxiproxy lacks: connections, and injections per toxic (including removed toxics).
   http::response metrics() {
-    std::string out;
-    auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
-      out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-      out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
-    };
-    auto sample = [&](std::string_view name, std::string_view labels, uint64_t value) {
-      out.append(name).append("{").append(labels).append("} ").append(std::to_string(value)).append("\n");
-    };
+    using prometheus::metric_type;
+    prometheus::text_writer out;
     const auto all = server_.proxies();
-    auto proxy_labels = [](const proxy_info& p, std::string_view direction) {
-      std::string l = "direction=\"" + std::string(direction) + "\",listener=\"" + label_value(p.config.listen) +
-                      "\",proxy=\"" + label_value(p.config.name) + "\",upstream=\"" + label_value(p.config.upstream) + "\"";
-      return l;
+    auto bytes = [&](std::string_view name, const proxy_info& p, std::string_view direction, uint64_t value) {
+      out.sample(name,
+                 {{"direction", direction},
+                  {"listener", p.config.listen},
+                  {"proxy", p.config.name},
+                  {"upstream", p.config.upstream}},
+                 value);
     };
-    family("toxiproxy_proxy_received_bytes_total", "counter", "Bytes read by the proxy, per direction.");
+    out.family("toxiproxy_proxy_received_bytes_total", metric_type::counter,
+               "Bytes read by the proxy, per direction.");
     for (const auto& p : all) {
-      sample("toxiproxy_proxy_received_bytes_total", proxy_labels(p, "upstream"), p.received_upstream);
-      sample("toxiproxy_proxy_received_bytes_total", proxy_labels(p, "downstream"), p.received_downstream);
+      bytes("toxiproxy_proxy_received_bytes_total", p, "upstream", p.received_upstream);
+      bytes("toxiproxy_proxy_received_bytes_total", p, "downstream", p.received_downstream);
     }
-    family("toxiproxy_proxy_sent_bytes_total", "counter", "Bytes written by the proxy, per direction.");
+    out.family("toxiproxy_proxy_sent_bytes_total", metric_type::counter,
+               "Bytes written by the proxy, per direction.");
     for (const auto& p : all) {
-      sample("toxiproxy_proxy_sent_bytes_total", proxy_labels(p, "upstream"), p.bytes_upstream);
-      sample("toxiproxy_proxy_sent_bytes_total", proxy_labels(p, "downstream"), p.bytes_downstream);
+      bytes("toxiproxy_proxy_sent_bytes_total", p, "upstream", p.bytes_upstream);
+      bytes("toxiproxy_proxy_sent_bytes_total", p, "downstream", p.bytes_downstream);
     }
-    auto per_proxy = [&](std::string_view name, std::string_view type, std::string_view help, auto field) {
-      family(name, type, help);
-      for (const auto& p : all) sample(name, "proxy=\"" + label_value(p.config.name) + "\"", field(p));
+    auto per_proxy = [&](std::string_view name, metric_type type, std::string_view help, auto field) {
+      out.family(name, type, help);
+      for (const auto& p : all) out.sample(name, {{"proxy", p.config.name}}, field(p));
     };
-    per_proxy("stampede_proxy_connections_accepted_total", "counter", "Client connections accepted.",
-              [](const proxy_info& p) { return p.connections_accepted; });
-    per_proxy("stampede_proxy_connections_active", "gauge", "Client connections open now.",
+    per_proxy("stampede_proxy_connections_accepted_total", metric_type::counter,
+              "Client connections accepted.", [](const proxy_info& p) { return p.connections_accepted; });
+    per_proxy("stampede_proxy_connections_active", metric_type::gauge, "Client connections open now.",
               [](const proxy_info& p) { return p.connections_active; });
-    per_proxy("stampede_proxy_connections_refused_total", "counter",
+    per_proxy("stampede_proxy_connections_refused_total", metric_type::counter,
               "Connections closed because the upstream was unreachable.",
               [](const proxy_info& p) { return p.connections_refused; });
-    per_proxy("stampede_proxy_connections_rejected_total", "counter",
-              "Connections closed at once: the proxy was at max_connections (or the server at its descriptor budget).",
+    per_proxy("stampede_proxy_connections_rejected_total", metric_type::counter,
+              "Connections closed at once: the proxy was at max_connections (or the server at its descriptor "
+              "budget).",
               [](const proxy_info& p) { return p.connections_rejected; });
-    per_proxy("stampede_proxy_max_connections", "gauge", "The proxy's cap on open connections.",
+    per_proxy("stampede_proxy_max_connections", metric_type::gauge, "The proxy's cap on open connections.",
               [](const proxy_info& p) { return static_cast<uint64_t>(p.config.max_connections); });
-    family("stampede_proxy_toxic_injections_total", "counter",
-           "Faults injected per toxic: connections that rolled it (TCP toxics) or requests hit (HTTP toxics).");
+    out.family(
+        "stampede_proxy_toxic_injections_total", metric_type::counter,
+        "Faults injected per toxic: connections that rolled it (TCP toxics) or requests hit (HTTP toxics).");
     for (const auto& [key, count] : server_.injection_counts()) {
       const size_t slash = key.find('/');
-      sample("stampede_proxy_toxic_injections_total",
-             "proxy=\"" + label_value(key.substr(0, slash)) + "\",toxic=\"" +
-                 label_value(slash == std::string::npos ? "" : key.substr(slash + 1)) + "\"",
-             count);
+      const std::string_view k = key;
+      out.sample(
+          "stampede_proxy_toxic_injections_total",
+          {{"proxy", k.substr(0, slash)}, {"toxic", slash == std::string::npos ? "" : k.substr(slash + 1)}},
+          count);
     }
-    http::response r = http::response::text(200, std::move(out));
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    http::response r = http::response::text(200, out.take());
+    r.content_type = prometheus::content_type;
     return r;
-  }
-
-  // A Prometheus label value: backslash, double quote and newline escaped.
-  static std::string label_value(std::string_view v) {
-    std::string out;
-    for (char c : v) {
-      if (c == '\\' || c == '"') out.push_back('\\');
-      if (c == '\n') {
-        out.append("\\n");
-        continue;
-      }
-      out.push_back(c);
-    }
-    return out;
   }
 
   http::response populate(http::request& req) {

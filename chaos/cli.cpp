@@ -14,13 +14,15 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include "chaos/api.h"
 #include "chaos/proxy_server.h"
-#include "common/limits.h"
+#include "common/host_port.h"
 #include "common/http_server.h"
+#include "common/limits.h"
 
 namespace stampede::chaos {
 namespace {
@@ -126,17 +128,20 @@ std::optional<int> parse_flags(std::span<char* const> args, proxy_flags& f) {
 // Checks --listen (an IP:PORT, loopback unless --allow-remote, which needs --api-token) and fills
 // f.address and f.port. Returns an exit code on error.
 std::optional<int> check_listen(proxy_flags& f) {
-  const size_t colon = f.listen.rfind(':');
-  uint64_t port = 0;
-  std::string host = colon == std::string::npos ? "" : f.listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  host_port listen;
+  try {
+    listen = parse_host_port(f.listen, "--listen", {.default_host = "127.0.0.1", .port_zero_allowed = true});
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "stampede proxy: %s\n", e.what());
+    return exit_usage;
+  }
   boost::system::error_code ec;
-  f.address = boost::asio::ip::make_address(host.empty() ? "127.0.0.1" : host, ec);
-  if (colon == std::string::npos || !parse_u64(f.listen.substr(colon + 1), port) || port > 65535 || ec) {
+  f.address = boost::asio::ip::make_address(listen.host, ec);
+  if (ec) {  // a name: the API binds an address
     std::fprintf(stderr, "stampede proxy: --listen must be IP:PORT, got '%s'\n", f.listen.c_str());
     return exit_usage;
   }
-  f.port = static_cast<uint16_t>(port);
+  f.port = listen.port;
   if (f.allow_remote && f.api_token.empty()) {
     std::fprintf(stderr, "stampede proxy: --allow-remote needs --api-token TOKEN (remote API clients must send it)\n");
     return exit_usage;

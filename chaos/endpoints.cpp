@@ -6,6 +6,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 
 #include "chaos/proxy_server.h"
 
@@ -14,29 +15,20 @@ namespace stampede::chaos {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-std::pair<std::string, std::string> split_host_port(std::string_view text, std::string_view what) {
-  auto fail = [&](std::string_view problem) {
-    throw chaos_error(error_kind::invalid_argument,
-                      std::string(what) + " '" + std::string(text) + "' " + std::string(problem));
-  };
-  const size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon + 1 == text.size()) fail("must be host:port");
-  std::string host(text.substr(0, colon));
-  std::string port(text.substr(colon + 1));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) host = "127.0.0.1";
-  for (char c : port) {
-    if (c < '0' || c > '9') fail("has a bad port");
+host_port parse_endpoint(std::string_view text, std::string_view what) {
+  try {
+    return parse_host_port(text, what, {.default_host = "127.0.0.1", .port_zero_allowed = true});
+  } catch (const std::invalid_argument& e) {
+    throw chaos_error(error_kind::invalid_argument, e.what());
   }
-  if (port.size() > 5 || std::stoul(port) > 65535) fail("has a bad port");
-  return {host, port};
 }
 
 std::vector<tcp::endpoint> resolve(asio::io_context& io, std::string_view text, std::string_view what) {
-  auto [host, port] = split_host_port(text, what);
+  const host_port address = parse_endpoint(text, what);
   tcp::resolver resolver(io);
   boost::system::error_code ec;
-  auto results = resolver.resolve(host, port, tcp::resolver::numeric_service, ec);
+  auto results =
+      resolver.resolve(address.host, std::to_string(address.port), tcp::resolver::numeric_service, ec);
   if (ec || results.empty()) {
     throw chaos_error(error_kind::invalid_argument,
                       std::string(what) + " '" + std::string(text) + "' cannot be resolved: " + ec.message());

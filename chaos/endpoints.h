@@ -10,10 +10,13 @@
 #include <utility>
 #include <vector>
 
+#include "common/host_port.h"
+
 namespace stampede::chaos {
 
-// Splits "host:port" / "[v6]:port" ("" host = 127.0.0.1). Throws chaos_error(invalid_argument) naming `what`.
-std::pair<std::string, std::string> split_host_port(std::string_view text, std::string_view what);
+// Parses "host:port" / "[v6]:port" with common's parser: an empty host is 127.0.0.1, and port 0 is allowed
+// (a listen address picks a free port). Throws chaos_error(invalid_argument) naming `what`.
+host_port parse_endpoint(std::string_view text, std::string_view what);
 
 // Resolves numerically-ported "host:port". Throws chaos_error(invalid_argument) naming `what`.
 std::vector<boost::asio::ip::tcp::endpoint> resolve(boost::asio::io_context& io, std::string_view text,

@@ -3,38 +3,6 @@
 #include <span>
 
 namespace stampede::chaos {
-namespace {
-
-std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 429:
-      return "Too Many Requests";
-    case 500:
-      return "Internal Server Error";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return status < 400 ? "OK" : "Error";
-  }
-}
-
-}  // namespace
 
 http_stage::http_stage()
     : parser_(http::parse_limits{.max_header_bytes = 64 * 1024, .max_body_bytes = 16 * 1024 * 1024}) {}
@@ -133,7 +101,7 @@ void http_stage::decide(steady::time_point now, const units& request_toxics, tox
 void http_stage::respond(bool close_after, sink& out) {
   const toxics::request_fault fault = std::move(*abort_);
   abort_.reset();
-  const std::string reason(reason_phrase(fault.status));
+  const std::string reason(http::reason_phrase(fault.status));
   const std::string body = fault.body.empty() ? reason + "\n" : fault.body;
   std::string response = "HTTP/1.1 " + std::to_string(fault.status) + " " + reason +
                          "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +

@@ -284,8 +284,8 @@ std::vector<proxy_info> proxy_server::populate(const std::vector<proxy_config>& 
   for (const auto& c : configs) {
     std::optional<proxy_info> existing = proxy(c.name);
     if (existing) {
-      const bool same_listen = c.listen == existing->config.listen ||
-                               (split_host_port(c.listen, "listen").second == "0");
+      const bool same_listen =
+          c.listen == existing->config.listen || parse_endpoint(c.listen, "listen").port == 0;
       if (same_listen && c.upstream == existing->config.upstream) {
         out.push_back(update_proxy(c.name, {}, {}, c.enabled, c.max_connections > 0 ? std::optional(c.max_connections)
                                                                                    : std::nullopt));

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "common/text.h"
+
 namespace stampede {
 namespace {
 
@@ -50,15 +52,6 @@ struct outcome {
 };
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-bool is_space(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Unit names are ASCII letters or the two UTF-8 micro signs followed by 's'.
 size_t unit_length(std::string_view rest) noexcept {

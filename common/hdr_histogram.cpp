@@ -10,6 +10,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "common/text.h"
+
 namespace stampede {
 
 namespace {
@@ -108,11 +110,8 @@ int base64_value(char c) {
   return -1;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
-
 std::optional<std::vector<uint8_t>> base64_decode(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  text = trim(text);
   size_t padding = 0;
   while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') ++padding;
   if (padding > 0 && text.size() % 4 != 0) return std::nullopt;  // padding only on a full final quad

@@ -14,6 +14,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/status.hpp>
 #include <cassert>
 #include <cstring>
 #include <limits>
@@ -43,6 +44,11 @@ std::string_view to_string(parse_error e) noexcept {
       return "unexpected_eof";
   }
   return "unknown";
+}
+
+std::string_view reason_phrase(int status) noexcept {
+  const auto phrase = beast_http::obsolete_reason(static_cast<beast_http::status>(status));
+  return {phrase.data(), phrase.size()};
 }
 
 namespace {

@@ -15,6 +15,8 @@
 #include <system_error>
 #include <utility>
 
+#include "common/text.h"
+
 namespace stampede::http {
 
 struct parse_limits {
@@ -34,6 +36,11 @@ enum class parse_error {
   unexpected_eof,      // stream closed inside a message
 };
 std::string_view to_string(parse_error) noexcept;
+
+// The reason phrase of a status code, from Beast's table (boost::beast::http::obsolete_reason), for every
+// status line we write (server, fault proxy): "Payload Too Large" for 413, and Beast's "<unknown-status>"
+// for a code it does not know (420).
+std::string_view reason_phrase(int status) noexcept;
 
 // Parsed header block. `raw` holds one "Name: value\r\n" line per received field, in order, with the
 // name as received and the value as received minus surrounding whitespace (obs-folds are unfolded);
@@ -129,10 +136,7 @@ void for_each_field_line(std::string_view block, F&& f) {
     rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 2);
     const size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    f(line.substr(0, colon), value);
+    f(line.substr(0, colon), stampede::trim(line.substr(colon + 1), " \t"));
   }
 }
 }  // namespace detail

@@ -13,6 +13,7 @@
 
 #include "common/closest_name.h"
 #include "common/duration.h"
+#include "common/version.h"
 #include "loadgen/json_selector.h"
 #include "loadgen/lua_json.h"
 #include "loadgen/lua_runtime.h"
@@ -956,7 +957,7 @@ lua_runtime::lua_runtime(worker& owner)
 
   // stampede = { version, worker, threads, seed, abort }
   lua_newtable(L_);
-  lua_pushstring(L_, "0.1.0");
+  lua_pushlstring(L_, stampede::version.data(), stampede::version.size());
   lua_setfield(L_, -2, "version");
   lua_pushinteger(L_, owner.index());
   lua_setfield(L_, -2, "worker");

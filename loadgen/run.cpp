@@ -18,6 +18,7 @@
 #include <lua.hpp>
 
 #include "common/limits.h"
+#include "common/version.h"
 #include "loadgen/aggregate.h"
 #include "loadgen/chaos_timeline.h"
 #include "loadgen/load_plan.h"
@@ -725,7 +726,7 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
   root["schema"] = "stampede-results";
   root["version"] = 1;
   json::object meta;
-  meta["stampede_version"] = "0.1.0";
+  meta["stampede_version"] = stampede::version;
   meta["scenario"] = plan_.script_path;
   meta["target"] = plan_.options.target;
   meta["started_at"] = iso_time(wall_start_);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
-#include "reference_shop/metrics.h"
 #include "reference_shop/request_fields.h"
 
 namespace stampede::shop {
@@ -107,20 +106,19 @@ http::response accounts::logout(const http::request& request) {
   return r;
 }
 
-void accounts::render_metrics(std::string& out) const {
-  write_family_header(out, "shop_registrations_total", "counter", "Accounts created.");
-  write_sample(out, "shop_registrations_total", {}, static_cast<double>(registrations_.load()));
-  write_family_header(out, "shop_logins_total", "counter", "Login attempts by result.");
-  write_sample(out, "shop_logins_total", {{"result", "ok"}}, static_cast<double>(logins_ok_.load()));
-  write_sample(out, "shop_logins_total", {{"result", "invalid"}}, static_cast<double>(logins_failed_.load()));
-  write_sample(out, "shop_logins_total", {{"result", "account_limited"}},
-               static_cast<double>(account_limited_.load()));
-  write_family_header(out, "shop_login_dummy_verifications_total", "counter",
-                      "Logins for unknown emails verified against the dummy hash (no timing oracle).");
-  write_sample(out, "shop_login_dummy_verifications_total", {},
-               static_cast<double>(dummy_verifications_.load()));
-  write_family_header(out, "shop_logouts_total", "counter", "Sessions revoked by logout.");
-  write_sample(out, "shop_logouts_total", {}, static_cast<double>(logouts_.load()));
+void accounts::render_metrics(prometheus::text_writer& out) const {
+  using prometheus::metric_type;
+  out.family("shop_registrations_total", metric_type::counter, "Accounts created.");
+  out.sample("shop_registrations_total", {}, registrations_.load());
+  out.family("shop_logins_total", metric_type::counter, "Login attempts by result.");
+  out.sample("shop_logins_total", {{"result", "ok"}}, logins_ok_.load());
+  out.sample("shop_logins_total", {{"result", "invalid"}}, logins_failed_.load());
+  out.sample("shop_logins_total", {{"result", "account_limited"}}, account_limited_.load());
+  out.family("shop_login_dummy_verifications_total", metric_type::counter,
+             "Logins for unknown emails verified against the dummy hash (no timing oracle).");
+  out.sample("shop_login_dummy_verifications_total", {}, dummy_verifications_.load());
+  out.family("shop_logouts_total", metric_type::counter, "Sessions revoked by logout.");
+  out.sample("shop_logouts_total", {}, logouts_.load());
 }
 
 }  // namespace stampede::shop

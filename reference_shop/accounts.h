@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "common/http_server.h"
+#include "common/prometheus_text.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/rate_limiter.h"
 #include "reference_shop/store.h"
@@ -45,7 +46,7 @@ class accounts {
   std::chrono::milliseconds hash_duration() const noexcept { return hash_duration_; }
 
   // Appends the account counters in the Prometheus text format.
-  void render_metrics(std::string& out) const;
+  void render_metrics(prometheus::text_writer& out) const;
 
   // Lower-cased email, or nullopt when it is not one (no '@' with text on both sides, 3 to 254 bytes,
   // control characters, white space).

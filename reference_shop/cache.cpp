@@ -2,8 +2,6 @@
 
 #include <random>
 
-#include "reference_shop/metrics.h"
-
 namespace stampede::shop {
 
 response_cache::response_cache(cache_options options) : options_(std::move(options)) {
@@ -153,22 +151,23 @@ cache_stats response_cache::stats() const {
   return out;
 }
 
-void render_cache_metrics(std::string& out, const cache_stats& cs) {
-  write_family_header(out, "shop_cache_requests_total", "counter", "Cache lookups by result.");
-  write_sample(out, "shop_cache_requests_total", {{"result", "hit"}}, static_cast<double>(cs.hits));
-  write_sample(out, "shop_cache_requests_total", {{"result", "negative_hit"}}, static_cast<double>(cs.negative_hits));
-  write_sample(out, "shop_cache_requests_total", {{"result", "miss"}}, static_cast<double>(cs.misses));
-  write_family_header(out, "shop_cache_loads_total", "counter", "Cache fills from the database.");
-  write_sample(out, "shop_cache_loads_total", {}, static_cast<double>(cs.loads));
-  write_family_header(out, "shop_cache_coalesced_total", "counter",
-                      "Misses that waited for a load in flight on this node (single-flight).");
-  write_sample(out, "shop_cache_coalesced_total", {}, static_cast<double>(cs.coalesced));
-  write_family_header(out, "shop_cache_evictions_total", "counter", "Entries evicted by LRU.");
-  write_sample(out, "shop_cache_evictions_total", {}, static_cast<double>(cs.evictions));
-  write_family_header(out, "shop_cache_expirations_total", "counter", "Entries found expired.");
-  write_sample(out, "shop_cache_expirations_total", {}, static_cast<double>(cs.expirations));
-  write_family_header(out, "shop_cache_entries", "gauge", "Entries in the node's own cache.");
-  write_sample(out, "shop_cache_entries", {}, static_cast<double>(cs.entries));
+void render_cache_metrics(prometheus::text_writer& out, const cache_stats& cs) {
+  using prometheus::metric_type;
+  out.family("shop_cache_requests_total", metric_type::counter, "Cache lookups by result.");
+  out.sample("shop_cache_requests_total", {{"result", "hit"}}, cs.hits);
+  out.sample("shop_cache_requests_total", {{"result", "negative_hit"}}, cs.negative_hits);
+  out.sample("shop_cache_requests_total", {{"result", "miss"}}, cs.misses);
+  out.family("shop_cache_loads_total", metric_type::counter, "Cache fills from the database.");
+  out.sample("shop_cache_loads_total", {}, cs.loads);
+  out.family("shop_cache_coalesced_total", metric_type::counter,
+             "Misses that waited for a load in flight on this node (single-flight).");
+  out.sample("shop_cache_coalesced_total", {}, cs.coalesced);
+  out.family("shop_cache_evictions_total", metric_type::counter, "Entries evicted by LRU.");
+  out.sample("shop_cache_evictions_total", {}, cs.evictions);
+  out.family("shop_cache_expirations_total", metric_type::counter, "Entries found expired.");
+  out.sample("shop_cache_expirations_total", {}, cs.expirations);
+  out.family("shop_cache_entries", metric_type::gauge, "Entries in the node's own cache.");
+  out.sample("shop_cache_entries", {}, cs.entries);
 }
 
 namespace {

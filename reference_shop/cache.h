@@ -24,6 +24,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/prometheus_text.h"
+
 namespace stampede::shop {
 
 struct cache_options {
@@ -69,12 +71,12 @@ class read_cache {
   virtual void start_generation(int64_t generation) = 0;
   virtual cache_stats stats() const = 0;
   // The shop_cache_* families for /metrics.
-  virtual void render_metrics(std::string& out) const = 0;
+  virtual void render_metrics(prometheus::text_writer& out) const = 0;
 };
 
 // Writes the families every cache has (requests by result, loads, coalesced, evictions, expirations,
 // entries) from `s`.
-void render_cache_metrics(std::string& out, const cache_stats& s);
+void render_cache_metrics(prometheus::text_writer& out, const cache_stats& s);
 
 class response_cache final : public read_cache {
  public:
@@ -87,7 +89,7 @@ class response_cache final : public read_cache {
   void start_generation(int64_t) override { clear(); }
   void clear();
   cache_stats stats() const override;
-  void render_metrics(std::string& out) const override { render_cache_metrics(out, stats()); }
+  void render_metrics(prometheus::text_writer& out) const override { render_cache_metrics(out, stats()); }
 
  private:
   struct entry {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "common/host_port.h"
 #include "common/limits.h"
 #include "reference_shop/node.h"
 #include "reference_shop/options.h"
@@ -44,14 +45,6 @@ void report_ready(int fd, uint16_t port) {
   ::close(fd);
 }
 
-std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& text) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) return std::nullopt;
-  const int port = std::atoi(text.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) return std::nullopt;
-  return std::pair{text.substr(0, colon), static_cast<uint16_t>(port)};
-}
-
 constexpr const char* node_usage =
     "usage: stampede shop-node --db FILE | --db-url URL [--db-pool N] [--name N] [--address A] [--port P]\n"
     "  [--threads T]\n"
@@ -83,10 +76,9 @@ void parse_cache_flags(const arg_list& a, node_options& o) {
   auto& r = o.redis_cache;
   if (o.cache_kind == "redis") {
     if (!a.has("redis")) throw std::invalid_argument("--cache redis needs --redis HOST:PORT");
-    auto hp = parse_host_port(a.get("redis"));
-    if (!hp) throw std::invalid_argument("--redis must be HOST:PORT");
-    r.redis.host = hp->first;
-    r.redis.port = hp->second;
+    auto hp = parse_host_port(a.get("redis"), "--redis");  // throws std::invalid_argument
+    r.redis.host = std::move(hp.host);
+    r.redis.port = hp.port;
     if (const char* password = std::getenv("STAMPEDE_REDIS_PASSWORD")) r.redis.password = password;
   } else if (a.has("redis")) {
     throw std::invalid_argument("--redis needs --cache redis");
@@ -154,11 +146,10 @@ int shop_node_command(std::span<char* const> args) {
     o.kdf_max_wait = std::chrono::milliseconds{a.get_int("kdf-max-wait-ms", o.kdf_max_wait.count(), 0, 600'000)};
     o.flash_max_inflight = static_cast<int>(a.get_int("flash-max-inflight", 0, 0, 1'000'000));
     if (a.has("payment")) {
-      auto hp = parse_host_port(a.get("payment"));
-      if (!hp) throw std::invalid_argument("--payment must be HOST:PORT");
+      auto payment = parse_host_port(a.get("payment"), "--payment");  // throws std::invalid_argument
       o.pipeline_enabled = true;
-      o.pipeline.payment_host = hp->first;
-      o.pipeline.payment_port = hp->second;
+      o.pipeline.payment_host = std::move(payment.host);
+      o.pipeline.payment_port = payment.port;
     }
     o.pipeline.workers = static_cast<int>(a.get_int("workers", 2, 1, 64));
     o.pipeline.lease = std::chrono::milliseconds{a.get_int("lease-ms", 5000, 100, 3'600'000)};

@@ -1,32 +1,9 @@
 #include "reference_shop/metrics.h"
 
-#include <cstdio>
+#include <algorithm>
 #include <mutex>
 
 namespace stampede::shop {
-
-namespace {
-
-void append_escaped(std::string& out, std::string_view value) {
-  for (char c : value) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-}
-
-void append_number(std::string& out, double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.17g", value);
-  out += buffer;
-}
-
-}  // namespace
 
 void duration_histograms::observe(std::string_view route, std::string_view method, int status, double seconds) {
   series* s = nullptr;
@@ -51,62 +28,25 @@ void duration_histograms::observe(std::string_view route, std::string_view metho
   s->sum_micros.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
 }
 
-void duration_histograms::render(std::string& out, std::string_view name, std::string_view help) const {
-  write_family_header(out, name, "histogram", help);
+void duration_histograms::render(prometheus::text_writer& out, std::string_view name,
+                                 std::string_view help) const {
+  out.family(name, prometheus::metric_type::histogram, help);
   std::shared_lock lock{mutex_};
-  const std::string bucket = std::string{name} + "_bucket";
+  std::array<uint64_t, bounds.size()> cumulative{};
   for (const auto& [k, s] : series_) {
     const auto& [route, method, status] = k;
     const std::string code = std::to_string(status);
-    uint64_t cumulative = 0;
+    uint64_t running = 0;
     for (size_t i = 0; i < bounds.size(); ++i) {
-      cumulative += s->buckets[i].load(std::memory_order_relaxed);
-      char le[32];
-      std::snprintf(le, sizeof le, "%g", bounds[i]);
-      write_sample(out, bucket, {{"route", route}, {"method", method}, {"status", code}, {"le", le}},
-                   static_cast<double>(cumulative));
+      running += s->buckets[i].load(std::memory_order_relaxed);
+      cumulative[i] = running;
     }
-    const uint64_t count = s->count.load(std::memory_order_relaxed);
-    write_sample(out, bucket, {{"route", route}, {"method", method}, {"status", code}, {"le", "+Inf"}},
-                 static_cast<double>(count));
-    write_sample(out, std::string{name} + "_sum", {{"route", route}, {"method", method}, {"status", code}},
-                 static_cast<double>(s->sum_micros.load(std::memory_order_relaxed)) / 1e6);
-    write_sample(out, std::string{name} + "_count", {{"route", route}, {"method", method}, {"status", code}},
-                 static_cast<double>(count));
+    // observe() counts the bucket before the total: a total read after the buckets is never below them,
+    // unless an observation is under way; max() keeps +Inf >= every bucket even then.
+    const uint64_t count = std::max(running, s->count.load(std::memory_order_relaxed));
+    out.histogram(name, {{"route", route}, {"method", method}, {"status", code}}, bounds, cumulative,
+                  static_cast<double>(s->sum_micros.load(std::memory_order_relaxed)) / 1e6, count);
   }
-}
-
-void write_family_header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-void write_sample(std::string& out, std::string_view name,
-                  std::initializer_list<std::pair<std::string_view, std::string_view>> labels, double value) {
-  out += name;
-  if (labels.size() > 0) {
-    out += '{';
-    bool first = true;
-    for (const auto& [k, v] : labels) {
-      if (!first) out += ',';
-      first = false;
-      out += k;
-      out += "=\"";
-      append_escaped(out, v);
-      out += '"';
-    }
-    out += '}';
-  }
-  out += ' ';
-  append_number(out, value);
-  out += '\n';
 }
 
 }  // namespace stampede::shop

@@ -1,5 +1,5 @@
-// Prometheus text-format metrics for the shop node: request-duration histograms per route and status,
-// plus helpers to write counters and gauges. Names follow Prometheus conventions (base units, _total).
+// The shop node's request-duration histograms per route, method and status, written as Prometheus text
+// through common/prometheus_text.h. Names follow Prometheus conventions (base units, _total).
 // Thread-safety: observe() and render() are thread-safe; observe() is lock-free once a series exists.
 #pragma once
 
@@ -13,6 +13,8 @@
 #include <string_view>
 #include <utility>
 
+#include "common/prometheus_text.h"
+
 namespace stampede::shop {
 
 class duration_histograms {
@@ -21,8 +23,8 @@ class duration_histograms {
                                                     0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
   // `route` must be a low-cardinality pattern ("/api/products/{id}"), never a raw path.
   void observe(std::string_view route, std::string_view method, int status, double seconds);
-  // Appends the family `name` (with HELP and TYPE) to out.
-  void render(std::string& out, std::string_view name, std::string_view help) const;
+  // Writes the histogram family `name` (with HELP and TYPE).
+  void render(prometheus::text_writer& out, std::string_view name, std::string_view help) const;
 
  private:
   struct series {
@@ -45,10 +47,5 @@ class duration_histograms {
   };
   std::map<key, std::unique_ptr<series>, key_less> series_;
 };
-
-// Writers for one family: "# HELP", "# TYPE" then samples. Label values are escaped.
-void write_family_header(std::string& out, std::string_view name, std::string_view type, std::string_view help);
-void write_sample(std::string& out, std::string_view name,
-                  std::initializer_list<std::pair<std::string_view, std::string_view>> labels, double value);
 
 }  // namespace stampede::shop

@@ -4,6 +4,9 @@
 // server's threads, except the two that hash a password (registration, login): those run on a bounded
 // pool of their own (work_pool.h) and are shed with 429 + Retry-After beyond it, so health checks and the
 // rest of the API are answered during a login storm.
+// The API is a table of routes (node_routes.cpp: method + path pattern -> handler); the handlers live
+// by area in node_routes.cpp (probes, accounts, admin), node_catalogue.cpp and node_orders.cpp (cart,
+// orders, flash sales); /metrics is written in node_metrics.cpp.
 // Thread-safety: handle() is called concurrently by the server's and the pool's threads; start/stop from
 // one thread.
 #pragma once
@@ -24,6 +27,7 @@
 #include "reference_shop/passwords.h"
 #include "reference_shop/rate_limiter.h"
 #include "reference_shop/redis_cache.h"
+#include "reference_shop/route_table.h"
 #include "reference_shop/store.h"
 #include "reference_shop/work_pool.h"
 
@@ -77,13 +81,60 @@ class node {
   http::response handle(http::request& request);
   store& database() { return *store_; }
 
+  // One request to a route of the API: the request, the pattern's parameters, the time it is handled.
+  struct api_call {
+    http::request& request;
+    const path_params& params;
+    int64_t now;  // unix milliseconds
+  };
+  // A row of the route table: the handler, and whether it hashes a password (then it runs on the pool).
+  struct api_route {
+    http::response (node::*handle)(api_call&);
+    bool hashes_password = false;
+  };
+  // The API's routes (node_routes.cpp), in matching order.
+  static const route_table<api_route>& routes();
+
  private:
   static bool hashes_password(const http::request& request);
   void serve_hashing(http::request& request, http::responder reply);  // the server's asynchronous handler
   http::response handle_since(http::request& request, std::chrono::steady_clock::time_point start);
   http::response dispatch(http::request& request, std::string& route);
   void refresh_generation(bool force);
-  std::string render_metrics();
+  std::string render_metrics();  // node_metrics.cpp
+  void write_database_gauges(prometheus::text_writer& out);
+
+  // Shared by the handlers (node_routes.cpp). Each rejects (throws bad_input) when it fails.
+  int64_t session(const api_call& call);  // the session's user
+  void require_admin(const api_call& call);
+  read_cache::value cached(const std::string& key, const read_cache::loader& load);
+
+  // Handlers, one per route (the table is in node_routes.cpp).
+  // Probes, accounts and admin (node_routes.cpp):
+  http::response healthz(api_call& call);
+  http::response readyz(api_call& call);
+  http::response metrics(api_call& call);
+  http::response register_user(api_call& call);
+  http::response login(api_call& call);
+  http::response logout(api_call& call);
+  http::response admin_audit(api_call& call);
+  http::response admin_reset(api_call& call);
+  http::response admin_create_flash_sale(api_call& call);
+  // Catalogue (node_catalogue.cpp):
+  http::response categories(api_call& call);
+  http::response product(api_call& call);
+  http::response products(api_call& call);
+  http::response bestsellers(api_call& call);
+  // Cart, orders and flash sales (node_orders.cpp):
+  http::response cart(api_call& call);
+  http::response add_cart_item(api_call& call);
+  http::response set_cart_item(api_call& call);
+  http::response remove_cart_item(api_call& call);
+  http::response list_orders(api_call& call);
+  http::response checkout(api_call& call);
+  http::response get_order(api_call& call);
+  http::response flash_sale(api_call& call);
+  http::response flash_purchase(api_call& call);
 
   node_options options_;
   std::unique_ptr<store> store_;

@@ -1,12 +1,11 @@
 #include "reference_shop/redis_cache.h"
 
 #include <charconv>
+#include <concepts>
 #include <cstdio>
 #include <random>
 #include <thread>
 #include <vector>
-
-#include "reference_shop/metrics.h"
 
 namespace stampede::shop {
 
@@ -457,16 +456,17 @@ redis_cache_stats redis_cache::full_stats() const {
   return s;
 }
 
-void redis_cache::render_metrics(std::string& out) const {
+void redis_cache::render_metrics(prometheus::text_writer& out) const {
+  using prometheus::metric_type;
   const auto s = full_stats();
   render_cache_metrics(out, s.base);
-  auto counter = [&](const char* name, const char* help, uint64_t v) {
-    write_family_header(out, name, "counter", help);
-    write_sample(out, name, {}, static_cast<double>(v));
+  auto counter = [&](std::string_view name, std::string_view help, std::integral auto v) {
+    out.family(name, metric_type::counter, help);
+    out.sample(name, {}, v);
   };
-  auto gauge = [&](const char* name, const char* help, double v) {
-    write_family_header(out, name, "gauge", help);
-    write_sample(out, name, {}, v);
+  auto gauge = [&](std::string_view name, std::string_view help, std::integral auto v) {
+    out.family(name, metric_type::gauge, help);
+    out.sample(name, {}, v);
   };
   counter("shop_cache_stale_served_total", "Answers with a stale value (a rebuild elsewhere, or no Redis).",
           s.stale_served);
@@ -474,31 +474,30 @@ void redis_cache::render_metrics(std::string& out) const {
           s.lock_waits);
   counter("shop_cache_lock_wait_timeouts_total", "Lock waits that gave up after the bound and loaded themselves.",
           s.lock_wait_timeouts);
-  write_family_header(out, "shop_cache_fallbacks_total", "counter", "Lookups answered without Redis, by reason.");
-  write_sample(out, "shop_cache_fallbacks_total", {{"reason", "redis_down"}}, static_cast<double>(s.fallback_redis_down));
-  write_sample(out, "shop_cache_fallbacks_total", {{"reason", "redis_error"}}, static_cast<double>(s.fallback_redis_error));
-  write_sample(out, "shop_cache_fallbacks_total", {{"reason", "lock_wait"}}, static_cast<double>(s.fallback_lock_wait));
+  out.family("shop_cache_fallbacks_total", metric_type::counter, "Lookups answered without Redis, by reason.");
+  out.sample("shop_cache_fallbacks_total", {{"reason", "redis_down"}}, s.fallback_redis_down);
+  out.sample("shop_cache_fallbacks_total", {{"reason", "redis_error"}}, s.fallback_redis_error);
+  out.sample("shop_cache_fallbacks_total", {{"reason", "lock_wait"}}, s.fallback_lock_wait);
   counter("shop_cache_fallback_local_hits_total", "Fallbacks answered from the node's local copy, fresh.", s.local_hits);
   counter("shop_cache_shed_total", "Lookups refused with 503: no Redis answer and no room for a database load.", s.shed);
   counter("shop_cache_stores_voided_total", "Rebuilds not stored: the lock was lost (invalidated or expired).",
           s.stores_voided);
   gauge("shop_cache_invalidations_pending", "Invalidations waiting for Redis to answer again.",
-        static_cast<double>(s.invalidations_pending));
+        s.invalidations_pending);
   counter("shop_cache_invalidations_dropped_total", "Invalidations lost: the pending set was full.",
           s.invalidations_dropped);
-  gauge("shop_cache_rebuilds_in_flight", "Database loads by the cache running now on this node.",
-        static_cast<double>(s.loads_in_flight));
+  gauge("shop_cache_rebuilds_in_flight", "Database loads by the cache running now on this node.", s.loads_in_flight);
   gauge("shop_cache_rebuilds_in_flight_max", "The most database loads by the cache at once on this node.",
-        static_cast<double>(s.loads_in_flight_max));
-  write_family_header(out, "shop_cache_key_rebuilds_max", "gauge",
-                      "The most rebuilds of one key at once: on this node, and over all nodes as counted in Redis.");
-  write_sample(out, "shop_cache_key_rebuilds_max", {{"scope", "node"}}, static_cast<double>(s.key_loads_max));
-  write_sample(out, "shop_cache_key_rebuilds_max", {{"scope", "cluster"}}, static_cast<double>(s.key_rebuilds_max_cluster));
+        s.loads_in_flight_max);
+  out.family("shop_cache_key_rebuilds_max", metric_type::gauge,
+             "The most rebuilds of one key at once: on this node, and over all nodes as counted in Redis.");
+  out.sample("shop_cache_key_rebuilds_max", {{"scope", "node"}}, s.key_loads_max);
+  out.sample("shop_cache_key_rebuilds_max", {{"scope", "cluster"}}, s.key_rebuilds_max_cluster);
   gauge("shop_cache_redis_up", "1 while this node's Redis circuit is closed.", s.redis.up ? 1 : 0);
-  write_family_header(out, "shop_cache_redis_errors_total", "counter", "Redis call failures by kind.");
+  out.family("shop_cache_redis_errors_total", metric_type::counter, "Redis call failures by kind.");
   for (size_t i = 0; i < redis::counted_error_kinds.size(); ++i) {
-    write_sample(out, "shop_cache_redis_errors_total", {{"kind", redis::to_string(redis::counted_error_kinds[i])}},
-                 static_cast<double>(s.redis.errors[i]));
+    out.sample("shop_cache_redis_errors_total", {{"kind", redis::to_string(redis::counted_error_kinds[i])}},
+               s.redis.errors[i]);
   }
   counter("shop_cache_redis_skipped_total", "Redis calls not made: the circuit was open (backing off).", s.redis.skipped);
   counter("shop_cache_redis_reconnects_total", "Times Redis answered again after a failure.", s.redis.reconnects);

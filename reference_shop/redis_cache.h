@@ -105,7 +105,7 @@ class redis_cache final : public read_cache {
   void start_generation(int64_t generation) override;
   cache_stats stats() const override { return full_stats().base; }
   redis_cache_stats full_stats() const;
-  void render_metrics(std::string& out) const override;
+  void render_metrics(prometheus::text_writer& out) const override;
 
  private:
   struct entry {

@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <charconv>
 
+#include "common/text.h"
+
 namespace stampede::shop {
 
 namespace json = boost::json;
@@ -126,7 +128,7 @@ std::string client_key(const http::request& request) {
     if (name.size() == 15 && strncasecmp(name.data(), "X-Forwarded-For", 15) == 0) last = value;
   });
   if (const size_t comma = last.rfind(','); comma != std::string_view::npos) last.remove_prefix(comma + 1);
-  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+  last = trim(last, " \t");
   if (!last.empty()) return std::string{last};
   return request.remote_address;
 }

@@ -66,6 +66,30 @@ TEST_F(http_fixture, abort_answers_matching_requests_without_reaching_upstream) 
   EXPECT_NE(log[0].detail.find("POST /checkout/confirm"), std::string::npos);
 }
 
+// The abort's status line and default body carry Beast's reason phrase for any status (the proxy had a
+// table of its own that answered "OK" for every 1xx-3xx and "Error" for 4xx/5xx it did not list).
+TEST_F(http_fixture, abort_status_lines_carry_beasts_reason_phrases) {
+  const uint16_t port = add(server_);
+  const std::vector<std::pair<int, std::string>> expected = {{301, "Moved Permanently"},
+                                                             {405, "Method Not Allowed"},
+                                                             {502, "Bad Gateway"},
+                                                             {507, "Insufficient Storage"}};
+  for (const auto& [status, reason] : expected) {
+    auto t = http_toxic(toxic_type::http_abort, "", "/s" + std::to_string(status));
+    t.name = "abort" + std::to_string(status);
+    t.status = status;
+    server_.add_toxic("shop", t);
+    fd_guard c = connect_to(port);
+    ASSERT_TRUE(
+        send_all(c.get(), "GET /s" + std::to_string(status) + " HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    const auto r = read_until(c.get(), SIZE_MAX, std::chrono::milliseconds(3000));
+    const std::string line = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
+    EXPECT_EQ(r.data.substr(0, line.size()), line) << r.data;
+    EXPECT_TRUE(r.data.ends_with("\r\n\r\n" + reason + "\n")) << r.data;  // the default body
+  }
+  EXPECT_EQ(served_.load(), 0);
+}
+
 TEST_F(http_fixture, glob_paths_match) {
   const uint16_t port = add(server_);
   auto t = http_toxic(toxic_type::http_abort, "", "/api/*/orders");

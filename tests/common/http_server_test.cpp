@@ -175,6 +175,38 @@ TEST(http_server, handler_exception_becomes_500) {
   EXPECT_EQ(client.get("/after").status, 200);  // the connection survives
 }
 
+// Reason phrases are Beast's (obsolete_reason), not a table of our own: the status line of each code.
+TEST(http_server, status_lines_carry_beasts_reason_phrases) {
+  server s(small_options(),
+           [](request& req) { return response::text(std::stoi(std::string(req.path().substr(1))), ""); });
+  s.start();
+  const std::vector<std::pair<int, std::string>> expected = {
+      {200, "OK"},
+      {207, "Multi-Status"},
+      {404, "Not Found"},
+      {413, "Payload Too Large"},
+      {422, "Unprocessable Entity"},
+      {451, "Unavailable For Legal Reasons"},
+      {503, "Service Unavailable"},
+      {420, "<unknown-status>"},
+  };
+  for (const auto& [status, reason] : expected) {
+    EXPECT_EQ(reason_phrase(status), reason);
+    raw_connection c(s.port());
+    ASSERT_TRUE(c.send("GET /" + std::to_string(status) + " HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    std::string wire;
+    char buf[4096];
+    for (;;) {
+      boost::system::error_code ec;
+      const size_t n = c.socket().read_some(boost::asio::buffer(buf), ec);
+      if (ec) break;
+      wire.append(buf, n);
+    }
+    const std::string line = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
+    EXPECT_EQ(wire.substr(0, line.size()), line) << wire.substr(0, wire.find('\r'));
+  }
+}
+
 TEST(http_server, slowloris_is_cut_at_header_timeout_however_slowly_bytes_trickle) {
   server_options o = small_options();
   o.header_timeout = 300ms;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/hdr_histogram.h"
+#include "common/version.h"
 #include "loadgen/run.h"
 #include "tests/loadgen/run_support.h"
 #include "tests/support/test_server.h"
@@ -146,6 +147,7 @@ void meta() {
                {"generator", type::object},
                {"aborted", type::null}},
               "meta");
+  EXPECT_EQ(meta.at("stampede_version").as_string(), stampede::version);  // the generated one, no literal
   EXPECT_EQ(meta.at("scenario").as_string(), scenario("results.lua"));
   EXPECT_EQ(meta.at("target").as_string(), server_->base_url());
   EXPECT_TRUE(is_iso_utc_millis(meta.at("started_at").as_string())) << meta.at("started_at");

@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <thread>
@@ -213,6 +214,35 @@ TEST_F(shop_process_test, haproxy_that_cannot_be_restarted_stops_the_shop_with_a
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << log();
   EXPECT_NE(log().find("haproxy could not be restarted (5 tries)"), std::string::npos) << log();
   for (pid_t pid : pids) EXPECT_TRUE(eventually([&] { return gone(pid); }, 5s)) << "left behind: pid " << pid;
+}
+
+// `shop-node --payment` goes through common's host:port parser: a bad address exits 2 naming the flag and
+// the problem (the node's own parser took "127.0.0.1:9000x" as port 9000 and "[::1]:9000" as host "[::1]").
+TEST(shop_node_flags, a_bad_payment_address_exits_2_naming_the_flag) {
+  temp_dir dir;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"127.0.0.1:9000x", "--payment '127.0.0.1:9000x' has a bad port (1 to 65535)"},
+      {"127.0.0.1:70000", "--payment '127.0.0.1:70000' has a bad port (1 to 65535)"},
+      {"127.0.0.1:0", "--payment '127.0.0.1:0' has a bad port (1 to 65535)"},
+      {":9000", "--payment ':9000' has no host"},
+      {"127.0.0.1", "--payment '127.0.0.1' must be host:port"},
+  };
+  for (const auto& [address, message] : cases) {
+    const std::string err = dir.file("stderr.txt");
+    std::filesystem::remove(err);
+    auto p = spawn({"shop-node", "--db", dir.file("shop.db"), "--kdf", "minimal", "--payment", address}, err);
+    ::close(p.stdout_fd);
+    const auto status = wait_exit(p.pid, 10s);
+    if (!status) {
+      ::kill(p.pid, SIGKILL);
+      wait_exit(p.pid, 10s);
+    }
+    ASSERT_TRUE(status.has_value()) << address << ": the node started instead of refusing the flag";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << address;
+    std::ifstream in{err};
+    const std::string text{std::istreambuf_iterator<char>{in}, {}};
+    EXPECT_NE(text.find(message), std::string::npos) << address << ": " << text;
+  }
 }
 
 }  // namespace

@@ -1,0 +1,93 @@
+// The shop node's /metrics: request durations per route, the cache, admission control, checkouts, logins,
+// payments and the shared database's gauges, in the Prometheus text format (common/prometheus_text.h).
+#include "reference_shop/node.h"
+
+namespace stampede::shop {
+
+std::string node::render_metrics() {
+  using prometheus::metric_type;
+  prometheus::text_writer out;
+  out.reserve(16 * 1024);
+  durations_.render(out, "shop_http_request_duration_seconds",
+                    "HTTP request duration by route, method and status.");
+  cache_->render_metrics(out);
+  out.family("shop_bloom_rejections_total", metric_type::counter,
+             "Product lookups refused by the Bloom filter.");
+  out.sample("shop_bloom_rejections_total", {}, bloom_rejections_.load());
+  out.family("shop_rate_limited_total", metric_type::counter,
+             "Requests refused with 429 by the rate limiter.");
+  out.sample("shop_rate_limited_total", {}, rate_limited_.load());
+  out.family("shop_flash_purchases_total", metric_type::counter, "Flash-sale purchase attempts by result.");
+  out.sample("shop_flash_purchases_total", {{"result", "created"}}, flash_created_.load());
+  out.sample("shop_flash_purchases_total", {{"result", "already_bought"}}, flash_already_.load());
+  out.sample("shop_flash_purchases_total", {{"result", "sold_out"}}, flash_sold_out_.load());
+  out.sample("shop_flash_purchases_total", {{"result", "shed"}}, flash_shed_.load());
+  out.family("shop_checkouts_total", metric_type::counter, "Checkouts by result.");
+  out.sample("shop_checkouts_total", {{"result", "created"}}, checkouts_created_.load());
+  out.sample("shop_checkouts_total", {{"result", "replayed"}}, checkouts_replayed_.load());
+  out.sample("shop_checkouts_total", {{"result", "out_of_stock"}}, checkouts_out_of_stock_.load());
+  accounts_->render_metrics(out);
+  out.family("shop_login_shed_total", metric_type::counter,
+             "Logins and registrations refused with 429 before hashing, by reason.");
+  out.sample("shop_login_shed_total", {{"reason", "busy"}}, kdf_shed_busy_.load());
+  out.sample("shop_login_shed_total", {{"reason", "source_rate"}}, kdf_shed_source_.load());
+  out.sample("shop_login_shed_total", {{"reason", "expired"}}, kdf_shed_expired_.load());
+  if (kdf_pool_) {
+    out.family("shop_password_hashing", metric_type::gauge,
+               "Password hashes running and waiting on this node.");
+    out.sample("shop_password_hashing", {{"state", "running"}}, kdf_pool_->running());
+    out.sample("shop_password_hashing", {{"state", "waiting"}}, kdf_pool_->waiting());
+  }
+  if (pipeline_) {
+    const auto ps = pipeline_->stats();
+    out.family("shop_payments_total", metric_type::counter,
+               "Payment outcomes handled by this node's workers.");
+    out.sample("shop_payments_total", {{"result", "captured"}}, ps.captured);
+    out.sample("shop_payments_total", {{"result", "declined"}}, ps.declined);
+    out.sample("shop_payments_total", {{"result", "retried"}}, ps.retries);
+    out.sample("shop_payments_total", {{"result", "dead_lettered"}}, ps.dead_lettered);
+    out.sample("shop_payments_total", {{"result", "refunded"}}, ps.refunds);
+    out.sample("shop_payments_total", {{"result", "lease_lost"}}, ps.lease_lost);
+  }
+  write_database_gauges(out);
+  if (server_) {
+    const auto ss = server_->stats();
+    out.family("shop_http_connections_active", metric_type::gauge, "Open client connections.");
+    out.sample("shop_http_connections_active", {}, ss.connections_active);
+    out.family("shop_http_bad_requests_total", metric_type::counter, "Malformed or oversized requests.");
+    out.sample("shop_http_bad_requests_total", {}, ss.bad_requests);
+  }
+  return out.take();
+}
+
+// Gauges of the shared database. A busy database leaves them out: the metrics above are still worth
+// serving. They are read before any family is written, so a failure leaves no family half written.
+void node::write_database_gauges(prometheus::text_writer& out) {
+  using prometheus::metric_type;
+  store_gauges g;
+  int64_t due = 0;
+  try {
+    g = store_->gauges();
+    due = store_->outbox_due(unix_millis());
+  } catch (const std::exception&) {
+    return;
+  }
+  out.family("shop_orders", metric_type::gauge, "Orders by state (shared database).");
+  for (const auto& [state, count] : g.orders_by_state) out.sample("shop_orders", {{"state", state}}, count);
+  out.family("shop_outbox_messages", metric_type::gauge, "Order pipeline messages by state.");
+  int64_t dead = 0;
+  for (const auto& [state, count] : g.outbox_by_state) {
+    out.sample("shop_outbox_messages", {{"state", state}}, count);
+    if (state == "dead") dead = count;
+  }
+  out.family("shop_dead_letters", metric_type::gauge, "Messages in the dead-letter state.");
+  out.sample("shop_dead_letters", {}, dead);
+  out.family("shop_queue_depth", metric_type::gauge, "Messages due for a payment worker now.");
+  out.sample("shop_queue_depth", {}, due);
+  out.family("shop_stock_units", metric_type::gauge, "Units in stock over all products.");
+  out.sample("shop_stock_units", {}, g.stock_units);
+  out.family("shop_flash_remaining_units", metric_type::gauge, "Units left over all flash sales.");
+  out.sample("shop_flash_remaining_units", {}, g.flash_remaining);
+}
+
+}  // namespace stampede::shop

@@ -3,7 +3,9 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -75,7 +77,7 @@ param::param(std::string_view v) : text_(v) {
   }
 }
 
-connection::connection(const std::string& conninfo, const settings& s) {
+connection::connection(const std::string& conninfo, const settings& s) : commit_timeout_(s.commit_timeout) {
   const std::string connect_timeout = std::to_string(std::max<int64_t>(2, s.connect_timeout.count()));
   const std::string user_timeout = std::to_string(s.tcp_user_timeout.count());
   // Server settings for the session, after any the connection string already asks for.
@@ -113,11 +115,18 @@ connection::~connection() {
 }
 
 // Notices outside a query are how the server announces that it ends the session (FATAL); others (NOTICE,
-// WARNING) are dropped instead of going to stderr.
+// WARNING) are dropped instead of going to stderr, except the WARNING that a commit stopped waiting for
+// synchronous replication. That one has no SQLSTATE of its own and a translated message, so it is known by
+// the server function that raises it (PostgreSQL 15's syncrep.c), which is not translated.
 void connection::on_notice(void* self, const pg_result* notice) {
+  auto* c = static_cast<connection*>(self);
   const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
-  if (severity != nullptr && (std::strcmp(severity, "FATAL") == 0 || std::strcmp(severity, "PANIC") == 0)) {
-    static_cast<connection*>(self)->fatal_notice_ = true;
+  if (severity == nullptr) return;
+  if (std::strcmp(severity, "FATAL") == 0 || std::strcmp(severity, "PANIC") == 0) c->fatal_notice_ = true;
+  const char* function = PQresultErrorField(notice, PG_DIAG_SOURCE_FUNCTION);
+  if (std::strcmp(severity, "WARNING") == 0 && function != nullptr &&
+      std::strcmp(function, "SyncRepWaitForLSN") == 0) {
+    c->sync_wait_canceled_ = true;
   }
 }
 
@@ -194,8 +203,16 @@ void connection::copy_in(std::string_view copy_sql, std::string_view data) {
 }
 
 void connection::commit(const std::function<void()>& after_send) {
+  sync_wait_canceled_ = false;
   if (PQsendQuery(conn_, "COMMIT") != 1) throw failure(nullptr, "COMMIT");
   if (after_send) after_send();
+  if (!await_answer(commit_timeout_)) {
+    request_cancel();  // a wait for a standby then ends with the WARNING (below), other waits with an error
+    if (!await_answer(std::chrono::seconds{1})) {
+      throw error("", "PostgreSQL: no answer to COMMIT within " + std::to_string(commit_timeout_.count()) +
+                      " ms", true, "COMMIT");
+    }
+  }
   std::optional<error> failed;
   bool answered = false;
   while (pg_result* r = PQgetResult(conn_)) {
@@ -205,9 +222,38 @@ void connection::commit(const std::function<void()>& after_send) {
   }
   if (!answered && !failed) failed = failure(nullptr, "COMMIT");
   if (failed) throw *failed;
+  if (sync_wait_canceled_) {
+    throw error("",
+                "PostgreSQL: COMMIT stopped waiting for synchronous replication; it committed on this server "
+                "but perhaps not on a standby",
+                true, "COMMIT");
+  }
   // A COMMIT inside an aborted transaction answers "ROLLBACK" without an error.
   if (PQtransactionStatus(conn_) != PQTRANS_IDLE)
     throw error("", "PostgreSQL: COMMIT left a transaction open", false);
+}
+
+bool connection::await_answer(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (PQisBusy(conn_) == 1) {
+    if (PQsocket(conn_) < 0) return true;  // PQgetResult reports the broken connection
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                            std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno != EINTR) return true;  // PQgetResult reports the broken connection
+    if (ready > 0 && PQconsumeInput(conn_) != 1) return true;
+  }
+  return true;
+}
+
+void connection::request_cancel() {
+  PGcancel* cancel = PQgetCancel(conn_);
+  if (cancel == nullptr) return;
+  char why[256];
+  PQcancel(cancel, why, sizeof why);  // best effort: without it the answer just does not come
+  PQfreeCancel(cancel);
 }
 
 bool connection::ended_by_server() {

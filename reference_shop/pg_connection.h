@@ -94,6 +94,10 @@ class param {
 struct settings {
   std::chrono::seconds connect_timeout{3};  // libpq's connect_timeout (whole seconds, at least 2)
   std::chrono::milliseconds statement_timeout{5000};
+  // The server does not time a COMMIT out (statement_timeout ends before it, and a wait for a synchronous
+  // standby can last until Patroni changes the standby): after this the client asks the server to cancel
+  // it, and the answer, if any comes within a second more, is an unknown outcome (see commit()).
+  std::chrono::milliseconds commit_timeout{5000};
   // A session idle inside a transaction this long is ended by the server, releasing its row locks (a node
   // paused with SIGSTOP in the middle of a transaction must not hold the flash sale's row forever).
   std::chrono::milliseconds idle_in_transaction_timeout{10'000};
@@ -123,7 +127,11 @@ class connection {
   // COPY ... FROM STDIN with `data` in COPY's text format (copy_rows).
   void copy_in(std::string_view copy_sql, std::string_view data);
   // COMMIT: sends it, calls `after_send` (a test seam: the commit is on its way, its answer not read), then
-  // reads the answer. A connection error here leaves the outcome unknown (see error::connection_lost).
+  // reads the answer within settings::commit_timeout. A connection error here leaves the outcome unknown
+  // (see error::connection_lost). So does a COMMIT whose wait for synchronous replication was canceled (by
+  // our cancel request at the deadline, or anyone's): the server answers success with only a WARNING,
+  // although the transaction committed on this server alone and a failover may lose it. That is thrown as
+  // connection_lost too, never taken as success.
   void commit(const std::function<void()>& after_send = {});
   // Whether the server ended this session while it sat idle (for instance pg_terminate_backend while the
   // transaction waited between statements): reads what arrived without blocking. Before a COMMIT is sent,
@@ -137,12 +145,17 @@ class connection {
 
  private:
   static void on_notice(void* self, const pg_result* notice);
+  // Waits until a whole answer has arrived (or the connection failed); false when `timeout` passed first.
+  bool await_answer(std::chrono::milliseconds timeout);
+  void request_cancel();
   error failure(pg_result* r, std::string_view sql) const;
   result check(pg_result* r, std::string_view sql) const;
 
   pg_conn* conn_ = nullptr;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
   bool fatal_notice_ = false;  // the server said FATAL outside a query: the session is ending
+  bool sync_wait_canceled_ = false;  // a WARNING that a commit's wait for a standby was canceled
+  std::chrono::milliseconds commit_timeout_;
 };
 
 // Rows in COPY's text format: fields tab-separated and escaped, nullopt = NULL.

@@ -67,6 +67,19 @@ postgres_store::postgres_store(std::string conninfo, postgres_store_options opti
 
 postgres_store::~postgres_store() = default;
 
+// A run after an unknown commit may have read what the first run committed on the primary alone: a primary
+// shows its commits before a synchronous standby has them, and a canceled wait does not undo them. The
+// COMMIT of a transaction that wrote WAL waits for the standby up to its own place in the WAL, so this one,
+// which writes only a logical message (no table, any role, any wal_level), makes all before it as durable
+// as an ordinary commit before the answer goes out. (A transaction id alone writes no WAL and does not
+// wait.) Throws what commit() throws: connection_lost, so the runner runs again or gives up (503).
+void postgres_store::wait_until_durable(pg::connection& db, bool& committing) {
+  db.exec("BEGIN");
+  db.exec("SELECT pg_logical_emit_message(true, 'stampede', 'durability barrier')");
+  committing = true;
+  db.commit();
+}
+
 void postgres_store::run(std::string_view name, mode m, const body& fn) {
   thread_local std::minstd_rand jitter{std::random_device{}()};
   bool after_unknown_commit = false;
@@ -84,6 +97,7 @@ void postgres_store::run(std::string_view name, mode m, const body& fn) {
       if (m == mode::read) return;
       if (!tx.commit_) {
         db.exec("ROLLBACK");
+        if (after_unknown_commit && m == mode::write) wait_until_durable(db, committing);
         return;
       }
       if (options_.commit_hook) options_.commit_hook(name, false, db);
@@ -95,6 +109,7 @@ void postgres_store::run(std::string_view name, mode m, const body& fn) {
       } else {
         db.commit();
       }
+      if (after_unknown_commit && m == mode::write) wait_until_durable(db, committing);
       return;
     } catch (const rerun_transaction&) {
       try {

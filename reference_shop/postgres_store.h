@@ -113,6 +113,7 @@ class postgres_store final : public store {
   enum class mode { read, snapshot, write };
   // Thrown by a body to roll back and run again (a concurrent request got there first).
   struct rerun_transaction {};
+  static void wait_until_durable(pg::connection& db, bool& committing);
   using body = std::function<void(pg::connection&, transaction&)>;
   // Runs `fn` in a transaction of `mode` (read: one statement, no transaction) with the retry rules above.
   void run(std::string_view name, mode m, const body& fn);

@@ -324,5 +324,75 @@ TEST_F(postgres_store_test, node_answers_503_while_the_database_is_unreachable_a
   n.stop();
 }
 
+// Synchronous replication to a standby that never answers (`synchronous_standby_names` names nobody): a
+// COMMIT waits until the client's commit deadline sends a cancel request, and then the server answers
+// success with only a WARNING, although the transaction exists on this server alone. Set for the test's lifetime; the server
+// is this test process's own.
+class standby_that_never_confirms {
+ public:
+  explicit standby_that_never_confirms(std::string conninfo) : conninfo_(std::move(conninfo)) {
+    set("ALTER SYSTEM SET synchronous_standby_names = 'nobody'", true);
+  }
+  ~standby_that_never_confirms() { set("ALTER SYSTEM RESET synchronous_standby_names", false); }
+  standby_that_never_confirms(const standby_that_never_confirms&) = delete;
+  standby_that_never_confirms& operator=(const standby_that_never_confirms&) = delete;
+
+  // A COMMIT of a new row in `sync_probe` on a session whose commit deadline is short; true when its wait
+  // for the standby was canceled (commit() throws connection_lost).
+  bool commit_waits_for_the_standby() const {
+    pg::settings s;
+    s.commit_timeout = 200ms;
+    pg::connection c{conninfo_, s};
+    c.exec("BEGIN; INSERT INTO sync_probe DEFAULT VALUES");
+    try {
+      c.commit();
+      return false;
+    } catch (const pg::error& e) {
+      return e.connection_lost();
+    }
+  }
+
+ private:
+  void set(const std::string& sql, bool waiting) {
+    pg::connection admin{conninfo_, pg::settings{}};
+    admin.exec("SET synchronous_commit = local");  // its own commits never wait
+    admin.exec("CREATE TABLE IF NOT EXISTS sync_probe (id bigserial PRIMARY KEY)");
+    admin.exec(sql);
+    admin.exec("SELECT pg_reload_conf()");
+    // The checkpointer applies the setting after the reload: wait until commits see it.
+    EXPECT_TRUE(eventually([&] { return commit_waits_for_the_standby() == waiting; }, 10s)) << sql;
+  }
+  std::string conninfo_;
+};
+
+// A commit whose wait for the synchronous standby was canceled is not an acknowledged commit: the
+// connection says so (connection_lost, the outcome unknown), and with the standby still silent every run
+// again ends the same way, so the checkout is a 503, not an order acknowledged that a failover can lose.
+// Once the standby confirms, the same key replays the order: it was placed once, and now it is durable.
+TEST_F(postgres_store_test, a_commit_a_synchronous_standby_never_confirmed_is_not_acknowledged) {
+  const int64_t stock = open()->find_product(11)->stock;
+  {
+    standby_that_never_confirms silent{backend_->conninfo()};
+    ASSERT_TRUE(silent.commit_waits_for_the_standby());
+    auto o = postgres_backend::options();
+    o.pool.session.commit_timeout = 300ms;
+    o.max_attempts = 3;
+    auto db = open(o);
+    try {
+      auto r = db->checkout(5, "sync-1", "items:11x1", {{11, 1}}, 1);
+      ADD_FAILURE() << "acknowledged an order no standby has: status " << static_cast<int>(r.status);
+    } catch (const store_unavailable& e) {
+      EXPECT_NE(std::string{e.what()}.find("synchronous replication"), std::string::npos) << e.what();
+    }
+    // The danger being guarded against: the primary itself has the order.
+    EXPECT_EQ(count("SELECT COUNT(*) FROM orders WHERE idempotency_key = 'sync-1'"), 1);
+  }
+  auto db = open();
+  auto again = db->checkout(5, "sync-1", "items:11x1", {{11, 1}}, 1);
+  EXPECT_EQ(again.status, checkout_status::replayed);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM orders WHERE idempotency_key = 'sync-1'"), 1);
+  EXPECT_EQ(open()->find_product(11)->stock, stock - 1);
+}
+
 }  // namespace
 }  // namespace stampede::shop

@@ -251,8 +251,9 @@ TEST(drill_gameday, node_kill) {
 }
 
 // The database game day's short form: `stampede shop --db postgres --ha patroni` (primary + 1 synchronous
-// replica), the primary (resolved through Patroni's REST API when the fault fires) SIGKILLed under orders:
-// orders fail, then succeed again through the new primary within RTO_MAX, and no acknowledged order is lost.
+// replica), the primary (resolved through Patroni's REST API when the fault fires) SIGKILLed under orders
+// and a flash sale: orders fail, then succeed again through the new primary within RTO_MAX, no acknowledged
+// order is lost, and the sale's 20 units go to 20 of its 30 buyers exactly.
 TEST(drill_gameday, db_failover_loses_no_acknowledged_order_in_sync_mode) {
   temp_dir dir;
   auto r = drill("gameday_db_failover.lua", dir,
@@ -260,9 +261,13 @@ TEST(drill_gameday, db_failover_loses_no_acknowledged_order_in_sync_mode) {
   EXPECT_EQ(r.code, 0) << r.log;
   ASSERT_TRUE(r.results.is_object()) << r.log;
   const auto& invariants = r.results.at("verify").at("invariants").as_array();
-  ASSERT_EQ(invariants.size(), 6u) << json::serialize(invariants);
+  ASSERT_EQ(invariants.size(), 7u) << json::serialize(invariants);
   for (const auto& inv : invariants) EXPECT_TRUE(inv.at("ok").as_bool()) << json::serialize(inv);
   expect_faults_with_recovery(r, 1);
+  const auto& sale = invariants.at(invariants.size() - 2);
+  EXPECT_EQ(sale.at("name").as_string(), "the flash sale sells out exactly through the failover");
+  EXPECT_EQ(sale.at("evidence").at("sold").to_number<int64_t>(), 20) << json::serialize(sale);
+  EXPECT_EQ(sale.at("evidence").at("customers_who_bought").to_number<int64_t>(), 20) << json::serialize(sale);
   const auto& writes = invariants.back().at("evidence").as_object();
   EXPECT_EQ(invariants.back().at("name").as_string(), "writes recover after the primary is killed");
   EXPECT_GT(writes.at("failed_writes").to_number<int64_t>() + writes.at("unknown_writes").to_number<int64_t>(), 0);

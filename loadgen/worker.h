@@ -161,7 +161,7 @@ class worker {
   const std::string& abort_reason() const noexcept { return abort_reason_; }
   int index() const noexcept { return index_; }
 
-  // ---- used by the Lua bindings (lua_api.cpp) ----
+  // ---- used by the Lua bindings (lua_bindings.h) ----
   lua_State* lua() const noexcept;
   const lua_sandbox& sandbox() const noexcept;
   const run_plan& plan() const noexcept { return plan_; }

@@ -2,7 +2,6 @@
 // (request.h), hands it to the worker, yields, and is resumed with the response object defined here.
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <string>
 
 #include <boost/json/parse.hpp>
@@ -11,6 +10,7 @@
 #include "loadgen/json_selector.h"
 #include "loadgen/lua_bindings.h"
 #include "loadgen/lua_json.h"
+#include "loadgen/request.h"
 #include "loadgen/vu.h"
 
 namespace stampede::loadgen {
@@ -21,14 +21,6 @@ constexpr const char* response_meta = "stampede.response";
 constexpr const char* headers_meta = "stampede.headers";
 
 // ---- helpers ----
-bool header_name_is(std::string_view name, std::string_view lower) {
-  if (name.size() != lower.size()) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(name[i])) != lower[i]) return false;
-  }
-  return true;
-}
-
 bool valid_header_token(std::string_view text, bool value) {
   if (!value && text.empty()) return false;
   for (char c : text) {
@@ -50,7 +42,6 @@ void url_encode_into(std::string& out, std::string_view text) {
     }
   }
 }
-
 
 // ---- script mistakes ----
 // A mistake in how the script calls the API that no iteration can get past (a relative URL without a
@@ -113,14 +104,105 @@ int param_field(lua_State* L, const char* key, int type, const char* expected) {
   return got;
 }
 
-// __request(method, url, body, params): builds the request into the VU's buffer, starts it, yields.
+// The request's target: a repeated method, URL and name (the common case) reuse the VU's last parse,
+// metric name and step instead of parsing again.
+const parsed_url& resolve_target(vu& v, worker& w, std::string_view method, std::string_view url_text,
+                                 std::string_view explicit_name) {
+  request_cache& cache = v.last_request;
+  if (cache.valid && cache.url == url_text && cache.method == method && cache.name == explicit_name) {
+    return cache.parsed;
+  }
+  cache.valid = false;
+  cache.url.assign(url_text);
+  cache.method.assign(method);
+  cache.name.assign(explicit_name);
+  std::string error;
+  auto parsed = parse_url(cache.url, w.base_url(), error);
+  if (!parsed && w.base_url() == nullptr && url_text.starts_with('/')) {
+    throw script_mistake("http: " + error);  // no iteration can get past it
+  }
+  if (!parsed) throw lua_usage_error("http: " + error);
+  cache.parsed = std::move(*parsed);
+  std::string step_name(explicit_name);
+  if (step_name.empty()) {
+    const std::string_view path = std::string_view(cache.parsed.path).substr(0, cache.parsed.path.find('?'));
+    step_name.append(method).append(" ").append(path);
+  }
+  cache.step = w.request_step(step_name);
+  cache.valid = true;
+  return cache.parsed;
+}
+
+// params.form (the table on top): the body as application/x-www-form-urlencoded.
+void read_form(lua_State* L, http_request& r) {
+  r.body.clear();
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {  // stack: form, key, value
+    if (!r.body.empty()) r.body += '&';
+    lua_pushvalue(L, -2);
+    url_encode_into(r.body, to_view(L, -1));
+    lua_pop(L, 1);
+    r.body += '=';
+    url_encode_into(r.body, luaL_tolstring(L, -1, nullptr));
+    lua_pop(L, 2);
+  }
+  r.content_type = "application/x-www-form-urlencoded";
+}
+
+// params.expectedStatuses (the table on top).
+void read_expected_statuses(lua_State* L, http_request& r) {
+  const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, -1, i);
+    if (!lua_isinteger(L, -1)) throw script_mistake("http: params.expectedStatuses must be a list of status codes");
+    r.expected_statuses.push_back(static_cast<int>(lua_tointeger(L, -1)));
+    lua_pop(L, 1);
+  }
+}
+
+// params.headers (the table on top).
+void read_headers(lua_State* L, http_request& r) {
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {  // stack: headers, key, value
+    if (lua_type(L, -2) != LUA_TSTRING) throw script_mistake("http: header names must be strings");
+    const std::string_view name = to_view(L, -2);
+    const std::string_view value = luaL_tolstring(L, -1, nullptr);  // [+1]
+    if (!valid_header_token(name, false) || !valid_header_token(value, true)) {
+      throw lua_usage_error("http: invalid header '" + std::string(name) + "'");
+    }
+    r.headers.emplace_back(name, value);
+    lua_pop(L, 2);
+  }
+}
+
+// The params table (argument 4): body, json, form, timeout, expectedStatuses, headers into `r`.
+void read_params(lua_State* L, http_request& r) {
+  if (lua_getfield(L, 4, "json") != LUA_TNIL) {  // [+1]
+    r.body = encode_json(L, -1);
+    r.content_type = "application/json";
+  }
+  lua_pop(L, 1);
+  if (param_field(L, "form", LUA_TTABLE, "a table") == LUA_TTABLE) read_form(L, r);
+  lua_pop(L, 1);
+  if (param_field(L, "body", LUA_TSTRING, "a string") == LUA_TSTRING) r.body = to_view(L, -1);
+  lua_pop(L, 1);
+  if (lua_getfield(L, 4, "timeout") != LUA_TNIL) r.timeout = duration_arg(L, -1, "params.timeout");
+  lua_pop(L, 1);
+  if (param_field(L, "expectedStatuses", LUA_TTABLE, "a list of status codes") == LUA_TTABLE) {
+    read_expected_statuses(L, r);
+  }
+  lua_pop(L, 1);
+  if (param_field(L, "headers", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) read_headers(L, r);
+  lua_pop(L, 1);
+}
+
+// __request(method, url, body, params): builds the VU's http_request, starts it, yields.
 int lua_request(lua_State* L) {
   vu& v = require_vu(L, "http requests");
   worker& w = owner_of(L);
-  const bool ok = api_guarded(L, [&] {
+  api_guarded(L, [&] {
     const std::string_view method = to_view(L, 1);
     if (lua_type(L, 2) != LUA_TSTRING) throw lua_usage_error("http: the URL must be a string");
-    const std::string_view url_text = to_view(L, 2);
     if (method.empty() || !valid_header_token(method, false)) throw lua_usage_error("http: bad method");
     const bool has_params = lua_type(L, 4) == LUA_TTABLE;
     if (!lua_isnoneornil(L, 4) && !has_params) throw script_mistake("http: params must be a table");
@@ -131,149 +213,38 @@ int lua_request(lua_State* L) {
       if (param_field(L, "name", LUA_TSTRING, "a string") == LUA_TSTRING) explicit_name = to_view(L, -1);
       lua_pop(L, 1);
     }
-    request_cache& cache = v.last_request;
-    if (!cache.valid || cache.url != url_text || cache.method != method || cache.name != explicit_name) {
-      cache.valid = false;
-      cache.url.assign(url_text);
-      cache.method.assign(method);
-      cache.name.assign(explicit_name);
-      std::string error;
-      auto parsed = parse_url(cache.url, w.base_url(), error);
-      if (!parsed && w.base_url() == nullptr && url_text.starts_with('/')) {
-        throw script_mistake("http: " + error);  // no iteration can get past it
-      }
-      if (!parsed) throw lua_usage_error("http: " + error);
-      cache.parsed = std::move(*parsed);
-      std::string step_name(explicit_name);
-      if (step_name.empty()) {
-        const std::string_view path = cache.parsed.path.substr(0, cache.parsed.path.find('?'));
-        step_name.append(method).append(" ").append(path);
-      }
-      cache.step = w.request_step(step_name);
-      cache.valid = true;
-    }
-    const parsed_url* url = &cache.parsed;
-    if (!has_params) v.expected_statuses.clear();
-
-    std::string body;
-    std::string_view content_type;
+    http_request& r = v.request;
+    r.clear();
+    r.url = &resolve_target(v, w, method, to_view(L, 2), explicit_name);
+    r.method.assign(method);
+    r.step = v.last_request.step;
+    r.timeout = w.plan().options.request_timeout;
     if (lua_type(L, 3) == LUA_TSTRING) {
-      body = to_view(L, 3);
+      r.body = to_view(L, 3);
     } else if (!lua_isnoneornil(L, 3)) {
       throw script_mistake("http: the body must be a string (use params.json or params.form for tables)");
     }
-    v.timeout = w.plan().options.request_timeout;
-    std::string& wire = v.wire;
-    wire.clear();
-    wire.append(method).append(" ").append(url->path).append(" HTTP/1.1\r\nHost: ").append(url->host.find(':') != std::string::npos ? "[" + url->host + "]" : url->host);
-    if (url->port != (url->tls ? 443 : 80)) {
-      char port[8];
-      auto [end, ec] = std::to_chars(port, port + sizeof port, url->port);
-      wire.append(":").append(port, end);
-    }
-    wire.append("\r\n");
-    bool user_agent = false, cookie_header = false, content_type_header = false;
-    if (has_params) {
-      if (lua_getfield(L, 4, "json") != LUA_TNIL) {  // [+1]
-        body = encode_json(L, -1);
-        content_type = "application/json";
-      }
-      lua_pop(L, 1);
-      if (param_field(L, "form", LUA_TTABLE, "a table") == LUA_TTABLE) {
-        body.clear();
-        lua_pushnil(L);
-        while (lua_next(L, -2) != 0) {  // stack: form, key, value
-          if (!body.empty()) body += '&';
-          lua_pushvalue(L, -2);
-          url_encode_into(body, to_view(L, -1));
-          lua_pop(L, 1);
-          body += '=';
-          url_encode_into(body, luaL_tolstring(L, -1, nullptr));
-          lua_pop(L, 2);
-        }
-        content_type = "application/x-www-form-urlencoded";
-      }
-      lua_pop(L, 1);
-      if (param_field(L, "body", LUA_TSTRING, "a string") == LUA_TSTRING) body = to_view(L, -1);
-      lua_pop(L, 1);
-      if (lua_getfield(L, 4, "timeout") != LUA_TNIL) v.timeout = duration_arg(L, -1, "params.timeout");
-      lua_pop(L, 1);
-      v.expected_statuses.clear();
-      if (param_field(L, "expectedStatuses", LUA_TTABLE, "a list of status codes") == LUA_TTABLE) {
-        const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
-        for (lua_Integer i = 1; i <= n; ++i) {
-          lua_rawgeti(L, -1, i);
-          if (!lua_isinteger(L, -1)) {
-            throw script_mistake("http: params.expectedStatuses must be a list of status codes");
-          }
-          v.expected_statuses.push_back(static_cast<int>(lua_tointeger(L, -1)));
-          lua_pop(L, 1);
-        }
-      }
-      lua_pop(L, 1);
-      if (param_field(L, "headers", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) {
-        lua_pushnil(L);
-        while (lua_next(L, -2) != 0) {  // stack: headers, key, value
-          if (lua_type(L, -2) != LUA_TSTRING) throw script_mistake("http: header names must be strings");
-          const std::string_view name = to_view(L, -2);
-          const std::string_view value = luaL_tolstring(L, -1, nullptr);
-          if (!valid_header_token(name, false) || !valid_header_token(value, true)) {
-            throw lua_usage_error("http: invalid header '" + std::string(name) + "'");
-          }
-          if (header_name_is(name, "host") || header_name_is(name, "content-length")) {
-            lua_pop(L, 2);
-            continue;  // computed from the URL and the body
-          }
-          user_agent |= header_name_is(name, "user-agent");
-          cookie_header |= header_name_is(name, "cookie");
-          content_type_header |= header_name_is(name, "content-type");
-          wire.append(name).append(": ").append(value).append("\r\n");
-          lua_pop(L, 2);
-        }
-      }
-      lua_pop(L, 1);
-    }
-    if (!user_agent && !w.plan().options.user_agent.empty()) {  // "" sends none (as in k6)
-      wire.append("User-Agent: ").append(w.plan().options.user_agent).append("\r\n");
-    }
-    if (!content_type_header && !content_type.empty()) wire.append("Content-Type: ").append(content_type).append("\r\n");
-    if (!cookie_header) {
-      bool first = true;
-      for (const auto& c : v.cookies) {
-        if (c.host != url->host) continue;
-        wire.append(first ? "Cookie: " : "; ").append(c.name).append("=").append(c.value);
-        first = false;
-      }
-      if (!first) wire.append("\r\n");
-    }
-    const bool body_method = method == "POST" || method == "PUT" || method == "PATCH";
-    if (!body.empty() || body_method) wire.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
-    wire.append("\r\n").append(body);
-    v.head = method == "HEAD";
-    v.idempotent = method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
+    if (has_params) read_params(L, r);
     v.history_id = 0;
-    if (has_params) {
-      // [+1] record this request as an operation
-      if (param_field(L, "history", LUA_TSTRING, "an operation name") == LUA_TSTRING) {
-        const std::string op(to_view(L, -1));
-        std::string value = "null";
-        if (lua_getfield(L, 4, "historyValue") != LUA_TNIL) value = encode_json(L, -1);  // [+1]
-        lua_pop(L, 1);
-        v.history_id = w.history_invoke(v, op, std::move(value));
-      }
+    // [+1] params.history: record this request as an operation
+    if (has_params && param_field(L, "history", LUA_TSTRING, "an operation name") == LUA_TSTRING) {
+      const std::string op(to_view(L, -1));
+      std::string value = "null";
+      if (lua_getfield(L, 4, "historyValue") != LUA_TNIL) value = encode_json(L, -1);  // [+1]
       lua_pop(L, 1);
+      v.history_id = w.history_invoke(v, op, std::move(value));
     }
-    w.start_request(v, *url, cache.step);
+    if (has_params) lua_pop(L, 1);
+    w.start_request(v);
     return 1;
   });
-  (void)ok;
   return lua_yield(L, 0);  // resumed by the worker with the response object
 }
 
 int lua_cookies(lua_State* L) {
   vu& v = require_vu(L, "http.cookies");
   lua_newtable(L);
-  for (const auto& c : v.cookies) {
+  for (const cookie& c : v.cookies.cookies()) {
     lua_pushlstring(L, c.value.data(), c.value.size());
     lua_setfield(L, -2, c.name.c_str());
   }

@@ -10,10 +10,9 @@
 #pragma once
 
 #include <chrono>
+#include <lua.hpp>
 #include <string>
 #include <string_view>
-
-#include <lua.hpp>
 
 #include "common/duration.h"
 #include "loadgen/lua_runtime.h"
@@ -24,15 +23,19 @@ namespace stampede::loadgen {
 class worker;
 struct vu;
 
-inline worker& owner_of(lua_State* L) { return *static_cast<worker*>(lua_touserdata(L, lua_upvalueindex(1))); }
+inline worker& owner_of(lua_State* L) {
+  return *static_cast<worker*>(lua_touserdata(L, lua_upvalueindex(1)));
+}
 
 // The VU running this code; a Lua error naming `what` at the top level of the script.
 inline vu& require_vu(lua_State* L, const char* what) {
   vu* v = current_vu(L);
   if (v == nullptr) {
     push_script_where(L);
-    lua_pushfstring(L, "%s can only be called inside VU code (the exec function, setup or teardown), "
-                       "not at the top level of the script", what);
+    lua_pushfstring(L,
+                    "%s can only be called inside VU code (the exec function, setup or teardown), "
+                    "not at the top level of the script",
+                    what);
     lua_concat(L, 2);
     lua_error(L);
   }

@@ -58,7 +58,8 @@ void cookie_jar::store(const parsed_url& url, std::string_view set_cookie) {
     attributes.remove_prefix(attribute.size());
     const size_t sep = attribute.find('=');
     const std::string_view key = trim(attribute.substr(0, sep));
-    const std::string_view value = sep == std::string_view::npos ? std::string_view{} : trim(attribute.substr(sep + 1));
+    const std::string_view value =
+        sep == std::string_view::npos ? std::string_view{} : trim(attribute.substr(sep + 1));
     if (equals_ci(key, "max-age")) {
       expired = value == "0" || value.starts_with('-');
     } else if (equals_ci(key, "path") && value.starts_with('/')) {
@@ -112,7 +113,8 @@ void http_request::write_to(http_job& job, std::string_view user_agent, const co
     wire.append(name).append(": ").append(value).append("\r\n");
   }
   if (!has_user_agent && !user_agent.empty()) wire.append("User-Agent: ").append(user_agent).append("\r\n");
-  if (!has_content_type && !content_type.empty()) wire.append("Content-Type: ").append(content_type).append("\r\n");
+  if (!has_content_type && !content_type.empty())
+    wire.append("Content-Type: ").append(content_type).append("\r\n");
   if (!has_cookie) jar.append_header(wire, *url);
   const bool body_method = method == "POST" || method == "PUT" || method == "PATCH";
   if (!body.empty() || body_method) {
@@ -122,7 +124,8 @@ void http_request::write_to(http_job& job, std::string_view user_agent, const co
   }
   wire.append("\r\n").append(body);
   job.head = method == "HEAD";
-  job.idempotent = method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
+  job.idempotent =
+      method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
   job.timeout = timeout;
 }
 
@@ -131,10 +134,10 @@ void http_request::settle(http_outcome& out, cookie_jar& jar) const {
   if (!expected_statuses.empty()) {
     const bool expected =
         std::find(expected_statuses.begin(), expected_statuses.end(), out.status) != expected_statuses.end();
-    out.error = expected               ? error_kind::none
-                : out.status >= 500    ? error_kind::status_5xx
-                : out.status >= 400    ? error_kind::status_4xx
-                                       : error_kind::other;  // e.g. a 200 where only 201 was expected
+    out.error = expected            ? error_kind::none
+                : out.status >= 500 ? error_kind::status_5xx
+                : out.status >= 400 ? error_kind::status_4xx
+                                    : error_kind::other;  // e.g. a 200 where only 201 was expected
   }
   jar.store(*url, out.headers);
 }

@@ -43,8 +43,8 @@ class cookie_jar {
 };
 
 struct http_request {
-  std::string method;                  // "GET", "POST", ... (checked by the binding)
-  const parsed_url* url = nullptr;     // owned by the caller (the VU's request_cache), alive until completion
+  std::string method;               // "GET", "POST", ... (checked by the binding)
+  const parsed_url* url = nullptr;  // owned by the caller (the VU's request_cache), alive until completion
   std::vector<std::pair<std::string, std::string>> headers;  // as given (Host, Content-Length: ignored)
   std::string body;
   std::string_view content_type;       // implied by params.json / params.form; a Content-Type header wins

@@ -1,8 +1,7 @@
 #include "loadgen/url.h"
 
-#include <charconv>
-
 #include <boost/url/parse.hpp>
+#include <charconv>
 
 namespace stampede::loadgen {
 
@@ -39,15 +38,16 @@ std::string escape_unsafe(std::string_view url) {
 
 std::string quoted(std::string_view url) { return "'" + std::string(url) + "'"; }
 
-std::optional<parsed_url> parse_relative(std::string_view url, std::string_view original, const parsed_url* base,
-                                         std::string& error) {
+std::optional<parsed_url> parse_relative(std::string_view url, std::string_view original,
+                                         const parsed_url* base, std::string& error) {
   if (base == nullptr) {
     error = "relative URL " + quoted(original) + " but no target is set (options.target or --target)";
     return std::nullopt;
   }
   const auto ref = urls::parse_relative_ref(url);
   if (!ref || ref->has_authority()) {
-    error = "bad URL " + quoted(original) + (ref ? ": a path must not start with //" : ": " + ref.error().message());
+    error = "bad URL " + quoted(original) +
+            (ref ? ": a path must not start with //" : ": " + ref.error().message());
     return std::nullopt;
   }
   parsed_url out;
@@ -89,7 +89,8 @@ std::optional<parsed_url> parse_url(std::string_view original, const parsed_url*
   if (!parsed) {
     const bool has_scheme = url.find("://") != std::string_view::npos;
     error = has_scheme ? "bad URL " + quoted(original) + ": " + parsed.error().message()
-                       : "unsupported URL " + quoted(original) + " (expected http://, https:// or a path starting with /)";
+                       : "unsupported URL " + quoted(original) +
+                             " (expected http://, https:// or a path starting with /)";
     return std::nullopt;
   }
   const urls::url_view& u = *parsed;
@@ -118,7 +119,8 @@ std::optional<parsed_url> parse_url(std::string_view original, const parsed_url*
       break;
   }
   if (out.host.empty() || u.host_type() == urls::host_type::ipvfuture) {
-    error = (u.host_type() == urls::host_type::ipvfuture ? "bad host in " : "missing host in ") + quoted(original);
+    error = (u.host_type() == urls::host_type::ipvfuture ? "bad host in " : "missing host in ") +
+            quoted(original);
     return std::nullopt;
   }
   if (const std::string_view port = u.port(); !port.empty()) {

@@ -13,10 +13,10 @@ struct origin_pool;
 // Relative URLs ("/x?y") take scheme, host and port from the base (the run's target).
 struct parsed_url {
   bool tls = false;
-  std::string host;           // without brackets for an IPv6 literal; never resolved here
+  std::string host;  // without brackets for an IPv6 literal; never resolved here
   uint16_t port = 80;
-  std::string path;           // request-target: path and query (the fragment is dropped), "/" when empty
-  std::string origin_key() const;   // "http://host:port"
+  std::string path;                // request-target: path and query (the fragment is dropped), "/" when empty
+  std::string origin_key() const;  // "http://host:port"
   // The Host header's value: brackets around an IPv6 literal, the port unless it is the scheme's default.
   void append_host_header(std::string& out) const;
   mutable origin_pool* pool = nullptr;  // filled by the engine on first use: later requests skip the lookup

@@ -1,11 +1,12 @@
 // The typed request without a whole run: URLs parsed by Boost.URL, the bytes a request puts on the wire,
 // the cookie jar, expectedStatuses, and the engine executing requests against the test server (127.0.0.1).
+#include "loadgen/request.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 
-#include "loadgen/request.h"
 #include "tests/support/test_server.h"
 
 namespace stampede::loadgen {
@@ -68,12 +69,15 @@ TEST(request_url, characters_a_url_may_not_hold_are_percent_encoded) {
 }
 
 TEST(request_url, bad_urls_are_refused_naming_them) {
-  EXPECT_NE(parse_error("http://user:secret@127.0.0.1/").find("credentials in URLs are not supported: "
-                                                              "'http://user:secret@127.0.0.1/'"),
+  EXPECT_NE(parse_error("http://user:secret@127.0.0.1/")
+                .find("credentials in URLs are not supported: "
+                      "'http://user:secret@127.0.0.1/'"),
             std::string::npos);
-  EXPECT_NE(parse_error("ftp://127.0.0.1/file").find("unsupported URL 'ftp://127.0.0.1/file'"), std::string::npos);
+  EXPECT_NE(parse_error("ftp://127.0.0.1/file").find("unsupported URL 'ftp://127.0.0.1/file'"),
+            std::string::npos);
   EXPECT_NE(parse_error("127.0.0.1/x").find("unsupported URL '127.0.0.1/x'"), std::string::npos);
-  EXPECT_NE(parse_error("http://127.0.0.1:99999/").find("bad port in 'http://127.0.0.1:99999/'"), std::string::npos);
+  EXPECT_NE(parse_error("http://127.0.0.1:99999/").find("bad port in 'http://127.0.0.1:99999/'"),
+            std::string::npos);
   EXPECT_NE(parse_error("http://127.0.0.1:0/").find("bad port"), std::string::npos);
   EXPECT_NE(parse_error("http://:8080/").find("missing host in 'http://:8080/'"), std::string::npos);
   EXPECT_NE(parse_error("http://[::1/").find("'http://[::1/'"), std::string::npos);
@@ -132,7 +136,8 @@ TEST(cookie_jar_test, a_cookie_set_is_sent_back_to_its_host_only) {
   cookie_jar jar;
   jar.store(url, "sid=abc; Path=/; HttpOnly");
   jar.store(url, " theme = dark ");
-  EXPECT_EQ(wire_of(get(url), jar), "GET /login HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nCookie: sid=abc; theme=dark\r\n\r\n");
+  EXPECT_EQ(wire_of(get(url), jar),
+            "GET /login HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nCookie: sid=abc; theme=dark\r\n\r\n");
   EXPECT_EQ(wire_of(get(other), jar).find("Cookie"), std::string::npos);
   jar.store(url, "sid=def");
   ASSERT_EQ(jar.cookies().size(), 2u);
@@ -184,7 +189,8 @@ TEST(expected_statuses, decide_which_answers_fail) {
     r.settle(out, jar);
     return out.error;
   };
-  EXPECT_EQ(settled(answered(404, error_kind::status_4xx)), error_kind::status_4xx);  // none declared: >= 400 fails
+  EXPECT_EQ(settled(answered(404, error_kind::status_4xx)),
+            error_kind::status_4xx);  // none declared: >= 400 fails
   EXPECT_EQ(settled(answered(200, error_kind::none)), error_kind::none);
   r.expected_statuses = {201, 409};
   EXPECT_EQ(settled(answered(409, error_kind::status_4xx)), error_kind::none);
@@ -192,7 +198,8 @@ TEST(expected_statuses, decide_which_answers_fail) {
   EXPECT_EQ(settled(answered(200, error_kind::none)), error_kind::other);
   EXPECT_EQ(settled(answered(404, error_kind::status_4xx)), error_kind::status_4xx);
   EXPECT_EQ(settled(answered(503, error_kind::status_5xx)), error_kind::status_5xx);
-  EXPECT_EQ(settled(answered(0, error_kind::read_timeout)), error_kind::read_timeout);  // no answer stays as it is
+  EXPECT_EQ(settled(answered(0, error_kind::read_timeout)),
+            error_kind::read_timeout);  // no answer stays as it is
 }
 
 // The engine executes typed requests: cookies set by one response go with the next request, and

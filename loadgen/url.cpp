@@ -1,6 +1,7 @@
 #include "loadgen/url.h"
 
 #include <boost/url/parse.hpp>
+#include <cctype>
 #include <charconv>
 
 namespace stampede::loadgen {
@@ -8,6 +9,12 @@ namespace stampede::loadgen {
 namespace urls = boost::urls;
 
 namespace {
+
+// Whether a '%' at `i` starts an escape ("%2F"); a lone one ("?off=10%") is itself encoded.
+bool escape_follows(std::string_view url, size_t i) {
+  return i + 2 < url.size() && std::isxdigit(static_cast<unsigned char>(url[i + 1])) &&
+         std::isxdigit(static_cast<unsigned char>(url[i + 2]));
+}
 
 // Percent-encodes the bytes RFC 3986 allows nowhere in a URL, and "[" "]" after the authority (only an
 // IPv6 literal may hold them), so that URLs scripts commonly write ("?ids[]=1", "?q=a b") still parse.
@@ -24,7 +31,8 @@ std::string escape_unsafe(std::string_view url) {
     const auto c = static_cast<unsigned char>(url[i]);
     const bool unsafe = c <= 0x20 || c >= 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' ||
                         c == '`' || c == '{' || c == '|' || c == '}' ||
-                        (i >= authority_end && (c == '[' || c == ']'));
+                        (i >= authority_end && (c == '[' || c == ']')) ||
+                        (c == '%' && !escape_follows(url, i));
     if (!unsafe) {
       out += static_cast<char>(c);
       continue;

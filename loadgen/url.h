@@ -23,9 +23,9 @@ struct parsed_url {
 };
 
 // Parses http(s)://host[:port][/path][?query] or /path[?query] (relative to `base`). Characters a URL may
-// not contain (a space, "|", "{", "[" in a query, non-ASCII) are percent-encoded first, as browsers do.
-// Returns nullopt and sets `error` (naming the URL) otherwise: another scheme, credentials, a bad host or
-// port, a relative URL without a base.
+// not contain (a space, "|", "{", "[" in a query, a lone "%", non-ASCII) are percent-encoded first, as
+// browsers do. Returns nullopt and sets `error` (naming the URL) otherwise: another scheme, credentials,
+// a bad host or port, a relative URL without a base.
 std::optional<parsed_url> parse_url(std::string_view url, const parsed_url* base, std::string& error);
 
 }  // namespace stampede::loadgen

@@ -66,6 +66,7 @@ TEST(request_url, characters_a_url_may_not_hold_are_percent_encoded) {
   EXPECT_EQ(must_parse("http://127.0.0.1/a b?ids[]=1|2&q={x}").path, "/a%20b?ids%5B%5D=1%7C2&q=%7Bx%7D");
   EXPECT_EQ(must_parse("http://127.0.0.1/caf\xc3\xa9").path, "/caf%C3%A9");
   EXPECT_EQ(must_parse("http://127.0.0.1/already%20encoded").path, "/already%20encoded");
+  EXPECT_EQ(must_parse("http://127.0.0.1/?off=10%&x=%zz").path, "/?off=10%25&x=%25zz");
 }
 
 TEST(request_url, bad_urls_are_refused_naming_them) {

@@ -24,92 +24,7 @@ int64_t micros(steady::duration d) {
   return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
 }
 
-bool starts_with_ci(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
-  }
-  return true;
-}
-
 }  // namespace
-
-std::string parsed_url::origin_key() const {
-  std::string key = tls ? "https://" : "http://";
-  key += host;
-  key += ':';
-  key += std::to_string(port);
-  return key;
-}
-
-std::optional<parsed_url> parse_url(std::string_view url, const parsed_url* base, std::string& error) {
-  parsed_url out;
-  if (!url.empty() && url.front() == '/') {
-    if (base == nullptr) {
-      error = "relative URL '" + std::string(url) + "' but no target is set (options.target or --target)";
-      return std::nullopt;
-    }
-    out.tls = base->tls;
-    out.host = base->host;
-    out.port = base->port;
-    out.path = url;
-    return out;
-  }
-  std::string_view rest;
-  if (starts_with_ci(url, "http://")) {
-    rest = url.substr(7);
-  } else if (starts_with_ci(url, "https://")) {
-    rest = url.substr(8);
-    out.tls = true;
-    out.port = 443;
-  } else {
-    error = "unsupported URL '" + std::string(url) + "' (expected http://, https:// or a path starting with /)";
-    return std::nullopt;
-  }
-  const size_t path_start = rest.find_first_of("/?");
-  std::string_view authority = rest.substr(0, path_start);
-  out.path = path_start == std::string_view::npos ? std::string_view("/") : rest.substr(path_start);
-  if (authority.find('@') != std::string_view::npos) {
-    error = "credentials in URLs are not supported: '" + std::string(url) + "'";
-    return std::nullopt;
-  }
-  std::string_view host = authority;
-  std::string_view port_text;
-  if (!authority.empty() && authority.front() == '[') {
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      error = "bad IPv6 host in '" + std::string(url) + "'";
-      return std::nullopt;
-    }
-    host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') {
-        error = "bad host in '" + std::string(url) + "'";
-        return std::nullopt;
-      }
-      port_text = authority.substr(close + 2);
-    }
-  } else if (const size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port_text = authority.substr(colon + 1);
-  }
-  if (host.empty()) {
-    error = "missing host in '" + std::string(url) + "'";
-    return std::nullopt;
-  }
-  if (!port_text.empty()) {
-    unsigned port = 0;
-    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535) {
-      error = "bad port in '" + std::string(url) + "'";
-      return std::nullopt;
-    }
-    out.port = static_cast<uint16_t>(port);
-  }
-  out.host = std::string(host);
-  if (out.path.empty() || out.path.front() == '?') out.path = "/";  // "http://h?x" is unusual; keep it simple
-  return out;
-}
 
 struct origin_pool {
   parsed_url url;
@@ -450,7 +365,7 @@ origin_pool& http_engine::pool_for(const parsed_url& url) {
   if (auto it = pools_.find(key); it != pools_.end()) return *it->second;
   auto pool = std::make_unique<origin_pool>();
   pool->url = url;
-  pool->url.path = {};
+  pool->url.path.clear();
   // Resolved once per worker and origin: load tests target a fixed set of hosts, and a blocking
   // resolve of a literal address or /etc/hosts name is instant.
   boost::system::error_code ec2;

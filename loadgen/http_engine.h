@@ -24,23 +24,11 @@
 
 #include "common/http_parse.h"
 #include "loadgen/metrics.h"
+#include "loadgen/url.h"
 
 namespace stampede::loadgen {
 
 using steady = std::chrono::steady_clock;
-struct origin_pool;
-
-// A URL split into what a request needs. Relative URLs ("/x?y") take scheme, host and port from the base.
-struct parsed_url {
-  bool tls = false;
-  std::string host;           // without brackets for IPv6
-  uint16_t port = 80;
-  std::string_view path;      // request-target: path + query, "/" when empty (view into the input)
-  std::string origin_key() const;  // "http://host:port"
-  mutable struct origin_pool* pool = nullptr;  // filled by the engine on first use: later requests skip the lookup
-};
-// Returns nullopt (and sets `error`) for anything that is not http(s)://host[:port][/path] or /path.
-std::optional<parsed_url> parse_url(std::string_view url, const parsed_url* base, std::string& error);
 
 struct http_outcome {
   int status = 0;                      // 0 when no response

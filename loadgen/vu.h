@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "loadgen/http_engine.h"
+#include "loadgen/request.h"
 #include "loadgen/worker.h"
 
 namespace stampede::loadgen {
@@ -40,12 +41,6 @@ class vu_random {
  private:
   static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
   std::array<uint64_t, 4> state_{};
-};
-
-struct cookie {
-  std::string host;
-  std::string name;
-  std::string value;
 };
 
 struct group_frame {
@@ -84,7 +79,7 @@ struct request_cache {
   std::string method;
   std::string url;
   std::string name;        // params.name as given ("" = the default name)
-  parsed_url parsed;       // its path views into `url`
+  parsed_url parsed;
   size_t step = 0;
   bool valid = false;
 };
@@ -109,14 +104,13 @@ struct vu final : http_job {
   steady::time_point iteration_started;
   nanos lag{0};                      // harness-side delay accumulated in this iteration
   nanos lag_before_request{0};
-  size_t request_step = 0;
-  request_cache last_request;        // also gives res.url and the cookie jar's host
+  request_cache last_request;        // also gives res.url
+  http_request request;              // the request in flight (or the last one), built by lua_http.cpp
   int64_t history_id = 0;            // params.history of the request in flight: its operation id
-  std::vector<int> expected_statuses; // params.expectedStatuses of the request in flight (empty: < 400)
   steady::time_point sleep_intended;
   uint64_t sleep_generation = 0;
   std::vector<group_frame> groups;
-  std::vector<cookie> cookies;
+  cookie_jar cookies;
   vu_random random;
   size_t index_in_scenario = 0;
 };

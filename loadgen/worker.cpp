@@ -1,7 +1,5 @@
 #include "loadgen/worker.h"
 
-#include <sys/prctl.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -21,8 +19,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr auto sweep_period = std::chrono::milliseconds(10);
-constexpr auto ramp_period = std::chrono::milliseconds(100);
 // Events due within this much are handled now rather than after another timer round trip.
 constexpr auto early_window = std::chrono::microseconds(20);
 constexpr size_t max_distinct_errors = 50;
@@ -260,173 +256,6 @@ void worker::abort_run(std::string reason, stop_cause cause) {
 }
 
 // ---- scenarios ----
-void worker::run_load() {
-  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // precise wake-ups for arrival schedules
-  lua_guard::accept_pokes();
-  const slot place{plan_.shard.index * plan_.threads + index_, plan_.shard.count * plan_.threads};
-  for (size_t i = 0; i < plan_.options.scenarios.size(); ++i) {
-    auto s = std::make_unique<scenario_runtime>();
-    s->options = &plan_.options.scenarios[i];
-    s->index = i;
-    s->place = place;
-    s->start = plan_.start + s->options->start_time;
-    scenarios_.push_back(std::move(s));
-  }
-  metrics_.scenarios().resize(scenarios_.size());
-  running_ = true;
-  for (auto& s : scenarios_) schedule(s->start, event_kind::scenario_start, s.get());
-  schedule(plan_.start + std::chrono::seconds(1), event_kind::interval);
-  schedule(plan_.start + sweep_period, event_kind::sweep);
-  if (stop_requested_) schedule(steady::now(), event_kind::stop, nullptr, 0);
-  io_->restart();
-  io_->run();
-  roll_interval(next_second_);  // the last, partial second
-}
-
-void worker::start_scenario(scenario_runtime& s) {
-  const scenario_options& o = *s.options;
-  s.started = true;
-  const auto now = steady::now();
-  s.end = s.start + o.planned_duration();
-  s.hard_stop = s.end + o.graceful_stop;
-  schedule(s.end, event_kind::scenario_end, &s);
-  auto begin_now = [&](vu& v) { begin_iteration(v, now, now); };
-  switch (o.executor) {
-    case executor_kind::constant_vus:
-    case executor_kind::per_vu_iterations: {
-      const int64_t n = share_of(o.vus, s.place);
-      for (int64_t i = 0; i < n; ++i) begin_now(create_vu(&s));
-      break;
-    }
-    case executor_kind::shared_iterations: {
-      s.iterations_left = shared_iterations_share(o.iterations, o.vus, s.place);
-      const int64_t n = std::min(share_of(o.vus, s.place), s.iterations_left);
-      for (int64_t i = 0; i < n; ++i) {
-        --s.iterations_left;
-        begin_now(create_vu(&s));
-      }
-      break;
-    }
-    case executor_kind::ramping_vus: ramp(s, now); break;
-    case executor_kind::constant_arrival_rate:
-    case executor_kind::ramping_arrival_rate: {
-      // Fewer VUs than slots (workers x shards): only the first maxVUs slots take arrivals, so no
-      // slot is left with arrivals but no VU to run them.
-      const int64_t total_vus = std::max(o.max_vus, o.pre_allocated_vus);
-      if (total_vus < s.place.count) {
-        if (s.place.index >= total_vus) {
-          end_scenario(s);
-          break;
-        }
-        s.place.count = total_vus;
-      }
-      s.max_vus = std::max(share_of(o.max_vus, s.place), share_of(o.pre_allocated_vus, s.place));
-      for (int64_t i = share_of(o.pre_allocated_vus, s.place); i > 0; --i) {
-        vu& v = create_vu(&s);
-        s.parked.push_back(&v);
-      }
-      s.schedule = std::make_unique<arrival_schedule>(o);
-      s.arrivals = std::make_unique<slot_arrivals>(*s.schedule, s.place);
-      if (auto t = s.arrivals->next()) {
-        s.next_arrival = s.start + to_steady(*t);
-        schedule(s.next_arrival, event_kind::arrival, &s);
-      }
-      break;
-    }
-  }
-  if (s.running == 0 && o.executor != executor_kind::ramping_vus && !is_arrival_rate(o.executor)) {
-    end_scenario(s);  // nothing to do in this worker (e.g. fewer VUs than workers)
-  }
-}
-
-void worker::on_arrival(scenario_runtime& s, steady::time_point now) {
-  if (s.ending) return;
-  const steady::time_point intended = s.next_arrival;
-  vu* v = nullptr;
-  if (!s.parked.empty()) {
-    v = s.parked.back();
-    s.parked.pop_back();
-  } else if (static_cast<int64_t>(s.vus.size()) < s.max_vus) {
-    v = &create_vu(&s);
-  }
-  if (v != nullptr) {
-    begin_iteration(*v, intended, now);
-  } else {
-    metrics_.record_dropped(s.index);  // no free VU: counted, never silently lost
-  }
-  if (auto t = s.arrivals->next()) {
-    s.next_arrival = s.start + to_steady(*t);
-    if (s.next_arrival < s.end) schedule(s.next_arrival, event_kind::arrival, &s);
-  }
-}
-
-void worker::ramp(scenario_runtime& s, steady::time_point now) {
-  if (s.ending) return;
-  const double t = std::chrono::duration<double>(now - s.start).count();
-  const auto target = static_cast<int64_t>(std::floor(ramping_vus_target(*s.options, t) + 1e-9));
-  s.target = share_of(target, s.place);
-  // Start parked or new VUs up to the target; VUs above it stop after their current iteration.
-  while (s.running < s.target) {
-    vu* v = nullptr;
-    if (!s.parked.empty()) {
-      v = s.parked.back();
-      s.parked.pop_back();
-    } else {
-      v = &create_vu(&s);
-    }
-    begin_iteration(*v, now, now);
-  }
-  schedule(now + ramp_period, event_kind::ramp_tick, &s);
-}
-
-void worker::end_scenario(scenario_runtime& s) {
-  if (s.ending) return;
-  s.ending = true;
-  if (s.running == 0) {
-    mark_ended(s);
-  } else {
-    schedule(std::min(s.hard_stop, std::max(steady::now(), s.hard_stop)), event_kind::scenario_hard_stop, &s);
-  }
-}
-
-void worker::hard_stop_scenario(scenario_runtime& s) {
-  if (s.ended) return;
-  for (vu* v : s.vus) {
-    if (v->state == vu_state::parked || v->state == vu_state::done) continue;
-    v->interrupted = true;
-    ++metrics_.scenarios()[s.index].interrupted_iterations;
-    if (v->state == vu_state::waiting_http) http_->abort(*v);
-    v->state = vu_state::done;
-    --s.running;
-    --active_vus_;
-  }
-  mark_ended(s);
-}
-
-void worker::mark_ended(scenario_runtime& s) {
-  s.ended = true;
-  // The scenario's real end in this worker; the results take the latest over workers.
-  metrics_.scenarios()[s.index].end_s = std::chrono::duration<double>(steady::now() - plan_.start).count();
-  maybe_finish();
-}
-
-void worker::maybe_finish() {
-  if (special_vu_ != nullptr) {
-    if (!special_done_) return;
-  } else {
-    for (auto& s : scenarios_) {
-      if (!s->ended) return;
-    }
-  }
-  // Everything has ended: let the loop drain what is pending (aborted requests) and return.
-  running_ = false;
-  load_ended_at_ = steady::now();
-  heap_.clear();
-  timer_->cancel();
-  armed_for_ = steady::time_point::max();
-  http_->abort_all();
-}
-
 void worker::roll_interval(int64_t second) {
   int64_t vus_max = 0;
   for (auto& s : scenarios_) vus_max += static_cast<int64_t>(s->vus.size());
@@ -529,12 +358,12 @@ void worker::stop_stuck_vu(vu& v) {
   }
 }
 
-void worker::start_request(vu& v, const parsed_url& url, size_t step) {
+void worker::start_request(vu& v) {
+  v.request.write_to(v, plan_.options.user_agent, v.cookies);
   v.state = vu_state::waiting_http;
   v.yielded_in_iteration = true;
-  v.request_step = step;
   v.lag_before_request = v.lag;
-  http_->submit(url, v);
+  http_->submit(*v.request.url, v);
 }
 
 void worker::on_http_complete(vu& v) {
@@ -545,16 +374,8 @@ void worker::on_http_complete(vu& v) {
   const int64_t blocked_us = out.timings.blocked;
   const int64_t corrected_us = out.timings.total + blocked_us + micros(v.lag_before_request);
   v.lag += std::chrono::microseconds(blocked_us);
-  if (!v.expected_statuses.empty() && out.status != 0) {
-    // The script declared which statuses are outcomes, not failures (e.g. 409/410 in a flash sale).
-    const bool expected = std::find(v.expected_statuses.begin(), v.expected_statuses.end(), out.status) !=
-                          v.expected_statuses.end();
-    out.error = expected                ? error_kind::none
-                : out.status >= 500     ? error_kind::status_5xx
-                : out.status >= 400     ? error_kind::status_4xx
-                                        : error_kind::other;  // e.g. a 200 where only 201 was expected
-  }
-  metrics_.record_request(v.request_step, corrected_us, out.timings, out.status, out.error);
+  v.request.settle(out, v.cookies);  // expectedStatuses and Set-Cookie
+  metrics_.record_request(v.request.step, corrected_us, out.timings, out.status, out.error);
   if (v.history_id != 0) {
     // A definite answer is ok (2xx/3xx, or an expected status) or fail (other 4xx); no answer, a
     // timeout, a reset or a 5xx is unknown: the operation may still have taken effect.
@@ -571,34 +392,6 @@ void worker::on_http_complete(vu& v) {
   }
   metrics_.data_sent += out.bytes_sent;
   metrics_.data_received += out.bytes_received;
-  if (out.status != 0) {
-    // Cookie jar: Set-Cookie updates this VU's cookies for the request's host.
-    const std::string& host = v.last_request.parsed.host;
-    out.headers.for_each([&](std::string_view name, std::string_view value) {
-      if (name.size() != 10 || (name[0] != 's' && name[0] != 'S')) return;
-      std::string lower(name);
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (lower != "set-cookie") return;
-      const std::string_view pair = value.substr(0, value.find(';'));
-      const size_t eq = pair.find('=');
-      if (eq == std::string_view::npos || eq == 0) return;
-      std::string cookie_name(pair.substr(0, eq));
-      std::string cookie_value(pair.substr(eq + 1));
-      std::string attributes(value.substr(std::min(value.size(), pair.size())));
-      for (char& c : attributes) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      const bool expired = attributes.find("max-age=0") != std::string::npos ||
-                           attributes.find("max-age=-") != std::string::npos;
-      auto it = std::find_if(v.cookies.begin(), v.cookies.end(),
-                             [&](const cookie& c) { return c.host == host && c.name == cookie_name; });
-      if (expired) {
-        if (it != v.cookies.end()) v.cookies.erase(it);
-      } else if (it != v.cookies.end()) {
-        it->value = std::move(cookie_value);
-      } else {
-        v.cookies.push_back({host, std::move(cookie_name), std::move(cookie_value)});
-      }
-    });
-  }
   v.state = vu_state::running;
   lua_->push_response(v);
   resume(v, 1);

@@ -161,13 +161,14 @@ class worker {
   const std::string& abort_reason() const noexcept { return abort_reason_; }
   int index() const noexcept { return index_; }
 
-  // ---- used by the Lua bindings (lua_api.cpp) ----
+  // ---- used by the Lua bindings (lua_bindings.h) ----
   lua_State* lua() const noexcept;
   const lua_sandbox& sandbox() const noexcept;
   const run_plan& plan() const noexcept { return plan_; }
   const parsed_url* base_url() const noexcept { return base_url_ ? &*base_url_ : nullptr; }
   size_t request_step(std::string_view name) { return metrics_.step_index(name, step_kind::request); }
-  void start_request(vu& v, const parsed_url& url, size_t step);
+  // Sends the VU's http_request (request.h) with the VU's cookies; the VU yields until on_http_complete.
+  void start_request(vu& v);
   void start_sleep(vu& v, double seconds);
   // Called when an iteration's function returned (ok) or raised (message). Returns true when the VU
   // starts its next iteration at once (without yielding); false: it yields and the worker decides.
@@ -186,6 +187,7 @@ class worker {
 
  private:
   friend struct vu;
+  static constexpr auto sweep_period = std::chrono::milliseconds(10);  // the engine's deadline sweep
   enum class event_kind : uint8_t { wake_vu, arrival, scenario_start, scenario_end, scenario_hard_stop, ramp_tick,
                                      interval, sweep, stop };
   struct event {

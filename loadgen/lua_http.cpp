@@ -1,0 +1,476 @@
+// http.* of the scenario API (docs/SCENARIOS.md): reads a call's arguments into the VU's http_request
+// (request.h), hands it to the worker, yields, and is resumed with the response object defined here.
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include <boost/json/parse.hpp>
+
+#include "common/closest_name.h"
+#include "loadgen/json_selector.h"
+#include "loadgen/lua_bindings.h"
+#include "loadgen/lua_json.h"
+#include "loadgen/request.h"
+#include "loadgen/vu.h"
+
+namespace stampede::loadgen {
+
+namespace {
+
+constexpr const char* response_meta = "stampede.response";
+constexpr const char* headers_meta = "stampede.headers";
+
+// ---- helpers ----
+bool valid_header_token(std::string_view text, bool value) {
+  if (!value && text.empty()) return false;
+  for (char c : text) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+    if (!value && (c == ':' || c == ' ')) return false;
+  }
+  return true;
+}
+
+void url_encode_into(std::string& out, std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+}
+
+// ---- script mistakes ----
+// A mistake in how the script calls the API that no iteration can get past (a relative URL without a
+// target, an unknown request parameter, an unsupported res:json selector). It ends the iteration like
+// any error and also stops the run, at its first occurrence (exit 107), instead of failing every
+// iteration of the test.
+struct script_mistake : lua_usage_error {
+  using lua_usage_error::lua_usage_error;
+};
+
+// As lua_guarded; a script_mistake also stops the run, with the script's file:line.
+template <class F>
+int api_guarded(lua_State* L, F&& body) {
+  return lua_guarded(L, [&] {
+    try {
+      return body();
+    } catch (const script_mistake& e) {
+      if (vu* v = current_vu(L); v != nullptr) {
+        push_script_where(L);  // [+1]
+        std::string where = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        v->owner.abort_run(where + e.what(), stop_cause::script_error);
+      }
+      throw;
+    }
+  });
+}
+
+// ---- http ----
+constexpr std::array<std::string_view, 9> param_names = {
+    "headers", "body", "json", "form", "name", "timeout", "expectedStatuses", "history", "historyValue"};
+
+// Every key of the params table at `index` is a known parameter: a misspelt one would otherwise send
+// a bare request.
+void check_param_names(lua_State* L, int index) {
+  lua_pushnil(L);
+  while (lua_next(L, index) != 0) {  // stack: key, value
+    lua_pop(L, 1);
+    const std::string key = lua_type(L, -1) == LUA_TSTRING ? std::string(to_view(L, -1)) : "";
+    if (std::find(param_names.begin(), param_names.end(), key) != param_names.end()) continue;
+    std::string message =
+        "http: unknown request parameter '" + (key.empty() ? luaL_tolstring(L, -1, nullptr) : key) + "'";
+    const std::string hint = did_you_mean(key, param_names);
+    if (!hint.empty()) throw script_mistake(message + hint);
+    message += " (known: ";
+    for (std::string_view name : param_names) {
+      message.append(name).append(name == param_names.back() ? ")" : ", ");
+    }
+    throw script_mistake(message);
+  }
+}
+
+// [+1] params[key], which must be nil or of `type`.
+int param_field(lua_State* L, const char* key, int type, const char* expected) {
+  const int got = lua_getfield(L, 4, key);
+  if (got != LUA_TNIL && got != type) {
+    throw script_mistake(std::string("http: params.") + key + " must be " + expected + ", not a " +
+                         luaL_typename(L, -1));
+  }
+  return got;
+}
+
+// The request's target: a repeated method, URL and name (the common case) reuse the VU's last parse,
+// metric name and step instead of parsing again.
+const parsed_url& resolve_target(vu& v, worker& w, std::string_view method, std::string_view url_text,
+                                 std::string_view explicit_name) {
+  request_cache& cache = v.last_request;
+  if (cache.valid && cache.url == url_text && cache.method == method && cache.name == explicit_name) {
+    return cache.parsed;
+  }
+  cache.valid = false;
+  cache.url.assign(url_text);
+  cache.method.assign(method);
+  cache.name.assign(explicit_name);
+  std::string error;
+  auto parsed = parse_url(cache.url, w.base_url(), error);
+  if (!parsed && w.base_url() == nullptr && url_text.starts_with('/')) {
+    throw script_mistake("http: " + error);  // no iteration can get past it
+  }
+  if (!parsed) throw lua_usage_error("http: " + error);
+  cache.parsed = std::move(*parsed);
+  std::string step_name(explicit_name);
+  if (step_name.empty()) {
+    const std::string_view path = std::string_view(cache.parsed.path).substr(0, cache.parsed.path.find('?'));
+    step_name.append(method).append(" ").append(path);
+  }
+  cache.step = w.request_step(step_name);
+  cache.valid = true;
+  return cache.parsed;
+}
+
+// params.form (the table on top): the body as application/x-www-form-urlencoded.
+void read_form(lua_State* L, http_request& r) {
+  r.body.clear();
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {  // stack: form, key, value
+    if (!r.body.empty()) r.body += '&';
+    lua_pushvalue(L, -2);
+    url_encode_into(r.body, to_view(L, -1));
+    lua_pop(L, 1);
+    r.body += '=';
+    url_encode_into(r.body, luaL_tolstring(L, -1, nullptr));
+    lua_pop(L, 2);
+  }
+  r.content_type = "application/x-www-form-urlencoded";
+}
+
+// params.expectedStatuses (the table on top).
+void read_expected_statuses(lua_State* L, http_request& r) {
+  const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, -1, i);
+    if (!lua_isinteger(L, -1)) throw script_mistake("http: params.expectedStatuses must be a list of status codes");
+    r.expected_statuses.push_back(static_cast<int>(lua_tointeger(L, -1)));
+    lua_pop(L, 1);
+  }
+}
+
+// params.headers (the table on top).
+void read_headers(lua_State* L, http_request& r) {
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {  // stack: headers, key, value
+    if (lua_type(L, -2) != LUA_TSTRING) throw script_mistake("http: header names must be strings");
+    const std::string_view name = to_view(L, -2);
+    const std::string_view value = luaL_tolstring(L, -1, nullptr);  // [+1]
+    if (!valid_header_token(name, false) || !valid_header_token(value, true)) {
+      throw lua_usage_error("http: invalid header '" + std::string(name) + "'");
+    }
+    r.headers.emplace_back(name, value);
+    lua_pop(L, 2);
+  }
+}
+
+// The params table (argument 4): body, json, form, timeout, expectedStatuses, headers into `r`.
+void read_params(lua_State* L, http_request& r) {
+  if (lua_getfield(L, 4, "json") != LUA_TNIL) {  // [+1]
+    r.body = encode_json(L, -1);
+    r.content_type = "application/json";
+  }
+  lua_pop(L, 1);
+  if (param_field(L, "form", LUA_TTABLE, "a table") == LUA_TTABLE) read_form(L, r);
+  lua_pop(L, 1);
+  if (param_field(L, "body", LUA_TSTRING, "a string") == LUA_TSTRING) r.body = to_view(L, -1);
+  lua_pop(L, 1);
+  if (lua_getfield(L, 4, "timeout") != LUA_TNIL) r.timeout = duration_arg(L, -1, "params.timeout");
+  lua_pop(L, 1);
+  if (param_field(L, "expectedStatuses", LUA_TTABLE, "a list of status codes") == LUA_TTABLE) {
+    read_expected_statuses(L, r);
+  }
+  lua_pop(L, 1);
+  if (param_field(L, "headers", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) read_headers(L, r);
+  lua_pop(L, 1);
+}
+
+// __request(method, url, body, params): builds the VU's http_request, starts it, yields.
+int lua_request(lua_State* L) {
+  vu& v = require_vu(L, "http requests");
+  worker& w = owner_of(L);
+  api_guarded(L, [&] {
+    const std::string_view method = to_view(L, 1);
+    if (lua_type(L, 2) != LUA_TSTRING) throw lua_usage_error("http: the URL must be a string");
+    if (method.empty() || !valid_header_token(method, false)) throw lua_usage_error("http: bad method");
+    const bool has_params = lua_type(L, 4) == LUA_TTABLE;
+    if (!lua_isnoneornil(L, 4) && !has_params) throw script_mistake("http: params must be a table");
+    std::string_view explicit_name;  // stays valid: the params table holds the string
+    if (has_params) {
+      check_param_names(L, 4);
+      // [+1] params.name
+      if (param_field(L, "name", LUA_TSTRING, "a string") == LUA_TSTRING) explicit_name = to_view(L, -1);
+      lua_pop(L, 1);
+    }
+    http_request& r = v.request;
+    r.clear();
+    r.url = &resolve_target(v, w, method, to_view(L, 2), explicit_name);
+    r.method.assign(method);
+    r.step = v.last_request.step;
+    r.timeout = w.plan().options.request_timeout;
+    if (lua_type(L, 3) == LUA_TSTRING) {
+      r.body = to_view(L, 3);
+    } else if (!lua_isnoneornil(L, 3)) {
+      throw script_mistake("http: the body must be a string (use params.json or params.form for tables)");
+    }
+    if (has_params) read_params(L, r);
+    v.history_id = 0;
+    // [+1] params.history: record this request as an operation
+    if (has_params && param_field(L, "history", LUA_TSTRING, "an operation name") == LUA_TSTRING) {
+      const std::string op(to_view(L, -1));
+      std::string value = "null";
+      if (lua_getfield(L, 4, "historyValue") != LUA_TNIL) value = encode_json(L, -1);  // [+1]
+      lua_pop(L, 1);
+      v.history_id = w.history_invoke(v, op, std::move(value));
+    }
+    if (has_params) lua_pop(L, 1);
+    w.start_request(v);
+    return 1;
+  });
+  return lua_yield(L, 0);  // resumed by the worker with the response object
+}
+
+int lua_cookies(lua_State* L) {
+  vu& v = require_vu(L, "http.cookies");
+  lua_newtable(L);
+  for (const cookie& c : v.cookies.cookies()) {
+    lua_pushlstring(L, c.value.data(), c.value.size());
+    lua_setfield(L, -2, c.name.c_str());
+  }
+  return 1;
+}
+
+int lua_clear_cookies(lua_State* L) {
+  require_vu(L, "http.clear_cookies").cookies.clear();
+  return 0;
+}
+
+int lua_url_encode(lua_State* L) {
+  const std::string_view text = luaL_checkstring(L, 1);
+  return lua_guarded(L, [&] {
+    std::string out;
+    url_encode_into(out, text);
+    lua_pushlstring(L, out.data(), out.size());
+    return 1;
+  });
+}
+
+// ---- response object ----
+struct response_data {
+  int status;
+  error_kind error;
+  request_timings timings;
+};
+enum response_slot { slot_body = 1, slot_headers, slot_error, slot_url, slot_cache, slot_count = slot_cache };
+
+response_data& check_response(lua_State* L, int index) {
+  return *static_cast<response_data*>(luaL_checkudata(L, index, response_meta));
+}
+
+void push_cache(lua_State* L, int index) {  // [+1] the response's lazily created cache table
+  index = lua_absindex(L, index);
+  if (lua_getiuservalue(L, index, slot_cache) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, index, slot_cache);
+  }
+}
+
+int headers_index(lua_State* L) {  // case-insensitive lookup: keys are stored lower-case
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  const std::string_view key = to_view(L, 2);
+  char lower[256];
+  if (key.size() >= sizeof lower) return 0;
+  for (size_t i = 0; i < key.size(); ++i) lower[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(key[i])));
+  lua_pushlstring(L, lower, key.size());
+  lua_rawget(L, 1);
+  return 1;
+}
+
+// res.json() and res:json() both work: the method is a closure bound to its response. With a selector,
+// res:json("items.0.id") returns that part of the body, nil when it is absent (json_selector.h).
+int response_json(lua_State* L) {
+  const int self = lua_upvalueindex(1);
+  const int selector_index = lua_rawequal(L, 1, self) ? 2 : 1;  // res:json(s) passes res first
+  return api_guarded(L, [&] {
+    if (!lua_isnoneornil(L, selector_index)) {
+      if (lua_type(L, selector_index) != LUA_TSTRING) {
+        throw script_mistake("res:json: the selector must be a string such as \"items.0.id\"");
+      }
+      json_selector selector;
+      try {
+        selector = parse_json_selector(to_view(L, selector_index));
+      } catch (const std::invalid_argument& e) {
+        throw script_mistake(std::string("res:json: ") + e.what());
+      }
+      lua_getiuservalue(L, self, slot_body);  // [+1]
+      boost::system::error_code ec;
+      boost::json::parse_options options;
+      options.max_depth = 200;
+      const std::string_view body = to_view(L, -1);
+      const boost::json::value document =
+          boost::json::parse(boost::json::string_view(body.data(), body.size()), ec, {}, options);
+      lua_pop(L, 1);
+      if (ec) throw lua_usage_error("res:json: invalid JSON: " + ec.message());
+      if (auto selected = select_json(document, selector)) {
+        push_json_value(L, *selected);
+      } else {
+        lua_pushnil(L);
+      }
+      return 1;
+    }
+    push_cache(L, self);  // [+1]
+    if (lua_getfield(L, -1, "json") == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_getiuservalue(L, self, slot_body);
+      const std::string_view body = to_view(L, -1);
+      push_json(L, body);  // [+1]
+      lua_remove(L, -2);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, "json");
+    }
+    return 1;
+  });
+}
+
+int response_index(lua_State* L) {
+  const response_data& r = check_response(L, 1);
+  const std::string_view key = to_view(L, 2);
+  const auto ms = [](int64_t us) { return static_cast<double>(us) / 1000.0; };
+  if (key == "status") {
+    lua_pushinteger(L, r.status);
+  } else if (key == "body") {
+    lua_getiuservalue(L, 1, slot_body);
+  } else if (key == "ok") {
+    lua_pushboolean(L, r.error == error_kind::none);
+  } else if (key == "error") {
+    lua_getiuservalue(L, 1, slot_error);
+  } else if (key == "error_code") {
+    if (r.error == error_kind::none) {
+      lua_pushnil(L);
+    } else {
+      const auto name = to_string(r.error);
+      lua_pushlstring(L, name.data(), name.size());
+    }
+  } else if (key == "url") {
+    lua_getiuservalue(L, 1, slot_url);
+  } else if (key == "json") {
+    lua_pushvalue(L, 1);
+    lua_pushcclosure(L, response_json, 1);
+  } else if (key == "headers") {
+    push_cache(L, 1);
+    if (lua_getfield(L, -1, "headers") == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_newtable(L);  // [+1]
+      lua_getiuservalue(L, 1, slot_headers);
+      http::header_block block;
+      block.raw = to_view(L, -1);
+      lua_pop(L, 1);
+      block.for_each([&](std::string_view name, std::string_view value) {
+        std::string lower(name);
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        lua_pushlstring(L, lower.data(), lower.size());
+        if (lua_rawget(L, -2) == LUA_TSTRING) {  // repeated header: join with ", " as HTTP allows
+          std::string joined(to_view(L, -1));
+          joined.append(", ").append(value);
+          lua_pop(L, 1);
+          lua_pushlstring(L, lower.data(), lower.size());
+          lua_pushlstring(L, joined.data(), joined.size());
+        } else {
+          lua_pop(L, 1);
+          lua_pushlstring(L, lower.data(), lower.size());
+          lua_pushlstring(L, value.data(), value.size());
+        }
+        lua_rawset(L, -3);
+      });
+      luaL_setmetatable(L, headers_meta);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, "headers");
+    }
+  } else if (key == "timings") {
+    lua_createtable(L, 0, 7);
+    const auto set = [&](const char* name, int64_t us) {
+      lua_pushnumber(L, ms(us));
+      lua_setfield(L, -2, name);
+    };
+    set("blocked", r.timings.blocked);
+    set("connecting", r.timings.connect);
+    set("tls_handshaking", r.timings.tls);
+    set("sending", r.timings.send);
+    set("waiting", r.timings.wait);
+    set("receiving", r.timings.receive);
+    set("duration", r.timings.send + r.timings.wait + r.timings.receive);
+    set("total", r.timings.total);
+  } else {
+    lua_pushnil(L);
+  }
+  return 1;
+}
+
+int response_tostring(lua_State* L) {
+  const response_data& r = check_response(L, 1);
+  lua_pushfstring(L, "response(%d)", r.status);
+  return 1;
+}
+
+}  // namespace
+
+void add_http_functions(lua_State* L, worker& owner) {
+  const luaL_Reg functions[] = {{"__request", lua_request},
+                                {"__cookies", lua_cookies},
+                                {"__clear_cookies", lua_clear_cookies},
+                                {"__url_encode", lua_url_encode},
+                                {nullptr, nullptr}};
+  lua_pushlightuserdata(L, &owner);
+  luaL_setfuncs(L, functions, 1);
+}
+
+void register_response_types(lua_State* L) {
+  luaL_newmetatable(L, response_meta);
+  lua_pushcfunction(L, response_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, response_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, headers_meta);
+  lua_pushcfunction(L, headers_index);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
+void push_response_object(lua_State* T, vu& v) {
+  http_outcome& out = v.outcome;
+  auto* r = static_cast<response_data*>(lua_newuserdatauv(T, sizeof(response_data), slot_count));
+  r->status = out.status;
+  r->error = out.error;
+  r->timings = out.timings;
+  luaL_setmetatable(T, response_meta);
+  lua_pushlstring(T, out.body.data(), out.body.size());
+  lua_setiuservalue(T, -2, slot_body);
+  lua_pushlstring(T, out.headers.raw.data(), out.headers.raw.size());
+  lua_setiuservalue(T, -2, slot_headers);
+  if (out.error != error_kind::none) {
+    if (out.error_message.empty()) {
+      lua_pushfstring(T, "HTTP %d", out.status);
+    } else {
+      lua_pushlstring(T, out.error_message.data(), out.error_message.size());
+    }
+    lua_setiuservalue(T, -2, slot_error);
+  }
+  lua_pushlstring(T, v.last_request.url.data(), v.last_request.url.size());
+  lua_setiuservalue(T, -2, slot_url);
+}
+
+}  // namespace stampede::loadgen

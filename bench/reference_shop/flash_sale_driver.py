@@ -128,7 +128,8 @@ def commits():
     # so the difference holds everything the orders caused, their payments included.
     time.sleep(11)
     sql = "SELECT pg_stat_clear_snapshot(); SELECT xact_commit FROM pg_stat_database WHERE datname = 'shop'"
-    out = subprocess.run(["psql", db["url"], "-Atqc", sql], capture_output=True, text=True, timeout=10, check=True)
+    url = db.get("url") or db.get("primary_url")  # Patroni: through the database HAProxy to the primary
+    out = subprocess.run(["psql", url, "-Atqc", sql], capture_output=True, text=True, timeout=10, check=True)
     return int(out.stdout.split()[-1])
 
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The shop on SQLite vs on PostgreSQL 15 (`--db postgres`, no replicas), side by side in one run,
+# The shop on SQLite vs on PostgreSQL 15 (`--db postgres`, no replicas) vs PostgreSQL with Patroni (a primary
+# and 2 streaming replicas behind the database HAProxy) asynchronous and synchronous, side by side in one run,
 # alternating backends for ROUNDS rounds; each round a fresh shop (3 nodes x 4 threads, scale 2). Per run,
 # flash_sale_driver.py: 500 concurrent buyers on 1,000 units, one per user (checks exactly 1,000 sold,
 # nobody twice; attempts/s and orders/s), then checkout with 64 clients x 40 orders of 3 items (orders/s,
 # client-side p50/p99). Then pgbench's built-in simple-update on the same PostgreSQL server (same settings,
 # the shop idle, as many clients as the nodes' pools hold) as the database's own ceiling on this machine.
 # usage: bench/reference_shop/sqlite_vs_postgres.sh [STAMPEDE_BINARY] [ROUNDS=2] [PGBENCH_SECONDS=20]
+#   env DBS: the backends, in order (default "sqlite postgres patroni-async patroni-sync")
 set -euo pipefail
 bin=${1:-build/release/stampede}
 rounds=${2:-2}
@@ -28,11 +30,19 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-start_shop() {  # $1 = sqlite|postgres, $2 = data directory
-  "$bin" shop --db "$1" --nodes 3 --threads 4 --port 0 --kdf minimal --scale 2 --data "$2" \
+start_shop() {  # $1 = sqlite|postgres|patroni-async|patroni-sync, $2 = data directory
+  local db_flags
+  case "$1" in
+    sqlite) db_flags=(--db sqlite) ;;
+    postgres) db_flags=(--db postgres) ;;
+    patroni-async) db_flags=(--db postgres --ha patroni --replicas 2 --sync-replication off) ;;
+    patroni-sync) db_flags=(--db postgres --ha patroni --replicas 2 --sync-replication on) ;;
+    *) echo "unknown backend '$1' (sqlite, postgres, patroni-async, patroni-sync)" >&2; exit 2 ;;
+  esac
+  "$bin" shop "${db_flags[@]}" --nodes 3 --threads 4 --port 0 --kdf minimal --scale 2 --data "$2" \
     > "$2.entry" 2> "$2.log" &
   shop_pid=$!
-  for _ in $(seq 600); do
+  for _ in $(seq 1800); do  # Patroni: etcd, a leader and streaming replicas first (~20-40 s)
     [[ -s "$2.entry" ]] && return 0
     kill -0 "$shop_pid" 2>/dev/null || break
     sleep 0.1
@@ -43,7 +53,7 @@ start_shop() {  # $1 = sqlite|postgres, $2 = data directory
 }
 
 for round in $(seq "$rounds"); do
-  for db in sqlite postgres; do
+  for db in ${DBS:-sqlite postgres patroni-async patroni-sync}; do
     echo "== round $round: $db"
     start_shop "$db" "$work/$db-$round"
     python3 "$here/flash_sale_driver.py" "$work/$db-$round/topology.json"

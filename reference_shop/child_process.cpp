@@ -77,7 +77,7 @@ std::optional<server_account> postgres_account() {
   return server_account{pw.pw_uid, pw.pw_gid};
 }
 
-pid_t spawn_as(const server_account& account, const std::string& program, const std::vector<std::string>& argv,
+pid_t spawn_as(const server_account* account, const std::string& program, const std::vector<std::string>& argv,
                const std::filesystem::path& cwd, const std::filesystem::path& log, int death_signal,
                const std::vector<std::string>* env) {
   std::vector<char*> cargv;
@@ -90,7 +90,8 @@ pid_t spawn_as(const server_account& account, const std::string& program, const 
   }
   const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (out < 0) throw std::runtime_error("cannot open " + log.string() + ": " + std::strerror(errno));
-  if (::geteuid() == 0 && ::fchown(out, account.uid, account.gid) != 0) {
+  const bool drop = account != nullptr && ::geteuid() == 0;
+  if (drop && ::fchown(out, account->uid, account->gid) != 0) {
     ::close(out);
     throw std::runtime_error("cannot hand " + log.string() + " to the postgres user");
   }
@@ -107,15 +108,15 @@ pid_t spawn_as(const server_account& account, const std::string& program, const 
     ::dup2(out, 1);
     ::dup2(out, 2);
     ::close_range(3, ~0U, 0);
-    if (::geteuid() == 0) {
-      if (::setgroups(0, nullptr) != 0 || ::setgid(account.gid) != 0 || ::setuid(account.uid) != 0) ::_exit(126);
+    if (drop && (::setgroups(0, nullptr) != 0 || ::setgid(account->gid) != 0 || ::setuid(account->uid) != 0)) {
+      ::_exit(126);
     }
     ::prctl(PR_SET_PDEATHSIG, death_signal);  // after the credentials change, which clears it
     if (::getppid() != parent) ::_exit(127);  // the parent died before the death signal was armed
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
     if (env != nullptr) {
       ::execve(program.c_str(), cargv.data(), cenv.data());
     } else {

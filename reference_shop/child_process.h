@@ -30,12 +30,13 @@ struct server_account {
 };
 std::optional<server_account> postgres_account();
 
-// A server process run as `account`: fork; stdin /dev/null, stdout and stderr appended to `log` (handed to
-// the account); as root, drop to the account; the parent's death sends `death_signal`; a clean signal
-// mask; cwd `cwd`; exec `program` with `argv` and `env` ("NAME=value"; nullptr: this process's
-// environment). Exit 126: the credentials or cwd could not be set; 127: exec failed or the parent died
-// first. Throws std::runtime_error when the log cannot be opened or fork fails.
-pid_t spawn_as(const server_account& account, const std::string& program, const std::vector<std::string>& argv,
+// A server process: fork; stdin /dev/null, stdout and stderr appended to `log`; `account` set (root only):
+// the log is handed to it and the child drops to it, nullptr: this process's user; the parent's death
+// sends `death_signal`; a clean signal mask; cwd `cwd` unless empty; exec `program` with `argv` and `env`
+// ("NAME=value"; nullptr: this process's environment). Exit 126: the credentials or cwd could not be set;
+// 127: exec failed or the parent died first. Throws std::runtime_error when the log cannot be opened or
+// fork fails.
+pid_t spawn_as(const server_account* account, const std::string& program, const std::vector<std::string>& argv,
                const std::filesystem::path& cwd, const std::filesystem::path& log, int death_signal,
                const std::vector<std::string>* env = nullptr);
 

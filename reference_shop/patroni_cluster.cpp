@@ -176,30 +176,8 @@ void patroni_cluster::start_etcd() {
                                       "--initial-cluster-state=new",
                                       "--enable-v2=true",
                                       "--log-outputs=stderr"};
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
   const fs::path log = dir / "etcd.log";
-  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out < 0) throw std::runtime_error("cannot open " + log.string());
-  const pid_t parent = ::getpid();
-  etcd_pid_ = ::fork();
-  if (etcd_pid_ < 0) throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
-  if (etcd_pid_ == 0) {
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::close_range(3, ~0U, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(options_.etcd_bin.c_str(), cargv.data());
-    ::_exit(127);
-  }
-  ::close(out);
+  etcd_pid_ = spawn_as(nullptr, options_.etcd_bin, argv, {}, log, SIGKILL);  // as this process, in its cwd
   const auto deadline = steady::now() + std::chrono::seconds{20};
   while (!get_json(etcd_client_port_, "/health")) {
     if (!alive(etcd_pid_)) {
@@ -263,7 +241,7 @@ void patroni_cluster::write_member_config(const patroni_member& m) const {
 pid_t patroni_cluster::spawn_as_server_user(const std::vector<std::string>& argv, const fs::path& cwd,
                                             const fs::path& log) const {
   const std::vector<std::string> env{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=" + cwd.string()};
-  return spawn_as(account_, options_.python, argv, cwd, log, SIGTERM, &env);
+  return spawn_as(&account_, options_.python, argv, cwd, log, SIGTERM, &env);
 }
 
 void patroni_cluster::start(std::chrono::seconds timeout) {

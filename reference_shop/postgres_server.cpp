@@ -159,7 +159,7 @@ void postgres_server::check_reachable() const {
 pid_t postgres_server::spawn(const std::vector<std::string>& argv, const fs::path& log,
                              int death_signal) const {
   const std::string program = (fs::path{options_.bin_dir} / argv.front()).string();
-  return spawn_as(account_, program, argv, options_.dir, log, death_signal);
+  return spawn_as(&account_, program, argv, options_.dir, log, death_signal);
 }
 
 pid_t postgres_server::launch() {

@@ -80,33 +80,8 @@ void redis_server::write_config() const {
 }
 
 pid_t redis_server::launch() const {
-  const fs::path log = log_path();
-  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out < 0) throw std::runtime_error("cannot open " + log.string() + ": " + std::strerror(errno));
   const std::string config = (options_.dir / "redis.conf").string();
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(out);
-    throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
-  }
-  if (pid == 0) {
-    // Only async-signal-safe calls from here on.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);  // the starter died before the death signal was armed
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::close_range(3, ~0U, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execl(options_.bin.c_str(), "redis-server", config.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(out);
-  return pid;
+  return spawn_as(nullptr, options_.bin, {"redis-server", config}, {}, log_path(), SIGKILL);
 }
 
 pid_t redis_server::start(std::chrono::milliseconds timeout) {

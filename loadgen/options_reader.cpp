@@ -1,237 +1,23 @@
 #include "loadgen/options_reader.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <set>
 #include <stdexcept>
 
 #include <boost/json.hpp>
 #include <lua.hpp>
 
-#include "common/closest_name.h"
 #include "common/duration.h"
-#include "loadgen/lua_guard.h"
+#include "loadgen/options_table.h"
 
 namespace stampede::loadgen {
 
+using options_detail::bad;
+using options_detail::get_field;
+using options_detail::table_reader;
+
 namespace {
-
-[[noreturn]] void bad(const std::string& path, const std::string& what) {
-  throw std::invalid_argument("options." + path + ": " + what);
-}
-
-// [-0, +1] t[key] of the table at `index`, like lua_getfield, but the metamethods of a table that has a
-// metatable (script code: __index may raise, yield or loop) run in a protected call: an error there is an
-// option error naming the script's file:line, not a Lua error thrown through C++ frames (outside a
-// protected call Lua would abort the process). Returns the value's type.
-int get_field(lua_State* L, int index, const char* key, const std::string& path) {
-  index = lua_absindex(L, index);
-  if (!lua_getmetatable(L, index)) return lua_getfield(L, index, key);  // a plain table: no script code runs
-  lua_pop(L, 1);
-  lua_pushcfunction(L, [](lua_State* S) -> int {  // (t, key) -> t[key]
-    lua_gettable(S, 1);
-    return 1;
-  });
-  lua_pushvalue(L, index);
-  lua_pushstring(L, key);
-  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {  // [+1] the error
-    const int type = lua_type(L, -1);
-    std::string message = type == LUA_TSTRING ? lua_tostring(L, -1) : std::string("a ") + lua_typename(L, type) + " error";
-    if (lua_guard* guard = find_guard(L); guard != nullptr) message = guard->explain(message);  // memory limit
-    lua_pop(L, 1);
-    bad(path, "reading it raised an error: " + message);
-  }
-  return lua_type(L, -1);
-}
-
-// Reads the table at the top of the stack; every accessor pops what it pushes.
-class table_reader {
- public:
-  table_reader(lua_State* L, std::string path) : L_(L), path_(std::move(path)) {}
-
-  void mark_seen(const char* key) { seen_.insert(key); }
-
-  bool has(const char* key) {
-    const bool present = get_field(L_, -1, key, path(key)) != LUA_TNIL;
-    lua_pop(L_, 1);
-    return present;
-  }
-
-  std::optional<std::string> string(const char* key) {
-    seen_.insert(key);
-    std::optional<std::string> out;
-    const int type = get_field(L_, -1, key, path(key));
-    if (type == LUA_TSTRING) {
-      out = lua_tostring(L_, -1);
-    } else if (type != LUA_TNIL) {
-      lua_pop(L_, 1);
-      bad(path(key), "expected a string");
-    }
-    lua_pop(L_, 1);
-    return out;
-  }
-
-  std::optional<double> number(const char* key) {
-    seen_.insert(key);
-    std::optional<double> out;
-    const int type = get_field(L_, -1, key, path(key));
-    if (type == LUA_TNUMBER) {
-      out = lua_tonumber(L_, -1);
-    } else if (type != LUA_TNIL) {
-      lua_pop(L_, 1);
-      bad(path(key), "expected a number");
-    }
-    lua_pop(L_, 1);
-    if (out && (!std::isfinite(*out) || *out < 0)) bad(path(key), "must be a non-negative number");
-    return out;
-  }
-
-  std::optional<int64_t> count(const char* key) {
-    auto n = number(key);
-    if (!n) return std::nullopt;
-    if (*n != std::floor(*n) || *n > 1e9) bad(path(key), "must be a whole number");
-    return static_cast<int64_t>(*n);
-  }
-
-  std::optional<bool> boolean(const char* key) {
-    seen_.insert(key);
-    std::optional<bool> out;
-    const int type = get_field(L_, -1, key, path(key));
-    if (type == LUA_TBOOLEAN) {
-      out = lua_toboolean(L_, -1) != 0;
-    } else if (type != LUA_TNIL) {
-      lua_pop(L_, 1);
-      bad(path(key), "expected true or false");
-    }
-    lua_pop(L_, 1);
-    return out;
-  }
-
-  std::optional<nanos> duration(const char* key) {
-    seen_.insert(key);
-    std::optional<nanos> out;
-    const int type = get_field(L_, -1, key, path(key));
-    if (type == LUA_TNUMBER) {
-      const double seconds = lua_tonumber(L_, -1);
-      if (!(seconds >= 0) || seconds > 3.15e8) {
-        lua_pop(L_, 1);
-        bad(path(key), "must be a non-negative number of seconds");
-      }
-      out = nanos(static_cast<int64_t>(seconds * 1e9));
-    } else if (type == LUA_TSTRING) {
-      out = try_parse_duration(lua_tostring(L_, -1));
-      if (!out) {
-        std::string text = lua_tostring(L_, -1);
-        lua_pop(L_, 1);
-        bad(path(key), "invalid duration '" + text + "' (expected e.g. \"250ms\", \"30s\", \"2m\")");
-      }
-    } else if (type != LUA_TNIL) {
-      lua_pop(L_, 1);
-      bad(path(key), "expected a duration string or a number of seconds");
-    }
-    lua_pop(L_, 1);
-    return out;
-  }
-
-  // Bytes: a whole number or a string with a unit ("10MB"); at least `min`.
-  std::optional<size_t> bytes(const char* key, size_t min) {
-    seen_.insert(key);
-    std::optional<size_t> out;
-    const int type = get_field(L_, -1, key, path(key));
-    if (type == LUA_TNUMBER || type == LUA_TSTRING) {
-      std::string text = type == LUA_TNUMBER && lua_isinteger(L_, -1) ? std::to_string(lua_tointeger(L_, -1))
-                                                                       : std::string(lua_tostring(L_, -1));
-      out = parse_byte_size(text);
-      lua_pop(L_, 1);
-      if (!out) bad(path(key), "invalid size '" + text + "' (expected bytes or e.g. \"512KB\", \"10MB\", \"1GB\")");
-      if (*out < min) bad(path(key), "must be at least " + std::to_string(min) + " bytes");
-      return out;
-    }
-    if (type != LUA_TNIL) {
-      lua_pop(L_, 1);
-      bad(path(key), "expected a size such as \"10MB\" or a number of bytes");
-    }
-    lua_pop(L_, 1);
-    return out;
-  }
-
-  std::map<std::string, std::string> string_map(const char* key) {
-    seen_.insert(key);
-    std::map<std::string, std::string> out;
-    const int type = get_field(L_, -1, key, path(key));
-    if (type == LUA_TTABLE) {
-      lua_pushnil(L_);
-      while (lua_next(L_, -2) != 0) {
-        if (lua_type(L_, -2) != LUA_TSTRING || !lua_isstring(L_, -1)) {
-          lua_pop(L_, 3);
-          bad(path(key), "expected a table of string = string");
-        }
-        out[lua_tostring(L_, -2)] = lua_tostring(L_, -1);
-        lua_pop(L_, 1);
-      }
-    } else if (type != LUA_TNIL) {
-      lua_pop(L_, 1);
-      bad(path(key), "expected a table");
-    }
-    lua_pop(L_, 1);
-    return out;
-  }
-
-  std::vector<stage> stages(const char* key) {
-    seen_.insert(key);
-    std::vector<stage> out;
-    const int type = get_field(L_, -1, key, path(key));
-    if (type == LUA_TTABLE) {
-      const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L_, -1));
-      for (lua_Integer i = 1; i <= n; ++i) {
-        if (lua_rawgeti(L_, -1, i) != LUA_TTABLE) {
-          lua_pop(L_, 2);
-          bad(path(key) + "[" + std::to_string(i) + "]", "expected { duration = ..., target = ... }");
-        }
-        table_reader stage_reader(L_, path(key) + "[" + std::to_string(i) + "]");
-        stage s;
-        auto d = stage_reader.duration("duration");
-        auto t = stage_reader.number("target");
-        stage_reader.reject_unknown();
-        lua_pop(L_, 1);
-        if (!d || !t) {
-          lua_pop(L_, 1);
-          bad(path(key) + "[" + std::to_string(i) + "]", "needs both duration and target");
-        }
-        s.duration = *d;
-        s.target = *t;
-        out.push_back(s);
-      }
-    } else if (type != LUA_TNIL) {
-      lua_pop(L_, 1);
-      bad(path(key), "expected a list of stages");
-    }
-    lua_pop(L_, 1);
-    return out;
-  }
-
-  // Every key must have been read by now; anything else is a typo worth naming.
-  void reject_unknown() {
-    lua_pushnil(L_);
-    while (lua_next(L_, -2) != 0) {
-      lua_pop(L_, 1);  // stack: table, key
-      const std::string key = lua_type(L_, -1) == LUA_TSTRING ? lua_tostring(L_, -1) : "?";
-      if (!seen_.contains(key)) {
-        lua_pop(L_, 1);
-        // Every key this table accepts has been asked for by now: they are the candidates.
-        const std::vector<std::string_view> known(seen_.begin(), seen_.end());
-        bad(path(key), "unknown option" + did_you_mean(key, known));
-      }
-    }
-  }
-
-  std::string path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-
- private:
-  lua_State* L_;
-  std::string path_;
-  std::set<std::string> seen_;
-};
 
 executor_kind parse_executor(const std::string& name, const std::string& path) {
   if (name == "constant-vus") return executor_kind::constant_vus;
@@ -486,6 +272,150 @@ fault_spec read_fault(lua_State* L, int index, const std::string& path) {
   return f;
 }
 
+namespace {
+
+// options.chaos: a list of faults, each with its start on the timeline. Stack: options (unchanged).
+void read_chaos(lua_State* L, run_options& out) {
+  if (get_field(L, -1, "chaos", "chaos") == LUA_TTABLE) {
+    const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_rawgeti(L, -1, i);
+      fault_spec f = read_fault(L, -1, "chaos[" + std::to_string(i) + "]");
+      lua_pop(L, 1);
+      if (!f.at) bad("chaos[" + std::to_string(i) + "].at", "required on the timeline (when the fault starts)");
+      out.chaos.push_back(std::move(f));
+    }
+  } else if (!lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    bad("chaos", "expected a list of faults");
+  }
+  lua_pop(L, 1);
+}
+
+// options.scenarios, options.thresholds and options.recovery. Stack: options (unchanged).
+void read_subtables(lua_State* L, run_options& out) {
+  if (get_field(L, -1, "scenarios", "scenarios") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TTABLE) {
+        lua_pop(L, 3);
+        bad("scenarios", "expected name = { executor = ..., ... }");
+      }
+      out.scenarios.push_back(read_scenario(L, lua_tostring(L, -2)));
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    bad("scenarios", "expected a table");
+  }
+  lua_pop(L, 1);
+
+  if (get_field(L, -1, "thresholds", "thresholds") == LUA_TTABLE) {
+    read_thresholds(L, out);
+  } else if (!lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    bad("thresholds", "expected a table");
+  }
+  lua_pop(L, 1);
+
+  if (lua_getfield(L, -1, "recovery") == LUA_TTABLE) {
+    out.recovery = read_recovery(L);
+  } else if (!lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    bad("recovery", "expected a table { consecutive_healthy_s = ..., confidence = ..., ... }");
+  }
+  lua_pop(L, 1);
+}
+
+// The shorthand options (k6: vus, duration, iterations, stages; ours: rate), the flags applied over them.
+struct shorthand {
+  std::optional<int64_t> vus;
+  std::optional<nanos> duration;
+  std::optional<int64_t> iterations;
+  std::vector<stage> stages;
+  std::optional<double> rate;
+};
+
+// The one scenario named "default" that the shorthand (or k6's default) describes; `flags`: set by flags.
+scenario_options default_scenario(const shorthand& o, bool flags, const option_overrides& overrides) {
+  scenario_options s;
+  s.name = "default";
+  if (o.rate) {
+    s.executor = executor_kind::constant_arrival_rate;
+    s.rate = *o.rate;
+    s.duration = o.duration.value_or(std::chrono::seconds(10));
+    s.pre_allocated_vus = o.vus.value_or(std::max<int64_t>(1, static_cast<int64_t>(std::ceil(*o.rate / 10))));
+    s.max_vus = std::max<int64_t>(s.pre_allocated_vus, o.vus.value_or(s.pre_allocated_vus * 10));
+  } else if (!o.stages.empty() && !flags) {
+    s.executor = executor_kind::ramping_vus;
+    s.start_vus = o.vus.value_or(1);
+    s.stages = o.stages;
+  } else if (o.iterations) {
+    s.executor = executor_kind::shared_iterations;
+    s.iterations = *o.iterations;
+    s.vus = std::min(o.vus.value_or(1), *o.iterations);
+  } else if (o.duration) {
+    s.executor = executor_kind::constant_vus;
+    s.vus = o.vus.value_or(1);
+    s.duration = *o.duration;
+  } else {
+    s.executor = executor_kind::shared_iterations;  // k6's default: one VU, one iteration
+    s.vus = o.vus.value_or(1);
+    s.iterations = s.vus;
+  }
+  if (overrides.graceful_stop) s.graceful_stop = *overrides.graceful_stop;
+  if (s.vus <= 0 && !is_arrival_rate(s.executor)) bad("vus", "must be at least 1");
+  return s;
+}
+
+// Every scenario's `exec` names a function of the script. Stack: options (unchanged).
+void check_exec_functions(lua_State* L, const run_options& out) {
+  lua_pushglobaltable(L);  // stack: options, globals
+  for (const auto& s : out.scenarios) {
+    const std::string path = "scenarios." + s.name + ".exec";
+    const bool function = get_field(L, -1, s.exec.c_str(), path) == LUA_TFUNCTION;
+    lua_pop(L, 1);
+    if (!function) bad(path, "the script defines no function '" + s.exec + "'");
+  }
+  lua_pop(L, 1);
+}
+
+// The options table's own keys. Stack: options (unchanged).
+shorthand read_top_level(lua_State* L, run_options& out) {
+  table_reader r(L, "");
+  if (auto v = r.string("target")) out.target = *v;
+  if (auto v = r.duration("connectTimeout")) out.connect_timeout = *v;
+  if (auto v = r.duration("timeout")) out.request_timeout = *v;
+  if (auto v = r.count("maxConnectionsPerHost")) out.max_connections_per_host = *v;
+  if (auto v = r.boolean("insecureSkipTLSVerify")) out.insecure_skip_tls_verify = *v;
+  if (auto v = r.boolean("throw")) out.throw_on_iteration_error = *v;
+  if (auto v = r.boolean("discardResponseBodies")) out.discard_response_bodies = *v;
+  if (auto v = r.bytes("responseBodyLimit", 0)) out.response_body_limit = *v;
+  if (auto v = r.bytes("luaMemoryLimit", 1024 * 1024)) out.lua_memory_limit = *v;
+  if (auto v = r.string("userAgent")) out.user_agent = *v;
+  if (auto v = r.duration("setupTimeout")) out.setup_timeout = *v;
+  if (auto v = r.duration("teardownTimeout")) out.teardown_timeout = *v;
+  shorthand o;
+  o.vus = r.count("vus");
+  o.duration = r.duration("duration");
+  o.iterations = r.count("iterations");
+  o.stages = r.stages("stages");
+  o.rate = r.number("rate");
+  r.boolean("noConnectionReuse");  // accepted for k6 compatibility, has no effect
+  out.proxies = r.string_map("proxies");
+  out.topology_path = r.string("topology").value_or("");
+  r.mark_seen("chaos");
+  read_chaos(L, out);
+  read_subtables(L, out);
+  r.mark_seen("scenarios");
+  r.mark_seen("thresholds");
+  r.mark_seen("recovery");
+  r.reject_unknown();
+  return o;
+}
+
+}  // namespace
+
 run_options read_run_options(lua_State* L, const option_overrides& overrides) {
   run_options out;
   const int top = lua_gettop(L);
@@ -500,126 +430,18 @@ run_options read_run_options(lua_State* L, const option_overrides& overrides) {
     throw std::invalid_argument("options: expected a table");
   }
   try {
-    table_reader r(L, "");
-    if (auto v = r.string("target")) out.target = *v;
-    if (auto v = r.duration("connectTimeout")) out.connect_timeout = *v;
-    if (auto v = r.duration("timeout")) out.request_timeout = *v;
-    if (auto v = r.count("maxConnectionsPerHost")) out.max_connections_per_host = *v;
-    if (auto v = r.boolean("insecureSkipTLSVerify")) out.insecure_skip_tls_verify = *v;
-    if (auto v = r.boolean("throw")) out.throw_on_iteration_error = *v;
-    if (auto v = r.boolean("discardResponseBodies")) out.discard_response_bodies = *v;
-    if (auto v = r.bytes("responseBodyLimit", 0)) out.response_body_limit = *v;
-    if (auto v = r.bytes("luaMemoryLimit", 1024 * 1024)) out.lua_memory_limit = *v;
-    if (auto v = r.string("userAgent")) out.user_agent = *v;
-    if (auto v = r.duration("setupTimeout")) out.setup_timeout = *v;
-    if (auto v = r.duration("teardownTimeout")) out.teardown_timeout = *v;
-    // Shorthand (k6): vus + duration, iterations, stages; ours: rate (per second).
-    auto vus = r.count("vus");
-    auto duration = r.duration("duration");
-    auto iterations = r.count("iterations");
-    auto stages = r.stages("stages");
-    auto rate = r.number("rate");
-    r.boolean("noConnectionReuse");  // accepted for k6 compatibility, has no effect
-    out.proxies = r.string_map("proxies");
-    out.topology_path = r.string("topology").value_or("");
-    r.mark_seen("chaos");
-    if (get_field(L, -1, "chaos", "chaos") == LUA_TTABLE) {
-      const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
-      for (lua_Integer i = 1; i <= n; ++i) {
-        lua_rawgeti(L, -1, i);
-        fault_spec f = read_fault(L, -1, "chaos[" + std::to_string(i) + "]");
-        lua_pop(L, 1);
-        if (!f.at) bad("chaos[" + std::to_string(i) + "].at", "required on the timeline (when the fault starts)");
-        out.chaos.push_back(std::move(f));
-      }
-    } else if (!lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      bad("chaos", "expected a list of faults");
-    }
-    lua_pop(L, 1);
-
-    const bool has_scenarios = get_field(L, -1, "scenarios", "scenarios") == LUA_TTABLE;
-    if (has_scenarios) {
-      lua_pushnil(L);
-      while (lua_next(L, -2) != 0) {
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TTABLE) {
-          lua_pop(L, 3);
-          bad("scenarios", "expected name = { executor = ..., ... }");
-        }
-        out.scenarios.push_back(read_scenario(L, lua_tostring(L, -2)));
-        lua_pop(L, 1);
-      }
-    } else if (!lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      bad("scenarios", "expected a table");
-    }
-    lua_pop(L, 1);
-    r.mark_seen("scenarios");
-
-    if (get_field(L, -1, "thresholds", "thresholds") == LUA_TTABLE) {
-      read_thresholds(L, out);
-    } else if (!lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      bad("thresholds", "expected a table");
-    }
-    lua_pop(L, 1);
-    r.mark_seen("thresholds");
-
-    if (lua_getfield(L, -1, "recovery") == LUA_TTABLE) {
-      out.recovery = read_recovery(L);
-    } else if (!lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      bad("recovery", "expected a table { consecutive_healthy_s = ..., confidence = ..., ... }");
-    }
-    lua_pop(L, 1);
-    r.mark_seen("recovery");
-    r.reject_unknown();
-
+    shorthand o = read_top_level(L, out);
     if (overrides.target) out.target = *overrides.target;
-    if (overrides.vus) vus = overrides.vus;
-    if (overrides.duration) duration = overrides.duration;
-    if (overrides.rate) rate = overrides.rate;
-    if (overrides.iterations) iterations = overrides.iterations;
+    if (overrides.vus) o.vus = overrides.vus;
+    if (overrides.duration) o.duration = overrides.duration;
+    if (overrides.rate) o.rate = overrides.rate;
+    if (overrides.iterations) o.iterations = overrides.iterations;
     const bool flags = overrides.vus || overrides.duration || overrides.rate || overrides.iterations;
-
     if (flags || out.scenarios.empty()) {
-      scenario_options s;
-      s.name = "default";
-      if (rate) {
-        s.executor = executor_kind::constant_arrival_rate;
-        s.rate = *rate;
-        s.duration = duration.value_or(std::chrono::seconds(10));
-        s.pre_allocated_vus = vus.value_or(std::max<int64_t>(1, static_cast<int64_t>(std::ceil(*rate / 10))));
-        s.max_vus = std::max<int64_t>(s.pre_allocated_vus, vus.value_or(s.pre_allocated_vus * 10));
-      } else if (!stages.empty() && !flags) {
-        s.executor = executor_kind::ramping_vus;
-        s.start_vus = vus.value_or(1);
-        s.stages = stages;
-      } else if (iterations) {
-        s.executor = executor_kind::shared_iterations;
-        s.iterations = *iterations;
-        s.vus = std::min(vus.value_or(1), *iterations);
-      } else if (duration) {
-        s.executor = executor_kind::constant_vus;
-        s.vus = vus.value_or(1);
-        s.duration = *duration;
-      } else {
-        s.executor = executor_kind::shared_iterations;  // k6's default: one VU, one iteration
-        s.vus = vus.value_or(1);
-        s.iterations = s.vus;
-      }
-      if (overrides.graceful_stop) s.graceful_stop = *overrides.graceful_stop;
-      if (s.vus <= 0 && !is_arrival_rate(s.executor)) bad("vus", "must be at least 1");
       out.scenarios.clear();
-      out.scenarios.push_back(std::move(s));
+      out.scenarios.push_back(default_scenario(o, flags, overrides));
     }
-    lua_pushglobaltable(L);  // stack: options, globals
-    for (const auto& s : out.scenarios) {
-      const std::string path = "scenarios." + s.name + ".exec";
-      const bool function = get_field(L, -1, s.exec.c_str(), path) == LUA_TFUNCTION;
-      lua_pop(L, 1);
-      if (!function) bad(path, "the script defines no function '" + s.exec + "'");
-    }
+    check_exec_functions(L, out);
   } catch (...) {
     lua_settop(L, top);
     throw;

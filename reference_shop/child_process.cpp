@@ -2,8 +2,10 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -14,7 +16,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 #include <stdexcept>
 
 namespace stampede::shop {
@@ -60,6 +66,68 @@ pid_t spawn(const std::string& program, const std::vector<std::string>& argv, in
   return pid;
 }
 
+std::optional<server_account> postgres_account() {
+  if (::geteuid() != 0) return server_account{::geteuid(), ::getegid()};
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buffer(16384);
+  if (::getpwnam_r("postgres", &pw, buffer.data(), buffer.size(), &found) != 0 || found == nullptr) {
+    return std::nullopt;
+  }
+  return server_account{pw.pw_uid, pw.pw_gid};
+}
+
+pid_t spawn_as(const server_account* account, const std::string& program, const std::vector<std::string>& argv,
+               const std::filesystem::path& cwd, const std::filesystem::path& log, int death_signal,
+               const std::vector<std::string>* env) {
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  std::vector<char*> cenv;
+  if (env != nullptr) {
+    for (const auto& e : *env) cenv.push_back(const_cast<char*>(e.c_str()));
+    cenv.push_back(nullptr);
+  }
+  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (out < 0) throw std::runtime_error("cannot open " + log.string() + ": " + std::strerror(errno));
+  const bool drop = account != nullptr && ::geteuid() == 0;
+  if (drop && ::fchown(out, account->uid, account->gid) != 0) {
+    ::close(out);
+    throw std::runtime_error("cannot hand " + log.string() + " to the postgres user");
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out);
+    throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
+  }
+  if (pid == 0) {
+    // Only async-signal-safe calls from here on.
+    const int null_in = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::close_range(3, ~0U, 0);
+    if (drop && (::setgroups(0, nullptr) != 0 || ::setgid(account->gid) != 0 || ::setuid(account->uid) != 0)) {
+      ::_exit(126);
+    }
+    ::prctl(PR_SET_PDEATHSIG, death_signal);  // after the credentials change, which clears it
+    if (::getppid() != parent) ::_exit(127);  // the parent died before the death signal was armed
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    if (env != nullptr) {
+      ::execve(program.c_str(), cargv.data(), cenv.data());
+    } else {
+      ::execv(program.c_str(), cargv.data());
+    }
+    ::_exit(127);
+  }
+  ::close(out);
+  return pid;
+}
+
 // Reads "PORT\n" from a child's ready pipe within the deadline.
 uint16_t wait_ready(int fd, const std::string& what, std::chrono::milliseconds timeout) {
   std::string text;
@@ -79,6 +147,30 @@ uint16_t wait_ready(int fd, const std::string& what, std::chrono::milliseconds t
   const int port = std::atoi(text.c_str());
   if (port <= 0 || port > 65535) throw std::runtime_error(what + " reported a bad port");
   return static_cast<uint16_t>(port);
+}
+
+std::optional<int> wait_exit(pid_t pid, steady::time_point deadline) {
+  while (true) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno == ECHILD) return 0;  // already reaped by someone else
+    if (steady::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});  // polling a child process
+  }
+}
+
+std::string log_tail(const std::filesystem::path& file, size_t lines) {
+  std::ifstream in{file, std::ios::binary};
+  if (!in) return "(no log)";
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::streamoff>(in.tellg());
+  in.seekg(std::max<std::streamoff>(0, size - 4096));
+  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  size_t at = text.size();
+  for (size_t n = 0; n < lines && at != std::string::npos && at > 0; ++n) at = text.rfind('\n', at - 1);
+  return at == std::string::npos || at == 0 ? text : text.substr(at + 1);
 }
 
 std::string describe_status(int status) {

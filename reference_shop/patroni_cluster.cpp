@@ -19,6 +19,7 @@
 
 #include "common/http_client.h"
 #include "common/loopback.h"
+#include "reference_shop/child_process.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/pg_connection.h"
 
@@ -53,19 +54,6 @@ bool wait_gone(const std::vector<pid_t>& pids, steady::time_point deadline,
     if (steady::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds{50});  // polling processes we cannot wait for
   }
-}
-
-std::string tail_of(const fs::path& file, size_t lines) {
-  std::ifstream in{file, std::ios::binary};
-  if (!in) return "(no log)";
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<std::streamoff>(in.tellg());
-  in.seekg(std::max<std::streamoff>(0, size - 4096));
-  std::string text{std::istreambuf_iterator<char>{in}, {}};
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  size_t at = text.size();
-  for (size_t n = 0; n < lines && at != std::string::npos && at > 0; ++n) at = text.rfind('\n', at - 1);
-  return at == std::string::npos || at == 0 ? text : text.substr(at + 1);
 }
 
 std::optional<json::object> get_json(uint16_t port, std::string_view target) {
@@ -161,20 +149,12 @@ void patroni_cluster::check_environment() {
                              " cannot import etcd and psycopg2: install Debian's python3-etcd and "
                              "python3-psycopg2 packages (scripts/setup.sh installs them)");
   }
-  if (::geteuid() == 0) {
-    passwd pw{};
-    passwd* found = nullptr;
-    std::vector<char> buffer(16384);
-    if (::getpwnam_r("postgres", &pw, buffer.data(), buffer.size(), &found) != 0 || found == nullptr) {
-      throw std::runtime_error(
-          "user postgres not found (PostgreSQL refuses to run as root): install Debian's postgresql-15 package");
-    }
-    uid_ = pw.pw_uid;
-    gid_ = pw.pw_gid;
-  } else {
-    uid_ = ::geteuid();
-    gid_ = ::getegid();
+  const auto account = postgres_account();
+  if (!account) {
+    throw std::runtime_error(
+        "user postgres not found (PostgreSQL refuses to run as root): install Debian's postgresql-15 package");
   }
+  account_ = *account;
 }
 
 void patroni_cluster::start_etcd() {
@@ -196,37 +176,15 @@ void patroni_cluster::start_etcd() {
                                       "--initial-cluster-state=new",
                                       "--enable-v2=true",
                                       "--log-outputs=stderr"};
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
   const fs::path log = dir / "etcd.log";
-  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out < 0) throw std::runtime_error("cannot open " + log.string());
-  const pid_t parent = ::getpid();
-  etcd_pid_ = ::fork();
-  if (etcd_pid_ < 0) throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
-  if (etcd_pid_ == 0) {
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::close_range(3, ~0U, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(options_.etcd_bin.c_str(), cargv.data());
-    ::_exit(127);
-  }
-  ::close(out);
+  etcd_pid_ = spawn_as(nullptr, options_.etcd_bin, argv, {}, log, SIGKILL);  // as this process, in its cwd
   const auto deadline = steady::now() + std::chrono::seconds{20};
   while (!get_json(etcd_client_port_, "/health")) {
     if (!alive(etcd_pid_)) {
       etcd_pid_ = -1;
-      throw std::runtime_error("etcd exited at start: " + tail_of(log, 4));
+      throw std::runtime_error("etcd exited at start: " + log_tail(log, 4));
     }
-    if (steady::now() >= deadline) throw std::runtime_error("etcd not healthy within 20 s: " + tail_of(log, 4));
+    if (steady::now() >= deadline) throw std::runtime_error("etcd not healthy within 20 s: " + log_tail(log, 4));
     std::this_thread::sleep_for(std::chrono::milliseconds{100});  // polling a starting server
   }
 }
@@ -276,50 +234,14 @@ void patroni_cluster::write_member_config(const patroni_member& m) const {
   y += "  parameters:\n    unix_socket_directories: " + q + socket_dir + q + "\n";
   y += "    listen_addresses: 127.0.0.1\n";
   y += "tags:\n  nofailover: false\n  noloadbalance: false\n  clonefrom: false\n  nosync: false\n";
-  write_owned(m.dir / "member.yml", y, uid_, gid_);
+  write_owned(m.dir / "member.yml", y, account_.uid, account_.gid);
 }
 
-// fork, drop to the server's user, death signal SIGTERM (Patroni then stops its PostgreSQL), exec.
+// As the server's user, death signal SIGTERM (Patroni then stops its PostgreSQL), a minimal environment.
 pid_t patroni_cluster::spawn_as_server_user(const std::vector<std::string>& argv, const fs::path& cwd,
                                             const fs::path& log) const {
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  const std::string home = "HOME=" + cwd.string();
-  std::vector<char*> env{const_cast<char*>("PATH=/usr/bin:/bin"), const_cast<char*>("LANG=C.UTF-8"),
-                         const_cast<char*>(home.c_str()), nullptr};
-  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out < 0) throw std::runtime_error("cannot open " + log.string());
-  if (::geteuid() == 0 && ::fchown(out, uid_, gid_) != 0) {
-    ::close(out);
-    throw std::runtime_error("cannot hand " + log.string() + " to the postgres user");
-  }
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(out);
-    throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
-  }
-  if (pid == 0) {
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::close_range(3, ~0U, 0);
-    if (::geteuid() == 0) {
-      if (::setgroups(0, nullptr) != 0 || ::setgid(gid_) != 0 || ::setuid(uid_) != 0) ::_exit(126);
-    }
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // after the credentials change, which clears it
-    if (::getppid() != parent) ::_exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
-    ::execve(options_.python.c_str(), cargv.data(), env.data());
-    ::_exit(127);
-  }
-  ::close(out);
-  return pid;
+  const std::vector<std::string> env{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=" + cwd.string()};
+  return spawn_as(&account_, options_.python, argv, cwd, log, SIGTERM, &env);
 }
 
 void patroni_cluster::start(std::chrono::seconds timeout) {
@@ -349,7 +271,7 @@ void patroni_cluster::start(std::chrono::seconds timeout) {
     m.dir = options_.dir / m.name;
     m.pg_port = free_loopback_port();
     m.rest_port = free_loopback_port();
-    make_dir(m.dir, uid_, gid_);
+    make_dir(m.dir, account_.uid, account_.gid);
     write_member_config(m);
     members_.push_back(m);
   }
@@ -403,7 +325,7 @@ std::optional<size_t> patroni_cluster::refresh() {
   std::vector<std::string> sync_names;
   for (size_t i = 0; i < members_.size(); ++i) {
     auto& m = members_[i];
-    const pid_t pm = read_postmaster_pid(m.dir / "data", uid_);
+    const pid_t pm = read_postmaster_pid(m.dir / "data", account_.uid);
     if (pm > 0) m.postmaster_pid = pm;
     const auto st = get_json(m.rest_port, "/patroni");
     if (!st) {
@@ -453,7 +375,7 @@ void patroni_cluster::ensure_database(const std::string& role, const std::string
 void patroni_cluster::stop() {
   std::vector<pid_t> patronis, postmasters;
   for (auto& m : members_) {
-    const pid_t pm = read_postmaster_pid(m.dir / "data", uid_);
+    const pid_t pm = read_postmaster_pid(m.dir / "data", account_.uid);
     if (pm > 0) m.postmaster_pid = pm;
     if (alive(m.patroni_pid)) patronis.push_back(m.patroni_pid);
     if (m.postmaster_pid > 0) postmasters.push_back(m.postmaster_pid);
@@ -543,7 +465,7 @@ std::string patroni_cluster::logs_tail() const {
     const bool empty = fs::file_size(m.dir / "patroni.log", ec) == 0 || ec;
     out += "\n[" + m.name + "] " +
            (empty ? "(no output: could the postgres user not enter " + m.dir.string() + "?)"
-                  : tail_of(m.dir / "patroni.log", 4));
+                  : log_tail(m.dir / "patroni.log", 4));
   }
   return out;
 }

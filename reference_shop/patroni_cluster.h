@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "reference_shop/child_process.h"
+
 namespace stampede::shop {
 
 struct patroni_cluster_options {
@@ -102,8 +104,7 @@ class patroni_cluster {
   void write_signal_script() const;
 
   patroni_cluster_options options_;
-  uid_t uid_ = 0;
-  gid_t gid_ = 0;
+  server_account account_{};
   std::string superuser_password_, replication_password_;
   std::vector<patroni_member> members_;
   pid_t etcd_pid_ = -1;

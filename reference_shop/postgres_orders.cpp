@@ -22,21 +22,6 @@ order read_order_row(const pg::result& r, int row) {
   return o;
 }
 
-// Items as the order's lines: merged per product and sorted, so rows are locked in product order.
-std::vector<line_request> merged_lines(const std::vector<line_request>& items) {
-  std::vector<line_request> lines = items;
-  std::sort(lines.begin(), lines.end(), [](auto& a, auto& b) { return a.product_id < b.product_id; });
-  std::vector<line_request> merged;
-  for (const auto& l : lines) {
-    if (!merged.empty() && merged.back().product_id == l.product_id) {
-      merged.back().qty += l.qty;
-    } else {
-      merged.push_back(l);
-    }
-  }
-  return merged;
-}
-
 // "{1,2,3}": a bigint[] parameter.
 template <class F>
 std::string int_array(const std::vector<order_line>& lines, F field) {

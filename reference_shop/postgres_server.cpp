@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/loopback.h"
+#include "reference_shop/child_process.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/pg_connection.h"
 
@@ -54,37 +55,6 @@ bool valid_password(const std::string& password) {
   return true;
 }
 
-// Waits for `pid` until `deadline`; the exit status, or nullopt at the deadline.
-std::optional<int> wait_until(pid_t pid, steady::time_point deadline) {
-  while (true) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0 && errno == ECHILD) return 0;  // already reaped by someone else
-    if (steady::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds{10});  // polling a child process
-  }
-}
-
-std::string describe(int status) {
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string{"signal "} + strsignal(WTERMSIG(status));
-  return "status " + std::to_string(status);
-}
-
-std::string tail_of(const fs::path& file, size_t lines) {
-  std::ifstream in{file, std::ios::binary};
-  if (!in) return "(no log)";
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<std::streamoff>(in.tellg());
-  in.seekg(std::max<std::streamoff>(0, size - 8192));
-  std::string text{std::istreambuf_iterator<char>{in}, {}};
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  size_t at = text.size();
-  for (size_t n = 0; n < lines && at != std::string::npos && at > 0; ++n) at = text.rfind('\n', at - 1);
-  return at == std::string::npos || at == 0 ? text : text.substr(at + 1);
-}
-
 void write_private_file(const fs::path& path, const std::string& text, uid_t uid, gid_t gid) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
@@ -107,19 +77,12 @@ void postgres_server::init() {
       throw std::runtime_error("PostgreSQL 15 not found: " + path.string() + " is missing; " + package_hint);
     }
   }
-  if (::geteuid() == 0) {
-    // PostgreSQL refuses to run as root.
-    passwd pw{};
-    passwd* found = nullptr;
-    std::vector<char> buffer(16384);
-    if (::getpwnam_r("postgres", &pw, buffer.data(), buffer.size(), &found) != 0 || found == nullptr) {
-      throw std::runtime_error(std::string{"user postgres not found (PostgreSQL refuses to run as root); "} +
-                               package_hint + ", which creates it");
-    }
-    account_ = account{pw.pw_uid, pw.pw_gid, "postgres"};
-  } else {
-    account_ = account{::geteuid(), ::getegid(), ""};
+  const auto account = postgres_account();
+  if (!account) {
+    throw std::runtime_error(std::string{"user postgres not found (PostgreSQL refuses to run as root); "} +
+                             package_hint + ", which creates it");
   }
+  account_ = *account;
   std::error_code ec;
   fs::create_directories(options_.dir, ec);
   if (ec) throw std::runtime_error("cannot create " + options_.dir.string() + ": " + ec.message());
@@ -157,15 +120,15 @@ void postgres_server::init() {
   if (!options_.sync_initdb) argv.push_back("--no-sync");
   const fs::path log = options_.dir / "initdb.log";
   const pid_t pid = spawn(argv, log, SIGKILL);
-  const auto status = wait_until(pid, steady::now() + std::chrono::seconds{120});
+  const auto status = wait_exit(pid, steady::now() + std::chrono::seconds{120});
   fs::remove(pwfile, ec);
   if (!status) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    throw std::runtime_error("initdb did not finish within 120 s: " + tail_of(log, 5));
+    throw std::runtime_error("initdb did not finish within 120 s: " + shop::log_tail(log, 5));
   }
   if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-    throw std::runtime_error("initdb failed (" + describe(*status) + "): " + tail_of(log, 5));
+    throw std::runtime_error("initdb failed (" + describe_status(*status) + "): " + shop::log_tail(log, 5));
   }
   write_private_file(password_file, superuser_password_ + "\n", ::geteuid(), ::getegid());
 }
@@ -192,48 +155,11 @@ void postgres_server::check_reachable() const {
   }
 }
 
-// fork, drop to the server's user, set the death signal, exec; output to `log`.
+// As the server's user, with the death signal, in the server's directory; output to `log`.
 pid_t postgres_server::spawn(const std::vector<std::string>& argv, const fs::path& log,
                              int death_signal) const {
   const std::string program = (fs::path{options_.bin_dir} / argv.front()).string();
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out < 0) throw std::runtime_error("cannot open " + log.string() + ": " + std::strerror(errno));
-  if (::geteuid() == 0 && ::fchown(out, account_.uid, account_.gid) != 0) {
-    ::close(out);
-    throw std::runtime_error("cannot hand " + log.string() + " to the postgres user");
-  }
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(out);
-    throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
-  }
-  if (pid == 0) {
-    // Only async-signal-safe calls from here on.
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::close_range(3, ~0U, 0);
-    if (::geteuid() == 0) {
-      if (::setgroups(0, nullptr) != 0 || ::setgid(account_.gid) != 0 || ::setuid(account_.uid) != 0)
-        ::_exit(126);
-    }
-    // After the credentials change, which clears it.
-    ::prctl(PR_SET_PDEATHSIG, death_signal);
-    if (::getppid() != parent) ::_exit(127);  // the parent died before the death signal was armed
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (::chdir(options_.dir.c_str()) != 0) ::_exit(126);
-    ::execv(program.c_str(), cargv.data());
-    ::_exit(127);
-  }
-  ::close(out);
-  return pid;
+  return spawn_as(&account_, program, argv, options_.dir, log, death_signal);
 }
 
 pid_t postgres_server::launch() {
@@ -269,16 +195,16 @@ pid_t postgres_server::start(std::chrono::seconds timeout) {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        const std::string tail = tail_of(log_path(), 6);
+        const std::string tail = shop::log_tail(log_path(), 6);
         // The free port was taken between finding it and binding it: try another.
         if (options_.port == 0 && attempt < 3 && tail.find("could not bind") != std::string::npos) break;
-        throw std::runtime_error("postgres exited at start (" + describe(status) + "): " + tail);
+        throw std::runtime_error("postgres exited at start (" + describe_status(status) + "): " + tail);
       }
       if (PQping(ping.c_str()) == PQPING_OK) return pid_;
       if (steady::now() >= deadline) {
         stop(std::chrono::seconds{2});
         throw std::runtime_error("postgres did not accept connections within " +
-                                 std::to_string(timeout.count()) + " s: " + tail_of(log_path(), 6));
+                                 std::to_string(timeout.count()) + " s: " + shop::log_tail(log_path(), 6));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds{20});  // polling a starting server
     }
@@ -306,9 +232,9 @@ void postgres_server::stop(std::chrono::milliseconds grace) {
   const pid_t pid = pid_;
   pid_ = -1;
   ::kill(pid, SIGINT);  // fast shutdown: roll back open transactions, checkpoint, exit
-  if (wait_until(pid, steady::now() + grace)) return;
+  if (wait_exit(pid, steady::now() + grace)) return;
   ::kill(pid, SIGQUIT);  // immediate shutdown
-  if (wait_until(pid, steady::now() + std::chrono::seconds{5})) return;
+  if (wait_exit(pid, steady::now() + std::chrono::seconds{5})) return;
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
 }
@@ -324,6 +250,6 @@ std::string postgres_server::url(const std::string& role, const std::string& pas
          "@127.0.0.1:" + std::to_string(port_) + "/" + database;
 }
 
-std::string postgres_server::log_tail(size_t lines) const { return tail_of(log_path(), lines); }
+std::string postgres_server::log_tail(size_t lines) const { return shop::log_tail(log_path(), lines); }
 
 }  // namespace stampede::shop

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "reference_shop/child_process.h"
+
 namespace stampede::shop {
 
 inline constexpr const char* default_postgres_bin_dir = "/usr/lib/postgresql/15/bin";
@@ -69,17 +71,12 @@ class postgres_server {
   std::string log_tail(size_t lines = 8) const;
 
  private:
-  struct account {
-    uid_t uid;
-    gid_t gid;
-    std::string name;
-  };
   void check_reachable() const;
   pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& log, int death_signal) const;
   pid_t launch();
 
   postgres_server_options options_;
-  account account_{};
+  server_account account_{};
   std::string superuser_password_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/loopback.h"
+#include "reference_shop/child_process.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/redis_client.h"
 
@@ -23,23 +24,6 @@ namespace fs = std::filesystem;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-std::optional<int> wait_until(pid_t pid, steady::time_point deadline) {
-  while (true) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0 && errno == ECHILD) return 0;  // reaped by someone else
-    if (steady::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds{10});  // polling a child process
-  }
-}
-
-std::string describe(int status) {
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string{"signal "} + strsignal(WTERMSIG(status));
-  return "status " + std::to_string(status);
-}
 
 // Whether the server answers an authenticated PING within short timeouts.
 bool answers(uint16_t port, const std::string& password) {
@@ -96,33 +80,8 @@ void redis_server::write_config() const {
 }
 
 pid_t redis_server::launch() const {
-  const fs::path log = log_path();
-  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out < 0) throw std::runtime_error("cannot open " + log.string() + ": " + std::strerror(errno));
   const std::string config = (options_.dir / "redis.conf").string();
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(out);
-    throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
-  }
-  if (pid == 0) {
-    // Only async-signal-safe calls from here on.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);  // the starter died before the death signal was armed
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::close_range(3, ~0U, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execl(options_.bin.c_str(), "redis-server", config.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(out);
-  return pid;
+  return spawn_as(nullptr, options_.bin, {"redis-server", config}, {}, log_path(), SIGKILL);
 }
 
 pid_t redis_server::start(std::chrono::milliseconds timeout) {
@@ -147,7 +106,7 @@ pid_t redis_server::start(std::chrono::milliseconds timeout) {
           port_ = 0;  // the free port was taken between finding and binding it: another one
           break;
         }
-        throw std::runtime_error("redis-server exited at start (" + describe(status) + "): " + tail);
+        throw std::runtime_error("redis-server exited at start (" + describe_status(status) + "): " + tail);
       }
       if (answers(port_, password_)) return pid_;
       if (steady::now() >= deadline) {
@@ -166,22 +125,11 @@ void redis_server::stop(std::chrono::milliseconds grace) {
   pid_ = -1;
   ::kill(pid, SIGTERM);  // without persistence Redis exits at once
   ::kill(pid, SIGCONT);  // a paused server (a test's SIGSTOP) could not take it
-  if (wait_until(pid, steady::now() + grace)) return;
+  if (wait_exit(pid, steady::now() + grace)) return;
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
 }
 
-std::string redis_server::log_tail(size_t lines) const {
-  std::ifstream in{log_path(), std::ios::binary};
-  if (!in) return "(no log)";
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<std::streamoff>(in.tellg());
-  in.seekg(std::max<std::streamoff>(0, size - 4096));
-  std::string text{std::istreambuf_iterator<char>{in}, {}};
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  size_t at = text.size();
-  for (size_t n = 0; n < lines && at != std::string::npos && at > 0; ++n) at = text.rfind('\n', at - 1);
-  return at == std::string::npos || at == 0 ? text : text.substr(at + 1);
-}
+std::string redis_server::log_tail(size_t lines) const { return shop::log_tail(log_path(), lines); }
 
 }  // namespace stampede::shop

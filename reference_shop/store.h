@@ -13,6 +13,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -83,6 +84,20 @@ struct line_request {
   int64_t product_id = 0;
   int64_t qty = 0;
 };
+
+// Items as an order's lines: merged per product and sorted, so every backend locks rows in product order.
+inline std::vector<line_request> merged_lines(std::vector<line_request> lines) {
+  std::sort(lines.begin(), lines.end(), [](auto& a, auto& b) { return a.product_id < b.product_id; });
+  std::vector<line_request> merged;
+  for (const auto& l : lines) {
+    if (!merged.empty() && merged.back().product_id == l.product_id) {
+      merged.back().qty += l.qty;
+    } else {
+      merged.push_back(l);
+    }
+  }
+  return merged;
+}
 
 struct order_line {
   int64_t product_id = 0;

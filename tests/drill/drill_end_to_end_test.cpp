@@ -3,9 +3,7 @@
 // invariants, recovery figures and reports. Every run is bounded (the child is killed at its deadline).
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,8 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -24,65 +20,23 @@
 
 #include <boost/json.hpp>
 
-extern char** environ;
+#include "tests/support/child_process.h"
 
 namespace {
 
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "stampede-drill-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
+using stampede::testing::eventually;
+using stampede::testing::read_text;
+using stampede::testing::temp_dir;
 
- private:
-  fs::path path_;
-};
-
-// Runs the binary with `args`, output into `log`; returns the exit code (-1 when killed at the deadline).
+// Runs the binary with `args`, output into `log`; returns the exit code (-1 when killed at the deadline:
+// SIGTERM first, so the drill stops its shop on the way out).
 int run_bounded(const std::vector<std::string>& args, const fs::path& log, std::chrono::seconds deadline) {
   std::vector<std::string> all{STAMPEDE_BINARY};
   all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, all[0].c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -2;
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > until) {
-      ::kill(pid, SIGTERM);  // the drill stops its shop on the way out
-      std::this_thread::sleep_for(std::chrono::seconds{3});
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{50});  // waiting for a child process
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return stampede::testing::run_bounded(all, log, deadline, std::chrono::seconds{3});
 }
 
 struct drill_run {
@@ -156,7 +110,7 @@ void expect_verdict(const drill_run& r, size_t index, const std::vector<std::str
 }
 
 TEST(drill_end_to_end, flash_sale_drill_passes_with_links_invariants_recovery_and_reports) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("flash_sale_drill.lua", dir,
                  {"-e", "DURATION=9s", "-e", "BUYERS=60", "-e", "SPIKE_AT=5s", "-e", "FAULT_AT=2s", "-e", "FAULT_FOR=2s"});
   EXPECT_EQ(r.code, 0) << r.log;
@@ -205,7 +159,7 @@ TEST(drill_end_to_end, flash_sale_drill_passes_with_links_invariants_recovery_an
 // The same drill on `stampede shop --db postgres`: a PostgreSQL 15 server in the drill's private work
 // directory (run as the postgres user when we are root), the same invariants, and nothing left afterwards.
 TEST(drill_end_to_end, flash_sale_drill_on_postgres_holds_every_invariant_and_leaves_nothing) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("flash_sale_drill.lua", dir,
                  {"-e", "DURATION=9s", "-e", "BUYERS=60", "-e", "SPIKE_AT=5s", "-e", "FAULT_AT=2s", "-e", "FAULT_FOR=2s",
                   "--shop-arg", "--db", "--shop-arg", "postgres"});
@@ -230,14 +184,14 @@ TEST(drill_end_to_end, flash_sale_drill_on_postgres_holds_every_invariant_and_le
 }
 
 TEST(drill_end_to_end, bad_scenario_path_and_flags_are_usage_errors) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   EXPECT_EQ(run_bounded({"drill"}, dir.path() / "a.log", std::chrono::seconds{10}), 2);
   EXPECT_EQ(run_bounded({"drill", "x.lua", "--nodes", "zero"}, dir.path() / "b.log", std::chrono::seconds{10}), 2);
   EXPECT_EQ(run_bounded({"drill", (dir.path() / "missing.lua").string()}, dir.path() / "c.log", std::chrono::seconds{10}), 2);
 }
 
 TEST(drill_gameday, node_kill) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_node_kill.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
@@ -255,7 +209,7 @@ TEST(drill_gameday, node_kill) {
 // and a flash sale: orders fail, then succeed again through the new primary within RTO_MAX, no acknowledged
 // order is lost, and the sale's 20 units go to 20 of its 30 buyers exactly.
 TEST(drill_gameday, db_failover_loses_no_acknowledged_order_in_sync_mode) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_db_failover.lua", dir,
                  {"--shop-arg", "--replicas", "--shop-arg", "1", "-e", "DURATION=30s", "-e", "FAULT_AT=4s"});
   EXPECT_EQ(r.code, 0) << r.log;
@@ -286,7 +240,7 @@ TEST(drill_gameday, db_failover_loses_no_acknowledged_order_in_sync_mode) {
 }
 
 TEST(drill_gameday, node_pause) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_node_pause.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
@@ -297,7 +251,7 @@ TEST(drill_gameday, node_pause) {
 }
 
 TEST(drill_gameday, slow_payment_keeps_checkout_fast) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_slow_payment.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
@@ -306,7 +260,7 @@ TEST(drill_gameday, slow_payment_keeps_checkout_fast) {
 }
 
 TEST(drill_gameday, payment_down_dead_letters_and_charges_nothing) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_payment_down.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
@@ -319,7 +273,7 @@ TEST(drill_gameday, payment_down_dead_letters_and_charges_nothing) {
 }
 
 TEST(drill_gameday, node_partition) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_node_partition.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 1);
@@ -327,7 +281,7 @@ TEST(drill_gameday, node_partition) {
 }
 
 TEST(drill_gameday, edge_squeeze) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_edge_squeeze.lua", dir, short_form);
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 2);
@@ -340,7 +294,7 @@ TEST(drill_gameday, edge_squeeze) {
 // invariants plus the scenario's four (bounded rebuilds of one key, database loads within the admission
 // bound, errors only the shed 503s, every node on Redis again).
 TEST(drill_gameday, cache_loss_keeps_rebuilds_bounded_and_recovers) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_cache_loss.lua", dir, {"-e", "DURATION=16s", "-e", "FAULT_AT=4s", "-e", "BUYERS=60"});
   EXPECT_EQ(r.code, 0) << r.log;
   ASSERT_TRUE(r.results.is_object()) << r.log;
@@ -365,7 +319,7 @@ TEST(drill_gameday, cache_loss_keeps_rebuilds_bounded_and_recovers) {
 }
 
 TEST(drill_gameday, rolling_restart_brings_every_node_back) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_rolling_restart.lua", dir, {"-e", "DURATION=10s", "-e", "FAULT_AT=2s", "-e", "STEP=2500ms"});
   expect_invariants_hold(r);
   expect_faults_with_recovery(r, 3);
@@ -385,63 +339,20 @@ TEST(drill_gameday, rolling_restart_brings_every_node_back) {
   }
 }
 
-char state_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!std::getline(in, text)) return 0;
-  return text[text.rfind(')') + 2];
-}
-
-// Polls `ready` every 20 ms until it holds or `bound` passes (a process's state has no event to wait on).
-template <class F>
-bool eventually(F ready, std::chrono::seconds bound) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-  return true;
-}
+char state_of(pid_t pid) { return stampede::testing::process_state(pid); }
 
 // Starts the binary with TMPDIR=tmp (where the drill makes its work directory), output into `log`.
 pid_t spawn_with_tmpdir(std::vector<std::string> args, const fs::path& tmp, const fs::path& log) {
   args.insert(args.begin(), STAMPEDE_BINARY);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::string tmpdir = "TMPDIR=" + tmp.string();
-  std::vector<char*> envp{tmpdir.data()};
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view(*e).rfind("TMPDIR=", 0) != 0) envp.push_back(*e);
-  }
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  // Default SIGINT/SIGTERM as in a terminal (a test runner started in the background ignores SIGINT, and
-  // children inherit that).
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t defaults, none;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGINT);
-  sigaddset(&defaults, SIGTERM);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, args[0].c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
+  const stampede::testing::spawn_options options{
+      .append = false, .default_signals = true, .env = {"TMPDIR=" + tmp.string()}};
+  return stampede::testing::spawn(args, log, options);
 }
 
 // Ctrl-C while the shop is still starting (before the run's own signal handling exists): the drill is not
 // killed by it; the run ends as interrupted, with results, and nothing is left behind.
 TEST(drill_cleanup, sigint_while_the_shop_starts_ends_with_results_and_no_leftovers) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   const fs::path tmp = dir.path() / "tmp";
   fs::create_directories(tmp);
   // The Ctrl-C is taken before the load whether the shop is still starting or not: by the script's top
@@ -471,7 +382,7 @@ TEST(drill_cleanup, sigint_while_the_shop_starts_ends_with_results_and_no_leftov
 // at once, the paused node with it (the supervisor continues what it stops, so it does not wait 10 s and
 // SIGKILL it), and the next drill removes the dead drill's temporary directory.
 TEST(drill_cleanup, killed_drill_mid_pause_leaves_no_process_and_next_drill_removes_its_directory) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   const fs::path tmp = dir.path() / "tmp";
   fs::create_directories(tmp);
   fs::create_directories(tmp / "stampede-drill-kept");  // no owner file (as --keep-data): never removed
@@ -518,7 +429,7 @@ TEST(drill_cleanup, killed_drill_mid_pause_leaves_no_process_and_next_drill_remo
 }
 
 TEST(drill_scenarios, tpcw_ordering_mix_short_form) {
-  temp_dir dir;
+  temp_dir dir{"stampede-drill-test"};
   auto r = drill("tpcw.lua", dir, {"-e", "MIX=ordering", "-e", "THINK_SCALE=0.01", "-e", "DURATION=5s", "-e", "VUS=8"});
   EXPECT_EQ(r.code, 0) << r.log;
   expect_invariants_hold(r);

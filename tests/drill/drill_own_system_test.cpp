@@ -7,9 +7,7 @@
 // a drill killed by SIGKILL mid-pause does not leave the node stopped. Every child is bounded in time.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +15,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,8 +23,7 @@
 
 #include "common/http_client.h"
 #include "common/loopback.h"
-
-extern char** environ;
+#include "tests/support/child_process.h"
 
 namespace {
 
@@ -39,75 +35,17 @@ const std::string python = "/usr/bin/python3";
 const std::string own_shop_py = STAMPEDE_SOURCE_DIR "/tests/drill/own_system/own_shop.py";
 const std::string scenarios = STAMPEDE_SOURCE_DIR "/tests/drill/scenarios";
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "stampede-own-system-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
+using stampede::testing::eventually;
+using stampede::testing::read_text;
+using stampede::testing::temp_dir;
+using stampede::testing::wait_bounded;
 
- private:
-  fs::path path_;
-};
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
+// Children write into their log in append mode and see SIGINT/SIGTERM as in a terminal (the Ctrl-C tests).
 pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> all = args;
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  // Default SIGINT/SIGTERM as in a terminal (a test runner started in the background ignores SIGINT, and
-  // children inherit that): the Ctrl-C tests must see what a user's Ctrl-C does.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t defaults, none;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGINT);
-  sigaddset(&defaults, SIGTERM);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, all[0].c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
+  return stampede::testing::spawn(args, log, {.append = true, .default_signals = true, .env = {}});
 }
 
-// Polls `ready` every 20 ms until it holds or `bound` passes (processes have no readiness event to wait on).
-template <class F>
-bool eventually(F ready, std::chrono::milliseconds bound) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
-char state_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!std::getline(in, text)) return 0;
-  return text[text.rfind(')') + 2];
-}
+char state_of(pid_t pid) { return stampede::testing::process_state(pid); }
 
 pid_t pid_in(const fs::path& file) {
   std::ifstream in(file);
@@ -200,17 +138,6 @@ struct drill_run {
   std::string log;
 };
 
-// Waits for the child (bounded: SIGKILL at the deadline, code -1).
-int wait_bounded(pid_t pid, std::chrono::seconds deadline) {
-  int status = 0;
-  if (!eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, deadline)) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 drill_run finish(pid_t pid, const fs::path& dir, std::chrono::seconds deadline) {
   drill_run r;
   r.code = wait_bounded(pid, deadline);
@@ -238,7 +165,7 @@ const json::object* invariant(const drill_run& r, const std::string& name) {
 const std::string orders_invariant = "acknowledged orders are in the ledger exactly once";
 
 TEST(drill_own_system, correct_shop_passes_with_links_node_faults_health_quiesce_and_reports) {
-  temp_dir dir;
+  temp_dir dir{"stampede-own-system-test"};
   own_shop shop(dir.path(), "sync");
   auto r = finish(start_drill(dir, shop, {}), dir.path(), 90s);
   ASSERT_EQ(r.code, 0) << r.log;
@@ -284,7 +211,7 @@ TEST(drill_own_system, correct_shop_passes_with_links_node_faults_health_quiesce
 }
 
 TEST(drill_own_system, shop_that_acknowledges_before_durable_loses_orders_on_kill_exit_98_with_evidence) {
-  temp_dir dir;
+  temp_dir dir{"stampede-own-system-test"};
   own_shop shop(dir.path(), "buffered");
   auto r = finish(start_drill(dir, shop, {}), dir.path(), 90s);
   EXPECT_EQ(r.code, 98) << r.log;
@@ -313,7 +240,7 @@ TEST(drill_own_system, shop_that_acknowledges_before_durable_loses_orders_on_kil
 
 // A drill killed by SIGKILL while the ledger is paused: its guardian runs the resume command.
 TEST(drill_own_system, killed_drill_does_not_leave_the_node_paused) {
-  temp_dir dir;
+  temp_dir dir{"stampede-own-system-test"};
   own_shop shop(dir.path(), "sync");
   const pid_t drill = start_drill(dir, shop, {"-e", "DURATION=30s", "-e", "PAUSE_FOR=60s"});
   ASSERT_TRUE(eventually([&] { return state_of(shop.ledger_pid()) == 'T'; }, 30s)) << read_text(dir.path() / "drill.log");
@@ -326,7 +253,7 @@ TEST(drill_own_system, killed_drill_does_not_leave_the_node_paused) {
 // Ctrl-C while setup() runs: results that say so, exit 105 (`stampede drill` and `stampede run`).
 TEST(drill_own_system, sigint_during_setup_writes_results_and_exits_105) {
   for (const std::string command : {"run", "drill"}) {
-    temp_dir dir;
+    temp_dir dir{"stampede-own-system-test"};
     fs::create_directories(dir.path() / "out");
     std::vector<std::string> args{STAMPEDE_BINARY, command, scenarios + "/setup_blocks.lua", "--target",
                                   "http://127.0.0.1:9"};
@@ -355,7 +282,7 @@ TEST(drill_own_system, sigint_during_setup_writes_results_and_exits_105) {
 
 // A Ctrl-C during the wait for a node's health command ends the wait at once (not after --quiet-timeout).
 TEST(drill_own_system, sigint_during_the_health_wait_ends_it) {
-  temp_dir dir;
+  temp_dir dir{"stampede-own-system-test"};
   std::ofstream(dir.path() / "topology.json") << R"({"nodes": [{"name": "db", "commands": {"kill": "true", "health": "exit 1"}}]})";
   const pid_t pid = spawn({STAMPEDE_BINARY, "drill", scenarios + "/quiesce_cases.lua", "--target", "http://127.0.0.1:9",
                            "--topology", (dir.path() / "topology.json").string(), "--quiet-timeout", "300s", "--out",
@@ -382,7 +309,7 @@ TEST(drill_own_system, quiesce_outcomes_are_recorded) {
   for (const want w : {want{"quiet", 0, true, nullptr}, want{"false", 0, false, nullptr},
                        want{"slow", 0, false, "quiesce() did not finish within its timeout"},
                        want{"error", 107, false, "quiesce_cases.lua:9: queue endpoint missing"}}) {
-    temp_dir dir;
+    temp_dir dir{"stampede-own-system-test"};
     const pid_t pid = spawn({STAMPEDE_BINARY, "run", scenarios + "/quiesce_cases.lua", "--target", "http://127.0.0.1:9",
                              "-e", std::string("QUIESCE=") + w.mode, "--quiet", "--out",
                              (dir.path() / "results.json").string()},
@@ -405,7 +332,7 @@ TEST(drill_own_system, quiesce_outcomes_are_recorded) {
 }
 
 TEST(drill_own_system, bad_command_lines_and_topologies_are_refused_naming_the_problem) {
-  temp_dir dir;
+  temp_dir dir{"stampede-own-system-test"};
   auto run = [&](std::vector<std::string> args) {
     args.insert(args.begin(), STAMPEDE_BINARY);
     return finish(spawn(args, dir.path() / "drill.log"), dir.path(), 20s);

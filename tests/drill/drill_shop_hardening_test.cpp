@@ -6,11 +6,7 @@
 //  - a shop broken on purpose (`--inject-bug double-capture`: every order charged twice) fails the money
 //    invariant, naming the orders, against the real payment emulator.
 // Every run is bounded (the child is killed at its deadline).
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -18,12 +14,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
-extern char** environ;
+#include "tests/support/child_process.h"
 
 namespace {
 
@@ -36,18 +30,12 @@ struct drill_run {
   std::string log;
 };
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using stampede::testing::read_text;
 
 // `stampede drill scenarios/SCENARIO ARGS...` in a fresh directory, killed after `deadline`.
 drill_run drill(const std::string& scenario, std::vector<std::string> extra, std::chrono::seconds deadline) {
-  std::string pattern = (fs::temp_directory_path() / "stampede-hardening-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  const fs::path dir = pattern;
+  const stampede::testing::temp_dir tmp{"stampede-hardening"};
+  const fs::path& dir = tmp.path();
   std::vector<std::string> args{STAMPEDE_BINARY,
                                 "drill",
                                 std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/" + scenario,
@@ -59,38 +47,13 @@ drill_run drill(const std::string& scenario, std::vector<std::string> extra, std
                                 "--quiet-timeout",
                                 "20s"};
   args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   const fs::path log = dir / "drill.log";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
   drill_run r;
-  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) == 0) {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    int status = 0;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > until) {
-        ::kill(pid, SIGTERM);  // the drill stops its shop on the way out
-        std::this_thread::sleep_for(std::chrono::seconds{3});
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        status = -1;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds{100});  // waiting for a child process
-    }
-    r.code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  posix_spawn_file_actions_destroy(&actions);
+  // At the deadline SIGTERM first: the drill stops its shop on the way out.
+  r.code = stampede::testing::run_bounded(args, log, deadline, std::chrono::seconds{3});
   r.log = read_text(log);
   const std::string text = read_text(dir / "out" / "results.json");
   if (!text.empty()) r.results = json::parse(text);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
   return r;
 }
 

@@ -2,10 +2,8 @@
 // a +300 ms fault at 40 requests/s through --proxy is detected and recovers, a fault on a link no request
 // uses is not detected, a killed process that comes back is healed when it is back, one that does not is
 // "not healed", and options.recovery is validated. Every run is bounded (killed at its deadline).
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,70 +17,21 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/child_process.h"
 #include "tests/support/test_server.h"
-
-extern char** environ;
 
 namespace {
 
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "stampede-recovery-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> all = args;
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, all[0].c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
-}
+using stampede::testing::read_text;
+using stampede::testing::spawn;
 
 // Runs stampede with `args`; returns the exit code (-1 when killed at the deadline).
 int run_stampede(std::vector<std::string> args, const fs::path& log, std::chrono::seconds deadline) {
   args.insert(args.begin(), STAMPEDE_BINARY);
-  const pid_t pid = spawn(args, log);
-  if (pid < 0) return -2;
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > until) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{50});  // waiting for a child process
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return stampede::testing::run_bounded(args, log, deadline);
 }
 
 // A pid file naming `pid`, replaced atomically (readers never see half a file).
@@ -96,7 +45,7 @@ const std::string scenario = std::string(STAMPEDE_DRILL_TEST_SCENARIOS) + "/reco
 
 TEST(recovery_run, proxy_run_writes_recovery_figures_into_its_results) {
   stampede::testing::test_server server;
-  temp_dir dir;
+  stampede::testing::temp_dir dir{"stampede-recovery-test"};
   const std::string address = "127.0.0.1:" + std::to_string(server.port());
   const int code =
       run_stampede({"run", scenario, "--target", server.base_url(), "--proxy", "--quiet", "--threads", "1",
@@ -133,7 +82,7 @@ TEST(recovery_run, proxy_run_writes_recovery_figures_into_its_results) {
 
 TEST(recovery_run, a_killed_process_heals_when_it_is_back_and_one_that_is_not_is_not_healed) {
   stampede::testing::test_server server;
-  temp_dir dir;
+  stampede::testing::temp_dir dir{"stampede-recovery-test"};
   const fs::path respawned = dir.path() / "respawned.pid", gone = dir.path() / "gone.pid";
   // Two stand-in processes (bounded: they end by themselves after 30 s).
   const pid_t first = spawn({"/bin/sleep", "30"}, dir.path() / "sleep1.log");
@@ -185,7 +134,7 @@ TEST(recovery_run, a_killed_process_heals_when_it_is_back_and_one_that_is_not_is
 }
 
 TEST(recovery_run, invalid_recovery_options_exit_104_naming_the_key) {
-  temp_dir dir;
+  stampede::testing::temp_dir dir{"stampede-recovery-test"};
   auto run_script = [&](const std::string& name, const std::string& options) {
     const fs::path script = dir.path() / name;
     std::ofstream(script) << "options = { vus = 1, iterations = 1, recovery = " << options

@@ -57,10 +57,15 @@ void node::start() {
   // Seeded with the start-up hash's duration, so the first burst is not admitted blind.
   kdf_pool_ = std::make_unique<work_pool>(options_.kdf_workers, options_.kdf_queue, options_.kdf_max_wait,
                                           accounts_->hash_duration());
+  // At the server threads' priority: this is the requests' own work, only moved off the threads that must
+  // stay free for health checks. Seeded with 5 ms, a short transaction.
+  database_pool_ = std::make_unique<work_pool>(
+      options_.database_workers > 0 ? options_.database_workers : options_.threads, options_.database_queue,
+      options_.database_max_wait, std::chrono::milliseconds{5}, 0);
   server_ = std::make_unique<http::server>(
       so, [this](http::request& r) { return handle(r); },
-      [this](http::request& r, http::responder reply) { serve_hashing(r, std::move(reply)); },
-      [](const http::request& r) { return hashes_password(r); });
+      [this](http::request& r, http::responder reply) { serve_offloaded(r, std::move(reply)); },
+      [](const http::request& r) { return offloaded(r); });
   server_->start();
   if (pipeline_) pipeline_->start();
   refresher_ = std::thread([this] {
@@ -90,7 +95,8 @@ void node::stop() {
   refresher_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
   if (server_) server_->stop();
-  if (kdf_pool_) kdf_pool_->stop();  // after the server: requests it let finish may still be in the pool
+  if (kdf_pool_) kdf_pool_->stop();  // after the server: requests it let finish may still be in the pools
+  if (database_pool_) database_pool_->stop();
   if (pipeline_) pipeline_->stop();
 }
 
@@ -111,9 +117,40 @@ void node::refresh_generation(bool force) {
   generation_ = generation;
 }
 
+void node::serve_offloaded(http::request& request, http::responder reply) {
+  const api_route* route = route_of(request);
+  if (route != nullptr && route->hashes_password) return serve_hashing(request, std::move(reply));
+  serve_database(request, std::move(reply));
+}
+
+// Requests that may wait on a row lock go to the database pool; beyond its bound they get a fast 503 +
+// Retry-After (nothing done), instead of holding the server's threads until health checks time out and
+// the load balancer takes every node out at once.
+void node::serve_database(http::request& request, http::responder reply) {
+  const auto start = std::chrono::steady_clock::now();
+  auto busy = [this](std::string_view method, std::chrono::steady_clock::time_point since) {
+    auto r = http::response::error(503, "busy", "too many requests waiting for the database, retry");
+    const auto drain = database_pool_->drain_time();
+    r.headers.emplace_back("Retry-After",
+                           std::to_string(std::clamp<int64_t>((drain.count() + 999) / 1000, 1, 30)));
+    durations_.observe("database_shed", method, 503,
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count());
+    return r;
+  };
+  auto task = [this, copy = request, reply, start, busy](bool run) mutable {
+    if (run) return reply(handle_since(copy, start));
+    ++database_shed_expired_;  // waited past database_max_wait
+    reply(busy(copy.method, start));
+  };
+  if (!database_pool_->try_submit(std::move(task))) {
+    ++database_shed_busy_;
+    reply(busy(request.method, start));
+  }
+}
+
 // Requests that hash go to the bounded pool, shed first per client address, then when the pool is full.
-// Everything else (health checks included) is answered synchronously on the server's threads, which
-// therefore never wait behind a hash.
+// Everything else (health checks included) is answered synchronously on the server's threads, or on the
+// database pool, and therefore never waits behind a hash.
 void node::serve_hashing(http::request& request, http::responder reply) {
   const auto start = std::chrono::steady_clock::now();
   auto shed = [&](std::string_view error, std::string_view detail, int retry_after, const char* route) {

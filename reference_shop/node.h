@@ -1,9 +1,11 @@
 // One shop node: the JSON API on common's http::server (io_context run by N threads, strand per
 // connection), the read cache, rate limiting, flash-sale admission control, metrics, and the order
 // pipeline's workers. Every node of a shop shares one database. Requests are handled synchronously on the
-// server's threads, except the two that hash a password (registration, login): those run on a bounded
-// pool of their own (work_pool.h) and are shed with 429 + Retry-After beyond it, so health checks and the
-// rest of the API are answered during a login storm.
+// server's threads, except two kinds that would hold them: the two that hash a password (registration,
+// login) run on a bounded pool of their own (work_pool.h) and are shed with 429 + Retry-After beyond it,
+// and the ones that can wait on a row lock (cart, orders, flash purchases, admin) run on a second bounded
+// pool and are shed with 503 + Retry-After beyond it. So health checks, metrics and the catalogue are
+// answered during a login storm and while a flash sale's buyers queue on its one row.
 // The API is a table of routes (node_routes.cpp: method + path pattern -> handler); the handlers live
 // by area in node_routes.cpp (probes, accounts, admin), node_catalogue.cpp and node_orders.cpp (cart,
 // orders, flash sales); /metrics is written in node_metrics.cpp.
@@ -62,6 +64,11 @@ struct node_options {
   std::chrono::milliseconds kdf_max_wait{2000};  // ... and none longer than this; else 429
   bucket_spec login_per_source{50, 100};         // registrations + logins per client address; rate 0 = off
   bucket_spec login_failures_per_account{0.2, 20};  // failed logins per email; rate 0 = off
+  // Requests that may wait on the database's row locks, at once (0: as many as `threads`, the concurrency
+  // they had on the server's threads) ...
+  int database_workers = 0;
+  int database_queue = 1024;                             // ... at most this many waiting for a worker ...
+  std::chrono::milliseconds database_max_wait{5000};    // ... none longer than this; else 503 + Retry-After
 };
 
 class node {
@@ -91,13 +98,17 @@ class node {
   struct api_route {
     http::response (node::*handle)(api_call&);
     bool hashes_password = false;
+    bool waits_on_database = false;  // may wait on a row lock: runs on the database pool
   };
   // The API's routes (node_routes.cpp), in matching order.
   static const route_table<api_route>& routes();
 
  private:
-  static bool hashes_password(const http::request& request);
-  void serve_hashing(http::request& request, http::responder reply);  // the server's asynchronous handler
+  static const api_route* route_of(const http::request& request);
+  static bool offloaded(const http::request& request);  // hashes or waits on the database
+  void serve_offloaded(http::request& request, http::responder reply);  // the server's asynchronous handler
+  void serve_hashing(http::request& request, http::responder reply);
+  void serve_database(http::request& request, http::responder reply);
   http::response handle_since(http::request& request, std::chrono::steady_clock::time_point start);
   http::response dispatch(http::request& request, std::string& route);
   void refresh_generation(bool force);
@@ -155,6 +166,8 @@ class node {
   rate_limiter login_sources_;
   std::unique_ptr<work_pool> kdf_pool_;
   std::atomic<uint64_t> kdf_shed_busy_{0}, kdf_shed_source_{0}, kdf_shed_expired_{0};
+  std::unique_ptr<work_pool> database_pool_;
+  std::atomic<uint64_t> database_shed_busy_{0}, database_shed_expired_{0};
   std::unique_ptr<order_pipeline> pipeline_;
   std::unique_ptr<http::server> server_;
   std::thread refresher_;

@@ -38,6 +38,16 @@ std::string node::render_metrics() {
     out.sample("shop_password_hashing", {{"state", "running"}}, kdf_pool_->running());
     out.sample("shop_password_hashing", {{"state", "waiting"}}, kdf_pool_->waiting());
   }
+  out.family("shop_database_shed_total", metric_type::counter,
+             "Requests that may wait on a row lock refused with 503 before running, by reason.");
+  out.sample("shop_database_shed_total", {{"reason", "busy"}}, database_shed_busy_.load());
+  out.sample("shop_database_shed_total", {{"reason", "expired"}}, database_shed_expired_.load());
+  if (database_pool_) {
+    out.family("shop_database_requests", metric_type::gauge,
+               "Requests that may wait on a row lock, running and waiting for a worker on this node.");
+    out.sample("shop_database_requests", {{"state", "running"}}, database_pool_->running());
+    out.sample("shop_database_requests", {{"state", "waiting"}}, database_pool_->waiting());
+  }
   if (pipeline_) {
     const auto ps = pipeline_->stats();
     out.family("shop_payments_total", metric_type::counter,

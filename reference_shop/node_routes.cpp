@@ -12,45 +12,60 @@ namespace stampede::shop {
 namespace json = boost::json;
 
 const route_table<node::api_route>& node::routes() {
-  constexpr bool hashes = true;
+  // Where each runs: `hashes` on the hashing pool, `locks` (may wait on a row lock) on the database pool,
+  // the rest on the server's threads (probes, metrics, and the catalogue, whose database loads the cache
+  // already bounds).
+  auto runs = [](http::response (node::*handle)(api_call&)) { return api_route{.handle = handle}; };
+  auto hashes = [](http::response (node::*handle)(api_call&)) {
+    return api_route{.handle = handle, .hashes_password = true};
+  };
+  auto locks = [](http::response (node::*handle)(api_call&)) {
+    return api_route{.handle = handle, .waits_on_database = true};
+  };
   static const route_table<api_route> table{{
       // Probes and metrics answer any method.
-      {"*", "/healthz", {&node::healthz}},
-      {"*", "/readyz", {&node::readyz}},
-      {"*", "/metrics", {&node::metrics}},
+      {"*", "/healthz", runs(&node::healthz)},
+      {"*", "/readyz", runs(&node::readyz)},
+      {"*", "/metrics", runs(&node::metrics)},
       // Catalogue.
-      {"GET", "/api/categories", {&node::categories}},
-      {"GET", "/api/products/{id}", {&node::product}},
-      {"GET", "/api/products", {&node::products}},
-      {"GET", "/api/bestsellers", {&node::bestsellers}},
+      {"GET", "/api/categories", runs(&node::categories)},
+      {"GET", "/api/products/{id}", runs(&node::product)},
+      {"GET", "/api/products", runs(&node::products)},
+      {"GET", "/api/bestsellers", runs(&node::bestsellers)},
       // Users and sessions.
-      {"POST", "/api/users", {&node::register_user, hashes}},
-      {"POST", "/api/sessions", {&node::login, hashes}},
-      {"DELETE", "/api/sessions", {&node::logout}},
+      {"POST", "/api/users", hashes(&node::register_user)},
+      {"POST", "/api/sessions", hashes(&node::login)},
+      {"DELETE", "/api/sessions", locks(&node::logout)},
       // Cart.
-      {"GET", "/api/cart", {&node::cart}},
-      {"POST", "/api/cart/items", {&node::add_cart_item}},
-      {"PUT", "/api/cart/items/{id}", {&node::set_cart_item}},
-      {"DELETE", "/api/cart/items/{id}", {&node::remove_cart_item}},
+      {"GET", "/api/cart", locks(&node::cart)},
+      {"POST", "/api/cart/items", locks(&node::add_cart_item)},
+      {"PUT", "/api/cart/items/{id}", locks(&node::set_cart_item)},
+      {"DELETE", "/api/cart/items/{id}", locks(&node::remove_cart_item)},
       // Orders.
-      {"GET", "/api/orders", {&node::list_orders}},
-      {"POST", "/api/orders", {&node::checkout}},
-      {"GET", "/api/orders/{id}", {&node::get_order}},
+      {"GET", "/api/orders", locks(&node::list_orders)},
+      {"POST", "/api/orders", locks(&node::checkout)},
+      {"GET", "/api/orders/{id}", locks(&node::get_order)},
       // Flash sales.
-      {"GET", "/api/flash-sales/{id}", {&node::flash_sale}},
-      {"POST", "/api/flash-sales/{id}/purchase", {&node::flash_purchase}},
+      {"GET", "/api/flash-sales/{id}", runs(&node::flash_sale)},
+      {"POST", "/api/flash-sales/{id}/purchase", locks(&node::flash_purchase)},
       // Admin (Bearer admin token).
-      {"GET", "/api/admin/audit", {&node::admin_audit}},
-      {"POST", "/api/admin/reset", {&node::admin_reset}},
-      {"POST", "/api/admin/flash-sales", {&node::admin_create_flash_sale}},
+      {"GET", "/api/admin/audit", locks(&node::admin_audit)},
+      {"POST", "/api/admin/reset", locks(&node::admin_reset)},
+      {"POST", "/api/admin/flash-sales", locks(&node::admin_create_flash_sale)},
   }};
   return table;
 }
 
-// Registration and login hash a password (tens of ms and 64 MiB at the interactive cost).
-bool node::hashes_password(const http::request& request) {
+const node::api_route* node::route_of(const http::request& request) {
   const auto match = routes().match(request.method, split_path(request.path()));
-  return match.kind == route_table<api_route>::match_kind::found && match.matched->handler.hashes_password;
+  return match.kind == route_table<api_route>::match_kind::found ? &match.matched->handler : nullptr;
+}
+
+// Registration and login hash a password (tens of ms and 64 MiB at the interactive cost); cart, orders,
+// flash purchases and admin may wait on a row lock (a flash sale's one row, held until a flushed COMMIT).
+bool node::offloaded(const http::request& request) {
+  const api_route* route = route_of(request);
+  return route != nullptr && (route->hashes_password || route->waits_on_database);
 }
 
 // `route` becomes the matched pattern (the metrics label), or stays "unmatched".

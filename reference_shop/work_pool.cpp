@@ -9,8 +9,9 @@
 namespace stampede::shop {
 
 work_pool::work_pool(int workers, int max_queue, std::chrono::milliseconds max_wait,
-                     std::chrono::milliseconds initial_estimate)
+                     std::chrono::milliseconds initial_estimate, int nice)
     : max_queue_(max_queue),
+      nice_(nice),
       max_wait_(max_wait),
       average_task_ms_(static_cast<double>(initial_estimate.count())) {
   if (workers < 1 || max_queue < 0) throw std::invalid_argument("work_pool: workers >= 1 and max_queue >= 0");
@@ -78,7 +79,7 @@ std::chrono::milliseconds work_pool::drain_time() const {
 
 void work_pool::run() {
   // Linux applies nice per thread: this worker yields the CPU to the server's threads under contention.
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+  if (nice_ != 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_);
   std::unique_lock lock{mutex_};
   while (true) {
     wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });

@@ -7,8 +7,8 @@
 //  - expiry: a task that still waited longer than `max_wait` (the estimate was optimistic: the CPU got
 //    busier) is called with `run = false` instead, and must answer at once without doing the work.
 // Either way the caller sheds the excess (429 + Retry-After) instead of letting it pile up into timeouts.
-// Workers run at a lower CPU priority (nice +10) than the server's threads: a burst of hashing slows logins
-// down, never the node's answers to everything else.
+// Workers run at a lower CPU priority (`nice`, +10 for hashing) than the server's threads: a burst of hashing
+// slows logins down, never the node's answers to everything else.
 // Thread-safety: try_submit and the accessors are thread-safe; stop() from one thread (idempotent).
 #pragma once
 
@@ -29,7 +29,7 @@ class work_pool {
   using task = std::function<void(bool run)>;
 
   work_pool(int workers, int max_queue, std::chrono::milliseconds max_wait,
-            std::chrono::milliseconds initial_estimate = std::chrono::milliseconds{0});
+            std::chrono::milliseconds initial_estimate = std::chrono::milliseconds{0}, int nice = 10);
   ~work_pool();  // stop()
   work_pool(const work_pool&) = delete;
   work_pool& operator=(const work_pool&) = delete;
@@ -58,6 +58,7 @@ class work_pool {
   int waiting_locked() const;  // tasks no free worker will take at once
 
   const int max_queue_;
+  const int nice_;
   const clock::duration max_wait_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -1,7 +1,6 @@
 #include "drill/capacity.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -9,10 +8,49 @@
 #include <boost/json.hpp>
 
 #include "common/hdr_histogram.h"
+#include "results/model.h"
 
 namespace stampede::drill {
 
 namespace json = boost::json;
+
+namespace {
+
+// One --slo term through the k6 threshold grammar (results/thresholds.h): a trend expression on the request
+// latency, or "error_rate<x" read as the rate expression "rate<x" on the failed-request rate.
+slo_term parse_slo_term(const std::string& term) {
+  const bool errors = term.starts_with("error_rate");
+  slo_term t;
+  t.text = term;
+  try {
+    t.expression = errors ? results::parse_threshold_expression("rate" + term.substr(10), results::metric_type::rate)
+                          : results::parse_threshold_expression(term, results::metric_type::trend);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("--slo: '" + term + "' must look like p(99)<300, avg<100, max<1000 or error_rate<0.01 (" +
+                                e.what() + ")");
+  }
+  const results::aggregation& agg = t.expression.agg;
+  if (agg.method == results::aggregation_method::percentile) {
+    if (!(agg.percentile > 0)) throw std::invalid_argument("--slo: '" + term + "': percentile must be in (0, 100]");
+    t.metric = "p";
+    t.percentile = agg.percentile;
+  } else if (agg.method == results::aggregation_method::avg || agg.method == results::aggregation_method::max) {
+    t.metric = results::to_string(agg);
+  } else if (errors) {
+    t.metric = "error_rate";
+  } else {
+    throw std::invalid_argument("--slo: unknown metric '" + results::to_string(agg) + "' (p(N), avg, max, error_rate)");
+  }
+  if (t.expression.op != results::comparison::less && t.expression.op != results::comparison::less_equal) {
+    throw std::invalid_argument("--slo: '" + term + "': an SLO is a ceiling, written with < or <=");
+  }
+  t.strict = t.expression.op == results::comparison::less;
+  t.bound = t.expression.value;
+  if (!(t.bound >= 0)) throw std::invalid_argument("--slo: '" + term + "': the bound must be a number >= 0");
+  return t;
+}
+
+}  // namespace
 
 std::vector<slo_term> parse_slo(std::string_view text) {
   std::vector<slo_term> out;
@@ -25,33 +63,7 @@ std::vector<slo_term> parse_slo(std::string_view text) {
       if (c != ' ') term += c;
     }
     start = comma + 1;
-    if (term.empty()) continue;
-    const size_t op = term.find('<');
-    if (op == std::string::npos || op == 0) {
-      throw std::invalid_argument("--slo: '" + term + "' must look like p(99)<300, avg<100, max<1000 or error_rate<0.01");
-    }
-    slo_term t;
-    t.text = term;
-    const std::string metric = term.substr(0, op);
-    t.strict = !(op + 1 < term.size() && term[op + 1] == '=');
-    const std::string value = term.substr(op + (t.strict ? 1 : 2));
-    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), t.bound);
-    if (ec != std::errc{} || end != value.data() + value.size() || !(t.bound >= 0)) {
-      throw std::invalid_argument("--slo: '" + term + "': the bound must be a number >= 0");
-    }
-    if (metric.size() > 3 && metric.rfind("p(", 0) == 0 && metric.back() == ')') {
-      const std::string p = metric.substr(2, metric.size() - 3);
-      const auto [pend, pec] = std::from_chars(p.data(), p.data() + p.size(), t.percentile);
-      if (pec != std::errc{} || pend != p.data() + p.size() || !(t.percentile > 0 && t.percentile <= 100)) {
-        throw std::invalid_argument("--slo: '" + term + "': percentile must be in (0, 100]");
-      }
-      t.metric = "p";
-    } else if (metric == "avg" || metric == "max" || metric == "error_rate") {
-      t.metric = metric;
-    } else {
-      throw std::invalid_argument("--slo: unknown metric '" + metric + "' (p(N), avg, max, error_rate)");
-    }
-    out.push_back(t);
+    if (!term.empty()) out.push_back(parse_slo_term(term));
   }
   if (out.empty()) throw std::invalid_argument("--slo: no terms");
   return out;
@@ -179,7 +191,7 @@ stage_result judge_stage(const json::value& results, double rate, const std::vec
                                  100.0 * static_cast<double>(s.dropped_iterations) / std::max(1.0, offered),
                                  static_cast<long long>(s.vus_max), static_cast<long long>(s.vus_cap)));
   }
-  auto fails = [](double observed, const slo_term& t) { return t.strict ? !(observed < t.bound) : !(observed <= t.bound); };
+  auto fails = [](double observed, const slo_term& t) { return !results::holds(t.expression, observed); };
   for (const auto& t : slo) {
     double observed = 0;
     if (t.metric == "error_rate") {

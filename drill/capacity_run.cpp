@@ -17,6 +17,7 @@
 #include "common/limits.h"
 #include "drill/capacity.h"
 #include "loadgen/run.h"
+#include "results/schema.h"
 
 namespace stampede::drill {
 
@@ -330,7 +331,7 @@ int run_capacity(const capacity_request& request, capacity_outcome* outcome_out)
   const auto graceful = outcome.curve.empty() ? std::chrono::milliseconds(0)
                                               : graceful_stop_for(slo, outcome.curve.front().iteration_s);
   json::value results = std::move(stages.best_results);
-  if (results.is_null()) results = json::object{{"schema", "stampede-results"}, {"version", 1}};
+  if (results.is_null()) results = json::object{{"schema", results::schema_name}, {"version", results::schema_version}};
   results.as_object()["capacity"] = capacity_json(request, outcome, graceful, fds);
   outcome.results = std::move(results);
   print_verdict(request, outcome);

@@ -39,7 +39,8 @@ slo_term parse_slo_term(const std::string& term) {
   } else if (errors) {
     t.metric = "error_rate";
   } else {
-    throw std::invalid_argument("--slo: unknown metric '" + results::to_string(agg) + "' (p(N), avg, max, error_rate)");
+    throw std::invalid_argument("--slo: '" + term + "': unknown metric '" + results::to_string(agg) +
+                                "' (p(N), avg, max, error_rate)");
   }
   if (t.expression.op != results::comparison::less && t.expression.op != results::comparison::less_equal) {
     throw std::invalid_argument("--slo: '" + term + "': an SLO is a ceiling, written with < or <=");
@@ -83,87 +84,60 @@ std::string_view to_string(stage_cause c) noexcept {
 
 namespace {
 
-// Optional members of a results document read as 0 (older files and the tests' minimal documents).
-double number_at(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_number() ? v->to_number<double>() : 0.0;
-}
-const json::object& object_at(const json::object& o, std::string_view key) {
-  static const json::object empty;
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_object() ? v->get_object() : empty;
-}
-
 std::string format(const char* fmt, auto... args) {
   char text[320];
   std::snprintf(text, sizeof text, fmt, args...);
   return text;
 }
 
-// Reads the figures of one stage; no verdict yet.
-stage_result read_stage(const json::object& results, double rate, const stage_plan& plan) {
+// Reads the figures of one stage from its results (through the results model); no verdict yet.
+stage_result read_stage(const results::run_results& r, double rate, const stage_plan& plan) {
   stage_result s;
   s.rate = rate;
-  const json::object& meta = object_at(results, "meta");
-  const json::object& summary = object_at(results, "summary");
-  s.duration_s = number_at(meta, "duration_s");
+  s.duration_s = r.duration_s;
   s.stage_s = plan.stage_s > 0 ? plan.stage_s : s.duration_s;
-  s.requests = static_cast<int64_t>(number_at(summary, "requests"));
-  s.errors = static_cast<int64_t>(number_at(summary, "errors"));
-  s.iterations = static_cast<int64_t>(number_at(summary, "iterations"));
+  s.requests = r.summary.requests;
+  s.errors = r.summary.errors;
+  s.iterations = r.iterations;
   s.throughput = s.duration_s > 0 ? static_cast<double>(s.requests) / s.duration_s : 0;
   s.iterations_per_s = s.duration_s > 0 ? static_cast<double>(s.iterations) / s.duration_s : 0;
   const double offered = rate * s.stage_s;
   s.delivered = offered > 0 ? static_cast<double>(s.iterations) / offered : 0;
-  s.error_rate = number_at(summary, "error_rate");
-  s.dropped_iterations = static_cast<int64_t>(number_at(summary, "dropped_iterations"));
-  s.vus_max = static_cast<int64_t>(number_at(summary, "vus_max"));
+  s.error_rate = r.summary.error_rate;
+  s.dropped_iterations = r.dropped_iterations;
+  s.vus_max = r.vus_max;
   s.vus_cap = plan.vus_cap;
   s.vus_cap_fd_limited = plan.vus_cap_fd_limited;
   s.graceful_stop_s = plan.graceful_stop_s;
-  const json::object& generator = object_at(meta, "generator");
-  const json::value* saturated = generator.if_contains("saturated");
-  s.saturated = saturated != nullptr && saturated->is_bool() && saturated->get_bool();
-  s.lag_p99_ms = number_at(generator, "p99_event_loop_lag_ms");
-  const json::object& lat = object_at(summary, "latency_ms");
-  s.p50_ms = number_at(lat, "p50");
-  s.p90_ms = number_at(lat, "p90");
-  s.p99_ms = number_at(lat, "p99");
-  s.max_ms = number_at(lat, "max");
-  s.mean_ms = number_at(lat, "mean");
-  s.service_p50_ms = number_at(object_at(summary, "uncorrected_latency_ms"), "p50");
-  for (const auto& kv : object_at(summary, "errors_by_kind")) {
-    if (kv.value().is_number() && kv.value().to_number<double>() > 0) {
-      s.errors_by_kind.emplace_back(std::string(kv.key()), static_cast<int64_t>(kv.value().to_number<double>()));
-    }
+  s.saturated = r.saturated;
+  s.lag_p99_ms = r.p99_event_loop_lag_ms;
+  const results::latency_stats& lat = r.summary.latency;
+  s.p50_ms = lat.p50;
+  s.p90_ms = lat.p90;
+  s.p99_ms = lat.p99;
+  s.max_ms = lat.max;
+  s.mean_ms = lat.mean;
+  s.service_p50_ms = r.summary.uncorrected.p50;
+  for (const auto& [kind, count] : r.summary.errors_by_kind) {
+    if (count > 0) s.errors_by_kind.emplace_back(kind, count);
   }
-  if (const json::value* h = summary.if_contains("histogram"); h != nullptr && h->is_string()) {
-    s.histogram = std::string(h->get_string());
-  }
-  if (const json::value* sc = results.if_contains("scenarios"); sc != nullptr && sc->is_array()) {
-    for (const auto& v : sc->get_array()) {
-      if (v.is_object()) s.interrupted_iterations += static_cast<int64_t>(number_at(v.get_object(), "interrupted_iterations"));
-    }
-  }
+  s.histogram = r.summary.histogram;
+  for (const auto& scenario : r.scenarios) s.interrupted_iterations += scenario.interrupted_iterations;
   // Mean VUs inside an iteration over the stage's whole seconds; Little's law turns it into the mean
   // iteration time (think time included, which request latency does not show).
   double busy = 0;
   int seconds = 0;
-  if (const json::value* ts = results.if_contains("timeseries"); ts != nullptr && ts->is_array()) {
-    for (const auto& v : ts->get_array()) {
-      if (!v.is_object()) continue;
-      const json::object& row = v.get_object();
-      const double t = number_at(row, "t");
-      s.timeseries.push_back(json::object{{"t", t},
-                                          {"requests", number_at(row, "requests")},
-                                          {"errors", number_at(row, "errors")},
-                                          {"p99_ms", number_at(row, "p99_ms")},
-                                          {"vus", number_at(row, "vus")},
-                                          {"dropped_iterations", number_at(row, "dropped_iterations")}});
-      if (t + 1 <= s.stage_s) {
-        busy += number_at(row, "vus");
-        ++seconds;
-      }
+  for (const auto& row : r.timeseries) {
+    const auto t = static_cast<double>(row.t);
+    s.timeseries.push_back(json::object{{"t", t},
+                                        {"requests", static_cast<double>(row.requests)},
+                                        {"errors", static_cast<double>(row.errors)},
+                                        {"p99_ms", row.p99_ms},
+                                        {"vus", static_cast<double>(row.vus)},
+                                        {"dropped_iterations", static_cast<double>(row.dropped_iterations)}});
+    if (t + 1 <= s.stage_s) {
+      busy += static_cast<double>(row.vus);
+      ++seconds;
     }
   }
   s.busy_vus = seconds > 0 ? busy / seconds : 0;
@@ -177,7 +151,7 @@ stage_result read_stage(const json::object& results, double rate, const stage_pl
 
 stage_result judge_stage(const json::value& results, double rate, const std::vector<slo_term>& slo,
                          const stage_plan& plan) {
-  stage_result s = read_stage(results.as_object(), rate, plan);
+  stage_result s = read_stage(results::parse_results(results), rate, plan);
   std::optional<hdr_histogram> histogram;
   if (!s.histogram.empty()) histogram = hdr_histogram::decode_base64(s.histogram);
   const double offered = rate * s.stage_s;

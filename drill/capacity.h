@@ -83,7 +83,8 @@ struct stage_result {
   stage_cause cause = stage_cause::none;
   std::string failed;           // every condition that failed, primary first
 };
-// Judges a results document against the SLO (pure; used by the search and by tests).
+// Judges a results document against the SLO (pure; used by the search and by tests). The document is read
+// through the results model (results/model.h): results::results_error, naming the field, if it is not one.
 stage_result judge_stage(const boost::json::value& results, double rate, const std::vector<slo_term>& slo,
                          const stage_plan& plan = {});
 

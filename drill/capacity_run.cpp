@@ -17,7 +17,7 @@
 #include "common/limits.h"
 #include "drill/capacity.h"
 #include "loadgen/run.h"
-#include "results/schema.h"
+#include "results/model.h"
 
 namespace stampede::drill {
 
@@ -167,7 +167,14 @@ struct stage_runner {
       std::fprintf(stderr, "stampede capacity: the stage at %.1f/s failed (exit %d)\n", rate, code);
       return std::nullopt;
     }
-    stage_result s = judge_stage(results, rate, slo, plan);
+    stage_result s;
+    try {
+      s = judge_stage(results, rate, slo, plan);
+    } catch (const results::results_error& e) {  // loadgen wrote what the results model cannot read: a bug
+      fatal = 1;
+      std::fprintf(stderr, "stampede capacity: the stage at %.1f/s wrote unreadable results: %s\n", rate, e.what());
+      return std::nullopt;
+    }
     curve.push_back(s);
     if (!request.quiet) {
       std::fprintf(stderr, "  %9.1f/s offered  %9.1f req/s  p50 %8.2f ms  p99 %8.2f ms  errors %6.2f%%  %5.1fs  %s\n", rate,

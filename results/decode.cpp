@@ -144,6 +144,7 @@ void read_plan(const json::object& root, run_results& r) {
       s.start_s = get_double(o, "start_s", where);
       s.end_s = get_double(o, "end_s", where, s.start_s);
       s.when_done = s.executor == "per-vu-iterations" || s.executor == "shared-iterations";
+      s.interrupted_iterations = get_int(o, "interrupted_iterations", where);
       if (const json::object* load = optional_object(o, "load", where)) {
         const std::string w = where + ".load";
         s.unit = get_string(*load, "unit", w);

@@ -139,6 +139,7 @@ struct scenario_plan {
   std::string unit;                 // "vus" | "arrivals_per_s"; empty: no curve recorded (older files)
   std::vector<std::pair<double, double>> points;  // (t_s, level), piecewise linear
   bool when_done = false;           // ends when its iterations are done (per-vu/shared-iterations)
+  int64_t interrupted_iterations = 0;  // iterations still running when it was stopped
   friend bool operator==(const scenario_plan&, const scenario_plan&) = default;
 };
 

@@ -54,7 +54,9 @@ TEST(evaluate_threshold, sub_metrics_select_a_request_or_a_group) {
   const run_results r = known_run();
   EXPECT_NEAR(*evaluate_threshold(r, "http_req_duration{name:GET /cart}", "p(95)<20").observed, 10, 0.01);
   // Quoted values as the grammar reads them (loadgen accepts the same key).
-  EXPECT_TRUE(evaluate_threshold(r, "http_req_duration{name:\"GET /cart\"}", "p(95)<20").ok);
+  const auto quoted = evaluate_threshold(r, "http_req_duration{name:\"GET /cart\"}", "p(95)<20");
+  ASSERT_TRUE(quoted.evaluated);
+  EXPECT_NEAR(*quoted.observed, 10, 0.01);
   EXPECT_NEAR(*evaluate_threshold(r, "group_duration{group:::checkout}", "avg<300").observed, 200, 0.2);
   EXPECT_NEAR(*evaluate_threshold(r, "group_duration{group:checkout}", "avg<300").observed, 200, 0.2);
   EXPECT_FALSE(evaluate_threshold(r, "http_req_duration{name:GET /missing}", "p(95)<20").evaluated);

@@ -1,7 +1,6 @@
 #include "drill/capacity.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -9,10 +8,50 @@
 #include <boost/json.hpp>
 
 #include "common/hdr_histogram.h"
+#include "results/model.h"
 
 namespace stampede::drill {
 
 namespace json = boost::json;
+
+namespace {
+
+// One --slo term through the k6 threshold grammar (results/thresholds.h): a trend expression on the request
+// latency, or "error_rate<x" read as the rate expression "rate<x" on the failed-request rate.
+slo_term parse_slo_term(const std::string& term) {
+  const bool errors = term.starts_with("error_rate");
+  slo_term t;
+  t.text = term;
+  try {
+    t.expression = errors ? results::parse_threshold_expression("rate" + term.substr(10), results::metric_type::rate)
+                          : results::parse_threshold_expression(term, results::metric_type::trend);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("--slo: '" + term + "' must look like p(99)<300, avg<100, max<1000 or error_rate<0.01 (" +
+                                e.what() + ")");
+  }
+  const results::aggregation& agg = t.expression.agg;
+  if (agg.method == results::aggregation_method::percentile) {
+    if (!(agg.percentile > 0)) throw std::invalid_argument("--slo: '" + term + "': percentile must be in (0, 100]");
+    t.metric = "p";
+    t.percentile = agg.percentile;
+  } else if (agg.method == results::aggregation_method::avg || agg.method == results::aggregation_method::max) {
+    t.metric = results::to_string(agg);
+  } else if (errors) {
+    t.metric = "error_rate";
+  } else {
+    throw std::invalid_argument("--slo: '" + term + "': unknown metric '" + results::to_string(agg) +
+                                "' (p(N), avg, max, error_rate)");
+  }
+  if (t.expression.op != results::comparison::less && t.expression.op != results::comparison::less_equal) {
+    throw std::invalid_argument("--slo: '" + term + "': an SLO is a ceiling, written with < or <=");
+  }
+  t.strict = t.expression.op == results::comparison::less;
+  t.bound = t.expression.value;
+  if (!(t.bound >= 0)) throw std::invalid_argument("--slo: '" + term + "': the bound must be a number >= 0");
+  return t;
+}
+
+}  // namespace
 
 std::vector<slo_term> parse_slo(std::string_view text) {
   std::vector<slo_term> out;
@@ -25,33 +64,7 @@ std::vector<slo_term> parse_slo(std::string_view text) {
       if (c != ' ') term += c;
     }
     start = comma + 1;
-    if (term.empty()) continue;
-    const size_t op = term.find('<');
-    if (op == std::string::npos || op == 0) {
-      throw std::invalid_argument("--slo: '" + term + "' must look like p(99)<300, avg<100, max<1000 or error_rate<0.01");
-    }
-    slo_term t;
-    t.text = term;
-    const std::string metric = term.substr(0, op);
-    t.strict = !(op + 1 < term.size() && term[op + 1] == '=');
-    const std::string value = term.substr(op + (t.strict ? 1 : 2));
-    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), t.bound);
-    if (ec != std::errc{} || end != value.data() + value.size() || !(t.bound >= 0)) {
-      throw std::invalid_argument("--slo: '" + term + "': the bound must be a number >= 0");
-    }
-    if (metric.size() > 3 && metric.rfind("p(", 0) == 0 && metric.back() == ')') {
-      const std::string p = metric.substr(2, metric.size() - 3);
-      const auto [pend, pec] = std::from_chars(p.data(), p.data() + p.size(), t.percentile);
-      if (pec != std::errc{} || pend != p.data() + p.size() || !(t.percentile > 0 && t.percentile <= 100)) {
-        throw std::invalid_argument("--slo: '" + term + "': percentile must be in (0, 100]");
-      }
-      t.metric = "p";
-    } else if (metric == "avg" || metric == "max" || metric == "error_rate") {
-      t.metric = metric;
-    } else {
-      throw std::invalid_argument("--slo: unknown metric '" + metric + "' (p(N), avg, max, error_rate)");
-    }
-    out.push_back(t);
+    if (!term.empty()) out.push_back(parse_slo_term(term));
   }
   if (out.empty()) throw std::invalid_argument("--slo: no terms");
   return out;
@@ -71,87 +84,60 @@ std::string_view to_string(stage_cause c) noexcept {
 
 namespace {
 
-// Optional members of a results document read as 0 (older files and the tests' minimal documents).
-double number_at(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_number() ? v->to_number<double>() : 0.0;
-}
-const json::object& object_at(const json::object& o, std::string_view key) {
-  static const json::object empty;
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_object() ? v->get_object() : empty;
-}
-
 std::string format(const char* fmt, auto... args) {
   char text[320];
   std::snprintf(text, sizeof text, fmt, args...);
   return text;
 }
 
-// Reads the figures of one stage; no verdict yet.
-stage_result read_stage(const json::object& results, double rate, const stage_plan& plan) {
+// Reads the figures of one stage from its results (through the results model); no verdict yet.
+stage_result read_stage(const results::run_results& r, double rate, const stage_plan& plan) {
   stage_result s;
   s.rate = rate;
-  const json::object& meta = object_at(results, "meta");
-  const json::object& summary = object_at(results, "summary");
-  s.duration_s = number_at(meta, "duration_s");
+  s.duration_s = r.duration_s;
   s.stage_s = plan.stage_s > 0 ? plan.stage_s : s.duration_s;
-  s.requests = static_cast<int64_t>(number_at(summary, "requests"));
-  s.errors = static_cast<int64_t>(number_at(summary, "errors"));
-  s.iterations = static_cast<int64_t>(number_at(summary, "iterations"));
+  s.requests = r.summary.requests;
+  s.errors = r.summary.errors;
+  s.iterations = r.iterations;
   s.throughput = s.duration_s > 0 ? static_cast<double>(s.requests) / s.duration_s : 0;
   s.iterations_per_s = s.duration_s > 0 ? static_cast<double>(s.iterations) / s.duration_s : 0;
   const double offered = rate * s.stage_s;
   s.delivered = offered > 0 ? static_cast<double>(s.iterations) / offered : 0;
-  s.error_rate = number_at(summary, "error_rate");
-  s.dropped_iterations = static_cast<int64_t>(number_at(summary, "dropped_iterations"));
-  s.vus_max = static_cast<int64_t>(number_at(summary, "vus_max"));
+  s.error_rate = r.summary.error_rate;
+  s.dropped_iterations = r.dropped_iterations;
+  s.vus_max = r.vus_max;
   s.vus_cap = plan.vus_cap;
   s.vus_cap_fd_limited = plan.vus_cap_fd_limited;
   s.graceful_stop_s = plan.graceful_stop_s;
-  const json::object& generator = object_at(meta, "generator");
-  const json::value* saturated = generator.if_contains("saturated");
-  s.saturated = saturated != nullptr && saturated->is_bool() && saturated->get_bool();
-  s.lag_p99_ms = number_at(generator, "p99_event_loop_lag_ms");
-  const json::object& lat = object_at(summary, "latency_ms");
-  s.p50_ms = number_at(lat, "p50");
-  s.p90_ms = number_at(lat, "p90");
-  s.p99_ms = number_at(lat, "p99");
-  s.max_ms = number_at(lat, "max");
-  s.mean_ms = number_at(lat, "mean");
-  s.service_p50_ms = number_at(object_at(summary, "uncorrected_latency_ms"), "p50");
-  for (const auto& kv : object_at(summary, "errors_by_kind")) {
-    if (kv.value().is_number() && kv.value().to_number<double>() > 0) {
-      s.errors_by_kind.emplace_back(std::string(kv.key()), static_cast<int64_t>(kv.value().to_number<double>()));
-    }
+  s.saturated = r.saturated;
+  s.lag_p99_ms = r.p99_event_loop_lag_ms;
+  const results::latency_stats& lat = r.summary.latency;
+  s.p50_ms = lat.p50;
+  s.p90_ms = lat.p90;
+  s.p99_ms = lat.p99;
+  s.max_ms = lat.max;
+  s.mean_ms = lat.mean;
+  s.service_p50_ms = r.summary.uncorrected.p50;
+  for (const auto& [kind, count] : r.summary.errors_by_kind) {
+    if (count > 0) s.errors_by_kind.emplace_back(kind, count);
   }
-  if (const json::value* h = summary.if_contains("histogram"); h != nullptr && h->is_string()) {
-    s.histogram = std::string(h->get_string());
-  }
-  if (const json::value* sc = results.if_contains("scenarios"); sc != nullptr && sc->is_array()) {
-    for (const auto& v : sc->get_array()) {
-      if (v.is_object()) s.interrupted_iterations += static_cast<int64_t>(number_at(v.get_object(), "interrupted_iterations"));
-    }
-  }
+  s.histogram = r.summary.histogram;
+  for (const auto& scenario : r.scenarios) s.interrupted_iterations += scenario.interrupted_iterations;
   // Mean VUs inside an iteration over the stage's whole seconds; Little's law turns it into the mean
   // iteration time (think time included, which request latency does not show).
   double busy = 0;
   int seconds = 0;
-  if (const json::value* ts = results.if_contains("timeseries"); ts != nullptr && ts->is_array()) {
-    for (const auto& v : ts->get_array()) {
-      if (!v.is_object()) continue;
-      const json::object& row = v.get_object();
-      const double t = number_at(row, "t");
-      s.timeseries.push_back(json::object{{"t", t},
-                                          {"requests", number_at(row, "requests")},
-                                          {"errors", number_at(row, "errors")},
-                                          {"p99_ms", number_at(row, "p99_ms")},
-                                          {"vus", number_at(row, "vus")},
-                                          {"dropped_iterations", number_at(row, "dropped_iterations")}});
-      if (t + 1 <= s.stage_s) {
-        busy += number_at(row, "vus");
-        ++seconds;
-      }
+  for (const auto& row : r.timeseries) {
+    const auto t = static_cast<double>(row.t);
+    s.timeseries.push_back(json::object{{"t", t},
+                                        {"requests", static_cast<double>(row.requests)},
+                                        {"errors", static_cast<double>(row.errors)},
+                                        {"p99_ms", row.p99_ms},
+                                        {"vus", static_cast<double>(row.vus)},
+                                        {"dropped_iterations", static_cast<double>(row.dropped_iterations)}});
+    if (t + 1 <= s.stage_s) {
+      busy += static_cast<double>(row.vus);
+      ++seconds;
     }
   }
   s.busy_vus = seconds > 0 ? busy / seconds : 0;
@@ -165,7 +151,7 @@ stage_result read_stage(const json::object& results, double rate, const stage_pl
 
 stage_result judge_stage(const json::value& results, double rate, const std::vector<slo_term>& slo,
                          const stage_plan& plan) {
-  stage_result s = read_stage(results.as_object(), rate, plan);
+  stage_result s = read_stage(results::parse_results(results), rate, plan);
   std::optional<hdr_histogram> histogram;
   if (!s.histogram.empty()) histogram = hdr_histogram::decode_base64(s.histogram);
   const double offered = rate * s.stage_s;
@@ -179,7 +165,7 @@ stage_result judge_stage(const json::value& results, double rate, const std::vec
                                  100.0 * static_cast<double>(s.dropped_iterations) / std::max(1.0, offered),
                                  static_cast<long long>(s.vus_max), static_cast<long long>(s.vus_cap)));
   }
-  auto fails = [](double observed, const slo_term& t) { return t.strict ? !(observed < t.bound) : !(observed <= t.bound); };
+  auto fails = [](double observed, const slo_term& t) { return !results::holds(t.expression, observed); };
   for (const auto& t : slo) {
     double observed = 0;
     if (t.metric == "error_rate") {

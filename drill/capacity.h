@@ -20,19 +20,23 @@
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 
+#include "results/thresholds.h"
+
 namespace stampede::drill {
 
 inline constexpr int capacity_exit_output = 4;  // the results or chart file cannot be written (as report/merge)
 
-// One SLO term: "p(99)<300" (ms), "avg<100", "max<1000", "error_rate<0.01".
+// One SLO term: "p(99)<300" (ms), "avg<100", "max<1000", "error_rate<0.01": k6 threshold expressions
+// (results/thresholds.h) limited to ceilings (< or <=) on the latency and on the failed-request rate.
 struct slo_term {
+  results::threshold_expression expression;  // what judge_stage checks
   std::string metric;      // "p" (with percentile), "avg", "max", "error_rate"
   double percentile = 0;   // for "p"
   bool strict = true;      // '<' (true) or '<=' (false)
   double bound = 0;
   std::string text;
 };
-// Parses "p(99)<300,error_rate<0.01". Throws std::invalid_argument naming the bad term.
+// Parses "p(99)<300,error_rate<0.01" with the k6 threshold grammar. Throws std::invalid_argument naming the bad term.
 std::vector<slo_term> parse_slo(std::string_view text);
 
 // Why a stage failed, most fundamental first: a stage that failed on a saturated generator, or dropped
@@ -79,7 +83,8 @@ struct stage_result {
   stage_cause cause = stage_cause::none;
   std::string failed;           // every condition that failed, primary first
 };
-// Judges a results document against the SLO (pure; used by the search and by tests).
+// Judges a results document against the SLO (pure; used by the search and by tests). The document is read
+// through the results model (results/model.h): results::results_error, naming the field, if it is not one.
 stage_result judge_stage(const boost::json::value& results, double rate, const std::vector<slo_term>& slo,
                          const stage_plan& plan = {});
 

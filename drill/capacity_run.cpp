@@ -17,6 +17,7 @@
 #include "common/limits.h"
 #include "drill/capacity.h"
 #include "loadgen/run.h"
+#include "results/model.h"
 
 namespace stampede::drill {
 
@@ -166,7 +167,14 @@ struct stage_runner {
       std::fprintf(stderr, "stampede capacity: the stage at %.1f/s failed (exit %d)\n", rate, code);
       return std::nullopt;
     }
-    stage_result s = judge_stage(results, rate, slo, plan);
+    stage_result s;
+    try {
+      s = judge_stage(results, rate, slo, plan);
+    } catch (const results::results_error& e) {  // loadgen wrote what the results model cannot read: a bug
+      fatal = 1;
+      std::fprintf(stderr, "stampede capacity: the stage at %.1f/s wrote unreadable results: %s\n", rate, e.what());
+      return std::nullopt;
+    }
     curve.push_back(s);
     if (!request.quiet) {
       std::fprintf(stderr, "  %9.1f/s offered  %9.1f req/s  p50 %8.2f ms  p99 %8.2f ms  errors %6.2f%%  %5.1fs  %s\n", rate,
@@ -330,7 +338,7 @@ int run_capacity(const capacity_request& request, capacity_outcome* outcome_out)
   const auto graceful = outcome.curve.empty() ? std::chrono::milliseconds(0)
                                               : graceful_stop_for(slo, outcome.curve.front().iteration_s);
   json::value results = std::move(stages.best_results);
-  if (results.is_null()) results = json::object{{"schema", "stampede-results"}, {"version", 1}};
+  if (results.is_null()) results = json::object{{"schema", results::schema_name}, {"version", results::schema_version}};
   results.as_object()["capacity"] = capacity_json(request, outcome, graceful, fds);
   outcome.results = std::move(results);
   print_verdict(request, outcome);

@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "common/duration.h"
-#include "loadgen/thresholds.h"
+#include "results/thresholds.h"
 
 namespace {
 
 using namespace stampede;
-using namespace stampede::loadgen;
+using namespace stampede::results;
 
 std::string_view next_line(std::string_view& rest) {
   const size_t newline = rest.find('\n');

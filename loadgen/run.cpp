@@ -24,6 +24,7 @@
 #include "loadgen/load_plan.h"
 #include "loadgen/lua_guard.h"
 #include "loadgen/worker.h"
+#include "results/model.h"
 
 namespace stampede::loadgen {
 
@@ -42,57 +43,41 @@ std::string random_run_id() {
   return text;
 }
 
-json::object latency_json(const hdr_histogram& h) {
-  json::object o;
-  o["min"] = ms(h.min());
-  o["mean"] = h.mean() / 1000.0;
-  o["p50"] = ms(h.value_at_percentile(50));
-  o["p90"] = ms(h.value_at_percentile(90));
-  o["p95"] = ms(h.value_at_percentile(95));
-  o["p99"] = ms(h.value_at_percentile(99));
-  o["p999"] = ms(h.value_at_percentile(99.9));
-  o["max"] = ms(h.max());
-  return o;
-}
-
-json::object status_json(const step_metrics& s) {
-  json::object o;
+results::counters status_counters(const step_metrics& s) {
+  results::counters out;
   static constexpr const char* names[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
   for (size_t i = 0; i < s.status_classes.size(); ++i) {
-    if (s.status_classes[i] != 0) o[names[i]] = s.status_classes[i];
+    if (s.status_classes[i] != 0) out.emplace_back(names[i], s.status_classes[i]);
   }
-  return o;
+  return out;
 }
 
-json::object errors_json(const std::array<int64_t, error_kind_count>& errors) {
-  json::object o;
-  for (size_t i = 1; i < errors.size(); ++i) o[std::string(to_string(static_cast<error_kind>(i)))] = errors[i];
-  return o;
+results::counters error_counters(const std::array<int64_t, error_kind_count>& errors) {
+  results::counters out;
+  for (size_t i = 1; i < errors.size(); ++i) out.emplace_back(std::string(to_string(static_cast<error_kind>(i))), errors[i]);
+  return out;
 }
 
-json::object step_json(const step_metrics& s, double duration_s) {
-  json::object o;
-  o["name"] = s.name;
-  o["kind"] = s.kind == step_kind::request ? "request" : "group";
-  o["requests"] = s.requests;
-  o["rps"] = duration_s > 0 ? static_cast<double>(s.requests) / duration_s : 0.0;
-  o["errors"] = s.errors;
-  o["error_rate"] = s.requests > 0 ? static_cast<double>(s.errors) / static_cast<double>(s.requests) : 0.0;
-  o["latency_ms"] = latency_json(s.corrected);
-  o["uncorrected_latency_ms"] = latency_json(s.uncorrected);
-  o["histogram"] = s.corrected.encode_compressed_base64();
-  o["uncorrected_histogram"] = s.uncorrected.encode_compressed_base64();
+// One step (or, with kind "summary", all requests) in the results model.
+results::step_result step_model(const step_metrics& s, double duration_s) {
+  results::step_result o;
+  o.name = s.name;
+  o.kind = s.kind == step_kind::request ? "request" : "group";
+  o.requests = s.requests;
+  o.rps = duration_s > 0 ? static_cast<double>(s.requests) / duration_s : 0.0;
+  o.errors = s.errors;
+  o.error_rate = s.requests > 0 ? static_cast<double>(s.errors) / static_cast<double>(s.requests) : 0.0;
+  o.latency = results::latency_stats::of(s.corrected);
+  o.uncorrected = results::latency_stats::of(s.uncorrected);
+  o.histogram = s.corrected.encode_compressed_base64();
+  o.uncorrected_histogram = s.uncorrected.encode_compressed_base64();
   if (s.kind == step_kind::request) {
-    o["status_classes"] = status_json(s);
-    o["errors_by_kind"] = errors_json(s.errors_by_kind);
-    json::object timings;
+    o.status_classes = status_counters(s);
+    o.errors_by_kind = error_counters(s.errors_by_kind);
     for (size_t i = 0; i < phase_count; ++i) {
-      json::object t;
-      t["mean"] = s.phases[i].mean() / 1000.0;
-      t["p99"] = ms(s.phases[i].value_at_percentile(99));
-      timings[std::string(phase_names[i])] = std::move(t);
+      o.timings.push_back({std::string(phase_names[i]), s.phases[i].mean() / 1000.0,
+                           ms(s.phases[i].value_at_percentile(99))});
     }
-    o["timings_ms"] = std::move(timings);
   }
   return o;
 }
@@ -720,131 +705,73 @@ void coordinator::write_outputs(json::value& results, const report_writer& write
   }
 }
 
+// The results file (docs/RESULTS.md) through the results model: the typed sections from this run's figures,
+// the run's own sections (scenarios, chaos, verify, history, ...) as the model's document.
 json::value coordinator::build_results(const std::vector<threshold_result>& verdicts) {
   const double duration = final_.duration_s;
-  json::object root;
-  root["schema"] = "stampede-results";
-  root["version"] = 1;
-  json::object meta;
-  meta["stampede_version"] = stampede::version;
-  meta["scenario"] = plan_.script_path;
-  meta["target"] = plan_.options.target;
-  meta["started_at"] = iso_time(wall_start_);
-  meta["start_unix_ms"] =
-      std::chrono::duration_cast<std::chrono::milliseconds>(wall_start_.time_since_epoch()).count();
-  meta["duration_s"] = duration;
-  meta["threads"] = plan_.threads;
-  meta["seed"] = plan_.seed;
-  meta["run_id"] = run_id_;
-  meta["shard"] = {{"index", plan_.shard.index}, {"count", plan_.shard.count}};
-  json::object env;
-  for (const auto& [k, v] : plan_.env) env[k] = v;
-  meta["env"] = std::move(env);
-  const double lag_p99 = ms(final_.event_loop_lag.value_at_percentile(99));
-  meta["generator"] = {{"saturated", lag_p99 > plan_.options.saturation_lag_ms},
-                       {"max_event_loop_lag_ms", ms(final_.event_loop_lag.max())},
-                       {"p99_event_loop_lag_ms", lag_p99}};
-  if (abort_reason_.empty() && !interrupted_) {
-    meta["aborted"] = nullptr;
-  } else {
-    const char* reason = interrupted_                               ? "signal"
-                         : abort_cause_ == stop_cause::script_error ? "script_error"
-                         : abort_reason_.rfind("threshold", 0) == 0 ? "threshold"
-                                                                    : "script";
-    meta["aborted"] = {{"reason", reason},
-                       {"detail", interrupted_ ? "interrupted by a signal" : abort_reason_}};
+  results::run_results r;
+  r.stampede_version = stampede::version;
+  r.scenario = plan_.script_path;
+  r.target = plan_.options.target;
+  r.started_at = iso_time(wall_start_);
+  r.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall_start_.time_since_epoch()).count();
+  r.duration_s = duration;
+  r.threads = plan_.threads;
+  r.seed = plan_.seed;
+  r.run_id = run_id_;
+  r.shard_index = plan_.shard.index;
+  r.shard_count = plan_.shard.count;
+  r.env.assign(plan_.env.begin(), plan_.env.end());
+  r.p99_event_loop_lag_ms = ms(final_.event_loop_lag.value_at_percentile(99));
+  r.saturated = r.p99_event_loop_lag_ms > plan_.options.saturation_lag_ms;
+  r.max_event_loop_lag_ms = ms(final_.event_loop_lag.max());
+  if (!abort_reason_.empty() || interrupted_) {
+    results::abort_info& a = r.aborted.emplace();
+    a.reason = interrupted_                               ? "signal"
+               : abort_cause_ == stop_cause::script_error ? "script_error"
+               : abort_reason_.rfind("threshold", 0) == 0 ? "threshold"
+                                                          : "script";
+    a.detail = interrupted_ ? "interrupted by a signal" : abort_reason_;
     if (!interrupted_in_.empty()) {  // before the load: nothing ran but setup() (and init)
-      meta["aborted"].as_object()["phase"] = interrupted_in_;
-      meta["aborted"].as_object()["detail"] =
-          "interrupted by a signal during " +
-          (interrupted_in_ == "init" ? std::string("the script's top level") : interrupted_in_ + "()");
+      a.phase = interrupted_in_;
+      a.detail = "interrupted by a signal during " +
+                 (interrupted_in_ == "init" ? std::string("the script's top level") : interrupted_in_ + "()");
     }
   }
-  root["meta"] = std::move(meta);
 
   const step_metrics& all = *final_.all_requests;
-  json::object summary;
-  summary["requests"] = all.requests;
-  summary["rps"] = duration > 0 ? static_cast<double>(all.requests) / duration : 0.0;
-  summary["errors"] = all.errors;
-  summary["error_rate"] = all.requests > 0 ? static_cast<double>(all.errors) / static_cast<double>(all.requests) : 0.0;
-  summary["iterations"] = final_.iterations();
-  summary["dropped_iterations"] = final_.dropped_iterations();
-  summary["vus_max"] = final_.vus_max;
-  summary["data_sent_bytes"] = final_.data_sent;
-  summary["data_received_bytes"] = final_.data_received;
-  summary["latency_ms"] = latency_json(all.corrected);
-  summary["uncorrected_latency_ms"] = latency_json(all.uncorrected);
-  summary["histogram"] = all.corrected.encode_compressed_base64();
-  summary["uncorrected_histogram"] = all.uncorrected.encode_compressed_base64();
-  summary["status_classes"] = status_json(all);
+  r.summary = step_model(all, duration);
+  r.summary.kind = "summary";
+  r.summary.timings.clear();
   auto errors = all.errors_by_kind;
   for (const auto& [key, counts] : final_.checks) errors[static_cast<size_t>(error_kind::check_failed)] += counts.fails;
-  summary["errors_by_kind"] = errors_json(errors);
-  root["summary"] = std::move(summary);
-
-  json::array steps;
+  r.summary.errors_by_kind = error_counters(errors);
+  r.iterations = final_.iterations();
+  r.dropped_iterations = final_.dropped_iterations();
+  r.vus_max = final_.vus_max;
+  r.data_sent_bytes = final_.data_sent;
+  r.data_received_bytes = final_.data_received;
   for (const auto& [name, step] : final_.steps) {
-    if (step->kind == step_kind::request) steps.push_back(step_json(*step, duration));
+    if (step->kind == step_kind::request) r.steps.push_back(step_model(*step, duration));
   }
   for (const auto& [name, step] : final_.steps) {
-    if (step->kind == step_kind::group) steps.push_back(step_json(*step, duration));
+    if (step->kind == step_kind::group) r.steps.push_back(step_model(*step, duration));
   }
-  root["steps"] = std::move(steps);
 
-  json::array timeseries;
-  json::array intervals;
   for (const auto& [second, row] : rows_) {
-    json::object r;
-    r["t"] = second;
-    r["requests"] = row.requests;
-    r["errors"] = row.errors;
-    r["p50_ms"] = ms(row.latency.value_at_percentile(50));
-    r["p90_ms"] = ms(row.latency.value_at_percentile(90));
-    r["p99_ms"] = ms(row.latency.value_at_percentile(99));
-    r["max_ms"] = ms(row.latency.max());
-    r["vus"] = row.vus;
-    r["vus_max"] = row.vus_max;
-    r["iterations"] = row.iterations;
-    r["dropped_iterations"] = row.dropped_iterations;
-    r["errors_by_kind"] = errors_json(row.errors_by_kind);
-    r["max_event_loop_lag_ms"] = row.max_event_loop_lag_ms;
-    timeseries.push_back(std::move(r));
+    r.timeseries.push_back({second, row.requests, row.errors, ms(row.latency.value_at_percentile(50)),
+                            ms(row.latency.value_at_percentile(90)), ms(row.latency.value_at_percentile(99)),
+                            ms(row.latency.max()), row.vus, row.iterations, row.dropped_iterations,
+                            error_counters(row.errors_by_kind), row.vus_max, row.max_event_loop_lag_ms});
     for (const auto& [step, interval] : row.step_intervals) {
-      intervals.push_back(json::object{{"step", step},
-                                       {"t", second},
-                                       {"interval_s", 1.0},
-                                       {"requests", interval.requests},
-                                       {"errors", interval.errors},
-                                       {"histogram", interval.corrected.encode_compressed_base64()}});
+      r.intervals.push_back(
+          {step, second, 1.0, interval.requests, interval.errors, interval.corrected.encode_compressed_base64()});
     }
   }
-  root["timeseries"] = std::move(timeseries);
-  root["intervals"] = std::move(intervals);
+  r.thresholds = verdicts;
+  for (const auto& [key, counts] : final_.checks) r.checks.push_back({key.name, key.group, counts.passes, counts.fails});
 
-  json::array thresholds;
-  for (const auto& v : verdicts) {
-    json::object t;
-    t["metric"] = v.metric;
-    t["expression"] = v.expression;
-    if (v.observed) {
-      t["observed"] = *v.observed;
-    } else {
-      t["observed"] = nullptr;
-    }
-    t["ok"] = v.ok;
-    t["abort_on_fail"] = v.abort_on_fail;
-    t["no_data"] = v.no_data;
-    thresholds.push_back(std::move(t));
-  }
-  root["thresholds"] = std::move(thresholds);
-
-  json::array checks;
-  for (const auto& [key, counts] : final_.checks) {
-    checks.push_back(json::object{{"name", key.name}, {"group", key.group}, {"passes", counts.passes}, {"fails", counts.fails}});
-  }
-  root["checks"] = std::move(checks);
-
+  json::object rest;  // in the order the file has always had them, after the typed sections
   json::array scenarios;
   for (size_t i = 0; i < plan_.options.scenarios.size(); ++i) {
     const auto& s = plan_.options.scenarios[i];
@@ -863,8 +790,8 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
         {"end_s", c.end_s >= 0 ? json::value(c.end_s) : json::value(nullptr)},
         {"load", planned_load_json(s)}});
   }
-  root["scenarios"] = std::move(scenarios);
-  root["recovery_options"] = to_json(plan_.options.recovery);
+  rest["scenarios"] = std::move(scenarios);
+  rest["recovery_options"] = to_json(plan_.options.recovery);
   json::array stopped;  // Lua code the guard stopped because it did not yield (lua_guard.h)
   for (const auto& w : workers_) {
     for (const auto& i : w->interruptions()) {
@@ -876,13 +803,14 @@ json::value coordinator::build_results(const std::vector<threshold_result>& verd
                                      {"message", i.reason}});
     }
   }
-  root["script_interruptions"] = std::move(stopped);
-  root["chaos"] = chaos_ ? chaos_->records() : json::array();
-  root["verify"] = verify_;
-  root["history"] = history_json_;
-  root["history_dropped"] = history_dropped_;
-  root["capacity"] = nullptr;
-  return root;
+  rest["script_interruptions"] = std::move(stopped);
+  rest["chaos"] = chaos_ ? chaos_->records() : json::array();
+  rest["verify"] = verify_;
+  rest["history"] = history_json_;
+  rest["history_dropped"] = history_dropped_;
+  rest["capacity"] = nullptr;
+  r.document = std::move(rest);
+  return results::encode(r);
 }
 
 void coordinator::print_summary(const json::value& results, const std::vector<threshold_result>& verdicts) {

@@ -64,7 +64,7 @@ std::string verdict_text(const run_results& r) {
       parts.push_back(std::to_string(known) + " of " + std::to_string(r.invariants.size()) + " invariants held");
     }
   }
-  if (r.aborted) parts.push_back("aborted (" + *r.aborted + ")");
+  if (r.aborted) parts.push_back("aborted (" + r.aborted->text() + ")");
   for (size_t i = 0; i < parts.size(); ++i) text += (i == 0 ? ": " : "; ") + parts[i];
   return text;
 }

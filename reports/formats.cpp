@@ -198,7 +198,7 @@ std::string render_junit(const run_results& r) {
     x += "  <testsuite name=\"stampede.run\" tests=\"1\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"0\">\n"
          "    <testcase classname=\"stampede.run\" name=\"run completed\" time=\"0\">\n"
          "      <failure type=\"aborted\" message=\"" +
-         text::xml_escape(*r.aborted) + "\"/>\n    </testcase>\n  </testsuite>\n";
+         text::xml_escape(r.aborted->text()) + "\"/>\n    </testcase>\n  </testsuite>\n";
   }
   x += "</testsuites>\n";
   return x;
@@ -296,7 +296,7 @@ std::string render_json(const run_results& r) {
   o["started_at"] = r.started_at;
   o["duration_s"] = r.duration_s;
   o["saturated"] = r.saturated;
-  o["aborted"] = r.aborted ? json::value(*r.aborted) : json::value(nullptr);
+  o["aborted"] = r.aborted ? json::value(r.aborted->text()) : json::value(nullptr);
   json::array thresholds;
   for (const auto& t : r.thresholds) {
     thresholds.push_back(json::object{{"metric", t.metric}, {"expression", t.expression},

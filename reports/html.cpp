@@ -331,7 +331,7 @@ std::string render_html(const run_results& r) {
     h += "<div class=\"warning\"><b>" + std::to_string(r.dropped_iterations) +
          " iterations were dropped</b>: the configured arrival rate was not sustained.</div>\n";
   }
-  if (r.aborted) h += "<div class=\"warning\"><b>Run aborted:</b> " + xml_escape(*r.aborted) + "</div>\n";
+  if (r.aborted) h += "<div class=\"warning\"><b>Run aborted:</b> " + xml_escape(r.aborted->text()) + "</div>\n";
   if (!r.thresholds.empty()) {
     h += "<table id=\"thresholds\"><tr><th></th><th class=\"name\">metric</th><th class=\"name\">threshold</th>"
          "<th>observed</th></tr>\n";

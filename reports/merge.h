@@ -1,5 +1,5 @@
-// Exact merge of the results of shards of one test (`stampede merge`), and re-evaluation of simple k6-style
-// thresholds on merged data.
+// Exact merge of the results of shards of one test (`stampede merge`); thresholds are re-evaluated on the
+// merged data with the one k6 grammar (results/evaluate.h).
 //
 // Exact: histograms are added (HdrHistogram add is lossless for same-configuration histograms), counters are
 // summed, per-second rows and interval histograms are aligned on wall-clock seconds (each shard's t is
@@ -42,17 +42,6 @@ struct merge_options {
 // document's meta.merged_from lists every run id it adds up, and its run_id is derived from them.
 merge_output merge_results(std::span<const run_results> shards, const merge_options& options = {});
 
-// A threshold re-evaluated from merged data. evaluated=false: metric or expression not supported here
-// (`observed` unset; `ok` is then the AND of the shards' verdicts).
-struct threshold_evaluation {
-  bool evaluated = false;
-  bool ok = true;
-  std::optional<double> observed;
-};
-
-// Supports http_req_duration[{name:X}|{group:X}] with avg|min|max|med|p(N); http_req_failed rate;
-// http_reqs count|rate; iterations count|rate; dropped_iterations count|rate; checks rate. Operators
-// < <= > >= == === !=.
-threshold_evaluation evaluate_threshold(const run_results& r, std::string_view metric, std::string_view expression);
+// Thresholds are re-evaluated with results::evaluate_threshold (results/evaluate.h).
 
 }  // namespace stampede::reports

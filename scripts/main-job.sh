@@ -5,13 +5,13 @@
 # which sells out, while node2 is killed), heals, waits until the order queue is drained, checks every
 # invariant (no lost, duplicated or phantom order, no oversell, one capture per paid order, queue
 # accounting), computes recovery figures,
-# writes every report into results/flash-sale/, and stops the shop.
+# writes every report into out/flash-sale/, and stops the shop.
 # Exits with the drill's code (0 ok, 98 an invariant failed, 99 a threshold crossed, 1 the shop did not start).
-#   scripts/main-job.sh [extra stampede drill flags]      env: OUT (results/flash-sale), NODES (3)
+#   scripts/main-job.sh [extra stampede drill flags]      env: OUT (out/flash-sale), NODES (3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${STAMPEDE:-build/release/stampede}"
-out="${OUT:-results/flash-sale}"
+out="${OUT:-out/flash-sale}"
 nodes="${NODES:-3}"
 [[ -x "$bin" ]] || { echo "main-job: $bin is missing: run scripts/setup.sh first" >&2; exit 2; }
 if ! "$bin" drill --help >/dev/null 2>&1; then

@@ -175,11 +175,21 @@ TEST(capacity_slo, parses_terms_and_rejects_bad_ones) {
   for (const char* bad : {"", "p(99)", "p(0)<3", "p(101)<3", "rps>3", "p(99)<abc", "<3"}) {
     EXPECT_THROW(stampede::drill::parse_slo(bad), std::invalid_argument) << bad;
   }
+  // The terms are k6 threshold expressions (results/thresholds.h): errors name the term and say why.
+  for (const char* bad : {"p(99)<abc", "p(99)>300", "med<3", "error_rate<=x"}) {
+    try {
+      stampede::drill::parse_slo(std::string("avg<100,") + bad);
+      ADD_FAILURE() << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(stampede::drill::parse_slo("error_rate <= 0.05")[0].expression.op, stampede::results::comparison::less_equal);
 }
 
 TEST(capacity_slo, judges_a_stage_on_latency_errors_and_delivered_rate) {
   auto slo = stampede::drill::parse_slo("p(99)<100,error_rate<0.01");
-  json::value r = json::parse(R"({"meta":{"duration_s":2.0,"generator":{"saturated":false}},
+  json::value r = json::parse(R"({"schema":"stampede-results","version":1,"meta":{"duration_s":2.0,"generator":{"saturated":false}},
     "summary":{"requests":200,"iterations":200,"error_rate":0.0,"dropped_iterations":0,
                "latency_ms":{"p50":10,"p99":50,"mean":12,"max":60}}})");
   EXPECT_TRUE(stampede::drill::judge_stage(r, 100, slo).ok);
@@ -344,7 +354,7 @@ function default() end
 
 TEST(capacity_slo, the_primary_cause_is_the_most_fundamental_and_every_failure_is_listed) {
   auto slo = stampede::drill::parse_slo("p(99)<40,error_rate<0.01");
-  json::value r = json::parse(R"({"meta":{"duration_s":2.0,"generator":{"saturated":false}},
+  json::value r = json::parse(R"({"schema":"stampede-results","version":1,"meta":{"duration_s":2.0,"generator":{"saturated":false}},
     "summary":{"requests":150,"iterations":150,"error_rate":0.0,"dropped_iterations":50,"vus_max":20,
                "latency_ms":{"p50":10,"p99":5000,"mean":12,"max":6000}}})");
   stampede::drill::stage_plan plan{.stage_s = 2, .graceful_stop_s = 1, .vus_cap = 20};
@@ -356,7 +366,7 @@ TEST(capacity_slo, the_primary_cause_is_the_most_fundamental_and_every_failure_i
   EXPECT_LT(s.failed.find("dropped"), s.failed.find("latency"));
   // Iterations still running after the graceful stop are a latency failure even when the requests that did
   // complete were fast (an interrupted request records no latency).
-  json::value stuck = json::parse(R"({"meta":{"duration_s":3.0,"generator":{"saturated":false}},
+  json::value stuck = json::parse(R"({"schema":"stampede-results","version":1,"meta":{"duration_s":3.0,"generator":{"saturated":false}},
     "summary":{"requests":190,"iterations":190,"error_rate":0.0,"dropped_iterations":0,
                "latency_ms":{"p50":1,"p99":2,"mean":1,"max":3}},
     "scenarios":[{"name":"default","interrupted_iterations":10}]})");

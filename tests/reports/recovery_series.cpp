@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/hdr_histogram.h"
+#include "results/schema.h"
 
 namespace stampede::reports::testing {
 
@@ -141,8 +142,8 @@ json::value build_series_results(const series_run& run) {
     chaos.push_back(std::move(o));
   }
   json::object root{
-      {"schema", "stampede-results"},
-      {"version", 1},
+      {"schema", results::schema_name},
+      {"version", results::schema_version},
       {"meta", json::object{{"scenario", "recorded.lua"}, {"duration_s", run.duration_s}, {"threads", 1}}},
       {"summary",
        json::object{

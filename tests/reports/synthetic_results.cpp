@@ -8,6 +8,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "common/hdr_histogram.h"
+#include "results/model.h"
 
 namespace stampede::reports::testing {
 
@@ -25,18 +26,6 @@ struct normal_source {
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   }
 };
-
-json::object stats(const hdr_histogram& h) {
-  auto ms = [](int64_t us) { return static_cast<double>(us) / 1000.0; };
-  return json::object{{"min", ms(h.min())},
-                      {"mean", h.mean() / 1000.0},
-                      {"p50", ms(h.value_at_percentile(50))},
-                      {"p90", ms(h.value_at_percentile(90))},
-                      {"p95", ms(h.value_at_percentile(95))},
-                      {"p99", ms(h.value_at_percentile(99))},
-                      {"p999", ms(h.value_at_percentile(99.9))},
-                      {"max", ms(h.max())}};
-}
 
 struct acc {
   hdr_histogram corrected, uncorrected;
@@ -57,29 +46,24 @@ struct acc {
     else if (r.error_kind == "status_4xx") ++classes["4xx"];
   }
 
-  json::object to_json(double duration, std::string_view name, std::string_view kind) const {
-    json::object o;
-    if (!name.empty()) {
-      o["name"] = name;
-      o["kind"] = kind;
-    }
-    o["requests"] = requests;
-    o["rps"] = static_cast<double>(requests) / duration;
-    o["errors"] = errors;
-    o["error_rate"] = requests > 0 ? static_cast<double>(errors) / static_cast<double>(requests) : 0.0;
-    o["latency_ms"] = stats(corrected);
-    o["uncorrected_latency_ms"] = stats(uncorrected);
-    o["histogram"] = corrected.encode_compressed_base64();
-    o["uncorrected_histogram"] = uncorrected.encode_compressed_base64();
-    json::object classes_json, kinds_json;
-    for (const auto& [k, v] : classes) classes_json[k] = v;
+  results::step_result to_model(double duration, std::string_view name, std::string_view kind) const {
+    results::step_result o;
+    o.name = name;
+    o.kind = kind;
+    o.requests = requests;
+    o.rps = static_cast<double>(requests) / duration;
+    o.errors = errors;
+    o.error_rate = requests > 0 ? static_cast<double>(errors) / static_cast<double>(requests) : 0.0;
+    o.latency = results::latency_stats::of(corrected);
+    o.uncorrected = results::latency_stats::of(uncorrected);
+    o.histogram = corrected.encode_compressed_base64();
+    o.uncorrected_histogram = uncorrected.encode_compressed_base64();
+    o.status_classes.assign(classes.begin(), classes.end());
     for (const char* k : {"connect_refused", "connect_timeout", "reset", "read_timeout", "malformed_response",
                           "status_4xx", "status_5xx", "check_failed", "tls", "other"}) {
       auto it = kinds.find(k);
-      kinds_json[k] = it == kinds.end() ? 0 : it->second;
+      o.errors_by_kind.emplace_back(k, it == kinds.end() ? 0 : it->second);
     }
-    o["status_classes"] = std::move(classes_json);
-    o["errors_by_kind"] = std::move(kinds_json);
     return o;
   }
 };
@@ -174,94 +158,70 @@ json::value build_results(const synthetic_run& run) {
     per_second[static_cast<size_t>(t)].add(r);
   }
 
-  json::object doc;
-  doc["schema"] = "stampede-results";
-  doc["version"] = 1;
-  doc["meta"] = json::object{
-      {"stampede_version", "0.1.0"},
-      {"scenario", run.scenario},
-      {"target", "http://127.0.0.1:8080"},
-      {"started_at", "2026-11-22T06:40:00.000Z"},
-      {"start_unix_ms", run.start_unix_ms},
-      {"duration_s", duration},
-      {"threads", 2},
-      {"seed", 1},
-      {"shard", json::object{{"index", run.shard_index}, {"count", run.shard_count}}},
-      {"env", json::object{}},
-      {"generator", json::object{{"saturated", false}, {"max_event_loop_lag_ms", 0.5}, {"p99_event_loop_lag_ms", 0.1}}},
-      {"aborted", nullptr}};
-  json::object s = summary.to_json(duration, "", "");
-  s["iterations"] = summary.requests;
-  s["dropped_iterations"] = 0;
-  s["vus_max"] = run.vus;
-  s["data_sent_bytes"] = summary.requests * 100;
-  s["data_received_bytes"] = summary.requests * 1000;
-  if (!run.run_id.empty()) doc["meta"].as_object()["run_id"] = run.run_id;
-  doc["summary"] = std::move(s);
-  json::array steps_json;
+  results::run_results doc;
+  doc.stampede_version = "0.1.0";
+  doc.scenario = run.scenario;
+  doc.target = "http://127.0.0.1:8080";
+  doc.started_at = "2026-11-22T06:40:00.000Z";
+  doc.start_unix_ms = run.start_unix_ms;
+  doc.duration_s = duration;
+  doc.threads = 2;
+  doc.seed = 1;
+  doc.shard_index = run.shard_index;
+  doc.shard_count = run.shard_count;
+  doc.run_id = run.run_id;
+  doc.max_event_loop_lag_ms = 0.5;
+  doc.p99_event_loop_lag_ms = 0.1;
+  doc.summary = summary.to_model(duration, "", "summary");
+  doc.iterations = summary.requests;
+  doc.vus_max = run.vus;
+  doc.data_sent_bytes = summary.requests * 100;
+  doc.data_received_bytes = summary.requests * 1000;
   for (const auto& name : run.steps) {
     auto it = steps.find(name);
-    if (it != steps.end()) steps_json.push_back(it->second.to_json(duration, name, "request"));
+    if (it != steps.end()) doc.steps.push_back(it->second.to_model(duration, name, "request"));
   }
   for (const auto& name : run.group_steps) {
     auto it = steps.find(name);
-    if (it != steps.end()) steps_json.push_back(it->second.to_json(duration, name, "group"));
+    if (it != steps.end()) doc.steps.push_back(it->second.to_model(duration, name, "group"));
   }
-  doc["steps"] = std::move(steps_json);
-  json::array ts;
   for (int64_t t = 0; t < seconds; ++t) {
     const second_acc& a = per_second[static_cast<size_t>(t)];
     hdr_histogram corrected;
     for (int64_t v : a.latencies_us) corrected.record(v);
     const auto requests = static_cast<int64_t>(a.latencies_us.size());
-    json::object kinds;
-    for (const auto& [k, v] : a.kinds) kinds[k] = v;
     auto ms = [](int64_t us) { return static_cast<double>(us) / 1000.0; };
-    ts.push_back(json::object{{"t", t},
-                              {"requests", requests},
-                              {"errors", a.errors},
-                              {"p50_ms", ms(corrected.value_at_percentile(50))},
-                              {"p90_ms", ms(corrected.value_at_percentile(90))},
-                              {"p99_ms", ms(corrected.value_at_percentile(99))},
-                              {"max_ms", ms(corrected.max())},
-                              {"vus", run.vus},
-                              {"iterations", requests},
-                              {"dropped_iterations", 0},
-                              {"errors_by_kind", std::move(kinds)}});
+    doc.timeseries.push_back({t, requests, a.errors, ms(corrected.value_at_percentile(50)),
+                              ms(corrected.value_at_percentile(90)), ms(corrected.value_at_percentile(99)),
+                              ms(corrected.max()), run.vus, requests, 0,
+                              results::counters(a.kinds.begin(), a.kinds.end())});
   }
-  doc["timeseries"] = std::move(ts);
   // Second by second, steps in document order.
   std::vector<std::string> order = run.steps;
   order.insert(order.end(), run.group_steps.begin(), run.group_steps.end());
-  json::array iv;
   for (int64_t t = 0; t < seconds; ++t) {
     for (const auto& name : order) {
       auto it = intervals.find({name, t});
       if (it == intervals.end()) continue;
       hdr_histogram corrected;
       for (int64_t v : it->second.latencies_us) corrected.record(v);
-      iv.push_back(json::object{{"step", name},
-                                {"t", t},
-                                {"interval_s", 1.0},
-                                {"requests", static_cast<int64_t>(it->second.latencies_us.size())},
-                                {"errors", it->second.errors},
-                                {"histogram", corrected.encode_compressed_base64()}});
+      doc.intervals.push_back({name, t, 1.0, static_cast<int64_t>(it->second.latencies_us.size()),
+                               it->second.errors, corrected.encode_compressed_base64()});
     }
   }
-  doc["intervals"] = std::move(iv);
-  json::array th;
   for (const auto& t : run.thresholds) {
-    th.push_back(json::object{{"metric", t.metric},
-                              {"expression", t.expression},
-                              {"observed", t.observed ? json::value(*t.observed) : json::value(nullptr)},
-                              {"ok", t.ok},
-                              {"abort_on_fail", false}});
+    results::threshold_result verdict;
+    verdict.metric = t.metric;
+    verdict.expression = t.expression;
+    verdict.observed = t.observed;
+    verdict.ok = t.ok;
+    doc.thresholds.push_back(std::move(verdict));
   }
-  doc["thresholds"] = std::move(th);
-  doc["checks"] = json::array{json::object{{"name", "status is 200"}, {"group", ""}, {"passes", summary.requests - summary.errors}, {"fails", summary.errors}}};
-  doc["scenarios"] = json::array{json::object{{"name", "default"}, {"executor", "constant-arrival-rate"},
-                                              {"iterations", summary.requests}, {"dropped_iterations", 0},
-                                              {"vus_max", run.vus}, {"start_s", 0.0}, {"end_s", duration}}};
+  doc.checks = {{"status is 200", "", summary.requests - summary.errors, summary.errors}};
+  json::object rest;  // the sections the model carries as they are
+  rest["scenarios"] = json::array{json::object{{"name", "default"}, {"executor", "constant-arrival-rate"},
+                                               {"iterations", summary.requests}, {"dropped_iterations", 0},
+                                               {"vus_max", run.vus}, {"start_s", 0.0}, {"end_s", duration}}};
   json::array chaos;
   for (const auto& f : run.faults) {
     chaos.push_back(json::object{{"kind", f.kind},
@@ -270,10 +230,11 @@ json::value build_results(const synthetic_run& run) {
                                  {"start_s", f.start_s},
                                  {"end_s", f.end_s ? json::value(*f.end_s) : json::value(nullptr)}});
   }
-  doc["chaos"] = std::move(chaos);
-  doc["verify"] = run.verify ? *run.verify : json::value(nullptr);
-  doc["capacity"] = nullptr;
-  return doc;
+  rest["chaos"] = std::move(chaos);
+  rest["verify"] = run.verify ? *run.verify : json::value(nullptr);
+  rest["capacity"] = nullptr;
+  doc.document = std::move(rest);
+  return results::encode(doc);
 }
 
 std::string build_results_text(const synthetic_run& run) { return json::serialize(build_results(run)); }

@@ -1,4 +1,4 @@
-#include "reports/results.h"
+#include "results/model.h"
 
 #include <cmath>
 #include <fstream>
@@ -7,7 +7,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
-namespace stampede::reports {
+namespace stampede::results {
 
 namespace json = boost::json;
 
@@ -120,6 +120,14 @@ step_result read_step(const json::object& o, std::string_view where) {
   s.uncorrected_histogram = get_string(o, "uncorrected_histogram", where);
   s.status_classes = read_counters(o, "status_classes", where);
   s.errors_by_kind = read_counters(o, "errors_by_kind", where);
+  if (const json::object* timings = optional_object(o, "timings_ms", where)) {
+    const std::string w = std::string(where) + ".timings_ms";
+    for (const auto& kv : *timings) {
+      const std::string phase_where = w + "." + std::string(kv.key());
+      const json::object& t = as_object(kv.value(), phase_where);
+      s.timings.push_back({std::string(kv.key()), get_double(t, "mean", phase_where), get_double(t, "p99", phase_where)});
+    }
+  }
   if (s.requests < 0 || s.errors < 0) fail(where, "negative count");
   return s;
 }
@@ -136,6 +144,7 @@ void read_plan(const json::object& root, run_results& r) {
       s.start_s = get_double(o, "start_s", where);
       s.end_s = get_double(o, "end_s", where, s.start_s);
       s.when_done = s.executor == "per-vu-iterations" || s.executor == "shared-iterations";
+      s.interrupted_iterations = get_int(o, "interrupted_iterations", where);
       if (const json::object* load = optional_object(o, "load", where)) {
         const std::string w = where + ".load";
         s.unit = get_string(*load, "unit", w);
@@ -216,8 +225,8 @@ run_results parse_results(std::string_view json_text) {
 run_results parse_results(json::value document) {
   run_results r;
   const json::object& root = as_object(document, "results");
-  if (get_string(root, "schema", "results") != "stampede-results") {
-    throw results_error("not a stampede results file (\"schema\" is not \"stampede-results\")");
+  if (get_string(root, "schema", "results") != schema_name) {
+    throw results_error("not a stampede results file (\"schema\" is not \"" + std::string(schema_name) + "\")");
   }
   int64_t version = get_int(root, "version", "results", -1);
   if (version < 1) throw results_error("results: \"version\" is missing or invalid");
@@ -235,6 +244,19 @@ run_results parse_results(json::value document) {
     r.start_unix_ms = get_int(*meta, "start_unix_ms", "meta");
     r.duration_s = get_double(*meta, "duration_s", "meta");
     r.threads = get_int(*meta, "threads", "meta");
+    if (const json::value* seed = meta->if_contains("seed"); seed != nullptr && !seed->is_null()) {
+      if (seed->is_uint64()) {
+        r.seed = seed->get_uint64();
+      } else if (seed->is_int64() && seed->get_int64() >= 0) {
+        r.seed = static_cast<uint64_t>(seed->get_int64());
+      } else {
+        fail("meta.seed", "expected a non-negative integer");
+      }
+    }
+    if (const json::object* env = optional_object(*meta, "env", "meta")) {
+      for (const auto& kv : *env) r.env.emplace_back(std::string(kv.key()), get_string(*env, kv.key(), "meta.env"));
+    }
+    if (meta->contains("merged_shards")) r.merged_shards = get_int(*meta, "merged_shards", "meta");
     r.run_id = get_string(*meta, "run_id", "meta");  // absent in files written before run ids
     if (const json::array* from = optional_array(*meta, "merged_from", "meta")) {
       for (size_t i = 0; i < from->size(); ++i) {
@@ -249,11 +271,11 @@ run_results parse_results(json::value document) {
     if (const json::object* gen = optional_object(*meta, "generator", "meta")) {
       r.saturated = get_bool(*gen, "saturated", "meta.generator");
       r.max_event_loop_lag_ms = get_double(*gen, "max_event_loop_lag_ms", "meta.generator");
+      r.p99_event_loop_lag_ms = get_double(*gen, "p99_event_loop_lag_ms", "meta.generator");
     }
     if (const json::object* ab = optional_object(*meta, "aborted", "meta")) {
-      std::string reason = get_string(*ab, "reason", "meta.aborted", "aborted");
-      std::string detail = get_string(*ab, "detail", "meta.aborted");
-      r.aborted = detail.empty() ? reason : reason + ": " + detail;
+      r.aborted = abort_info{get_string(*ab, "reason", "meta.aborted", "aborted"),
+                             get_string(*ab, "detail", "meta.aborted"), get_string(*ab, "phase", "meta.aborted")};
     }
   }
 
@@ -293,6 +315,8 @@ run_results parse_results(json::value document) {
       row.iterations = get_int(o, "iterations", where);
       row.dropped_iterations = get_int(o, "dropped_iterations", where);
       row.errors_by_kind = read_counters(o, "errors_by_kind", where);
+      if (o.contains("vus_max")) row.vus_max = get_int(o, "vus_max", where);
+      if (o.contains("max_event_loop_lag_ms")) row.max_event_loop_lag_ms = get_double(o, "max_event_loop_lag_ms", where);
       if (row.t < 0 || row.t > 10'000'000) fail(where + ".t", "out of range");
       r.timeseries.push_back(std::move(row));
     }
@@ -327,6 +351,8 @@ run_results parse_results(json::value document) {
       }
       t.ok = get_bool(o, "ok", where, true);
       t.abort_on_fail = get_bool(o, "abort_on_fail", where);
+      t.no_data = get_bool(o, "no_data", where);
+      if (o.contains("re_evaluated")) t.re_evaluated = get_bool(o, "re_evaluated", where);
       r.thresholds.push_back(std::move(t));
     }
   }
@@ -416,4 +442,4 @@ run_results load_results(const std::string& path) {
   }
 }
 
-}  // namespace stampede::reports
+}  // namespace stampede::results

@@ -1,4 +1,4 @@
-#include "loadgen/thresholds.h"
+#include "results/thresholds.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,9 +10,7 @@
 #include <string>
 #include <utility>
 
-#include "loadgen/options.h"
-
-namespace stampede::loadgen {
+namespace stampede::results {
 namespace {
 
 using namespace std::chrono_literals;
@@ -357,29 +355,6 @@ TEST(build_thresholds, custom_catalogue) {
   EXPECT_EQ(t[0].selector.type, metric_type::counter);
 }
 
-TEST(build_thresholds, from_run_options) {
-  const std::vector<threshold_input> input{
-      {"http_req_duration{name:GET /api/cart}", "p(99)<250", true, 5s},
-      {"checks", "rate>0.99", false, 0ns},
-  };
-  const auto t = build_thresholds_from_options(input);
-  ASSERT_EQ(t.size(), 2u);
-  EXPECT_EQ(t[0].selector.tags, (std::vector<tag_filter>{{"name", "GET /api/cart"}}));
-  EXPECT_EQ(t[0].delay_abort_eval, 5s);
-  EXPECT_TRUE(t[0].abort_on_fail);
-  EXPECT_EQ(t[1].selector.type, metric_type::rate);
-  EXPECT_EQ(
-      error_of([] {
-        build_thresholds_from_options(std::vector<threshold_input>{{"checks", "count>1", false, 0ns}});
-      }),
-      "thresholds['checks']: invalid threshold expression 'count>1' for a rate metric: aggregation 'count' "
-      "does not apply to a rate metric (expected rate)");
-  EXPECT_THAT(error_of([] {
-                build_thresholds_from_options(std::vector<threshold_input>{{"checks", "rate>1", true, -1s}});
-              }),
-              HasSubstr("delayAbortEval must not be negative"));
-}
-
 // ---- evaluation ----
 
 // A metric store keyed by "selector text|aggregation", standing in for the real aggregates.
@@ -485,4 +460,4 @@ TEST(should_abort, only_failed_abort_on_fail_thresholds_after_the_delay) {
 }
 
 }  // namespace
-}  // namespace stampede::loadgen
+}  // namespace stampede::results

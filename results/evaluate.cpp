@@ -1,0 +1,109 @@
+#include "results/evaluate.h"
+
+#include <stdexcept>
+
+#include "common/hdr_histogram.h"
+#include "results/thresholds.h"
+
+namespace stampede::results {
+
+namespace {
+
+std::string_view strip_group_prefix(std::string_view s) {
+  while (s.starts_with("::")) s.remove_prefix(2);
+  return s;
+}
+
+// A trend aggregate of one step's histogram, in milliseconds.
+std::optional<double> trend_value(const step_result& s, const aggregation& agg) {
+  if (s.histogram.empty()) return std::nullopt;
+  const auto h = hdr_histogram::decode_base64(s.histogram);
+  if (!h) return std::nullopt;
+  switch (agg.method) {
+    case aggregation_method::avg:
+      return h->mean() / 1000.0;
+    case aggregation_method::min:
+      return static_cast<double>(h->min()) / 1000.0;
+    case aggregation_method::max:
+      return static_cast<double>(h->max()) / 1000.0;
+    case aggregation_method::med:
+      return static_cast<double>(h->value_at_percentile(50)) / 1000.0;
+    case aggregation_method::percentile:
+      return static_cast<double>(h->value_at_percentile(agg.percentile)) / 1000.0;
+    default:
+      return std::nullopt;
+  }
+}
+
+// The step a trend selector names: the summary, a request by name or a group by group tag.
+const step_result* trend_step(const run_results& r, const metric_selector& selector) {
+  if (selector.tags.empty()) return selector.metric == "http_req_duration" ? &r.summary : nullptr;
+  if (selector.tags.size() != 1) return nullptr;
+  const tag_filter& tag = selector.tags.front();
+  const bool group = tag.key == "group";
+  if (!(group ? selector.metric == "group_duration" : tag.key == "name" && selector.metric == "http_req_duration")) {
+    return nullptr;
+  }
+  const step_result* found = nullptr;
+  for (const auto& step : r.steps) {
+    if ((step.kind == "group") == group && strip_group_prefix(step.name) == strip_group_prefix(tag.value)) {
+      found = &step;
+    }
+  }
+  return found;
+}
+
+std::optional<double> count_or_rate(int64_t count, const aggregation& agg, double duration_s) {
+  return agg.method == aggregation_method::count ? static_cast<double>(count)
+                                                 : static_cast<double>(count) / duration_s;
+}
+
+std::optional<double> observed_value(const run_results& r, const metric_selector& selector,
+                                     const threshold_expression& expression) {
+  if (selector.type == metric_type::trend) {
+    const step_result* step = trend_step(r, selector);
+    return step != nullptr ? trend_value(*step, expression.agg) : std::nullopt;
+  }
+  if (!selector.tags.empty()) return std::nullopt;  // sub-metrics of counters and rates are not in the file
+  const double duration = r.duration_s > 0 ? r.duration_s : 1.0;
+  const std::string& name = selector.metric;
+  if (name == "http_req_failed") {
+    return r.summary.requests > 0
+               ? static_cast<double>(r.summary.errors) / static_cast<double>(r.summary.requests)
+               : 0.0;
+  }
+  if (name == "http_reqs") return count_or_rate(r.summary.requests, expression.agg, duration);
+  if (name == "iterations") return count_or_rate(r.iterations, expression.agg, duration);
+  if (name == "dropped_iterations") return count_or_rate(r.dropped_iterations, expression.agg, duration);
+  if (name == "checks") {
+    int64_t passes = 0, total = 0;
+    for (const auto& c : r.checks) {
+      passes += c.passes;
+      total += c.passes + c.fails;
+    }
+    return total > 0 ? static_cast<double>(passes) / static_cast<double>(total) : 0.0;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+threshold_evaluation evaluate_threshold(const run_results& r, std::string_view metric, std::string_view expression) {
+  threshold_evaluation out;
+  metric_selector selector;
+  threshold_expression parsed;
+  try {
+    selector = parse_metric_selector(metric);
+    parsed = parse_threshold_expression(expression, selector.type);
+  } catch (const std::invalid_argument&) {
+    return out;  // a custom metric or an expression of another tool: the shards' verdicts stand
+  }
+  const std::optional<double> observed = observed_value(r, selector, parsed);
+  if (!observed) return out;
+  out.evaluated = true;
+  out.observed = *observed;
+  out.ok = holds(parsed, *observed);
+  return out;
+}
+
+}  // namespace stampede::results

@@ -1,0 +1,96 @@
+// Thresholds evaluated on a results file (results/evaluate.h, what `stampede merge` re-evaluates): known
+// answers from histograms and counts, and what is left to the shards' verdicts.
+#include "results/evaluate.h"
+
+#include <gtest/gtest.h>
+
+#include "common/hdr_histogram.h"
+
+namespace stampede::results {
+namespace {
+
+std::string histogram_of(int64_t from_us, int64_t to_us, int64_t step_us) {
+  hdr_histogram h;
+  for (int64_t us = from_us; us <= to_us; us += step_us) h.record(us);
+  return h.encode_compressed_base64();
+}
+
+// 10 s, 1000 requests (1..100 ms, ten of each), 10 errors, 400 iterations, 4 dropped, checks 90% passing.
+run_results known_run() {
+  run_results r;
+  r.duration_s = 10;
+  r.summary.requests = 1000;
+  r.summary.errors = 10;
+  r.summary.histogram = histogram_of(1000, 100'000, 1000);
+  r.iterations = 400;
+  r.dropped_iterations = 4;
+  step_result cart;
+  cart.name = "GET /cart";
+  cart.histogram = histogram_of(10'000, 10'000, 1);
+  step_result checkout;
+  checkout.name = "::checkout";
+  checkout.kind = "group";
+  checkout.histogram = histogram_of(200'000, 200'000, 1);
+  r.steps = {cart, checkout};
+  r.checks = {{"status 200", "", 9, 1}};
+  return r;
+}
+
+TEST(evaluate_threshold, trends_come_from_the_histograms) {
+  const run_results r = known_run();
+  auto e = evaluate_threshold(r, "http_req_duration", "p(99) < 300");
+  ASSERT_TRUE(e.evaluated);
+  EXPECT_NEAR(*e.observed, 99, 0.1);
+  EXPECT_TRUE(e.ok);
+  e = evaluate_threshold(r, "http_req_duration", "avg<50");
+  EXPECT_NEAR(*e.observed, 50.5, 0.1);
+  EXPECT_FALSE(e.ok);
+  EXPECT_NEAR(*evaluate_threshold(r, "http_req_duration", "med<=50").observed, 50, 0.1);
+  EXPECT_NEAR(*evaluate_threshold(r, "http_req_duration", "min>0").observed, 1, 0.01);
+  EXPECT_NEAR(*evaluate_threshold(r, "http_req_duration", "max<100").observed, 100, 0.1);
+}
+
+TEST(evaluate_threshold, sub_metrics_select_a_request_or_a_group) {
+  const run_results r = known_run();
+  EXPECT_NEAR(*evaluate_threshold(r, "http_req_duration{name:GET /cart}", "p(95)<20").observed, 10, 0.01);
+  // Quoted values as the grammar reads them (loadgen accepts the same key).
+  const auto quoted = evaluate_threshold(r, "http_req_duration{name:\"GET /cart\"}", "p(95)<20");
+  ASSERT_TRUE(quoted.evaluated);
+  EXPECT_NEAR(*quoted.observed, 10, 0.01);
+  EXPECT_NEAR(*evaluate_threshold(r, "group_duration{group:::checkout}", "avg<300").observed, 200, 0.2);
+  EXPECT_NEAR(*evaluate_threshold(r, "group_duration{group:checkout}", "avg<300").observed, 200, 0.2);
+  EXPECT_FALSE(evaluate_threshold(r, "http_req_duration{name:GET /missing}", "p(95)<20").evaluated);
+  EXPECT_FALSE(evaluate_threshold(r, "http_req_duration{group:::checkout}", "p(95)<20").evaluated);
+  EXPECT_FALSE(evaluate_threshold(r, "http_req_duration{name:GET /cart,method:GET}", "p(95)<20").evaluated);
+}
+
+TEST(evaluate_threshold, rates_and_counts) {
+  const run_results r = known_run();
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(r, "http_req_failed", "rate<0.05").observed, 0.01);
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(r, "http_reqs", "count>0").observed, 1000);
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(r, "http_reqs", "rate>=100").observed, 100);
+  EXPECT_TRUE(evaluate_threshold(r, "http_reqs", "rate>=100").ok);
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(r, "iterations", "rate>1").observed, 40);
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(r, "dropped_iterations", "count==0").observed, 4);
+  EXPECT_FALSE(evaluate_threshold(r, "dropped_iterations", "count==0").ok);
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(r, "checks", "rate>0.95").observed, 0.9);
+  EXPECT_FALSE(evaluate_threshold(r, "checks", "rate>0.95").ok);
+}
+
+TEST(evaluate_threshold, what_a_results_file_cannot_answer_is_not_evaluated) {
+  run_results r = known_run();
+  EXPECT_FALSE(evaluate_threshold(r, "orders_placed", "count>0").evaluated);   // a custom metric
+  EXPECT_FALSE(evaluate_threshold(r, "http_req_failed", "count<1").evaluated);  // not a rate's aggregation
+  EXPECT_FALSE(evaluate_threshold(r, "http_req_duration", "p(99)<fast").evaluated);
+  EXPECT_FALSE(evaluate_threshold(r, "vus", "value<10").evaluated);                // a gauge: not in the file
+  EXPECT_FALSE(evaluate_threshold(r, "http_reqs{name:GET /cart}", "count>0").evaluated);
+  r.summary.histogram.clear();
+  EXPECT_FALSE(evaluate_threshold(r, "http_req_duration", "p(99)<300").evaluated);
+  // Nothing measured: rates read 0, as a run with no requests writes them.
+  run_results empty;
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(empty, "http_req_failed", "rate<0.01").observed, 0);
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(empty, "checks", "rate>0.9").observed, 0);
+}
+
+}  // namespace
+}  // namespace stampede::results

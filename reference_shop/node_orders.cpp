@@ -93,10 +93,21 @@ http::response node::remove_cart_item(api_call& call) {
 
 // ---- orders ----
 
+// A customer's orders tolerate staleness (replica_reads.h says why these reads and no others).
+store& node::order_reads(const api_call& call) {
+  const auto& r = options_.replica_reads;
+  if (!replica_store_ || read_from_primary(r.mode, last_write_of(call.request), call.now, r.pin)) {
+    ++order_reads_primary_;
+    return *store_;
+  }
+  ++order_reads_replica_;
+  return *replica_store_;
+}
+
 http::response node::list_orders(api_call& call) {
   const int64_t user = session(call);
   json::array out;
-  for (const auto& o : store_->list_orders(user, 50)) out.push_back(order_json(o));
+  for (const auto& o : order_reads(call).list_orders(user, 50)) out.push_back(order_json(o));
   return json_response(200, json::object{{"orders", std::move(out)}});
 }
 
@@ -136,6 +147,9 @@ http::response node::checkout(api_call& call) {
       }
       auto r = json_response(201, order_json(result.placed));
       if (replay) r.headers.emplace_back("Idempotent-Replayed", "true");
+      if (options_.replica_reads.mode == replica_read_mode::read_your_writes) {
+        r.headers.emplace_back("Set-Cookie", last_write_set_cookie(call.now, options_.replica_reads.pin));
+      }
       return r;
     }
     case checkout_status::key_conflict:
@@ -154,7 +168,7 @@ http::response node::checkout(api_call& call) {
 http::response node::get_order(api_call& call) {
   const int64_t user = session(call);
   const int64_t id = require_id(call.params["id"], "order id");
-  auto o = store_->find_order(user, id);
+  auto o = order_reads(call).find_order(user, id);
   if (!o) reject(404, "not_found", "no order " + std::to_string(id));
   return json_response(200, order_json(*o));
 }

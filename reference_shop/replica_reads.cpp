@@ -111,6 +111,11 @@ replica_tier_options parse_replica_tier_options(const arg_list& a) {
     o.pg_ports.push_back(static_cast<uint16_t>(v));
   }
   if (a.has("replication-via")) o.replication_via = parse_replication_via(a.get("replication-via"));
+  if (a.get("ha", "none") != "patroni" &&
+      (o.reads != replica_read_mode::off || !o.pg_ports.empty() || !o.replication_via.empty())) {
+    throw std::invalid_argument(o.reads != replica_read_mode::off ? "--replica-reads needs --ha patroni"
+                                                                  : "--pg-ports and --replication-via need --ha patroni");
+  }
   return o;
 }
 

@@ -79,12 +79,13 @@ arg_list args_of(std::vector<std::string> words) {
   keep = std::move(words);
   std::vector<char*> argv;
   for (auto& w : keep) argv.push_back(w.data());
-  return arg_list{argv, {"replica-reads", "replica-pin-ms", "pg-ports", "replication-via", "db-replica-url"}};
+  return arg_list{argv, {"replica-reads", "replica-pin-ms", "pg-ports", "replication-via", "db-replica-url", "ha"}};
 }
 
 TEST(replica_reads, flags_are_validated_with_the_flag_named) {
   auto o = parse_replica_tier_options(
-      args_of({"--replica-reads", "read-your-writes", "--replica-pin-ms", "2500", "--pg-ports", "5001,5002"}));
+      args_of({"--ha", "patroni", "--replica-reads", "read-your-writes", "--replica-pin-ms", "2500", "--pg-ports",
+               "5001,5002"}));
   EXPECT_EQ(o.reads, replica_read_mode::read_your_writes);
   EXPECT_EQ(o.pin, milliseconds{2500});
   EXPECT_EQ(o.pg_ports, (std::vector<uint16_t>{5001, 5002}));
@@ -102,6 +103,8 @@ TEST(replica_reads, flags_are_validated_with_the_flag_named) {
     }
   };
   expect_error({"--replica-reads", "always"}, "--replica-reads must be off, on or read-your-writes", false);
+  expect_error({"--replica-reads", "on"}, "--replica-reads needs --ha patroni", false);
+  expect_error({"--pg-ports", "5001,5002"}, "--pg-ports and --replication-via need --ha patroni", false);
   expect_error({"--pg-ports", "5001,x"}, "--pg-ports", false);
   expect_error({"--replica-pin-ms", "0"}, "--replica-pin-ms", false);
   expect_error({"--replica-reads", "on"}, "--db-replica-url", true);

@@ -1,7 +1,6 @@
 #include "drill/replication_links.h"
 
 #include <boost/json.hpp>
-
 #include <optional>
 #include <stdexcept>
 
@@ -28,10 +27,11 @@ std::optional<std::string> flag_value(const std::vector<std::string>& args, cons
 
 }  // namespace
 
-std::vector<std::string> add_replication_links(const std::vector<std::string>& shop_args, chaos::proxy_server& proxies,
-                                               json::array& links) {
+std::vector<std::string> add_replication_links(const std::vector<std::string>& shop_args,
+                                               chaos::proxy_server& proxies, json::array& links) {
   const auto reads = flag_value(shop_args, "--replica-reads");
-  if (flag_value(shop_args, "--ha").value_or("none") != "patroni" || reads.value_or("off") == "off") return {};
+  if (flag_value(shop_args, "--ha").value_or("none") != "patroni" || reads.value_or("off") == "off")
+    return {};
   const std::string replicas_text = flag_value(shop_args, "--replicas").value_or("2");
   int replicas = 0;
   try {
@@ -48,8 +48,11 @@ std::vector<std::string> add_replication_links(const std::vector<std::string>& s
     auto info = proxies.add_proxy({name, "127.0.0.1:0", "127.0.0.1:" + std::to_string(port), true});
     ports += (i == 1 ? "" : ",") + std::to_string(port);
     via += (i == 1 ? "" : ",") + member + "=" + info.config.listen;
-    links.push_back(json::object{{"name", name}, {"from", member}, {"to", "its replicas"},
-                                 {"listen", info.config.listen}, {"upstream", info.config.upstream}});
+    links.push_back(json::object{{"name", name},
+                                 {"from", member},
+                                 {"to", "its replicas"},
+                                 {"listen", info.config.listen},
+                                 {"upstream", info.config.upstream}});
   }
   return {"--pg-ports", ports, "--replication-via", via};
 }

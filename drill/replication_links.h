@@ -23,7 +23,7 @@ namespace stampede::drill {
 // The shop flags for the links (empty when the arguments do not read from replicas); adds the proxies to
 // `proxies` and their entries ({name, from, to, listen, upstream}) to `links`. Throws std::invalid_argument
 // for a --replicas it cannot read.
-std::vector<std::string> add_replication_links(const std::vector<std::string>& shop_args, chaos::proxy_server& proxies,
-                                               boost::json::array& links);
+std::vector<std::string> add_replication_links(const std::vector<std::string>& shop_args,
+                                               chaos::proxy_server& proxies, boost::json::array& links);
 
 }  // namespace stampede::drill

@@ -35,14 +35,16 @@ data_tier::data_tier(data_tier_options options) : options_(std::move(options)) {
   const auto& r = options_.replica;
   if (options_.ha != "patroni" &&
       (r.reads != replica_read_mode::off || !r.pg_ports.empty() || !r.replication_via.empty())) {
-    throw std::invalid_argument(r.reads != replica_read_mode::off ? "--replica-reads needs --ha patroni"
-                                                                  : "--pg-ports and --replication-via need --ha patroni");
+    throw std::invalid_argument(r.reads != replica_read_mode::off
+                                    ? "--replica-reads needs --ha patroni"
+                                    : "--pg-ports and --replication-via need --ha patroni");
   }
   if (!r.pg_ports.empty() && static_cast<int>(r.pg_ports.size()) != options_.replicas + 1) {
     throw std::invalid_argument("--pg-ports needs one port per member (--replicas + 1)");
   }
   for (const auto& [member, via] : r.replication_via) {
-    if (member.size() > 4 || std::stoi(member.substr(2)) < 1 || std::stoi(member.substr(2)) > options_.replicas + 1) {
+    const int index = member.size() > 4 ? 0 : std::stoi(member.substr(2));  // "pg" + digits (parsed)
+    if (index < 1 || index > options_.replicas + 1) {
       throw std::invalid_argument("--replication-via: " + member + " is not a member (pg1..pg" +
                                   std::to_string(options_.replicas + 1) + ")");
     }

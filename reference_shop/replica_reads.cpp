@@ -64,10 +64,12 @@ std::map<std::string, std::string> parse_replication_via(std::string_view text) 
     const std::string_view member = item.substr(0, eq);
     if (eq == std::string_view::npos || member.size() < 3 || member.substr(0, 2) != "pg" ||
         member.find_first_not_of("0123456789", 2) != std::string_view::npos) {
-      throw std::invalid_argument("--replication-via takes MEMBER=HOST:PORT,... with members pg1, pg2, ... (got '" +
-                                  std::string{item} + "')");
+      throw std::invalid_argument(
+          "--replication-via takes MEMBER=HOST:PORT,... with members pg1, pg2, ... (got '" +
+          std::string{item} + "')");
     }
-    const auto hp = parse_host_port(item.substr(eq + 1), "--replication-via");  // throws std::invalid_argument
+    const auto hp =
+        parse_host_port(item.substr(eq + 1), "--replication-via");  // throws std::invalid_argument
     out[std::string{member}] = hp.host + ":" + std::to_string(hp.port);
   }
   return out;
@@ -113,8 +115,9 @@ replica_tier_options parse_replica_tier_options(const arg_list& a) {
   if (a.has("replication-via")) o.replication_via = parse_replication_via(a.get("replication-via"));
   if (a.get("ha", "none") != "patroni" &&
       (o.reads != replica_read_mode::off || !o.pg_ports.empty() || !o.replication_via.empty())) {
-    throw std::invalid_argument(o.reads != replica_read_mode::off ? "--replica-reads needs --ha patroni"
-                                                                  : "--pg-ports and --replication-via need --ha patroni");
+    throw std::invalid_argument(o.reads != replica_read_mode::off
+                                    ? "--replica-reads needs --ha patroni"
+                                    : "--pg-ports and --replication-via need --ha patroni");
   }
   return o;
 }

@@ -39,8 +39,8 @@ std::string_view to_string(replica_read_mode mode);
 
 struct replica_read_options {
   replica_read_mode mode = replica_read_mode::off;
-  std::string url;                          // the database HAProxy's /replica frontend (password: $PGPASSWORD)
-  std::chrono::milliseconds pin{5000};      // read-your-writes: reads this long after a write go to the primary
+  std::string url;                      // the database HAProxy's /replica frontend (password: $PGPASSWORD)
+  std::chrono::milliseconds pin{5000};  // read-your-writes: reads this long after a write go to the primary
 };
 
 inline constexpr std::string_view last_write_cookie = "last_write";
@@ -59,8 +59,8 @@ bool read_from_primary(replica_read_mode mode, std::optional<int64_t> last_write
 // naming the flag.
 std::map<std::string, std::string> parse_replication_via(std::string_view text);
 
-// The node's flags: --db-replica-url URL, --replica-reads MODE (needs the URL and --db-url), --replica-pin-ms.
-// Throws std::invalid_argument naming the flag.
+// The node's flags: --db-replica-url URL, --replica-reads MODE (needs the URL and --db-url),
+// --replica-pin-ms. Throws std::invalid_argument naming the flag.
 replica_read_options parse_node_replica_flags(const arg_list& a, const std::string& db_url);
 
 // The supervisor's flags for replicas (`stampede shop`): --replica-reads off|on|read-your-writes,

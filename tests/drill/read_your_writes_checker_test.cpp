@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <lua.hpp>
-
 #include <memory>
 #include <string>
 
@@ -27,7 +26,8 @@ function order(h, id, user, order_id, t0, t1, outcome)
 end
 function read(h, id, user, ids, t0, t1, complete)
   h[#h + 1] = { id = id, op = "read_orders", type = "invoke", value = { user_id = user }, t = t0 }
-  h[#h + 1] = { id = id, op = "read_orders", type = "ok", value = { order_ids = ids, complete = complete ~= false }, t = t1 }
+  h[#h + 1] = { id = id, op = "read_orders", type = "ok",
+                value = { order_ids = ids, complete = complete ~= false }, t = t1 }
 end
 )LUA";
 
@@ -48,7 +48,8 @@ class read_your_writes_test : public ::testing::Test {
   // A Lua expression's value as text ("nil" when nil).
   std::string eval(const std::string& expr) {
     const std::string code = "return tostring(" + expr + ")";
-    if (luaL_dostring(L_.get(), code.c_str()) != LUA_OK) return std::string{"error: "} + lua_tostring(L_.get(), -1);
+    if (luaL_dostring(L_.get(), code.c_str()) != LUA_OK)
+      return std::string{"error: "} + lua_tostring(L_.get(), -1);
     std::string out = lua_tostring(L_.get(), -1);
     lua_pop(L_.get(), 1);
     return out;
@@ -99,7 +100,8 @@ TEST_F(read_your_writes_test, known_violations_are_counted_and_named) {
   EXPECT_EQ(eval("R.evidence.violations_listed[1].order_id"), "102");
   EXPECT_EQ(eval("R.evidence.violations_listed[1].user_id"), "10");
   EXPECT_EQ(eval("string.format('%.1f', R.evidence.max_behind_s)"), "1.3");  // 201: acked 0.2, read at 1.5
-  EXPECT_NE(eval("R.detail").find("4 violations in 3 of 4 reads (3 orders: 102, 103, 201)"), std::string::npos)
+  EXPECT_NE(eval("R.detail").find("4 violations in 3 of 4 reads (3 orders: 102, 103, 201)"),
+            std::string::npos)
       << eval("R.detail");
 }
 

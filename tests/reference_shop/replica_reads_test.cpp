@@ -1,6 +1,8 @@
 // Replica reads (reference_shop/replica_reads.h): where a staleness-tolerant read goes in each mode, the
 // `last_write` cookie, and the flags (bad values named). The end-to-end proof is the replica-lag game day
 // (tests/drill/drill_end_to_end_test.cpp, drill_gameday.replica_lag_*).
+#include "reference_shop/replica_reads.h"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -8,7 +10,6 @@
 
 #include "reference_shop/data_tier.h"
 #include "reference_shop/options.h"
-#include "reference_shop/replica_reads.h"
 
 namespace stampede::shop {
 namespace {
@@ -63,13 +64,14 @@ TEST(replica_reads, replication_via_names_members_and_addresses) {
   ASSERT_EQ(via.size(), 2u);
   EXPECT_EQ(via.at("pg1"), "127.0.0.1:5001");
   EXPECT_EQ(via.at("pg2"), "127.0.0.1:5002");
-  for (const char* bad : {"pg1", "primary=127.0.0.1:5001", "pg=127.0.0.1:1", "pgx=127.0.0.1:1", "pg1=127.0.0.1",
-                          "pg1=127.0.0.1:0"}) {
+  for (const char* bad : {"pg1", "primary=127.0.0.1:5001", "pg=127.0.0.1:1", "pgx=127.0.0.1:1",
+                          "pg1=127.0.0.1", "pg1=127.0.0.1:0"}) {
     try {
       parse_replication_via(bad);
       ADD_FAILURE() << bad << " was accepted";
     } catch (const std::invalid_argument& e) {
-      EXPECT_NE(std::string{e.what()}.find("--replication-via"), std::string::npos) << bad << ": " << e.what();
+      EXPECT_NE(std::string{e.what()}.find("--replication-via"), std::string::npos)
+          << bad << ": " << e.what();
     }
   }
 }
@@ -79,13 +81,13 @@ arg_list args_of(std::vector<std::string> words) {
   keep = std::move(words);
   std::vector<char*> argv;
   for (auto& w : keep) argv.push_back(w.data());
-  return arg_list{argv, {"replica-reads", "replica-pin-ms", "pg-ports", "replication-via", "db-replica-url", "ha"}};
+  return arg_list{argv,
+                  {"replica-reads", "replica-pin-ms", "pg-ports", "replication-via", "db-replica-url", "ha"}};
 }
 
 TEST(replica_reads, flags_are_validated_with_the_flag_named) {
-  auto o = parse_replica_tier_options(
-      args_of({"--ha", "patroni", "--replica-reads", "read-your-writes", "--replica-pin-ms", "2500", "--pg-ports",
-               "5001,5002"}));
+  auto o = parse_replica_tier_options(args_of({"--ha", "patroni", "--replica-reads", "read-your-writes",
+                                               "--replica-pin-ms", "2500", "--pg-ports", "5001,5002"}));
   EXPECT_EQ(o.reads, replica_read_mode::read_your_writes);
   EXPECT_EQ(o.pin, milliseconds{2500});
   EXPECT_EQ(o.pg_ports, (std::vector<uint16_t>{5001, 5002}));

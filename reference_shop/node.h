@@ -111,6 +111,7 @@ class node {
   void require_admin(const api_call& call);
   read_cache::value cached(const std::string& key, const read_cache::loader& load);
   store& order_reads(const api_call& call);  // the replica or the primary, by the replica-reads mode
+  void mark_write(const api_call& call, http::response& response) const;  // the last_write cookie
 
   // Handlers, one per route (the table is in node_routes.cpp).
   // Probes, accounts and admin (node_routes.cpp):

@@ -104,6 +104,12 @@ store& node::order_reads(const api_call& call) {
   return *replica_store_;
 }
 
+// read-your-writes: the client's next order reads go to the primary for the pin window.
+void node::mark_write(const api_call& call, http::response& response) const {
+  if (options_.replica_reads.mode != replica_read_mode::read_your_writes) return;
+  response.headers.emplace_back("Set-Cookie", last_write_set_cookie(call.now, options_.replica_reads.pin));
+}
+
 http::response node::list_orders(api_call& call) {
   const int64_t user = session(call);
   json::array out;
@@ -147,9 +153,7 @@ http::response node::checkout(api_call& call) {
       }
       auto r = json_response(201, order_json(result.placed));
       if (replay) r.headers.emplace_back("Idempotent-Replayed", "true");
-      if (options_.replica_reads.mode == replica_read_mode::read_your_writes) {
-        r.headers.emplace_back("Set-Cookie", last_write_set_cookie(call.now, options_.replica_reads.pin));
-      }
+      mark_write(call, r);
       return r;
     }
     case checkout_status::key_conflict:
@@ -215,10 +219,13 @@ http::response node::flash_purchase(api_call& call) {
   }
   auto result = store_->flash_purchase(id, user, call.now);
   switch (result.status) {
-    case purchase_status::created:
+    case purchase_status::created: {
       ++flash_created_;
       if (pipeline_) pipeline_->notify();
-      return json_response(201, json::object{{"order_id", result.order_id}});
+      auto r = json_response(201, json::object{{"order_id", result.order_id}});
+      mark_write(call, r);  // the order is in the buyer's history
+      return r;
+    }
     case purchase_status::already_bought:
       ++flash_already_;
       reject(409, "already_bought", "the per-user limit of this sale is reached");

@@ -7,8 +7,9 @@
 // another node must find its session); product pages and lists (the cache is invalidated by a checkout and
 // refilled by the next read: refilled from a lagging replica it would keep the old stock for a whole TTL).
 //
-// read-your-writes: a write (checkout) answers with a `last_write` cookie holding its time; a read whose
-// cookie is younger than the pin window (default 5 s) goes to the primary, older or absent to a replica.
+// read-your-writes: a write (a checkout, a flash purchase) answers with a `last_write` cookie holding its
+// time; a read whose cookie is younger than the pin window (default 5 s) goes to the primary, older or
+// absent to a replica.
 // It is the session-stickiness answer (what Rails' database selector does), chosen over waiting for the
 // replica to replay the write's LSN because it needs no LSN from the store and no second round trip, and a
 // node knows it without shared state: the client carries it to whichever node HAProxy picks. Its limit: a

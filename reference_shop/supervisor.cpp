@@ -80,7 +80,7 @@ constexpr const char* usage =
     "(default 2) streaming replicas (DIR/patroni, fresh on every start), with Patroni's synchronous mode\n"
     "when --sync-replication on (default off); nodes reach the current primary through a second HAProxy.\n"
     "--replica-reads on sends order reads to its replicas; read-your-writes sends them to the primary for\n"
-    "--replica-pin-ms (5000) after the client's last checkout. --pg-ports fixes the members' ports;\n"
+    "--replica-pin-ms (5000) after the client's last order. --pg-ports fixes the members' ports;\n"
     "--replication-via pgK=ADDR makes the other members replicate from pgK via ADDR (a fault proxy).\n"
     "--cache redis runs one redis-server (DIR/redis, 127.0.0.1, a free port) shared by all nodes instead of\n"
     "their own caches; it is started again on its port --redis-respawn-ms (1000) after it died.\n";

@@ -39,6 +39,9 @@ data_tier::data_tier(data_tier_options options) : options_(std::move(options)) {
                                     ? "--replica-reads needs --ha patroni"
                                     : "--pg-ports and --replication-via need --ha patroni");
   }
+  if (r.reads != replica_read_mode::off && options_.replicas == 0) {
+    throw std::invalid_argument("--replica-reads needs at least one replica (--replicas >= 1)");
+  }
   if (!r.pg_ports.empty() && static_cast<int>(r.pg_ports.size()) != options_.replicas + 1) {
     throw std::invalid_argument("--pg-ports needs one port per member (--replicas + 1)");
   }

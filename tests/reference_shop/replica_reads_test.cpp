@@ -119,6 +119,8 @@ TEST(replica_reads, the_data_tier_refuses_replica_flags_without_patroni) {
   o.replica.reads = replica_read_mode::on;
   EXPECT_THROW(data_tier{o}, std::invalid_argument);
   o.ha = "patroni";
+  o.replicas = 0;
+  EXPECT_THROW(data_tier{o}, std::invalid_argument) << "no replica to read from";
   o.replicas = 1;
   o.replica.pg_ports = {5001};
   EXPECT_THROW(data_tier{o}, std::invalid_argument) << "one port per member";

@@ -59,6 +59,8 @@ constexpr const char* node_usage =
     "The admin token comes from $STAMPEDE_SHOP_ADMIN_TOKEN. SIGTERM drains (readyz 503) then stops; SIGINT stops.\n"
     "--db-url postgresql://USER@HOST:PORT/DB uses PostgreSQL (password in the URL or $PGPASSWORD), with at most\n"
     "--db-pool sessions (default 8); a request that finds none free within 1 s gets 503.\n"
+    "--db-replica-url URL --replica-reads on|read-your-writes|off [--replica-pin-ms MS]: order reads from a\n"
+    "second pool on URL (replicas); read-your-writes keeps them on the primary for MS after a checkout.\n"
     "--cache redis shares one Redis (--redis, password from $STAMPEDE_REDIS_PASSWORD) between nodes: commands\n"
     "time out after --redis-timeout-ms (100), connects after --redis-connect-timeout-ms (200), at most\n"
     "--redis-pool connections (8); without Redis at most --cache-db-loads (4) database loads at once, the rest\n"
@@ -103,7 +105,8 @@ int shop_node_command(std::span<char* const> args) {
                 "rate-limit-global", "flash-max-inflight", "payment", "workers", "lease-ms", "payment-timeout-ms",
                 "max-attempts", "drain-ms", "ready-fd", "inject-bug", "kdf-workers", "kdf-queue", "kdf-max-wait-ms",
                 "login-rate-source", "login-failures-account", "cache", "redis", "redis-timeout-ms",
-                "redis-connect-timeout-ms", "redis-pool", "cache-db-loads", "cache-lock-wait-ms"},
+                "redis-connect-timeout-ms", "redis-pool", "cache-db-loads", "cache-lock-wait-ms", "db-replica-url",
+                "replica-reads", "replica-pin-ms"},
                {"no-cache", "help"}};
     if (a.has("help")) {
       std::fputs(node_usage, stdout);
@@ -124,6 +127,7 @@ int shop_node_command(std::span<char* const> args) {
     o.cache_enabled = !a.has("no-cache");
     o.cache.ttl = std::chrono::milliseconds{a.get_int("cache-ttl-ms", 30'000, 1, 86'400'000)};
     parse_cache_flags(a, o);
+    o.replica_reads = parse_node_replica_flags(a, o.db_url);
     for (auto [flag, target] : {std::pair{"rate-limit-client", &o.rate_per_client}, std::pair{"rate-limit-global", &o.rate_global}}) {
       if (!a.has(flag)) continue;
       auto spec = parse_bucket_spec(a.get(flag));

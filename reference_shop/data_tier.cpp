@@ -32,6 +32,26 @@ data_tier::data_tier(data_tier_options options) : options_(std::move(options)) {
   if (options_.ha == "patroni" && options_.kind != "postgres") {
     throw std::invalid_argument("--ha patroni needs --db postgres");
   }
+  const auto& r = options_.replica;
+  if (options_.ha != "patroni" &&
+      (r.reads != replica_read_mode::off || !r.pg_ports.empty() || !r.replication_via.empty())) {
+    throw std::invalid_argument(r.reads != replica_read_mode::off
+                                    ? "--replica-reads needs --ha patroni"
+                                    : "--pg-ports and --replication-via need --ha patroni");
+  }
+  if (r.reads != replica_read_mode::off && options_.replicas == 0) {
+    throw std::invalid_argument("--replica-reads needs at least one replica (--replicas >= 1)");
+  }
+  if (!r.pg_ports.empty() && static_cast<int>(r.pg_ports.size()) != options_.replicas + 1) {
+    throw std::invalid_argument("--pg-ports needs one port per member (--replicas + 1)");
+  }
+  for (const auto& [member, via] : r.replication_via) {
+    const int index = member.size() > 4 ? 0 : std::stoi(member.substr(2));  // "pg" + digits (parsed)
+    if (index < 1 || index > options_.replicas + 1) {
+      throw std::invalid_argument("--replication-via: " + member + " is not a member (pg1..pg" +
+                                  std::to_string(options_.replicas + 1) + ")");
+    }
+  }
 }
 
 data_tier::~data_tier() = default;
@@ -45,7 +65,11 @@ void data_tier::start() {
     co.replicas = options_.replicas;
     co.synchronous = options_.synchronous;
     co.pg_bin_dir = options_.pg_bin_dir;
-    co.max_connections = static_cast<int>(options_.nodes) * options_.pool_size + spare_connections;
+    // Replica reads: a second pool per node.
+    const int pools = options_.replica.reads == replica_read_mode::off ? 1 : 2;
+    co.max_connections = static_cast<int>(options_.nodes) * options_.pool_size * pools + spare_connections;
+    co.pg_ports = options_.replica.pg_ports;
+    co.replication_via = options_.replica.replication_via;
     cluster_ = std::make_unique<patroni_cluster>(co);
     cluster_->start();
     cluster_->ensure_database(shop_role, password_, shop_database);
@@ -89,12 +113,18 @@ std::string data_tier::shop_url(const std::string& password) const {
          "@127.0.0.1:" + std::to_string(primary_port_) + "/" + shop_database;
 }
 
+std::string data_tier::replicas_url(const std::string& password) const {
+  return "postgresql://" + std::string{shop_role} + (password.empty() ? "" : ":" + password) +
+         "@127.0.0.1:" + std::to_string(replica_port_) + "/" + shop_database;
+}
+
 haproxy_db_config data_tier::db_haproxy_config() const {
   haproxy_db_config c;
   c.primary_port = primary_port_;
   c.replica_port = replica_port_;
   c.runtime_port = runtime_port_;
-  c.maxconn = static_cast<int>(options_.nodes) * options_.pool_size * 2 + 2 * spare_connections;
+  const int pools = options_.replica.reads == replica_read_mode::off ? 1 : 2;
+  c.maxconn = static_cast<int>(options_.nodes) * options_.pool_size * 2 * pools + 2 * spare_connections;
   if (cluster_) {
     for (const auto& m : cluster_->members()) c.members.push_back({m.name, m.pg_port, m.rest_port});
   }
@@ -114,8 +144,13 @@ void data_tier::stop_cluster() {
 
 std::vector<std::string> data_tier::node_args() const {
   if (!server_ && !cluster_) return {"--db", (options_.data / "shop.db").string()};
-  return {"--db-url", shop_url(""), "--db-pool",
-          std::to_string(options_.pool_size)};
+  std::vector<std::string> args{"--db-url", shop_url(""), "--db-pool", std::to_string(options_.pool_size)};
+  if (cluster_ && options_.replica.reads != replica_read_mode::off) {
+    args.insert(args.end(), {"--db-replica-url", replicas_url(""), "--replica-reads",
+                             std::string{to_string(options_.replica.reads)}, "--replica-pin-ms",
+                             std::to_string(options_.replica.pin.count())});
+  }
+  return args;
 }
 
 // The password travels in the environment, not on command lines that every user can read in ps.
@@ -131,8 +166,8 @@ json::object data_tier::topology() const {
     out["ha"] = "patroni";
     out["pool_per_node"] = options_.pool_size;
     out["primary_url"] = shop_url(password_);  // through the database HAProxy
-    out["replicas_url"] = "postgresql://" + std::string{shop_role} + ":" + password_ +
-                          "@127.0.0.1:" + std::to_string(replica_port_) + "/" + shop_database;
+    out["replicas_url"] = replicas_url(password_);
+    out["replica_reads"] = to_string(options_.replica.reads);
     return out;
   }
   if (!server_) return json::object{{"kind", "sqlite"}, {"path", (options_.data / "shop.db").string()}};

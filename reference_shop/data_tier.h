@@ -20,6 +20,7 @@
 #include "reference_shop/passwords.h"
 #include "reference_shop/patroni_cluster.h"
 #include "reference_shop/postgres_server.h"
+#include "reference_shop/replica_reads.h"
 
 namespace stampede::shop {
 
@@ -34,6 +35,7 @@ struct data_tier_options {
   std::string ha = "none";  // none | patroni
   int replicas = 2;
   bool synchronous = false;
+  replica_tier_options replica;  // reads from replicas, fixed ports and replication links (replica_reads.h)
 };
 
 class data_tier {
@@ -68,6 +70,7 @@ class data_tier {
 
  private:
   std::string shop_url(const std::string& password) const;
+  std::string replicas_url(const std::string& password) const;
   data_tier_options options_;
   std::unique_ptr<postgres_server> server_;
   std::unique_ptr<patroni_cluster> cluster_;

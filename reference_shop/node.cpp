@@ -38,6 +38,13 @@ node::node(node_options options)
   db->migrate();
   if (options_.seed_scale > 0 && !db->seeded()) db->reseed(options_.seed_scale, hash_password(seed_password, options_.kdf));
   store_ = std::move(db);
+  if (options_.replica_reads.mode != replica_read_mode::off) {
+    replica_store_ = open_store(store_config{{},
+                                             options_.replica_reads.url,
+                                             options_.db_pool,
+                                             options_.db_pool_wait,
+                                             "stampede-" + options_.name + "-replica"});
+  }
   accounts_ = std::make_unique<accounts>(
       *store_, account_options{options_.kdf, options_.session_ttl, options_.login_failures_per_account});
   refresh_generation(true);

@@ -29,6 +29,7 @@
 #include "reference_shop/passwords.h"
 #include "reference_shop/rate_limiter.h"
 #include "reference_shop/redis_cache.h"
+#include "reference_shop/replica_reads.h"
 #include "reference_shop/route_table.h"
 #include "reference_shop/store.h"
 #include "reference_shop/work_pool.h"
@@ -41,6 +42,7 @@ struct node_options {
   std::string db_url;   // PostgreSQL server shared by all nodes (password in the URL or $PGPASSWORD)
   int db_pool = 8;      // PostgreSQL sessions of this node; a request waits at most db_pool_wait for one
   std::chrono::milliseconds db_pool_wait{1000};
+  replica_read_options replica_reads;  // order reads from replicas (replica_reads.h); off: all on db_url
   std::string address = "127.0.0.1";
   uint16_t port = 0;
   int threads = 2;
@@ -119,6 +121,8 @@ class node {
   int64_t session(const api_call& call);  // the session's user
   void require_admin(const api_call& call);
   read_cache::value cached(const std::string& key, const read_cache::loader& load);
+  store& order_reads(const api_call& call);  // the replica or the primary, by the replica-reads mode
+  void mark_write(const api_call& call, http::response& response) const;  // the last_write cookie
 
   // Handlers, one per route (the table is in node_routes.cpp).
   // Probes, accounts and admin (node_routes.cpp):
@@ -149,6 +153,8 @@ class node {
 
   node_options options_;
   std::unique_ptr<store> store_;
+  std::unique_ptr<store> replica_store_;  // with replica reads on: a second pool, on the replicas
+  std::atomic<uint64_t> order_reads_replica_{0}, order_reads_primary_{0};
   std::unique_ptr<read_cache> cache_;
   std::shared_ptr<const bloom_filter> bloom_;  // guarded by bloom_mutex_
   std::mutex bloom_mutex_;

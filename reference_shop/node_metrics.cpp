@@ -27,6 +27,10 @@ std::string node::render_metrics() {
   out.sample("shop_checkouts_total", {{"result", "replayed"}}, checkouts_replayed_.load());
   out.sample("shop_checkouts_total", {{"result", "out_of_stock"}}, checkouts_out_of_stock_.load());
   accounts_->render_metrics(out);
+  out.family("shop_order_reads_total", metric_type::counter,
+             "Order reads (history, status) by the database that answered them (--replica-reads).");
+  out.sample("shop_order_reads_total", {{"database", "primary"}}, order_reads_primary_.load());
+  out.sample("shop_order_reads_total", {{"database", "replica"}}, order_reads_replica_.load());
   out.family("shop_login_shed_total", metric_type::counter,
              "Logins and registrations refused with 429 before hashing, by reason.");
   out.sample("shop_login_shed_total", {{"reason", "busy"}}, kdf_shed_busy_.load());

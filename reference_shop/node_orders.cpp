@@ -93,10 +93,27 @@ http::response node::remove_cart_item(api_call& call) {
 
 // ---- orders ----
 
+// A customer's orders tolerate staleness (replica_reads.h says why these reads and no others).
+store& node::order_reads(const api_call& call) {
+  const auto& r = options_.replica_reads;
+  if (!replica_store_ || read_from_primary(r.mode, last_write_of(call.request), call.now, r.pin)) {
+    ++order_reads_primary_;
+    return *store_;
+  }
+  ++order_reads_replica_;
+  return *replica_store_;
+}
+
+// read-your-writes: the client's next order reads go to the primary for the pin window.
+void node::mark_write(const api_call& call, http::response& response) const {
+  if (options_.replica_reads.mode != replica_read_mode::read_your_writes) return;
+  response.headers.emplace_back("Set-Cookie", last_write_set_cookie(call.now, options_.replica_reads.pin));
+}
+
 http::response node::list_orders(api_call& call) {
   const int64_t user = session(call);
   json::array out;
-  for (const auto& o : store_->list_orders(user, 50)) out.push_back(order_json(o));
+  for (const auto& o : order_reads(call).list_orders(user, 50)) out.push_back(order_json(o));
   return json_response(200, json::object{{"orders", std::move(out)}});
 }
 
@@ -136,6 +153,7 @@ http::response node::checkout(api_call& call) {
       }
       auto r = json_response(201, order_json(result.placed));
       if (replay) r.headers.emplace_back("Idempotent-Replayed", "true");
+      mark_write(call, r);
       return r;
     }
     case checkout_status::key_conflict:
@@ -154,7 +172,7 @@ http::response node::checkout(api_call& call) {
 http::response node::get_order(api_call& call) {
   const int64_t user = session(call);
   const int64_t id = require_id(call.params["id"], "order id");
-  auto o = store_->find_order(user, id);
+  auto o = order_reads(call).find_order(user, id);
   if (!o) reject(404, "not_found", "no order " + std::to_string(id));
   return json_response(200, order_json(*o));
 }
@@ -201,10 +219,13 @@ http::response node::flash_purchase(api_call& call) {
   }
   auto result = store_->flash_purchase(id, user, call.now);
   switch (result.status) {
-    case purchase_status::created:
+    case purchase_status::created: {
       ++flash_created_;
       if (pipeline_) pipeline_->notify();
-      return json_response(201, json::object{{"order_id", result.order_id}});
+      auto r = json_response(201, json::object{{"order_id", result.order_id}});
+      mark_write(call, r);  // the order is in the buyer's history
+      return r;
+    }
     case purchase_status::already_bought:
       ++flash_already_;
       reject(409, "already_bought", "the per-user limit of this sale is reached");

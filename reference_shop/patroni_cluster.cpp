@@ -217,7 +217,11 @@ void patroni_cluster::write_member_config(const patroni_member& m) const {
   if (options_.fast_initdb) y += "    - no-sync\n";
   y += "postgresql:\n";
   y += "  listen: 127.0.0.1:" + std::to_string(m.pg_port) + "\n";
-  y += "  connect_address: 127.0.0.1:" + std::to_string(m.pg_port) + "\n";
+  // The address the other members replicate (and clone, and rewind) from: a fault proxy when asked.
+  const auto via = options_.replication_via.find(m.name);
+  const std::string connect_address =
+      via != options_.replication_via.end() ? via->second : "127.0.0.1:" + std::to_string(m.pg_port);
+  y += "  connect_address: " + connect_address + "\n";
   y += "  data_dir: " + quoted(m.dir / "data") + "\n";
   y += "  bin_dir: " + quoted(options_.pg_bin_dir) + "\n";
   y += "  pgpass: " + quoted(m.dir / "pgpass") + "\n";
@@ -269,7 +273,8 @@ void patroni_cluster::start(std::chrono::seconds timeout) {
     patroni_member m;
     m.name = "pg" + std::to_string(i);
     m.dir = options_.dir / m.name;
-    m.pg_port = free_loopback_port();
+    const auto index = static_cast<size_t>(i - 1);
+    m.pg_port = index < options_.pg_ports.size() ? options_.pg_ports[index] : free_loopback_port();
     m.rest_port = free_loopback_port();
     make_dir(m.dir, account_.uid, account_.gid);
     write_member_config(m);

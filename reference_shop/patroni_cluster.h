@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,12 @@ struct patroni_cluster_options {
   std::string python = "/usr/bin/python3";  // Debian's interpreter: it sees python3-etcd and psycopg2
   int ttl = 10, loop_wait = 1, retry_timeout = 4;
   bool fast_initdb = false;  // initdb --no-sync (throwaway test clusters)
+  std::vector<uint16_t> pg_ports;  // members' PostgreSQL ports in order (empty: free ones)
+  // Member name -> the address the other members reach it at for replication (its connect_address: a fault
+  // proxy in front of its port). Replicas stream from, clone from and rewind against the leader's
+  // connect_address, so a proxy there sits on the leader's outgoing replication link. (Per replica is not
+  // possible: Patroni 3.0 drops host/port from a member's own authentication.replication.)
+  std::map<std::string, std::string> replication_via;
 };
 
 struct patroni_member {

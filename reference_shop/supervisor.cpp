@@ -62,6 +62,8 @@ constexpr const char* usage =
     "                     [--node-via HOST:PORT,...] [--payment-via HOST:PORT] [--respawn-ms MS]\n"
     "                     [--inject-bug double-capture] [--db sqlite|postgres] [--db-pool N] [--pg-bin DIR]\n"
     "                     [--ha none|patroni] [--replicas N] [--sync-replication on|off]\n"
+    "                     [--replica-reads off|on|read-your-writes] [--replica-pin-ms MS] [--pg-ports P1,...]\n"
+    "                     [--replication-via pg1=HOST:PORT,...]\n"
     "                     [--cache local|redis] [--redis-bin PATH] [--redis-maxmemory-mb N] [--redis-respawn-ms MS|off]\n"
     "                     [--cache-ttl-ms MS] [--cache-db-loads N] [--cache-lock-wait-ms MS] [--redis-timeout-ms MS]\n"
     "       stampede shop seed [--scale S] [--data DIR] [--kdf ...]\n"
@@ -77,6 +79,9 @@ constexpr const char* usage =
     "--ha patroni (with --db postgres) runs a Patroni cluster instead: etcd, a primary and --replicas N\n"
     "(default 2) streaming replicas (DIR/patroni, fresh on every start), with Patroni's synchronous mode\n"
     "when --sync-replication on (default off); nodes reach the current primary through a second HAProxy.\n"
+    "--replica-reads on sends order reads to its replicas; read-your-writes sends them to the primary for\n"
+    "--replica-pin-ms (5000) after the client's last order. --pg-ports fixes the members' ports;\n"
+    "--replication-via pgK=ADDR makes the other members replicate from pgK via ADDR (a fault proxy).\n"
     "--cache redis runs one redis-server (DIR/redis, 127.0.0.1, a free port) shared by all nodes instead of\n"
     "their own caches; it is started again on its port --redis-respawn-ms (1000) after it died.\n";
 
@@ -162,6 +167,7 @@ struct shop_options {
   std::optional<std::pair<std::string, uint16_t>> payment_via;
   haproxy_config edge;  // the limits and timeouts part (ports and servers are filled in at start)
   cache_tier_options cache;
+  replica_tier_options replica;
 };
 
 // Throws std::invalid_argument for a bad flag (usage error), std::runtime_error for the environment.
@@ -239,6 +245,7 @@ shop_options parse_shop_options(const arg_list& a) {
   o.data = std::filesystem::absolute(o.data).string();
   o.topology_path = a.get("topology", (std::filesystem::path{o.data} / "topology.json").string());
   o.cache = parse_cache_tier_options(a, o.data);
+  o.replica = parse_replica_tier_options(a);
   return o;
 }
 
@@ -248,7 +255,7 @@ class supervisor {
       : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
         config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
         data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
-                                static_cast<int>(o_.replicas), o_.sync_replication}),
+                                static_cast<int>(o_.replicas), o_.sync_replication, o_.replica}),
         cache_(o_.cache) {}
   ~supervisor() { shutdown(); }
 
@@ -738,7 +745,8 @@ int supervisor_command(std::span<char* const> args) {
                        "edge-conn-limit", "edge-conn-rate", "edge-request-timeout-ms", "db", "db-pool",
                        "pg-bin", "ha", "replicas", "sync-replication", "cache", "redis-bin",
                        "redis-maxmemory-mb", "redis-respawn-ms", "cache-ttl-ms", "cache-db-loads",
-                       "cache-lock-wait-ms", "redis-timeout-ms"},
+                       "cache-lock-wait-ms", "redis-timeout-ms", "replica-reads", "replica-pin-ms", "pg-ports",
+                       "replication-via"},
                    std::set<std::string, std::less<>>{"help"});
     if (parsed->has("help")) {
       std::fputs(usage, stdout);

@@ -239,6 +239,68 @@ TEST(drill_gameday, db_failover_loses_no_acknowledged_order_in_sync_mode) {
   }
 }
 
+// The replica-lag game day's two short forms (primary + 1 replica; a 1.5 s latency toxic on the WAL that
+// the primary's replication link `replication:pg1` carries): the checker's outcome is set by the mode.
+const std::vector<std::string> replica_lag_form{"--shop-arg", "--replicas",  "--shop-arg", "1",
+                                                "-e",         "DURATION=15s", "-e",        "FAULT_AT=5s",
+                                                "-e",         "FAULT_FOR=8s"};
+
+// The read-your-writes invariant of a replica-lag run (the last one); the others must all hold.
+json::object replica_lag_verdict(const drill_run& r) {
+  const auto& invariants = r.results.at("verify").at("invariants").as_array();
+  EXPECT_EQ(invariants.size(), 6u) << json::serialize(invariants);
+  for (size_t i = 0; i + 1 < invariants.size(); ++i) {
+    EXPECT_TRUE(invariants[i].at("ok").as_bool()) << json::serialize(invariants[i]);
+  }
+  EXPECT_EQ(invariants.back().at("name").as_string(), "customers read their own orders (read-your-writes)");
+  const auto& chaos = r.results.at("chaos").as_array();
+  EXPECT_EQ(chaos.at(0).at("target").as_string(), "replication:pg1");
+  EXPECT_GT(chaos.at(0).at("injections").to_number<int64_t>(), 0) << "the replica's stream crossed the proxy";
+  return invariants.back().as_object();
+}
+
+// Replica reads on: customers who read right after ordering miss the orders they were just told about
+// (stale reads from the lagging replica); the checker counts them and names the orders: exit 98.
+TEST(drill_gameday, replica_lag_with_replica_reads_on_reports_violations) {
+  temp_dir dir;
+  auto args = replica_lag_form;
+  args.insert(args.end(), {"--shop-arg", "--replica-reads", "--shop-arg", "on"});
+  auto r = drill("gameday_replica_lag.lua", dir, args);
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  EXPECT_EQ(r.code, 98) << r.log;
+  const auto ryw = replica_lag_verdict(r);
+  EXPECT_FALSE(ryw.at("ok").as_bool()) << json::serialize(ryw);
+  const auto& e = ryw.at("evidence").as_object();
+  const auto violations = e.at("violations").to_number<int64_t>();
+  EXPECT_GT(violations, 0) << json::serialize(ryw);
+  EXPECT_GT(e.at("orders").as_array().size(), 0u) << "the stale orders are named";
+  EXPECT_EQ(e.at("order_reads").at("primary").to_number<int64_t>(), 0);
+  EXPECT_GT(e.at("order_reads").at("replica").to_number<int64_t>(), 0);
+  std::printf("[ measure ] replica lag, reads on: %lld violations in %lld of %lld reads, up to %.2f s late\n",
+              static_cast<long long>(violations),
+              static_cast<long long>(e.at("stale_reads").to_number<int64_t>()),
+              static_cast<long long>(e.at("reads_checked").to_number<int64_t>()),
+              e.at("max_behind_s").to_number<double>());
+}
+
+// read-your-writes (the scenario's default): a customer's reads go to the primary for 5 s after their
+// checkout: no violation, while the customers who did not order read from the replica.
+TEST(drill_gameday, replica_lag_with_read_your_writes_has_no_violation) {
+  temp_dir dir;
+  auto r = drill("gameday_replica_lag.lua", dir, replica_lag_form);
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  EXPECT_EQ(r.code, 0) << r.log;
+  const auto ryw = replica_lag_verdict(r);
+  EXPECT_TRUE(ryw.at("ok").as_bool()) << json::serialize(ryw);
+  const auto& e = ryw.at("evidence").as_object();
+  EXPECT_EQ(e.at("violations").to_number<int64_t>(), 0);
+  EXPECT_GT(e.at("reads_checked").to_number<int64_t>(), 20);
+  EXPECT_GT(e.at("writes_checked").to_number<int64_t>(), 20);
+  EXPECT_GT(e.at("order_reads").at("primary").to_number<int64_t>(), 0);
+  EXPECT_GT(e.at("order_reads").at("replica").to_number<int64_t>(), 0)
+      << "readers without a recent write use the replica";
+}
+
 TEST(drill_gameday, node_pause) {
   temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_node_pause.lua", dir, short_form);

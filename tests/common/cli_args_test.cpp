@@ -155,7 +155,7 @@ TEST(cli_args, help_is_generated_from_the_table) {
             std::string::npos)
       << help;
   EXPECT_NE(help.find("\n  -h, --help         this text\n"), std::string::npos) << help;
-  EXPECT_EQ(help.substr(help.size() - 23), "\nExit: 0 ok, 2 usage.\n") << help;
+  EXPECT_EQ(help.substr(help.size() - 22), "\nExit: 0 ok, 2 usage.\n") << help;
 }
 
 TEST(cli_args, usage_failure_is_one_line_and_exit_2) {

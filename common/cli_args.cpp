@@ -185,7 +185,7 @@ std::string help_text(const command& spec) {
   for (const auto& f : flags) {
     std::string left = left_column(f);
     out += left;
-    if (left.size() + 1 > width) {
+    if (left.size() + 2 > width) {
       out += "\n" + indent;
     } else {
       out += std::string(width - left.size(), ' ');

@@ -20,6 +20,7 @@
 
 #include "chaos/api.h"
 #include "chaos/proxy_server.h"
+#include "common/cli_args.h"
 #include "common/host_port.h"
 #include "common/http_server.h"
 #include "common/limits.h"
@@ -27,26 +28,28 @@
 namespace stampede::chaos {
 namespace {
 
-constexpr int exit_ok = 0;
+constexpr int exit_ok = cli::exit_ok;
 constexpr int exit_startup = 1;
-constexpr int exit_usage = 2;
+constexpr int exit_usage = cli::exit_usage;
 
-void usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: stampede proxy [--listen HOST:PORT] [--config FILE] [--seed N] [--threads N]\n"
-               "                      [--max-connections N] [--allow-remote --api-token TOKEN]\n\n"
-               "Fault-injecting TCP proxy with a Toxiproxy-compatible HTTP API (see docs/CHAOS.md).\n\n"
-               "  --listen HOST:PORT  API address (default 127.0.0.1:8474; loopback only unless --allow-remote)\n"
-               "  --config FILE       JSON array of proxies to create at start (as POST /populate)\n"
-               "  --seed N            seed of every random fault decision (default 1): same seed, same run\n"
-               "  --threads N         io threads for proxied traffic (default 1)\n"
-               "  --max-connections N open connections per proxy at most (default 4096; a proxy's own\n"
-               "                      max_connections overrides it); beyond, connections are accepted,\n"
-               "                      closed and counted (stampede_proxy_connections_rejected_total)\n"
-               "  --allow-remote      allow a non-loopback API address, API clients and proxy listeners\n"
-               "  --api-token TOKEN   required with --allow-remote: non-loopback API clients send\n"
-               "                      Authorization: Bearer TOKEN\n");
-}
+const cli::command spec{
+    "stampede proxy",
+    "[--listen HOST:PORT] [--config FILE] [--seed N] [--threads N]\n"
+    "[--max-connections N] [--allow-remote --api-token TOKEN]",
+    "Fault-injecting TCP proxy with a Toxiproxy-compatible HTTP API (see docs/CHAOS.md).",
+    {{"--listen", {}, "HOST:PORT", "API address (default 127.0.0.1:8474; loopback only unless --allow-remote)"},
+     {"--config", {}, "FILE", "JSON array of proxies to create at start (as POST /populate)"},
+     cli::seed_flag("seed of every random fault decision (default 1): same seed, same run"),
+     cli::threads_flag("io threads for proxied traffic, 1..64 (default 1)"),
+     {"--max-connections", {}, "N",
+      "open connections per proxy at most (default 4096; a proxy's own\n"
+      "max_connections overrides it); beyond, connections are accepted,\n"
+      "closed and counted (stampede_proxy_connections_rejected_total)"},
+     {"--allow-remote", {}, {}, "allow a non-loopback API address, API clients and proxy listeners"},
+     {"--api-token", {}, "TOKEN",
+      "required with --allow-remote: non-loopback API clients send\n"
+      "Authorization: Bearer TOKEN (at least 16 characters)"}},
+    {}};
 
 bool parse_u64(std::string_view text, uint64_t& out) {
   if (text.empty() || text.size() > 20) return false;
@@ -74,53 +77,41 @@ struct proxy_flags {
   uint16_t port = 0;
 };
 
+// The values of the flags, checked. Throws cli::usage_error naming the flag.
+void read_flags(const cli::parsed_args& a, proxy_flags& f) {
+  auto bad = [](const std::string& v, const char* message) {
+    return cli::usage_error(std::string(message) + ", got '" + v + "'");
+  };
+  if (!a.positional().empty()) throw cli::usage_error("unexpected argument '" + a.positional()[0] + "'");
+  f.listen = a.get("--listen", f.listen);
+  f.config_path = a.get("--config");
+  if (auto v = a.value("--seed"); v && !parse_u64(*v, f.seed)) throw bad(*v, "--seed needs a non-negative integer");
+  if (auto v = a.value("--threads"); v && (!parse_u64(*v, f.threads) || f.threads == 0 || f.threads > 64)) {
+    throw bad(*v, "--threads must be 1..64");
+  }
+  if (auto v = a.value("--max-connections");
+      v && (!parse_u64(*v, f.max_connections) || f.max_connections == 0 || f.max_connections > 1'000'000)) {
+    throw bad(*v, "--max-connections must be 1..1000000");
+  }
+  f.allow_remote = a.has("--allow-remote");
+  if (auto v = a.value("--api-token")) {
+    // The value is a secret: not echoed.
+    if (v->size() < 16) throw cli::usage_error("--api-token needs at least 16 characters");
+    f.api_token = *v;
+  }
+}
+
 // Reads the flags. Returns an exit code when the command ends here (--help, a bad flag or value).
 std::optional<int> parse_flags(std::span<char* const> args, proxy_flags& f) {
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string_view flag = args[i];
-    auto value = [&](std::string_view name) -> const char* {
-      if (i + 1 >= args.size()) {
-        std::fprintf(stderr, "stampede proxy: flag %.*s needs a value\n", static_cast<int>(name.size()), name.data());
-        return nullptr;
-      }
-      return args[++i];
-    };
-    auto bad = [](const char* v, const char* message) {
-      if (v) std::fprintf(stderr, "stampede proxy: %s, got '%s'\n", message, v);
-      return exit_usage;
-    };
-    if (flag == "--help" || flag == "-h") {
-      usage(stdout);
+  try {
+    const auto a = cli::parse(spec, args);
+    if (a.help()) {
+      std::fputs(cli::help_text(spec).c_str(), stdout);
       return exit_ok;
-    } else if (flag == "--listen" || flag == "--config") {
-      const char* v = value(flag);
-      if (!v) return exit_usage;
-      (flag == "--listen" ? f.listen : f.config_path) = v;
-    } else if (flag == "--seed") {
-      const char* v = value(flag);
-      if (!v || !parse_u64(v, f.seed)) return bad(v, "--seed needs a non-negative integer");
-    } else if (flag == "--threads") {
-      const char* v = value(flag);
-      if (!v || !parse_u64(v, f.threads) || f.threads == 0 || f.threads > 64) return bad(v, "--threads must be 1..64");
-    } else if (flag == "--max-connections") {
-      const char* v = value(flag);
-      if (!v || !parse_u64(v, f.max_connections) || f.max_connections == 0 || f.max_connections > 1'000'000) {
-        return bad(v, "--max-connections must be 1..1000000");
-      }
-    } else if (flag == "--allow-remote") {
-      f.allow_remote = true;
-    } else if (flag == "--api-token") {
-      const char* v = value(flag);
-      if (!v || std::strlen(v) < 16) {  // the value is a secret: not echoed
-        if (v) std::fprintf(stderr, "stampede proxy: --api-token needs at least 16 characters\n");
-        return exit_usage;
-      }
-      f.api_token = v;
-    } else {
-      std::fprintf(stderr, "stampede proxy: unknown flag '%s'\n\n", args[i]);
-      usage(stderr);
-      return exit_usage;
     }
+    read_flags(a, f);
+  } catch (const cli::usage_error& e) {
+    return cli::usage_failure(spec, e.what());
   }
   return std::nullopt;
 }

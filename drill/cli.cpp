@@ -1,11 +1,14 @@
 #include "drill/cli.h"
 
-#include <charconv>
+#include <cstdint>
 #include <cstdio>
+#include <limits>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
+#include "common/cli_args.h"
 #include "common/duration.h"
 #include "drill/capacity.h"
 #include "drill/drill.h"
@@ -14,176 +17,165 @@ namespace stampede::drill {
 
 namespace {
 
-constexpr int exit_usage = 2;
+const cli::command drill_spec{
+    "stampede drill",
+    "SCENARIO.lua [flags]\nSCENARIO.lua --target URL [--topology FILE] [flags]",
+    "Rehearses a game day on a fresh reference shop: fault proxies on every link (edge, haproxy_nodeI,\n"
+    "payment), the scenario with its chaos timeline, heal, wait until the order queue is drained, the\n"
+    "scenario's quiesce(), verify, recovery figures, every report format, stop the shop.\n"
+    "With --target, on your own system instead: a proxy \"edge\" in front of URL and one per link of the\n"
+    "topology (listen -> upstream; route your system through them), node faults on its nodes (pid, pid_file\n"
+    "or commands), heal, each node's health command, quiesce(), verify, recovery, reports (docs/DRILLS.md).",
+    {{"--target", {}, "URL", "your system's entry point (default: the topology's entry_url)"},
+     {"--topology", {}, "FILE", "your system's links and nodes (JSON, docs/DRILLS.md)"},
+     cli::out_flag("DIR", "results.json and reports (default drill-results)"),
+     cli::seed_flag("seed for the load, the proxies and the faults (default 1)"),
+     cli::threads_flag("load generator threads, at most 256 (default 1)"),
+     cli::env_flag(),
+     {"--quiet-timeout", {}, "D", "bound of the quiet wait: drained queue or health commands, then quiesce() (default 30s)"},
+     {"--unsafe-lua", {}, {}, "give the scenario Lua's whole standard library (see stampede run --help)"},
+     {"--quiet", {}, {}, "no progress output"},
+     {"--nodes", {}, "N", "reference shop only: shop nodes behind HAProxy, at most 16 (default 3)"},
+     {"--shop-arg", {}, "FLAG",
+      "reference shop only: extra `stampede shop` argument (repeatable; scenarios may\n"
+      "also carry `--@shop ...` lines)",
+      true},
+     {"--stampede", {}, "PATH", "reference shop only: the executable that runs `stampede shop` (default: this one)"},
+     {"--keep-data", {}, {}, "reference shop only: keep the shop's temporary data directory"}},
+    "Exit: 0 ok, 98 an invariant failed, 99 a threshold was crossed, 1 the shop could not start (or a link\n"
+    "could not listen), 2 usage, 104 invalid options or topology, 105 interrupted, 107 script error."};
 
-constexpr const char* drill_usage = R"(usage: stampede drill SCENARIO.lua [options]
-       stampede drill SCENARIO.lua --target URL [--topology FILE] [options]
+const cli::command capacity_spec{
+    "stampede capacity",
+    "SCENARIO.lua --slo \"p(99)<300,error_rate<0.01\" [flags]",
+    "Finds the highest arrival rate (iterations of the scenario's default function per second) that meets\n"
+    "the SLO (the sustainable rate): doubling steps from --start, then a binary search where a rate passes only\n"
+    "if --repeats short stages in a row meet the SLO. Recommends a rate to plan with: the lower of\n"
+    "(1 - headroom) x sustainable and the highest passing rate whose p99 stayed within 2x the low-load p99.",
+    {{"--slo", {}, "TERMS", "p(N)<ms, avg<ms, max<ms, error_rate<x, comma-separated (default p(99)<300,error_rate<0.01)"},
+     {"--target", {}, "URL", "base URL (overrides options.target)"},
+     {"--start", {}, "R", "first rate (default 10/s)"},
+     {"--max", {}, "R", "highest rate tried (default 100000/s)"},
+     {"--stage", {}, "D", "length of a stage (default 5s)"},
+     {"--repeats", {}, "N", "stages to confirm a rate (default 2)"},
+     {"--precision", {}, "F", "stop when (bad-good)/good <= F (default 0.05)"},
+     {"--headroom", {}, "F", "recommended <= (1-F) x sustainable (default 0.2)"},
+     cli::threads_flag("generator threads, at most 256 (default 1)"),
+     cli::seed_flag("seed (default 1)"),
+     cli::env_flag(),
+     cli::out_flag("FILE",
+                   "results JSON of the best stage with \"capacity\" (sustainable_rate, recommended_rate,\n"
+                   "limited_by, limit_hint, curve of every stage)"),
+     {"--chart", {}, "FILE",
+      "SVG chart of completed iterations and latency against the offered rate\n(default: --out with .svg)"},
+     {"--unsafe-lua", {}, {}, "give the scenario Lua's whole standard library (see stampede run --help)"},
+     {"--quiet", {}, {}, "no per-stage lines"}},
+    "Exit: 0 a sustainable rate was found (also \"at least X/s\" when the generator's limit stopped the search),\n"
+    "1 even the start rate broke the SLO, 2 usage, 4 --out or --chart cannot be written, 104/107 scenario errors."};
 
-Rehearses a game day on a fresh reference shop: fault proxies on every link (edge, haproxy_nodeI,
-payment), the scenario with its chaos timeline, heal, wait until the order queue is drained, the
-scenario's quiesce(), verify, recovery figures, every report format, stop the shop.
-With --target, on your own system instead: a proxy "edge" in front of URL and one per link of the
-topology (listen -> upstream; route your system through them), node faults on its nodes (pid, pid_file
-or commands), heal, each node's health command, quiesce(), verify, recovery, reports (docs/DRILLS.md).
+using cli::usage_error;
 
-  --target URL         your system's entry point (default: the topology's entry_url)
-  --topology FILE      your system's links and nodes (JSON, docs/DRILLS.md)
-  --out DIR            results.json and reports (default drill-results)
-  --seed S             seed for the load, the proxies and the faults (default 1)
-  --threads T          load generator threads (default 1)
-  -e, --env KEY=VAL    value for env.KEY in the script (repeatable)
-  --quiet-timeout D    bound of the quiet wait: drained queue or health commands, then quiesce() (default 30s)
-  --unsafe-lua         give the scenario Lua's whole standard library (see stampede run --help)
-  --quiet              no progress output
-Reference shop only:
-  --nodes N            shop nodes behind HAProxy (default 3)
-  --shop-arg FLAG      extra `stampede shop` argument (repeatable; scenarios may also carry `--@shop ...` lines)
-  --stampede PATH      the executable that runs `stampede shop` (default: this one)
-  --keep-data          keep the shop's temporary data directory
-Exit: 0 ok, 98 an invariant failed, 99 a threshold was crossed, 1 the shop could not start (or a link
-could not listen), 2 usage, 104 invalid options or topology, 105 interrupted, 107 script error.
-)";
+constexpr double unbounded = std::numeric_limits<double>::max();
 
-constexpr const char* capacity_usage = R"(usage: stampede capacity SCENARIO.lua --slo "p(99)<300,error_rate<0.01" [options]
-
-Finds the highest arrival rate (iterations of the scenario's default function per second) that meets
-the SLO (the sustainable rate): doubling steps from --start, then a binary search where a rate passes only
-if --repeats short stages in a row meet the SLO. Recommends a rate to plan with: the lower of
-(1 - headroom) x sustainable and the highest passing rate whose p99 stayed within 2x the low-load p99.
-
-  --slo TERMS          p(N)<ms, avg<ms, max<ms, error_rate<x, comma-separated (default p(99)<300,error_rate<0.01)
-  --target URL         base URL (overrides options.target)
-  --start R            first rate (default 10/s)        --max R      highest rate tried (default 100000/s)
-  --stage D            length of a stage (default 5s)   --repeats N  stages to confirm a rate (default 2)
-  --precision F        stop when (bad-good)/good <= F (default 0.05)
-  --headroom F         recommended <= (1-F) x sustainable (default 0.2)
-  --threads T          generator threads (default 1)    --seed S     (default 1)
-  -e, --env KEY=VAL    value for env.KEY in the script (repeatable)
-  --out FILE           results JSON of the best stage with "capacity" (sustainable_rate, recommended_rate,
-                       limited_by, limit_hint, curve of every stage)
-  --chart FILE         SVG chart of completed iterations and latency against the offered rate
-                       (default: --out with .svg)
-  --unsafe-lua         give the scenario Lua's whole standard library (see stampede run --help)
-  --quiet              no per-stage lines
-Exit: 0 a sustainable rate was found (also "at least X/s" when the generator's limit stopped the search),
-1 even the start rate broke the SLO, 2 usage, 4 --out or --chart cannot be written, 104/107 scenario errors.
-)";
-
-struct usage_error : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
-
-double parse_number(std::string_view flag, std::string_view text, double min) {
-  double v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || end != text.data() + text.size() || !(v >= min)) {
-    throw usage_error(std::string(flag) + ": '" + std::string(text) + "' is not a number >= " + std::to_string(min));
-  }
-  return v;
-}
-
-std::chrono::milliseconds parse_duration_flag(std::string_view flag, std::string_view text) {
+std::chrono::milliseconds parse_duration_flag(std::string_view flag, const std::string& text) {
   auto d = try_parse_duration(text);
-  if (!d || d->count() <= 0) throw usage_error(std::string(flag) + ": '" + std::string(text) + "' is not a duration (e.g. 5s)");
+  if (!d || d->count() <= 0) throw usage_error(std::string(flag) + ": '" + text + "' is not a duration (e.g. 5s)");
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
-// Walks "--flag value" / "--flag=value" arguments.
-class arg_walker {
- public:
-  explicit arg_walker(std::span<char* const> args) : args_(args) {}
-  bool next() {
-    if (++i_ >= args_.size()) return false;
-    std::string_view a = args_[i_];
-    inline_value_.reset();
-    if (a.rfind("--", 0) == 0 && a.find('=') != std::string_view::npos) {
-      inline_value_ = a.substr(a.find('=') + 1);
-      a = a.substr(0, a.find('='));
+std::map<std::string, std::string> read_env(const cli::parsed_args& a) {
+  std::map<std::string, std::string> env;
+  for (const auto& pair : a.values("--env")) {
+    const size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) throw usage_error("--env: expected KEY=VALUE, got '" + pair + "'");
+    env[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return env;
+}
+
+// The one scenario of a drill or a capacity search.
+std::string read_scenario(const cli::parsed_args& a) {
+  if (a.positional().empty()) throw usage_error("a scenario file is required");
+  if (a.positional().size() > 1) {
+    throw usage_error("one scenario only (got '" + a.positional()[0] + "' and '" + a.positional()[1] + "')");
+  }
+  return a.positional()[0];
+}
+
+drill_request read_drill(const cli::parsed_args& a) {
+  drill_request r;
+  r.scenario = read_scenario(a);
+  if (auto v = a.value("--target")) {
+    if (v->empty()) throw usage_error("--target needs a URL");
+    r.target = *v;
+  }
+  if (auto v = a.value("--topology")) {
+    if (v->empty()) throw usage_error("--topology needs a file");
+    r.topology_path = *v;
+  }
+  r.nodes = static_cast<int>(a.get_int("--nodes", r.nodes, 1, 16));
+  if (auto v = a.value("--out")) r.out_dir = *v;
+  r.seed = static_cast<uint64_t>(a.get_int("--seed", static_cast<int64_t>(r.seed), 0, INT64_MAX));
+  r.threads = static_cast<int>(a.get_int("--threads", r.threads, 1, 256));
+  r.env = read_env(a);
+  r.shop_args = a.values("--shop-arg");
+  if (auto v = a.value("--quiet-timeout")) {
+    r.quiet_timeout = std::chrono::duration_cast<std::chrono::seconds>(parse_duration_flag("--quiet-timeout", *v));
+  }
+  if (auto v = a.value("--stampede")) r.stampede_binary = *v;
+  r.keep_data = a.has("--keep-data");
+  r.unsafe_lua = a.has("--unsafe-lua");
+  r.quiet = a.has("--quiet");
+  if (r.own_system()) {
+    for (const char* shop_flag : {"--nodes", "--shop-arg", "--stampede", "--keep-data"}) {
+      if (a.has(shop_flag)) {
+        throw usage_error(std::string(shop_flag) +
+                          " applies to the reference shop; with --target/--topology the drill starts nothing");
+      }
     }
-    flag_ = a;
-    return true;
   }
-  std::string_view flag() const { return flag_; }
-  std::string value() {
-    if (inline_value_) return std::string(*inline_value_);
-    if (i_ + 1 >= args_.size()) throw usage_error(std::string(flag_) + " needs a value");
-    return args_[++i_];
+  return r;
+}
+
+capacity_request read_capacity(const cli::parsed_args& a) {
+  capacity_request r;
+  r.scenario = read_scenario(a);
+  if (auto v = a.value("--slo")) {
+    r.slo_text = *v;
+    (void)parse_slo(r.slo_text);  // throws std::invalid_argument naming the term
   }
-
- private:
-  std::span<char* const> args_;
-  size_t i_ = 0;
-  std::string_view flag_;
-  std::optional<std::string_view> inline_value_;
-};
-
-void add_env(std::map<std::string, std::string>& env, const std::string& pair) {
-  const size_t eq = pair.find('=');
-  if (eq == std::string::npos || eq == 0) throw usage_error("-e expects KEY=VALUE, got '" + pair + "'");
-  env[pair.substr(0, eq)] = pair.substr(eq + 1);
+  if (auto v = a.value("--target")) r.target = *v;
+  r.start_rate = a.get_double("--start", r.start_rate, 0.001, unbounded);
+  r.max_rate = a.get_double("--max", r.max_rate, 0.001, unbounded);
+  if (auto v = a.value("--stage")) r.stage = parse_duration_flag("--stage", *v);
+  r.repeats = static_cast<int>(a.get_int("--repeats", r.repeats, 1, INT32_MAX));
+  r.precision = a.get_double("--precision", r.precision, 0.001, unbounded);
+  r.headroom = a.get_double("--headroom", r.headroom, 0, unbounded);
+  if (!(r.headroom < 1)) throw usage_error("--headroom: a fraction below 1 (e.g. 0.2)");
+  r.threads = static_cast<int>(a.get_int("--threads", r.threads, 1, 256));
+  r.seed = static_cast<uint64_t>(a.get_int("--seed", static_cast<int64_t>(r.seed), 0, INT64_MAX));
+  r.env = read_env(a);
+  if (auto v = a.value("--out")) r.out_path = *v;
+  if (auto v = a.value("--chart")) r.chart_path = *v;
+  r.unsafe_lua = a.has("--unsafe-lua");
+  r.quiet = a.has("--quiet");
+  if (r.max_rate < r.start_rate) throw usage_error("--max must be >= --start");
+  return r;
 }
 
 }  // namespace
 
 int drill_command(std::span<char* const> args) {
   drill_request r;
-  std::string shop_flag;  // a reference-shop-only flag, if one was given
   try {
-    arg_walker w(args);
-    while (w.next()) {
-      const std::string_view f = w.flag();
-      if (f == "--help" || f == "-h") {
-        std::fputs(drill_usage, stdout);
-        return 0;
-      } else if (f == "--target") {
-        r.target = w.value();
-        if (r.target.empty()) throw usage_error("--target needs a URL");
-      } else if (f == "--topology") {
-        r.topology_path = w.value();
-        if (r.topology_path.empty()) throw usage_error("--topology needs a file");
-      } else if (f == "--nodes") {
-        shop_flag = f;
-        r.nodes = static_cast<int>(parse_number(f, w.value(), 1));
-        if (r.nodes > 16) throw usage_error("--nodes: at most 16");
-      } else if (f == "--out") {
-        r.out_dir = w.value();
-      } else if (f == "--seed") {
-        r.seed = static_cast<uint64_t>(parse_number(f, w.value(), 0));
-      } else if (f == "--threads") {
-        r.threads = static_cast<int>(parse_number(f, w.value(), 1));
-        if (r.threads > 256) throw usage_error("--threads: at most 256");
-      } else if (f == "-e" || f == "--env") {
-        add_env(r.env, w.value());
-      } else if (f == "--shop-arg") {
-        shop_flag = f;
-        r.shop_args.push_back(w.value());
-      } else if (f == "--quiet-timeout") {
-        r.quiet_timeout = std::chrono::duration_cast<std::chrono::seconds>(parse_duration_flag(f, w.value()));
-      } else if (f == "--stampede") {
-        shop_flag = f;
-        r.stampede_binary = w.value();
-      } else if (f == "--keep-data") {
-        shop_flag = f;
-        r.keep_data = true;
-      } else if (f == "--unsafe-lua") {
-        r.unsafe_lua = true;
-      } else if (f == "--quiet") {
-        r.quiet = true;
-      } else if (f.rfind("-", 0) == 0) {
-        throw usage_error("unknown option " + std::string(f));
-      } else if (r.scenario.empty()) {
-        r.scenario = std::string(f);
-      } else {
-        throw usage_error("one scenario only (got '" + r.scenario + "' and '" + std::string(f) + "')");
-      }
+    const auto a = cli::parse(drill_spec, args);
+    if (a.help()) {
+      std::fputs(cli::help_text(drill_spec).c_str(), stdout);
+      return cli::exit_ok;
     }
-    if (r.scenario.empty()) throw usage_error("a scenario file is required");
-    if (r.own_system() && !shop_flag.empty()) {
-      throw usage_error(shop_flag + " applies to the reference shop; with --target/--topology the drill starts nothing");
-    }
-  } catch (const usage_error& e) {
-    std::fprintf(stderr, "stampede drill: %s\n\n%s", e.what(), drill_usage);
-    return exit_usage;
+    r = read_drill(a);
+  } catch (const cli::usage_error& e) {
+    return cli::usage_failure(drill_spec, e.what());
   }
   return run_drill(r);
 }
@@ -191,58 +183,14 @@ int drill_command(std::span<char* const> args) {
 int capacity_command(std::span<char* const> args) {
   capacity_request r;
   try {
-    arg_walker w(args);
-    while (w.next()) {
-      const std::string_view f = w.flag();
-      if (f == "--help" || f == "-h") {
-        std::fputs(capacity_usage, stdout);
-        return 0;
-      } else if (f == "--slo") {
-        r.slo_text = w.value();
-        (void)parse_slo(r.slo_text);
-      } else if (f == "--target") {
-        r.target = w.value();
-      } else if (f == "--start") {
-        r.start_rate = parse_number(f, w.value(), 0.001);
-      } else if (f == "--max") {
-        r.max_rate = parse_number(f, w.value(), 0.001);
-      } else if (f == "--stage") {
-        r.stage = parse_duration_flag(f, w.value());
-      } else if (f == "--repeats") {
-        r.repeats = static_cast<int>(parse_number(f, w.value(), 1));
-      } else if (f == "--precision") {
-        r.precision = parse_number(f, w.value(), 0.001);
-      } else if (f == "--headroom") {
-        r.headroom = parse_number(f, w.value(), 0);
-        if (!(r.headroom < 1)) throw usage_error("--headroom: a fraction below 1 (e.g. 0.2)");
-      } else if (f == "--threads") {
-        r.threads = static_cast<int>(parse_number(f, w.value(), 1));
-        if (r.threads > 256) throw usage_error("--threads: at most 256");
-      } else if (f == "--seed") {
-        r.seed = static_cast<uint64_t>(parse_number(f, w.value(), 0));
-      } else if (f == "-e" || f == "--env") {
-        add_env(r.env, w.value());
-      } else if (f == "--out") {
-        r.out_path = w.value();
-      } else if (f == "--chart") {
-        r.chart_path = w.value();
-      } else if (f == "--unsafe-lua") {
-        r.unsafe_lua = true;
-      } else if (f == "--quiet") {
-        r.quiet = true;
-      } else if (f.rfind("-", 0) == 0) {
-        throw usage_error("unknown option " + std::string(f));
-      } else if (r.scenario.empty()) {
-        r.scenario = std::string(f);
-      } else {
-        throw usage_error("one scenario only");
-      }
+    const auto a = cli::parse(capacity_spec, args);
+    if (a.help()) {
+      std::fputs(cli::help_text(capacity_spec).c_str(), stdout);
+      return cli::exit_ok;
     }
-    if (r.scenario.empty()) throw usage_error("a scenario file is required");
-    if (r.max_rate < r.start_rate) throw usage_error("--max must be >= --start");
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "stampede capacity: %s\n\n%s", e.what(), capacity_usage);
-    return exit_usage;
+    r = read_capacity(a);
+  } catch (const std::invalid_argument& e) {  // cli::usage_error, and parse_slo's errors
+    return cli::usage_failure(capacity_spec, e.what());
   }
   return run_capacity(r);
 }

@@ -12,6 +12,7 @@
 
 #include <boost/json/value.hpp>
 
+#include "common/cli_args.h"
 #include "loadgen/executor.h"
 #include "loadgen/options_reader.h"
 
@@ -21,8 +22,8 @@ class proxy_server;
 
 namespace stampede::loadgen {
 
-inline constexpr int exit_ok = 0;
-inline constexpr int exit_usage = 2;
+inline constexpr int exit_ok = cli::exit_ok;
+inline constexpr int exit_usage = cli::exit_usage;
 inline constexpr int exit_invariant_failed = 98;     // verify() reported a broken invariant
 inline constexpr int exit_thresholds_crossed = 99;   // as k6
 inline constexpr int exit_invalid_options = 104;      // as k6's invalid config

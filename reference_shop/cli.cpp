@@ -27,8 +27,6 @@ void raise_fd_limit_or_warn(const char* who) {
   if (!problem.empty()) std::fprintf(stderr, "warning: %s\n", problem.c_str());
 }
 
-constexpr int exit_usage = 2;
-
 sigset_t block_stop_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -44,32 +42,6 @@ void report_ready(int fd, uint16_t port) {
   [[maybe_unused]] auto written = ::write(fd, line.data(), line.size());
   ::close(fd);
 }
-
-constexpr const char* node_usage =
-    "usage: stampede shop-node --db FILE | --db-url URL [--db-pool N] [--name N] [--address A] [--port P]\n"
-    "  [--threads T]\n"
-    "  [--kdf interactive|moderate|minimal] [--kdf-workers N] [--kdf-queue N]\n"
-    "  [--kdf-max-wait-ms MS] [--seed-scale S]\n"
-    "  [--login-rate-source R[:B]|off] [--login-failures-account R[:B]|off] [--no-cache] [--cache-ttl-ms MS]\n"
-    "  [--cache local|redis] [--redis HOST:PORT] [--redis-timeout-ms MS] [--redis-connect-timeout-ms MS]\n"
-    "  [--redis-pool N] [--cache-db-loads N] [--cache-lock-wait-ms MS]\n"
-    "  [--rate-limit-client RATE[:BURST]] [--rate-limit-global RATE[:BURST]] [--flash-max-inflight N]\n"
-    "  [--payment HOST:PORT] [--workers N] [--lease-ms MS] [--payment-timeout-ms MS] [--max-attempts N]\n"
-    "  [--drain-ms MS] [--ready-fd FD] [--inject-bug double-capture]\n"
-    "The admin token comes from $STAMPEDE_SHOP_ADMIN_TOKEN. SIGTERM drains (readyz 503) then stops; SIGINT stops.\n"
-    "--db-url postgresql://USER@HOST:PORT/DB uses PostgreSQL (password in the URL or $PGPASSWORD), with at most\n"
-    "--db-pool sessions (default 8); a request that finds none free within 1 s gets 503.\n"
-    "--db-replica-url URL --replica-reads on|read-your-writes|off [--replica-pin-ms MS]: order reads from a\n"
-    "second pool on URL (replicas); read-your-writes keeps them on the primary for MS after a checkout.\n"
-    "--cache redis shares one Redis (--redis, password from $STAMPEDE_REDIS_PASSWORD) between nodes: commands\n"
-    "time out after --redis-timeout-ms (100), connects after --redis-connect-timeout-ms (200), at most\n"
-    "--redis-pool connections (8); without Redis at most --cache-db-loads (4) database loads at once, the rest\n"
-    "answered stale or 503; a miss waits at most --cache-lock-wait-ms (250) for another node's rebuild.\n";
-
-constexpr const char* emulator_usage =
-    "usage: stampede payment-emulator [--address A] [--port P] [--threads T] [--latency-median-ms MS]\n"
-    "  [--latency-p99-ms MS] [--failure-rate R] [--decline-rate R] [--lose-response-rate R]\n"
-    "  [--lose-delay-ms MS] [--seed N] [--ready-fd FD]\n";
 
 // --cache local|redis and the Redis cache's knobs. Throws std::invalid_argument naming the flag.
 void parse_cache_flags(const arg_list& a, node_options& o) {
@@ -100,20 +72,15 @@ int shop_node_command(std::span<char* const> args) {
   int ready_fd = -1;
   int64_t drain_ms = 1500;
   try {
-    arg_list a{args.subspan(1),
-               {"db", "db-url", "db-pool", "name", "address", "port", "threads", "kdf", "seed-scale", "cache-ttl-ms", "rate-limit-client",
-                "rate-limit-global", "flash-max-inflight", "payment", "workers", "lease-ms", "payment-timeout-ms",
-                "max-attempts", "drain-ms", "ready-fd", "inject-bug", "kdf-workers", "kdf-queue", "kdf-max-wait-ms",
-                "login-rate-source", "login-failures-account", "cache", "redis", "redis-timeout-ms",
-                "redis-connect-timeout-ms", "redis-pool", "cache-db-loads", "cache-lock-wait-ms", "db-replica-url",
-                "replica-reads", "replica-pin-ms"},
-               {"no-cache", "help"}};
-    if (a.has("help")) {
-      std::fputs(node_usage, stdout);
-      return 0;
+    const arg_list a = cli::parse(node_spec(), args);
+    if (a.help()) {
+      std::fputs(cli::help_text(node_spec()).c_str(), stdout);
+      return cli::exit_ok;
     }
+    if (!a.positional().empty()) throw cli::usage_error("unexpected argument '" + a.positional()[0] + "'");
     o.db_path = a.get("db");
     o.db_url = a.get("db-url");
+    o.replica_reads = parse_node_replica_flags(a, o.db_url);
     if (o.db_path.empty() == o.db_url.empty()) throw std::invalid_argument("give --db FILE or --db-url URL");
     o.db_pool = static_cast<int>(a.get_int("db-pool", o.db_pool, 1, 1000));
     o.name = a.get("name", "node1");
@@ -127,7 +94,6 @@ int shop_node_command(std::span<char* const> args) {
     o.cache_enabled = !a.has("no-cache");
     o.cache.ttl = std::chrono::milliseconds{a.get_int("cache-ttl-ms", 30'000, 1, 86'400'000)};
     parse_cache_flags(a, o);
-    o.replica_reads = parse_node_replica_flags(a, o.db_url);
     for (auto [flag, target] : {std::pair{"rate-limit-client", &o.rate_per_client}, std::pair{"rate-limit-global", &o.rate_global}}) {
       if (!a.has(flag)) continue;
       auto spec = parse_bucket_spec(a.get(flag));
@@ -169,8 +135,7 @@ int shop_node_command(std::span<char* const> args) {
     ready_fd = static_cast<int>(a.get_int("ready-fd", -1, -1, 1'000'000));
     if (const char* token = std::getenv("STAMPEDE_SHOP_ADMIN_TOKEN")) o.admin_token = token;
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "stampede shop-node: %s\n%s", e.what(), node_usage);
-    return exit_usage;
+    return cli::usage_failure(node_spec(), e.what());
   }
   raise_fd_limit_or_warn("stampede shop-node");
   sigset_t signals = block_stop_signals();
@@ -202,14 +167,12 @@ int payment_emulator_command(std::span<char* const> args) {
   emulator_options o;
   int ready_fd = -1;
   try {
-    arg_list a{args.subspan(1),
-               {"address", "port", "threads", "latency-median-ms", "latency-p99-ms", "failure-rate", "decline-rate",
-                "lose-response-rate", "lose-delay-ms", "seed", "ready-fd"},
-               {"help"}};
-    if (a.has("help")) {
-      std::fputs(emulator_usage, stdout);
-      return 0;
+    const arg_list a = cli::parse(emulator_spec(), args);
+    if (a.help()) {
+      std::fputs(cli::help_text(emulator_spec()).c_str(), stdout);
+      return cli::exit_ok;
     }
+    if (!a.positional().empty()) throw cli::usage_error("unexpected argument '" + a.positional()[0] + "'");
     o.address = a.get("address", "127.0.0.1");
     o.port = static_cast<uint16_t>(a.get_int("port", 0, 0, 65535));
     o.threads = static_cast<int>(a.get_int("threads", 2, 1, 64));
@@ -223,8 +186,7 @@ int payment_emulator_command(std::span<char* const> args) {
     s.lose_delay = std::chrono::milliseconds{a.get_int("lose-delay-ms", 3000, 0, 600'000)};
     ready_fd = static_cast<int>(a.get_int("ready-fd", -1, -1, 1'000'000));
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "stampede payment-emulator: %s\n%s", e.what(), emulator_usage);
-    return exit_usage;
+    return cli::usage_failure(emulator_spec(), e.what());
   }
   sigset_t signals = block_stop_signals();
   try {

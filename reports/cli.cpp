@@ -9,10 +9,12 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include <boost/json/serialize.hpp>
 
+#include "common/cli_args.h"
 #include "reports/compare.h"
 #include "reports/formats.h"
 #include "reports/merge.h"
@@ -24,35 +26,46 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view report_usage =
-    "usage: stampede report RESULTS.json [-o FILE] [--format html|md|junit|hgrm|hlog|json]\n"
-    "                       [--step NAME] [--uncorrected]\n"
-    "       stampede report RESULTS.json --dir DIR      (every format into DIR)\n"
-    "  Without --format the format follows -o's extension (.html .md .xml .hgrm .hlog .json); default md.\n"
-    "  --step and --uncorrected select the histogram of the hgrm format (default: all requests, corrected).\n"
-    "  Exit: 0 ok, 2 usage, 3 unreadable or invalid input, 4 cannot write output.\n";
+const cli::command report_spec{
+    "stampede report",
+    "RESULTS.json [-o FILE] [--format html|md|junit|hgrm|hlog|json] [--step NAME] [--uncorrected]\n"
+    "RESULTS.json --dir DIR      (every format into DIR)",
+    "Renders a results file. Without --format the format follows -o's extension (.html .md .xml .hgrm\n"
+    ".hlog .json); default md.",
+    {{"--output", "-o", "FILE", "where to write (default: stdout; - is stdout)"},
+     {"--format", "-f", "FORMAT", "html, md, junit, hgrm, hlog or json"},
+     {"--step", {}, "NAME", "the step whose histogram the hgrm format prints (default: all requests)"},
+     {"--uncorrected", {}, {}, "the hgrm format prints the histogram without coordinated-omission correction"},
+     {"--dir", {}, "DIR", "write every format into DIR"}},
+    "Exit: 0 ok, 2 usage, 3 unreadable or invalid input, 4 cannot write output."};
 
-constexpr std::string_view compare_usage =
-    "usage: stampede compare BASELINE CURRENT [--budget SPEC] [--format md|junit] [-o FILE] [--junit FILE]\n"
-    "                        [--fail-on-missing]\n"
-    "  BASELINE and CURRENT are results files or directories of results files (repeated runs).\n"
-    "  --fail-on-missing: a step the baseline served and the current runs did not fails the gate (exit 1).\n"
-    "  SPEC: comma-separated METRIC:CHANGE, e.g. \"p99:+10%,rps:-5%,error_rate:+0.5pp\" (also ms);\n"
-    "        metrics p50 p90 p95 p99 p999 max mean rps error_rate. Default: p50:+10%,p99:+10%,rps:-5%,error_rate:+0.5pp\n"
-    "  Exit: 0 no regression, 1 regression beyond the budget (or a missing step with --fail-on-missing), 2 usage,\n"
-    "  3 invalid input, 4 cannot write output.\n";
+const cli::command compare_spec{
+    "stampede compare",
+    "BASELINE CURRENT [--budget SPEC] [--format md|junit] [-o FILE] [--junit FILE] [--fail-on-missing]",
+    "BASELINE and CURRENT are results files or directories of results files (repeated runs).",
+    {{"--output", "-o", "FILE", "where to write the comparison (default: stdout)"},
+     {"--format", "-f", "FORMAT", "md or junit (default md)"},
+     {"--budget", {}, "SPEC",
+      "comma-separated METRIC:CHANGE, e.g. \"p99:+10%,rps:-5%,error_rate:+0.5pp\" (also ms);\n"
+      "metrics p50 p90 p95 p99 p999 max mean rps error_rate.\n"
+      "Default: p50:+10%,p99:+10%,rps:-5%,error_rate:+0.5pp"},
+     {"--junit", {}, "FILE", "also write the comparison as JUnit XML"},
+     {"--fail-on-missing", {}, {}, "a step the baseline served and the current runs did not fails the gate (exit 1)"}},
+    "Exit: 0 no regression, 1 regression beyond the budget (or a missing step with --fail-on-missing), 2 usage,\n"
+    "3 invalid input, 4 cannot write output."};
 
-constexpr std::string_view merge_usage =
-    "usage: stampede merge A.json B.json ... [-o merged.json] [--report DIR] [--force]\n"
-    "  Adds the shards' histograms, aligns time series on wall-clock seconds and re-evaluates thresholds.\n"
-    "  Refuses inputs that are not the disjoint shards of one test (the same run or shard twice, shard 5 of 2,\n"
-    "  different shard counts) unless --force.\n"
-    "  Without -o the merged results go to stdout. Exit: 0 ok, 2 usage, 3 invalid input, 4 cannot write.\n";
+const cli::command merge_spec{
+    "stampede merge",
+    "A.json B.json ... [-o merged.json] [--report DIR] [--force]",
+    "Adds the shards' histograms, aligns time series on wall-clock seconds and re-evaluates thresholds.\n"
+    "Refuses inputs that are not the disjoint shards of one test (the same run or shard twice, shard 5 of 2,\n"
+    "different shard counts) unless --force.",
+    {{"--output", "-o", "FILE", "where to write the merged results (default: stdout)"},
+     {"--report", {}, "DIR", "also write every report format into DIR"},
+     {"--force", {}, {}, "merge inputs that are not the disjoint shards of one test"}},
+    "Exit: 0 ok, 2 usage, 3 invalid input, 4 cannot write."};
 
-int usage_error(std::string_view usage, const std::string& message) {
-  std::cerr << "stampede: " << message << "\n\n" << usage;
-  return exit_usage;
-}
+int bad_usage(const cli::command& spec, const std::string& message) { return cli::usage_failure(spec, message); }
 
 bool write_output(const std::optional<std::string>& path, std::string_view content) {
   if (!path || *path == "-") {
@@ -89,67 +102,36 @@ std::vector<run_results> load_side(const std::string& path) {
   return out;
 }
 
-bool is_help(std::string_view a) { return a == "-h" || a == "--help"; }
-
-// One flag of a subcommand: a value flag fills `value`, a switch sets `on`.
-struct flag {
-  std::vector<std::string_view> names;
-  std::optional<std::string>* value = nullptr;
-  bool* on = nullptr;
-  std::string_view needs = "a value";  // what the message says a value flag lacks, e.g. "a file"
-};
-
-// Parses the words after the subcommand: flags from `flags`, everything else (and "-") positional.
-// Returns an exit code when the command must stop here (help printed, or a usage error), else nullopt.
-std::optional<int> parse_flags(std::span<char* const> args, std::string_view usage, const std::vector<flag>& flags,
-                               std::vector<std::string>& positional) {
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string_view a = args[i];
-    if (is_help(a)) {
-      std::cout << usage;
-      return exit_ok;
-    }
-    if (a.empty() || a[0] != '-' || a == "-") {
-      positional.emplace_back(a);
-      continue;
-    }
-    auto f = std::find_if(flags.begin(), flags.end(), [&](const flag& candidate) {
-      return std::find(candidate.names.begin(), candidate.names.end(), a) != candidate.names.end();
-    });
-    if (f == flags.end()) return usage_error(usage, "unknown option " + std::string(a));
-    if (f->on != nullptr) {
-      *f->on = true;
-    } else if (i + 1 < args.size()) {
-      *f->value = args[++i];
-    } else {
-      return usage_error(usage, std::string(a) + " needs " + std::string(f->needs));
-    }
+// Parses the words after the subcommand. Returns an exit code when the command must stop here (help
+// printed, or a usage error), else the parsed flags.
+std::variant<int, cli::parsed_args> parse_flags(const cli::command& spec, std::span<char* const> args) {
+  try {
+    cli::parsed_args a = cli::parse(spec, args);
+    if (!a.help()) return a;
+    std::cout << cli::help_text(spec);
+    return exit_ok;
+  } catch (const cli::usage_error& e) {
+    return bad_usage(spec, e.what());
   }
-  return std::nullopt;
 }
 
 }  // namespace
 
 int report_command(std::span<char* const> args) {
-  std::optional<std::string> output, format_name, step, dir;
-  bool uncorrected = false;
-  std::vector<std::string> positional;
-  if (auto stop = parse_flags(args, report_usage,
-                              {{{"-o", "--output"}, &output, nullptr, "a file"},
-                               {{"-f", "--format"}, &format_name},
-                               {{"--step"}, &step, nullptr, "a name"},
-                               {{"--dir"}, &dir, nullptr, "a directory"},
-                               {{"--uncorrected"}, nullptr, &uncorrected}},
-                              positional)) {
-    return *stop;
-  }
-  if (positional.empty()) return usage_error(report_usage, "no results file given");
-  if (positional.size() > 1) return usage_error(report_usage, "more than one results file");
+  auto parsed = parse_flags(report_spec, args);
+  if (const int* stop = std::get_if<int>(&parsed)) return *stop;
+  const auto& a = std::get<cli::parsed_args>(parsed);
+  const std::optional<std::string> output = a.value("--output"), format_name = a.value("--format"),
+                                   step = a.value("--step"), dir = a.value("--dir");
+  const bool uncorrected = a.has("--uncorrected");
+  const std::vector<std::string>& positional = a.positional();
+  if (positional.empty()) return bad_usage(report_spec, "no results file given");
+  if (positional.size() > 1) return bad_usage(report_spec, "more than one results file");
   const std::string& input = positional.front();
   report_format format = report_format::markdown;
   if (format_name) {
     auto f = parse_format(*format_name);
-    if (!f) return usage_error(report_usage, "unknown format \"" + *format_name + "\"");
+    if (!f) return bad_usage(report_spec, "unknown format \"" + *format_name + "\"");
     format = *f;
   } else if (output) {
     std::string ext = fs::path(*output).extension().string();
@@ -157,7 +139,7 @@ int report_command(std::span<char* const> args) {
     if (f) format = *f;
   }
   if ((step || uncorrected) && format != report_format::hgrm) {
-    return usage_error(report_usage, "--step and --uncorrected apply to --format hgrm");
+    return bad_usage(report_spec, "--step and --uncorrected apply to --format hgrm");
   }
   run_results results;
   try {
@@ -185,31 +167,27 @@ int report_command(std::span<char* const> args) {
 }
 
 int compare_command(std::span<char* const> args) {
-  std::vector<std::string> sides;
-  std::optional<std::string> output, format_name, budget_text, junit;
+  auto parsed = parse_flags(compare_spec, args);
+  if (const int* stop = std::get_if<int>(&parsed)) return *stop;
+  const auto& a = std::get<cli::parsed_args>(parsed);
+  const std::vector<std::string>& sides = a.positional();
+  const std::optional<std::string> output = a.value("--output"), format_name = a.value("--format"),
+                                   budget_text = a.value("--budget"), junit = a.value("--junit");
   compare_options options;
-  if (auto stop = parse_flags(args, compare_usage,
-                              {{{"-o", "--output"}, &output, nullptr, "a file"},
-                               {{"-f", "--format"}, &format_name},
-                               {{"--budget"}, &budget_text},
-                               {{"--junit"}, &junit, nullptr, "a file"},
-                               {{"--fail-on-missing"}, nullptr, &options.fail_on_missing}},
-                              sides)) {
-    return *stop;
-  }
-  if (sides.size() != 2) return usage_error(compare_usage, "give exactly BASELINE and CURRENT");
+  options.fail_on_missing = a.has("--fail-on-missing");
+  if (sides.size() != 2) return bad_usage(compare_spec, "give exactly BASELINE and CURRENT");
   bool as_junit = false;
   if (format_name) {
     if (*format_name == "junit" || *format_name == "xml") as_junit = true;
     else if (*format_name != "md" && *format_name != "markdown") {
-      return usage_error(compare_usage, "unknown format \"" + *format_name + "\" (md or junit)");
+      return bad_usage(compare_spec, "unknown format \"" + *format_name + "\" (md or junit)");
     }
   }
   std::vector<budget_item> budget;
   try {
     budget = parse_budget(budget_text.value_or(std::string(default_budget)));
   } catch (const std::invalid_argument& e) {
-    return usage_error(compare_usage, e.what());
+    return bad_usage(compare_spec, e.what());
   }
   std::vector<run_results> baseline, current;
   try {
@@ -233,17 +211,14 @@ int compare_command(std::span<char* const> args) {
 }
 
 int merge_command(std::span<char* const> args) {
-  std::vector<std::string> inputs;
-  std::optional<std::string> output, report_dir;
+  auto parsed = parse_flags(merge_spec, args);
+  if (const int* stop = std::get_if<int>(&parsed)) return *stop;
+  const auto& a = std::get<cli::parsed_args>(parsed);
+  const std::vector<std::string>& inputs = a.positional();
+  const std::optional<std::string> output = a.value("--output"), report_dir = a.value("--report");
   merge_options options;
-  if (auto stop = parse_flags(args, merge_usage,
-                              {{{"-o", "--output"}, &output, nullptr, "a file"},
-                               {{"--report"}, &report_dir, nullptr, "a directory"},
-                               {{"--force"}, nullptr, &options.force}},
-                              inputs)) {
-    return *stop;
-  }
-  if (inputs.empty()) return usage_error(merge_usage, "no results files given");
+  options.force = a.has("--force");
+  if (inputs.empty()) return bad_usage(merge_spec, "no results files given");
   std::vector<run_results> shards;
   merge_output merged;
   try {

@@ -11,11 +11,13 @@
 
 #include <span>
 
+#include "common/cli_args.h"
+
 namespace stampede::reports {
 
-inline constexpr int exit_ok = 0;
+inline constexpr int exit_ok = cli::exit_ok;
 inline constexpr int exit_regression = 1;
-inline constexpr int exit_usage = 2;
+inline constexpr int exit_usage = cli::exit_usage;
 inline constexpr int exit_input = 3;
 inline constexpr int exit_output = 4;
 

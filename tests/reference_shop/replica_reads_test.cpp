@@ -76,13 +76,22 @@ TEST(replica_reads, replication_via_names_members_and_addresses) {
   }
 }
 
+// The replica flags parsed as a command line (the first word is the command's name, as in argv).
 arg_list args_of(std::vector<std::string> words) {
+  static const cli::command spec{"replica-test", "", "",
+                                 {{"--replica-reads", {}, "MODE"},
+                                  {"--replica-pin-ms", {}, "MS"},
+                                  {"--pg-ports", {}, "P1,..."},
+                                  {"--replication-via", {}, "pgK=ADDR"},
+                                  {"--db-replica-url", {}, "URL"},
+                                  {"--ha", {}, "MODE"}},
+                                 ""};
   static std::vector<std::string> keep;
   keep = std::move(words);
+  keep.insert(keep.begin(), "replica-test");
   std::vector<char*> argv;
   for (auto& w : keep) argv.push_back(w.data());
-  return arg_list{argv,
-                  {"replica-reads", "replica-pin-ms", "pg-ports", "replication-via", "db-replica-url", "ha"}};
+  return cli::parse(spec, argv);
 }
 
 TEST(replica_reads, flags_are_validated_with_the_flag_named) {

@@ -1,0 +1,114 @@
+// The supervisor behind `stampede shop` (supervisor.h), shared by its files:
+//   supervisor.cpp           the command: options, signals, start, watch loop (run), exit code
+//   supervisor_start.cpp     starting the tiers: data tier (PostgreSQL, Patroni + its HAProxy), cache tier
+//                            (Redis), payment emulator, nodes (with the order queue's workers), HAProxy; respawns
+//   supervisor_topology.cpp  the topology JSON
+//   supervisor_shutdown.cpp  the shutdown path
+// Concurrency model: one thread; SIGINT, SIGTERM and SIGCHLD are blocked and taken with sigtimedwait, so
+// child exits and stop requests are handled in order in normal code.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "reference_shop/cache_tier.h"
+#include "reference_shop/child_process.h"
+#include "reference_shop/data_tier.h"
+#include "reference_shop/haproxy_config.h"
+#include "reference_shop/passwords.h"
+#include "reference_shop/shop_options.h"
+
+namespace stampede::shop::supervision {
+
+using steady = std::chrono::steady_clock;
+
+inline constexpr int haproxy_max_failed_starts = 5;
+
+struct child {
+  std::string role;  // node | payment_emulator | haproxy | haproxy_db | database | cache
+  std::string name;
+  pid_t pid = -1;
+  uint16_t port = 0;
+  bool alive = false;
+};
+
+class supervisor {
+ public:
+  supervisor(const arg_list& args, shop_options options)
+      : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
+        config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
+        data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
+                                static_cast<int>(o_.replicas), o_.sync_replication, o_.replica}),
+        cache_(o_.cache) {}
+  ~supervisor() { shutdown(); }
+  supervisor(const supervisor&) = delete;
+  supervisor& operator=(const supervisor&) = delete;
+
+  // Seeds, starts the emulator, the nodes and HAProxy, writes the topology and prints the entry URL.
+  void start();
+  // Until SIGINT/SIGTERM: reports deaths, respawns nodes (--respawn-ms) and HAProxy. Returns the exit code.
+  int run(const sigset_t& signals);
+  void shutdown();
+
+ private:
+  // Starting (supervisor_start.cpp), in start()'s order.
+  void start_data_tier();
+  void start_cache_tier();
+  void start_payment_emulator();
+  void start_nodes();
+  void start_edge();  // HAProxy in front of the nodes; returns once it answers through to a node
+  void announce();    // topology, entry URL, a line for the operator
+  child& start_with_pipe(child c, std::vector<std::string> argv);
+  std::vector<std::string> node_argv(int64_t index, uint16_t port) const;
+  // What a node finds in its environment: the data tier's and the cache tier's settings (passwords stay
+  // off argv) and the admin token.
+  std::vector<std::pair<std::string, std::string>> node_environment() const;
+  void check_haproxy_binary() const;
+  void start_haproxy();
+  void start_db_haproxy();
+  bool restart_haproxy();
+  void respawn_node(child& c);
+  void respawn_cache();
+
+  // Watching (supervisor.cpp): one step of run() each.
+  void watch_database();
+  bool watch_haproxy();  // false: HAProxy could not be restarted, the shop stops
+  void respawn_nodes();
+
+  void write_topology();  // supervisor_topology.cpp
+  std::string db_haproxy_config_path() const;
+
+  int reap();
+  child* find(std::string_view role);
+  template <class Pred>
+  void stop_children(Pred selected);  // supervisor_shutdown.cpp
+
+  const arg_list& args_;
+  shop_options o_;
+  const std::string exe_, admin_token_, config_path_;
+  data_tier data_;
+  std::string payment_address_, entry_;
+  haproxy_config hc_;
+  std::vector<child> children_;
+  cache_tier cache_;  // after children_: its server's process is one of them
+  steady::time_point cache_due_ = steady::time_point::max();  // when to start a dead Redis again
+  // run()'s state: nodes to bring back (--respawn-ms): name -> when; HAProxy's restart.
+  std::map<std::string, steady::time_point> respawn_due_;
+  std::optional<steady::time_point> haproxy_due_;
+  int haproxy_failures_ = 0;  // failed restarts in a row
+  steady::time_point roles_checked_ = steady::now();
+  bool stopping_ = false;
+  bool shut_down_ = false;
+};
+
+}  // namespace stampede::shop::supervision

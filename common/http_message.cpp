@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/cookie_header.h"
 #include "common/http_server.h"
 
 namespace stampede::http {
@@ -80,16 +81,12 @@ bool request::has_query_param(std::string_view name) const {
 }
 
 std::string_view request::cookie(std::string_view name) const noexcept {
-  std::string_view rest = headers.find("cookie");
-  while (!rest.empty()) {
-    const size_t semi = rest.find(';');
-    std::string_view pair = rest.substr(0, semi);
-    rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
-    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-    const size_t eq = pair.find('=');
-    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
-  }
-  return {};
+  std::string_view found;
+  for_each_cookie(headers.find("cookie"), [&](std::string_view n, std::string_view v) {
+    if (n == name) found = v;
+    return n == name;
+  });
+  return found;
 }
 
 response response::json(int status, std::string body) {

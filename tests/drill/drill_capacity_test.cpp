@@ -28,6 +28,7 @@
 
 #include "common/http_server.h"
 #include "drill/capacity.h"
+#include "tests/support/child_process.h"
 #include "tests/support/sanitizers.h"
 
 extern char** environ;
@@ -103,58 +104,13 @@ class cliff_server {
   stampede::http::server server_;
 };
 
-class temp_dir {
- public:
-  explicit temp_dir(const std::string& name)
-      : path_(std::filesystem::temp_directory_path() / ("stampede-" + name + "-" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Runs `sh -c SCRIPT sh ARGS...` with stdout and stderr into `log`; the exit code, -1 when killed at the
 // deadline.
 int run_shell(const std::string& script, const std::vector<std::string>& args, const std::filesystem::path& log,
               std::chrono::seconds deadline) {
   std::vector<std::string> all{"/bin/sh", "-c", script, "sh"};
   all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, "/bin/sh", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -2;
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > until) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{50});  // waiting for a child process
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return stampede::testing::run_bounded(all, log, deadline);
 }
 
 const json::object& stage_at(const json::value& doc, double rate) {
@@ -206,8 +162,8 @@ TEST(capacity_slo, judges_a_stage_on_latency_errors_and_delivered_rate) {
 TEST(capacity_search, finds_the_knee_of_a_known_capacity_target_within_15_percent) {
   // 4 slots x 20 ms = 200 requests/s.
   known_capacity_server target(4, std::chrono::milliseconds{20});
-  const auto dir = std::filesystem::temp_directory_path() / ("stampede-capacity-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  stampede::testing::temp_dir temp("stampede-capacity");
+  const auto& dir = temp.path();
   stampede::drill::capacity_request request;
   request.scenario = STAMPEDE_DRILL_TEST_SCENARIOS "/capacity_target.lua";
   request.target = target.url();
@@ -224,15 +180,11 @@ TEST(capacity_search, finds_the_knee_of_a_known_capacity_target_within_15_percen
   EXPECT_NEAR(outcome.knee_rate, 200, 30) << outcome.limit_hint;
   EXPECT_FALSE(outcome.limit_hint.empty());
   // The results file holds the knee and the curve; the chart sits next to it.
-  std::ifstream in(dir / "capacity.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  json::value doc = json::parse(text.str());
+  json::value doc = json::parse(stampede::testing::read_text(dir / "capacity.json"));
   EXPECT_DOUBLE_EQ(doc.at("capacity").at("knee_rate").to_number<double>(), outcome.knee_rate);
   EXPECT_GE(doc.at("capacity").at("curve").as_array().size(), 4u);
   EXPECT_EQ(doc.at("schema"), "stampede-results");
   EXPECT_TRUE(std::filesystem::exists(dir / "capacity.svg"));
-  std::filesystem::remove_all(dir);
 }
 
 // A stage past the cliff: requests take 20 s, every VU waits, arrivals are dropped. The stage must end soon
@@ -241,7 +193,7 @@ TEST(capacity_search, finds_the_knee_of_a_known_capacity_target_within_15_percen
 // results.
 TEST(capacity_search, a_collapsing_stage_ends_at_its_length_and_says_arrivals_were_dropped) {
   cliff_server target(120);
-  temp_dir dir("capacity-cliff");
+  stampede::testing::temp_dir dir("stampede-capacity-cliff");
   stampede::drill::capacity_request request;
   request.scenario = STAMPEDE_DRILL_TEST_SCENARIOS "/capacity_target.lua";
   request.target = target.url();
@@ -254,7 +206,7 @@ TEST(capacity_search, a_collapsing_stage_ends_at_its_length_and_says_arrivals_we
   request.quiet = true;
   request.out_path = (dir.path() / "cap.json").string();
   EXPECT_EQ(stampede::drill::run_capacity(request), 0);
-  const json::value doc = json::parse(read_text(dir.path() / "cap.json"));
+  const json::value doc = json::parse(stampede::testing::read_text(dir.path() / "cap.json"));
   const json::object& cap = doc.at("capacity").as_object();
   // The best stage's results, with the run's identity (docs/RESULTS.md): 128 random bits in hex.
   EXPECT_TRUE(std::regex_match(std::string(doc.at("meta").at("run_id").as_string()), std::regex("[0-9a-f]{32}")));
@@ -297,7 +249,7 @@ TEST(capacity_output, an_unwritable_out_fails_before_the_search_with_exit_4) {
   EXPECT_EQ(stampede::drill::run_capacity(request, &outcome), stampede::drill::capacity_exit_output);
   EXPECT_TRUE(outcome.curve.empty());  // no stage ran
   // A file that exists but cannot take the bytes (ENOSPC): the search runs, the exit code says so.
-  temp_dir dir("capacity-full");
+  stampede::testing::temp_dir dir("stampede-capacity-full");
   request.out_path = (dir.path() / "cap.json").string();
   request.chart_path = "/dev/full";
   EXPECT_EQ(stampede::drill::run_capacity(request, &outcome), stampede::drill::capacity_exit_output);
@@ -311,18 +263,18 @@ TEST(capacity_output, an_unwritable_out_fails_before_the_search_with_exit_4) {
 // stage's p99 reached 1.1 s at 200/s, and the search then stopped at the target before the limit.
 TEST(capacity_search, the_generators_descriptor_limit_ends_the_search_with_a_lower_bound) {
   known_capacity_server target(100'000, std::chrono::milliseconds{200});
-  temp_dir dir("capacity-fd");
+  stampede::testing::temp_dir dir("stampede-capacity-fd");
   const std::string out = (dir.path() / "cap.json").string();
   const int code = run_shell("ulimit -n 200 && exec \"$@\"",
                              {STAMPEDE_BINARY, "capacity", STAMPEDE_DRILL_TEST_SCENARIOS "/capacity_target.lua", "--target",
                               target.url(), "--slo", "p(99)<4000,error_rate<0.01", "--start", "100", "--max", "1600",
                               "--stage", "1s", "--repeats", "1", "--precision", "0.5", "--quiet", "--out", out},
                              dir.path() / "log.txt", std::chrono::seconds{120});
-  const std::string log = read_text(dir.path() / "log.txt");
+  const std::string log = stampede::testing::read_text(dir.path() / "log.txt");
   ASSERT_EQ(code, 0) << log;
   EXPECT_NE(log.find("at least"), std::string::npos) << log;
   EXPECT_NE(log.find("the generator's limit, not the target's"), std::string::npos) << log;
-  const json::value doc = json::parse(read_text(out));
+  const json::value doc = json::parse(stampede::testing::read_text(out));
   const json::object& cap = doc.at("capacity").as_object();
   EXPECT_EQ(cap.at("limited_by"), "generator");
   EXPECT_EQ(cap.at("lower_bound"), true);
@@ -336,7 +288,7 @@ TEST(capacity_search, the_generators_descriptor_limit_ends_the_search_with_a_low
 // Every command raises the soft descriptor limit to the hard one at start: a script reads its own limits
 // (outside its folder: a trusted script, --unsafe-lua).
 TEST(capacity_search, every_command_raises_the_soft_descriptor_limit_at_start) {
-  temp_dir dir("capacity-rlimit");
+  stampede::testing::temp_dir dir("stampede-capacity-rlimit");
   const auto script = dir.path() / "limits.lua";
   std::ofstream(script) << R"lua(
 local limits = open("/proc/self/limits")
@@ -347,7 +299,7 @@ function default() end
   const int code = run_shell("ulimit -Sn 100 && ulimit -Hn 4000 && exec \"$@\"",
                              {STAMPEDE_BINARY, "run", script.string(), "--iterations", "1", "--quiet", "--unsafe-lua"},
                              dir.path() / "log.txt", std::chrono::seconds{60});
-  EXPECT_EQ(code, 0) << read_text(dir.path() / "log.txt");
+  EXPECT_EQ(code, 0) << stampede::testing::read_text(dir.path() / "log.txt");
 }
 
 // ---------------------------------------------------------------------------------------- pure functions

@@ -28,6 +28,7 @@
 
 #include <boost/json.hpp>
 
+#include "tests/support/child_process.h"
 #include "tests/support/sanitizers.h"
 #include "loadgen/run.h"
 
@@ -222,21 +223,11 @@ class hostile_server {
   std::vector<std::thread> threads_;
 };
 
-class temp_dir {
+// tests/support's temporary directory, with a path for a file in it.
+class temp_dir : public stampede::testing::temp_dir {
  public:
-  temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "stampede-hostile-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
+  temp_dir() : stampede::testing::temp_dir("stampede-hostile") {}
+  std::string file(const std::string& name) const { return (path() / name).string(); }
 };
 
 // Every case: one VU per case, two iterations each, all in parallel. `greeted` is another server that

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
@@ -20,6 +19,7 @@
 #include <string_view>
 
 #include "loadgen/run.h"
+#include "tests/support/child_process.h"
 
 namespace stampede::loadgen::test {
 
@@ -30,34 +30,18 @@ inline std::string scenario(std::string_view name) {
   return std::string(STAMPEDE_LOADGEN_SCENARIOS) + "/" + std::string(name);
 }
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class temp_dir {
+// A fresh directory under the system temp dir (tests/support's), removed with everything in it.
+class temp_dir : public stampede::testing::temp_dir {
  public:
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("stampede-loadgen-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+  temp_dir() : stampede::testing::temp_dir("stampede-loadgen-test") {}
 
-  const std::filesystem::path& path() const noexcept { return path_; }
   // Writes `content` to a file in this directory and returns its path.
   std::string write(std::string_view name, std::string_view content) const {
-    const auto file = path_ / std::string(name);
+    const auto file = path() / std::string(name);
     std::ofstream out(file, std::ios::binary | std::ios::trunc);
     out << content;
     return file.string();
   }
-
- private:
-  std::filesystem::path path_;
 };
 
 struct run_result {

@@ -9,27 +9,15 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/child_process.h"
+
 namespace stampede::shop::testing {
 
-// A fresh directory under $TMPDIR, removed with everything in it at scope exit.
-class temp_dir {
+// A fresh directory under $TMPDIR (tests/support's), removed with everything in it at scope exit.
+class temp_dir : public ::stampede::testing::temp_dir {
  public:
-  temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "stampede-shop-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    if (std::getenv("SHOP_TEST_KEEP") == nullptr) std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
+  temp_dir() : ::stampede::testing::temp_dir("stampede-shop") {}
+  std::string file(const std::string& name) const { return (path() / name).string(); }
 };
 
 // Polls `condition` until it holds or `timeout` passes; returns whether it held. For asynchronous

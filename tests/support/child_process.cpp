@@ -24,6 +24,7 @@ temp_dir::temp_dir(std::string_view prefix) {
 }
 
 temp_dir::~temp_dir() {
+  if (std::getenv("STAMPEDE_TEST_KEEP") != nullptr) return;  // kept to look at after a failure
   std::error_code ec;
   fs::remove_all(path_, ec);
 }

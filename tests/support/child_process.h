@@ -13,7 +13,8 @@
 
 namespace stampede::testing {
 
-// A fresh directory under the system's temporary directory (mkdtemp), removed with its contents.
+// A fresh directory under the system's temporary directory (mkdtemp), removed with its contents unless
+// STAMPEDE_TEST_KEEP is set (to look at a failed test's files).
 class temp_dir {
  public:
   explicit temp_dir(std::string_view prefix = "stampede-test");

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <mutex>
 
+#include "common/cookie_header.h"
+
 namespace stampede::testing {
 
 namespace json = boost::json;
@@ -90,15 +92,10 @@ struct test_server::impl {
     }
     if (path == "/cookies") {
       json::object cookies;
-      std::string_view rest = req.header("cookie");
-      while (!rest.empty()) {
-        const size_t semi = rest.find(';');
-        std::string_view pair = rest.substr(0, semi);
-        rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
-        while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-        const size_t eq = pair.find('=');
-        if (eq != std::string_view::npos) cookies[js(pair.substr(0, eq))] = js(pair.substr(eq + 1));
-      }
+      http::for_each_cookie(req.header("cookie"), [&](std::string_view name, std::string_view value) {
+        cookies[js(name)] = js(value);
+        return false;
+      });
       json::object o{{"cookie", js(req.header("cookie"))}, {"cookies", std::move(cookies)}};
       return reply(http::response::json(200, json::serialize(o)));
     }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "common/host_port.h"
 #include "common/limits.h"
 #include "reference_shop/data_tier.h"
 #include "reference_shop/passwords.h"
@@ -16,15 +17,10 @@ namespace stampede::shop {
 
 namespace {
 
-// "host:port" -> (host, port); throws std::invalid_argument naming the flag.
+// "host:port" -> (host, port), through the one host:port parser; throws std::invalid_argument naming the flag.
 std::pair<std::string, uint16_t> parse_address(const std::string& text, const std::string& flag) {
-  const size_t colon = text.rfind(':');
-  const int port = colon == std::string::npos ? 0 : std::atoi(text.c_str() + colon + 1);
-  if (colon == std::string::npos || colon == 0 || port <= 0 || port > 65535 ||
-      text.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
-    throw std::invalid_argument("--" + flag + ": '" + text + "' is not HOST:PORT");
-  }
-  return {text.substr(0, colon), static_cast<uint16_t>(port)};
+  auto address = parse_host_port(text, "--" + flag);
+  return {std::move(address.host), address.port};
 }
 
 std::vector<std::string> split_commas(const std::string& text) {

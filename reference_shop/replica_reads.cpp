@@ -98,9 +98,8 @@ replica_tier_options parse_replica_tier_options(const arg_list& a) {
   if (!mode) throw std::invalid_argument("--replica-reads must be off, on or read-your-writes");
   o.reads = *mode;
   o.pin = std::chrono::milliseconds{a.get_int("replica-pin-ms", o.pin.count(), 1, 3'600'000)};
-  std::string_view ports = a.has("pg-ports") ? std::string_view{a.get("pg-ports")} : std::string_view{};
-  const std::string ports_text{ports};
-  ports = ports_text;
+  const std::string ports_text = a.get("pg-ports");  // get() returns a copy: keep it while `ports` views it
+  std::string_view ports = ports_text;
   while (!ports.empty()) {
     const size_t comma = ports.find(',');
     const std::string_view p = ports.substr(0, comma);

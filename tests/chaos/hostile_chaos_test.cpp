@@ -19,6 +19,7 @@
 
 #include "tests/support/raw_socket.h"
 #include "tests/support/sanitizers.h"
+#include "tests/support/well_behaved_client.h"
 #include "chaos/api.h"
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
@@ -39,51 +40,7 @@ uint16_t port_of(const std::string& host_port) {
 }
 
 
-// A well-behaved client requesting `target` in a loop on its own thread; every request must succeed.
-class well_behaved_client {
- public:
-  well_behaved_client(uint16_t port, std::string target) : port_(port), target_(std::move(target)) {
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~well_behaved_client() { stop(); }
-  void stop(size_t min_requests = 0) {
-    const auto deadline = steady::now() + 20s;
-    while (done_.load() < min_requests && steady::now() < deadline) std::this_thread::sleep_for(5ms);
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  size_t succeeded() const { return done_.load(); }
-  const std::vector<std::string>& failures() const { return failures_; }
-  double max_ms() const { return max_ms_; }
-
- private:
-  void loop() {
-    http::blocking_client client("127.0.0.1", port_, 5s);
-    while (!stop_) {
-      const auto start = steady::now();
-      try {
-        const auto r = client.get(target_);
-        if (r.status == 200) {
-          ++done_;
-        } else {
-          failures_.push_back("status " + std::to_string(r.status));
-        }
-      } catch (const std::exception& e) {
-        failures_.push_back(e.what());
-        client.close();
-      }
-      max_ms_ = std::max(max_ms_, std::chrono::duration<double, std::milli>(steady::now() - start).count());
-    }
-  }
-
-  uint16_t port_;
-  std::string target_;
-  std::atomic<bool> stop_{false};
-  std::atomic<size_t> done_{0};
-  std::vector<std::string> failures_;
-  double max_ms_ = 0;
-  std::thread thread_;
-};
+using stampede::testing::well_behaved_client;  // every request it makes must succeed
 
 void expect_served(well_behaved_client& good, size_t min_requests) {
   good.stop(min_requests);
@@ -123,7 +80,7 @@ class hostile_proxy : public ::testing::Test {
 
 TEST_F(hostile_proxy, connection_flood_and_silent_connections_do_not_starve_others) {
   const long rss_before = peak_rss_kib();
-  well_behaved_client good(proxy_port_, "/x");
+  well_behaved_client good(proxy_port_, {"/x"});
   std::vector<raw_socket> held;
   for (int i = 0; i < 1000; ++i) held.emplace_back(proxy_port_);  // each opens an upstream connection too
   for (int i = 0; i < 200; ++i) held[i].send("GET /x HTTP/1.1\r\nHost: p\r\n");  // slowloris through it
@@ -144,7 +101,7 @@ TEST_F(hostile_proxy, connection_flood_and_silent_connections_do_not_starve_othe
 TEST_F(hostile_proxy, endless_headers_and_huge_bodies_through_an_http_toxic_stay_bounded) {
   add_http_toxic();
   const long rss_before = peak_rss_kib();
-  well_behaved_client good(proxy_port_, "/x");
+  well_behaved_client good(proxy_port_, {"/x"});
   std::atomic<int> refused_headers{0}, refused_bodies{0};
   std::vector<std::thread> attackers;
   for (int t = 0; t < 4; ++t) {
@@ -187,7 +144,7 @@ TEST_F(hostile_proxy, endless_headers_and_huge_bodies_through_an_http_toxic_stay
 TEST_F(hostile_proxy, pipelining_flood_through_an_http_toxic_is_answered_in_order) {
   add_http_toxic();
   constexpr int flood = 10'000;
-  well_behaved_client good(proxy_port_, "/x");
+  well_behaved_client good(proxy_port_, {"/x"});
   raw_socket s(proxy_port_, 10s);
   std::thread writer([&] {
     std::string batch;
@@ -206,7 +163,7 @@ TEST_F(hostile_proxy, pipelining_flood_through_an_http_toxic_is_answered_in_orde
 }
 
 TEST_F(hostile_proxy, control_api_survives_slowloris_and_oversized_requests) {
-  well_behaved_client good(api_.port(), "/version");
+  well_behaved_client good(api_.port(), {"/version"});
   std::vector<raw_socket> slow;
   for (int i = 0; i < 300; ++i) {
     slow.emplace_back(api_.port());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "loadgen/options.h"
+#include "tests/support/error_of.h"
 
 namespace stampede::loadgen {
 namespace {
@@ -17,16 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-// The message `fn` throws as std::invalid_argument, or "" when it does not throw.
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
-}
+using stampede::testing::error_of;
 
 TEST(build_thresholds, from_run_options) {
   const std::vector<threshold_input> input{

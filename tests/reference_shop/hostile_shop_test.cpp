@@ -19,6 +19,7 @@
 
 #include "tests/support/raw_socket.h"
 #include "tests/support/sanitizers.h"
+#include "tests/support/well_behaved_client.h"
 #include "common/http_client.h"
 #include "common/http_parse.h"
 #include "reference_shop/node.h"
@@ -33,57 +34,11 @@ using steady = std::chrono::steady_clock;
 using stampede::testing::peak_rss_kib;
 using stampede::testing::raw_socket;
 
-// A well-behaved client using the API in a loop on its own thread, measured: every request must succeed.
-class well_behaved_client {
- public:
-  explicit well_behaved_client(uint16_t port) : port_(port) {
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~well_behaved_client() { stop(); }
-  // Stops after at least `min_requests` requests (bounded by 20 s).
-  void stop(size_t min_requests = 0) {
-    const auto deadline = steady::now() + 20s;
-    while (done_.load() < min_requests && steady::now() < deadline) std::this_thread::sleep_for(5ms);
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  size_t succeeded() const { return done_.load(); }
-  const std::vector<std::string>& failures() const { return failures_; }
-  double max_ms() const { return latencies_.empty() ? 0 : *std::max_element(latencies_.begin(), latencies_.end()); }
-  double p50_ms() {
-    if (latencies_.empty()) return 0;
-    std::nth_element(latencies_.begin(), latencies_.begin() + latencies_.size() / 2, latencies_.end());
-    return latencies_[latencies_.size() / 2];
-  }
+using stampede::testing::well_behaved_client;
 
- private:
-  void loop() {
-    http::blocking_client client("127.0.0.1", port_, 5s);
-    const char* targets[] = {"/api/products/42", "/api/categories", "/healthz", "/api/products?category=3"};
-    for (size_t i = 0; !stop_; ++i) {
-      const auto start = steady::now();
-      try {
-        const auto r = client.get(targets[i % 4]);
-        if (r.status != 200) {
-          failures_.push_back(std::string(targets[i % 4]) + " -> " + std::to_string(r.status));
-        } else {
-          ++done_;
-        }
-      } catch (const std::exception& e) {
-        failures_.push_back(std::string(targets[i % 4]) + " -> " + e.what());
-        client.close();
-      }
-      latencies_.push_back(std::chrono::duration<double, std::milli>(steady::now() - start).count());
-    }
-  }
-
-  uint16_t port_;
-  std::atomic<bool> stop_{false};
-  std::atomic<size_t> done_{0};
-  std::vector<std::string> failures_;
-  std::vector<double> latencies_;
-  std::thread thread_;
-};
+// What a customer does while hostile peers attack: every request must succeed.
+const std::vector<std::string> customer_pages{"/api/products/42", "/api/categories", "/healthz",
+                                              "/api/products?category=3"};
 
 class hostile_shop : public ::testing::Test {
  protected:
@@ -106,7 +61,7 @@ class hostile_shop : public ::testing::Test {
   static uint16_t port() { return node_->port(); }
   // Runs `attack` while a well-behaved client works; checks the client was served throughout.
   static void under_attack(const std::function<void()>& attack, size_t min_good_requests = 50) {
-    well_behaved_client good(port());
+    well_behaved_client good(port(), customer_pages);
     attack();
     good.stop(min_good_requests);
     EXPECT_GE(good.succeeded(), min_good_requests);

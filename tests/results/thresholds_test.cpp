@@ -10,22 +10,15 @@
 #include <string>
 #include <utility>
 
+#include "tests/support/error_of.h"
+
 namespace stampede::results {
 namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-// The message `fn` throws as std::invalid_argument, or "" when it does not throw.
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
-}
+using stampede::testing::error_of;
 
 std::string expression_error(std::string_view text, metric_type type) {
   return error_of([&] { parse_threshold_expression(text, type); });

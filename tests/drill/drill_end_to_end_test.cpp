@@ -103,7 +103,10 @@ void expect_verdict(const drill_run& r, size_t index, const std::vector<std::str
   if (status == "recovered") {
     EXPECT_TRUE(rec.at("detected").as_bool()) << json::serialize(rec);
     ASSERT_TRUE(rec.at("time_to_recover_s").is_number()) << json::serialize(rec);
-    EXPECT_LE(rec.at("time_to_recover_s").to_number<double>(), 3.0) << json::serialize(rec);
+    // Release: back within 3 s of the heal. ASan/TSan: the first seconds after a pause stay slow longer (CI
+    // under ASan: 3.9 s for node_pause), so 3 s more there.
+    const double bound_s = stampede::testing::sanitized_build ? 6.0 : 3.0;
+    EXPECT_LE(rec.at("time_to_recover_s").to_number<double>(), bound_s) << json::serialize(rec);
   } else {
     EXPECT_FALSE(reason.empty()) << json::serialize(rec);
   }

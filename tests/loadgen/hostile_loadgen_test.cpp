@@ -29,6 +29,7 @@
 #include <boost/json.hpp>
 
 #include "tests/support/child_process.h"
+#include "tests/support/raw_server.h"
 #include "tests/support/sanitizers.h"
 #include "loadgen/run.h"
 
@@ -45,117 +46,34 @@ long peak_rss_kib() {
   return usage.ru_maxrss;
 }
 
-// A TCP server on 127.0.0.1 that reads one request head per exchange and then does what the path of
-// the request line asks for (see serve()). Blocking sockets, one thread per connection; every thread
-// ends when the client goes away or the server is destroyed (sockets are shut down, which wakes them).
+// A raw server on 127.0.0.1 (tests/support/raw_server.h) that reads one request head per exchange and
+// then does what the path of the request line asks for (see serve()).
 class hostile_server {
  public:
   // `greeting`: bytes written as soon as a connection is accepted, before any request is read.
-  explicit hostile_server(std::string greeting = {}) : greeting_(std::move(greeting)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listener_ < 0) throw std::runtime_error("socket failed");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener_, 128) != 0) {
-      throw std::runtime_error("bind/listen failed");
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { accept_loop(); });
-  }
-  ~hostile_server() {
-    stop_ = true;
-    acceptor_.join();
-    ::close(listener_);
-    {
-      std::lock_guard lock(mutex_);
-      for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
-    }
-    for (auto& t : threads_) t.join();
-  }
-  hostile_server(const hostile_server&) = delete;
-  hostile_server& operator=(const hostile_server&) = delete;
+  explicit hostile_server(std::string greeting = {}) : greeting_(std::move(greeting)) {}
 
-  uint16_t port() const { return port_; }
-  uint64_t connections() const { return connections_.load(); }
+  uint16_t port() const { return server_.port(); }
+  uint64_t connections() const { return server_.connections(); }
 
  private:
-  void accept_loop() {
-    while (!stop_) {
-      pollfd p{listener_, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;  // wakes every 20 ms to notice stop_
-      const int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      ++connections_;
-      std::lock_guard lock(mutex_);
-      open_.push_back(fd);
-      threads_.emplace_back([this, fd] {
-        serve(fd);
-        std::lock_guard inner(mutex_);
-        std::erase(open_, fd);
-        ::close(fd);
-      });
-    }
-  }
-
-  // Writes everything; false once the peer is gone (or the server stops).
-  bool send_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-      const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0 || stop_) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-  // Sends `data` one byte per `gap`, until done, the peer leaves or the server stops.
-  bool trickle(int fd, std::string_view data, std::chrono::milliseconds gap) {
-    for (char c : data) {
-      if (!send_all(fd, std::string_view(&c, 1))) return false;
-      std::this_thread::sleep_for(gap);  // pacing of the hostile peer, not synchronisation
-    }
-    return true;
-  }
-  // Reads until the end of a request head; returns its request line, empty when the peer left.
-  std::string read_head(int fd, std::string& buffered) {
-    while (buffered.find("\r\n\r\n") == std::string::npos) {
-      char chunk[4096];
-      const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-      if (n <= 0 || stop_) return {};
-      buffered.append(chunk, static_cast<size_t>(n));
-    }
-    const size_t end = buffered.find("\r\n\r\n");
-    std::string line = buffered.substr(0, buffered.find("\r\n"));
-    buffered.erase(0, end + 4);  // requests here have no bodies
-    return line;
-  }
-  // Ends the connection with an RST instead of a FIN.
-  static void reset(int fd) {
-    linger l{1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    ::shutdown(fd, SHUT_RDWR);
-  }
-
-  void serve(int fd) {
-    if (!greeting_.empty() && !send_all(fd, greeting_)) return;
-    std::string buffered;
+  void serve(testing::raw_connection& c) {
+    if (!greeting_.empty() && !c.send(greeting_)) return;
     for (;;) {
-      const std::string line = read_head(fd, buffered);
+      const std::string line = c.read_request_line();
       if (line.empty()) return;
-      const std::string path = line.substr(line.find(' ') + 1, line.rfind(' ') - line.find(' ') - 1);
+      const std::string path = testing::request_target(line);
       if (path == "/ok") {
-        if (!send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) return;
+        if (!c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) return;
         continue;  // keep-alive
       }
       if (path == "/slowloris") {  // a header byte every 50 ms, forever
-        send_all(fd, "HTTP/1.1 200 OK\r\n");
-        while (trickle(fd, "X-Slow: a\r\n", 50ms)) {
+        c.send("HTTP/1.1 200 OK\r\n");
+        while (c.trickle("X-Slow: a\r\n", 50ms)) {
         }
       } else if (path == "/slow_body") {  // headers at once, then the body at 20 bytes per second
-        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
-        while (trickle(fd, std::string(100, 'b'), 50ms)) {
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+        while (c.trickle(std::string(100, 'b'), 50ms)) {
         }
       } else if (path == "/endless_headers") {  // header lines as fast as the client takes them
         const std::string lines = [] {
@@ -163,64 +81,51 @@ class hostile_server {
           for (int i = 0; i < 64; ++i) s += "X-Fill-" + std::to_string(i) + ": " + std::string(100, 'h') + "\r\n";
           return s;
         }();
-        send_all(fd, "HTTP/1.1 200 OK\r\n");
-        while (send_all(fd, lines)) {
+        c.send("HTTP/1.1 200 OK\r\n");
+        while (c.send(lines)) {
         }
       } else if (path == "/endless_status_line") {  // a status line that never ends
-        send_all(fd, "HTTP/1.1 200 ");
+        c.send("HTTP/1.1 200 ");
         const std::string reason(16 * 1024, 'r');
-        while (send_all(fd, reason)) {
+        while (c.send(reason)) {
         }
       } else if (path == "/absurd_length") {
-        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nxx");
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nxx");
       } else if (path == "/huge_length") {  // 60 MB announced (under the 64 MiB limit), 10 bytes sent
-        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 60000000\r\n\r\n0123456789");
-        wait_for_close(fd);
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 60000000\r\n\r\n0123456789");
+        c.wait_for_close();
       } else if (path == "/conflicting_length") {
-        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc");
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc");
       } else if (path == "/bad_status") {
-        send_all(fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n");
+        c.send("HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n");
       } else if (path == "/not_http") {
-        send_all(fd, "SSH-2.0-OpenSSH_9.2\r\n\r\n");
+        c.send("SSH-2.0-OpenSSH_9.2\r\n\r\n");
       } else if (path == "/binary") {
-        send_all(fd, std::string("\x16\x03\x01\x00\xff\x00\x00\r\n\r\n", 11));
+        c.send(std::string("\x16\x03\x01\x00\xff\x00\x00\r\n\r\n", 11));
       } else if (path == "/bad_chunked") {
-        send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+        c.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
       } else if (path == "/huge_chunk") {
-        send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\nabc");
+        c.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\nabc");
       } else if (path == "/reset_mid_body") {
-        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(100, 'x'));
-        reset(fd);
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(100, 'x'));
+        c.reset();
       } else if (path == "/close_mid_body") {
-        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(100, 'x'));
-        ::shutdown(fd, SHUT_WR);
-        wait_for_close(fd);
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(100, 'x'));
+        ::shutdown(c.fd(), SHUT_WR);
+        c.wait_for_close();
       } else if (path == "/close_before_response") {
-        ::shutdown(fd, SHUT_WR);
-        wait_for_close(fd);
+        ::shutdown(c.fd(), SHUT_WR);
+        c.wait_for_close();
       } else {
-        send_all(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        c.send("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
         continue;
       }
       return;
     }
   }
-  // Holds the connection until the client closes it (or the server stops).
-  void wait_for_close(int fd) {
-    char sink[4096];
-    while (!stop_ && ::recv(fd, sink, sizeof sink, 0) > 0) {
-    }
-  }
 
   std::string greeting_;
-  int listener_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> connections_{0};
-  std::thread acceptor_;
-  std::mutex mutex_;
-  std::vector<int> open_;
-  std::vector<std::thread> threads_;
+  testing::raw_server server_{[this](testing::raw_connection& c) { serve(c); }};  // last: stops first
 };
 
 // tests/support's temporary directory, with a path for a file in it.

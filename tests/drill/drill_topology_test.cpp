@@ -315,5 +315,39 @@ TEST(topology_timeline, links_become_proxies_on_their_listen_address) {
   EXPECT_EQ(proxies->proxy("app_db")->config.listen, "127.0.0.1:" + std::to_string(listen));
 }
 
+// `db:*` targets every proxy whose name starts with `db:` (every node's database link) and nothing else:
+// one toxic on each while the fault lasts, all removed by its heal; a prefix naming no proxy is refused.
+TEST(topology_timeline, a_trailing_star_targets_every_proxy_of_that_prefix) {
+  auto proxies = std::make_shared<chaos::proxy_server>();
+  for (const char* name : {"db:node1", "db:node2", "redis:node1", "payment"}) {
+    proxies->add_proxy({name, "127.0.0.1:0", "127.0.0.1:9", true});
+  }
+  chaos_timeline timeline(1, "", proxies);
+  const auto latency = spec("latency", "db:*", {}, R"({"type": "latency", "attributes": {"latency": 10}})");
+  const int id = timeline.inject(latency, 1.0);
+  EXPECT_EQ(proxies->toxics("db:node1").size(), 1u);
+  EXPECT_EQ(proxies->toxics("db:node2").size(), 1u);
+  EXPECT_TRUE(proxies->toxics("redis:node1").empty());
+  EXPECT_TRUE(proxies->toxics("payment").empty());
+  timeline.heal(id, 2.0);
+  EXPECT_TRUE(proxies->toxics("db:node1").empty());
+  EXPECT_TRUE(proxies->toxics("db:node2").empty());
+  const auto records = timeline.records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].at("target").as_string(), "db:*");
+  EXPECT_EQ(records[0].at("end_s").as_double(), 2.0);
+  // One link by name is untouched by the group form.
+  const int one = timeline.inject(spec("latency", "db:node2", {}, R"({"type": "latency", "attributes": {"latency": 10}})"), 3.0);
+  EXPECT_TRUE(proxies->toxics("db:node1").empty());
+  EXPECT_EQ(proxies->toxics("db:node2").size(), 1u);
+  timeline.heal(one, 4.0);
+  try {
+    timeline.validate(spec("latency", "cache:*", {}, R"({"type": "latency", "attributes": {"latency": 10}})"));
+    FAIL() << "a prefix naming no proxy must be refused";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'cache:*' names no proxy"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace stampede::loadgen

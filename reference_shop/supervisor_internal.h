@@ -4,6 +4,7 @@
 //                            (Redis), payment emulator, nodes (with the order queue's workers), HAProxy; respawns
 //   supervisor_topology.cpp  the topology JSON
 //   supervisor_shutdown.cpp  the shutdown path
+//   supervisor_restarts.cpp  restarts asked for by drills' node faults (DIR/restart)
 // Concurrency model: one thread; SIGINT, SIGTERM and SIGCHLD are blocked and taken with sigtimedwait, so
 // child exits and stop requests are handled in order in normal code.
 #pragma once
@@ -87,6 +88,13 @@ class supervisor {
   void respawn_nodes();
 
   void write_topology();  // supervisor_topology.cpp
+
+  // Restarts asked for by drills' node faults (supervisor_restarts.cpp).
+  std::filesystem::path restart_dir() const;
+  void prepare_restart_requests();
+  std::string restart_command(const std::string& name) const;  // the fault's commands.restart
+  void serve_restart_requests();                               // one step of run()
+  pid_t restart_now(const std::string& name);
   std::string db_haproxy_config_path() const;
 
   int reap();

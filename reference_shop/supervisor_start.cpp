@@ -180,6 +180,7 @@ void supervisor::start_edge() {
 
 void supervisor::announce() {
   entry_ = "http://127.0.0.1:" + std::to_string(hc_.frontend_port);
+  prepare_restart_requests();
   write_topology();
   std::printf("%s\n", entry_.c_str());
   std::fflush(stdout);

@@ -81,6 +81,11 @@ TEST(topology, reference_shop_file_with_redis_names_it_for_node_faults) {
   EXPECT_EQ(t.node("redis")->pid, 105);
   EXPECT_TRUE(t.node("redis")->supports("kill"));
   EXPECT_TRUE(t.node("redis")->supports("pause"));
+  EXPECT_FALSE(t.node("redis")->supports("restart"));
+  // The shop's file gives it a restart command (the supervisor starts it again on request).
+  const auto r = parse_topology(R"({"redis": {"name": "redis", "pid": 105,
+    "commands": {"restart": "/bin/sh /d/restart/request.sh redis"}}})");
+  EXPECT_TRUE(r.node("redis")->supports("restart"));
   // Without --cache redis there is no such process to target.
   EXPECT_EQ(parse_topology(R"({"nodes": [{"name": "node1", "pid": 101}], "cache": "local"})").node("redis"), nullptr);
 }

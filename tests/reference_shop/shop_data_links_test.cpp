@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "chaos/proxy_server.h"
+#include "reference_shop/data_links.h"
+#include "reference_shop/options.h"
 #include "reference_shop/postgres_store.h"
 #include "tests/reference_shop/store_backends.h"
 #include "tests/support/sanitizers.h"
@@ -126,6 +128,52 @@ TEST_F(database_link_test, a_commit_on_a_cut_link_is_unavailable_within_its_dead
   // Placed by the first run (its COMMIT may have reached the server) or now: exactly one order either way.
   ASSERT_TRUE(placed.status == checkout_status::created || placed.status == checkout_status::replayed);
   EXPECT_EQ(db->checkout(5, "cut-commit", "items:3x1", {{3, 1}}, 1).placed.id, placed.placed.id);
+}
+
+// The shop's flags for the links (`stampede shop --db-port/--db-via/--redis-port/--redis-via`): read and
+// checked with the flag named, and node i's command line routed through the i-th address.
+arg_list shop_args(std::vector<std::string> words) {
+  static std::vector<std::string> keep;  // as replica_reads_test: the words outlive the parse
+  keep = std::move(words);
+  keep.insert(keep.begin(), "stampede-shop");
+  std::vector<char*> argv;
+  for (auto& w : keep) argv.push_back(w.data());
+  return cli::parse(shop_spec(), argv);
+}
+
+TEST(data_link_flags, routes_each_node_through_its_address_and_names_a_bad_flag) {
+  const auto o = parse_data_link_options(shop_args({"--db", "postgres", "--cache", "redis", "--db-port", "5432",
+                                                    "--db-via", "127.0.0.1:7001,127.0.0.1:7002", "--redis-port",
+                                                    "6400", "--redis-via", "127.0.0.1:7101,127.0.0.1:7102"}),
+                                         2, "postgres", "redis");
+  EXPECT_EQ(o.db_port, 5432);
+  EXPECT_EQ(o.redis_port, 6400);
+  std::vector<std::string> node2{"stampede", "shop-node", "--db-url", "postgresql://shop@127.0.0.1:5432/shop",
+                                 "--db-pool", "8", "--cache", "redis", "--redis", "127.0.0.1:6400"};
+  route_node_links(node2, o, 2);
+  EXPECT_EQ(node2[3], "postgresql://shop@127.0.0.1:7002/shop");
+  EXPECT_EQ(node2[9], "127.0.0.1:7102");
+  // Without via lists the command line is unchanged (nothing happened).
+  std::vector<std::string> plain{"--db-url", "postgresql://shop:pw@127.0.0.1:5432/shop", "--redis", "127.0.0.1:6400"};
+  const auto before = plain;
+  route_node_links(plain, parse_data_link_options(shop_args({}), 2, "postgres", "redis"), 1);
+  EXPECT_EQ(plain, before);
+
+  auto error_of = [](std::vector<std::string> words, const std::string& db, const std::string& cache) {
+    try {
+      (void)parse_data_link_options(shop_args(std::move(words)), 2, db, cache);
+    } catch (const std::invalid_argument& e) {
+      return std::string{e.what()};
+    }
+    return std::string{"(accepted)"};
+  };
+  EXPECT_EQ(error_of({"--db-via", "127.0.0.1:7001"}, "postgres", "local"), "--db-via needs one address per node");
+  EXPECT_NE(error_of({"--db-via", "127.0.0.1:7001,nowhere"}, "postgres", "local").find("--db-via"),
+            std::string::npos);
+  EXPECT_EQ(error_of({"--db-port", "5432"}, "sqlite", "local"), "--db-port needs --db postgres");
+  EXPECT_EQ(error_of({"--redis-via", "127.0.0.1:1,127.0.0.1:2"}, "postgres", "local"),
+            "--redis-via needs --cache redis");
+  EXPECT_NE(error_of({"--redis-port", "70000"}, "sqlite", "redis").find("--redis-port"), std::string::npos);
 }
 
 }  // namespace

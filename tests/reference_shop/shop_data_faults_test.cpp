@@ -2,7 +2,8 @@
 // shop's topology (real processes, `stampede shop`):
 // - `restart` of `redis` (with --redis-respawn-ms off, so only the fault brings it back): SIGKILL, the
 //   supervisor starts it again on its port at the fault's request; the nodes fall back to the database, then
-//   read Redis again (their hit counters grow);
+//   read Redis again (their hit counters grow); `pause` of `redis`: the nodes fall back within their Redis
+//   timeouts, and read Redis again after the heal;
 // - `pause` of `primary`: the whole member freezes (Patroni, the postmaster and every backend, as a frozen
 //   machine): a write on a session opened before the pause fails within the session's deadline instead of
 //   being served by its still-running backend, a new session cannot start; after the heal writes succeed;
@@ -25,6 +26,7 @@
 #include "loadgen/chaos_timeline.h"
 #include "reference_shop/pg_connection.h"
 #include "tests/reference_shop/shop_process_support.h"
+#include "tests/support/sanitizers.h"
 
 namespace stampede::shop::testing {
 namespace {
@@ -103,6 +105,49 @@ TEST_F(data_faults_test, restart_of_redis_brings_it_back_and_the_nodes_use_it_ag
       return metric(m, "shop_cache_redis_up") == 1 &&
              metric(m, R"(shop_cache_requests_total{result="hit"})") > hits_before[i] + 1;
     }, 15s)) << "node" << i + 1 << " does not hit Redis again:\n" << node_metrics(i, 3);
+  }
+  stop_and_expect_nothing_left();
+}
+
+// A paused Redis (SIGSTOP by pid, as a frozen cache host): the nodes' calls end at their command timeout and
+// they answer from the database (fallbacks grow, every page 200, each within a second); after the heal they
+// read Redis again.
+TEST_F(data_faults_test, pause_of_redis_makes_the_nodes_fall_back_then_use_it_again) {
+  start({"--nodes", "2", "--cache", "redis"});
+  const pid_t redis = static_cast<pid_t>(topology_["redis"].at("pid").as_int64());
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(eventually([&] { return metric(node_metrics(i, 3), "shop_cache_redis_up") == 1; }, 10s));
+  }
+  const auto fallbacks = [&](size_t i, int64_t product) {
+    const auto m = node_metrics(i, product);
+    return metric(m, R"(shop_cache_fallbacks_total{reason="redis_down"})") +
+           metric(m, R"(shop_cache_fallbacks_total{reason="redis_error"})");
+  };
+  const double before[2] = {fallbacks(0, 3), fallbacks(1, 3)};
+  auto chaos = timeline();
+  const int paused = chaos.inject(node_fault("pause", "redis"), 1.0);
+  EXPECT_EQ(chaos::process_state(redis), 'T');
+  for (size_t i = 0; i < 2; ++i) {
+    const auto port = port_of(std::string{topology_["nodes"].as_array()[i].at("url").as_string()});
+    http::blocking_client c{"127.0.0.1", port, 5s};
+    for (int64_t product = 200; product < 205; ++product) {
+      const auto begin = steady::now();
+      EXPECT_EQ(c.get("/api/products/" + std::to_string(product)).status, 200);
+      // Redis calls are bounded by 100 ms (command) and 200 ms (connect), then a circuit: well within 1 s.
+      EXPECT_LT(steady::now() - begin, stampede::testing::sanitized_build ? 3s : 1s)
+          << "a page waited on the paused Redis";
+    }
+    EXPECT_GT(fallbacks(i, 210), before[i]) << "node" << i + 1;
+  }
+  chaos.heal(paused, 3.0);
+  EXPECT_NE(chaos::process_state(redis), 'T');
+  for (size_t i = 0; i < 2; ++i) {
+    const double hits = metric(node_metrics(i, 3), R"(shop_cache_requests_total{result="hit"})");
+    EXPECT_TRUE(eventually([&] {
+      const auto m = node_metrics(i, 3);
+      return metric(m, "shop_cache_redis_up") == 1 &&
+             metric(m, R"(shop_cache_requests_total{result="hit"})") > hits + 1;
+    }, 15s)) << "node" << i + 1 << " does not hit Redis again";
   }
   stop_and_expect_nothing_left();
 }

@@ -17,6 +17,7 @@
 
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
+#include "drill/data_links.h"
 #include "drill/drill_run.h"
 #include "drill/replication_links.h"
 #include "drill/shop_process.h"
@@ -288,6 +289,7 @@ int run_drill(const drill_request& request) {
     args.insert(args.end(), request.shop_args.begin(), request.shop_args.end());
     const auto replication = add_replication_links(args, *proxies, links);
     args.insert(args.end(), replication.begin(), replication.end());
+    for (auto& a : add_data_links(args, *proxies, links)) args.push_back(std::move(a));  // db:nodeK, redis:nodeK
     // PostgreSQL runs as the postgres user when we are root; the work directory is private (0700).
     if (shop_runs_postgres(args)) work_holder->let_other_users_enter();
     std::string program = request.stampede_binary;

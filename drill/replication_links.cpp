@@ -10,10 +10,7 @@ namespace stampede::drill {
 
 namespace json = boost::json;
 
-namespace {
-
-// The last value given to `--name` (as "--name V" or "--name=V"), as the shop's parser keeps it.
-std::optional<std::string> flag_value(const std::vector<std::string>& args, const std::string& name) {
+std::optional<std::string> shop_flag_value(const std::vector<std::string>& args, const std::string& name) {
   std::optional<std::string> out;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == name && i + 1 < args.size()) {
@@ -25,14 +22,12 @@ std::optional<std::string> flag_value(const std::vector<std::string>& args, cons
   return out;
 }
 
-}  // namespace
-
 std::vector<std::string> add_replication_links(const std::vector<std::string>& shop_args,
                                                chaos::proxy_server& proxies, json::array& links) {
-  const auto reads = flag_value(shop_args, "--replica-reads");
-  if (flag_value(shop_args, "--ha").value_or("none") != "patroni" || reads.value_or("off") == "off")
+  const auto reads = shop_flag_value(shop_args, "--replica-reads");
+  if (shop_flag_value(shop_args, "--ha").value_or("none") != "patroni" || reads.value_or("off") == "off")
     return {};
-  const std::string replicas_text = flag_value(shop_args, "--replicas").value_or("2");
+  const std::string replicas_text = shop_flag_value(shop_args, "--replicas").value_or("2");
   int replicas = 0;
   try {
     replicas = std::stoi(replicas_text);

@@ -13,12 +13,17 @@
 #pragma once
 
 #include <boost/json/array.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "chaos/proxy_server.h"
 
 namespace stampede::drill {
+
+// The last value given to `--name` in `stampede shop` arguments (as "--name V" or "--name=V"), as the
+// shop's parser keeps it.
+std::optional<std::string> shop_flag_value(const std::vector<std::string>& args, const std::string& name);
 
 // The shop flags for the links (empty when the arguments do not read from replicas); adds the proxies to
 // `proxies` and their entries ({name, from, to, listen, upstream}) to `links`. Throws std::invalid_argument

@@ -26,6 +26,7 @@ struct chaos_timeline::active_fault {
   int id = 0;
   fault_spec spec;
   std::string toxic_name;
+  std::vector<std::string> proxies;  // a network fault's proxies: its target, or all a `prefix*` names
   double planned_start_s = -1;
   double start_s = -1;
   double end_s = -1;                 // -1 while active
@@ -89,9 +90,11 @@ void chaos_timeline::validate(const fault_spec& spec) const {
     }
     (void)chaos::parse_toxic(spec.toxic_json);  // throws with the attribute's name
     std::lock_guard lock(mutex_);
-    if (!proxies_ || !proxies_->proxy(spec.target)) {
+    if (network_targets_locked(spec.target).empty()) {
       throw std::invalid_argument("network fault target '" + spec.target +
-                                  "' is not a proxy of this run (use --proxy, which creates \"target\", or options.proxies)");
+                                  (spec.target.ends_with('*') ? "' names no proxy of this run"
+                                                              : "' is not a proxy of this run") +
+                                  " (use --proxy, which creates \"target\", or options.proxies)");
     }
     return;
   }
@@ -107,6 +110,22 @@ void chaos_timeline::validate(const fault_spec& spec) const {
                                 (spec.fault == "restart" ? std::string("commands.restart (or a restart command in the fault)")
                                                          : "pid, pid_file or commands." + spec.fault));
   }
+}
+
+// `name`, or with a trailing `*` every proxy whose name starts with what comes before it (`db:*`: every
+// node's database link); empty when none matches.
+std::vector<std::string> chaos_timeline::network_targets_locked(const std::string& target) const {
+  std::vector<std::string> out;
+  if (!proxies_) return out;
+  if (!target.ends_with('*')) {
+    if (proxies_->proxy(target)) out.push_back(target);
+    return out;
+  }
+  const std::string_view prefix = std::string_view{target}.substr(0, target.size() - 1);
+  for (const auto& p : proxies_->proxies()) {
+    if (std::string_view{p.config.name}.starts_with(prefix)) out.push_back(p.config.name);
+  }
+  return out;
 }
 
 chaos::process_faults& chaos_timeline::process_for(const fault_spec& spec) {
@@ -148,7 +167,10 @@ int chaos_timeline::inject(const fault_spec& spec, double now_s) {
       chaos::toxic_spec toxic = chaos::parse_toxic(spec.toxic_json);
       toxic.name = "fault" + std::to_string(f->id) + "_" + std::string(chaos::to_string(toxic.type));
       f->toxic_name = toxic.name;
-      proxies_->add_toxic(spec.target, toxic);
+      for (const auto& proxy : network_targets_locked(spec.target)) {
+        proxies_->add_toxic(proxy, toxic);
+        f->proxies.push_back(proxy);  // healed (removed) by heal_locked, also after a later one failed
+      }
     } else {
       chaos::process_faults& p = process_for(spec);
       f->process = &p;
@@ -169,7 +191,11 @@ int chaos_timeline::inject(const fault_spec& spec, double now_s) {
     }
   } catch (const std::exception& e) {
     f->error = e.what();
-    f->end_s = now_s;
+    if (spec.network()) {
+      heal_locked(*f, now_s);  // a group fault's toxics already added come off
+    } else {
+      f->end_s = now_s;
+    }
     faults_.push_back(std::move(f));
     throw std::runtime_error("fault '" + faults_.back()->spec.label + "' failed: " + faults_.back()->error);
   }
@@ -182,10 +208,12 @@ void chaos_timeline::heal_locked(active_fault& f, double now_s) noexcept {
   f.end_s = now_s;
   try {
     if (!f.toxic_name.empty() && proxies_) {
-      if (auto info = proxies_->proxy(f.spec.target)) {
-        if (auto it = info->injections.find(f.toxic_name); it != info->injections.end()) f.injections = it->second;
+      for (const auto& proxy : f.proxies) {
+        if (auto info = proxies_->proxy(proxy)) {
+          if (auto it = info->injections.find(f.toxic_name); it != info->injections.end()) f.injections += it->second;
+        }
+        proxies_->remove_toxic(proxy, f.toxic_name);
       }
-      proxies_->remove_toxic(f.spec.target, f.toxic_name);
     } else if (f.process != nullptr) {
       f.injections = 1;
       if (f.spec.fault == "pause") f.process->resume();

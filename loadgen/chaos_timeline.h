@@ -30,7 +30,7 @@ namespace stampede::loadgen {
 struct fault_spec {
   std::string label;                 // for reports; default "<fault> <target>"
   std::string fault;                 // a toxic type (latency, bandwidth, ..., http_abort) or kill/terminate/pause/restart
-  std::string target;                // proxy name (network) or process name (node faults)
+  std::string target;                // proxy name (network; "prefix*": every proxy so named) or process name (node faults)
   std::optional<std::chrono::nanoseconds> at;        // timeline faults: offset from the run's start
   std::optional<std::chrono::nanoseconds> duration;  // none: until the end of the run (or heal)
   std::string toxic_json;            // network faults: Toxiproxy toxic JSON (type, stream, toxicity, attributes)
@@ -79,6 +79,7 @@ class chaos_timeline {
  private:
   struct active_fault;
   chaos::process_faults& process_for(const fault_spec& spec);
+  std::vector<std::string> network_targets_locked(const std::string& target) const;
   void ensure_proxies_locked();
   bool watchable(const std::string& target) const;
   std::optional<topology> reread_topology() const;

@@ -33,6 +33,7 @@ cache_tier::cache_tier(cache_tier_options options) : options_(std::move(options)
     ro.bin = options_.redis_bin;
     ro.dir = options_.data / "redis";
     ro.maxmemory_mb = options_.maxmemory_mb;
+    ro.port = options_.port;
     server_ = std::make_unique<redis_server>(ro);
   }
 }

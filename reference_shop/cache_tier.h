@@ -29,6 +29,7 @@ struct cache_tier_options {
   std::string redis_bin = default_redis_server_bin;
   int64_t maxmemory_mb = 64;
   int64_t respawn_ms = 1000;  // < 0: a Redis that died stays down
+  uint16_t port = 0;          // 0: a free one (--redis-port fixes it, for a fault proxy in front)
 };
 
 // --cache, --redis-bin, --redis-maxmemory-mb, --redis-respawn-ms MS|off; std::invalid_argument naming

@@ -73,7 +73,7 @@ void data_tier::start() {
     cluster_ = std::make_unique<patroni_cluster>(co);
     cluster_->start();
     cluster_->ensure_database(shop_role, password_, shop_database);
-    primary_port_ = free_loopback_port();
+    primary_port_ = options_.db_port != 0 ? options_.db_port : free_loopback_port();
     replica_port_ = free_loopback_port();
     runtime_port_ = free_loopback_port();
     return;
@@ -81,6 +81,7 @@ void data_tier::start() {
   postgres_server_options po;
   po.bin_dir = options_.pg_bin_dir;
   po.dir = options_.data / "postgres";
+  po.port = options_.db_port;
   po.max_connections = static_cast<int>(options_.nodes) * options_.pool_size + spare_connections;
   server_ = std::make_unique<postgres_server>(po);
   server_->init();

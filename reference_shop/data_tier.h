@@ -36,6 +36,9 @@ struct data_tier_options {
   int replicas = 2;
   bool synchronous = false;
   replica_tier_options replica;  // reads from replicas, fixed ports and replication links (replica_reads.h)
+  // The port nodes reach the database on (--db-port, for a fault proxy in front): the server's, or the
+  // database HAProxy's primary frontend. 0: a free one.
+  uint16_t db_port = 0;
 };
 
 class data_tier {

@@ -11,6 +11,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -283,8 +284,7 @@ void patroni_cluster::start(std::chrono::seconds timeout) {
   // pg1 first, alone, so that it bootstraps (initdb) and the others clone from it: one initdb on a
   // busy machine instead of a race of several.
   for (auto& m : members_) {
-    m.patroni_pid = spawn_as_server_user({"python3", options_.patroni_bin, (m.dir / "member.yml").string()},
-                                         m.dir, m.dir / "patroni.log");
+    start_member(m);
     if (&m != &members_.front()) continue;
     while (!refresh() || members_.front().role != "leader") {
       if (!alive(m.patroni_pid)) throw std::runtime_error("patroni " + m.name + " exited at start: " + logs_tail());
@@ -416,6 +416,32 @@ void patroni_cluster::stop() {
     }
   }
   etcd_pid_ = -1;
+}
+
+pid_t patroni_cluster::start_member(patroni_member& m) {
+  m.patroni_pid = spawn_as_server_user({"python3", options_.patroni_bin, (m.dir / "member.yml").string()}, m.dir,
+                                       m.dir / "patroni.log");
+  return m.patroni_pid;
+}
+
+void patroni_cluster::restart_member(const std::string& name) {
+  auto m = std::ranges::find(members_, name, &patroni_member::name);
+  if (m == members_.end()) throw std::invalid_argument("no member " + name);
+  const pid_t pm = read_postmaster_pid(m->dir / "data", account_.uid);
+  if (pm > 0) m->postmaster_pid = pm;
+  std::vector<pid_t> pids;
+  for (pid_t p : {m->patroni_pid, m->postmaster_pid}) {
+    if (!alive(p)) continue;
+    ::kill(p, SIGKILL);
+    ::kill(p, SIGCONT);
+    pids.push_back(p);
+  }
+  // The postmaster's backends notice its death and exit on their own; a new postmaster waits for them.
+  if (!wait_gone(pids, steady::now() + std::chrono::seconds{10}, pids)) {
+    throw std::runtime_error(name + "'s Patroni or postmaster did not exit within 10 s of SIGKILL");
+  }
+  m->postmaster_pid = -1;
+  start_member(*m);
 }
 
 bool patroni_cluster::owns(pid_t pid) const {

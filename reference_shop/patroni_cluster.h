@@ -91,11 +91,20 @@ class patroni_cluster {
   std::string superuser_conninfo(uint16_t port, const std::string& database = "postgres") const;
   // The topology's members and etcd: {"etcd": {...}, "members": [...], "sync": bool}.
   boost::json::object topology() const;
-  // Fault targets for drills (loadgen/topology.h nodes with shell commands): each member by name (kill,
-  // terminate, pause, resume its Patroni and postmaster together, pids as now), `primary` (the member that
-  // leads when the fault is injected, asked of the REST APIs by DIR/patroni/signal_primary.py; a pause
-  // remembers whom it paused, so the resume wakes the same member after a failover) and `etcd`.
-  boost::json::array fault_nodes() const;
+  // Fault targets for drills (loadgen/topology.h nodes with shell commands, all run through
+  // DIR/patroni/signal_member.py ACTION TARGET): each member by name, `primary` (the member that leads when
+  // the fault is injected, asked of the REST APIs), `replica1` (the first member, by name, that answers as a
+  // replica then) with kill, terminate, pause, resume and restart; and `etcd` (its pid). kill: SIGKILL to its
+  // Patroni and postmaster; pause: SIGSTOP to the postmaster, every process it forked (backends, WAL
+  // sender/receiver, checkpointer...) and Patroni, as a frozen machine; resume wakes the same processes
+  // (remembered per target, so after a failover it wakes whom it paused); restart: the supervisor kills the
+  // member and starts its Patroni again (restart_member, through `restart_requests`), and the command
+  // returns once the member's REST API answers as running again (bounded).
+  boost::json::array fault_nodes(const std::filesystem::path& restart_requests) const;
+  // SIGKILLs the member's Patroni and postmaster (SIGCONT too: a paused member), waits until they are gone
+  // (bounded), then starts its Patroni again on the same configuration and data. Throws
+  // std::invalid_argument for an unknown name, std::runtime_error when they do not go within 10 s.
+  void restart_member(const std::string& name);
   // True for pids this cluster started or tracks (the supervisor reaps them as its own).
   bool owns(pid_t pid) const;
   // Marks a reaped pid as gone, so stop() does not signal a recycled pid.
@@ -109,6 +118,7 @@ class patroni_cluster {
                              const std::filesystem::path& log) const;
   std::string logs_tail() const;
   void write_signal_script() const;
+  pid_t start_member(patroni_member& m);
 
   patroni_cluster_options options_;
   server_account account_{};

@@ -7,6 +7,9 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <future>
+#include <memory>
+#include <thread>
 #include <vector>
 
 namespace stampede::shop::pg {
@@ -77,7 +80,10 @@ param::param(std::string_view v) : text_(v) {
   }
 }
 
-connection::connection(const std::string& conninfo, const settings& s) : commit_timeout_(s.commit_timeout) {
+connection::connection(const std::string& conninfo, const settings& s)
+    : commit_timeout_(s.commit_timeout),
+      answer_timeout_(s.statement_timeout.count() > 0 ? s.statement_timeout + s.answer_margin
+                                                      : std::chrono::milliseconds{0}) {
   const std::string connect_timeout = std::to_string(std::max<int64_t>(2, s.connect_timeout.count()));
   const std::string user_timeout = std::to_string(s.tcp_user_timeout.count());
   // Server settings for the session, after any the connection string already asks for.
@@ -131,7 +137,7 @@ void connection::on_notice(void* self, const pg_result* notice) {
 }
 
 bool connection::ok() const noexcept {
-  return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK && !fatal_notice_;
+  return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK && !fatal_notice_ && !abandoned_;
 }
 
 bool connection::idle() const noexcept { return ok() && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
@@ -164,9 +170,31 @@ result connection::check(pg_result* r, std::string_view sql) const {
   throw e;
 }
 
+result connection::answer(std::string_view sql) {
+  if (answer_timeout_.count() > 0 && !await_answer(answer_timeout_)) {
+    abandoned_ = true;  // an answer may still be on its way: this session can never be trusted again
+    throw error("", "PostgreSQL: no answer within " + std::to_string(answer_timeout_.count()) + " ms", true, sql);
+  }
+  auto failed = [](pg_result* r) {
+    const auto status = PQresultStatus(r);
+    return status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY;
+  };
+  pg_result* kept = nullptr;  // the first error stays; otherwise the last result
+  while (pg_result* r = PQgetResult(conn_)) {
+    if (kept != nullptr && failed(kept)) {
+      PQclear(r);
+      continue;
+    }
+    if (kept != nullptr) PQclear(kept);
+    kept = r;
+  }
+  return check(kept, sql);
+}
+
 result connection::exec(std::string_view sql) {
   const std::string text{sql};
-  return check(PQexec(conn_, text.c_str()), sql);
+  if (PQsendQuery(conn_, text.c_str()) != 1) throw failure(nullptr, sql);
+  return answer(sql);
 }
 
 result connection::query(std::string_view sql, std::span<const param> params) {
@@ -174,15 +202,18 @@ result connection::query(std::string_view sql, std::span<const param> params) {
   if (it == prepared_.end()) {
     const std::string name = "s" + std::to_string(prepared_.size() + 1);
     const std::string text{sql};
-    check(PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr), sql);
+    if (PQsendPrepare(conn_, name.c_str(), text.c_str(), 0, nullptr) != 1) throw failure(nullptr, sql);
+    answer(sql);
     it = prepared_.emplace(text, name).first;
   }
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p.c_str());
-  return check(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(),
-                              nullptr, nullptr, 0),
-               sql);
+  if (PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                          nullptr, 0) != 1) {
+    throw failure(nullptr, sql);
+  }
+  return answer(sql);
 }
 
 void connection::copy_in(std::string_view copy_sql, std::string_view data) {
@@ -248,12 +279,20 @@ bool connection::await_answer(std::chrono::milliseconds timeout) {
   return true;
 }
 
+// Best effort: without it the answer just does not come. libpq 15's PQcancel waits, with no bound, for the
+// server to close the cancel connection, so across a cut link (a blackhole) it would never return: it runs
+// on a thread of its own, owning its PGcancel, and we wait for it at most a second. A thread left behind
+// ends when the link heals (or with the process).
 void connection::request_cancel() {
-  PGcancel* cancel = PQgetCancel(conn_);
-  if (cancel == nullptr) return;
-  char why[256];
-  PQcancel(cancel, why, sizeof why);  // best effort: without it the answer just does not come
-  PQfreeCancel(cancel);
+  std::shared_ptr<PGcancel> cancel{PQgetCancel(conn_), PQfreeCancel};
+  if (!cancel) return;
+  std::packaged_task<void()> task{[cancel] {
+    char why[256];
+    PQcancel(cancel.get(), why, sizeof why);
+  }};
+  auto sent = task.get_future();
+  std::thread{std::move(task)}.detach();
+  sent.wait_for(std::chrono::seconds{1});
 }
 
 bool connection::ended_by_server() {

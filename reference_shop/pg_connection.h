@@ -94,6 +94,11 @@ class param {
 struct settings {
   std::chrono::seconds connect_timeout{3};  // libpq's connect_timeout (whole seconds, at least 2)
   std::chrono::milliseconds statement_timeout{5000};
+  // The client's own bound on waiting for any statement's answer: statement_timeout plus this margin (none
+  // when statement_timeout is 0). The server's timeout cannot end a wait whose request or answer never
+  // crosses the link (a network cut, a frozen server: a proxy or a live kernel acknowledges the bytes, so
+  // tcp_user_timeout does not fire either); past it the session is abandoned (connection_lost).
+  std::chrono::milliseconds answer_margin{1000};
   // The server does not time a COMMIT out (statement_timeout ends before it, and a wait for a synchronous
   // standby can last until Patroni changes the standby): after this the client asks the server to cancel
   // it, and the answer, if any comes within a second more, is an unknown outcome (see commit()).
@@ -115,6 +120,8 @@ class connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
+  // Every statement's answer is awaited at most settings::statement_timeout + answer_margin; past it the
+  // session is abandoned and error (connection_lost) thrown.
   // Simple protocol: no parameters, several statements allowed (schema, BEGIN, ROLLBACK).
   result exec(std::string_view sql);
   // Extended protocol with the statement prepared once per session. Parameters are $1, $2, ...
@@ -148,6 +155,9 @@ class connection {
   // Waits until a whole answer has arrived (or the connection failed); false when `timeout` passed first.
   bool await_answer(std::chrono::milliseconds timeout);
   void request_cancel();
+  // Reads the answer to what was just sent, within answer_timeout_ (abandons the session past it): the first
+  // error result, else the last result, as PQexec returns them.
+  result answer(std::string_view sql);
   error failure(pg_result* r, std::string_view sql) const;
   result check(pg_result* r, std::string_view sql) const;
 
@@ -155,7 +165,9 @@ class connection {
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
   bool fatal_notice_ = false;  // the server said FATAL outside a query: the session is ending
   bool sync_wait_canceled_ = false;  // a WARNING that a commit's wait for a standby was canceled
+  bool abandoned_ = false;  // a statement's answer did not come within answer_timeout_: never reused
   std::chrono::milliseconds commit_timeout_;
+  std::chrono::milliseconds answer_timeout_;  // 0: none
 };
 
 // Rows in COPY's text format: fields tab-separated and escaped, nullopt = NULL.

@@ -46,7 +46,8 @@ const cli::command& shop_spec() {
       "HAProxy is restarted when it dies; the shop exits 1 when it cannot be restarted (5 tries in a row).\n"
       "Links (for fault proxies, as `stampede drill` does): --node-ports/--payment-port fix the listening ports,\n"
       "--node-via makes HAProxy reach node i at the i-th address, --payment-via makes nodes call the payment\n"
-      "emulator at that address; --respawn-ms restarts a node that died, on the same port, after MS.\n"
+      "emulator at that address; --respawn-ms restarts a node that died, on the same port, after MS;\n"
+      "--db-port/--db-via and --redis-port/--redis-via do the same for each node's database and Redis links.\n"
       "--db postgres runs one PostgreSQL 15 server (DIR/postgres) instead of the SQLite file DIR/shop.db.\n"
       "--ha patroni (with --db postgres) runs a Patroni cluster instead: etcd, a primary and --replicas N\n"
       "streaming replicas (DIR/patroni, fresh on every start); nodes reach the current primary through a\n"
@@ -92,7 +93,12 @@ const cli::command& shop_spec() {
           {"--pg-ports", {}, "P1,P2,...", "the Patroni members' PostgreSQL ports (for fault proxies)"},
           {"--replication-via", {}, "pg1=HOST:PORT,...",
            "the other members replicate from pgK via this address (a fault proxy)"},
+          {"--db-port", {}, "P", "the database port nodes reach: the PostgreSQL server's, or with --ha patroni\n"
+                                 "the database HAProxy's primary frontend (for fault proxies; default: any)"},
+          {"--db-via", {}, "HOST:PORT,...", "node i reaches the database at the i-th address (a fault proxy)"},
           {"--cache", {}, "local|redis", "each node's own cache, or one shared Redis (default local)"},
+          {"--redis-port", {}, "P", "Redis's port (for fault proxies; default: any)"},
+          {"--redis-via", {}, "HOST:PORT,...", "node i reaches Redis at the i-th address (a fault proxy)"},
           {"--redis-bin", {}, "PATH", "the redis-server binary (default /usr/bin/redis-server)"},
           {"--redis-maxmemory-mb", {}, "N", "Redis's maxmemory (default 64)"},
           {"--redis-respawn-ms", {}, "MS|off", "start a dead Redis again after MS (default 1000)"},

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "reference_shop/cache_tier.h"
+#include "reference_shop/data_links.h"
 #include "reference_shop/haproxy_config.h"
 #include "reference_shop/options.h"
 #include "reference_shop/replica_reads.h"
@@ -29,6 +30,7 @@ struct shop_options {
   std::optional<std::pair<std::string, uint16_t>> payment_via;
   haproxy_config edge;  // the limits and timeouts part (ports and servers are filled in at start)
   cache_tier_options cache;
+  data_link_options data_links;  // --db-port, --db-via, --redis-port, --redis-via (data_links.h)
 };
 
 // Throws std::invalid_argument for a bad flag (usage error), std::runtime_error for the environment

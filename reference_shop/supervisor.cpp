@@ -70,6 +70,7 @@ int supervisor::run(const sigset_t& signals) {
     watch_database();
     if (!watch_haproxy()) return 1;
     respawn_cache();
+    serve_restart_requests();
     if (o_.respawn_ms >= 0) respawn_nodes();
   }
 }

@@ -4,6 +4,7 @@
 //                            (Redis), payment emulator, nodes (with the order queue's workers), HAProxy; respawns
 //   supervisor_topology.cpp  the topology JSON
 //   supervisor_shutdown.cpp  the shutdown path
+//   supervisor_restarts.cpp  restarts asked for by drills' node faults (DIR/restart)
 // Concurrency model: one thread; SIGINT, SIGTERM and SIGCHLD are blocked and taken with sigtimedwait, so
 // child exits and stop requests are handled in order in normal code.
 #pragma once
@@ -48,7 +49,8 @@ class supervisor {
       : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
         config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
         data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
-                                static_cast<int>(o_.replicas), o_.sync_replication, o_.replica}),
+                                static_cast<int>(o_.replicas), o_.sync_replication, o_.replica,
+                                o_.data_links.db_port}),
         cache_(o_.cache) {}
   ~supervisor() { shutdown(); }
   supervisor(const supervisor&) = delete;
@@ -86,6 +88,13 @@ class supervisor {
   void respawn_nodes();
 
   void write_topology();  // supervisor_topology.cpp
+
+  // Restarts asked for by drills' node faults (supervisor_restarts.cpp).
+  std::filesystem::path restart_dir() const;
+  void prepare_restart_requests();
+  std::string restart_command(const std::string& name) const;  // the fault's commands.restart
+  void serve_restart_requests();                               // one step of run()
+  pid_t restart_now(const std::string& name);
   std::string db_haproxy_config_path() const;
 
   int reap();

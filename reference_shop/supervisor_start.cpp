@@ -71,6 +71,7 @@ std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) con
                                       "--kdf",     o_.kdf_text, "--payment", payment_address_};
   argv.insert(argv.end(), rest.begin(), rest.end());
   for (auto& a : cache_.node_args()) argv.push_back(std::move(a));
+  route_node_links(argv, o_.data_links, index);  // --db-via, --redis-via: through its fault proxies
   for (const auto& flag : node_tuning_flags()) {  // passed through unchanged
     if (args_.has(flag.name)) {
       argv.emplace_back(flag.name);
@@ -179,6 +180,7 @@ void supervisor::start_edge() {
 
 void supervisor::announce() {
   entry_ = "http://127.0.0.1:" + std::to_string(hc_.frontend_port);
+  prepare_restart_requests();
   write_topology();
   std::printf("%s\n", entry_.c_str());
   std::fflush(stdout);

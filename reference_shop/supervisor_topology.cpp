@@ -45,9 +45,13 @@ void supervisor::write_topology() {
   };
   if (!db_haproxy.empty()) topology["database_haproxy"] = std::move(db_haproxy);
   // Chaos targets by name for drills (`pg1`, `primary`, `etcd`): loadgen/topology.h reads them as nodes.
-  if (const auto* cluster = data_.cluster()) topology["database_nodes"] = cluster->fault_nodes();
+  if (const auto* cluster = data_.cluster()) topology["database_nodes"] = cluster->fault_nodes(restart_dir());
   topology["cache"] = cache_.redis() ? "redis" : "local";
-  if (const child* redis = find("cache")) topology["redis"] = cache_.topology(redis->pid);
+  if (const child* redis = find("cache")) {
+    json::object entry = cache_.topology(redis->pid);
+    entry["commands"] = json::object{{"restart", restart_command("redis")}};  // after the fault's SIGKILL
+    topology["redis"] = std::move(entry);
+  }
   const std::string tmp = o_.topology_path + ".tmp";
   std::error_code ignored;
   std::filesystem::remove(tmp, ignored);  // a new file: nobody holds an old one open

@@ -81,6 +81,11 @@ TEST(topology, reference_shop_file_with_redis_names_it_for_node_faults) {
   EXPECT_EQ(t.node("redis")->pid, 105);
   EXPECT_TRUE(t.node("redis")->supports("kill"));
   EXPECT_TRUE(t.node("redis")->supports("pause"));
+  EXPECT_FALSE(t.node("redis")->supports("restart"));
+  // The shop's file gives it a restart command (the supervisor starts it again on request).
+  const auto r = parse_topology(R"({"redis": {"name": "redis", "pid": 105,
+    "commands": {"restart": "/bin/sh /d/restart/request.sh redis"}}})");
+  EXPECT_TRUE(r.node("redis")->supports("restart"));
   // Without --cache redis there is no such process to target.
   EXPECT_EQ(parse_topology(R"({"nodes": [{"name": "node1", "pid": 101}], "cache": "local"})").node("redis"), nullptr);
 }
@@ -313,6 +318,40 @@ TEST(topology_timeline, links_become_proxies_on_their_listen_address) {
   // An embedder that created the proxy already (stampede drill) keeps it.
   chaos_timeline second(1, topo, proxies);
   EXPECT_EQ(proxies->proxy("app_db")->config.listen, "127.0.0.1:" + std::to_string(listen));
+}
+
+// `db:*` targets every proxy whose name starts with `db:` (every node's database link) and nothing else:
+// one toxic on each while the fault lasts, all removed by its heal; a prefix naming no proxy is refused.
+TEST(topology_timeline, a_trailing_star_targets_every_proxy_of_that_prefix) {
+  auto proxies = std::make_shared<chaos::proxy_server>();
+  for (const char* name : {"db:node1", "db:node2", "redis:node1", "payment"}) {
+    proxies->add_proxy({name, "127.0.0.1:0", "127.0.0.1:9", true});
+  }
+  chaos_timeline timeline(1, "", proxies);
+  const auto latency = spec("latency", "db:*", {}, R"({"type": "latency", "attributes": {"latency": 10}})");
+  const int id = timeline.inject(latency, 1.0);
+  EXPECT_EQ(proxies->toxics("db:node1").size(), 1u);
+  EXPECT_EQ(proxies->toxics("db:node2").size(), 1u);
+  EXPECT_TRUE(proxies->toxics("redis:node1").empty());
+  EXPECT_TRUE(proxies->toxics("payment").empty());
+  timeline.heal(id, 2.0);
+  EXPECT_TRUE(proxies->toxics("db:node1").empty());
+  EXPECT_TRUE(proxies->toxics("db:node2").empty());
+  const auto records = timeline.records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].at("target").as_string(), "db:*");
+  EXPECT_EQ(records[0].at("end_s").as_double(), 2.0);
+  // One link by name is untouched by the group form.
+  const int one = timeline.inject(spec("latency", "db:node2", {}, R"({"type": "latency", "attributes": {"latency": 10}})"), 3.0);
+  EXPECT_TRUE(proxies->toxics("db:node1").empty());
+  EXPECT_EQ(proxies->toxics("db:node2").size(), 1u);
+  timeline.heal(one, 4.0);
+  try {
+    timeline.validate(spec("latency", "cache:*", {}, R"({"type": "latency", "attributes": {"latency": 10}})"));
+    FAIL() << "a prefix naming no proxy must be refused";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'cache:*' names no proxy"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

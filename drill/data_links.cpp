@@ -1,0 +1,60 @@
+#include "drill/data_links.h"
+
+#include <boost/json.hpp>
+#include <stdexcept>
+
+#include "common/loopback.h"
+#include "drill/replication_links.h"
+
+namespace stampede::drill {
+
+namespace json = boost::json;
+
+namespace {
+
+// One proxy `<kind>:nodeK` per node in front of 127.0.0.1:port; returns the shop flags that route the
+// nodes through them: {port_flag, port, via_flag, A1,A2,...}.
+std::vector<std::string> links_for(const std::string& kind, const std::string& to, int nodes,
+                                   const std::string& port_flag, const std::string& via_flag,
+                                   chaos::proxy_server& proxies, json::array& links) {
+  const std::string upstream = "127.0.0.1:" + std::to_string(free_loopback_port());
+  std::string via;
+  for (int i = 1; i <= nodes; ++i) {
+    const std::string node = "node" + std::to_string(i);
+    auto info = proxies.add_proxy({kind + ":" + node, "127.0.0.1:0", upstream, true});
+    via += (i == 1 ? "" : ",") + info.config.listen;
+    links.push_back(json::object{{"name", info.config.name},
+                                 {"from", node},
+                                 {"to", to},
+                                 {"listen", info.config.listen},
+                                 {"upstream", info.config.upstream}});
+  }
+  return {port_flag, upstream.substr(upstream.rfind(':') + 1), via_flag, via};
+}
+
+}  // namespace
+
+std::vector<std::string> add_data_links(const std::vector<std::string>& shop_args, chaos::proxy_server& proxies,
+                                        json::array& links) {
+  const std::string nodes_text = shop_flag_value(shop_args, "--nodes").value_or("3");
+  int nodes = 0;
+  try {
+    nodes = std::stoi(nodes_text);
+  } catch (const std::exception&) {
+    throw std::invalid_argument("--nodes must be an integer in [1, 64]: " + nodes_text);
+  }
+  if (nodes < 1 || nodes > 64) throw std::invalid_argument("--nodes must be an integer in [1, 64]");
+  std::vector<std::string> out;
+  if (shop_flag_value(shop_args, "--db").value_or("sqlite") == "postgres") {
+    const bool patroni = shop_flag_value(shop_args, "--ha").value_or("none") == "patroni";
+    out = links_for("db", patroni ? "database haproxy (primary)" : "postgres", nodes, "--db-port", "--db-via",
+                    proxies, links);
+  }
+  if (shop_flag_value(shop_args, "--cache").value_or("local") == "redis") {
+    auto redis = links_for("redis", "redis", nodes, "--redis-port", "--redis-via", proxies, links);
+    out.insert(out.end(), redis.begin(), redis.end());
+  }
+  return out;
+}
+
+}  // namespace stampede::drill

@@ -52,6 +52,7 @@ void aggregate::add_worker(worker_metrics& metrics) {
     scenarios[i].vus_max += c.vus_max;
     scenarios[i].end_s = std::max(scenarios[i].end_s, c.end_s);
   }
+  custom.merge(metrics.custom());
   data_sent += metrics.data_sent;
   data_received += metrics.data_received;
 }
@@ -89,6 +90,7 @@ int64_t aggregate::dropped_iterations() const {
 void validate_threshold_tags(std::span<const threshold> thresholds) {
   for (const auto& t : thresholds) {
     const std::string& m = t.selector.metric;
+    if (!metric_catalogue::builtin().find(m)) continue;  // a custom metric: its sub-metrics are tracked
     for (const auto& tg : t.selector.tags) {
       const bool request_metric = m.rfind("http_req", 0) == 0;
       const bool ok = (request_metric && tg.key == "name") || (m == "group_duration" && tg.key == "group") ||
@@ -138,6 +140,7 @@ std::optional<double> aggregate::value(const metric_selector& selector, const th
   if (m == "data_sent") return rate_of(static_cast<double>(data_sent));
   if (m == "data_received") return rate_of(static_cast<double>(data_received));
   if (m == "vus" || m == "vus_max") return static_cast<double>(vus_max);
+  if (!metric_catalogue::builtin().find(m)) return custom.value(selector, agg, duration_s);
   if (m == "checks") {
     const std::string_view check_name = tag(selector, "check");
     const std::string_view group = tag(selector, "group");

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/hdr_histogram.h"
+#include "loadgen/custom_metrics.h"
 
 namespace stampede::loadgen {
 
@@ -141,10 +142,14 @@ class worker_metrics {
   hdr_histogram& iteration_durations() { return iteration_durations_; }
   const hdr_histogram& event_loop_lag() const { return event_loop_lag_; }
   hdr_histogram& event_loop_lag() { return event_loop_lag_; }
+  // The script's metrics.trend/counter/rate/gauge (declared by this worker's Lua state).
+  custom_metrics& custom() { return custom_; }
+  const custom_metrics& custom() const { return custom_; }
   int64_t data_sent = 0;
   int64_t data_received = 0;
 
  private:
+  custom_metrics custom_;
   struct string_hash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }

@@ -127,7 +127,8 @@ void coordinator::fill_meta(results::run_results& r) const {
   }
 }
 
-// The measured figures: summary, steps (requests, then groups), time series, interval histograms, checks.
+// The measured figures: summary, steps (requests, then groups), time series, interval histograms, checks,
+// custom metrics.
 void coordinator::fill_figures(results::run_results& r) const {
   const double duration = final_.duration_s;
   const step_metrics& all = *final_.all_requests;
@@ -160,6 +161,7 @@ void coordinator::fill_figures(results::run_results& r) const {
     }
   }
   for (const auto& [key, counts] : final_.checks) r.checks.push_back({key.name, key.group, counts.passes, counts.fails});
+  r.metrics = to_results(final_.custom, duration);
 }
 
 // The run's own sections, in the order the file has always had them, after the typed ones.

@@ -124,6 +124,7 @@ void worker::apply_plan() {
     base_url_->path = {};
   }
   lua_->set_setup_data(plan_.setup_data_json);
+  for (const auto& selector : plan_.custom_sub_metrics) metrics_.custom().track(selector);
 }
 
 // ---- scheduler ----

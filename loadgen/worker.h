@@ -53,6 +53,9 @@ struct run_plan {
   chaos_timeline* chaos = nullptr;           // faults (thread-safe); chaos.* in Lua
   bool unsafe_lua = false;                   // the whole Lua standard library (lua_sandbox.h)
   nanos init_timeout{60s};                   // bound of the script's top level (per worker)
+  // Sub-metrics of custom metrics that thresholds ask for ("my_trend{flow:buy}"): only these get a sink
+  // of their own (custom_metrics::track), so memory is bounded by the thresholds.
+  std::vector<results::metric_selector> custom_sub_metrics;
 };
 
 // Script errors inside iterations, grouped by message so a broken script does not flood stderr.

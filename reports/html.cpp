@@ -529,6 +529,15 @@ std::string render_html(const run_results& r) {
     }
     h += "</table>\n";
   }
+  if (!r.metrics.empty()) {
+    h += "<h2>Custom metrics</h2>\n<table id=\"metrics\"><tr><th class=\"name\">metric</th><th>type</th>"
+         "<th class=\"name\">value</th></tr>\n";
+    for (const auto& m : r.metrics) {
+      h += "<tr><td class=\"name\">" + xml_escape(m.name) + "</td><td>" + m.type + "</td><td class=\"name\">" +
+           xml_escape(text::metric_summary(m)) + "</td></tr>\n";
+    }
+    h += "</table>\n";
+  }
   if (!r.checks.empty()) {
     h += "<h2>Checks</h2>\n<table id=\"checks\"><tr><th></th><th class=\"name\">check</th><th>passes</th>"
          "<th>fails</th></tr>\n";

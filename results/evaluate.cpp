@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "common/hdr_histogram.h"
+#include "results/custom_metrics.h"
 #include "results/thresholds.h"
 
 namespace stampede::results {
@@ -60,6 +61,9 @@ std::optional<double> count_or_rate(int64_t count, const aggregation& agg, doubl
 
 std::optional<double> observed_value(const run_results& r, const metric_selector& selector,
                                      const threshold_expression& expression) {
+  if (!metric_catalogue::builtin().find(selector.metric)) {
+    return custom_metric_value(r.metrics, selector, expression.agg, r.duration_s > 0 ? r.duration_s : 1.0);
+  }
   if (selector.type == metric_type::trend) {
     const step_result* step = trend_step(r, selector);
     return step != nullptr ? trend_value(*step, expression.agg) : std::nullopt;
@@ -93,7 +97,7 @@ threshold_evaluation evaluate_threshold(const run_results& r, std::string_view m
   metric_selector selector;
   threshold_expression parsed;
   try {
-    selector = parse_metric_selector(metric);
+    selector = parse_metric_selector(metric, catalogue_with(r.metrics));
     parsed = parse_threshold_expression(expression, selector.type);
   } catch (const std::invalid_argument&) {
     return out;  // a custom metric or an expression of another tool: the shards' verdicts stand

@@ -111,13 +111,13 @@ struct check_result {
 // A custom metric of the script (metrics.trend/counter/rate/gauge) or one of its sub-metrics that a threshold
 // asked for ("metrics" in docs/RESULTS.md). Only the fields of its type are written.
 struct metric_result {
-  std::string name;    // "login_time", or a sub-metric "login_time{flow:buy}" (its threshold key)
-  std::string metric;  // the metric's own name ("login_time")
-  std::string type;    // "trend" | "counter" | "rate" | "gauge"
+  std::string name{};    // "login_time", or a sub-metric "login_time{flow:buy}" (its threshold key)
+  std::string metric{};  // the metric's own name ("login_time")
+  std::string type{};    // "trend" | "counter" | "rate" | "gauge"
   bool is_time = false;   // trend: values are milliseconds
   int64_t samples = 0;    // add() calls
-  latency_stats stats;    // trend: min, mean, percentiles, max in the metric's unit (ms for time trends)
-  std::string histogram;  // trend: base64 V2 compressed of value x 1000 (microseconds for time trends)
+  latency_stats stats{};    // trend: min, mean, percentiles, max in the metric's unit (ms for time trends)
+  std::string histogram{};  // trend: base64 V2 compressed of value x 1000 (microseconds for time trends)
   double count = 0;       // counter: the sum of the values
   int64_t trues = 0;      // rate: samples that were true (non-zero)
   double rate = 0;        // counter: count per second of the run; rate: trues / samples

@@ -55,6 +55,12 @@ struct aggregate {
   std::optional<double> value(const metric_selector& selector, const threshold_expression& expression) const;
 };
 
+// The tag set of an HTTP sub-metric a threshold asks for (http_req_*{...} with tags other than a lone `name`,
+// which is a request step), sorted by key; nullopt for anything else.
+std::optional<std::vector<std::pair<std::string, std::string>>> http_tag_set(const metric_selector& selector);
+// The step name of such a tag set: "{status:200,scenario:spike}" (keys sorted).
+std::string tag_set_name(const std::vector<std::pair<std::string, std::string>>& tags);
+
 // Throws std::invalid_argument when a threshold uses a tag this engine does not record. Custom metrics (not
 // in the built-in catalogue) record every tag a threshold asks for.
 void validate_threshold_tags(std::span<const threshold> thresholds);

@@ -151,7 +151,10 @@ int coordinator::start(const report_writer& write_reports) {
         thresholds_ = build_thresholds_from_options(plan_.options.thresholds, first.metrics().custom().catalogue());
         validate_threshold_tags(thresholds_);
         for (const auto& t : thresholds_) {
-          if (metric_catalogue::builtin().find(t.selector.metric)) continue;
+          if (metric_catalogue::builtin().find(t.selector.metric)) {
+            if (auto set = http_tag_set(t.selector)) plan_.http_tag_sets.push_back(std::move(*set));
+            continue;
+          }
           // Custom metrics are merged from the workers after the load, not every second.
           if (t.abort_on_fail) {
             throw std::invalid_argument("thresholds['" + t.selector.text +

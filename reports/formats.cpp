@@ -109,7 +109,9 @@ std::string render_markdown(const run_results& r) {
           text::ms(s.latency.p99) + " | " + text::ms(s.latency.p999) + " | " + text::ms(s.latency.max) + " | " +
           std::to_string(s.errors) + (s.errors > 0 ? " (" + text::percent(s.error_rate) + ")" : "") + " |\n";
   };
-  for (const auto& s : r.steps) row(s, (s.kind == "group" ? "group " : "") + text::md_cell(s.name));
+  for (const auto& s : r.steps) {
+    row(s, (s.kind == "group" ? "group " : s.kind == "tagged" ? "tagged " : "") + text::md_cell(s.name));
+  }
   row(r.summary, "**all requests**");
   md += "\n";
   std::string errors = nonzero_errors(r.summary.errors_by_kind);
@@ -262,7 +264,7 @@ std::string render_hlog(const run_results& r) {
       hdr_histogram h = decode_histogram(row->histogram, "intervals (" + row->step + ", t=" + std::to_string(t) + ")");
       length = row->interval_s;
       const step_result* s = r.find_step(row->step);
-      if (s == nullptr || s->kind != "group") all.add(h);
+      if (s == nullptr || (s->kind != "group" && s->kind != "tagged")) all.add(h);
       auto it = tag_of.find(row->step);
       std::string tag = it != tag_of.end() ? it->second : text::slug(row->step);
       tagged += "Tag=" + tag + "," + text::format("%.3f,%.3f,%.3f,", static_cast<double>(t), row->interval_s,

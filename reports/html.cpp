@@ -457,7 +457,8 @@ std::string render_html(const run_results& r) {
        "omission).</small></p>\n<table id=\"steps\"><tr><th class=\"name\">step</th><th>count</th><th>rps</th>"
        "<th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th></tr>\n";
   for (const auto& s : r.steps) {
-    h += step_row(s, (s.kind == "group" ? "<small>group</small> " : "") + xml_escape(s.name), false);
+    const char* prefix = s.kind == "group" ? "<small>group</small> " : s.kind == "tagged" ? "<small>tagged</small> " : "";
+    h += step_row(s, prefix + xml_escape(s.name), false);
   }
   h += step_row(r.summary, "all requests", true);
   h += "</table>\n";

@@ -235,7 +235,7 @@ merge_output merge_results(std::span<const run_results> shards, const merge_opti
     for (const auto& row : shards[i].intervals) interval_index[{row.t + offset[i], row.step}].push_back({i, &row});
   }
   std::map<std::string, bool> is_group;
-  for (const auto& a : steps) is_group[a.name] = a.kind == "group";
+  for (const auto& a : steps) is_group[a.name] = a.kind == "group" || a.kind == "tagged";  // not in the sum
   struct second_latency {
     double p50 = 0, p90 = 0, p99 = 0, max = 0;
   };

@@ -86,35 +86,35 @@ double sample_value(lua_State* L, const custom_metric& m) {
   return value;
 }
 
-// The sample's tags: the scenario's tags, the system tags (scenario, group) and add()'s tags, which win.
-// Only read when a threshold asks for a sub-metric of this metric.
+// The sample's tags, first source first (a lookup takes the first match): add()'s tags, the system tags
+// (scenario, group), the scenario's tags, options.tags. Only read when a threshold asks for a sub-metric of
+// this metric.
 void collect_tags(lua_State* L, const vu& v, std::vector<std::string>& storage,
                   std::vector<std::pair<std::string_view, std::string_view>>& tags) {
-  std::vector<std::pair<std::string, std::string>> owned;
-  if (v.scenario != nullptr) {
-    for (const auto& [key, value] : v.scenario->options->tags) owned.emplace_back(key, value);
-    owned.emplace_back("scenario", v.scenario->options->name);
-  }
-  owned.emplace_back("group", v.groups.empty() ? std::string() : v.groups.back().path);
+  storage.clear();
   if (lua_istable(L, 3)) {
     lua_pushnil(L);  // [+1]
-    while (lua_next(L, 3) != 0) {  // [+1] key, value
-      const int t = lua_type(L, -1);  // types checked by lua_metric_add before
-      std::string key(to_view(L, -2));
-      std::string value = t == LUA_TBOOLEAN ? (lua_toboolean(L, -1) ? "true" : "false")
-                                            : std::string(luaL_tolstring(L, -1, nullptr));  // [+1]
-      if (t != LUA_TBOOLEAN) lua_pop(L, 1);
-      auto it = std::find_if(owned.begin(), owned.end(), [&](const auto& p) { return p.first == key; });
-      if (it != owned.end()) it->second = std::move(value);
-      else owned.emplace_back(std::move(key), std::move(value));
+    while (lua_next(L, 3) != 0) {  // [+1] key, value (types checked by lua_metric_add before)
+      storage.emplace_back(to_view(L, -2));
+      if (lua_type(L, -1) == LUA_TBOOLEAN) {
+        storage.emplace_back(lua_toboolean(L, -1) ? "true" : "false");
+      } else {
+        storage.emplace_back(luaL_tolstring(L, -1, nullptr));  // [+1]
+        lua_pop(L, 1);
+      }
       lua_pop(L, 1);
     }
   }
-  storage.clear();
-  for (auto& [key, value] : owned) {
-    storage.push_back(std::move(key));
-    storage.push_back(std::move(value));
+  const auto add = [&](std::string_view key, std::string_view value) {
+    storage.emplace_back(key);
+    storage.emplace_back(value);
+  };
+  if (v.scenario != nullptr) add("scenario", v.scenario->options->name);
+  add("group", v.groups.empty() ? std::string_view() : std::string_view(v.groups.back().path));
+  if (v.scenario != nullptr) {
+    for (const auto& [key, value] : v.scenario->options->tags) add(key, value);
   }
+  for (const auto& [key, value] : v.owner.plan().options.tags) add(key, value);
   tags.clear();
   for (size_t i = 0; i + 1 < storage.size(); i += 2) tags.emplace_back(storage[i], storage[i + 1]);
 }

@@ -39,13 +39,19 @@ options = {
     ["http_reqs{method:POST,scenario:spike}"] = { "count==6" },
     ["http_reqs{url:/hello}"] = { "count==3" },
     ["http_req_duration{name:GET /hello}"] = { "max<5000" },
+    ["calls{env_tag:staging,scenario:calm}"] = { "count==3" },   -- a custom metric: run and system tags
+    ["calls{via:add}"] = { "count==3" },                         -- :add()'s own tags
   },
 }
 function default()
   http.get("/status/200", { tags = { page = "home" } })
   group("checkout", function() http.post("/status/503") end)
 end
-function calm() http.get("/hello") end
+local calls = metrics.counter("calls")
+function calm()
+  http.get("/hello")
+  calls:add(1, { via = "add" })
+end
 )lua";
 
 TEST(tags, thresholds_select_requests_by_every_kind_of_tag) {

@@ -19,7 +19,9 @@ void custom_sink::add(metric_type type, double value, int64_t unix_us) {
   ++samples;
   switch (type) {
     case metric_type::trend:
-      histogram->record(std::llround(value * static_cast<double>(trend_scale)));
+      // Clamped before the conversion (llround of a value past int64 is undefined); the histogram counts it.
+      histogram->record(std::llround(std::min(value * static_cast<double>(trend_scale),
+                                              static_cast<double>(trend_highest) + 1)));
       break;
     case metric_type::counter:
       sum += value;

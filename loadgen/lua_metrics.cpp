@@ -120,7 +120,13 @@ void collect_tags(lua_State* L, const vu& v, std::vector<std::string>& storage,
 }
 
 int lua_metric_add(lua_State* L) {
-  const auto* handle = static_cast<const metric_handle*>(luaL_checkudata(L, 1, metric_meta));
+  const auto* handle = static_cast<const metric_handle*>(luaL_testudata(L, 1, metric_meta));
+  if (handle == nullptr) {  // t.add(v) instead of t:add(v)
+    push_script_where(L);
+    lua_pushliteral(L, "metric:add(): call it with ':' (my_metric:add(value)), not '.'");
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
   vu& v = require_vu(L, "metric:add()");
   worker& w = owner_of(L);
   custom_metrics& registry = w.metrics().custom();

@@ -263,7 +263,7 @@ TEST_F(custom_metrics_run, bad_values_and_late_declarations_are_errors_at_their_
   const auto r = run(R"lua(
 local t = metrics.trend("t")
 local r = metrics.rate("r")
-options = { iterations = 6, vus = 1 }
+options = { iterations = 8, vus = 1 }
 function default()
   local i = vu.iteration
   if i == 0 then t:add(0/0)
@@ -271,6 +271,8 @@ function default()
   elseif i == 2 then t:add(-1)
   elseif i == 3 then r:add("yes")
   elseif i == 4 then local late = metrics.counter("late")
+  elseif i == 5 then t.add(3)
+  elseif i == 6 then t:add(1e300)
   else t:add(1, "flow") end
 end
 )lua");
@@ -280,11 +282,13 @@ end
                               "m.lua:9: t:add(): a trend takes values >= 0",
                               "m.lua:10: r:add(): the value must be a boolean or a number",
                               "m.lua:11: metrics.counter() declares a metric: call it at the top level",
-                              "m.lua:12: t:add(): tags must be a table"}) {
+                              "m.lua:12: metric:add(): call it with ':' (my_metric:add(value)), not '.'",
+                              "m.lua:14: t:add(): tags must be a table"}) {
     EXPECT_NE(r.err.find(message), std::string::npos) << message << "\n" << r.err;
   }
   ASSERT_NE(metric(r, "t"), nullptr);
-  EXPECT_EQ(metric(r, "t")->at("samples").to_number<int64_t>(), 0);
+  EXPECT_EQ(metric(r, "t")->at("samples").to_number<int64_t>(), 1);  // only 1e300, clamped to 10^12
+  EXPECT_NEAR(metric(r, "t")->at("stats").at("max").to_number<double>(), 1e12, 1e9);
 }
 
 // A small k6-style script (a custom trend of a request's waiting time, a rate of logins, a counter of

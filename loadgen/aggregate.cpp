@@ -52,6 +52,7 @@ void aggregate::add_worker(worker_metrics& metrics) {
     scenarios[i].vus_max += c.vus_max;
     scenarios[i].end_s = std::max(scenarios[i].end_s, c.end_s);
   }
+  custom.merge(metrics.custom());
   data_sent += metrics.data_sent;
   data_received += metrics.data_received;
 }
@@ -86,18 +87,33 @@ int64_t aggregate::dropped_iterations() const {
   return n;
 }
 
+std::optional<std::vector<std::pair<std::string, std::string>>> http_tag_set(const metric_selector& selector) {
+  if (selector.metric.rfind("http_req", 0) != 0 || selector.tags.empty()) return std::nullopt;
+  if (selector.tags.size() == 1 && selector.tags.front().key == "name") return std::nullopt;
+  std::vector<std::pair<std::string, std::string>> set;
+  for (const auto& t : selector.tags) set.emplace_back(t.key, t.value);  // sorted by key already
+  return set;
+}
+
+std::string tag_set_name(const std::vector<std::pair<std::string, std::string>>& tags) {
+  std::string name = "{";
+  for (const auto& [key, value] : tags) name += (name.size() > 1 ? "," : "") + key + ":" + value;
+  return name + "}";
+}
+
 void validate_threshold_tags(std::span<const threshold> thresholds) {
   for (const auto& t : thresholds) {
     const std::string& m = t.selector.metric;
+    if (!metric_catalogue::builtin().find(m)) continue;  // a custom metric: its sub-metrics are tracked
     for (const auto& tg : t.selector.tags) {
       const bool request_metric = m.rfind("http_req", 0) == 0;
-      const bool ok = (request_metric && tg.key == "name") || (m == "group_duration" && tg.key == "group") ||
+      const bool ok = request_metric || (m == "group_duration" && tg.key == "group") ||
                       (m == "checks" && (tg.key == "check" || tg.key == "group"));
       if (!ok) {
         throw std::invalid_argument("thresholds['" + t.selector.text + "']: tag '" + tg.key +
                                     "' is not recorded for " + m +
-                                    " (supported: name on http_req_*, group on group_duration, check and group on "
-                                    "checks)");
+                                    " (supported: any tag on http_req_* and on custom metrics, group on "
+                                    "group_duration, check and group on checks)");
       }
     }
   }
@@ -112,7 +128,10 @@ std::optional<double> aggregate::value(const metric_selector& selector, const th
   };
   if (m.rfind("http_req", 0) == 0 || m == "group_duration") {
     const step_metrics* step = all_requests.get();
-    const std::string_view name = tag(selector, m == "group_duration" ? "group" : "name");
+    const auto tagged = http_tag_set(selector);
+    const std::string tagged_name = tagged ? tag_set_name(*tagged) : std::string();
+    const std::string_view name = tagged ? std::string_view(tagged_name)
+                                         : tag(selector, m == "group_duration" ? "group" : "name");
     if (!name.empty() || m == "group_duration") {
       auto it = steps.find(name);
       if (it == steps.end()) return std::nullopt;
@@ -138,6 +157,7 @@ std::optional<double> aggregate::value(const metric_selector& selector, const th
   if (m == "data_sent") return rate_of(static_cast<double>(data_sent));
   if (m == "data_received") return rate_of(static_cast<double>(data_received));
   if (m == "vus" || m == "vus_max") return static_cast<double>(vus_max);
+  if (!metric_catalogue::builtin().find(m)) return custom.value(selector, agg, duration_s);
   if (m == "checks") {
     const std::string_view check_name = tag(selector, "check");
     const std::string_view group = tag(selector, "group");

@@ -40,6 +40,7 @@ struct aggregate {
   hdr_histogram event_loop_lag{1, 3'600'000'000, 2};
   std::map<check_key, check_counts> checks;
   std::vector<scenario_counters> scenarios;
+  custom_metrics custom;  // the script's metrics.*, merged by name
   int64_t data_sent = 0;
   int64_t data_received = 0;
   int64_t vus_max = 0;
@@ -54,7 +55,14 @@ struct aggregate {
   std::optional<double> value(const metric_selector& selector, const threshold_expression& expression) const;
 };
 
-// Throws std::invalid_argument when a threshold uses a tag this engine does not record.
+// The tag set of an HTTP sub-metric a threshold asks for (http_req_*{...} with tags other than a lone `name`,
+// which is a request step), sorted by key; nullopt for anything else.
+std::optional<std::vector<std::pair<std::string, std::string>>> http_tag_set(const metric_selector& selector);
+// The step name of such a tag set: "{status:200,scenario:spike}" (keys sorted).
+std::string tag_set_name(const std::vector<std::pair<std::string, std::string>>& tags);
+
+// Throws std::invalid_argument when a threshold uses a tag this engine does not record. Custom metrics (not
+// in the built-in catalogue) record every tag a threshold asks for.
 void validate_threshold_tags(std::span<const threshold> thresholds);
 
 }  // namespace stampede::loadgen

@@ -6,6 +6,7 @@
 //   lua_iteration.cpp      sleep, group, check, the iteration's end, stampede.abort
 //   lua_data.cpp           open() and csv.parse
 //   lua_chaos_history.cpp  chaos.* at run time and history.* (Jepsen-style operation records)
+//   lua_metrics.cpp        metrics.* (custom metrics, custom_metrics.h)
 // Each C function gets the worker as its first upvalue (owner_of()).
 #pragma once
 
@@ -69,6 +70,7 @@ void add_http_functions(lua_State* L, worker& owner);
 void add_iteration_functions(lua_State* L, worker& owner);
 void add_data_functions(lua_State* L, worker& owner);
 void add_chaos_history_functions(lua_State* L, worker& owner);
+void add_metric_functions(lua_State* L, worker& owner);  // lua_metrics.cpp: metrics.*
 
 // stampede.abort([reason]) (lua_iteration.cpp).
 int lua_stampede_abort(lua_State* L);

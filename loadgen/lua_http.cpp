@@ -71,8 +71,9 @@ int api_guarded(lua_State* L, F&& body) {
 }
 
 // ---- http ----
-constexpr std::array<std::string_view, 9> param_names = {
-    "headers", "body", "json", "form", "name", "timeout", "expectedStatuses", "history", "historyValue"};
+constexpr std::array<std::string_view, 10> param_names = {"headers", "body",    "json",   "form",         "name",
+                                                         "timeout", "expectedStatuses", "history", "historyValue",
+                                                         "tags"};
 
 // Every key of the params table at `index` is a known parameter: a misspelt one would otherwise send
 // a bare request.
@@ -175,8 +176,29 @@ void read_headers(lua_State* L, http_request& r) {
   }
 }
 
-// The params table (argument 4): body, json, form, timeout, expectedStatuses, headers into `r`.
-void read_params(lua_State* L, http_request& r) {
+// params.tags (the table on top): name = string, number or boolean.
+void read_tags(lua_State* L, http_request& r, bool keep) {
+  lua_pushnil(L);  // [+1]
+  while (lua_next(L, -2) != 0) {  // [+1] key, value
+    const int t = lua_type(L, -1);
+    if (lua_type(L, -2) != LUA_TSTRING || (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN)) {
+      throw script_mistake("http: params.tags must be a table of name = string (or number, boolean)");
+    }
+    if (keep) {
+      std::string value = t == LUA_TBOOLEAN ? (lua_toboolean(L, -1) ? "true" : "false") : "";
+      if (t != LUA_TBOOLEAN) {
+        lua_pushvalue(L, -1);  // [+1] a copy: lua_tolstring converts numbers in place
+        value = to_view(L, -1);
+        lua_pop(L, 1);
+      }
+      r.tags.emplace_back(std::string(to_view(L, -2)), std::move(value));
+    }
+    lua_pop(L, 1);  // [-1] value
+  }
+}
+
+// The params table (argument 4): body, json, form, timeout, expectedStatuses, headers, tags into `r`.
+void read_params(lua_State* L, http_request& r, bool keep_tags) {
   if (lua_getfield(L, 4, "json") != LUA_TNIL) {  // [+1]
     r.body = encode_json(L, -1);
     r.content_type = "application/json";
@@ -193,6 +215,8 @@ void read_params(lua_State* L, http_request& r) {
   }
   lua_pop(L, 1);
   if (param_field(L, "headers", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) read_headers(L, r);
+  lua_pop(L, 1);
+  if (param_field(L, "tags", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) read_tags(L, r, keep_tags);
   lua_pop(L, 1);
 }
 
@@ -224,7 +248,7 @@ int lua_request(lua_State* L) {
     } else if (!lua_isnoneornil(L, 3)) {
       throw script_mistake("http: the body must be a string (use params.json or params.form for tables)");
     }
-    if (has_params) read_params(L, r);
+    if (has_params) read_params(L, r, !w.metrics().tagged_steps().empty());
     v.history_id = 0;
     // [+1] params.history: record this request as an operation
     if (has_params && param_field(L, "history", LUA_TSTRING, "an operation name") == LUA_TSTRING) {

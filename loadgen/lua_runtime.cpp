@@ -209,6 +209,7 @@ void add_api(lua_State* L, worker& owner) {
   add_iteration_functions(L, owner);
   add_data_functions(L, owner);
   add_chaos_history_functions(L, owner);
+  add_metric_functions(L, owner);
   lua_pushlightuserdata(L, &owner);
   lua_pushcclosure(L, lua_print, 1);
   lua_setfield(L, -2, "print");

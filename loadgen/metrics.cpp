@@ -53,6 +53,12 @@ size_t worker_metrics::step_index(std::string_view name, step_kind kind) {
 
 void worker_metrics::record_request(size_t index, int64_t corrected_us, const request_timings& t, int status,
                                     error_kind error) {
+  record_tagged(index, corrected_us, t, status, error);
+  if (error != error_kind::none) ++interval_errors_by_kind_[static_cast<size_t>(error)];
+}
+
+void worker_metrics::record_tagged(size_t index, int64_t corrected_us, const request_timings& t, int status,
+                                   error_kind error) {
   step_metrics& s = *steps_[index];
   if (s.interval_requests == 0 && s.interval_errors == 0) active_in_interval_.push_back(index);
   s.corrected.record(corrected_us);
@@ -71,8 +77,17 @@ void worker_metrics::record_request(size_t index, int64_t corrected_us, const re
     ++s.errors;
     ++s.interval_errors;
     ++s.errors_by_kind[static_cast<size_t>(error)];
-    ++interval_errors_by_kind_[static_cast<size_t>(error)];
   }
+}
+
+void worker_metrics::track_tags(const std::vector<std::pair<std::string, std::string>>& tags) {
+  for (const auto& t : tagged_) {
+    if (t.tags == tags) return;
+  }
+  std::string name = "{";  // aggregate.h's tag_set_name
+  for (const auto& [key, value] : tags) name += (name.size() > 1 ? "," : "") + key + ":" + value;
+  name += "}";
+  tagged_.push_back({tags, step_index(name, step_kind::tagged)});
 }
 
 void worker_metrics::record_group(size_t index, int64_t corrected_us, int64_t duration_us) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/hdr_histogram.h"
+#include "loadgen/custom_metrics.h"
 
 namespace stampede::loadgen {
 
@@ -34,7 +35,9 @@ enum class error_kind : uint8_t {
 inline constexpr size_t error_kind_count = 12;
 std::string_view to_string(error_kind kind) noexcept;  // "connect_refused", ...
 
-enum class step_kind : uint8_t { request, group };
+// tagged: a sub-metric of the HTTP metrics that a threshold asks for ("http_req_duration{status:200}"), named
+// by its tag set ("{status:200}"); its requests are also counted in their request step.
+enum class step_kind : uint8_t { request, group, tagged };
 
 // Phase timings of one request, in microseconds (k6's blocked/connecting/tls/sending/waiting/receiving).
 struct request_timings {
@@ -126,6 +129,17 @@ class worker_metrics {
 
   void record_request(size_t step, int64_t corrected_us, const request_timings& timings, int status,
                       error_kind error);
+  // The same request into a tagged step (its errors are already counted by record_request).
+  void record_tagged(size_t step, int64_t corrected_us, const request_timings& timings, int status,
+                     error_kind error);
+  // HTTP sub-metrics by tag set: only those thresholds ask for (worker::apply_plan) are tracked, so that a
+  // request with no tracked tag set costs one empty() test.
+  struct tagged_step {
+    std::vector<std::pair<std::string, std::string>> tags;  // sorted by key
+    size_t step;
+  };
+  void track_tags(const std::vector<std::pair<std::string, std::string>>& tags);
+  const std::vector<tagged_step>& tagged_steps() const { return tagged_; }
   void record_group(size_t step, int64_t corrected_us, int64_t duration_us);
   void record_check(std::string_view group, std::string_view name, bool ok);
   void record_iteration(size_t scenario, int64_t duration_us, bool failed);
@@ -141,10 +155,15 @@ class worker_metrics {
   hdr_histogram& iteration_durations() { return iteration_durations_; }
   const hdr_histogram& event_loop_lag() const { return event_loop_lag_; }
   hdr_histogram& event_loop_lag() { return event_loop_lag_; }
+  // The script's metrics.trend/counter/rate/gauge (declared by this worker's Lua state).
+  custom_metrics& custom() { return custom_; }
+  const custom_metrics& custom() const { return custom_; }
   int64_t data_sent = 0;
   int64_t data_received = 0;
 
  private:
+  custom_metrics custom_;
+  std::vector<tagged_step> tagged_;
   struct string_hash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }

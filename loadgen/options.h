@@ -89,6 +89,7 @@ struct run_options {
   nanos teardown_timeout{60s};
   double saturation_lag_ms = 10.0;         // p99 event-loop lag above this => generator saturated
   std::vector<fault_spec> chaos;           // the fault timeline (options.chaos)
+  std::map<std::string, std::string> tags;     // options.tags: run-wide tags of every sample
   std::map<std::string, std::string> proxies;  // name -> upstream "host:port": fault proxies to create
   std::string topology_path;               // a shop topology naming processes for node faults
   recovery_tolerances recovery;            // options.recovery: how recovery figures judge a second

@@ -402,6 +402,7 @@ shorthand read_top_level(lua_State* L, run_options& out) {
   o.stages = r.stages("stages");
   o.rate = r.number("rate");
   r.boolean("noConnectionReuse");  // accepted for k6 compatibility, has no effect
+  out.tags = r.string_map("tags");
   out.proxies = r.string_map("proxies");
   out.topology_path = r.string("topology").value_or("");
   r.mark_seen("chaos");

@@ -95,6 +95,7 @@ void http_request::clear() {
   body.clear();
   content_type = {};
   expected_statuses.clear();
+  tags.clear();
   step = 0;
 }
 

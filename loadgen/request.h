@@ -50,6 +50,9 @@ struct http_request {
   std::string_view content_type;       // implied by params.json / params.form; a Content-Type header wins
   std::vector<int> expected_statuses;  // params.expectedStatuses; empty: a status >= 400 fails
   size_t step = 0;                     // the metric step (params.name or "METHOD /path"): the request's tag
+  // params.tags, kept only while a threshold asks for a tag set (worker_metrics::tagged_steps): else nothing
+  // is copied for them.
+  std::vector<std::pair<std::string, std::string>> tags;
   std::chrono::nanoseconds timeout{std::chrono::seconds(60)};
 
   // Forgets the previous request (keeps the buffers' capacity: a VU reuses one request).

@@ -148,8 +148,21 @@ int coordinator::start(const report_writer& write_reports) {
     if (!call_interrupted_) {
       if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
       if (!request_.no_thresholds) {
-        thresholds_ = build_thresholds_from_options(plan_.options.thresholds);
+        thresholds_ = build_thresholds_from_options(plan_.options.thresholds, first.metrics().custom().catalogue());
         validate_threshold_tags(thresholds_);
+        for (const auto& t : thresholds_) {
+          if (metric_catalogue::builtin().find(t.selector.metric)) {
+            if (auto set = http_tag_set(t.selector)) plan_.http_tag_sets.push_back(std::move(*set));
+            continue;
+          }
+          // Custom metrics are merged from the workers after the load, not every second.
+          if (t.abort_on_fail) {
+            throw std::invalid_argument("thresholds['" + t.selector.text +
+                                        "']: abortOnFail is not supported on custom metrics (they are merged "
+                                        "at the end of the run)");
+          }
+          if (!t.selector.tags.empty()) plan_.custom_sub_metrics.push_back(t.selector);
+        }
       }
       set_up_chaos();
       first.apply_plan();

@@ -98,6 +98,7 @@ class coordinator {
   void print_live_line(bool final_line);
   void print_summary(const boost::json::value& results, const std::vector<threshold_result>& verdicts);
   void print_totals(const boost::json::object& summary) const;
+  void print_custom_metrics() const;
   void print_steps(const boost::json::value& results) const;
   void print_invariants() const;
   void print_script_errors() const;

@@ -33,7 +33,7 @@ results::counters error_counters(const std::array<int64_t, error_kind_count>& er
 results::step_result step_model(const step_metrics& s, double duration_s) {
   results::step_result o;
   o.name = s.name;
-  o.kind = s.kind == step_kind::request ? "request" : "group";
+  o.kind = s.kind == step_kind::request ? "request" : s.kind == step_kind::group ? "group" : "tagged";
   o.requests = s.requests;
   o.rps = duration_s > 0 ? static_cast<double>(s.requests) / duration_s : 0.0;
   o.errors = s.errors;
@@ -42,7 +42,7 @@ results::step_result step_model(const step_metrics& s, double duration_s) {
   o.uncorrected = results::latency_stats::of(s.uncorrected);
   o.histogram = s.corrected.encode_compressed_base64();
   o.uncorrected_histogram = s.uncorrected.encode_compressed_base64();
-  if (s.kind == step_kind::request) {
+  if (s.kind != step_kind::group) {
     o.status_classes = status_counters(s);
     o.errors_by_kind = error_counters(s.errors_by_kind);
     for (size_t i = 0; i < phase_count; ++i) {
@@ -127,7 +127,8 @@ void coordinator::fill_meta(results::run_results& r) const {
   }
 }
 
-// The measured figures: summary, steps (requests, then groups), time series, interval histograms, checks.
+// The measured figures: summary, steps (requests, then groups), time series, interval histograms, checks,
+// custom metrics.
 void coordinator::fill_figures(results::run_results& r) const {
   const double duration = final_.duration_s;
   const step_metrics& all = *final_.all_requests;
@@ -148,6 +149,9 @@ void coordinator::fill_figures(results::run_results& r) const {
   for (const auto& [name, step] : final_.steps) {
     if (step->kind == step_kind::group) r.steps.push_back(step_model(*step, duration));
   }
+  for (const auto& [name, step] : final_.steps) {  // the tag sets thresholds asked for
+    if (step->kind == step_kind::tagged) r.steps.push_back(step_model(*step, duration));
+  }
 
   for (const auto& [second, row] : rows_) {
     r.timeseries.push_back({second, row.requests, row.errors, ms(row.latency.value_at_percentile(50)),
@@ -160,6 +164,7 @@ void coordinator::fill_figures(results::run_results& r) const {
     }
   }
   for (const auto& [key, counts] : final_.checks) r.checks.push_back({key.name, key.group, counts.passes, counts.fails});
+  r.metrics = to_results(final_.custom, duration);
 }
 
 // The run's own sections, in the order the file has always had them, after the typed ones.

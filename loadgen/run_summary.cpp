@@ -137,6 +137,7 @@ void coordinator::print_totals(const json::object& summary) const {
               human_bytes(duration > 0 ? static_cast<double>(final_.data_received) / duration : 0).c_str());
   std::printf("%s%s  %s/s\n", dots("data_sent").c_str(), human_bytes(static_cast<double>(final_.data_sent)).c_str(),
               human_bytes(duration > 0 ? static_cast<double>(final_.data_sent) / duration : 0).c_str());
+  print_custom_metrics();
   std::string error_text;
   for (const auto& e : summary.at("errors_by_kind").as_object()) {
     if (e.value().to_number<int64_t>() > 0) {
@@ -144,6 +145,31 @@ void coordinator::print_totals(const json::object& summary) const {
     }
   }
   if (!error_text.empty()) std::printf("%s%s\n", dots("errors by kind").c_str(), error_text.c_str());
+}
+
+// The script's metrics.* (and the sub-metrics thresholds asked for), as k6 prints them.
+void coordinator::print_custom_metrics() const {
+  for (const auto& m : to_results(final_.custom, final_.duration_s)) {
+    const std::string label = dots(m.name.size() > 40 ? m.name.substr(0, 37) + "..." : m.name);
+    if (m.type == "trend") {
+      const auto v = [&](double x) {
+        if (m.is_time) return human_ms(x);
+        char text[32];
+        std::snprintf(text, sizeof text, "%g", x);
+        return std::string(text);
+      };
+      std::printf("%savg=%s min=%s med=%s p(95)=%s p(99)=%s max=%s\n", label.c_str(), v(m.stats.mean).c_str(),
+                  v(m.stats.min).c_str(), v(m.stats.p50).c_str(), v(m.stats.p95).c_str(), v(m.stats.p99).c_str(),
+                  v(m.stats.max).c_str());
+    } else if (m.type == "counter") {
+      std::printf("%s%g  %.1f/s\n", label.c_str(), m.count, m.rate);
+    } else if (m.type == "rate") {
+      std::printf("%s%.2f%%  %lld out of %lld\n", label.c_str(), 100 * m.rate, static_cast<long long>(m.trues),
+                  static_cast<long long>(m.samples));
+    } else {
+      std::printf("%s%g  min=%g max=%g\n", label.c_str(), m.value, m.min, m.max);
+    }
+  }
 }
 
 // STEPS: a row per step (requests, then groups) with its count, rate, latency percentiles and errors.

@@ -124,6 +124,8 @@ void worker::apply_plan() {
     base_url_->path = {};
   }
   lua_->set_setup_data(plan_.setup_data_json);
+  for (const auto& selector : plan_.custom_sub_metrics) metrics_.custom().track(selector);
+  for (const auto& tags : plan_.http_tag_sets) metrics_.track_tags(tags);
 }
 
 // ---- scheduler ----
@@ -376,6 +378,7 @@ void worker::on_http_complete(vu& v) {
   v.lag += std::chrono::microseconds(blocked_us);
   v.request.settle(out, v.cookies);  // expectedStatuses and Set-Cookie
   metrics_.record_request(v.request.step, corrected_us, out.timings, out.status, out.error);
+  if (!metrics_.tagged_steps().empty()) record_request_tags(v, corrected_us);
   if (v.history_id != 0) {
     // A definite answer is ok (2xx/3xx, or an expected status) or fail (other 4xx); no answer, a
     // timeout, a reset or a 5xx is unknown: the operation may still have taken effect.

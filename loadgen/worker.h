@@ -53,6 +53,12 @@ struct run_plan {
   chaos_timeline* chaos = nullptr;           // faults (thread-safe); chaos.* in Lua
   bool unsafe_lua = false;                   // the whole Lua standard library (lua_sandbox.h)
   nanos init_timeout{60s};                   // bound of the script's top level (per worker)
+  // Sub-metrics of custom metrics that thresholds ask for ("my_trend{flow:buy}"): only these get a sink
+  // of their own (custom_metrics::track), so memory is bounded by the thresholds.
+  std::vector<results::metric_selector> custom_sub_metrics;
+  // Tag sets of HTTP sub-metrics that thresholds ask for beyond {name:X} (a request step already):
+  // "http_req_duration{status:200}" gives {{"status","200"}}; worker_metrics::track_tags.
+  std::vector<std::vector<std::pair<std::string, std::string>>> http_tag_sets;
 };
 
 // Script errors inside iterations, grouped by message so a broken script does not flood stderr.
@@ -220,6 +226,7 @@ class worker {
   void resume(vu& v, int nargs);
   void after_iteration(vu& v);
   void on_http_complete(vu& v);
+  void record_request_tags(vu& v, int64_t corrected_us);  // request_tags.cpp: HTTP sub-metrics by tag
   bool wants_another_iteration(vu& v, steady::time_point now);
   void stop_stuck_vu(vu& v);
   std::string run_special_vu(const char* function_name, lua_phase phase, nanos timeout,

@@ -15,10 +15,11 @@ hdr_histogram decode_histogram(std::string_view base64, std::string_view what) {
 hdr_histogram merge_intervals(const run_results& r, std::string_view step, int64_t from_t, int64_t to_t,
                               int* skipped) {
   hdr_histogram total;
-  // Which steps count as "all requests": request-kind steps (groups nest requests and would double count).
+  // Which steps count as "all requests": request-kind steps (groups nest requests, and tagged sub-metrics
+  // repeat some, so either would double count).
   auto is_request_step = [&](std::string_view name) {
     const step_result* s = r.find_step(name);
-    return s == nullptr || s->kind != "group";
+    return s == nullptr || (s->kind != "group" && s->kind != "tagged");
   };
   for (const auto& row : r.intervals) {
     if (row.t < from_t || row.t >= to_t) continue;

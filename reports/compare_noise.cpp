@@ -26,7 +26,7 @@ std::map<int64_t, second_data> seconds_of(const run_results& r, std::string_view
   for (const auto& row : r.intervals) {
     if (summary) {
       const step_result* s = r.find_step(row.step);
-      if (s != nullptr && s->kind == "group") continue;
+      if (s != nullptr && (s->kind == "group" || s->kind == "tagged")) continue;
     } else if (row.step != step) {
       continue;
     }

@@ -109,11 +109,20 @@ std::string render_markdown(const run_results& r) {
           text::ms(s.latency.p99) + " | " + text::ms(s.latency.p999) + " | " + text::ms(s.latency.max) + " | " +
           std::to_string(s.errors) + (s.errors > 0 ? " (" + text::percent(s.error_rate) + ")" : "") + " |\n";
   };
-  for (const auto& s : r.steps) row(s, (s.kind == "group" ? "group " : "") + text::md_cell(s.name));
+  for (const auto& s : r.steps) {
+    row(s, (s.kind == "group" ? "group " : s.kind == "tagged" ? "tagged " : "") + text::md_cell(s.name));
+  }
   row(r.summary, "**all requests**");
   md += "\n";
   std::string errors = nonzero_errors(r.summary.errors_by_kind);
   if (!errors.empty()) md += "Errors by kind: " + text::md_cell(errors) + "\n\n";
+  if (!r.metrics.empty()) {
+    md += "### Custom metrics\n\n| metric | type | value |\n|---|---|---|\n";
+    for (const auto& m : r.metrics) {
+      md += "| " + text::md_cell(m.name) + " | " + m.type + " | " + text::md_cell(text::metric_summary(m)) + " |\n";
+    }
+    md += "\n";
+  }
 
   if (!r.chaos.empty()) {
     md += "### Faults and recovery\n\n";
@@ -236,6 +245,11 @@ std::string render_hlog(const run_results& r) {
     tag_of.emplace(s.name, tag);
     out += "#[Tag " + tag + ": " + text::md_cell(s.name) + "]\n";
   }
+  for (const auto& m : r.metrics) {
+    if (m.type == "trend" && m.is_time && !m.histogram.empty()) {
+      out += "#[Tag metric." + text::slug(m.name) + ": custom trend " + text::md_cell(m.name) + ", the whole run]\n";
+    }
+  }
   out += "#[Untagged lines: all request steps added]\n";
   out += "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n";
 
@@ -250,7 +264,7 @@ std::string render_hlog(const run_results& r) {
       hdr_histogram h = decode_histogram(row->histogram, "intervals (" + row->step + ", t=" + std::to_string(t) + ")");
       length = row->interval_s;
       const step_result* s = r.find_step(row->step);
-      if (s == nullptr || s->kind != "group") all.add(h);
+      if (s == nullptr || (s->kind != "group" && s->kind != "tagged")) all.add(h);
       auto it = tag_of.find(row->step);
       std::string tag = it != tag_of.end() ? it->second : text::slug(row->step);
       tagged += "Tag=" + tag + "," + text::format("%.3f,%.3f,%.3f,", static_cast<double>(t), row->interval_s,
@@ -260,6 +274,14 @@ std::string render_hlog(const run_results& r) {
     out += text::format("%.3f,%.3f,%.3f,", static_cast<double>(t), length, static_cast<double>(all.max()) / 1000.0) +
            all.encode_compressed_base64() + "\n";
     out += tagged;
+  }
+  // Custom time trends (metrics.trend(name, true)) have one histogram for the whole run: one line each.
+  for (const auto& m : r.metrics) {
+    if (m.type != "trend" || !m.is_time || m.histogram.empty()) continue;
+    hdr_histogram h = decode_histogram(m.histogram, "metrics (" + m.name + ")");
+    out += "Tag=metric." + text::slug(m.name) + "," +
+           text::format("%.3f,%.3f,%.3f,", 0.0, r.duration_s, static_cast<double>(h.max()) / 1000.0) + m.histogram +
+           "\n";
   }
   return out;
 }

@@ -457,7 +457,8 @@ std::string render_html(const run_results& r) {
        "omission).</small></p>\n<table id=\"steps\"><tr><th class=\"name\">step</th><th>count</th><th>rps</th>"
        "<th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th></tr>\n";
   for (const auto& s : r.steps) {
-    h += step_row(s, (s.kind == "group" ? "<small>group</small> " : "") + xml_escape(s.name), false);
+    const char* prefix = s.kind == "group" ? "<small>group</small> " : s.kind == "tagged" ? "<small>tagged</small> " : "";
+    h += step_row(s, prefix + xml_escape(s.name), false);
   }
   h += step_row(r.summary, "all requests", true);
   h += "</table>\n";
@@ -526,6 +527,15 @@ std::string render_html(const run_results& r) {
     h += "<h2>Errors by kind</h2>\n<table id=\"errors\"><tr><th class=\"name\">kind</th><th>count</th></tr>\n";
     for (const auto& [kind, n] : r.summary.errors_by_kind) {
       if (n > 0) h += "<tr><td class=\"name\">" + xml_escape(kind) + "</td><td>" + std::to_string(n) + "</td></tr>\n";
+    }
+    h += "</table>\n";
+  }
+  if (!r.metrics.empty()) {
+    h += "<h2>Custom metrics</h2>\n<table id=\"metrics\"><tr><th class=\"name\">metric</th><th>type</th>"
+         "<th class=\"name\">value</th></tr>\n";
+    for (const auto& m : r.metrics) {
+      h += "<tr><td class=\"name\">" + xml_escape(m.name) + "</td><td>" + m.type + "</td><td class=\"name\">" +
+           xml_escape(text::metric_summary(m)) + "</td></tr>\n";
     }
     h += "</table>\n";
   }

@@ -9,6 +9,7 @@
 #include "reports/analysis.h"
 #include "reports/recovery.h"
 #include "reports/shards.h"
+#include "results/custom_metrics.h"
 
 namespace stampede::reports {
 
@@ -234,7 +235,7 @@ merge_output merge_results(std::span<const run_results> shards, const merge_opti
     for (const auto& row : shards[i].intervals) interval_index[{row.t + offset[i], row.step}].push_back({i, &row});
   }
   std::map<std::string, bool> is_group;
-  for (const auto& a : steps) is_group[a.name] = a.kind == "group";
+  for (const auto& a : steps) is_group[a.name] = a.kind == "group" || a.kind == "tagged";  // not in the sum
   struct second_latency {
     double p50 = 0, p90 = 0, p99 = 0, max = 0;
   };
@@ -317,7 +318,8 @@ merge_output merge_results(std::span<const run_results> shards, const merge_opti
   if (approximated) {
     out.warnings.push_back("some seconds have no interval histograms: their percentiles are the largest shard value");
   }
-  // checks, scenarios, chaos
+  // checks, custom metrics, scenarios, chaos
+  for (const auto& s : shards) results::merge_metrics(m.metrics, s.metrics, duration);
   for (const auto& s : shards) {
     for (const auto& c : s.checks) {
       auto it = std::find_if(m.checks.begin(), m.checks.end(),

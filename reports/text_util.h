@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "results/model.h"
+
 namespace stampede::reports::text {
 
 // printf into a std::string.
@@ -110,6 +112,21 @@ inline std::string slug(std::string_view s) {
   while (!out.empty() && (out.front() == '_' || out.front() == '.')) out.erase(0, 1);
   if (out.size() > 80) out.resize(80);
   return out.empty() ? std::string("step") : out;
+}
+
+// One line for a custom metric (metrics.* of a script) in the Markdown and HTML reports, e.g. "avg 20.0 ms,
+// p95 40.0 ms, max 40.0 ms (10 samples)", "12 (0.4/s)", "80% (8 of 10)", "4 (min 0, max 4)".
+inline std::string metric_summary(const results::metric_result& m) {
+  const auto v = [&](double x) { return m.is_time ? ms(x) + " ms" : num(x, 3); };
+  if (m.type == "trend") {
+    return "avg " + v(m.stats.mean) + ", p50 " + v(m.stats.p50) + ", p95 " + v(m.stats.p95) + ", p99 " +
+           v(m.stats.p99) + ", max " + v(m.stats.max) + " (" + std::to_string(m.samples) + " samples)";
+  }
+  if (m.type == "counter") return num(m.count, 3) + " (" + num(m.rate, 2) + "/s)";
+  if (m.type == "rate") {
+    return percent(m.rate) + " (" + std::to_string(m.trues) + " of " + std::to_string(m.samples) + ")";
+  }
+  return num(m.value, 3) + " (min " + num(m.min, 3) + ", max " + num(m.max, 3) + ")";
 }
 
 }  // namespace stampede::reports::text

@@ -364,6 +364,32 @@ run_results parse_results(json::value document) {
                           get_int(o, "fails", where)});
     }
   }
+  if (const json::array* rows = optional_array(root, "metrics", "results")) {
+    for (size_t i = 0; i < rows->size(); ++i) {
+      std::string where = "metrics[" + std::to_string(i) + "]";
+      const json::object& o = as_object((*rows)[i], where);
+      metric_result m;
+      m.name = get_string(o, "name", where);
+      m.metric = get_string(o, "metric", where, m.name);
+      m.type = get_string(o, "type", where);
+      if (m.type != "trend" && m.type != "counter" && m.type != "rate" && m.type != "gauge") {
+        fail(where + ".type", "expected trend, counter, rate or gauge");
+      }
+      m.samples = get_int(o, "samples", where);
+      m.is_time = get_bool(o, "is_time", where);
+      m.stats = read_latency(o, "stats", where);
+      m.histogram = get_string(o, "histogram", where);
+      m.count = get_double(o, "count", where);
+      m.trues = get_int(o, "trues", where);
+      m.rate = get_double(o, "rate", where);
+      m.value = get_double(o, "value", where);
+      m.min = get_double(o, "min", where);
+      m.max = get_double(o, "max", where);
+      m.last_unix_us = get_int(o, "last_unix_us", where);
+      if (m.samples < 0 || m.trues < 0 || m.trues > m.samples) fail(where, "inconsistent counts");
+      r.metrics.push_back(std::move(m));
+    }
+  }
   if (const json::array* rows = optional_array(root, "chaos", "results")) {
     for (size_t i = 0; i < rows->size(); ++i) {
       std::string where = "chaos[" + std::to_string(i) + "]";

@@ -168,6 +168,27 @@ json::object to_json(const check_result& c) {
   return json::object{{"name", c.name}, {"group", c.group}, {"passes", c.passes}, {"fails", c.fails}};
 }
 
+json::object to_json(const metric_result& m) {
+  json::object o{{"name", m.name}, {"metric", m.metric}, {"type", m.type}, {"samples", m.samples}};
+  if (m.type == "trend") {
+    o["is_time"] = m.is_time;
+    o["stats"] = to_json(m.stats);
+    o["histogram"] = m.histogram;
+  } else if (m.type == "counter") {
+    o["count"] = m.count;
+    o["rate"] = m.rate;
+  } else if (m.type == "rate") {
+    o["trues"] = m.trues;
+    o["rate"] = m.rate;
+  } else {
+    o["value"] = m.value;
+    o["min"] = m.min;
+    o["max"] = m.max;
+    o["last_unix_us"] = m.last_unix_us;
+  }
+  return o;
+}
+
 json::value encode(const run_results& r) {
   json::object root;
   root["schema"] = schema_name;
@@ -179,6 +200,7 @@ json::value encode(const run_results& r) {
   root["intervals"] = array_of(r.intervals, interval_json);
   root["thresholds"] = array_of(r.thresholds, [](const threshold_result& t) { return to_json(t); });
   root["checks"] = array_of(r.checks, [](const check_result& c) { return to_json(c); });
+  if (!r.metrics.empty()) root["metrics"] = array_of(r.metrics, [](const metric_result& m) { return to_json(m); });
   if (const json::object* doc = r.document.if_object()) {
     for (const auto& kv : *doc) {
       if (!root.contains(kv.key())) root[kv.key()] = kv.value();

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "common/hdr_histogram.h"
+#include "results/custom_metrics.h"
 #include "results/thresholds.h"
 
 namespace stampede::results {
@@ -35,9 +36,27 @@ std::optional<double> trend_value(const step_result& s, const aggregation& agg) 
   }
 }
 
-// The step a trend selector names: the summary, a request by name or a group by group tag.
+// A sub-metric of the HTTP metrics by a tag set other than a lone name: the "tagged" step loadgen names
+// "{key:value,...}" (keys sorted, as the selector's).
+const step_result* tagged_step(const run_results& r, const metric_selector& selector) {
+  std::string name = "{";
+  for (const auto& t : selector.tags) name += (name.size() > 1 ? "," : "") + t.key + ":" + t.value;
+  name += "}";
+  for (const auto& step : r.steps) {
+    if (step.kind == "tagged" && step.name == name) return &step;
+  }
+  return nullptr;
+}
+
+bool is_tag_set(const metric_selector& selector) {
+  return selector.metric.rfind("http_req", 0) == 0 && !selector.tags.empty() &&
+         !(selector.tags.size() == 1 && selector.tags.front().key == "name");
+}
+
+// The step a trend selector names: the summary, a request by name, a group by group tag, or a tag set.
 const step_result* trend_step(const run_results& r, const metric_selector& selector) {
   if (selector.tags.empty()) return selector.metric == "http_req_duration" ? &r.summary : nullptr;
+  if (selector.metric == "http_req_duration" && is_tag_set(selector)) return tagged_step(r, selector);
   if (selector.tags.size() != 1) return nullptr;
   const tag_filter& tag = selector.tags.front();
   const bool group = tag.key == "group";
@@ -60,11 +79,26 @@ std::optional<double> count_or_rate(int64_t count, const aggregation& agg, doubl
 
 std::optional<double> observed_value(const run_results& r, const metric_selector& selector,
                                      const threshold_expression& expression) {
+  if (!metric_catalogue::builtin().find(selector.metric)) {
+    return custom_metric_value(r.metrics, selector, expression.agg, r.duration_s > 0 ? r.duration_s : 1.0);
+  }
   if (selector.type == metric_type::trend) {
     const step_result* step = trend_step(r, selector);
     return step != nullptr ? trend_value(*step, expression.agg) : std::nullopt;
   }
-  if (!selector.tags.empty()) return std::nullopt;  // sub-metrics of counters and rates are not in the file
+  if (selector.metric == "http_req_failed" && !selector.tags.empty()) {  // a request step or a tag set
+    const step_result* step = nullptr;
+    if (is_tag_set(selector)) {
+      step = tagged_step(r, selector);
+    } else {
+      for (const auto& s : r.steps) {
+        if (s.kind == "request" && s.name == selector.tags.front().value) step = &s;
+      }
+    }
+    if (step == nullptr || step->requests == 0) return std::nullopt;
+    return static_cast<double>(step->errors) / static_cast<double>(step->requests);
+  }
+  if (!selector.tags.empty()) return std::nullopt;  // other sub-metrics of counters and rates are not in the file
   const double duration = r.duration_s > 0 ? r.duration_s : 1.0;
   const std::string& name = selector.metric;
   if (name == "http_req_failed") {
@@ -93,7 +127,7 @@ threshold_evaluation evaluate_threshold(const run_results& r, std::string_view m
   metric_selector selector;
   threshold_expression parsed;
   try {
-    selector = parse_metric_selector(metric);
+    selector = parse_metric_selector(metric, catalogue_with(r.metrics));
     parsed = parse_threshold_expression(expression, selector.type);
   } catch (const std::invalid_argument&) {
     return out;  // a custom metric or an expression of another tool: the shards' verdicts stand

@@ -20,7 +20,8 @@ struct threshold_evaluation {
 
 // Answers http_req_duration[{name:X}] and group_duration{group:X} with avg|min|max|med|p(N) (from the
 // histograms, so percentiles are exact); http_req_failed rate; http_reqs, iterations and dropped_iterations
-// count|rate (rate per second of meta.duration_s); checks rate. Anything else, an expression the grammar
+// count|rate (rate per second of meta.duration_s); checks rate; the custom metrics of "metrics" and their
+// recorded sub-metrics (trends from their histograms). Anything else, an expression the grammar
 // refuses, or a trend without a histogram: not evaluated.
 threshold_evaluation evaluate_threshold(const run_results& r, std::string_view metric, std::string_view expression);
 

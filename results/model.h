@@ -108,6 +108,24 @@ struct check_result {
   friend bool operator==(const check_result&, const check_result&) = default;
 };
 
+// A custom metric of the script (metrics.trend/counter/rate/gauge) or one of its sub-metrics that a threshold
+// asked for ("metrics" in docs/RESULTS.md). Only the fields of its type are written.
+struct metric_result {
+  std::string name{};    // "login_time", or a sub-metric "login_time{flow:buy}" (its threshold key)
+  std::string metric{};  // the metric's own name ("login_time")
+  std::string type{};    // "trend" | "counter" | "rate" | "gauge"
+  bool is_time = false;   // trend: values are milliseconds
+  int64_t samples = 0;    // add() calls
+  latency_stats stats{};    // trend: min, mean, percentiles, max in the metric's unit (ms for time trends)
+  std::string histogram{};  // trend: base64 V2 compressed of value x 1000 (microseconds for time trends)
+  double count = 0;       // counter: the sum of the values
+  int64_t trues = 0;      // rate: samples that were true (non-zero)
+  double rate = 0;        // counter: count per second of the run; rate: trues / samples
+  double value = 0, min = 0, max = 0;  // gauge: the last value (latest by wall clock), min and max
+  int64_t last_unix_us = 0;            // gauge: when the last value was added
+  friend bool operator==(const metric_result&, const metric_result&) = default;
+};
+
 // One injected fault. We read "start_s" (required), "end_s" (null or absent: not healed before the end),
 // "id", "kind" ("network" | "node"), "fault" (the toxic or node action), "target", "label"/"name",
 // "injections", "back_s" (node faults whose return was watched), the http_abort status, "error", and keep the
@@ -202,6 +220,7 @@ struct run_results {
   std::vector<interval_row> intervals;
   std::vector<threshold_result> thresholds;
   std::vector<check_result> checks;
+  std::vector<metric_result> metrics;  // custom metrics, in declaration order, each followed by its sub-metrics
   std::vector<chaos_fault> chaos;
   std::vector<scenario_plan> scenarios;
   std::vector<link_info> links;
@@ -230,6 +249,7 @@ boost::json::value encode(const run_results& r);
 boost::json::object to_json(const latency_stats& s);
 boost::json::object to_json(const threshold_result& t);
 boost::json::object to_json(const check_result& c);
+boost::json::object to_json(const metric_result& m);
 
 // Parses and validates a results document. Throws results_error with a message naming the problem.
 run_results parse_results(std::string_view json_text);

@@ -348,7 +348,7 @@ TEST_F(script_mistakes, unknown_request_parameters_are_named_with_the_closest_va
        "http: unknown request parameter 'expectedStatus' (did you mean 'expectedStatuses'?)"},
       {"{ redirects = 0 }",
        "http: unknown request parameter 'redirects' (known: headers, body, json, form, name, timeout, "
-       "expectedStatuses, history, historyValue)"},
+       "expectedStatuses, history, historyValue, tags)"},
       {"{ headers = 'X-A: b' }", "http: params.headers must be a table of name = value, not a string"},
       {"{ expectedStatuses = 201 }",
        "http: params.expectedStatuses must be a list of status codes, not a number"},

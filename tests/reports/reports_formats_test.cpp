@@ -126,6 +126,57 @@ TEST_F(formats_test, hlog_lines_decode_and_add_up_per_tag) {
   expect_golden("game_day.hlog", log);
 }
 
+// A tag set a threshold asked for (a "tagged" step repeating some requests) and a custom time trend: both are
+// listed, the tagged step is never added into "all requests", the trend is one whole-run .hlog line.
+TEST_F(formats_test, tagged_steps_and_custom_metrics_are_listed_but_not_summed) {
+  run_results r = game_day;
+  step_result tagged = r.steps[0];
+  tagged.name = "{status:200}";
+  tagged.kind = "tagged";
+  r.steps.push_back(tagged);
+  std::vector<interval_row> repeated;
+  for (const auto& row : r.intervals) {
+    if (row.step == r.steps[0].name) repeated.push_back(row);
+  }
+  for (auto& row : repeated) row.step = "{status:200}";
+  r.intervals.insert(r.intervals.end(), repeated.begin(), repeated.end());
+  hdr_histogram h(1, 1'000'000'000'000'000, 3);
+  for (int v = 1; v <= 50; ++v) h.record(v * 1000);
+  results::metric_result trend;
+  trend.name = trend.metric = "login_time";
+  trend.type = "trend";
+  trend.is_time = true;
+  trend.samples = 50;
+  trend.histogram = h.encode_compressed_base64();
+  trend.stats = results::latency_stats::of(h);
+  results::metric_result counter;
+  counter.name = counter.metric = "orders";
+  counter.type = "counter";
+  counter.samples = 3;
+  counter.count = 3;
+  r.metrics = {trend, counter};
+
+  const std::string log = render_hlog(r);
+  int64_t untagged = 0, metric_line = 0;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#' || line[0] == '"') continue;
+    const std::string encoded = line.substr(line.rfind(',') + 1);
+    if (line.rfind("Tag=", 0) != 0) untagged += hdr_histogram::decode_base64(encoded)->total_count();
+    if (line.rfind("Tag=metric.login_time,", 0) == 0) metric_line += hdr_histogram::decode_base64(encoded)->total_count();
+  }
+  EXPECT_EQ(untagged, r.summary.requests);  // the tagged step's intervals are not added again
+  EXPECT_EQ(metric_line, 50);
+  const std::string md = render_markdown(r);
+  EXPECT_NE(md.find("| tagged {status:200} |"), std::string::npos);
+  EXPECT_NE(md.find("### Custom metrics"), std::string::npos);
+  EXPECT_NE(md.find("| login_time | trend | avg 25.5 ms"), std::string::npos) << md;
+  EXPECT_NE(md.find("| orders | counter | 3 "), std::string::npos);
+  const std::string html = render_html(r);
+  EXPECT_NE(html.find("<table id=\"metrics\">"), std::string::npos);
+  EXPECT_NE(html.find("<small>tagged</small> {status:200}"), std::string::npos);
+}
+
 TEST_F(formats_test, json_summary_carries_verdict_and_recovery) {
   std::string j = render_json(game_day);
   auto v = boost::json::parse(j);

@@ -1,0 +1,104 @@
+// Custom metrics of a script (docs/SCENARIOS.md, "Custom metrics"): metrics.trend/counter/rate/gauge declared
+// at the top level, fed by metric:add(value[, tags]) in VU code. Like every other measurement they are per
+// worker (shared-nothing: each worker's Lua state declares its own and records into its own worker_metrics)
+// and merged exactly by name at the end: trends are HdrHistograms (added), counters sum, rates add their true
+// and total counts, gauges keep the value with the latest wall-clock time (ties: the larger value) and the
+// min and max of every value.
+//
+// Sub-metrics: a threshold on "my_trend{flow:buy}" makes the coordinator call track() before the load; only
+// such tracked tag sets get a sink of their own, so memory stays bounded by the thresholds, whatever tags the
+// script passes. Samples of a metric without tracked sub-metrics never look at their tags.
+//
+// Thread-safety: none; one instance per worker, merged by the coordinator after the load.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/hdr_histogram.h"
+#include "results/model.h"
+#include "results/thresholds.h"
+
+namespace stampede::loadgen {
+
+// Trend samples are recorded as value x 1000 (microseconds for time trends, whose values are milliseconds),
+// so three decimals of any trend are kept; up to 10^12 (larger values are clamped and counted).
+inline constexpr int64_t trend_scale = 1000;
+inline constexpr int64_t trend_highest = 1'000'000'000'000'000;
+
+// The samples of one custom metric (or one of its sub-metrics).
+struct custom_sink {
+  std::unique_ptr<hdr_histogram> histogram;  // trends only
+  int64_t samples = 0;                       // every type: how many add() calls
+  double sum = 0;                            // counter: the sum of the values
+  int64_t trues = 0;                         // rate: the samples that were true (non-zero)
+  double last = 0, min = 0, max = 0;         // gauge
+  int64_t last_unix_us = 0;                  // gauge: when `last` was added (wall clock)
+
+  explicit custom_sink(results::metric_type type);
+  // value is finite (and >= 0 for a trend: the caller checked).
+  void add(results::metric_type type, double value, int64_t unix_us);
+  void merge(results::metric_type type, const custom_sink& other);
+  // The aggregate a threshold asks for (trends in the metric's unit), nullopt with no sample.
+  std::optional<double> value(results::metric_type type, const results::aggregation& agg, double duration_s) const;
+};
+
+struct custom_metric {
+  struct sub_metric {
+    std::vector<results::tag_filter> tags;  // sorted by key (the selector's)
+    std::string text;                       // "my_trend{flow:buy}"
+    custom_sink sink;
+  };
+  custom_metric(std::string metric_name, results::metric_type metric_type, bool time);
+
+  std::string name;
+  results::metric_type type;
+  bool is_time = false;
+  custom_sink all;
+  std::vector<sub_metric> subs;  // only the tag sets thresholds ask for
+};
+
+using sample_tags = std::span<const std::pair<std::string_view, std::string_view>>;
+
+class custom_metrics {
+ public:
+  custom_metrics() = default;
+
+  // Declares a metric and returns its index; declaring the same name again with the same type (and isTime)
+  // returns the same index. Throws std::invalid_argument for a name that is not [A-Za-z_][A-Za-z0-9_]* (at most
+  // 128 characters), the name of a built-in metric, or a name declared before with another type.
+  size_t declare(std::string_view name, results::metric_type type, bool is_time);
+  // Records one sample. `tags` are only read when the metric has tracked sub-metrics (has_subs()).
+  void add(size_t index, double value, int64_t unix_us, sample_tags tags);
+  bool has_subs(size_t index) const noexcept { return !metrics_[index]->subs.empty(); }
+  // Gives the sub-metric `selector` (a custom metric declared here, with tags) a sink of its own. Idempotent;
+  // a selector of a metric this worker did not declare is ignored.
+  void track(const results::metric_selector& selector);
+
+  const custom_metric* find(std::string_view name) const noexcept;
+  const std::vector<std::unique_ptr<custom_metric>>& metrics() const noexcept { return metrics_; }
+  // The built-in metrics plus every metric declared here: what thresholds may name.
+  const results::metric_catalogue& catalogue() const noexcept { return catalogue_; }
+
+  // Adds `other`'s samples by metric name (and sub-metric text); metrics only `other` has are added.
+  void merge(const custom_metrics& other);
+  // The threshold aggregate of `selector` (the metric or one of its tracked sub-metrics), nullopt when it
+  // has no sample (or is not tracked).
+  std::optional<double> value(const results::metric_selector& selector, const results::aggregation& agg,
+                              double duration_s) const;
+
+ private:
+  results::metric_catalogue catalogue_;
+  std::vector<std::unique_ptr<custom_metric>> metrics_;  // stable addresses: Lua holds indices
+};
+
+// The results file's "metrics" section: every metric in declaration order, each followed by its sub-metrics.
+std::vector<results::metric_result> to_results(const custom_metrics& metrics, double duration_s);
+
+}  // namespace stampede::loadgen

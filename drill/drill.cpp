@@ -18,6 +18,7 @@
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
 #include "drill/drill_run.h"
+#include "drill/failover_rpo.h"
 #include "drill/replication_links.h"
 #include "drill/shop_process.h"
 #include "drill/work_dir.h"
@@ -197,6 +198,7 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
   run.finish_results = [&](json::value& results) {
     reports::add_recovery(results);
     results.as_object()["drill"] = drill_section();
+    apply_failover_rpo(results);  // results.drill.failover (a Patroni shop) beside its fault and invariants
     final_results = results;
   };
   const int code = loadgen::execute_run(run, [](const json::value& results, const std::string& dir) {
@@ -331,11 +333,18 @@ int run_drill(const drill_request& request) {
     quiet = wait_until_quiet(entry_port, token, request.quiet_timeout);
   };
   const int code = detail::execute_drill_run(run, request, [&] {
-    return json::object{{"nodes", request.nodes},
-                        {"links", links},
-                        {"topology_at_start", shop->topology()},
-                        {"topology", shop->current_topology()},
-                        {"quiet", quiet}};
+    json::object section{{"nodes", request.nodes},
+                         {"links", links},
+                         {"topology_at_start", shop->topology()},
+                         {"topology", shop->current_topology()},
+                         {"quiet", quiet}};
+    // Before the shop stops: the killed old primary's data directory is still as the kill left it.
+    if (auto rpo = measure_failover_rpo_safely(section["topology_at_start"], section["topology"], directives,
+                                               request.shop_args, work.string());
+        !rpo.is_null()) {
+      section["failover"] = std::move(rpo);
+    }
+    return section;
   });
   const std::string stopped = shop->stop();
   if (!request.quiet) {

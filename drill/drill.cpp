@@ -323,6 +323,11 @@ int run_drill(const drill_request& request) {
     node_urls += (node_urls.empty() ? "" : ",") + std::string(n.at("url").as_string());
   }
   run.env["NODE_URLS"] = node_urls;
+  // A Patroni shop's replication mode, which sets what a failover game day expects (gameday_db_failover.lua).
+  if (const auto* sync = shop->topology().at("database").as_object().if_contains("synchronous_mode");
+      sync != nullptr && sync->is_bool()) {
+    run.env["DB_SYNC_REPLICATION"] = sync->as_bool() ? "on" : "off";
+  }
   run.proxies = proxies;
   run.topology_path = shop->topology_path().string();
   json::object quiet;

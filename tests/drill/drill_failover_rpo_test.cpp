@@ -13,7 +13,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "chaos/proxy_server.h"
 #include "drill/failover_rpo.h"
+#include "drill/replication_links.h"
 #include "tests/support/child_process.h"
 
 namespace {
@@ -271,6 +273,39 @@ TEST(failover_rpo, apply_fills_the_invariant_that_asks_and_the_kill_fault) {
   const auto& e = unmeasured.at("verify").at("invariants").at(0);
   EXPECT_TRUE(e.at("evidence").at("rpo_wal_bytes").is_null());
   EXPECT_EQ(e.at("detail"), "RPO in WAL not measured: no failover: pg1 still leads");
+}
+
+// The broken mode's hold-back acts on `replication:pg1`: the drill makes the links for asynchronous
+// replication (explicit or Patroni's default) and for replica reads, not for a synchronous cluster without
+// them (its replicas' lag reaches no customer).
+TEST(failover_rpo, replication_links_exist_for_asynchronous_replication) {
+  auto links_for = [](std::vector<std::string> args) {
+    stampede::chaos::server_options po;
+    po.threads = 1;
+    stampede::chaos::proxy_server proxies(po);
+    json::array links;
+    const auto flags = add_replication_links(args, proxies, links);
+    return std::pair{flags, links.size()};
+  };
+  const std::vector<std::string> base{"--db", "postgres", "--ha", "patroni", "--replicas", "1"};
+  auto with = [&](std::vector<std::string> more) {
+    auto a = base;
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  };
+  EXPECT_EQ(links_for(with({"--sync-replication", "off"})).second, 2u);
+  EXPECT_EQ(links_for(with({})).second, 2u) << "asynchronous is Patroni's default";
+  EXPECT_EQ(links_for(with({"--sync-replication", "on", "--sync-replication", "off"})).second, 2u)
+      << "the last wins";
+  EXPECT_EQ(links_for(with({"--sync-replication", "on"})).second, 0u);
+  EXPECT_EQ(links_for(with({"--sync-replication", "on", "--replica-reads", "on"})).second, 2u);
+  EXPECT_EQ(links_for({"--db", "postgres", "--sync-replication", "off"}).second, 0u)
+      << "no Patroni, no replicas";
+  const auto [flags, n] = links_for(with({"--sync-replication=off"}));
+  ASSERT_EQ(flags.size(), 4u);
+  EXPECT_EQ(flags[0], "--pg-ports");
+  EXPECT_EQ(flags[2], "--replication-via");
+  EXPECT_EQ(flags[3].rfind("pg1=127.0.0.1:", 0), 0u) << flags[3];
 }
 
 }  // namespace

@@ -431,6 +431,28 @@ TEST(drill_gameday, replica_lag_with_read_your_writes_has_no_violation) {
       << "readers without a recent write use the replica";
 }
 
+// read-your-writes-lsn: a write's answer carries the primary's WAL position after it; a customer's next
+// read waits (200 ms at most) for the replica to have replayed that far, else reads the primary. No
+// violation, and reads keep going to the replica (also a writer's, once it has caught up).
+TEST(drill_gameday, replica_lag_with_read_your_writes_by_lsn_has_no_violation) {
+  temp_dir dir;
+  auto args = replica_lag_form;
+  args.insert(args.end(), {"--shop-arg", "--replica-reads", "--shop-arg", "read-your-writes-lsn"});
+  auto r = drill("gameday_replica_lag.lua", dir, args);
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  EXPECT_EQ(r.code, 0) << r.log;
+  const auto ryw = replica_lag_verdict(r);
+  EXPECT_TRUE(ryw.at("ok").as_bool()) << json::serialize(ryw);
+  const auto& e = ryw.at("evidence").as_object();
+  EXPECT_EQ(e.at("violations").to_number<int64_t>(), 0);
+  EXPECT_GT(e.at("reads_checked").to_number<int64_t>(), 20);
+  EXPECT_GT(e.at("writes_checked").to_number<int64_t>(), 20);
+  EXPECT_GT(e.at("order_reads").at("replica").to_number<int64_t>(), 0);
+  std::printf("[ measure ] replica lag, read-your-writes-lsn: %lld reads on the primary, %lld on the replica\n",
+              static_cast<long long>(e.at("order_reads").at("primary").to_number<int64_t>()),
+              static_cast<long long>(e.at("order_reads").at("replica").to_number<int64_t>()));
+}
+
 TEST(drill_gameday, node_pause) {
   temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_node_pause.lua", dir, short_form);

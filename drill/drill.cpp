@@ -156,6 +156,7 @@ void print_drill_summary(const json::value& results) {
       std::printf("\n");
     }
   }
+  if (const std::string rpo = failover_rpo_line(results); !rpo.empty()) std::printf("    %s\n", rpo.c_str());
   // verify()'s invariants are in the run's summary above (INVARIANTS, a failed one with its evidence):
   // not listed twice.
   if (const auto* verify = root.if_contains("verify"); verify == nullptr || !verify->is_object()) {

@@ -400,4 +400,23 @@ void apply_failover_rpo(json::value& results) {
   }
 }
 
+std::string failover_rpo_line(const json::value& results) {
+  const auto* root = results.if_object();
+  const auto* drill = root != nullptr ? root->if_contains("drill") : nullptr;
+  const auto* f = drill != nullptr && drill->is_object() ? drill->as_object().if_contains("failover") : nullptr;
+  if (f == nullptr || !f->is_object()) return {};
+  const auto& o = f->as_object();
+  std::string who = "failover";
+  if (o.contains("old_primary") && o.contains("new_primary")) {
+    who += " " + std::string(o.at("old_primary").as_string()) + " -> " + std::string(o.at("new_primary").as_string());
+  }
+  if (!o.contains("measured") || !o.at("measured").as_bool()) {
+    return who + ": RPO in WAL not measured: " + std::string(o.at("reason").as_string());
+  }
+  return who + ": RPO " + std::to_string(o.at("rpo_wal_bytes").to_number<uint64_t>()) +
+         " bytes of WAL past the switch point " + std::string(o.at("switch_lsn").as_string()) + " (old end " +
+         std::string(o.at("old_end_lsn").as_string()) + ", " +
+         std::to_string(o.at("records_after_switch").to_number<int64_t>()) + " records)";
+}
+
 }  // namespace stampede::drill

@@ -76,4 +76,8 @@ boost::json::value measure_failover_rpo_safely(const boost::json::value& at_star
 // the number (null when not measured, with `rpo_wal_reason`) and a sentence at the end of its detail.
 void apply_failover_rpo(boost::json::value& results);
 
+// The drill summary's line for results.drill.failover ("failover pg1 -> pg2: RPO 124752 bytes of WAL past
+// 0/368D5C8 ..." or "...: RPO in WAL not measured: <reason>"); empty without one.
+std::string failover_rpo_line(const boost::json::value& results);
+
 }  // namespace stampede::drill

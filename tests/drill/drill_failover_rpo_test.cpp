@@ -264,6 +264,10 @@ TEST(failover_rpo, apply_fills_the_invariant_that_asks_and_the_kill_fault) {
       "3 lost; RPO in WAL: 2232 bytes that pg1 wrote past the switch point 0/3000148 of pg2's timeline 2 "
       "(its end of WAL 0/3000A00)");
   EXPECT_EQ(results.at("chaos").at(0).at("rpo").at("rpo_wal_bytes"), 2232);
+  results.at("drill").at("failover").as_object()["records_after_switch"] = 31;
+  EXPECT_EQ(failover_rpo_line(results),
+            "failover pg1 -> pg2: RPO 2232 bytes of WAL past the switch point 0/3000148 (old end 0/3000A00, 31 "
+            "records)");
   EXPECT_FALSE(results.at("chaos").at(1).as_object().contains("rpo"));
 
   json::value unmeasured = json::parse(R"({"verify": {"invariants": [
@@ -273,6 +277,8 @@ TEST(failover_rpo, apply_fills_the_invariant_that_asks_and_the_kill_fault) {
   const auto& e = unmeasured.at("verify").at("invariants").at(0);
   EXPECT_TRUE(e.at("evidence").at("rpo_wal_bytes").is_null());
   EXPECT_EQ(e.at("detail"), "RPO in WAL not measured: no failover: pg1 still leads");
+  EXPECT_EQ(failover_rpo_line(unmeasured), "failover: RPO in WAL not measured: no failover: pg1 still leads");
+  EXPECT_EQ(failover_rpo_line(json::parse(R"({"drill": {}})")), "");
 }
 
 // The broken mode's hold-back acts on `replication:pg1`: the drill makes the links for asynchronous

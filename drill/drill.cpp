@@ -19,6 +19,7 @@
 #include "common/http_client.h"
 #include "drill/data_links.h"
 #include "drill/drill_run.h"
+#include "drill/failover_rpo.h"
 #include "drill/replication_links.h"
 #include "drill/shop_process.h"
 #include "drill/work_dir.h"
@@ -156,6 +157,7 @@ void print_drill_summary(const json::value& results) {
       std::printf("\n");
     }
   }
+  if (const std::string rpo = failover_rpo_line(results); !rpo.empty()) std::printf("    %s\n", rpo.c_str());
   // verify()'s invariants are in the run's summary above (INVARIANTS, a failed one with its evidence):
   // not listed twice.
   if (const auto* verify = root.if_contains("verify"); verify == nullptr || !verify->is_object()) {
@@ -198,6 +200,7 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
   run.finish_results = [&](json::value& results) {
     reports::add_recovery(results);
     results.as_object()["drill"] = drill_section();
+    apply_failover_rpo(results);  // results.drill.failover (a Patroni shop) beside its fault and invariants
     final_results = results;
   };
   const int code = loadgen::execute_run(run, [](const json::value& results, const std::string& dir) {
@@ -323,6 +326,11 @@ int run_drill(const drill_request& request) {
     node_urls += (node_urls.empty() ? "" : ",") + std::string(n.at("url").as_string());
   }
   run.env["NODE_URLS"] = node_urls;
+  // A Patroni shop's replication mode, which sets what a failover game day expects (gameday_db_failover.lua).
+  if (const auto* sync = shop->topology().at("database").as_object().if_contains("synchronous_mode");
+      sync != nullptr && sync->is_bool()) {
+    run.env["DB_SYNC_REPLICATION"] = sync->as_bool() ? "on" : "off";
+  }
   run.proxies = proxies;
   run.topology_path = shop->topology_path().string();
   json::object quiet;
@@ -333,11 +341,18 @@ int run_drill(const drill_request& request) {
     quiet = wait_until_quiet(entry_port, token, request.quiet_timeout);
   };
   const int code = detail::execute_drill_run(run, request, [&] {
-    return json::object{{"nodes", request.nodes},
-                        {"links", links},
-                        {"topology_at_start", shop->topology()},
-                        {"topology", shop->current_topology()},
-                        {"quiet", quiet}};
+    json::object section{{"nodes", request.nodes},
+                         {"links", links},
+                         {"topology_at_start", shop->topology()},
+                         {"topology", shop->current_topology()},
+                         {"quiet", quiet}};
+    // Before the shop stops: the killed old primary's data directory is still as the kill left it.
+    if (auto rpo = measure_failover_rpo_safely(section["topology_at_start"], section["topology"], directives,
+                                               request.shop_args, work.string());
+        !rpo.is_null()) {
+      section["failover"] = std::move(rpo);
+    }
+    return section;
   });
   const std::string stopped = shop->stop();
   if (!request.quiet) {

@@ -24,8 +24,12 @@ std::optional<std::string> shop_flag_value(const std::vector<std::string>& args,
 
 std::vector<std::string> add_replication_links(const std::vector<std::string>& shop_args,
                                                chaos::proxy_server& proxies, json::array& links) {
+  // A replica's lag reaches customers when they read from replicas (stale reads) or when replication is
+  // asynchronous (what a failover loses).
   const auto reads = shop_flag_value(shop_args, "--replica-reads");
-  if (shop_flag_value(shop_args, "--ha").value_or("none") != "patroni" || reads.value_or("off") == "off")
+  const auto sync = shop_flag_value(shop_args, "--sync-replication");
+  if (shop_flag_value(shop_args, "--ha").value_or("none") != "patroni" ||
+      (reads.value_or("off") == "off" && sync.value_or("off") != "off"))
     return {};
   const std::string replicas_text = shop_flag_value(shop_args, "--replicas").value_or("2");
   int replicas = 0;

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -122,6 +123,9 @@ class node {
   void require_admin(const api_call& call);
   read_cache::value cached(const std::string& key, const read_cache::loader& load);
   store& order_reads(const api_call& call);  // the replica or the primary, by the replica-reads mode
+  template <class T>
+  T read_after_lsn(const api_call& call, const std::function<std::optional<T>(store&, std::string_view)>& replayed,
+                   const std::function<T(store&)>& read);
   void mark_write(const api_call& call, http::response& response) const;  // the last_write cookie
 
   // Handlers, one per route (the table is in node_routes.cpp).
@@ -155,6 +159,7 @@ class node {
   std::unique_ptr<store> store_;
   std::unique_ptr<store> replica_store_;  // with replica reads on: a second pool, on the replicas
   std::atomic<uint64_t> order_reads_replica_{0}, order_reads_primary_{0};
+  std::atomic<uint64_t> order_reads_lsn_fallback_{0};  // read-your-writes-lsn: the replica was not there in time
   std::unique_ptr<read_cache> cache_;
   std::shared_ptr<const bloom_filter> bloom_;  // guarded by bloom_mutex_
   std::mutex bloom_mutex_;

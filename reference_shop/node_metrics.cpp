@@ -31,6 +31,10 @@ std::string node::render_metrics() {
              "Order reads (history, status) by the database that answered them (--replica-reads).");
   out.sample("shop_order_reads_total", {{"database", "primary"}}, order_reads_primary_.load());
   out.sample("shop_order_reads_total", {{"database", "replica"}}, order_reads_replica_.load());
+  out.family("shop_order_reads_lsn_fallback_total", metric_type::counter,
+             "read-your-writes-lsn: order reads sent to the primary because no replica had replayed the "
+             "client's last write within the wait bound.");
+  out.sample("shop_order_reads_lsn_fallback_total", {}, order_reads_lsn_fallback_.load());
   out.family("shop_login_shed_total", metric_type::counter,
              "Logins and registrations refused with 429 before hashing, by reason.");
   out.sample("shop_login_shed_total", {{"reason", "busy"}}, kdf_shed_busy_.load());

@@ -105,15 +105,51 @@ store& node::order_reads(const api_call& call) {
 }
 
 // read-your-writes: the client's next order reads go to the primary for the pin window.
+// read-your-writes-lsn: they wait for a replica that has replayed the primary's WAL position after the write.
 void node::mark_write(const api_call& call, http::response& response) const {
+  if (options_.replica_reads.mode == replica_read_mode::read_your_writes_lsn) {
+    // The position after this write's commit (an upper bound of its commit record's end). A store without
+    // one (or a failure to ask) leaves the client's previous cookie: its reads are then as with `on`.
+    try {
+      if (const auto lsn = store_->wal_position()) {
+        response.headers.emplace_back("Set-Cookie", last_write_lsn_set_cookie(*lsn));
+      }
+    } catch (const store_unavailable&) {
+    }
+    return;
+  }
   if (options_.replica_reads.mode != replica_read_mode::read_your_writes) return;
   response.headers.emplace_back("Set-Cookie", last_write_set_cookie(call.now, options_.replica_reads.pin));
 }
 
+// read-your-writes-lsn with a `last_write_lsn` cookie: `replayed(store, lsn)` on the replica (nullopt: not
+// there within the bound), else `read(primary)`; counted where it was read.
+template <class T>
+T node::read_after_lsn(const api_call& call,
+                       const std::function<std::optional<T>(store&, std::string_view)>& replayed,
+                       const std::function<T(store&)>& read) {
+  const auto& r = options_.replica_reads;
+  const auto lsn = r.mode == replica_read_mode::read_your_writes_lsn && replica_store_
+                       ? last_write_lsn_of(call.request)
+                       : std::nullopt;
+  if (!lsn) return read(order_reads(call));
+  if (auto v = replayed(*replica_store_, *lsn)) {
+    ++order_reads_replica_;
+    return std::move(*v);
+  }
+  ++order_reads_primary_;
+  ++order_reads_lsn_fallback_;
+  return read(*store_);
+}
+
 http::response node::list_orders(api_call& call) {
   const int64_t user = session(call);
+  const auto wait = options_.replica_reads.lsn_wait;
+  const auto orders = read_after_lsn<std::vector<order>>(
+      call, [&](store& s, std::string_view lsn) { return s.list_orders_replayed(user, 50, lsn, wait); },
+      [&](store& s) { return s.list_orders(user, 50); });
   json::array out;
-  for (const auto& o : order_reads(call).list_orders(user, 50)) out.push_back(order_json(o));
+  for (const auto& o : orders) out.push_back(order_json(o));
   return json_response(200, json::object{{"orders", std::move(out)}});
 }
 
@@ -172,7 +208,10 @@ http::response node::checkout(api_call& call) {
 http::response node::get_order(api_call& call) {
   const int64_t user = session(call);
   const int64_t id = require_id(call.params["id"], "order id");
-  auto o = order_reads(call).find_order(user, id);
+  const auto wait = options_.replica_reads.lsn_wait;
+  auto o = read_after_lsn<std::optional<order>>(
+      call, [&](store& s, std::string_view lsn) { return s.find_order_replayed(user, id, lsn, wait); },
+      [&](store& s) { return s.find_order(user, id); });
   if (!o) reject(404, "not_found", "no order " + std::to_string(id));
   return json_response(200, order_json(*o));
 }

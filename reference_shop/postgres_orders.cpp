@@ -2,6 +2,8 @@
 // always taken in the same order (products by id; a user's flash purchase row before the sale's row), so
 // concurrent transactions queue instead of deadlocking; a deadlock would still be retried by the runner.
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "reference_shop/postgres_store.h"
 
@@ -160,17 +162,86 @@ std::optional<order> postgres_store::find_order(int64_t user_id, int64_t order_i
 std::vector<order> postgres_store::list_orders(int64_t user_id, int64_t limit) {
   std::vector<order> out;
   run("list_orders", mode::snapshot, [&](pg::connection& db, transaction& tx) {
-    out.clear();
-    auto r = db.query(
-        "SELECT id, user_id, status, total, flash_sale_id, failure, created_at FROM orders WHERE user_id = "
-        "$1 "
-        "ORDER BY id DESC LIMIT $2",
-        user_id, limit);
-    for (int i = 0; i < r.rows(); ++i) out.push_back(read_order_row(r, i));
-    for (auto& o : out) o.lines = order_lines(db, o.id);
+    out = orders_of(db, user_id, limit);
     tx.commit();
   });
   return out;
+}
+
+std::vector<order> postgres_store::orders_of(pg::connection& db, int64_t user_id, int64_t limit) {
+  std::vector<order> out;
+  auto r = db.query(
+      "SELECT id, user_id, status, total, flash_sale_id, failure, created_at FROM orders WHERE user_id = $1 "
+      "ORDER BY id DESC LIMIT $2",
+      user_id, limit);
+  for (int i = 0; i < r.rows(); ++i) out.push_back(read_order_row(r, i));
+  for (auto& o : out) o.lines = order_lines(db, o.id);
+  return out;
+}
+
+std::optional<std::string> postgres_store::wal_position() {
+  std::optional<std::string> out;
+  run("wal_position", mode::read, [&](pg::connection& db, transaction&) {
+    // On a replica (reads routed there by mistake) the position it has received; on the primary, written.
+    auto r = db.exec(
+        "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() "
+        "END::text");
+    if (r.rows() == 1 && !r.is_null(0, 0)) out = r.text(0, 0);
+  });
+  return out;
+}
+
+// Whether the server of `db` has replayed WAL up to `lsn` (a server out of recovery has all of its WAL),
+// asking every 5 ms until `bound` passes. On the session the read then uses: a replica behind HAProxy's
+// round robin is the one that was asked.
+bool postgres_store::replayed(pg::connection& db, std::string_view lsn, std::chrono::milliseconds bound) {
+  const auto until = std::chrono::steady_clock::now() + bound;
+  const std::string wanted{lsn};
+  while (true) {
+    auto r = db.query(
+        "SELECT NOT pg_is_in_recovery() OR coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", wanted);
+    if (r.rows() == 1 && r.text(0, 0) == "t") return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // replay has no event a client can wait on
+  }
+}
+
+// A snapshot read after the replay wait, on the same session (run()'s read mode opens no transaction).
+template <class T, class F>
+std::optional<T> postgres_store::read_replayed(std::string_view name, std::string_view lsn,
+                                               std::chrono::milliseconds bound, F&& read) {
+  std::optional<T> out;
+  run(name, mode::read, [&](pg::connection& db, transaction&) {
+    out.reset();
+    if (!replayed(db, lsn, bound)) return;
+    db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    try {
+      T value = read(db);
+      db.exec("COMMIT");
+      out = std::move(value);
+    } catch (const pg::error& e) {
+      if (!e.connection_lost()) db.exec("ROLLBACK");
+      throw;
+    }
+  });
+  return out;
+}
+
+std::optional<std::optional<order>> postgres_store::find_order_replayed(int64_t user_id, int64_t order_id,
+                                                                        std::string_view lsn,
+                                                                        std::chrono::milliseconds bound) {
+  return read_replayed<std::optional<order>>("find_order_replayed", lsn, bound, [&](pg::connection& db) {
+    auto o = load_order(db, order_id);
+    if (o && o->user_id != user_id) o.reset();  // another user's order does not exist for you
+    return o;
+  });
+}
+
+std::optional<std::vector<order>> postgres_store::list_orders_replayed(int64_t user_id, int64_t limit,
+                                                                       std::string_view lsn,
+                                                                       std::chrono::milliseconds bound) {
+  return read_replayed<std::vector<order>>("list_orders_replayed", lsn, bound,
+                                           [&](pg::connection& db) { return orders_of(db, user_id, limit); });
 }
 
 std::optional<int64_t> postgres_store::create_flash_sale(int64_t product_id, int64_t stock, int64_t price,

@@ -21,6 +21,7 @@
 // Thread-safety: all methods may be called concurrently from any thread.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -71,6 +72,12 @@ class postgres_store final : public store {
                            const std::vector<line_request>& items, int64_t now) override;
   std::optional<order> find_order(int64_t user_id, int64_t order_id) override;
   std::vector<order> list_orders(int64_t user_id, int64_t limit) override;
+  std::optional<std::string> wal_position() override;
+  std::optional<std::optional<order>> find_order_replayed(int64_t user_id, int64_t order_id,
+                                                          std::string_view lsn,
+                                                          std::chrono::milliseconds bound) override;
+  std::optional<std::vector<order>> list_orders_replayed(int64_t user_id, int64_t limit, std::string_view lsn,
+                                                         std::chrono::milliseconds bound) override;
 
   std::optional<int64_t> create_flash_sale(int64_t product_id, int64_t stock, int64_t price,
                                            int64_t per_user_limit, int64_t starts_at) override;
@@ -119,7 +126,12 @@ class postgres_store final : public store {
   void run(std::string_view name, mode m, const body& fn);
   std::optional<order> load_order(pg::connection& db, int64_t order_id);
   std::vector<order_line> order_lines(pg::connection& db, int64_t order_id);
+  std::vector<order> orders_of(pg::connection& db, int64_t user_id, int64_t limit);
   void release_stock(pg::connection& db, int64_t order_id);
+  static bool replayed(pg::connection& db, std::string_view lsn, std::chrono::milliseconds bound);
+  template <class T, class F>
+  std::optional<T> read_replayed(std::string_view name, std::string_view lsn, std::chrono::milliseconds bound,
+                                 F&& read);
 
   postgres_store_options options_;
   pg_pool pool_;

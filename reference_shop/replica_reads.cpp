@@ -11,6 +11,7 @@ std::optional<replica_read_mode> parse_replica_read_mode(std::string_view text) 
   if (text == "off") return replica_read_mode::off;
   if (text == "on") return replica_read_mode::on;
   if (text == "read-your-writes") return replica_read_mode::read_your_writes;
+  if (text == "read-your-writes-lsn") return replica_read_mode::read_your_writes_lsn;
   return std::nullopt;
 }
 
@@ -20,6 +21,8 @@ std::string_view to_string(replica_read_mode mode) {
       return "on";
     case replica_read_mode::read_your_writes:
       return "read-your-writes";
+    case replica_read_mode::read_your_writes_lsn:
+      return "read-your-writes-lsn";
     case replica_read_mode::off:
       break;
   }
@@ -40,12 +43,35 @@ std::optional<int64_t> last_write_of(const http::request& request) {
   return v;
 }
 
+std::string last_write_lsn_set_cookie(std::string_view lsn) {
+  // A day: the LSN stays meaningful (a later read waits at most lsn_wait for it), unlike a time pin.
+  return std::string{last_write_lsn_cookie} + "=" + std::string{lsn} +
+         "; Path=/; HttpOnly; SameSite=Lax; Max-Age=86400";
+}
+
+std::optional<std::string> last_write_lsn_of(const http::request& request) {
+  const std::string_view text = request.cookie(last_write_lsn_cookie);
+  const size_t slash = text.find('/');
+  auto hex = [](std::string_view h) {
+    if (h.empty() || h.size() > 8) return false;
+    for (const char c : h) {
+      if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+  };
+  if (slash == std::string_view::npos || !hex(text.substr(0, slash)) || !hex(text.substr(slash + 1))) {
+    return std::nullopt;
+  }
+  return std::string{text};
+}
+
 bool read_from_primary(replica_read_mode mode, std::optional<int64_t> last_write_ms, int64_t now_ms,
                        std::chrono::milliseconds pin) {
   switch (mode) {
     case replica_read_mode::off:
       return true;
     case replica_read_mode::on:
+    case replica_read_mode::read_your_writes_lsn:  // the replica, after its LSN wait (node_orders.cpp)
       return false;
     case replica_read_mode::read_your_writes:
       break;
@@ -78,7 +104,8 @@ std::map<std::string, std::string> parse_replication_via(std::string_view text) 
 replica_read_options parse_node_replica_flags(const arg_list& a, const std::string& db_url) {
   replica_read_options o;
   const auto mode = parse_replica_read_mode(a.get("replica-reads", "off"));
-  if (!mode) throw std::invalid_argument("--replica-reads must be off, on or read-your-writes");
+  if (!mode)
+    throw std::invalid_argument("--replica-reads must be off, on, read-your-writes or read-your-writes-lsn");
   o.mode = *mode;
   o.url = a.get("db-replica-url");
   o.pin = std::chrono::milliseconds{a.get_int("replica-pin-ms", o.pin.count(), 1, 3'600'000)};
@@ -87,7 +114,8 @@ replica_read_options parse_node_replica_flags(const arg_list& a, const std::stri
                                 " needs --db-url and --db-replica-url (PostgreSQL replicas)");
   }
   if (o.mode == replica_read_mode::off && !o.url.empty()) {
-    throw std::invalid_argument("--db-replica-url needs --replica-reads on or read-your-writes");
+    throw std::invalid_argument(
+        "--db-replica-url needs --replica-reads on, read-your-writes or read-your-writes-lsn");
   }
   return o;
 }
@@ -95,7 +123,8 @@ replica_read_options parse_node_replica_flags(const arg_list& a, const std::stri
 replica_tier_options parse_replica_tier_options(const arg_list& a) {
   replica_tier_options o;
   const auto mode = parse_replica_read_mode(a.get("replica-reads", "off"));
-  if (!mode) throw std::invalid_argument("--replica-reads must be off, on or read-your-writes");
+  if (!mode)
+    throw std::invalid_argument("--replica-reads must be off, on, read-your-writes or read-your-writes-lsn");
   o.reads = *mode;
   o.pin = std::chrono::milliseconds{a.get_int("replica-pin-ms", o.pin.count(), 1, 3'600'000)};
   const std::string ports_text = a.get("pg-ports");  // get() returns a copy: keep it while `ports` views it

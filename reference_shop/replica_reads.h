@@ -10,12 +10,11 @@
 // read-your-writes: a write (a checkout, a flash purchase) answers with a `last_write` cookie holding its
 // time; a read whose cookie is younger than the pin window (default 5 s) goes to the primary, older or
 // absent to a replica.
-// It is the session-stickiness answer (what Rails' database selector does), chosen over waiting for the
-// replica to replay the write's LSN because it needs no LSN from the store and no second round trip, and a
-// node knows it without shared state: the client carries it to whichever node HAProxy picks. Its limit: a
-// replica lagging more than the window serves stale reads again (the drill's lag stays well inside it; the
-// LSN wait would not have that limit). A client that forges the cookie only sends its own reads to the
-// primary, at most as it could with a write every few seconds.
+// It is the session-stickiness answer (what Rails' database selector does): it needs no LSN from the store
+// and no second round trip, and a node knows it without shared state: the client carries it to whichever
+// node HAProxy picks. Its limit: a replica lagging more than the window serves stale reads again (the
+// drill's lag stays well inside it; read-your-writes-lsn below has no such limit). A client that forges the
+// cookie only sends its own reads to the primary, at most as it could with a write every few seconds.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -33,7 +32,12 @@
 
 namespace stampede::shop {
 
-enum class replica_read_mode { off, on, read_your_writes };
+// read_your_writes_lsn (`read-your-writes-lsn`): a write answers with a `last_write_lsn` cookie holding the
+// primary's WAL position after it (pg_current_wal_lsn()); a read with that cookie first waits, bounded
+// (`lsn_wait`, 200 ms), until the replica has replayed that far (pg_last_wal_replay_lsn()), on the session
+// it then reads on, and reads from the primary when it has not. No pin window: a replica lagging for
+// minutes costs a bounded wait, never a stale read; a read without the cookie goes to the replica.
+enum class replica_read_mode { off, on, read_your_writes, read_your_writes_lsn };
 
 std::optional<replica_read_mode> parse_replica_read_mode(std::string_view text);
 std::string_view to_string(replica_read_mode mode);
@@ -42,9 +46,17 @@ struct replica_read_options {
   replica_read_mode mode = replica_read_mode::off;
   std::string url;                      // the database HAProxy's /replica frontend (password: $PGPASSWORD)
   std::chrono::milliseconds pin{5000};  // read-your-writes: reads this long after a write go to the primary
+  std::chrono::milliseconds lsn_wait{
+      200};  // read-your-writes-lsn: the bound of a read's wait for its replica
 };
 
 inline constexpr std::string_view last_write_cookie = "last_write";
+inline constexpr std::string_view last_write_lsn_cookie = "last_write_lsn";
+
+// read-your-writes-lsn: the Set-Cookie value for a write that left the primary's WAL at `lsn` ("X/Y").
+std::string last_write_lsn_set_cookie(std::string_view lsn);
+// The `last_write_lsn` cookie when it is an LSN PostgreSQL reads ("X/Y", 1-8 hex digits each), else nullopt.
+std::optional<std::string> last_write_lsn_of(const http::request& request);
 
 // The Set-Cookie value for a write at `now_ms` (unix ms); the cookie expires with the pin window.
 std::string last_write_set_cookie(int64_t now_ms, std::chrono::milliseconds pin);

@@ -86,9 +86,11 @@ const cli::command& shop_spec() {
           {"--ha", {}, "none|patroni", "--db postgres as a Patroni cluster (default none)"},
           {"--replicas", {}, "N", "Patroni replicas, 0..8 (default 2)"},
           {"--sync-replication", {}, "on|off", "Patroni's synchronous mode (default off)"},
-          {"--replica-reads", {}, "off|on|read-your-writes",
+          {"--replica-reads", {}, "off|on|read-your-writes|read-your-writes-lsn",
            "order reads from the replicas; read-your-writes keeps a customer's on the primary for\n"
-           "--replica-pin-ms after their last order (default off; needs --ha patroni)"},
+           "--replica-pin-ms after their last order; read-your-writes-lsn waits (200 ms at most) for a\n"
+           "replica that has replayed their last order's WAL, else reads the primary\n"
+           "(default off; needs --ha patroni)"},
           {"--replica-pin-ms", {}, "MS", "read-your-writes: how long reads stay on the primary (default 5000)"},
           {"--pg-ports", {}, "P1,P2,...", "the Patroni members' PostgreSQL ports (for fault proxies)"},
           {"--replication-via", {}, "pg1=HOST:PORT,...",
@@ -121,9 +123,10 @@ const cli::command& node_spec() {
            "a request that finds no free session within 1 s gets 503"},
           {"--db-pool", {}, "N", "PostgreSQL sessions at most, 1..1000 (default 8)"},
           {"--db-replica-url", {}, "URL", "a second pool on the replicas, for order reads (with --replica-reads)"},
-          {"--replica-reads", {}, "off|on|read-your-writes",
+          {"--replica-reads", {}, "off|on|read-your-writes|read-your-writes-lsn",
            "order reads from --db-replica-url; read-your-writes keeps them on the primary for\n"
-           "--replica-pin-ms after the client's last order (default off)"},
+           "--replica-pin-ms after the client's last order; read-your-writes-lsn waits (200 ms at most)\n"
+           "for the replica to replay the client's last order, else reads the primary (default off)"},
           {"--replica-pin-ms", {}, "MS", "read-your-writes: how long reads stay on the primary (default 5000)"},
           {"--name", {}, "NAME", "the node's name (default node1)"},
           {"--address", {}, "A", "listening address (default 127.0.0.1)"},

@@ -14,6 +14,7 @@
 #include <boost/json/object.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -213,6 +214,19 @@ class store {
                                    int64_t now) = 0;
   virtual std::optional<order> find_order(int64_t user_id, int64_t order_id) = 0;
   virtual std::vector<order> list_orders(int64_t user_id, int64_t limit) = 0;
+  // Read-your-writes by WAL position (replica_reads.h, read-your-writes-lsn). The server's WAL position now
+  // ("X/Y"; nullopt: the store has none, e.g. SQLite). And the two order reads on a session of a server that
+  // has replayed WAL up to `lsn`, waiting at most `bound` for it (a server that is not in recovery has
+  // everything): nullopt when it did not get there in time (read from the primary instead).
+  virtual std::optional<std::string> wal_position() { return std::nullopt; }
+  virtual std::optional<std::optional<order>> find_order_replayed(int64_t, int64_t, std::string_view,
+                                                                  std::chrono::milliseconds) {
+    return std::nullopt;
+  }
+  virtual std::optional<std::vector<order>> list_orders_replayed(int64_t, int64_t, std::string_view,
+                                                                 std::chrono::milliseconds) {
+    return std::nullopt;
+  }
 
   // Flash sales.
   virtual std::optional<int64_t> create_flash_sale(int64_t product_id, int64_t stock, int64_t price,

@@ -10,6 +10,9 @@
 -- replicas whatever the customer just did: orders acknowledged moments ago are missing from the history the
 -- lagging replica serves, and the checker counts each (read, order) and names the orders (exit 98: the
 -- invariant is the shop's promise to its customers; breaking it on purpose shows the checker catching it).
+-- With `--shop-arg --replica-reads --shop-arg read-your-writes-lsn` a customer's read first waits (200 ms at
+-- most) for the replica to replay their last write's WAL position (the `last_write_lsn` cookie), else reads
+-- the primary: 0 violations too, and more reads stay on the replica (no pin window).
 -- Even before the fault a read sent microseconds after the 201 can miss the order (asynchronous
 -- replication needs a few ms); the toxic makes the replica ~LAG_MS behind, so most such reads do.
 -- Report: invariant "customers read their own orders (read-your-writes)" (violations, order ids, stale

@@ -107,6 +107,7 @@ end
 --                    operation acknowledged are phantoms beyond the number of unknown operations.
 function checkers.set(spec)
   local acked, acked_list = {}, {}
+  local acked_keys = {}  -- { id, key } of every ok operation with a key (spec.op_key)
   local possible_keys, unknown = {}, 0
   for _, op in ipairs(spec.operations) do
     if op.outcome == "ok" then
@@ -115,6 +116,8 @@ function checkers.set(spec)
         acked[id] = true
         acked_list[#acked_list + 1] = id
       end
+      local k = id ~= nil and spec.op_key and spec.op_key(op) or nil
+      if k ~= nil then acked_keys[#acked_keys + 1] = { id = id, key = k } end
     elseif op.outcome == "unknown" then
       unknown = unknown + 1
     end
@@ -123,7 +126,7 @@ function checkers.set(spec)
       if k ~= nil then possible_keys[k] = true end
     end
   end
-  local seen, by_key = {}, {}
+  local seen, by_key, key_of = {}, {}, {}
   local duplicated, phantom, unacked = {}, {}, {}
   for _, e in ipairs(spec.final or {}) do
     local id = spec.id(e)
@@ -134,6 +137,7 @@ function checkers.set(spec)
       if k ~= nil then
         if by_key[k] ~= nil and by_key[k] ~= id then duplicated[#duplicated + 1] = id end
         by_key[k] = by_key[k] or id
+        key_of[id] = key_of[id] or k
       end
       if not acked[id] and (k == nil or not possible_keys[k]) then phantom[#phantom + 1] = id end
     elseif not acked[id] and seen[id] == 1 then
@@ -144,11 +148,29 @@ function checkers.set(spec)
     -- Only `unknown` of them can be explained by operations whose outcome we do not know.
     phantom = sorted_ids(unacked)
   end
-  local lost = {}
+  -- Lost: an acknowledged id that is absent, or present as another operation's element (its key differs:
+  -- the id was given again after the acknowledged element vanished, e.g. a sequence after a failover
+  -- that lost the WAL of its last values). Named by id and, with keys, by the operation's key.
+  local lost, lost_keys, lost_seen = {}, {}, {}
+  for _, a in ipairs(acked_keys) do
+    if not seen[a.id] or (key_of[a.id] ~= nil and key_of[a.id] ~= a.key) then
+      if not lost_seen[a.id] then lost[#lost + 1] = a.id end
+      lost_seen[a.id] = true
+      lost_keys[a.id] = lost_keys[a.id] or a.key
+    end
+  end
   for _, id in ipairs(acked_list) do
-    if not seen[id] then lost[#lost + 1] = id end
+    if not seen[id] and not lost_seen[id] then
+      lost[#lost + 1] = id
+      lost_seen[id] = true
+    end
   end
   lost, duplicated, phantom = sorted_ids(lost), sorted_ids(duplicated), sorted_ids(phantom)
+  local lost_orders, lost_named = {}, {}
+  for i, id in ipairs(lost) do
+    if i <= checkers.max_listed then lost_orders[#lost_orders + 1] = { id = id, key = lost_keys[id] } end
+    lost_named[i] = lost_keys[id] and string.format("%s (%s)", tostring(id), lost_keys[id]) or id
+  end
   local recovered = 0  -- elements present from operations with an unknown outcome
   for id in pairs(seen) do
     if not acked[id] then recovered = recovered + 1 end
@@ -158,7 +180,7 @@ function checkers.set(spec)
   local evidence = {
     acknowledged = #acked_list, present = #(spec.final or {}), unknown_operations = unknown,
     present_from_unknown = recovered,
-    lost = capped(lost), lost_count = #lost,
+    lost = capped(lost), lost_count = #lost, lost_orders = mark_array(lost_orders),
     duplicated = capped(duplicated), duplicated_count = #duplicated,
     phantom = capped(phantom), phantom_count = #phantom,
   }
@@ -168,7 +190,7 @@ function checkers.set(spec)
                            #acked_list, unknown, recovered)
   else
     local parts = {}
-    if #lost > 0 then parts[#parts + 1] = string.format("%d lost: %s", #lost, list_text(lost)) end
+    if #lost > 0 then parts[#parts + 1] = string.format("%d lost: %s", #lost, list_text(lost_named)) end
     if #duplicated > 0 then parts[#parts + 1] = string.format("%d duplicated: %s", #duplicated, list_text(duplicated)) end
     if #phantom > 0 then parts[#parts + 1] = string.format("%d phantom: %s", #phantom, list_text(phantom)) end
     detail = table.concat(parts, "; ") .. string.format(" (of %d acknowledged)", #acked_list)

@@ -30,6 +30,25 @@ TEST(replica_reads, modes_parse_and_print) {
   EXPECT_EQ(parse_replica_read_mode("read-your-writes"), replica_read_mode::read_your_writes);
   EXPECT_FALSE(parse_replica_read_mode("ryw"));
   EXPECT_EQ(to_string(replica_read_mode::read_your_writes), "read-your-writes");
+  EXPECT_EQ(parse_replica_read_mode("read-your-writes-lsn"), replica_read_mode::read_your_writes_lsn);
+  EXPECT_EQ(to_string(replica_read_mode::read_your_writes_lsn), "read-your-writes-lsn");
+}
+
+// read-your-writes-lsn: the routing is the replica's (the node waits for its LSN, then falls back), and
+// the cookie carries an LSN that PostgreSQL reads, nothing else.
+TEST(replica_reads, read_your_writes_lsn_cookie_carries_only_an_lsn) {
+  EXPECT_FALSE(
+      read_from_primary(replica_read_mode::read_your_writes_lsn, 10'000, 10'000, milliseconds{5000}));
+  const std::string set = last_write_lsn_set_cookie("0/3000148");
+  EXPECT_EQ(set.rfind("last_write_lsn=0/3000148; ", 0), 0u) << set;
+  EXPECT_NE(set.find("HttpOnly"), std::string::npos);
+  EXPECT_EQ(last_write_lsn_of(with_cookie("sid=abc; last_write_lsn=16/B374D848")), "16/B374D848");
+  EXPECT_EQ(last_write_lsn_of(with_cookie("last_write_lsn=0/0")), "0/0");
+  for (const char* bad : {"sid=abc", "last_write_lsn=", "last_write_lsn=0", "last_write_lsn=/1",
+                          "last_write_lsn=1/", "last_write_lsn=123456789/0", "last_write_lsn=0/1'; DROP",
+                          "last_write_lsn=G/1", "last_write_lsn=1/2/3"}) {
+    EXPECT_FALSE(last_write_lsn_of(with_cookie(bad))) << bad;
+  }
 }
 
 TEST(replica_reads, off_reads_the_primary_and_on_the_replica_whatever_the_cookie) {
@@ -78,7 +97,9 @@ TEST(replica_reads, replication_via_names_members_and_addresses) {
 
 // The replica flags parsed as a command line (the first word is the command's name, as in argv).
 arg_list args_of(std::vector<std::string> words) {
-  static const cli::command spec{"replica-test", "", "",
+  static const cli::command spec{"replica-test",
+                                 "",
+                                 "",
                                  {{"--replica-reads", {}, "MODE"},
                                   {"--replica-pin-ms", {}, "MS"},
                                   {"--pg-ports", {}, "P1,..."},
@@ -113,7 +134,8 @@ TEST(replica_reads, flags_are_validated_with_the_flag_named) {
       EXPECT_NE(std::string{e.what()}.find(needle), std::string::npos) << e.what();
     }
   };
-  expect_error({"--replica-reads", "always"}, "--replica-reads must be off, on or read-your-writes", false);
+  expect_error({"--replica-reads", "always"},
+               "--replica-reads must be off, on, read-your-writes or read-your-writes-lsn", false);
   expect_error({"--replica-reads", "on"}, "--replica-reads needs --ha patroni", false);
   expect_error({"--pg-ports", "5001,5002"}, "--pg-ports and --replication-via need --ha patroni", false);
   expect_error({"--pg-ports", "5001,x"}, "--pg-ports", false);

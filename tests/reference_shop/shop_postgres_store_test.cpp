@@ -199,6 +199,31 @@ TEST_F(postgres_store_test, lost_commit_answer_of_a_flash_purchase_is_safe_with_
 }
 
 // All sessions busy: a caller waits the pool's bound, then gets store_unavailable; the holder finishes.
+// read-your-writes-lsn on the primary itself (not in recovery: it has every write): the write's WAL
+// position is an LSN, and the replayed reads answer at once, as the plain reads do.
+TEST_F(postgres_store_test, replayed_reads_on_a_server_out_of_recovery_answer_at_once) {
+  auto db = open();
+  const auto placed = db->checkout(1, "lsn-1", "h1", {{7, 1}}, 1000);
+  ASSERT_EQ(placed.status, checkout_status::created);
+  const auto lsn = db->wal_position();
+  ASSERT_TRUE(lsn.has_value());
+  EXPECT_NE(lsn->find('/'), std::string::npos) << *lsn;
+  const auto started = std::chrono::steady_clock::now();
+  // Far beyond what it has written: a primary still has all of its own writes.
+  const auto list = db->list_orders_replayed(1, 50, "FF/0", 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << "no wait on a primary";
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->size(), db->list_orders(1, 50).size());
+  EXPECT_EQ(list->front().id, placed.placed.id);
+  const auto one = db->find_order_replayed(1, placed.placed.id, *lsn, 2s);
+  ASSERT_TRUE(one.has_value());
+  ASSERT_TRUE(one->has_value());
+  EXPECT_EQ((*one)->lines.size(), 1u);
+  const auto other_users = db->find_order_replayed(2, placed.placed.id, *lsn, 2s);
+  ASSERT_TRUE(other_users.has_value());
+  EXPECT_FALSE(other_users->has_value()) << "another user's order does not exist for you";
+}
+
 TEST_F(postgres_store_test, pool_exhausted_gives_unavailable_after_the_bounded_wait) {
   auto o = postgres_backend::options();
   o.pool.size = 1;

@@ -17,6 +17,7 @@
 
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
+#include "drill/backup_service.h"
 #include "drill/drill_run.h"
 #include "drill/replication_links.h"
 #include "drill/shop_process.h"
@@ -323,6 +324,17 @@ int run_drill(const drill_request& request) {
   run.env["NODE_URLS"] = node_urls;
   run.proxies = proxies;
   run.topology_path = shop->topology_path().string();
+  std::unique_ptr<backup_service> backup;  // --wal-archive on: the backup game day's operator (env.BACKUP_URL)
+  try {
+    backup = backup_service_for(shop->topology().as_object(), work);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede drill: backups: %s\n", e.what());
+    return exit_environment;
+  }
+  if (backup) {
+    run.env["BACKUP_URL"] = backup->url();
+    run.env["BACKUP_TOKEN"] = backup->token();
+  }
   json::object quiet;
   const uint16_t entry_port = port_of(shop->entry_url());
   const std::string token = shop->admin_token();
@@ -331,11 +343,13 @@ int run_drill(const drill_request& request) {
     quiet = wait_until_quiet(entry_port, token, request.quiet_timeout);
   };
   const int code = detail::execute_drill_run(run, request, [&] {
-    return json::object{{"nodes", request.nodes},
-                        {"links", links},
-                        {"topology_at_start", shop->topology()},
-                        {"topology", shop->current_topology()},
-                        {"quiet", quiet}};
+    json::object section{{"nodes", request.nodes},
+                         {"links", links},
+                         {"topology_at_start", shop->topology()},
+                         {"topology", shop->current_topology()},
+                         {"quiet", quiet}};
+    if (backup) section["backup"] = backup->record();
+    return section;
   });
   const std::string stopped = shop->stop();
   if (!request.quiet) {

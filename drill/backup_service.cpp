@@ -182,6 +182,7 @@ struct backup_service::impl {
                      {"recovery_s", r.recovery_s},
                      {"archive_wait_s", waited},
                      {"wal_span_bytes", from && to && *to > *from ? json::value(*to - *from) : json::value()},
+                     {"recovery_phases", r.phases},
                      {"recovery_stop", r.recovery_stop},
                      {"restored_pid", r.restored_pid},
                      {"orders_total", r.orders.at("total")}};

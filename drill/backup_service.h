@@ -7,7 +7,7 @@
 //   POST /base-backup                 -> {name, dir, size_bytes, duration_s, start_lsn}
 //   POST /restore-point {name}        -> {name, lsn}
 //   POST /restore {target, backup?}   -> {target, backup, restore_s, copy_s, recovery_s, archive_wait_s,
-//                                         wal_span_bytes, recovery_stop, restored_pid, orders {total, keyed[]}}
+//                                         wal_span_bytes, recovery_phases, recovery_stop, restored_pid, orders {total, keyed[]}}
 //   GET  /status                      -> record()
 //
 // A restore uses the newest base backup taken before the restore point (or the named one), into a fresh

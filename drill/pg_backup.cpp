@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -124,7 +125,37 @@ json::object read_orders(const std::string& conninfo) {
   return out;
 }
 
+// Seconds of the day of a log line's "%m" prefix ("2026-12-06 16:04:05.510 UTC ...").
+std::optional<double> log_time(const std::string& line) {
+  if (line.size() < 23 || line[10] != ' ' || line[13] != ':' || line[16] != ':' || line[19] != '.') return std::nullopt;
+  try {
+    return std::stoi(line.substr(11, 2)) * 3600.0 + std::stoi(line.substr(14, 2)) * 60.0 + std::stod(line.substr(17, 6));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace
+
+json::object recovery_phases(const fs::path& log) {
+  // The first line of each milestone (a restarted server would repeat them: the first run is the restore).
+  constexpr std::array<std::string_view, 4> milestones{"starting PostgreSQL", "starting point-in-time recovery",
+                                                       "redo starts at", "database system is ready to accept connections"};
+  std::array<std::optional<double>, 5> at{};  // the four milestones, then "recovery stopping"
+  std::ifstream in{log};
+  std::string line;
+  while (std::getline(in, line)) {
+    for (size_t i = 0; i < milestones.size(); ++i) {
+      if (!at[i] && line.find(milestones[i]) != std::string::npos) at[i] = log_time(line);
+    }
+    if (!at[4] && line.find("recovery stopping") != std::string::npos) at[4] = log_time(line);
+  }
+  auto span = [](const std::optional<double>& a, const std::optional<double>& b) -> json::value {
+    if (!a || !b) return nullptr;
+    return *b >= *a ? *b - *a : *b + 86400 - *a;  // across midnight
+  };
+  return {{"startup_s", span(at[0], at[1])}, {"replay_s", span(at[2], at[4])}, {"promote_s", span(at[4], at[3])}};
+}
 
 std::optional<uint64_t> parse_lsn(const std::string& lsn) {
   const size_t slash = lsn.find('/');
@@ -157,13 +188,16 @@ std::optional<backup_source> backup_source::from_topology(const json::object& to
   const std::string url = text(a, "superuser_url");
   const size_t at = url.rfind('@'), colon = url.find(':', url.find("://") + 3), port_colon = url.rfind(':');
   const size_t slash = url.find('/', at == std::string::npos ? 0 : at);
-  if (url.rfind("postgresql://postgres:", 0) != 0 || at == std::string::npos || slash == std::string::npos ||
-      port_colon < at) {
+  const std::string port = at == std::string::npos || slash == std::string::npos || port_colon < at
+                               ? std::string{}
+                               : url.substr(port_colon + 1, slash - port_colon - 1);
+  if (url.rfind("postgresql://postgres:", 0) != 0 || port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) == 0 || std::stoi(port) > 65535) {
     throw std::runtime_error("topology: database.wal_archive.superuser_url is not postgresql://postgres:PW@HOST:PORT/DB");
   }
   s.password = url.substr(colon + 1, at - colon - 1);
   s.host = url.substr(at + 1, port_colon - at - 1);
-  s.port = static_cast<uint16_t>(std::stoi(url.substr(port_colon + 1, slash - port_colon - 1)));
+  s.port = static_cast<uint16_t>(std::stoi(port));
   // The shop's database: the path of database.url.
   const std::string shop_url = text(db->as_object(), "url");
   if (const size_t p = shop_url.rfind('/'); p != std::string::npos && p + 1 < shop_url.size()) {
@@ -273,6 +307,7 @@ restore_result point_in_time_restore(const backup_source& source, const base_bac
   out.recovery_s = seconds_since(recovery_start);
   out.restore_s = seconds_since(start);
   out.recovery_stop = find_line(server.log_path(), "recovery stopping");
+  out.phases = recovery_phases(server.log_path());
   out.orders = read_orders(server.superuser_conninfo(source.database));
   server.stop(std::chrono::seconds{10});
   std::error_code ec;

@@ -62,6 +62,10 @@ struct restore_result {
   double recovery_s = 0;  // the server's start until it accepts connections (promoted at the target)
   int restored_pid = -1;  // the restored cluster's postmaster (stopped and removed when this returns)
   std::string recovery_stop;  // the server's own "recovery stopping at restore point ..." log line
+  // recovery_s in parts, from the server's log timestamps: {startup_s (start until recovery begins: mostly
+  // the fsync of the copied data directory), replay_s (redo until the target), promote_s (the target until
+  // it accepts connections: new timeline, end-of-recovery checkpoint)}; a part the log lacks is null.
+  boost::json::object phases;
   boost::json::object orders;  // {total, keyed: [{id, user_id, key, status}]}
 };
 
@@ -73,6 +77,10 @@ struct restore_result {
 restore_result point_in_time_restore(const backup_source& source, const base_backup& backup,
                                      const std::string& target, const std::filesystem::path& dir,
                                      std::chrono::seconds timeout);
+
+// The phases of a restored server's log (restore_result::phases); lines start with "%m [%p] "
+// ("2026-12-06 16:04:05.510 UTC [4407] ...").
+boost::json::object recovery_phases(const std::filesystem::path& log);
 
 // "0/3000028" -> bytes; nullopt when it is not an LSN.
 std::optional<uint64_t> parse_lsn(const std::string& lsn);

@@ -96,6 +96,8 @@ function operate()
   mark("target")
 end
 
+local function secs(v) return type(v) == "number" and string.format("%.1f", v) or "?" end
+
 -- The restore and its report: the restore time (copy of the base backup + WAL replay until the cluster
 -- accepts connections, promoted at the target) against RESTORE_MAX, and the backup's figures.
 local function restore_report(restored, status)
@@ -103,7 +105,7 @@ local function restore_report(restored, status)
   local evidence = { restore_max_s = restore_max, restored_to = restore_to }
   if ok_restore then
     for _, k in ipairs({ "restore_s", "copy_s", "recovery_s", "archive_wait_s", "wal_span_bytes", "backup",
-                         "target_lsn", "recovery_stop", "orders_total" }) do
+                         "target_lsn", "recovery_phases", "recovery_stop", "orders_total" }) do
       evidence[k] = restored[k]
     end
   end
@@ -116,10 +118,12 @@ local function restore_report(restored, status)
   if not ok_restore then
     detail = "no restore"
   else
-    detail = string.format("restored to '%s' in %.1f s (copy %.1f s, recovery %.1f s, WAL span %.1f MB) "
-      .. "from %s (%.1f MB, taken in %.1f s)", restore_to, restored.restore_s, restored.copy_s, restored.recovery_s,
-      (restored.wal_span_bytes or 0) / 1e6, tostring(restored.backup), (evidence.base_backup_bytes or 0) / 1e6,
-      evidence.base_backup_s or 0)
+    local p = type(restored.recovery_phases) == "table" and restored.recovery_phases or {}
+    detail = string.format("restored to '%s' in %.1f s (copy %.1f s, recovery %.1f s: startup %s s, replay %s s, "
+      .. "promotion %s s; WAL span %.1f MB) from %s (%.1f MB, taken in %.1f s)", restore_to, restored.restore_s,
+      restored.copy_s, restored.recovery_s, secs(p.startup_s), secs(p.replay_s), secs(p.promote_s),
+      (tonumber(restored.wal_span_bytes) or 0) / 1e6, tostring(restored.backup),
+      (evidence.base_backup_bytes or 0) / 1e6, evidence.base_backup_s or 0)
   end
   return checkers.invariant("the restore completes in time", ok_restore and restored.restore_s <= restore_max,
                             evidence, detail)

@@ -127,6 +127,10 @@ TEST(drill_backup_restore, restore_to_the_target_keeps_every_acknowledged_order_
   EXPECT_GT(t.at("archived_segments").to_number<int64_t>(), 0) << json::serialize(t);
   EXPECT_NE(std::string(t.at("recovery_stop").as_string()).find("recovery stopping at restore point \"target\""),
             std::string::npos) << json::serialize(t);
+  // The recovery's parts, from the restored server's own log.
+  for (const char* phase : {"startup_s", "replay_s", "promote_s"}) {
+    EXPECT_TRUE(t.at("recovery_phases").at(phase).is_number()) << phase << " in " << json::serialize(t);
+  }
   std::printf("[ measure ] backup restore: %s\n", std::string(timing->at("detail").as_string()).c_str());
 
   // results.drill.backup: the backup, both restore points (early before target), the restore.

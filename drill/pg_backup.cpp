@@ -135,6 +135,19 @@ std::optional<double> log_time(const std::string& line) {
   }
 }
 
+// The last FATAL or PANIC line of a server's log that is not a refused connection (ours, polling).
+std::string recovery_failure(const fs::path& log) {
+  std::ifstream in{log};
+  std::string line, found;
+  while (std::getline(in, line)) {
+    if ((line.find("FATAL:") != std::string::npos || line.find("PANIC:") != std::string::npos) &&
+        line.find("the database system is") == std::string::npos) {
+      found = line;
+    }
+  }
+  return found;
+}
+
 }  // namespace
 
 json::object recovery_phases(const fs::path& log) {
@@ -302,7 +315,10 @@ restore_result point_in_time_restore(const backup_source& source, const base_bac
     // Keep the server's log beside the backup for the post-mortem; the cluster itself goes.
     std::error_code ec;
     fs::copy_file(server.log_path(), dir.string() + ".postgres.log", fs::copy_options::overwrite_existing, ec);
-    throw std::runtime_error(std::string{"restore to '"} + target + "': " + e.what());
+    // The startup process's own reason ("recovery ended before configured recovery target was reached"),
+    // which the tail of the log hides under the refusals of our readiness polls.
+    const std::string reason = recovery_failure(server.log_path());
+    throw std::runtime_error(std::string{"restore to '"} + target + "': " + (reason.empty() ? e.what() : reason));
   }
   out.recovery_s = seconds_since(recovery_start);
   out.restore_s = seconds_since(start);

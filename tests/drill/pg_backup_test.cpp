@@ -5,6 +5,10 @@
 // drill_backup_restore_test.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <string>
@@ -15,6 +19,9 @@
 #include "common/loopback.h"
 #include "drill/backup_service.h"
 #include "drill/pg_backup.h"
+#include "reference_shop/child_process.h"
+#include "reference_shop/pg_connection.h"
+#include "reference_shop/postgres_server.h"
 #include "tests/support/child_process.h"
 
 namespace stampede::drill {
@@ -145,6 +152,116 @@ TEST_F(backup_api_test, every_mistake_is_one_clear_answer) {
   EXPECT_TRUE(status.at("restore_points").as_array().empty()) << json::serialize(status);
   EXPECT_EQ(status.at("archived_segments").as_int64(), 0);
 }
+
+
+// With a real PostgreSQL 15 server archiving its WAL (the shop's postgres_server with wal_archive): the
+// archive fills, refuses to overwrite a segment, and a point-in-time restore from a base backup holds
+// exactly the rows committed before the restore point; a target that the WAL never reaches is the server's
+// own error, with no process and no directory left behind.
+namespace pg_archive {
+
+class pg_archive_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    shop::postgres_server_options o;
+    o.dir = dir_.path() / "postgres";
+    o.sync_initdb = false;
+    o.wal_archive = true;
+    server_ = std::make_unique<shop::postgres_server>(o);
+    server_->init();
+    server_->start();
+    server_->ensure_database("shop", "shoppw", "shop");
+    source_.port = server_->port();
+    std::ifstream{o.dir / "superuser.password"} >> source_.password;
+    source_.archive_dir = server_->wal_archive_dir();
+    source_.bin_dir = server_->bin_dir();
+    std::error_code ec;
+    fs::permissions(dir_.path(), fs::perms::others_exec, fs::perm_options::add, ec);  // the postgres user's way in
+    work_ = dir_.path() / "work";
+    fs::create_directory(work_);
+    const auto account = shop::postgres_account();  // the server's user writes backups and restores here
+    ASSERT_TRUE(account.has_value());
+    ASSERT_EQ(::chown(work_.c_str(), account->uid, account->gid), 0);
+    exec("shop", "CREATE TABLE orders(id bigint PRIMARY KEY, user_id bigint NOT NULL, idempotency_key text, "
+                 "status text NOT NULL)");
+  }
+  void exec(const std::string& db, const std::string& sql) {
+    shop::pg::connection c{source_.conninfo(db), shop::pg::settings{}};
+    c.exec(sql);
+  }
+  void insert(int from, int to) {
+    exec("shop", "INSERT INTO orders SELECT g, 7, 'k' || g, 'paid' FROM generate_series(" + std::to_string(from) +
+                     ", " + std::to_string(to) + ") g");
+  }
+  std::string query(const std::string& sql) {
+    shop::pg::connection c{source_.conninfo(), shop::pg::settings{}};
+    return c.query(sql).text(0, 0);
+  }
+
+  stampede::testing::temp_dir dir_{"stampede-pg-archive-test"};
+  std::unique_ptr<shop::postgres_server> server_;
+  backup_source source_;
+  fs::path work_;
+};
+
+TEST_F(pg_archive_test, the_archive_fills_and_never_overwrites_a_segment) {
+  const std::string next = query("SELECT pg_walfile_name(pg_current_wal_lsn())");
+  exec("postgres", "SELECT pg_switch_wal()");
+  ASSERT_TRUE(stampede::testing::eventually([&] { return fs::exists(source_.archive_dir / next); },
+                                            std::chrono::seconds{20}))
+      << next;
+  // A file already there under the next segment's name: the archive_command refuses it (counted as a
+  // failure by the archiver, retried), the file stays as it was.
+  insert(1, 10);
+  const std::string taken = query("SELECT pg_walfile_name(pg_current_wal_lsn())");
+  std::ofstream{source_.archive_dir / taken} << "not a segment";
+  exec("postgres", "SELECT pg_switch_wal()");
+  ASSERT_TRUE(stampede::testing::eventually(
+      [&] { return query("SELECT failed_count FROM pg_stat_archiver") != "0"; }, std::chrono::seconds{20}));
+  EXPECT_EQ(query("SELECT last_failed_wal FROM pg_stat_archiver"), taken);
+  EXPECT_EQ(stampede::testing::read_text(source_.archive_dir / taken), "not a segment");
+}
+
+TEST_F(pg_archive_test, restore_to_a_point_holds_exactly_the_rows_before_it) {
+  insert(1, 100);
+  const auto backup = take_base_backup(source_, work_ / "base1", std::chrono::seconds{60});
+  EXPECT_GT(backup.size_bytes, 1'000'000u);
+  EXPECT_TRUE(parse_lsn(backup.start_lsn).has_value()) << backup.start_lsn;
+  insert(101, 200);  // after the backup, before the point: only in the archive
+  const std::string lsn = create_restore_point(source_, "p1");
+  insert(201, 300);  // after the point
+  EXPECT_GE(wait_until_archived(source_, lsn, std::chrono::seconds{30}), 0.0);
+
+  const auto r = point_in_time_restore(source_, backup, "p1", work_ / "restore1", std::chrono::seconds{60});
+  EXPECT_EQ(r.orders.at("total").as_int64(), 200);
+  const auto& keyed = r.orders.at("keyed").as_array();
+  ASSERT_EQ(keyed.size(), 200u);
+  EXPECT_EQ(keyed.front().at("key"), "k1");
+  EXPECT_EQ(keyed.back().at("key"), "k200");
+  EXPECT_NE(r.recovery_stop.find("recovery stopping at restore point \"p1\""), std::string::npos) << r.recovery_stop;
+  EXPECT_GT(r.restore_s, 0.0);
+  EXPECT_TRUE(r.phases.at("replay_s").is_number());
+  EXPECT_FALSE(fs::exists(work_ / "restore1"));
+  EXPECT_TRUE(::kill(r.restored_pid, 0) == -1 && errno == ESRCH) << r.restored_pid;
+}
+
+TEST_F(pg_archive_test, a_target_the_wal_never_reaches_is_the_servers_error_and_leaves_nothing) {
+  const auto backup = take_base_backup(source_, work_ / "base1", std::chrono::seconds{60});
+  insert(1, 10);
+  const std::string lsn = create_restore_point(source_, "real");
+  wait_until_archived(source_, lsn, std::chrono::seconds{30});
+  try {
+    point_in_time_restore(source_, backup, "never_made", work_ / "restore1", std::chrono::seconds{60});
+    ADD_FAILURE() << "a restore to a point that does not exist succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string{e.what()}.find("restore to 'never_made'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string{e.what()}.find("recovery target"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(work_ / "restore1"));
+  EXPECT_TRUE(fs::exists(work_ / "restore1.postgres.log"));  // kept for the post-mortem
+}
+
+}  // namespace pg_archive
 
 }  // namespace
 }  // namespace stampede::drill

@@ -63,7 +63,8 @@ json::object to_json(const named_backup& b) {
           {"dir", b.backup.dir.string()},
           {"size_bytes", b.backup.size_bytes},
           {"duration_s", b.backup.duration_s},
-          {"start_lsn", b.backup.start_lsn}};
+          {"start_lsn", b.backup.start_lsn},
+          {"end_lsn", b.backup.end_lsn}};
 }
 
 }  // namespace
@@ -91,9 +92,7 @@ struct backup_service::impl {
       if (path == "/restore-point") return http::response::json(201, json::serialize(mark(body_of(req))));
       if (path == "/restore") return http::response::json(200, json::serialize(restore(body_of(req))));
       return http::response::error(404, "not_found", "POST /base-backup, /restore-point, /restore; GET /status");
-    } catch (const bad_request& e) {
-      return http::response::error(400, "bad_request", e.what());
-    } catch (const std::invalid_argument& e) {
+    } catch (const std::invalid_argument& e) {  // bad_request, and a bad name for PostgreSQL
       return http::response::error(400, "bad_request", e.what());
     } catch (const std::exception& e) {
       return http::response::error(500, "backup_failed", e.what());
@@ -136,8 +135,8 @@ struct backup_service::impl {
     return {{"name", name}, {"lsn", lsn}};
   }
 
-  // The named backup, else the newest one that ended before the restore point (its start LSN is below
-  // the point's: PostgreSQL cannot stop recovery before the backup's end).
+  // The named backup, else the newest one that ended before the restore point (PostgreSQL cannot stop
+  // recovery before the backup's end LSN: the data is consistent only from there).
   std::pair<named_backup, restore_point> choose(const std::string& target, const std::string& backup_name) {
     std::lock_guard lock{mutex};
     std::optional<restore_point> point;
@@ -150,7 +149,7 @@ struct backup_service::impl {
     for (const auto& b : backups) {
       if (b.backup.dir.empty()) continue;  // still running
       if (!backup_name.empty() ? b.name == backup_name
-                               : parse_lsn(b.backup.start_lsn).value_or(UINT64_MAX) < point_lsn) {
+                               : parse_lsn(b.backup.end_lsn).value_or(UINT64_MAX) <= point_lsn) {
         chosen = &b;
       }
     }
@@ -168,9 +167,16 @@ struct backup_service::impl {
       std::lock_guard lock{mutex};
       n = ++restores_started;
     }
-    const double waited = wait_until_archived(source, point.lsn, archive_timeout);
-    auto r = point_in_time_restore(source, backup.backup, point.name, dir / ("restore" + std::to_string(n)),
-                                   step_timeout);
+    restore_result r;
+    double waited = 0;
+    try {
+      waited = wait_until_archived(source, point.lsn, archive_timeout);
+      r = point_in_time_restore(source, backup.backup, point.name, dir / ("restore" + std::to_string(n)), step_timeout);
+    } catch (const std::exception& e) {
+      std::lock_guard lock{mutex};  // a failed restore is part of the record too
+      restores.push_back(json::object{{"target", point.name}, {"backup", backup.name}, {"error", e.what()}});
+      throw;
+    }
     // The LSN distance from the backup's start to the target: the WAL recovery walks through (segment
     // switches by archive_timeout included, so an upper bound of what was replayed).
     const auto from = parse_lsn(backup.backup.start_lsn), to = parse_lsn(point.lsn);

@@ -89,6 +89,19 @@ std::string start_lsn_of(const fs::path& dir) {
   return {};
 }
 
+// The last WAL range's End-LSN of backup_manifest (pg_basebackup writes it; "" when it cannot be read).
+std::string end_lsn_of(const fs::path& dir) {
+  std::ifstream in{dir / "backup_manifest"};
+  const std::string text{std::istreambuf_iterator<char>{in}, {}};
+  boost::system::error_code ec;
+  const json::value manifest = json::parse(text, ec);
+  if (ec || !manifest.is_object()) return {};
+  const auto* ranges = manifest.as_object().if_contains("WAL-Ranges");
+  if (ranges == nullptr || !ranges->is_array() || ranges->as_array().empty()) return {};
+  const auto* end = ranges->as_array().back().as_object().if_contains("End-LSN");
+  return end != nullptr && end->is_string() ? std::string{end->as_string()} : std::string{};
+}
+
 std::string find_line(const fs::path& log, std::string_view needle) {
   std::ifstream in{log};
   std::string line, found;
@@ -237,6 +250,7 @@ base_backup take_base_backup(const backup_source& source, const fs::path& dir, s
   b.duration_s = seconds_since(start);
   b.size_bytes = tree_size(dir);
   b.start_lsn = start_lsn_of(dir);
+  b.end_lsn = end_lsn_of(dir);
   return b;
 }
 

@@ -40,6 +40,7 @@ struct base_backup {
   uint64_t size_bytes = 0;
   double duration_s = 0;   // pg_basebackup's start to its exit
   std::string start_lsn;   // from backup_label
+  std::string end_lsn;     // from backup_manifest's WAL-Ranges: a restore cannot stop before it
 };
 
 // pg_basebackup (-X stream, fast checkpoint) of `source` into `dir` (must not exist; its parent must be

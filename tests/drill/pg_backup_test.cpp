@@ -226,7 +226,9 @@ TEST_F(pg_archive_test, restore_to_a_point_holds_exactly_the_rows_before_it) {
   insert(1, 100);
   const auto backup = take_base_backup(source_, work_ / "base1", std::chrono::seconds{60});
   EXPECT_GT(backup.size_bytes, 1'000'000u);
-  EXPECT_TRUE(parse_lsn(backup.start_lsn).has_value()) << backup.start_lsn;
+  ASSERT_TRUE(parse_lsn(backup.start_lsn).has_value()) << backup.start_lsn;
+  ASSERT_TRUE(parse_lsn(backup.end_lsn).has_value()) << backup.end_lsn;
+  EXPECT_GT(*parse_lsn(backup.end_lsn), *parse_lsn(backup.start_lsn));
   insert(101, 200);  // after the backup, before the point: only in the archive
   const std::string lsn = create_restore_point(source_, "p1");
   insert(201, 300);  // after the point

@@ -47,6 +47,8 @@ options = {
     operator = { executor = "per-vu-iterations", vus = 1, iterations = 1, maxDuration = duration,
                  startTime = string.format("%gs", backup_at), exec = "operate", gracefulStop = "90s" },
   },
+  -- verify() runs the restore: the backup API bounds it (30 s archive wait + 60 s restore).
+  teardownTimeout = "150s",
   thresholds = {
     ["http_req_duration{name:POST /api/orders}"] = { "p(99)<2000" },
     http_req_failed = { "rate<0.05" },

@@ -20,6 +20,7 @@
 #include <boost/json.hpp>
 
 #include "tests/support/child_process.h"
+#include "tests/support/sanitizers.h"
 
 namespace {
 
@@ -45,8 +46,9 @@ drill_run drill(const temp_dir& dir, std::vector<std::string> extra) {
   args.insert(args.end(), extra.begin(), extra.end());
   drill_run r;
   r.out = dir.path() / "out";
-  r.code = stampede::testing::run_bounded(args, dir.path() / "drill.log", std::chrono::seconds{150},
-                                          std::chrono::seconds{3});
+  // ~40 s here; ASan/TSan slow the shop and the generator (PostgreSQL's own work is not instrumented).
+  const auto bound = std::chrono::seconds{stampede::testing::sanitized_build ? 300 : 150};
+  r.code = stampede::testing::run_bounded(args, dir.path() / "drill.log", bound, std::chrono::seconds{3});
   r.log = read_text(dir.path() / "drill.log");
   const std::string text = read_text(r.out / "results.json");
   if (!text.empty()) r.results = json::parse(text);

@@ -86,12 +86,14 @@ struct backup_service::impl {
     }
     const std::string path{req.path()};
     try {
-      if (req.method == "GET" && path == "/status") return http::response::json(200, json::serialize(record()));
+      if (req.method == "GET" && path == "/status")
+        return http::response::json(200, json::serialize(record()));
       if (req.method != "POST") return http::response::error(405, "method_not_allowed");
       if (path == "/base-backup") return http::response::json(201, json::serialize(take_backup()));
       if (path == "/restore-point") return http::response::json(201, json::serialize(mark(body_of(req))));
       if (path == "/restore") return http::response::json(200, json::serialize(restore(body_of(req))));
-      return http::response::error(404, "not_found", "POST /base-backup, /restore-point, /restore; GET /status");
+      return http::response::error(404, "not_found",
+                                   "POST /base-backup, /restore-point, /restore; GET /status");
     } catch (const std::invalid_argument& e) {  // bad_request, and a bad name for PostgreSQL
       return http::response::error(400, "bad_request", e.what());
     } catch (const std::exception& e) {
@@ -171,7 +173,8 @@ struct backup_service::impl {
     double waited = 0;
     try {
       waited = wait_until_archived(source, point.lsn, archive_timeout);
-      r = point_in_time_restore(source, backup.backup, point.name, dir / ("restore" + std::to_string(n)), step_timeout);
+      r = point_in_time_restore(source, backup.backup, point.name, dir / ("restore" + std::to_string(n)),
+                                step_timeout);
     } catch (const std::exception& e) {
       std::lock_guard lock{mutex};  // a failed restore is part of the record too
       restores.push_back(json::object{{"target", point.name}, {"backup", backup.name}, {"error", e.what()}});
@@ -230,11 +233,14 @@ backup_service::backup_service(backup_source source, const fs::path& work) : imp
   if (ec || !account || ::chown(impl_->dir.c_str(), account->uid, account->gid) != 0 ||
       ::chmod(impl_->dir.c_str(), 0700) != 0) {
     throw std::runtime_error("cannot make " + impl_->dir.string() + " for the postgres user" +
-                             (ec ? ": " + ec.message() : errno != 0 ? ": " + std::string{std::strerror(errno)} : ""));
+                             (ec           ? ": " + ec.message()
+                              : errno != 0 ? ": " + std::string{std::strerror(errno)}
+                                           : ""));
   }
   http::server_options o;
   o.threads = 2;  // a restore point is not held up by a running base backup
-  impl_->server = std::make_unique<http::server>(o, [this](http::request& req) { return impl_->handle(req); });
+  impl_->server =
+      std::make_unique<http::server>(o, [this](http::request& req) { return impl_->handle(req); });
   impl_->server->start();
 }
 
@@ -246,7 +252,9 @@ std::unique_ptr<backup_service> backup_service_for(const json::object& topology,
 
 backup_service::~backup_service() { impl_->server->stop(); }
 
-std::string backup_service::url() const { return "http://127.0.0.1:" + std::to_string(impl_->server->port()); }
+std::string backup_service::url() const {
+  return "http://127.0.0.1:" + std::to_string(impl_->server->port());
+}
 const std::string& backup_service::token() const noexcept { return impl_->token; }
 json::object backup_service::record() const { return impl_->record(); }
 

@@ -6,13 +6,15 @@
 //
 //   POST /base-backup                 -> {name, dir, size_bytes, duration_s, start_lsn, end_lsn}
 //   POST /restore-point {name}        -> {name, lsn}
-//   POST /restore {target, backup?}   -> {target, backup, restore_s, copy_s, recovery_s, archive_wait_s,
-//                                         wal_span_bytes, recovery_phases, recovery_stop, restored_pid, orders {total, keyed[]}}
+//   POST /restore {target, backup?}   -> {target, target_lsn, backup, restore_s, copy_s, recovery_s,
+//                                         archive_wait_s, wal_span_bytes, recovery_phases, recovery_stop,
+//                                         restored_pid, orders_total, orders {total, keyed[]}}
 //   GET  /status                      -> record()
 //
 // A restore uses the newest base backup that ended before the restore point (or the named one), into a
-// fresh directory; a failed restore is recorded with its error; the restored cluster is stopped and removed before the answer. Errors answer 4xx/5xx
-// {"error", "detail"}. Every step is bounded (base backup and restore 60 s each, the archive wait 30 s).
+// fresh directory; the restored cluster is stopped and removed before the answer; a failed restore is
+// recorded with its error. Errors answer 4xx/5xx {"error", "detail"}. Every step is bounded (base backup
+// and restore 60 s each, the archive wait 30 s).
 //
 // Thread-safety: handlers run on the server's threads; the record is guarded by a mutex.
 #pragma once

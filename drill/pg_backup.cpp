@@ -63,7 +63,8 @@ void make_owned_dir(const fs::path& dir) {
   }
   const auto account = server_account();
   if (::chown(dir.c_str(), account.uid, account.gid) != 0 || ::chmod(dir.c_str(), 0700) != 0) {
-    throw std::runtime_error("cannot hand " + dir.string() + " to the postgres user: " + std::strerror(errno));
+    throw std::runtime_error("cannot hand " + dir.string() +
+                             " to the postgres user: " + std::strerror(errno));
   }
 }
 
@@ -125,7 +126,8 @@ json::object read_orders(const std::string& conninfo) {
   json::object out;
   out["total"] = db.query("SELECT count(*) FROM orders").int64(0, 0);
   auto rows = db.query(
-      "SELECT id, user_id, idempotency_key, status FROM orders WHERE idempotency_key IS NOT NULL ORDER BY id");
+      "SELECT id, user_id, idempotency_key, status FROM orders WHERE idempotency_key IS NOT NULL ORDER BY "
+      "id");
   json::array keyed;
   keyed.reserve(static_cast<size_t>(rows.rows()));
   for (int r = 0; r < rows.rows(); ++r) {
@@ -140,9 +142,11 @@ json::object read_orders(const std::string& conninfo) {
 
 // Seconds of the day of a log line's "%m" prefix ("2026-12-06 16:04:05.510 UTC ...").
 std::optional<double> log_time(const std::string& line) {
-  if (line.size() < 23 || line[10] != ' ' || line[13] != ':' || line[16] != ':' || line[19] != '.') return std::nullopt;
+  if (line.size() < 23 || line[10] != ' ' || line[13] != ':' || line[16] != ':' || line[19] != '.')
+    return std::nullopt;
   try {
-    return std::stoi(line.substr(11, 2)) * 3600.0 + std::stoi(line.substr(14, 2)) * 60.0 + std::stod(line.substr(17, 6));
+    return std::stoi(line.substr(11, 2)) * 3600.0 + std::stoi(line.substr(14, 2)) * 60.0 +
+           std::stod(line.substr(17, 6));
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -165,8 +169,9 @@ std::string recovery_failure(const fs::path& log) {
 
 json::object recovery_phases(const fs::path& log) {
   // The first line of each milestone (a restarted server would repeat them: the first run is the restore).
-  constexpr std::array<std::string_view, 4> milestones{"starting PostgreSQL", "starting point-in-time recovery",
-                                                       "redo starts at", "database system is ready to accept connections"};
+  constexpr std::array<std::string_view, 4> milestones{"starting PostgreSQL",
+                                                       "starting point-in-time recovery", "redo starts at",
+                                                       "database system is ready to accept connections"};
   std::array<std::optional<double>, 5> at{};  // the four milestones, then "recovery stopping"
   std::ifstream in{log};
   std::string line;
@@ -180,18 +185,21 @@ json::object recovery_phases(const fs::path& log) {
     if (!a || !b) return nullptr;
     return *b >= *a ? *b - *a : *b + 86400 - *a;  // across midnight
   };
-  return {{"startup_s", span(at[0], at[1])}, {"replay_s", span(at[2], at[4])}, {"promote_s", span(at[4], at[3])}};
+  return {
+      {"startup_s", span(at[0], at[1])}, {"replay_s", span(at[2], at[4])}, {"promote_s", span(at[4], at[3])}};
 }
 
 std::optional<uint64_t> parse_lsn(const std::string& lsn) {
   const size_t slash = lsn.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == lsn.size() || slash > 8 || lsn.size() - slash > 9) {
+  if (slash == std::string::npos || slash == 0 || slash + 1 == lsn.size() || slash > 8 ||
+      lsn.size() - slash > 9) {
     return std::nullopt;
   }
   for (size_t i = 0; i < lsn.size(); ++i) {
     if (i != slash && !std::isxdigit(static_cast<unsigned char>(lsn[i]))) return std::nullopt;
   }
-  return (std::stoull(lsn.substr(0, slash), nullptr, 16) << 32) | std::stoull(lsn.substr(slash + 1), nullptr, 16);
+  return (std::stoull(lsn.substr(0, slash), nullptr, 16) << 32) |
+         std::stoull(lsn.substr(slash + 1), nullptr, 16);
 }
 
 std::optional<backup_source> backup_source::from_topology(const json::object& topology) {
@@ -218,8 +226,10 @@ std::optional<backup_source> backup_source::from_topology(const json::object& to
                                ? std::string{}
                                : url.substr(port_colon + 1, slash - port_colon - 1);
   if (url.rfind("postgresql://postgres:", 0) != 0 || port.empty() || port.size() > 5 ||
-      port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) == 0 || std::stoi(port) > 65535) {
-    throw std::runtime_error("topology: database.wal_archive.superuser_url is not postgresql://postgres:PW@HOST:PORT/DB");
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) == 0 ||
+      std::stoi(port) > 65535) {
+    throw std::runtime_error(
+        "topology: database.wal_archive.superuser_url is not postgresql://postgres:PW@HOST:PORT/DB");
   }
   s.password = url.substr(colon + 1, at - colon - 1);
   s.host = url.substr(at + 1, port_colon - at - 1);
@@ -233,7 +243,8 @@ std::optional<backup_source> backup_source::from_topology(const json::object& to
 }
 
 std::string backup_source::conninfo(const std::string& db) const {
-  return "host=" + host + " port=" + std::to_string(port) + " user=postgres password=" + password + " dbname=" + db;
+  return "host=" + host + " port=" + std::to_string(port) + " user=postgres password=" + password +
+         " dbname=" + db;
 }
 
 base_backup take_base_backup(const backup_source& source, const fs::path& dir, std::chrono::seconds timeout) {
@@ -241,10 +252,11 @@ base_backup take_base_backup(const backup_source& source, const fs::path& dir, s
   const fs::path log = dir.string() + ".log";
   // The password in the environment, not on a command line that every user can read in ps.
   const std::vector<std::string> env{"PGPASSWORD=" + source.password, "PATH=/usr/bin:/bin", "LC_ALL=C"};
-  run_tool((fs::path{source.bin_dir} / "pg_basebackup").string(),
-           {"pg_basebackup", "-h", source.host, "-p", std::to_string(source.port), "-U", "postgres", "-w", "-D",
-            dir.string(), "-X", "stream", "-c", "fast", "-l", "stampede drill " + dir.filename().string()},
-           log, env, start + timeout);
+  run_tool(
+      (fs::path{source.bin_dir} / "pg_basebackup").string(),
+      {"pg_basebackup", "-h", source.host, "-p", std::to_string(source.port), "-U", "postgres", "-w", "-D",
+       dir.string(), "-X", "stream", "-c", "fast", "-l", "stampede drill " + dir.filename().string()},
+      log, env, start + timeout);
   base_backup b;
   b.dir = dir;
   b.duration_s = seconds_since(start);
@@ -264,28 +276,32 @@ std::string create_restore_point(const backup_source& source, const std::string&
   return db.query("SELECT pg_create_restore_point($1)::text", name).text(0, 0);
 }
 
-double wait_until_archived(const backup_source& source, const std::string& lsn, std::chrono::seconds timeout) {
+double wait_until_archived(const backup_source& source, const std::string& lsn,
+                           std::chrono::seconds timeout) {
   const auto start = steady::now();
   shop::pg::connection db{source.conninfo(), admin_settings()};
   const std::string segment = db.query("SELECT pg_walfile_name($1::pg_lsn)", lsn).text(0, 0);
   db.exec("SELECT pg_switch_wal()");
   while (true) {
-    auto r = db.query("SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, '') FROM pg_stat_archiver");
+    auto r = db.query(
+        "SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, '') FROM pg_stat_archiver");
     // Archived names: segments, and .backup/.history files; compare the segment part (same timeline).
     if (const std::string last = r.text(0, 0).substr(0, 24); last.size() == 24 && last >= segment) {
       return seconds_since(start);
     }
     if (steady::now() - start >= timeout) {
-      throw std::runtime_error("WAL segment " + segment + " (restore point at " + lsn + ") not archived within " +
-                               std::to_string(timeout.count()) + " s (last archived '" + r.text(0, 0) +
-                               "', last failed '" + r.text(0, 1) + "')");
+      throw std::runtime_error("WAL segment " + segment + " (restore point at " + lsn +
+                               ") not archived within " + std::to_string(timeout.count()) +
+                               " s (last archived '" + r.text(0, 0) + "', last failed '" + r.text(0, 1) +
+                               "')");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{100});  // the archiver has no event to wait on
   }
 }
 
 restore_result point_in_time_restore(const backup_source& source, const base_backup& backup,
-                                     const std::string& target, const fs::path& dir, std::chrono::seconds timeout) {
+                                     const std::string& target, const fs::path& dir,
+                                     std::chrono::seconds timeout) {
   const auto start = steady::now();
   const auto deadline = start + timeout;
   struct remove_dir {
@@ -307,7 +323,8 @@ restore_result point_in_time_restore(const backup_source& source, const base_bac
   }
   const auto account = server_account();
   if (::chown((data / "recovery.signal").c_str(), account.uid, account.gid) != 0) {
-    throw std::runtime_error("cannot hand recovery.signal to the postgres user: " + std::string{std::strerror(errno)});
+    throw std::runtime_error("cannot hand recovery.signal to the postgres user: " +
+                             std::string{std::strerror(errno)});
   }
   restore_result out;
   out.copy_s = seconds_since(start);
@@ -328,11 +345,13 @@ restore_result point_in_time_restore(const backup_source& source, const base_bac
   } catch (const std::exception& e) {
     // Keep the server's log beside the backup for the post-mortem; the cluster itself goes.
     std::error_code ec;
-    fs::copy_file(server.log_path(), dir.string() + ".postgres.log", fs::copy_options::overwrite_existing, ec);
+    fs::copy_file(server.log_path(), dir.string() + ".postgres.log", fs::copy_options::overwrite_existing,
+                  ec);
     // The startup process's own reason ("recovery ended before configured recovery target was reached"),
     // which the tail of the log hides under the refusals of our readiness polls.
     const std::string reason = recovery_failure(server.log_path());
-    throw std::runtime_error(std::string{"restore to '"} + target + "': " + (reason.empty() ? e.what() : reason));
+    throw std::runtime_error(std::string{"restore to '"} + target +
+                             "': " + (reason.empty() ? e.what() : reason));
   }
   out.recovery_s = seconds_since(recovery_start);
   out.restore_s = seconds_since(start);

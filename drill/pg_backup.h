@@ -24,7 +24,7 @@ namespace stampede::drill {
 struct backup_source {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
-  std::string password;          // the `postgres` superuser's
+  std::string password;           // the `postgres` superuser's
   std::string database = "shop";  // the shop's database (where its orders are)
   std::filesystem::path archive_dir;
   std::string bin_dir;
@@ -38,9 +38,9 @@ struct backup_source {
 struct base_backup {
   std::filesystem::path dir;
   uint64_t size_bytes = 0;
-  double duration_s = 0;   // pg_basebackup's start to its exit
-  std::string start_lsn;   // from backup_label
-  std::string end_lsn;     // from backup_manifest's WAL-Ranges: a restore cannot stop before it
+  double duration_s = 0;  // pg_basebackup's start to its exit
+  std::string start_lsn;  // from backup_label
+  std::string end_lsn;    // from backup_manifest's WAL-Ranges: a restore cannot stop before it
 };
 
 // pg_basebackup (-X stream, fast checkpoint) of `source` into `dir` (must not exist; its parent must be
@@ -58,10 +58,10 @@ std::string create_restore_point(const backup_source& source, const std::string&
 double wait_until_archived(const backup_source& source, const std::string& lsn, std::chrono::seconds timeout);
 
 struct restore_result {
-  double restore_s = 0;   // copy of the base backup + recovery, until the cluster accepts connections
+  double restore_s = 0;  // copy of the base backup + recovery, until the cluster accepts connections
   double copy_s = 0;
-  double recovery_s = 0;  // the server's start until it accepts connections (promoted at the target)
-  int restored_pid = -1;  // the restored cluster's postmaster (stopped and removed when this returns)
+  double recovery_s = 0;      // the server's start until it accepts connections (promoted at the target)
+  int restored_pid = -1;      // the restored cluster's postmaster (stopped and removed when this returns)
   std::string recovery_stop;  // the server's own "recovery stopping at restore point ..." log line
   // recovery_s in parts, from the server's log timestamps: {startup_s (start until recovery begins: mostly
   // the fsync of the copied data directory), replay_s (redo until the target), promote_s (the target until

@@ -178,14 +178,14 @@ json::object data_tier::topology() const {
   }
   if (!server_) return json::object{{"kind", "sqlite"}, {"path", (options_.data / "shop.db").string()}};
   json::object out{{"kind", "postgres"},
-                      {"role", "primary"},
-                      {"pid", server_->pid()},
-                      {"port", server_->port()},
-                      {"data_dir", server_->data_dir().string()},
-                      {"log", server_->log_path().string()},
-                      {"pool_per_node", options_.pool_size},
-                      // A test password made for this run, as the admin token next to it.
-                      {"url", server_->url(shop_role, password_, shop_database)}};
+                   {"role", "primary"},
+                   {"pid", server_->pid()},
+                   {"port", server_->port()},
+                   {"data_dir", server_->data_dir().string()},
+                   {"log", server_->log_path().string()},
+                   {"pool_per_node", options_.pool_size},
+                   // A test password made for this run, as the admin token next to it.
+                   {"url", server_->url(shop_role, password_, shop_database)}};
   if (options_.wal_archive) {
     // The superuser: pg_basebackup (replication), pg_create_restore_point and pg_switch_wal need it.
     out["wal_archive"] = json::object{{"dir", server_->wal_archive_dir().string()},

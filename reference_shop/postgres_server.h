@@ -10,7 +10,8 @@
 //
 // Layout of `dir` (owned by the server's user, mode 0700): data/ (PGDATA), postgres.log, initdb.log,
 // superuser.password (the `postgres` role's password, random, made by the first initdb), and the unix
-// socket (when the path is short enough), wal_archive/ with options.wal_archive. Authentication is scram-sha-256 everywhere.
+// socket (when the path is short enough), wal_archive/ with options.wal_archive. Authentication is
+// scram-sha-256 everywhere.
 //
 // Thread-safety: one owner thread.
 #pragma once
@@ -75,7 +76,9 @@ class postgres_server {
   const std::string& bin_dir() const noexcept { return options_.bin_dir; }
   // key=value connection strings for the superuser and for a role; the URL form for users and topology.
   std::string superuser_conninfo(const std::string& database = "postgres") const;
-  std::string superuser_url(const std::string& database = "postgres") const { return url("postgres", superuser_password_, database); }
+  std::string superuser_url(const std::string& database = "postgres") const {
+    return url("postgres", superuser_password_, database);
+  }
   std::string url(const std::string& role, const std::string& password, const std::string& database) const;
   std::string log_tail(size_t lines = 8) const;
 

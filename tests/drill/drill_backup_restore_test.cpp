@@ -40,8 +40,16 @@ struct drill_run {
 const std::vector<std::string> short_form{"-e", "DURATION=15s", "-e", "BACKUP_AT=2s", "-e", "MARK_AT=10s"};
 
 drill_run drill(const temp_dir& dir, std::vector<std::string> extra) {
-  std::vector<std::string> args{STAMPEDE_BINARY, "drill", std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/gameday_backup_restore.lua",
-                                "--nodes", "3", "--out", (dir.path() / "out").string(), "--quiet", "--quiet-timeout", "20s"};
+  std::vector<std::string> args{STAMPEDE_BINARY,
+                                "drill",
+                                std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/gameday_backup_restore.lua",
+                                "--nodes",
+                                "3",
+                                "--out",
+                                (dir.path() / "out").string(),
+                                "--quiet",
+                                "--quiet-timeout",
+                                "20s"};
   args.insert(args.end(), short_form.begin(), short_form.end());
   args.insert(args.end(), extra.begin(), extra.end());
   drill_run r;
@@ -57,7 +65,8 @@ drill_run drill(const temp_dir& dir, std::vector<std::string> extra) {
 
 const json::object* invariant(const drill_run& r, std::string_view prefix) {
   for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
-    if (std::string_view(inv.at("name").as_string()).substr(0, prefix.size()) == prefix) return &inv.as_object();
+    if (std::string_view(inv.at("name").as_string()).substr(0, prefix.size()) == prefix)
+      return &inv.as_object();
   }
   return nullptr;
 }
@@ -127,8 +136,10 @@ TEST(drill_backup_restore, restore_to_the_target_keeps_every_acknowledged_order_
   EXPECT_GE(restore_s, t.at("recovery_s").to_number<double>());
   EXPECT_GT(t.at("base_backup_bytes").to_number<int64_t>(), 1'000'000) << json::serialize(t);
   EXPECT_GT(t.at("archived_segments").to_number<int64_t>(), 0) << json::serialize(t);
-  EXPECT_NE(std::string(t.at("recovery_stop").as_string()).find("recovery stopping at restore point \"target\""),
-            std::string::npos) << json::serialize(t);
+  EXPECT_NE(
+      std::string(t.at("recovery_stop").as_string()).find("recovery stopping at restore point \"target\""),
+      std::string::npos)
+      << json::serialize(t);
   // The recovery's parts, from the restored server's own log.
   for (const char* phase : {"startup_s", "replay_s", "promote_s"}) {
     EXPECT_TRUE(t.at("recovery_phases").at(phase).is_number()) << phase << " in " << json::serialize(t);
@@ -169,10 +180,13 @@ TEST(drill_backup_restore, restore_to_an_earlier_point_is_caught_naming_the_lost
   EXPECT_TRUE(first.at("order_id").is_number()) << json::serialize(first);
   // Lost orders were acknowledged before the target (not in flight at it).
   EXPECT_GT(first.at("before_mark_s").to_number<double>(), 0.0) << json::serialize(first);
-  EXPECT_NE(std::string(pit->at("detail").as_string()).find("LOST " + std::to_string(lost)), std::string::npos);
+  EXPECT_NE(std::string(pit->at("detail").as_string()).find("LOST " + std::to_string(lost)),
+            std::string::npos);
   // Everything else about the drill held: only the restore's target was wrong.
   for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
-    if (&inv.as_object() != pit) EXPECT_TRUE(inv.at("ok").as_bool()) << json::serialize(inv);
+    if (&inv.as_object() != pit) {
+      EXPECT_TRUE(inv.at("ok").as_bool()) << json::serialize(inv);
+    }
   }
   expect_nothing_left(r);
 }
@@ -181,13 +195,13 @@ TEST(drill_backup_restore, restore_to_an_earlier_point_is_caught_naming_the_lost
 TEST(drill_backup_restore, wal_archive_needs_postgres_without_patroni) {
   temp_dir dir{"stampede-shop-test"};
   const fs::path log = dir.path() / "shop.log";
-  EXPECT_EQ(stampede::testing::run_bounded({STAMPEDE_BINARY, "shop", "--data", (dir.path() / "d").string(),
-                                            "--wal-archive", "on"},
-                                           log, std::chrono::seconds{20}, std::chrono::seconds{2}),
+  EXPECT_EQ(stampede::testing::run_bounded(
+                {STAMPEDE_BINARY, "shop", "--data", (dir.path() / "d").string(), "--wal-archive", "on"}, log,
+                std::chrono::seconds{20}, std::chrono::seconds{2}),
             2);
   EXPECT_NE(read_text(log).find("--wal-archive on needs --db postgres"), std::string::npos) << read_text(log);
-  EXPECT_EQ(stampede::testing::run_bounded({STAMPEDE_BINARY, "shop", "--data", (dir.path() / "e").string(), "--db",
-                                            "postgres", "--wal-archive", "maybe"},
+  EXPECT_EQ(stampede::testing::run_bounded({STAMPEDE_BINARY, "shop", "--data", (dir.path() / "e").string(),
+                                            "--db", "postgres", "--wal-archive", "maybe"},
                                            log, std::chrono::seconds{20}, std::chrono::seconds{2}),
             2);
   EXPECT_NE(read_text(log).find("--wal-archive must be on or off"), std::string::npos) << read_text(log);

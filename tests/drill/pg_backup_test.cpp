@@ -42,12 +42,13 @@ TEST(pg_backup, lsn_parsing) {
 TEST(pg_backup, recovery_phases_from_the_servers_log) {
   stampede::testing::temp_dir dir{"stampede-pg-backup-test"};
   const fs::path log = dir.path() / "postgres.log";
-  std::ofstream{log} << "2026-12-06 16:04:01.959 UTC [4404] LOG:  starting PostgreSQL 15.20 (Debian)\n"
-                        "2026-12-06 16:04:02.005 UTC [4408] FATAL:  the database system is starting up\n"
-                        "2026-12-06 16:04:05.510 UTC [4407] LOG:  starting point-in-time recovery to \"target\"\n"
-                        "2026-12-06 16:04:05.621 UTC [4407] LOG:  redo starts at 0/2000028\n"
-                        "2026-12-06 16:04:05.853 UTC [4407] LOG:  recovery stopping at restore point \"target\"\n"
-                        "2026-12-06 16:04:06.344 UTC [4404] LOG:  database system is ready to accept connections\n";
+  std::ofstream{log}
+      << "2026-12-06 16:04:01.959 UTC [4404] LOG:  starting PostgreSQL 15.20 (Debian)\n"
+         "2026-12-06 16:04:02.005 UTC [4408] FATAL:  the database system is starting up\n"
+         "2026-12-06 16:04:05.510 UTC [4407] LOG:  starting point-in-time recovery to \"target\"\n"
+         "2026-12-06 16:04:05.621 UTC [4407] LOG:  redo starts at 0/2000028\n"
+         "2026-12-06 16:04:05.853 UTC [4407] LOG:  recovery stopping at restore point \"target\"\n"
+         "2026-12-06 16:04:06.344 UTC [4404] LOG:  database system is ready to accept connections\n";
   const auto p = recovery_phases(log);
   EXPECT_NEAR(p.at("startup_s").as_double(), 3.551, 1e-9);
   EXPECT_NEAR(p.at("replay_s").as_double(), 0.232, 1e-9);
@@ -72,11 +73,13 @@ json::object topology_with(json::object archive) {
 
 TEST(pg_backup, backup_source_from_the_topology) {
   EXPECT_EQ(backup_source::from_topology({}), std::nullopt);
-  EXPECT_EQ(backup_source::from_topology(json::parse(R"({"database":{"kind":"sqlite","path":"x"}})").as_object()),
-            std::nullopt);
-  const auto s = backup_source::from_topology(topology_with(
-      {{"dir", "/d/wal_archive"}, {"bin_dir", "/usr/lib/postgresql/15/bin"},
-       {"superuser_url", "postgresql://postgres:abc123@127.0.0.1:5433/postgres"}}));
+  EXPECT_EQ(
+      backup_source::from_topology(json::parse(R"({"database":{"kind":"sqlite","path":"x"}})").as_object()),
+      std::nullopt);
+  const auto s = backup_source::from_topology(
+      topology_with({{"dir", "/d/wal_archive"},
+                     {"bin_dir", "/usr/lib/postgresql/15/bin"},
+                     {"superuser_url", "postgresql://postgres:abc123@127.0.0.1:5433/postgres"}}));
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->password, "abc123");
   EXPECT_EQ(s->host, "127.0.0.1");
@@ -86,14 +89,17 @@ TEST(pg_backup, backup_source_from_the_topology) {
   EXPECT_EQ(s->conninfo(), "host=127.0.0.1 port=5433 user=postgres password=abc123 dbname=postgres");
 
   try {
-    backup_source::from_topology(topology_with({{"dir", "/d"}, {"superuser_url", "postgresql://postgres:x@h:1/p"}}));
+    backup_source::from_topology(
+        topology_with({{"dir", "/d"}, {"superuser_url", "postgresql://postgres:x@h:1/p"}}));
     ADD_FAILURE() << "no bin_dir accepted";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string{e.what()}.find("database.wal_archive.bin_dir"), std::string::npos) << e.what();
   }
-  for (const char* url : {"postgresql://shop@h/p", "postgresql://postgres:x@h:abc/p", "postgresql://postgres:x@h/p",
-                          "postgresql://postgres:x@h:99999/p", "postgresql://postgres:x@h:1"}) {
-    EXPECT_THROW(backup_source::from_topology(topology_with({{"dir", "/d"}, {"bin_dir", "/b"}, {"superuser_url", url}})),
+  for (const char* url :
+       {"postgresql://shop@h/p", "postgresql://postgres:x@h:abc/p", "postgresql://postgres:x@h/p",
+        "postgresql://postgres:x@h:99999/p", "postgresql://postgres:x@h:1"}) {
+    EXPECT_THROW(backup_source::from_topology(
+                     topology_with({{"dir", "/d"}, {"bin_dir", "/b"}, {"superuser_url", url}})),
                  std::runtime_error)
         << url;
   }
@@ -113,7 +119,8 @@ class backup_api_test : public ::testing::Test {
   http::client_response call(const std::string& method, const std::string& path, const std::string& body,
                              bool token = true) {
     const std::string url = service_->url();
-    http::blocking_client client{"127.0.0.1", static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1))),
+    http::blocking_client client{"127.0.0.1",
+                                 static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1))),
                                  std::chrono::seconds{30}};
     std::vector<std::pair<std::string, std::string>> headers;
     if (token) headers.emplace_back("Authorization", "Bearer " + service_->token());
@@ -153,7 +160,6 @@ TEST_F(backup_api_test, every_mistake_is_one_clear_answer) {
   EXPECT_EQ(status.at("archived_segments").as_int64(), 0);
 }
 
-
 // With a real PostgreSQL 15 server archiving its WAL (the shop's postgres_server with wal_archive): the
 // archive fills, refuses to overwrite a segment, and a point-in-time restore from a base backup holds
 // exactly the rows committed before the restore point; a target that the WAL never reaches is the server's
@@ -176,22 +182,24 @@ class pg_archive_test : public ::testing::Test {
     source_.archive_dir = server_->wal_archive_dir();
     source_.bin_dir = server_->bin_dir();
     std::error_code ec;
-    fs::permissions(dir_.path(), fs::perms::others_exec, fs::perm_options::add, ec);  // the postgres user's way in
+    fs::permissions(dir_.path(), fs::perms::others_exec, fs::perm_options::add,
+                    ec);  // the postgres user's way in
     work_ = dir_.path() / "work";
     fs::create_directory(work_);
     const auto account = shop::postgres_account();  // the server's user writes backups and restores here
     ASSERT_TRUE(account.has_value());
     ASSERT_EQ(::chown(work_.c_str(), account->uid, account->gid), 0);
-    exec("shop", "CREATE TABLE orders(id bigint PRIMARY KEY, user_id bigint NOT NULL, idempotency_key text, "
-                 "status text NOT NULL)");
+    exec("shop",
+         "CREATE TABLE orders(id bigint PRIMARY KEY, user_id bigint NOT NULL, idempotency_key text, "
+         "status text NOT NULL)");
   }
   void exec(const std::string& db, const std::string& sql) {
     shop::pg::connection c{source_.conninfo(db), shop::pg::settings{}};
     c.exec(sql);
   }
   void insert(int from, int to) {
-    exec("shop", "INSERT INTO orders SELECT g, 7, 'k' || g, 'paid' FROM generate_series(" + std::to_string(from) +
-                     ", " + std::to_string(to) + ") g");
+    exec("shop", "INSERT INTO orders SELECT g, 7, 'k' || g, 'paid' FROM generate_series(" +
+                     std::to_string(from) + ", " + std::to_string(to) + ") g");
   }
   std::string query(const std::string& sql) {
     shop::pg::connection c{source_.conninfo(), shop::pg::settings{}};
@@ -240,7 +248,8 @@ TEST_F(pg_archive_test, restore_to_a_point_holds_exactly_the_rows_before_it) {
   ASSERT_EQ(keyed.size(), 200u);
   EXPECT_EQ(keyed.front().at("key"), "k1");
   EXPECT_EQ(keyed.back().at("key"), "k200");
-  EXPECT_NE(r.recovery_stop.find("recovery stopping at restore point \"p1\""), std::string::npos) << r.recovery_stop;
+  EXPECT_NE(r.recovery_stop.find("recovery stopping at restore point \"p1\""), std::string::npos)
+      << r.recovery_stop;
   EXPECT_GT(r.restore_s, 0.0);
   EXPECT_TRUE(r.phases.at("replay_s").is_number());
   EXPECT_FALSE(fs::exists(work_ / "restore1"));

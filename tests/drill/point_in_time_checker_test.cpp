@@ -42,15 +42,18 @@ class point_in_time_test : public ::testing::Test {
 
   // Runs `code` (which fills history `h` and restored rows `rows`), then the checker against target "t";
   // leaves the invariant in global `R`. `spec_extra`: more fields of the spec (Lua table body).
-  void check(const std::string& code, const std::string& spec_extra = "restored = { total = 900 + #rows, keyed = rows }") {
-    const std::string all = "local h, rows = {}, {}\nlocal function row(u, k, id) rows[#rows + 1] = "
-                            "{ user_id = u, key = k, id = id } end\n" + code +
-                            "\nR = PIT(h, { target = 't', " + spec_extra + " })";
+  void check(const std::string& code,
+             const std::string& spec_extra = "restored = { total = 900 + #rows, keyed = rows }") {
+    const std::string all =
+        "local h, rows = {}, {}\nlocal function row(u, k, id) rows[#rows + 1] = "
+        "{ user_id = u, key = k, id = id } end\n" +
+        code + "\nR = PIT(h, { target = 't', " + spec_extra + " })";
     ASSERT_EQ(luaL_dostring(L_.get(), all.c_str()), LUA_OK) << lua_tostring(L_.get(), -1);
   }
   std::string eval(const std::string& expr) {
     const std::string code = "return tostring(" + expr + ")";
-    if (luaL_dostring(L_.get(), code.c_str()) != LUA_OK) return std::string{"error: "} + lua_tostring(L_.get(), -1);
+    if (luaL_dostring(L_.get(), code.c_str()) != LUA_OK)
+      return std::string{"error: "} + lua_tostring(L_.get(), -1);
     std::string out = lua_tostring(L_.get(), -1);
     lua_pop(L_.get(), 1);
     return out;
@@ -67,7 +70,8 @@ TEST_F(point_in_time_test, nothing_happened_holds_with_nothing_judged) {
   EXPECT_EQ(eval("R.evidence.in_flight"), "0");
   EXPECT_EQ(eval("R.evidence.lost"), "0");
   EXPECT_EQ(eval("R.evidence.restored_total"), "900");
-  EXPECT_EQ(eval("R.name"), "point-in-time restore: every order acknowledged before the target, none after it");
+  EXPECT_EQ(eval("R.name"),
+            "point-in-time restore: every order acknowledged before the target, none after it");
 }
 
 TEST_F(point_in_time_test, every_order_before_restored_and_none_after) {
@@ -93,7 +97,8 @@ TEST_F(point_in_time_test, a_missing_acknowledged_order_is_named) {
   EXPECT_EQ(eval("R.evidence.lost_orders[1].key"), "b");
   EXPECT_EQ(eval("R.evidence.lost_orders[1].user_id"), "11");
   EXPECT_EQ(eval("R.evidence.lost_orders[1].order_id"), "502");
-  EXPECT_NE(eval("R.detail").find("LOST 1: b (customer 11, order 502)"), std::string::npos) << eval("R.detail");
+  EXPECT_NE(eval("R.detail").find("LOST 1: b (customer 11, order 502)"), std::string::npos)
+      << eval("R.detail");
 }
 
 TEST_F(point_in_time_test, an_order_placed_after_the_target_is_named) {
@@ -104,11 +109,13 @@ TEST_F(point_in_time_test, an_order_placed_after_the_target_is_named) {
   EXPECT_EQ(eval("R.evidence.extra"), "1");
   EXPECT_EQ(eval("R.evidence.extra_orders[1].key"), "late");
   EXPECT_EQ(eval("R.evidence.extra_orders[1].restored_order_id"), "777");
-  EXPECT_NE(eval("R.detail").find("EXTRA 1: late (customer 12, order 777)"), std::string::npos) << eval("R.detail");
+  EXPECT_NE(eval("R.detail").find("EXTRA 1: late (customer 12, order 777)"), std::string::npos)
+      << eval("R.detail");
 }
 
 TEST_F(point_in_time_test, orders_in_flight_at_the_mark_may_go_either_way) {
-  // Acknowledged during the call, started before and answered after it, unknown, still pending: all in flight.
+  // Acknowledged during the call, started before and answered after it, unknown, still pending: all in
+  // flight.
   check(R"(mark(h, 1, 't', 5.0, 5.1)
            order(h, 2, 10, "during", 4.9, 5.05)  row(10, "during", 201)
            order(h, 3, 11, "across", 4.8, 5.3)

@@ -18,6 +18,7 @@
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
 #include "drill/data_links.h"
+#include "drill/backup_service.h"
 #include "drill/drill_run.h"
 #include "drill/failover_rpo.h"
 #include "drill/replication_links.h"
@@ -333,6 +334,17 @@ int run_drill(const drill_request& request) {
   }
   run.proxies = proxies;
   run.topology_path = shop->topology_path().string();
+  std::unique_ptr<backup_service> backup;  // --wal-archive on: the backup game day's operator (env.BACKUP_URL)
+  try {
+    backup = backup_service_for(shop->topology().as_object(), work);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede drill: backups: %s\n", e.what());
+    return exit_environment;
+  }
+  if (backup) {
+    run.env["BACKUP_URL"] = backup->url();
+    run.env["BACKUP_TOKEN"] = backup->token();
+  }
   json::object quiet;
   const uint16_t entry_port = port_of(shop->entry_url());
   const std::string token = shop->admin_token();
@@ -352,6 +364,7 @@ int run_drill(const drill_request& request) {
         !rpo.is_null()) {
       section["failover"] = std::move(rpo);
     }
+    if (backup) section["backup"] = backup->record();
     return section;
   });
   const std::string stopped = shop->stop();

@@ -39,6 +39,11 @@ data_tier::data_tier(data_tier_options options) : options_(std::move(options)) {
                                     ? "--replica-reads needs --ha patroni"
                                     : "--pg-ports and --replication-via need --ha patroni");
   }
+  if (options_.wal_archive && (options_.kind != "postgres" || options_.ha != "none")) {
+    // Patroni members would each need the archive in their Patroni configuration (and the archive one
+    // timeline per promotion): not done; the backup game day runs on the single server.
+    throw std::invalid_argument("--wal-archive on needs --db postgres --ha none");
+  }
   if (r.reads != replica_read_mode::off && options_.replicas == 0) {
     throw std::invalid_argument("--replica-reads needs at least one replica (--replicas >= 1)");
   }
@@ -83,6 +88,7 @@ void data_tier::start() {
   po.dir = options_.data / "postgres";
   po.port = options_.db_port;
   po.max_connections = static_cast<int>(options_.nodes) * options_.pool_size + spare_connections;
+  po.wal_archive = options_.wal_archive;
   server_ = std::make_unique<postgres_server>(po);
   server_->init();
   server_->start();
@@ -172,15 +178,22 @@ json::object data_tier::topology() const {
     return out;
   }
   if (!server_) return json::object{{"kind", "sqlite"}, {"path", (options_.data / "shop.db").string()}};
-  return json::object{{"kind", "postgres"},
-                      {"role", "primary"},
-                      {"pid", server_->pid()},
-                      {"port", server_->port()},
-                      {"data_dir", server_->data_dir().string()},
-                      {"log", server_->log_path().string()},
-                      {"pool_per_node", options_.pool_size},
-                      // A test password made for this run, as the admin token next to it.
-                      {"url", server_->url(shop_role, password_, shop_database)}};
+  json::object out{{"kind", "postgres"},
+                   {"role", "primary"},
+                   {"pid", server_->pid()},
+                   {"port", server_->port()},
+                   {"data_dir", server_->data_dir().string()},
+                   {"log", server_->log_path().string()},
+                   {"pool_per_node", options_.pool_size},
+                   // A test password made for this run, as the admin token next to it.
+                   {"url", server_->url(shop_role, password_, shop_database)}};
+  if (options_.wal_archive) {
+    // The superuser: pg_basebackup (replication), pg_create_restore_point and pg_switch_wal need it.
+    out["wal_archive"] = json::object{{"dir", server_->wal_archive_dir().string()},
+                                      {"superuser_url", server_->superuser_url()},
+                                      {"bin_dir", server_->bin_dir()}};
+  }
+  return out;
 }
 
 std::string data_tier::description() const {

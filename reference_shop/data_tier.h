@@ -39,6 +39,8 @@ struct data_tier_options {
   // The port nodes reach the database on (--db-port, for a fault proxy in front): the server's, or the
   // database HAProxy's primary frontend. 0: a free one.
   uint16_t db_port = 0;
+  // --wal-archive on: continuous WAL archiving of the one server into DIR/postgres/wal_archive (--ha none).
+  bool wal_archive = false;
 };
 
 class data_tier {
@@ -54,7 +56,8 @@ class data_tier {
   // Node flags (`--db FILE`, or `--db-url URL --db-pool N`) and environment (PGPASSWORD).
   std::vector<std::string> node_args() const;
   std::vector<std::pair<std::string, std::string>> node_env() const;
-  // The topology's `database` entry: {kind, path} or {kind, role, pid, port, data_dir, url, log}.
+  // The topology's `database` entry: {kind, path} or {kind, role, pid, port, data_dir, url, log}, plus
+  // `wal_archive {dir, superuser_url, bin_dir}` with --wal-archive on (what pg_basebackup and a restore need).
   boost::json::object topology() const;
   std::string description() const;  // for the supervisor's log line
   // The PostgreSQL server's pid (-1 for SQLite). The supervisor watches it with its other children and

@@ -93,6 +93,14 @@ void postgres_server::init() {
                              " to the postgres user: " + std::strerror(errno));
   }
   check_reachable();
+  if (options_.wal_archive) {
+    fs::create_directories(wal_archive_dir(), ec);
+    if (ec || ::chown(wal_archive_dir().c_str(), account_.uid, account_.gid) != 0 ||
+        ::chmod(wal_archive_dir().c_str(), 0700) != 0) {
+      throw std::runtime_error("cannot make the WAL archive " + wal_archive_dir().string() + ": " +
+                               (ec ? ec.message() : std::string{std::strerror(errno)}));
+    }
+  }
   const fs::path password_file = options_.dir / "superuser.password";
   if (fs::exists(data_dir() / "PG_VERSION")) {
     std::ifstream in{password_file};
@@ -176,6 +184,15 @@ pid_t postgres_server::launch() {
       // parallel workers competing with the shop for cores.
       "jit=off", "max_parallel_workers_per_gather=0", "huge_pages=off", "logging_collector=off",
       "log_line_prefix=%m [%p] ", "cluster_name=stampede-shop"};
+  if (options_.wal_archive) {
+    // `test ! -f`: a segment already archived is never overwritten (a second server archiving into the
+    // same directory, a restored cluster on a new timeline, fail loudly instead of corrupting the archive).
+    const std::string archive = wal_archive_dir().string();
+    settings.insert(settings.end(),
+                    {"wal_level=replica", "archive_mode=on",
+                     "archive_command=test ! -f '" + archive + "/%f' && cp '%p' '" + archive + "/%f'",
+                     "archive_timeout=" + std::to_string(options_.archive_timeout.count()) + "s"});
+  }
   settings.insert(settings.end(), options_.settings.begin(), options_.settings.end());
   for (const auto& s : settings) {
     argv.push_back("-c");

@@ -10,7 +10,8 @@
 //
 // Layout of `dir` (owned by the server's user, mode 0700): data/ (PGDATA), postgres.log, initdb.log,
 // superuser.password (the `postgres` role's password, random, made by the first initdb), and the unix
-// socket (when the path is short enough). Authentication is scram-sha-256 everywhere.
+// socket (when the path is short enough), wal_archive/ with options.wal_archive. Authentication is
+// scram-sha-256 everywhere.
 //
 // Thread-safety: one owner thread.
 #pragma once
@@ -37,6 +38,11 @@ struct postgres_server_options {
   std::string shared_buffers = "64MB";
   bool sync_initdb = true;  // false: initdb --no-sync (throwaway test servers); the server always fsyncs
   std::vector<std::string> settings;  // more `name=value` server settings
+  // Continuous WAL archiving into dir/wal_archive (created, owned by the server's user): archive_mode on,
+  // an archive_command that refuses to overwrite a segment, archive_timeout so that a quiet server still
+  // ships its last writes. For point-in-time restores (pg_backup.h in drill/).
+  bool wal_archive = false;
+  std::chrono::seconds archive_timeout{5};
 };
 
 class postgres_server {
@@ -65,8 +71,14 @@ class postgres_server {
   const std::filesystem::path& dir() const noexcept { return options_.dir; }
   std::filesystem::path data_dir() const { return options_.dir / "data"; }
   std::filesystem::path log_path() const { return options_.dir / "postgres.log"; }
+  // dir/wal_archive (meaningful with options.wal_archive).
+  std::filesystem::path wal_archive_dir() const { return options_.dir / "wal_archive"; }
+  const std::string& bin_dir() const noexcept { return options_.bin_dir; }
   // key=value connection strings for the superuser and for a role; the URL form for users and topology.
   std::string superuser_conninfo(const std::string& database = "postgres") const;
+  std::string superuser_url(const std::string& database = "postgres") const {
+    return url("postgres", superuser_password_, database);
+  }
   std::string url(const std::string& role, const std::string& password, const std::string& database) const;
   std::string log_tail(size_t lines = 8) const;
 

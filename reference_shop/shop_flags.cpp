@@ -86,6 +86,9 @@ const cli::command& shop_spec() {
           {"--ha", {}, "none|patroni", "--db postgres as a Patroni cluster (default none)"},
           {"--replicas", {}, "N", "Patroni replicas, 0..8 (default 2)"},
           {"--sync-replication", {}, "on|off", "Patroni's synchronous mode (default off)"},
+          {"--wal-archive", {}, "on|off",
+           "continuous WAL archiving into DIR/postgres/wal_archive, for base backups and point-in-time\n"
+           "restores (default off; --db postgres without --ha patroni)"},
           {"--replica-reads", {}, "off|on|read-your-writes|read-your-writes-lsn",
            "order reads from the replicas; read-your-writes keeps a customer's on the primary for\n"
            "--replica-pin-ms after their last order; read-your-writes-lsn waits (200 ms at most) for a\n"

@@ -34,7 +34,7 @@ std::vector<std::string> split_commas(const std::string& text) {
   return out;
 }
 
-// --db, --db-pool, --pg-bin, --ha, --replicas, --sync-replication.
+// --db, --db-pool, --pg-bin, --ha, --replicas, --sync-replication, --wal-archive.
 void parse_data_tier(const arg_list& a, shop_options& o) {
   o.db_kind = a.get("db", "sqlite");
   if (o.db_kind != "sqlite" && o.db_kind != "postgres") {
@@ -50,6 +50,12 @@ void parse_data_tier(const arg_list& a, shop_options& o) {
   if (sync != "on" && sync != "off") throw std::invalid_argument("--sync-replication must be on or off");
   o.sync_replication = sync == "on";
   o.replica = parse_replica_tier_options(a);
+  const std::string archive = a.get("wal-archive", "off");
+  if (archive != "on" && archive != "off") throw std::invalid_argument("--wal-archive must be on or off");
+  o.wal_archive = archive == "on";
+  if (o.wal_archive && (o.db_kind != "postgres" || o.ha != "none")) {
+    throw std::invalid_argument("--wal-archive on needs --db postgres (without --ha patroni)");
+  }
 }
 
 // --weights, --node-ports, --node-via, --payment-via, --payment-port, --respawn-ms: one entry per node.

@@ -23,6 +23,7 @@ struct shop_options {
   std::string db_kind, pg_bin, ha;
   int64_t db_pool = 8, replicas = 2;
   bool sync_replication = false;
+  bool wal_archive = false;  // --wal-archive on
   replica_tier_options replica;  // --replica-reads, --replica-pin-ms, --pg-ports, --replication-via
   std::vector<int> weights;
   std::vector<uint16_t> node_ports;                        // empty: any

@@ -22,6 +22,7 @@ namespace stampede::loadgen {
 
 class worker;
 struct vu;
+struct http_outcome;
 
 inline worker& owner_of(lua_State* L) {
   return *static_cast<worker*>(lua_touserdata(L, lua_upvalueindex(1)));
@@ -77,5 +78,7 @@ int lua_stampede_abort(lua_State* L);
 void register_response_types(lua_State* L);
 // [-0, +1] The response object for the VU's finished request.
 void push_response_object(lua_State* T, vu& v);
+// [-0, +1] A response object for `out`, a request to `url` (http.batch's responses).
+void push_response_object(lua_State* T, const http_outcome& out, std::string_view url);
 
 }  // namespace stampede::loadgen

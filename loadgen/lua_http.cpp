@@ -94,14 +94,34 @@ void check_param_names(lua_State* L, int index) {
   }
 }
 
-// [+1] params[key], which must be nil or of `type`.
-int param_field(lua_State* L, const char* key, int type, const char* expected) {
-  const int got = lua_getfield(L, 4, key);
+// [+1] params[key] (the params table at `params`), which must be nil or of `type`.
+int param_field(lua_State* L, int params, const char* key, int type, const char* expected) {
+  const int got = lua_getfield(L, params, key);
   if (got != LUA_TNIL && got != type) {
     throw script_mistake(std::string("http: params.") + key + " must be " + expected + ", not a " +
                          luaL_typename(L, -1));
   }
   return got;
+}
+
+// The metric step of a request: params.name, or "METHOD /path" (without the query).
+size_t step_of(worker& w, std::string_view method, const parsed_url& url, std::string_view explicit_name) {
+  std::string step_name(explicit_name);
+  if (step_name.empty()) {
+    const std::string_view path = std::string_view(url.path).substr(0, url.path.find('?'));
+    step_name.append(method).append(" ").append(path);
+  }
+  return w.request_step(step_name);
+}
+
+parsed_url parse_target(worker& w, std::string_view url_text) {
+  std::string error;
+  auto parsed = parse_url(url_text, w.base_url(), error);
+  if (!parsed && w.base_url() == nullptr && url_text.starts_with('/')) {
+    throw script_mistake("http: " + error);  // no iteration can get past it
+  }
+  if (!parsed) throw lua_usage_error("http: " + error);
+  return std::move(*parsed);
 }
 
 // The request's target: a repeated method, URL and name (the common case) reuse the VU's last parse,
@@ -116,19 +136,8 @@ const parsed_url& resolve_target(vu& v, worker& w, std::string_view method, std:
   cache.url.assign(url_text);
   cache.method.assign(method);
   cache.name.assign(explicit_name);
-  std::string error;
-  auto parsed = parse_url(cache.url, w.base_url(), error);
-  if (!parsed && w.base_url() == nullptr && url_text.starts_with('/')) {
-    throw script_mistake("http: " + error);  // no iteration can get past it
-  }
-  if (!parsed) throw lua_usage_error("http: " + error);
-  cache.parsed = std::move(*parsed);
-  std::string step_name(explicit_name);
-  if (step_name.empty()) {
-    const std::string_view path = std::string_view(cache.parsed.path).substr(0, cache.parsed.path.find('?'));
-    step_name.append(method).append(" ").append(path);
-  }
-  cache.step = w.request_step(step_name);
+  cache.parsed = parse_target(w, cache.url);
+  cache.step = step_of(w, method, cache.parsed, explicit_name);
   cache.valid = true;
   return cache.parsed;
 }
@@ -175,25 +184,62 @@ void read_headers(lua_State* L, http_request& r) {
   }
 }
 
-// The params table (argument 4): body, json, form, timeout, expectedStatuses, headers into `r`.
-void read_params(lua_State* L, http_request& r) {
-  if (lua_getfield(L, 4, "json") != LUA_TNIL) {  // [+1]
+// The params table (at `params`): body, json, form, timeout, expectedStatuses, headers into `r`.
+void read_params(lua_State* L, int params, http_request& r) {
+  if (lua_getfield(L, params, "json") != LUA_TNIL) {  // [+1]
     r.body = encode_json(L, -1);
     r.content_type = "application/json";
   }
   lua_pop(L, 1);
-  if (param_field(L, "form", LUA_TTABLE, "a table") == LUA_TTABLE) read_form(L, r);
+  if (param_field(L, params, "form", LUA_TTABLE, "a table") == LUA_TTABLE) read_form(L, r);
   lua_pop(L, 1);
-  if (param_field(L, "body", LUA_TSTRING, "a string") == LUA_TSTRING) r.body = to_view(L, -1);
+  if (param_field(L, params, "body", LUA_TSTRING, "a string") == LUA_TSTRING) r.body = to_view(L, -1);
   lua_pop(L, 1);
-  if (lua_getfield(L, 4, "timeout") != LUA_TNIL) r.timeout = duration_arg(L, -1, "params.timeout");
+  if (lua_getfield(L, params, "timeout") != LUA_TNIL) r.timeout = duration_arg(L, -1, "params.timeout");
   lua_pop(L, 1);
-  if (param_field(L, "expectedStatuses", LUA_TTABLE, "a list of status codes") == LUA_TTABLE) {
+  if (param_field(L, params, "expectedStatuses", LUA_TTABLE, "a list of status codes") == LUA_TTABLE) {
     read_expected_statuses(L, r);
   }
   lua_pop(L, 1);
-  if (param_field(L, "headers", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) read_headers(L, r);
+  if (param_field(L, params, "headers", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) read_headers(L, r);
   lua_pop(L, 1);
+}
+
+// The request at stack slots base..base+3 (method, url, body, params) into `r`. `item`: a request of
+// http.batch, with its own URL; nullptr: the VU's own request, through the VU's target cache.
+void read_request(lua_State* L, int base, vu& v, worker& w, http_request& r, batch_item* item) {
+  const int params = base + 3;
+  const std::string_view method = to_view(L, base);
+  if (lua_type(L, base + 1) != LUA_TSTRING) throw lua_usage_error("http: the URL must be a string");
+  if (method.empty() || !valid_header_token(method, false)) throw lua_usage_error("http: bad method");
+  const bool has_params = lua_type(L, params) == LUA_TTABLE;
+  if (!lua_isnoneornil(L, params) && !has_params) throw script_mistake("http: params must be a table");
+  std::string_view explicit_name;  // stays valid: the params table holds the string
+  if (has_params) {
+    check_param_names(L, params);
+    // [+1] params.name
+    if (param_field(L, params, "name", LUA_TSTRING, "a string") == LUA_TSTRING) explicit_name = to_view(L, -1);
+    lua_pop(L, 1);
+  }
+  r.clear();
+  if (item == nullptr) {
+    r.url = &resolve_target(v, w, method, to_view(L, base + 1), explicit_name);
+    r.step = v.last_request.step;
+  } else {
+    item->url_text = to_view(L, base + 1);
+    item->url = parse_target(w, item->url_text);
+    item->origin = item->url.origin_key();
+    r.url = &item->url;
+    r.step = step_of(w, method, item->url, explicit_name);
+  }
+  r.method.assign(method);
+  r.timeout = w.plan().options.request_timeout;
+  if (lua_type(L, base + 2) == LUA_TSTRING) {
+    r.body = to_view(L, base + 2);
+  } else if (!lua_isnoneornil(L, base + 2)) {
+    throw script_mistake("http: the body must be a string (use params.json or params.form for tables)");
+  }
+  if (has_params) read_params(L, params, r);
 }
 
 // __request(method, url, body, params): builds the VU's http_request, starts it, yields.
@@ -201,44 +247,97 @@ int lua_request(lua_State* L) {
   vu& v = require_vu(L, "http requests");
   worker& w = owner_of(L);
   api_guarded(L, [&] {
-    const std::string_view method = to_view(L, 1);
-    if (lua_type(L, 2) != LUA_TSTRING) throw lua_usage_error("http: the URL must be a string");
-    if (method.empty() || !valid_header_token(method, false)) throw lua_usage_error("http: bad method");
-    const bool has_params = lua_type(L, 4) == LUA_TTABLE;
-    if (!lua_isnoneornil(L, 4) && !has_params) throw script_mistake("http: params must be a table");
-    std::string_view explicit_name;  // stays valid: the params table holds the string
-    if (has_params) {
-      check_param_names(L, 4);
-      // [+1] params.name
-      if (param_field(L, "name", LUA_TSTRING, "a string") == LUA_TSTRING) explicit_name = to_view(L, -1);
-      lua_pop(L, 1);
-    }
-    http_request& r = v.request;
-    r.clear();
-    r.url = &resolve_target(v, w, method, to_view(L, 2), explicit_name);
-    r.method.assign(method);
-    r.step = v.last_request.step;
-    r.timeout = w.plan().options.request_timeout;
-    if (lua_type(L, 3) == LUA_TSTRING) {
-      r.body = to_view(L, 3);
-    } else if (!lua_isnoneornil(L, 3)) {
-      throw script_mistake("http: the body must be a string (use params.json or params.form for tables)");
-    }
-    if (has_params) read_params(L, r);
+    read_request(L, 1, v, w, v.request, nullptr);
     v.history_id = 0;
     // [+1] params.history: record this request as an operation
-    if (has_params && param_field(L, "history", LUA_TSTRING, "an operation name") == LUA_TSTRING) {
+    if (lua_type(L, 4) == LUA_TTABLE && param_field(L, 4, "history", LUA_TSTRING, "an operation name") == LUA_TSTRING) {
       const std::string op(to_view(L, -1));
       std::string value = "null";
       if (lua_getfield(L, 4, "historyValue") != LUA_TNIL) value = encode_json(L, -1);  // [+1]
       lua_pop(L, 1);
       v.history_id = w.history_invoke(v, op, std::move(value));
     }
-    if (has_params) lua_pop(L, 1);
+    if (lua_type(L, 4) == LUA_TTABLE) lua_pop(L, 1);
     w.start_request(v);
     return 1;
   });
   return lua_yield(L, 0);  // resumed by the worker with the response object
+}
+
+// [+4] The fields of the batch request on top (at `entry`): method, url, body, params. A request is a
+// list {method, url, body, params} (k6's array form), a table {method=, url=, body=, params=} or a URL
+// string (GET).
+void push_batch_fields(lua_State* L, int entry, lua_Integer position) {
+  switch (lua_type(L, entry)) {
+    case LUA_TSTRING:
+      lua_pushliteral(L, "GET");
+      lua_pushvalue(L, entry);
+      lua_pushnil(L);
+      lua_pushnil(L);
+      return;
+    case LUA_TTABLE:
+      if (lua_rawgeti(L, entry, 1) != LUA_TNIL) {  // [+1] the list form
+        for (int i = 2; i <= 4; ++i) lua_rawgeti(L, entry, i);
+        return;
+      }
+      lua_pop(L, 1);
+      if (lua_getfield(L, entry, "method") == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "GET");
+      }
+      lua_getfield(L, entry, "url");
+      lua_getfield(L, entry, "body");
+      lua_getfield(L, entry, "params");
+      return;
+    default:
+      throw script_mistake("http.batch: request " + std::to_string(position) +
+                           " must be a list {method, url, body, params}, a table {method=, url=, ...} or a URL");
+  }
+}
+
+// __batch(requests): http.batch. Builds every request into the VU's batch and starts them; the VU yields
+// and the worker resumes it with the list of responses (worker_batch.cpp). A request that cannot be sent
+// (a bad URL or method) is answered by a response with status 0 and its error, not a Lua error.
+int lua_batch(lua_State* L) {
+  vu& v = require_vu(L, "http.batch");
+  worker& w = owner_of(L);
+  bool answered = false;  // an empty batch: the empty list, without yielding
+  api_guarded(L, [&] {
+    if (lua_type(L, 1) != LUA_TTABLE) throw script_mistake("http.batch: expected a list of requests");
+    lua_settop(L, 1);
+    if (!v.batch) v.batch = std::make_unique<http_batch>();
+    http_batch& b = *v.batch;
+    b.clear();
+    const auto n = static_cast<lua_Integer>(lua_rawlen(L, 1));
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_rawgeti(L, 1, i);          // [+1] slot 2: the request
+      push_batch_fields(L, 2, i);    // [+4] slots 3..6
+      if (lua_type(L, 6) == LUA_TTABLE && lua_getfield(L, 6, "history") != LUA_TNIL) {
+        throw script_mistake("http.batch: params.history is not supported in a batch (use http.request)");
+      }
+      auto item = std::make_unique<batch_item>(v, static_cast<size_t>(i - 1));
+      try {
+        read_request(L, 3, v, w, item->request, item.get());
+      } catch (const script_mistake&) {
+        throw;
+      } catch (const lua_usage_error& e) {
+        item->invalid = e.what();
+        item->outcome.error = error_kind::other;
+        item->outcome.error_message = e.what();
+      }
+      b.items.push_back(std::move(item));
+      lua_settop(L, 1);
+    }
+    if (b.items.empty()) {
+      lua_newtable(L);
+      answered = true;
+      return 1;
+    }
+    w.start_batch(v);
+    return 0;
+  });
+  if (answered) return 1;
+  return lua_yield(L, 0);
 }
 
 int lua_cookies(lua_State* L) {
@@ -432,6 +531,7 @@ void add_http_functions(lua_State* L, worker& owner) {
                                 {"__cookies", lua_cookies},
                                 {"__clear_cookies", lua_clear_cookies},
                                 {"__url_encode", lua_url_encode},
+                                {"__batch", lua_batch},
                                 {nullptr, nullptr}};
   lua_pushlightuserdata(L, &owner);
   luaL_setfuncs(L, functions, 1);
@@ -450,8 +550,7 @@ void register_response_types(lua_State* L) {
   lua_pop(L, 1);
 }
 
-void push_response_object(lua_State* T, vu& v) {
-  http_outcome& out = v.outcome;
+void push_response_object(lua_State* T, const http_outcome& out, std::string_view url) {
   auto* r = static_cast<response_data*>(lua_newuserdatauv(T, sizeof(response_data), slot_count));
   r->status = out.status;
   r->error = out.error;
@@ -469,8 +568,10 @@ void push_response_object(lua_State* T, vu& v) {
     }
     lua_setiuservalue(T, -2, slot_error);
   }
-  lua_pushlstring(T, v.last_request.url.data(), v.last_request.url.size());
+  lua_pushlstring(T, url.data(), url.size());
   lua_setiuservalue(T, -2, slot_url);
 }
+
+void push_response_object(lua_State* T, vu& v) { push_response_object(T, v.outcome, v.last_request.url); }
 
 }  // namespace stampede::loadgen

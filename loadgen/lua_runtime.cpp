@@ -36,6 +36,7 @@ for _, method in ipairs({"POST", "PUT", "PATCH", "DELETE"}) do
 end
 http.del = http.delete
 http.cookies, http.clear_cookies, http.url_encode = __cookies, __clear_cookies, __url_encode
+http.batch = __batch
 
 function group(name, fn)
   if type(name) ~= "string" then error("group: the name must be a string", 2) end
@@ -432,6 +433,17 @@ void lua_runtime::update_vu_table(vu& v) {
 void lua_runtime::push_response(vu& v) {
   const lua_guard::harness_scope harness(guard_);  // the worker's own allocations
   push_response_object(v.thread, v);
+}
+
+void lua_runtime::push_batch_responses(vu& v) {
+  const lua_guard::harness_scope harness(guard_);
+  lua_State* T = v.thread;
+  const auto& items = v.batch->items;
+  lua_createtable(T, static_cast<int>(items.size()), 0);  // [+1]
+  for (const auto& item : items) {
+    push_response_object(T, item->outcome, item->url_text);
+    lua_rawseti(T, -2, static_cast<lua_Integer>(item->index + 1));
+  }
 }
 
 

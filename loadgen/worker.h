@@ -101,6 +101,7 @@ struct history_entry {
 inline constexpr size_t max_history_entries = 2'000'000;  // per worker; beyond, entries are counted, not kept
 
 struct vu;
+struct batch_item;
 struct scenario_runtime;
 class lua_runtime;
 class lua_sandbox;
@@ -169,6 +170,10 @@ class worker {
   size_t request_step(std::string_view name) { return metrics_.step_index(name, step_kind::request); }
   // Sends the VU's http_request (request.h) with the VU's cookies; the VU yields until on_http_complete.
   void start_request(vu& v);
+  // Sends the requests of the VU's http_batch (http_batch.h), bounded by options.batch and batchPerHost;
+  // the VU yields until the last one completed (worker_batch.cpp).
+  void start_batch(vu& v);
+  void on_batch_item_complete(batch_item& item);
   void start_sleep(vu& v, double seconds);
   // Called when an iteration's function returned (ok) or raised (message). Returns true when the VU
   // starts its next iteration at once (without yielding); false: it yields and the worker decides.
@@ -220,6 +225,10 @@ class worker {
   void resume(vu& v, int nargs);
   void after_iteration(vu& v);
   void on_http_complete(vu& v);
+  void pump_batch(vu& v);
+  void finish_batch(vu& v);
+  // Aborts what the VU has in flight: its request or its batch's (a scenario's hard stop).
+  void abort_requests(vu& v);
   bool wants_another_iteration(vu& v, steady::time_point now);
   void stop_stuck_vu(vu& v);
   std::string run_special_vu(const char* function_name, lua_phase phase, nanos timeout,

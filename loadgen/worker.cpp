@@ -595,4 +595,8 @@ std::string worker::run_verify(const std::string& history_json) {
   return run_special_vu("verify", lua_phase::verify, plan_.options.teardown_timeout, &history_json);
 }
 
+std::string worker::run_handle_summary(const std::string& data_json) {
+  return run_special_vu("handleSummary", lua_phase::summary, plan_.options.teardown_timeout, &data_json);
+}
+
 }  // namespace stampede::loadgen

@@ -129,6 +129,9 @@ class worker {
   // Runs verify(history) as a VU if the script defines it; returns its result as JSON ("null" without
   // verify). Throws script_error.
   std::string run_verify(const std::string& history_json);
+  // Runs handleSummary(data) as a VU (summary_hook.h), bounded by teardownTimeout; returns its result as
+  // JSON ("null" without the hook). Throws script_error.
+  std::string run_handle_summary(const std::string& data_json);
   // Whether the script defines a global function `name` (worker 0, outside the load).
   bool has_function(std::string_view name) const;
   // Runs quiesce() as a VU, bounded by `timeout`; returns its result as JSON ("null" without quiesce).

@@ -6,6 +6,7 @@
 //   lua_iteration.cpp      sleep, group, check, the iteration's end, stampede.abort
 //   lua_data.cpp           open() and csv.parse
 //   lua_chaos_history.cpp  chaos.* at run time and history.* (Jepsen-style operation records)
+//   lua_helpers.cpp        crypto.*, encoding.*, uuid.v4 (OpenSSL, Boost.URL)
 // Each C function gets the worker as its first upvalue (owner_of()).
 #pragma once
 
@@ -70,6 +71,10 @@ void add_http_functions(lua_State* L, worker& owner);
 void add_iteration_functions(lua_State* L, worker& owner);
 void add_data_functions(lua_State* L, worker& owner);
 void add_chaos_history_functions(lua_State* L, worker& owner);
+void add_helper_functions(lua_State* L, worker& owner);  // crypto, encoding, uuid (lua_helpers.cpp)
+
+// A fresh multipart boundary (lua_helpers.cpp): random, so that no body holds it.
+std::string multipart_boundary();
 
 // stampede.abort([reason]) (lua_iteration.cpp).
 int lua_stampede_abort(lua_State* L);

@@ -142,8 +142,74 @@ const parsed_url& resolve_target(vu& v, worker& w, std::string_view method, std:
   return cache.parsed;
 }
 
-// params.form (the table on top): the body as application/x-www-form-urlencoded.
+// Whether the value at `index` is a table made by the prelude with the metatable named `name`
+// (http.file: "stampede.file", http.url: "stampede.url").
+bool is_marked(lua_State* L, int index, const char* name) {
+  if (lua_type(L, index) != LUA_TTABLE || !lua_getmetatable(L, index)) return false;  // [+1]
+  lua_getfield(L, -1, "__name");                                                   // [+1]
+  const bool marked = lua_type(L, -1) == LUA_TSTRING && to_view(L, -1) == name;
+  lua_pop(L, 2);
+  return marked;
+}
+
+// [+0] t[key] of the table at `index` as a string ("" when absent).
+std::string string_field(lua_State* L, int index, const char* key) {
+  lua_getfield(L, index, key);
+  std::string out = lua_type(L, -1) == LUA_TSTRING ? std::string(to_view(L, -1)) : std::string();
+  lua_pop(L, 1);
+  return out;
+}
+
+// A quoted parameter of Content-Disposition: quotes and line breaks would end it early.
+void append_quoted(std::string& out, std::string_view text) {
+  out += '"';
+  for (char c : text) out += (c == '"' || c == '\r' || c == '\n') ? '_' : c;
+  out += '"';
+}
+
+// params.form (the table on top) holding an http.file value: the body as multipart/form-data (RFC 7578).
+void read_multipart(lua_State* L, http_request& r) {
+  r.body.clear();
+  r.content_type_buffer = "multipart/form-data; boundary=" + multipart_boundary();
+  const std::string_view boundary = std::string_view(r.content_type_buffer).substr(r.content_type_buffer.find('=') + 1);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {  // stack: form, key, value
+    lua_pushvalue(L, -2);
+    const std::string name(to_view(L, -1));
+    lua_pop(L, 1);
+    r.body.append("--").append(boundary).append("\r\nContent-Disposition: form-data; name=");
+    append_quoted(r.body, name);
+    if (is_marked(L, -1, "stampede.file")) {
+      r.body.append("; filename=");
+      append_quoted(r.body, string_field(L, lua_absindex(L, -1), "filename"));
+      const std::string type = string_field(L, lua_absindex(L, -1), "content_type");
+      if (!valid_header_token(type, true)) throw script_mistake("http.file: bad content type");
+      r.body.append("\r\nContent-Type: ").append(type).append("\r\n\r\n");
+      r.body.append(string_field(L, lua_absindex(L, -1), "data"));
+    } else {
+      r.body.append("\r\n\r\n").append(luaL_tolstring(L, -1, nullptr));
+      lua_pop(L, 1);
+    }
+    r.body.append("\r\n");
+    lua_pop(L, 1);
+  }
+  r.body.append("--").append(boundary).append("--\r\n");
+  r.content_type = r.content_type_buffer;
+}
+
+// params.form (the table on top): the body as application/x-www-form-urlencoded, or multipart/form-data
+// when a value is an http.file.
 void read_form(lua_State* L, http_request& r) {
+  bool multipart = false;
+  lua_pushnil(L);
+  while (!multipart && lua_next(L, -2) != 0) {  // stack: form, key, value
+    multipart = is_marked(L, -1, "stampede.file");
+    lua_pop(L, 1);
+  }
+  if (multipart) {
+    lua_pop(L, 1);  // the key lua_next left
+    return read_multipart(L, r);
+  }
   r.body.clear();
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {  // stack: form, key, value
@@ -210,6 +276,13 @@ void read_params(lua_State* L, int params, http_request& r) {
 void read_request(lua_State* L, int base, vu& v, worker& w, http_request& r, batch_item* item) {
   const int params = base + 3;
   const std::string_view method = to_view(L, base);
+  std::string templated_name;  // http.url("/products/%d", id): "GET /products/{}" unless params.name
+  if (lua_type(L, base + 1) == LUA_TTABLE && is_marked(L, base + 1, "stampede.url")) {
+    std::string name = string_field(L, base + 1, "template");
+    templated_name.assign(method).append(" ").append(name.substr(0, name.find('?')));
+    lua_getfield(L, base + 1, "url");  // [+1]
+    lua_replace(L, base + 1);
+  }
   if (lua_type(L, base + 1) != LUA_TSTRING) throw lua_usage_error("http: the URL must be a string");
   if (method.empty() || !valid_header_token(method, false)) throw lua_usage_error("http: bad method");
   const bool has_params = lua_type(L, params) == LUA_TTABLE;
@@ -221,6 +294,7 @@ void read_request(lua_State* L, int base, vu& v, worker& w, http_request& r, bat
     if (param_field(L, params, "name", LUA_TSTRING, "a string") == LUA_TSTRING) explicit_name = to_view(L, -1);
     lua_pop(L, 1);
   }
+  if (explicit_name.empty()) explicit_name = templated_name;
   r.clear();
   if (item == nullptr) {
     r.url = &resolve_target(v, w, method, to_view(L, base + 1), explicit_name);

@@ -29,12 +29,12 @@ struct batch_item final : http_job {
   void on_complete() override;
 
   vu& owner;
-  size_t index;            // its place in the batch (and in the responses)
-  http_request request;    // request.url points to `url`
+  size_t index;          // its place in the batch (and in the responses)
+  http_request request;  // request.url points to `url`
   parsed_url url;
-  std::string url_text;    // as the script gave it (res.url)
-  std::string origin;      // "http://host:port": what batchPerHost bounds
-  std::string invalid;     // not "": never sent (a bad URL); the response carries this error
+  std::string url_text;  // as the script gave it (res.url)
+  std::string origin;    // "http://host:port": what batchPerHost bounds
+  std::string invalid;   // not "": never sent (a bad URL); the response carries this error
   bool started = false;
   bool done = false;
 };

@@ -7,9 +7,8 @@
 #include <openssl/rand.h>
 
 #include <array>
-#include <string>
-
 #include <boost/url/pct_string_view.hpp>
+#include <string>
 
 #include "loadgen/lua_bindings.h"
 
@@ -58,8 +57,9 @@ b64_variant variant_named(lua_State* L, int index) {
 
 std::string b64_encode(std::string_view bytes, b64_variant v) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out.resize(static_cast<size_t>(n));
   if (v.url) {
     for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
@@ -90,8 +90,9 @@ std::optional<std::string> b64_decode(std::string_view text, b64_variant v) {
     return std::nullopt;
   }
   std::string out(in.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  const int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
   if (n < 0) return std::nullopt;
   out.resize(static_cast<size_t>(n) - padding);  // EVP_DecodeBlock counts the padding as zero bytes
   return out;
@@ -139,8 +140,8 @@ int lua_hmac(lua_State* L) {
   return lua_guarded(L, [&] {
     std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
     unsigned int length = 0;
-    if (HMAC(digest_named(algorithm), key, static_cast<int>(key_size), reinterpret_cast<const unsigned char*>(data),
-             data_size, md.data(), &length) == nullptr) {
+    if (HMAC(digest_named(algorithm), key, static_cast<int>(key_size),
+             reinterpret_cast<const unsigned char*>(data), data_size, md.data(), &length) == nullptr) {
       throw lua_usage_error("crypto.hmac: the HMAC failed");
     }
     push_digest(L, std::string_view(reinterpret_cast<const char*>(md.data()), length), 4);
@@ -169,7 +170,8 @@ int lua_random_bytes(lua_State* L) {
 int lua_uuid4(lua_State* L) {
   return lua_guarded(L, [&] {
     std::array<unsigned char, 16> b{};
-    if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw lua_usage_error("uuid.v4: no randomness available");
+    if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1)
+      throw lua_usage_error("uuid.v4: no randomness available");
     b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
     b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // variant 10
     const std::string hex = hex_of(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
@@ -229,7 +231,8 @@ int lua_url_decode(lua_State* L) {
 
 std::string multipart_boundary() {
   std::array<unsigned char, 12> b{};
-  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw lua_usage_error("http: no randomness available");
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1)
+    throw lua_usage_error("http: no randomness available");
   return "----stampede" + hex_of(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
 }
 

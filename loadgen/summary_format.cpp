@@ -19,26 +19,39 @@ std::optional<double> field(const boost::json::object& o, std::string_view key) 
 }
 
 // The value of `stat` from the histogram (microseconds) when there is one, else from the summary's fields.
-std::optional<double> stat_value(const trend_stat& stat, const boost::json::object& latency, const hdr_histogram* h) {
+std::optional<double> stat_value(const trend_stat& stat, const boost::json::object& latency,
+                                 const hdr_histogram* h) {
   using kind = trend_stat::kind;
   if (h != nullptr) {
     switch (stat.what) {
-      case kind::avg: return h->mean() / 1000.0;
-      case kind::min: return static_cast<double>(h->min()) / 1000.0;
-      case kind::med: return static_cast<double>(h->value_at_percentile(50)) / 1000.0;
-      case kind::max: return static_cast<double>(h->max()) / 1000.0;
-      case kind::count: return static_cast<double>(h->total_count());
-      case kind::percentile: return static_cast<double>(h->value_at_percentile(stat.percentile)) / 1000.0;
+      case kind::avg:
+        return h->mean() / 1000.0;
+      case kind::min:
+        return static_cast<double>(h->min()) / 1000.0;
+      case kind::med:
+        return static_cast<double>(h->value_at_percentile(50)) / 1000.0;
+      case kind::max:
+        return static_cast<double>(h->max()) / 1000.0;
+      case kind::count:
+        return static_cast<double>(h->total_count());
+      case kind::percentile:
+        return static_cast<double>(h->value_at_percentile(stat.percentile)) / 1000.0;
     }
   }
   switch (stat.what) {
-    case kind::avg: return field(latency, "mean");
-    case kind::min: return field(latency, "min");
-    case kind::med: return field(latency, "p50");
-    case kind::max: return field(latency, "max");
-    case kind::count: return std::nullopt;
+    case kind::avg:
+      return field(latency, "mean");
+    case kind::min:
+      return field(latency, "min");
+    case kind::med:
+      return field(latency, "p50");
+    case kind::max:
+      return field(latency, "max");
+    case kind::count:
+      return std::nullopt;
     case kind::percentile:
-      for (const auto& [p, key] : {std::pair{50.0, "p50"}, {90.0, "p90"}, {95.0, "p95"}, {99.0, "p99"}, {99.9, "p999"}}) {
+      for (const auto& [p, key] :
+           {std::pair{50.0, "p50"}, {90.0, "p90"}, {95.0, "p95"}, {99.0, "p99"}, {99.9, "p999"}}) {
         if (stat.percentile == p) return field(latency, key);
       }
       return std::nullopt;
@@ -87,7 +100,8 @@ std::vector<trend_stat> parse_trend_stats(std::string_view list) {
       s.what = trend_stat::kind::percentile;
       s.percentile = p;
     } else {
-      throw std::invalid_argument("unknown statistic '" + s.label + "' (known: avg, min, med, max, count, p(N))");
+      throw std::invalid_argument("unknown statistic '" + s.label +
+                                  "' (known: avg, min, med, max, count, p(N))");
     }
     out.push_back(std::move(s));
     if (comma == std::string_view::npos) break;
@@ -106,9 +120,15 @@ time_unit parse_time_unit(std::string_view text) {
 std::string format_time(double ms, time_unit unit) {
   char text[48];
   switch (unit) {
-    case time_unit::s: std::snprintf(text, sizeof text, "%.4fs", ms / 1000); break;
-    case time_unit::ms: std::snprintf(text, sizeof text, "%.2fms", ms); break;
-    case time_unit::us: std::snprintf(text, sizeof text, "%.0fus", ms * 1000); break;
+    case time_unit::s:
+      std::snprintf(text, sizeof text, "%.4fs", ms / 1000);
+      break;
+    case time_unit::ms:
+      std::snprintf(text, sizeof text, "%.2fms", ms);
+      break;
+    case time_unit::us:
+      std::snprintf(text, sizeof text, "%.0fus", ms * 1000);
+      break;
     case time_unit::automatic:
       if (ms >= 1000) {
         std::snprintf(text, sizeof text, "%.2fs", ms / 1000);

@@ -5,11 +5,10 @@
 // Thread-safety: plain values and pure functions.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json/object.hpp>
 
 namespace stampede::loadgen {
 
@@ -32,7 +31,8 @@ std::vector<trend_stat> parse_trend_stats(std::string_view list);
 // "s", "ms" or "us" (also "µs"). Throws std::invalid_argument.
 time_unit parse_time_unit(std::string_view text);
 
-// A time in milliseconds: in `unit`, or (automatic) in the unit that suits the value ("850us", "1.23ms", "2.50s").
+// A time in milliseconds: in `unit`, or (automatic) in the unit that suits the value ("850us", "1.23ms",
+// "2.50s").
 std::string format_time(double ms, time_unit unit);
 // "avg=1.20ms min=... " of the trend whose latency summary is `latency` ({min, mean, p50, ...}) and whose
 // histogram (base64 HdrHistogram, microseconds) is `histogram_base64` ("" when absent: then only the

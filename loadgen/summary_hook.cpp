@@ -1,11 +1,10 @@
 // handleSummary's argument and outputs (summary_hook.h).
 #include "loadgen/summary_hook.h"
 
+#include <boost/json.hpp>
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
-
-#include <boost/json.hpp>
 
 namespace stampede::loadgen {
 
@@ -52,13 +51,17 @@ json::object k6_metrics(const json::object& root) {
   const double requests = number_at(s, "requests"), errors = number_at(s, "errors");
   json::object m;
   m["http_req_duration"] = metric("trend", "time", trend_values(s.if_contains("latency_ms")));
-  m["http_req_duration_uncorrected"] = metric("trend", "time", trend_values(s.if_contains("uncorrected_latency_ms")));
-  m["http_reqs"] = metric("counter", "default", {{"count", count_at(s, "requests")}, {"rate", requests / duration}});
-  m["http_req_failed"] = metric("rate", "default", {{"rate", requests > 0 ? errors / requests : 0.0},
-                                                    {"passes", count_at(s, "errors")},
-                                                    {"fails", static_cast<int64_t>(requests - errors)}});
+  m["http_req_duration_uncorrected"] =
+      metric("trend", "time", trend_values(s.if_contains("uncorrected_latency_ms")));
+  m["http_reqs"] =
+      metric("counter", "default", {{"count", count_at(s, "requests")}, {"rate", requests / duration}});
+  m["http_req_failed"] = metric("rate", "default",
+                                {{"rate", requests > 0 ? errors / requests : 0.0},
+                                 {"passes", count_at(s, "errors")},
+                                 {"fails", static_cast<int64_t>(requests - errors)}});
   const double iterations = number_at(s, "iterations");
-  m["iterations"] = metric("counter", "default", {{"count", count_at(s, "iterations")}, {"rate", iterations / duration}});
+  m["iterations"] =
+      metric("counter", "default", {{"count", count_at(s, "iterations")}, {"rate", iterations / duration}});
   m["dropped_iterations"] = metric("counter", "default", {{"count", count_at(s, "dropped_iterations")}});
   m["data_sent"] = metric("counter", "data", {{"count", count_at(s, "data_sent_bytes")}});
   m["data_received"] = metric("counter", "data", {{"count", count_at(s, "data_received_bytes")}});
@@ -71,23 +74,28 @@ json::object k6_metrics(const json::object& root) {
     }
   }
   if (passes + fails > 0) {
-    m["checks"] = metric("rate", "default", {{"rate", static_cast<double>(passes) / static_cast<double>(passes + fails)},
-                                         {"passes", passes}, {"fails", fails}});
+    m["checks"] = metric("rate", "default",
+                         {{"rate", static_cast<double>(passes) / static_cast<double>(passes + fails)},
+                          {"passes", passes},
+                          {"fails", fails}});
   }
   // k6 hangs each threshold under its metric: thresholds = { ["p(95)<200"] = { ok = true } }. Thresholds on
   // metrics not listed above (a sub-metric, a phase) get an entry with their thresholds only.
-  if (const json::value* thresholds = root.if_contains("thresholds"); thresholds != nullptr && thresholds->is_array()) {
+  if (const json::value* thresholds = root.if_contains("thresholds");
+      thresholds != nullptr && thresholds->is_array()) {
     for (const auto& t : thresholds->as_array()) {
       const json::object& o = t.as_object();
       const json::value* name = o.if_contains("metric");
       const json::value* expression = o.if_contains("expression");
       const json::value* ok = o.if_contains("ok");
-      if (name == nullptr || expression == nullptr || !name->is_string() || !expression->is_string()) continue;
+      if (name == nullptr || expression == nullptr || !name->is_string() || !expression->is_string())
+        continue;
       json::value& slot = m[name->as_string()];
       if (!slot.is_object()) slot.emplace_object();
       json::value& list = slot.as_object()["thresholds"];
       if (!list.is_object()) list.emplace_object();
-      list.as_object()[expression->as_string()] = json::object{{"ok", ok != nullptr && ok->is_bool() && ok->as_bool()}};
+      list.as_object()[expression->as_string()] =
+          json::object{{"ok", ok != nullptr && ok->is_bool() && ok->as_bool()}};
     }
   }
   return m;
@@ -99,10 +107,10 @@ std::string summary_hook_data(const json::value& results, bool stdout_tty, bool 
   const json::object& root = results.as_object();
   json::object data;
   data["metrics"] = k6_metrics(root);
-  data["state"] = json::object{
-      {"testRunDurationMs", number_at(root.at("meta").as_object(), "duration_s") * 1000.0},
-      {"isStdOutTTY", stdout_tty},
-      {"isStdErrTTY", stderr_tty}};
+  data["state"] =
+      json::object{{"testRunDurationMs", number_at(root.at("meta").as_object(), "duration_s") * 1000.0},
+                   {"isStdOutTTY", stdout_tty},
+                   {"isStdErrTTY", stderr_tty}};
   if (const json::value* t = root.if_contains("thresholds")) data["thresholds"] = *t;
   if (const json::value* c = root.if_contains("checks")) data["checks"] = *c;
   json::object model = root;
@@ -118,12 +126,14 @@ fs::path confined_summary_path(const fs::path& base, std::string_view name) {
   }
   const fs::path relative(name);
   if (relative.is_absolute() || relative.has_root_name() || relative.has_root_directory()) {
-    throw std::invalid_argument("handleSummary: " + quoted + " is an absolute path: files are written under " +
-                                base.string() + " (name them relative to it)");
+    throw std::invalid_argument("handleSummary: " + quoted +
+                                " is an absolute path: files are written under " + base.string() +
+                                " (name them relative to it)");
   }
   const fs::path normal = relative.lexically_normal();
   if (normal.empty() || *normal.begin() == ".." || normal == ".") {
-    throw std::invalid_argument("handleSummary: " + quoted + " leads outside the output directory " + base.string());
+    throw std::invalid_argument("handleSummary: " + quoted + " leads outside the output directory " +
+                                base.string());
   }
   const fs::path full = base / normal;
   // Symbolic links inside `base` must not lead out of it: the nearest existing ancestor, resolved,
@@ -141,7 +151,9 @@ fs::path confined_summary_path(const fs::path& base, std::string_view name) {
   if (!inside(full.parent_path())) throw escape();
   std::error_code ec;
   fs::create_directories(full.parent_path(), ec);
-  if (ec) throw std::invalid_argument("handleSummary: cannot create the directory of " + quoted + ": " + ec.message());
+  if (ec)
+    throw std::invalid_argument("handleSummary: cannot create the directory of " + quoted + ": " +
+                                ec.message());
   if (!inside(full.parent_path())) throw escape();
   if (fs::is_symlink(fs::symlink_status(full))) throw escape();
   return full;
@@ -153,8 +165,9 @@ std::vector<std::string> write_summary_outputs(std::string_view returned_json, c
   const json::value returned = json::parse(json::string_view(returned_json.data(), returned_json.size()), ec);
   if (returned.is_null() && !ec) return {};  // returned nothing: nothing to write
   if (ec || !returned.is_object()) {
-    throw std::invalid_argument("handleSummary() must return a table of name = content (\"stdout\", "
-                                "\"stderr\" or a file name)");
+    throw std::invalid_argument(
+        "handleSummary() must return a table of name = content (\"stdout\", "
+        "\"stderr\" or a file name)");
   }
   std::vector<std::string> problems;
   for (const auto& [key, value] : returned.as_object()) {

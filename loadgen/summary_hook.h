@@ -5,13 +5,12 @@
 // Thread-safety: free functions without shared state.
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json/value.hpp>
 
 namespace stampede::loadgen {
 
@@ -29,7 +28,8 @@ std::filesystem::path confined_summary_path(const std::filesystem::path& base, s
 // as JSON): "stdout" and "stderr" to `out` and `err`, any other name as a file (confined_summary_path).
 // Returns one message per entry that could not be written (nothing else is skipped); throws
 // std::invalid_argument when the result is not such a table.
-std::vector<std::string> write_summary_outputs(std::string_view returned_json, const std::filesystem::path& base,
-                                               std::FILE* out, std::FILE* err);
+std::vector<std::string> write_summary_outputs(std::string_view returned_json,
+                                               const std::filesystem::path& base, std::FILE* out,
+                                               std::FILE* err);
 
 }  // namespace stampede::loadgen

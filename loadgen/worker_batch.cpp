@@ -2,7 +2,6 @@
 // options.batch and options.batchPerHost allow; each completion is recorded on its own and frees a
 // place for the next waiting request; the last one resumes the VU with every response, in order.
 #include <algorithm>
-
 #include <boost/asio/post.hpp>
 #include <lua.hpp>
 
@@ -13,7 +12,9 @@
 namespace stampede::loadgen {
 
 namespace {
-int64_t micros(steady::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+int64_t micros(steady::duration d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
 }  // namespace
 
 void batch_item::on_complete() { owner.owner.on_batch_item_complete(*this); }

@@ -31,9 +31,13 @@ class lua_helpers : public ::testing::Test {
   temp_dir dir_;
 };
 
-TEST_F(lua_helpers, crypto_encoding_and_uuid_match_the_rfc_vectors) { expect_all_checks_passed(run_case("vectors"), 19); }
+TEST_F(lua_helpers, crypto_encoding_and_uuid_match_the_rfc_vectors) {
+  expect_all_checks_passed(run_case("vectors"), 19);
+}
 
-TEST_F(lua_helpers, a_form_with_http_file_is_sent_as_multipart) { expect_all_checks_passed(run_case("multipart"), 5); }
+TEST_F(lua_helpers, a_form_with_http_file_is_sent_as_multipart) {
+  expect_all_checks_passed(run_case("multipart"), 5);
+}
 
 TEST_F(lua_helpers, http_url_names_the_step_by_its_template) {
   const auto r = run_case("templated");
@@ -41,7 +45,7 @@ TEST_F(lua_helpers, http_url_names_the_step_by_its_template) {
   const auto* step = r.step("GET /status/{}");
   ASSERT_NE(step, nullptr);
   EXPECT_EQ(step->at("requests").to_number<int64_t>(), 3);  // two single requests and the batch's
-  EXPECT_NE(r.step("explicit"), nullptr);                    // params.name wins
+  EXPECT_NE(r.step("explicit"), nullptr);                   // params.name wins
   EXPECT_EQ(r.step("GET /status/200"), nullptr);
   EXPECT_EQ(server_.hits("/status/201"), 1u);
 }

@@ -1,5 +1,7 @@
 // --summary-trend-stats and --summary-time-unit (loadgen/summary_format.h): parsing, the statistics of a
 // histogram with a known answer, and the flags end to end on `stampede run`'s summary.
+#include "loadgen/summary_format.h"
+
 #include <gtest/gtest.h>
 
 #include <span>
@@ -7,7 +9,6 @@
 #include "common/hdr_histogram.h"
 #include "loadgen/cli.h"
 #include "loadgen/run.h"
-#include "loadgen/summary_format.h"
 #include "tests/loadgen/run_support.h"
 #include "tests/support/test_server.h"
 
@@ -54,8 +55,8 @@ TEST(summary_format, statistics_come_from_the_histogram_in_the_chosen_unit) {
 }
 
 TEST(summary_format, without_a_histogram_only_the_summarys_percentiles_are_shown) {
-  const boost::json::object latency{{"min", 1.0}, {"mean", 2.0}, {"p50", 2.0}, {"p90", 3.0}, {"p95", 3.5},
-                                    {"p99", 4.0}, {"p999", 5.0}, {"max", 6.0}};
+  const boost::json::object latency{{"min", 1.0}, {"mean", 2.0}, {"p50", 2.0},  {"p90", 3.0},
+                                    {"p95", 3.5}, {"p99", 4.0},  {"p999", 5.0}, {"max", 6.0}};
   summary_format f;  // the default set, each value in its own unit
   EXPECT_EQ(format_trend(latency, "", f),
             "avg=2.00ms min=1.00ms med=2.00ms p(90)=3.00ms p(95)=3.50ms p(99)=4.00ms max=6.00ms");
@@ -86,7 +87,8 @@ class summary_flags : public ::testing::Test {
 };
 
 TEST_F(summary_flags, choose_the_statistics_and_unit_of_the_text_summary) {
-  const auto [code, out, err] = run_cli({"--summary-trend-stats", "p(99.9),count,max", "--summary-time-unit", "us"});
+  const auto [code, out, err] =
+      run_cli({"--summary-trend-stats", "p(99.9),count,max", "--summary-time-unit", "us"});
   ASSERT_EQ(code, 0) << err;
   const size_t line = out.find("http_req_duration");
   ASSERT_NE(line, std::string::npos) << out;
@@ -100,7 +102,8 @@ TEST_F(summary_flags, choose_the_statistics_and_unit_of_the_text_summary) {
 TEST_F(summary_flags, a_bad_statistic_or_unit_is_a_usage_error_naming_the_flag) {
   const auto [code, out, err] = run_cli({"--summary-trend-stats", "avg,p(200)"});
   EXPECT_EQ(code, 2);
-  EXPECT_NE(err.find("--summary-trend-stats: 'p(200)': the percentile must be a number in 0..100"), std::string::npos)
+  EXPECT_NE(err.find("--summary-trend-stats: 'p(200)': the percentile must be a number in 0..100"),
+            std::string::npos)
       << err;
   const auto [unit_code, unit_out, unit_err] = run_cli({"--summary-time-unit", "minutes"});
   EXPECT_EQ(unit_code, 2);

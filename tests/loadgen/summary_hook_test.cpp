@@ -1,13 +1,14 @@
 // handleSummary(data) (loadgen/summary_hook.h, scenarios/summary.lua): the hook sees the end-of-test data,
 // its outputs replace the built-in summary, files stay inside the output directory, and a failing hook
 // (a Lua error, its deadline) names where and loses nothing: the results JSON is written first.
+#include "loadgen/summary_hook.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
 
 #include "loadgen/run.h"
-#include "loadgen/summary_hook.h"
 #include "tests/loadgen/run_support.h"
 #include "tests/support/test_server.h"
 

@@ -3,6 +3,7 @@
 //   lua_runtime.cpp        the worker's Lua state (lua_runtime), the Lua-side prelude, per-VU globals,
 //                          print and math.random
 //   lua_http.cpp           http.* (builds an http_request, request.h) and the response object
+//   lua_http_batch.cpp     http.batch (lua_http_request.h: what it shares with lua_http.cpp)
 //   lua_iteration.cpp      sleep, group, check, the iteration's end, stampede.abort
 //   lua_data.cpp           open() and csv.parse
 //   lua_chaos_history.cpp  chaos.* at run time and history.* (Jepsen-style operation records)

@@ -9,6 +9,7 @@
 #include "common/closest_name.h"
 #include "loadgen/json_selector.h"
 #include "loadgen/lua_bindings.h"
+#include "loadgen/lua_http_request.h"
 #include "loadgen/lua_json.h"
 #include "loadgen/request.h"
 #include "loadgen/vu.h"
@@ -43,32 +44,6 @@ void url_encode_into(std::string& out, std::string_view text) {
   }
 }
 
-// ---- script mistakes ----
-// A mistake in how the script calls the API that no iteration can get past (a relative URL without a
-// target, an unknown request parameter, an unsupported res:json selector). It ends the iteration like
-// any error and also stops the run, at its first occurrence (exit 107), instead of failing every
-// iteration of the test.
-struct script_mistake : lua_usage_error {
-  using lua_usage_error::lua_usage_error;
-};
-
-// As lua_guarded; a script_mistake also stops the run, with the script's file:line.
-template <class F>
-int api_guarded(lua_State* L, F&& body) {
-  return lua_guarded(L, [&] {
-    try {
-      return body();
-    } catch (const script_mistake& e) {
-      if (vu* v = current_vu(L); v != nullptr) {
-        push_script_where(L);  // [+1]
-        std::string where = lua_tostring(L, -1);
-        lua_pop(L, 1);
-        v->owner.abort_run(where + e.what(), stop_cause::script_error);
-      }
-      throw;
-    }
-  });
-}
 
 // ---- http ----
 constexpr std::array<std::string_view, 9> param_names = {
@@ -271,6 +246,8 @@ void read_params(lua_State* L, int params, http_request& r) {
   lua_pop(L, 1);
 }
 
+}  // namespace
+
 // The request at stack slots base..base+3 (method, url, body, params) into `r`. `item`: a request of
 // http.batch, with its own URL; nullptr: the VU's own request, through the VU's target cache.
 void read_request(lua_State* L, int base, vu& v, worker& w, http_request& r, batch_item* item) {
@@ -316,6 +293,8 @@ void read_request(lua_State* L, int base, vu& v, worker& w, http_request& r, bat
   if (has_params) read_params(L, params, r);
 }
 
+namespace {
+
 // __request(method, url, body, params): builds the VU's http_request, starts it, yields.
 int lua_request(lua_State* L) {
   vu& v = require_vu(L, "http requests");
@@ -336,82 +315,6 @@ int lua_request(lua_State* L) {
     return 1;
   });
   return lua_yield(L, 0);  // resumed by the worker with the response object
-}
-
-// [+4] The fields of the batch request on top (at `entry`): method, url, body, params. A request is a
-// list {method, url, body, params} (k6's array form), a table {method=, url=, body=, params=} or a URL
-// string (GET).
-void push_batch_fields(lua_State* L, int entry, lua_Integer position) {
-  switch (lua_type(L, entry)) {
-    case LUA_TSTRING:
-      lua_pushliteral(L, "GET");
-      lua_pushvalue(L, entry);
-      lua_pushnil(L);
-      lua_pushnil(L);
-      return;
-    case LUA_TTABLE:
-      if (lua_rawgeti(L, entry, 1) != LUA_TNIL) {  // [+1] the list form
-        for (int i = 2; i <= 4; ++i) lua_rawgeti(L, entry, i);
-        return;
-      }
-      lua_pop(L, 1);
-      if (lua_getfield(L, entry, "method") == LUA_TNIL) {
-        lua_pop(L, 1);
-        lua_pushliteral(L, "GET");
-      }
-      lua_getfield(L, entry, "url");
-      lua_getfield(L, entry, "body");
-      lua_getfield(L, entry, "params");
-      return;
-    default:
-      throw script_mistake("http.batch: request " + std::to_string(position) +
-                           " must be a list {method, url, body, params}, a table {method=, url=, ...} or a URL");
-  }
-}
-
-// __batch(requests): http.batch. Builds every request into the VU's batch and starts them; the VU yields
-// and the worker resumes it with the list of responses (worker_batch.cpp). A request that cannot be sent
-// (a bad URL or method) is answered by a response with status 0 and its error, not a Lua error.
-int lua_batch(lua_State* L) {
-  vu& v = require_vu(L, "http.batch");
-  worker& w = owner_of(L);
-  bool answered = false;  // an empty batch: the empty list, without yielding
-  api_guarded(L, [&] {
-    if (lua_type(L, 1) != LUA_TTABLE) throw script_mistake("http.batch: expected a list of requests");
-    lua_settop(L, 1);
-    if (!v.batch) v.batch = std::make_unique<http_batch>();
-    http_batch& b = *v.batch;
-    b.clear();
-    const auto n = static_cast<lua_Integer>(lua_rawlen(L, 1));
-    for (lua_Integer i = 1; i <= n; ++i) {
-      lua_rawgeti(L, 1, i);          // [+1] slot 2: the request
-      push_batch_fields(L, 2, i);    // [+4] slots 3..6
-      if (lua_type(L, 6) == LUA_TTABLE && lua_getfield(L, 6, "history") != LUA_TNIL) {
-        throw script_mistake("http.batch: params.history is not supported in a batch (use http.request)");
-      }
-      auto item = std::make_unique<batch_item>(v, static_cast<size_t>(i - 1));
-      try {
-        read_request(L, 3, v, w, item->request, item.get());
-      } catch (const script_mistake&) {
-        throw;
-      } catch (const lua_usage_error& e) {
-        item->invalid = e.what();
-        item->outcome.error = error_kind::other;
-        item->outcome.error_message = e.what();
-      }
-      b.items.push_back(std::move(item));
-      lua_settop(L, 1);
-    }
-    if (b.items.empty()) {
-      lua_newtable(L);
-      answered = true;
-      return 1;
-    }
-    w.start_batch(v);
-    return 0;
-  });
-  if (answered) return 1;
-  return lua_yield(L, 0);
 }
 
 int lua_cookies(lua_State* L) {

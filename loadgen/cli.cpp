@@ -41,6 +41,10 @@ const cli::command spec{
       "give the scenario Lua's whole standard library: processes (os.execute,\n"
       "io.popen), native modules, file writes, os.getenv, debug. Without it a\n"
       "scenario only reads files in its own folder (docs/SCENARIOS.md, Sandbox)"},
+     {"--summary-trend-stats", {}, "LIST",
+      "statistics of the summary's trends, e.g. avg,min,med,max,p(90),p(99.9),count\n"
+      "(default avg,min,med,p(90),p(95),p(99),max)"},
+     {"--summary-time-unit", {}, "UNIT", "one unit for every time of the summary: s, ms or us (default: per value)"},
      {"--quiet", "-q", {}, "no progress line and no banner"}},
     "Exit codes: 0 ok, 2 bad usage, 98 an invariant failed (verify), 99 thresholds crossed, 104 invalid options,\n"
     "105 interrupted, 107 script error, 108 aborted by the script. When several apply:\n"
@@ -106,6 +110,16 @@ std::optional<run_request> parse(std::span<char* const> args) {
     request.lua_memory_limit = *bytes;
   }
   request.quiet = a.has("--quiet");
+  try {
+    if (auto v = a.value("--summary-trend-stats")) request.summary.stats = parse_trend_stats(*v);
+  } catch (const std::invalid_argument& e) {
+    throw usage_error(std::string("--summary-trend-stats: ") + e.what());
+  }
+  try {
+    if (auto v = a.value("--summary-time-unit")) request.summary.unit = parse_time_unit(*v);
+  } catch (const std::invalid_argument& e) {
+    throw usage_error(std::string("--summary-time-unit: ") + e.what());
+  }
   if (a.positional().size() > 1) {
     throw usage_error("unexpected argument '" + a.positional()[1] + "' (one scenario per run)");
   }

@@ -3,10 +3,12 @@
 //   lua_runtime.cpp        the worker's Lua state (lua_runtime), the Lua-side prelude, per-VU globals,
 //                          print and math.random
 //   lua_http.cpp           http.* (builds an http_request, request.h) and the response object
+//   lua_http_batch.cpp     http.batch (lua_http_request.h: what it shares with lua_http.cpp)
 //   lua_iteration.cpp      sleep, group, check, the iteration's end, stampede.abort
 //   lua_data.cpp           open() and csv.parse
 //   lua_chaos_history.cpp  chaos.* at run time and history.* (Jepsen-style operation records)
 //   lua_metrics.cpp        metrics.* (custom metrics, custom_metrics.h)
+//   lua_helpers.cpp        crypto.*, encoding.*, uuid.v4 (OpenSSL, Boost.URL)
 // Each C function gets the worker as its first upvalue (owner_of()).
 #pragma once
 
@@ -23,6 +25,7 @@ namespace stampede::loadgen {
 
 class worker;
 struct vu;
+struct http_outcome;
 
 inline worker& owner_of(lua_State* L) {
   return *static_cast<worker*>(lua_touserdata(L, lua_upvalueindex(1)));
@@ -71,6 +74,10 @@ void add_iteration_functions(lua_State* L, worker& owner);
 void add_data_functions(lua_State* L, worker& owner);
 void add_chaos_history_functions(lua_State* L, worker& owner);
 void add_metric_functions(lua_State* L, worker& owner);  // lua_metrics.cpp: metrics.*
+void add_helper_functions(lua_State* L, worker& owner);  // crypto, encoding, uuid (lua_helpers.cpp)
+
+// A fresh multipart boundary (lua_helpers.cpp): random, so that no body holds it.
+std::string multipart_boundary();
 
 // stampede.abort([reason]) (lua_iteration.cpp).
 int lua_stampede_abort(lua_State* L);
@@ -79,5 +86,7 @@ int lua_stampede_abort(lua_State* L);
 void register_response_types(lua_State* L);
 // [-0, +1] The response object for the VU's finished request.
 void push_response_object(lua_State* T, vu& v);
+// [-0, +1] A response object for `out`, a request to `url` (http.batch's responses).
+void push_response_object(lua_State* T, const http_outcome& out, std::string_view url);
 
 }  // namespace stampede::loadgen

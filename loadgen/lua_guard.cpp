@@ -45,6 +45,7 @@ std::string_view to_string(lua_phase phase) noexcept {
     case lua_phase::teardown: return "teardown";
     case lua_phase::quiesce: return "quiesce";
     case lua_phase::verify: return "verify";
+    case lua_phase::summary: return "handleSummary";
   }
   return "?";
 }

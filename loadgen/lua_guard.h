@@ -39,7 +39,7 @@ struct lua_Debug;
 
 namespace stampede::loadgen {
 
-enum class lua_phase : uint8_t { init, setup, iteration, teardown, quiesce, verify };
+enum class lua_phase : uint8_t { init, setup, iteration, teardown, quiesce, verify, summary };
 std::string_view to_string(lua_phase phase) noexcept;
 
 // Why Lua code was stopped before it finished.

@@ -9,6 +9,7 @@
 #include "common/closest_name.h"
 #include "loadgen/json_selector.h"
 #include "loadgen/lua_bindings.h"
+#include "loadgen/lua_http_request.h"
 #include "loadgen/lua_json.h"
 #include "loadgen/request.h"
 #include "loadgen/vu.h"
@@ -43,32 +44,6 @@ void url_encode_into(std::string& out, std::string_view text) {
   }
 }
 
-// ---- script mistakes ----
-// A mistake in how the script calls the API that no iteration can get past (a relative URL without a
-// target, an unknown request parameter, an unsupported res:json selector). It ends the iteration like
-// any error and also stops the run, at its first occurrence (exit 107), instead of failing every
-// iteration of the test.
-struct script_mistake : lua_usage_error {
-  using lua_usage_error::lua_usage_error;
-};
-
-// As lua_guarded; a script_mistake also stops the run, with the script's file:line.
-template <class F>
-int api_guarded(lua_State* L, F&& body) {
-  return lua_guarded(L, [&] {
-    try {
-      return body();
-    } catch (const script_mistake& e) {
-      if (vu* v = current_vu(L); v != nullptr) {
-        push_script_where(L);  // [+1]
-        std::string where = lua_tostring(L, -1);
-        lua_pop(L, 1);
-        v->owner.abort_run(where + e.what(), stop_cause::script_error);
-      }
-      throw;
-    }
-  });
-}
 
 // ---- http ----
 constexpr std::array<std::string_view, 10> param_names = {"headers", "body",    "json",   "form",         "name",
@@ -95,14 +70,34 @@ void check_param_names(lua_State* L, int index) {
   }
 }
 
-// [+1] params[key], which must be nil or of `type`.
-int param_field(lua_State* L, const char* key, int type, const char* expected) {
-  const int got = lua_getfield(L, 4, key);
+// [+1] params[key] (the params table at `params`), which must be nil or of `type`.
+int param_field(lua_State* L, int params, const char* key, int type, const char* expected) {
+  const int got = lua_getfield(L, params, key);
   if (got != LUA_TNIL && got != type) {
     throw script_mistake(std::string("http: params.") + key + " must be " + expected + ", not a " +
                          luaL_typename(L, -1));
   }
   return got;
+}
+
+// The metric step of a request: params.name, or "METHOD /path" (without the query).
+size_t step_of(worker& w, std::string_view method, const parsed_url& url, std::string_view explicit_name) {
+  std::string step_name(explicit_name);
+  if (step_name.empty()) {
+    const std::string_view path = std::string_view(url.path).substr(0, url.path.find('?'));
+    step_name.append(method).append(" ").append(path);
+  }
+  return w.request_step(step_name);
+}
+
+parsed_url parse_target(worker& w, std::string_view url_text) {
+  std::string error;
+  auto parsed = parse_url(url_text, w.base_url(), error);
+  if (!parsed && w.base_url() == nullptr && url_text.starts_with('/')) {
+    throw script_mistake("http: " + error);  // no iteration can get past it
+  }
+  if (!parsed) throw lua_usage_error("http: " + error);
+  return std::move(*parsed);
 }
 
 // The request's target: a repeated method, URL and name (the common case) reuse the VU's last parse,
@@ -117,25 +112,80 @@ const parsed_url& resolve_target(vu& v, worker& w, std::string_view method, std:
   cache.url.assign(url_text);
   cache.method.assign(method);
   cache.name.assign(explicit_name);
-  std::string error;
-  auto parsed = parse_url(cache.url, w.base_url(), error);
-  if (!parsed && w.base_url() == nullptr && url_text.starts_with('/')) {
-    throw script_mistake("http: " + error);  // no iteration can get past it
-  }
-  if (!parsed) throw lua_usage_error("http: " + error);
-  cache.parsed = std::move(*parsed);
-  std::string step_name(explicit_name);
-  if (step_name.empty()) {
-    const std::string_view path = std::string_view(cache.parsed.path).substr(0, cache.parsed.path.find('?'));
-    step_name.append(method).append(" ").append(path);
-  }
-  cache.step = w.request_step(step_name);
+  cache.parsed = parse_target(w, cache.url);
+  cache.step = step_of(w, method, cache.parsed, explicit_name);
   cache.valid = true;
   return cache.parsed;
 }
 
-// params.form (the table on top): the body as application/x-www-form-urlencoded.
+// Whether the value at `index` is a table made by the prelude with the metatable named `name`
+// (http.file: "stampede.file", http.url: "stampede.url").
+bool is_marked(lua_State* L, int index, const char* name) {
+  if (lua_type(L, index) != LUA_TTABLE || !lua_getmetatable(L, index)) return false;  // [+1]
+  lua_getfield(L, -1, "__name");                                                   // [+1]
+  const bool marked = lua_type(L, -1) == LUA_TSTRING && to_view(L, -1) == name;
+  lua_pop(L, 2);
+  return marked;
+}
+
+// [+0] t[key] of the table at `index` as a string ("" when absent).
+std::string string_field(lua_State* L, int index, const char* key) {
+  lua_getfield(L, index, key);
+  std::string out = lua_type(L, -1) == LUA_TSTRING ? std::string(to_view(L, -1)) : std::string();
+  lua_pop(L, 1);
+  return out;
+}
+
+// A quoted parameter of Content-Disposition: quotes and line breaks would end it early.
+void append_quoted(std::string& out, std::string_view text) {
+  out += '"';
+  for (char c : text) out += (c == '"' || c == '\r' || c == '\n') ? '_' : c;
+  out += '"';
+}
+
+// params.form (the table on top) holding an http.file value: the body as multipart/form-data (RFC 7578).
+void read_multipart(lua_State* L, http_request& r) {
+  r.body.clear();
+  r.content_type_buffer = "multipart/form-data; boundary=" + multipart_boundary();
+  const std::string_view boundary = std::string_view(r.content_type_buffer).substr(r.content_type_buffer.find('=') + 1);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {  // stack: form, key, value
+    lua_pushvalue(L, -2);
+    const std::string name(to_view(L, -1));
+    lua_pop(L, 1);
+    r.body.append("--").append(boundary).append("\r\nContent-Disposition: form-data; name=");
+    append_quoted(r.body, name);
+    if (is_marked(L, -1, "stampede.file")) {
+      r.body.append("; filename=");
+      append_quoted(r.body, string_field(L, lua_absindex(L, -1), "filename"));
+      const std::string type = string_field(L, lua_absindex(L, -1), "content_type");
+      if (!valid_header_token(type, true)) throw script_mistake("http.file: bad content type");
+      r.body.append("\r\nContent-Type: ").append(type).append("\r\n\r\n");
+      r.body.append(string_field(L, lua_absindex(L, -1), "data"));
+    } else {
+      r.body.append("\r\n\r\n").append(luaL_tolstring(L, -1, nullptr));
+      lua_pop(L, 1);
+    }
+    r.body.append("\r\n");
+    lua_pop(L, 1);
+  }
+  r.body.append("--").append(boundary).append("--\r\n");
+  r.content_type = r.content_type_buffer;
+}
+
+// params.form (the table on top): the body as application/x-www-form-urlencoded, or multipart/form-data
+// when a value is an http.file.
 void read_form(lua_State* L, http_request& r) {
+  bool multipart = false;
+  lua_pushnil(L);
+  while (!multipart && lua_next(L, -2) != 0) {  // stack: form, key, value
+    multipart = is_marked(L, -1, "stampede.file");
+    lua_pop(L, 1);
+  }
+  if (multipart) {
+    lua_pop(L, 1);  // the key lua_next left
+    return read_multipart(L, r);
+  }
   r.body.clear();
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {  // stack: form, key, value
@@ -197,68 +247,95 @@ void read_tags(lua_State* L, http_request& r, bool keep) {
   }
 }
 
-// The params table (argument 4): body, json, form, timeout, expectedStatuses, headers, tags into `r`.
-void read_params(lua_State* L, http_request& r, bool keep_tags) {
-  if (lua_getfield(L, 4, "json") != LUA_TNIL) {  // [+1]
+// The params table (at `params`): body, json, form, timeout, expectedStatuses, headers, tags into `r`
+// (tags kept only when some threshold asks for tag sets: `keep_tags`).
+void read_params(lua_State* L, int params, http_request& r, bool keep_tags) {
+  if (lua_getfield(L, params, "json") != LUA_TNIL) {  // [+1]
     r.body = encode_json(L, -1);
     r.content_type = "application/json";
   }
   lua_pop(L, 1);
-  if (param_field(L, "form", LUA_TTABLE, "a table") == LUA_TTABLE) read_form(L, r);
+  if (param_field(L, params, "form", LUA_TTABLE, "a table") == LUA_TTABLE) read_form(L, r);
   lua_pop(L, 1);
-  if (param_field(L, "body", LUA_TSTRING, "a string") == LUA_TSTRING) r.body = to_view(L, -1);
+  if (param_field(L, params, "body", LUA_TSTRING, "a string") == LUA_TSTRING) r.body = to_view(L, -1);
   lua_pop(L, 1);
-  if (lua_getfield(L, 4, "timeout") != LUA_TNIL) r.timeout = duration_arg(L, -1, "params.timeout");
+  if (lua_getfield(L, params, "timeout") != LUA_TNIL) r.timeout = duration_arg(L, -1, "params.timeout");
   lua_pop(L, 1);
-  if (param_field(L, "expectedStatuses", LUA_TTABLE, "a list of status codes") == LUA_TTABLE) {
+  if (param_field(L, params, "expectedStatuses", LUA_TTABLE, "a list of status codes") == LUA_TTABLE) {
     read_expected_statuses(L, r);
   }
   lua_pop(L, 1);
-  if (param_field(L, "headers", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) read_headers(L, r);
+  if (param_field(L, params, "headers", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) read_headers(L, r);
   lua_pop(L, 1);
-  if (param_field(L, "tags", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) read_tags(L, r, keep_tags);
+  if (param_field(L, params, "tags", LUA_TTABLE, "a table of name = value") == LUA_TTABLE) read_tags(L, r, keep_tags);
   lua_pop(L, 1);
 }
+
+}  // namespace
+
+// The request at stack slots base..base+3 (method, url, body, params) into `r`. `item`: a request of
+// http.batch, with its own URL; nullptr: the VU's own request, through the VU's target cache.
+void read_request(lua_State* L, int base, vu& v, worker& w, http_request& r, batch_item* item) {
+  const int params = base + 3;
+  const std::string_view method = to_view(L, base);
+  std::string templated_name;  // http.url("/products/%d", id): "GET /products/{}" unless params.name
+  if (lua_type(L, base + 1) == LUA_TTABLE && is_marked(L, base + 1, "stampede.url")) {
+    std::string name = string_field(L, base + 1, "template");
+    templated_name.assign(method).append(" ").append(name.substr(0, name.find('?')));
+    lua_getfield(L, base + 1, "url");  // [+1]
+    lua_replace(L, base + 1);
+  }
+  if (lua_type(L, base + 1) != LUA_TSTRING) throw lua_usage_error("http: the URL must be a string");
+  if (method.empty() || !valid_header_token(method, false)) throw lua_usage_error("http: bad method");
+  const bool has_params = lua_type(L, params) == LUA_TTABLE;
+  if (!lua_isnoneornil(L, params) && !has_params) throw script_mistake("http: params must be a table");
+  std::string_view explicit_name;  // stays valid: the params table holds the string
+  if (has_params) {
+    check_param_names(L, params);
+    // [+1] params.name
+    if (param_field(L, params, "name", LUA_TSTRING, "a string") == LUA_TSTRING) explicit_name = to_view(L, -1);
+    lua_pop(L, 1);
+  }
+  if (explicit_name.empty()) explicit_name = templated_name;
+  r.clear();
+  if (item == nullptr) {
+    r.url = &resolve_target(v, w, method, to_view(L, base + 1), explicit_name);
+    r.step = v.last_request.step;
+  } else {
+    item->url_text = to_view(L, base + 1);
+    item->url = parse_target(w, item->url_text);
+    item->origin = item->url.origin_key();
+    r.url = &item->url;
+    r.step = step_of(w, method, item->url, explicit_name);
+  }
+  r.method.assign(method);
+  r.timeout = w.plan().options.request_timeout;
+  if (lua_type(L, base + 2) == LUA_TSTRING) {
+    r.body = to_view(L, base + 2);
+  } else if (!lua_isnoneornil(L, base + 2)) {
+    throw script_mistake("http: the body must be a string (use params.json or params.form for tables)");
+  }
+  if (has_params) read_params(L, params, r, !w.metrics().tagged_steps().empty());
+}
+
+namespace {
 
 // __request(method, url, body, params): builds the VU's http_request, starts it, yields.
 int lua_request(lua_State* L) {
   vu& v = require_vu(L, "http requests");
   worker& w = owner_of(L);
   api_guarded(L, [&] {
-    const std::string_view method = to_view(L, 1);
-    if (lua_type(L, 2) != LUA_TSTRING) throw lua_usage_error("http: the URL must be a string");
-    if (method.empty() || !valid_header_token(method, false)) throw lua_usage_error("http: bad method");
-    const bool has_params = lua_type(L, 4) == LUA_TTABLE;
-    if (!lua_isnoneornil(L, 4) && !has_params) throw script_mistake("http: params must be a table");
-    std::string_view explicit_name;  // stays valid: the params table holds the string
-    if (has_params) {
-      check_param_names(L, 4);
-      // [+1] params.name
-      if (param_field(L, "name", LUA_TSTRING, "a string") == LUA_TSTRING) explicit_name = to_view(L, -1);
-      lua_pop(L, 1);
-    }
-    http_request& r = v.request;
-    r.clear();
-    r.url = &resolve_target(v, w, method, to_view(L, 2), explicit_name);
-    r.method.assign(method);
-    r.step = v.last_request.step;
-    r.timeout = w.plan().options.request_timeout;
-    if (lua_type(L, 3) == LUA_TSTRING) {
-      r.body = to_view(L, 3);
-    } else if (!lua_isnoneornil(L, 3)) {
-      throw script_mistake("http: the body must be a string (use params.json or params.form for tables)");
-    }
-    if (has_params) read_params(L, r, !w.metrics().tagged_steps().empty());
+    read_request(L, 1, v, w, v.request, nullptr);
     v.history_id = 0;
     // [+1] params.history: record this request as an operation
-    if (has_params && param_field(L, "history", LUA_TSTRING, "an operation name") == LUA_TSTRING) {
+    if (lua_type(L, 4) == LUA_TTABLE && param_field(L, 4, "history", LUA_TSTRING, "an operation name") == LUA_TSTRING) {
       const std::string op(to_view(L, -1));
       std::string value = "null";
       if (lua_getfield(L, 4, "historyValue") != LUA_TNIL) value = encode_json(L, -1);  // [+1]
       lua_pop(L, 1);
       v.history_id = w.history_invoke(v, op, std::move(value));
     }
-    if (has_params) lua_pop(L, 1);
+    if (lua_type(L, 4) == LUA_TTABLE) lua_pop(L, 1);
     w.start_request(v);
     return 1;
   });
@@ -456,6 +533,7 @@ void add_http_functions(lua_State* L, worker& owner) {
                                 {"__cookies", lua_cookies},
                                 {"__clear_cookies", lua_clear_cookies},
                                 {"__url_encode", lua_url_encode},
+                                {"__batch", lua_batch},
                                 {nullptr, nullptr}};
   lua_pushlightuserdata(L, &owner);
   luaL_setfuncs(L, functions, 1);
@@ -474,8 +552,7 @@ void register_response_types(lua_State* L) {
   lua_pop(L, 1);
 }
 
-void push_response_object(lua_State* T, vu& v) {
-  http_outcome& out = v.outcome;
+void push_response_object(lua_State* T, const http_outcome& out, std::string_view url) {
   auto* r = static_cast<response_data*>(lua_newuserdatauv(T, sizeof(response_data), slot_count));
   r->status = out.status;
   r->error = out.error;
@@ -493,8 +570,10 @@ void push_response_object(lua_State* T, vu& v) {
     }
     lua_setiuservalue(T, -2, slot_error);
   }
-  lua_pushlstring(T, v.last_request.url.data(), v.last_request.url.size());
+  lua_pushlstring(T, url.data(), url.size());
   lua_setiuservalue(T, -2, slot_url);
 }
+
+void push_response_object(lua_State* T, vu& v) { push_response_object(T, v.outcome, v.last_request.url); }
 
 }  // namespace stampede::loadgen

@@ -36,6 +36,22 @@ for _, method in ipairs({"POST", "PUT", "PATCH", "DELETE"}) do
 end
 http.del = http.delete
 http.cookies, http.clear_cookies, http.url_encode = __cookies, __clear_cookies, __url_encode
+http.batch = __batch
+
+local file_meta = { __name = "stampede.file" }
+function http.file(data, filename, content_type)
+  if type(data) ~= "string" then error("http.file: the data must be a string", 2) end
+  return setmetatable({ data = data, filename = filename or "file",
+                        content_type = content_type or "application/octet-stream" }, file_meta)
+end
+
+local url_meta = { __name = "stampede.url", __tostring = function(u) return u.url end }
+function http.url(template, ...)
+  if type(template) ~= "string" then error("http.url: the template must be a string", 2) end
+  local url = select("#", ...) > 0 and template:format(...) or template
+  local name = template:gsub("%%[-+ #0]*%d*%.?%d*[%a%%]", function(verb) return verb == "%%" and "%" or "{}" end)
+  return setmetatable({ url = url, template = name }, url_meta)
+end
 
 function group(name, fn)
   if type(name) ~= "string" then error("group: the name must be a string", 2) end
@@ -82,6 +98,18 @@ function __special_main(fn, data)
 end
 
 csv = { parse = __csv_parse }
+
+local hash = __hash
+crypto = {
+  hmac = __hmac, random_bytes = __random_bytes, uuid4 = __uuid4,
+  md5 = function(s, enc) return hash("md5", s, enc) end,
+  sha1 = function(s, enc) return hash("sha1", s, enc) end,
+  sha256 = function(s, enc) return hash("sha256", s, enc) end,
+  sha384 = function(s, enc) return hash("sha384", s, enc) end,
+  sha512 = function(s, enc) return hash("sha512", s, enc) end,
+}
+encoding = { b64encode = __b64encode, b64decode = __b64decode, url_encode = __url_encode, url_decode = __url_decode }
+uuid = { v4 = __uuid4 }
 
 chaos = { inject = __chaos_inject, heal = __chaos_heal, heal_all = __chaos_heal_all }
 
@@ -210,6 +238,7 @@ void add_api(lua_State* L, worker& owner) {
   add_data_functions(L, owner);
   add_chaos_history_functions(L, owner);
   add_metric_functions(L, owner);
+  add_helper_functions(L, owner);
   lua_pushlightuserdata(L, &owner);
   lua_pushcclosure(L, lua_print, 1);
   lua_setfield(L, -2, "print");
@@ -433,6 +462,17 @@ void lua_runtime::update_vu_table(vu& v) {
 void lua_runtime::push_response(vu& v) {
   const lua_guard::harness_scope harness(guard_);  // the worker's own allocations
   push_response_object(v.thread, v);
+}
+
+void lua_runtime::push_batch_responses(vu& v) {
+  const lua_guard::harness_scope harness(guard_);
+  lua_State* T = v.thread;
+  const auto& items = v.batch->items;
+  lua_createtable(T, static_cast<int>(items.size()), 0);  // [+1]
+  for (const auto& item : items) {
+    push_response_object(T, item->outcome, item->url_text);
+    lua_rawseti(T, -2, static_cast<lua_Integer>(item->index + 1));
+  }
 }
 
 

@@ -52,6 +52,8 @@ class lua_runtime {
   void update_vu_table(vu& v);
   // Pushes the response object for the VU's finished request onto its thread. [-0, +1]
   void push_response(vu& v);
+  // Pushes the list of responses of the VU's finished http.batch onto its thread. [-0, +1]
+  void push_batch_responses(vu& v);
 
  private:
   worker& owner_;

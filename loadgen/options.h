@@ -79,6 +79,8 @@ struct run_options {
   nanos connect_timeout{10s};
   nanos request_timeout{60s};              // default per-request timeout (params.timeout overrides)
   int64_t max_connections_per_host = 0;    // per worker thread; 0 = unlimited
+  int64_t batch = 20;                      // http.batch: requests of one batch in flight at once; 0 = all
+  int64_t batch_per_host = 6;              // of them, to one origin (k6's batchPerHost); 0 = unlimited
   bool insecure_skip_tls_verify = false;
   bool throw_on_iteration_error = false;   // abort the run on the first iteration error
   bool discard_response_bodies = false;

@@ -387,6 +387,8 @@ shorthand read_top_level(lua_State* L, run_options& out) {
   if (auto v = r.duration("connectTimeout")) out.connect_timeout = *v;
   if (auto v = r.duration("timeout")) out.request_timeout = *v;
   if (auto v = r.count("maxConnectionsPerHost")) out.max_connections_per_host = *v;
+  if (auto v = r.count("batch")) out.batch = *v;
+  if (auto v = r.count("batchPerHost")) out.batch_per_host = *v;
   if (auto v = r.boolean("insecureSkipTLSVerify")) out.insecure_skip_tls_verify = *v;
   if (auto v = r.boolean("throw")) out.throw_on_iteration_error = *v;
   if (auto v = r.boolean("discardResponseBodies")) out.discard_response_bodies = *v;

@@ -48,6 +48,7 @@ struct http_request {
   std::vector<std::pair<std::string, std::string>> headers;  // as given (Host, Content-Length: ignored)
   std::string body;
   std::string_view content_type;       // implied by params.json / params.form; a Content-Type header wins
+  std::string content_type_buffer;     // a content type built per request (multipart's boundary)
   std::vector<int> expected_statuses;  // params.expectedStatuses; empty: a status >= 400 fails
   size_t step = 0;                     // the metric step (params.name or "METHOD /path"): the request's tag
   // params.tags, kept only while a threshold asks for a tag set (worker_metrics::tagged_steps): else nothing

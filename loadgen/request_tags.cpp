@@ -21,21 +21,24 @@ std::optional<std::string_view> find_in(const auto& tags, std::string_view key) 
 
 struct request_view {
   const vu& v;
+  const http_request& request;
+  const http_outcome& outcome;
+  std::string_view url;
   const run_options& options;
   std::string_view step_name;
   std::string_view status;  // digits, "0" without a response
 
   std::optional<std::string_view> tag(std::string_view key) const {
-    if (auto value = find_in(v.request.tags, key)) return value;
+    if (auto value = find_in(request.tags, key)) return value;
     if (key == "name") return step_name;
-    if (key == "method") return std::string_view(v.request.method);
+    if (key == "method") return std::string_view(request.method);
     if (key == "status") return status;
     if (key == "group") return v.groups.empty() ? std::string_view() : std::string_view(v.groups.back().path);
     if (key == "scenario") {
       return v.scenario != nullptr ? std::string_view(v.scenario->options->name) : std::string_view();
     }
-    if (key == "expected_response") return v.outcome.error == error_kind::none ? "true" : "false";
-    if (key == "url") return std::string_view(v.last_request.url);
+    if (key == "expected_response") return outcome.error == error_kind::none ? "true" : "false";
+    if (key == "url") return url;
     if (v.scenario != nullptr) {
       if (auto value = find_in(v.scenario->options->tags, key)) return value;
     }
@@ -45,10 +48,11 @@ struct request_view {
 
 }  // namespace
 
-void worker::record_request_tags(vu& v, int64_t corrected_us) {
+void worker::record_request_tags(const vu& v, const http_request& request, const http_outcome& outcome,
+                                 std::string_view url, int64_t corrected_us) {
   std::array<char, 12> status{};
-  const auto [end, ec] = std::to_chars(status.data(), status.data() + status.size(), v.outcome.status);
-  const request_view view{v, plan_.options, metrics_.step(v.request.step).name,
+  const auto [end, ec] = std::to_chars(status.data(), status.data() + status.size(), outcome.status);
+  const request_view view{v, request, outcome, url, plan_.options, metrics_.step(request.step).name,
                           std::string_view(status.data(), ec == std::errc() ? end - status.data() : 0)};
   for (const auto& tagged : metrics_.tagged_steps()) {
     bool match = true;
@@ -60,7 +64,7 @@ void worker::record_request_tags(vu& v, int64_t corrected_us) {
       }
     }
     if (match) {
-      metrics_.record_tagged(tagged.step, corrected_us, v.outcome.timings, v.outcome.status, v.outcome.error);
+      metrics_.record_tagged(tagged.step, corrected_us, outcome.timings, outcome.status, outcome.error);
     }
   }
 }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "common/limits.h"
 #include "loadgen/lua_guard.h"
 #include "loadgen/run_coordinator.h"
+#include "loadgen/summary_hook.h"
 
 namespace stampede::loadgen {
 namespace run_detail {
@@ -74,7 +76,7 @@ int coordinator::run(const report_writer& write_reports) {
   const auto verdicts = merge(duration_s);
   json::value results = build_results(verdicts);
   write_outputs(results, write_reports);
-  print_summary(results, verdicts);
+  if (!handle_summary(results)) print_summary(results, verdicts);
   print_script_errors();
   return outcome(verdicts);
 }
@@ -347,6 +349,34 @@ void coordinator::verify() {
     verify_ = json::object{{"ok", false}, {"error", e.what()}, {"invariants", json::array()}};
     special_failed_ = special_failed_ || !call_interrupted_;
   }
+}
+
+// handleSummary(data), after teardown and after the results JSON was written (summary_hook.h): what it
+// returns replaces the built-in summary. Returns false without the hook, and when it failed (a script
+// error, a bad result): then the built-in summary is printed and the run exits 107; outputs that could
+// not be written are named and make it exit 107 too.
+bool coordinator::handle_summary(const json::value& results) {
+  worker& first = *workers_[0];
+  if (!first.has_function("handleSummary")) return false;
+  try {
+    std::string returned;
+    const std::string data = summary_hook_data(results, isatty(STDOUT_FILENO) != 0, isatty(STDERR_FILENO) != 0);
+    special([&] { returned = first.run_handle_summary(data); });
+    const std::filesystem::path base =
+        request_.out_path ? std::filesystem::absolute(*request_.out_path).parent_path() : std::filesystem::current_path();
+    for (const std::string& problem : write_summary_outputs(returned, base, stdout, stderr)) {
+      std::fprintf(stderr, "stampede: script error: %s\n", problem.c_str());
+      special_failed_ = true;
+    }
+    return true;
+  } catch (const script_error& e) {
+    std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
+    special_failed_ = special_failed_ || !call_interrupted_;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "stampede: script error: %s\n", e.what());
+    special_failed_ = true;
+  }
+  return false;
 }
 
 // Every worker's figures into one aggregate; the thresholds' verdicts on it.

@@ -15,6 +15,7 @@
 #include "common/cli_args.h"
 #include "loadgen/executor.h"
 #include "loadgen/options_reader.h"
+#include "loadgen/summary_format.h"
 
 namespace stampede::chaos {
 class proxy_server;
@@ -65,6 +66,7 @@ struct run_request {
   // (which applies from setup() on: the options are read after the top level has run).
   std::optional<size_t> lua_memory_limit;
   std::chrono::nanoseconds init_timeout{std::chrono::seconds(60)};  // bound of the script's top level
+  summary_format summary;  // --summary-trend-stats, --summary-time-unit (the text summary only)
 
   // For embedders (stampede drill, stampede capacity); all optional.
   // Fault proxies the caller created (e.g. on a shop's internal links): network faults may target them;

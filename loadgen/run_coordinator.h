@@ -86,6 +86,7 @@ class coordinator {
   bool quiesce();
   void verify();
   void evaluate_verify(const std::string& result);
+  bool handle_summary(const boost::json::value& results);
   double elapsed_s() const { return std::chrono::duration<double>(steady::now() - plan_.start).count(); }
 
   // The results file (run_results.cpp).

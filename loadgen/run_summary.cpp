@@ -10,17 +10,7 @@ namespace stampede::loadgen::run_detail {
 
 namespace json = boost::json;
 
-std::string human_ms(double value) {
-  char text[32];
-  if (value >= 1000) {
-    std::snprintf(text, sizeof text, "%.2fs", value / 1000);
-  } else if (value >= 1) {
-    std::snprintf(text, sizeof text, "%.2fms", value);
-  } else {
-    std::snprintf(text, sizeof text, "%.0fus", value * 1000);
-  }
-  return text;
-}
+std::string human_ms(double value) { return format_time(value, time_unit::automatic); }
 
 std::string human_bytes(double bytes) {
   const char* units[] = {"B", "kB", "MB", "GB", "TB"};
@@ -43,12 +33,15 @@ std::string dots(const std::string& name) {
   return out + ": ";
 }
 
-// avg, min, median, p90, p95, p99 and max of a latency object (results' latency_ms).
-std::string trend(const json::object& o) {
-  return "avg=" + human_ms(o.at("mean").to_number<double>()) + " min=" + human_ms(o.at("min").to_number<double>()) +
-         " med=" + human_ms(o.at("p50").to_number<double>()) + " p(90)=" + human_ms(o.at("p90").to_number<double>()) +
-         " p(95)=" + human_ms(o.at("p95").to_number<double>()) + " p(99)=" + human_ms(o.at("p99").to_number<double>()) +
-         " max=" + human_ms(o.at("max").to_number<double>());
+// The trend of `owner` (the summary or a step): its `latency_key` summary and `histogram_key` histogram, in
+// the statistics and unit of --summary-trend-stats and --summary-time-unit.
+std::string trend(const json::object& owner, const char* latency_key, const char* histogram_key,
+                  const summary_format& format) {
+  const json::value* histogram = owner.if_contains(histogram_key);
+  return format_trend(owner.at(latency_key).as_object(),
+                      histogram != nullptr && histogram->is_string() ? std::string_view(histogram->as_string())
+                                                                     : std::string_view(),
+                      format);
 }
 
 void print_thresholds(const std::vector<threshold_result>& verdicts) {
@@ -124,9 +117,9 @@ void coordinator::print_totals(const json::object& summary) const {
   }
   const auto num = [&](const char* key) { return summary.at(key).to_number<double>(); };
   std::printf("%s%.0f  %.1f/s\n", dots("http_reqs").c_str(), num("requests"), num("rps"));
-  std::printf("%s%s\n", dots("http_req_duration").c_str(), trend(summary.at("latency_ms").as_object()).c_str());
+  std::printf("%s%s\n", dots("http_req_duration").c_str(), trend(summary, "latency_ms", "histogram", request_.summary).c_str());
   std::printf("%s%s\n", dots("  uncorrected (service)").c_str(),
-              trend(summary.at("uncorrected_latency_ms").as_object()).c_str());
+              trend(summary, "uncorrected_latency_ms", "uncorrected_histogram", request_.summary).c_str());
   std::printf("%s%.2f%%  %.0f out of %.0f\n", dots("http_req_failed").c_str(), 100 * num("error_rate"), num("errors"),
               num("requests"));
   std::printf("%s%lld  %.1f/s\n", dots("iterations").c_str(), static_cast<long long>(final_.iterations()),
@@ -175,6 +168,7 @@ void coordinator::print_custom_metrics() const {
 // STEPS: a row per step (requests, then groups) with its count, rate, latency percentiles and errors.
 void coordinator::print_steps(const json::value& results) const {
   std::printf("\n  STEPS %-36s %9s %9s %9s %9s %9s %9s %7s\n", "", "count", "rps", "p50", "p95", "p99", "max", "errors");
+  const auto t = [&](const json::value& ms) { return format_time(ms.to_number<double>(), request_.summary.unit); };
   for (const auto& step : results.at("steps").as_array()) {
     const auto& s = step.as_object();
     const auto& l = s.at("latency_ms").as_object();
@@ -182,8 +176,7 @@ void coordinator::print_steps(const json::value& results) const {
     if (name.size() > 40) name = name.substr(0, 37) + "...";
     std::printf("  %-42s %9lld %9.1f %9s %9s %9s %9s %7lld\n", name.c_str(),
                 static_cast<long long>(s.at("requests").to_number<int64_t>()), s.at("rps").to_number<double>(),
-                human_ms(l.at("p50").to_number<double>()).c_str(), human_ms(l.at("p95").to_number<double>()).c_str(),
-                human_ms(l.at("p99").to_number<double>()).c_str(), human_ms(l.at("max").to_number<double>()).c_str(),
+                t(l.at("p50")).c_str(), t(l.at("p95")).c_str(), t(l.at("p99")).c_str(), t(l.at("max")).c_str(),
                 static_cast<long long>(s.at("errors").to_number<int64_t>()));
   }
 }

@@ -3,9 +3,11 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "loadgen/http_batch.h"
 #include "loadgen/http_engine.h"
 #include "loadgen/request.h"
 #include "loadgen/worker.h"
@@ -106,6 +108,7 @@ struct vu final : http_job {
   nanos lag_before_request{0};
   request_cache last_request;        // also gives res.url
   http_request request;              // the request in flight (or the last one), built by lua_http.cpp
+  std::unique_ptr<http_batch> batch; // http.batch's requests (created at the first batch; http_batch.h)
   int64_t history_id = 0;            // params.history of the request in flight: its operation id
   steady::time_point sleep_intended;
   uint64_t sleep_generation = 0;

@@ -378,7 +378,7 @@ void worker::on_http_complete(vu& v) {
   v.lag += std::chrono::microseconds(blocked_us);
   v.request.settle(out, v.cookies);  // expectedStatuses and Set-Cookie
   metrics_.record_request(v.request.step, corrected_us, out.timings, out.status, out.error);
-  if (!metrics_.tagged_steps().empty()) record_request_tags(v, corrected_us);
+  if (!metrics_.tagged_steps().empty()) record_request_tags(v, v.request, out, v.last_request.url, corrected_us);
   if (v.history_id != 0) {
     // A definite answer is ok (2xx/3xx, or an expected status) or fail (other 4xx); no answer, a
     // timeout, a reset or a 5xx is unknown: the operation may still have taken effect.
@@ -596,6 +596,10 @@ std::string worker::run_quiesce(nanos timeout) { return run_special_vu("quiesce"
 
 std::string worker::run_verify(const std::string& history_json) {
   return run_special_vu("verify", lua_phase::verify, plan_.options.teardown_timeout, &history_json);
+}
+
+std::string worker::run_handle_summary(const std::string& data_json) {
+  return run_special_vu("handleSummary", lua_phase::summary, plan_.options.teardown_timeout, &data_json);
 }
 
 }  // namespace stampede::loadgen

@@ -107,6 +107,8 @@ struct history_entry {
 inline constexpr size_t max_history_entries = 2'000'000;  // per worker; beyond, entries are counted, not kept
 
 struct vu;
+struct batch_item;
+struct http_request;
 struct scenario_runtime;
 class lua_runtime;
 class lua_sandbox;
@@ -134,6 +136,9 @@ class worker {
   // Runs verify(history) as a VU if the script defines it; returns its result as JSON ("null" without
   // verify). Throws script_error.
   std::string run_verify(const std::string& history_json);
+  // Runs handleSummary(data) as a VU (summary_hook.h), bounded by teardownTimeout; returns its result as
+  // JSON ("null" without the hook). Throws script_error.
+  std::string run_handle_summary(const std::string& data_json);
   // Whether the script defines a global function `name` (worker 0, outside the load).
   bool has_function(std::string_view name) const;
   // Runs quiesce() as a VU, bounded by `timeout`; returns its result as JSON ("null" without quiesce).
@@ -175,6 +180,10 @@ class worker {
   size_t request_step(std::string_view name) { return metrics_.step_index(name, step_kind::request); }
   // Sends the VU's http_request (request.h) with the VU's cookies; the VU yields until on_http_complete.
   void start_request(vu& v);
+  // Sends the requests of the VU's http_batch (http_batch.h), bounded by options.batch and batchPerHost;
+  // the VU yields until the last one completed (worker_batch.cpp).
+  void start_batch(vu& v);
+  void on_batch_item_complete(batch_item& item);
   void start_sleep(vu& v, double seconds);
   // Called when an iteration's function returned (ok) or raised (message). Returns true when the VU
   // starts its next iteration at once (without yielding); false: it yields and the worker decides.
@@ -226,7 +235,13 @@ class worker {
   void resume(vu& v, int nargs);
   void after_iteration(vu& v);
   void on_http_complete(vu& v);
-  void record_request_tags(vu& v, int64_t corrected_us);  // request_tags.cpp: HTTP sub-metrics by tag
+  // request_tags.cpp: HTTP sub-metrics by tag set, for a VU's request or one of its batch's.
+  void record_request_tags(const vu& v, const http_request& request, const http_outcome& outcome,
+                           std::string_view url, int64_t corrected_us);
+  void pump_batch(vu& v);
+  void finish_batch(vu& v);
+  // Aborts what the VU has in flight: its request or its batch's (a scenario's hard stop).
+  void abort_requests(vu& v);
   bool wants_another_iteration(vu& v, steady::time_point now);
   void stop_stuck_vu(vu& v);
   std::string run_special_vu(const char* function_name, lua_phase phase, nanos timeout,

@@ -157,7 +157,7 @@ void worker::hard_stop_scenario(scenario_runtime& s) {
     if (v->state == vu_state::parked || v->state == vu_state::done) continue;
     v->interrupted = true;
     ++metrics_.scenarios()[s.index].interrupted_iterations;
-    if (v->state == vu_state::waiting_http) http_->abort(*v);
+    if (v->state == vu_state::waiting_http) abort_requests(*v);
     v->state = vu_state::done;
     --s.running;
     --active_vus_;

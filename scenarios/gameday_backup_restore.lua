@@ -31,9 +31,6 @@ local mark_at = gameday.seconds(env.MARK_AT or string.format("%gs", gameday.seco
 local restore_to = env.RESTORE_TO or "target"
 local restore_max = tonumber(env.RESTORE_MAX or "60")
 
-if not env.BACKUP_URL then
-  error("no backup API: run this game day with `stampede drill` on a shop with --db postgres --wal-archive on")
-end
 if restore_to ~= "target" and restore_to ~= "early" then error("RESTORE_TO must be target or early") end
 
 options = {
@@ -56,6 +53,14 @@ options = {
 }
 
 browse = gameday.browse
+
+-- Outside `stampede drill` there is no backup API: say so before any load starts (not at the top level,
+-- which tools load without a drill, e.g. to list options).
+function setup()
+  if not env.BACKUP_URL then
+    error("no backup API: run this game day with `stampede drill` on a shop with --db postgres --wal-archive on")
+  end
+end
 
 function order()
   if not me then

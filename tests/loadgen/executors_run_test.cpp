@@ -406,6 +406,24 @@ TEST(stopping, abort_on_fail_threshold_stops_the_run_with_99) {
   EXPECT_FALSE(r.root().at("thresholds").at(0).at("ok").as_bool());
 }
 
+TEST(stopping, delay_abort_eval_holds_the_abort_until_its_delay) {
+  testing::test_server server;
+  temp_dir dir;
+  const std::string script = dir.write(
+      "abort_delayed.lua",
+      "options = { vus = 2, duration = '20s', thresholds = {\n"
+      "  http_req_failed = { { threshold = 'rate<0.1', abortOnFail = true, delayAbortEval = '3s' } } } }\n"
+      "function default() http.get('/status/500') sleep(0.01) end\n");
+  const auto r = run_scenario(make_request(script, server.base_url()), dir);
+  EXPECT_EQ(r.exit_code, exit_thresholds_crossed) << r.err;
+  ASSERT_TRUE(r.has_results());
+  // Crossed from the first live evaluation (2 s), but not acted on before 3 s; the next one (4 s) stops it.
+  const double duration = r.root().at("meta").at("duration_s").to_number<double>();
+  EXPECT_GE(duration, 3.0);
+  EXPECT_LT(duration, 10.0);
+  EXPECT_EQ(r.root().at("meta").at("aborted").at("reason").as_string(), "threshold");
+}
+
 TEST(stopping, sigint_stops_gracefully_with_105_and_writes_results) {
   // The run waits for SIGINT with sigtimedwait; block it in every thread of this process (so before
   // the server starts its threads) so that it stays pending for the run instead of killing the test.

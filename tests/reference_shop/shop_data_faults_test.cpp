@@ -249,7 +249,9 @@ TEST_F(patroni_faults_test, pause_freezes_the_whole_primary_and_restart_brings_a
   }, 60s)) << name << " does not stream again; log:\n" << log();
   reread_topology();
   for (const auto& m : topology_["database"].at("members").as_array()) {
-    if (m.at("name").as_string() == name) EXPECT_NE(m.at("patroni_pid").as_int64(), old_patroni);
+    if (m.at("name").as_string() == name) {
+      EXPECT_NE(m.at("patroni_pid").as_int64(), old_patroni);
+    }
   }
   stop_and_expect_nothing_left();
 }

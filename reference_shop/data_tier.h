@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "reference_shop/haproxy_config.h"
+#include "reference_shop/member_links.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/patroni_cluster.h"
 #include "reference_shop/postgres_server.h"
@@ -36,6 +37,7 @@ struct data_tier_options {
   int replicas = 2;
   bool synchronous = false;
   replica_tier_options replica;  // reads from replicas, fixed ports and replication links (replica_reads.h)
+  member_link_options member_links;  // the members' DCS, client and REST links through proxies
 };
 
 class data_tier {

@@ -50,6 +50,7 @@ void parse_data_tier(const arg_list& a, shop_options& o) {
   if (sync != "on" && sync != "off") throw std::invalid_argument("--sync-replication must be on or off");
   o.sync_replication = sync == "on";
   o.replica = parse_replica_tier_options(a);
+  o.member_links = parse_member_link_options(a);
 }
 
 // --weights, --node-ports, --node-via, --payment-via, --payment-port, --respawn-ms: one entry per node.

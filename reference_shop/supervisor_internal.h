@@ -48,7 +48,8 @@ class supervisor {
       : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
         config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
         data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
-                                static_cast<int>(o_.replicas), o_.sync_replication, o_.replica}),
+                                static_cast<int>(o_.replicas), o_.sync_replication, o_.replica,
+                                o_.member_links}),
         cache_(o_.cache) {}
   ~supervisor() { shutdown(); }
   supervisor(const supervisor&) = delete;

@@ -72,6 +72,8 @@ void data_tier::start() {
     co.replication_via = options_.replica.replication_via;
     co.dcs_via = options_.member_links.dcs_via;
     co.rest_via = options_.member_links.rest_via;
+    co.etcd_client_port = options_.member_links.etcd_port;
+    co.rest_ports = options_.member_links.rest_ports;
     cluster_ = std::make_unique<patroni_cluster>(co);
     cluster_->start();
     cluster_->ensure_database(shop_role, password_, shop_database);

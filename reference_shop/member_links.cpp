@@ -1,5 +1,6 @@
 #include "reference_shop/member_links.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "common/host_port.h"
@@ -31,11 +32,26 @@ member_link_options parse_member_link_options(const arg_list& a) {
   if (a.has("dcs-via")) o.dcs_via = parse_member_addresses(a.get("dcs-via"), "--dcs-via");
   if (a.has("postgres-via")) o.postgres_via = parse_member_addresses(a.get("postgres-via"), "--postgres-via");
   if (a.has("rest-via")) o.rest_via = parse_member_addresses(a.get("rest-via"), "--rest-via");
+  o.etcd_port = static_cast<uint16_t>(a.get_int("etcd-port", 0, 0, 65535));
+  const std::string ports = a.get("rest-ports");  // get() returns a copy
+  for (size_t start = 0; start < ports.size();) {
+    const size_t comma = std::min(ports.find(',', start), ports.size());
+    const std::string p = ports.substr(start, comma - start);
+    if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) < 1 ||
+        std::stoi(p) > 65535) {
+      throw std::invalid_argument("--rest-ports are ports 1..65535");
+    }
+    o.rest_ports.push_back(static_cast<uint16_t>(std::stoi(p)));
+    start = comma + 1;
+  }
   if (o.empty()) return o;
   if (a.get("ha", "none") != "patroni") {
-    throw std::invalid_argument("--dcs-via, --postgres-via and --rest-via need --ha patroni");
+    throw std::invalid_argument("--dcs-via, --postgres-via, --rest-via, --etcd-port and --rest-ports need --ha patroni");
   }
   const int64_t members = a.get_int("replicas", 2, 0, 8) + 1;
+  if (!o.rest_ports.empty() && static_cast<int64_t>(o.rest_ports.size()) != members) {
+    throw std::invalid_argument("--rest-ports needs one port per member (--replicas + 1)");
+  }
   for (const auto* links : {&o.dcs_via, &o.postgres_via, &o.rest_via}) {
     for (const auto& [member, via] : *links) {
       if (std::stoi(member.substr(2)) < 1 || std::stoi(member.substr(2)) > members) {

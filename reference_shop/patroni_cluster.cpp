@@ -160,7 +160,7 @@ void patroni_cluster::check_environment() {
 void patroni_cluster::start_etcd() {
   const fs::path dir = options_.dir / "etcd";
   make_dir(dir, ::geteuid(), ::getegid());
-  etcd_client_port_ = free_loopback_port();
+  etcd_client_port_ = options_.etcd_client_port != 0 ? options_.etcd_client_port : free_loopback_port();
   etcd_peer_port_ = free_loopback_port();
   const std::string client = "http://127.0.0.1:" + std::to_string(etcd_client_port_);
   const std::string peer = "http://127.0.0.1:" + std::to_string(etcd_peer_port_);
@@ -283,7 +283,7 @@ void patroni_cluster::start(std::chrono::seconds timeout) {
     m.dir = options_.dir / m.name;
     const auto index = static_cast<size_t>(i - 1);
     m.pg_port = index < options_.pg_ports.size() ? options_.pg_ports[index] : free_loopback_port();
-    m.rest_port = free_loopback_port();
+    m.rest_port = index < options_.rest_ports.size() ? options_.rest_ports[index] : free_loopback_port();
     make_dir(m.dir, account_.uid, account_.gid);
     write_member_config(m);
     members_.push_back(m);

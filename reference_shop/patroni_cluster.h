@@ -57,6 +57,8 @@ struct patroni_cluster_options {
   // Patroni then takes it as a proxy and does not discover etcd's own address), and the address at which the
   // other members reach its REST API (restapi.connect_address). member_links.h.
   std::map<std::string, std::string> dcs_via;
+  uint16_t etcd_client_port = 0;     // 0: a free one
+  std::vector<uint16_t> rest_ports;  // members' REST ports in order (empty: free ones)
   std::map<std::string, std::string> rest_via;
 };
 

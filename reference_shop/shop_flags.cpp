@@ -97,6 +97,8 @@ const cli::command& shop_spec() {
            "the database HAProxy reaches pgK's PostgreSQL via this address (a fault proxy)"},
           {"--rest-via", {}, "pg1=HOST:PORT,...",
            "HAProxy's checks and the other members reach pgK's Patroni REST API via this address"},
+          {"--etcd-port", {}, "P", "etcd's client port (for fault proxies; default: any)"},
+          {"--rest-ports", {}, "P1,P2,...", "the Patroni members' REST API ports (for fault proxies)"},
           {"--cache", {}, "local|redis", "each node's own cache, or one shared Redis (default local)"},
           {"--redis-bin", {}, "PATH", "the redis-server binary (default /usr/bin/redis-server)"},
           {"--redis-maxmemory-mb", {}, "N", "Redis's maxmemory (default 64)"},

@@ -18,6 +18,8 @@ arg_list args_of(std::vector<std::string> words) {
                                  {{"--dcs-via", {}, "pgK=ADDR"},
                                   {"--postgres-via", {}, "pgK=ADDR"},
                                   {"--rest-via", {}, "pgK=ADDR"},
+                                  {"--etcd-port", {}, "P"},
+                                  {"--rest-ports", {}, "P1,..."},
                                   {"--replicas", {}, "N"},
                                   {"--ha", {}, "MODE"}},
                                  ""};
@@ -37,6 +39,10 @@ TEST(member_links, flags_name_members_and_addresses) {
   EXPECT_EQ(o.dcs_via.at("pg2"), "127.0.0.1:7002");
   EXPECT_EQ(o.postgres_via.at("pg1"), "127.0.0.1:7011");
   EXPECT_EQ(o.rest_via.at("pg2"), "[::1]:7022");
+  const auto ports = parse_member_link_options(
+      args_of({"--ha", "patroni", "--replicas", "1", "--etcd-port", "7100", "--rest-ports", "7201,7202"}));
+  EXPECT_EQ(ports.etcd_port, 7100);
+  EXPECT_EQ(ports.rest_ports, (std::vector<uint16_t>{7201, 7202}));
   EXPECT_TRUE(parse_member_link_options(args_of({"--ha", "patroni"})).empty());
   auto expect_error = [](std::vector<std::string> words, const std::string& needle) {
     try {
@@ -50,6 +56,9 @@ TEST(member_links, flags_name_members_and_addresses) {
   expect_error({"--ha", "patroni", "--dcs-via", "etcd=127.0.0.1:1"}, "--dcs-via takes MEMBER=HOST:PORT");
   expect_error({"--ha", "patroni", "--postgres-via", "pg1=127.0.0.1"}, "--postgres-via");
   expect_error({"--ha", "patroni", "--replicas", "1", "--rest-via", "pg3=127.0.0.1:9"}, "pg3 is not a member");
+  expect_error({"--ha", "patroni", "--replicas", "1", "--rest-ports", "7201"}, "one port per member");
+  expect_error({"--ha", "patroni", "--rest-ports", "7201,x,7"}, "--rest-ports are ports");
+  expect_error({"--etcd-port", "7100"}, "need --ha patroni");
 }
 
 TEST(member_links, the_database_haproxy_reaches_members_and_checks_through_their_proxies) {

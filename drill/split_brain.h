@@ -1,0 +1,64 @@
+// The partition game day's analysis (gameday_db_partition.lua, docs/DRILLS.md): from small writes tried on
+// every Patroni member directly (write_probe.h), when each member acknowledged writes, how long the member cut
+// off kept acknowledging them after the cut, when another member started, and whether two members ever
+// acknowledged writes at the same time (split brain).
+//
+// A member *accepts writes* over a run of consecutive acknowledged attempts on it, from the start of the
+// first to the end of the last (a write acknowledged anywhere in that span is possible, so the span is the
+// conservative one for a split-brain verdict). Two members' spans that intersect are a split brain: the
+// overlap is reported in seconds, with each interval. An attempt that is not acknowledged (refused: read-only,
+// no server; unknown: a commit whose answer never came, e.g. waiting for a synchronous standby that cannot
+// answer) ends a member's run.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+namespace stampede::drill {
+
+enum class probe_outcome { ok, refused, unknown };
+
+struct probe_attempt {
+  std::string member;
+  double start_s = 0;  // seconds on the probe's clock
+  double end_s = 0;
+  probe_outcome outcome = probe_outcome::refused;
+};
+
+struct partition_cut {
+  std::string member;  // the member cut off (the resolved target: `primary` -> pg1)
+  double at_s = 0;     // on the probe's clock
+};
+
+struct accepting_span {
+  std::string member;
+  double from_s = 0, to_s = 0;  // relative to the cut (or to the probe's clock without one)
+  int writes = 0;               // acknowledged attempts in the span
+};
+
+struct split_brain_report {
+  int attempts = 0;
+  std::optional<partition_cut> cut;
+  std::vector<accepting_span> spans;     // every member's, in time order
+  std::vector<accepting_span> overlaps;  // member = "pgA+pgB": both accepted writes over [from_s, to_s]
+  double overlap_s = 0;                  // total time two members or more accepted writes at once
+  bool old_primary_accepting_at_cut = false;  // its last attempt before the cut was acknowledged
+  std::optional<double> old_primary_last_ack_s;   // its last acknowledged write after the cut (end, from the cut)
+  std::optional<double> old_primary_stopped_s;    // its first attempt after the cut that was not acknowledged (end)
+  int old_primary_acks_after_cut = 0, old_primary_unknown_after_cut = 0, old_primary_refused_after_cut = 0;
+  std::string new_primary;                        // the first other member to acknowledge a write after the cut
+  std::optional<double> new_primary_first_ack_s;  // its first acknowledged write after the cut (end)
+};
+
+// `attempts` in any order. Times in the report are relative to `cut` when there is one.
+split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts, std::optional<partition_cut> cut);
+
+boost::json::object to_json(const split_brain_report& report);
+
+}  // namespace stampede::drill

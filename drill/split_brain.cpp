@@ -82,6 +82,7 @@ split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts, 
         r.old_primary_last_ack_s = a->end_s - t0;
       } else {
         if (!r.old_primary_stopped_s) r.old_primary_stopped_s = a->end_s - t0;
+        if (!r.old_primary_refused_s && a->outcome == probe_outcome::refused) r.old_primary_refused_s = a->end_s - t0;
         ++(a->outcome == probe_outcome::unknown ? r.old_primary_unknown_after_cut : r.old_primary_refused_after_cut);
       }
     } else if (a->start_s >= t0 && a->outcome == probe_outcome::ok && r.new_primary.empty()) {
@@ -123,6 +124,7 @@ json::object to_json(const split_brain_report& r) {
   o["old_primary_accepting_at_cut"] = r.old_primary_accepting_at_cut;
   o["old_primary_last_ack_s"] = opt(r.old_primary_last_ack_s);
   o["old_primary_stopped_s"] = opt(r.old_primary_stopped_s);
+  o["old_primary_refused_s"] = opt(r.old_primary_refused_s);
   o["old_primary_acks_after_cut"] = r.old_primary_acks_after_cut;
   o["old_primary_unknown_after_cut"] = r.old_primary_unknown_after_cut;
   o["old_primary_refused_after_cut"] = r.old_primary_refused_after_cut;

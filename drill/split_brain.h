@@ -51,6 +51,8 @@ struct split_brain_report {
   bool old_primary_accepting_at_cut = false;  // its last attempt before the cut was acknowledged
   std::optional<double> old_primary_last_ack_s;   // its last acknowledged write after the cut (end, from the cut)
   std::optional<double> old_primary_stopped_s;    // its first attempt after the cut that was not acknowledged (end)
+  std::optional<double> old_primary_refused_s;    // its first attempt after the cut that was refused (end): demoted
+                                                  // (read-only) or stopped, where `unknown` were commits left waiting
   int old_primary_acks_after_cut = 0, old_primary_unknown_after_cut = 0, old_primary_refused_after_cut = 0;
   std::string new_primary;                        // the first other member to acknowledge a write after the cut
   std::optional<double> new_primary_first_ack_s;  // its first acknowledged write after the cut (end)

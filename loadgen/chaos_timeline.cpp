@@ -328,7 +328,11 @@ json::array chaos_timeline::records() const {
       r["end_s"] = nullptr;
     }
     if (f->planned_end_s) r["planned_end_s"] = *f->planned_end_s;
-    r["parameters"] = f->spec.toxic_json.empty() ? json::value(json::object{}) : json::parse(f->spec.toxic_json);
+    if (f->spec.fault == "partition") {  // what it does, not the attributes the script could give
+      r["parameters"] = json::object{{"type", "timeout"}, {"stream", "both"}, {"attributes", json::object{{"timeout", 0}}}};
+    } else {
+      r["parameters"] = f->spec.toxic_json.empty() ? json::value(json::object{}) : json::parse(f->spec.toxic_json);
+    }
     r["injections"] = f->injections;
     if (!f->resolved.empty() || f->proxies.size() > 1) {
       r["resolved"] = f->resolved;

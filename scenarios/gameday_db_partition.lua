@@ -104,7 +104,8 @@ local function old_primary_stopped(a)
     old_primary = a.old_primary, accepting_at_cut = a.old_primary_accepting_at_cut,
     last_ack_after_cut_s = a.old_primary_last_ack_s, stopped_s = a.old_primary_stopped_s,
     acks_after_cut = a.old_primary_acks_after_cut, unknown_after_cut = a.old_primary_unknown_after_cut,
-    refused_after_cut = a.old_primary_refused_after_cut, accept_max_s = accept_max,
+    refused_after_cut = a.old_primary_refused_after_cut, refused_from_s = a.old_primary_refused_s,
+    accept_max_s = accept_max,
     new_primary = a.new_primary, new_primary_first_ack_s = a.new_primary_first_ack_s,
   }
   local window = a.old_primary_last_ack_s or 0
@@ -115,11 +116,11 @@ local function old_primary_stopped(a)
   elseif a.old_primary_stopped_s == nil then
     detail = a.old_primary .. " never stopped acknowledging writes after the cut"
   else
-    detail = string.format("%s acknowledged writes until %s after the cut (%d acknowledged, %d unknown, %d refused "
-      .. "after it; bound %g s); %s acknowledged writes from %s", a.old_primary,
-      a.old_primary_last_ack_s and fmt(a.old_primary_last_ack_s) or "0 s (none after it)", a.old_primary_acks_after_cut,
-      a.old_primary_unknown_after_cut, a.old_primary_refused_after_cut, accept_max, tostring(a.new_primary),
-      fmt(a.new_primary_first_ack_s))
+    detail = string.format("%s acknowledged writes until %s after the cut (bound %g s; after the cut: %d acknowledged, "
+      .. "%d unknown, %d refused from %s on); %s acknowledged writes from %s after the cut", a.old_primary,
+      a.old_primary_last_ack_s and fmt(a.old_primary_last_ack_s) or "0 s (none after it)", accept_max,
+      a.old_primary_acks_after_cut, a.old_primary_unknown_after_cut, a.old_primary_refused_after_cut,
+      fmt(a.old_primary_refused_s), tostring(a.new_primary), fmt(a.new_primary_first_ack_s))
   end
   return checkers.invariant(name, ok, evidence, detail)
 end
@@ -156,10 +157,11 @@ local function writes_recover(history, a)
     detail = "no order failed after the cut (was the fault injected?)"
     ok = false
   elseif not back then
-    detail = string.format("orders failing since %.1f s after the cut; none acknowledged afterwards", first_bad - cut_t)
+    detail = string.format("orders failing since %.1f s after the cut; none acknowledged afterwards",
+                           math.max(0, first_bad - cut_t))
   else
     detail = string.format("first failed order %.1f s after the cut, %d failed + %d unknown over %.1f s, orders "
-      .. "acknowledged again %.1f s after the cut (RTO, bound %g s)", first_bad - cut_t, failed, unknown,
+      .. "acknowledged again %.1f s after the cut (RTO, bound %g s)", math.max(0, first_bad - cut_t), failed, unknown,
       last_bad - first_bad, back - cut_t, rto_max)
   end
   return checkers.invariant("writes recover after the partition", ok, evidence, detail)

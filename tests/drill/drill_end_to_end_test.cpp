@@ -248,6 +248,50 @@ TEST(drill_gameday, db_failover_loses_no_acknowledged_order_in_sync_mode) {
   }
 }
 
+// The partition game day's short form (primary + 1 synchronous replica): `primary` cut off from etcd, the
+// clients, the health checks and its replica for 18 s while it runs. The write probe on every member's own
+// port shows no split brain, the old primary acknowledging nothing after the cut (its commits wait for the
+// standby it lost) and refusing writes once its Patroni demoted it, within the leader key's ttl; pg2 takes
+// over; no acknowledged order is lost and orders come back.
+TEST(drill_gameday, db_partition_has_no_split_brain_and_loses_no_acknowledged_order_in_sync_mode) {
+  temp_dir dir{"stampede-drill-test"};
+  auto r = drill("gameday_db_partition.lua", dir,
+                 {"--shop-arg", "--replicas", "--shop-arg", "1", "-e", "DURATION=34s", "-e", "FAULT_AT=4s", "-e",
+                  "FAULT_FOR=18s"});
+  EXPECT_EQ(r.code, 0) << r.log;
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  const auto& invariants = r.results.at("verify").at("invariants").as_array();
+  ASSERT_EQ(invariants.size(), 8u) << json::serialize(invariants);
+  for (const auto& inv : invariants) EXPECT_TRUE(inv.at("ok").as_bool()) << json::serialize(inv);
+  expect_faults_with_recovery(r, 1);
+  const auto& fault = r.results.at("chaos").at(0).as_object();
+  EXPECT_EQ(fault.at("resolved").as_string(), "pg1") << json::serialize(fault);
+  EXPECT_EQ(json::serialize(fault.at("links")), R"(["dcs:pg1","postgres:pg1","rest:pg1","replication:pg1"])");
+  EXPECT_EQ(invariants.at(0).at("name").as_string(), "acknowledged orders exist exactly once");
+  EXPECT_EQ(invariants.at(0).at("evidence").at("lost_count").to_number<int64_t>(), 0) << json::serialize(invariants.at(0));
+  const auto& split = invariants.at(5).as_object();
+  EXPECT_EQ(split.at("name").as_string(), "no split brain: never two members acknowledging writes at once");
+  EXPECT_EQ(split.at("evidence").at("overlap_s").to_number<double>(), 0.0) << json::serialize(split);
+  const auto& old = invariants.at(6).at("evidence").as_object();
+  EXPECT_EQ(invariants.at(6).at("name").as_string(), "the cut-off primary stopped acknowledging writes");
+  EXPECT_EQ(old.at("old_primary").as_string(), "pg1");
+  EXPECT_TRUE(old.at("accepting_at_cut").as_bool()) << json::serialize(old);
+  // In sync mode a commit on the cut-off primary waits for the standby: nothing acknowledged after the cut.
+  EXPECT_EQ(old.at("acks_after_cut").to_number<int64_t>(), 0) << json::serialize(old);
+  ASSERT_TRUE(old.contains("refused_from_s")) << "never demoted: " << json::serialize(old);
+  const double demoted = old.at("refused_from_s").to_number<double>();
+  EXPECT_LE(demoted, 10.0) << "demoted after the leader key's ttl: " << json::serialize(old);
+  EXPECT_EQ(old.at("new_primary").as_string(), "pg2") << json::serialize(old);
+  const double takeover = old.at("new_primary_first_ack_s").to_number<double>();
+  EXPECT_GT(takeover, demoted) << "the new primary acknowledged writes before the old one stopped";
+  const auto& writes = invariants.back().at("evidence").as_object();
+  EXPECT_EQ(invariants.back().at("name").as_string(), "writes recover after the partition");
+  const double rto = writes.at("rto_s").to_number<double>();
+  EXPECT_LE(rto, 30.0);
+  std::printf("[ measure ] db partition: old primary refused writes %.1f s after the cut, new primary acknowledged "
+              "from %.1f s, customers' RTO %.1f s\n", demoted, takeover, rto);
+}
+
 // The replica-lag game day's two short forms (primary + 1 replica; a 1.5 s latency toxic on the WAL that
 // the primary's replication link `replication:pg1` carries): the checker's outcome is set by the mode.
 const std::vector<std::string> replica_lag_form{"--shop-arg", "--replicas",  "--shop-arg", "1",

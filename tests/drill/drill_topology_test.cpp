@@ -359,6 +359,7 @@ TEST(topology_timeline, a_partition_of_a_link_group_cuts_every_link_both_ways_an
   EXPECT_EQ(r.at("resolved").as_string(), "pg1");
   EXPECT_EQ(json::serialize(r.at("links")), R"(["dcs:pg1","postgres:pg1"])");
   EXPECT_EQ(r.at("end_s").as_double(), 3.0);
+  EXPECT_EQ(json::serialize(r.at("parameters")), R"({"type":"timeout","stream":"both","attributes":{"timeout":0}})");
 
   leader = "pg2";  // after a failover, `primary` is the new leader
   const int second = timeline.inject(spec("partition", "primary"), 4.0);

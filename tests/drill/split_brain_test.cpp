@@ -33,6 +33,8 @@ TEST(split_brain, a_clean_handover_has_no_overlap_and_names_both_times) {
   EXPECT_FALSE(r.old_primary_last_ack_s.has_value()) << "nothing acknowledged after the cut";
   ASSERT_TRUE(r.old_primary_stopped_s.has_value());
   EXPECT_NEAR(*r.old_primary_stopped_s, 0.01, 1e-6);
+  ASSERT_TRUE(r.old_primary_refused_s.has_value());
+  EXPECT_NEAR(*r.old_primary_refused_s, 4.01, 1e-6) << "read-only from 14 s: 4 s after the cut";
   EXPECT_EQ(r.old_primary_acks_after_cut, 0);
   EXPECT_EQ(r.old_primary_unknown_after_cut, 20);
   EXPECT_EQ(r.old_primary_refused_after_cut, 80);
@@ -96,6 +98,7 @@ TEST(split_brain, nothing_happened) {
   EXPECT_FALSE(blind.old_primary_accepting_at_cut);
   EXPECT_FALSE(blind.old_primary_last_ack_s.has_value());
   EXPECT_FALSE(blind.old_primary_stopped_s.has_value());
+  EXPECT_FALSE(blind.old_primary_refused_s.has_value());
   EXPECT_TRUE(blind.new_primary.empty());
   const auto j = to_json(blind);
   EXPECT_TRUE(j.at("new_primary").is_null());

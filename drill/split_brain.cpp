@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_set>
 
 #include <boost/json.hpp>
 
@@ -99,6 +100,36 @@ split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts, 
     o.to_s -= t0;
   }
   return r;
+}
+
+durability_report check_acknowledged(std::span<const probe_attempt> attempts, std::span<const std::string> present,
+                                     std::optional<partition_cut> cut) {
+  const std::unordered_set<std::string> found(present.begin(), present.end());
+  std::vector<const probe_attempt*> sorted;
+  for (const auto& a : attempts) sorted.push_back(&a);
+  std::stable_sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->start_s < b->start_s; });
+  const double t0 = cut ? cut->at_s : 0;
+  durability_report r;
+  for (const auto* a : sorted) {
+    if (a->outcome != probe_outcome::ok) continue;
+    ++r.acknowledged;
+    if (found.contains(a->token)) continue;
+    ++r.lost_count;
+    if (r.lost.size() < 100) r.lost.push_back(a->token);
+    if (cut && a->start_s >= t0) ++r.lost_after_cut;
+    if (!r.first_lost_s) r.first_lost_s = a->end_s - t0;
+    r.last_lost_s = a->end_s - t0;
+  }
+  return r;
+}
+
+json::object to_json(const durability_report& r) {
+  json::array lost;
+  for (const auto& t : r.lost) lost.push_back(json::value(t));
+  auto opt = [](const std::optional<double>& v) { return v ? json::value(*v) : json::value(nullptr); };
+  return json::object{{"acknowledged", r.acknowledged}, {"lost", std::move(lost)},
+                      {"lost_count", r.lost_count},     {"lost_after_cut", r.lost_after_cut},
+                      {"first_lost_s", opt(r.first_lost_s)}, {"last_lost_s", opt(r.last_lost_s)}};
 }
 
 json::object to_json(const split_brain_report& r) {

@@ -29,6 +29,7 @@ struct probe_attempt {
   double start_s = 0;  // seconds on the probe's clock
   double end_s = 0;
   probe_outcome outcome = probe_outcome::refused;
+  std::string token;  // the row it wrote (unique per attempt), to find it again at the end
 };
 
 struct partition_cut {
@@ -57,6 +58,21 @@ struct split_brain_report {
   std::string new_primary;                        // the first other member to acknowledge a write after the cut
   std::optional<double> new_primary_first_ack_s;  // its first acknowledged write after the cut (end)
 };
+
+// Whether every acknowledged write is still there at the end, on the member that leads then: the tokens
+// of acknowledged attempts missing from `present` are lost (a failover that lost acknowledged writes, e.g.
+// asynchronous replication after the old primary acknowledged writes on its side of the partition).
+// Unknown attempts are not judged: they may or may not have committed.
+struct durability_report {
+  int acknowledged = 0;
+  std::vector<std::string> lost;  // tokens, in attempt order (at most 100 listed)
+  int lost_count = 0;
+  int lost_after_cut = 0;  // of them, acknowledged after the cut
+  std::optional<double> first_lost_s, last_lost_s;  // their acknowledgements (end), relative to the cut
+};
+durability_report check_acknowledged(std::span<const probe_attempt> attempts, std::span<const std::string> present,
+                                     std::optional<partition_cut> cut);
+boost::json::object to_json(const durability_report& report);
 
 // `attempts` in any order. Times in the report are relative to `cut` when there is one.
 split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts, std::optional<partition_cut> cut);

@@ -48,7 +48,7 @@ void write_probe::start() {
     try {
       pg::connection c{conninfo(m.port, password_), probe_settings()};
       if (c.exec("SELECT pg_is_in_recovery()").text(0, 0) != "f") continue;
-      c.exec("CREATE TABLE IF NOT EXISTS stampede_partition_probe (id bigserial PRIMARY KEY, member text NOT NULL, "
+      c.exec("CREATE TABLE IF NOT EXISTS stampede_partition_probe (token text PRIMARY KEY, member text NOT NULL, "
              "at timestamptz NOT NULL DEFAULT now())");
       created = true;
       break;
@@ -96,7 +96,8 @@ std::vector<probe_attempt> write_probe::attempts() const {
 void write_probe::run_member(size_t index) {
   const probe_member& m = members_[index];
   std::unique_ptr<pg::connection> session;
-  while (true) {
+  for (int64_t sequence = 1;; ++sequence) {
+    const std::string token = m.name + "-" + std::to_string(sequence);
     const auto started = std::chrono::steady_clock::now();
     const double start_s = now_s();
     probe_outcome outcome = probe_outcome::refused;
@@ -105,7 +106,7 @@ void write_probe::run_member(size_t index) {
     try {
       if (!session || !session->ok()) session = std::make_unique<pg::connection>(conninfo(m.port, password_), probe_settings());
       session->exec("BEGIN");
-      session->query("INSERT INTO stampede_partition_probe (member) VALUES ($1)", m.name);
+      session->query("INSERT INTO stampede_partition_probe (token, member) VALUES ($1, $2)", token, m.name);
       committing = true;
       session->commit();
       outcome = probe_outcome::ok;
@@ -115,10 +116,36 @@ void write_probe::run_member(size_t index) {
       session.reset();
     }
     std::unique_lock lock(mutex_);
-    if (attempts_.size() < max_attempts) attempts_.push_back({m.name, start_s, now_s(), outcome});
+    if (attempts_.size() < max_attempts) attempts_.push_back({m.name, start_s, now_s(), outcome, token});
     if (!error.empty()) last_error_[index] = error.substr(0, 300);
     if (wake_.wait_until(lock, started + interval_, [this] { return stopping_; })) return;  // pacing, or stop
   }
+}
+
+// The acknowledged writes looked up on the member that leads now (check_acknowledged).
+json::object write_probe::durability(const std::vector<probe_attempt>& attempts,
+                                     const std::optional<partition_cut>& cut) const {
+  std::string tokens;
+  for (const auto& a : attempts) {
+    if (a.outcome == probe_outcome::ok) tokens += (tokens.empty() ? "" : ",") + a.token;
+  }
+  std::string errors;
+  for (const auto& m : members_) {
+    try {
+      pg::connection c{conninfo(m.port, password_), probe_settings()};
+      if (c.exec("SELECT pg_is_in_recovery()").text(0, 0) != "f") continue;
+      const auto rows = c.query("SELECT token FROM stampede_partition_probe WHERE token = ANY(string_to_array($1, ','))",
+                                tokens);
+      std::vector<std::string> present;
+      for (int i = 0; i < rows.rows(); ++i) present.push_back(rows.text(i, 0));
+      json::object out = to_json(check_acknowledged(attempts, present, cut));
+      out["checked_on"] = m.name;
+      return out;
+    } catch (const std::exception& e) {
+      errors += " " + m.name + ": " + e.what();
+    }
+  }
+  return json::object{{"checked_on", nullptr}, {"error", "no member answers as primary:" + errors}};
 }
 
 json::object write_probe::snapshot() const {
@@ -144,7 +171,8 @@ json::object write_probe::snapshot() const {
   }
   return json::object{{"interval_ms", interval_.count()},
                       {"members", std::move(members)},
-                      {"analysis", to_json(analyse_split_brain(attempts, cut))}};
+                      {"analysis", to_json(analyse_split_brain(attempts, cut))},
+                      {"durability", durability(attempts, cut)}};
 }
 
 }  // namespace stampede::drill

@@ -55,11 +55,15 @@ class write_probe {
   // The partition of `member` began now.
   void mark_cut(const std::string& member);
   std::vector<probe_attempt> attempts() const;
-  // {"interval_ms", "members": [{name, port, attempts, ok, refused, unknown, last_error}], "analysis": ...}
+  // {"interval_ms", "members": [{name, port, ok, refused, unknown, last_error}], "analysis": the split-brain
+  // report, "durability": the acknowledged writes looked up on the member that leads now (bounded: a few
+  // seconds when no member answers)}
   boost::json::object snapshot() const;
 
  private:
   void run_member(size_t index);
+  boost::json::object durability(const std::vector<probe_attempt>& attempts,
+                                 const std::optional<partition_cut>& cut) const;
   double now_s() const;
 
   std::vector<probe_member> members_;

@@ -15,11 +15,14 @@
 -- step down before another can be elected); no acknowledged order lost; orders succeed again within RTO_MAX.
 -- With `--shop-arg --sync-replication --shop-arg off` the old primary acknowledges writes for the seconds
 -- until its demotion (the probe measures them: writes a client on its side was told were committed, lost
--- when it rejoins and is rewound); the shop's customers do not see them (their path was cut), so the shop's
--- invariants still hold, and "no split brain" still holds if it stops before the new one starts.
+-- when it rejoins and is rewound: "every write the probe saw acknowledged is on the primary at the end"
+-- fails and names them, exit 98, the expectation set by the mode as in gameday_db_failover.lua); the shop's
+-- customers do not see them (their path was cut), so the shop's invariants still hold, and "no split brain"
+-- still holds if it stops before the new one starts.
 -- Report: "no split brain" (each member's spans of acknowledged writes, their overlaps in seconds), "the
 -- cut-off primary stopped acknowledging writes" (its last acknowledged write after the cut, its first
--- refusal, unknown commits, within ACCEPT_MAX), "writes recover after the partition" (the customers' view
+-- refusal, unknown commits, within ACCEPT_MAX), "every write the probe saw acknowledged is on the primary at
+-- the end" (looked up by token on the member that leads after the heal), "writes recover after the partition" (the customers' view
 -- from the order history: first failed order, seconds with failed orders, RTO; and the probe's first write
 -- on the new primary), the shop's invariants, and results.chaos[1].recovery.
 -- Target: `primary` resolved when the fault fires; `-e TARGET=pg2` partitions a member by name.
@@ -78,8 +81,10 @@ local function probe_figures()
   local res = http.get(env.PARTITION_PROBE_URL, { name = "verify: partition probe", timeout = "5s" })
   if res.status ~= 200 then return nil, "the write probe answered " .. tostring(res.status) end
   local probe = res:json()
-  for k, v in pairs(probe.analysis) do
-    if type(v) == "userdata" then probe.analysis[k] = nil end
+  for _, t in ipairs({ probe.analysis, probe.durability }) do
+    for k, v in pairs(t) do
+      if type(v) == "userdata" then t[k] = nil end
+    end
   end
   return probe
 end
@@ -123,6 +128,18 @@ local function old_primary_stopped(a)
       fmt(a.old_primary_refused_s), tostring(a.new_primary), fmt(a.new_primary_first_ack_s))
   end
   return checkers.invariant(name, ok, evidence, detail)
+end
+
+-- The probe's acknowledged writes, looked up at the end on the member that leads then.
+local function probe_writes_kept(d)
+  local name = "every write the probe saw acknowledged is on the primary at the end"
+  if not d.checked_on then return checkers.invariant(name, false, d, tostring(d.error)) end
+  local ok = d.lost_count == 0
+  local detail = ok and string.format("%d acknowledged writes, all on %s", d.acknowledged, d.checked_on)
+    or string.format("%d of %d acknowledged writes missing on %s (%d acknowledged after the cut, from %s to %s "
+      .. "after it; e.g. %s)", d.lost_count, d.acknowledged, d.checked_on, d.lost_after_cut, fmt(d.first_lost_s),
+      fmt(d.last_lost_s), tostring(d.lost[1]))
+  return checkers.invariant(name, ok, d, detail)
 end
 
 -- The customers' view, from the order history (as gameday_db_failover.lua): when orders started failing
@@ -173,11 +190,14 @@ function verify(history)
   if not probe then
     out[#out + 1] = checkers.invariant("no split brain: never two members acknowledging writes at once", false, {}, err)
     out[#out + 1] = checkers.invariant("the cut-off primary stopped acknowledging writes", false, {}, err)
+    out[#out + 1] = checkers.invariant("every write the probe saw acknowledged is on the primary at the end", false, {},
+                                       err)
     out[#out + 1] = writes_recover(history, nil)
     return out
   end
   out[#out + 1] = no_split_brain(probe, probe.analysis)
   out[#out + 1] = old_primary_stopped(probe.analysis)
+  out[#out + 1] = probe_writes_kept(probe.durability)
   out[#out + 1] = writes_recover(history, probe.analysis)
   return out
 end

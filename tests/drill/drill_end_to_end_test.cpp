@@ -252,7 +252,7 @@ TEST(drill_gameday, db_failover_loses_no_acknowledged_order_in_sync_mode) {
 // clients, the health checks and its replica for 18 s while it runs. The write probe on every member's own
 // port shows no split brain, the old primary acknowledging nothing after the cut (its commits wait for the
 // standby it lost) and refusing writes once its Patroni demoted it, within the leader key's ttl; pg2 takes
-// over; no acknowledged order is lost and orders come back.
+// over; no acknowledged order and no acknowledged probe write is lost, and orders come back.
 TEST(drill_gameday, db_partition_has_no_split_brain_and_loses_no_acknowledged_order_in_sync_mode) {
   temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_db_partition.lua", dir,
@@ -261,7 +261,7 @@ TEST(drill_gameday, db_partition_has_no_split_brain_and_loses_no_acknowledged_or
   EXPECT_EQ(r.code, 0) << r.log;
   ASSERT_TRUE(r.results.is_object()) << r.log;
   const auto& invariants = r.results.at("verify").at("invariants").as_array();
-  ASSERT_EQ(invariants.size(), 8u) << json::serialize(invariants);
+  ASSERT_EQ(invariants.size(), 9u) << json::serialize(invariants);
   for (const auto& inv : invariants) EXPECT_TRUE(inv.at("ok").as_bool()) << json::serialize(inv);
   expect_faults_with_recovery(r, 1);
   const auto& fault = r.results.at("chaos").at(0).as_object();
@@ -284,6 +284,11 @@ TEST(drill_gameday, db_partition_has_no_split_brain_and_loses_no_acknowledged_or
   EXPECT_EQ(old.at("new_primary").as_string(), "pg2") << json::serialize(old);
   const double takeover = old.at("new_primary_first_ack_s").to_number<double>();
   EXPECT_GT(takeover, demoted) << "the new primary acknowledged writes before the old one stopped";
+  const auto& kept = invariants.at(7).as_object();
+  EXPECT_EQ(kept.at("name").as_string(), "every write the probe saw acknowledged is on the primary at the end");
+  EXPECT_EQ(kept.at("evidence").at("checked_on").as_string(), "pg2") << json::serialize(kept);
+  EXPECT_GT(kept.at("evidence").at("acknowledged").to_number<int64_t>(), 0) << json::serialize(kept);
+  EXPECT_EQ(kept.at("evidence").at("lost_count").to_number<int64_t>(), 0) << json::serialize(kept);
   const auto& writes = invariants.back().at("evidence").as_object();
   EXPECT_EQ(invariants.back().at("name").as_string(), "writes recover after the partition");
   const double rto = writes.at("rto_s").to_number<double>();

@@ -15,7 +15,7 @@ using outcome = probe_outcome;
 // One member's attempts every 0.2 s from `from` to `to` (exclusive), each taking 10 ms, with `result`.
 void add(std::vector<probe_attempt>& out, const std::string& member, double from, double to, outcome result) {
   const int n = static_cast<int>((to - from) / 0.2 + 0.5);
-  for (int i = 0; i < n; ++i) out.push_back({member, from + i * 0.2, from + i * 0.2 + 0.01, result});
+  for (int i = 0; i < n; ++i) out.push_back({member, from + i * 0.2, from + i * 0.2 + 0.01, result, {}});
 }
 
 TEST(split_brain, a_clean_handover_has_no_overlap_and_names_both_times) {
@@ -71,7 +71,7 @@ TEST(split_brain, two_members_acknowledging_at_once_is_an_overlap_in_seconds) {
 }
 
 TEST(split_brain, three_members_overlapping_count_each_moment_once) {
-  std::vector<probe_attempt> a{{"pg1", 0, 4, outcome::ok}, {"pg2", 1, 5, outcome::ok}, {"pg3", 2, 3, outcome::ok}};
+  std::vector<probe_attempt> a{{"pg1", 0, 4, outcome::ok, {}}, {"pg2", 1, 5, outcome::ok, {}}, {"pg3", 2, 3, outcome::ok, {}}};
   const auto r = analyse_split_brain(a, std::nullopt);
   EXPECT_EQ(r.overlaps.size(), 3u);
   EXPECT_NEAR(r.overlap_s, 3, 1e-9) << "[1, 4] is covered once, although three pairs overlap in it";
@@ -79,9 +79,9 @@ TEST(split_brain, three_members_overlapping_count_each_moment_once) {
 
 TEST(split_brain, a_refusal_ends_a_run_so_alternating_members_never_overlap) {
   // A member acknowledging a write after a refusal starts a new span: pg1 and pg2 take turns, never at once.
-  std::vector<probe_attempt> a{{"pg1", 0, 1, outcome::ok},  {"pg1", 1, 2, outcome::refused},
-                               {"pg2", 1.5, 2.5, outcome::ok}, {"pg2", 2.5, 3, outcome::unknown},
-                               {"pg1", 3, 4, outcome::ok}};
+  std::vector<probe_attempt> a{{"pg1", 0, 1, outcome::ok, {}},  {"pg1", 1, 2, outcome::refused, {}},
+                               {"pg2", 1.5, 2.5, outcome::ok, {}}, {"pg2", 2.5, 3, outcome::unknown, {}},
+                               {"pg1", 3, 4, outcome::ok, {}}};
   const auto r = analyse_split_brain(a, std::nullopt);
   EXPECT_EQ(r.spans.size(), 3u);
   EXPECT_TRUE(r.overlaps.empty());
@@ -111,6 +111,32 @@ TEST(split_brain, nothing_happened) {
   ASSERT_EQ(calm.spans.size(), 1u);
   EXPECT_EQ(calm.spans[0].writes, 25);
   EXPECT_FALSE(to_json(calm).at("split_brain").as_bool());
+}
+
+// Acknowledged writes looked up at the end: those missing are lost, unknown ones are not judged, and the
+// ones acknowledged after the cut are counted apart (the old primary's side of the partition).
+TEST(split_brain, acknowledged_writes_missing_at_the_end_are_lost) {
+  std::vector<probe_attempt> a{{"pg1", 1, 1.1, outcome::ok, "pg1-1"},      {"pg1", 2, 2.1, outcome::ok, "pg1-2"},
+                               {"pg1", 5, 5.1, outcome::ok, "pg1-3"},      {"pg1", 6, 6.1, outcome::ok, "pg1-4"},
+                               {"pg1", 7, 8, outcome::unknown, "pg1-5"},   {"pg2", 9, 9.1, outcome::ok, "pg2-1"},
+                               {"pg2", 3, 3.1, outcome::refused, "pg2-0"}};
+  const std::vector<std::string> present{"pg1-1", "pg1-2", "pg2-1"};
+  const auto r = check_acknowledged(a, present, partition_cut{"pg1", 4});
+  EXPECT_EQ(r.acknowledged, 5);
+  EXPECT_EQ(r.lost_count, 2);
+  EXPECT_EQ(r.lost, (std::vector<std::string>{"pg1-3", "pg1-4"}));
+  EXPECT_EQ(r.lost_after_cut, 2);
+  EXPECT_NEAR(*r.first_lost_s, 1.1, 1e-9);
+  EXPECT_NEAR(*r.last_lost_s, 2.1, 1e-9);
+  // Everything there (the synchronous case), and nothing happened at all.
+  const std::vector<std::string> all{"pg1-1", "pg1-2", "pg1-3", "pg1-4", "pg2-1"};
+  const auto kept = check_acknowledged(a, all, partition_cut{"pg1", 4});
+  EXPECT_EQ(kept.lost_count, 0);
+  EXPECT_FALSE(kept.first_lost_s.has_value());
+  const auto none = check_acknowledged({}, {}, std::nullopt);
+  EXPECT_EQ(none.acknowledged, 0);
+  EXPECT_EQ(none.lost_count, 0);
+  EXPECT_TRUE(to_json(none).at("first_lost_s").is_null());
 }
 
 }  // namespace

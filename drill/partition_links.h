@@ -18,13 +18,12 @@
 // timeline (any thread; they only read what attach() set, and the probe is thread-safe).
 #pragma once
 
+#include <boost/json/array.hpp>
+#include <boost/json/value.hpp>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/json/array.hpp>
-#include <boost/json/value.hpp>
 
 #include "chaos/proxy_server.h"
 #include "loadgen/run.h"
@@ -54,7 +53,7 @@ class partition_links {
 
  private:
   std::map<std::string, std::vector<std::string>> groups_;  // member -> its proxies
-  std::vector<std::pair<std::string, uint16_t>> rest_;     // member -> its REST port (direct)
+  std::vector<std::pair<std::string, uint16_t>> rest_;      // member -> its REST port (direct)
   std::shared_ptr<write_probe> probe_;
 };
 

@@ -1,10 +1,9 @@
 #include "drill/split_brain.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <map>
 #include <unordered_set>
-
-#include <boost/json.hpp>
 
 namespace stampede::drill {
 
@@ -44,8 +43,8 @@ void find_overlaps(split_brain_report& r) {
       if (a.member == b.member) continue;
       const double from = std::max(a.from_s, b.from_s), to = std::min(a.to_s, b.to_s);
       if (to <= from) continue;
-      r.overlaps.push_back({std::min(a.member, b.member) + "+" + std::max(a.member, b.member), from, to,
-                            a.writes + b.writes});
+      r.overlaps.push_back(
+          {std::min(a.member, b.member) + "+" + std::max(a.member, b.member), from, to, a.writes + b.writes});
     }
   }
   std::vector<std::pair<double, double>> intervals;
@@ -61,7 +60,8 @@ void find_overlaps(split_brain_report& r) {
 
 }  // namespace
 
-split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts, std::optional<partition_cut> cut) {
+split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts,
+                                       std::optional<partition_cut> cut) {
   split_brain_report r;
   r.attempts = static_cast<int>(attempts.size());
   r.cut = cut;
@@ -83,8 +83,10 @@ split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts, 
         r.old_primary_last_ack_s = a->end_s - t0;
       } else {
         if (!r.old_primary_stopped_s) r.old_primary_stopped_s = a->end_s - t0;
-        if (!r.old_primary_refused_s && a->outcome == probe_outcome::refused) r.old_primary_refused_s = a->end_s - t0;
-        ++(a->outcome == probe_outcome::unknown ? r.old_primary_unknown_after_cut : r.old_primary_refused_after_cut);
+        if (!r.old_primary_refused_s && a->outcome == probe_outcome::refused)
+          r.old_primary_refused_s = a->end_s - t0;
+        ++(a->outcome == probe_outcome::unknown ? r.old_primary_unknown_after_cut
+                                                : r.old_primary_refused_after_cut);
       }
     } else if (a->start_s >= t0 && a->outcome == probe_outcome::ok && r.new_primary.empty()) {
       r.new_primary = a->member;
@@ -102,8 +104,8 @@ split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts, 
   return r;
 }
 
-durability_report check_acknowledged(std::span<const probe_attempt> attempts, std::span<const std::string> present,
-                                     std::optional<partition_cut> cut) {
+durability_report check_acknowledged(std::span<const probe_attempt> attempts,
+                                     std::span<const std::string> present, std::optional<partition_cut> cut) {
   const std::unordered_set<std::string> found(present.begin(), present.end());
   std::vector<const probe_attempt*> sorted;
   for (const auto& a : attempts) sorted.push_back(&a);
@@ -127,8 +129,8 @@ json::object to_json(const durability_report& r) {
   json::array lost;
   for (const auto& t : r.lost) lost.push_back(json::value(t));
   auto opt = [](const std::optional<double>& v) { return v ? json::value(*v) : json::value(nullptr); };
-  return json::object{{"acknowledged", r.acknowledged}, {"lost", std::move(lost)},
-                      {"lost_count", r.lost_count},     {"lost_after_cut", r.lost_after_cut},
+  return json::object{{"acknowledged", r.acknowledged},      {"lost", std::move(lost)},
+                      {"lost_count", r.lost_count},          {"lost_after_cut", r.lost_after_cut},
                       {"first_lost_s", opt(r.first_lost_s)}, {"last_lost_s", opt(r.last_lost_s)}};
 }
 
@@ -136,7 +138,8 @@ json::object to_json(const split_brain_report& r) {
   auto spans = [](const std::vector<accepting_span>& list) {
     json::array out;
     for (const auto& s : list) {
-      out.push_back(json::object{{"member", s.member}, {"from_s", s.from_s}, {"to_s", s.to_s}, {"writes", s.writes}});
+      out.push_back(
+          json::object{{"member", s.member}, {"from_s", s.from_s}, {"to_s", s.to_s}, {"writes", s.writes}});
     }
     return out;
   };

@@ -1,24 +1,23 @@
 // The partition game day's analysis (gameday_db_partition.lua, docs/DRILLS.md): from small writes tried on
-// every Patroni member directly (write_probe.h), when each member acknowledged writes, how long the member cut
-// off kept acknowledging them after the cut, when another member started, and whether two members ever
+// every Patroni member directly (write_probe.h), when each member acknowledged writes, how long the member
+// cut off kept acknowledging them after the cut, when another member started, and whether two members ever
 // acknowledged writes at the same time (split brain).
 //
 // A member *accepts writes* over a run of consecutive acknowledged attempts on it, from the start of the
 // first to the end of the last (a write acknowledged anywhere in that span is possible, so the span is the
 // conservative one for a split-brain verdict). Two members' spans that intersect are a split brain: the
-// overlap is reported in seconds, with each interval. An attempt that is not acknowledged (refused: read-only,
-// no server; unknown: a commit whose answer never came, e.g. waiting for a synchronous standby that cannot
-// answer) ends a member's run.
+// overlap is reported in seconds, with each interval. An attempt that is not acknowledged (refused:
+// read-only, no server; unknown: a commit whose answer never came, e.g. waiting for a synchronous standby
+// that cannot answer) ends a member's run.
 //
 // Thread-safety: pure functions.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <boost/json/object.hpp>
 
 namespace stampede::drill {
 
@@ -46,16 +45,16 @@ struct accepting_span {
 struct split_brain_report {
   int attempts = 0;
   std::optional<partition_cut> cut;
-  std::vector<accepting_span> spans;     // every member's, in time order
-  std::vector<accepting_span> overlaps;  // member = "pgA+pgB": both accepted writes over [from_s, to_s]
-  double overlap_s = 0;                  // total time two members or more accepted writes at once
+  std::vector<accepting_span> spans;          // every member's, in time order
+  std::vector<accepting_span> overlaps;       // member = "pgA+pgB": both accepted writes over [from_s, to_s]
+  double overlap_s = 0;                       // total time two members or more accepted writes at once
   bool old_primary_accepting_at_cut = false;  // its last attempt before the cut was acknowledged
-  std::optional<double> old_primary_last_ack_s;   // its last acknowledged write after the cut (end, from the cut)
-  std::optional<double> old_primary_stopped_s;    // its first attempt after the cut that was not acknowledged (end)
-  std::optional<double> old_primary_refused_s;    // its first attempt after the cut that was refused (end): demoted
-                                                  // (read-only) or stopped, where `unknown` were commits left waiting
+  // The old primary after the cut (times from the cut, at an attempt's end): its last acknowledged write,
+  // its first attempt not acknowledged, its first refused one (demoted: read-only, or stopped; `unknown`
+  // attempts before it were commits left waiting).
+  std::optional<double> old_primary_last_ack_s, old_primary_stopped_s, old_primary_refused_s;
   int old_primary_acks_after_cut = 0, old_primary_unknown_after_cut = 0, old_primary_refused_after_cut = 0;
-  std::string new_primary;                        // the first other member to acknowledge a write after the cut
+  std::string new_primary;  // the first other member to acknowledge a write after the cut
   std::optional<double> new_primary_first_ack_s;  // its first acknowledged write after the cut (end)
 };
 
@@ -67,15 +66,16 @@ struct durability_report {
   int acknowledged = 0;
   std::vector<std::string> lost;  // tokens, in attempt order (at most 100 listed)
   int lost_count = 0;
-  int lost_after_cut = 0;  // of them, acknowledged after the cut
+  int lost_after_cut = 0;                           // of them, acknowledged after the cut
   std::optional<double> first_lost_s, last_lost_s;  // their acknowledgements (end), relative to the cut
 };
-durability_report check_acknowledged(std::span<const probe_attempt> attempts, std::span<const std::string> present,
-                                     std::optional<partition_cut> cut);
+durability_report check_acknowledged(std::span<const probe_attempt> attempts,
+                                     std::span<const std::string> present, std::optional<partition_cut> cut);
 boost::json::object to_json(const durability_report& report);
 
 // `attempts` in any order. Times in the report are relative to `cut` when there is one.
-split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts, std::optional<partition_cut> cut);
+split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts,
+                                       std::optional<partition_cut> cut);
 
 boost::json::object to_json(const split_brain_report& report);
 

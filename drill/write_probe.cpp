@@ -1,7 +1,6 @@
 #include "drill/write_probe.h"
 
 #include <boost/json.hpp>
-
 #include <stdexcept>
 
 #include "common/http_server.h"
@@ -18,7 +17,8 @@ namespace {
 constexpr size_t max_attempts = 200'000;  // ~6 h of 3 members at 150 ms: a bound, never reached by a drill
 
 std::string conninfo(uint16_t port, const std::string& password) {
-  return "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=postgres password=" + password;
+  return "host=127.0.0.1 port=" + std::to_string(port) +
+         " user=postgres dbname=postgres password=" + password;
 }
 
 pg::settings probe_settings() {
@@ -32,8 +32,12 @@ pg::settings probe_settings() {
 
 }  // namespace
 
-write_probe::write_probe(std::vector<probe_member> members, std::string password, std::chrono::milliseconds interval)
-    : members_(std::move(members)), password_(std::move(password)), interval_(interval), last_error_(members_.size()) {}
+write_probe::write_probe(std::vector<probe_member> members, std::string password,
+                         std::chrono::milliseconds interval)
+    : members_(std::move(members)),
+      password_(std::move(password)),
+      interval_(interval),
+      last_error_(members_.size()) {}
 
 write_probe::~write_probe() { stop(); }
 
@@ -48,8 +52,10 @@ void write_probe::start() {
     try {
       pg::connection c{conninfo(m.port, password_), probe_settings()};
       if (c.exec("SELECT pg_is_in_recovery()").text(0, 0) != "f") continue;
-      c.exec("CREATE TABLE IF NOT EXISTS stampede_partition_probe (token text PRIMARY KEY, member text NOT NULL, "
-             "at timestamptz NOT NULL DEFAULT now())");
+      c.exec(
+          "CREATE TABLE IF NOT EXISTS stampede_partition_probe (token text PRIMARY KEY, member text NOT "
+          "NULL, "
+          "at timestamptz NOT NULL DEFAULT now())");
       created = true;
       break;
     } catch (const std::exception& e) {
@@ -104,7 +110,8 @@ void write_probe::run_member(size_t index) {
     std::string error;
     bool committing = false;
     try {
-      if (!session || !session->ok()) session = std::make_unique<pg::connection>(conninfo(m.port, password_), probe_settings());
+      if (!session || !session->ok())
+        session = std::make_unique<pg::connection>(conninfo(m.port, password_), probe_settings());
       session->exec("BEGIN");
       session->query("INSERT INTO stampede_partition_probe (token, member) VALUES ($1, $2)", token, m.name);
       committing = true;
@@ -134,8 +141,8 @@ json::object write_probe::durability(const std::vector<probe_attempt>& attempts,
     try {
       pg::connection c{conninfo(m.port, password_), probe_settings()};
       if (c.exec("SELECT pg_is_in_recovery()").text(0, 0) != "f") continue;
-      const auto rows = c.query("SELECT token FROM stampede_partition_probe WHERE token = ANY(string_to_array($1, ','))",
-                                tokens);
+      const auto rows = c.query(
+          "SELECT token FROM stampede_partition_probe WHERE token = ANY(string_to_array($1, ','))", tokens);
       std::vector<std::string> present;
       for (int i = 0; i < rows.rows(); ++i) present.push_back(rows.text(i, 0));
       json::object out = to_json(check_acknowledged(attempts, present, cut));

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -23,8 +24,6 @@
 #include <thread>
 #include <vector>
 
-#include <boost/json/object.hpp>
-
 #include "drill/split_brain.h"
 
 namespace stampede::http {
@@ -34,7 +33,7 @@ class server;
 namespace stampede::drill {
 
 struct probe_member {
-  std::string name;  // pg1, pg2, ...
+  std::string name;   // pg1, pg2, ...
   uint16_t port = 0;  // its own PostgreSQL port on 127.0.0.1
 };
 

@@ -16,8 +16,8 @@ std::map<std::string, std::string> parse_member_addresses(std::string_view text,
     text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
     const size_t eq = item.find('=');
     const std::string_view member = item.substr(0, eq);
-    if (eq == std::string_view::npos || member.size() < 3 || member.size() > 4 || member.substr(0, 2) != "pg" ||
-        member.find_first_not_of("0123456789", 2) != std::string_view::npos) {
+    if (eq == std::string_view::npos || member.size() < 3 || member.size() > 4 ||
+        member.substr(0, 2) != "pg" || member.find_first_not_of("0123456789", 2) != std::string_view::npos) {
       throw std::invalid_argument(name + " takes MEMBER=HOST:PORT,... with members pg1, pg2, ... (got '" +
                                   std::string{item} + "')");
     }
@@ -37,8 +37,8 @@ member_link_options parse_member_link_options(const arg_list& a) {
   for (size_t start = 0; start < ports.size();) {
     const size_t comma = std::min(ports.find(',', start), ports.size());
     const std::string p = ports.substr(start, comma - start);
-    if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) < 1 ||
-        std::stoi(p) > 65535) {
+    if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(p) < 1 || std::stoi(p) > 65535) {
       throw std::invalid_argument("--rest-ports are ports 1..65535");
     }
     o.rest_ports.push_back(static_cast<uint16_t>(std::stoi(p)));
@@ -46,7 +46,8 @@ member_link_options parse_member_link_options(const arg_list& a) {
   }
   if (o.empty()) return o;
   if (a.get("ha", "none") != "patroni") {
-    throw std::invalid_argument("--dcs-via, --postgres-via, --rest-via, --etcd-port and --rest-ports need --ha patroni");
+    throw std::invalid_argument(
+        "--dcs-via, --postgres-via, --rest-via, --etcd-port and --rest-ports need --ha patroni");
   }
   const int64_t members = a.get_int("replicas", 2, 0, 8) + 1;
   if (!o.rest_ports.empty() && static_cast<int64_t>(o.rest_ports.size()) != members) {

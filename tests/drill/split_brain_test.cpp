@@ -20,11 +20,11 @@ void add(std::vector<probe_attempt>& out, const std::string& member, double from
 
 TEST(split_brain, a_clean_handover_has_no_overlap_and_names_both_times) {
   std::vector<probe_attempt> a;
-  add(a, "pg1", 0, 10, outcome::ok);         // the primary until the cut at 10 s
-  add(a, "pg1", 10, 14, outcome::unknown);   // commits wait for the standby it lost
-  add(a, "pg1", 14, 30, outcome::refused);   // demoted: read-only or stopped
-  add(a, "pg2", 0, 21, outcome::refused);    // the replica: read-only
-  add(a, "pg2", 21, 30, outcome::ok);        // promoted
+  add(a, "pg1", 0, 10, outcome::ok);        // the primary until the cut at 10 s
+  add(a, "pg1", 10, 14, outcome::unknown);  // commits wait for the standby it lost
+  add(a, "pg1", 14, 30, outcome::refused);  // demoted: read-only or stopped
+  add(a, "pg2", 0, 21, outcome::refused);   // the replica: read-only
+  add(a, "pg2", 21, 30, outcome::ok);       // promoted
   const auto r = analyse_split_brain(a, partition_cut{"pg1", 10});
   EXPECT_EQ(r.attempts, static_cast<int>(a.size()));
   EXPECT_TRUE(r.overlaps.empty());
@@ -71,7 +71,8 @@ TEST(split_brain, two_members_acknowledging_at_once_is_an_overlap_in_seconds) {
 }
 
 TEST(split_brain, three_members_overlapping_count_each_moment_once) {
-  std::vector<probe_attempt> a{{"pg1", 0, 4, outcome::ok, {}}, {"pg2", 1, 5, outcome::ok, {}}, {"pg3", 2, 3, outcome::ok, {}}};
+  std::vector<probe_attempt> a{
+      {"pg1", 0, 4, outcome::ok, {}}, {"pg2", 1, 5, outcome::ok, {}}, {"pg3", 2, 3, outcome::ok, {}}};
   const auto r = analyse_split_brain(a, std::nullopt);
   EXPECT_EQ(r.overlaps.size(), 3u);
   EXPECT_NEAR(r.overlap_s, 3, 1e-9) << "[1, 4] is covered once, although three pairs overlap in it";
@@ -79,8 +80,10 @@ TEST(split_brain, three_members_overlapping_count_each_moment_once) {
 
 TEST(split_brain, a_refusal_ends_a_run_so_alternating_members_never_overlap) {
   // A member acknowledging a write after a refusal starts a new span: pg1 and pg2 take turns, never at once.
-  std::vector<probe_attempt> a{{"pg1", 0, 1, outcome::ok, {}},  {"pg1", 1, 2, outcome::refused, {}},
-                               {"pg2", 1.5, 2.5, outcome::ok, {}}, {"pg2", 2.5, 3, outcome::unknown, {}},
+  std::vector<probe_attempt> a{{"pg1", 0, 1, outcome::ok, {}},
+                               {"pg1", 1, 2, outcome::refused, {}},
+                               {"pg2", 1.5, 2.5, outcome::ok, {}},
+                               {"pg2", 2.5, 3, outcome::unknown, {}},
                                {"pg1", 3, 4, outcome::ok, {}}};
   const auto r = analyse_split_brain(a, std::nullopt);
   EXPECT_EQ(r.spans.size(), 3u);
@@ -116,10 +119,11 @@ TEST(split_brain, nothing_happened) {
 // Acknowledged writes looked up at the end: those missing are lost, unknown ones are not judged, and the
 // ones acknowledged after the cut are counted apart (the old primary's side of the partition).
 TEST(split_brain, acknowledged_writes_missing_at_the_end_are_lost) {
-  std::vector<probe_attempt> a{{"pg1", 1, 1.1, outcome::ok, "pg1-1"},      {"pg1", 2, 2.1, outcome::ok, "pg1-2"},
-                               {"pg1", 5, 5.1, outcome::ok, "pg1-3"},      {"pg1", 6, 6.1, outcome::ok, "pg1-4"},
-                               {"pg1", 7, 8, outcome::unknown, "pg1-5"},   {"pg2", 9, 9.1, outcome::ok, "pg2-1"},
-                               {"pg2", 3, 3.1, outcome::refused, "pg2-0"}};
+  std::vector<probe_attempt> a{
+      {"pg1", 1, 1.1, outcome::ok, "pg1-1"},     {"pg1", 2, 2.1, outcome::ok, "pg1-2"},
+      {"pg1", 5, 5.1, outcome::ok, "pg1-3"},     {"pg1", 6, 6.1, outcome::ok, "pg1-4"},
+      {"pg1", 7, 8, outcome::unknown, "pg1-5"},  {"pg2", 9, 9.1, outcome::ok, "pg2-1"},
+      {"pg2", 3, 3.1, outcome::refused, "pg2-0"}};
   const std::vector<std::string> present{"pg1-1", "pg1-2", "pg2-1"};
   const auto r = check_acknowledged(a, present, partition_cut{"pg1", 4});
   EXPECT_EQ(r.acknowledged, 5);

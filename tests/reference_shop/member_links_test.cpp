@@ -14,7 +14,9 @@ namespace stampede::shop {
 namespace {
 
 arg_list args_of(std::vector<std::string> words) {
-  static const cli::command spec{"links-test", "", "",
+  static const cli::command spec{"links-test",
+                                 "",
+                                 "",
                                  {{"--dcs-via", {}, "pgK=ADDR"},
                                   {"--postgres-via", {}, "pgK=ADDR"},
                                   {"--rest-via", {}, "pgK=ADDR"},
@@ -32,9 +34,9 @@ arg_list args_of(std::vector<std::string> words) {
 }
 
 TEST(member_links, flags_name_members_and_addresses) {
-  const auto o = parse_member_link_options(args_of({"--ha", "patroni", "--replicas", "1", "--dcs-via",
-                                                    "pg1=127.0.0.1:7001,pg2=127.0.0.1:7002", "--postgres-via",
-                                                    "pg1=127.0.0.1:7011", "--rest-via", "pg2=[::1]:7022"}));
+  const auto o = parse_member_link_options(
+      args_of({"--ha", "patroni", "--replicas", "1", "--dcs-via", "pg1=127.0.0.1:7001,pg2=127.0.0.1:7002",
+               "--postgres-via", "pg1=127.0.0.1:7011", "--rest-via", "pg2=[::1]:7022"}));
   EXPECT_EQ(o.dcs_via.at("pg1"), "127.0.0.1:7001");
   EXPECT_EQ(o.dcs_via.at("pg2"), "127.0.0.1:7002");
   EXPECT_EQ(o.postgres_via.at("pg1"), "127.0.0.1:7011");
@@ -55,7 +57,8 @@ TEST(member_links, flags_name_members_and_addresses) {
   expect_error({"--dcs-via", "pg1=127.0.0.1:1"}, "need --ha patroni");
   expect_error({"--ha", "patroni", "--dcs-via", "etcd=127.0.0.1:1"}, "--dcs-via takes MEMBER=HOST:PORT");
   expect_error({"--ha", "patroni", "--postgres-via", "pg1=127.0.0.1"}, "--postgres-via");
-  expect_error({"--ha", "patroni", "--replicas", "1", "--rest-via", "pg3=127.0.0.1:9"}, "pg3 is not a member");
+  expect_error({"--ha", "patroni", "--replicas", "1", "--rest-via", "pg3=127.0.0.1:9"},
+               "pg3 is not a member");
   expect_error({"--ha", "patroni", "--replicas", "1", "--rest-ports", "7201"}, "one port per member");
   expect_error({"--ha", "patroni", "--rest-ports", "7201,x,7"}, "--rest-ports are ports");
   expect_error({"--etcd-port", "7100"}, "need --ha patroni");

@@ -155,8 +155,8 @@ void partition_links::attach(const json::value& topology, loadgen::run_request& 
     const std::string member = t == "primary" ? leader_now(rest_) : std::string{t};
     const auto it = groups_.find(member);
     if (it == groups_.end()) throw std::runtime_error("'" + member + "' is not a Patroni member");
-    probe->mark_cut(member);
-    return loadgen::link_group{member, it->second};
+    // The cut's time is when every link is cut (the probe's "after the cut" must not begin earlier).
+    return loadgen::link_group{member, it->second, [probe, member] { probe->mark_cut(member); }};
   };
 }
 

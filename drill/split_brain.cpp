@@ -74,10 +74,13 @@ split_brain_report analyse_split_brain(std::span<const probe_attempt> attempts,
   std::stable_sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->start_s < b->start_s; });
   for (const auto* a : sorted) {
     if (a->member == cut->member) {
-      if (a->start_s < t0) {
+      if (a->end_s <= t0) {  // answered before the cut: was it accepting then?
         r.old_primary_accepting_at_cut = a->outcome == probe_outcome::ok;
         continue;
       }
+      // In flight at the cut and acknowledged: neither before nor after (its commit may have replicated
+      // before the cut); in flight and not acknowledged: the first sign that it stopped.
+      if (a->outcome == probe_outcome::ok && a->start_s < t0) continue;
       if (a->outcome == probe_outcome::ok) {
         ++r.old_primary_acks_after_cut;
         r.old_primary_last_ack_s = a->end_s - t0;

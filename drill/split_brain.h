@@ -48,8 +48,9 @@ struct split_brain_report {
   std::vector<accepting_span> spans;          // every member's, in time order
   std::vector<accepting_span> overlaps;       // member = "pgA+pgB": both accepted writes over [from_s, to_s]
   double overlap_s = 0;                       // total time two members or more accepted writes at once
-  bool old_primary_accepting_at_cut = false;  // its last attempt before the cut was acknowledged
-  // The old primary after the cut (times from the cut, at an attempt's end): its last acknowledged write,
+  bool old_primary_accepting_at_cut = false;  // its last attempt answered before the cut was acknowledged
+  // The old primary after the cut (times from the cut, at an attempt's end; acknowledged attempts count when
+  // they began after the cut, the others when they ended after it): its last acknowledged write,
   // its first attempt not acknowledged, its first refused one (demoted: read-only, or stopped; `unknown`
   // attempts before it were commits left waiting).
   std::optional<double> old_primary_last_ack_s, old_primary_stopped_s, old_primary_refused_s;

@@ -173,16 +173,19 @@ int chaos_timeline::inject(const fault_spec& spec, double now_s) {
       toxic.name = "fault" + std::to_string(f->id) + "_" + std::string(chaos::to_string(toxic.type));
       f->toxic_name = toxic.name;
       std::vector<std::string> targets{spec.target};
+      std::function<void()> applied;
       if (!proxies_->proxy(spec.target)) {  // validate() let it through: a group
         link_group group = groups_.resolve(spec.target);
         if (group.proxies.empty()) throw std::runtime_error("'" + spec.target + "' has no links");
         targets = std::move(group.proxies);
         f->resolved = std::move(group.resolved);
+        applied = std::move(group.applied);
       }
       for (const auto& t : targets) {
         proxies_->add_toxic(t, toxic);
         f->proxies.push_back(t);
       }
+      if (applied) applied();
     } else {
       chaos::process_faults& p = process_for(spec);
       f->process = &p;

@@ -49,6 +49,7 @@ bool is_node_fault(std::string_view fault) noexcept;
 struct link_group {
   std::string resolved;              // what the target stood for when the fault fired ("pg1"), for records
   std::vector<std::string> proxies;  // the proxies to act on
+  std::function<void()> applied;     // optional: called once the fault acts on every one of them
 };
 struct link_group_resolver {
   std::function<bool(std::string_view)> known;          // validate(): whether the name is a group

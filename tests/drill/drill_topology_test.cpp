@@ -325,13 +325,18 @@ TEST(topology_timeline, a_partition_of_a_link_group_cuts_every_link_both_ways_an
   chaos_timeline timeline(1, "", proxies);
   std::string leader = "pg1";
   int resolved = 0;
+  std::string applied_to;
+  size_t links_cut_when_applied = 0;
   link_group_resolver groups;
   groups.known = [](std::string_view t) { return t == "primary" || t == "pg1" || t == "pg2"; };
   groups.resolve = [&](std::string_view t) {
     ++resolved;
     const std::string member = t == "primary" ? leader : std::string{t};
     if (member.empty()) throw std::runtime_error("no Patroni member answers as leader");
-    link_group g{member, {"dcs:" + member}};
+    link_group g{member, {"dcs:" + member}, [&, member] {
+                   applied_to = member;
+                   links_cut_when_applied = proxies->proxy("dcs:" + member)->toxics.size();
+                 }};
     if (member == "pg1") g.proxies.push_back("postgres:pg1");
     return g;
   };
@@ -351,6 +356,8 @@ TEST(topology_timeline, a_partition_of_a_link_group_cuts_every_link_both_ways_an
     EXPECT_EQ(toxics[0].timeout, 0);
   }
   EXPECT_TRUE(proxies->proxy("dcs:pg2")->toxics.empty());
+  EXPECT_EQ(applied_to, "pg1");
+  EXPECT_EQ(links_cut_when_applied, 1u) << "told once the links are cut, not before";
   timeline.heal(id, 3.0);
   for (const char* name : {"dcs:pg1", "postgres:pg1"}) EXPECT_TRUE(proxies->proxy(name)->toxics.empty()) << name;
   auto records = timeline.records();

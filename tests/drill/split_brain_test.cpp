@@ -70,6 +70,23 @@ TEST(split_brain, two_members_acknowledging_at_once_is_an_overlap_in_seconds) {
   EXPECT_TRUE(to_json(r).at("split_brain").as_bool());
 }
 
+// An attempt in flight at the cut: a commit left waiting for the standby is the first sign the old primary
+// stopped, and says nothing about whether it was accepting before (the one answered before the cut does);
+// one acknowledged while in flight is not counted as acknowledged after the cut.
+TEST(split_brain, attempts_in_flight_at_the_cut) {
+  std::vector<probe_attempt> a{{"pg1", 9.6, 9.61, outcome::ok, {}},
+                               {"pg1", 9.8, 10.8, outcome::unknown, {}},
+                               {"pg1", 11, 12, outcome::unknown, {}}};
+  auto r = analyse_split_brain(a, partition_cut{"pg1", 10});
+  EXPECT_TRUE(r.old_primary_accepting_at_cut);
+  EXPECT_NEAR(*r.old_primary_stopped_s, 0.8, 1e-9);
+  EXPECT_EQ(r.old_primary_unknown_after_cut, 2);
+  a.push_back({"pg1", 9.99, 10.01, outcome::ok, {}});
+  r = analyse_split_brain(a, partition_cut{"pg1", 10});
+  EXPECT_EQ(r.old_primary_acks_after_cut, 0);
+  EXPECT_FALSE(r.old_primary_last_ack_s.has_value());
+}
+
 TEST(split_brain, three_members_overlapping_count_each_moment_once) {
   std::vector<probe_attempt> a{
       {"pg1", 0, 4, outcome::ok, {}}, {"pg2", 1, 5, outcome::ok, {}}, {"pg3", 2, 3, outcome::ok, {}}};

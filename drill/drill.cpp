@@ -21,6 +21,7 @@
 #include "drill/backup_service.h"
 #include "drill/drill_run.h"
 #include "drill/failover_rpo.h"
+#include "drill/partition_links.h"
 #include "drill/replication_links.h"
 #include "drill/shop_process.h"
 #include "drill/work_dir.h"
@@ -262,6 +263,7 @@ int run_drill(const drill_request& request) {
 
   std::shared_ptr<chaos::proxy_server> proxies;
   std::unique_ptr<shop_process> shop;
+  std::unique_ptr<partition_links> partition;  // a Patroni member's links and the write probe, when asked
   json::array links;
   try {
     fs::create_directories(request.out_dir);
@@ -294,6 +296,11 @@ int run_drill(const drill_request& request) {
     const auto replication = add_replication_links(args, *proxies, links);
     args.insert(args.end(), replication.begin(), replication.end());
     for (auto& a : add_data_links(args, *proxies, links)) args.push_back(std::move(a));  // db:nodeK, redis:nodeK
+    if (partition_links::requested(request.scenario)) {
+      partition = std::make_unique<partition_links>();
+      const auto member_links = partition->add(args, *proxies, links);
+      args.insert(args.end(), member_links.begin(), member_links.end());
+    }
     // PostgreSQL runs as the postgres user when we are root; the work directory is private (0700).
     if (shop_runs_postgres(args)) work_holder->let_other_users_enter();
     std::string program = request.stampede_binary;
@@ -333,6 +340,14 @@ int run_drill(const drill_request& request) {
     run.env["DB_SYNC_REPLICATION"] = sync->as_bool() ? "on" : "off";
   }
   run.proxies = proxies;
+  if (partition) {
+    try {
+      partition->attach(shop->topology(), run);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "stampede drill: %s\n", e.what());
+      return exit_environment;
+    }
+  }
   run.topology_path = shop->topology_path().string();
   std::unique_ptr<backup_service> backup;  // --wal-archive on: the backup game day's operator (env.BACKUP_URL)
   try {

@@ -22,11 +22,25 @@ bool is_node_fault(std::string_view fault) noexcept {
 
 bool fault_spec::network() const { return !is_node_fault(fault); }
 
+namespace {
+
+// `partition`: nothing passes either way until the heal, connections held open (as a cut cable: peers
+// find out by their own timeouts), then closed at the heal (the streams lost data).
+chaos::toxic_spec toxic_of(const fault_spec& spec) {
+  if (spec.fault != "partition") return chaos::parse_toxic(spec.toxic_json);
+  chaos::toxic_spec toxic;
+  toxic.type = chaos::toxic_type::timeout;
+  toxic.stream = chaos::stream_direction::both;
+  toxic.timeout = 0;
+  return toxic;
+}
+
+}  // namespace
+
 struct chaos_timeline::active_fault {
   int id = 0;
   fault_spec spec;
   std::string toxic_name;
-  std::vector<std::string> proxies;  // a network fault's proxies: its target, or all a `prefix*` names
   double planned_start_s = -1;
   double start_s = -1;
   double end_s = -1;                 // -1 while active
@@ -34,6 +48,8 @@ struct chaos_timeline::active_fault {
   uint64_t injections = 0;
   std::string error;
   chaos::process_faults* process = nullptr;
+  std::vector<std::string> proxies;  // network faults: the proxies acted on (the target, a `prefix*`'s, a group's)
+  std::string resolved;              // a group target: what it stood for when the fault fired
   pid_t down_pid = 0;            // kill/terminate/restart: the pid taken down
   bool watch_back = false;       // its return can be seen (see observe)
   std::optional<double> back_s;  // when it ran again under a new pid
@@ -74,6 +90,11 @@ std::string chaos_timeline::add_proxy(const std::string& name, const std::string
   return proxies_->add_proxy(config).config.listen;
 }
 
+void chaos_timeline::set_link_groups(link_group_resolver resolver) {
+  std::lock_guard lock(mutex_);
+  groups_ = std::move(resolver);
+}
+
 bool chaos_timeline::has_proxies() const {
   std::lock_guard lock(mutex_);
   return proxies_ != nullptr;
@@ -82,15 +103,16 @@ bool chaos_timeline::has_proxies() const {
 void chaos_timeline::validate(const fault_spec& spec) const {
   if (spec.fault.empty()) throw std::invalid_argument("fault: required");
   if (spec.network()) {
-    if (!chaos::parse_toxic_type(spec.fault)) {
+    if (spec.fault != "partition" && !chaos::parse_toxic_type(spec.fault)) {
       throw std::invalid_argument("unknown fault '" + spec.fault +
                                   "' (network: latency, bandwidth, slow_close, timeout, reset_peer, slicer, "
-                                  "limit_data, limit_time, slow_open, packet_loss, http_abort, http_delay; "
-                                  "node: kill, terminate, pause, restart)");
+                                  "limit_data, limit_time, slow_open, packet_loss, http_abort, http_delay, "
+                                  "partition; node: kill, terminate, pause, restart)");
     }
-    (void)chaos::parse_toxic(spec.toxic_json);  // throws with the attribute's name
+    (void)toxic_of(spec);  // throws with the attribute's name
     std::lock_guard lock(mutex_);
-    if (network_targets_locked(spec.target).empty()) {
+    const bool known_group = proxies_ && groups_ && groups_.known(spec.target);
+    if (network_targets_locked(spec.target).empty() && !known_group) {
       throw std::invalid_argument("network fault target '" + spec.target +
                                   (spec.target.ends_with('*') ? "' names no proxy of this run"
                                                               : "' is not a proxy of this run") +
@@ -164,13 +186,24 @@ int chaos_timeline::inject(const fault_spec& spec, double now_s) {
   if (spec.duration) f->planned_end_s = now_s + std::chrono::duration<double>(*spec.duration).count();
   try {
     if (spec.network()) {
-      chaos::toxic_spec toxic = chaos::parse_toxic(spec.toxic_json);
+      chaos::toxic_spec toxic = toxic_of(spec);
       toxic.name = "fault" + std::to_string(f->id) + "_" + std::string(chaos::to_string(toxic.type));
       f->toxic_name = toxic.name;
-      for (const auto& proxy : network_targets_locked(spec.target)) {
-        proxies_->add_toxic(proxy, toxic);
-        f->proxies.push_back(proxy);  // healed (removed) by heal_locked, also after a later one failed
+      std::vector<std::string> targets = network_targets_locked(spec.target);
+      std::function<void()> applied;
+      if (targets.empty()) {  // validate() let it through: a group of the embedder's
+        if (!groups_) throw std::runtime_error("'" + spec.target + "' is not a proxy of this run");
+        link_group group = groups_.resolve(spec.target);
+        if (group.proxies.empty()) throw std::runtime_error("'" + spec.target + "' has no links");
+        targets = std::move(group.proxies);
+        f->resolved = std::move(group.resolved);
+        applied = std::move(group.applied);
       }
+      for (const auto& t : targets) {
+        proxies_->add_toxic(t, toxic);
+        f->proxies.push_back(t);  // healed (removed) below, also after a later one failed
+      }
+      if (applied) applied();
     } else {
       chaos::process_faults& p = process_for(spec);
       f->process = &p;
@@ -191,10 +224,12 @@ int chaos_timeline::inject(const fault_spec& spec, double now_s) {
     }
   } catch (const std::exception& e) {
     f->error = e.what();
-    if (spec.network()) {
-      heal_locked(*f, now_s);  // a group fault's toxics already added come off
-    } else {
-      f->end_s = now_s;
+    f->end_s = now_s;
+    for (const auto& t : f->proxies) {  // a group acted on in part: none of it stays
+      try {
+        proxies_->remove_toxic(t, f->toxic_name);
+      } catch (const std::exception&) {
+      }
     }
     faults_.push_back(std::move(f));
     throw std::runtime_error("fault '" + faults_.back()->spec.label + "' failed: " + faults_.back()->error);
@@ -208,11 +243,15 @@ void chaos_timeline::heal_locked(active_fault& f, double now_s) noexcept {
   f.end_s = now_s;
   try {
     if (!f.toxic_name.empty() && proxies_) {
-      for (const auto& proxy : f.proxies) {
-        if (auto info = proxies_->proxy(proxy)) {
-          if (auto it = info->injections.find(f.toxic_name); it != info->injections.end()) f.injections += it->second;
+      for (const auto& t : f.proxies) {  // each one, whatever happens to another
+        try {
+          if (auto info = proxies_->proxy(t)) {
+            if (auto it = info->injections.find(f.toxic_name); it != info->injections.end()) f.injections += it->second;
+          }
+          proxies_->remove_toxic(t, f.toxic_name);
+        } catch (const std::exception& e) {
+          if (f.error.empty()) f.error = "heal " + t + ": " + e.what();
         }
-        proxies_->remove_toxic(proxy, f.toxic_name);
       }
     } else if (f.process != nullptr) {
       f.injections = 1;
@@ -310,8 +349,18 @@ json::array chaos_timeline::records() const {
       r["end_s"] = nullptr;
     }
     if (f->planned_end_s) r["planned_end_s"] = *f->planned_end_s;
-    r["parameters"] = f->spec.toxic_json.empty() ? json::value(json::object{}) : json::parse(f->spec.toxic_json);
+    if (f->spec.fault == "partition") {  // what it does, not the attributes the script could give
+      r["parameters"] = json::object{{"type", "timeout"}, {"stream", "both"}, {"attributes", json::object{{"timeout", 0}}}};
+    } else {
+      r["parameters"] = f->spec.toxic_json.empty() ? json::value(json::object{}) : json::parse(f->spec.toxic_json);
+    }
     r["injections"] = f->injections;
+    if (!f->resolved.empty() || f->proxies.size() > 1) {
+      r["resolved"] = f->resolved;
+      json::array links;
+      for (const auto& p : f->proxies) links.push_back(json::value(p));
+      r["links"] = std::move(links);
+    }
     if (f->watch_back) r["back_s"] = f->back_s ? json::value(*f->back_s) : json::value(nullptr);
     if (!f->error.empty()) r["error"] = f->error;
     out.push_back(std::move(r));

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,8 +30,11 @@ namespace stampede::loadgen {
 // One fault as a scenario declares it (options.chaos[i] or chaos.inject{...}).
 struct fault_spec {
   std::string label;                 // for reports; default "<fault> <target>"
-  std::string fault;                 // a toxic type (latency, bandwidth, ..., http_abort) or kill/terminate/pause/restart
-  std::string target;                // proxy name (network; "prefix*": every proxy so named) or process name (node faults)
+  std::string fault;                 // a toxic type (latency, bandwidth, ..., http_abort), partition (a black hole
+                                     // both ways: a timeout toxic, timeout 0, on both streams) or
+                                     // kill/terminate/pause/restart
+  std::string target;                // proxy name (network; "prefix*": every proxy so named; or a link group)
+                                     // or process name (node faults)
   std::optional<std::chrono::nanoseconds> at;        // timeline faults: offset from the run's start
   std::optional<std::chrono::nanoseconds> duration;  // none: until the end of the run (or heal)
   std::string toxic_json;            // network faults: Toxiproxy toxic JSON (type, stream, toxicity, attributes)
@@ -39,6 +43,20 @@ struct fault_spec {
 };
 
 bool is_node_fault(std::string_view fault) noexcept;
+
+// A network fault may name a group of proxies as its target: the embedder says which names are groups and
+// resolves one when the fault fires (`stampede drill`: a Patroni member's links, `primary` = the member that
+// leads at that moment). The fault then acts on every proxy of the group, and heals them together.
+struct link_group {
+  std::string resolved;              // what the target stood for when the fault fired ("pg1"), for records
+  std::vector<std::string> proxies;  // the proxies to act on
+  std::function<void()> applied;     // optional: called once the fault acts on every one of them
+};
+struct link_group_resolver {
+  std::function<bool(std::string_view)> known;          // validate(): whether the name is a group
+  std::function<link_group(std::string_view)> resolve;  // inject(): its proxies now; throws std::runtime_error
+  explicit operator bool() const { return known && resolve; }
+};
 
 class chaos_timeline {
  public:
@@ -56,6 +74,8 @@ class chaos_timeline {
   // Adds a fault proxy listening on 127.0.0.1 (ephemeral port) in front of `upstream` ("host:port");
   // returns the listen address "127.0.0.1:PORT".
   std::string add_proxy(const std::string& name, const std::string& upstream);
+  // Targets of network faults that are groups of proxies (see link_group). Set before the run starts.
+  void set_link_groups(link_group_resolver resolver);
   // Checks a spec before the run (known fault, known target, valid attributes). Throws std::invalid_argument.
   void validate(const fault_spec& spec) const;
   // Starts a fault now; returns its id. Throws std::invalid_argument / std::runtime_error.
@@ -93,6 +113,7 @@ class chaos_timeline {
   std::shared_ptr<chaos::proxy_server> proxies_;
   std::map<std::string, std::unique_ptr<chaos::process_faults>> processes_;
   std::vector<std::unique_ptr<active_fault>> faults_;
+  link_group_resolver groups_;
 };
 
 }  // namespace stampede::loadgen

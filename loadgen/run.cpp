@@ -496,6 +496,7 @@ void coordinator::set_up_chaos() {
     throw std::invalid_argument("topology '" + topology_path + "': " + e.what());
   }
   for (const auto& [name, upstream] : o.proxies) chaos_->add_proxy(name, upstream);
+  if (request_.link_groups) chaos_->set_link_groups(request_.link_groups);
   if (request_.proxy) {
     std::string error;
     auto url = parse_url(o.target, nullptr, error);

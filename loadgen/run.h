@@ -13,6 +13,7 @@
 #include <boost/json/value.hpp>
 
 #include "common/cli_args.h"
+#include "loadgen/chaos_timeline.h"
 #include "loadgen/executor.h"
 #include "loadgen/options_reader.h"
 #include "loadgen/summary_format.h"
@@ -72,6 +73,9 @@ struct run_request {
   // Fault proxies the caller created (e.g. on a shop's internal links): network faults may target them;
   // the run heals them at the end like its own. Shared: the caller keeps the links after the run.
   std::shared_ptr<chaos::proxy_server> proxies;
+  // Network fault targets that stand for several of those proxies (chaos_timeline.h: link_group), e.g.
+  // `primary` for a Patroni member's links, resolved when the fault fires.
+  link_group_resolver link_groups;
   // Called after the load, the final heal and teardown(), before quiesce() and verify() (e.g. wait until
   // the system is quiet).
   std::function<void()> before_verify;

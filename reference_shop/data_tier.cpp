@@ -75,6 +75,10 @@ void data_tier::start() {
     co.max_connections = static_cast<int>(options_.nodes) * options_.pool_size * pools + spare_connections;
     co.pg_ports = options_.replica.pg_ports;
     co.replication_via = options_.replica.replication_via;
+    co.dcs_via = options_.member_links.dcs_via;
+    co.rest_via = options_.member_links.rest_via;
+    co.etcd_client_port = options_.member_links.etcd_port;
+    co.rest_ports = options_.member_links.rest_ports;
     cluster_ = std::make_unique<patroni_cluster>(co);
     cluster_->start();
     cluster_->ensure_database(shop_role, password_, shop_database);
@@ -133,7 +137,17 @@ haproxy_db_config data_tier::db_haproxy_config() const {
   const int pools = options_.replica.reads == replica_read_mode::off ? 1 : 2;
   c.maxconn = static_cast<int>(options_.nodes) * options_.pool_size * 2 * pools + 2 * spare_connections;
   if (cluster_) {
-    for (const auto& m : cluster_->members()) c.members.push_back({m.name, m.pg_port, m.rest_port});
+    for (const auto& m : cluster_->members()) {
+      haproxy_db_config::member member{m.name, m.pg_port, m.rest_port, {}, {}};
+      // Behind fault proxies (--postgres-via, --rest-via): the partition game day cuts them.
+      if (const auto it = options_.member_links.postgres_via.find(m.name); it != options_.member_links.postgres_via.end()) {
+        member.address = it->second;
+      }
+      if (const auto it = options_.member_links.rest_via.find(m.name); it != options_.member_links.rest_via.end()) {
+        member.check_address = it->second;
+      }
+      c.members.push_back(std::move(member));
+    }
   }
   return c;
 }

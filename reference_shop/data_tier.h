@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "reference_shop/haproxy_config.h"
+#include "reference_shop/member_links.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/patroni_cluster.h"
 #include "reference_shop/postgres_server.h"
@@ -41,6 +42,7 @@ struct data_tier_options {
   uint16_t db_port = 0;
   // --wal-archive on: continuous WAL archiving of the one server into DIR/postgres/wal_archive (--ha none).
   bool wal_archive = false;
+  member_link_options member_links;  // the members' DCS, client and REST links through proxies
 };
 
 class data_tier {

@@ -97,6 +97,24 @@ std::string render_haproxy_config(const haproxy_config& c) {
   return out;
 }
 
+namespace {
+
+// A member as a server of the database HAProxy: its PostgreSQL port checked on its REST port, or both
+// through fault proxies (member_links.h).
+std::string db_server_line(const haproxy_db_config::member& m) {
+  const std::string address = m.address.empty() ? "127.0.0.1:" + std::to_string(m.pg_port) : m.address;
+  std::string check = " check port " + std::to_string(m.rest_port);
+  if (!m.check_address.empty()) {
+    const auto colon = m.check_address.rfind(':');
+    std::string host = m.check_address.substr(0, colon);
+    if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    check = " check addr " + host + " port " + m.check_address.substr(colon + 1);
+  }
+  return "  server " + m.name + " " + address + check;
+}
+
+}  // namespace
+
 std::string render_haproxy_db_config(const haproxy_db_config& c) {
   std::string out;
   auto line = [&](const std::string& s) {
@@ -126,8 +144,7 @@ std::string render_haproxy_db_config(const haproxy_db_config& c) {
     line("  default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 1 "
          "on-marked-down shutdown-sessions");
     for (const auto& m : c.members) {
-      line("  server " + m.name + " 127.0.0.1:" + std::to_string(m.pg_port) + " check port " +
-           std::to_string(m.rest_port));
+      line(db_server_line(m));
     }
     line("");
   };

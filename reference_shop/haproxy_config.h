@@ -51,6 +51,8 @@ struct haproxy_db_config {
     std::string name;
     uint16_t pg_port = 0;
     uint16_t rest_port = 0;
+    std::string address;        // "host:port" HAProxy connects to instead of 127.0.0.1:pg_port (a fault proxy)
+    std::string check_address;  // "host:port" of the REST API's health check instead of 127.0.0.1:rest_port
   };
   std::vector<member> members;
 };

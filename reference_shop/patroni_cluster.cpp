@@ -161,7 +161,7 @@ void patroni_cluster::check_environment() {
 void patroni_cluster::start_etcd() {
   const fs::path dir = options_.dir / "etcd";
   make_dir(dir, ::geteuid(), ::getegid());
-  etcd_client_port_ = free_loopback_port();
+  etcd_client_port_ = options_.etcd_client_port != 0 ? options_.etcd_client_port : free_loopback_port();
   etcd_peer_port_ = free_loopback_port();
   const std::string client = "http://127.0.0.1:" + std::to_string(etcd_client_port_);
   const std::string peer = "http://127.0.0.1:" + std::to_string(etcd_peer_port_);
@@ -197,9 +197,17 @@ void patroni_cluster::write_member_config(const patroni_member& m) const {
   y += "scope: stampede-shop\n";
   y += "name: " + m.name + "\n";
   y += "log:\n  level: INFO\n";
-  y += "restapi:\n  listen: 127.0.0.1:" + std::to_string(m.rest_port) +
-       "\n  connect_address: 127.0.0.1:" + std::to_string(m.rest_port) + "\n";
-  y += "etcd:\n  host: 127.0.0.1:" + std::to_string(etcd_client_port_) + "\n  protocol: http\n";
+  // Behind fault proxies when asked (member_links.h): the other members' view of its REST API, and its
+  // own way to etcd (use_proxies: take the host as given, never the cluster's advertised client URLs).
+  const auto rest_via = options_.rest_via.find(m.name);
+  y += "restapi:\n  listen: 127.0.0.1:" + std::to_string(m.rest_port) + "\n  connect_address: " +
+       (rest_via != options_.rest_via.end() ? rest_via->second : "127.0.0.1:" + std::to_string(m.rest_port)) +
+       "\n";
+  const auto dcs_via = options_.dcs_via.find(m.name);
+  y += "etcd:\n  host: " +
+       (dcs_via != options_.dcs_via.end() ? dcs_via->second : "127.0.0.1:" + std::to_string(etcd_client_port_)) +
+       "\n  protocol: http\n";
+  if (dcs_via != options_.dcs_via.end()) y += "  use_proxies: true\n";
   y += "bootstrap:\n  dcs:\n";
   y += "    ttl: " + std::to_string(options_.ttl) + "\n";
   y += "    loop_wait: " + std::to_string(options_.loop_wait) + "\n";
@@ -276,7 +284,7 @@ void patroni_cluster::start(std::chrono::seconds timeout) {
     m.dir = options_.dir / m.name;
     const auto index = static_cast<size_t>(i - 1);
     m.pg_port = index < options_.pg_ports.size() ? options_.pg_ports[index] : free_loopback_port();
-    m.rest_port = free_loopback_port();
+    m.rest_port = index < options_.rest_ports.size() ? options_.rest_ports[index] : free_loopback_port();
     make_dir(m.dir, account_.uid, account_.gid);
     write_member_config(m);
     members_.push_back(m);

@@ -53,6 +53,13 @@ struct patroni_cluster_options {
   // connect_address, so a proxy there sits on the leader's outgoing replication link. (Per replica is not
   // possible: Patroni 3.0 drops host/port from a member's own authentication.replication.)
   std::map<std::string, std::string> replication_via;
+  // Member name -> the address its Patroni reaches etcd at (a fault proxy in front of etcd's client port;
+  // Patroni then takes it as a proxy and does not discover etcd's own address), and the address at which the
+  // other members reach its REST API (restapi.connect_address). member_links.h.
+  std::map<std::string, std::string> dcs_via;
+  uint16_t etcd_client_port = 0;     // 0: a free one
+  std::vector<uint16_t> rest_ports;  // members' REST ports in order (empty: free ones)
+  std::map<std::string, std::string> rest_via;
 };
 
 struct patroni_member {

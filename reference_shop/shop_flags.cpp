@@ -101,6 +101,13 @@ const cli::command& shop_spec() {
           {"--db-port", {}, "P", "the database port nodes reach: the PostgreSQL server's, or with --ha patroni\n"
                                  "the database HAProxy's primary frontend (for fault proxies; default: any)"},
           {"--db-via", {}, "HOST:PORT,...", "node i reaches the database at the i-th address (a fault proxy)"},
+          {"--dcs-via", {}, "pg1=HOST:PORT,...", "pgK's Patroni reaches etcd via this address (a fault proxy)"},
+          {"--postgres-via", {}, "pg1=HOST:PORT,...",
+           "the database HAProxy reaches pgK's PostgreSQL via this address (a fault proxy)"},
+          {"--rest-via", {}, "pg1=HOST:PORT,...",
+           "HAProxy's checks and the other members reach pgK's Patroni REST API via this address"},
+          {"--etcd-port", {}, "P", "etcd's client port (for fault proxies; default: any)"},
+          {"--rest-ports", {}, "P1,P2,...", "the Patroni members' REST API ports (for fault proxies)"},
           {"--cache", {}, "local|redis", "each node's own cache, or one shared Redis (default local)"},
           {"--redis-port", {}, "P", "Redis's port (for fault proxies; default: any)"},
           {"--redis-via", {}, "HOST:PORT,...", "node i reaches Redis at the i-th address (a fault proxy)"},

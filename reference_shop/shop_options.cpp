@@ -56,6 +56,7 @@ void parse_data_tier(const arg_list& a, shop_options& o) {
   if (o.wal_archive && (o.db_kind != "postgres" || o.ha != "none")) {
     throw std::invalid_argument("--wal-archive on needs --db postgres (without --ha patroni)");
   }
+  o.member_links = parse_member_link_options(a);
 }
 
 // --weights, --node-ports, --node-via, --payment-via, --payment-port, --respawn-ms: one entry per node.

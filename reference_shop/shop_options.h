@@ -11,6 +11,7 @@
 #include "reference_shop/cache_tier.h"
 #include "reference_shop/data_links.h"
 #include "reference_shop/haproxy_config.h"
+#include "reference_shop/member_links.h"
 #include "reference_shop/options.h"
 #include "reference_shop/replica_reads.h"
 
@@ -25,6 +26,7 @@ struct shop_options {
   bool sync_replication = false;
   bool wal_archive = false;  // --wal-archive on
   replica_tier_options replica;  // --replica-reads, --replica-pin-ms, --pg-ports, --replication-via
+  member_link_options member_links;  // --dcs-via, --postgres-via, --rest-via (member_links.h)
   std::vector<int> weights;
   std::vector<uint16_t> node_ports;                        // empty: any
   std::vector<std::pair<std::string, uint16_t>> node_via;  // empty: HAProxy reaches the nodes directly

@@ -354,5 +354,71 @@ TEST(topology_timeline, a_trailing_star_targets_every_proxy_of_that_prefix) {
   }
 }
 
+// A partition of a group of links (stampede drill: a Patroni member's DCS, client, REST and replication
+// links; `primary` resolved when the fault fires): a black hole both ways on every proxy of the group, all
+// healed together; the record names what the target stood for and the links. Unknown names are refused
+// before the run, and a group that cannot be resolved is the fault's error with nothing left behind.
+TEST(topology_timeline, a_partition_of_a_link_group_cuts_every_link_both_ways_and_heals_them_together) {
+  auto proxies = std::make_shared<chaos::proxy_server>();
+  for (const char* name : {"dcs:pg1", "postgres:pg1", "dcs:pg2"}) proxies->add_proxy({name, "127.0.0.1:0", "127.0.0.1:9", true});
+  chaos_timeline timeline(1, "", proxies);
+  std::string leader = "pg1";
+  int resolved = 0;
+  std::string applied_to;
+  size_t links_cut_when_applied = 0;
+  link_group_resolver groups;
+  groups.known = [](std::string_view t) { return t == "primary" || t == "pg1" || t == "pg2"; };
+  groups.resolve = [&](std::string_view t) {
+    ++resolved;
+    const std::string member = t == "primary" ? leader : std::string{t};
+    if (member.empty()) throw std::runtime_error("no Patroni member answers as leader");
+    link_group g{member, {"dcs:" + member}, [&, member] {
+                   applied_to = member;
+                   links_cut_when_applied = proxies->proxy("dcs:" + member)->toxics.size();
+                 }};
+    if (member == "pg1") g.proxies.push_back("postgres:pg1");
+    return g;
+  };
+  EXPECT_THROW(timeline.validate(spec("partition", "primary")), std::invalid_argument) << "no resolver yet";
+  timeline.set_link_groups(groups);
+  EXPECT_NO_THROW(timeline.validate(spec("partition", "primary")));
+  EXPECT_NO_THROW(timeline.validate(spec("partition", "dcs:pg2")));  // one proxy: a black hole both ways
+  EXPECT_THROW(timeline.validate(spec("partition", "pg9")), std::invalid_argument);
+  EXPECT_EQ(resolved, 0) << "validation resolves nothing: the leader is asked when the fault fires";
+
+  const int id = timeline.inject(spec("partition", "primary"), 1.0);
+  for (const char* name : {"dcs:pg1", "postgres:pg1"}) {
+    const auto toxics = proxies->proxy(name)->toxics;
+    ASSERT_EQ(toxics.size(), 1u) << name;
+    EXPECT_EQ(toxics[0].type, chaos::toxic_type::timeout);
+    EXPECT_EQ(toxics[0].stream, chaos::stream_direction::both);
+    EXPECT_EQ(toxics[0].timeout, 0);
+  }
+  EXPECT_TRUE(proxies->proxy("dcs:pg2")->toxics.empty());
+  EXPECT_EQ(applied_to, "pg1");
+  EXPECT_EQ(links_cut_when_applied, 1u) << "told once the links are cut, not before";
+  timeline.heal(id, 3.0);
+  for (const char* name : {"dcs:pg1", "postgres:pg1"}) EXPECT_TRUE(proxies->proxy(name)->toxics.empty()) << name;
+  auto records = timeline.records();
+  ASSERT_EQ(records.size(), 1u);
+  const auto& r = records[0].as_object();
+  EXPECT_EQ(r.at("resolved").as_string(), "pg1");
+  EXPECT_EQ(json::serialize(r.at("links")), R"(["dcs:pg1","postgres:pg1"])");
+  EXPECT_EQ(r.at("end_s").as_double(), 3.0);
+  EXPECT_EQ(json::serialize(r.at("parameters")), R"({"type":"timeout","stream":"both","attributes":{"timeout":0}})");
+
+  leader = "pg2";  // after a failover, `primary` is the new leader
+  const int second = timeline.inject(spec("partition", "primary"), 4.0);
+  EXPECT_EQ(proxies->proxy("dcs:pg2")->toxics.size(), 1u);
+  EXPECT_TRUE(proxies->proxy("dcs:pg1")->toxics.empty());
+  timeline.heal(second, 5.0);
+  leader.clear();
+  EXPECT_THROW(timeline.inject(spec("partition", "primary"), 6.0), std::runtime_error);
+  records = timeline.records();
+  EXPECT_NE(std::string(records.back().at("error").as_string()).find("no Patroni member answers as leader"),
+            std::string::npos);
+  for (const char* name : {"dcs:pg1", "postgres:pg1", "dcs:pg2"}) EXPECT_TRUE(proxies->proxy(name)->toxics.empty()) << name;
+}
+
 }  // namespace
 }  // namespace stampede::loadgen

@@ -225,7 +225,7 @@ TEST(patroni_haproxy_config, routes_to_the_member_that_answers_primary) {
   c.primary_port = 7000;
   c.replica_port = 7001;
   c.runtime_port = 7002;
-  c.members = {{"pg1", 5001, 8001}, {"pg2", 5002, 8002}};
+  c.members = {{"pg1", 5001, 8001, {}, {}}, {"pg2", 5002, 8002, {}, {}}};
   const std::string text = render_haproxy_db_config(c);
   EXPECT_NE(text.find("mode tcp"), std::string::npos) << text;
   EXPECT_NE(text.find("stats socket ipv4@127.0.0.1:7002 level operator"), std::string::npos) << text;

@@ -79,6 +79,32 @@ json::object k6_metrics(const json::object& root) {
                           {"passes", passes},
                           {"fails", fails}});
   }
+  // The script's custom metrics (and their sub-metrics by tag set), in k6's shapes.
+  if (const json::value* custom = root.if_contains("metrics"); custom != nullptr && custom->is_array()) {
+    for (const auto& entry : custom->as_array()) {
+      const json::object& c = entry.as_object();
+      const json::value* name = c.if_contains("name");
+      const json::value* type = c.if_contains("type");
+      if (name == nullptr || type == nullptr || !name->is_string() || !type->is_string()) continue;
+      const std::string_view kind = type->as_string();
+      if (kind == "trend") {
+        const json::value* is_time = c.if_contains("is_time");
+        const bool time = is_time != nullptr && is_time->is_bool() && is_time->as_bool();
+        m[name->as_string()] = metric("trend", time ? "time" : "default", trend_values(c.if_contains("stats")));
+      } else if (kind == "counter") {
+        m[name->as_string()] = metric("counter", "default", {{"count", count_at(c, "count")}, {"rate", number_at(c, "rate")}});
+      } else if (kind == "rate") {
+        const double samples = number_at(c, "samples"), trues = number_at(c, "trues");
+        m[name->as_string()] = metric("rate", "default",
+                                      {{"rate", number_at(c, "rate")},
+                                       {"passes", count_at(c, "trues")},
+                                       {"fails", static_cast<int64_t>(samples - trues)}});
+      } else if (kind == "gauge") {
+        m[name->as_string()] = metric("gauge", "default",
+                                      {{"value", count_at(c, "value")}, {"min", count_at(c, "min")}, {"max", count_at(c, "max")}});
+      }
+    }
+  }
   // k6 hangs each threshold under its metric: thresholds = { ["p(95)<200"] = { ok = true } }. Thresholds on
   // metrics not listed above (a sub-metric, a phase) get an entry with their thresholds only.
   if (const json::value* thresholds = root.if_contains("thresholds");

@@ -106,3 +106,44 @@ TEST(summary_paths, a_symbolic_link_out_of_the_directory_is_refused) {
 
 }  // namespace
 }  // namespace stampede::loadgen
+
+namespace stampede::loadgen {
+namespace {
+
+// The script's custom metrics reach data.metrics in k6's shapes (known values in, the same values out),
+// with the thresholds set on them; a results file without custom metrics adds none.
+TEST(summary_hook_data, custom_metrics_appear_in_k6_shapes_with_their_thresholds) {
+  const auto results = boost::json::parse(R"({
+    "meta": {"duration_s": 10}, "summary": {"requests": 4, "errors": 0},
+    "metrics": [
+      {"name": "login_time", "metric": "login_time", "type": "trend", "samples": 3, "is_time": true,
+       "stats": {"min": 1, "mean": 2, "p50": 2, "p90": 3, "p95": 3, "p99": 3, "p999": 3, "max": 3}},
+      {"name": "login_time{flow:buy}", "metric": "login_time", "type": "trend", "samples": 1, "is_time": true,
+       "stats": {"min": 3, "mean": 3, "p50": 3, "p90": 3, "p95": 3, "p99": 3, "p999": 3, "max": 3}},
+      {"name": "orders", "metric": "orders", "type": "counter", "samples": 5, "count": 5, "rate": 0.5},
+      {"name": "login_ok", "metric": "login_ok", "type": "rate", "samples": 4, "trues": 3, "rate": 0.75},
+      {"name": "queue", "metric": "queue", "type": "gauge", "samples": 2, "value": 7, "min": 2, "max": 7}
+    ],
+    "thresholds": [{"metric": "orders", "expression": "count>10", "ok": false}]
+  })");
+  const auto data = boost::json::parse(summary_hook_data(results, false, false)).as_object();
+  const auto& m = data.at("metrics").as_object();
+  EXPECT_EQ(m.at("login_time").at("contains"), "time");
+  EXPECT_EQ(m.at("login_time").at("values").at("avg").to_number<double>(), 2.0);
+  EXPECT_EQ(m.at("login_time").at("values").at("p(95)").to_number<double>(), 3.0);
+  EXPECT_EQ(m.at("login_time{flow:buy}").at("values").at("min").to_number<double>(), 3.0);
+  EXPECT_EQ(m.at("orders").at("type"), "counter");
+  EXPECT_EQ(m.at("orders").at("values").at("count").to_number<int64_t>(), 5);
+  EXPECT_EQ(m.at("orders").at("thresholds").at("count>10").at("ok"), false);
+  EXPECT_EQ(m.at("login_ok").at("values").at("passes").to_number<int64_t>(), 3);
+  EXPECT_EQ(m.at("login_ok").at("values").at("fails").to_number<int64_t>(), 1);
+  EXPECT_EQ(m.at("queue").at("values").at("value").to_number<int64_t>(), 7);
+  EXPECT_EQ(m.at("queue").at("values").at("min").to_number<int64_t>(), 2);
+
+  const auto plain = boost::json::parse(summary_hook_data(
+      boost::json::parse(R"({"meta": {"duration_s": 1}, "summary": {"requests": 0, "errors": 0}})"), false, false));
+  EXPECT_FALSE(plain.at("metrics").as_object().contains("orders"));
+}
+
+}  // namespace
+}  // namespace stampede::loadgen

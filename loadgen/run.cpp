@@ -16,6 +16,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/duration.h"
 #include "common/limits.h"
 #include "loadgen/lua_guard.h"
 #include "loadgen/run_coordinator.h"
@@ -225,8 +226,7 @@ void coordinator::announce() {
   for (const auto& s : plan_.options.scenarios) {
     std::fprintf(stderr, "  scenario %s: %s, up to %lld VUs, %s + %s graceful stop\n", s.name.c_str(),
                  std::string(to_string(s.executor)).c_str(), static_cast<long long>(s.max_vus_needed()),
-                 std::to_string(std::chrono::duration<double>(s.planned_duration()).count()).c_str(),
-                 std::to_string(std::chrono::duration<double>(s.graceful_stop).count()).c_str());
+                 format_duration(s.planned_duration()).c_str(), format_duration(s.graceful_stop).c_str());
   }
 }
 

@@ -135,44 +135,9 @@ function order()
   sleep(tonumber(env.ORDER_PAUSE or "0.5"))
 end
 
--- The customers' view of the failover, from the order history: when orders started failing after the
--- kill, for how long, and when the first order after the last failure was acknowledged.
+-- The customers' view of the failover, from the order history (gameday.write_recovery).
 local function write_recovery(history)
-  local kill_t = gameday.seconds(fault_at)
-  local ops = checkers.operations(history, { "order" })
-  table.sort(ops, function(a, b) return a.t < b.t end)
-  local first_bad, last_bad, failed, unknown = nil, nil, 0, 0
-  for _, o in ipairs(ops) do
-    if o.t >= kill_t - 1 and o.outcome ~= "ok" then
-      first_bad = first_bad or o.t
-      last_bad = o.t
-      if o.outcome == "fail" then failed = failed + 1 else unknown = unknown + 1 end
-    end
-  end
-  local back = nil
-  for _, o in ipairs(ops) do
-    if o.outcome == "ok" and o.t > (last_bad or kill_t) then back = o.t_end break end
-  end
-  local evidence = {
-    kill_at_s = kill_t,
-    time_to_detect_s = first_bad and math.max(0, first_bad - kill_t) or nil,
-    failed_writes = failed, unknown_writes = unknown,
-    seconds_with_failed_writes = first_bad and (last_bad - first_bad) or 0,
-    rto_s = back and (back - kill_t) or nil,
-    rto_max_s = rto_max,
-  }
-  local ok = back ~= nil and back - kill_t <= rto_max
-  local detail
-  if not first_bad then
-    detail = "no order failed after the kill (was the fault injected?)"
-    ok = false
-  elseif not back then
-    detail = string.format("orders failing since %.1f s after the kill; none acknowledged afterwards", first_bad - kill_t)
-  else
-    detail = string.format("first failed order %.1f s after the kill, %d failed + %d unknown over %.1f s, "
-      .. "orders acknowledged again %.1f s after the kill (RTO, bound %g s)", first_bad - kill_t, failed, unknown,
-      last_bad - first_bad, back - kill_t, rto_max)
-  end
+  local ok, evidence, detail = gameday.write_recovery(history, gameday.seconds(fault_at), rto_max, "the kill")
   return checkers.invariant("writes recover after the primary is killed", ok, evidence, detail)
 end
 

@@ -142,45 +142,12 @@ local function probe_writes_kept(d)
   return checkers.invariant(name, ok, d, detail)
 end
 
--- The customers' view, from the order history (as gameday_db_failover.lua): when orders started failing
--- after the cut, for how long, and when the first order after the last failure was acknowledged.
+-- The customers' view, from the order history (gameday.write_recovery), with the probe's first write on
+-- the new primary.
 local function writes_recover(history, a)
-  local cut_t = gameday.seconds(fault_at)
-  local ops = checkers.operations(history, { "order" })
-  table.sort(ops, function(x, y) return x.t < y.t end)
-  local first_bad, last_bad, failed, unknown = nil, nil, 0, 0
-  for _, o in ipairs(ops) do
-    if o.t >= cut_t - 1 and o.outcome ~= "ok" then
-      first_bad = first_bad or o.t
-      last_bad = o.t
-      if o.outcome == "fail" then failed = failed + 1 else unknown = unknown + 1 end
-    end
-  end
-  local back
-  for _, o in ipairs(ops) do
-    if o.outcome == "ok" and o.t > (last_bad or cut_t) then back = o.t_end break end
-  end
-  local evidence = {
-    cut_at_s = cut_t, time_to_detect_s = first_bad and math.max(0, first_bad - cut_t) or nil,
-    failed_writes = failed, unknown_writes = unknown,
-    seconds_with_failed_writes = first_bad and (last_bad - first_bad) or 0,
-    rto_s = back and (back - cut_t) or nil, rto_max_s = rto_max,
-    probe_new_primary = a and a.new_primary or nil,
-    probe_new_primary_first_ack_s = a and a.new_primary_first_ack_s or nil,
-  }
-  local ok = back ~= nil and back - cut_t <= rto_max
-  local detail
-  if not first_bad then
-    detail = "no order failed after the cut (was the fault injected?)"
-    ok = false
-  elseif not back then
-    detail = string.format("orders failing since %.1f s after the cut; none acknowledged afterwards",
-                           math.max(0, first_bad - cut_t))
-  else
-    detail = string.format("first failed order %.1f s after the cut, %d failed + %d unknown over %.1f s, orders "
-      .. "acknowledged again %.1f s after the cut (RTO, bound %g s)", math.max(0, first_bad - cut_t), failed, unknown,
-      last_bad - first_bad, back - cut_t, rto_max)
-  end
+  local ok, evidence, detail = gameday.write_recovery(history, gameday.seconds(fault_at), rto_max, "the cut")
+  evidence.probe_new_primary = a and a.new_primary or nil
+  evidence.probe_new_primary_first_ack_s = a and a.new_primary_first_ack_s or nil
   return checkers.invariant("writes recover after the partition", ok, evidence, detail)
 end
 

@@ -52,6 +52,50 @@ function gameday.verify(history)
   return checkers.shop(history)
 end
 
+-- The customers' view of a write outage, from the order history: when orders started failing after the
+-- fault at `fault_t` (from 1 s before it), how many failed or ended unknown, over how long, and when the
+-- first order after the last failure was acknowledged (the RTO). `what` names the fault in the detail
+-- ("the kill", "the cut"). Returns ok (recovered within rto_max seconds), the evidence and the detail;
+-- the caller adds its own evidence keys (the fault's time is evidence.fault_at_s).
+function gameday.write_recovery(history, fault_t, rto_max, what)
+  local ops = checkers.operations(history, { "order" })
+  table.sort(ops, function(a, b) return a.t < b.t end)
+  local first_bad, last_bad, failed, unknown = nil, nil, 0, 0
+  for _, o in ipairs(ops) do
+    if o.t >= fault_t - 1 and o.outcome ~= "ok" then
+      first_bad = first_bad or o.t
+      last_bad = o.t
+      if o.outcome == "fail" then failed = failed + 1 else unknown = unknown + 1 end
+    end
+  end
+  local back = nil
+  for _, o in ipairs(ops) do
+    if o.outcome == "ok" and o.t > (last_bad or fault_t) then back = o.t_end break end
+  end
+  local evidence = {
+    fault_at_s = fault_t,
+    time_to_detect_s = first_bad and math.max(0, first_bad - fault_t) or nil,
+    failed_writes = failed, unknown_writes = unknown,
+    seconds_with_failed_writes = first_bad and (last_bad - first_bad) or 0,
+    rto_s = (first_bad and back) and (back - fault_t) or nil,  -- no outage, no RTO
+    rto_max_s = rto_max,
+  }
+  local ok = back ~= nil and back - fault_t <= rto_max
+  local detail
+  if not first_bad then
+    detail = "no order failed after " .. what .. " (was the fault injected?)"
+    ok = false
+  elseif not back then
+    detail = string.format("orders failing since %.1f s after %s; none acknowledged afterwards",
+                           math.max(0, first_bad - fault_t), what)
+  else
+    detail = string.format("first failed order %.1f s after %s, %d failed + %d unknown over %.1f s, orders "
+      .. "acknowledged again %.1f s after %s (RTO, bound %g s)", math.max(0, first_bad - fault_t), what, failed,
+      unknown, last_bad - first_bad, back - fault_t, what, rto_max)
+  end
+  return ok, evidence, detail
+end
+
 -- Installs browse/order/verify as the scenario's functions. `E` is the scenario's _ENV: per-VU state
 -- (`vu`, the logged-in user) must be read and written through it, because a module's own globals are
 -- shared by every VU of a worker.

@@ -20,9 +20,13 @@ constexpr std::string_view other_step = "(other)";
 constexpr std::string_view no_scenario = "(none)";  // setup()'s requests
 constexpr std::array<std::string_view, 6> status_labels = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
-std::array<uint64_t, live_latency_bounds_s.size()> cumulative(
-    const std::array<uint64_t, live_latency_bounds_s.size()>& buckets) {
-  std::array<uint64_t, live_latency_bounds_s.size()> out{};
+template <class Snapshot>
+void merge_custom(custom_metrics& into, const Snapshot& snapshot) {
+  if constexpr (carries_custom_metrics<Snapshot>) into.merge(snapshot.custom);
+}
+
+std::vector<uint64_t> cumulative(const std::vector<uint64_t>& buckets) {
+  std::vector<uint64_t> out(buckets.size());
   uint64_t running = 0;
   for (size_t i = 0; i < buckets.size(); ++i) out[i] = running += buckets[i];
   return out;
@@ -30,17 +34,18 @@ std::array<uint64_t, live_latency_bounds_s.size()> cumulative(
 
 }  // namespace
 
-void live_metrics::histogram::add(const hdr_histogram& us) {
-  for (const auto& b : us.nonzero_buckets()) {
-    // A HdrHistogram bucket goes to the first bound its lowest value fits under (exact below 2 ms, within
-    // 0.1% above).
-    const double from_s = static_cast<double>(b.value_from) / 1e6;
-    const auto bound = std::lower_bound(live_latency_bounds_s.begin(), live_latency_bounds_s.end(), from_s);
+void live_metrics::histogram::add(const hdr_histogram& recorded, double unit,
+                                  std::span<const double> bounds) {
+  buckets.resize(bounds.size());
+  for (const auto& b : recorded.nonzero_buckets()) {
+    // A HdrHistogram bucket goes to the first bound its lowest value fits under (exact below 2048 recorded
+    // units, within 0.1% above).
+    const double from = static_cast<double>(b.value_from) / unit;
+    const auto bound = std::lower_bound(bounds.begin(), bounds.end(), from);
     const auto n = static_cast<uint64_t>(b.count);
-    if (bound != live_latency_bounds_s.end())
-      buckets[static_cast<size_t>(bound - live_latency_bounds_s.begin())] += n;
+    if (bound != bounds.end()) buckets[static_cast<size_t>(bound - bounds.begin())] += n;
     count += n;
-    sum_s += static_cast<double>(b.value_from + b.value_to) / 2e6 * static_cast<double>(n);
+    sum += static_cast<double>(b.value_from + b.value_to) / 2 / unit * static_cast<double>(n);
   }
 }
 
@@ -72,13 +77,13 @@ void live_metrics::add(const interval_snapshot& snapshot) {
     if (step.kind == step_kind::group) {
       auto it = groups_.find(label);
       if (it == groups_.end()) it = groups_.emplace(std::string(label), histogram{}).first;
-      it->second.add(step.corrected);
+      it->second.add(step.corrected, 1e6, live_latency_bounds_s);
       continue;
     }
     auto it = request_steps_.find(label);
     if (it == request_steps_.end()) it = request_steps_.emplace(std::string(label), step_series{}).first;
     step_series& series = it->second;
-    series.latency.add(step.corrected);
+    series.latency.add(step.corrected, 1e6, live_latency_bounds_s);
     if (series.requests.size() < step.statuses.size()) series.requests.resize(step.statuses.size());
     for (size_t slot = 0; slot < step.statuses.size(); ++slot) {
       for (size_t c = 0; c < status_labels.size(); ++c)
@@ -91,6 +96,7 @@ void live_metrics::add(const interval_snapshot& snapshot) {
   dropped_iterations_ += static_cast<uint64_t>(snapshot.dropped_iterations);
   checks_passed_ += static_cast<uint64_t>(snapshot.checks_passed);
   checks_failed_ += static_cast<uint64_t>(snapshot.checks_failed);
+  merge_custom(custom_, snapshot);
   const auto w = static_cast<size_t>(std::max(0, snapshot.worker));
   if (workers_.size() <= w) workers_.resize(w + 1);
   if (snapshot.second >= workers_[w].second) {  // a worker's seconds arrive in order; keep the latest
@@ -121,15 +127,14 @@ std::string live_metrics::render() const {
   out.family("stampede_http_request_duration_seconds", metric_type::histogram,
              "HTTP request latency per step, corrected for coordinated omission (from the intended start)");
   for (const auto& [step, series] : request_steps_) {
-    const auto buckets = cumulative(series.latency.buckets);
-    out.histogram("stampede_http_request_duration_seconds", {{"step", step}}, live_latency_bounds_s, buckets,
-                  series.latency.sum_s, series.latency.count);
+    out.histogram("stampede_http_request_duration_seconds", {{"step", step}}, live_latency_bounds_s,
+                  cumulative(series.latency.buckets), series.latency.sum, series.latency.count);
   }
   out.family("stampede_group_duration_seconds", metric_type::histogram,
              "Duration of the script's groups, corrected for coordinated omission");
   for (const auto& [group, h] : groups_) {
     out.histogram("stampede_group_duration_seconds", {{"group", group}}, live_latency_bounds_s,
-                  cumulative(h.buckets), h.sum_s, h.count);
+                  cumulative(h.buckets), h.sum, h.count);
   }
   out.family("stampede_errors_total", metric_type::counter,
              "Errors by kind: failed requests as the engine classifies them, and failed checks");
@@ -169,7 +174,67 @@ std::string live_metrics::render() const {
   out.family("stampede_data_second", metric_type::gauge,
              "The last second of the load (since its start) included in these figures; -1 before the first");
   out.sample("stampede_data_second", {}, second);
+  render_custom(out);
   return out.take();
+}
+
+void live_metrics::add_custom(const custom_metrics& second) {
+  std::lock_guard lock(mutex_);
+  custom_.merge(second);
+}
+
+// The script's metrics, by their declared names: counter -> stampede_custom_<name>_total, rate ->
+// stampede_custom_<name>_total{result="true"|"false"}, gauge -> stampede_custom_<name> (the latest value),
+// trend -> histogram stampede_custom_<name>_seconds (isTime; in seconds) or stampede_custom_<name>
+// (live_trend_bounds). Two metrics whose Prometheus names collide ("x" as a counter, "x_total" as a gauge):
+// the first declared is written.
+void live_metrics::render_custom(prometheus::text_writer& out) const {
+  using prometheus::metric_type;
+  std::vector<std::string> written;
+  auto first_time = [&](const std::string& name) {
+    if (std::find(written.begin(), written.end(), name) != written.end()) return false;
+    written.push_back(name);
+    return true;
+  };
+  for (const auto& m : custom_.metrics()) {
+    const custom_sink& all = m->all;
+    const std::string base = "stampede_custom_" + m->name;
+    const std::string help = "The script's metrics." + std::string(results::to_string(m->type)) + "('" +
+                             m->name + "')" + (m->is_time ? " in seconds" : "");
+    switch (m->type) {
+      case results::metric_type::counter:
+        if (!first_time(base + "_total")) break;
+        out.family(base + "_total", metric_type::counter, help);
+        out.sample(base + "_total", {}, all.sum);
+        break;
+      case results::metric_type::rate:
+        if (!first_time(base + "_total")) break;
+        out.family(base + "_total", metric_type::counter, help + ": samples by value (true: non-zero)");
+        out.sample(base + "_total", {{"result", "true"}}, all.trues);
+        out.sample(base + "_total", {{"result", "false"}}, all.samples - all.trues);
+        break;
+      case results::metric_type::gauge:
+        if (!first_time(base) || all.samples == 0) break;
+        out.family(base, metric_type::gauge, help + ": the latest value");
+        out.sample(base, {}, all.last);
+        break;
+      case results::metric_type::trend: {
+        const std::string name = m->is_time ? base + "_seconds" : base;
+        if (!first_time(name) || !all.histogram) break;
+        histogram h;
+        if (m->is_time) {
+          h.add(*all.histogram, 1e6, live_latency_bounds_s);  // ms x trend_scale: us
+          out.family(name, metric_type::histogram, help);
+          out.histogram(name, {}, live_latency_bounds_s, cumulative(h.buckets), h.sum, h.count);
+        } else {
+          h.add(*all.histogram, static_cast<double>(trend_scale), live_trend_bounds);
+          out.family(name, metric_type::histogram, help);
+          out.histogram(name, {}, live_trend_bounds, cumulative(h.buckets), h.sum, h.count);
+        }
+        break;
+      }
+    }
+  }
 }
 
 live_metrics_endpoint::live_metrics_endpoint(const host_port& address)

@@ -85,8 +85,20 @@ std::string find_on_path(const std::string& name) {
   return {};
 }
 
+// `promtool check metrics` on `body`: its exit code and what it said; nullopt when promtool is not installed.
+std::optional<std::pair<int, std::string>> promtool_check(const temp_dir& dir, const std::string& body) {
+  const std::string promtool = find_on_path("promtool");
+  if (promtool.empty()) return std::nullopt;
+  const std::string metrics_file = dir.write("scraped.prom", body);
+  const auto log = dir.path() / "promtool.log";
+  const int code = testing::run_bounded(
+      {"/bin/sh", "-c", "'" + promtool + "' check metrics < '" + metrics_file + "'"}, log, 30s);
+  return std::pair{code, testing::read_text(log)};
+}
+
 constexpr std::string_view script =
     "options = { scenarios = { browse = { executor = 'constant-vus', vus = 2, duration = '4s' } } }\n"
+    "local orders = metrics.counter('orders')\n"
     "function default()\n"
     "  group('journey', function()\n"
     "    local res = http.get('/hello', { name = 'hello' })\n"
@@ -94,6 +106,7 @@ constexpr std::string_view script =
     "    http.get('/status/503', { name = 'unavailable' })\n"
     "    http.get('/json?id=' .. tostring(vu.iteration))\n"
     "  end)\n"
+    "  orders:add(2)\n"
     "  sleep(0.05)\n"
     "end\n";
 
@@ -103,6 +116,7 @@ class live_metrics_run : public ::testing::Test {
   template <class During>
   run_result run_with_metrics(During during) {
     run_request request = make_request(dir_.write("live.lua", script), server_.base_url());
+    request.threads = 2;  // two workers' snapshots add up
     request.metrics_listen = host_port{"127.0.0.1", 0};
     std::promise<uint16_t> listening;
     request.metrics_listening = [&](uint16_t port) { listening.set_value(port); };
@@ -167,7 +181,13 @@ TEST_F(live_metrics_run, scrapes_during_the_run_rise_and_agree_and_the_endpoint_
   EXPECT_EQ(b.at("stampede_vus"), 2);
   EXPECT_EQ(b.at("stampede_vus_max"), 2);
   EXPECT_TRUE(b.contains(R"m(stampede_event_loop_lag_seconds{worker="0"})m")) << second;
+  EXPECT_TRUE(b.contains(R"m(stampede_event_loop_lag_seconds{worker="1"})m")) << second;
   EXPECT_GT(b.at(R"m(stampede_group_duration_seconds_count{group="::journey"})m"), 0) << second;
+  if constexpr (carries_custom_metrics<interval_snapshot>) {  // with the per-second handover of metrics.*
+    // Added before the iteration's sleep: up to one iteration per VU ahead of the iterations counted.
+    EXPECT_GE(b.at("stampede_custom_orders_total"), 2 * b.at("stampede_iterations_total")) << second;
+    EXPECT_LE(b.at("stampede_custom_orders_total"), 2 * (b.at("stampede_iterations_total") + 2)) << second;
+  }
 
   // In one scrape a step's histogram counts exactly the requests its counter counts.
   for (const auto* samples : {&a, &b}) {
@@ -193,9 +213,9 @@ TEST_F(live_metrics_run, scrapes_during_the_run_rise_and_agree_and_the_endpoint_
 }
 
 TEST_F(live_metrics_run, promtool_check_metrics_accepts_a_scraped_body) {
-  const std::string promtool = find_on_path("promtool");
-  if (promtool.empty())
+  if (find_on_path("promtool").empty()) {
     GTEST_SKIP() << "promtool is not installed (Debian package prometheus, scripts/setup.sh)";
+  }
   std::string body;
   const run_result r = run_with_metrics([&](uint16_t port) {
     EXPECT_TRUE(testing::eventually(
@@ -208,11 +228,52 @@ TEST_F(live_metrics_run, promtool_check_metrics_accepts_a_scraped_body) {
   });
   ASSERT_EQ(r.exit_code, exit_ok) << r.err;
   ASSERT_FALSE(body.empty());
-  const std::string metrics_file = dir_.write("scraped.prom", body);
-  const auto log = dir_.path() / "promtool.log";
-  const int code = testing::run_bounded(
-      {"/bin/sh", "-c", "'" + promtool + "' check metrics < '" + metrics_file + "'"}, log, 30s);
-  EXPECT_EQ(code, 0) << testing::read_text(log) << "\n" << body;
+  const auto checked = promtool_check(dir_, body);
+  ASSERT_TRUE(checked.has_value());
+  EXPECT_EQ(checked->first, 0) << checked->second << "\n" << body;
+}
+
+// The script's metrics.* by their declared names, summed over the seconds handed over.
+TEST(live_metrics, custom_metrics_are_exposed_by_declared_name) {
+  using results::metric_type;
+  custom_metrics second;
+  const size_t orders = second.declare("orders_placed", metric_type::counter, false);
+  const size_t paid = second.declare("payment_ok", metric_type::rate, false);
+  const size_t queue = second.declare("queue_depth", metric_type::gauge, false);
+  const size_t wait = second.declare("checkout_wait", metric_type::trend, true);
+  const size_t items = second.declare("cart_items", metric_type::trend, false);
+  second.add(orders, 3, 1, {});
+  second.add(orders, 2, 2, {});
+  second.add(paid, 1, 1, {});
+  second.add(paid, 0, 2, {});
+  second.add(paid, 1, 3, {});
+  second.add(queue, 7, 1, {});
+  second.add(queue, 4, 5, {});
+  second.add(wait, 12.5, 1, {});  // ms
+  second.add(wait, 1500, 1, {});
+  second.add(items, 3, 1, {});
+  live_metrics metrics;
+  metrics.add_custom(second);
+  metrics.add_custom(second);  // a second second (or another worker's)
+  const std::string body = metrics.render();
+  const auto samples = parse_samples(body);
+  EXPECT_EQ(samples.at("stampede_custom_orders_placed_total"), 10) << body;
+  EXPECT_EQ(samples.at(R"m(stampede_custom_payment_ok_total{result="true"})m"), 4);
+  EXPECT_EQ(samples.at(R"m(stampede_custom_payment_ok_total{result="false"})m"), 2);
+  EXPECT_EQ(samples.at("stampede_custom_queue_depth"), 4);  // the latest
+  EXPECT_EQ(samples.at("stampede_custom_checkout_wait_seconds_count"), 4);
+  EXPECT_EQ(samples.at(R"m(stampede_custom_checkout_wait_seconds_bucket{le="0.01"})m"), 0);
+  EXPECT_EQ(samples.at(R"m(stampede_custom_checkout_wait_seconds_bucket{le="0.025"})m"), 2);
+  EXPECT_EQ(samples.at(R"m(stampede_custom_checkout_wait_seconds_bucket{le="1"})m"), 2);
+  EXPECT_EQ(samples.at(R"m(stampede_custom_checkout_wait_seconds_bucket{le="2.5"})m"), 4);
+  EXPECT_NEAR(samples.at("stampede_custom_checkout_wait_seconds_sum"), 2 * (0.0125 + 1.5), 0.003);
+  EXPECT_EQ(samples.at(R"m(stampede_custom_cart_items_bucket{le="2"})m"), 0);
+  EXPECT_EQ(samples.at(R"m(stampede_custom_cart_items_bucket{le="5"})m"), 2);
+  EXPECT_EQ(samples.at("stampede_custom_cart_items_count"), 2);
+  temp_dir dir;
+  if (const auto checked = promtool_check(dir, body)) {
+    EXPECT_EQ(checked->first, 0) << checked->second << "\n" << body;
+  }
 }
 
 // Many declared names: at most max_live_steps labels, the rest under "(other)"; never an undeclared name.

@@ -12,6 +12,7 @@
 #include "common/duration.h"
 #include "drill/capacity.h"
 #include "drill/drill.h"
+#include "loadgen/live_metrics.h"
 
 namespace stampede::drill {
 
@@ -34,6 +35,9 @@ const cli::command drill_spec{
      cli::env_flag(),
      {"--quiet-timeout", {}, "D", "bound of the quiet wait: drained queue or health commands, then quiesce() (default 30s)"},
      {"--unsafe-lua", {}, {}, "give the scenario Lua's whole standard library (see stampede run --help)"},
+     {"--metrics-listen", {}, "IP:PORT",
+      "serve the load generator's live metrics at http://IP:PORT/metrics during the\n"
+      "load (see stampede run --help)"},
      {"--quiet", {}, {}, "no progress output"},
      {"--nodes", {}, "N", "reference shop only: shop nodes behind HAProxy, at most 16 (default 3)"},
      {"--shop-arg", {}, "FLAG",
@@ -126,6 +130,13 @@ drill_request read_drill(const cli::parsed_args& a) {
   r.keep_data = a.has("--keep-data");
   r.unsafe_lua = a.has("--unsafe-lua");
   r.quiet = a.has("--quiet");
+  if (auto v = a.value("--metrics-listen")) {
+    try {
+      r.metrics_listen = loadgen::parse_metrics_listen(*v);
+    } catch (const std::invalid_argument& e) {
+      throw usage_error(e.what());
+    }
+  }
   if (r.own_system()) {
     for (const char* shop_flag : {"--nodes", "--shop-arg", "--stampede", "--keep-data"}) {
       if (a.has(shop_flag)) {

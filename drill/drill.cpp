@@ -197,6 +197,7 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
   run.unsafe_lua = request.unsafe_lua;
   for (const auto& [k, v] : request.env) run.env[k] = v;  // -e wins over what the drill passes
   run.quiet = request.quiet;
+  run.metrics_listen = request.metrics_listen;
   run.quiesce_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.quiet_timeout);
   json::value final_results;
   run.finish_results = [&](json::value& results) {

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "common/host_port.h"
+
 namespace stampede::drill {
 
 inline constexpr int exit_environment = 1;
@@ -41,6 +43,7 @@ struct drill_request {
   bool keep_data = false;                          // keep the shop's data directory
   bool unsafe_lua = false;                         // the scenario gets Lua's whole standard library (both modes)
   bool quiet = false;
+  std::optional<host_port> metrics_listen;  // the generator's live metrics (loadgen/live_metrics.h)
   // The user's own system instead of a fresh reference shop: its URL (default: the topology's entry_url)
   // and a topology file naming its links and nodes (optional).
   std::string target;

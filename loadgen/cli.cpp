@@ -9,6 +9,7 @@
 
 #include "common/cli_args.h"
 #include "common/duration.h"
+#include "loadgen/live_metrics.h"
 
 namespace stampede::loadgen {
 
@@ -45,6 +46,9 @@ const cli::command spec{
       "statistics of the summary's trends, e.g. avg,min,med,max,p(90),p(99.9),count\n"
       "(default avg,min,med,p(90),p(95),p(99),max)"},
      {"--summary-time-unit", {}, "UNIT", "one unit for every time of the summary: s, ms or us (default: per value)"},
+     {"--metrics-listen", {}, "IP:PORT",
+      "serve the generator's live metrics (Prometheus text) at http://IP:PORT/metrics\n"
+      "during the run, e.g. 127.0.0.1:9464 (docs/SCENARIOS.md, Live metrics)"},
      {"--quiet", "-q", {}, "no progress line and no banner"}},
     "Exit codes: 0 ok, 2 bad usage, 98 an invariant failed (verify), 99 thresholds crossed, 104 invalid options,\n"
     "105 interrupted, 107 script error, 108 aborted by the script. When several apply:\n"
@@ -110,6 +114,13 @@ std::optional<run_request> parse(std::span<char* const> args) {
     request.lua_memory_limit = *bytes;
   }
   request.quiet = a.has("--quiet");
+  if (auto v = a.value("--metrics-listen")) {
+    try {
+      request.metrics_listen = parse_metrics_listen(*v);
+    } catch (const std::invalid_argument& e) {
+      throw usage_error(e.what());
+    }
+  }
   try {
     if (auto v = a.value("--summary-trend-stats")) request.summary.stats = parse_trend_stats(*v);
   } catch (const std::invalid_argument& e) {

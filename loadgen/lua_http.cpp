@@ -87,7 +87,7 @@ size_t step_of(worker& w, std::string_view method, const parsed_url& url, std::s
     const std::string_view path = std::string_view(url.path).substr(0, url.path.find('?'));
     step_name.append(method).append(" ").append(path);
   }
-  return w.request_step(step_name);
+  return w.request_step(step_name, !explicit_name.empty());
 }
 
 parsed_url parse_target(worker& w, std::string_view url_text) {

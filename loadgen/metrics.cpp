@@ -1,5 +1,7 @@
 #include "loadgen/metrics.h"
 
+#include <utility>
+
 namespace stampede::loadgen {
 
 namespace {
@@ -43,17 +45,24 @@ void step_metrics::merge(const step_metrics& other) {
   for (size_t i = 0; i < errors_by_kind.size(); ++i) errors_by_kind[i] += other.errors_by_kind[i];
 }
 
-size_t worker_metrics::step_index(std::string_view name, step_kind kind) {
-  if (auto it = step_by_name_.find(name); it != step_by_name_.end()) return it->second;
+size_t worker_metrics::step_index(std::string_view name, step_kind kind, bool declared) {
+  if (auto it = step_by_name_.find(name); it != step_by_name_.end()) {
+    if (declared) steps_[it->second]->declared = true;
+    return it->second;
+  }
   const size_t index = steps_.size();
   steps_.push_back(std::make_unique<step_metrics>(std::string(name), kind));
+  steps_.back()->declared = declared;
   step_by_name_.emplace(std::string(name), index);
   return index;
 }
 
-void worker_metrics::record_request(size_t index, int64_t corrected_us, const request_timings& t, int status,
-                                    error_kind error) {
+void worker_metrics::record_request(size_t index, size_t scenario_slot, int64_t corrected_us,
+                                    const request_timings& t, int status, error_kind error) {
   record_tagged(index, corrected_us, t, status, error);
+  auto& statuses = steps_[index]->interval_statuses;
+  if (scenario_slot >= statuses.size()) statuses.resize(scenario_slot + 1);
+  ++statuses[scenario_slot][status >= 100 && status < 600 ? static_cast<size_t>(status / 100) : 0];
   if (error != error_kind::none) ++interval_errors_by_kind_[static_cast<size_t>(error)];
 }
 
@@ -105,8 +114,10 @@ void worker_metrics::record_check(std::string_view group, std::string_view name,
   auto& counts = checks_[check_key{std::string(group), std::string(name)}];
   if (ok) {
     ++counts.passes;
+    ++interval_checks_passed_;
   } else {
     ++counts.fails;
+    ++interval_checks_failed_;
     ++interval_errors_by_kind_[static_cast<size_t>(error_kind::check_failed)];
   }
 }
@@ -137,7 +148,9 @@ interval_snapshot worker_metrics::roll_interval(int64_t second, int worker, int6
   snap.steps.reserve(active_in_interval_.size());
   for (size_t index : active_in_interval_) {
     step_metrics& s = *steps_[index];
-    snap.steps.push_back({s.name, s.kind, s.interval_corrected, s.interval_requests, s.interval_errors});
+    snap.steps.push_back({s.name, s.kind, s.interval_corrected, s.interval_requests, s.interval_errors,
+                          s.declared, s.interval_statuses});
+    for (auto& counts : s.interval_statuses) counts = {};
     s.interval_corrected.reset();
     s.interval_requests = 0;
     s.interval_errors = 0;
@@ -149,6 +162,8 @@ interval_snapshot worker_metrics::roll_interval(int64_t second, int worker, int6
   snap.dropped_iterations = interval_dropped_;
   interval_iterations_ = 0;
   interval_dropped_ = 0;
+  snap.checks_passed = std::exchange(interval_checks_passed_, 0);
+  snap.checks_failed = std::exchange(interval_checks_failed_, 0);
   snap.vus = vus;
   snap.vus_max = vus_max;
   snap.event_loop_lag = interval_lag_;

@@ -60,6 +60,9 @@ struct step_metrics {
 
   std::string name;
   step_kind kind;
+  // The script named it (a request's `name`, a group): the live metrics label it by name; an unnamed
+  // request's "METHOD /path" may hold ids and is never a label (live_metrics.h).
+  bool declared = false;
   hdr_histogram corrected;      // us, from intended start
   hdr_histogram uncorrected;    // us, service time
   std::array<hdr_histogram, phase_count> phases;  // us, 2 significant digits
@@ -72,6 +75,8 @@ struct step_metrics {
   hdr_histogram interval_corrected;
   int64_t interval_requests = 0;
   int64_t interval_errors = 0;
+  // Requests of this second by scenario slot (0: setup/teardown, i + 1: scenario i) and status class.
+  std::vector<std::array<int64_t, 6>> interval_statuses;
 
   void merge(const step_metrics& other);
 };
@@ -105,11 +110,15 @@ struct interval_snapshot {
     hdr_histogram corrected;
     int64_t requests = 0;
     int64_t errors = 0;
+    bool declared = false;
+    std::vector<std::array<int64_t, 6>> statuses;  // by scenario slot and status class (step_metrics)
   };
   std::vector<step> steps;                  // only steps active in this second
   std::array<int64_t, error_kind_count> errors_by_kind{};
   int64_t iterations = 0;
   int64_t dropped_iterations = 0;
+  int64_t checks_passed = 0;
+  int64_t checks_failed = 0;
   int64_t vus = 0;
   int64_t vus_max = 0;
   hdr_histogram event_loop_lag{1, 3'600'000'000, 2};
@@ -123,12 +132,14 @@ class worker_metrics {
 
   // Returns a stable index for a step name (created on first use). Hot path: one hash lookup
   // with a string_view key, no allocation once the name exists.
-  size_t step_index(std::string_view name, step_kind kind);
+  // `declared`: the script named the step (step_metrics::declared; once declared, always).
+  size_t step_index(std::string_view name, step_kind kind, bool declared = false);
   step_metrics& step(size_t index) { return *steps_[index]; }
   const std::vector<std::unique_ptr<step_metrics>>& steps() const { return steps_; }
 
-  void record_request(size_t step, int64_t corrected_us, const request_timings& timings, int status,
-                      error_kind error);
+  // scenario_slot: 0 for setup/teardown, scenario index + 1 otherwise (the live metrics' scenario label).
+  void record_request(size_t step, size_t scenario_slot, int64_t corrected_us, const request_timings& timings,
+                      int status, error_kind error);
   // The same request into a tagged step (its errors are already counted by record_request).
   void record_tagged(size_t step, int64_t corrected_us, const request_timings& timings, int status,
                      error_kind error);
@@ -179,6 +190,8 @@ class worker_metrics {
   std::array<int64_t, error_kind_count> interval_errors_by_kind_{};
   int64_t interval_iterations_ = 0;
   int64_t interval_dropped_ = 0;
+  int64_t interval_checks_passed_ = 0;
+  int64_t interval_checks_failed_ = 0;
 };
 
 }  // namespace stampede::loadgen

@@ -69,6 +69,7 @@ void signal_guard::wake() const { pthread_kill(coordinator_, SIGURG); }
 // merge the workers' figures and evaluate the thresholds, write the results (--out, reports), print the
 // summary, and the exit code.
 int coordinator::run(const report_writer& write_reports) {
+  if (request_.metrics_listen && !(metrics_endpoint_ = open_live_metrics(request_))) return exit_usage;
   plan_from_request();
   if (const int code = start(write_reports); code >= 0) return code;
   announce();
@@ -237,6 +238,7 @@ double coordinator::load() {
   const auto lead_in = std::chrono::milliseconds(20);
   plan_.start = steady::now() + lead_in;
   wall_start_ = std::chrono::system_clock::now() + lead_in;
+  if (metrics_endpoint_) metrics_endpoint_->metrics().set_scenarios(plan_.options.scenarios);
   std::atomic<int> finished{0};
   std::vector<std::thread> threads;
   for (auto& w : workers_) {
@@ -565,6 +567,7 @@ void coordinator::take_snapshots() {
     row.max_event_loop_lag_ms = std::max(row.max_event_loop_lag_ms, ms(snapshot.event_loop_lag.max()));
     ++row.workers_reported;
     live_.add_interval(snapshot);
+    if (metrics_endpoint_) metrics_endpoint_->metrics().add(snapshot);
   }
 }
 

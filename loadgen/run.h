@@ -13,6 +13,7 @@
 #include <boost/json/value.hpp>
 
 #include "common/cli_args.h"
+#include "common/host_port.h"
 #include "loadgen/chaos_timeline.h"
 #include "loadgen/executor.h"
 #include "loadgen/options_reader.h"
@@ -68,6 +69,10 @@ struct run_request {
   std::optional<size_t> lua_memory_limit;
   std::chrono::nanoseconds init_timeout{std::chrono::seconds(60)};  // bound of the script's top level
   summary_format summary;  // --summary-trend-stats, --summary-time-unit (the text summary only)
+  // --metrics-listen: serve the live metrics (live_metrics.h) there for the whole run; a port of 0 picks
+  // a free one, given to `metrics_listening` (e.g. for tests) once it listens.
+  std::optional<host_port> metrics_listen;
+  std::function<void(uint16_t port)> metrics_listening;
 
   // For embedders (stampede drill, stampede capacity); all optional.
   // Fault proxies the caller created (e.g. on a shop's internal links): network faults may target them;

@@ -16,6 +16,7 @@
 
 #include "loadgen/aggregate.h"
 #include "loadgen/chaos_timeline.h"
+#include "loadgen/live_metrics.h"
 #include "loadgen/run.h"
 #include "loadgen/worker.h"
 #include "results/model.h"
@@ -132,6 +133,7 @@ class coordinator {
   std::vector<history_entry> history_;
   boost::json::array history_json_;
   int64_t history_dropped_ = 0;
+  std::unique_ptr<live_metrics_endpoint> metrics_endpoint_;  // --metrics-listen; serves until the run ends
 };
 
 }  // namespace stampede::loadgen::run_detail

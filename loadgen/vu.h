@@ -118,4 +118,9 @@ struct vu final : http_job {
   size_t index_in_scenario = 0;
 };
 
+// The VU's scenario as worker_metrics::record_request counts it: 0 for setup/teardown, index + 1 otherwise.
+inline size_t scenario_slot(const vu& v) noexcept {
+  return v.scenario == nullptr ? 0 : v.scenario->index + 1;
+}
+
 }  // namespace stampede::loadgen

@@ -377,7 +377,7 @@ void worker::on_http_complete(vu& v) {
   const int64_t corrected_us = out.timings.total + blocked_us + micros(v.lag_before_request);
   v.lag += std::chrono::microseconds(blocked_us);
   v.request.settle(out, v.cookies);  // expectedStatuses and Set-Cookie
-  metrics_.record_request(v.request.step, corrected_us, out.timings, out.status, out.error);
+  metrics_.record_request(v.request.step, scenario_slot(v), corrected_us, out.timings, out.status, out.error);
   if (!metrics_.tagged_steps().empty()) record_request_tags(v, v.request, out, v.last_request.url, corrected_us);
   if (v.history_id != 0) {
     // A definite answer is ok (2xx/3xx, or an expected status) or fail (other 4xx); no answer, a
@@ -411,7 +411,7 @@ void worker::enter_group(vu& v, std::string_view name) {
   group_frame frame;
   frame.path = v.groups.empty() ? std::string() : v.groups.back().path;
   frame.path.append("::").append(name);
-  frame.step = metrics_.step_index(frame.path, step_kind::group);
+  frame.step = metrics_.step_index(frame.path, step_kind::group, true);
   frame.started = steady::now();
   frame.lag_at_start = v.lag;
   v.groups.push_back(std::move(frame));

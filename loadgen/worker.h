@@ -177,7 +177,10 @@ class worker {
   const lua_sandbox& sandbox() const noexcept;
   const run_plan& plan() const noexcept { return plan_; }
   const parsed_url* base_url() const noexcept { return base_url_ ? &*base_url_ : nullptr; }
-  size_t request_step(std::string_view name) { return metrics_.step_index(name, step_kind::request); }
+  // `declared`: the script named the request (params.name), not "METHOD /path".
+  size_t request_step(std::string_view name, bool declared) {
+    return metrics_.step_index(name, step_kind::request, declared);
+  }
   // Sends the VU's http_request (request.h) with the VU's cookies; the VU yields until on_http_complete.
   void start_request(vu& v);
   // Sends the requests of the VU's http_batch (http_batch.h), bounded by options.batch and batchPerHost;

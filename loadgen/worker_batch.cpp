@@ -79,7 +79,8 @@ void worker::on_batch_item_complete(batch_item& item) {
   const int64_t corrected_us = out.timings.total + out.timings.blocked + micros(b.lag_before);
   b.max_blocked_us = std::max(b.max_blocked_us, pool_wait_us);
   item.request.settle(out, v.cookies);
-  metrics_.record_request(item.request.step, corrected_us, out.timings, out.status, out.error);
+  metrics_.record_request(item.request.step, scenario_slot(v), corrected_us, out.timings, out.status,
+                          out.error);
   if (!metrics_.tagged_steps().empty()) record_request_tags(v, item.request, out, item.url_text, corrected_us);
   metrics_.data_sent += out.bytes_sent;
   metrics_.data_received += out.bytes_received;

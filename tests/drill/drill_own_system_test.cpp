@@ -359,6 +359,10 @@ TEST(drill_own_system, bad_command_lines_and_topologies_are_refused_naming_the_p
   r = run({"drill", scenario, "--topology", (dir.path() / "other.json").string()});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.log.find("--target URL is required"), std::string::npos) << r.log;
+  fs::remove(dir.path() / "drill.log");
+  r = run({"drill", scenario, "--target", "http://127.0.0.1:9", "--metrics-listen", "localhost:9464"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.log.find("--metrics-listen 'localhost:9464' needs an IP address"), std::string::npos) << r.log;
 }
 
 }  // namespace

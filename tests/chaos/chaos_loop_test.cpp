@@ -309,7 +309,10 @@ TEST(proxy_caps, a_loop_through_two_servers_is_bounded_and_the_api_answers_durin
   EXPECT_LE(looped->connections_active, 200u);
   EXPECT_GE(looped->connections_accepted, 200u);  // the loop did run into the cap...
   EXPECT_GT(looped->connections_rejected + two.proxy("b")->connections_rejected, 0u);
-  EXPECT_LT(open_descriptors(), fds_before + 1000);  // ...which bounds its descriptors (2 per connection)
+  // ...which bounds its descriptors: at the caps, 4 per looped connection (each server's accepted and
+  // upstream sides: 800), plus rejected connections not yet closed, which a loaded machine leaves for a
+  // while (CI at load 8 saw 1,174 in all). Unbounded, the loop reaches thousands within this test's second.
+  EXPECT_LT(open_descriptors(), fds_before + 1600);
 
   trigger.reset();
   source.reset();

@@ -4,20 +4,15 @@
 // orders, and a missing mark or restore. Runs the library in a plain Lua 5.4 state (it is pure: no I/O).
 #include <gtest/gtest.h>
 
-#include <lua.hpp>
-#include <memory>
 #include <string>
 
-namespace {
+#include "tests/support/scenario_lua.h"
 
-struct lua_closer {
-  void operator()(lua_State* L) const { lua_close(L); }
-};
+namespace {
 
 // `order(h, id, user, key, t_invoke, t_end, outcome, order_id)`; `mark(h, id, name, t0, t1)`: the restore
 // point's operation; `row(user, key, id)`: a restored order.
 constexpr const char* prelude = R"LUA(
-package.path = STAMPEDE_SCENARIOS .. '/?.lua;' .. package.path
 PIT = require('lib.point_in_time')
 function order(h, id, user, key, t0, t1, outcome, order_id)
   h[#h + 1] = { id = id, op = "order", type = "invoke", value = { user_id = user, key = key }, t = t0 }
@@ -33,13 +28,6 @@ end
 
 class point_in_time_test : public ::testing::Test {
  protected:
-  void SetUp() override {
-    L_.reset(luaL_newstate());
-    luaL_openlibs(L_.get());
-    const std::string code = std::string{"STAMPEDE_SCENARIOS = '"} + STAMPEDE_SCENARIOS_DIR + "'\n" + prelude;
-    ASSERT_EQ(luaL_dostring(L_.get(), code.c_str()), LUA_OK) << lua_tostring(L_.get(), -1);
-  }
-
   // Runs `code` (which fills history `h` and restored rows `rows`), then the checker against target "t";
   // leaves the invariant in global `R`. `spec_extra`: more fields of the spec (Lua table body).
   void check(const std::string& code,
@@ -48,18 +36,11 @@ class point_in_time_test : public ::testing::Test {
         "local h, rows = {}, {}\nlocal function row(u, k, id) rows[#rows + 1] = "
         "{ user_id = u, key = k, id = id } end\n" +
         code + "\nR = PIT(h, { target = 't', " + spec_extra + " })";
-    ASSERT_EQ(luaL_dostring(L_.get(), all.c_str()), LUA_OK) << lua_tostring(L_.get(), -1);
+    ASSERT_EQ(lua_.run(all), "");
   }
-  std::string eval(const std::string& expr) {
-    const std::string code = "return tostring(" + expr + ")";
-    if (luaL_dostring(L_.get(), code.c_str()) != LUA_OK)
-      return std::string{"error: "} + lua_tostring(L_.get(), -1);
-    std::string out = lua_tostring(L_.get(), -1);
-    lua_pop(L_.get(), 1);
-    return out;
-  }
+  std::string eval(const std::string& expr) { return lua_.eval(expr); }  // "nil" when nil
 
-  std::unique_ptr<lua_State, lua_closer> L_;
+  stampede::testing::scenario_lua lua_{prelude};
 };
 
 TEST_F(point_in_time_test, nothing_happened_holds_with_nothing_judged) {

@@ -4,19 +4,14 @@
 // plain Lua 5.4 state (it is pure: no I/O).
 #include <gtest/gtest.h>
 
-#include <lua.hpp>
-#include <memory>
 #include <string>
+
+#include "tests/support/scenario_lua.h"
 
 namespace {
 
-struct lua_closer {
-  void operator()(lua_State* L) const { lua_close(L); }
-};
-
 // Hand-made histories: `order(id, user, order_id, t_invoke, t_ok)` and `read(id, user, ids, t_invoke, t_ok)`.
 constexpr const char* prelude = R"LUA(
-package.path = STAMPEDE_SCENARIOS .. '/?.lua;' .. package.path
 RYW = require('lib.read_your_writes')
 function order(h, id, user, order_id, t0, t1, outcome)
   h[#h + 1] = { id = id, op = "order", type = "invoke", value = { user_id = user, key = "k" .. id }, t = t0 }
@@ -33,29 +28,14 @@ end
 
 class read_your_writes_test : public ::testing::Test {
  protected:
-  void SetUp() override {
-    L_.reset(luaL_newstate());
-    luaL_openlibs(L_.get());
-    const std::string code = std::string{"STAMPEDE_SCENARIOS = '"} + STAMPEDE_SCENARIOS_DIR + "'\n" + prelude;
-    ASSERT_EQ(luaL_dostring(L_.get(), code.c_str()), LUA_OK) << lua_tostring(L_.get(), -1);
-  }
-
   // Runs `code` (which builds `h`), then the checker; leaves the invariant in global `R`.
   void check(const std::string& code) {
     const std::string all = "local h = {}\n" + code + "\nR = RYW(h)";
-    ASSERT_EQ(luaL_dostring(L_.get(), all.c_str()), LUA_OK) << lua_tostring(L_.get(), -1);
+    ASSERT_EQ(lua_.run(all), "");
   }
-  // A Lua expression's value as text ("nil" when nil).
-  std::string eval(const std::string& expr) {
-    const std::string code = "return tostring(" + expr + ")";
-    if (luaL_dostring(L_.get(), code.c_str()) != LUA_OK)
-      return std::string{"error: "} + lua_tostring(L_.get(), -1);
-    std::string out = lua_tostring(L_.get(), -1);
-    lua_pop(L_.get(), 1);
-    return out;
-  }
+  std::string eval(const std::string& expr) { return lua_.eval(expr); }  // "nil" when nil
 
-  std::unique_ptr<lua_State, lua_closer> L_;
+  stampede::testing::scenario_lua lua_{prelude};
 };
 
 TEST_F(read_your_writes_test, nothing_happened_is_no_violation) {

@@ -4,20 +4,15 @@
 // one that recovers too late, one that never recovers, and failures before the fault's window ignored.
 #include <gtest/gtest.h>
 
-#include <lua.hpp>
-#include <memory>
 #include <string>
 
-namespace {
+#include "tests/support/scenario_lua.h"
 
-struct lua_closer {
-  void operator()(lua_State* L) const { lua_close(L); }
-};
+namespace {
 
 // `order(h, id, t0, t1, outcome)`: one order invoked at t0, answered at t1 with outcome ("ok", "fail",
 // "info": unknown, "pending": never answered).
 constexpr const char* prelude = R"LUA(
-package.path = STAMPEDE_SCENARIOS .. '/?.lua;' .. package.path
 env = {}
 gameday = require('lib.gameday')
 function order(h, id, t0, t1, outcome)
@@ -28,28 +23,16 @@ end
 
 class write_recovery_test : public ::testing::Test {
  protected:
-  void SetUp() override {
-    L_.reset(luaL_newstate());
-    luaL_openlibs(L_.get());
-    const std::string code = std::string{"STAMPEDE_SCENARIOS = '"} + STAMPEDE_SCENARIOS_DIR + "'\n" + prelude;
-    ASSERT_EQ(luaL_dostring(L_.get(), code.c_str()), LUA_OK) << lua_tostring(L_.get(), -1);
-  }
-
   // Runs `code` (which fills history `h`), then write_recovery for a fault at 10 s with an RTO bound of
   // 5 s; leaves OK, E (evidence) and D (detail) as globals.
   void check(const std::string& code) {
-    const std::string all = "local h = {}\n" + code + "\nOK, E, D = gameday.write_recovery(h, 10, 5, 'the kill')";
-    ASSERT_EQ(luaL_dostring(L_.get(), all.c_str()), LUA_OK) << lua_tostring(L_.get(), -1);
+    const std::string all =
+        "local h = {}\n" + code + "\nOK, E, D = gameday.write_recovery(h, 10, 5, 'the kill')";
+    ASSERT_EQ(lua_.run(all), "");
   }
-  std::string eval(const std::string& expr) {
-    const std::string code = "return tostring(" + expr + ")";
-    if (luaL_dostring(L_.get(), code.c_str()) != LUA_OK) return std::string{"error: "} + lua_tostring(L_.get(), -1);
-    std::string out = lua_tostring(L_.get(), -1);
-    lua_pop(L_.get(), 1);
-    return out;
-  }
+  std::string eval(const std::string& expr) { return lua_.eval(expr); }  // "nil" when nil
 
-  std::unique_ptr<lua_State, lua_closer> L_;
+  stampede::testing::scenario_lua lua_{prelude};
 };
 
 TEST_F(write_recovery_test, nothing_failed_is_not_a_recovery_the_fault_did_not_take) {

@@ -77,29 +77,51 @@ std::optional<double> count_or_rate(int64_t count, const aggregation& agg, doubl
                                                  : static_cast<double>(count) / duration_s;
 }
 
+// The step of an HTTP counter or rate sub-metric: a request by name, or a tag set.
+const step_result* request_step(const run_results& r, const metric_selector& selector) {
+  if (is_tag_set(selector)) return tagged_step(r, selector);
+  if (selector.tags.size() != 1 || selector.tags.front().key != "name") return nullptr;
+  const step_result* step = nullptr;
+  for (const auto& s : r.steps) {
+    if (s.kind == "request" && s.name == selector.tags.front().value) step = &s;
+  }
+  return step;
+}
+
+// checks{check:X}, checks{group:X} or both: the per-check counts of "checks".
+std::optional<double> checks_by_name_or_group(const run_results& r, const metric_selector& selector) {
+  int64_t passes = 0, total = 0;
+  for (const auto& c : r.checks) {
+    bool match = true;
+    for (const auto& t : selector.tags) match = match && (t.key == "check" ? c.name : c.group) == t.value;
+    if (!match) continue;
+    passes += c.passes;
+    total += c.passes + c.fails;
+  }
+  if (total == 0) return std::nullopt;
+  return static_cast<double>(passes) / static_cast<double>(total);
+}
+
 std::optional<double> observed_value(const run_results& r, const metric_selector& selector,
                                      const threshold_expression& expression) {
-  if (!metric_catalogue::builtin().find(selector.metric)) {
-    return custom_metric_value(r.metrics, selector, expression.agg, r.duration_s > 0 ? r.duration_s : 1.0);
+  const double duration = r.duration_s > 0 ? r.duration_s : 1.0;
+  if (!metric_catalogue::builtin().find(selector.metric) || recorded_in_metrics(selector)) {
+    // Custom metrics, and sub-metrics of iteration_duration, iterations and checks by tag set
+    return custom_metric_value(r.metrics, selector, expression.agg, duration);
   }
+  if (selector.metric == "checks" && !selector.tags.empty()) return checks_by_name_or_group(r, selector);
   if (selector.type == metric_type::trend) {
     const step_result* step = trend_step(r, selector);
     return step != nullptr ? trend_value(*step, expression.agg) : std::nullopt;
   }
-  if (selector.metric == "http_req_failed" && !selector.tags.empty()) {  // a request step or a tag set
-    const step_result* step = nullptr;
-    if (is_tag_set(selector)) {
-      step = tagged_step(r, selector);
-    } else {
-      for (const auto& s : r.steps) {
-        if (s.kind == "request" && s.name == selector.tags.front().value) step = &s;
-      }
-    }
+  if ((selector.metric == "http_req_failed" || selector.metric == "http_reqs") && !selector.tags.empty()) {
+    const step_result* step = request_step(r, selector);
     if (step == nullptr || step->requests == 0) return std::nullopt;
+    if (selector.metric == "http_reqs") return count_or_rate(step->requests, expression.agg, duration);
     return static_cast<double>(step->errors) / static_cast<double>(step->requests);
   }
-  if (!selector.tags.empty()) return std::nullopt;  // other sub-metrics of counters and rates are not in the file
-  const double duration = r.duration_s > 0 ? r.duration_s : 1.0;
+  if (!selector.tags.empty())
+    return std::nullopt;  // other sub-metrics of counters and rates are not in the file
   const std::string& name = selector.metric;
   if (name == "http_req_failed") {
     return r.summary.requests > 0

@@ -48,6 +48,7 @@ std::optional<double> value_of(const run_results& r, std::string_view name, std:
 // `==`/`!=`, give none.
 std::optional<metric_direction> threshold_direction(std::span<const run_results> current,
                                                     const metric_result& m, std::string& because) {
+  bool undirected = false;  // a threshold that says nothing about a direction (== or !=)
   for (const bool own_name : {true, false}) {
     std::optional<metric_direction> found;
     std::string reason;
@@ -68,7 +69,10 @@ std::optional<metric_direction> threshold_direction(std::span<const run_results>
         } else if (e.op == results::comparison::greater || e.op == results::comparison::greater_equal) {
           d = metric_direction::lower_is_worse;
         }
-        if (!d) continue;
+        if (!d) {
+          undirected = true;
+          continue;
+        }
         if (found && *found != *d) conflict = true;
         found = d;
         if (reason.empty()) reason = "threshold " + t.metric + " " + t.expression + " in current";
@@ -83,7 +87,8 @@ std::optional<metric_direction> threshold_direction(std::span<const run_results>
       return found;
     }
   }
-  because = "no threshold on it in current";
+  because =
+      undirected ? "its thresholds in current give no direction (== or !=)" : "no threshold on it in current";
   return std::nullopt;
 }
 

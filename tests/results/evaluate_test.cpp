@@ -128,6 +128,32 @@ TEST(evaluate_threshold, counters_rates_and_checks_by_tag_set_come_from_their_st
   EXPECT_FALSE(evaluate_threshold(r, "iterations{scenario:calm}", "count>0").evaluated);  // not recorded
 }
 
+TEST(evaluate_threshold, uncorrected_latency_from_its_histogram_and_phases_by_their_mean) {
+  run_results r = known_run();
+  step_result ok;
+  ok.name = "{status:200}";
+  ok.kind = "tagged";
+  ok.requests = 10;
+  ok.histogram = histogram_of(50'000, 50'000, 1);
+  ok.uncorrected_histogram = histogram_of(20'000, 20'000, 1);
+  ok.timings = {
+      {"blocked", 0.5, 1}, {"connect", 2, 4}, {"send", 0.1, 0.2}, {"wait", 12.5, 30}, {"receive", 1, 2}};
+  r.steps.push_back(ok);
+  r.summary.uncorrected_histogram = histogram_of(1000, 2000, 1000);
+  r.summary.requests = 1000;
+  r.summary.timings = {{"wait", 7.25, 9}};
+  EXPECT_NEAR(*evaluate_threshold(r, "http_req_duration_uncorrected", "max<5").observed, 2, 0.01);
+  EXPECT_NEAR(*evaluate_threshold(r, "http_req_duration_uncorrected{status:200}", "p(99)<50").observed, 20,
+              0.02);
+  EXPECT_NEAR(*evaluate_threshold(r, "http_req_duration{status:200}", "p(99)<50").observed, 50, 0.05);
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(r, "http_req_waiting{status:200}", "avg<20").observed, 12.5);
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(r, "http_req_tls_handshaking{status:200}", "avg<20").observed, 2);
+  EXPECT_DOUBLE_EQ(*evaluate_threshold(r, "http_req_waiting", "avg<20").observed, 7.25);
+  // A phase's p99 in the file is not exact after a merge (the largest shard's): not answered.
+  EXPECT_FALSE(evaluate_threshold(r, "http_req_waiting{status:200}", "p(99)<20").evaluated);
+  EXPECT_FALSE(evaluate_threshold(r, "http_req_waiting{name:GET /cart}", "avg<20").evaluated);  // no requests
+}
+
 TEST(evaluate_threshold, what_a_results_file_cannot_answer_is_not_evaluated) {
   run_results r = known_run();
   EXPECT_FALSE(evaluate_threshold(r, "orders_placed", "count>0").evaluated);   // a custom metric

@@ -153,16 +153,24 @@ void compare_custom_metrics(comparison& c, std::span<const run_results> baseline
       size_t missing = 0;
       for (const auto* side : {&baseline, &current}) {
         for (const auto& run : *side) {
-          const auto v = value_of(run, m->name, b.metric);
-          if (v)
+          if (const auto v = value_of(run, m->name, b.metric)) {
             (side == &baseline ? vb : vc).push_back(*v);
-          else
+          } else {
             ++missing;
+          }
         }
       }
       if (vb.empty() || vc.empty()) {
+        auto declared = [&](std::span<const run_results> side) {
+          return std::any_of(side.begin(), side.end(),
+                             [&](const run_results& run) { return find_metric(run, m->name) != nullptr; });
+        };
+        const bool in_baseline = declared(baseline), in_current = declared(current);
         r.verdict = comparison_verdict::missing;
-        r.note = vb.empty() ? "only in current" : "only in baseline";
+        r.note = !in_baseline  ? "only in current"
+                 : !in_current ? "only in baseline"
+                 : vb.empty()  ? "no samples in baseline"
+                               : "no samples in current";
         c.rows.push_back(std::move(r));
         continue;
       }

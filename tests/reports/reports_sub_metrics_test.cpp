@@ -200,6 +200,12 @@ TEST(reports_compare_custom_metrics, a_metric_of_one_side_only_is_listed_not_an_
   EXPECT_EQ(row(c, "old_counter", "rate/s").verdict, comparison_verdict::missing);
   EXPECT_EQ(row(c, "old_counter", "rate/s").note, "only in baseline");
   EXPECT_EQ(row(c, "new_rate", "rate").note, "only in current");
+  // Declared on both sides but never added to in current: listed as such, not as a metric of one side.
+  metric_result idle = counter("idle", 0, 20);
+  const std::vector<run_results> idle_base{run_with({counter("idle", 4, 20)})}, idle_cur{run_with({idle})};
+  const comparison idle_c = compare_runs(idle_base, idle_cur, parse_budget(default_budget));
+  EXPECT_EQ(row(idle_c, "idle", "rate/s").note, "no samples in current");
+  EXPECT_FALSE(idle_c.failed());
   const std::string junit = render_comparison_junit(c);
   EXPECT_NE(junit.find("<skipped message=\"only in current\"/>"), std::string::npos) << junit;
   EXPECT_NE(

@@ -121,7 +121,8 @@ end
 TEST(tags, iteration_metrics_and_checks_by_scenario_and_run_tags) {
   testing::test_server server;
   temp_dir dir;
-  const auto r = run_scenario(make_request(dir.write("iterations.lua", iteration_script), server.base_url()), dir);
+  const auto r =
+      run_scenario(make_request(dir.write("iterations.lua", iteration_script), server.base_url()), dir);
   ASSERT_TRUE(r.has_results()) << r.err;
   EXPECT_EQ(r.exit_code, exit_thresholds_crossed) << r.err << r.out;
   std::map<std::string, std::pair<bool, double>> verdicts;
@@ -131,13 +132,15 @@ TEST(tags, iteration_metrics_and_checks_by_scenario_and_run_tags) {
   }
   ASSERT_EQ(verdicts.size(), 10u);
   for (const auto& [metric, verdict] : verdicts) {
-    EXPECT_EQ(verdict.first, metric != "iterations{scenario:calm}") << metric << " observed " << verdict.second;
+    EXPECT_EQ(verdict.first, metric != "iterations{scenario:calm}")
+        << metric << " observed " << verdict.second;
   }
   EXPECT_EQ(verdicts.at("iterations{scenario:calm}").second, 2);
   EXPECT_EQ(verdicts.at("iterations{env_tag:staging}").second, 8);
   EXPECT_EQ(verdicts.at("checks{scenario:browse}").second, 0.5);
   EXPECT_GE(verdicts.at("iteration_duration{scenario:calm}").second, 49);
-  // Only the tag sets thresholds name are recorded, each once, in "metrics" (checks{check:always} is not one).
+  // Only the tag sets thresholds name are recorded, each once, in "metrics" (checks{check:always} is not
+  // one).
   std::map<std::string, json::object> metrics;
   for (const auto& m : r.root().at("metrics").as_array()) {
     metrics[std::string(m.at("name").as_string())] = m.as_object();
@@ -158,10 +161,10 @@ TEST(tags, a_tag_set_a_built_in_metric_never_records_is_refused_at_start) {
   testing::test_server server;
   temp_dir dir;
   auto run_with = [&](const std::string& thresholds) {
-    return run_scenario(make_request(dir.write("refused.lua", "options = { iterations = 1, tags = { team = 'x' }, "
-                                                              "thresholds = { " +
-                                                                  thresholds +
-                                                                  " } }\nfunction default() end\n"),
+    return run_scenario(make_request(dir.write("refused.lua",
+                                               "options = { iterations = 1, tags = { team = 'x' }, "
+                                               "thresholds = { " +
+                                                   thresholds + " } }\nfunction default() end\n"),
                                      server.base_url()),
                         dir);
   };
@@ -173,9 +176,10 @@ TEST(tags, a_tag_set_a_built_in_metric_never_records_is_refused_at_start) {
       << r.err;
   r = run_with("['data_sent{scenario:default}'] = { 'count<100' }");
   EXPECT_EQ(r.exit_code, exit_invalid_options) << r.err;
-  EXPECT_NE(r.err.find("thresholds['data_sent{scenario:default}']: tag 'scenario' is not recorded for data_sent "
-                       "(supported: none: data_sent is not recorded by tag)"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find("thresholds['data_sent{scenario:default}']: tag 'scenario' is not recorded for data_sent "
+                 "(supported: none: data_sent is not recorded by tag)"),
+      std::string::npos)
       << r.err;
   r = run_with("['iterations{team:x}'] = { { threshold = 'count>0', abortOnFail = true } }");
   EXPECT_EQ(r.exit_code, exit_invalid_options) << r.err;

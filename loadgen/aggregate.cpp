@@ -119,7 +119,7 @@ void validate_threshold_tags(std::span<const threshold> thresholds, const run_op
   for (const auto& t : thresholds) {
     const std::string& m = t.selector.metric;
     if (!metric_catalogue::builtin().find(m)) continue;  // a custom metric: its sub-metrics are tracked
-    const bool iteration_metric = m == "iteration_duration" || m == "iterations";
+    const bool iteration_metric = m == "iteration_duration" || m == "iterations" || m == "dropped_iterations";
     for (const auto& tg : t.selector.tags) {
       const bool request_metric = m.rfind("http_req", 0) == 0;
       const bool ok = request_metric || (m == "group_duration" && tg.key == "group") ||

@@ -65,9 +65,10 @@ std::string tag_set_name(const std::vector<std::pair<std::string, std::string>>&
 
 // Throws std::invalid_argument, naming the threshold, when it uses a tag this engine does not record on its
 // metric. Custom metrics (not in the built-in catalogue) record every tag a threshold asks for; HTTP metrics
-// any tag; group_duration `group`; iteration_duration and iterations `scenario` and the keys of options.tags
-// and of the scenarios' tags; checks those and `check` and `group`. Built-in sub-metrics kept in "metrics"
-// (results::recorded_in_metrics) are merged at the end of the run, so abortOnFail on them is refused too.
+// any tag; group_duration `group`; iteration_duration, iterations and dropped_iterations `scenario` and the
+// keys of options.tags and of the scenarios' tags; checks those and `check` and `group`. Built-in sub-metrics
+// kept in "metrics" (results::recorded_in_metrics) are merged at the end of the run, so abortOnFail on them
+// is refused too.
 void validate_threshold_tags(std::span<const threshold> thresholds, const run_options& options);
 
 }  // namespace stampede::loadgen

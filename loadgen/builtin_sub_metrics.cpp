@@ -24,7 +24,7 @@ bool matches(const results::metric_selector& selector, const builtin_sample_tags
 
 metric_type type_of(std::string_view metric) {
   if (metric == "iteration_duration") return metric_type::trend;
-  return metric == "iterations" ? metric_type::counter : metric_type::rate;
+  return metric == "checks" ? metric_type::rate : metric_type::counter;
 }
 
 }  // namespace
@@ -47,9 +47,16 @@ void builtin_sub_metrics::track(const results::metric_selector& selector) {
 
 void builtin_sub_metrics::record_iteration(int64_t duration_us, const builtin_sample_tags& tags) {
   for (auto& s : subs_) {
-    if (s.selector.metric == "checks" || !matches(s.selector, tags)) continue;
+    const bool iteration = s.selector.metric == "iteration_duration" || s.selector.metric == "iterations";
+    if (!iteration || !matches(s.selector, tags)) continue;
     // Trend samples are in the metric's unit (ms) and recorded x 1000: the microseconds again.
     s.sink.add(s.type, s.type == metric_type::trend ? static_cast<double>(duration_us) / 1000.0 : 1.0, 0);
+  }
+}
+
+void builtin_sub_metrics::record_dropped(const builtin_sample_tags& tags) {
+  for (auto& s : subs_) {
+    if (s.selector.metric == "dropped_iterations" && matches(s.selector, tags)) s.sink.add(s.type, 1.0, 0);
   }
 }
 

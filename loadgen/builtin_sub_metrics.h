@@ -1,10 +1,10 @@
 // Sub-metrics of the built-in iteration metrics by tag set (docs/SCENARIOS.md, "Tags"): a threshold on
-// "iteration_duration{scenario:browse}", "iterations{scenario:browse}" or "checks{scenario:browse}" makes the
-// coordinator track() that tag set before the load; only tracked sets get a sink (bounded by the thresholds),
-// and a run with none never builds an iteration's or a check's tags. They are recorded with the custom
-// metrics' sinks (iteration_duration a time trend, iterations a counter, checks a rate), merged exactly by
-// selector and written to the results' "metrics" section (results::recorded_in_metrics), where `stampede
-// merge` re-evaluates their thresholds.
+// "iteration_duration{scenario:browse}", "iterations{...}", "dropped_iterations{...}" or "checks{...}" makes
+// the coordinator track() that tag set before the load; only tracked sets get a sink (bounded by the
+// thresholds), and a run with none never builds an iteration's or a check's tags. They are recorded with the
+// custom metrics' sinks (iteration_duration a time trend, iterations and dropped_iterations counters, checks
+// a rate), merged exactly by selector and written to the results' "metrics" section
+// (results::recorded_in_metrics), where `stampede merge` re-evaluates their thresholds.
 //
 // Thread-safety: none; one instance per worker, merged by the coordinator after the load.
 #pragma once
@@ -37,6 +37,7 @@ class builtin_sub_metrics {
   void track(const results::metric_selector& selector);
   bool empty() const noexcept { return subs_.empty(); }
   void record_iteration(int64_t duration_us, const builtin_sample_tags& tags);
+  void record_dropped(const builtin_sample_tags& tags);  // an arrival that found no free VU
   void record_check(bool ok, const builtin_sample_tags& tags);
   void merge(const builtin_sub_metrics& other);
   // The threshold aggregate of a tracked selector, nullopt without samples or when it is not tracked.

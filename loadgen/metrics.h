@@ -159,7 +159,8 @@ class worker_metrics {
   // The script's metrics.trend/counter/rate/gauge (declared by this worker's Lua state).
   custom_metrics& custom() { return custom_; }
   const custom_metrics& custom() const { return custom_; }
-  // iteration_duration, iterations and checks by the tag sets thresholds name (worker::apply_plan).
+  // iteration_duration, iterations, dropped_iterations and checks by the tag sets thresholds name
+  // (worker::apply_plan).
   builtin_sub_metrics& builtin_subs() { return builtin_subs_; }
   const builtin_sub_metrics& builtin_subs() const { return builtin_subs_; }
   int64_t data_sent = 0;

@@ -59,7 +59,8 @@ struct run_plan {
   // Tag sets of HTTP sub-metrics that thresholds ask for beyond {name:X} (a request step already):
   // "http_req_duration{status:200}" gives {{"status","200"}}; worker_metrics::track_tags.
   std::vector<std::vector<std::pair<std::string, std::string>>> http_tag_sets;
-  // Sub-metrics of iteration_duration, iterations and checks by tag set that thresholds ask for
+  // Sub-metrics of iteration_duration, iterations, dropped_iterations and checks by tag set that thresholds
+  // ask for
   // ("iteration_duration{scenario:browse}"): builtin_sub_metrics::track.
   std::vector<results::metric_selector> builtin_sub_metrics;
 };

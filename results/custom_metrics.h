@@ -20,9 +20,9 @@ namespace stampede::results {
 void merge_metrics(std::vector<metric_result>& into, std::span<const metric_result> from, double duration_s);
 
 // Whether a run records `selector` in "metrics" beside the custom metrics: a sub-metric of a built-in metric
-// by tag set that only runs whose thresholds name it track (docs/RESULTS.md): iteration_duration{...} and
-// iterations{...} with any tags, checks{...} with a tag other than check and group (those two alone are
-// answered by "checks").
+// by tag set that only runs whose thresholds name it track (docs/RESULTS.md): iteration_duration{...},
+// iterations{...} and dropped_iterations{...} with any tags, checks{...} with a tag other than check and
+// group (those two alone are answered by "checks").
 bool recorded_in_metrics(const metric_selector& selector);
 
 // The built-in catalogue plus the custom metrics of `metrics` (for parsing thresholds on them).

@@ -191,6 +191,43 @@ TEST(tags, a_tag_set_a_built_in_metric_never_records_is_refused_at_start) {
   EXPECT_EQ(r.exit_code, exit_ok) << r.err;  // no check ran: a rate with no data reads 0
 }
 
+TEST(tags, dropped_iterations_by_scenario) {
+  testing::test_server server;
+  temp_dir dir;
+  // flood: 20 arrivals/s for 1 s and one VU busy 300 ms per iteration: most arrivals find no free VU.
+  const auto r = run_scenario(make_request(dir.write("dropped.lua", R"lua(
+options = {
+  scenarios = {
+    flood = { executor = "constant-arrival-rate", rate = 20, timeUnit = "1s", duration = "1s",
+              preAllocatedVUs = 1, maxVUs = 1, tags = { kind = "open" } },
+    calm = { executor = "per-vu-iterations", vus = 1, iterations = 1 },
+  },
+  thresholds = {
+    ["dropped_iterations{scenario:flood}"] = { "count>0" },
+    ["dropped_iterations{kind:open}"] = { "count>0" },
+    ["dropped_iterations{scenario:calm}"] = { "count==0" },
+  },
+}
+function default() sleep(0.3) end
+)lua"),
+                                           server.base_url()),
+                              dir);
+  ASSERT_TRUE(r.has_results()) << r.err;
+  EXPECT_EQ(r.exit_code, exit_ok) << r.err << r.out;
+  int64_t flood_dropped = -1;
+  for (const auto& s : r.root().at("scenarios").as_array()) {
+    if (s.at("name").as_string() == "flood") flood_dropped = s.at("dropped_iterations").to_number<int64_t>();
+  }
+  EXPECT_GT(flood_dropped, 0);
+  for (const auto& t : r.root().at("thresholds").as_array()) {
+    const std::string metric(t.at("metric").as_string());
+    EXPECT_TRUE(t.at("ok").as_bool()) << metric;
+    EXPECT_EQ(t.at("observed").to_number<double>(),
+              metric == "dropped_iterations{scenario:calm}" ? 0.0 : static_cast<double>(flood_dropped))
+        << metric;
+  }
+}
+
 TEST(tags, a_bad_params_tags_is_an_error_at_its_line) {
   testing::test_server server;
   temp_dir dir;

@@ -1,7 +1,10 @@
 #include "loadgen/aggregate.h"
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
+
+#include "results/custom_metrics.h"
 
 namespace stampede::loadgen {
 
@@ -53,6 +56,7 @@ void aggregate::add_worker(worker_metrics& metrics) {
     scenarios[i].end_s = std::max(scenarios[i].end_s, c.end_s);
   }
   custom.merge(metrics.custom());
+  builtin_subs.merge(metrics.builtin_subs());
   data_sent += metrics.data_sent;
   data_received += metrics.data_received;
 }
@@ -101,20 +105,44 @@ std::string tag_set_name(const std::vector<std::pair<std::string, std::string>>&
   return name + "}";
 }
 
-void validate_threshold_tags(std::span<const threshold> thresholds) {
+void validate_threshold_tags(std::span<const threshold> thresholds, const run_options& options) {
+  // The keys an iteration carries besides `scenario`: run-wide and scenario tags.
+  std::set<std::string, std::less<>> iteration_keys{"scenario"};
+  std::string iteration_list = "scenario";
+  auto add_keys = [&](const std::map<std::string, std::string>& tags) {
+    for (const auto& [key, value] : tags) {
+      if (iteration_keys.insert(key).second) iteration_list += ", " + key;
+    }
+  };
+  add_keys(options.tags);
+  for (const auto& s : options.scenarios) add_keys(s.tags);
   for (const auto& t : thresholds) {
     const std::string& m = t.selector.metric;
     if (!metric_catalogue::builtin().find(m)) continue;  // a custom metric: its sub-metrics are tracked
+    const bool iteration_metric = m == "iteration_duration" || m == "iterations" || m == "dropped_iterations";
     for (const auto& tg : t.selector.tags) {
       const bool request_metric = m.rfind("http_req", 0) == 0;
       const bool ok = request_metric || (m == "group_duration" && tg.key == "group") ||
-                      (m == "checks" && (tg.key == "check" || tg.key == "group"));
-      if (!ok) {
-        throw std::invalid_argument("thresholds['" + t.selector.text + "']: tag '" + tg.key +
-                                    "' is not recorded for " + m +
-                                    " (supported: any tag on http_req_* and on custom metrics, group on "
-                                    "group_duration, check and group on checks)");
+                      (m == "checks" && (tg.key == "check" || tg.key == "group")) ||
+                      ((iteration_metric || m == "checks") && iteration_keys.contains(tg.key));
+      if (ok) continue;
+      std::string supported;
+      if (iteration_metric) {
+        supported = iteration_list + " (scenario and the keys of options.tags and scenario tags)";
+      } else if (m == "checks") {
+        supported = "check, group, " + iteration_list;
+      } else if (m == "group_duration") {
+        supported = "group";
+      } else {
+        supported = "none: " + m + " is not recorded by tag";
       }
+      throw std::invalid_argument("thresholds['" + t.selector.text + "']: tag '" + tg.key +
+                                  "' is not recorded for " + m + " (supported: " + supported + ")");
+    }
+    if (t.abort_on_fail && results::recorded_in_metrics(t.selector)) {
+      throw std::invalid_argument("thresholds['" + t.selector.text +
+                                  "']: abortOnFail is not supported on sub-metrics of " + m +
+                                  " (they are merged at the end of the run)");
     }
   }
 }
@@ -122,6 +150,7 @@ void validate_threshold_tags(std::span<const threshold> thresholds) {
 std::optional<double> aggregate::value(const metric_selector& selector, const threshold_expression& e) const {
   const std::string& m = selector.metric;
   const aggregation& agg = e.agg;
+  if (results::recorded_in_metrics(selector)) return builtin_subs.value(selector, agg, duration_s);
   const auto rate_of = [&](double count) -> std::optional<double> {
     if (agg.method == aggregation_method::rate) return duration_s > 0 ? count / duration_s : 0.0;
     return count;

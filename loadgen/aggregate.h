@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "loadgen/metrics.h"
+#include "loadgen/options.h"
 #include "loadgen/thresholds.h"
 
 namespace stampede::loadgen {
@@ -41,6 +42,7 @@ struct aggregate {
   std::map<check_key, check_counts> checks;
   std::vector<scenario_counters> scenarios;
   custom_metrics custom;  // the script's metrics.*, merged by name
+  builtin_sub_metrics builtin_subs;  // iteration_duration, iterations and checks by tag set
   int64_t data_sent = 0;
   int64_t data_received = 0;
   int64_t vus_max = 0;
@@ -61,8 +63,12 @@ std::optional<std::vector<std::pair<std::string, std::string>>> http_tag_set(con
 // The step name of such a tag set: "{status:200,scenario:spike}" (keys sorted).
 std::string tag_set_name(const std::vector<std::pair<std::string, std::string>>& tags);
 
-// Throws std::invalid_argument when a threshold uses a tag this engine does not record. Custom metrics (not
-// in the built-in catalogue) record every tag a threshold asks for.
-void validate_threshold_tags(std::span<const threshold> thresholds);
+// Throws std::invalid_argument, naming the threshold, when it uses a tag this engine does not record on its
+// metric. Custom metrics (not in the built-in catalogue) record every tag a threshold asks for; HTTP metrics
+// any tag; group_duration `group`; iteration_duration, iterations and dropped_iterations `scenario` and the
+// keys of options.tags and of the scenarios' tags; checks those and `check` and `group`. Built-in sub-metrics
+// kept in "metrics" (results::recorded_in_metrics) are merged at the end of the run, so abortOnFail on them
+// is refused too.
+void validate_threshold_tags(std::span<const threshold> thresholds, const run_options& options);
 
 }  // namespace stampede::loadgen

@@ -179,16 +179,15 @@ std::optional<double> custom_metrics::value(const metric_selector& selector, con
   return std::nullopt;
 }
 
-namespace {
-results::metric_result to_result(const custom_metric& m, const custom_sink& sink, std::string name,
-                                 double duration_s) {
+results::metric_result sink_result(std::string_view metric, metric_type type, bool is_time,
+                                   const custom_sink& sink, std::string name, double duration_s) {
   results::metric_result r;
   r.name = std::move(name);
-  r.metric = m.name;
-  r.type = std::string(results::to_string(m.type));
-  r.is_time = m.is_time;
+  r.metric = std::string(metric);
+  r.type = std::string(results::to_string(type));
+  r.is_time = is_time;
   r.samples = sink.samples;
-  switch (m.type) {
+  switch (type) {
     case metric_type::trend:
       r.stats = results::latency_stats::of(*sink.histogram);  // value x 1000 / 1000: the metric's unit
       r.histogram = sink.histogram->encode_compressed_base64();
@@ -210,13 +209,14 @@ results::metric_result to_result(const custom_metric& m, const custom_sink& sink
   }
   return r;
 }
-}  // namespace
 
 std::vector<results::metric_result> to_results(const custom_metrics& metrics, double duration_s) {
   std::vector<results::metric_result> out;
   for (const auto& m : metrics.metrics()) {
-    out.push_back(to_result(*m, m->all, m->name, duration_s));
-    for (const auto& sub : m->subs) out.push_back(to_result(*m, sub.sink, sub.text, duration_s));
+    out.push_back(sink_result(m->name, m->type, m->is_time, m->all, m->name, duration_s));
+    for (const auto& sub : m->subs) {
+      out.push_back(sink_result(m->name, m->type, m->is_time, sub.sink, sub.text, duration_s));
+    }
   }
   return out;
 }

@@ -98,6 +98,10 @@ class custom_metrics {
   std::vector<std::unique_ptr<custom_metric>> metrics_;  // stable addresses: Lua holds indices
 };
 
+// One "metrics" entry: `sink`'s figures as a metric_result named `name` (the metric or a sub-metric's text).
+results::metric_result sink_result(std::string_view metric, results::metric_type type, bool is_time,
+                                   const custom_sink& sink, std::string name, double duration_s);
+
 // The results file's "metrics" section: every metric in declaration order, each followed by its sub-metrics.
 std::vector<results::metric_result> to_results(const custom_metrics& metrics, double duration_s);
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/hdr_histogram.h"
+#include "loadgen/builtin_sub_metrics.h"
 #include "loadgen/custom_metrics.h"
 
 namespace stampede::loadgen {
@@ -169,11 +170,16 @@ class worker_metrics {
   // The script's metrics.trend/counter/rate/gauge (declared by this worker's Lua state).
   custom_metrics& custom() { return custom_; }
   const custom_metrics& custom() const { return custom_; }
+  // iteration_duration, iterations, dropped_iterations and checks by the tag sets thresholds name
+  // (worker::apply_plan).
+  builtin_sub_metrics& builtin_subs() { return builtin_subs_; }
+  const builtin_sub_metrics& builtin_subs() const { return builtin_subs_; }
   int64_t data_sent = 0;
   int64_t data_received = 0;
 
  private:
   custom_metrics custom_;
+  builtin_sub_metrics builtin_subs_;
   std::vector<tagged_step> tagged_;
   struct string_hash {
     using is_transparent = void;

@@ -21,6 +21,7 @@
 #include "loadgen/lua_guard.h"
 #include "loadgen/run_coordinator.h"
 #include "loadgen/summary_hook.h"
+#include "results/custom_metrics.h"
 
 namespace stampede::loadgen {
 namespace run_detail {
@@ -153,10 +154,11 @@ int coordinator::start(const report_writer& write_reports) {
       if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
       if (!request_.no_thresholds) {
         thresholds_ = build_thresholds_from_options(plan_.options.thresholds, first.metrics().custom().catalogue());
-        validate_threshold_tags(thresholds_);
+        validate_threshold_tags(thresholds_, plan_.options);
         for (const auto& t : thresholds_) {
           if (metric_catalogue::builtin().find(t.selector.metric)) {
             if (auto set = http_tag_set(t.selector)) plan_.http_tag_sets.push_back(std::move(*set));
+            if (results::recorded_in_metrics(t.selector)) plan_.builtin_sub_metrics.push_back(t.selector);
             continue;
           }
           // Custom metrics are merged from the workers after the load, not every second.

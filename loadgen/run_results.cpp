@@ -165,6 +165,7 @@ void coordinator::fill_figures(results::run_results& r) const {
   }
   for (const auto& [key, counts] : final_.checks) r.checks.push_back({key.name, key.group, counts.passes, counts.fails});
   r.metrics = to_results(final_.custom, duration);
+  for (auto& m : final_.builtin_subs.to_results(duration)) r.metrics.push_back(std::move(m));
 }
 
 // The run's own sections, in the order the file has always had them, after the typed ones.

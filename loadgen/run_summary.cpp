@@ -140,9 +140,12 @@ void coordinator::print_totals(const json::object& summary) const {
   if (!error_text.empty()) std::printf("%s%s\n", dots("errors by kind").c_str(), error_text.c_str());
 }
 
-// The script's metrics.* (and the sub-metrics thresholds asked for), as k6 prints them.
+// The script's metrics.* (and the sub-metrics thresholds asked for, also of iteration_duration, iterations
+// and checks), as k6 prints them.
 void coordinator::print_custom_metrics() const {
-  for (const auto& m : to_results(final_.custom, final_.duration_s)) {
+  auto metrics = to_results(final_.custom, final_.duration_s);
+  for (auto& m : final_.builtin_subs.to_results(final_.duration_s)) metrics.push_back(std::move(m));
+  for (const auto& m : metrics) {
     const std::string label = dots(m.name.size() > 40 ? m.name.substr(0, 37) + "..." : m.name);
     if (m.type == "trend") {
       const auto v = [&](double x) {

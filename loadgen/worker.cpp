@@ -126,6 +126,7 @@ void worker::apply_plan() {
   lua_->set_setup_data(plan_.setup_data_json);
   for (const auto& selector : plan_.custom_sub_metrics) metrics_.custom().track(selector);
   for (const auto& tags : plan_.http_tag_sets) metrics_.track_tags(tags);
+  for (const auto& selector : plan_.builtin_sub_metrics) metrics_.builtin_subs().track(selector);
 }
 
 // ---- scheduler ----
@@ -426,7 +427,25 @@ void worker::exit_group(vu& v) {
 }
 
 void worker::record_check(vu& v, std::string_view name, bool ok) {
-  metrics_.record_check(v.groups.empty() ? std::string_view() : std::string_view(v.groups.back().path), name, ok);
+  const std::string_view group =
+      v.groups.empty() ? std::string_view() : std::string_view(v.groups.back().path);
+  metrics_.record_check(group, name, ok);
+  if (!metrics_.builtin_subs().empty()) {
+    builtin_sample_tags tags = builtin_tags_of(v);
+    tags.check = name;
+    tags.group = group;
+    metrics_.builtin_subs().record_check(ok, tags);
+  }
+}
+
+builtin_sample_tags worker::builtin_tags_of(const vu& v) const {
+  builtin_sample_tags tags;
+  tags.run_tags = &plan_.options.tags;
+  if (v.scenario != nullptr) {
+    tags.scenario = v.scenario->options->name;
+    tags.scenario_tags = &v.scenario->options->tags;
+  }
+  return tags;
 }
 
 bool worker::end_iteration(vu& v, bool ok, std::string_view error) {
@@ -445,6 +464,9 @@ bool worker::end_iteration(vu& v, bool ok, std::string_view error) {
   if (v.scenario == nullptr) return false;
   const auto now = steady::now();
   metrics_.record_iteration(v.scenario->index, micros(now - v.iteration_started), !ok);
+  if (!metrics_.builtin_subs().empty()) {
+    metrics_.builtin_subs().record_iteration(micros(now - v.iteration_started), builtin_tags_of(v));
+  }
   ++v.iterations_done;
   // Closed models loop at once: when this iteration already gave the event loop a turn (it made a
   // request or slept), the next one starts inside the same resume, which saves a post and a

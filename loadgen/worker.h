@@ -59,6 +59,10 @@ struct run_plan {
   // Tag sets of HTTP sub-metrics that thresholds ask for beyond {name:X} (a request step already):
   // "http_req_duration{status:200}" gives {{"status","200"}}; worker_metrics::track_tags.
   std::vector<std::vector<std::pair<std::string, std::string>>> http_tag_sets;
+  // Sub-metrics of iteration_duration, iterations, dropped_iterations and checks by tag set that thresholds
+  // ask for
+  // ("iteration_duration{scenario:browse}"): builtin_sub_metrics::track.
+  std::vector<results::metric_selector> builtin_sub_metrics;
 };
 
 // Script errors inside iterations, grouped by message so a broken script does not flood stderr.
@@ -238,6 +242,8 @@ class worker {
   void resume(vu& v, int nargs);
   void after_iteration(vu& v);
   void on_http_complete(vu& v);
+  // The tags of v's iteration (its scenario and options.tags) for builtin_sub_metrics.
+  builtin_sample_tags builtin_tags_of(const vu& v) const;
   // request_tags.cpp: HTTP sub-metrics by tag set, for a VU's request or one of its batch's.
   void record_request_tags(const vu& v, const http_request& request, const http_outcome& outcome,
                            std::string_view url, int64_t corrected_us);

@@ -115,6 +115,10 @@ void worker::on_arrival(scenario_runtime& s, steady::time_point now) {
     begin_iteration(*v, intended, now);
   } else {
     metrics_.record_dropped(s.index);  // no free VU: counted, never silently lost
+    if (!metrics_.builtin_subs().empty()) {
+      metrics_.builtin_subs().record_dropped(
+          {.scenario = s.options->name, .scenario_tags = &s.options->tags, .run_tags = &plan_.options.tags});
+    }
   }
   if (auto t = s.arrivals->next()) {
     s.next_arrival = s.start + to_steady(*t);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "reports/compare_noise.h"
+#include "reports/compare_rows.h"
 #include "reports/text_util.h"
 
 namespace stampede::reports {
@@ -200,6 +201,7 @@ std::string_view verdict_name(comparison_verdict v) {
     case comparison_verdict::no_change: return "no significant change";
     case comparison_verdict::improvement: return "improvement";
     case comparison_verdict::missing: return "missing";
+    case comparison_verdict::changed: return "changed (no direction)";
   }
   return "?";
 }
@@ -211,18 +213,15 @@ bool comparison::regression() const noexcept {
 
 bool comparison::failed() const noexcept { return regression() || (fail_on_missing && !disappeared_steps.empty()); }
 
-namespace {
-
-// One row's change, interval and verdict from the per-run values of both sides (and, with single runs, the
-// runs' within-run noise).
-void judge_row(metric_comparison& m, const std::vector<double>& vb, const std::vector<double>& vc,
-               const detail::within_run_noise* noise_b, const detail::within_run_noise* noise_c,
-               const step_result* single_b, const step_result* single_c) {
+void detail::judge_change(metric_comparison& m, const std::vector<double>& vb, const std::vector<double>& vc,
+                          bool positive, std::optional<metric_direction> worse_when,
+                          const std::function<std::optional<double>(bool ratio)>& single_run_se,
+                          std::string_view unknown_noise_note) {
   const budget_item& b = m.budget;
   mean_sd(vb, m.baseline, m.baseline_sd);
   mean_sd(vc, m.current, m.current_sd);
   const auto nb = static_cast<double>(vb.size()), nc = static_cast<double>(vc.size());
-  const bool ratio = positive_scale(b.metric) && std::all_of(vb.begin(), vb.end(), [](double v) { return v > 0; }) &&
+  const bool ratio = positive && std::all_of(vb.begin(), vb.end(), [](double v) { return v > 0; }) &&
                      std::all_of(vc.begin(), vc.end(), [](double v) { return v > 0; });
   // Spread on the scale of the interval: coefficients of variation for a ratio (delta method:
   // var ln(mean) ~ cv^2 / n), absolute standard deviations for a difference.
@@ -237,37 +236,32 @@ void judge_row(metric_comparison& m, const std::vector<double>& vb, const std::v
   } else if (vb.size() >= 2 || vc.size() >= 2) {  // the repeated side's spread for both
     se = (vb.size() >= 2 ? sb : sc) * std::sqrt(1.0 / nb + 1.0 / nc);
     crit = t_critical_95(std::max(nb, nc) - 1);
-  } else if (noise_b == nullptr || noise_c == nullptr) {
-    // One value per side only because the step is missing from the other runs: no noise estimate.
+  } else if (const std::optional<double> single = single_run_se(ratio)) {  // single runs: within-run noise
+    se = *single;
+  } else {
     noise_known = false;
-  } else if (b.metric == "error_rate") {  // single runs: binomial, or the seconds' spread when larger
-    auto side_se = [](const step_result* s, const detail::within_run_noise* n) {
-      const double p = s->error_rate, count = std::max<double>(1.0, static_cast<double>(s->requests));
-      // Never below one error in n, so a clean run does not claim zero noise.
-      const double binomial = std::sqrt(std::max(p * (1 - p), 1.0 / count) / count);
-      return std::max(binomial, n != nullptr && n->error_rate_se ? *n->error_rate_se : 0.0);
-    };
-    se = std::hypot(side_se(single_b, noise_b), side_se(single_c, noise_c));
-  } else {  // single runs: block bootstrap over seconds
-    auto ib = noise_b->log_se.find(b.metric), ic = noise_c->log_se.find(b.metric);
-    noise_known = ib != noise_b->log_se.end() && ic != noise_c->log_se.end() && ratio;
-    if (noise_known) se = std::hypot(ib->second, ic->second);
   }
-  const estimate e = !positive_scale(b.metric) ? difference_estimate(b, m.baseline, m.current, se, crit)
-                     : ratio                   ? ratio_estimate(b, m.baseline, m.current, se, crit)
-                                               : absolute_estimate(b, m.baseline, m.current, se, crit);
+  const estimate e = !positive ? difference_estimate(b, m.baseline, m.current, se, crit)
+                     : ratio   ? ratio_estimate(b, m.baseline, m.current, se, crit)
+                               : absolute_estimate(b, m.baseline, m.current, se, crit);
   m.change = e.change;
   m.ci_low = e.low;
   m.ci_high = e.high;
-  const bool worse_up = direction_of(b.metric) == metric_direction::higher_is_worse;
   const bool visible = std::fabs(m.change) >= resolution(b, m.baseline);
   m.significant = noise_known && visible && (m.ci_low > 0 || m.ci_high < 0);
+  auto add_note = [&](std::string_view text) { m.note += (m.note.empty() ? "" : "; ") + std::string(text); };
+  m.noise_known = noise_known;
+  if (!noise_known) add_note(unknown_noise_note);
+  if (!worse_when) {  // no direction is worse: the change is reported, never judged
+    m.verdict = visible && (m.significant || !noise_known) ? comparison_verdict::changed
+                                                           : comparison_verdict::no_change;
+    return;
+  }
+  const bool worse_up = *worse_when == metric_direction::higher_is_worse;
   const bool worse = visible && (worse_up ? m.change > 0 : m.change < 0);
   const bool beyond_budget = worse_up ? m.change > b.amount : m.change < b.amount;
   const bool better_beyond = worse_up ? m.change < -b.amount : m.change > -b.amount;
-  auto add_note = [&](std::string_view text) { m.note += (m.note.empty() ? "" : "; ") + std::string(text); };
   if (!noise_known) {
-    add_note("noise unknown (no interval histograms)");
     // Without a noise estimate the budget alone decides: a gate must still be able to fail.
     m.verdict = beyond_budget ? comparison_verdict::regression : comparison_verdict::no_change;
   } else if (m.significant && worse && beyond_budget) {
@@ -280,6 +274,34 @@ void judge_row(metric_comparison& m, const std::vector<double>& vb, const std::v
     m.verdict = comparison_verdict::no_change;
   }
   if (m.verdict == comparison_verdict::no_change && beyond_budget && noise_known) add_note("beyond budget but within noise");
+}
+
+namespace {
+
+// One built-in row: its noise with single runs (binomial or the seconds' spread for the error rate, the block
+// bootstrap for the others), then the generic judgement.
+void judge_row(metric_comparison& m, const std::vector<double>& vb, const std::vector<double>& vc,
+               const detail::within_run_noise* noise_b, const detail::within_run_noise* noise_c,
+               const step_result* single_b, const step_result* single_c) {
+  const std::string& metric = m.budget.metric;
+  auto single_run_se = [&](bool ratio) -> std::optional<double> {
+    // One value per side only because the step is missing from the other runs: no noise estimate.
+    if (noise_b == nullptr || noise_c == nullptr) return std::nullopt;
+    if (metric == "error_rate") {  // binomial, or the seconds' spread when larger
+      auto side_se = [](const step_result* s, const detail::within_run_noise* n) {
+        const double p = s->error_rate, count = std::max<double>(1.0, static_cast<double>(s->requests));
+        // Never below one error in n, so a clean run does not claim zero noise.
+        const double binomial = std::sqrt(std::max(p * (1 - p), 1.0 / count) / count);
+        return std::max(binomial, n != nullptr && n->error_rate_se ? *n->error_rate_se : 0.0);
+      };
+      return std::hypot(side_se(single_b, noise_b), side_se(single_c, noise_c));
+    }
+    auto ib = noise_b->log_se.find(metric), ic = noise_c->log_se.find(metric);
+    if (ib == noise_b->log_se.end() || ic == noise_c->log_se.end() || !ratio) return std::nullopt;
+    return std::hypot(ib->second, ic->second);
+  };
+  detail::judge_change(m, vb, vc, positive_scale(metric), direction_of(metric), single_run_se,
+                       "noise unknown (no interval histograms)");
 }
 
 }  // namespace
@@ -356,6 +378,7 @@ comparison compare_runs(std::span<const run_results> baseline, std::span<const r
       m.step = step;
       m.metric = b.metric;
       m.budget = b;
+      m.worse = direction_of(b.metric);
       size_t missing_b = 0, missing_c = 0;
       std::vector<double> vb = values(baseline, b.metric, missing_b), vc = values(current, b.metric, missing_c);
       if (vb.empty() || vc.empty()) {
@@ -370,6 +393,7 @@ comparison compare_runs(std::span<const run_results> baseline, std::span<const r
       c.rows.push_back(std::move(m));
     }
   }
+  detail::compare_custom_metrics(c, baseline, current, budget);
   return c;
 }
 
@@ -384,10 +408,46 @@ std::string budget_text(const std::vector<budget_item>& budget) {
   return s;
 }
 
+// A value of a row: built-in rows by their metric, custom rows by their metric's type and unit.
+std::string row_value(const metric_comparison& m, double v) {
+  if (m.kind.empty()) return format_value(m.metric, v);
+  if (m.kind == "trend") return m.is_time ? text::ms(v) : text::num(v, 3);
+  if (m.kind == "counter") return text::num(v, 2) + "/s";
+  if (m.kind == "rate") return text::percent(v, 2);
+  return text::num(v, 3);
+}
+
 std::string side_value(const metric_comparison& m, double mean, double sd, size_t runs) {
-  std::string s = format_value(m.metric, mean);
-  if (runs >= 2) s += " ± " + format_value(m.metric, sd);
+  std::string s = row_value(m, mean);
+  if (runs >= 2) s += " ± " + row_value(m, sd);
   return s;
+}
+
+std::string row_budget(const metric_comparison& m) {
+  return m.worse ? format_change(m.budget, m.budget.amount) : "—";
+}
+
+std::string custom_label(const metric_comparison& m) {
+  if (m.kind == "trend" && m.is_time) return metric_label(m.metric);
+  return m.metric == "p999" ? "p99.9" : m.metric;
+}
+
+std::string worse_text(const metric_comparison& m) {
+  if (!m.worse) return "— (" + m.worse_because + ")";
+  return std::string(*m.worse == metric_direction::higher_is_worse ? "higher" : "lower") + " (" +
+         m.worse_because + ")";
+}
+
+std::string verdict_cell(const metric_comparison& r) {
+  std::string verdict(verdict_name(r.verdict));
+  if (r.verdict == comparison_verdict::regression)
+    verdict = "❌ **regression**";
+  else if (r.verdict == comparison_verdict::improvement)
+    verdict = "✅ improvement";
+  else if (r.verdict == comparison_verdict::within_budget)
+    verdict = "⚠️ worse, within budget";
+  if (!r.note.empty()) verdict += " <small>(" + text::md_cell(r.note) + ")</small>";
+  return verdict;
 }
 
 }  // namespace
@@ -426,11 +486,8 @@ std::string render_comparison_markdown(const comparison& c) {
   md += "| step | metric | baseline | current | change | 95% interval | budget | verdict |\n"
         "|---|---|--:|--:|--:|--:|--:|---|\n";
   for (const auto& r : c.rows) {
-    std::string verdict(verdict_name(r.verdict));
-    if (r.verdict == comparison_verdict::regression) verdict = "❌ **regression**";
-    else if (r.verdict == comparison_verdict::improvement) verdict = "✅ improvement";
-    else if (r.verdict == comparison_verdict::within_budget) verdict = "⚠️ worse, within budget";
-    if (!r.note.empty()) verdict += " <small>(" + text::md_cell(r.note) + ")</small>";
+    if (!r.kind.empty()) continue;
+    const std::string verdict = verdict_cell(r);
     if (r.verdict == comparison_verdict::missing) {
       md += "| " + text::md_cell(r.step) + " | " + metric_label(r.metric) + " | | | | | | " + verdict + " |\n";
       continue;
@@ -440,6 +497,28 @@ std::string render_comparison_markdown(const comparison& c) {
           side_value(r, r.current, r.current_sd, c.current_runs) + " | " + format_change(r.budget, r.change) + " | " +
           format_change(r.budget, r.ci_low) + " … " + format_change(r.budget, r.ci_high) + " | " +
           format_change(r.budget, r.budget.amount) + " | " + verdict + " |\n";
+  }
+  if (std::any_of(c.rows.begin(), c.rows.end(), [](const metric_comparison& r) { return !r.kind.empty(); })) {
+    md +=
+        "\n### Custom metrics\n\nTrends: higher is worse. Counters (per second), rates and gauges: worse in "
+        "the "
+        "direction a threshold on them in current gives, else the change is reported without a verdict.\n\n"
+        "| metric | type | statistic | baseline | current | change | 95% interval | budget | worse when | "
+        "verdict |\n|---|---|---|--:|--:|--:|--:|--:|---|---|\n";
+    for (const auto& r : c.rows) {
+      if (r.kind.empty()) continue;
+      md += "| " + text::md_cell(r.step) + " | " + r.kind + " | " + custom_label(r) + " | ";
+      if (r.verdict == comparison_verdict::missing) {
+        md += "| | | | | " + text::md_cell(worse_text(r)) + " | " + verdict_cell(r) + " |\n";
+        continue;
+      }
+      md += side_value(r, r.baseline, r.baseline_sd, c.baseline_runs) + " | " +
+            side_value(r, r.current, r.current_sd, c.current_runs) + " | " +
+            format_change(r.budget, r.change) + " | " +
+            (r.noise_known ? format_change(r.budget, r.ci_low) + " … " + format_change(r.budget, r.ci_high)
+                           : "—") +
+            " | " + row_budget(r) + " | " + text::md_cell(worse_text(r)) + " | " + verdict_cell(r) + " |\n";
+    }
   }
   return md;
 }
@@ -456,12 +535,13 @@ std::string render_comparison_junit(const comparison& c) {
   x += "  <testsuite name=\"stampede.compare\" tests=\"" + std::to_string(c.rows.size()) + "\" failures=\"" +
        std::to_string(failures) + "\" errors=\"0\" skipped=\"0\" time=\"0\">\n";
   for (const auto& r : c.rows) {
-    x += "    <testcase classname=\"stampede.compare\" name=\"" + text::xml_escape(r.step + ": " + r.metric) +
-         "\" time=\"0\"";
-    std::string detail = "baseline " + format_value(r.metric, r.baseline) + ", current " +
-                         format_value(r.metric, r.current) + ", change " + format_change(r.budget, r.change) +
-                         " (95% interval " + format_change(r.budget, r.ci_low) + " to " +
-                         format_change(r.budget, r.ci_high) + "), budget " + format_change(r.budget, r.budget.amount);
+    const std::string name = (r.kind.empty() ? "" : "metric ") + r.step + ": " + r.metric;
+    x += "    <testcase classname=\"stampede.compare\" name=\"" + text::xml_escape(name) + "\" time=\"0\"";
+    std::string detail = "baseline " + row_value(r, r.baseline) + ", current " + row_value(r, r.current) +
+                         ", change " + format_change(r.budget, r.change) + " (95% interval " +
+                         format_change(r.budget, r.ci_low) + " to " + format_change(r.budget, r.ci_high) +
+                         "), budget " + row_budget(r);
+    if (!r.kind.empty()) detail += ", worse when " + worse_text(r);
     if (r.verdict == comparison_verdict::regression) {
       x += ">\n      <failure type=\"regression\" message=\"" + text::xml_escape(detail) + "\"/>\n    </testcase>\n";
     } else if (missing_fails(r)) {

@@ -20,6 +20,12 @@
 //   within_budget = significantly worse but within the budget; improvement = significantly better by more
 //   than the budget's magnitude; no_change otherwise. A change below the resolution (0.1%, 0.005 pp, or
 //   0.1% of the baseline in ms) is never worse or better.
+// - Custom metrics ("metrics" of the results, including the built-in sub-metrics kept there) get rows of
+// their
+//   own (compare_metrics.cpp): trends by the budget's latency statistics, higher is worse; counters by their
+//   rate per second, rates by their ratio, gauges by their value, worse in the direction a threshold on the
+//   metric in CURRENT says (`<` or `<=`: higher is worse, `>` or `>=`: lower is worse), else reported as
+//   "changed" or "no significant change" without a verdict. A metric in one side only is listed as missing.
 // - A step served by the baseline but not by the current side has "missing" rows; with fail_on_missing the
 //   comparison fails (a removed or renamed step must not pass the gate unnoticed).
 //
@@ -51,7 +57,8 @@ inline constexpr std::string_view default_budget = "p50:+10%,p99:+10%,rps:-5%,er
 // unknown metrics, a sign pointing the wrong way (p99:-10% would gate on improvements) or bad numbers.
 std::vector<budget_item> parse_budget(std::string_view text);
 
-enum class comparison_verdict { regression, within_budget, no_change, improvement, missing };
+// changed: a custom metric's row with no known worse direction (see compare_custom_metrics) changed.
+enum class comparison_verdict { regression, within_budget, no_change, improvement, missing, changed };
 std::string_view verdict_name(comparison_verdict v);
 
 struct metric_comparison {
@@ -63,8 +70,17 @@ struct metric_comparison {
   double change = 0;                           // current - baseline, in the budget's unit (%, pp or ms)
   double ci_low = 0, ci_high = 0;              // 95% interval of change, same unit
   bool significant = false;
+  bool noise_known = true;  // false: no noise estimate (the budget alone decided; the interval is not one)
   comparison_verdict verdict = comparison_verdict::no_change;
   std::string note;
+  // A custom metric's row: kind "trend" | "counter" | "rate" | "gauge" (empty for the built-in rows), `step`
+  // the metric or sub-metric ("login_time{flow:buy}"), `metric` the statistic (p99 ..., "rate/s", "rate",
+  // "value"). `worse` is the direction that is worse (unset: none known, the row is never a regression) and
+  // `worse_because` says where it comes from.
+  std::string kind;
+  bool is_time = false;
+  std::optional<metric_direction> worse;
+  std::string worse_because;
 };
 
 struct compare_options {

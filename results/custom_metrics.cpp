@@ -69,6 +69,15 @@ void merge_metrics(std::vector<metric_result>& into, std::span<const metric_resu
   }
 }
 
+bool recorded_in_metrics(const metric_selector& selector) {
+  if (selector.tags.empty()) return false;
+  const std::string& m = selector.metric;
+  if (m == "iteration_duration" || m == "iterations" || m == "dropped_iterations") return true;
+  return selector.metric == "checks" &&
+         std::any_of(selector.tags.begin(), selector.tags.end(),
+                     [](const tag_filter& t) { return t.key != "check" && t.key != "group"; });
+}
+
 metric_catalogue catalogue_with(std::span<const metric_result> metrics) {
   metric_catalogue catalogue;
   for (const auto& m : metrics) {

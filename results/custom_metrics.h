@@ -19,6 +19,12 @@ namespace stampede::results {
 // maxes. Counter rates are recomputed over `duration_s`. Throws results_error when one name has two types.
 void merge_metrics(std::vector<metric_result>& into, std::span<const metric_result> from, double duration_s);
 
+// Whether a run records `selector` in "metrics" beside the custom metrics: a sub-metric of a built-in metric
+// by tag set that only runs whose thresholds name it track (docs/RESULTS.md): iteration_duration{...},
+// iterations{...} and dropped_iterations{...} with any tags, checks{...} with a tag other than check and
+// group (those two alone are answered by "checks").
+bool recorded_in_metrics(const metric_selector& selector);
+
 // The built-in catalogue plus the custom metrics of `metrics` (for parsing thresholds on them).
 metric_catalogue catalogue_with(std::span<const metric_result> metrics);
 

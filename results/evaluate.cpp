@@ -15,10 +15,10 @@ std::string_view strip_group_prefix(std::string_view s) {
   return s;
 }
 
-// A trend aggregate of one step's histogram, in milliseconds.
-std::optional<double> trend_value(const step_result& s, const aggregation& agg) {
-  if (s.histogram.empty()) return std::nullopt;
-  const auto h = hdr_histogram::decode_base64(s.histogram);
+// A trend aggregate of one of a step's histograms (microseconds), in milliseconds.
+std::optional<double> trend_value(const std::string& histogram, const aggregation& agg) {
+  if (histogram.empty()) return std::nullopt;
+  const auto h = hdr_histogram::decode_base64(histogram);
   if (!h) return std::nullopt;
   switch (agg.method) {
     case aggregation_method::avg:
@@ -55,12 +55,13 @@ bool is_tag_set(const metric_selector& selector) {
 
 // The step a trend selector names: the summary, a request by name, a group by group tag, or a tag set.
 const step_result* trend_step(const run_results& r, const metric_selector& selector) {
-  if (selector.tags.empty()) return selector.metric == "http_req_duration" ? &r.summary : nullptr;
-  if (selector.metric == "http_req_duration" && is_tag_set(selector)) return tagged_step(r, selector);
+  const bool http = selector.metric.rfind("http_req", 0) == 0;
+  if (selector.tags.empty()) return http ? &r.summary : nullptr;
+  if (is_tag_set(selector)) return tagged_step(r, selector);
   if (selector.tags.size() != 1) return nullptr;
   const tag_filter& tag = selector.tags.front();
   const bool group = tag.key == "group";
-  if (!(group ? selector.metric == "group_duration" : tag.key == "name" && selector.metric == "http_req_duration")) {
+  if (!(group ? selector.metric == "group_duration" : tag.key == "name" && http)) {
     return nullptr;
   }
   const step_result* found = nullptr;
@@ -72,34 +73,81 @@ const step_result* trend_step(const run_results& r, const metric_selector& selec
   return found;
 }
 
+// The "timings_ms" phase of an HTTP phase metric (connecting holds the TLS handshake too), "" for others.
+std::string_view phase_of(std::string_view metric) {
+  if (metric == "http_req_blocked") return "blocked";
+  if (metric == "http_req_connecting" || metric == "http_req_tls_handshaking") return "connect";
+  if (metric == "http_req_sending") return "send";
+  if (metric == "http_req_waiting") return "wait";
+  if (metric == "http_req_receiving") return "receive";
+  return {};
+}
+
 std::optional<double> count_or_rate(int64_t count, const aggregation& agg, double duration_s) {
   return agg.method == aggregation_method::count ? static_cast<double>(count)
                                                  : static_cast<double>(count) / duration_s;
 }
 
+// The step of an HTTP counter or rate sub-metric: a request by name, or a tag set.
+const step_result* request_step(const run_results& r, const metric_selector& selector) {
+  if (is_tag_set(selector)) return tagged_step(r, selector);
+  if (selector.tags.size() != 1 || selector.tags.front().key != "name") return nullptr;
+  const step_result* step = nullptr;
+  for (const auto& s : r.steps) {
+    if (s.kind == "request" && s.name == selector.tags.front().value) step = &s;
+  }
+  return step;
+}
+
+// checks{check:X}, checks{group:X} or both: the per-check counts of "checks".
+std::optional<double> checks_by_name_or_group(const run_results& r, const metric_selector& selector) {
+  int64_t passes = 0, total = 0;
+  for (const auto& c : r.checks) {
+    bool match = true;
+    for (const auto& t : selector.tags) match = match && (t.key == "check" ? c.name : c.group) == t.value;
+    if (!match) continue;
+    passes += c.passes;
+    total += c.passes + c.fails;
+  }
+  if (total == 0) return std::nullopt;
+  return static_cast<double>(passes) / static_cast<double>(total);
+}
+
 std::optional<double> observed_value(const run_results& r, const metric_selector& selector,
                                      const threshold_expression& expression) {
-  if (!metric_catalogue::builtin().find(selector.metric)) {
-    return custom_metric_value(r.metrics, selector, expression.agg, r.duration_s > 0 ? r.duration_s : 1.0);
+  const double duration = r.duration_s > 0 ? r.duration_s : 1.0;
+  if (!metric_catalogue::builtin().find(selector.metric) || recorded_in_metrics(selector)) {
+    // Custom metrics, and sub-metrics of iteration_duration, iterations and checks by tag set
+    return custom_metric_value(r.metrics, selector, expression.agg, duration);
   }
+  if (selector.metric == "checks" && !selector.tags.empty()) return checks_by_name_or_group(r, selector);
   if (selector.type == metric_type::trend) {
     const step_result* step = trend_step(r, selector);
-    return step != nullptr ? trend_value(*step, expression.agg) : std::nullopt;
-  }
-  if (selector.metric == "http_req_failed" && !selector.tags.empty()) {  // a request step or a tag set
-    const step_result* step = nullptr;
-    if (is_tag_set(selector)) {
-      step = tagged_step(r, selector);
-    } else {
-      for (const auto& s : r.steps) {
-        if (s.kind == "request" && s.name == selector.tags.front().value) step = &s;
-      }
+    if (step == nullptr) return std::nullopt;
+    if (selector.metric == "http_req_duration" || selector.metric == "group_duration") {
+      return trend_value(step->histogram, expression.agg);
     }
+    if (selector.metric == "http_req_duration_uncorrected") {
+      return trend_value(step->uncorrected_histogram, expression.agg);
+    }
+    // A phase: the file keeps its mean (exact over shards: merge weights the means by requests) and p99
+    // (the largest shard's after a merge), so only avg is answered.
+    const std::string_view phase = phase_of(selector.metric);
+    if (phase.empty() || expression.agg.method != aggregation_method::avg || step->requests == 0)
+      return std::nullopt;
+    for (const auto& t : step->timings) {
+      if (t.phase == phase) return t.mean;
+    }
+    return std::nullopt;
+  }
+  if ((selector.metric == "http_req_failed" || selector.metric == "http_reqs") && !selector.tags.empty()) {
+    const step_result* step = request_step(r, selector);
     if (step == nullptr || step->requests == 0) return std::nullopt;
+    if (selector.metric == "http_reqs") return count_or_rate(step->requests, expression.agg, duration);
     return static_cast<double>(step->errors) / static_cast<double>(step->requests);
   }
-  if (!selector.tags.empty()) return std::nullopt;  // other sub-metrics of counters and rates are not in the file
-  const double duration = r.duration_s > 0 ? r.duration_s : 1.0;
+  if (!selector.tags.empty())
+    return std::nullopt;  // other sub-metrics of counters and rates are not in the file
   const std::string& name = selector.metric;
   if (name == "http_req_failed") {
     return r.summary.requests > 0

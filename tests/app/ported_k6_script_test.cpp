@@ -34,6 +34,8 @@ const std::vector<std::string> threshold_keys{
     "http_reqs{scenario:browse}",
     "group_duration{group:::checkout}",
     "checks",
+    "checks{scenario:browse}",
+    "iteration_duration{scenario:checkout}",
     "login_duration",
     "login_duration{flow:buy}",
     "orders_placed",

@@ -1,0 +1,58 @@
+// Sub-metrics of the built-in iteration metrics by tag set (docs/SCENARIOS.md, "Tags"): a threshold on
+// "iteration_duration{scenario:browse}", "iterations{...}", "dropped_iterations{...}" or "checks{...}" makes
+// the coordinator track() that tag set before the load; only tracked sets get a sink (bounded by the
+// thresholds), and a run with none never builds an iteration's or a check's tags. They are recorded with the
+// custom metrics' sinks (iteration_duration a time trend, iterations and dropped_iterations counters, checks
+// a rate), merged exactly by selector and written to the results' "metrics" section
+// (results::recorded_in_metrics), where `stampede merge` re-evaluates their thresholds.
+//
+// Thread-safety: none; one instance per worker, merged by the coordinator after the load.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "loadgen/custom_metrics.h"
+
+namespace stampede::loadgen {
+
+// The tags of an iteration or a check, looked up in k6's order: the system tags (scenario; for a check, check
+// and group), then the scenario's tags, then options.tags.
+struct builtin_sample_tags {
+  std::string_view scenario;
+  const std::map<std::string, std::string>* scenario_tags = nullptr;
+  const std::map<std::string, std::string>* run_tags = nullptr;
+  std::optional<std::string_view> check;  // checks only
+  std::optional<std::string_view> group;  // checks only ("" outside any group)
+  std::optional<std::string_view> tag(std::string_view key) const;
+};
+
+class builtin_sub_metrics {
+ public:
+  // Gives `selector` (results::recorded_in_metrics is true for it) a sink. Idempotent.
+  void track(const results::metric_selector& selector);
+  bool empty() const noexcept { return subs_.empty(); }
+  void record_iteration(int64_t duration_us, const builtin_sample_tags& tags);
+  void record_dropped(const builtin_sample_tags& tags);  // an arrival that found no free VU
+  void record_check(bool ok, const builtin_sample_tags& tags);
+  void merge(const builtin_sub_metrics& other);
+  // The threshold aggregate of a tracked selector, nullopt without samples or when it is not tracked.
+  std::optional<double> value(const results::metric_selector& selector, const results::aggregation& agg,
+                              double duration_s) const;
+  // The "metrics" entries, in the order the selectors were tracked.
+  std::vector<results::metric_result> to_results(double duration_s) const;
+
+ private:
+  struct sub {
+    results::metric_selector selector;
+    results::metric_type type;
+    custom_sink sink;
+  };
+  std::vector<sub> subs_;
+};
+
+}  // namespace stampede::loadgen

@@ -31,6 +31,7 @@ struct timeseries_row {
     int64_t errors = 0;
   };
   std::map<std::string, step_interval> step_intervals;  // per step: intervals[] in the results, .hlog
+  custom_metrics custom;  // the script's metrics.* of this second: metric_intervals[] in the results
 };
 
 struct aggregate {
@@ -48,7 +49,8 @@ struct aggregate {
 
   aggregate();
   void add_worker(worker_metrics& metrics);
-  void add_interval(const interval_snapshot& snapshot);  // live view: steps' corrected + counters only
+  // Live view: steps' corrected + counters, and custom metrics (exact: abortOnFail thresholds on them).
+  void add_interval(const interval_snapshot& snapshot);
   int64_t iterations() const;
   int64_t dropped_iterations() const;
   // The value a threshold asks for (ms for trends), nullopt when there is no sample.

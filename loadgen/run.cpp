@@ -158,12 +158,6 @@ int coordinator::start(const report_writer& write_reports) {
             if (auto set = http_tag_set(t.selector)) plan_.http_tag_sets.push_back(std::move(*set));
             continue;
           }
-          // Custom metrics are merged from the workers after the load, not every second.
-          if (t.abort_on_fail) {
-            throw std::invalid_argument("thresholds['" + t.selector.text +
-                                        "']: abortOnFail is not supported on custom metrics (they are merged "
-                                        "at the end of the run)");
-          }
           if (!t.selector.tags.empty()) plan_.custom_sub_metrics.push_back(t.selector);
         }
       }
@@ -564,6 +558,7 @@ void coordinator::take_snapshots() {
     row.vus_max += snapshot.vus_max;
     row.max_event_loop_lag_ms = std::max(row.max_event_loop_lag_ms, ms(snapshot.event_loop_lag.max()));
     ++row.workers_reported;
+    row.custom.merge(snapshot.custom);
     live_.add_interval(snapshot);
   }
 }

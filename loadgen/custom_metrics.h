@@ -62,7 +62,7 @@ struct custom_metric {
     std::vector<results::tag_filter> tags;  // sorted by key (the selector's)
     std::string text;                       // "my_trend{flow:buy}"
     custom_sink sink;
-    custom_sink interval{};
+    custom_sink interval{};  // the samples since the last roll_interval()
   };
   custom_metric(std::string metric_name, results::metric_type metric_type, bool time);
   custom_metric(std::string metric_name, results::metric_type metric_type, bool time, custom_sink samples);

@@ -218,11 +218,11 @@ json::value encode(const run_results& r) {
   root["thresholds"] = array_of(r.thresholds, [](const threshold_result& t) { return to_json(t); });
   root["checks"] = array_of(r.checks, [](const check_result& c) { return to_json(c); });
   if (!r.metrics.empty()) root["metrics"] = array_of(r.metrics, [](const metric_result& m) { return to_json(m); });
-  if (const json::object* doc = r.document.if_object()) {
   if (!r.metric_intervals.empty()) {
     root["metric_intervals"] =
         array_of(r.metric_intervals, [](const metric_interval& m) { return to_json(m); });
   }
+  if (const json::object* doc = r.document.if_object()) {
     for (const auto& kv : *doc) {
       if (!root.contains(kv.key())) root[kv.key()] = kv.value();
     }

@@ -137,9 +137,10 @@ struct metric_interval {
   std::string histogram{};  // trend: base64 V2 compressed of value x 1000, this second's samples only
   double count = 0;         // counter: the sum of this second's values
   int64_t trues = 0;        // rate: this second's true samples
-  double value = 0, min = 0,
-         max = 0;            // gauge: the last value added in this second, min and max of its values
-  int64_t last_unix_us = 0;  // gauge: when `value` was added
+  // gauge: the last value added in this second (latest by wall clock), min and max of its values, and when
+  // `value` was added
+  double value = 0, min = 0, max = 0;
+  int64_t last_unix_us = 0;
   friend bool operator==(const metric_interval&, const metric_interval&) = default;
 };
 

@@ -31,7 +31,7 @@ struct timeseries_row {
     int64_t errors = 0;
   };
   std::map<std::string, step_interval> step_intervals;  // per step: intervals[] in the results, .hlog
-  custom_metrics custom;  // the script's metrics.* of this second: metric_intervals[] in the results
+  std::vector<results::metric_interval> custom;  // the script's metrics.* of this second (add_to_second)
 };
 
 struct aggregate {

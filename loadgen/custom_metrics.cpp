@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "results/metric_series.h"
+
 namespace stampede::loadgen {
 
 using results::aggregation;
@@ -277,6 +279,18 @@ std::vector<results::metric_interval> to_intervals(const custom_metrics& second,
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
+}
+
+void add_to_second(std::vector<results::metric_interval>& rows, const custom_metrics& second, int64_t t) {
+  for (auto& row : to_intervals(second, t)) {
+    const auto at = std::lower_bound(rows.begin(), rows.end(), row.name,
+                                     [](const auto& r, const std::string& name) { return r.name < name; });
+    if (at != rows.end() && at->name == row.name) {
+      results::merge_metric_interval(*at, row);
+    } else {
+      rows.insert(at, std::move(row));
+    }
+  }
 }
 
 std::vector<results::metric_result> to_results(const custom_metrics& metrics, double duration_s) {

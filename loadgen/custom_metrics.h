@@ -118,8 +118,12 @@ class custom_metrics {
 // The results file's "metrics" section: every metric in declaration order, each followed by its sub-metrics.
 std::vector<results::metric_result> to_results(const custom_metrics& metrics, double duration_s);
 
-// One second's registry (roll_interval(), merged over workers) as the results' "metric_intervals" rows of
-// second `t`: every metric and sub-metric with samples, by name.
+// One second's registry (roll_interval()) as the results' "metric_intervals" rows of second `t`: every
+// metric and sub-metric with samples, by name.
 std::vector<results::metric_interval> to_intervals(const custom_metrics& second, int64_t t);
+// Adds one worker's second into the rows of second `t` (by name, kept sorted; results::merge_metric_interval,
+// exact). The coordinator keeps its per-second rows this way: a trend's second is a few hundred bytes
+// encoded, where its histogram would hold 330 kB for the length of the run.
+void add_to_second(std::vector<results::metric_interval>& rows, const custom_metrics& second, int64_t t);
 
 }  // namespace stampede::loadgen

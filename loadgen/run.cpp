@@ -558,7 +558,7 @@ void coordinator::take_snapshots() {
     row.vus_max += snapshot.vus_max;
     row.max_event_loop_lag_ms = std::max(row.max_event_loop_lag_ms, ms(snapshot.event_loop_lag.max()));
     ++row.workers_reported;
-    row.custom.merge(snapshot.custom);
+    add_to_second(row.custom, snapshot.custom, snapshot.second);
     live_.add_interval(snapshot);
   }
 }

@@ -84,6 +84,42 @@ TEST(custom_metrics_intervals, a_second_lists_only_what_was_added_in_it) {
   EXPECT_EQ(rows[0].samples, 1);
 }
 
+TEST(custom_metrics_intervals, seconds_of_several_workers_add_up_by_name) {
+  custom_metrics first, second;
+  const size_t t1 = first.declare("t", metric_type::trend, false);
+  const size_t c1 = first.declare("c", metric_type::counter, false);
+  const size_t c2 = second.declare("c", metric_type::counter, false);  // declared in another order
+  const size_t g2 = second.declare("g", metric_type::gauge, false);
+  const size_t t2 = second.declare("t", metric_type::trend, false);
+  for (int i = 0; i < 10; ++i) {
+    first.add(t1, i, 0, {});
+    first.add(c1, 1, 0, {});
+    second.add(t2, 100 + i, 0, {});
+    second.add(c2, 2, 0, {});
+    second.add(g2, i, 50 + i, {});
+  }
+  const custom_metrics a = first.roll_interval(), b = second.roll_interval();
+  std::vector<results::metric_interval> rows;
+  add_to_second(rows, a, 3);
+  add_to_second(rows, b, 3);
+  custom_metrics merged;
+  merged.merge(a);
+  merged.merge(b);
+  const auto expected = to_intervals(merged, 3);
+  ASSERT_EQ(rows.size(), 3u);  // c, g, t: by name
+  ASSERT_EQ(rows.size(), expected.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].name, expected[i].name);
+    EXPECT_EQ(rows[i].samples, expected[i].samples);
+    EXPECT_EQ(rows[i].count, expected[i].count);
+    EXPECT_EQ(rows[i].value, expected[i].value);
+    EXPECT_EQ(rows[i].last_unix_us, expected[i].last_unix_us);
+  }
+  EXPECT_EQ(rows[0].count, 30);
+  EXPECT_EQ(rows[1].value, 9);
+  EXPECT_EQ(*hdr_histogram::decode_base64(rows[2].histogram), *merged.find("t")->all.histogram);
+}
+
 // ---- through a run against the test server ----
 
 class custom_metrics_live : public ::testing::Test {

@@ -111,8 +111,15 @@ std::string chart_of(const metric_result& m, const std::vector<metric_interval>&
   }
   if (m.type == "counter") {
     line sum{"sum per second", "#0969da"};
-    for (const auto& r : rows) {
-      sum.points.emplace_back(static_cast<double>(r.t) + half, r.count / static_cast<double>(bucket_s));
+    // A second without a row added nothing: 0, not a gap the line would bridge.
+    auto row = rows.begin();
+    const int64_t last = rows.empty() ? -1 : rows.back().t;
+    for (int64_t t = 0; t <= last; t += bucket_s) {
+      while (row != rows.end() && row->t < t) ++row;  // rows are aligned on buckets: never taken
+      const bool has = row != rows.end() && row->t == t;
+      sum.points.emplace_back(static_cast<double>(t) + half,
+                              has ? row->count / static_cast<double>(bucket_s) : 0);
+      if (has) ++row;
     }
     return figure(m.name + " per second" + per, "per second", x_max, {sum});
   }

@@ -152,7 +152,8 @@ std::string custom_metric_charts(const results::run_results& r) {
     by_name[row.name].push_back(&row);
     last_t = std::max(last_t, row.t);
   }
-  const double x_max = std::max(r.duration_s, static_cast<double>(last_t + 1));
+  // t is at most 10^7 (decode checks it); a longer duration_s than that is not a run's: the axis ends there.
+  const double x_max = std::clamp(r.duration_s, static_cast<double>(last_t + 1), 1e7 + 1);
   const auto seconds = static_cast<size_t>(std::ceil(x_max));
   const auto bucket_s = static_cast<int64_t>(std::max<size_t>(1, (seconds + max_points - 1) / max_points));
   std::string h = "<h2>Custom metrics over time</h2>\n";

@@ -1,9 +1,9 @@
 // Custom metrics of a script (docs/SCENARIOS.md, "Custom metrics"): metrics.trend/counter/rate/gauge declared
 // at the top level, fed by metric:add(value[, tags]) in VU code. Like every other measurement they are per
 // worker (shared-nothing: each worker's Lua state declares its own and records into its own worker_metrics)
-// and merged exactly by name at the end: trends are HdrHistograms (added), counters sum, rates add their true
-// and total counts, gauges keep the value with the latest wall-clock time (ties: the larger value) and the
-// min and max of every value.
+// and merged exactly by name (every second for the live view, and at the end): trends are HdrHistograms
+// (added), counters sum, rates add their true and total counts, gauges keep the value with the latest
+// wall-clock time (ties: the larger value) and the min and max of every value.
 //
 // Sub-metrics: a threshold on "my_trend{flow:buy}" makes the coordinator call track() before the load; only
 // such tracked tag sets get a sink of their own, so memory stays bounded by the thresholds, whatever tags the
@@ -16,7 +16,8 @@
 // increasing times within a worker (a clock that stepped back, or two samples in one microsecond, move on by
 // 1 us), so merging a worker's seconds picks the same last value as its whole-run sink.
 //
-// Thread-safety: none; one instance per worker; the coordinator only gets what roll_interval() returns.
+// Thread-safety: none; one instance per worker (the coordinator gets what roll_interval() returns through the
+// outbox, and reads the worker's own instance only after the load).
 #pragma once
 
 #include <cstdint>

@@ -30,7 +30,7 @@ options = { vus = 4, duration = "3s", thresholds = { ["orders{flow:buy}"] = { "c
 function default()
   local res = http.get("/hello")
   waiting:add(res.timings.waiting)
-  orders:add(1 + vu.iteration % 3, { flow = vu.id % 2 == 0 and "buy" or "browse" })
+  orders:add(1 + vu.iteration % 3, { flow = vu.iteration % 2 == 0 and "buy" or "browse" })
   ok:add(vu.iteration % 4 ~= 0)
   depth:add(vu.iteration % 11)
   sleep(0.02)

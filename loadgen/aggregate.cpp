@@ -77,6 +77,7 @@ void aggregate::add_interval(const interval_snapshot& snapshot) {
   if (scenarios.empty()) scenarios.resize(1);
   scenarios[0].iterations += snapshot.iterations;
   scenarios[0].dropped_iterations += snapshot.dropped_iterations;
+  custom.merge(snapshot.custom);
 }
 
 int64_t aggregate::iterations() const {

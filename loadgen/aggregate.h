@@ -32,6 +32,7 @@ struct timeseries_row {
     int64_t errors = 0;
   };
   std::map<std::string, step_interval> step_intervals;  // per step: intervals[] in the results, .hlog
+  std::vector<results::metric_interval> custom;  // the script's metrics.* of this second (add_to_second)
 };
 
 struct aggregate {
@@ -50,7 +51,8 @@ struct aggregate {
 
   aggregate();
   void add_worker(worker_metrics& metrics);
-  void add_interval(const interval_snapshot& snapshot);  // live view: steps' corrected + counters only
+  // Live view: steps' corrected + counters, and custom metrics (exact: abortOnFail thresholds on them).
+  void add_interval(const interval_snapshot& snapshot);
   int64_t iterations() const;
   int64_t dropped_iterations() const;
   // The value a threshold asks for (ms for trends), nullopt when there is no sample.

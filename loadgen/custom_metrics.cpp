@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <utility>
+
+#include "results/metric_series.h"
 
 namespace stampede::loadgen {
 
@@ -19,6 +22,7 @@ void custom_sink::add(metric_type type, double value, int64_t unix_us) {
   ++samples;
   switch (type) {
     case metric_type::trend:
+      if (!histogram) histogram = std::make_unique<hdr_histogram>(1, trend_highest, 3);
       // Clamped before the conversion (llround of a value past int64 is undefined); the histogram counts it.
       histogram->record(std::llround(std::min(value * static_cast<double>(trend_scale),
                                               static_cast<double>(trend_highest) + 1)));
@@ -55,7 +59,12 @@ void custom_sink::merge(metric_type type, const custom_sink& other) {
   samples += other.samples;
   sum += other.sum;
   trues += other.trues;
-  if (histogram && other.histogram) histogram->add(*other.histogram);
+  if (other.histogram) {
+    if (histogram)
+      histogram->add(*other.histogram);
+    else
+      histogram = std::make_unique<hdr_histogram>(*other.histogram);
+  }
 }
 
 std::optional<double> custom_sink::value(metric_type type, const aggregation& agg, double duration_s) const {
@@ -86,6 +95,9 @@ std::optional<double> custom_sink::value(metric_type type, const aggregation& ag
 custom_metric::custom_metric(std::string metric_name, metric_type metric_type, bool time)
     : name(std::move(metric_name)), type(metric_type), is_time(time), all(metric_type) {}
 
+custom_metric::custom_metric(std::string metric_name, metric_type metric_type, bool time, custom_sink samples)
+    : name(std::move(metric_name)), type(metric_type), is_time(time), all(std::move(samples)) {}
+
 size_t custom_metrics::declare(std::string_view name, metric_type type, bool is_time) {
   const std::string quoted = "'" + std::string(name) + "'";
   if (results::metric_catalogue::builtin().find(name)) {
@@ -114,7 +126,10 @@ size_t custom_metrics::declare(std::string_view name, metric_type type, bool is_
 
 void custom_metrics::add(size_t index, double value, int64_t unix_us, sample_tags tags) {
   custom_metric& m = *metrics_[index];
+  // Strictly increasing per worker, so that "the latest sample" is the same whole-run and second by second.
+  if (m.type == metric_type::gauge && m.all.samples > 0) unix_us = std::max(unix_us, m.all.last_unix_us + 1);
   m.all.add(m.type, value, unix_us);
+  m.interval.add(m.type, value, unix_us);
   for (auto& sub : m.subs) {
     bool match = true;
     for (const auto& want : sub.tags) {
@@ -124,8 +139,28 @@ void custom_metrics::add(size_t index, double value, int64_t unix_us, sample_tag
         break;
       }
     }
-    if (match) sub.sink.add(m.type, value, unix_us);
+    if (match) {
+      sub.sink.add(m.type, value, unix_us);
+      sub.interval.add(m.type, value, unix_us);
+    }
   }
+}
+
+custom_metrics custom_metrics::roll_interval() {
+  custom_metrics out;
+  for (const auto& m : metrics_) {
+    const bool subs_active =
+        std::any_of(m->subs.begin(), m->subs.end(), [](const auto& sub) { return sub.interval.samples > 0; });
+    if (m->interval.samples == 0 && !subs_active) continue;
+    out.catalogue_.add(m->name, m->type);  // a valid name: declare() checked it
+    auto copy = std::make_unique<custom_metric>(m->name, m->type, m->is_time, std::exchange(m->interval, {}));
+    for (auto& sub : m->subs) {
+      if (sub.interval.samples == 0) continue;
+      copy->subs.push_back({sub.tags, sub.text, std::exchange(sub.interval, {})});
+    }
+    out.metrics_.push_back(std::move(copy));
+  }
+  return out;
 }
 
 void custom_metrics::track(const metric_selector& selector) {
@@ -188,10 +223,13 @@ results::metric_result sink_result(std::string_view metric, metric_type type, bo
   r.is_time = is_time;
   r.samples = sink.samples;
   switch (type) {
-    case metric_type::trend:
-      r.stats = results::latency_stats::of(*sink.histogram);  // value x 1000 / 1000: the metric's unit
-      r.histogram = sink.histogram->encode_compressed_base64();
+    case metric_type::trend: {
+      const hdr_histogram empty(1, trend_highest, 3);
+      const hdr_histogram& h = sink.histogram ? *sink.histogram : empty;
+      r.stats = results::latency_stats::of(h);  // value x 1000 / 1000: the metric's unit
+      r.histogram = h.encode_compressed_base64();
       break;
+    }
     case metric_type::counter:
       r.count = sink.sum;
       r.rate = duration_s > 0 ? sink.sum / duration_s : 0;
@@ -208,6 +246,49 @@ results::metric_result sink_result(std::string_view metric, metric_type type, bo
       break;
   }
   return r;
+}
+
+namespace {
+results::metric_interval to_interval(const custom_metric& m, const custom_sink& sink, std::string name,
+                                     int64_t t) {
+  results::metric_interval r;
+  r.name = std::move(name);
+  r.t = t;
+  r.samples = sink.samples;
+  r.type = std::string(results::to_string(m.type));
+  if (sink.histogram) r.histogram = sink.histogram->encode_compressed_base64();
+  r.count = sink.sum;
+  r.trues = sink.trues;
+  r.value = sink.last;
+  r.min = sink.min;
+  r.max = sink.max;
+  r.last_unix_us = sink.last_unix_us;
+  return r;
+}
+}  // namespace
+
+std::vector<results::metric_interval> to_intervals(const custom_metrics& second, int64_t t) {
+  std::vector<results::metric_interval> out;
+  for (const auto& m : second.metrics()) {
+    if (m->all.samples > 0) out.push_back(to_interval(*m, m->all, m->name, t));
+    for (const auto& sub : m->subs) {
+      if (sub.sink.samples > 0) out.push_back(to_interval(*m, sub.sink, sub.text, t));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
+void add_to_second(std::vector<results::metric_interval>& rows, const custom_metrics& second, int64_t t) {
+  for (auto& row : to_intervals(second, t)) {
+    const auto at = std::lower_bound(rows.begin(), rows.end(), row.name,
+                                     [](const auto& r, const std::string& name) { return r.name < name; });
+    if (at != rows.end() && at->name == row.name) {
+      results::merge_metric_interval(*at, row);
+    } else {
+      rows.insert(at, std::move(row));
+    }
+  }
 }
 
 std::vector<results::metric_result> to_results(const custom_metrics& metrics, double duration_s) {

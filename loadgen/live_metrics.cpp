@@ -20,11 +20,6 @@ constexpr std::string_view other_step = "(other)";
 constexpr std::string_view no_scenario = "(none)";  // setup()'s requests
 constexpr std::array<std::string_view, 6> status_labels = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
-template <class Snapshot>
-void merge_custom(custom_metrics& into, const Snapshot& snapshot) {
-  if constexpr (carries_custom_metrics<Snapshot>) into.merge(snapshot.custom);
-}
-
 std::vector<uint64_t> cumulative(const std::vector<uint64_t>& buckets) {
   std::vector<uint64_t> out(buckets.size());
   uint64_t running = 0;
@@ -96,7 +91,7 @@ void live_metrics::add(const interval_snapshot& snapshot) {
   dropped_iterations_ += static_cast<uint64_t>(snapshot.dropped_iterations);
   checks_passed_ += static_cast<uint64_t>(snapshot.checks_passed);
   checks_failed_ += static_cast<uint64_t>(snapshot.checks_failed);
-  merge_custom(custom_, snapshot);
+  custom_.merge(snapshot.custom);
   const auto w = static_cast<size_t>(std::max(0, snapshot.worker));
   if (workers_.size() <= w) workers_.resize(w + 1);
   if (snapshot.second >= workers_[w].second) {  // a worker's seconds arrive in order; keep the latest

@@ -51,14 +51,6 @@ inline constexpr std::array<double, 19> live_trend_bounds = {
     1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 1e5, 2e5, 5e5, 1e6};
 inline constexpr size_t max_live_steps = 256;  // distinct step and group labels; beyond: "(other)"
 
-// Whether workers hand over their custom metrics every second (interval_snapshot::custom, a change of
-// another branch of issue #18): add() then exposes them. Until both are merged, the live exposition has no
-// custom metrics; afterwards this test and its `if constexpr` may go.
-template <class Snapshot>
-inline constexpr bool carries_custom_metrics = requires(const Snapshot& s) {
-  s.custom;
-};
-
 class live_metrics {
  public:
   // Names the scenarios (the `scenario` label: scenario slot i + 1 is scenarios[i]).

@@ -123,6 +123,7 @@ struct interval_snapshot {
   int64_t vus = 0;
   int64_t vus_max = 0;
   hdr_histogram event_loop_lag{1, 3'600'000'000, 2};
+  custom_metrics custom;  // the script's metrics.* samples of this second (only those added)
 };
 
 class worker_metrics {

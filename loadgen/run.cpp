@@ -161,12 +161,6 @@ int coordinator::start(const report_writer& write_reports) {
             if (results::recorded_in_metrics(t.selector)) plan_.builtin_sub_metrics.push_back(t.selector);
             continue;
           }
-          // Custom metrics are merged from the workers after the load, not every second.
-          if (t.abort_on_fail) {
-            throw std::invalid_argument("thresholds['" + t.selector.text +
-                                        "']: abortOnFail is not supported on custom metrics (they are merged "
-                                        "at the end of the run)");
-          }
           if (!t.selector.tags.empty()) plan_.custom_sub_metrics.push_back(t.selector);
         }
       }
@@ -568,6 +562,7 @@ void coordinator::take_snapshots() {
     row.vus_max += snapshot.vus_max;
     row.max_event_loop_lag_ms = std::max(row.max_event_loop_lag_ms, ms(snapshot.event_loop_lag.max()));
     ++row.workers_reported;
+    add_to_second(row.custom, snapshot.custom, snapshot.second);
     live_.add_interval(snapshot);
     if (metrics_endpoint_) metrics_endpoint_->metrics().add(snapshot);
   }

@@ -162,6 +162,7 @@ void coordinator::fill_figures(results::run_results& r) const {
       r.intervals.push_back(
           {step, second, 1.0, interval.requests, interval.errors, interval.corrected.encode_compressed_base64()});
     }
+    r.metric_intervals.insert(r.metric_intervals.end(), row.custom.begin(), row.custom.end());
   }
   for (const auto& [key, counts] : final_.checks) r.checks.push_back({key.name, key.group, counts.passes, counts.fails});
   r.metrics = to_results(final_.custom, duration);

@@ -8,6 +8,7 @@
 #include "common/hdr_histogram.h"
 #include "reports/analysis.h"
 #include "reports/formats.h"
+#include "reports/html_metrics.h"
 #include "reports/recovery.h"
 #include "reports/text_util.h"
 
@@ -539,6 +540,7 @@ std::string render_html(const run_results& r) {
     }
     h += "</table>\n";
   }
+  h += custom_metric_charts(r);
   if (!r.checks.empty()) {
     h += "<h2>Checks</h2>\n<table id=\"checks\"><tr><th></th><th class=\"name\">check</th><th>passes</th>"
          "<th>fails</th></tr>\n";

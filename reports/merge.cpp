@@ -10,6 +10,7 @@
 #include "reports/recovery.h"
 #include "reports/shards.h"
 #include "results/custom_metrics.h"
+#include "results/metric_series.h"
 
 namespace stampede::reports {
 
@@ -320,6 +321,7 @@ merge_output merge_results(std::span<const run_results> shards, const merge_opti
   }
   // checks, custom metrics, scenarios, chaos
   for (const auto& s : shards) results::merge_metrics(m.metrics, s.metrics, duration);
+  m.metric_intervals = results::merge_metric_series(shards, offset);
   for (const auto& s : shards) {
     for (const auto& c : s.checks) {
       auto it = std::find_if(m.checks.begin(), m.checks.end(),

@@ -1,5 +1,6 @@
 #include "results/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -388,6 +389,31 @@ run_results parse_results(json::value document) {
       m.last_unix_us = get_int(o, "last_unix_us", where);
       if (m.samples < 0 || m.trues < 0 || m.trues > m.samples) fail(where, "inconsistent counts");
       r.metrics.push_back(std::move(m));
+    }
+  }
+  if (const json::array* rows = optional_array(root, "metric_intervals", "results")) {
+    r.metric_intervals.reserve(rows->size());
+    for (size_t i = 0; i < rows->size(); ++i) {
+      std::string where = "metric_intervals[" + std::to_string(i) + "]";
+      const json::object& o = as_object((*rows)[i], where);
+      metric_interval m;
+      m.name = get_string(o, "name", where);
+      const auto of =
+          std::find_if(r.metrics.begin(), r.metrics.end(), [&](const auto& x) { return x.name == m.name; });
+      if (of == r.metrics.end()) fail(where + ".name", "\"" + m.name + "\" is not in metrics");
+      m.type = of->type;
+      m.t = get_int(o, "t", where);
+      if (m.t < 0 || m.t > 10'000'000) fail(where + ".t", "out of range");
+      m.samples = get_int(o, "samples", where);
+      m.histogram = get_string(o, "histogram", where);
+      m.count = get_double(o, "count", where);
+      m.trues = get_int(o, "trues", where);
+      m.value = get_double(o, "value", where);
+      m.min = get_double(o, "min", where);
+      m.max = get_double(o, "max", where);
+      m.last_unix_us = get_int(o, "last_unix_us", where);
+      if (m.samples < 0 || m.trues < 0 || m.trues > m.samples) fail(where, "inconsistent counts");
+      r.metric_intervals.push_back(std::move(m));
     }
   }
   if (const json::array* rows = optional_array(root, "chaos", "results")) {

@@ -189,6 +189,23 @@ json::object to_json(const metric_result& m) {
   return o;
 }
 
+json::object to_json(const metric_interval& m) {
+  json::object o{{"name", m.name}, {"t", m.t}, {"samples", m.samples}};
+  if (m.type == "trend") {
+    o["histogram"] = m.histogram;
+  } else if (m.type == "counter") {
+    o["count"] = m.count;
+  } else if (m.type == "rate") {
+    o["trues"] = m.trues;
+  } else {
+    o["value"] = m.value;
+    o["min"] = m.min;
+    o["max"] = m.max;
+    o["last_unix_us"] = m.last_unix_us;
+  }
+  return o;
+}
+
 json::value encode(const run_results& r) {
   json::object root;
   root["schema"] = schema_name;
@@ -201,6 +218,10 @@ json::value encode(const run_results& r) {
   root["thresholds"] = array_of(r.thresholds, [](const threshold_result& t) { return to_json(t); });
   root["checks"] = array_of(r.checks, [](const check_result& c) { return to_json(c); });
   if (!r.metrics.empty()) root["metrics"] = array_of(r.metrics, [](const metric_result& m) { return to_json(m); });
+  if (!r.metric_intervals.empty()) {
+    root["metric_intervals"] =
+        array_of(r.metric_intervals, [](const metric_interval& m) { return to_json(m); });
+  }
   if (const json::object* doc = r.document.if_object()) {
     for (const auto& kv : *doc) {
       if (!root.contains(kv.key())) root[kv.key()] = kv.value();

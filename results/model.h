@@ -126,6 +126,24 @@ struct metric_result {
   friend bool operator==(const metric_result&, const metric_result&) = default;
 };
 
+// One second of a custom metric or sub-metric ("metric_intervals" in docs/RESULTS.md): the samples added in
+// [t, t + 1) s of the run, with the fields of its type. The file does not repeat the type: it is the one of
+// the "metrics" entry of the same name (decode fills `type` from there, and refuses a name "metrics" lacks).
+struct metric_interval {
+  std::string name{};       // as metric_result::name: "orders" or "orders{flow:buy}"
+  int64_t t = 0;            // seconds since the run's start
+  int64_t samples = 0;      // add() calls in this second
+  std::string type{};       // "trend" | "counter" | "rate" | "gauge" (not written)
+  std::string histogram{};  // trend: base64 V2 compressed of value x 1000, this second's samples only
+  double count = 0;         // counter: the sum of this second's values
+  int64_t trues = 0;        // rate: this second's true samples
+  // gauge: the last value added in this second (latest by wall clock), min and max of its values, and when
+  // `value` was added
+  double value = 0, min = 0, max = 0;
+  int64_t last_unix_us = 0;
+  friend bool operator==(const metric_interval&, const metric_interval&) = default;
+};
+
 // One injected fault. We read "start_s" (required), "end_s" (null or absent: not healed before the end),
 // "id", "kind" ("network" | "node"), "fault" (the toxic or node action), "target", "label"/"name",
 // "injections", "back_s" (node faults whose return was watched), the http_abort status, "error", and keep the
@@ -222,6 +240,7 @@ struct run_results {
   std::vector<check_result> checks;
   std::vector<metric_result> metrics;  // custom metrics, in declaration order, each followed by its sub-metrics
   std::vector<chaos_fault> chaos;
+  std::vector<metric_interval> metric_intervals;  // their per-second series, by t then name (absent: older)
   std::vector<scenario_plan> scenarios;
   std::vector<link_info> links;
   recovery_tolerances recovery_options;  // "recovery_options"; defaults when absent
@@ -250,6 +269,7 @@ boost::json::object to_json(const latency_stats& s);
 boost::json::object to_json(const threshold_result& t);
 boost::json::object to_json(const check_result& c);
 boost::json::object to_json(const metric_result& m);
+boost::json::object to_json(const metric_interval& m);
 
 // Parses and validates a results document. Throws results_error with a message naming the problem.
 run_results parse_results(std::string_view json_text);

@@ -237,9 +237,6 @@ TEST_F(custom_metrics_run, an_unknown_metric_in_a_threshold_is_still_an_error) {
   const auto wrong = run(with_thresholds(R"({ orders = { "p(95)<1" } })"));  // a counter has no percentiles
   EXPECT_EQ(wrong.exit_code, exit_invalid_options);
   EXPECT_NE(wrong.err.find("does not apply to a counter"), std::string::npos) << wrong.err;
-  const auto abort = run(with_thresholds(R"({ orders = { { threshold = "count<1", abortOnFail = true } } })"));
-  EXPECT_EQ(abort.exit_code, exit_invalid_options);
-  EXPECT_NE(abort.err.find("abortOnFail is not supported on custom metrics"), std::string::npos) << abort.err;
 }
 
 TEST_F(custom_metrics_run, declaring_a_metric_wrongly_stops_the_run_at_its_line) {

@@ -138,9 +138,17 @@ pid_t observability_launcher::launch_prometheus(const std::vector<scrape_target>
       dir_, log_path("prometheus"), SIGKILL);
 }
 
+pid_t observability_launcher::launch_exporter(const std::string& name, const std::string& bin,
+                                              std::vector<std::string> argv, const std::vector<std::string>& env,
+                                              uint16_t& port) {
+  port = free_loopback_port();
+  argv.push_back("--web.listen-address=127.0.0.1:" + std::to_string(port));
+  return spawn_as(nullptr, bin, argv, dir_, log_path(name), SIGKILL, &env);
+}
+
 void observability_launcher::wait_ready(std::string_view name, uint16_t port,
-                                        const std::function<bool()>& running,
-                                        std::chrono::milliseconds timeout) const {
+                                        const std::function<bool()>& running, std::chrono::milliseconds timeout,
+                                        std::string_view path) const {
   const auto deadline = steady::now() + timeout;
   while (true) {
     if (!running()) {
@@ -148,7 +156,7 @@ void observability_launcher::wait_ready(std::string_view name, uint16_t port,
     }
     try {
       http::blocking_client client{"127.0.0.1", port, std::chrono::milliseconds{500}};
-      if (client.get("/-/ready").status == 200) return;
+      if (client.get(path).status == 200) return;
     } catch (const std::exception&) {
       // not listening yet
     }

@@ -24,6 +24,9 @@ namespace stampede::shop {
 
 inline constexpr const char* default_prometheus_bin = "/usr/bin/prometheus";
 inline constexpr const char* default_alertmanager_bin = "/usr/bin/prometheus-alertmanager";
+// The data tier's exporters: used when installed (Debian's packages of the same names), skipped otherwise.
+inline constexpr const char* redis_exporter_bin = "/usr/bin/prometheus-redis-exporter";
+inline constexpr const char* postgres_exporter_bin = "/usr/bin/prometheus-postgres-exporter";
 
 // The rule files shipped in reference_shop/observability/ (their text, compiled in).
 std::string_view shipped_rules(std::string_view set);  // "production" | "drill"; empty for anything else
@@ -61,10 +64,15 @@ class observability_launcher {
   // configuration cannot be written or fork fails.
   pid_t launch_alertmanager(const std::string& webhook_url);
   pid_t launch_prometheus(const std::vector<scrape_target>& targets);  // after launch_alertmanager
-  // Polls GET /-/ready until 200; `running` says whether the process still lives (the caller reaps).
+  // An exporter `name` (log dir/NAME.log) listening on a free loopback port (returned in `port`), its
+  // secrets in `env` ("NAME=value", the whole environment), never on argv.
+  pid_t launch_exporter(const std::string& name, const std::string& bin, std::vector<std::string> argv,
+                        const std::vector<std::string>& env, uint16_t& port);
+  // Polls GET /-/ready (`path`) until 200; `running` says whether the process still lives (the caller reaps).
   // Throws std::runtime_error with the end of its log when it exits or is not ready within `timeout`.
   void wait_ready(std::string_view name, uint16_t port, const std::function<bool()>& running,
-                  std::chrono::milliseconds timeout = std::chrono::seconds{30}) const;
+                  std::chrono::milliseconds timeout = std::chrono::seconds{30},
+                  std::string_view path = "/-/ready") const;
 
   uint16_t prometheus_port() const noexcept { return prometheus_port_; }
   uint16_t alertmanager_port() const noexcept { return alertmanager_port_; }

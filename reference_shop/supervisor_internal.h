@@ -43,7 +43,7 @@ using steady = std::chrono::steady_clock;
 inline constexpr int haproxy_max_failed_starts = 5;
 
 struct child {
-  // node | payment_emulator | haproxy | haproxy_db | database | cache | prometheus | alertmanager
+  // node | payment_emulator | haproxy | haproxy_db | database | cache | prometheus | alertmanager | exporter
   std::string role;
   std::string name;
   pid_t pid = -1;
@@ -79,6 +79,7 @@ class supervisor {
   void start_edge();           // HAProxy in front of the nodes; returns once it answers through to a node
   void check_observability();  // --observe (supervisor_observe.cpp): the binaries exist
   void start_observability();
+  void start_data_exporters(std::vector<scrape_target>& targets);
   void announce();  // topology, entry URL, a line for the operator
   child& start_with_pipe(child c, std::vector<std::string> argv);
   std::vector<std::string> node_argv(int64_t index, uint16_t port) const;

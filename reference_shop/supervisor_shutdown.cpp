@@ -16,7 +16,9 @@ void supervisor::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   stopping_ = true;
-  stop_children([](const child& c) { return c.role == "prometheus" || c.role == "alertmanager"; });
+  stop_children([](const child& c) {
+    return c.role == "prometheus" || c.role == "alertmanager" || c.role == "exporter";
+  });
   if (webhook_) webhook_->stop();
   stop_children([](const child& c) { return c.role != "database" && c.role != "haproxy_db"; });
   stop_children([](const child& c) { return c.role == "haproxy_db"; });

@@ -168,6 +168,39 @@ TEST_F(observe_shop_test, a_killed_node_fires_node_down_in_prometheus_and_the_we
   }
 }
 
+// The data tier's exporters (Debian's prometheus-redis-exporter and prometheus-postgres-exporter) are
+// started with it, scraped, in the topology, and stopped with the shop.
+TEST_F(observe_shop_test, the_data_tier_is_scraped_through_its_exporters) {
+  for (const char* bin : {redis_exporter_bin, postgres_exporter_bin, "/usr/bin/redis-server",
+                          "/usr/lib/postgresql/15/bin/postgres"}) {
+    if (::access(bin, X_OK) != 0) GTEST_SKIP() << bin << " not installed";
+  }
+  start({"--nodes", "1", "--observe", "--cache", "redis", "--db", "postgres"});
+  const auto& exporters = observability().at("exporters").as_array();
+  ASSERT_EQ(exporters.size(), 2u) << json::serialize(topology_);
+  EXPECT_EQ(exporters[0].at("name"), "redis-exporter");
+  EXPECT_EQ(exporters[1].at("name"), "postgres-exporter");
+  // HAProxy, the node, Redis's and PostgreSQL's exporters.
+  ASSERT_TRUE(eventually([&] { return all_targets_up(4); }, 20s))
+      << json::serialize(prometheus_get("/api/v1/targets"));
+  for (const char* query : {"redis_up", "pg_up"}) {
+    EXPECT_TRUE(eventually(
+        [&] {
+          const auto v = prometheus_get(std::string{"/api/v1/query?query="} + query);
+          if (v.is_null() || v.at("data").at("result").as_array().empty()) return false;
+          return v.at("data").at("result").as_array()[0].at("value").as_array()[1] == "1";
+        },
+        10s))
+        << query;
+  }
+  EXPECT_TRUE(alerts().empty()) << describe(alerts());
+  auto pids = all_pids();
+  for (const auto& e : exporters) pids.push_back(static_cast<pid_t>(e.at("pid").as_int64()));
+  pids.push_back(static_cast<pid_t>(topology_["redis"].at("pid").as_int64()));
+  stop_and_expect_nothing_left();
+  for (pid_t p : pids) EXPECT_TRUE(gone(p)) << "left behind: pid " << p;
+}
+
 TEST_F(observe_shop_test, observe_flags_without_observe_are_usage_errors) {
   for (const auto& flag : std::vector<std::vector<std::string>>{{"--observe-rules", "production"},
                                                                 {"--prometheus", "/usr/bin/prometheus"},

@@ -139,16 +139,16 @@ pid_t observability_launcher::launch_prometheus(const std::vector<scrape_target>
 }
 
 pid_t observability_launcher::launch_exporter(const std::string& name, const std::string& bin,
-                                              std::vector<std::string> argv, const std::vector<std::string>& env,
-                                              uint16_t& port) {
+                                              std::vector<std::string> argv,
+                                              const std::vector<std::string>& env, uint16_t& port) {
   port = free_loopback_port();
   argv.push_back("--web.listen-address=127.0.0.1:" + std::to_string(port));
   return spawn_as(nullptr, bin, argv, dir_, log_path(name), SIGKILL, &env);
 }
 
 void observability_launcher::wait_ready(std::string_view name, uint16_t port,
-                                        const std::function<bool()>& running, std::chrono::milliseconds timeout,
-                                        std::string_view path) const {
+                                        const std::function<bool()>& running,
+                                        std::chrono::milliseconds timeout, std::string_view path) const {
   const auto deadline = steady::now() + timeout;
   while (true) {
     if (!running()) {

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
-
 #include <cstdio>
 
 #include "reference_shop/supervisor_internal.h"

@@ -1,8 +1,9 @@
 // `stampede shop --observe` as real processes: Prometheus and Alertmanager started on 127.0.0.1 and written
 // into the topology, every target scraped, the drill rules loaded; a healthy shop fires nothing, a killed
 // node raises ShopNodeDown in Prometheus and in the webhook log (DIR/observe/alerts.jsonl) within seconds;
-// nothing is left behind on SIGTERM. Flags that cannot work are usage errors. Skipped, naming the package,
-// when Prometheus or Alertmanager is not installed.
+// nothing is left behind on SIGTERM or when the supervisor is SIGKILLed. The data tier is scraped through
+// its exporters. Flags that cannot work are usage errors. Skipped, naming the package, when Prometheus or
+// Alertmanager is not installed.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -199,6 +200,16 @@ TEST_F(observe_shop_test, the_data_tier_is_scraped_through_its_exporters) {
   pids.push_back(static_cast<pid_t>(topology_["redis"].at("pid").as_int64()));
   stop_and_expect_nothing_left();
   for (pid_t p : pids) EXPECT_TRUE(gone(p)) << "left behind: pid " << p;
+}
+
+TEST_F(observe_shop_test, a_killed_supervisor_takes_prometheus_and_alertmanager_with_it) {
+  start({"--nodes", "1", "--observe"});
+  const pid_t prometheus = pid("prometheus"), alertmanager = pid("alertmanager");
+  ::kill(supervisor_.pid, SIGKILL);
+  ASSERT_TRUE(wait_exit(supervisor_.pid, 10s).has_value());
+  reaped_ = true;
+  EXPECT_TRUE(eventually([&] { return gone(prometheus); }, 10s)) << "prometheus outlived the supervisor";
+  EXPECT_TRUE(eventually([&] { return gone(alertmanager); }, 10s)) << "alertmanager outlived the supervisor";
 }
 
 TEST_F(observe_shop_test, observe_flags_without_observe_are_usage_errors) {

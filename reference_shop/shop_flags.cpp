@@ -52,8 +52,9 @@ const cli::command& shop_spec() {
       "--ha patroni (with --db postgres) runs a Patroni cluster instead: etcd, a primary and --replicas N\n"
       "streaming replicas (DIR/patroni, fresh on every start); nodes reach the current primary through a\n"
       "second HAProxy. --cache redis runs one redis-server (DIR/redis, 127.0.0.1, a free port) shared by all\n"
-      "nodes instead of their own caches. The node tuning flags (--kdf-workers to --redis-timeout-ms) are\n"
-      "passed to every node (see stampede shop-node --help). docs/SHOP.md describes it all.",
+      "nodes instead of their own caches. --observe adds Prometheus and Alertmanager (DIR/observe). The node\n"
+      "tuning flags (--kdf-workers to --redis-timeout-ms) are passed to every node (see stampede shop-node\n"
+      "--help). docs/SHOP.md describes it all.",
       with_tuning({
           {"--nodes", {}, "N", "shop nodes, 1..64 (default 3)"},
           cli::threads_flag("threads of each node (default 2)"),
@@ -114,6 +115,13 @@ const cli::command& shop_spec() {
           {"--redis-bin", {}, "PATH", "the redis-server binary (default /usr/bin/redis-server)"},
           {"--redis-maxmemory-mb", {}, "N", "Redis's maxmemory (default 64)"},
           {"--redis-respawn-ms", {}, "MS|off", "start a dead Redis again after MS (default 1000)"},
+          {"--observe", {}, {},
+           "also run Prometheus (scraping HAProxy and every node each second, with the shipped alert rules)\n"
+           "and Alertmanager, whose notifications go to DIR/observe/alerts.jsonl (docs/SHOP.md)"},
+          {"--observe-rules", {}, "drill|production",
+           "the shipped rule set: drill (windows and for: divided by 60) or production (default drill)"},
+          {"--prometheus", {}, "PATH", "the Prometheus binary (default /usr/bin/prometheus)"},
+          {"--alertmanager", {}, "PATH", "the Alertmanager binary (default /usr/bin/prometheus-alertmanager)"},
       }),
       "Exit: 0 stopped by SIGINT/SIGTERM; 1 could not start, or HAProxy died and could not be restarted;\n"
       "2 bad command line."};

@@ -103,6 +103,18 @@ void parse_edge(const arg_list& a, haproxy_config& e) {
   e.frontend_maxconn = sizing.frontend;
 }
 
+// --observe, --observe-rules, --prometheus, --alertmanager; the last three mean nothing without --observe.
+void parse_observe(const arg_list& a, shop_options& o) {
+  o.observe = a.has("observe");
+  for (const char* flag : {"observe-rules", "prometheus", "alertmanager"}) {
+    if (a.has(flag) && !o.observe) throw std::invalid_argument(std::string{"--"} + flag + " needs --observe");
+  }
+  o.observability.rules = a.get("observe-rules", "drill");
+  if (!valid_rule_set(o.observability.rules)) throw std::invalid_argument("--observe-rules must be drill or production");
+  o.observability.prometheus_bin = a.get("prometheus", default_prometheus_bin);
+  o.observability.alertmanager_bin = a.get("alertmanager", default_alertmanager_bin);
+}
+
 // --data (a new temporary directory without it), made absolute; --topology inside it by default.
 void make_data_directory(const arg_list& a, shop_options& o) {
   o.data = a.get("data");
@@ -154,6 +166,7 @@ shop_options parse_shop_options(const arg_list& a) {
   parse_data_tier(a, o);
   parse_links(a, o);
   parse_edge(a, o.edge);
+  parse_observe(a, o);
   make_data_directory(a, o);
   o.cache = parse_cache_tier_options(a, o.data);
   o.data_links = parse_data_link_options(a, o.nodes, o.db_kind, o.cache.kind);

@@ -12,6 +12,7 @@
 #include "reference_shop/data_links.h"
 #include "reference_shop/haproxy_config.h"
 #include "reference_shop/member_links.h"
+#include "reference_shop/observability.h"
 #include "reference_shop/options.h"
 #include "reference_shop/replica_reads.h"
 
@@ -34,6 +35,8 @@ struct shop_options {
   haproxy_config edge;  // the limits and timeouts part (ports and servers are filled in at start)
   cache_tier_options cache;
   data_link_options data_links;  // --db-port, --db-via, --redis-port, --redis-via (data_links.h)
+  bool observe = false;           // --observe: Prometheus + Alertmanager (observability.h)
+  observe_options observability;  // --observe-rules, --prometheus, --alertmanager
 };
 
 // Throws std::invalid_argument for a bad flag (usage error), std::runtime_error for the environment

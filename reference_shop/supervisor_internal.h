@@ -5,27 +5,34 @@
 //   supervisor_topology.cpp  the topology JSON
 //   supervisor_shutdown.cpp  the shutdown path
 //   supervisor_restarts.cpp  restarts asked for by drills' node faults (DIR/restart)
+//   supervisor_observe.cpp   --observe: Prometheus, Alertmanager and the alert webhook receiver
 // Concurrency model: one thread; SIGINT, SIGTERM and SIGCHLD are blocked and taken with sigtimedwait, so
-// child exits and stop requests are handled in order in normal code.
+// child exits and stop requests are handled in order in normal code. With --observe the alert webhook's
+// server adds a thread (created with those signals blocked) that touches nothing but its own log file.
 #pragma once
 
 #include <signal.h>
 #include <sys/types.h>
 
+#include <boost/json/object.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "reference_shop/alert_webhook.h"
 #include "reference_shop/cache_tier.h"
 #include "reference_shop/child_process.h"
 #include "reference_shop/data_tier.h"
 #include "reference_shop/haproxy_config.h"
+#include "reference_shop/observability.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/shop_options.h"
 
@@ -36,7 +43,8 @@ using steady = std::chrono::steady_clock;
 inline constexpr int haproxy_max_failed_starts = 5;
 
 struct child {
-  std::string role;  // node | payment_emulator | haproxy | haproxy_db | database | cache
+  // node | payment_emulator | haproxy | haproxy_db | database | cache | prometheus | alertmanager | exporter
+  std::string role;
   std::string name;
   pid_t pid = -1;
   uint16_t port = 0;
@@ -68,8 +76,11 @@ class supervisor {
   void start_cache_tier();
   void start_payment_emulator();
   void start_nodes();
-  void start_edge();  // HAProxy in front of the nodes; returns once it answers through to a node
-  void announce();    // topology, entry URL, a line for the operator
+  void start_edge();           // HAProxy in front of the nodes; returns once it answers through to a node
+  void check_observability();  // --observe (supervisor_observe.cpp): the binaries exist
+  void start_observability();
+  void start_data_exporters(std::vector<scrape_target>& targets);
+  void announce();  // topology, entry URL, a line for the operator
   child& start_with_pipe(child c, std::vector<std::string> argv);
   std::vector<std::string> node_argv(int64_t index, uint16_t port) const;
   // What a node finds in its environment: the data tier's and the cache tier's settings (passwords stay
@@ -87,7 +98,8 @@ class supervisor {
   bool watch_haproxy();  // false: HAProxy could not be restarted, the shop stops
   void respawn_nodes();
 
-  void write_topology();  // supervisor_topology.cpp
+  void write_topology();                               // supervisor_topology.cpp
+  boost::json::object observability_topology() const;  // supervisor_observe.cpp
 
   // Restarts asked for by drills' node faults (supervisor_restarts.cpp).
   std::filesystem::path restart_dir() const;
@@ -109,7 +121,9 @@ class supervisor {
   std::string payment_address_, entry_;
   haproxy_config hc_;
   std::vector<child> children_;
-  cache_tier cache_;  // after children_: its server's process is one of them
+  cache_tier cache_;                               // after children_: its server's process is one of them
+  std::optional<observability_launcher> observe_;  // --observe
+  std::unique_ptr<alert_webhook> webhook_;         // --observe: Alertmanager's receiver, in this process
   steady::time_point cache_due_ = steady::time_point::max();  // when to start a dead Redis again
   // run()'s state: nodes to bring back (--respawn-ms): name -> when; HAProxy's restart.
   std::map<std::string, steady::time_point> respawn_due_;

@@ -7,7 +7,8 @@
 
 namespace stampede::shop::supervision {
 
-// SIGINT to nodes and the emulator (stop now), SIGTERM to HAProxy; SIGKILL whatever is left after 10 s.
+// Prometheus and Alertmanager first (--observe), so that the shop's own stop raises no alert; then SIGINT
+// to nodes and the emulator (stop now), SIGTERM to HAProxy; SIGKILL whatever is left after 10 s.
 // SIGCONT after the stop signal: a child paused by a drill (SIGSTOP) that died before healing it would
 // otherwise keep its stop signal pending until the 10 s SIGKILL. The database goes last (SIGINT is
 // PostgreSQL's fast shutdown), once no node can be in the middle of a transaction.
@@ -15,6 +16,10 @@ void supervisor::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   stopping_ = true;
+  stop_children([](const child& c) {
+    return c.role == "prometheus" || c.role == "alertmanager" || c.role == "exporter";
+  });
+  if (webhook_) webhook_->stop();
   stop_children([](const child& c) { return c.role != "database" && c.role != "haproxy_db"; });
   stop_children([](const child& c) { return c.role == "haproxy_db"; });
   stop_children([](const child& c) { return c.role == "database"; });

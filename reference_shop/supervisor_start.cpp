@@ -82,11 +82,13 @@ std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) con
 }
 
 void supervisor::start() {
+  check_observability();  // before anything starts: a missing Prometheus is one line, not a started shop
   start_data_tier();
   start_cache_tier();
   start_payment_emulator();
   start_nodes();
   start_edge();
+  start_observability();
   announce();
 }
 

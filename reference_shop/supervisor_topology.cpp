@@ -52,6 +52,7 @@ void supervisor::write_topology() {
     entry["commands"] = json::object{{"restart", restart_command("redis")}};  // after the fault's SIGKILL
     topology["redis"] = std::move(entry);
   }
+  if (observe_) topology["observability"] = observability_topology();
   const std::string tmp = o_.topology_path + ".tmp";
   std::error_code ignored;
   std::filesystem::remove(tmp, ignored);  // a new file: nobody holds an old one open

@@ -12,7 +12,8 @@ packages=(
   libssl-dev zlib1g-dev libsqlite3-dev sqlite3 libsodium-dev libhttp-parser-dev
   postgresql-15 postgresql-client-15 libpq-dev
   patroni etcd-server python3-etcd python3-psycopg2
-  nginx-light wrk hey haproxy prometheus procps iproute2 curl bc python3 util-linux
+  nginx-light wrk hey haproxy prometheus prometheus-alertmanager
+  prometheus-postgres-exporter prometheus-redis-exporter procps iproute2 curl bc python3 util-linux
   clang libclang-rt-14-dev chromium
   redis-server libhiredis-dev
 )
@@ -38,6 +39,13 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
   systemctl stop redis-server || true
 fi
+
+# And for Prometheus, Alertmanager and the exporters: `stampede shop --observe` runs its own, on free ports.
+for service in prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-redis-exporter; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" || true
+  fi
+done
 
 # An independent HdrHistogram decoder for interop tests (npm registry).
 if [[ -f tests/interop/package-lock.json && ! -d tests/interop/node_modules ]]; then

@@ -1,0 +1,119 @@
+// `stampede shop --observe`: the webhook receiver (in this process), Alertmanager and Prometheus, started
+// after HAProxy (every scrape target exists and keeps its port for the shop's life) and stopped first, so
+// that stopping the shop raises no alert; with the data tier's exporters when installed. All are children
+// like the others: reaped by run(), reported when they die (not restarted), stopped with SIGINT (their
+// graceful shutdown), SIGKILLed after 10 s.
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
+
+#include "reference_shop/supervisor_internal.h"
+
+namespace stampede::shop::supervision {
+
+void supervisor::check_observability() {
+  if (!o_.observe) return;
+  observe_.emplace(o_.observability, std::filesystem::path{o_.data} / "observe");
+  observe_->check_binaries();
+}
+
+void supervisor::start_observability() {
+  if (!observe_) return;
+  std::filesystem::create_directories(observe_->dir());
+
+  webhook_ = std::make_unique<alert_webhook>(observe_->dir() / "alerts.jsonl");
+  webhook_->start();
+
+  std::vector<scrape_target> targets{{"haproxy", "127.0.0.1:" + std::to_string(hc_.stats_port), {}}};
+  for (const auto& c : children_) {
+    // The node itself, not its --node-via proxy: a cut link shows in HAProxy's checks, not as a dead node.
+    if (c.role == "node")
+      targets.push_back({"shop_node", "127.0.0.1:" + std::to_string(c.port), {{"node", c.name}}});
+  }
+  auto running = [this](std::string name) {  // names are unique among these children
+    return [this, name] {
+      reap();
+      for (const auto& c : children_) {
+        if (c.name == name) return c.alive;
+      }
+      return false;
+    };
+  };
+  start_data_exporters(targets);
+  const pid_t alertmanager = observe_->launch_alertmanager(webhook_->url());
+  children_.push_back(
+      child{"alertmanager", "alertmanager", alertmanager, observe_->alertmanager_port(), true});
+  const pid_t prometheus = observe_->launch_prometheus(targets);
+  children_.push_back(child{"prometheus", "prometheus", prometheus, observe_->prometheus_port(), true});
+  observe_->wait_ready("alertmanager", observe_->alertmanager_port(), running("alertmanager"));
+  observe_->wait_ready("prometheus", observe_->prometheus_port(), running("prometheus"));
+  for (const auto& c : children_) {
+    if (c.role == "exporter") {
+      observe_->wait_ready(c.name, c.port, running(c.name), std::chrono::seconds{15}, "/metrics");
+    }
+  }
+  std::fprintf(stderr,
+               "stampede shop: prometheus on http://127.0.0.1:%u (pid %d, %s rules), alertmanager on "
+               "http://127.0.0.1:%u (pid %d), alerts to %s\n",
+               observe_->prometheus_port(), prometheus, observe_->rules().c_str(),
+               observe_->alertmanager_port(), alertmanager, webhook_->log().c_str());
+}
+
+// Redis's and PostgreSQL's exporters (Debian's prometheus-redis-exporter, prometheus-postgres-exporter) when
+// that tier runs and the exporter is installed; a line says so when it is not. Passwords go by environment.
+void supervisor::start_data_exporters(std::vector<scrape_target>& targets) {
+  auto start = [&](const std::string& name, const char* bin, const char* package, const std::string& job,
+                   std::vector<std::string> argv, const std::vector<std::string>& env) {
+    if (::access(bin, X_OK) != 0) {
+      std::fprintf(stderr, "stampede shop: %s not installed (Debian's %s): %s is not scraped\n", bin, package,
+                   job.c_str());
+      return;
+    }
+    uint16_t port = 0;
+    const pid_t pid = observe_->launch_exporter(name, bin, std::move(argv), env, port);
+    children_.push_back(child{"exporter", name, pid, port, true});
+    targets.push_back({job, "127.0.0.1:" + std::to_string(port), {}});
+  };
+  if (cache_.redis()) {
+    std::vector<std::string> env;
+    for (const auto& [k, v] : cache_.node_env()) {
+      if (k == "STAMPEDE_REDIS_PASSWORD") env.push_back("REDIS_PASSWORD=" + v);
+    }
+    start("redis-exporter", redis_exporter_bin, "prometheus-redis-exporter", "redis",
+          {"redis_exporter", "--redis.addr=redis://127.0.0.1:" + std::to_string(cache_.port())}, env);
+  }
+  const auto database = data_.topology();
+  const auto* url = database.if_contains(data_.cluster() != nullptr ? "primary_url" : "url");
+  if (url != nullptr && url->is_string()) {
+    // The shop role's URL (the cluster's: through the database HAProxy, the current primary); lib/pq would
+    // try TLS first, which the shop's servers do not offer.
+    start("postgres-exporter", postgres_exporter_bin, "prometheus-postgres-exporter", "postgres",
+          {"postgres_exporter"}, {"DATA_SOURCE_NAME=" + std::string{url->as_string()} + "?sslmode=disable"});
+  }
+}
+
+boost::json::object supervisor::observability_topology() const {
+  boost::json::object prometheus, alertmanager;
+  boost::json::array exporters;
+  for (const auto& c : children_) {
+    const std::string url = "http://127.0.0.1:" + std::to_string(c.port);
+    if (c.role == "prometheus") {
+      prometheus = {{"pid", c.pid},
+                    {"url", url},
+                    {"config", observe_->prometheus_config().string()},
+                    {"rule_file", observe_->rule_file().string()}};
+    } else if (c.role == "alertmanager") {
+      alertmanager = {{"pid", c.pid}, {"url", url}, {"config", observe_->alertmanager_config().string()}};
+    } else if (c.role == "exporter") {
+      exporters.push_back(boost::json::object{{"name", c.name}, {"pid", c.pid}, {"url", url + "/metrics"}});
+    }
+  }
+  return {{"rules", observe_->rules()},
+          {"prometheus", std::move(prometheus)},
+          {"alertmanager", std::move(alertmanager)},
+          {"exporters", std::move(exporters)},
+          {"alert_webhook", {{"url", webhook_->url()}, {"log", webhook_->log().string()}}}};
+}
+
+}  // namespace stampede::shop::supervision

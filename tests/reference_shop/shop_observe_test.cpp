@@ -1,0 +1,250 @@
+// `stampede shop --observe` as real processes: Prometheus and Alertmanager started on 127.0.0.1 and written
+// into the topology, every target scraped, the drill rules loaded; a healthy shop fires nothing, a killed
+// node raises ShopNodeDown in Prometheus and in the webhook log (DIR/observe/alerts.jsonl) within seconds;
+// nothing is left behind on SIGTERM or when the supervisor is SIGKILLed. The data tier is scraped through
+// its exporters. Flags that cannot work are usage errors. Skipped, naming the package, when Prometheus or
+// Alertmanager is not installed.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+#include <tuple>
+
+#include "common/http_client.h"
+#include "reference_shop/observability.h"
+#include "tests/reference_shop/shop_process_support.h"
+
+namespace stampede::shop::testing {
+namespace {
+
+class observe_shop_test : public shop_process_test {
+ protected:
+  void SetUp() override {
+    if (::access(default_prometheus_bin, X_OK) != 0)
+      GTEST_SKIP() << "prometheus not installed (Debian prometheus)";
+    if (::access(default_alertmanager_bin, X_OK) != 0) {
+      GTEST_SKIP() << "alertmanager not installed (Debian prometheus-alertmanager)";
+    }
+  }
+  const json::object& observability() { return topology_["observability"].as_object(); }
+  std::string url(std::string_view process) {
+    return std::string{observability().at(process).at("url").as_string()};
+  }
+  pid_t pid(std::string_view process) {
+    return static_cast<pid_t>(observability().at(process).at("pid").as_int64());
+  }
+  json::value prometheus_get(const std::string& target) {
+    http::blocking_client c{"127.0.0.1", port_of(url("prometheus")), 5s};
+    const auto r = c.get(target);
+    if (r.status != 200) return {};
+    return json::parse(r.body);
+  }
+  // Prometheus's active alerts: (alertname, node or server, state).
+  std::vector<std::tuple<std::string, std::string, std::string>> alerts() {
+    std::vector<std::tuple<std::string, std::string, std::string>> out;
+    const auto v = prometheus_get("/api/v1/alerts");
+    if (v.is_null()) return out;
+    for (const auto& a : v.at("data").at("alerts").as_array()) {
+      const auto& labels = a.at("labels").as_object();
+      std::string who;
+      if (const auto* n = labels.if_contains("node")) who = n->as_string().c_str();
+      if (const auto* s = labels.if_contains("server")) who = s->as_string().c_str();
+      out.emplace_back(labels.at("alertname").as_string().c_str(), who, a.at("state").as_string().c_str());
+    }
+    return out;
+  }
+  bool all_targets_up(size_t expected) {
+    const auto v = prometheus_get("/api/v1/targets?state=active");
+    if (v.is_null()) return false;
+    const auto& targets = v.at("data").at("activeTargets").as_array();
+    if (targets.size() != expected) return false;
+    for (const auto& t : targets) {
+      if (t.at("health") != "up") return false;
+    }
+    return true;
+  }
+  std::string webhook_log() {
+    std::ifstream in{std::string{observability().at("alert_webhook").at("log").as_string()}};
+    return std::string{std::istreambuf_iterator<char>{in}, {}};
+  }
+  std::string describe(const std::vector<std::tuple<std::string, std::string, std::string>>& list) {
+    std::string out;
+    for (const auto& [name, who, state] : list) out += name + "{" + who + "} " + state + "\n";
+    return out;
+  }
+  std::vector<pid_t> all_pids() {
+    auto pids = child_pids();
+    pids.push_back(pid("prometheus"));
+    pids.push_back(pid("alertmanager"));
+    return pids;
+  }
+};
+
+TEST_F(observe_shop_test, a_healthy_shop_is_scraped_and_fires_nothing) {
+  start({"--nodes", "2", "--observe"});
+  ASSERT_TRUE(topology_.contains("observability")) << json::serialize(topology_);
+  EXPECT_EQ(observability().at("rules"), "drill");
+  EXPECT_FALSE(gone(pid("prometheus")));
+  EXPECT_FALSE(gone(pid("alertmanager")));
+  EXPECT_EQ(url("alertmanager").rfind("http://127.0.0.1:", 0), 0u);
+  // HAProxy's exporter and both nodes, each scraped and up.
+  ASSERT_TRUE(eventually([&] { return all_targets_up(3); }, 20s))
+      << json::serialize(prometheus_get("/api/v1/targets"));
+  // The shipped drill rules are loaded.
+  const auto rules = prometheus_get("/api/v1/rules");
+  EXPECT_NE(json::serialize(rules).find("ShopNodeDown"), std::string::npos);
+
+  // Some traffic, then 8 s of a healthy shop: no alert, not even pending, and no notification.
+  http::blocking_client entry{"127.0.0.1", port_of(entry_), 5s};
+  const auto until = std::chrono::steady_clock::now() + 8s;
+  int requests = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_EQ(entry.get("/api/products/" + std::to_string(1 + requests % 50)).status, 200);
+    ++requests;
+    if (requests % 20 == 0) {
+      const auto active = alerts();
+      ASSERT_TRUE(active.empty()) << describe(active);
+    }
+    std::this_thread::sleep_for(20ms);  // a steady trickle, not a load test
+  }
+  EXPECT_TRUE(alerts().empty()) << describe(alerts());
+  EXPECT_EQ(webhook_log(), "");
+  // The requests are in Prometheus: HAProxy's front door counted them.
+  const auto v =
+      prometheus_get("/api/v1/query?query=sum(haproxy_frontend_http_requests_total%7Bproxy%3D%22shop%22%7D)");
+  ASSERT_FALSE(v.is_null());
+  const auto& result = v.at("data").at("result").as_array();
+  ASSERT_EQ(result.size(), 1u);
+  EXPECT_GE(std::stod(std::string{result[0].at("value").as_array()[1].as_string()}), requests / 2.0);
+
+  const auto pids = all_pids();
+  stop_and_expect_nothing_left();
+  for (pid_t p : pids) EXPECT_TRUE(gone(p)) << "left behind: pid " << p;
+}
+
+TEST_F(observe_shop_test, a_killed_node_fires_node_down_in_prometheus_and_the_webhook) {
+  start({"--nodes", "2", "--observe"});
+  ASSERT_TRUE(eventually([&] { return all_targets_up(3); }, 20s))
+      << json::serialize(prometheus_get("/api/v1/targets"));
+  const pid_t node2 = static_cast<pid_t>(topology_["nodes"].as_array()[1].at("pid").as_int64());
+  ASSERT_EQ(::kill(node2, SIGKILL), 0);
+
+  // Scraped every second, for: 2s, evaluated every second: firing within a few seconds; 20 s is the bound.
+  auto firing = [&](const std::string& name) {
+    for (const auto& [alert, who, state] : alerts()) {
+      if (alert == name && who == "node2" && state == "firing") return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(eventually([&] { return firing("ShopNodeDown"); }, 20s)) << describe(alerts());
+  EXPECT_TRUE(eventually([&] { return firing("ShopBackendServerDown"); }, 20s)) << describe(alerts());
+  for (const auto& [alert, who, state] : alerts()) EXPECT_EQ(who, "node2") << alert << " " << state;
+
+  // Alertmanager (group_wait 1 s) delivers it to the webhook receiver, which records it with its times.
+  ASSERT_TRUE(eventually(
+      [&] { return webhook_log().find("\"alertname\":\"ShopNodeDown\"") != std::string::npos; }, 20s))
+      << webhook_log() << log();
+  std::istringstream lines{webhook_log()};
+  std::string line;
+  bool found = false;
+  while (std::getline(lines, line)) {
+    const auto entry = json::parse(line).as_object();
+    if (entry.at("alertname") != "ShopNodeDown") continue;
+    found = true;
+    EXPECT_EQ(entry.at("status"), "firing");
+    EXPECT_EQ(entry.at("labels").at("node"), "node2");
+    EXPECT_EQ(entry.at("labels").at("rules"), "drill");
+    EXPECT_GT(entry.at("received_at_ms").as_int64(), 0);
+    EXPECT_FALSE(entry.at("starts_at").as_string().empty());
+    EXPECT_FALSE(entry.at("received_at").as_string().empty());
+  }
+  EXPECT_TRUE(found);
+
+  const auto pids = all_pids();
+  stop_and_expect_nothing_left();
+  for (pid_t p : pids) {
+    if (p != node2) {
+      EXPECT_TRUE(gone(p)) << "left behind: pid " << p;
+    }
+  }
+}
+
+// The data tier's exporters (Debian's prometheus-redis-exporter and prometheus-postgres-exporter) are
+// started with it, scraped, in the topology, and stopped with the shop.
+TEST_F(observe_shop_test, the_data_tier_is_scraped_through_its_exporters) {
+  for (const char* bin : {redis_exporter_bin, postgres_exporter_bin, "/usr/bin/redis-server",
+                          "/usr/lib/postgresql/15/bin/postgres"}) {
+    if (::access(bin, X_OK) != 0) GTEST_SKIP() << bin << " not installed";
+  }
+  start({"--nodes", "1", "--observe", "--cache", "redis", "--db", "postgres"});
+  const auto& exporters = observability().at("exporters").as_array();
+  ASSERT_EQ(exporters.size(), 2u) << json::serialize(topology_);
+  EXPECT_EQ(exporters[0].at("name"), "redis-exporter");
+  EXPECT_EQ(exporters[1].at("name"), "postgres-exporter");
+  // HAProxy, the node, Redis's and PostgreSQL's exporters.
+  ASSERT_TRUE(eventually([&] { return all_targets_up(4); }, 20s))
+      << json::serialize(prometheus_get("/api/v1/targets"));
+  for (const char* query : {"redis_up", "pg_up"}) {
+    EXPECT_TRUE(eventually(
+        [&] {
+          const auto v = prometheus_get(std::string{"/api/v1/query?query="} + query);
+          if (v.is_null() || v.at("data").at("result").as_array().empty()) return false;
+          return v.at("data").at("result").as_array()[0].at("value").as_array()[1] == "1";
+        },
+        10s))
+        << query;
+  }
+  EXPECT_TRUE(alerts().empty()) << describe(alerts());
+  auto pids = all_pids();
+  for (const auto& e : exporters) pids.push_back(static_cast<pid_t>(e.at("pid").as_int64()));
+  pids.push_back(static_cast<pid_t>(topology_["redis"].at("pid").as_int64()));
+  stop_and_expect_nothing_left();
+  for (pid_t p : pids) EXPECT_TRUE(gone(p)) << "left behind: pid " << p;
+}
+
+TEST_F(observe_shop_test, a_killed_supervisor_takes_prometheus_and_alertmanager_with_it) {
+  start({"--nodes", "1", "--observe"});
+  const pid_t prometheus = pid("prometheus"), alertmanager = pid("alertmanager");
+  ::kill(supervisor_.pid, SIGKILL);
+  ASSERT_TRUE(wait_exit(supervisor_.pid, 10s).has_value());
+  reaped_ = true;
+  EXPECT_TRUE(eventually([&] { return gone(prometheus); }, 10s)) << "prometheus outlived the supervisor";
+  EXPECT_TRUE(eventually([&] { return gone(alertmanager); }, 10s)) << "alertmanager outlived the supervisor";
+}
+
+TEST_F(observe_shop_test, observe_flags_without_observe_are_usage_errors) {
+  for (const auto& flag : std::vector<std::vector<std::string>>{{"--observe-rules", "production"},
+                                                                {"--prometheus", "/usr/bin/prometheus"},
+                                                                {"--alertmanager", "/bin/true"}}) {
+    auto args = flag;
+    args.insert(args.begin(), {"shop", "--port", "0", "--data", dir_.path().string()});
+    auto p = spawn(args, log_file());
+    const auto status = wait_exit(p.pid, 20s);
+    ::close(p.stdout_fd);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(WEXITSTATUS(*status), 2) << flag[0];
+    EXPECT_NE(log().find(flag[0] + " needs --observe"), std::string::npos) << log();
+  }
+  auto p =
+      spawn({"shop", "--port", "0", "--data", dir_.path().string(), "--observe", "--observe-rules", "weekly"},
+            log_file());
+  const auto status = wait_exit(p.pid, 20s);
+  ::close(p.stdout_fd);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 2);
+  EXPECT_NE(log().find("--observe-rules must be drill or production"), std::string::npos) << log();
+}
+
+TEST_F(observe_shop_test, a_missing_prometheus_is_one_line_naming_the_package) {
+  auto p = spawn({"shop", "--port", "0", "--kdf", "minimal", "--nodes", "1", "--data", dir_.path().string(),
+                  "--observe", "--prometheus", "/nonexistent/prometheus"},
+                 log_file());
+  const auto status = wait_exit(p.pid, 60s);
+  ::close(p.stdout_fd);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 1);
+  EXPECT_NE(log().find("install Debian's prometheus package"), std::string::npos) << log();
+}
+
+}  // namespace
+}  // namespace stampede::shop::testing

@@ -78,6 +78,7 @@ void aggregate::add_interval(const interval_snapshot& snapshot) {
   scenarios[0].iterations += snapshot.iterations;
   scenarios[0].dropped_iterations += snapshot.dropped_iterations;
   custom.merge(snapshot.custom);
+  builtin_subs.merge(snapshot.builtin_subs);
 }
 
 int64_t aggregate::iterations() const {
@@ -139,11 +140,6 @@ void validate_threshold_tags(std::span<const threshold> thresholds, const run_op
       }
       throw std::invalid_argument("thresholds['" + t.selector.text + "']: tag '" + tg.key +
                                   "' is not recorded for " + m + " (supported: " + supported + ")");
-    }
-    if (t.abort_on_fail && results::recorded_in_metrics(t.selector)) {
-      throw std::invalid_argument("thresholds['" + t.selector.text +
-                                  "']: abortOnFail is not supported on sub-metrics of " + m +
-                                  " (they are merged at the end of the run)");
     }
   }
 }

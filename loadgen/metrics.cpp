@@ -169,6 +169,7 @@ interval_snapshot worker_metrics::roll_interval(int64_t second, int worker, int6
   snap.event_loop_lag = interval_lag_;
   interval_lag_.reset();
   snap.custom = custom_.roll_interval();
+  snap.builtin_subs = builtin_subs_.roll_interval();
   return snap;
 }
 

@@ -124,6 +124,7 @@ struct interval_snapshot {
   int64_t vus_max = 0;
   hdr_histogram event_loop_lag{1, 3'600'000'000, 2};
   custom_metrics custom;  // the script's metrics.* samples of this second (only those added)
+  builtin_sub_metrics builtin_subs;  // the tracked built-in sub-metrics' samples of this second
 };
 
 class worker_metrics {

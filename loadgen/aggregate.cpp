@@ -77,6 +77,11 @@ void aggregate::add_interval(const interval_snapshot& snapshot) {
   if (scenarios.empty()) scenarios.resize(1);
   scenarios[0].iterations += snapshot.iterations;
   scenarios[0].dropped_iterations += snapshot.dropped_iterations;
+  if (snapshot.iteration_durations) iteration_durations.add(*snapshot.iteration_durations);
+  for (const auto& [key, counts] : snapshot.checks) {
+    checks[key].passes += counts.passes;
+    checks[key].fails += counts.fails;
+  }
   custom.merge(snapshot.custom);
   builtin_subs.merge(snapshot.builtin_subs);
 }

@@ -52,8 +52,8 @@ struct aggregate {
 
   aggregate();
   void add_worker(worker_metrics& metrics);
-  // Live view: steps' corrected + counters, custom metrics and the built-in sub-metrics (exact: abortOnFail
-  // thresholds on them).
+  // Live view: steps' corrected + counters, iteration durations, checks, custom metrics and the built-in
+  // sub-metrics (exact: abortOnFail thresholds on them).
   void add_interval(const interval_snapshot& snapshot);
   int64_t iterations() const;
   int64_t dropped_iterations() const;

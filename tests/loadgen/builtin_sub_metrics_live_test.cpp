@@ -194,6 +194,38 @@ TEST_F(builtin_sub_metrics_live, delay_abort_eval_holds_the_abort_until_its_dela
   EXPECT_EQ(r.root().at("meta").at("aborted").at("reason").as_string(), "threshold");
 }
 
+// The whole-run metrics too: iteration_duration and checks (also by check name) are in the live view.
+TEST_F(builtin_sub_metrics_live, abort_on_fail_on_the_whole_iteration_duration_stops_the_run_with_99) {
+  const auto r = run(two_scenarios(R"({
+    iteration_duration = { { threshold = "max<300", abortOnFail = true } },
+  })"));
+  EXPECT_EQ(r.exit_code, exit_thresholds_crossed) << r.err;
+  ASSERT_TRUE(r.has_results());
+  EXPECT_LT(duration(r), 8.0);
+  const std::string detail(r.root().at("meta").at("aborted").at("detail").as_string());
+  EXPECT_NE(detail.find("iteration_duration max<300"), std::string::npos) << detail;
+}
+
+TEST_F(builtin_sub_metrics_live, checks_that_pass_never_stop_the_run_and_failing_ones_do) {
+  // Every check of "slow" passes: a live rate of 1, not the 0 of an empty sink.
+  const auto held = run(two_scenarios(R"({
+    ["checks{check:status is 200}"] = { { threshold = "rate>0.9", abortOnFail = true } },
+  })",
+                                      "3s"));
+  EXPECT_EQ(held.exit_code, exit_ok) << held.err;
+  ASSERT_TRUE(held.has_results());
+  EXPECT_TRUE(not_aborted(held));
+  EXPECT_GE(duration(held), 3.0);
+  // All checks: a third of "fast"'s fail.
+  const auto crossed =
+      run(two_scenarios(R"({ checks = { { threshold = "rate>0.9", abortOnFail = true } } })"));
+  EXPECT_EQ(crossed.exit_code, exit_thresholds_crossed) << crossed.err;
+  ASSERT_TRUE(crossed.has_results());
+  EXPECT_LT(duration(crossed), 8.0);
+  const std::string detail(crossed.root().at("meta").at("aborted").at("detail").as_string());
+  EXPECT_NE(detail.find("checks rate>0.9"), std::string::npos) << detail;
+}
+
 // Nothing crossed: the run completes (exit 0), and the per-second series add up to the end-of-run figures.
 TEST_F(builtin_sub_metrics_live, thresholds_that_hold_let_the_run_complete_and_series_add_up) {
   const auto r = run(two_scenarios(R"({

@@ -77,7 +77,13 @@ void aggregate::add_interval(const interval_snapshot& snapshot) {
   if (scenarios.empty()) scenarios.resize(1);
   scenarios[0].iterations += snapshot.iterations;
   scenarios[0].dropped_iterations += snapshot.dropped_iterations;
+  if (snapshot.iteration_durations) iteration_durations.add(*snapshot.iteration_durations);
+  for (const auto& [key, counts] : snapshot.checks) {
+    checks[key].passes += counts.passes;
+    checks[key].fails += counts.fails;
+  }
   custom.merge(snapshot.custom);
+  builtin_subs.merge(snapshot.builtin_subs);
 }
 
 int64_t aggregate::iterations() const {
@@ -139,11 +145,6 @@ void validate_threshold_tags(std::span<const threshold> thresholds, const run_op
       }
       throw std::invalid_argument("thresholds['" + t.selector.text + "']: tag '" + tg.key +
                                   "' is not recorded for " + m + " (supported: " + supported + ")");
-    }
-    if (t.abort_on_fail && results::recorded_in_metrics(t.selector)) {
-      throw std::invalid_argument("thresholds['" + t.selector.text +
-                                  "']: abortOnFail is not supported on sub-metrics of " + m +
-                                  " (they are merged at the end of the run)");
     }
   }
 }

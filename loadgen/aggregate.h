@@ -43,7 +43,8 @@ struct aggregate {
   std::map<check_key, check_counts> checks;
   std::vector<scenario_counters> scenarios;
   custom_metrics custom;  // the script's metrics.*, merged by name
-  builtin_sub_metrics builtin_subs;  // iteration_duration, iterations and checks by tag set
+  builtin_sub_metrics
+      builtin_subs;  // iteration_duration, iterations, dropped_iterations and checks by tag set
   int64_t data_sent = 0;
   int64_t data_received = 0;
   int64_t vus_max = 0;
@@ -51,7 +52,8 @@ struct aggregate {
 
   aggregate();
   void add_worker(worker_metrics& metrics);
-  // Live view: steps' corrected + counters, and custom metrics (exact: abortOnFail thresholds on them).
+  // Live view: steps' corrected + counters, iteration durations, checks, custom metrics and the built-in
+  // sub-metrics (exact: abortOnFail thresholds on them).
   void add_interval(const interval_snapshot& snapshot);
   int64_t iterations() const;
   int64_t dropped_iterations() const;
@@ -68,9 +70,7 @@ std::string tag_set_name(const std::vector<std::pair<std::string, std::string>>&
 // Throws std::invalid_argument, naming the threshold, when it uses a tag this engine does not record on its
 // metric. Custom metrics (not in the built-in catalogue) record every tag a threshold asks for; HTTP metrics
 // any tag; group_duration `group`; iteration_duration, iterations and dropped_iterations `scenario` and the
-// keys of options.tags and of the scenarios' tags; checks those and `check` and `group`. Built-in sub-metrics
-// kept in "metrics" (results::recorded_in_metrics) are merged at the end of the run, so abortOnFail on them
-// is refused too.
+// keys of options.tags and of the scenarios' tags; checks those and `check` and `group`.
 void validate_threshold_tags(std::span<const threshold> thresholds, const run_options& options);
 
 }  // namespace stampede::loadgen

@@ -1,6 +1,7 @@
 #include "loadgen/builtin_sub_metrics.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace stampede::loadgen {
 
@@ -45,24 +46,29 @@ void builtin_sub_metrics::track(const results::metric_selector& selector) {
   subs_.push_back({selector, type, custom_sink(type)});
 }
 
+void builtin_sub_metrics::sub::add(double value) {
+  sink.add(type, value, 0);
+  interval.add(type, value, 0);
+}
+
 void builtin_sub_metrics::record_iteration(int64_t duration_us, const builtin_sample_tags& tags) {
   for (auto& s : subs_) {
     const bool iteration = s.selector.metric == "iteration_duration" || s.selector.metric == "iterations";
     if (!iteration || !matches(s.selector, tags)) continue;
     // Trend samples are in the metric's unit (ms) and recorded x 1000: the microseconds again.
-    s.sink.add(s.type, s.type == metric_type::trend ? static_cast<double>(duration_us) / 1000.0 : 1.0, 0);
+    s.add(s.type == metric_type::trend ? static_cast<double>(duration_us) / 1000.0 : 1.0);
   }
 }
 
 void builtin_sub_metrics::record_dropped(const builtin_sample_tags& tags) {
   for (auto& s : subs_) {
-    if (s.selector.metric == "dropped_iterations" && matches(s.selector, tags)) s.sink.add(s.type, 1.0, 0);
+    if (s.selector.metric == "dropped_iterations" && matches(s.selector, tags)) s.add(1.0);
   }
 }
 
 void builtin_sub_metrics::record_check(bool ok, const builtin_sample_tags& tags) {
   for (auto& s : subs_) {
-    if (s.selector.metric == "checks" && matches(s.selector, tags)) s.sink.add(s.type, ok ? 1.0 : 0.0, 0);
+    if (s.selector.metric == "checks" && matches(s.selector, tags)) s.add(ok ? 1.0 : 0.0);
   }
 }
 
@@ -74,6 +80,22 @@ void builtin_sub_metrics::merge(const builtin_sub_metrics& other) {
     });
     mine->sink.merge(mine->type, theirs.sink);
   }
+}
+
+builtin_sub_metrics builtin_sub_metrics::roll_interval() {
+  builtin_sub_metrics out;
+  for (auto& s : subs_) {
+    if (s.interval.samples > 0) out.subs_.push_back({s.selector, s.type, std::exchange(s.interval, {})});
+  }
+  return out;
+}
+
+std::vector<results::metric_interval> builtin_sub_metrics::to_intervals(int64_t t) const {
+  std::vector<results::metric_interval> out;
+  for (const auto& s : subs_) {
+    if (s.sink.samples > 0) out.push_back(sink_interval(s.type, s.sink, s.selector.text, t));
+  }
+  return out;
 }
 
 std::optional<double> builtin_sub_metrics::value(const results::metric_selector& selector,

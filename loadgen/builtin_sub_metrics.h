@@ -6,7 +6,13 @@
 // a rate), merged exactly by selector and written to the results' "metrics" section
 // (results::recorded_in_metrics), where `stampede merge` re-evaluates their thresholds.
 //
-// Thread-safety: none; one instance per worker, merged by the coordinator after the load.
+// Live figures: as for custom metrics, every sample also goes into an interval sink that roll_interval()
+// hands over once a second (interval_snapshot::builtin_subs); the coordinator merges those into its live
+// view, so thresholds on these sub-metrics are evaluated during the load (abortOnFail, delayAbortEval), and
+// into the results' "metric_intervals" rows.
+//
+// Thread-safety: none; one instance per worker (the coordinator gets what roll_interval() returns through the
+// outbox, and merges the worker's own instance only after the load).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +46,12 @@ class builtin_sub_metrics {
   void record_dropped(const builtin_sample_tags& tags);  // an arrival that found no free VU
   void record_check(bool ok, const builtin_sample_tags& tags);
   void merge(const builtin_sub_metrics& other);
+  // The samples since the last call, as an instance of their own (only tag sets with samples; empty when
+  // nothing was recorded), and starts the next interval. Merging every interval of a worker gives its
+  // whole-run figures exactly.
+  builtin_sub_metrics roll_interval();
+  // The "metric_intervals" rows of second `t` (an instance from roll_interval()): every tag set with samples.
+  std::vector<results::metric_interval> to_intervals(int64_t t) const;
   // The threshold aggregate of a tracked selector, nullopt without samples or when it is not tracked.
   std::optional<double> value(const results::metric_selector& selector, const results::aggregation& agg,
                               double duration_s) const;
@@ -51,6 +63,8 @@ class builtin_sub_metrics {
     results::metric_selector selector;
     results::metric_type type;
     custom_sink sink;
+    custom_sink interval{};  // the samples since the last roll_interval()
+    void add(double value);
   };
   std::vector<sub> subs_;
 };

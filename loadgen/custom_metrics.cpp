@@ -248,14 +248,13 @@ results::metric_result sink_result(std::string_view metric, metric_type type, bo
   return r;
 }
 
-namespace {
-results::metric_interval to_interval(const custom_metric& m, const custom_sink& sink, std::string name,
-                                     int64_t t) {
+results::metric_interval sink_interval(metric_type type, const custom_sink& sink, std::string name,
+                                       int64_t t) {
   results::metric_interval r;
   r.name = std::move(name);
   r.t = t;
   r.samples = sink.samples;
-  r.type = std::string(results::to_string(m.type));
+  r.type = std::string(results::to_string(type));
   if (sink.histogram) r.histogram = sink.histogram->encode_compressed_base64();
   r.count = sink.sum;
   r.trues = sink.trues;
@@ -265,22 +264,22 @@ results::metric_interval to_interval(const custom_metric& m, const custom_sink& 
   r.last_unix_us = sink.last_unix_us;
   return r;
 }
-}  // namespace
 
 std::vector<results::metric_interval> to_intervals(const custom_metrics& second, int64_t t) {
   std::vector<results::metric_interval> out;
   for (const auto& m : second.metrics()) {
-    if (m->all.samples > 0) out.push_back(to_interval(*m, m->all, m->name, t));
+    if (m->all.samples > 0) out.push_back(sink_interval(m->type, m->all, m->name, t));
     for (const auto& sub : m->subs) {
-      if (sub.sink.samples > 0) out.push_back(to_interval(*m, sub.sink, sub.text, t));
+      if (sub.sink.samples > 0) out.push_back(sink_interval(m->type, sub.sink, sub.text, t));
     }
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
 }
 
-void add_to_second(std::vector<results::metric_interval>& rows, const custom_metrics& second, int64_t t) {
-  for (auto& row : to_intervals(second, t)) {
+void add_to_second(std::vector<results::metric_interval>& rows,
+                   std::vector<results::metric_interval> second) {
+  for (auto& row : second) {
     const auto at = std::lower_bound(rows.begin(), rows.end(), row.name,
                                      [](const auto& r, const std::string& name) { return r.name < name; });
     if (at != rows.end() && at->name == row.name) {
@@ -289,6 +288,10 @@ void add_to_second(std::vector<results::metric_interval>& rows, const custom_met
       rows.insert(at, std::move(row));
     }
   }
+}
+
+void add_to_second(std::vector<results::metric_interval>& rows, const custom_metrics& second, int64_t t) {
+  add_to_second(rows, to_intervals(second, t));
 }
 
 std::vector<results::metric_result> to_results(const custom_metrics& metrics, double duration_s) {

@@ -126,6 +126,11 @@ std::vector<results::metric_result> to_results(const custom_metrics& metrics, do
 // One second's registry (roll_interval()) as the results' "metric_intervals" rows of second `t`: every
 // metric and sub-metric with samples, by name.
 std::vector<results::metric_interval> to_intervals(const custom_metrics& second, int64_t t);
+// One second's samples of `name` (a metric or sub-metric of type `type`) as a "metric_intervals" row.
+results::metric_interval sink_interval(results::metric_type type, const custom_sink& sink, std::string name,
+                                       int64_t t);
+// Adds rows of one second (any order) into `rows` (kept sorted by name; results::merge_metric_interval).
+void add_to_second(std::vector<results::metric_interval>& rows, std::vector<results::metric_interval> second);
 // Adds one worker's second into the rows of second `t` (by name, kept sorted; results::merge_metric_interval,
 // exact). The coordinator keeps its per-second rows this way: a trend's second is a few hundred bytes
 // encoded, where its histogram would hold 330 kB for the length of the run.

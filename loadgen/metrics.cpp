@@ -111,12 +111,16 @@ void worker_metrics::record_group(size_t index, int64_t corrected_us, int64_t du
 
 void worker_metrics::record_check(std::string_view group, std::string_view name, bool ok) {
   // Checks are few and named by the script; a map lookup per check is cheap next to a request.
-  auto& counts = checks_[check_key{std::string(group), std::string(name)}];
+  check_key key{std::string(group), std::string(name)};
+  auto& interval = interval_checks_[key];
+  auto& counts = checks_[std::move(key)];
   if (ok) {
     ++counts.passes;
+    ++interval.passes;
     ++interval_checks_passed_;
   } else {
     ++counts.fails;
+    ++interval.fails;
     ++interval_checks_failed_;
     ++interval_errors_by_kind_[static_cast<size_t>(error_kind::check_failed)];
   }
@@ -127,6 +131,7 @@ void worker_metrics::record_iteration(size_t scenario, int64_t duration_us, bool
   ++scenarios_[scenario].iterations;
   if (failed) ++scenarios_[scenario].failed_iterations;
   iteration_durations_.record(duration_us);
+  interval_iteration_durations_.record(duration_us);
   ++interval_iterations_;
 }
 
@@ -158,6 +163,11 @@ interval_snapshot worker_metrics::roll_interval(int64_t second, int worker, int6
   active_in_interval_.clear();
   snap.errors_by_kind = interval_errors_by_kind_;
   interval_errors_by_kind_ = {};
+  if (interval_iterations_ > 0) {
+    snap.iteration_durations = interval_iteration_durations_;
+    interval_iteration_durations_.reset();
+  }
+  snap.checks = std::exchange(interval_checks_, {});
   snap.iterations = interval_iterations_;
   snap.dropped_iterations = interval_dropped_;
   interval_iterations_ = 0;
@@ -169,6 +179,7 @@ interval_snapshot worker_metrics::roll_interval(int64_t second, int worker, int6
   snap.event_loop_lag = interval_lag_;
   interval_lag_.reset();
   snap.custom = custom_.roll_interval();
+  snap.builtin_subs = builtin_subs_.roll_interval();
   return snap;
 }
 

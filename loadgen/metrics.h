@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -120,10 +121,14 @@ struct interval_snapshot {
   int64_t dropped_iterations = 0;
   int64_t checks_passed = 0;
   int64_t checks_failed = 0;
+  std::map<check_key, check_counts> checks;  // this second's, per check (the live view's `checks` thresholds)
+  // This second's iteration durations (the live view's iteration_duration thresholds); unset without any.
+  std::optional<hdr_histogram> iteration_durations;
   int64_t vus = 0;
   int64_t vus_max = 0;
   hdr_histogram event_loop_lag{1, 3'600'000'000, 2};
   custom_metrics custom;  // the script's metrics.* samples of this second (only those added)
+  builtin_sub_metrics builtin_subs;  // the tracked built-in sub-metrics' samples of this second
 };
 
 class worker_metrics {
@@ -199,6 +204,8 @@ class worker_metrics {
   int64_t interval_dropped_ = 0;
   int64_t interval_checks_passed_ = 0;
   int64_t interval_checks_failed_ = 0;
+  std::map<check_key, check_counts> interval_checks_;
+  hdr_histogram interval_iteration_durations_;
 };
 
 }  // namespace stampede::loadgen

@@ -563,6 +563,7 @@ void coordinator::take_snapshots() {
     row.max_event_loop_lag_ms = std::max(row.max_event_loop_lag_ms, ms(snapshot.event_loop_lag.max()));
     ++row.workers_reported;
     add_to_second(row.custom, snapshot.custom, snapshot.second);
+    add_to_second(row.custom, snapshot.builtin_subs.to_intervals(snapshot.second));
     live_.add_interval(snapshot);
     if (metrics_endpoint_) metrics_endpoint_->metrics().add(snapshot);
   }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "reports/compare_noise.h"
 #include "reports/compare_rows.h"
 #include "results/custom_metrics.h"
 
@@ -175,8 +176,10 @@ void compare_custom_metrics(comparison& c, std::span<const run_results> baseline
         continue;
       }
       if (missing > 0) r.note = "missing from some runs";
-      // Single runs: a counter's count is Poisson, a rate's trues binomial (never below one in n); trends and
-      // gauges have no per-second series here, so their noise is unknown and the budget alone decides.
+      // Single runs: a counter's count is Poisson, a rate's trues binomial (never below one in n); a trend's
+      // statistic gets the block bootstrap over its per-second histograms (as the built-in steps'), a gauge
+      // the spread of its per-second readings; without those series (older files, too few seconds) the
+      // noise is unknown and the budget alone decides.
       auto single_run_se = [&](bool ratio) -> std::optional<double> {
         if (!single) return std::nullopt;
         const metric_result* mb = find_metric(baseline.front(), m->name);
@@ -189,10 +192,24 @@ void compare_custom_metrics(comparison& c, std::span<const run_results> baseline
           auto side = [](double p, double n) { return std::sqrt(std::max(p * (1 - p), 1.0 / n) / n); };
           return std::hypot(side(mb->rate, nb), side(mc->rate, nc));
         }
+        if (m->type == "trend" && ratio) {
+          const std::vector<std::string> statistic{b.metric};
+          const auto sb = estimate_trend_noise(baseline.front(), m->name, statistic).log_se;
+          const auto sc = estimate_trend_noise(current.front(), m->name, statistic).log_se;
+          if (!sb.contains(b.metric) || !sc.contains(b.metric)) return std::nullopt;
+          return std::hypot(sb.at(b.metric), sc.at(b.metric));
+        }
+        if (m->type == "gauge") {
+          const auto sb = gauge_reading_sd(baseline.front(), m->name, ratio);
+          const auto sc = gauge_reading_sd(current.front(), m->name, ratio);
+          if (!sb || !sc) return std::nullopt;
+          return std::hypot(*sb, *sc);
+        }
         return std::nullopt;
       };
-      judge_change(r, vb, vc, m->type != "rate", r.worse, single_run_se,
-                   "noise unknown: single runs and no per-second series of custom metrics");
+      judge_change(
+          r, vb, vc, m->type != "rate", r.worse, single_run_se,
+          "noise unknown: single runs without per-second series (metric_intervals) of 5 seconds or more");
       c.rows.push_back(std::move(r));
     }
   }

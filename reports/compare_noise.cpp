@@ -113,10 +113,12 @@ size_t block_length(std::span<const double> series) {
   return std::clamp<size_t>(2 * (lag - 1), 1, std::max<size_t>(1, n / 5));
 }
 
-within_run_noise estimate_within_run_noise(const run_results& r, std::string_view step,
-                                           const std::vector<std::string>& metrics) {
+namespace {
+
+// The block bootstrap over `seconds` (estimate_within_run_noise, estimate_trend_noise).
+within_run_noise noise_of_seconds(const std::map<int64_t, second_data>& seconds,
+                                  const std::vector<std::string>& metrics) {
   within_run_noise out;
-  const std::map<int64_t, second_data> seconds = seconds_of(r, step);
   out.seconds = seconds.size();
   if (seconds.size() < 5) return out;
 
@@ -202,6 +204,38 @@ within_run_noise estimate_within_run_noise(const run_results& r, std::string_vie
   }
   if (error_rates.size() >= resamples / 2) out.error_rate_se = sd_of(error_rates);
   return out;
+}
+
+}  // namespace
+
+within_run_noise estimate_within_run_noise(const run_results& r, std::string_view step,
+                                           const std::vector<std::string>& metrics) {
+  return noise_of_seconds(seconds_of(r, step), metrics);
+}
+
+within_run_noise estimate_trend_noise(const run_results& r, std::string_view name,
+                                      const std::vector<std::string>& metrics) {
+  std::map<int64_t, second_data> seconds;
+  for (const auto& row : r.metric_intervals) {
+    if (row.name != name || row.histogram.empty()) continue;
+    auto h = hdr_histogram::decode_base64(row.histogram);
+    if (!h) continue;
+    second_data& d = seconds[row.t];
+    for (const auto& b : h->nonzero_buckets()) d.buckets[b.value_to] += b.count;
+    d.requests += row.samples;  // the samples' count per second: the block length's load series
+  }
+  return noise_of_seconds(seconds, metrics);
+}
+
+std::optional<double> gauge_reading_sd(const run_results& r, std::string_view name, bool log_scale) {
+  std::vector<double> readings;
+  for (const auto& row : r.metric_intervals) {
+    if (row.name != name) continue;
+    if (log_scale && row.value <= 0) return std::nullopt;
+    readings.push_back(log_scale ? std::log(row.value) : row.value);
+  }
+  if (readings.size() < 5) return std::nullopt;
+  return sd_of(readings);
 }
 
 }  // namespace stampede::reports::detail

@@ -37,6 +37,16 @@ struct within_run_noise {
 within_run_noise estimate_within_run_noise(const run_results& r, std::string_view step,
                                            const std::vector<std::string>& metrics);
 
+// The same block bootstrap for a custom trend (or built-in trend sub-metric) `name` of "metrics", over its
+// per-second histograms (metric_intervals): log_se of the latency statistics in `metrics` (p50 ... mean).
+within_run_noise estimate_trend_noise(const run_results& r, std::string_view name,
+                                      const std::vector<std::string>& metrics);
+
+// A gauge's value is one reading (the last), not a mean over the run: its noise is the spread (standard
+// deviation) of its per-second readings in metric_intervals, of their logarithm when log_scale (nullopt then
+// if a reading is <= 0), nullopt with fewer than 5 seconds.
+std::optional<double> gauge_reading_sd(const run_results& r, std::string_view name, bool log_scale);
+
 // Block length for a block bootstrap of `series` (one value per second): twice the first lag whose
 // autocorrelation is not significant (|r_k| < 2/sqrt(n)), between 1 and n/5.
 size_t block_length(std::span<const double> series);

@@ -1,7 +1,6 @@
 #include "drill/alerts.h"
 
 #include <algorithm>
-#include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -10,6 +9,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <utility>
+
+#include <boost/json.hpp>
 
 #include "common/http_client.h"
 #include "drill/shop_process.h"

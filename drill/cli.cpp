@@ -33,33 +33,21 @@ const cli::command drill_spec{
      cli::seed_flag("seed for the load, the proxies and the faults (default 1)"),
      cli::threads_flag("load generator threads, at most 256 (default 1)"),
      cli::env_flag(),
-     {"--quiet-timeout",
-      {},
-      "D",
-      "bound of the quiet wait: drained queue or health commands, then quiesce() (default 30s)"},
+     {"--quiet-timeout", {}, "D", "bound of the quiet wait: drained queue or health commands, then quiesce() (default 30s)"},
      {"--unsafe-lua", {}, {}, "give the scenario Lua's whole standard library (see stampede run --help)"},
-     {"--metrics-listen",
-      {},
-      "IP:PORT",
+     {"--metrics-listen", {}, "IP:PORT",
       "serve the load generator's live metrics at http://IP:PORT/metrics during the\n"
       "load (see stampede run --help)"},
      {"--quiet", {}, {}, "no progress output"},
-     {"--observe",
-      {},
-      {},
+     {"--observe", {}, {},
       "reference shop only: `stampede shop --observe` (Prometheus, Alertmanager) and\n"
       "alerts per fault in the results (docs/DRILLS.md)"},
      {"--nodes", {}, "N", "reference shop only: shop nodes behind HAProxy, at most 16 (default 3)"},
-     {"--shop-arg",
-      {},
-      "FLAG",
+     {"--shop-arg", {}, "FLAG",
       "reference shop only: extra `stampede shop` argument (repeatable; scenarios may\n"
       "also carry `--@shop ...` lines)",
       true},
-     {"--stampede",
-      {},
-      "PATH",
-      "reference shop only: the executable that runs `stampede shop` (default: this one)"},
+     {"--stampede", {}, "PATH", "reference shop only: the executable that runs `stampede shop` (default: this one)"},
      {"--keep-data", {}, {}, "reference shop only: keep the shop's temporary data directory"}},
     "Exit: 0 ok, 98 an invariant failed, 99 a threshold was crossed, 1 the shop could not start (or a link\n"
     "could not listen), 2 usage, 104 invalid options or topology, 105 interrupted, 107 script error."};
@@ -68,14 +56,10 @@ const cli::command capacity_spec{
     "stampede capacity",
     "SCENARIO.lua --slo \"p(99)<300,error_rate<0.01\" [flags]",
     "Finds the highest arrival rate (iterations of the scenario's default function per second) that meets\n"
-    "the SLO (the sustainable rate): doubling steps from --start, then a binary search where a rate passes "
-    "only\n"
+    "the SLO (the sustainable rate): doubling steps from --start, then a binary search where a rate passes only\n"
     "if --repeats short stages in a row meet the SLO. Recommends a rate to plan with: the lower of\n"
     "(1 - headroom) x sustainable and the highest passing rate whose p99 stayed within 2x the low-load p99.",
-    {{"--slo",
-      {},
-      "TERMS",
-      "p(N)<ms, avg<ms, max<ms, error_rate<x, comma-separated (default p(99)<300,error_rate<0.01)"},
+    {{"--slo", {}, "TERMS", "p(N)<ms, avg<ms, max<ms, error_rate<x, comma-separated (default p(99)<300,error_rate<0.01)"},
      {"--target", {}, "URL", "base URL (overrides options.target)"},
      {"--start", {}, "R", "first rate (default 10/s)"},
      {"--max", {}, "R", "highest rate tried (default 100000/s)"},
@@ -89,16 +73,12 @@ const cli::command capacity_spec{
      cli::out_flag("FILE",
                    "results JSON of the best stage with \"capacity\" (sustainable_rate, recommended_rate,\n"
                    "limited_by, limit_hint, curve of every stage)"),
-     {"--chart",
-      {},
-      "FILE",
+     {"--chart", {}, "FILE",
       "SVG chart of completed iterations and latency against the offered rate\n(default: --out with .svg)"},
      {"--unsafe-lua", {}, {}, "give the scenario Lua's whole standard library (see stampede run --help)"},
      {"--quiet", {}, {}, "no per-stage lines"}},
-    "Exit: 0 a sustainable rate was found (also \"at least X/s\" when the generator's limit stopped the "
-    "search),\n"
-    "1 even the start rate broke the SLO, 2 usage, 4 --out or --chart cannot be written, 104/107 scenario "
-    "errors."};
+    "Exit: 0 a sustainable rate was found (also \"at least X/s\" when the generator's limit stopped the search),\n"
+    "1 even the start rate broke the SLO, 2 usage, 4 --out or --chart cannot be written, 104/107 scenario errors."};
 
 using cli::usage_error;
 
@@ -106,8 +86,7 @@ constexpr double unbounded = std::numeric_limits<double>::max();
 
 std::chrono::milliseconds parse_duration_flag(std::string_view flag, const std::string& text) {
   auto d = try_parse_duration(text);
-  if (!d || d->count() <= 0)
-    throw usage_error(std::string(flag) + ": '" + text + "' is not a duration (e.g. 5s)");
+  if (!d || d->count() <= 0) throw usage_error(std::string(flag) + ": '" + text + "' is not a duration (e.g. 5s)");
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
@@ -115,8 +94,7 @@ std::map<std::string, std::string> read_env(const cli::parsed_args& a) {
   std::map<std::string, std::string> env;
   for (const auto& pair : a.values("--env")) {
     const size_t eq = pair.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw usage_error("--env: expected KEY=VALUE, got '" + pair + "'");
+    if (eq == std::string::npos || eq == 0) throw usage_error("--env: expected KEY=VALUE, got '" + pair + "'");
     env[pair.substr(0, eq)] = pair.substr(eq + 1);
   }
   return env;
@@ -149,8 +127,7 @@ drill_request read_drill(const cli::parsed_args& a) {
   r.env = read_env(a);
   r.shop_args = a.values("--shop-arg");
   if (auto v = a.value("--quiet-timeout")) {
-    r.quiet_timeout =
-        std::chrono::duration_cast<std::chrono::seconds>(parse_duration_flag("--quiet-timeout", *v));
+    r.quiet_timeout = std::chrono::duration_cast<std::chrono::seconds>(parse_duration_flag("--quiet-timeout", *v));
   }
   if (auto v = a.value("--stampede")) r.stampede_binary = *v;
   r.keep_data = a.has("--keep-data");
@@ -167,9 +144,8 @@ drill_request read_drill(const cli::parsed_args& a) {
   if (r.own_system()) {
     for (const char* shop_flag : {"--nodes", "--shop-arg", "--stampede", "--keep-data", "--observe"}) {
       if (a.has(shop_flag)) {
-        throw usage_error(
-            std::string(shop_flag) +
-            " applies to the reference shop; with --target/--topology the drill starts nothing");
+        throw usage_error(std::string(shop_flag) +
+                          " applies to the reference shop; with --target/--topology the drill starts nothing");
       }
     }
   }

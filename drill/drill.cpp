@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <boost/json.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -14,11 +13,13 @@
 #include <sstream>
 #include <thread>
 
+#include <boost/json.hpp>
+
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
 #include "drill/alerts.h"
-#include "drill/backup_service.h"
 #include "drill/data_links.h"
+#include "drill/backup_service.h"
 #include "drill/drill_run.h"
 #include "drill/failover_rpo.h"
 #include "drill/partition_links.h"
@@ -49,15 +50,13 @@ std::vector<std::string> scenario_shop_directives(const std::string& scenario_pa
 }
 
 std::string find_scenarios_dir() {
-  if (const char* env = std::getenv("STAMPEDE_SCENARIOS"); env != nullptr && fs::is_directory(env))
-    return env;
+  if (const char* env = std::getenv("STAMPEDE_SCENARIOS"); env != nullptr && fs::is_directory(env)) return env;
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     // build/<preset>/stampede, bin/stampede + share/stampede/scenarios, or next to the executable.
     for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
-      if (fs::is_regular_file(dir / "scenarios" / "lib" / "checkers.lua"))
-        return (dir / "scenarios").string();
+      if (fs::is_regular_file(dir / "scenarios" / "lib" / "checkers.lua")) return (dir / "scenarios").string();
       if (fs::is_regular_file(dir / "share" / "stampede" / "scenarios" / "lib" / "checkers.lua")) {
         return (dir / "share" / "stampede" / "scenarios").string();
       }
@@ -100,8 +99,7 @@ json::object wait_until_quiet(uint16_t entry_port, const std::string& token, std
       if (res.status == 200) {
         json::value audit = json::parse(res.body);
         last_outbox = audit.at("outbox").as_object();
-        const int64_t busy =
-            last_outbox.at("pending").to_number<int64_t>() + last_outbox.at("in_flight").to_number<int64_t>();
+        const int64_t busy = last_outbox.at("pending").to_number<int64_t>() + last_outbox.at("in_flight").to_number<int64_t>();
         if (busy == 0) break;
       } else {
         last_error = "audit answered " + std::to_string(res.status);
@@ -155,10 +153,7 @@ void print_drill_summary(const json::value& results) {
       const auto& fo = f.as_object();
       std::printf("    fault %s [%.1fs..", std::string(fo.at("label").as_string()).c_str(),
                   fo.at("start_s").to_number<double>());
-      if (fo.at("end_s").is_null())
-        std::printf("end]");
-      else
-        std::printf("%.1fs]", fo.at("end_s").to_number<double>());
+      if (fo.at("end_s").is_null()) std::printf("end]"); else std::printf("%.1fs]", fo.at("end_s").to_number<double>());
       if (const auto* rec = fo.if_contains("recovery"); rec != nullptr && rec->is_object()) {
         std::printf(": %s", reports::recovery_line(rec->as_object()).c_str());
       }
@@ -182,8 +177,7 @@ namespace detail {
 bool stop_signal_pending() {
   sigset_t pending;
   sigemptyset(&pending);
-  return sigpending(&pending) == 0 &&
-         (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
+  return sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
 }
 
 void put_scenarios_on_lua_path() {
@@ -222,8 +216,7 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
   if (!final_results.is_null()) {
     print_drill_summary(final_results);
     if (!request.quiet) {
-      std::fprintf(stderr, "stampede drill: results and reports in %s/ (report.html)\n",
-                   request.out_dir.c_str());
+      std::fprintf(stderr, "stampede drill: results and reports in %s/ (report.html)\n", request.out_dir.c_str());
     }
   }
   return code;
@@ -242,8 +235,7 @@ int run_drill(const drill_request& request) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
   struct restore_mask {
     sigset_t taken, mask;
-    ~restore_mask() {  // a Ctrl-C that came after the run's own handling is dropped: the drill is ending
-                       // anyway
+    ~restore_mask() {  // a Ctrl-C that came after the run's own handling is dropped: the drill is ending anyway
       timespec zero{0, 0};
       while (sigtimedwait(&taken, nullptr, &zero) > 0) {
       }
@@ -252,8 +244,8 @@ int run_drill(const drill_request& request) {
   } restore{stop_signals, old_mask};
   // A drill killed by SIGKILL leaves its temporary directory behind: the next one removes it.
   if (const int removed = remove_stale_work_dirs(); removed > 0 && !request.quiet) {
-    std::fprintf(stderr, "stampede drill: removed %d temporary director%s of drills that no longer run\n",
-                 removed, removed == 1 ? "y" : "ies");
+    std::fprintf(stderr, "stampede drill: removed %d temporary director%s of drills that no longer run\n", removed,
+                 removed == 1 ? "y" : "ies");
   }
   detail::put_scenarios_on_lua_path();
   if (request.own_system()) return run_target_drill(request);
@@ -292,36 +284,24 @@ int run_drill(const drill_request& request) {
       const std::string name = "haproxy_node" + std::to_string(i);
       auto info = proxies->add_proxy({name, "127.0.0.1:0", "127.0.0.1:" + std::to_string(port), true});
       node_via.push_back(info.config.listen);
-      links.push_back(json::object{{"name", name},
-                                   {"from", "haproxy"},
-                                   {"to", "node" + std::to_string(i)},
-                                   {"listen", info.config.listen},
-                                   {"upstream", info.config.upstream}});
+      links.push_back(json::object{{"name", name}, {"from", "haproxy"}, {"to", "node" + std::to_string(i)},
+                                   {"listen", info.config.listen}, {"upstream", info.config.upstream}});
     }
     const uint16_t payment_port = free_loopback_port();
-    auto payment =
-        proxies->add_proxy({"payment", "127.0.0.1:0", "127.0.0.1:" + std::to_string(payment_port), true});
-    links.push_back(json::object{{"name", "payment"},
-                                 {"from", "nodes"},
-                                 {"to", "payment_emulator"},
-                                 {"listen", payment.config.listen},
-                                 {"upstream", payment.config.upstream}});
+    auto payment = proxies->add_proxy({"payment", "127.0.0.1:0", "127.0.0.1:" + std::to_string(payment_port), true});
+    links.push_back(json::object{{"name", "payment"}, {"from", "nodes"}, {"to", "payment_emulator"},
+                                 {"listen", payment.config.listen}, {"upstream", payment.config.upstream}});
 
-    std::vector<std::string> args{"--nodes",        std::to_string(request.nodes),
-                                  "--port",         "0",
-                                  "--kdf",          "minimal",
-                                  "--data",         (work / "shop").string(),
-                                  "--node-ports",   join(node_ports, ","),
-                                  "--payment-port", std::to_string(payment_port),
-                                  "--node-via",     join(node_via, ","),
-                                  "--payment-via",  payment.config.listen};
+    std::vector<std::string> args{"--nodes", std::to_string(request.nodes), "--port", "0", "--kdf", "minimal",
+                                  "--data", (work / "shop").string(), "--node-ports", join(node_ports, ","),
+                                  "--payment-port", std::to_string(payment_port), "--node-via", join(node_via, ","),
+                                  "--payment-via", payment.config.listen};
     args.insert(args.end(), directives.begin(), directives.end());
     args.insert(args.end(), request.shop_args.begin(), request.shop_args.end());
     if (request.observe) args.emplace_back("--observe");
     const auto replication = add_replication_links(args, *proxies, links);
     args.insert(args.end(), replication.begin(), replication.end());
-    for (auto& a : add_data_links(args, *proxies, links))
-      args.push_back(std::move(a));  // db:nodeK, redis:nodeK
+    for (auto& a : add_data_links(args, *proxies, links)) args.push_back(std::move(a));  // db:nodeK, redis:nodeK
     if (partition_links::requested(request.scenario)) {
       partition = std::make_unique<partition_links>();
       const auto member_links = partition->add(args, *proxies, links);
@@ -333,13 +313,9 @@ int run_drill(const drill_request& request) {
     if (program.empty()) program = fs::read_symlink("/proc/self/exe").string();
     if (!request.quiet) std::fprintf(stderr, "stampede drill: starting the shop (%d nodes)\n", request.nodes);
     shop = std::make_unique<shop_process>(program, args, work);
-    auto edge = proxies->add_proxy(
-        {"edge", "127.0.0.1:0", "127.0.0.1:" + std::to_string(port_of(shop->entry_url())), true});
-    links.insert(links.begin(), json::object{{"name", "edge"},
-                                             {"from", "clients"},
-                                             {"to", "haproxy"},
-                                             {"listen", edge.config.listen},
-                                             {"upstream", edge.config.upstream}});
+    auto edge = proxies->add_proxy({"edge", "127.0.0.1:0", "127.0.0.1:" + std::to_string(port_of(shop->entry_url())), true});
+    links.insert(links.begin(), json::object{{"name", "edge"}, {"from", "clients"}, {"to", "haproxy"},
+                                             {"listen", edge.config.listen}, {"upstream", edge.config.upstream}});
     if (!request.quiet) {
       std::fprintf(stderr, "stampede drill: shop at %s; clients reach it through proxy \"edge\" %s; links:",
                    shop->entry_url().c_str(), edge.config.listen.c_str());
@@ -379,8 +355,7 @@ int run_drill(const drill_request& request) {
     }
   }
   run.topology_path = shop->topology_path().string();
-  std::unique_ptr<backup_service>
-      backup;  // --wal-archive on: the backup game day's operator (env.BACKUP_URL)
+  std::unique_ptr<backup_service> backup;  // --wal-archive on: the backup game day's operator (env.BACKUP_URL)
   try {
     backup = backup_service_for(shop->topology().as_object(), work);
   } catch (const std::exception& e) {
@@ -398,30 +373,26 @@ int run_drill(const drill_request& request) {
     if (!request.quiet) std::fprintf(stderr, "stampede drill: waiting until the order queue is drained\n");
     quiet = wait_until_quiet(entry_port, token, request.quiet_timeout);
   };
-  const int code = detail::execute_drill_run(
-      run, request,
-      [&] {
-        json::object section{{"nodes", request.nodes},
-                             {"links", links},
-                             {"topology_at_start", shop->topology()},
-                             {"topology", shop->current_topology()},
-                             {"quiet", quiet}};
-        // Before the shop stops: the killed old primary's data directory is still as the kill left it.
-        if (auto rpo = measure_failover_rpo_safely(section["topology_at_start"], section["topology"],
-                                                   directives, request.shop_args, work.string());
-            !rpo.is_null()) {
-          section["failover"] = std::move(rpo);
-        }
-        if (backup) section["backup"] = backup->record();
-        return section;
-      },
-      [&](json::value& results) {
-        // --observe (or --shop-arg --observe): the alerts of the run, read before the shop stops its
-        // Prometheus.
-        if (!shop->topology().as_object().contains("observability")) return;
-        if (!request.quiet) std::fprintf(stderr, "stampede drill: reading the alerts from Prometheus\n");
-        results.as_object()["drill"].as_object()["alerts"] = measure_alerts(results, shop->topology());
-      });
+  const int code = detail::execute_drill_run(run, request, [&] {
+    json::object section{{"nodes", request.nodes},
+                         {"links", links},
+                         {"topology_at_start", shop->topology()},
+                         {"topology", shop->current_topology()},
+                         {"quiet", quiet}};
+    // Before the shop stops: the killed old primary's data directory is still as the kill left it.
+    if (auto rpo = measure_failover_rpo_safely(section["topology_at_start"], section["topology"], directives,
+                                               request.shop_args, work.string());
+        !rpo.is_null()) {
+      section["failover"] = std::move(rpo);
+    }
+    if (backup) section["backup"] = backup->record();
+    return section;
+  }, [&](json::value& results) {
+    // --observe (or --shop-arg --observe): the alerts of the run, read before the shop stops its Prometheus.
+    if (!shop->topology().as_object().contains("observability")) return;
+    if (!request.quiet) std::fprintf(stderr, "stampede drill: reading the alerts from Prometheus\n");
+    results.as_object()["drill"].as_object()["alerts"] = measure_alerts(results, shop->topology());
+  });
   const std::string stopped = shop->stop();
   if (!request.quiet) {
     std::fprintf(stderr, "stampede drill: shop stopped (%s)\n", stopped.c_str());

@@ -36,12 +36,12 @@ struct drill_request {
   std::string out_dir = "drill-results";
   uint64_t seed = 1;
   int threads = 1;
-  std::map<std::string, std::string> env;  // -e KEY=VALUE for the scenario
-  std::vector<std::string> shop_args;      // extra `stampede shop` flags (also from `--@shop` lines)
-  std::chrono::seconds quiet_timeout{30};  // bound of the wait for a drained queue
-  std::string stampede_binary;             // runs `shop`; default: this executable
-  bool keep_data = false;                  // keep the shop's data directory
-  bool unsafe_lua = false;                 // the scenario gets Lua's whole standard library (both modes)
+  std::map<std::string, std::string> env;         // -e KEY=VALUE for the scenario
+  std::vector<std::string> shop_args;             // extra `stampede shop` flags (also from `--@shop` lines)
+  std::chrono::seconds quiet_timeout{30};          // bound of the wait for a drained queue
+  std::string stampede_binary;                     // runs `shop`; default: this executable
+  bool keep_data = false;                          // keep the shop's data directory
+  bool unsafe_lua = false;                         // the scenario gets Lua's whole standard library (both modes)
   bool quiet = false;
   bool observe = false;  // reference shop only: `stampede shop --observe`, alerts per fault (drill/alerts.h)
   std::optional<host_port> metrics_listen;  // the generator's live metrics (loadgen/live_metrics.h)

@@ -2,8 +2,9 @@
 // Internal to stampede::drill.
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <functional>
+
+#include <boost/json/object.hpp>
 
 #include "drill/drill.h"
 #include "loadgen/run.h"

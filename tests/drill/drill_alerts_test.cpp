@@ -1,6 +1,9 @@
 // Alerts per fault (drill/alerts.h): attribution on known series, Prometheus matrices and webhook lines,
 // and a dead Prometheus reported, never a crash or a hang.
+#include "drill/alerts.h"
+
 #include <gtest/gtest.h>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,7 +11,6 @@
 #include <boost/json.hpp>
 
 #include "common/loopback.h"
-#include "drill/alerts.h"
 
 namespace {
 

@@ -8,12 +8,13 @@
 // throws: a dead or slow Prometheus gives {"measured": false, "error": "alerts not measured: <why>"}.
 #pragma once
 
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 namespace stampede::drill {
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/hdr_histogram.h"
+#include "reports/alerts_report.h"
 #include "reports/analysis.h"
 #include "reports/formats.h"
 #include "reports/html_metrics.h"
@@ -520,6 +521,7 @@ std::string render_html(const run_results& r) {
     }
     h += "</table>\n";
   }
+  h += render_alerts_html(r);  // `stampede drill --observe`: alerts per fault, false alarms, missed faults
 
   // 7. Errors and checks.
   bool any_error = false;

@@ -1,5 +1,7 @@
 #include "reports/alerts_report.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "reports/text_util.h"
@@ -114,6 +116,26 @@ std::string render_alerts_html(const run_results& r) {
     h += "</ul>\n";
   }
   return h;
+}
+
+std::vector<alert_mark> alert_marks(const run_results& r) {
+  const json::object* a = alerts_section(r);
+  if (a == nullptr || !measured(*a)) return {};
+  const auto key = [](const json::object& e) {
+    return str(e, "alertname") + "|" + str(e, "labels") + "|" + json::serialize(e.at("first_s"));
+  };
+  std::vector<std::string> false_alarms;
+  for (const auto& e : array_at(*a, "false_alarms")) false_alarms.push_back(key(e.as_object()));
+  std::vector<alert_mark> marks;
+  for (const auto& e : array_at(*a, "episodes")) {
+    const auto& eo = e.as_object();
+    const bool fired = eo.at("firing_s").is_number();
+    const auto& t = fired ? eo.at("firing_s") : eo.at("first_s");
+    if (!t.is_number()) continue;
+    marks.push_back({t.to_number<double>(), str(eo, "alertname") + (fired ? " firing" : " pending"),
+                     std::find(false_alarms.begin(), false_alarms.end(), key(eo)) != false_alarms.end()});
+  }
+  return marks;
 }
 
 }  // namespace stampede::reports

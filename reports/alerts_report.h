@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "reports/results.h"
 
@@ -12,5 +13,14 @@ namespace stampede::reports {
 
 std::string render_alerts_markdown(const run_results& r);
 std::string render_alerts_html(const run_results& r);
+
+// Marks for the time charts: each alert episode at its firing time (its pending time when it never fired),
+// in seconds since the run's start; false_alarm when it started outside every fault's window.
+struct alert_mark {
+  double t_s = 0;
+  std::string label;  // "ShopNodeDown firing"
+  bool false_alarm = false;
+};
+std::vector<alert_mark> alert_marks(const run_results& r);
 
 }  // namespace stampede::reports

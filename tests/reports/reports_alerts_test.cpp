@@ -25,6 +25,8 @@ run_results with_alerts(const json::value& alerts) {
 }
 
 const char* const measured = R"({"measured":true,"step_s":1,"grace_s":22,
+  "episodes":[{"alertname":"ShopLatencyP99High","labels":"","first_s":1,"pending_s":1,"firing_s":null},
+              {"alertname":"ShopNodeDown","labels":"node=node2","first_s":7,"pending_s":7,"firing_s":9}],
   "faults":[{"fault_id":1,"label":"node2 killed","start_s":5,"window_end_s":30,"first_pending_after_s":2,
              "first_firing_after_s":4,"first_notification_after_s":4.5,"fired":["ShopNodeDown"],
              "alerts":[{"alertname":"ShopNodeDown","labels":"node=node2","started_after_s":2,"pending_after_s":2,
@@ -46,16 +48,29 @@ TEST(reports_alerts, markdown_and_html_show_alerts_per_fault_false_alarms_and_mi
   EXPECT_NE(html.find("<table id=\"alerts\">"), std::string::npos);
   EXPECT_NE(html.find("<td class=\"text bad\">missed</td>"), std::string::npos);
   EXPECT_NE(html.find("<li>ShopLatencyP99High at 1 s (pending only)</li>"), std::string::npos);
+  // Marks on the time charts: the node's alert where it fired, the false alarm in red.
+  const auto marks = alert_marks(r);
+  ASSERT_EQ(marks.size(), 2u);
+  EXPECT_EQ(marks[0].label, "ShopLatencyP99High pending");
+  EXPECT_TRUE(marks[0].false_alarm);
+  EXPECT_EQ(marks[1].label, "ShopNodeDown firing");
+  EXPECT_DOUBLE_EQ(marks[1].t_s, 9);
+  EXPECT_FALSE(marks[1].false_alarm);
+  EXPECT_NE(html.find("<title>ShopNodeDown firing</title></line>"), std::string::npos);
+  EXPECT_NE(html.find("<title>ShopLatencyP99High pending (false alarm)</title></line>"), std::string::npos);
 }
 
 TEST(reports_alerts, not_measured_says_why_and_no_section_says_nothing) {
-  const auto r = with_alerts(json::parse(R"({"measured":false,"error":"alerts not measured: Prometheus down"})"));
+  const auto r =
+      with_alerts(json::parse(R"({"measured":false,"error":"alerts not measured: Prometheus down"})"));
   EXPECT_NE(render_alerts_markdown(r).find("alerts not measured: Prometheus down"), std::string::npos);
   EXPECT_NE(render_html(r).find("alerts not measured: Prometheus down"), std::string::npos);
   const auto plain = parse_results(synthetic::build_results_text(synthetic::game_day_run()));
   EXPECT_EQ(render_alerts_markdown(plain), "");
   EXPECT_EQ(render_alerts_html(plain), "");
   EXPECT_EQ(render_markdown(plain).find("Alerts per fault"), std::string::npos);
+  EXPECT_TRUE(alert_marks(plain).empty());
+  EXPECT_EQ(render_html(plain).find("class=\"alert\""), std::string::npos);
 }
 
 }  // namespace

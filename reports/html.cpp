@@ -138,7 +138,8 @@ std::string render_chart(const chart& c) {
     // Styled inline: reports without alerts keep their stylesheet byte for byte.
     svg += text::format("<line class=\"alert\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"3 2\" "
                         "x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"><title>",
-                        m.false_alarm ? "#cf222e" : "#9a6700", sx(m.t_s), sx(m.t_s), margin_t, margin_t + ph) +
+                        m.false_alarm ? "#cf222e" : "#9a6700", sx(m.t_s), sx(m.t_s), margin_t,
+                        margin_t + ph) +
            xml_escape(m.label + (m.false_alarm ? " (false alarm)" : "")) + "</title></line>\n";
   }
   // Y grid and labels.

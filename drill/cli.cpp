@@ -39,6 +39,9 @@ const cli::command drill_spec{
       "serve the load generator's live metrics at http://IP:PORT/metrics during the\n"
       "load (see stampede run --help)"},
      {"--quiet", {}, {}, "no progress output"},
+     {"--observe", {}, {},
+      "reference shop only: `stampede shop --observe` (Prometheus, Alertmanager) and\n"
+      "alerts per fault in the results (docs/DRILLS.md)"},
      {"--nodes", {}, "N", "reference shop only: shop nodes behind HAProxy, at most 16 (default 3)"},
      {"--shop-arg", {}, "FLAG",
       "reference shop only: extra `stampede shop` argument (repeatable; scenarios may\n"
@@ -130,6 +133,7 @@ drill_request read_drill(const cli::parsed_args& a) {
   r.keep_data = a.has("--keep-data");
   r.unsafe_lua = a.has("--unsafe-lua");
   r.quiet = a.has("--quiet");
+  r.observe = a.has("--observe");
   if (auto v = a.value("--metrics-listen")) {
     try {
       r.metrics_listen = loadgen::parse_metrics_listen(*v);
@@ -138,7 +142,7 @@ drill_request read_drill(const cli::parsed_args& a) {
     }
   }
   if (r.own_system()) {
-    for (const char* shop_flag : {"--nodes", "--shop-arg", "--stampede", "--keep-data"}) {
+    for (const char* shop_flag : {"--nodes", "--shop-arg", "--stampede", "--keep-data", "--observe"}) {
       if (a.has(shop_flag)) {
         throw usage_error(std::string(shop_flag) +
                           " applies to the reference shop; with --target/--topology the drill starts nothing");

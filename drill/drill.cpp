@@ -17,6 +17,7 @@
 
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
+#include "drill/alerts.h"
 #include "drill/data_links.h"
 #include "drill/backup_service.h"
 #include "drill/drill_run.h"
@@ -160,6 +161,7 @@ void print_drill_summary(const json::value& results) {
     }
   }
   if (const std::string rpo = failover_rpo_line(results); !rpo.empty()) std::printf("    %s\n", rpo.c_str());
+  if (const std::string alerts = alerts_summary(results); !alerts.empty()) std::printf("%s", alerts.c_str());
   // verify()'s invariants are in the run's summary above (INVARIANTS, a failed one with its evidence):
   // not listed twice.
   if (const auto* verify = root.if_contains("verify"); verify == nullptr || !verify->is_object()) {
@@ -188,7 +190,8 @@ void put_scenarios_on_lua_path() {
 }
 
 int execute_drill_run(loadgen::run_request& run, const drill_request& request,
-                      const std::function<json::object()>& drill_section) {
+                      const std::function<json::object()>& drill_section,
+                      const std::function<void(json::value&)>& after) {
   run.script_path = request.scenario;
   run.out_path = (fs::path(request.out_dir) / "results.json").string();
   run.report_dir = request.out_dir;
@@ -204,6 +207,7 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
     reports::add_recovery(results);
     results.as_object()["drill"] = drill_section();
     apply_failover_rpo(results);  // results.drill.failover (a Patroni shop) beside its fault and invariants
+    if (after) after(results);
     final_results = results;
   };
   const int code = loadgen::execute_run(run, [](const json::value& results, const std::string& dir) {
@@ -294,6 +298,7 @@ int run_drill(const drill_request& request) {
                                   "--payment-via", payment.config.listen};
     args.insert(args.end(), directives.begin(), directives.end());
     args.insert(args.end(), request.shop_args.begin(), request.shop_args.end());
+    if (request.observe) args.emplace_back("--observe");
     const auto replication = add_replication_links(args, *proxies, links);
     args.insert(args.end(), replication.begin(), replication.end());
     for (auto& a : add_data_links(args, *proxies, links)) args.push_back(std::move(a));  // db:nodeK, redis:nodeK
@@ -382,6 +387,11 @@ int run_drill(const drill_request& request) {
     }
     if (backup) section["backup"] = backup->record();
     return section;
+  }, [&](json::value& results) {
+    // --observe (or --shop-arg --observe): the alerts of the run, read before the shop stops its Prometheus.
+    if (!shop->topology().as_object().contains("observability")) return;
+    if (!request.quiet) std::fprintf(stderr, "stampede drill: reading the alerts from Prometheus\n");
+    results.as_object()["drill"].as_object()["alerts"] = measure_alerts(results, shop->topology());
   });
   const std::string stopped = shop->stop();
   if (!request.quiet) {

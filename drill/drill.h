@@ -43,6 +43,7 @@ struct drill_request {
   bool keep_data = false;                          // keep the shop's data directory
   bool unsafe_lua = false;                         // the scenario gets Lua's whole standard library (both modes)
   bool quiet = false;
+  bool observe = false;  // reference shop only: `stampede shop --observe`, alerts per fault (drill/alerts.h)
   std::optional<host_port> metrics_listen;  // the generator's live metrics (loadgen/live_metrics.h)
   // The user's own system instead of a fresh reference shop: its URL (default: the topology's entry_url)
   // and a topology file naming its links and nodes (optional).

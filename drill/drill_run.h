@@ -20,8 +20,10 @@ void put_scenarios_on_lua_path();
 
 // Fills the run's common fields from the request (scenario, out dir, reports, threads, seed, env, quiet,
 // quiesce bound), runs it, adds recovery figures and results.drill = drill_section() to the results, and
-// prints the drill summary. Returns the run's exit code.
+// prints the drill summary. `after` (optional) then completes the results (the reference shop: alerts per
+// fault, before the shop stops). Returns the run's exit code.
 int execute_drill_run(loadgen::run_request& run, const drill_request& request,
-                      const std::function<boost::json::object()>& drill_section);
+                      const std::function<boost::json::object()>& drill_section,
+                      const std::function<void(boost::json::value&)>& after = {});
 
 }  // namespace stampede::drill::detail

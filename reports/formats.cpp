@@ -8,6 +8,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "common/hdr_histogram.h"
+#include "reports/alerts_report.h"
 #include "reports/analysis.h"
 #include "reports/recovery.h"
 #include "reports/text_util.h"
@@ -141,6 +142,7 @@ std::string render_markdown(const run_results& r) {
     }
     md += "\n";
   }
+  md += render_alerts_markdown(r);  // `stampede drill --observe`
   if (!r.checks.empty()) {
     md += "### Checks\n\n| | check | passes | fails |\n|---|---|--:|--:|\n";
     for (const auto& c : r.checks) {

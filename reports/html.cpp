@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/hdr_histogram.h"
+#include "reports/alerts_report.h"
 #include "reports/analysis.h"
 #include "reports/formats.h"
 #include "reports/html_metrics.h"
@@ -76,6 +77,7 @@ struct chart {
   bool time_axis = true;
   std::vector<series> lines;
   std::vector<band> bands;
+  std::vector<alert_mark> alerts;  // `drill --observe`: a line where each alert fired
   std::vector<axis_tick> x_ticks;  // for non-time axes
 };
 
@@ -131,6 +133,15 @@ std::string render_chart(const chart& c) {
     svg += text::format("<text x=\"%.1f\" y=\"%.1f\">", x0 + 3, margin_t + 11 + 13 * static_cast<double>(line)) +
            xml_escape(b.label) + "</text><title>" + xml_escape(b.label) + "</title></g>\n";
   }
+  for (const auto& m : c.alerts) {
+    if (m.t_s < c.x_min || m.t_s > c.x_max) continue;
+    // Styled inline: reports without alerts keep their stylesheet byte for byte.
+    svg += text::format("<line class=\"alert\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"3 2\" "
+                        "x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"><title>",
+                        m.false_alarm ? "#cf222e" : "#9a6700", sx(m.t_s), sx(m.t_s), margin_t,
+                        margin_t + ph) +
+           xml_escape(m.label + (m.false_alarm ? " (false alarm)" : "")) + "</title></line>\n";
+  }
   // Y grid and labels.
   std::vector<double> y_ticks;
   if (log_y) {
@@ -176,6 +187,9 @@ std::string render_chart(const chart& c) {
            xml_escape(s.name) + "</span>";
   }
   if (!c.bands.empty()) svg += "<span><i class=\"faultkey\"></i>fault injected</span>";
+  if (!c.alerts.empty()) {
+    svg += "<span><i style=\"width:3px;height:12px;background:#9a6700\"></i>alert (red: false alarm)</span>";
+  }
   svg += "</div></figure>\n";
   return svg;
 }
@@ -380,6 +394,7 @@ std::string render_html(const run_results& r) {
     double x_max = static_cast<double>(r.timeseries.back().t + 1);
     std::vector<band> bands;
     for (const auto& f : r.chaos) bands.push_back({f.start_s, f.end_s.value_or(x_max), f.label});
+    const std::vector<alert_mark> alerts = alert_marks(r);
     auto base = [&](std::string id, std::string title, std::string unit) {
       chart c;
       c.id = std::move(id);
@@ -388,6 +403,7 @@ std::string render_html(const run_results& r) {
       c.x_min = x_min;
       c.x_max = x_max;
       c.bands = bands;
+      c.alerts = alerts;
       return c;
     };
     // Points sit at the middle of their second.
@@ -520,6 +536,7 @@ std::string render_html(const run_results& r) {
     }
     h += "</table>\n";
   }
+  h += render_alerts_html(r);  // `stampede drill --observe`: alerts per fault, false alarms, missed faults
 
   // 7. Errors and checks.
   bool any_error = false;

@@ -224,6 +224,64 @@ TEST(drill_gameday, node_kill) {
             std::string::npos);
 }
 
+// --observe: the shop's Prometheus and Alertmanager watch the node kill. The kill is attributed the node-down
+// alerts, firing within the drill rules' `for: 2s` + a 1 s scrape + a 1 s evaluation + the 1 s step of the
+// ALERTS query + 2 s for a busy machine (7 s), notified within 1 s of Alertmanager's group_wait + 2 s more;
+// nothing was alerted before the fault; Prometheus, Alertmanager and the exporters are gone afterwards.
+TEST(drill_gameday, node_kill_with_observe_is_alerted_and_nothing_before) {
+  temp_dir dir{"stampede-drill-test"};
+  auto args = short_form;
+  args.emplace_back("--observe");
+  auto r = drill("gameday_node_kill.lua", dir, args);
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  expect_faults_with_recovery(r, 1);
+  const auto& alerts = r.results.at("drill").at("alerts").as_object();
+  ASSERT_TRUE(alerts.at("measured").as_bool()) << json::serialize(alerts);
+  const double slack = stampede::testing::sanitized_build ? 2.0 : 1.0;
+  const auto& fault = alerts.at("faults").at(0).as_object();
+  std::vector<std::string> fired;
+  for (const auto& n : fault.at("fired").as_array()) fired.emplace_back(n.as_string());
+  EXPECT_TRUE(std::find(fired.begin(), fired.end(), "ShopNodeDown") != fired.end() ||
+              std::find(fired.begin(), fired.end(), "ShopBackendServerDown") != fired.end())
+      << json::serialize(fault);
+  ASSERT_TRUE(fault.at("first_firing_after_s").is_number()) << json::serialize(fault);
+  EXPECT_GE(fault.at("first_firing_after_s").to_number<double>(), 2.0) << json::serialize(fault);  // for: 2s
+  EXPECT_LE(fault.at("first_firing_after_s").to_number<double>(), 7.0 * slack) << json::serialize(fault);
+  ASSERT_TRUE(fault.at("first_notification_after_s").is_number()) << json::serialize(fault);
+  EXPECT_LE(fault.at("first_notification_after_s").to_number<double>(),
+            fault.at("first_firing_after_s").to_number<double>() + 3.0 * slack)
+      << json::serialize(fault);
+  EXPECT_TRUE(alerts.at("missed").as_array().empty()) << json::serialize(alerts);
+  // No alert before the fault (a false alarm after the node's window would be the shop's business, not this
+  // test's: the node stays down until the end).
+  for (const auto& e : alerts.at("false_alarms").as_array()) {
+    EXPECT_GE(e.at("first_s").to_number<double>(), fault.at("start_s").to_number<double>()) << json::serialize(e);
+  }
+  // The report shows the table.
+  EXPECT_NE(read_text(dir.path() / "out" / "summary.md").find("### Alerts per fault"), std::string::npos);
+  EXPECT_NE(read_text(dir.path() / "out" / "report.html").find("<table id=\"alerts\">"), std::string::npos);
+  // Nothing left behind: the observability processes the shop started are gone.
+  const auto& obs = r.results.at("drill").at("topology_at_start").at("observability").as_object();
+  std::vector<pid_t> pids{static_cast<pid_t>(obs.at("prometheus").at("pid").to_number<int64_t>()),
+                          static_cast<pid_t>(obs.at("alertmanager").at("pid").to_number<int64_t>())};
+  for (const auto& e : obs.at("exporters").as_array()) {
+    pids.push_back(static_cast<pid_t>(e.at("pid").to_number<int64_t>()));
+  }
+  for (pid_t p : pids) {
+    EXPECT_TRUE(eventually([&] { return ::kill(p, 0) != 0 && errno == ESRCH; }, std::chrono::seconds{10}))
+        << "left behind: pid " << p;
+  }
+}
+
+TEST(drill_end_to_end, observe_with_target_is_a_usage_error) {
+  temp_dir dir{"stampede-drill-test"};
+  EXPECT_EQ(run_bounded({"drill", "x.lua", "--target", "http://127.0.0.1:1", "--observe"}, dir.path() / "a.log",
+                        std::chrono::seconds{10}),
+            2);
+  EXPECT_NE(read_text(dir.path() / "a.log").find("--observe applies to the reference shop"), std::string::npos)
+      << read_text(dir.path() / "a.log");
+}
+
 // The database game day's short form: `stampede shop --db postgres --ha patroni` (primary + 1 synchronous
 // replica), the primary (resolved through Patroni's REST API when the fault fires) SIGKILLed under orders
 // and a flash sale: orders fail, then succeed again through the new primary within RTO_MAX, no acknowledged

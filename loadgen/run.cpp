@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <exception>
 #include <filesystem>
 #include <cstdio>
 #include <fstream>
+#include <string_view>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -137,6 +139,17 @@ void coordinator::special(Call call) {
   interruptible(first, [&] { first.interrupt_special(); }, call);
 }
 
+namespace {
+// Whether the workers' per-second handover carries a built-in metric, so that abortOnFail can act on it
+// during the run (docs/SCENARIOS.md, Thresholds); the others are judged at the end only.
+bool judged_live(std::string_view metric) {
+  static constexpr std::array<std::string_view, 8> live = {
+      "http_req_duration",  "http_reqs",  "http_req_failed",    "group_duration",
+      "iteration_duration", "iterations", "dropped_iterations", "checks"};
+  return std::find(live.begin(), live.end(), metric) != live.end();
+}
+}  // namespace
+
 // Everything before the load: the top level and the options (worker 0), setup(), the other workers' top
 // level. Returns -1 when the load may start, else the exit code. A Ctrl-C during any of them ends the run
 // there with results that say where (meta.aborted.phase), also when the call it came in finished anyway:
@@ -157,6 +170,12 @@ int coordinator::start(const report_writer& write_reports) {
         validate_threshold_tags(thresholds_, plan_.options);
         for (const auto& t : thresholds_) {
           if (metric_catalogue::builtin().find(t.selector.metric)) {
+            if (t.abort_on_fail && !judged_live(t.selector.metric)) {
+              std::fprintf(stderr,
+                           "stampede: warning: thresholds['%s']: abortOnFail is judged at the end of the run only "
+                           "(%s is not in the live figures; docs/SCENARIOS.md, Thresholds)\n",
+                           t.selector.text.c_str(), t.selector.metric.c_str());
+            }
             if (auto set = http_tag_set(t.selector)) plan_.http_tag_sets.push_back(std::move(*set));
             if (results::recorded_in_metrics(t.selector)) plan_.builtin_sub_metrics.push_back(t.selector);
             continue;
@@ -302,6 +321,9 @@ bool coordinator::poll_thresholds(steady::time_point& next_check) {
     return live_.value(s, e);
   });
   for (size_t i = 0; i < results.size(); ++i) {
+    // As k6: a metric with no sample yet is not judged during the run (its empty count would read 0 and
+    // stop a run whose first sample has not come yet); the end of the run judges it like any other.
+    if (results[i].no_data) continue;
     if (should_abort(thresholds_[i], results[i], steady::now() - plan_.start)) {
       abort_reason_ = "threshold " + results[i].metric + " " + results[i].expression + " crossed (abortOnFail)";
       for (auto& w : workers_) w->request_stop(false);

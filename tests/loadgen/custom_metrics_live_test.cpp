@@ -211,6 +211,59 @@ TEST_F(custom_metrics_live, abort_on_fail_thresholds_that_hold_let_the_run_compl
   EXPECT_GT(metric(r, "orders")->at("count").to_number<double>(), 20);
 }
 
+// A metric whose first sample comes only after 3 s is not judged live before it (as k6 skips empty sinks):
+// "rate>0.9" and "count>5" on empty sinks would read 0 and abort a run that ends up holding both.
+TEST_F(custom_metrics_live, a_metric_without_samples_yet_is_not_judged_during_the_run) {
+  const auto r = run(R"lua(
+local paid = metrics.rate("paid")
+local orders = metrics.counter("orders")
+options = { vus = 1, duration = "5s", thresholds = {
+  paid = { { threshold = "rate>0.9", abortOnFail = true } },
+  orders = { { threshold = "count>5", abortOnFail = true } } } }
+function default()
+  if vu.iteration == 0 then sleep(3.2) end
+  http.get("/hello")
+  paid:add(true)
+  orders:add(1)
+  sleep(0.05)
+end
+)lua");
+  EXPECT_EQ(r.exit_code, exit_ok) << r.err;
+  ASSERT_TRUE(r.has_results());
+  EXPECT_GE(duration(r), 5.0);
+  const json::value* aborted = r.root().at("meta").as_object().if_contains("aborted");
+  EXPECT_TRUE(aborted == nullptr || aborted->is_null());
+  EXPECT_GT(metric(r, "orders")->at("count").to_number<double>(), 5);
+}
+
+// abortOnFail on a metric the live figures lack is judged at the end only, and the run says so at the start.
+TEST_F(custom_metrics_live, abort_on_fail_on_a_metric_not_judged_live_is_announced) {
+  const auto r = run(R"lua(
+options = { vus = 1, duration = "1s", thresholds = {
+  http_req_waiting = { { threshold = "p(95)<60000", abortOnFail = true } },
+  http_req_duration = { { threshold = "p(95)<60000", abortOnFail = true } } } }
+function default() http.get("/hello") sleep(0.1) end
+)lua");
+  EXPECT_EQ(r.exit_code, exit_ok) << r.err;
+  EXPECT_NE(r.err.find("warning: thresholds['http_req_waiting']: abortOnFail is judged at the end of the run only"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("thresholds['http_req_duration']"), std::string::npos) << r.err;
+}
+
+// At the end of the run a metric that never had a sample is judged (count-like: 0), as k6 does.
+TEST_F(custom_metrics_live, a_metric_that_never_had_a_sample_is_judged_at_the_end) {
+  const auto r = run(R"lua(
+local orders = metrics.counter("orders")
+options = { vus = 1, duration = "2s", thresholds = { orders = { { threshold = "count>0", abortOnFail = true } } } }
+function default() http.get("/hello") sleep(0.1) end
+)lua");
+  EXPECT_EQ(r.exit_code, exit_thresholds_crossed) << r.err;
+  ASSERT_TRUE(r.has_results());
+  EXPECT_GE(duration(r), 2.0);  // not aborted: judged once, at the end
+  EXPECT_FALSE(r.root().at("thresholds").at(0).at("ok").as_bool());
+}
+
 // Every type over ~3 s on two threads: the per-second rows add up to the end-of-run figures exactly.
 TEST_F(custom_metrics_live, per_second_series_add_up_to_the_end_of_run_figures) {
   const auto r = run(R"lua(

@@ -82,6 +82,8 @@ run_results run_with_gauge(uint64_t seed, double low, double high, double last) 
   return r;
 }
 
+// A row of a temporary comparison would dangle (ASan caught three): name the comparison first.
+const metric_comparison& row(comparison&&, std::string_view, std::string_view) = delete;
 const metric_comparison& row(const comparison& c, std::string_view step, std::string_view metric) {
   for (const auto& r : c.rows) {
     if (r.step == step && r.metric == metric) return r;
@@ -108,7 +110,8 @@ TEST(reports_compare_metric_noise, a_noisy_unchanged_trend_is_not_flagged_and_a_
   std::vector<run_results> old_base = base, old_same = same;
   old_base[0].metric_intervals.clear();
   old_same[0].metric_intervals.clear();
-  const auto& unknown = row(compare_runs(old_base, old_same, parse_budget(default_budget)), "wait", "p99");
+  const comparison old_files = compare_runs(old_base, old_same, parse_budget(default_budget));
+  const auto& unknown = row(old_files, "wait", "p99");
   EXPECT_FALSE(unknown.noise_known);
   EXPECT_EQ(unknown.verdict, comparison_verdict::regression);
 
@@ -147,7 +150,8 @@ TEST(reports_compare_metric_noise, a_noisy_unchanged_gauge_is_not_flagged_and_a_
   std::vector<run_results> old_base = base, old_same = same;
   old_base[0].metric_intervals.clear();
   old_same[0].metric_intervals.clear();
-  const auto& unknown = row(compare_runs(old_base, old_same, parse_budget(default_budget)), "queue", "value");
+  const comparison old_files = compare_runs(old_base, old_same, parse_budget(default_budget));
+  const auto& unknown = row(old_files, "queue", "value");
   EXPECT_FALSE(unknown.noise_known);
   EXPECT_EQ(unknown.verdict, comparison_verdict::regression);
 }

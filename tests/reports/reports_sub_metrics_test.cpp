@@ -73,6 +73,8 @@ run_results run_with(std::vector<metric_result> metrics, std::vector<threshold_r
   return r;
 }
 
+// A row of a temporary comparison would dangle (ASan caught three): name the comparison first.
+const metric_comparison& row(comparison&&, std::string_view, std::string_view) = delete;
 const metric_comparison& row(const comparison& c, std::string_view step, std::string_view metric) {
   for (const auto& r : c.rows) {
     if (r.step == step && r.metric == metric) return r;
@@ -186,8 +188,8 @@ TEST(reports_compare_custom_metrics, counters_rates_and_gauges_take_their_direct
   const std::vector<run_results> sub_base{run_with({counter("orders{flow:buy}", 100, 20)})};
   const std::vector<run_results> sub_cur{
       run_with({counter("orders{flow:buy}", 200, 20)}, {{"orders{flow:buy}", "count<150"}})};
-  const auto& sub =
-      row(compare_runs(sub_base, sub_cur, parse_budget(default_budget)), "orders{flow:buy}", "rate/s");
+  const comparison sub_compared = compare_runs(sub_base, sub_cur, parse_budget(default_budget));
+  const auto& sub = row(sub_compared, "orders{flow:buy}", "rate/s");
   EXPECT_EQ(sub.worse, metric_direction::higher_is_worse);
   EXPECT_EQ(sub.verdict, comparison_verdict::regression);
 }

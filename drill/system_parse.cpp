@@ -86,7 +86,7 @@ std::optional<double> parse_value(std::string_view s) {
   if (s == "-Inf") return -std::numeric_limits<double>::infinity();
   if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  if (s.empty() || s.front() == '+' || s.front() == '-' && s.size() > 1 && s[1] == '+') return std::nullopt;
+  if (s.empty() || s.front() == '+' || (s.front() == '-' && s.size() > 1 && s[1] == '+')) return std::nullopt;
   double v = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;

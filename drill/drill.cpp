@@ -162,6 +162,7 @@ void print_drill_summary(const json::value& results) {
     }
   }
   if (const std::string rpo = failover_rpo_line(results); !rpo.empty()) std::printf("    %s\n", rpo.c_str());
+  if (const std::string system = system_summary(results); !system.empty()) std::printf("%s", system.c_str());
   if (const std::string alerts = alerts_summary(results); !alerts.empty()) std::printf("%s", alerts.c_str());
   // verify()'s invariants are in the run's summary above (INVARIANTS, a failed one with its evidence):
   // not listed twice.

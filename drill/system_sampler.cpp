@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <stdexcept>
 
@@ -204,6 +205,33 @@ sampler_targets sampler_targets_of(const json::object& topology) {
   return out;
 }
 
+std::string system_summary(const json::value& results) {
+  const auto* root = results.if_object();
+  const auto* drill = root != nullptr ? root->if_contains("drill") : nullptr;
+  const auto* sys =
+      drill != nullptr && drill->is_object() ? drill->as_object().if_contains("system") : nullptr;
+  if (sys == nullptr || !sys->is_object()) return {};
+  std::string changes, servers;
+  char buffer[64];
+  for (const auto& c : sys->as_object().at("health_changes").as_array()) {
+    std::snprintf(buffer, sizeof buffer, " at %.1fs", c.at("t").to_number<double>());
+    const std::string check(c.at("check_status").as_string());
+    changes += std::string(changes.empty() ? "" : ", ") + std::string(c.at("server").as_string()) + " " +
+               std::string(c.at("from").as_string()) + " -> " + std::string(c.at("to").as_string()) + buffer +
+               (check.empty() ? "" : " (" + check + ")");
+  }
+  for (const auto& s : sys->as_object().at("servers").as_array()) {
+    int64_t requests = 0;
+    for (const auto& row : s.at("seconds").as_array()) {
+      if (const auto* n = row.as_object().if_contains("requests")) requests += n->to_number<int64_t>();
+    }
+    servers += std::string(servers.empty() ? "" : ", ") + std::string(s.at("name").as_string()) + " " +
+               std::to_string(requests);
+  }
+  return "    system: " + (changes.empty() ? std::string("no health change") : changes) +
+         "; requests per server: " + (servers.empty() ? std::string("none read") : servers) + "\n";
+}
+
 void add_system_section(json::value& results, system_sampler& sampler) {
   const auto readings = sampler.stop();
   const auto& meta = results.at("meta").as_object();
@@ -264,7 +292,8 @@ system_reading system_sampler::read_once() const {
     }
   }
   for (const auto& n : targets_.nodes) {
-    node_reading reading{n.name};
+    node_reading reading;
+    reading.name = n.name;
     try {
       http::blocking_client client("127.0.0.1", n.port, deadline_);
       const auto res = client.get("/metrics");

@@ -94,6 +94,10 @@ class system_sampler {
   std::thread thread_;
 };
 
+// The drill summary's lines of results.drill.system ("    system: node2 UP -> DOWN at 6.9s (L4CON); requests
+// per server: node1 735, ..."), or empty without the section.
+std::string system_summary(const boost::json::value& results);
+
 // Stops the sampler and writes results.drill.system (times relative to results.meta.start_unix_ms).
 void add_system_section(boost::json::value& results, system_sampler& sampler);
 

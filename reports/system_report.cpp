@@ -136,7 +136,8 @@ struct server_summary {
 std::vector<server_summary> summarise(const run_results& r, const system_view& v, double end_s) {
   std::vector<server_summary> out;
   for (const auto& s : v.servers) {
-    server_summary sum{s.name};
+    server_summary sum;
+    sum.name = s.name;
     double requests[3] = {0, 0, 0}, seconds[3] = {0, 0, 0};
     double prev_t = nan;
     for (const auto& row : s.rows) {

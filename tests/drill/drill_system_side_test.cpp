@@ -134,6 +134,12 @@ node_reading node(const std::string& name, double hits, double misses, double qu
   return n;
 }
 
+node_reading unanswered(const std::string& name) {
+  node_reading n;
+  n.name = name;
+  return n;
+}
+
 constexpr int64_t start_ms = 1'000'000;
 
 // node2 killed at about 2.5 s: HAProxy marks it DOWN (lastchg 1 s at the 3.5 s reading), its requests stop,
@@ -159,20 +165,20 @@ std::vector<system_reading> kill_readings() {
   at(2.5,
      std::vector{server("node1", 130, "UP", 12), server("node2", 125, "UP 1/2", 12),
                  server("node3", 130, "UP", 12)},
-     {node("node1", 18, 12, 0), {"node2"}, node("node3", 5, 5, 0)});
+     {node("node1", 18, 12, 0), unanswered("node2"), node("node3", 5, 5, 0)});
   at(3.5,
      std::vector{server("node1", 145, "UP", 13), server("node2", 125, "DOWN", 1),
                  server("node3", 145, "UP", 13)},
-     {node("node1", 18, 12, 0), {"node2"}, node("node3", 5, 5, 0)});
+     {node("node1", 18, 12, 0), unanswered("node2"), node("node3", 5, 5, 0)});
   at(4.5, std::vector{server("node1", 160, "UP", 14), server("node2", 125, "DOWN", 2)},
-     {node("node1", 18, 12, 0), {"node2"}, node("node3", 5, 5, 0)});
+     {node("node1", 18, 12, 0), unanswered("node2"), node("node3", 5, 5, 0)});
   at(5.5,
      std::vector{server("node1", 15, "UP", 0), server("node2", 0, "DOWN", 0), server("node3", 15, "UP", 0)},
-     {node("node1", 18, 12, 0), {"node2"}, node("node3", 5, 5, 0)});
-  at(6.5, std::nullopt, {node("node1", 18, 12, 0), {"node2"}, node("node3", 5, 5, 0)});
+     {node("node1", 18, 12, 0), unanswered("node2"), node("node3", 5, 5, 0)});
+  at(6.5, std::nullopt, {node("node1", 18, 12, 0), unanswered("node2"), node("node3", 5, 5, 0)});
   at(7.5,
      std::vector{server("node1", 30, "UP", 2), server("node2", 0, "DOWN", 2), server("node3", 30, "UP", 2)},
-     {node("node1", 18, 12, 0), {"node2"}, node("node3", 5, 5, 0)});
+     {node("node1", 18, 12, 0), unanswered("node2"), node("node3", 5, 5, 0)});
   return r;
 }
 
@@ -257,6 +263,14 @@ TEST(system_side, a_server_added_after_the_start_counts_from_zero) {
       build_system_section(r, start_ms, std::chrono::seconds{1}, std::chrono::milliseconds{300});
   EXPECT_EQ(requests_of(s, "node4"), (std::vector<int64_t>{3}));
   EXPECT_TRUE(s.at("health_changes").as_array().empty());
+}
+
+TEST(system_side, drill_summary_line) {
+  json::value results{{"drill", {{"system", build_system_section(kill_readings(), start_ms, std::chrono::seconds{1},
+                                                                 std::chrono::milliseconds{300})}}}};
+  EXPECT_EQ(system_summary(results),
+            "    system: node2 UP -> DOWN at 2.5s (L4CON); requests per server: node1 90, node2 25, node3 75\n");
+  EXPECT_EQ(system_summary(json::value{{"drill", json::object{}}}), "");
 }
 
 // Nothing listens: every reading is a gap (HAProxy) and an unanswered node; stop() returns them.

@@ -266,10 +266,12 @@ TEST(system_side, a_server_added_after_the_start_counts_from_zero) {
 }
 
 TEST(system_side, drill_summary_line) {
-  json::value results{{"drill", {{"system", build_system_section(kill_readings(), start_ms, std::chrono::seconds{1},
-                                                                 std::chrono::milliseconds{300})}}}};
-  EXPECT_EQ(system_summary(results),
-            "    system: node2 UP -> DOWN at 2.5s (L4CON); requests per server: node1 90, node2 25, node3 75\n");
+  json::value results{{"drill",
+                       {{"system", build_system_section(kill_readings(), start_ms, std::chrono::seconds{1},
+                                                        std::chrono::milliseconds{300})}}}};
+  EXPECT_EQ(
+      system_summary(results),
+      "    system: node2 UP -> DOWN at 2.5s (L4CON); requests per server: node1 90, node2 25, node3 75\n");
   EXPECT_EQ(system_summary(json::value{{"drill", json::object{}}}), "");
 }
 

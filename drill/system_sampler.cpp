@@ -89,13 +89,17 @@ void add_servers(const std::vector<system_reading>& readings, int64_t start_unix
                                                {"status", s.status}});
         }
         if (track.last && health_word(track.last->status) != health_word(s.status)) {
-          // lastchg dates the transition to the second when it happened since the previous reading.
-          double when = t;
-          const double since_s = static_cast<double>(r.unix_ms - track.last_unix_ms) / 1000.0;
-          if (s.last_change_s && static_cast<double>(*s.last_change_s) <= since_s) {
-            when = std::max(seconds_since(track.last_unix_ms, start_unix_ms),
-                            t - static_cast<double>(*s.last_change_s));
+          // It happened after the previous reading and by this one; HAProxy's lastchg (whole seconds of two
+          // truncated clocks: within 1 s of the truth) narrows that. The middle of what is left.
+          double lo = seconds_since(track.last_unix_ms, start_unix_ms), hi = t;
+          if (s.last_change_s) {
+            const double ago = static_cast<double>(*s.last_change_s);
+            if (t - ago - 1 < hi && t - ago + 1 > lo) {
+              lo = std::max(lo, t - ago - 1);
+              hi = std::min(hi, t - ago + 1);
+            }
           }
+          const double when = (lo + hi) / 2;
           changes.push_back(json::object{{"t", std::round(when * 100) / 100},
                                          {"server", s.server},
                                          {"backend", s.backend},

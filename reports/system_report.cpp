@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -226,6 +227,33 @@ double end_of(const run_results& r, const system_view& v) {
   return end;
 }
 
+// Each server's share of the requests per second (%): a server taken out drops to 0 and the others' shares
+// rise, whatever the load does (a spike would flatten the requests chart).
+time_chart_spec share_chart(const system_view& v, double x_max, const std::vector<alert_mark>& marks) {
+  time_chart_spec chart{"chart-system-share",
+                        "Share of the requests per server (HAProxy)",
+                        "% of each second's",
+                        0,
+                        x_max,
+                        {},
+                        marks,
+                        "health change (red: down, green: up)"};
+  std::map<double, double> totals;  // per row's time: the requests of every server
+  for (const auto& s : v.servers) {
+    for (const auto& row : s.rows) totals[row.t] += row.gap ? 0 : row.requests;
+  }
+  for (const auto& s : v.servers) {
+    time_chart_line line{s.name, {}, false};
+    for (const auto& row : s.rows) {
+      const double total = totals[row.t];
+      line.points.emplace_back(row.t - v.interval_s / 2,
+                               row.gap || total <= 0 ? nan : row.requests / total * 100);
+    }
+    chart.lines.push_back(std::move(line));
+  }
+  return chart;
+}
+
 }  // namespace
 
 std::string render_system_markdown(const run_results& r) {
@@ -301,6 +329,7 @@ std::string render_system_html(const run_results& r) {
     requests.marks.push_back({c.t, change_text(c), false, color});
   }
   h += render_time_chart(r, requests);
+  if (v->servers.size() > 1) h += render_time_chart(r, share_chart(*v, x_max, requests.marks));
 
   h += "<table id=\"system-servers\"><tr><th class=\"name\">server</th><th>requests</th><th>5xx</th>";
   const bool faults = !r.chaos.empty();

@@ -207,10 +207,11 @@ TEST(system_side, per_server_requests_gaps_resets_and_health_changes) {
   EXPECT_EQ(first.at("t"), 0.5);
   EXPECT_EQ(first.at("status"), "UP");
   EXPECT_EQ(first.at("sessions"), 1);
-  // One change: UP 1/2 is still UP; DOWN dated by lastchg (1 s before the 3.5 s reading).
+  // One change: UP 1/2 is still UP; DOWN between the readings at 2.5 s and 3.5 s (lastchg 1: between 1.5 s
+  // and 3.5 s): at 3 s.
   const auto& changes = s.at("health_changes").as_array();
   ASSERT_EQ(changes.size(), 1u) << json::serialize(changes);
-  EXPECT_EQ(changes[0], (json::value{{"t", 2.5},
+  EXPECT_EQ(changes[0], (json::value{{"t", 3.0},
                                      {"server", "node2"},
                                      {"backend", "nodes"},
                                      {"from", "UP"},
@@ -255,6 +256,19 @@ TEST(system_side, nothing_happened_has_no_health_change_and_readings_before_the_
   EXPECT_TRUE(none.at("seconds").as_array().empty());
 }
 
+// Across a gap (HAProxy silent from 1.5 s to 4.5 s) lastchg narrows when the change happened: 3 s before the
+// 5.5 s reading, within 1 s: between 1.5 s and 3.5 s.
+TEST(system_side, lastchg_dates_a_change_seen_after_a_gap) {
+  std::vector<system_reading> r{{start_ms + 500, std::vector{server("node1", 5, "UP", 9)}, {}}};
+  for (int i = 1; i <= 4; ++i) r.push_back({start_ms + 500 + i * 1000, std::nullopt, {}});
+  r.push_back({start_ms + 5500, std::vector{server("node1", 5, "DOWN", 3)}, {}});
+  const json::object s =
+      build_system_section(r, start_ms, std::chrono::seconds{1}, std::chrono::milliseconds{300});
+  ASSERT_EQ(s.at("health_changes").as_array().size(), 1u);
+  EXPECT_EQ(s.at("health_changes").at(0).at("t"), 2.5);
+  EXPECT_EQ(s.at("haproxy_gaps"), 4);
+}
+
 TEST(system_side, a_server_added_after_the_start_counts_from_zero) {
   std::vector<system_reading> r{
       {start_ms, std::vector{server("node1", 50, "UP", 1)}, {}},
@@ -271,7 +285,7 @@ TEST(system_side, drill_summary_line) {
                                                         std::chrono::milliseconds{300})}}}};
   EXPECT_EQ(
       system_summary(results),
-      "    system: node2 UP -> DOWN at 2.5s (L4CON); requests per server: node1 90, node2 25, node3 75\n");
+      "    system: node2 UP -> DOWN at 3.0s (L4CON); requests per server: node1 90, node2 25, node3 75\n");
   EXPECT_EQ(system_summary(json::value{{"drill", json::object{}}}), "");
 }
 

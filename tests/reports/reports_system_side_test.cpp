@@ -89,6 +89,7 @@ TEST(reports_system_side, html_draws_requests_per_server_with_the_fault_and_the_
   EXPECT_NE(html.find("<figure class=\"chart\" id=\"chart-system-servers\">"), std::string::npos);
   EXPECT_NE(html.find("<figure class=\"chart\" id=\"chart-system-queue\">"), std::string::npos);
   EXPECT_NE(html.find("<title>node1</title></polyline>"), std::string::npos);
+  EXPECT_NE(html.find("<figure class=\"chart\" id=\"chart-system-share\">"), std::string::npos);
   EXPECT_NE(html.find("stroke=\"#cf222e\""), std::string::npos);  // the DOWN mark in red
   EXPECT_NE(html.find("<title>node2 UP → DOWN (L4CON)</title></line>"), std::string::npos);
   EXPECT_NE(html.find("health change (red: down, green: up)"), std::string::npos);

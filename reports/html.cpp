@@ -191,8 +191,10 @@ std::string render_chart(const chart& c) {
   }
   if (!c.bands.empty()) svg += "<span><i class=\"faultkey\"></i>fault injected</span>";
   if (!c.alerts.empty()) {
-    svg += "<span><i style=\"width:3px;height:12px;background:#9a6700\"></i>" +
-           (c.alerts_legend.empty() ? "alert (red: false alarm)" : xml_escape(c.alerts_legend)) + "</span>";
+    svg += std::string("<span><i style=\"width:3px;height:12px;background:") +
+           (c.alerts_legend.empty() ? "#9a6700\"></i>alert (red: false alarm)"
+                                    : "#cf222e\"></i>" + xml_escape(c.alerts_legend)) +
+           "</span>";
   }
   svg += "</div></figure>\n";
   return svg;

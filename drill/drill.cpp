@@ -25,6 +25,7 @@
 #include "drill/partition_links.h"
 #include "drill/replication_links.h"
 #include "drill/shop_process.h"
+#include "drill/system_sampler.h"
 #include "drill/work_dir.h"
 #include "loadgen/run.h"
 #include "reports/formats.h"
@@ -161,6 +162,7 @@ void print_drill_summary(const json::value& results) {
     }
   }
   if (const std::string rpo = failover_rpo_line(results); !rpo.empty()) std::printf("    %s\n", rpo.c_str());
+  if (const std::string system = system_summary(results); !system.empty()) std::printf("%s", system.c_str());
   if (const std::string alerts = alerts_summary(results); !alerts.empty()) std::printf("%s", alerts.c_str());
   // verify()'s invariants are in the run's summary above (INVARIANTS, a failed one with its evidence):
   // not listed twice.
@@ -366,6 +368,13 @@ int run_drill(const drill_request& request) {
     run.env["BACKUP_URL"] = backup->url();
     run.env["BACKUP_TOKEN"] = backup->token();
   }
+  // The system's side (results.drill.system): HAProxy's and the nodes' own figures, read once a second.
+  std::unique_ptr<system_sampler> sampler;
+  try {
+    sampler = std::make_unique<system_sampler>(sampler_targets_of(shop->topology().as_object()));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede drill: no system side in the results: %s\n", e.what());
+  }
   json::object quiet;
   const uint16_t entry_port = port_of(shop->entry_url());
   const std::string token = shop->admin_token();
@@ -388,6 +397,7 @@ int run_drill(const drill_request& request) {
     if (backup) section["backup"] = backup->record();
     return section;
   }, [&](json::value& results) {
+    if (sampler) add_system_section(results, *sampler);  // before the shop stops
     // --observe (or --shop-arg --observe): the alerts of the run, read before the shop stops its Prometheus.
     if (!shop->topology().as_object().contains("observability")) return;
     if (!request.quiet) std::fprintf(stderr, "stampede drill: reading the alerts from Prometheus\n");

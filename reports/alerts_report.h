@@ -20,6 +20,7 @@ struct alert_mark {
   double t_s = 0;
   std::string label;  // "ShopNodeDown firing"
   bool false_alarm = false;
+  std::string color;  // other marks drawn the same way (a server's health change); empty: the alerts' colours
 };
 std::vector<alert_mark> alert_marks(const run_results& r);
 

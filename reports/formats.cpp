@@ -11,6 +11,7 @@
 #include "reports/alerts_report.h"
 #include "reports/analysis.h"
 #include "reports/recovery.h"
+#include "reports/system_report.h"
 #include "reports/text_util.h"
 
 namespace stampede::reports {
@@ -142,6 +143,7 @@ std::string render_markdown(const run_results& r) {
     }
     md += "\n";
   }
+  md += render_system_markdown(r);  // `stampede drill`: HAProxy's servers, queue, cache, database
   md += render_alerts_markdown(r);  // `stampede drill --observe`
   if (!r.checks.empty()) {
     md += "### Checks\n\n| | check | passes | fails |\n|---|---|--:|--:|\n";

@@ -9,8 +9,10 @@
 #include "reports/alerts_report.h"
 #include "reports/analysis.h"
 #include "reports/formats.h"
+#include "reports/html_chart.h"
 #include "reports/html_metrics.h"
 #include "reports/recovery.h"
+#include "reports/system_report.h"
 #include "reports/text_util.h"
 
 namespace stampede::reports {
@@ -78,6 +80,7 @@ struct chart {
   std::vector<series> lines;
   std::vector<band> bands;
   std::vector<alert_mark> alerts;  // `drill --observe`: a line where each alert fired
+  std::string alerts_legend;       // other marks (render_time_chart); empty: the alerts' legend
   std::vector<axis_tick> x_ticks;  // for non-time axes
 };
 
@@ -136,10 +139,10 @@ std::string render_chart(const chart& c) {
   for (const auto& m : c.alerts) {
     if (m.t_s < c.x_min || m.t_s > c.x_max) continue;
     // Styled inline: reports without alerts keep their stylesheet byte for byte.
+    const char* color = !m.color.empty() ? m.color.c_str() : m.false_alarm ? "#cf222e" : "#9a6700";
     svg += text::format("<line class=\"alert\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"3 2\" "
                         "x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"><title>",
-                        m.false_alarm ? "#cf222e" : "#9a6700", sx(m.t_s), sx(m.t_s), margin_t,
-                        margin_t + ph) +
+                        color, sx(m.t_s), sx(m.t_s), margin_t, margin_t + ph) +
            xml_escape(m.label + (m.false_alarm ? " (false alarm)" : "")) + "</title></line>\n";
   }
   // Y grid and labels.
@@ -188,7 +191,10 @@ std::string render_chart(const chart& c) {
   }
   if (!c.bands.empty()) svg += "<span><i class=\"faultkey\"></i>fault injected</span>";
   if (!c.alerts.empty()) {
-    svg += "<span><i style=\"width:3px;height:12px;background:#9a6700\"></i>alert (red: false alarm)</span>";
+    svg += std::string("<span><i style=\"width:3px;height:12px;background:") +
+           (c.alerts_legend.empty() ? "#9a6700\"></i>alert (red: false alarm)"
+                                    : "#cf222e\"></i>" + xml_escape(c.alerts_legend)) +
+           "</span>";
   }
   svg += "</div></figure>\n";
   return svg;
@@ -468,6 +474,7 @@ std::string render_html(const run_results& r) {
     }
     h += render_chart(vu);
   }
+  h += render_system_html(r);  // `stampede drill`: the system's side (HAProxy, queue, cache, database)
 
   // 4. Per-step table.
   h += "<h2>Steps</h2>\n<p><small>Latency in ms from the intended send time (corrected for coordinated "
@@ -572,6 +579,24 @@ std::string render_html(const run_results& r) {
        " threads · data sent " + std::to_string(r.data_sent_bytes) + " B, received " +
        std::to_string(r.data_received_bytes) + " B</footer>\n</main></body></html>\n";
   return h;
+}
+
+std::string render_time_chart(const run_results& r, const time_chart_spec& spec) {
+  chart c;
+  c.id = spec.id;
+  c.title = spec.title;
+  c.y_unit = spec.unit;
+  c.x_min = spec.x_min;
+  c.x_max = spec.x_max;
+  for (const auto& f : r.chaos) c.bands.push_back({f.start_s, f.end_s.value_or(spec.x_max), f.label});
+  c.alerts = spec.marks;
+  c.alerts_legend = spec.marks_legend;
+  for (const auto& l : spec.lines) {
+    series s{l.name, palette[c.lines.size() % std::size(palette)], {}, l.dashed};
+    for (const auto& [x, y] : l.points) s.points.push_back({x, y});
+    c.lines.push_back(std::move(s));
+  }
+  return render_chart(c);
 }
 
 }  // namespace stampede::reports

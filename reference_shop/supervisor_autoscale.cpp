@@ -310,7 +310,8 @@ void elastic_pool::advance_drains() {
       const bool deleted = answer && (answer->find("Server deleted") != std::string::npos ||
                                       answer->find("No such server") != std::string::npos);
       if (!deleted && steady::now() - m.since < delete_bound) continue;
-      event({{"event", "node_removed"}, {"node", m.name}, {"haproxy_deleted", deleted}});
+      event(
+          {{"event", "node_removed"}, {"node", m.name}, {"reason", m.removal}, {"haproxy_deleted", deleted}});
       std::fprintf(stderr, "stampede shop: autoscale: %s removed\n", m.name.c_str());
       m.name.clear();  // erased below
     }
@@ -333,6 +334,7 @@ void elastic_pool::drop_dead_nodes() {
     runtime("set server nodes/" + m.name + " state maint");
     m.state = phase::removing;
     m.since = steady::now();
+    m.removal = "died";
     changed = true;
   }
   if (changed) {

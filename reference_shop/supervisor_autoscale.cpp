@@ -166,8 +166,11 @@ void elastic_pool::tick() {
     for (const auto& x : s_.children_) {
       if (x.name == m.name && x.alive) c = &x;
     }
-    if (m.state == phase::ready && c != nullptr) ++s.ready_nodes;
-    if (c == nullptr) continue;
+    // Ready: UP in HAProxy (a paused or unreachable node is not capacity, and is not asked for its metrics:
+    // it would hold the tick for the timeout); without an answer from HAProxy, alive.
+    const bool up = !stat_ || (stat_->servers.contains(m.name) && stat_->servers.at(m.name).up());
+    if (m.state == phase::ready && c != nullptr && up) ++s.ready_nodes;
+    if (c == nullptr || !up) continue;
     try {
       http::blocking_client client{"127.0.0.1", c->port, metrics_timeout};
       const auto r = client.get("/metrics");

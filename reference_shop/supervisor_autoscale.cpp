@@ -316,6 +316,7 @@ void elastic_pool::advance_drains() {
       event(
           {{"event", "node_removed"}, {"node", m.name}, {"reason", m.removal}, {"haproxy_deleted", deleted}});
       std::fprintf(stderr, "stampede shop: autoscale: %s removed\n", m.name.c_str());
+      last_buckets_.erase(m.name);
       m.name.clear();  // erased below
     }
   }

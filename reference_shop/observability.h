@@ -1,9 +1,10 @@
 // `stampede shop --observe`: a Prometheus and an Alertmanager (Debian's `prometheus` and
 // `prometheus-alertmanager`) for the shop, on 127.0.0.1 with free ports, their data and generated
-// configuration in DIR/observe. Prometheus scrapes HAProxy's exporter, every node's /metrics and the data
-// tier's exporters (Redis, PostgreSQL) each second and evaluates the rules shipped in reference_shop/observability/ (compiled into the binary, so an
-// installed `stampede` needs no source tree); Alertmanager sends every notification to the supervisor's
-// webhook receiver (alert_webhook.h). docs/SHOP.md, "Observing the shop".
+// configuration in DIR/observe. Prometheus scrapes HAProxy's exporter, every node's /metrics, the payment
+// emulator's, the data tier's exporters (Redis, PostgreSQL) and, with --ha patroni, each Patroni member's
+// REST /metrics, each second, and evaluates the rules shipped in reference_shop/observability/ (compiled into
+// the binary, so an installed `stampede` needs no source tree); Alertmanager sends every notification to the
+// supervisor's webhook receiver (alert_webhook.h). docs/SHOP.md, "Observing the shop".
 //
 // The supervisor owns the processes (it reaps every child): this file renders the configuration, starts
 // each process and waits until it is ready. Thread-safety: one owner thread.

@@ -1,5 +1,6 @@
 // `stampede shop --observe`: the webhook receiver (in this process), Alertmanager and Prometheus, started
-// after HAProxy (every scrape target exists and keeps its port for the shop's life) and stopped first, so
+// after HAProxy (every scrape target exists and keeps its port for the shop's life: nodes, the payment
+// emulator, Patroni's members' REST APIs, the exporters) and stopped first, so
 // that stopping the shop raises no alert; with the data tier's exporters when installed. All are children
 // like the others: reaped by run(), reported when they die (not restarted), stopped with SIGINT (their
 // graceful shutdown), SIGKILLed after 10 s.
@@ -30,6 +31,15 @@ void supervisor::start_observability() {
     // The node itself, not its --node-via proxy: a cut link shows in HAProxy's checks, not as a dead node.
     if (c.role == "node")
       targets.push_back({"shop_node", "127.0.0.1:" + std::to_string(c.port), {{"node", c.name}}});
+  }
+  // The emulator itself, not its --payment-via proxy (as the nodes).
+  if (const child* emulator = find("payment_emulator"))
+    targets.push_back({"payment", "127.0.0.1:" + std::to_string(emulator->port), {}});
+  // --ha patroni: each member's REST API serves /metrics (role, WAL positions, cluster lock), directly
+  // rather than through its --member-links proxy.
+  if (const auto* cluster = data_.cluster()) {
+    for (const auto& m : cluster->members())
+      targets.push_back({"patroni", "127.0.0.1:" + std::to_string(m.rest_port), {{"member", m.name}}});
   }
   auto running = [this](std::string name) {  // names are unique among these children
     return [this, name] {

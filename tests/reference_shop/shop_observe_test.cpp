@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <set>
 #include <thread>
 #include <tuple>
 
@@ -87,9 +88,13 @@ TEST_F(observe_shop_test, a_healthy_shop_is_scraped_and_fires_nothing) {
   EXPECT_FALSE(gone(pid("prometheus")));
   EXPECT_FALSE(gone(pid("alertmanager")));
   EXPECT_EQ(url("alertmanager").rfind("http://127.0.0.1:", 0), 0u);
-  // HAProxy's exporter and both nodes, each scraped and up.
-  ASSERT_TRUE(eventually([&] { return all_targets_up(3); }, 20s))
+  // HAProxy's exporter, both nodes and the payment emulator, each scraped and up.
+  ASSERT_TRUE(eventually([&] { return all_targets_up(4); }, 20s))
       << json::serialize(prometheus_get("/api/v1/targets"));
+  const auto payment =
+      prometheus_get("/api/v1/query?query=payment_in_flight_requests%7Bjob%3D%22payment%22%7D");
+  ASSERT_FALSE(payment.is_null());
+  EXPECT_EQ(payment.at("data").at("result").as_array().size(), 1u) << json::serialize(payment);
   // The shipped drill rules are loaded.
   const auto rules = prometheus_get("/api/v1/rules");
   EXPECT_NE(json::serialize(rules).find("ShopNodeDown"), std::string::npos);
@@ -124,7 +129,7 @@ TEST_F(observe_shop_test, a_healthy_shop_is_scraped_and_fires_nothing) {
 
 TEST_F(observe_shop_test, a_killed_node_fires_node_down_in_prometheus_and_the_webhook) {
   start({"--nodes", "2", "--observe"});
-  ASSERT_TRUE(eventually([&] { return all_targets_up(3); }, 20s))
+  ASSERT_TRUE(eventually([&] { return all_targets_up(4); }, 20s))
       << json::serialize(prometheus_get("/api/v1/targets"));
   const pid_t node2 = static_cast<pid_t>(topology_["nodes"].as_array()[1].at("pid").as_int64());
   ASSERT_EQ(::kill(node2, SIGKILL), 0);
@@ -181,8 +186,8 @@ TEST_F(observe_shop_test, the_data_tier_is_scraped_through_its_exporters) {
   ASSERT_EQ(exporters.size(), 2u) << json::serialize(topology_);
   EXPECT_EQ(exporters[0].at("name"), "redis-exporter");
   EXPECT_EQ(exporters[1].at("name"), "postgres-exporter");
-  // HAProxy, the node, Redis's and PostgreSQL's exporters.
-  ASSERT_TRUE(eventually([&] { return all_targets_up(4); }, 20s))
+  // HAProxy, the node, the payment emulator, Redis's and PostgreSQL's exporters.
+  ASSERT_TRUE(eventually([&] { return all_targets_up(5); }, 20s))
       << json::serialize(prometheus_get("/api/v1/targets"));
   for (const char* query : {"redis_up", "pg_up"}) {
     EXPECT_TRUE(eventually(
@@ -200,6 +205,44 @@ TEST_F(observe_shop_test, the_data_tier_is_scraped_through_its_exporters) {
   pids.push_back(static_cast<pid_t>(topology_["redis"].at("pid").as_int64()));
   stop_and_expect_nothing_left();
   for (pid_t p : pids) EXPECT_TRUE(gone(p)) << "left behind: pid " << p;
+}
+
+// --ha patroni: each member's REST /metrics is a target (job patroni, label member), parsed by Prometheus
+// (the target is up), with one primary among them: ShopDatabaseNoLeader stays quiet.
+TEST_F(observe_shop_test, each_patroni_member_is_scraped) {
+  for (const char* bin : {"/usr/bin/patroni", "/usr/bin/etcd", "/usr/lib/postgresql/15/bin/postgres"}) {
+    if (::access(bin, X_OK) != 0) GTEST_SKIP() << bin << " not installed";
+  }
+  supervisor_ =
+      spawn({"shop", "--port",    "0",    "--kdf",     "minimal",    "--data",   dir_.path().string(),
+             "--db", "postgres",  "--ha", "patroni",   "--replicas", "1",        "--nodes",
+             "1",    "--threads", "1",    "--db-pool", "4",          "--observe"},
+            log_file());
+  entry_ = read_line(supervisor_.stdout_fd, 180s);  // a Patroni cluster forms in ~20 s, more under load
+  ASSERT_EQ(entry_.rfind("http://127.0.0.1:", 0), 0u) << "no entry URL; log:\n" << log();
+  reread_topology();
+  auto number = [&](const std::string& query) {
+    const auto v = prometheus_get("/api/v1/query?query=" + query);
+    if (v.is_null() || v.at("data").at("result").as_array().empty()) return -1.0;
+    return std::stod(
+        std::string{v.at("data").at("result").as_array()[0].at("value").as_array()[1].as_string()});
+  };
+  // count(up{job="patroni"}==1), sum(patroni_primary{job="patroni"})
+  EXPECT_TRUE(eventually([&] { return number("count(up%7Bjob%3D%22patroni%22%7D%3D%3D1)") == 2; }, 20s))
+      << json::serialize(prometheus_get("/api/v1/targets"));
+  EXPECT_TRUE(eventually([&] { return number("sum(patroni_primary%7Bjob%3D%22patroni%22%7D)") == 1; }, 20s));
+  // count by member: both members named
+  const auto members = prometheus_get("/api/v1/query?query=patroni_replica%7Bjob%3D%22patroni%22%7D");
+  ASSERT_FALSE(members.is_null());
+  std::set<std::string> names;
+  for (const auto& r : members.at("data").at("result").as_array())
+    names.insert(std::string{r.at("metric").at("member").as_string()});
+  EXPECT_EQ(names, (std::set<std::string>{"pg1", "pg2"}));
+  for (const auto& [alert, who, state] : alerts()) {
+    EXPECT_NE(alert, "ShopDatabaseNoLeader") << state;
+    EXPECT_NE(alert, "ShopPatroniMemberDown") << state;
+  }
+  stop_and_expect_nothing_left();
 }
 
 TEST_F(observe_shop_test, a_killed_supervisor_takes_prometheus_and_alertmanager_with_it) {

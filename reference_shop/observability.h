@@ -65,6 +65,9 @@ class observability_launcher {
   // configuration cannot be written or fork fails.
   pid_t launch_alertmanager(const std::string& webhook_url);
   pid_t launch_prometheus(const std::vector<scrape_target>& targets);  // after launch_alertmanager
+  // Starts "prometheus" or "alertmanager" again after it died: the same port, configuration and data
+  // directory, so its URL in the topology and its targets' and rules' view stay the same.
+  pid_t relaunch(std::string_view name);
   // An exporter `name` (log dir/NAME.log) listening on a free loopback port (returned in `port`), its
   // secrets in `env` ("NAME=value", the whole environment), never on argv.
   pid_t launch_exporter(const std::string& name, const std::string& bin, std::vector<std::string> argv,
@@ -85,6 +88,9 @@ class observability_launcher {
   std::filesystem::path log_path(std::string_view name) const { return dir_ / (std::string{name} + ".log"); }
 
  private:
+  pid_t spawn_prometheus();
+  pid_t spawn_alertmanager();
+
   observe_options options_;
   std::filesystem::path dir_;
   uint16_t prometheus_port_ = 0, alertmanager_port_ = 0;

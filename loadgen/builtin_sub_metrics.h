@@ -32,8 +32,9 @@ struct builtin_sample_tags {
   std::string_view scenario;
   const std::map<std::string, std::string>* scenario_tags = nullptr;
   const std::map<std::string, std::string>* run_tags = nullptr;
-  std::optional<std::string_view> check;  // checks only
-  std::optional<std::string_view> group;  // checks only ("" outside any group)
+  // Initialised so that designated initialisers may leave them out (-Wmissing-field-initializers).
+  std::optional<std::string_view> check = std::nullopt;  // checks only
+  std::optional<std::string_view> group = std::nullopt;  // checks only ("" outside any group)
   std::optional<std::string_view> tag(std::string_view key) const;
 };
 

@@ -89,8 +89,9 @@ void live_metrics::add(const interval_snapshot& snapshot) {
     errors_by_kind_[i] += static_cast<uint64_t>(snapshot.errors_by_kind[i]);
   iterations_ += static_cast<uint64_t>(snapshot.iterations);
   dropped_iterations_ += static_cast<uint64_t>(snapshot.dropped_iterations);
-  checks_passed_ += static_cast<uint64_t>(snapshot.checks_passed);
-  checks_failed_ += static_cast<uint64_t>(snapshot.checks_failed);
+  const check_counts checks = snapshot.checks_total();
+  checks_passed_ += static_cast<uint64_t>(checks.passes);
+  checks_failed_ += static_cast<uint64_t>(checks.fails);
   custom_.merge(snapshot.custom);
   const auto w = static_cast<size_t>(std::max(0, snapshot.worker));
   if (workers_.size() <= w) workers_.resize(w + 1);

@@ -109,21 +109,42 @@ void worker_metrics::record_group(size_t index, int64_t corrected_us, int64_t du
   ++s.interval_requests;
 }
 
-void worker_metrics::record_check(std::string_view group, std::string_view name, bool ok) {
-  // Checks are few and named by the script; a map lookup per check is cheap next to a request.
-  check_key key{std::string(group), std::string(name)};
-  auto& interval = interval_checks_[key];
-  auto& counts = checks_[std::move(key)];
+size_t worker_metrics::check_index(std::string_view group, std::string_view name) {
+  if (auto it = check_by_key_.find(check_view{group, name}); it != check_by_key_.end()) return it->second;
+  const size_t index = checks_.size();
+  checks_.push_back({check_key{std::string(group), std::string(name)}, {}, {}});
+  check_by_key_.emplace(checks_.back().key, index);
+  return index;
+}
+
+void worker_metrics::record_check(size_t index, bool ok) {
+  check_slot& c = checks_[index];
+  if (c.interval.passes == 0 && c.interval.fails == 0) checks_in_interval_.push_back(index);
   if (ok) {
-    ++counts.passes;
-    ++interval.passes;
-    ++interval_checks_passed_;
+    ++c.total.passes;
+    ++c.interval.passes;
   } else {
-    ++counts.fails;
-    ++interval.fails;
-    ++interval_checks_failed_;
+    ++c.total.fails;
+    ++c.interval.fails;
     ++interval_errors_by_kind_[static_cast<size_t>(error_kind::check_failed)];
   }
+}
+
+std::map<check_key, check_counts> worker_metrics::checks() const {
+  std::map<check_key, check_counts> out;
+  for (const auto& c : checks_) {
+    if (c.total.passes + c.total.fails > 0) out.emplace(c.key, c.total);  // as if indexed when first recorded
+  }
+  return out;
+}
+
+check_counts interval_snapshot::checks_total() const {
+  check_counts total;
+  for (const auto& [key, counts] : checks) {
+    total.passes += counts.passes;
+    total.fails += counts.fails;
+  }
+  return total;
 }
 
 void worker_metrics::record_iteration(size_t scenario, int64_t duration_us, bool failed) {
@@ -167,13 +188,14 @@ interval_snapshot worker_metrics::roll_interval(int64_t second, int worker, int6
     snap.iteration_durations = interval_iteration_durations_;
     interval_iteration_durations_.reset();
   }
-  snap.checks = std::exchange(interval_checks_, {});
+  for (size_t index : checks_in_interval_) {
+    snap.checks.emplace(checks_[index].key, std::exchange(checks_[index].interval, {}));
+  }
+  checks_in_interval_.clear();
   snap.iterations = interval_iterations_;
   snap.dropped_iterations = interval_dropped_;
   interval_iterations_ = 0;
   interval_dropped_ = 0;
-  snap.checks_passed = std::exchange(interval_checks_passed_, 0);
-  snap.checks_failed = std::exchange(interval_checks_failed_, 0);
   snap.vus = vus;
   snap.vus_max = vus_max;
   snap.event_loop_lag = interval_lag_;

@@ -119,9 +119,8 @@ struct interval_snapshot {
   std::array<int64_t, error_kind_count> errors_by_kind{};
   int64_t iterations = 0;
   int64_t dropped_iterations = 0;
-  int64_t checks_passed = 0;
-  int64_t checks_failed = 0;
   std::map<check_key, check_counts> checks;  // this second's, per check (the live view's `checks` thresholds)
+  check_counts checks_total() const;         // over every check of `checks`
   // This second's iteration durations (the live view's iteration_duration thresholds); unset without any.
   std::optional<hdr_histogram> iteration_durations;
   int64_t vus = 0;
@@ -159,7 +158,10 @@ class worker_metrics {
   void track_tags(const std::vector<std::pair<std::string, std::string>>& tags);
   const std::vector<tagged_step>& tagged_steps() const { return tagged_; }
   void record_group(size_t step, int64_t corrected_us, int64_t duration_us);
-  void record_check(std::string_view group, std::string_view name, bool ok);
+  // Returns a stable index for a check (its group path and name), created on first use. Hot path, as
+  // step_index: one hash lookup with string_view keys, no allocation once the check exists.
+  size_t check_index(std::string_view group, std::string_view name);
+  void record_check(size_t check, bool ok);
   void record_iteration(size_t scenario, int64_t duration_us, bool failed);
   void record_dropped(size_t scenario);
   void record_event_loop_lag(int64_t lag_us);
@@ -167,7 +169,8 @@ class worker_metrics {
   // Moves the current second into a snapshot and starts the next one.
   interval_snapshot roll_interval(int64_t second, int worker, int64_t vus, int64_t vus_max);
 
-  std::map<check_key, check_counts>& checks() { return checks_; }
+  // The counts of every check recorded so far, by (group, name): the end-of-run merge (aggregate.cpp).
+  std::map<check_key, check_counts> checks() const;
   std::vector<scenario_counters>& scenarios() { return scenarios_; }
   const hdr_histogram& iteration_durations() const { return iteration_durations_; }
   hdr_histogram& iteration_durations() { return iteration_durations_; }
@@ -194,7 +197,34 @@ class worker_metrics {
   std::unordered_map<std::string, size_t, string_hash, std::equal_to<>> step_by_name_;
   std::vector<std::unique_ptr<step_metrics>> steps_;
   std::vector<size_t> active_in_interval_;
-  std::map<check_key, check_counts> checks_;
+  struct check_slot {
+    check_key key;
+    check_counts total;
+    check_counts interval;  // this second's
+  };
+  struct check_view {
+    std::string_view group, name;
+  };
+  struct check_hash {
+    using is_transparent = void;
+    size_t operator()(const check_view& c) const noexcept {
+      const size_t h = std::hash<std::string_view>{}(c.group);
+      return h ^ (std::hash<std::string_view>{}(c.name) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+    }
+    size_t operator()(const check_key& c) const noexcept { return (*this)(check_view{c.group, c.name}); }
+  };
+  struct check_equal {
+    using is_transparent = void;
+    static check_view view(const check_key& c) noexcept { return {c.group, c.name}; }
+    static check_view view(const check_view& c) noexcept { return c; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return view(a).group == view(b).group && view(a).name == view(b).name;
+    }
+  };
+  std::unordered_map<check_key, size_t, check_hash, check_equal> check_by_key_;
+  std::vector<check_slot> checks_;
+  std::vector<size_t> checks_in_interval_;  // indexes of the checks recorded this second
   std::vector<scenario_counters> scenarios_;
   hdr_histogram iteration_durations_;
   hdr_histogram event_loop_lag_{1, 3'600'000'000, 2};
@@ -202,9 +232,6 @@ class worker_metrics {
   std::array<int64_t, error_kind_count> interval_errors_by_kind_{};
   int64_t interval_iterations_ = 0;
   int64_t interval_dropped_ = 0;
-  int64_t interval_checks_passed_ = 0;
-  int64_t interval_checks_failed_ = 0;
-  std::map<check_key, check_counts> interval_checks_;
   hdr_histogram interval_iteration_durations_;
 };
 

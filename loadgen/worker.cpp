@@ -429,7 +429,7 @@ void worker::exit_group(vu& v) {
 void worker::record_check(vu& v, std::string_view name, bool ok) {
   const std::string_view group =
       v.groups.empty() ? std::string_view() : std::string_view(v.groups.back().path);
-  metrics_.record_check(group, name, ok);
+  metrics_.record_check(metrics_.check_index(group, name), ok);
   if (!metrics_.builtin_subs().empty()) {
     builtin_sample_tags tags = builtin_tags_of(v);
     tags.check = name;

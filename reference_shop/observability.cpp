@@ -114,6 +114,10 @@ pid_t observability_launcher::launch_alertmanager(const std::string& webhook_url
   fs::create_directories(dir_ / "alertmanager-data");
   write_file(alertmanager_config(), render_alertmanager_config(webhook_url, options_.rules));
   alertmanager_port_ = free_loopback_port();
+  return spawn_alertmanager();
+}
+
+pid_t observability_launcher::spawn_alertmanager() {
   // --cluster.listen-address= (empty): no gossip port on every interface; one Alertmanager is the cluster.
   return spawn_as(nullptr, options_.alertmanager_bin,
                   {"alertmanager", "--config.file=" + alertmanager_config().string(),
@@ -129,6 +133,10 @@ pid_t observability_launcher::launch_prometheus(const std::vector<scrape_target>
   write_file(prometheus_config(),
              render_prometheus_config(targets, rule_file().string(), alertmanager_port_));
   prometheus_port_ = free_loopback_port();
+  return spawn_prometheus();
+}
+
+pid_t observability_launcher::spawn_prometheus() {
   return spawn_as(
       nullptr, options_.prometheus_bin,
       {"prometheus", "--config.file=" + prometheus_config().string(),
@@ -136,6 +144,12 @@ pid_t observability_launcher::launch_prometheus(const std::vector<scrape_target>
        "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port_), "--web.enable-lifecycle",
        "--log.level=warn"},
       dir_, log_path("prometheus"), SIGKILL);
+}
+
+pid_t observability_launcher::relaunch(std::string_view name) {
+  if (name == "prometheus" && prometheus_port_ != 0) return spawn_prometheus();
+  if (name == "alertmanager" && alertmanager_port_ != 0) return spawn_alertmanager();
+  throw std::invalid_argument("nothing launched as '" + std::string{name} + "' to start again");
 }
 
 pid_t observability_launcher::launch_exporter(const std::string& name, const std::string& bin,

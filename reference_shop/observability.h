@@ -1,9 +1,10 @@
 // `stampede shop --observe`: a Prometheus and an Alertmanager (Debian's `prometheus` and
 // `prometheus-alertmanager`) for the shop, on 127.0.0.1 with free ports, their data and generated
-// configuration in DIR/observe. Prometheus scrapes HAProxy's exporter, every node's /metrics and the data
-// tier's exporters (Redis, PostgreSQL) each second and evaluates the rules shipped in reference_shop/observability/ (compiled into the binary, so an
-// installed `stampede` needs no source tree); Alertmanager sends every notification to the supervisor's
-// webhook receiver (alert_webhook.h). docs/SHOP.md, "Observing the shop".
+// configuration in DIR/observe. Prometheus scrapes HAProxy's exporter, every node's /metrics, the payment
+// emulator's, the data tier's exporters (Redis, PostgreSQL) and, with --ha patroni, each Patroni member's
+// REST /metrics, each second, and evaluates the rules shipped in reference_shop/observability/ (compiled into
+// the binary, so an installed `stampede` needs no source tree); Alertmanager sends every notification to the
+// supervisor's webhook receiver (alert_webhook.h). docs/SHOP.md, "Observing the shop".
 //
 // The supervisor owns the processes (it reaps every child): this file renders the configuration, starts
 // each process and waits until it is ready. Thread-safety: one owner thread.
@@ -64,6 +65,9 @@ class observability_launcher {
   // configuration cannot be written or fork fails.
   pid_t launch_alertmanager(const std::string& webhook_url);
   pid_t launch_prometheus(const std::vector<scrape_target>& targets);  // after launch_alertmanager
+  // Starts "prometheus" or "alertmanager" again after it died: the same port, configuration and data
+  // directory, so its URL in the topology and its targets' and rules' view stay the same.
+  pid_t relaunch(std::string_view name);
   // An exporter `name` (log dir/NAME.log) listening on a free loopback port (returned in `port`), its
   // secrets in `env` ("NAME=value", the whole environment), never on argv.
   pid_t launch_exporter(const std::string& name, const std::string& bin, std::vector<std::string> argv,
@@ -84,6 +88,9 @@ class observability_launcher {
   std::filesystem::path log_path(std::string_view name) const { return dir_ / (std::string{name} + ".log"); }
 
  private:
+  pid_t spawn_prometheus();
+  pid_t spawn_alertmanager();
+
   observe_options options_;
   std::filesystem::path dir_;
   uint16_t prometheus_port_ = 0, alertmanager_port_ = 0;

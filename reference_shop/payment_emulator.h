@@ -6,6 +6,8 @@
 // (PUT /v1/settings): latency distribution (log-normal from median and p99), failure rate (503, nothing
 // captured), decline rate (402, final), and "charge but lose the response" (captured, then the reply comes
 // only after lose_delay as a 504, i.e. after the caller's deadline).
+// GET /metrics: Prometheus text (payment_* families: capture requests by result, refunds, injected faults,
+// the reply delay as a histogram per route and status, replies in flight, the current settings).
 // Concurrency: common's http::server with asynchronous replies (latency waits on timers, not threads);
 // state under one mutex. Thread-safety: all public methods are thread-safe.
 #pragma once
@@ -15,11 +17,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <queue>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "common/http_server.h"
+#include "reference_shop/metrics.h"
 
 namespace stampede::shop {
 
@@ -61,13 +65,17 @@ class payment_emulator {
   struct capture_request {  // one accepted POST /v1/captures (a new charge or a replay of one)
     size_t charge = 0;      // index into charges_
     bool replayed = false;
-    int64_t at_ms = 0;      // Unix milliseconds
+    int64_t at_ms = 0;  // Unix milliseconds
   };
   void handle_capture(http::request& request, const http::responder& reply);
   void handle_refund(http::request& request, const http::responder& reply);
   http::response captures_response();
   std::chrono::milliseconds latency();
   http::response settings_response();
+  http::response metrics_response();
+  // Every reply of a capture or refund goes through here: counted in the histogram by the delay it is given.
+  void send(const http::responder& reply, std::string_view route, std::chrono::milliseconds delay,
+            http::response response);
 
   emulator_options options_;
   std::mutex mutex_;
@@ -78,6 +86,14 @@ class payment_emulator {
   std::map<int64_t, std::vector<size_t>> by_order_;    // order id -> its charges
   std::map<int64_t, int64_t> declined_;                // order id -> calls
   uint64_t capture_calls_ = 0, failures_ = 0, lost_ = 0, refunds_ = 0;
+  // Capture requests by result (captured, replayed, declined, failed, lost, rejected); refund requests by
+  // result (refunded, repeated, no_charge, rejected).
+  std::map<std::string, uint64_t, std::less<>> capture_results_, refund_results_;
+  duration_histograms durations_;  // the delay each reply was given, per route, method and status
+  // When each delayed reply is due (the earliest on top): those still ahead are in flight.
+  std::priority_queue<std::chrono::steady_clock::time_point,
+                      std::vector<std::chrono::steady_clock::time_point>, std::greater<>>
+      due_;
   std::unique_ptr<http::server> server_;
 };
 

@@ -69,6 +69,7 @@ int supervisor::run(const sigset_t& signals) {
     if (sig == SIGCHLD) reap();
     watch_database();
     if (!watch_haproxy()) return 1;
+    watch_observability();
     respawn_cache();
     serve_restart_requests();
     if (o_.respawn_ms >= 0) respawn_nodes();

@@ -5,7 +5,8 @@
 //   supervisor_topology.cpp  the topology JSON
 //   supervisor_shutdown.cpp  the shutdown path
 //   supervisor_restarts.cpp  restarts asked for by drills' node faults (DIR/restart)
-//   supervisor_observe.cpp   --observe: Prometheus, Alertmanager and the alert webhook receiver
+//   supervisor_observe.cpp   --observe: Prometheus, Alertmanager (restarted when they die) and the alert
+//                            webhook receiver
 //   supervisor_autoscale.cpp --autoscale: the elastic pool of nodes (supervisor_autoscale.h)
 // Concurrency model: one thread; SIGINT, SIGTERM and SIGCHLD are blocked and taken with sigtimedwait, so
 // child exits and stop requests are handled in order in normal code. With --observe the alert webhook's
@@ -43,6 +44,10 @@ namespace stampede::shop::supervision {
 using steady = std::chrono::steady_clock;
 
 inline constexpr int haproxy_max_failed_starts = 5;
+// --observe: Prometheus or Alertmanager restarted at most this many times in a row (one that ran for
+// observe_restart_reset starts a new count); then the shop goes on unobserved.
+inline constexpr int observe_max_restarts = 5;
+inline constexpr std::chrono::seconds observe_restart_reset{60};
 
 struct child {
   // node | payment_emulator | haproxy | haproxy_db | database | cache | prometheus | alertmanager | exporter
@@ -69,7 +74,8 @@ class supervisor {
 
   // Seeds, starts the emulator, the nodes and HAProxy, writes the topology and prints the entry URL.
   void start();
-  // Until SIGINT/SIGTERM: reports deaths, respawns nodes (--respawn-ms) and HAProxy. Returns the exit code.
+  // Until SIGINT/SIGTERM: reports deaths, respawns nodes (--respawn-ms), HAProxy, Prometheus and
+  // Alertmanager. Returns the exit code.
   int run(const sigset_t& signals);
   void shutdown();
 
@@ -85,6 +91,7 @@ class supervisor {
   void check_observability();  // --observe (supervisor_observe.cpp): the binaries exist
   void start_observability();
   void start_data_exporters(std::vector<scrape_target>& targets);
+  void watch_observability();  // one step of run(): Prometheus and Alertmanager back when they die
   void announce();  // topology, entry URL, a line for the operator
   child& start_with_pipe(child c, std::vector<std::string> argv);
   std::vector<std::string> node_argv(int64_t index, uint16_t port) const;
@@ -135,6 +142,14 @@ class supervisor {
   std::map<std::string, steady::time_point> respawn_due_;
   std::optional<steady::time_point> haproxy_due_;
   int haproxy_failures_ = 0;  // failed restarts in a row
+  struct observe_restart {    // --observe: per process (role prometheus | alertmanager)
+    int count = 0;            // restarts in a row
+    int total = 0;
+    std::optional<steady::time_point> due;
+    steady::time_point started = steady::now();
+    bool given_up = false;
+  };
+  std::map<std::string, observe_restart, std::less<>> observe_restarts_;
   steady::time_point roles_checked_ = steady::now();
   bool stopping_ = false;
   bool shut_down_ = false;

@@ -1,8 +1,10 @@
 // `stampede shop --observe`: the webhook receiver (in this process), Alertmanager and Prometheus, started
-// after HAProxy (every scrape target exists and keeps its port for the shop's life) and stopped first, so
+// after HAProxy (every scrape target exists and keeps its port for the shop's life: nodes, the payment
+// emulator, Patroni's members' REST APIs, the exporters) and stopped first, so
 // that stopping the shop raises no alert; with the data tier's exporters when installed. All are children
-// like the others: reaped by run(), reported when they die (not restarted), stopped with SIGINT (their
-// graceful shutdown), SIGKILLed after 10 s.
+// like the others: reaped by run(), reported when they die, stopped with SIGINT (their graceful
+// shutdown), SIGKILLed after 10 s. Prometheus and Alertmanager are started again when they die (same port,
+// configuration and data directory, after a back-off, observe_max_restarts in a row); the exporters are not.
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -30,6 +32,15 @@ void supervisor::start_observability() {
     // The node itself, not its --node-via proxy: a cut link shows in HAProxy's checks, not as a dead node.
     if (c.role == "node")
       targets.push_back({"shop_node", "127.0.0.1:" + std::to_string(c.port), {{"node", c.name}}});
+  }
+  // The emulator itself, not its --payment-via proxy (as the nodes).
+  if (const child* emulator = find("payment_emulator"))
+    targets.push_back({"payment", "127.0.0.1:" + std::to_string(emulator->port), {}});
+  // --ha patroni: each member's REST API serves /metrics (role, WAL positions, cluster lock), directly
+  // rather than through its --member-links proxy.
+  if (const auto* cluster = data_.cluster()) {
+    for (const auto& m : cluster->members())
+      targets.push_back({"patroni", "127.0.0.1:" + std::to_string(m.rest_port), {{"member", m.name}}});
   }
   auto running = [this](std::string name) {  // names are unique among these children
     return [this, name] {
@@ -93,18 +104,70 @@ void supervisor::start_data_exporters(std::vector<scrape_target>& targets) {
   }
 }
 
+// One step of run(): a dead Prometheus or Alertmanager is started again after 100 ms << (restarts in a row),
+// the topology rewritten with its new pid. A process that keeps dying is left dead, said once on stderr.
+void supervisor::watch_observability() {
+  if (!observe_) return;
+  for (auto& c : children_) {
+    if ((c.role != "prometheus" && c.role != "alertmanager") || c.alive) continue;
+    observe_restart& r = observe_restarts_[c.role];
+    if (r.given_up) continue;
+    const auto now = steady::now();
+    if (!r.due) {
+      if (now - r.started >= observe_restart_reset) r.count = 0;
+      if (r.count >= observe_max_restarts) {
+        std::fprintf(stderr,
+                     "stampede shop: %s died %d times in a row; not restarting it again (the shop goes on "
+                     "unobserved; log %s)\n",
+                     c.name.c_str(), r.count + 1, observe_->log_path(c.name).c_str());
+        r.given_up = true;
+        write_topology();
+        continue;
+      }
+      const std::chrono::milliseconds delay{100 << r.count};
+      std::fprintf(stderr, "stampede shop: restarting %s in %lld ms\n", c.name.c_str(),
+                   static_cast<long long>(delay.count()));
+      r.due = now + delay;
+    }
+    if (now < *r.due) continue;
+    r.due.reset();
+    ++r.count;
+    ++r.total;
+    r.started = now;
+    try {
+      c.pid = observe_->relaunch(c.role);
+      c.alive = true;
+      std::fprintf(stderr, "stampede shop: %s restarted (pid %d, http://127.0.0.1:%u)\n", c.name.c_str(),
+                   c.pid, c.port);
+      write_topology();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "stampede shop: restarting %s failed: %s\n", c.name.c_str(), e.what());
+    }
+  }
+}
+
 boost::json::object supervisor::observability_topology() const {
   boost::json::object prometheus, alertmanager;
   boost::json::array exporters;
   for (const auto& c : children_) {
     const std::string url = "http://127.0.0.1:" + std::to_string(c.port);
+    // running false: it died and is not started again (observe_max_restarts in a row).
+    const auto restarts = observe_restarts_.find(c.role);
+    const bool given_up = restarts != observe_restarts_.end() && restarts->second.given_up;
+    const int64_t restarted = restarts == observe_restarts_.end() ? 0 : restarts->second.total;
     if (c.role == "prometheus") {
       prometheus = {{"pid", c.pid},
                     {"url", url},
+                    {"running", !given_up},
+                    {"restarts", restarted},
                     {"config", observe_->prometheus_config().string()},
                     {"rule_file", observe_->rule_file().string()}};
     } else if (c.role == "alertmanager") {
-      alertmanager = {{"pid", c.pid}, {"url", url}, {"config", observe_->alertmanager_config().string()}};
+      alertmanager = {{"pid", c.pid},
+                      {"url", url},
+                      {"running", !given_up},
+                      {"restarts", restarted},
+                      {"config", observe_->alertmanager_config().string()}};
     } else if (c.role == "exporter") {
       exporters.push_back(boost::json::object{{"name", c.name}, {"pid", c.pid}, {"url", url + "/metrics"}});
     }

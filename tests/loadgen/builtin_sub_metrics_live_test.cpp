@@ -11,17 +11,13 @@
 #include "common/hdr_histogram.h"
 #include "loadgen/builtin_sub_metrics.h"
 #include "loadgen/run.h"
-#include "tests/loadgen/run_support.h"
-#include "tests/support/test_server.h"
+#include "tests/loadgen/live_run_support.h"
 
 namespace stampede::loadgen {
 namespace {
 
 namespace json = boost::json;
-using test::make_request;
 using test::run_result;
-using test::run_scenario;
-using test::temp_dir;
 
 results::metric_selector selector(const std::string& text) {
   return results::parse_metric_selector(text, results::metric_catalogue::builtin());
@@ -79,44 +75,7 @@ TEST(builtin_sub_metrics_intervals, rolled_intervals_merge_to_the_whole_run_exac
 
 // ---- through a run against the test server ----
 
-class builtin_sub_metrics_live : public ::testing::Test {
- protected:
-  run_result run(const std::string& script, int threads = 1) {
-    auto request = make_request(dir_.write("live.lua", script), server_.base_url());
-    request.threads = threads;
-    return run_scenario(request, dir_);
-  }
-  static double duration(const run_result& r) {
-    return r.root().at("meta").at("duration_s").to_number<double>();
-  }
-  static const json::object& threshold(const run_result& r, std::string_view metric) {
-    for (const auto& t : r.root().at("thresholds").as_array()) {
-      if (t.at("metric").as_string() == metric) return t.as_object();
-    }
-    throw std::runtime_error("no threshold on " + std::string(metric));
-  }
-  static const json::object* metric(const run_result& r, std::string_view name) {
-    for (const auto& m : r.root().at("metrics").as_array()) {
-      if (m.at("name").as_string() == name) return &m.as_object();
-    }
-    return nullptr;
-  }
-  static std::vector<json::object> series(const run_result& r, std::string_view name) {
-    std::vector<json::object> out;
-    const json::value* rows = r.root().if_contains("metric_intervals");
-    if (rows == nullptr) return out;
-    for (const auto& row : rows->as_array()) {
-      if (row.at("name").as_string() == name) out.push_back(row.as_object());
-    }
-    return out;
-  }
-  static bool not_aborted(const run_result& r) {
-    const json::value* aborted = r.root().at("meta").as_object().if_contains("aborted");
-    return aborted == nullptr || aborted->is_null();
-  }
-  testing::test_server server_;
-  temp_dir dir_;
-};
+using builtin_sub_metrics_live = test::live_run_test;
 
 // Two scenarios for up to `duration`: "slow" iterations sleep 400 ms, "fast" ones 20 ms; in "fast" every
 // third check fails, in "slow" none does.

@@ -10,18 +10,14 @@
 #include "common/hdr_histogram.h"
 #include "loadgen/custom_metrics.h"
 #include "loadgen/run.h"
-#include "tests/loadgen/run_support.h"
-#include "tests/support/test_server.h"
+#include "tests/loadgen/live_run_support.h"
 
 namespace stampede::loadgen {
 namespace {
 
 namespace json = boost::json;
 using results::metric_type;
-using test::make_request;
 using test::run_result;
-using test::run_scenario;
-using test::temp_dir;
 
 // ---- the registry's intervals, without a run ----
 
@@ -122,34 +118,7 @@ TEST(custom_metrics_intervals, seconds_of_several_workers_add_up_by_name) {
 
 // ---- through a run against the test server ----
 
-class custom_metrics_live : public ::testing::Test {
- protected:
-  run_result run(const std::string& script, int threads = 1) {
-    auto request = make_request(dir_.write("live.lua", script), server_.base_url());
-    request.threads = threads;
-    return run_scenario(request, dir_);
-  }
-  static double duration(const run_result& r) {
-    return r.root().at("meta").at("duration_s").to_number<double>();
-  }
-  static const json::object* metric(const run_result& r, std::string_view name) {
-    for (const auto& m : r.root().at("metrics").as_array()) {
-      if (m.at("name").as_string() == name) return &m.as_object();
-    }
-    return nullptr;
-  }
-  static std::vector<json::object> series(const run_result& r, std::string_view name) {
-    std::vector<json::object> out;
-    const json::value* rows = r.root().if_contains("metric_intervals");
-    if (rows == nullptr) return out;
-    for (const auto& row : rows->as_array()) {
-      if (row.at("name").as_string() == name) out.push_back(row.as_object());
-    }
-    return out;
-  }
-  testing::test_server server_;
-  temp_dir dir_;
-};
+using custom_metrics_live = test::live_run_test;
 
 // Two VUs order about 60 times a second (half of them "buy"), for up to 20 s.
 std::string orders_script(std::string_view thresholds, std::string_view duration = "20s") {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <set>
 #include <thread>
 #include <tuple>
 
@@ -87,9 +88,13 @@ TEST_F(observe_shop_test, a_healthy_shop_is_scraped_and_fires_nothing) {
   EXPECT_FALSE(gone(pid("prometheus")));
   EXPECT_FALSE(gone(pid("alertmanager")));
   EXPECT_EQ(url("alertmanager").rfind("http://127.0.0.1:", 0), 0u);
-  // HAProxy's exporter and both nodes, each scraped and up.
-  ASSERT_TRUE(eventually([&] { return all_targets_up(3); }, 20s))
+  // HAProxy's exporter, both nodes and the payment emulator, each scraped and up.
+  ASSERT_TRUE(eventually([&] { return all_targets_up(4); }, 20s))
       << json::serialize(prometheus_get("/api/v1/targets"));
+  const auto payment =
+      prometheus_get("/api/v1/query?query=payment_in_flight_requests%7Bjob%3D%22payment%22%7D");
+  ASSERT_FALSE(payment.is_null());
+  EXPECT_EQ(payment.at("data").at("result").as_array().size(), 1u) << json::serialize(payment);
   // The shipped drill rules are loaded.
   const auto rules = prometheus_get("/api/v1/rules");
   EXPECT_NE(json::serialize(rules).find("ShopNodeDown"), std::string::npos);
@@ -124,7 +129,7 @@ TEST_F(observe_shop_test, a_healthy_shop_is_scraped_and_fires_nothing) {
 
 TEST_F(observe_shop_test, a_killed_node_fires_node_down_in_prometheus_and_the_webhook) {
   start({"--nodes", "2", "--observe"});
-  ASSERT_TRUE(eventually([&] { return all_targets_up(3); }, 20s))
+  ASSERT_TRUE(eventually([&] { return all_targets_up(4); }, 20s))
       << json::serialize(prometheus_get("/api/v1/targets"));
   const pid_t node2 = static_cast<pid_t>(topology_["nodes"].as_array()[1].at("pid").as_int64());
   ASSERT_EQ(::kill(node2, SIGKILL), 0);
@@ -181,8 +186,8 @@ TEST_F(observe_shop_test, the_data_tier_is_scraped_through_its_exporters) {
   ASSERT_EQ(exporters.size(), 2u) << json::serialize(topology_);
   EXPECT_EQ(exporters[0].at("name"), "redis-exporter");
   EXPECT_EQ(exporters[1].at("name"), "postgres-exporter");
-  // HAProxy, the node, Redis's and PostgreSQL's exporters.
-  ASSERT_TRUE(eventually([&] { return all_targets_up(4); }, 20s))
+  // HAProxy, the node, the payment emulator, Redis's and PostgreSQL's exporters.
+  ASSERT_TRUE(eventually([&] { return all_targets_up(5); }, 20s))
       << json::serialize(prometheus_get("/api/v1/targets"));
   for (const char* query : {"redis_up", "pg_up"}) {
     EXPECT_TRUE(eventually(
@@ -202,6 +207,44 @@ TEST_F(observe_shop_test, the_data_tier_is_scraped_through_its_exporters) {
   for (pid_t p : pids) EXPECT_TRUE(gone(p)) << "left behind: pid " << p;
 }
 
+// --ha patroni: each member's REST /metrics is a target (job patroni, label member), parsed by Prometheus
+// (the target is up), with one primary among them: ShopDatabaseNoLeader stays quiet.
+TEST_F(observe_shop_test, each_patroni_member_is_scraped) {
+  for (const char* bin : {"/usr/bin/patroni", "/usr/bin/etcd", "/usr/lib/postgresql/15/bin/postgres"}) {
+    if (::access(bin, X_OK) != 0) GTEST_SKIP() << bin << " not installed";
+  }
+  supervisor_ =
+      spawn({"shop", "--port",    "0",    "--kdf",     "minimal",    "--data",   dir_.path().string(),
+             "--db", "postgres",  "--ha", "patroni",   "--replicas", "1",        "--nodes",
+             "1",    "--threads", "1",    "--db-pool", "4",          "--observe"},
+            log_file());
+  entry_ = read_line(supervisor_.stdout_fd, 180s);  // a Patroni cluster forms in ~20 s, more under load
+  ASSERT_EQ(entry_.rfind("http://127.0.0.1:", 0), 0u) << "no entry URL; log:\n" << log();
+  reread_topology();
+  auto number = [&](const std::string& query) {
+    const auto v = prometheus_get("/api/v1/query?query=" + query);
+    if (v.is_null() || v.at("data").at("result").as_array().empty()) return -1.0;
+    return std::stod(
+        std::string{v.at("data").at("result").as_array()[0].at("value").as_array()[1].as_string()});
+  };
+  // count(up{job="patroni"}==1), sum(patroni_primary{job="patroni"})
+  EXPECT_TRUE(eventually([&] { return number("count(up%7Bjob%3D%22patroni%22%7D%3D%3D1)") == 2; }, 20s))
+      << json::serialize(prometheus_get("/api/v1/targets"));
+  EXPECT_TRUE(eventually([&] { return number("sum(patroni_primary%7Bjob%3D%22patroni%22%7D)") == 1; }, 20s));
+  // count by member: both members named
+  const auto members = prometheus_get("/api/v1/query?query=patroni_replica%7Bjob%3D%22patroni%22%7D");
+  ASSERT_FALSE(members.is_null());
+  std::set<std::string> names;
+  for (const auto& r : members.at("data").at("result").as_array())
+    names.insert(std::string{r.at("metric").at("member").as_string()});
+  EXPECT_EQ(names, (std::set<std::string>{"pg1", "pg2"}));
+  for (const auto& [alert, who, state] : alerts()) {
+    EXPECT_NE(alert, "ShopDatabaseNoLeader") << state;
+    EXPECT_NE(alert, "ShopPatroniMemberDown") << state;
+  }
+  stop_and_expect_nothing_left();
+}
+
 TEST_F(observe_shop_test, a_killed_supervisor_takes_prometheus_and_alertmanager_with_it) {
   start({"--nodes", "1", "--observe"});
   const pid_t prometheus = pid("prometheus"), alertmanager = pid("alertmanager");
@@ -210,6 +253,108 @@ TEST_F(observe_shop_test, a_killed_supervisor_takes_prometheus_and_alertmanager_
   reaped_ = true;
   EXPECT_TRUE(eventually([&] { return gone(prometheus); }, 10s)) << "prometheus outlived the supervisor";
   EXPECT_TRUE(eventually([&] { return gone(alertmanager); }, 10s)) << "alertmanager outlived the supervisor";
+}
+
+// Prometheus and Alertmanager killed (SIGKILL) come back on the same URLs, the topology naming their new
+// pids: Prometheus scrapes again (samples newer than its death) and evaluates the rules, Alertmanager
+// delivers to the webhook (a node killed afterwards reaches alerts.jsonl).
+TEST_F(observe_shop_test, a_killed_prometheus_or_alertmanager_is_started_again_on_its_port) {
+  start({"--nodes", "2", "--observe"});
+  ASSERT_TRUE(eventually([&] { return all_targets_up(4); }, 20s))
+      << json::serialize(prometheus_get("/api/v1/targets"));
+  for (const std::string process : {"prometheus", "alertmanager"}) {
+    const pid_t old = pid(process);
+    const std::string old_url = url(process);
+    const auto killed_at = std::chrono::system_clock::now();
+    ASSERT_EQ(::kill(old, SIGKILL), 0);
+    ASSERT_TRUE(eventually(
+        [&] {
+          reread_topology();
+          return pid(process) != old && !gone(pid(process));
+        },
+        10s))
+        << process << " was not started again:\n"
+        << log();
+    EXPECT_TRUE(gone(old));  // reaped
+    EXPECT_EQ(url(process), old_url);
+    EXPECT_EQ(observability().at(process).at("restarts"), 1);
+    EXPECT_EQ(observability().at(process).at("running"), true);
+    EXPECT_NE(log().find("stampede shop: " + process + " restarted (pid " + std::to_string(pid(process))),
+              std::string::npos)
+        << log();
+    // Ready on its port, and Prometheus scrapes every target again: each one's last sample is newer than
+    // the kill (the same data directory: the series before it are still there).
+    EXPECT_TRUE(eventually(
+        [&] {
+          try {
+            http::blocking_client c{"127.0.0.1", port_of(old_url), 2s};
+            return c.get("/-/ready").status == 200;
+          } catch (const std::exception&) {
+            return false;
+          }
+        },
+        20s))
+        << process << " not ready again";
+    const double killed_s = std::chrono::duration<double>(killed_at.time_since_epoch()).count();
+    EXPECT_TRUE(eventually(
+        [&] {
+          const auto v =
+              prometheus_get("/api/v1/query?query=min(timestamp(up%3D%3D1))%20and%20count(up%3D%3D1)%3D%3D4");
+          if (v.is_null() || v.at("data").at("result").as_array().empty()) return false;
+          return std::stod(std::string{
+                     v.at("data").at("result").as_array()[0].at("value").as_array()[1].as_string()}) >
+                 killed_s;
+        },
+        20s))
+        << json::serialize(prometheus_get("/api/v1/targets"));
+  }
+  // The whole chain after both restarts: node2 killed, ShopNodeDown in the webhook log.
+  const pid_t node2 = static_cast<pid_t>(topology_["nodes"].as_array()[1].at("pid").as_int64());
+  ASSERT_EQ(::kill(node2, SIGKILL), 0);
+  EXPECT_TRUE(eventually(
+      [&] { return webhook_log().find("\"alertname\":\"ShopNodeDown\"") != std::string::npos; }, 30s))
+      << webhook_log() << log();
+  const auto pids = all_pids();
+  stop_and_expect_nothing_left();
+  for (pid_t p : pids) {
+    if (p != node2) {
+      EXPECT_TRUE(gone(p)) << "left behind: pid " << p;
+    }
+  }
+}
+
+// A Prometheus that keeps dying is started again observe_max_restarts (5) times in a row, then left dead
+// with a line on stderr and `running: false` in the topology; the shop goes on.
+TEST_F(observe_shop_test, prometheus_restarts_are_bounded) {
+  start({"--nodes", "1", "--observe"});
+  for (int kill = 1; kill <= 6; ++kill) {
+    const pid_t current = pid("prometheus");
+    ASSERT_EQ(::kill(current, SIGKILL), 0);
+    if (kill == 6) break;
+    ASSERT_TRUE(eventually(
+        [&] {
+          reread_topology();
+          return pid("prometheus") != current;
+        },
+        10s))
+        << "restart " << kill << ":\n"
+        << log();
+    EXPECT_EQ(observability().at("prometheus").at("restarts"), kill);
+  }
+  ASSERT_TRUE(eventually(
+      [&] {
+        reread_topology();
+        return observability().at("prometheus").at("running") == false;
+      },
+      10s))
+      << log();
+  EXPECT_NE(log().find("prometheus died 6 times in a row; not restarting it again"), std::string::npos)
+      << log();
+  EXPECT_TRUE(gone(pid("prometheus")));
+  EXPECT_EQ(observability().at("alertmanager").at("running"), true);
+  http::blocking_client entry{"127.0.0.1", port_of(entry_), 5s};
+  EXPECT_EQ(entry.get("/api/products/1").status, 200);  // the shop goes on
+  stop_and_expect_nothing_left();
 }
 
 TEST_F(observe_shop_test, observe_flags_without_observe_are_usage_errors) {

@@ -194,7 +194,8 @@ json::value build_results(const synthetic_run& run) {
     doc.timeseries.push_back({t, requests, a.errors, ms(corrected.value_at_percentile(50)),
                               ms(corrected.value_at_percentile(90)), ms(corrected.value_at_percentile(99)),
                               ms(corrected.max()), run.vus, requests, 0,
-                              results::counters(a.kinds.begin(), a.kinds.end())});
+                              results::counters(a.kinds.begin(), a.kinds.end()),
+                              /*vus_max=*/std::nullopt, /*max_event_loop_lag_ms=*/std::nullopt});
   }
   // Second by second, steps in document order.
   std::vector<std::string> order = run.steps;

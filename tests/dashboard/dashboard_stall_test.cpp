@@ -1,15 +1,19 @@
 // The live dashboard does not hold up the run: clients that connect to `stampede run --dashboard` and never
 // read, more than the server takes (16), some asking for the page and the events pipelined, some silent;
-// every second of the load still has its requests and the run ends in time with exit 0.
+// every second of the load still has its requests and the run ends in time with exit 0. And a bad or busy
+// --dashboard address is a usage error.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "tests/dashboard/dashboard_run.h"
@@ -17,6 +21,7 @@
 namespace {
 
 namespace json = boost::json;
+using namespace std::chrono_literals;
 using stampede::testing::read_text;
 
 const std::string binary = STAMPEDE_BINARY;
@@ -62,6 +67,33 @@ TEST(dashboard_e2e, clients_that_never_read_do_not_stall_the_run) {
   for (size_t i = 0; i < 6; ++i)
     EXPECT_GT(seconds[i].at("requests").to_number<int64_t>(), 0) << "second " << i;
   EXPECT_LT(results.at("meta").at("duration_s").to_number<double>(), 6.0 + 1.0);
+}
+
+}  // namespace
+
+namespace {
+
+// A --dashboard that cannot be served is a usage error naming the flag, before the script runs.
+TEST(dashboard_cli, a_bad_or_busy_address_is_a_usage_error_naming_the_flag) {
+  stampede::testing::temp_dir dir("stampede-dashboard-cli");
+  {
+    std::ofstream(dir.path() / "s.lua") << "options = { vus = 1, iterations = 1 }\nfunction default() end\n";
+  }
+  const auto run = [&](const std::string& address) {
+    const int code = stampede::testing::run_bounded(
+        {binary, "run", (dir.path() / "s.lua").string(), "--dashboard", address, "-q"},
+        dir.path() / "cli.log", 30s);
+    return std::pair{code, read_text(dir.path() / "cli.log")};
+  };
+  auto [code, log] = run("localhost:8089");
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(log.find("--dashboard 'localhost:8089' needs an IP address"), std::string::npos) << log;
+
+  stampede::testing::test_server busy;  // its port is taken
+  const std::string taken = busy.base_url().substr(std::string("http://").size());
+  std::tie(code, log) = run(taken);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(log.find("--dashboard " + taken + ": cannot listen"), std::string::npos) << log;
 }
 
 }  // namespace

@@ -141,6 +141,7 @@ class coordinator {
   std::unique_ptr<live_metrics_endpoint> metrics_endpoint_;  // --metrics-listen; serves until the run ends
   std::unique_ptr<dashboard::server> dashboard_;             // --dashboard; serves until the run ends
   int64_t dashboard_second_ = -1;                            // the last second it was given
+  dashboard::live_update dashboard_totals_;                  // what the seconds given so far add up to
 };
 
 }  // namespace stampede::loadgen::run_detail

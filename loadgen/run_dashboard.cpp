@@ -75,6 +75,9 @@ void coordinator::publish_dashboard(bool load_ended) {
       if (row.errors_by_kind[k] > 0)
         s.errors_by_kind[std::string(to_string(static_cast<error_kind>(k)))] = row.errors_by_kind[k];
     }
+    for (const auto& [kind, n] : s.errors_by_kind) dashboard_totals_.errors_by_kind[kind] += n;
+    dashboard_totals_.vus = row.vus;
+    dashboard_totals_.vus_max = std::max(dashboard_totals_.vus_max, row.vus_max);
     dashboard_second_ = row.second;
     u.seconds.push_back(std::move(s));
   }
@@ -82,14 +85,9 @@ void coordinator::publish_dashboard(bool load_ended) {
 
   u.elapsed_s = elapsed_s();
   u.planned_duration_s = planned_duration_s_;
-  for (const auto& [second, row] : rows_) {
-    for (size_t k = 1; k < error_kind_count; ++k) {
-      if (row.errors_by_kind[k] > 0)
-        u.errors_by_kind[std::string(to_string(static_cast<error_kind>(k)))] += row.errors_by_kind[k];
-    }
-    u.vus_max = std::max(u.vus_max, row.vus_max);
-    if (second <= dashboard_second_) u.vus = row.vus;
-  }
+  u.errors_by_kind = dashboard_totals_.errors_by_kind;
+  u.vus = dashboard_totals_.vus;
+  u.vus_max = dashboard_totals_.vus_max;
   u.requests = live_.all_requests->requests;
   u.errors = live_.all_requests->errors;
   u.latency = latency_of(live_.all_requests->corrected);

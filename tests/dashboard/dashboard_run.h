@@ -18,9 +18,12 @@ namespace stampede::testing {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
+// The load lasts long enough for a browser started after it to read the page twice, 2 s apart, before it
+// ends (load_seconds).
+inline constexpr int load_seconds = 8;
 inline constexpr const char* dashboard_script = R"lua(
 options = {
-  vus = 4, duration = "6s",
+  vus = 4, duration = "8s",
   thresholds = { http_req_duration = { "p(95)<5000" }, http_req_failed = { "rate<0.5" } },
   chaos = { { at = "2s", duration = "2s", fault = "latency", target = "target", latency = 30,
               label = "target +30ms" } },

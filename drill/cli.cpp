@@ -10,6 +10,7 @@
 
 #include "common/cli_args.h"
 #include "common/duration.h"
+#include "dashboard/server.h"
 #include "drill/capacity.h"
 #include "drill/drill.h"
 #include "loadgen/live_metrics.h"
@@ -38,6 +39,9 @@ const cli::command drill_spec{
      {"--metrics-listen", {}, "IP:PORT",
       "serve the load generator's live metrics at http://IP:PORT/metrics during the\n"
       "load (see stampede run --help)"},
+     {"--dashboard", {}, "IP:PORT",
+      "serve the live dashboard at http://IP:PORT/ during the load (see stampede run\n"
+      "--help)"},
      {"--quiet", {}, {}, "no progress output"},
      {"--observe", {}, {},
       "reference shop only: `stampede shop --observe` (Prometheus, Alertmanager) and\n"
@@ -137,6 +141,13 @@ drill_request read_drill(const cli::parsed_args& a) {
   if (auto v = a.value("--metrics-listen")) {
     try {
       r.metrics_listen = loadgen::parse_metrics_listen(*v);
+    } catch (const std::invalid_argument& e) {
+      throw usage_error(e.what());
+    }
+  }
+  if (auto v = a.value("--dashboard")) {
+    try {
+      r.dashboard_listen = dashboard::parse_listen_address(*v, "--dashboard");
     } catch (const std::invalid_argument& e) {
       throw usage_error(e.what());
     }

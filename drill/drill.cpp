@@ -203,6 +203,7 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
   for (const auto& [k, v] : request.env) run.env[k] = v;  // -e wins over what the drill passes
   run.quiet = request.quiet;
   run.metrics_listen = request.metrics_listen;
+  run.dashboard_listen = request.dashboard_listen;
   run.quiesce_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.quiet_timeout);
   json::value final_results;
   run.finish_results = [&](json::value& results) {

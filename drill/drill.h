@@ -45,6 +45,7 @@ struct drill_request {
   bool quiet = false;
   bool observe = false;  // reference shop only: `stampede shop --observe`, alerts per fault (drill/alerts.h)
   std::optional<host_port> metrics_listen;  // the generator's live metrics (loadgen/live_metrics.h)
+  std::optional<host_port> dashboard_listen;  // the live dashboard (dashboard/server.h)
   // The user's own system instead of a fresh reference shop: its URL (default: the topology's entry_url)
   // and a topology file naming its links and nodes (optional).
   std::string target;

@@ -9,6 +9,7 @@
 
 #include "common/cli_args.h"
 #include "common/duration.h"
+#include "dashboard/server.h"
 #include "loadgen/live_metrics.h"
 
 namespace stampede::loadgen {
@@ -49,6 +50,9 @@ const cli::command spec{
      {"--metrics-listen", {}, "IP:PORT",
       "serve the generator's live metrics (Prometheus text) at http://IP:PORT/metrics\n"
       "during the run, e.g. 127.0.0.1:9464 (docs/SCENARIOS.md, Live metrics)"},
+     {"--dashboard", {}, "IP:PORT",
+      "serve a live dashboard (the report's charts, thresholds, steps; updated every\n"
+      "second) at http://IP:PORT/ during the run (docs/REPORTS.md, Live dashboard)"},
      {"--quiet", "-q", {}, "no progress line and no banner"}},
     "Exit codes: 0 ok, 2 bad usage, 98 an invariant failed (verify), 99 thresholds crossed, 104 invalid options,\n"
     "105 interrupted, 107 script error, 108 aborted by the script. When several apply:\n"
@@ -117,6 +121,13 @@ std::optional<run_request> parse(std::span<char* const> args) {
   if (auto v = a.value("--metrics-listen")) {
     try {
       request.metrics_listen = parse_metrics_listen(*v);
+    } catch (const std::invalid_argument& e) {
+      throw usage_error(e.what());
+    }
+  }
+  if (auto v = a.value("--dashboard")) {
+    try {
+      request.dashboard_listen = dashboard::parse_listen_address(*v, "--dashboard");
     } catch (const std::invalid_argument& e) {
       throw usage_error(e.what());
     }

@@ -73,8 +73,12 @@ void signal_guard::wake() const { pthread_kill(coordinator_, SIGURG); }
 // summary, and the exit code.
 int coordinator::run(const report_writer& write_reports) {
   if (request_.metrics_listen && !(metrics_endpoint_ = open_live_metrics(request_))) return exit_usage;
+  if (request_.dashboard_listen && !open_dashboard()) return exit_usage;
   plan_from_request();
-  if (const int code = start(write_reports); code >= 0) return code;
+  if (const int code = start(write_reports); code >= 0) {
+    finish_dashboard(code);
+    return code;
+  }
   announce();
   const double duration_s = load();
   after_load();
@@ -83,7 +87,9 @@ int coordinator::run(const report_writer& write_reports) {
   write_outputs(results, write_reports);
   if (!handle_summary(results)) print_summary(results, verdicts);
   print_script_errors();
-  return outcome(verdicts);
+  const int code = outcome(verdicts);
+  finish_dashboard(code);
+  return code;
 }
 
 // What the command line decided; the script's options come in start().
@@ -302,6 +308,7 @@ double coordinator::load() {
   if (ended == plan_.start) ended = steady::now();
   const double duration_s = std::chrono::duration<double>(ended - plan_.start).count();
   take_snapshots();
+  publish_dashboard(true);
   print_live_line(true);
   if (abort_reason_.empty()) {  // a worker that stopped in the load's last moments, before the next poll
     for (auto& w : workers_) {
@@ -589,6 +596,7 @@ void coordinator::take_snapshots() {
     live_.add_interval(snapshot);
     if (metrics_endpoint_) metrics_endpoint_->metrics().add(snapshot);
   }
+  publish_dashboard(false);
 }
 
 }  // namespace run_detail

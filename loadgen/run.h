@@ -73,6 +73,10 @@ struct run_request {
   // a free one, given to `metrics_listening` (e.g. for tests) once it listens.
   std::optional<host_port> metrics_listen;
   std::function<void(uint16_t port)> metrics_listening;
+  // --dashboard: serve the live dashboard (dashboard/server.h) there for the whole run; a port of 0 picks
+  // a free one, given to `dashboard_listening` once it listens.
+  std::optional<host_port> dashboard_listen;
+  std::function<void(uint16_t port)> dashboard_listening;
 
   // For embedders (stampede drill, stampede capacity); all optional.
   // Fault proxies the caller created (e.g. on a shop's internal links): network faults may target them;

@@ -14,6 +14,7 @@
 
 #include <boost/json.hpp>
 
+#include "dashboard/server.h"
 #include "loadgen/aggregate.h"
 #include "loadgen/chaos_timeline.h"
 #include "loadgen/live_metrics.h"
@@ -83,6 +84,10 @@ class coordinator {
   void drive_timeline();
   void take_snapshots();
   bool poll_thresholds(steady::time_point& next_check);
+  // --dashboard (run_dashboard.cpp).
+  bool open_dashboard();
+  void publish_dashboard(bool load_ended);
+  void finish_dashboard(int code);
   void note_worker_stop(const worker& w);
   bool quiesce();
   void verify();
@@ -134,6 +139,9 @@ class coordinator {
   boost::json::array history_json_;
   int64_t history_dropped_ = 0;
   std::unique_ptr<live_metrics_endpoint> metrics_endpoint_;  // --metrics-listen; serves until the run ends
+  std::unique_ptr<dashboard::server> dashboard_;             // --dashboard; serves until the run ends
+  int64_t dashboard_second_ = -1;                            // the last second it was given
+  dashboard::live_update dashboard_totals_;                  // what the seconds given so far add up to
 };
 
 }  // namespace stampede::loadgen::run_detail

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "reports/results.h"
+#include "reports/svg_chart.h"
 
 namespace stampede::reports {
 
@@ -16,12 +17,6 @@ std::string render_alerts_html(const run_results& r);
 
 // Marks for the time charts: each alert episode at its firing time (its pending time when it never fired),
 // in seconds since the run's start; false_alarm when it started outside every fault's window.
-struct alert_mark {
-  double t_s = 0;
-  std::string label;  // "ShopNodeDown firing"
-  bool false_alarm = false;
-  std::string color;  // other marks drawn the same way (a server's health change); empty: the alerts' colours
-};
 std::vector<alert_mark> alert_marks(const run_results& r);
 
 }  // namespace stampede::reports

@@ -1,0 +1,5 @@
+# Included by ctest after the discovered tests (tests/dashboard/CMakeLists.txt): the Chromium test gets the
+# label `chromium` beside `dashboard`, so that `ctest -LE chromium` can leave it out.
+set_tests_properties(
+  "dashboard_e2e.the_page_updates_live_in_headless_chromium_and_links_the_report_at_the_end"
+  PROPERTIES LABELS "dashboard;chromium")

@@ -1,0 +1,69 @@
+-- Game day: a flash sale, ten times the buyers within seconds, on fixed capacity or an autoscaled shop.
+-- Buyers arrive at BASE_RATE a second (ramping-arrival-rate); at STEP_AT the rate climbs to
+-- BASE_RATE x FACTOR over RAMP, holds for HOLD, falls back over RAMP and stays at BASE_RATE for TAIL. Each
+-- buyer logs in (once per VU), opens a product page and checks out (lib/shop.lua, recorded in the history);
+-- a small browsing crowd stays throughout. Run it three times, the shop's capacity the only difference:
+--   stampede drill scenarios/gameday_autoscale_flash_sale.lua                                  (fixed)
+--   ... --shop-arg --autoscale --shop-arg rule        --shop-arg --max-nodes --shop-arg 6       (rule)
+--   ... --shop-arg --autoscale --shop-arg predictive  --shop-arg --max-nodes --shop-arg 6       (predictive)
+-- scripts/gameday-autoscale.sh does so and renders the three side by side (`stampede report --autoscale`).
+-- Hypothesis: fixed capacity breaks the checkout SLO for most of the surge; the rule autoscaler adds nodes
+-- after its metrics cross their targets (time to scale: decision + node start + HAProxy's checks, several
+-- seconds) and cuts the SLO-violation seconds at a higher cost in node-seconds; the predictive one sees the
+-- rate's trend and scales sooner (shorter time to scale, fewer violation seconds) for a similar cost; both
+-- scale back in after the sale. Nodes come and go (drained before removal) without losing an acknowledged
+-- order. The SLO (the `--@autoscale` line): each second's checkout (POST /api/orders) p99 <= 1000 ms and
+-- error ratio <= 1%; the drill's results.drill.autoscale has time to scale (the step -> the first request
+-- HAProxy sent to a node added at or after it), SLO-violation seconds, node-seconds, peak nodes, decisions
+-- and lost acknowledged orders (docs/DRILLS.md, "Autoscaling").
+-- Pass: the shop's 5 invariants (`stampede drill` exits 0 or 99, never 98); the elasticity figures are a
+-- report, compared across the three runs, not a verdict.
+-- Knobs (-e): BASE_RATE=5, FACTOR=10, STEP_AT=20s, RAMP=3s, HOLD=40s, TAIL=30s, BROWSERS=4, MAX_VUS=300.
+-- Short form (CI, drill_autoscale_gameday_test): -e BASE_RATE=3 -e STEP_AT=5s -e RAMP=2s -e HOLD=6s -e TAIL=4s.
+--@shop --lease-ms 2000
+--@autoscale scenario=flash p99_ms=1000 error_ratio=0.01
+local gameday = require("lib.gameday")
+local checkers = require("lib.checkers")
+local shop = require("lib.shop")
+
+local base = tonumber(env.BASE_RATE or "5")
+local peak = base * tonumber(env.FACTOR or "10")
+local step_at, ramp, hold, tail = env.STEP_AT or "20s", env.RAMP or "3s", env.HOLD or "40s", env.TAIL or "30s"
+local total_s = gameday.seconds(step_at) + 2 * gameday.seconds(ramp) + gameday.seconds(hold) + gameday.seconds(tail)
+
+options = {
+  scenarios = {
+    browse = { executor = "constant-vus", vus = tonumber(env.BROWSERS or "4"), duration = total_s .. "s",
+               exec = "browse" },
+    -- The step the analysis measures from: the first doubling of this planned rate (STEP_AT).
+    flash = { executor = "ramping-arrival-rate", startRate = base, timeUnit = "1s",
+              preAllocatedVUs = math.max(10, base * 2), maxVUs = tonumber(env.MAX_VUS or "300"),
+              stages = {
+                { duration = step_at, target = base },
+                { duration = ramp, target = peak },
+                { duration = hold, target = peak },
+                { duration = ramp, target = base },
+                { duration = tail, target = base },
+              },
+              exec = "buy", gracefulStop = "15s" },
+  },
+  timeout = env.TIMEOUT or "15s",
+  -- The invariants are the verdict; these only guard against a run that did not happen.
+  thresholds = { http_reqs = { "count>10" }, http_req_failed = { "rate<0.5" } },
+}
+
+browse = gameday.browse
+
+-- A buyer: a product page, then a checkout with an idempotency key (retried once with the same key when
+-- the answer is unknown, as a careful client does).
+function buy()
+  if not me then me = shop.login(1000 - vu.id % 500) end
+  if not me then return end
+  local product = math.random(2, 300)
+  http.get("/api/products/" .. product, { name = "GET /api/products/{id}" })
+  shop.order(me, { { product_id = product, qty = 1 } }, "as-" .. vu.id .. "-" .. vu.iteration, 1)
+end
+
+function verify(history)
+  return checkers.shop(history)
+end

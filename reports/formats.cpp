@@ -9,6 +9,7 @@
 
 #include "common/hdr_histogram.h"
 #include "reports/alerts_report.h"
+#include "reports/autoscale_report.h"
 #include "reports/analysis.h"
 #include "reports/recovery.h"
 #include "reports/text_util.h"
@@ -142,7 +143,8 @@ std::string render_markdown(const run_results& r) {
     }
     md += "\n";
   }
-  md += render_alerts_markdown(r);  // `stampede drill --observe`
+  md += render_alerts_markdown(r);     // `stampede drill --observe`
+  md += render_autoscale_markdown(r);  // the autoscale game day (results.drill.autoscale)
   if (!r.checks.empty()) {
     md += "### Checks\n\n| | check | passes | fails |\n|---|---|--:|--:|\n";
     for (const auto& c : r.checks) {

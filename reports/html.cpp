@@ -7,6 +7,7 @@
 
 #include "common/hdr_histogram.h"
 #include "reports/alerts_report.h"
+#include "reports/autoscale_report.h"
 #include "reports/analysis.h"
 #include "reports/formats.h"
 #include "reports/html_metrics.h"
@@ -467,6 +468,15 @@ std::string render_html(const run_results& r) {
       vu.lines.push_back(std::move(d));
     }
     h += render_chart(vu);
+    if (const auto curve = autoscale_node_curve(r); !curve.empty()) {  // the autoscale game day
+      const std::string mode = autoscale_mode(r);
+      chart nc =
+          base("chart-nodes", "Shop nodes alive (" + (mode == "off" ? "fixed capacity" : mode) + ")", "nodes");
+      series n{"nodes", palette[2], {}, false};
+      for (const auto& [t, nodes] : curve) n.points.push_back({t, nodes});
+      nc.lines.push_back(std::move(n));
+      h += render_chart(nc);
+    }
   }
 
   // 4. Per-step table.
@@ -537,6 +547,7 @@ std::string render_html(const run_results& r) {
     h += "</table>\n";
   }
   h += render_alerts_html(r);  // `stampede drill --observe`: alerts per fault, false alarms, missed faults
+  h += render_autoscale_html(r);  // the autoscale game day: time to scale, SLO seconds, node-seconds
 
   // 7. Errors and checks.
   bool any_error = false;

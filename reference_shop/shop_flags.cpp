@@ -122,6 +122,20 @@ const cli::command& shop_spec() {
            "the shipped rule set: drill (windows and for: divided by 60) or production (default drill)"},
           {"--prometheus", {}, "PATH", "the Prometheus binary (default /usr/bin/prometheus)"},
           {"--alertmanager", {}, "PATH", "the Alertmanager binary (default /usr/bin/prometheus-alertmanager)"},
+          {"--autoscale", {}, "rule|predictive|off",
+           "add and remove nodes at run time (docs/SHOP.md, \"Elastic scaling\"); events in\n"
+           "DIR/autoscale.jsonl (default off)"},
+          {"--min-nodes", {}, "N", "--autoscale: never fewer nodes (default --nodes)"},
+          {"--max-nodes", {}, "N", "--autoscale: never more nodes, 1..64 (default 2 x --nodes)"},
+          {"--autoscale-target-in-flight", {}, "N", "requests in flight per node to keep (default 8)"},
+          {"--autoscale-p99-ms", {}, "MS", "a p99 above it adds a node (default 500; 0: never)"},
+          {"--autoscale-tick-ms", {}, "MS", "how often the autoscaler decides (default 1000)"},
+          {"--autoscale-out-cooldown-ms", {}, "MS", "no scale-out sooner after a scale-out (default 5000)"},
+          {"--autoscale-in-cooldown-ms", {}, "MS", "no scale-in sooner after any scaling (default 30000)"},
+          {"--autoscale-stabilisation-ms", {}, "MS",
+           "scale in only after the load stayed below the band this long (default 30000)"},
+          {"--autoscale-in-band", {}, "R", "scale in only below R x the target, 0.05..0.95 (default 0.6)"},
+          {"--autoscale-drain-ms", {}, "MS", "a draining node's requests get this long (default 10000)"},
       }),
       "Exit: 0 stopped by SIGINT/SIGTERM; 1 could not start, or HAProxy died and could not be restarted;\n"
       "2 bad command line."};

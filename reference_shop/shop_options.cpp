@@ -167,6 +167,7 @@ shop_options parse_shop_options(const arg_list& a) {
   parse_links(a, o);
   parse_edge(a, o.edge);
   parse_observe(a, o);
+  o.autoscale = parse_autoscale_options(a, o.nodes, o.lb);
   make_data_directory(a, o);
   o.cache = parse_cache_tier_options(a, o.data);
   o.data_links = parse_data_link_options(a, o.nodes, o.db_kind, o.cache.kind);

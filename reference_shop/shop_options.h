@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "reference_shop/autoscale_options.h"
 #include "reference_shop/cache_tier.h"
 #include "reference_shop/data_links.h"
 #include "reference_shop/haproxy_config.h"
@@ -37,6 +38,7 @@ struct shop_options {
   data_link_options data_links;  // --db-port, --db-via, --redis-port, --redis-via (data_links.h)
   bool observe = false;           // --observe: Prometheus + Alertmanager (observability.h)
   observe_options observability;  // --observe-rules, --prometheus, --alertmanager
+  autoscale_options autoscale;    // --autoscale, --min-nodes, --max-nodes, --autoscale-*
 };
 
 // Throws std::invalid_argument for a bad flag (usage error), std::runtime_error for the environment

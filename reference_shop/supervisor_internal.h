@@ -6,6 +6,7 @@
 //   supervisor_shutdown.cpp  the shutdown path
 //   supervisor_restarts.cpp  restarts asked for by drills' node faults (DIR/restart)
 //   supervisor_observe.cpp   --observe: Prometheus, Alertmanager and the alert webhook receiver
+//   supervisor_autoscale.cpp --autoscale: the elastic pool of nodes (supervisor_autoscale.h)
 // Concurrency model: one thread; SIGINT, SIGTERM and SIGCHLD are blocked and taken with sigtimedwait, so
 // child exits and stop requests are handled in order in normal code. With --observe the alert webhook's
 // server adds a thread (created with those signals blocked) that touches nothing but its own log file.
@@ -35,6 +36,7 @@
 #include "reference_shop/observability.h"
 #include "reference_shop/passwords.h"
 #include "reference_shop/shop_options.h"
+#include "reference_shop/supervisor_autoscale.h"
 
 namespace stampede::shop::supervision {
 
@@ -44,6 +46,7 @@ inline constexpr int haproxy_max_failed_starts = 5;
 
 struct child {
   // node | payment_emulator | haproxy | haproxy_db | database | cache | prometheus | alertmanager | exporter
+  // | retired (a node the autoscaler removed: stopped with the others, never respawned, not in the topology)
   std::string role;
   std::string name;
   pid_t pid = -1;
@@ -71,6 +74,8 @@ class supervisor {
   void shutdown();
 
  private:
+  friend class elastic_pool;  // --autoscale adds and removes nodes (supervisor_autoscale.h)
+
   // Starting (supervisor_start.cpp), in start()'s order.
   void start_data_tier();
   void start_cache_tier();
@@ -124,6 +129,7 @@ class supervisor {
   cache_tier cache_;                               // after children_: its server's process is one of them
   std::optional<observability_launcher> observe_;  // --observe
   std::unique_ptr<alert_webhook> webhook_;         // --observe: Alertmanager's receiver, in this process
+  std::unique_ptr<elastic_pool> elastic_;          // --autoscale rule|predictive
   steady::time_point cache_due_ = steady::time_point::max();  // when to start a dead Redis again
   // run()'s state: nodes to bring back (--respawn-ms): name -> when; HAProxy's restart.
   std::map<std::string, steady::time_point> respawn_due_;

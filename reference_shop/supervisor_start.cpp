@@ -88,6 +88,7 @@ void supervisor::start() {
   start_payment_emulator();
   start_nodes();
   start_edge();
+  if (o_.autoscale.enabled()) elastic_ = std::make_unique<elastic_pool>(*this, o_.autoscale, o_.data);
   start_observability();
   announce();
 }

@@ -53,6 +53,7 @@ void supervisor::write_topology() {
     topology["redis"] = std::move(entry);
   }
   if (observe_) topology["observability"] = observability_topology();
+  if (elastic_) topology["autoscale"] = elastic_->topology();
   const std::string tmp = o_.topology_path + ".tmp";
   std::error_code ignored;
   std::filesystem::remove(tmp, ignored);  // a new file: nobody holds an old one open

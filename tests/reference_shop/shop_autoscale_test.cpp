@@ -1,0 +1,288 @@
+// `stampede shop --autoscale rule` as real processes: a one-node shop under a short `stampede run` gets nodes
+// added at run time (HAProxy's stats show them serving), and once the load stops they are drained and removed
+// (gone from HAProxy, their processes reaped); orders placed all along are all in the audit. The event log
+// (DIR/autoscale.jsonl) follows the contract of docs/SHOP.md, "Elastic scaling". Bounded to ~40 s.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/http_client.h"
+#include "reference_shop/autoscale_metrics.h"
+#include "reference_shop/haproxy_runtime.h"
+#include "tests/reference_shop/shop_process_support.h"
+#include "tests/support/sanitizers.h"
+
+namespace stampede::shop::testing {
+namespace {
+
+// `stampede run SCRIPT --target URL`, stdout and stderr into `log`.
+pid_t start_run(const std::string& script, const std::string& target, const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execl(STAMPEDE_BINARY, STAMPEDE_BINARY, "run", script.c_str(), "--target", target.c_str(), "--quiet",
+            "--threads", "1", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+std::vector<json::object> events(const std::string& path) {
+  std::vector<json::object> out;
+  std::ifstream in{path};
+  std::string line;
+  // A line being written may be read in part: only whole lines (ending in a newline) count.
+  while (std::getline(in, line) && !in.eof()) out.push_back(json::parse(line).as_object());
+  return out;
+}
+
+std::string text(const json::value& v) { return std::string{v.as_string()}; }
+
+class autoscale_shop_test : public shop_process_test {
+ protected:
+  std::string log_path() { return text(topology_["autoscale"].at("log")); }
+  // Index of the first event `name` of `node` in the log, or -1.
+  int find_event(const std::vector<json::object>& log, const std::string& name, const std::string& node) {
+    for (size_t i = 0; i < log.size(); ++i) {
+      if (log[i].at("event") == name.c_str() && (node.empty() || log[i].at("node") == node.c_str())) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  }
+  std::optional<autoscale::backend_stat> haproxy_stat() {
+    const auto answer =
+        haproxy_runtime_command(port_of(text(topology_["haproxy"].at("runtime_api"))), "show stat", 2s);
+    return answer ? autoscale::parse_show_stat(*answer, "nodes") : std::nullopt;
+  }
+};
+
+TEST_F(autoscale_shop_test, load_adds_nodes_that_serve_and_its_end_drains_and_removes_them) {
+  // A low target (1 request in flight per node) so that a short closed-loop run scales out on any machine;
+  // short windows so the scale-in comes within seconds; latency does not scale (sanitizer builds are slow).
+  start({"--nodes",
+         "1",
+         "--autoscale",
+         "rule",
+         "--max-nodes",
+         "3",
+         "--autoscale-target-in-flight",
+         "1",
+         "--autoscale-p99-ms",
+         "0",
+         "--autoscale-tick-ms",
+         "500",
+         "--autoscale-out-cooldown-ms",
+         "1000",
+         "--autoscale-stabilisation-ms",
+         "3000",
+         "--autoscale-in-cooldown-ms",
+         "3000",
+         "--autoscale-drain-ms",
+         "5000",
+         "--payment-latency-median-ms",
+         "5",
+         "--payment-latency-p99-ms",
+         "20"});
+  if (HasFatalFailure()) return;
+  const auto& config = topology_["autoscale"].as_object();
+  EXPECT_EQ(config.at("mode"), "rule");
+  EXPECT_EQ(config.at("min_nodes").as_int64(), 1);
+  EXPECT_EQ(config.at("max_nodes").as_int64(), 3);
+  EXPECT_EQ(log_path(), dir_.file("autoscale.jsonl"));
+  const std::string admin = text(topology_["admin_token"]);
+  const uint16_t entry = port_of(entry_);
+
+  // Buyers place orders from before the load until the added nodes are gone: through scale-out and drain.
+  constexpr int buyers = 2;
+  std::vector<std::string> tokens;
+  {
+    http::blocking_client c{"127.0.0.1", entry};
+    for (int i = 0; i < buyers; ++i) {
+      const std::string email = "elastic" + std::to_string(i) + "@example.com";
+      ASSERT_EQ(
+          c.post_json("/api/users", R"({"email":")" + email + R"(","password":"password123","name":"E"})")
+              .status,
+          201);
+      auto s = c.post_json("/api/sessions", R"({"email":")" + email + R"(","password":"password123"})");
+      ASSERT_EQ(s.status, 200);
+      tokens.push_back(text(json::parse(s.body).at("token")));
+    }
+  }
+  std::mutex mutex;
+  std::set<int64_t> acknowledged;
+  std::atomic<bool> stop{false};
+  std::atomic<int> unanswered{0};
+  std::vector<std::thread> pool;
+  for (int b = 0; b < buyers; ++b) {
+    pool.emplace_back([&, b] {
+      http::blocking_client c{"127.0.0.1", entry, 10s};
+      for (int i = 0; !stop; ++i) {
+        const std::string key = "e" + std::to_string(b) + "-" + std::to_string(i);
+        bool answered = false;
+        // Retries with the same Idempotency-Key until an answer: a lost answer is never a second order.
+        for (int attempt = 0; attempt < 20 && !answered; ++attempt) {
+          try {
+            auto r = c.post_json(
+                "/api/orders", R"({"items":[{"product_id":)" + std::to_string(10 + i % 50) + R"(,"qty":1}]})",
+                {{"Authorization", "Bearer " + tokens[b]}, {"Idempotency-Key", key}});
+            if (r.status == 201) {
+              std::lock_guard lock{mutex};
+              acknowledged.insert(json::parse(r.body).at("order_id").as_int64());
+            }
+            answered = r.status < 500;
+          } catch (const std::exception&) {
+            c.close();
+          }
+        }
+        if (!answered) ++unanswered;
+        std::this_thread::sleep_for(50ms);  // little in flight: the scale-in is not held back by the buyers
+      }
+    });
+  }
+  struct joiner {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& pool;
+    ~joiner() {
+      stop = true;
+      for (auto& t : pool) t.join();
+    }
+  } join_buyers{stop, pool};
+
+  // 8 s of closed-loop catalogue reads from 32 VUs: several requests in flight at HAProxy all along.
+  const std::string script = dir_.file("load.lua");
+  {
+    std::ofstream out{script};
+    out << "options = { vus = 32, duration = '8s' }\n"
+           "function default()\n"
+           "  http.get('/api/products?page=' .. math.random(1, 20) .. '&size=50', { name = 'products' })\n"
+           "end\n";
+  }
+  const pid_t run = start_run(script, entry_, dir_.file("run.log"));
+
+  // A node is added, becomes ready and serves: in the event log and in HAProxy's stats.
+  EXPECT_TRUE(
+      eventually([&] { return find_event(events(log_path()), "node_first_request", "node2") >= 0; }, 20s))
+      << log();
+  int64_t served = 0;
+  eventually(
+      [&] {
+        const auto stat = haproxy_stat();
+        if (stat && stat->servers.contains("node2")) served = stat->servers.at("node2").total;
+        return served > 0;
+      },
+      5s);
+  EXPECT_GT(served, 0) << "HAProxy's stats show no request sent to node2";
+  reread_topology();
+  std::set<std::string> in_topology;
+  for (const auto& n : topology_["nodes"].as_array()) in_topology.insert(text(n.at("name")));
+  EXPECT_TRUE(in_topology.contains("node2"));
+
+  const auto run_status = wait_exit(run, 40s);
+  ASSERT_TRUE(run_status.has_value()) << "stampede run did not end";
+  EXPECT_TRUE(WIFEXITED(*run_status) && WEXITSTATUS(*run_status) == 0);
+
+  // The load is over: every added node is drained and removed (3 s below the band, then the drain).
+  std::vector<std::string> added;
+  for (const auto& e : events(log_path())) {
+    if (e.at("event") == "node_started") added.push_back(text(e.at("node")));
+  }
+  ASSERT_FALSE(added.empty());
+  EXPECT_LE(added.size(), 2u);  // --max-nodes 3
+  EXPECT_TRUE(eventually(
+      [&] {
+        const auto log = events(log_path());
+        for (const auto& name : added) {
+          if (find_event(log, "node_removed", name) < 0) return false;
+        }
+        return true;
+      },
+      25s))
+      << log();
+  stop = true;
+  for (auto& t : pool) t.join();
+  pool.clear();
+
+  const auto log = events(log_path());
+  std::map<std::string, pid_t> pids;
+  for (const auto& e : log) {
+    if (e.at("event") == "node_started")
+      pids[text(e.at("node"))] = static_cast<pid_t>(e.at("pid").as_int64());
+    EXPECT_TRUE(e.contains("t_unix_ms"));
+  }
+  for (const auto& name : added) {
+    const int started = find_event(log, "node_started", name), ready = find_event(log, "node_ready", name),
+              draining = find_event(log, "node_draining", name),
+              removed = find_event(log, "node_removed", name);
+    EXPECT_LT(started, ready) << name;
+    EXPECT_LT(ready, draining) << name;
+    EXPECT_LT(draining, removed) << name;
+    EXPECT_GT(log[static_cast<size_t>(started)].at("port").as_int64(), 0);
+  }
+  const int out = find_event(log, "decision", ""), in = [&] {
+    for (size_t i = 0; i < log.size(); ++i) {
+      if (log[i].at("event") == "decision" && log[i].at("action") == "scale_in") return static_cast<int>(i);
+    }
+    return -1;
+  }();
+  ASSERT_GE(out, 0);
+  EXPECT_EQ(log[static_cast<size_t>(out)].at("action"), "scale_out");
+  EXPECT_EQ(log[static_cast<size_t>(out)].at("from").as_int64(), 1);
+  EXPECT_GT(in, out);
+  EXPECT_GT(find_event(log, "sample", ""), -1);
+  EXPECT_TRUE(log[static_cast<size_t>(find_event(log, "sample", ""))].contains("in_flight_per_node"));
+
+  // Gone from HAProxy and from the machine; node1 still serves.
+  const auto stat = haproxy_stat();
+  ASSERT_TRUE(stat.has_value());
+  for (const auto& name : added) EXPECT_FALSE(stat->servers.contains(name)) << name;
+  for (const auto& [name, pid] : pids) EXPECT_TRUE(eventually([&] { return gone(pid); }, 10s)) << name;
+  reread_topology();
+  ASSERT_EQ(topology_["nodes"].as_array().size(), 1u);
+  EXPECT_EQ(topology_["nodes"].at(0).at("name"), "node1");
+
+  // No acknowledged order lost while nodes came and went.
+  EXPECT_EQ(unanswered, 0);
+  ASSERT_FALSE(acknowledged.empty());
+  http::blocking_client c{"127.0.0.1", entry, 10s};
+  auto r = c.request("GET", "/api/admin/audit", {}, {{"Authorization", "Bearer " + admin}});
+  ASSERT_EQ(r.status, 200);
+  std::set<int64_t> audited;
+  const json::value audit = json::parse(r.body);
+  for (const auto& o : audit.at("orders").as_array()) audited.insert(o.at("order_id").as_int64());
+  for (int64_t id : acknowledged) EXPECT_TRUE(audited.contains(id)) << "acknowledged order " << id << " lost";
+  EXPECT_EQ(audited.size(), acknowledged.size());  // nothing from nowhere, no duplicates
+  stop_and_expect_nothing_left();
+}
+
+TEST_F(autoscale_shop_test, an_idle_autoscaled_shop_samples_and_decides_nothing) {
+  start({"--nodes", "2", "--autoscale", "predictive", "--min-nodes", "1", "--autoscale-tick-ms", "200",
+         "--autoscale-stabilisation-ms", "60000"});
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(eventually([&] { return events(log_path()).size() >= 5; }, 10s));
+  for (const auto& e : events(log_path())) {
+    EXPECT_EQ(e.at("event"), "sample") << json::serialize(e);
+    EXPECT_EQ(e.at("nodes").as_int64(), 2);
+    EXPECT_EQ(e.at("ready_nodes").as_int64(), 2);
+    EXPECT_TRUE(e.contains("forecast_rate_per_s"));
+  }
+  stop_and_expect_nothing_left();
+}
+
+TEST_F(autoscale_shop_test, without_autoscale_no_event_log_and_no_topology_entry) {
+  start({"--nodes", "1"});
+  if (HasFatalFailure()) return;
+  EXPECT_FALSE(topology_.contains("autoscale"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("autoscale.jsonl")));
+  stop_and_expect_nothing_left();
+}
+
+}  // namespace
+}  // namespace stampede::shop::testing

@@ -1,7 +1,7 @@
 -- Game day: a flash sale, ten times the buyers within seconds, on fixed capacity or an autoscaled shop.
 -- Buyers arrive at BASE_RATE a second (ramping-arrival-rate); at STEP_AT the rate climbs to
 -- BASE_RATE x FACTOR over RAMP, holds for HOLD, falls back over RAMP and stays at BASE_RATE for TAIL. Each
--- buyer logs in (once per VU), opens a product page and checks out (lib/shop.lua, recorded in the history);
+-- buyer logs in (once per VU), opens a catalogue page and a product and checks out (lib/shop.lua, recorded in the history);
 -- a small browsing crowd stays throughout. Run it three times, the shop's capacity the only difference:
 --   stampede drill scenarios/gameday_autoscale_flash_sale.lua                                  (fixed)
 --   ... --shop-arg --autoscale --shop-arg rule        --shop-arg --max-nodes --shop-arg 6       (rule)
@@ -20,7 +20,7 @@
 -- report, compared across the three runs, not a verdict.
 -- Knobs (-e): BASE_RATE=5, FACTOR=10, STEP_AT=20s, RAMP=3s, HOLD=40s, TAIL=30s, BROWSERS=4, MAX_VUS=300.
 -- Short form (CI, drill_autoscale_gameday_test): -e BASE_RATE=3 -e STEP_AT=5s -e RAMP=2s -e HOLD=6s -e TAIL=4s.
---@shop --lease-ms 2000
+--@shop --lease-ms 2000 --kdf interactive
 --@autoscale scenario=flash p99_ms=1000 error_ratio=0.01
 local gameday = require("lib.gameday")
 local checkers = require("lib.checkers")
@@ -57,8 +57,13 @@ browse = gameday.browse
 -- A buyer: a product page, then a checkout with an idempotency key (retried once with the same key when
 -- the answer is unknown, as a careful client does).
 function buy()
-  if not me then me = shop.login(1000 - vu.id % 500) end
+  -- Each arrival is a buyer who comes in for the sale: a login (argon2id at the interactive cost: the CPU
+  -- work that grows with the crowd), then a session cookie of its own.
+  http.clear_cookies()
+  local me = shop.login(1 + (vu.id * 7919 + vu.iteration) % 1000)
   if not me then return end
+  -- A page of the catalogue (the work that more nodes share), then the product.
+  http.get("/api/products?page=" .. math.random(1, 20) .. "&size=50", { name = "GET /api/products?page" })
   local product = math.random(2, 300)
   http.get("/api/products/" .. product, { name = "GET /api/products/{id}" })
   shop.order(me, { { product_id = product, qty = 1 } }, "as-" .. vu.id .. "-" .. vu.iteration, 1)

@@ -18,7 +18,8 @@
 -- and lost acknowledged orders (docs/DRILLS.md, "Autoscaling").
 -- Pass: the shop's 5 invariants (`stampede drill` exits 0 or 99, never 98); the elasticity figures are a
 -- report, compared across the three runs, not a verdict.
--- Knobs (-e): BASE_RATE=5, FACTOR=10, STEP_AT=20s, RAMP=3s, HOLD=40s, TAIL=30s, BROWSERS=4, MAX_VUS=300.
+-- Knobs (-e): BASE_RATE=5, FACTOR=10, STEP_AT=20s, RAMP=3s, HOLD=40s, TAIL=30s, BROWSERS=4, MAX_VUS=300,
+--             GRACE=5s (how long buyers still in the shop at the end may finish).
 -- Short form (CI, drill_autoscale_gameday_test): -e BASE_RATE=3 -e STEP_AT=5s -e RAMP=2s -e HOLD=6s -e TAIL=4s.
 --@shop --lease-ms 2000 --kdf interactive
 --@autoscale scenario=flash p99_ms=1000 error_ratio=0.01
@@ -45,7 +46,7 @@ options = {
                 { duration = ramp, target = base },
                 { duration = tail, target = base },
               },
-              exec = "buy", gracefulStop = "15s" },
+              exec = "buy", gracefulStop = env.GRACE or "5s" },
   },
   timeout = env.TIMEOUT or "15s",
   -- The invariants are the verdict; these only guard against a run that did not happen.

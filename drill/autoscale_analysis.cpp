@@ -102,9 +102,9 @@ json::object analyse_autoscale(const autoscale_inputs& in) {
   bool started = false;  // the curve's first point [0, n] is written
   for (const auto& e : in.events) {
     if (e.event != "node_started" && e.event != "node_removed") continue;
+    if (e.t_s > end) continue;  // after the run (the quiet wait): no part of its figures
     if (e.event == "node_started" && is_added(e.node, in.initial_nodes)) added.insert(e.node);
-    if (e.event == "node_removed" && e.t_s <= end) removed.insert(e.node);
-    if (e.t_s > end) continue;
+    if (e.event == "node_removed") removed.insert(e.node);
     const double t = std::max(0.0, e.t_s);
     if (t > 0 && !started) {
       over_time.push_back(json::array{0.0, alive.size()});

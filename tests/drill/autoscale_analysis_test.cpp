@@ -127,12 +127,15 @@ TEST(drill_autoscale, events_after_the_run_and_repeated_lines_do_not_change_cost
   autoscale_inputs in = base_inputs();
   in.events = autoscale_events_from_jsonl(line(-5, R"("event":"node_started","node":"node2")") +
                                               line(70, R"("event":"decision","action":"scale_in")") +
-                                              line(71, R"("event":"node_removed","node":"node3")"),
+                                              line(71, R"("event":"node_removed","node":"node3")") +
+                                              line(72, R"("event":"node_started","node":"node4")"),
                                           start_ms, skipped);
   const auto a = analyse_autoscale(in);
   EXPECT_DOUBLE_EQ(a.at("node_seconds").as_double(), 180.0);
   EXPECT_EQ(a.at("decisions"), 0);
   EXPECT_EQ(a.at("nodes_removed"), 0);
+  EXPECT_EQ(a.at("nodes_added"), 0);
+  EXPECT_EQ(a.at("time_to_scale_note"), "no node was added");
 }
 
 TEST(drill_autoscale, slo_violation_seconds_break_p99_or_error_ratio_and_idle_seconds_are_not_judged) {

@@ -176,12 +176,17 @@ json::object analyse_autoscale(const autoscale_inputs& in) {
 
   // SLO-violation seconds of the checkout, over the run's seconds.
   json::array violations;
-  int64_t judged = 0;
+  int64_t judged = 0, by_p99 = 0, by_errors = 0, by_dropped = 0;
   for (const auto& s : in.checkout) {
-    if (s.t < 0 || static_cast<double>(s.t) >= end || s.requests <= 0) continue;
+    if (s.t < 0 || static_cast<double>(s.t) >= end || (s.samples <= 0 && s.dropped <= 0)) continue;
     ++judged;
-    const double ratio = static_cast<double>(s.errors) / static_cast<double>(s.requests);
-    if (s.p99_ms > in.slo.p99_ms || ratio > in.slo.error_ratio) violations.push_back(s.t);
+    const bool slow = s.samples > 0 && s.p99_ms > in.slo.p99_ms;
+    const bool failing = s.requests > 0 &&
+                         static_cast<double>(s.errors) / static_cast<double>(s.requests) > in.slo.error_ratio;
+    by_p99 += slow ? 1 : 0;
+    by_errors += failing ? 1 : 0;
+    by_dropped += s.dropped > 0 ? 1 : 0;
+    if (slow || failing || s.dropped > 0) violations.push_back(s.t);
   }
 
   json::object out{
@@ -198,6 +203,8 @@ json::object analyse_autoscale(const autoscale_inputs& in) {
       {"slo_violation_s", static_cast<int64_t>(violations.size())},
       {"slo_judged_s", judged},
       {"slo_violation_seconds", std::move(violations)},
+      {"slo_violation_by",
+       json::object{{"p99", by_p99}, {"errors", by_errors}, {"dropped_arrivals", by_dropped}}},
       {"node_seconds", node_seconds},
       {"peak_nodes", peak},
       {"nodes_added", added.size()},
@@ -219,17 +226,20 @@ autoscale_directive parse_autoscale_directive(const std::vector<std::string>& wo
     const auto eq = w.find('=');
     if (eq == std::string::npos || eq == 0) {
       throw std::invalid_argument("--@autoscale " + w +
-                                  ": expected KEY=VALUE (scenario, p99_ms, error_ratio)");
+                                  ": expected KEY=VALUE (scenario, step, p99_ms, error_ratio)");
     }
     const std::string key = w.substr(0, eq), value = w.substr(eq + 1);
     if (key == "scenario" && !value.empty()) {
       d.scenario = value;
+    } else if (key == "step" && !value.empty()) {
+      d.slo.checkout_step = value;
     } else if (key == "p99_ms") {
       d.slo.p99_ms = positive_number(w, value);
     } else if (key == "error_ratio") {
       d.slo.error_ratio = positive_number(w, value);
     } else {
-      throw std::invalid_argument("--@autoscale " + w + ": unknown key (scenario, p99_ms, error_ratio)");
+      throw std::invalid_argument("--@autoscale " + w +
+                                  ": unknown key (scenario, step, p99_ms, error_ratio)");
     }
   }
   return d;
@@ -272,30 +282,52 @@ autoscale_inputs autoscale_inputs_from_results(const json::value& results,
     }
   }
   std::map<int64_t, std::pair<checkout_second, hdr_histogram>> seconds;
+  const auto second = [&](int64_t t) -> std::pair<checkout_second, hdr_histogram>& {
+    auto& entry = seconds.try_emplace(t).first->second;
+    entry.first.t = t;
+    return entry;
+  };
+  const auto count = [](const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v != nullptr && v->is_number() ? v->to_number<int64_t>() : int64_t{0};
+  };
+  // A group has no request or error of its own: the second's requests and errors stand for it.
+  const bool group = directive.slo.checkout_step.rfind("::", 0) == 0;
   if (const auto* intervals = array_at(results, "intervals")) {
     for (const auto& row : *intervals) {
       if (!row.is_object() || string_at(row.as_object(), "step") != directive.slo.checkout_step) continue;
       const auto& o = row.as_object();
       const auto* t = o.if_contains("t");
       if (t == nullptr || !t->is_number()) continue;
-      auto [it, fresh] = seconds.try_emplace(t->to_number<int64_t>());
-      auto& [sec, hist] = it->second;
-      sec.t = it->first;
-      const auto count = [&](std::string_view key) {
-        const auto* v = o.if_contains(key);
-        return v != nullptr && v->is_number() ? v->to_number<int64_t>() : int64_t{0};
-      };
-      sec.errors += count("errors");
+      auto& [sec, hist] = second(t->to_number<int64_t>());
       auto h = hdr_histogram::decode_base64(string_at(o, "histogram"));
       if (h) hist.add(*h);
-      // Older files have no per-interval request count: the histogram's count is the same figure.
-      sec.requests += o.contains("requests") ? count("requests") : (h ? h->total_count() : 0);
+      if (!group) {
+        sec.errors += count(o, "errors");
+        // Older files have no per-interval request count: the histogram's count is the same figure.
+        sec.requests += o.contains("requests") ? count(o, "requests") : (h ? h->total_count() : 0);
+      }
+    }
+  }
+  if (const auto* rows = array_at(results, "timeseries")) {
+    for (const auto& row : *rows) {
+      if (!row.is_object() || !row.as_object().contains("t")) continue;
+      const auto& o = row.as_object();
+      const int64_t t = count(o, "t");
+      const int64_t dropped = count(o, "dropped_iterations");
+      if (!group && dropped == 0 && !seconds.contains(t)) continue;
+      auto& sec = second(t).first;
+      sec.dropped = dropped;
+      if (group) {
+        sec.requests = count(o, "requests");
+        sec.errors = count(o, "errors");
+      }
     }
   }
   for (auto& [t, entry] : seconds) {
-    entry.first.p99_ms = entry.second.total_count() > 0
-                             ? static_cast<double>(entry.second.value_at_percentile(99)) / 1000.0
-                             : 0;
+    entry.first.samples = entry.second.total_count();
+    entry.first.p99_ms =
+        entry.first.samples > 0 ? static_cast<double>(entry.second.value_at_percentile(99)) / 1000.0 : 0;
     in.checkout.push_back(entry.first);
   }
   if (const auto* verify = object_at(results, "verify")) {

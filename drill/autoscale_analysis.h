@@ -37,19 +37,24 @@ struct autoscale_event {
 std::vector<autoscale_event> autoscale_events_from_jsonl(const std::string& text, double start_unix_ms,
                                                          int& skipped);
 
-// The SLO of the checkout, per second (the scenario's `--@autoscale` line).
+// The SLO of the checkout, per second (the scenario's `--@autoscale` line). A second breaks it when the
+// checkout's p99 is above p99_ms, its error ratio above error_ratio, or an arrival was dropped (a buyer the
+// open model could not even start: every VU was still busy in the shop).
 struct autoscale_slo {
-  std::string checkout_step = "POST /api/orders";  // lib/shop.lua's order request
+  std::string checkout_step = "POST /api/orders";  // lib/shop.lua's order request, or a group ("::checkout")
   double p99_ms = 1000;
   double error_ratio = 0.01;
 };
 
-// The checkout's figures of second [t, t + 1).
+// The checkout's figures of second [t, t + 1): its p99 and samples; requests and errors of the step (a
+// group has none of its own: then every request of the second); dropped arrivals of the second.
 struct checkout_second {
   int64_t t = 0;
+  int64_t samples = 0;
+  double p99_ms = 0;
   int64_t requests = 0;
   int64_t errors = 0;
-  double p99_ms = 0;
+  int64_t dropped = 0;
 };
 
 struct autoscale_inputs {
@@ -68,7 +73,8 @@ struct autoscale_inputs {
 boost::json::object analyse_autoscale(const autoscale_inputs& in);
 
 // From the scenario's `--@autoscale KEY=VALUE ...` words: scenario=NAME (the open-model scenario whose
-// planned rate steps up; default "flash"), p99_ms=N, error_ratio=X. Throws std::invalid_argument naming
+// planned rate steps up; default "flash"), step=NAME (the checkout step, no blank: a group such as
+// "::checkout"; default "POST /api/orders"), p99_ms=N, error_ratio=X. Throws std::invalid_argument naming
 // the word on a bad one.
 struct autoscale_directive {
   std::string scenario = "flash";
@@ -81,7 +87,8 @@ autoscale_directive parse_autoscale_directive(const std::vector<std::string>& wo
 std::optional<double> load_step_s(const std::vector<std::pair<double, double>>& points);
 
 // Fills duration, step (the directive's scenario's planned load), checkout seconds (results.intervals of
-// the checkout step, p99 from each second's histogram) and lost orders (results.verify) from `results`.
+// the checkout step, p99 from each second's histogram; results.timeseries: dropped arrivals, and requests
+// and errors when the step is a group) and lost orders (results.verify) from `results`.
 autoscale_inputs autoscale_inputs_from_results(const boost::json::value& results,
                                                const autoscale_directive& directive);
 

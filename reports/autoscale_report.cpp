@@ -46,12 +46,20 @@ std::string mode_text(const json::object& a) {
   return out;
 }
 
+// Time to scale, and the nodes added before the step (a predictive autoscaler ahead of it, or noise), which
+// it leaves out.
 std::string time_to_scale(const json::object& a) {
+  std::string before;
+  if (const auto* n = a.if_contains("nodes_added_before_step"); n != nullptr && n->is_number()) {
+    if (const auto count = n->to_number<int64_t>(); count > 0) {
+      before = "; " + std::to_string(count) + (count == 1 ? " node" : " nodes") + " added before the step";
+    }
+  }
   if (const auto* v = a.if_contains("time_to_scale_s"); v != nullptr && v->is_number()) {
-    return number(a, "time_to_scale_s", 1, " s");
+    return number(a, "time_to_scale_s", 1, " s") + (before.empty() ? "" : " (" + before.substr(2) + ")");
   }
   const std::string note = str(a, "time_to_scale_note");
-  return note.empty() ? "-" : "- (" + note + ")";
+  return note.empty() ? "-" : "- (" + note + before + ")";
 }
 
 std::string violations(const json::object& a) {
@@ -68,10 +76,11 @@ std::string slo_text(const json::object& a) {
   if (slo == nullptr || !slo->is_object()) return {};
   const auto& s = slo->as_object();
   const auto* ratio = s.if_contains("error_ratio");
-  return "SLO per second: checkout (" + str(s, "checkout_step") + ") p99 at most " + number(s, "p99_ms", 0) +
-         " ms and error ratio at most " +
+  const std::string step = str(s, "checkout_step");
+  return "SLO per second: checkout (" + step + ") p99 at most " + number(s, "p99_ms", 0) +
+         " ms, error ratio" + (step.rfind("::", 0) == 0 ? " of the second's requests" : "") + " at most " +
          (ratio != nullptr && ratio->is_number() ? text::percent(ratio->to_number<double>(), 1) : "-") +
-         "; the load step at " + number(a, "step_s", 1, " s") +
+         ", no arrival dropped; the load step at " + number(a, "step_s", 1, " s") +
          "; time to scale: the step -> the first request a node added at or after "
          "it served.";
 }

@@ -1,7 +1,7 @@
 -- Game day: a flash sale, ten times the buyers within seconds, on fixed capacity or an autoscaled shop.
 -- Buyers arrive at BASE_RATE a second (ramping-arrival-rate); at STEP_AT the rate climbs to
 -- BASE_RATE x FACTOR over RAMP, holds for HOLD, falls back over RAMP and stays at BASE_RATE for TAIL. Each
--- buyer logs in (once per VU), opens a catalogue page and a product and checks out (lib/shop.lua, recorded in the history);
+-- buyer logs in, opens a catalogue page and a product and orders (lib/shop.lua, recorded in the history);
 -- a small browsing crowd stays throughout. Run it three times, the shop's capacity the only difference:
 --   stampede drill scenarios/gameday_autoscale_flash_sale.lua                                  (fixed)
 --   ... --shop-arg --autoscale --shop-arg rule        --shop-arg --max-nodes --shop-arg 6       (rule)
@@ -12,17 +12,19 @@
 -- seconds) and cuts the SLO-violation seconds at a higher cost in node-seconds; the predictive one sees the
 -- rate's trend and scales sooner (shorter time to scale, fewer violation seconds) for a similar cost; both
 -- scale back in after the sale. Nodes come and go (drained before removal) without losing an acknowledged
--- order. The SLO (the `--@autoscale` line): each second's checkout (POST /api/orders) p99 <= 1000 ms and
--- error ratio <= 1%; the drill's results.drill.autoscale has time to scale (the step -> the first request
--- HAProxy sent to a node added at or after it), SLO-violation seconds, node-seconds, peak nodes, decisions
--- and lost acknowledged orders (docs/DRILLS.md, "Autoscaling").
+-- order. The SLO (the `--@autoscale` line), per second: the buyers' checkout (the group ::checkout: login,
+-- pages, order, from the planned arrival) p99 <= 2000 ms, the error ratio of the second's requests <= 1%,
+-- and no arrival dropped (a buyer turned away: every VU still busy in the shop). The drill's
+-- results.drill.autoscale has time to scale (the step -> the first request HAProxy sent to a node added at
+-- or after it), SLO-violation seconds, node-seconds, peak nodes, decisions and lost acknowledged orders
+-- (docs/DRILLS.md, "Autoscaling").
 -- Pass: the shop's 5 invariants (`stampede drill` exits 0 or 99, never 98); the elasticity figures are a
 -- report, compared across the three runs, not a verdict.
 -- Knobs (-e): BASE_RATE=5, FACTOR=10, STEP_AT=20s, RAMP=3s, HOLD=40s, TAIL=30s, BROWSERS=4, MAX_VUS=300,
 --             GRACE=5s (how long buyers still in the shop at the end may finish).
--- Short form (CI, drill_autoscale_gameday_test): -e BASE_RATE=3 -e STEP_AT=5s -e RAMP=2s -e HOLD=6s -e TAIL=4s.
+-- Short form (CI, drill_autoscale_gameday_test): -e BASE_RATE=2 -e STEP_AT=4s -e RAMP=2s -e HOLD=6s -e TAIL=3s.
 --@shop --lease-ms 2000 --kdf interactive
---@autoscale scenario=flash p99_ms=1000 error_ratio=0.01
+--@autoscale scenario=flash step=::checkout p99_ms=2000 error_ratio=0.01
 local gameday = require("lib.gameday")
 local checkers = require("lib.checkers")
 local shop = require("lib.shop")
@@ -58,16 +60,20 @@ browse = gameday.browse
 -- A buyer: a product page, then a checkout with an idempotency key (retried once with the same key when
 -- the answer is unknown, as a careful client does).
 function buy()
-  -- Each arrival is a buyer who comes in for the sale: a login (argon2id at the interactive cost: the CPU
-  -- work that grows with the crowd), then a session cookie of its own.
-  http.clear_cookies()
-  local me = shop.login(1 + (vu.id * 7919 + vu.iteration) % 1000)
-  if not me then return end
-  -- A page of the catalogue (the work that more nodes share), then the product.
-  http.get("/api/products?page=" .. math.random(1, 20) .. "&size=50", { name = "GET /api/products?page" })
-  local product = math.random(2, 300)
-  http.get("/api/products/" .. product, { name = "GET /api/products/{id}" })
-  shop.order(me, { { product_id = product, qty = 1 } }, "as-" .. vu.id .. "-" .. vu.iteration, 1)
+  -- The buyer's whole checkout is the group "checkout" (the step ::checkout the SLO judges): its duration
+  -- runs from the buyer's planned arrival, so waiting in the shop (and for a free VU) counts.
+  group("checkout", function()
+    -- Each arrival is a buyer who comes in for the sale: a login (argon2id at the interactive cost: the CPU
+    -- work that grows with the crowd; a 429 is retried after its Retry-After), a session of its own.
+    http.clear_cookies()
+    local me = shop.login(1 + (vu.id * 7919 + vu.iteration) % 1000)
+    if not me then return end
+    -- A page of the catalogue (the work that more nodes share), then the product.
+    http.get("/api/products?page=" .. math.random(1, 20) .. "&size=50", { name = "GET /api/products?page" })
+    local product = math.random(2, 300)
+    http.get("/api/products/" .. product, { name = "GET /api/products/{id}" })
+    shop.order(me, { { product_id = product, qty = 1 } }, "as-" .. vu.id .. "-" .. vu.iteration, 1)
+  end)
 end
 
 function verify(history)

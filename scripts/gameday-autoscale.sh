@@ -6,8 +6,9 @@
 #                                            decisions, lost acknowledged orders; nodes over time
 # Usage: scripts/gameday-autoscale.sh [OUT] [-- extra drill args, e.g. -e STEP_AT=5s -e HOLD=8s]
 # Environment: STAMPEDE (default build/release/stampede), NODES (3, the fixed capacity and the start),
-# MAX_NODES (6), AUTOSCALE_ARGS (extra `stampede shop` autoscaler flags for both modes, e.g.
-# "--autoscale-target-in-flight 2"). Exit: 0 when no drill found an invariant broken (a crossed threshold,
+# MAX_NODES (6), AUTOSCALE_ARGS (`stampede shop` autoscaler flags for both modes; default
+# "--autoscale-in-cooldown-ms 10000 --autoscale-stabilisation-ms 10000": the scale-in comes within the
+# scenario's 30 s tail, so nodes also leave while buyers order). Exit: 0 when no drill found an invariant broken (a crossed threshold,
 # exit 99, is a finding, not a failure), else the first failing drill's code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ out=${1:-gameday-autoscale}
 stampede=${STAMPEDE:-build/release/stampede}
 nodes=${NODES:-3}
 max_nodes=${MAX_NODES:-6}
-read -r -a tuning <<<"${AUTOSCALE_ARGS:-}"
+read -r -a tuning <<<"${AUTOSCALE_ARGS---autoscale-in-cooldown-ms 10000 --autoscale-stabilisation-ms 10000}"
 mkdir -p "$out"
 status=0
 for mode in fixed rule predictive; do

@@ -138,20 +138,24 @@ TEST(drill_autoscale, events_after_the_run_and_repeated_lines_do_not_change_cost
   EXPECT_EQ(a.at("time_to_scale_note"), "no node was added");
 }
 
-TEST(drill_autoscale, slo_violation_seconds_break_p99_or_error_ratio_and_idle_seconds_are_not_judged) {
+TEST(drill_autoscale,
+     slo_violation_seconds_break_p99_error_ratio_or_drop_arrivals_and_idle_seconds_are_not_judged) {
   autoscale_inputs in = base_inputs();
   in.slo.p99_ms = 500;
   in.slo.error_ratio = 0.05;
-  in.checkout = {{0, 10, 0, 20},      // fine
-                 {1, 10, 0, 600},     // p99
-                 {2, 100, 5, 30},     // 5% errors: at the bound, not over
-                 {3, 100, 6, 30},     // errors
-                 {4, 0, 0, 0},        // no checkout ended: not judged
-                 {60, 10, 10, 900}};  // after the run
+  // { t, samples, p99_ms, requests, errors, dropped }
+  in.checkout = {{0, 10, 20, 10, 0, 0},      // fine
+                 {1, 10, 600, 10, 0, 0},     // p99
+                 {2, 100, 30, 100, 5, 0},    // 5% errors: at the bound, not over
+                 {3, 100, 30, 100, 6, 0},    // errors
+                 {4, 0, 0, 0, 0, 0},         // no checkout ended: not judged
+                 {5, 0, 0, 0, 0, 3},         // no checkout ended, but buyers were turned away
+                 {60, 10, 900, 10, 10, 0}};  // after the run
   const auto a = analyse_autoscale(in);
-  EXPECT_EQ(a.at("slo_violation_s"), 2);
-  EXPECT_EQ(a.at("slo_judged_s"), 4);
-  EXPECT_EQ(json::serialize(a.at("slo_violation_seconds")), "[1,3]");
+  EXPECT_EQ(a.at("slo_violation_s"), 3);
+  EXPECT_EQ(a.at("slo_judged_s"), 5);
+  EXPECT_EQ(json::serialize(a.at("slo_violation_seconds")), "[1,3,5]");
+  EXPECT_EQ(json::serialize(a.at("slo_violation_by")), R"({"p99":1,"errors":1,"dropped_arrivals":1})");
 }
 
 TEST(drill_autoscale, no_step_gives_no_time_to_scale_with_the_reason) {
@@ -171,8 +175,11 @@ TEST(drill_autoscale, the_step_is_the_start_of_the_first_doubling) {
 }
 
 TEST(drill_autoscale, the_directive_reads_its_keys_and_names_a_bad_word) {
-  const auto d = parse_autoscale_directive({"scenario=rush", "p99_ms=750", "error_ratio=0.02"});
+  const auto d =
+      parse_autoscale_directive({"scenario=rush", "step=::checkout", "p99_ms=750", "error_ratio=0.02"});
   EXPECT_EQ(d.scenario, "rush");
+  EXPECT_EQ(d.slo.checkout_step, "::checkout");
+  EXPECT_EQ(parse_autoscale_directive({}).slo.checkout_step, "POST /api/orders");
   EXPECT_DOUBLE_EQ(d.slo.p99_ms, 750);
   EXPECT_DOUBLE_EQ(d.slo.error_ratio, 0.02);
   EXPECT_EQ(parse_autoscale_directive({}).scenario, "flash");
@@ -211,7 +218,15 @@ TEST(drill_autoscale, inputs_from_results_take_the_step_the_checkout_seconds_and
             {"errors", 9},
             {"histogram", histogram_of({5'000'000})}},
            {{"step", "POST /api/orders"}, {"t", 4}, {"histogram", histogram_of({2000})}},  // older: no counts
+           {{"step", "::checkout"},
+            {"t", 3},
+            {"requests", 1},
+            {"errors", 0},
+            {"histogram", histogram_of({3'000'000})}},
        }},
+      {"timeseries", json::array{{{"t", 3}, {"requests", 20}, {"errors", 3}, {"dropped_iterations", 0}},
+                                 {{"t", 4}, {"requests", 5}, {"errors", 0}, {"dropped_iterations", 0}},
+                                 {{"t", 5}, {"requests", 7}, {"errors", 1}, {"dropped_iterations", 2}}}},
       {"verify",
        {{"ok", false},
         {"invariants", json::array{{{"name", "acknowledged orders exist exactly once"},
@@ -221,14 +236,30 @@ TEST(drill_autoscale, inputs_from_results_take_the_step_the_checkout_seconds_and
   EXPECT_DOUBLE_EQ(in.duration_s, 30.5);
   ASSERT_TRUE(in.step_s);
   EXPECT_DOUBLE_EQ(*in.step_s, 8.0);
-  ASSERT_EQ(in.checkout.size(), 2u);
+  ASSERT_EQ(in.checkout.size(), 3u);
   EXPECT_EQ(in.checkout[0].t, 3);
+  EXPECT_EQ(in.checkout[0].samples, 2);
   EXPECT_EQ(in.checkout[0].requests, 2);
   EXPECT_EQ(in.checkout[0].errors, 1);
   EXPECT_NEAR(in.checkout[0].p99_ms, 800, 1);
   EXPECT_EQ(in.checkout[1].requests, 1);
   EXPECT_NEAR(in.checkout[1].p99_ms, 2, 0.01);
+  EXPECT_EQ(in.checkout[2].t, 5);  // no checkout ended, two arrivals dropped
+  EXPECT_EQ(in.checkout[2].samples, 0);
+  EXPECT_EQ(in.checkout[2].dropped, 2);
   EXPECT_EQ(in.lost_orders, 2);
+
+  // A group as the checkout: its p99, and every request of the second for the error ratio.
+  autoscale_directive journey;
+  journey.slo.checkout_step = "::checkout";
+  const auto g = autoscale_inputs_from_results(results, journey);
+  ASSERT_EQ(g.checkout.size(), 3u);
+  EXPECT_EQ(g.checkout[0].samples, 1);
+  EXPECT_NEAR(g.checkout[0].p99_ms, 3000, 5);
+  EXPECT_EQ(g.checkout[0].requests, 20);
+  EXPECT_EQ(g.checkout[0].errors, 3);
+  EXPECT_EQ(g.checkout[1].samples, 0);  // t = 4: requests, no journey ended
+  EXPECT_EQ(g.checkout[2].dropped, 2);
 
   autoscale_directive other;
   other.scenario = "missing";

@@ -42,7 +42,7 @@ TEST(reports_autoscale, one_run_has_its_table_in_markdown_and_html_and_its_nodes
   EXPECT_NE(md.find("| rule (2-6 nodes) | 6.5 s | 2 s | 9 of 60 | 251 | 6 | 3 (2 out, 1 in) | 0 |"),
             std::string::npos)
       << md;
-  EXPECT_NE(md.find("p99 at most 1000 ms and error ratio at most 1%; the load step at 20 s"),
+  EXPECT_NE(md.find("p99 at most 1000 ms, error ratio at most 1%, no arrival dropped; the load step at 20 s"),
             std::string::npos)
       << md;
   EXPECT_NE(render_markdown(r).find("### Autoscaling"), std::string::npos);
@@ -72,16 +72,20 @@ TEST(reports_autoscale, runs_side_by_side_in_markdown_and_html) {
   json::value pred = json::parse(rule);
   pred.as_object()["mode"] = "predictive";
   pred.as_object()["time_to_scale_s"] = 3.0;
+  pred.as_object()["nodes_added_before_step"] = 1;  // ahead of the step: said beside the time to scale
   const std::vector<run_results> runs{with_autoscale(json::parse(fixed)), with_autoscale(json::parse(rule)),
                                       with_autoscale(pred)};
   const std::vector<std::string> names{"fixed.json", "rule.json", "predictive.json"};
   const std::string md = render_autoscale_comparison_markdown(runs, names);
   EXPECT_NE(md.find("| fixed.json | fixed capacity | - (no node was added) |"), std::string::npos) << md;
   EXPECT_NE(md.find("| rule.json | rule (2-6 nodes) | 6.5 s |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| predictive.json | predictive (2-6 nodes) | 3 s |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| predictive.json | predictive (2-6 nodes) | 3 s (1 node added before the step) |"),
+            std::string::npos)
+      << md;
   const std::string html = render_autoscale_comparison_html(runs, names);
   EXPECT_NE(html.find("<table id=\"autoscale-compare\">"), std::string::npos);
-  EXPECT_NE(html.find("<td>predictive.json</td><td>predictive (2-6 nodes)</td><td>3 s</td>"),
+  EXPECT_NE(html.find("<td>predictive.json</td><td>predictive (2-6 nodes)</td><td>3 s (1 node added before "
+                      "the step)</td>"),
             std::string::npos)
       << html;
   size_t lines = 0;

@@ -56,7 +56,8 @@ struct drill_request {
 // `--@shop --max-attempts 3`). Throws std::runtime_error when the file cannot be read.
 std::vector<std::string> scenario_shop_directives(const std::string& scenario_path);
 // The words of every line of a scenario that starts with `directive` ("--@shop", "--@autoscale").
-std::vector<std::string> scenario_directive_words(const std::string& scenario_path, const std::string& directive);
+std::vector<std::string> scenario_directive_words(const std::string& scenario_path,
+                                                  const std::string& directive);
 
 // The folder of the shipped scenarios (for require("lib.checkers")): $STAMPEDE_SCENARIOS, else
 // scenarios/ next to or above the executable (build trees), else ./scenarios. Empty if none exists.

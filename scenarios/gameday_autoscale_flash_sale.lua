@@ -20,7 +20,7 @@
 -- (docs/DRILLS.md, "Autoscaling").
 -- Pass: the shop's 5 invariants (`stampede drill` exits 0 or 99, never 98); the elasticity figures are a
 -- report, compared across the three runs, not a verdict.
--- Knobs (-e): BASE_RATE=5, FACTOR=10, STEP_AT=20s, RAMP=3s, HOLD=40s, TAIL=30s, BROWSERS=4, MAX_VUS=300,
+-- Knobs (-e): BASE_RATE=1, FACTOR=10, STEP_AT=20s, RAMP=3s, HOLD=40s, TAIL=30s, BROWSERS=4, MAX_VUS=300,
 --             GRACE=5s (how long buyers still in the shop at the end may finish).
 -- Short form (CI, drill_autoscale_gameday_test): -e BASE_RATE=2 -e STEP_AT=4s -e RAMP=2s -e HOLD=6s -e TAIL=3s.
 --@shop --lease-ms 2000 --kdf interactive
@@ -29,7 +29,7 @@ local gameday = require("lib.gameday")
 local checkers = require("lib.checkers")
 local shop = require("lib.shop")
 
-local base = tonumber(env.BASE_RATE or "5")
+local base = tonumber(env.BASE_RATE or "1")
 local peak = base * tonumber(env.FACTOR or "10")
 local step_at, ramp, hold, tail = env.STEP_AT or "20s", env.RAMP or "3s", env.HOLD or "40s", env.TAIL or "30s"
 local total_s = gameday.seconds(step_at) + 2 * gameday.seconds(ramp) + gameday.seconds(hold) + gameday.seconds(tail)

@@ -166,8 +166,11 @@ void elastic_pool::tick() {
     for (const auto& x : s_.children_) {
       if (x.name == m.name && x.alive) c = &x;
     }
-    if (m.state == phase::ready && c != nullptr) ++s.ready_nodes;
-    if (c == nullptr) continue;
+    // Ready: UP in HAProxy (a paused or unreachable node is not capacity, and is not asked for its metrics:
+    // it would hold the tick for the timeout); without an answer from HAProxy, alive.
+    const bool up = !stat_ || (stat_->servers.contains(m.name) && stat_->servers.at(m.name).up());
+    if (m.state == phase::ready && c != nullptr && up) ++s.ready_nodes;
+    if (c == nullptr || !up) continue;
     try {
       http::blocking_client client{"127.0.0.1", c->port, metrics_timeout};
       const auto r = client.get("/metrics");
@@ -310,8 +313,10 @@ void elastic_pool::advance_drains() {
       const bool deleted = answer && (answer->find("Server deleted") != std::string::npos ||
                                       answer->find("No such server") != std::string::npos);
       if (!deleted && steady::now() - m.since < delete_bound) continue;
-      event({{"event", "node_removed"}, {"node", m.name}, {"haproxy_deleted", deleted}});
+      event(
+          {{"event", "node_removed"}, {"node", m.name}, {"reason", m.removal}, {"haproxy_deleted", deleted}});
       std::fprintf(stderr, "stampede shop: autoscale: %s removed\n", m.name.c_str());
+      last_buckets_.erase(m.name);
       m.name.clear();  // erased below
     }
   }
@@ -333,6 +338,7 @@ void elastic_pool::drop_dead_nodes() {
     runtime("set server nodes/" + m.name + " state maint");
     m.state = phase::removing;
     m.since = steady::now();
+    m.removal = "died";
     changed = true;
   }
   if (changed) {

@@ -43,8 +43,9 @@ class elastic_pool {
     std::string name;
     bool initial = false;
     phase state = phase::ready;
-    steady::time_point since;  // of the current phase
-    bool served = false;       // node_first_request written
+    steady::time_point since;           // of the current phase
+    bool served = false;                // node_first_request written
+    std::string removal = "scaled_in";  // or "died": node_removed's reason
   };
 
   void poll();  // show stat: readiness, first requests, the tick's in-flight average

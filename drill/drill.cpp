@@ -42,7 +42,8 @@ std::vector<std::string> scenario_shop_directives(const std::string& scenario_pa
 }
 
 std::vector<std::string> scenario_directive_words(const std::string& scenario_path,
-                                                  const std::string& directive) {
+                                                  const std::string& directive, bool* present) {
+  if (present != nullptr) *present = false;
   std::ifstream in(scenario_path);
   if (!in) throw std::runtime_error("cannot read '" + scenario_path + "'");
   std::vector<std::string> out;
@@ -53,6 +54,7 @@ std::vector<std::string> scenario_directive_words(const std::string& scenario_pa
         (line.size() > directive.size() && line[directive.size()] != ' ' && line[directive.size()] != '\t')) {
       continue;
     }
+    if (present != nullptr) *present = true;
     std::istringstream words(line.substr(directive.size()));
     std::string w;
     while (words >> w) out.push_back(w);
@@ -271,8 +273,9 @@ int run_drill(const drill_request& request) {
       return std::any_of(args.begin(), args.end(),
                          [](const std::string& a) { return a.rfind("--autoscale", 0) == 0; });
     };
-    if (const auto words = scenario_directive_words(request.scenario, "--@autoscale");
-        !words.empty() || asks_autoscale(request.shop_args) || asks_autoscale(directives)) {
+    bool declared = false;
+    if (const auto words = scenario_directive_words(request.scenario, "--@autoscale", &declared);
+        declared || asks_autoscale(request.shop_args) || asks_autoscale(directives)) {
       try {
         autoscale = parse_autoscale_directive(words);
       } catch (const std::invalid_argument& e) {

@@ -77,6 +77,31 @@ function buy()
   end)
 end
 
+-- Buyers still in the shop at the end are interrupted (gracefulStop), but their last request may still be
+-- running at a node: an order it commits after verify() read the audit, and the payment captured for it,
+-- would look like a capture without an order. Wait until the orders stop changing and the queue is empty
+-- (5 reads 0.5 s apart alike), bounded by the drill's --quiet-timeout.
+function quiesce()
+  local last, alike = nil, 0
+  for _ = 1, 240 do
+    local res = http.get("/api/admin/audit", { headers = { Authorization = "Bearer " .. tostring(env.ADMIN_TOKEN) },
+                                               name = "quiesce: audit", timeout = "10s" })
+    if res.status == 200 then
+      local audit = res:json()
+      local outbox = audit.outbox or {}
+      local orders = #(audit.orders or {})
+      if orders == last and (outbox.pending or 0) + (outbox.in_flight or 0) == 0 then
+        alike = alike + 1
+        if alike >= 5 then return true end
+      else
+        last, alike = orders, 0
+      end
+    end
+    sleep(0.5)
+  end
+  return false
+end
+
 function verify(history)
   return checkers.shop(history)
 end

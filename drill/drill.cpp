@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "chaos/proxy_server.h"
 #include "common/http_client.h"
 #include "drill/alerts.h"
+#include "drill/autoscale_analysis.h"
 #include "drill/data_links.h"
 #include "drill/backup_service.h"
 #include "drill/drill_run.h"
@@ -37,13 +39,24 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 std::vector<std::string> scenario_shop_directives(const std::string& scenario_path) {
+  return scenario_directive_words(scenario_path, "--@shop");
+}
+
+std::vector<std::string> scenario_directive_words(const std::string& scenario_path,
+                                                  const std::string& directive, bool* present) {
+  if (present != nullptr) *present = false;
   std::ifstream in(scenario_path);
   if (!in) throw std::runtime_error("cannot read '" + scenario_path + "'");
   std::vector<std::string> out;
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("--@shop", 0) != 0) continue;
-    std::istringstream words(line.substr(7));
+    // The directive, then a blank or the line's end (--@shop is not --@shopping).
+    if (line.rfind(directive, 0) != 0 ||
+        (line.size() > directive.size() && line[directive.size()] != ' ' && line[directive.size()] != '\t')) {
+      continue;
+    }
+    if (present != nullptr) *present = true;
+    std::istringstream words(line.substr(directive.size()));
     std::string w;
     while (words >> w) out.push_back(w);
   }
@@ -164,6 +177,9 @@ void print_drill_summary(const json::value& results) {
   if (const std::string rpo = failover_rpo_line(results); !rpo.empty()) std::printf("    %s\n", rpo.c_str());
   if (const std::string system = system_summary(results); !system.empty()) std::printf("%s", system.c_str());
   if (const std::string alerts = alerts_summary(results); !alerts.empty()) std::printf("%s", alerts.c_str());
+  if (const std::string elastic = autoscale_summary(results); !elastic.empty()) {
+    std::printf("%s", elastic.c_str());
+  }
   // verify()'s invariants are in the run's summary above (INVARIANTS, a failed one with its evidence):
   // not listed twice.
   if (const auto* verify = root.if_contains("verify"); verify == nullptr || !verify->is_object()) {
@@ -253,8 +269,22 @@ int run_drill(const drill_request& request) {
   detail::put_scenarios_on_lua_path();
   if (request.own_system()) return run_target_drill(request);
   std::vector<std::string> directives;
+  std::optional<autoscale_directive> autoscale;  // `--@autoscale ...`: results.drill.autoscale
   try {
     directives = scenario_shop_directives(request.scenario);
+    const auto asks_autoscale = [](const std::vector<std::string>& args) {
+      return std::any_of(args.begin(), args.end(),
+                         [](const std::string& a) { return a.rfind("--autoscale", 0) == 0; });
+    };
+    bool declared = false;
+    if (const auto words = scenario_directive_words(request.scenario, "--@autoscale", &declared);
+        declared || asks_autoscale(request.shop_args) || asks_autoscale(directives)) {
+      try {
+        autoscale = parse_autoscale_directive(words);
+      } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(request.scenario + ": " + e.what());
+      }
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stampede drill: %s\n", e.what());
     return loadgen::exit_usage;
@@ -399,6 +429,10 @@ int run_drill(const drill_request& request) {
     return section;
   }, [&](json::value& results) {
     if (sampler) add_system_section(results, *sampler);  // before the shop stops
+    if (autoscale) {  // the autoscaler's log is complete: the load and the quiet wait are over
+      results.as_object()["drill"].as_object()["autoscale"] =
+          measure_autoscale(results, shop->topology(), *autoscale);
+    }
     // --observe (or --shop-arg --observe): the alerts of the run, read before the shop stops its Prometheus.
     if (!shop->topology().as_object().contains("observability")) return;
     if (!request.quiet) std::fprintf(stderr, "stampede drill: reading the alerts from Prometheus\n");

@@ -56,6 +56,10 @@ struct drill_request {
 // Reads `--@shop FLAGS...` directive lines of a scenario (the shop flags it needs, e.g.
 // `--@shop --max-attempts 3`). Throws std::runtime_error when the file cannot be read.
 std::vector<std::string> scenario_shop_directives(const std::string& scenario_path);
+// The words of every line of a scenario that starts with `directive` ("--@shop", "--@autoscale"); `present`
+// (optional) tells whether there was such a line, words or not.
+std::vector<std::string> scenario_directive_words(const std::string& scenario_path,
+                                                  const std::string& directive, bool* present = nullptr);
 
 // The folder of the shipped scenarios (for require("lib.checkers")): $STAMPEDE_SCENARIOS, else
 // scenarios/ next to or above the executable (build trees), else ./scenarios. Empty if none exists.

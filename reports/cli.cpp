@@ -15,6 +15,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "common/cli_args.h"
+#include "reports/autoscale_report.h"
 #include "reports/compare.h"
 #include "reports/formats.h"
 #include "reports/merge.h"
@@ -29,14 +30,16 @@ namespace fs = std::filesystem;
 const cli::command report_spec{
     "stampede report",
     "RESULTS.json [-o FILE] [--format html|md|junit|hgrm|hlog|json] [--step NAME] [--uncorrected]\n"
-    "RESULTS.json --dir DIR      (every format into DIR)",
+    "RESULTS.json --dir DIR      (every format into DIR)\n"
+    "--autoscale A.json B.json ... [-o FILE] [--format md|html]   (autoscale game days side by side)",
     "Renders a results file. Without --format the format follows -o's extension (.html .md .xml .hgrm\n"
     ".hlog .json); default md.",
     {{"--output", "-o", "FILE", "where to write (default: stdout; - is stdout)"},
      {"--format", "-f", "FORMAT", "html, md, junit, hgrm, hlog or json"},
      {"--step", {}, "NAME", "the step whose histogram the hgrm format prints (default: all requests)"},
      {"--uncorrected", {}, {}, "the hgrm format prints the histogram without coordinated-omission correction"},
-     {"--dir", {}, "DIR", "write every format into DIR"}},
+     {"--dir", {}, "DIR", "write every format into DIR"},
+     {"--autoscale", {}, {}, "several autoscale game days' results (fixed, rule, predictive) in one table"}},
     "Exit: 0 ok, 2 usage, 3 unreadable or invalid input, 4 cannot write output."};
 
 const cli::command compare_spec{
@@ -115,6 +118,30 @@ std::variant<int, cli::parsed_args> parse_flags(const cli::command& spec, std::s
   }
 }
 
+// `stampede report --autoscale A.json B.json ...`: the runs' results.drill.autoscale side by side, Markdown
+// (default) or HTML (--format html or an -o FILE.html).
+int autoscale_side_by_side(const std::vector<std::string>& inputs, const std::optional<std::string>& output,
+                           const std::optional<std::string>& format_name, bool dir) {
+  if (dir) return bad_usage(report_spec, "--autoscale writes one table: use -o FILE, not --dir");
+  std::string format = format_name.value_or("");
+  if (format.empty() && output) format = fs::path(*output).extension().string() == ".html" ? "html" : "md";
+  if (format == "markdown" || format.empty()) format = "md";
+  if (format != "md" && format != "html") {
+    return bad_usage(report_spec, "--autoscale renders md or html, not \"" + format + "\"");
+  }
+  std::string content;
+  try {
+    std::vector<run_results> runs;
+    for (const auto& path : inputs) runs.push_back(load_results(path));
+    content = format == "html" ? render_autoscale_comparison_html(runs, inputs)
+                               : render_autoscale_comparison_markdown(runs, inputs);
+  } catch (const results_error& e) {
+    std::cerr << "stampede report: " << e.what() << "\n";
+    return exit_input;
+  }
+  return write_output(output, content) ? exit_ok : exit_output;
+}
+
 }  // namespace
 
 int report_command(std::span<char* const> args) {
@@ -126,7 +153,8 @@ int report_command(std::span<char* const> args) {
   const bool uncorrected = a.has("--uncorrected");
   const std::vector<std::string>& positional = a.positional();
   if (positional.empty()) return bad_usage(report_spec, "no results file given");
-  if (positional.size() > 1) return bad_usage(report_spec, "more than one results file");
+  if (a.has("--autoscale")) return autoscale_side_by_side(positional, output, format_name, a.has("--dir"));
+  if (positional.size() > 1) return bad_usage(report_spec, "more than one results file (or --autoscale)");
   const std::string& input = positional.front();
   report_format format = report_format::markdown;
   if (format_name) {

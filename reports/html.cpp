@@ -7,6 +7,7 @@
 
 #include "common/hdr_histogram.h"
 #include "reports/alerts_report.h"
+#include "reports/autoscale_report.h"
 #include "reports/analysis.h"
 #include "reports/formats.h"
 #include "reports/html_chart.h"
@@ -186,6 +187,20 @@ std::string render_html(const run_results& r) {
                                   .bands = std::move(bands),
                                   .alerts = alert_marks(r),
                                   .show_dropped = r.dropped_iterations > 0});
+    if (const auto curve = autoscale_node_curve(r); !curve.empty()) {  // the autoscale game day
+      const std::string mode = autoscale_mode(r);
+      chart nc;
+      nc.id = "chart-nodes";
+      nc.title = "Shop nodes alive (" + (mode == "off" ? "fixed capacity" : mode) + ")";
+      nc.y_unit = "nodes";
+      nc.x_min = x_min;
+      nc.x_max = x_max;
+      for (const auto& f : r.chaos) nc.bands.push_back({f.start_s, f.end_s.value_or(x_max), f.label});
+      series n{"nodes", palette[2], {}, false};
+      for (const auto& [t, nodes] : curve) n.points.push_back({t, nodes});
+      nc.lines.push_back(std::move(n));
+      h += render_chart(nc);
+    }
   }
   h += render_system_html(r);  // `stampede drill`: the system's side (HAProxy, queue, cache, database)
 
@@ -257,6 +272,7 @@ std::string render_html(const run_results& r) {
     h += "</table>\n";
   }
   h += render_alerts_html(r);  // `stampede drill --observe`: alerts per fault, false alarms, missed faults
+  h += render_autoscale_html(r);  // the autoscale game day: time to scale, SLO seconds, node-seconds
 
   // 7. Errors and checks.
   bool any_error = false;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "reference_shop/options.h"
 #include "reference_shop/payment_emulator.h"
 #include "reference_shop/supervisor.h"
+#include "reference_shop/two_phase.h"
 
 namespace stampede::shop {
 
@@ -46,7 +48,8 @@ void report_ready(int fd, uint16_t port) {
 // --cache local|redis and the Redis cache's knobs. Throws std::invalid_argument naming the flag.
 void parse_cache_flags(const arg_list& a, node_options& o) {
   o.cache_kind = a.get("cache", "local");
-  if (o.cache_kind != "local" && o.cache_kind != "redis") throw std::invalid_argument("--cache must be local or redis");
+  if (o.cache_kind != "local" && o.cache_kind != "redis")
+    throw std::invalid_argument("--cache must be local or redis");
   auto& r = o.redis_cache;
   if (o.cache_kind == "redis") {
     if (!a.has("redis")) throw std::invalid_argument("--cache redis needs --redis HOST:PORT");
@@ -63,6 +66,17 @@ void parse_cache_flags(const arg_list& a, node_options& o) {
   r.redis.pool_size = static_cast<int>(a.get_int("redis-pool", 8, 1, 1024));
   r.max_db_loads = static_cast<int>(a.get_int("cache-db-loads", 4, 1, 10'000));
   r.lock_wait = std::chrono::milliseconds{a.get_int("cache-lock-wait-ms", 250, 0, 60'000)};
+}
+
+// "a,b,c" -> {a, b, c} (PostgreSQL URLs have no commas).
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t start = 0; start <= text.size();) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -83,6 +97,13 @@ int shop_node_command(std::span<char* const> args) {
     o.replica_reads = parse_node_replica_flags(a, o.db_url);
     if (o.db_path.empty() == o.db_url.empty()) throw std::invalid_argument("give --db FILE or --db-url URL");
     o.db_pool = static_cast<int>(a.get_int("db-pool", o.db_pool, 1, 1000));
+    if (a.has("db-shards")) {
+      o.db_shards = split_list(a.get("db-shards"));
+      if (o.db_shards.size() < 2) throw std::invalid_argument("--db-shards needs at least 2 URLs");
+    }
+    o.txn = a.get("txn", "2pc");
+    two_phase::parse_protocol(o.txn);
+    o.txn_lease = std::chrono::milliseconds{a.get_int("txn-lease-ms", 10'000, 1, 3'600'000)};
     o.name = a.get("name", "node1");
     o.address = a.get("address", "127.0.0.1");
     o.port = static_cast<uint16_t>(a.get_int("port", 0, 0, 65535));
@@ -94,7 +115,8 @@ int shop_node_command(std::span<char* const> args) {
     o.cache_enabled = !a.has("no-cache");
     o.cache.ttl = std::chrono::milliseconds{a.get_int("cache-ttl-ms", 30'000, 1, 86'400'000)};
     parse_cache_flags(a, o);
-    for (auto [flag, target] : {std::pair{"rate-limit-client", &o.rate_per_client}, std::pair{"rate-limit-global", &o.rate_global}}) {
+    for (auto [flag, target] : {std::pair{"rate-limit-client", &o.rate_per_client},
+                                std::pair{"rate-limit-global", &o.rate_global}}) {
       if (!a.has(flag)) continue;
       auto spec = parse_bucket_spec(a.get(flag));
       if (!spec) throw std::invalid_argument(std::string{"--"} + flag + " must be RATE or RATE:BURST");
@@ -113,7 +135,8 @@ int shop_node_command(std::span<char* const> args) {
     }
     o.kdf_workers = static_cast<int>(a.get_int("kdf-workers", o.kdf_workers, 1, 256));
     o.kdf_queue = static_cast<int>(a.get_int("kdf-queue", o.kdf_queue, 0, 100'000));
-    o.kdf_max_wait = std::chrono::milliseconds{a.get_int("kdf-max-wait-ms", o.kdf_max_wait.count(), 0, 600'000)};
+    o.kdf_max_wait =
+        std::chrono::milliseconds{a.get_int("kdf-max-wait-ms", o.kdf_max_wait.count(), 0, 600'000)};
     o.flash_max_inflight = static_cast<int>(a.get_int("flash-max-inflight", 0, 0, 1'000'000));
     if (a.has("payment")) {
       auto payment = parse_host_port(a.get("payment"), "--payment");  // throws std::invalid_argument
@@ -123,12 +146,14 @@ int shop_node_command(std::span<char* const> args) {
     }
     o.pipeline.workers = static_cast<int>(a.get_int("workers", 2, 1, 64));
     o.pipeline.lease = std::chrono::milliseconds{a.get_int("lease-ms", 5000, 100, 3'600'000)};
-    o.pipeline.payment_timeout = std::chrono::milliseconds{a.get_int("payment-timeout-ms", 1000, 10, 600'000)};
+    o.pipeline.payment_timeout =
+        std::chrono::milliseconds{a.get_int("payment-timeout-ms", 1000, 10, 600'000)};
     o.pipeline.max_attempts = static_cast<int>(a.get_int("max-attempts", 5, 1, 100));
     drain_ms = a.get_int("drain-ms", 1500, 0, 600'000);
     if (a.has("inject-bug")) {
       if (a.get("inject-bug") != "double-capture") {
-        throw std::invalid_argument("--inject-bug: unknown bug '" + a.get("inject-bug") + "' (known: double-capture)");
+        throw std::invalid_argument("--inject-bug: unknown bug '" + a.get("inject-bug") +
+                                    "' (known: double-capture)");
       }
       o.pipeline.bug_double_capture = true;
     }
@@ -143,10 +168,13 @@ int shop_node_command(std::span<char* const> args) {
     node n{o};
     n.start();
     report_ready(ready_fd, n.port());
-    std::fprintf(stderr, "shop-node %s listening on http://%s:%u\n", o.name.c_str(), o.address.c_str(), n.port());
+    std::fprintf(stderr, "shop-node %s listening on http://%s:%u\n", o.name.c_str(), o.address.c_str(),
+                 n.port());
     if (o.pipeline.bug_double_capture) {
-      std::fprintf(stderr, "shop-node %s: BROKEN ON PURPOSE (--inject-bug double-capture): every order is charged twice\n",
-                   o.name.c_str());
+      std::fprintf(
+          stderr,
+          "shop-node %s: BROKEN ON PURPOSE (--inject-bug double-capture): every order is charged twice\n",
+          o.name.c_str());
     }
     int sig = 0;
     sigwait(&signals, &sig);

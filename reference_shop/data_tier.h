@@ -43,6 +43,10 @@ struct data_tier_options {
   // --wal-archive on: continuous WAL archiving of the one server into DIR/postgres/wal_archive (--ha none).
   bool wal_archive = false;
   member_link_options member_links;  // the members' DCS, client and REST links through proxies
+  // --shards K >= 2 (--ha none): K servers, DIR/postgres (shard 0) and DIR/postgres-shardI, with
+  // max_prepared_transactions for two-phase commit (shards.h); --txn for the nodes.
+  int shards = 1;
+  std::string txn = "2pc";
 };
 
 class data_tier {
@@ -59,7 +63,8 @@ class data_tier {
   std::vector<std::string> node_args() const;
   std::vector<std::pair<std::string, std::string>> node_env() const;
   // The topology's `database` entry: {kind, path} or {kind, role, pid, port, data_dir, url, log}, plus
-  // `wal_archive {dir, superuser_url, bin_dir}` with --wal-archive on (what pg_basebackup and a restore need).
+  // `wal_archive {dir, superuser_url, bin_dir}` with --wal-archive on (what pg_basebackup and a restore
+  // need).
   boost::json::object topology() const;
   std::string description() const;  // for the supervisor's log line
   // The PostgreSQL server's pid (-1 for SQLite). The supervisor watches it with its other children and
@@ -67,6 +72,8 @@ class data_tier {
   pid_t server_pid() const noexcept { return server_ ? server_->pid() : -1; }
   uint16_t server_port() const noexcept { return server_ ? server_->port() : 0; }
   void release() noexcept;
+  // --shards: the servers of shards 1..K-1 (pid, port), watched and stopped by the supervisor as shard 0's.
+  std::vector<std::pair<pid_t, uint16_t>> other_shard_servers() const;
 
   // --ha patroni (nullptr otherwise). The supervisor starts the database HAProxy from
   // db_haproxy_config() before any node, and stops the cluster last with stop_cluster().
@@ -78,13 +85,15 @@ class data_tier {
 
  private:
   std::string shop_url(const std::string& password) const;
+  std::vector<std::string> shard_urls(const std::string& password) const;  // shard 0 first
   std::string replicas_url(const std::string& password) const;
   data_tier_options options_;
-  std::unique_ptr<postgres_server> server_;
+  std::unique_ptr<postgres_server> server_;                      // shard 0 with --shards
+  std::vector<std::unique_ptr<postgres_server>> shard_servers_;  // shards 1..K-1
   std::unique_ptr<patroni_cluster> cluster_;
   uint16_t primary_port_ = 0, replica_port_ = 0;  // the database HAProxy's frontends
-  uint16_t runtime_port_ = 0;                      // and its runtime API
-  std::string password_;  // the shop role's, new on every start
+  uint16_t runtime_port_ = 0;                     // and its runtime API
+  std::string password_;                          // the shop role's, new on every start
 };
 
 }  // namespace stampede::shop

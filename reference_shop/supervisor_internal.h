@@ -1,7 +1,8 @@
 // The supervisor behind `stampede shop` (supervisor.h), shared by its files:
 //   supervisor.cpp           the command: options, signals, start, watch loop (run), exit code
 //   supervisor_start.cpp     starting the tiers: data tier (PostgreSQL, Patroni + its HAProxy), cache tier
-//                            (Redis), payment emulator, nodes (with the order queue's workers), HAProxy; respawns
+//                            (Redis), payment emulator, nodes (with the order queue's workers), HAProxy;
+//                            respawns
 //   supervisor_topology.cpp  the topology JSON
 //   supervisor_shutdown.cpp  the shutdown path
 //   supervisor_restarts.cpp  restarts asked for by drills' node faults (DIR/restart)
@@ -15,7 +16,6 @@
 #include <sys/types.h>
 
 #include <boost/json/object.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -54,11 +54,15 @@ struct child {
 class supervisor {
  public:
   supervisor(const arg_list& args, shop_options options)
-      : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
+      : args_(args),
+        o_(std::move(options)),
+        exe_(self_exe()),
+        admin_token_(random_token()),
         config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
         data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
                                 static_cast<int>(o_.replicas), o_.sync_replication, o_.replica,
-                                o_.data_links.db_port, o_.wal_archive, o_.member_links}),
+                                o_.data_links.db_port, o_.wal_archive, o_.member_links,
+                                static_cast<int>(o_.shards), o_.txn}),
         cache_(o_.cache) {}
   ~supervisor() { shutdown(); }
   supervisor(const supervisor&) = delete;

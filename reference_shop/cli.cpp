@@ -48,8 +48,7 @@ void report_ready(int fd, uint16_t port) {
 // --cache local|redis and the Redis cache's knobs. Throws std::invalid_argument naming the flag.
 void parse_cache_flags(const arg_list& a, node_options& o) {
   o.cache_kind = a.get("cache", "local");
-  if (o.cache_kind != "local" && o.cache_kind != "redis")
-    throw std::invalid_argument("--cache must be local or redis");
+  if (o.cache_kind != "local" && o.cache_kind != "redis") throw std::invalid_argument("--cache must be local or redis");
   auto& r = o.redis_cache;
   if (o.cache_kind == "redis") {
     if (!a.has("redis")) throw std::invalid_argument("--cache redis needs --redis HOST:PORT");
@@ -115,8 +114,7 @@ int shop_node_command(std::span<char* const> args) {
     o.cache_enabled = !a.has("no-cache");
     o.cache.ttl = std::chrono::milliseconds{a.get_int("cache-ttl-ms", 30'000, 1, 86'400'000)};
     parse_cache_flags(a, o);
-    for (auto [flag, target] : {std::pair{"rate-limit-client", &o.rate_per_client},
-                                std::pair{"rate-limit-global", &o.rate_global}}) {
+    for (auto [flag, target] : {std::pair{"rate-limit-client", &o.rate_per_client}, std::pair{"rate-limit-global", &o.rate_global}}) {
       if (!a.has(flag)) continue;
       auto spec = parse_bucket_spec(a.get(flag));
       if (!spec) throw std::invalid_argument(std::string{"--"} + flag + " must be RATE or RATE:BURST");
@@ -135,8 +133,7 @@ int shop_node_command(std::span<char* const> args) {
     }
     o.kdf_workers = static_cast<int>(a.get_int("kdf-workers", o.kdf_workers, 1, 256));
     o.kdf_queue = static_cast<int>(a.get_int("kdf-queue", o.kdf_queue, 0, 100'000));
-    o.kdf_max_wait =
-        std::chrono::milliseconds{a.get_int("kdf-max-wait-ms", o.kdf_max_wait.count(), 0, 600'000)};
+    o.kdf_max_wait = std::chrono::milliseconds{a.get_int("kdf-max-wait-ms", o.kdf_max_wait.count(), 0, 600'000)};
     o.flash_max_inflight = static_cast<int>(a.get_int("flash-max-inflight", 0, 0, 1'000'000));
     if (a.has("payment")) {
       auto payment = parse_host_port(a.get("payment"), "--payment");  // throws std::invalid_argument
@@ -146,14 +143,12 @@ int shop_node_command(std::span<char* const> args) {
     }
     o.pipeline.workers = static_cast<int>(a.get_int("workers", 2, 1, 64));
     o.pipeline.lease = std::chrono::milliseconds{a.get_int("lease-ms", 5000, 100, 3'600'000)};
-    o.pipeline.payment_timeout =
-        std::chrono::milliseconds{a.get_int("payment-timeout-ms", 1000, 10, 600'000)};
+    o.pipeline.payment_timeout = std::chrono::milliseconds{a.get_int("payment-timeout-ms", 1000, 10, 600'000)};
     o.pipeline.max_attempts = static_cast<int>(a.get_int("max-attempts", 5, 1, 100));
     drain_ms = a.get_int("drain-ms", 1500, 0, 600'000);
     if (a.has("inject-bug")) {
       if (a.get("inject-bug") != "double-capture") {
-        throw std::invalid_argument("--inject-bug: unknown bug '" + a.get("inject-bug") +
-                                    "' (known: double-capture)");
+        throw std::invalid_argument("--inject-bug: unknown bug '" + a.get("inject-bug") + "' (known: double-capture)");
       }
       o.pipeline.bug_double_capture = true;
     }
@@ -168,13 +163,10 @@ int shop_node_command(std::span<char* const> args) {
     node n{o};
     n.start();
     report_ready(ready_fd, n.port());
-    std::fprintf(stderr, "shop-node %s listening on http://%s:%u\n", o.name.c_str(), o.address.c_str(),
-                 n.port());
+    std::fprintf(stderr, "shop-node %s listening on http://%s:%u\n", o.name.c_str(), o.address.c_str(), n.port());
     if (o.pipeline.bug_double_capture) {
-      std::fprintf(
-          stderr,
-          "shop-node %s: BROKEN ON PURPOSE (--inject-bug double-capture): every order is charged twice\n",
-          o.name.c_str());
+      std::fprintf(stderr, "shop-node %s: BROKEN ON PURPOSE (--inject-bug double-capture): every order is charged twice\n",
+                   o.name.c_str());
     }
     int sig = 0;
     sigwait(&signals, &sig);

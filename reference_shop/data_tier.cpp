@@ -1,10 +1,12 @@
 #include "reference_shop/data_tier.h"
 
-#include <boost/json.hpp>
 #include <cstdio>
 #include <stdexcept>
 
+#include <boost/json.hpp>
+
 #include "common/loopback.h"
+
 #include "reference_shop/seed.h"
 #include "reference_shop/store_factory.h"
 
@@ -26,8 +28,7 @@ data_tier::data_tier(data_tier_options options) : options_(std::move(options)) {
   if (options_.kind != "sqlite" && options_.kind != "postgres") {
     throw std::invalid_argument("--db must be sqlite or postgres");
   }
-  if (options_.ha != "none" && options_.ha != "patroni")
-    throw std::invalid_argument("--ha must be none or patroni");
+  if (options_.ha != "none" && options_.ha != "patroni") throw std::invalid_argument("--ha must be none or patroni");
   if (options_.ha == "patroni" && options_.kind != "postgres") {
     throw std::invalid_argument("--ha patroni needs --db postgres");
   }
@@ -94,8 +95,9 @@ void data_tier::start() {
   po.wal_archive = options_.wal_archive;
   // Two-phase commit: a prepared transaction outlives its session, but each session prepares one at a
   // time, so as many as sessions (a few more stay in doubt while recovery is due).
-  if (options_.shards > 1)
+  if (options_.shards > 1) {
     po.settings.push_back("max_prepared_transactions=" + std::to_string(po.max_connections));
+  }
   server_ = std::make_unique<postgres_server>(po);
   server_->init();
   server_->start();
@@ -168,12 +170,10 @@ haproxy_db_config data_tier::db_haproxy_config() const {
     for (const auto& m : cluster_->members()) {
       haproxy_db_config::member member{m.name, m.pg_port, m.rest_port, {}, {}};
       // Behind fault proxies (--postgres-via, --rest-via): the partition game day cuts them.
-      if (const auto it = options_.member_links.postgres_via.find(m.name);
-          it != options_.member_links.postgres_via.end()) {
+      if (const auto it = options_.member_links.postgres_via.find(m.name); it != options_.member_links.postgres_via.end()) {
         member.address = it->second;
       }
-      if (const auto it = options_.member_links.rest_via.find(m.name);
-          it != options_.member_links.rest_via.end()) {
+      if (const auto it = options_.member_links.rest_via.find(m.name); it != options_.member_links.rest_via.end()) {
         member.check_address = it->second;
       }
       c.members.push_back(std::move(member));
@@ -237,23 +237,7 @@ json::object data_tier::topology() const {
                    // A test password made for this run, as the admin token next to it.
                    {"url", server_->url(shop_role, password_, shop_database)}};
   if (!shard_servers_.empty()) {
-    // Shard 0 is the server above; each shard's SKUs and users by the rule (shards.h).
-    const int k = options_.shards;
-    json::array shards;
-    const auto urls = shard_urls(password_);
-    for (int s = 0; s < k; ++s) {
-      const postgres_server& server = s == 0 ? *server_ : *shard_servers_[static_cast<size_t>(s - 1)];
-      shards.push_back(
-          json::object{{"shard", s},
-                       {"pid", server.pid()},
-                       {"port", server.port()},
-                       {"data_dir", server.data_dir().string()},
-                       {"log", server.log_path().string()},
-                       {"url", urls[static_cast<size_t>(s)]},
-                       {"skus", "product_id % " + std::to_string(k) + " == " + std::to_string(s)},
-                       {"users", "user_id % " + std::to_string(k) + " == " + std::to_string(s)}});
-    }
-    out["shards"] = std::move(shards);
+    out["shards"] = shards_topology();
     out["partition"] = json::object{{"skus", "product_id mod K"},
                                     {"users", "user_id mod K (carts, order headers, outbox)"},
                                     {"accounts", "shard 0"},
@@ -273,8 +257,8 @@ json::object data_tier::topology() const {
 std::string data_tier::description() const {
   if (cluster_) {
     return "PostgreSQL with Patroni (" + std::to_string(cluster_->members().size()) + " members, " +
-           (options_.synchronous ? "synchronous" : "asynchronous") +
-           "), primary via 127.0.0.1:" + std::to_string(primary_port_);
+           (options_.synchronous ? "synchronous" : "asynchronous") + "), primary via 127.0.0.1:" +
+           std::to_string(primary_port_);
   }
   if (!server_) return (options_.data / "shop.db").string();
   if (!shard_servers_.empty()) {
@@ -290,6 +274,25 @@ std::string data_tier::description() const {
 void data_tier::release() noexcept {
   if (server_) server_->release();
   for (auto& s : shard_servers_) s->release();
+}
+
+// Shard 0 is the server of the `database` entry; each shard's SKUs and users by the rule (shards.h).
+json::array data_tier::shards_topology() const {
+  const int k = options_.shards;
+  json::array shards;
+  const auto urls = shard_urls(password_);
+  for (int s = 0; s < k; ++s) {
+    const postgres_server& server = s == 0 ? *server_ : *shard_servers_[static_cast<size_t>(s - 1)];
+    shards.push_back(json::object{{"shard", s},
+                                  {"pid", server.pid()},
+                                  {"port", server.port()},
+                                  {"data_dir", server.data_dir().string()},
+                                  {"log", server.log_path().string()},
+                                  {"url", urls[static_cast<size_t>(s)]},
+                                  {"skus", "product_id % " + std::to_string(k) + " == " + std::to_string(s)},
+                                  {"users", "user_id % " + std::to_string(k) + " == " + std::to_string(s)}});
+  }
+  return shards;
 }
 
 }  // namespace stampede::shop

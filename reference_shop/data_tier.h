@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <filesystem>
@@ -63,8 +64,7 @@ class data_tier {
   std::vector<std::string> node_args() const;
   std::vector<std::pair<std::string, std::string>> node_env() const;
   // The topology's `database` entry: {kind, path} or {kind, role, pid, port, data_dir, url, log}, plus
-  // `wal_archive {dir, superuser_url, bin_dir}` with --wal-archive on (what pg_basebackup and a restore
-  // need).
+  // `wal_archive {dir, superuser_url, bin_dir}` with --wal-archive on (what pg_basebackup and a restore need).
   boost::json::object topology() const;
   std::string description() const;  // for the supervisor's log line
   // The PostgreSQL server's pid (-1 for SQLite). The supervisor watches it with its other children and
@@ -86,14 +86,15 @@ class data_tier {
  private:
   std::string shop_url(const std::string& password) const;
   std::vector<std::string> shard_urls(const std::string& password) const;  // shard 0 first
+  boost::json::array shards_topology() const;                              // the topology's database.shards
   std::string replicas_url(const std::string& password) const;
   data_tier_options options_;
   std::unique_ptr<postgres_server> server_;                      // shard 0 with --shards
   std::vector<std::unique_ptr<postgres_server>> shard_servers_;  // shards 1..K-1
   std::unique_ptr<patroni_cluster> cluster_;
   uint16_t primary_port_ = 0, replica_port_ = 0;  // the database HAProxy's frontends
-  uint16_t runtime_port_ = 0;                     // and its runtime API
-  std::string password_;                          // the shop role's, new on every start
+  uint16_t runtime_port_ = 0;                      // and its runtime API
+  std::string password_;  // the shop role's, new on every start
 };
 
 }  // namespace stampede::shop

@@ -33,12 +33,8 @@ node::node(node_options options)
       cache_(make_cache(options_)),
       limiter_(options_.rate_per_client, options_.rate_global),
       login_sources_(options_.login_per_source, bucket_spec{}) {
-  store_config config{options_.db_path,
-                      options_.db_url,
-                      options_.db_pool,
-                      options_.db_pool_wait,
-                      "stampede-" + options_.name,
-                      {}};
+  store_config config{options_.db_path, options_.db_url, options_.db_pool, options_.db_pool_wait,
+                      "stampede-" + options_.name, {}};
   if (!options_.db_shards.empty()) {  // shard 0 is also --db-url
     config.postgres_url.clear();
     config.shard_urls = options_.db_shards;
@@ -47,8 +43,7 @@ node::node(node_options options)
   }
   auto db = open_store(config);
   db->migrate();
-  if (options_.seed_scale > 0 && !db->seeded())
-    db->reseed(options_.seed_scale, hash_password(seed_password, options_.kdf));
+  if (options_.seed_scale > 0 && !db->seeded()) db->reseed(options_.seed_scale, hash_password(seed_password, options_.kdf));
   store_ = std::move(db);
   if (options_.replica_reads.mode != replica_read_mode::off) {
     replica_store_ = open_store(store_config{{},
@@ -207,9 +202,7 @@ void node::serve_hashing(http::request& request, http::responder reply) {
   }
 }
 
-http::response node::handle(http::request& request) {
-  return handle_since(request, std::chrono::steady_clock::now());
-}
+http::response node::handle(http::request& request) { return handle_since(request, std::chrono::steady_clock::now()); }
 
 http::response node::handle_since(http::request& request, std::chrono::steady_clock::time_point start) {
   std::string route = "unmatched";

@@ -44,7 +44,7 @@ struct node_options {
   std::vector<std::string> db_shards;  // or PostgreSQL shards (shards.h), at least 2
   std::string txn = "2pc";
   std::chrono::milliseconds txn_lease{10'000};
-  int db_pool = 8;  // PostgreSQL sessions of this node; a request waits at most db_pool_wait for one
+  int db_pool = 8;      // PostgreSQL sessions of this node; a request waits at most db_pool_wait for one
   std::chrono::milliseconds db_pool_wait{1000};
   replica_read_options replica_reads;  // order reads from replicas (replica_reads.h); off: all on db_url
   std::string address = "127.0.0.1";
@@ -60,21 +60,21 @@ struct node_options {
   std::chrono::milliseconds bestsellers_ttl{10'000};
   bucket_spec rate_per_client;  // off unless set
   bucket_spec rate_global;
-  int flash_max_inflight = 0;     // admission control for flash purchases: 0 = off
+  int flash_max_inflight = 0;   // admission control for flash purchases: 0 = off
   bool pipeline_enabled = false;  // needs pipeline.payment_port
   pipeline_options pipeline;
   std::chrono::milliseconds generation_poll{1000};  // how often to look for a reseed by another node
   std::chrono::milliseconds session_ttl{24 * 3600 * 1000};
   int kdf_workers = 2;  // password hashes at once (each holds the KDF's memory, 64 MiB at interactive cost)
   int kdf_queue = 64;   // at most this many wait for a worker ...
-  std::chrono::milliseconds kdf_max_wait{2000};     // ... and none longer than this; else 429
-  bucket_spec login_per_source{50, 100};            // registrations + logins per client address; rate 0 = off
+  std::chrono::milliseconds kdf_max_wait{2000};  // ... and none longer than this; else 429
+  bucket_spec login_per_source{50, 100};         // registrations + logins per client address; rate 0 = off
   bucket_spec login_failures_per_account{0.2, 20};  // failed logins per email; rate 0 = off
   // Requests that may wait on the database's row locks, at once (0: as many as `threads`, the concurrency
   // they had on the server's threads) ...
   int database_workers = 0;
-  int database_queue = 1024;                          // ... at most this many waiting for a worker ...
-  std::chrono::milliseconds database_max_wait{5000};  // ... none longer than this; else 503 + Retry-After
+  int database_queue = 1024;                             // ... at most this many waiting for a worker ...
+  std::chrono::milliseconds database_max_wait{5000};    // ... none longer than this; else 503 + Retry-After
 };
 
 class node {
@@ -85,10 +85,10 @@ class node {
   node(const node&) = delete;
   node& operator=(const node&) = delete;
 
-  void start();  // listens, starts the workers; returns at once
+  void start();               // listens, starts the workers; returns at once
   uint16_t port() const;
-  void drain();  // /readyz answers 503 from now on (load balancers take the node out)
-  void stop();   // stops workers and the server
+  void drain();               // /readyz answers 503 from now on (load balancers take the node out)
+  void stop();                // stops workers and the server
   // The whole API, synchronously (password hashing included, without the pool's admission control): for
   // in-process tests and the pool's workers.
   http::response handle(http::request& request);
@@ -111,7 +111,7 @@ class node {
 
  private:
   static const api_route* route_of(const http::request& request);
-  static bool offloaded(const http::request& request);                  // hashes or waits on the database
+  static bool offloaded(const http::request& request);  // hashes or waits on the database
   void serve_offloaded(http::request& request, http::responder reply);  // the server's asynchronous handler
   void serve_hashing(http::request& request, http::responder reply);
   void serve_database(http::request& request, http::responder reply);
@@ -127,8 +127,7 @@ class node {
   read_cache::value cached(const std::string& key, const read_cache::loader& load);
   store& order_reads(const api_call& call);  // the replica or the primary, by the replica-reads mode
   template <class T>
-  T read_after_lsn(const api_call& call,
-                   const std::function<std::optional<T>(store&, std::string_view)>& replayed,
+  T read_after_lsn(const api_call& call, const std::function<std::optional<T>(store&, std::string_view)>& replayed,
                    const std::function<T(store&)>& read);
   void mark_write(const api_call& call, http::response& response) const;  // the last_write cookie
 
@@ -163,8 +162,7 @@ class node {
   std::unique_ptr<store> store_;
   std::unique_ptr<store> replica_store_;  // with replica reads on: a second pool, on the replicas
   std::atomic<uint64_t> order_reads_replica_{0}, order_reads_primary_{0};
-  std::atomic<uint64_t> order_reads_lsn_fallback_{
-      0};  // read-your-writes-lsn: the replica was not there in time
+  std::atomic<uint64_t> order_reads_lsn_fallback_{0};  // read-your-writes-lsn: the replica was not there in time
   std::unique_ptr<read_cache> cache_;
   std::shared_ptr<const bloom_filter> bloom_;  // guarded by bloom_mutex_
   std::mutex bloom_mutex_;

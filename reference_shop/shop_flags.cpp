@@ -11,32 +11,22 @@ const std::vector<cli::flag> tuning{
     {"--kdf-workers", {}, "N", "password-hashing threads per node (default 2)"},
     {"--kdf-queue", {}, "N", "hashes waiting for a hashing thread at most (default 64)"},
     {"--kdf-max-wait-ms", {}, "MS", "a hash that would start later is refused with 429 (default 2000)"},
-    {"--login-rate-source",
-     {},
-     "R[:B]|off",
-     "registrations + logins a second per client address (default 50:100)"},
+    {"--login-rate-source", {}, "R[:B]|off", "registrations + logins a second per client address (default 50:100)"},
     {"--login-failures-account", {}, "R[:B]|off", "failed logins a second per email (default 0.2:20)"},
     {"--workers", {}, "N", "payment workers of the order pipeline per node (default 2)"},
     {"--lease-ms", {}, "MS", "how long a worker holds an order before another may take it (default 5000)"},
     {"--max-attempts", {}, "N", "payment attempts before an order is refunded and failed (default 5)"},
     {"--rate-limit-client", {}, "R[:B]", "requests a second per client address (default: off)"},
     {"--rate-limit-global", {}, "R[:B]", "requests a second per node (default: off)"},
-    {"--flash-max-inflight",
-     {},
-     "N",
-     "flash-sale requests in flight at most, beyond: 429 (default: no limit)"},
-    {"--inject-bug",
-     {},
-     "double-capture",
-     "break the shop on purpose: every order is charged twice (checker tests)"},
+    {"--flash-max-inflight", {}, "N", "flash-sale requests in flight at most, beyond: 429 (default: no limit)"},
+    {"--inject-bug", {}, "double-capture", "break the shop on purpose: every order is charged twice (checker tests)"},
     {"--cache-ttl-ms", {}, "MS", "freshness of a cached catalogue entry (default 30000)"},
     {"--cache-db-loads", {}, "N", "database loads at once per node without Redis (default 4)"},
     {"--cache-lock-wait-ms", {}, "MS", "how long a miss waits for another node's rebuild (default 250)"},
     {"--redis-timeout-ms", {}, "MS", "bound of a Redis command (default 100)"},
 };
 
-const cli::flag kdf{
-    "--kdf", {}, "interactive|moderate|minimal", "argon2id cost of password hashes (default interactive)"};
+const cli::flag kdf{"--kdf", {}, "interactive|moderate|minimal", "argon2id cost of password hashes (default interactive)"};
 
 std::vector<cli::flag> with_tuning(std::vector<cli::flag> flags) {
   flags.insert(flags.end(), tuning.begin(), tuning.end());
@@ -49,33 +39,26 @@ std::span<const cli::flag> node_tuning_flags() { return tuning; }
 
 const cli::command& shop_spec() {
   static const cli::command spec{
-      "stampede shop", "[flags]\nseed [--scale S] [--data DIR] [--kdf ...]      (SQLite only)",
+      "stampede shop",
+      "[flags]\nseed [--scale S] [--data DIR] [--kdf ...]      (SQLite only)",
       "Starts N shop nodes behind HAProxy plus a payment emulator on 127.0.0.1, writes the topology JSON\n"
       "(default DIR/topology.json), prints the entry URL, and stops everything on Ctrl-C or SIGTERM.\n"
       "HAProxy is restarted when it dies; the shop exits 1 when it cannot be restarted (5 tries in a row).\n"
-      "Links (for fault proxies, as `stampede drill` does): --node-ports/--payment-port fix the listening "
-      "ports,\n"
-      "--node-via makes HAProxy reach node i at the i-th address, --payment-via makes nodes call the "
-      "payment\n"
+      "Links (for fault proxies, as `stampede drill` does): --node-ports/--payment-port fix the listening ports,\n"
+      "--node-via makes HAProxy reach node i at the i-th address, --payment-via makes nodes call the payment\n"
       "emulator at that address; --respawn-ms restarts a node that died, on the same port, after MS;\n"
-      "--db-port/--db-via and --redis-port/--redis-via do the same for each node's database and Redis "
-      "links.\n"
+      "--db-port/--db-via and --redis-port/--redis-via do the same for each node's database and Redis links.\n"
       "--db postgres runs one PostgreSQL 15 server (DIR/postgres) instead of the SQLite file DIR/shop.db.\n"
       "--ha patroni (with --db postgres) runs a Patroni cluster instead: etcd, a primary and --replicas N\n"
       "streaming replicas (DIR/patroni, fresh on every start); nodes reach the current primary through a\n"
-      "second HAProxy. --cache redis runs one redis-server (DIR/redis, 127.0.0.1, a free port) shared by "
-      "all\n"
-      "nodes instead of their own caches. --observe adds Prometheus and Alertmanager (DIR/observe). The "
-      "node\n"
+      "second HAProxy. --cache redis runs one redis-server (DIR/redis, 127.0.0.1, a free port) shared by all\n"
+      "nodes instead of their own caches. --observe adds Prometheus and Alertmanager (DIR/observe). The node\n"
       "tuning flags (--kdf-workers to --redis-timeout-ms) are passed to every node (see stampede shop-node\n"
       "--help). docs/SHOP.md describes it all.",
       with_tuning({
           {"--nodes", {}, "N", "shop nodes, 1..64 (default 3)"},
           cli::threads_flag("threads of each node (default 2)"),
-          {"--lb",
-           {},
-           "ALGORITHM",
-           "HAProxy's balance: roundrobin|leastconn|source|uri|random|first (default roundrobin)"},
+          {"--lb", {}, "ALGORITHM", "HAProxy's balance: roundrobin|leastconn|source|uri|random|first (default roundrobin)"},
           {"--data", {}, "DIR", "data directory (default: a new temporary directory)"},
           {"--scale", {}, "S", "seed S x 1000 products and customers, 1..1000 (default 1)"},
           {"--port", {}, "P", "HAProxy's front door (default 8080; 0 = any)"},
@@ -92,75 +75,43 @@ const cli::command& shop_spec() {
           {"--queue-timeout-ms", {}, "MS", "how long a request waits in HAProxy's queue (default 10000)"},
           {"--edge-conn-limit", {}, "N", "concurrent connections per client address (default 2000)"},
           {"--edge-conn-rate", {}, "N", "new connections per client address per 10 s (default 20000)"},
-          {"--edge-request-timeout-ms",
-           {},
-           "MS",
-           "the whole request head must arrive within it (default 5000)"},
+          {"--edge-request-timeout-ms", {}, "MS", "the whole request head must arrive within it (default 5000)"},
           {"--node-ports", {}, "P1,P2,...", "the listening port of each node"},
           {"--payment-port", {}, "P", "the payment emulator's port (default: any)"},
           {"--node-via", {}, "HOST:PORT,...", "HAProxy reaches node i at the i-th address (a fault proxy)"},
-          {"--payment-via",
-           {},
-           "HOST:PORT",
-           "nodes reach the payment emulator at this address (a fault proxy)"},
+          {"--payment-via", {}, "HOST:PORT", "nodes reach the payment emulator at this address (a fault proxy)"},
           {"--respawn-ms", {}, "MS", "restart a node that died, on the same port, after MS (default: never)"},
           {"--db", {}, "sqlite|postgres", "the data tier (default sqlite)"},
           {"--db-pool", {}, "N", "database sessions per node, 1..200 (default 8)"},
-          {"--shards",
-           {},
-           "K",
+          {"--shards", {}, "K",
            "--db postgres over K PostgreSQL servers, 1..8: stock by SKU (product id mod K), carts and\n"
            "orders by user (user id mod K); a cross-shard checkout commits by --txn (default 1)"},
-          {"--txn",
-           {},
-           "2pc|2pc-no-decision-log",
+          {"--txn", {}, "2pc|2pc-no-decision-log",
            "cross-shard commit with --shards: two-phase commit with a decision log (default 2pc);\n"
            "2pc-no-decision-log is DELIBERATELY BROKEN, for checkers to catch"},
           {"--pg-bin", {}, "DIR", "PostgreSQL's binaries (default /usr/lib/postgresql/15/bin)"},
           {"--ha", {}, "none|patroni", "--db postgres as a Patroni cluster (default none)"},
           {"--replicas", {}, "N", "Patroni replicas, 0..8 (default 2)"},
           {"--sync-replication", {}, "on|off", "Patroni's synchronous mode (default off)"},
-          {"--wal-archive",
-           {},
-           "on|off",
+          {"--wal-archive", {}, "on|off",
            "continuous WAL archiving into DIR/postgres/wal_archive, for base backups and point-in-time\n"
            "restores (default off; --db postgres without --ha patroni)"},
-          {"--replica-reads",
-           {},
-           "off|on|read-your-writes|read-your-writes-lsn",
+          {"--replica-reads", {}, "off|on|read-your-writes|read-your-writes-lsn",
            "order reads from the replicas; read-your-writes keeps a customer's on the primary for\n"
            "--replica-pin-ms after their last order; read-your-writes-lsn waits (200 ms at most) for a\n"
            "replica that has replayed their last order's WAL, else reads the primary\n"
            "(default off; needs --ha patroni)"},
-          {"--replica-pin-ms",
-           {},
-           "MS",
-           "read-your-writes: how long reads stay on the primary (default 5000)"},
+          {"--replica-pin-ms", {}, "MS", "read-your-writes: how long reads stay on the primary (default 5000)"},
           {"--pg-ports", {}, "P1,P2,...", "the Patroni members' PostgreSQL ports (for fault proxies)"},
-          {"--replication-via",
-           {},
-           "pg1=HOST:PORT,...",
+          {"--replication-via", {}, "pg1=HOST:PORT,...",
            "the other members replicate from pgK via this address (a fault proxy)"},
-          {"--db-port",
-           {},
-           "P",
-           "the database port nodes reach: the PostgreSQL server's, or with --ha patroni\n"
-           "the database HAProxy's primary frontend (for fault proxies; default: any)"},
-          {"--db-via",
-           {},
-           "HOST:PORT,...",
-           "node i reaches the database at the i-th address (a fault proxy)"},
-          {"--dcs-via",
-           {},
-           "pg1=HOST:PORT,...",
-           "pgK's Patroni reaches etcd via this address (a fault proxy)"},
-          {"--postgres-via",
-           {},
-           "pg1=HOST:PORT,...",
+          {"--db-port", {}, "P", "the database port nodes reach: the PostgreSQL server's, or with --ha patroni\n"
+                                 "the database HAProxy's primary frontend (for fault proxies; default: any)"},
+          {"--db-via", {}, "HOST:PORT,...", "node i reaches the database at the i-th address (a fault proxy)"},
+          {"--dcs-via", {}, "pg1=HOST:PORT,...", "pgK's Patroni reaches etcd via this address (a fault proxy)"},
+          {"--postgres-via", {}, "pg1=HOST:PORT,...",
            "the database HAProxy reaches pgK's PostgreSQL via this address (a fault proxy)"},
-          {"--rest-via",
-           {},
-           "pg1=HOST:PORT,...",
+          {"--rest-via", {}, "pg1=HOST:PORT,...",
            "HAProxy's checks and the other members reach pgK's Patroni REST API via this address"},
           {"--etcd-port", {}, "P", "etcd's client port (for fault proxies; default: any)"},
           {"--rest-ports", {}, "P1,P2,...", "the Patroni members' REST API ports (for fault proxies)"},
@@ -170,20 +121,13 @@ const cli::command& shop_spec() {
           {"--redis-bin", {}, "PATH", "the redis-server binary (default /usr/bin/redis-server)"},
           {"--redis-maxmemory-mb", {}, "N", "Redis's maxmemory (default 64)"},
           {"--redis-respawn-ms", {}, "MS|off", "start a dead Redis again after MS (default 1000)"},
-          {"--observe",
-           {},
-           {},
+          {"--observe", {}, {},
            "also run Prometheus (scraping HAProxy and every node each second, with the shipped alert rules)\n"
            "and Alertmanager, whose notifications go to DIR/observe/alerts.jsonl (docs/SHOP.md)"},
-          {"--observe-rules",
-           {},
-           "drill|production",
+          {"--observe-rules", {}, "drill|production",
            "the shipped rule set: drill (windows and for: divided by 60) or production (default drill)"},
           {"--prometheus", {}, "PATH", "the Prometheus binary (default /usr/bin/prometheus)"},
-          {"--alertmanager",
-           {},
-           "PATH",
-           "the Alertmanager binary (default /usr/bin/prometheus-alertmanager)"},
+          {"--alertmanager", {}, "PATH", "the Alertmanager binary (default /usr/bin/prometheus-alertmanager)"},
       }),
       "Exit: 0 stopped by SIGINT/SIGTERM; 1 could not start, or HAProxy died and could not be restarted;\n"
       "2 bad command line."};
@@ -198,32 +142,20 @@ const cli::command& node_spec() {
       "$STAMPEDE_SHOP_ADMIN_TOKEN. SIGTERM drains (readyz 503) then stops; SIGINT stops.",
       with_tuning({
           {"--db", {}, "FILE", "the SQLite database"},
-          {"--db-url",
-           {},
-           "URL",
+          {"--db-url", {}, "URL",
            "postgresql://USER@HOST:PORT/DB: PostgreSQL (password in the URL or $PGPASSWORD);\n"
            "a request that finds no free session within 1 s gets 503"},
           {"--db-pool", {}, "N", "PostgreSQL sessions at most, 1..1000 (default 8)"},
           {"--db-shards", {}, "URL0,URL1,...", "PostgreSQL shards (at least 2; --db-url is then shard 0's)"},
           {"--txn", {}, "2pc|2pc-no-decision-log", "cross-shard commit with --db-shards (default 2pc)"},
-          {"--txn-lease-ms",
-           {},
-           "MS",
+          {"--txn-lease-ms", {}, "MS",
            "recovery resolves a prepared transaction older than this (default 10000)"},
-          {"--db-replica-url",
-           {},
-           "URL",
-           "a second pool on the replicas, for order reads (with --replica-reads)"},
-          {"--replica-reads",
-           {},
-           "off|on|read-your-writes|read-your-writes-lsn",
+          {"--db-replica-url", {}, "URL", "a second pool on the replicas, for order reads (with --replica-reads)"},
+          {"--replica-reads", {}, "off|on|read-your-writes|read-your-writes-lsn",
            "order reads from --db-replica-url; read-your-writes keeps them on the primary for\n"
            "--replica-pin-ms after the client's last order; read-your-writes-lsn waits (200 ms at most)\n"
            "for the replica to replay the client's last order, else reads the primary (default off)"},
-          {"--replica-pin-ms",
-           {},
-           "MS",
-           "read-your-writes: how long reads stay on the primary (default 5000)"},
+          {"--replica-pin-ms", {}, "MS", "read-your-writes: how long reads stay on the primary (default 5000)"},
           {"--name", {}, "NAME", "the node's name (default node1)"},
           {"--address", {}, "A", "listening address (default 127.0.0.1)"},
           {"--port", {}, "P", "listening port (default 0: any)"},
@@ -237,10 +169,7 @@ const cli::command& node_spec() {
           {"--redis-pool", {}, "N", "Redis connections at most (default 8)"},
           {"--payment", {}, "HOST:PORT", "the payment gateway: enables the order pipeline"},
           {"--payment-timeout-ms", {}, "MS", "bound of a payment call (default 1000)"},
-          {"--drain-ms",
-           {},
-           "MS",
-           "after SIGTERM, readyz answers 503 for MS before the node stops (default 1500)"},
+          {"--drain-ms", {}, "MS", "after SIGTERM, readyz answers 503 for MS before the node stops (default 1500)"},
           {"--ready-fd", {}, "FD", "write the listening port to FD once ready"},
       }),
       {}};
@@ -259,10 +188,7 @@ const cli::command& emulator_spec() {
        {"--latency-p99-ms", {}, "MS", "p99 latency of a payment"},
        {"--failure-rate", {}, "R", "share of payments that fail (0..1, default 0)"},
        {"--decline-rate", {}, "R", "share of payments declined (0..1, default 0)"},
-       {"--lose-response-rate",
-        {},
-        "R",
-        "share of responses lost: the payment is made, the answer never sent (0..1)"},
+       {"--lose-response-rate", {}, "R", "share of responses lost: the payment is made, the answer never sent (0..1)"},
        {"--lose-delay-ms", {}, "MS", "how long a lost response holds the connection (default 3000)"},
        cli::seed_flag("seed of the emulator's random choices (default 1)"),
        {"--ready-fd", {}, "FD", "write the listening port to FD once ready"}},

@@ -25,10 +25,10 @@ struct shop_options {
   std::string db_kind, pg_bin, ha;
   int64_t db_pool = 8, replicas = 2;
   bool sync_replication = false;
-  bool wal_archive = false;          // --wal-archive on
-  int64_t shards = 1;                // --shards K: PostgreSQL shards (shards.h); 1 = one database
-  std::string txn = "2pc";           // --txn: how a cross-shard checkout commits (two_phase.h)
-  replica_tier_options replica;      // --replica-reads, --replica-pin-ms, --pg-ports, --replication-via
+  bool wal_archive = false;  // --wal-archive on
+  int64_t shards = 1;        // --shards K: PostgreSQL shards (shards.h); 1 = one database
+  std::string txn = "2pc";   // --txn: how a cross-shard checkout commits (two_phase.h)
+  replica_tier_options replica;  // --replica-reads, --replica-pin-ms, --pg-ports, --replication-via
   member_link_options member_links;  // --dcs-via, --postgres-via, --rest-via (member_links.h)
   std::vector<int> weights;
   std::vector<uint16_t> node_ports;                        // empty: any
@@ -36,7 +36,7 @@ struct shop_options {
   std::optional<std::pair<std::string, uint16_t>> payment_via;
   haproxy_config edge;  // the limits and timeouts part (ports and servers are filled in at start)
   cache_tier_options cache;
-  data_link_options data_links;   // --db-port, --db-via, --redis-port, --redis-via (data_links.h)
+  data_link_options data_links;  // --db-port, --db-via, --redis-port, --redis-via (data_links.h)
   bool observe = false;           // --observe: Prometheus + Alertmanager (observability.h)
   observe_options observability;  // --observe-rules, --prometheus, --alertmanager
 };

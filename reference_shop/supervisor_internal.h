@@ -1,8 +1,7 @@
 // The supervisor behind `stampede shop` (supervisor.h), shared by its files:
 //   supervisor.cpp           the command: options, signals, start, watch loop (run), exit code
 //   supervisor_start.cpp     starting the tiers: data tier (PostgreSQL, Patroni + its HAProxy), cache tier
-//                            (Redis), payment emulator, nodes (with the order queue's workers), HAProxy;
-//                            respawns
+//                            (Redis), payment emulator, nodes (with the order queue's workers), HAProxy; respawns
 //   supervisor_topology.cpp  the topology JSON
 //   supervisor_shutdown.cpp  the shutdown path
 //   supervisor_restarts.cpp  restarts asked for by drills' node faults (DIR/restart)
@@ -16,6 +15,7 @@
 #include <sys/types.h>
 
 #include <boost/json/object.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -54,10 +54,7 @@ struct child {
 class supervisor {
  public:
   supervisor(const arg_list& args, shop_options options)
-      : args_(args),
-        o_(std::move(options)),
-        exe_(self_exe()),
-        admin_token_(random_token()),
+      : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
         config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
         data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
                                 static_cast<int>(o_.replicas), o_.sync_replication, o_.replica,

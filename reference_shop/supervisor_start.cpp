@@ -66,14 +66,12 @@ child& supervisor::start_with_pipe(child c, std::vector<std::string> argv) {
 std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) const {
   std::vector<std::string> argv{"stampede", "shop-node"};
   for (auto& a : data_.node_args()) argv.push_back(std::move(a));
-  const std::vector<std::string> rest{"--name",    "node" + std::to_string(index),
-                                      "--port",    std::to_string(port),
-                                      "--threads", std::to_string(o_.threads),
-                                      "--kdf",     o_.kdf_text,
-                                      "--payment", payment_address_};
+  const std::vector<std::string> rest{"--name",    "node" + std::to_string(index), "--port",
+                                      std::to_string(port), "--threads", std::to_string(o_.threads),
+                                      "--kdf",     o_.kdf_text, "--payment", payment_address_};
   argv.insert(argv.end(), rest.begin(), rest.end());
   for (auto& a : cache_.node_args()) argv.push_back(std::move(a));
-  route_node_links(argv, o_.data_links, index);   // --db-via, --redis-via: through its fault proxies
+  route_node_links(argv, o_.data_links, index);  // --db-via, --redis-via: through its fault proxies
   for (const auto& flag : node_tuning_flags()) {  // passed through unchanged
     if (args_.has(flag.name)) {
       argv.emplace_back(flag.name);
@@ -98,8 +96,7 @@ void supervisor::start() {
 // migration and seed here, before any node starts, so nodes never race to seed.
 void supervisor::start_data_tier() {
   if (o_.ha == "patroni") {
-    // Patroni starts each postmaster detached: as a subreaper we get (and reap) the ones a killed Patroni
-    // leaves.
+    // Patroni starts each postmaster detached: as a subreaper we get (and reap) the ones a killed Patroni leaves.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   }
   data_.start();
@@ -127,8 +124,7 @@ void supervisor::start_cache_tier() {
 }
 
 void supervisor::start_payment_emulator() {
-  std::vector<std::string> emulator_argv{"stampede", "payment-emulator", "--port",
-                                         std::to_string(o_.payment_port)};
+  std::vector<std::string> emulator_argv{"stampede", "payment-emulator", "--port", std::to_string(o_.payment_port)};
   for (auto [flag, target] : {std::pair{"payment-latency-median-ms", "--latency-median-ms"},
                               std::pair{"payment-latency-p99-ms", "--latency-p99-ms"},
                               std::pair{"payment-failure-rate", "--failure-rate"},
@@ -139,8 +135,7 @@ void supervisor::start_payment_emulator() {
       emulator_argv.push_back(args_.get(flag));
     }
   }
-  const uint16_t emulator_port =
-      start_with_pipe(child{"payment_emulator", "payment-emulator"}, emulator_argv).port;
+  const uint16_t emulator_port = start_with_pipe(child{"payment_emulator", "payment-emulator"}, emulator_argv).port;
   payment_address_ = o_.payment_via ? o_.payment_via->first + ":" + std::to_string(o_.payment_via->second)
                                     : "127.0.0.1:" + std::to_string(emulator_port);
 }
@@ -154,8 +149,7 @@ void supervisor::start_nodes() {
 
 void supervisor::check_haproxy_binary() const {
   if (::access(o_.haproxy_bin.c_str(), X_OK) != 0) {
-    throw std::runtime_error(o_.haproxy_bin +
-                             " not found: install Debian's haproxy package (or pass --haproxy PATH)");
+    throw std::runtime_error(o_.haproxy_bin + " not found: install Debian's haproxy package (or pass --haproxy PATH)");
   }
 }
 
@@ -199,8 +193,7 @@ void supervisor::announce() {
   std::fprintf(stderr, "stampede shop: %lld nodes behind haproxy (%s, maxconn %d), topology in %s\n",
                static_cast<long long>(o_.nodes), o_.lb.c_str(), hc_.global_maxconn, o_.topology_path.c_str());
   if (args_.has("inject-bug")) {
-    std::fprintf(stderr, "stampede shop: BROKEN ON PURPOSE (--inject-bug %s)\n",
-                 args_.get("inject-bug").c_str());
+    std::fprintf(stderr, "stampede shop: BROKEN ON PURPOSE (--inject-bug %s)\n", args_.get("inject-bug").c_str());
   }
 }
 
@@ -237,10 +230,8 @@ void supervisor::start_db_haproxy() {
   const auto deadline = steady::now() + std::chrono::seconds{15};
   while (!checked() || PQping(ping.c_str()) != PQPING_OK) {
     reap();
-    if (!find("haproxy_db")->alive)
-      throw std::runtime_error("the database haproxy exited at start (port in use?)");
-    if (steady::now() > deadline)
-      throw std::runtime_error("the database haproxy found no primary within 15 s");
+    if (!find("haproxy_db")->alive) throw std::runtime_error("the database haproxy exited at start (port in use?)");
+    if (steady::now() > deadline) throw std::runtime_error("the database haproxy found no primary within 15 s");
     std::this_thread::sleep_for(std::chrono::milliseconds{100});  // polling HAProxy's first checks
   }
 }

@@ -1,9 +1,11 @@
 // The sharded store's audit and gauges: each shard's own figures (one snapshot per shard, shard by shard:
 // take it after the load quiesces), their totals in the single store's fields (docs/SHOP.md "Audit", so
-// the checkers read it unchanged), plus `shards[]`, `prepared_transactions` and each order's parts.
+// the checkers read it unchanged), plus `shards[]`, `prepared_transactions`, each order's parts and the
+// parts without an order (`orphan_parts`).
 #include <algorithm>
 #include <boost/json.hpp>
 #include <map>
+#include <set>
 
 #include "reference_shop/shards.h"
 #include "reference_shop/shards_internal.h"
@@ -137,6 +139,17 @@ json::object sharded_store::audit() {
     }
     o["parts"] = std::move(parts);
   }
+  // Parts whose order has no header on any shard: a partial order (what the broken mode leaves behind).
+  std::set<int64_t> headers;
+  for (const auto& v : orders) headers.insert(v.at("order_id").as_int64());
+  json::array orphans;
+  for (int s = 0; s < k; ++s) {
+    for (const auto& [id, status] : figures[static_cast<size_t>(s)].part_status) {
+      if (!headers.contains(id))
+        orphans.push_back(json::object{{"order_id", id}, {"shard", s}, {"status", status}});
+    }
+  }
+  out["orphan_parts"] = std::move(orphans);
   sort_by(skus, "product_id");
   sort_by(orders, "order_id");
   out["skus"] = std::move(skus);

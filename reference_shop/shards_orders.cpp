@@ -114,6 +114,32 @@ checkout_result sharded_store::checkout(int64_t user_id, std::string_view idempo
     for (const auto& [s, unused] : parts) touched.insert(s);
     const std::vector<int> participants(touched.begin(), touched.end());
     auto work = [&](int s, pg::connection& db) {
+      if (s == h) {
+        // The header first: the idempotency key's unique index decides between concurrent requests (a
+        // second insert waits for the first transaction, prepared or not, then does nothing: run again and
+        // replay), before this run writes anything else under the order's id (a run after a lost one-phase
+        // COMMIT would otherwise hit its own part's primary key).
+        auto o = db.query(
+            "INSERT INTO orders(id, user_id, status, total, line_count, idempotency_key, request_hash, "
+            "created_at, "
+            "updated_at) VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $7) "
+            "ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING "
+            "id",
+            order_id, user_id, total, static_cast<int64_t>(lines.size()),
+            keyed ? pg::param{idempotency_key} : pg::param{std::nullopt},
+            keyed ? pg::param{request_hash} : pg::param{std::nullopt}, now);
+        if (o.rows() == 0) throw two_phase::rerun_transaction{};
+        db.query(
+            "INSERT INTO order_lines(order_id, product_id, qty, unit_price) "
+            "SELECT $1::bigint, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[])",
+            order_id, bigint_array(lines, &order_line::product_id), bigint_array(lines, &order_line::qty),
+            bigint_array(lines, &order_line::unit_price));
+        db.query(
+            "INSERT INTO outbox(order_id, state, next_attempt_at, created_at, updated_at) "
+            "VALUES ($1, 'pending', $2, $2, $2)",
+            order_id, now);
+        if (from_cart) db.query("DELETE FROM cart_items WHERE user_id = $1", user_id);
+      }
       if (const auto part = parts.find(s); part != parts.end()) {
         int64_t short_of = 0;
         if (!place_part(db, order_id, user_id, h, part->second, now, short_of)) {
@@ -122,29 +148,6 @@ checkout_result sharded_store::checkout(int64_t user_id, std::string_view idempo
           throw two_phase::abort_transaction{};
         }
       }
-      if (s != h) return;
-      // The header: the idempotency key's unique index decides between concurrent requests (a second
-      // insert waits for the first transaction, prepared or not, and then does nothing: run again, replay).
-      auto o = db.query(
-          "INSERT INTO orders(id, user_id, status, total, line_count, idempotency_key, request_hash, "
-          "created_at, "
-          "updated_at) VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $7) "
-          "ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
-          order_id, user_id, total, static_cast<int64_t>(lines.size()),
-          keyed ? pg::param{idempotency_key} : pg::param{std::nullopt},
-          keyed ? pg::param{request_hash} : pg::param{std::nullopt}, now);
-      if (o.rows() == 0) throw two_phase::rerun_transaction{};
-      db.query(
-          "INSERT INTO order_lines(order_id, product_id, qty, unit_price) "
-          "SELECT $1::bigint, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[])",
-          order_id, bigint_array(lines, &order_line::product_id), bigint_array(lines, &order_line::qty),
-          bigint_array(lines, &order_line::unit_price));
-      db.query(
-          "INSERT INTO outbox(order_id, state, next_attempt_at, created_at, updated_at) VALUES ($1, "
-          "'pending', $2, $2, "
-          "$2)",
-          order_id, now);
-      if (from_cart) db.query("DELETE FROM cart_items WHERE user_id = $1", user_id);
     };
     // With a key, a checkout whose one-phase commit was lost runs again and replays; without one, a second
     // run would place a second order (store_unavailable instead).

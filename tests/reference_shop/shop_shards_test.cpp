@@ -211,6 +211,7 @@ TEST_F(shards_test, a_cross_shard_checkout_commits_on_both_shards_and_replays_by
   EXPECT_EQ(json::serialize(o.at("shards")), "[0,1]");
   EXPECT_EQ(json::serialize(o.at("parts")),
             R"([{"shard":0,"status":"placed"},{"shard":1,"status":"placed"}])");
+  EXPECT_TRUE(audit.at("orphan_parts").as_array().empty());
 }
 
 TEST_F(shards_test, a_single_shard_cart_takes_the_one_phase_path) {
@@ -278,6 +279,10 @@ TEST_F(shards_test, the_no_decision_log_mode_leaves_a_partial_order_when_the_coo
   EXPECT_EQ(stock(3), before3);      // shard 1's part (and the header) rolled back
   EXPECT_EQ(value(0, "SELECT COUNT(*) FROM order_parts WHERE status = 'placed'"), 1);
   EXPECT_EQ(value(1, "SELECT COUNT(*) FROM orders WHERE status <> 'archived'"), 0);
+  const auto audit = db->audit();
+  ASSERT_EQ(audit.at("orphan_parts").as_array().size(), 1u);
+  EXPECT_EQ(audit.at("orphan_parts").at(0).at("shard").as_int64(), 0);
+  EXPECT_EQ(audit.at("orphan_parts").at(0).at("status").as_string(), "placed");
 }
 
 TEST_F(shards_test, a_failed_payment_returns_the_stock_on_every_shard_once) {

@@ -40,6 +40,7 @@ node::node(node_options options)
     config.shard_urls = options_.db_shards;
     config.txn = options_.txn;
     config.txn_lease = options_.txn_lease;
+    config.txn_fault = options_.txn_fault;
   }
   auto db = open_store(config);
   db->migrate();

@@ -24,6 +24,7 @@ const std::vector<cli::flag> tuning{
     {"--cache-db-loads", {}, "N", "database loads at once per node without Redis (default 4)"},
     {"--cache-lock-wait-ms", {}, "MS", "how long a miss waits for another node's rebuild (default 250)"},
     {"--redis-timeout-ms", {}, "MS", "bound of a Redis command (default 100)"},
+    {"--txn-lease-ms", {}, "MS", "--shards: recovery resolves transactions prepared longer ago (default 10000)"},
 };
 
 const cli::flag kdf{"--kdf", {}, "interactive|moderate|minimal", "argon2id cost of password hashes (default interactive)"};
@@ -89,6 +90,8 @@ const cli::command& shop_spec() {
           {"--txn", {}, "2pc|2pc-no-decision-log",
            "cross-shard commit with --shards: two-phase commit with a decision log (default 2pc);\n"
            "2pc-no-decision-log is DELIBERATELY BROKEN, for checkers to catch"},
+          {"--txn-fault", {}, "after-prepare|after-decision",
+           "game days: node1 SIGKILLs itself at that point of each cross-shard checkout it coordinates"},
           {"--pg-bin", {}, "DIR", "PostgreSQL's binaries (default /usr/lib/postgresql/15/bin)"},
           {"--ha", {}, "none|patroni", "--db postgres as a Patroni cluster (default none)"},
           {"--replicas", {}, "N", "Patroni replicas, 0..8 (default 2)"},
@@ -148,8 +151,8 @@ const cli::command& node_spec() {
           {"--db-pool", {}, "N", "PostgreSQL sessions at most, 1..1000 (default 8)"},
           {"--db-shards", {}, "URL0,URL1,...", "PostgreSQL shards (at least 2; --db-url is then shard 0's)"},
           {"--txn", {}, "2pc|2pc-no-decision-log", "cross-shard commit with --db-shards (default 2pc)"},
-          {"--txn-lease-ms", {}, "MS",
-           "recovery resolves a prepared transaction older than this (default 10000)"},
+          {"--txn-fault", {}, "after-prepare|after-decision",
+           "game days: SIGKILL this node at that point of its cross-shard checkouts (a crashed coordinator)"},
           {"--db-replica-url", {}, "URL", "a second pool on the replicas, for order reads (with --replica-reads)"},
           {"--replica-reads", {}, "off|on|read-your-writes|read-your-writes-lsn",
            "order reads from --db-replica-url; read-your-writes keeps them on the primary for\n"

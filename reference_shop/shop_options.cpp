@@ -41,6 +41,7 @@ void parse_shards(const arg_list& a, shop_options& o) {
   o.shards = a.get_int("shards", 1, 1, 8);
   o.txn = a.get("txn", "2pc");
   two_phase::parse_protocol(o.txn);  // throws naming --txn
+  if (a.has("txn-fault")) two_phase::parse_fault(a.get("txn-fault"));
   if (o.shards == 1) return;
   if (o.db_kind != "postgres") throw std::invalid_argument("--shards needs --db postgres");
   if (o.ha != "none") {

@@ -1,5 +1,8 @@
 #include "reference_shop/store_factory.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <stdexcept>
 
 #include "reference_shop/postgres_store.h"
@@ -20,6 +23,14 @@ std::unique_ptr<store> open_store(const store_config& config) {
     options.coordinator.mode = two_phase::parse_protocol(config.txn);
     options.recovery_interval = config.recovery_interval;
     options.lease = config.txn_lease;
+    if (!config.txn_fault.empty()) {
+      // A crashed coordinator, timed on the protocol, not on luck: nothing after this point is sent.
+      const auto at = two_phase::parse_fault(config.txn_fault);
+      options.coordinator.hook = [at](two_phase::point p, std::string_view) {
+        if (p == at) ::kill(::getpid(), SIGKILL);
+        return true;
+      };
+    }
     return std::make_unique<sharded_store>(config.shard_urls, std::move(options));
   }
   if (config.sqlite_path.empty() == config.postgres_url.empty()) {

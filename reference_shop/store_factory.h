@@ -23,6 +23,7 @@ struct store_config {
   std::string txn = "2pc";
   std::chrono::milliseconds recovery_interval{1000};
   std::chrono::milliseconds txn_lease{10'000};
+  std::string txn_fault;  // game days: the process SIGKILLs itself at this point (two_phase::parse_fault)
 };
 
 // Does not migrate. Throws std::invalid_argument unless exactly one location is given (shard_urls count as

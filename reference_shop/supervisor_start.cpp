@@ -72,6 +72,7 @@ std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) con
   argv.insert(argv.end(), rest.begin(), rest.end());
   for (auto& a : cache_.node_args()) argv.push_back(std::move(a));
   route_node_links(argv, o_.data_links, index);  // --db-via, --redis-via: through its fault proxies
+  if (index == 1 && args_.has("txn-fault")) argv.insert(argv.end(), {"--txn-fault", args_.get("txn-fault")});
   for (const auto& flag : node_tuning_flags()) {  // passed through unchanged
     if (args_.has(flag.name)) {
       argv.emplace_back(flag.name);

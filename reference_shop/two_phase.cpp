@@ -93,6 +93,13 @@ protocol parse_protocol(std::string_view text) {
       "'");
 }
 
+point parse_fault(std::string_view text) {
+  if (text == "after-prepare") return point::prepared;
+  if (text == "after-decision") return point::decided;
+  throw std::invalid_argument("--txn-fault must be after-prepare or after-decision, not '" +
+                              std::string{text} + "'");
+}
+
 std::string_view to_string(protocol p) noexcept {
   return p == protocol::two_phase ? "2pc" : "2pc-no-decision-log";
 }

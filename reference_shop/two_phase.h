@@ -36,7 +36,7 @@ enum class protocol {
                      // had not committed yet: partial orders. For the atomicity checker to catch.
 };
 
-// "2pc", "2pc-no-decision-log"; nullopt-like: throws std::invalid_argument naming --txn.
+// "2pc", "2pc-no-decision-log"; throws std::invalid_argument naming --txn.
 protocol parse_protocol(std::string_view text);
 std::string_view to_string(protocol p) noexcept;
 
@@ -53,6 +53,10 @@ struct rerun_transaction {};
 // as a crashed coordinator would: nothing more is sent, the prepared parts are left to recovery.
 // first_committed: after the first part's COMMIT PREPARED (where the broken mode loses atomicity).
 enum class point { prepared, decided, first_committed };
+
+// --txn-fault: "after-prepare" -> point::prepared, "after-decision" -> point::decided; throws
+// std::invalid_argument naming --txn-fault.
+point parse_fault(std::string_view text);
 
 struct coordinator_options {
   protocol mode = protocol::two_phase;

@@ -13,6 +13,7 @@
 #include "common/http_client.h"
 #include "reference_shop/pg_connection.h"
 #include "tests/reference_shop/shop_process_support.h"
+#include "tests/support/sanitizers.h"
 
 namespace stampede::shop {
 namespace {
@@ -45,6 +46,49 @@ class sharded_shop_test : public shop_process_test {
     auto r = c.request("GET", "/api/admin/audit", {}, {{"Authorization", "Bearer " + admin()}});
     EXPECT_EQ(r.status, 200) << r.body;
     return json::parse(r.body).as_object();
+  }
+  // node1 coordinates a cross-shard checkout (customer3: home shard 1; products 2 and 3 on shards 0 and 1)
+  // and dies at its --txn-fault point; node2's recovery worker resolves the parts left prepared once the
+  // lease (--txn-lease-ms 2000) is over, within the bound below. Returns whether the order exists, after
+  // checking that it is whole on both shards or on neither.
+  bool coordinator_killed_then_recovered() {
+    const auto& shards = topology_["database"].at("shards").as_array();
+    pg::connection shard0{std::string{shards[0].at("url").as_string()}, pg::settings{}};
+    pg::connection shard1{std::string{shards[1].at("url").as_string()}, pg::settings{}};
+    auto stock = [&](pg::connection& db, int product) {
+      return db.exec("SELECT stock FROM products WHERE id = " + std::to_string(product)).int64(0, 0);
+    };
+    const int64_t before2 = stock(shard0, 2), before3 = stock(shard1, 3);
+    const auto& node1 = topology_["nodes"].at(0).as_object();
+    const pid_t node1_pid = static_cast<pid_t>(node1.at("pid").as_int64());
+    http::blocking_client c{"127.0.0.1", static_cast<uint16_t>(node1.at("port").as_int64()), 10s};
+    const std::string token = login(c, 3);
+    try {
+      auto r = c.post_json("/api/orders", R"({"items":[{"product_id":2,"qty":1},{"product_id":3,"qty":2}]})",
+                           {{"Authorization", "Bearer " + token}, {"Idempotency-Key", "crash-1"}});
+      ADD_FAILURE() << "the coordinator answered " << r.status << " " << r.body;
+    } catch (const std::system_error&) {
+      // killed mid-request: no answer, the outcome unknown to the client
+    }
+    EXPECT_TRUE(eventually([&] { return gone(node1_pid); }, 10s));
+    auto prepared = [&] {
+      return shard0.exec("SELECT COUNT(*) FROM pg_prepared_xacts").int64(0, 0) +
+             shard1.exec("SELECT COUNT(*) FROM pg_prepared_xacts").int64(0, 0);
+    };
+    EXPECT_GE(prepared(), 1);  // in doubt: the parts hold their stock and locks
+    // Lease 2 s + one recovery interval (1 s) + scheduling.
+    EXPECT_TRUE(eventually([&] { return prepared() == 0; }, stampede::testing::sanitized_build ? 30s : 10s))
+        << "still in doubt";
+    const int64_t headers =
+        shard1.exec("SELECT COUNT(*) FROM orders WHERE idempotency_key = 'crash-1'").int64(0, 0);
+    const int64_t parts = shard0.exec("SELECT COUNT(*) FROM order_parts").int64(0, 0) +
+                          shard1.exec("SELECT COUNT(*) FROM order_parts").int64(0, 0);
+    EXPECT_EQ(parts, 2 * headers) << "a partial order";
+    EXPECT_EQ(stock(shard0, 2), before2 - headers);
+    EXPECT_EQ(stock(shard1, 3), before3 - 2 * headers);
+    EXPECT_EQ(shard1.exec("SELECT COUNT(*) FROM txn_decisions").int64(0, 0),
+              1);  // commit, or abort by recovery
+    return headers == 1;
   }
 };
 
@@ -117,6 +161,23 @@ TEST_F(sharded_shop_test, two_shards_commit_cross_shard_orders_everywhere_and_th
   const pid_t shard1_server = static_cast<pid_t>(shards[1].at("pid").as_int64());
   stop_and_expect_nothing_left();
   EXPECT_TRUE(eventually([&] { return gone(shard1_server); }, 10s)) << "shard 1's server left behind";
+}
+
+// node1 coordinates a cross-shard checkout and SIGKILLs itself at `fault` (--txn-fault: timed on the
+// protocol, not on luck); node2's recovery worker resolves the parts left prepared once the lease (2 s) is
+// over. Returns whether the order exists afterwards, and checks that it is whole or absent on both shards.
+TEST_F(sharded_shop_test, a_coordinator_killed_after_prepare_is_rolled_back_everywhere_by_another_node) {
+  start({"--db", "postgres", "--shards", "2", "--nodes", "2", "--threads", "1", "--db-pool", "4",
+         "--txn-fault", "after-prepare", "--txn-lease-ms", "2000"});
+  EXPECT_FALSE(coordinator_killed_then_recovered());
+  stop_and_expect_nothing_left();
+}
+
+TEST_F(sharded_shop_test, a_coordinator_killed_after_the_decision_is_committed_everywhere_by_another_node) {
+  start({"--db", "postgres", "--shards", "2", "--nodes", "2", "--threads", "1", "--db-pool", "4",
+         "--txn-fault", "after-decision", "--txn-lease-ms", "2000"});
+  EXPECT_TRUE(coordinator_killed_then_recovered());
+  stop_and_expect_nothing_left();
 }
 
 TEST_F(sharded_shop_test, unsupported_combinations_are_one_line_naming_the_flags) {

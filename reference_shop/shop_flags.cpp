@@ -90,7 +90,7 @@ const cli::command& shop_spec() {
           {"--txn", {}, "2pc|2pc-no-decision-log",
            "cross-shard commit with --shards: two-phase commit with a decision log (default 2pc);\n"
            "2pc-no-decision-log is DELIBERATELY BROKEN, for checkers to catch"},
-          {"--txn-fault", {}, "after-prepare|after-decision",
+          {"--txn-fault", {}, "after-prepare|after-decision|after-first-commit",
            "game days: node1 SIGKILLs itself at that point of each cross-shard checkout it coordinates"},
           {"--pg-bin", {}, "DIR", "PostgreSQL's binaries (default /usr/lib/postgresql/15/bin)"},
           {"--ha", {}, "none|patroni", "--db postgres as a Patroni cluster (default none)"},
@@ -151,7 +151,7 @@ const cli::command& node_spec() {
           {"--db-pool", {}, "N", "PostgreSQL sessions at most, 1..1000 (default 8)"},
           {"--db-shards", {}, "URL0,URL1,...", "PostgreSQL shards (at least 2; --db-url is then shard 0's)"},
           {"--txn", {}, "2pc|2pc-no-decision-log", "cross-shard commit with --db-shards (default 2pc)"},
-          {"--txn-fault", {}, "after-prepare|after-decision",
+          {"--txn-fault", {}, "after-prepare|after-decision|after-first-commit",
            "game days: SIGKILL this node at that point of its cross-shard checkouts (a crashed coordinator)"},
           {"--db-replica-url", {}, "URL", "a second pool on the replicas, for order reads (with --replica-reads)"},
           {"--replica-reads", {}, "off|on|read-your-writes|read-your-writes-lsn",

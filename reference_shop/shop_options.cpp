@@ -49,9 +49,6 @@ void parse_shards(const arg_list& a, shop_options& o) {
         "--shards with --ha patroni is not supported yet: each shard is one PostgreSQL server");
   }
   if (o.wal_archive) throw std::invalid_argument("--shards with --wal-archive on is not supported yet");
-  if (a.has("db-port") || a.has("db-via")) {  // one link per node: it would carry shard 0's sessions only
-    throw std::invalid_argument("--shards with --db-port or --db-via is not supported yet");
-  }
 }
 
 // --db, --db-pool, --pg-bin, --ha, --replicas, --sync-replication, --wal-archive, --shards, --txn.

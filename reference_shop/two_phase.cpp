@@ -96,8 +96,10 @@ protocol parse_protocol(std::string_view text) {
 point parse_fault(std::string_view text) {
   if (text == "after-prepare") return point::prepared;
   if (text == "after-decision") return point::decided;
-  throw std::invalid_argument("--txn-fault must be after-prepare or after-decision, not '" +
-                              std::string{text} + "'");
+  if (text == "after-first-commit") return point::first_committed;
+  throw std::invalid_argument(
+      "--txn-fault must be after-prepare, after-decision or after-first-commit, not '" + std::string{text} +
+      "'");
 }
 
 std::string_view to_string(protocol p) noexcept {

@@ -54,8 +54,8 @@ struct rerun_transaction {};
 // first_committed: after the first part's COMMIT PREPARED (where the broken mode loses atomicity).
 enum class point { prepared, decided, first_committed };
 
-// --txn-fault: "after-prepare" -> point::prepared, "after-decision" -> point::decided; throws
-// std::invalid_argument naming --txn-fault.
+// --txn-fault: "after-prepare" -> point::prepared, "after-decision" -> point::decided,
+// "after-first-commit" -> point::first_committed; throws std::invalid_argument naming --txn-fault.
 point parse_fault(std::string_view text);
 
 struct coordinator_options {

@@ -427,7 +427,7 @@ function checkers.atomicity(audit)
     for _, x in ipairs(list) do out[#out + 1] = string.format("%s@shard%s", tostring(x.order_id), tostring(x.shard)) end
     return out
   end
-  if #incomplete > 0 then parts[#parts + 1] = "acknowledged orders missing a part: " .. list_text(ids(incomplete)) end
+  if #incomplete > 0 then parts[#parts + 1] = "live (pending or paid) orders missing a part: " .. list_text(ids(incomplete)) end
   if #orphans > 0 then parts[#parts + 1] = "parts without their order (partial orders): " .. list_text(ids(orphans)) end
   if #unreleased > 0 then parts[#parts + 1] = "failed orders whose stock was not returned: " .. list_text(ids(unreleased)) end
   if prepared > 0 then parts[#parts + 1] = string.format("%d prepared transaction(s) left in doubt", prepared) end

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <lua.hpp>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -21,10 +22,8 @@ class checkers_test : public ::testing::Test {
   void SetUp() override {
     L_.reset(luaL_newstate());
     luaL_openlibs(L_.get());
-    const std::string prelude = "package.path = '" STAMPEDE_SCENARIOS_DIR
-                                "/?.lua;' .. package.path\n"
-                                "C = require('lib.checkers')\n" +
-                                std::string(fixtures);
+    const std::string prelude = "package.path = '" STAMPEDE_SCENARIOS_DIR "/?.lua;' .. package.path\n"
+                                "C = require('lib.checkers')\n" + std::string(fixtures);
     ASSERT_EQ(luaL_dostring(L_.get(), prelude.c_str()), LUA_OK) << lua_tostring(L_.get(), -1);
   }
 
@@ -43,10 +42,10 @@ class checkers_test : public ::testing::Test {
     }
     const lua_Integer n = luaL_len(L, -1);
     for (lua_Integer i = 1; i <= n; ++i) {
-      lua_geti(L, -1, i);             // [+1] invariant
-      lua_getfield(L, -1, "name");    // [+1]
-      lua_getfield(L, -2, "ok");      // [+1]
-      lua_getfield(L, -3, "detail");  // [+1]
+      lua_geti(L, -1, i);                // [+1] invariant
+      lua_getfield(L, -1, "name");       // [+1]
+      lua_getfield(L, -2, "ok");         // [+1]
+      lua_getfield(L, -3, "detail");     // [+1]
       verdict v{lua_toboolean(L, -2) != 0, lua_isstring(L, -1) ? lua_tostring(L, -1) : ""};
       out[lua_tostring(L, -3)] = v;
       lua_pop(L, 4);
@@ -171,8 +170,7 @@ TEST_F(checkers_test, unknown_operation_may_or_may_not_take_effect) {
     a.skus[1].remaining = 95; a.skus[1].sold = 5
     return C.shop_invariants(h, a, g))");
   for (const auto& [name, verdict] : v) EXPECT_TRUE(verdict.ok) << name << ": " << verdict.detail;
-  EXPECT_NE(v[orders].detail.find("1 unknown operations, 1 of them took effect"), std::string::npos)
-      << v[orders].detail;
+  EXPECT_NE(v[orders].detail.find("1 unknown operations, 1 of them took effect"), std::string::npos) << v[orders].detail;
   // ...but not by more units than the acknowledged and unknown purchases allow.
   v = run(R"(local h, a, g = healthy()
     a.skus[1].remaining = 90; a.skus[1].sold = 10
@@ -188,8 +186,7 @@ TEST_F(checkers_test, oversold_flash_sale_and_over_limit_buyer_are_named) {
     s.purchases = { { user_id = 20, count = 2 } }       -- by the same buyer
     return C.shop_invariants(h, a, g))");
   EXPECT_FALSE(v[flash].ok);
-  EXPECT_NE(v[flash].detail.find("sale 1: stock 1, sold 2, remaining -1"), std::string::npos)
-      << v[flash].detail;
+  EXPECT_NE(v[flash].detail.find("sale 1: stock 1, sold 2, remaining -1"), std::string::npos) << v[flash].detail;
   EXPECT_NE(v[flash].detail.find("user 20 (2)"), std::string::npos) << v[flash].detail;
   EXPECT_NE(v[flash].detail.find("history allows 1..1"), std::string::npos) << v[flash].detail;
 }
@@ -209,11 +206,10 @@ TEST_F(checkers_test, flash_sale_evidence_has_stock_sold_and_remaining_per_sale)
     end
     return { { name = "evidence", ok = inv.ok, detail = table.concat(parts, "; ") .. " | " .. inv.detail } })");
   EXPECT_TRUE(v["evidence"].ok) << v["evidence"].detail;
-  EXPECT_EQ(
-      v["evidence"].detail,
-      "1:1/1 left 0 sold_out=true limit=1 buyers=1 max=1 bounds=1..1; "
-      "2:0/1000 left 1000 sold_out=false limit=1 buyers=0 max=0 bounds=0..0 | "
-      "2 sale(s) within stock and limits: sale 1 sold 1 of 1 (sold out), sale 2 sold 0 of 1000 (1000 left)");
+  EXPECT_EQ(v["evidence"].detail,
+            "1:1/1 left 0 sold_out=true limit=1 buyers=1 max=1 bounds=1..1; "
+            "2:0/1000 left 1000 sold_out=false limit=1 buyers=0 max=0 bounds=0..0 | "
+            "2 sale(s) within stock and limits: sale 1 sold 1 of 1 (sold out), sale 2 sold 0 of 1000 (1000 left)");
 }
 
 TEST_F(checkers_test, double_and_orphan_captures_are_named) {
@@ -280,8 +276,7 @@ TEST_F(checkers_test, charge_of_a_pending_order_is_unsettled_not_orphan) {
     g.captures[#g.captures + 1] = { capture_id = "cap_9", order_id = 9, amount = 300, refunded = false }
     return C.shop_invariants(h, a, g))");
   EXPECT_TRUE(v[money].ok) << v[money].detail;
-  EXPECT_NE(v[money].detail.find("1 charge(s) of pending orders not judged yet"), std::string::npos)
-      << v[money].detail;
+  EXPECT_NE(v[money].detail.find("1 charge(s) of pending orders not judged yet"), std::string::npos) << v[money].detail;
   v = run(R"(local h, a, g = healthy()
     a.orders[#a.orders + 1] = { order_id = 9, user_id = 13, status = "pending", total = 300, captured = 0, refunded = 0 }
     g.captures[#g.captures + 1] = { capture_id = "cap_9", order_id = 9, amount = 300, refunded = false }
@@ -405,10 +400,10 @@ TEST_F(checkers_test, atomicity_of_sharded_orders_names_partial_orders_and_lefto
     return { C.atomicity(a) })");
   ASSERT_EQ(broken.size(), 1u);
   EXPECT_FALSE(broken[atomic].ok);
-  EXPECT_EQ(
-      broken[atomic].detail,
-      "acknowledged orders missing a part: 1@shard1; parts without their order (partial orders): 9@shard0; "
-      "failed orders whose stock was not returned: 3@shard1; 2 prepared transaction(s) left in doubt");
+  EXPECT_EQ(broken[atomic].detail,
+            "live (pending or paid) orders missing a part: 1@shard1; parts without their order (partial "
+            "orders): 9@shard0; "
+            "failed orders whose stock was not returned: 3@shard1; 2 prepared transaction(s) left in doubt");
 }
 
 }  // namespace

@@ -187,10 +187,6 @@ TEST_F(sharded_shop_test, unsupported_combinations_are_one_line_naming_the_flags
             "stampede shop: --shards with --ha patroni is not supported yet: each shard is one PostgreSQL "
             "server\n"},
         std::pair{std::vector<std::string>{"--shards", "2"}, "stampede shop: --shards needs --db postgres\n"},
-        std::pair{std::vector<std::string>{"--db", "postgres", "--shards", "2", "--db-via",
-                                           "127.0.0.1:1,127.0.0.1:2,"
-                                           "127.0.0.1:3"},
-                  "stampede shop: --shards with --db-port or --db-via is not supported yet\n"},
         std::pair{
             std::vector<std::string>{"--db", "postgres", "--shards", "2", "--txn", "saga"},
             "stampede shop: --txn must be 2pc or 2pc-no-decision-log (saga is not implemented yet), not "

@@ -33,6 +33,16 @@ CREATE TABLE IF NOT EXISTS order_part_lines(
   unit_price bigint NOT NULL,
   PRIMARY KEY (order_id, product_id));
 CREATE INDEX IF NOT EXISTS order_part_lines_by_product ON order_part_lines(product_id);
+CREATE TABLE IF NOT EXISTS sagas(
+  order_id bigint PRIMARY KEY,
+  user_id bigint NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('checkout', 'release')),
+  state text NOT NULL CHECK (state IN ('running', 'done', 'compensating', 'compensated')),
+  part_shards text NOT NULL,
+  lease_owner text NOT NULL,
+  lease_until bigint NOT NULL,
+  updated_at bigint NOT NULL);
+CREATE INDEX IF NOT EXISTS sagas_open ON sagas(state, lease_until) WHERE state IN ('running', 'compensating');
 )sql";
 
 constexpr int64_t sharding_lock_key = 0x5354414d50454446;  // beside the store's migration lock
@@ -88,6 +98,11 @@ void sharded_store::recovery_loop(std::stop_token stop) {
     if (stop.stop_requested()) return;
     try {
       recover_in_doubt();  // unreachable shards are counted as left and tried again on the next pass
+      if (options_.coordinator.mode == two_phase::protocol::saga) {
+        recover_sagas(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count());
+      }
     } catch (const std::exception&) {
     }
   }
@@ -130,7 +145,7 @@ void sharded_store::reseed(int64_t scale, std::string_view password_hash) {
       db.query("DELETE FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE user_id % $1 <> $2)",
                int64_t{k}, int64_t{s});
       db.query("DELETE FROM orders WHERE user_id % $1 <> $2", int64_t{k}, int64_t{s});
-      db.exec("TRUNCATE order_parts, order_part_lines, txn_decisions");
+      db.exec("TRUNCATE order_parts, order_part_lines, txn_decisions, sagas");
       if (s != 0) db.exec("DELETE FROM users; DELETE FROM flash_sales");
       db.exec("ALTER SEQUENCE orders_id_seq INCREMENT BY " + std::to_string(k));
       db.query("SELECT setval('orders_id_seq', $1, true)", base);

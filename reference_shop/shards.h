@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,9 @@ class sharded_store final : public store {
   postgres_store& shard(int index) { return *shards_.at(static_cast<size_t>(index)); }
   // One recovery pass now (what the worker does).
   two_phase::recovery_report recover_in_doubt();
+  // --txn saga: compensates every saga whose coordinator's lease expired (what the worker does); the
+  // number compensated.
+  int recover_sagas(int64_t now);
 
   void migrate() override;
   int schema_version() override { return shards_[0]->schema_version(); }
@@ -128,6 +132,27 @@ class sharded_store final : public store {
   store_gauges gauges() override;
 
  private:
+  // A checkout being placed by saga (shards_saga.cpp).
+  struct saga_order {
+    int64_t user_id = 0, order_id = 0, total = 0;
+    int home = 0;
+    bool keyed = false, from_cart = false;
+    std::string key, hash;
+    int64_t now = 0;
+    std::vector<order_line> lines;
+    std::map<int, std::vector<order_line>> parts;  // shard -> its lines
+  };
+  // False: the idempotency key was taken concurrently (run again: replay). Otherwise `result` is final.
+  bool saga_checkout(const saga_order& o, checkout_result& result);
+  bool saga_fail_payment(const outbox_message& m, std::string_view owner, std::string_view reason,
+                         bool dead_letter, int64_t now, const std::vector<int>& part_shards);
+  // Releases order `order_id`'s part on `shard` (stock back), or leaves a released tombstone when there is
+  // none yet, so that a late step cannot place it afterwards. Idempotent.
+  void release_part(int shard, int64_t order_id, int64_t user_id, int home, int64_t now);
+  // Every part released, then the header and the saga closed on the home shard (a checkout's header is
+  // removed: the order never existed for the customer).
+  void compensate(int home, int64_t order_id, int64_t user_id, const std::vector<int>& part_shards,
+                  bool checkout, int64_t now);
   postgres_store& home(int64_t user_id) { return shard(home_of_user(user_id, shards())); }
   postgres_store& session_shard(std::string_view token) { return shard(shard_of_session(token, shards())); }
   // The shard of an order's header (order ids step by K on each home shard).

@@ -36,6 +36,7 @@ struct shard_figures {
   std::map<int64_t, std::string> part_status;      // order -> placed | released
   std::map<int64_t, json::array> expected_shards;  // header order -> the shards of its lines
   int64_t prepared = 0;
+  int64_t sagas_open = 0;  // --txn saga: running or compensating
 };
 
 shard_figures read_figures(pg::connection& db, int shard, int k, std::string_view gid_prefix) {
@@ -79,6 +80,8 @@ shard_figures read_figures(pg::connection& db, int shard, int k, std::string_vie
     }
     f.expected_shards[spans.int64(i, 0)] = std::move(shards);
   }
+  f.sagas_open =
+      db.exec("SELECT COUNT(*) FROM sagas WHERE state IN ('running', 'compensating')").int64(0, 0);
   db.exec("COMMIT");
   f.prepared = two_phase::prepared_count(db, gid_prefix);
   return f;
@@ -92,7 +95,7 @@ json::object sharded_store::audit() {
   json::array skus, orders, flash_sales, dead_letters, shard_rows;
   json::object totals, by_state, outbox, payments;
   std::vector<shard_figures> figures;
-  int64_t prepared = 0;
+  int64_t prepared = 0, sagas_open = 0;
   for (int s = 0; s < k; ++s) {
     json::object a = shard(s).audit();
     shard_figures f;
@@ -112,13 +115,15 @@ json::object sharded_store::audit() {
     for (auto& v : a.at("dead_letters").as_array()) dead_letters.push_back(v);
     add_counts(payments, a.at("payments").as_object());
     prepared += f.prepared;
+    sagas_open += f.sagas_open;
     shard_rows.push_back(json::object{{"shard", s},
                                       {"sku_totals", f.totals},
                                       {"orders_by_state", a.at("orders_by_state")},
                                       {"outbox", a.at("outbox")},
                                       {"payments", a.at("payments")},
                                       {"parts", static_cast<int64_t>(f.part_status.size())},
-                                      {"prepared_transactions", f.prepared}});
+                                      {"prepared_transactions", f.prepared},
+                                      {"sagas_open", f.sagas_open}});
     figures.push_back(std::move(f));
   }
   // Each order's parts as the shards hold them: the atomicity checker's evidence (an acknowledged order
@@ -162,6 +167,7 @@ json::object sharded_store::audit() {
   out["payments"] = std::move(payments);
   out["shards"] = std::move(shard_rows);
   out["prepared_transactions"] = prepared;
+  out["sagas_open"] = sagas_open;
   out["txn"] = to_string(options_.coordinator.mode);
   return out;
 }

@@ -2,6 +2,9 @@
 // postgres_store's transaction runner.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "reference_shop/pg_pool.h"
 #include "reference_shop/store.h"
 
@@ -29,5 +32,12 @@ void with_session(pg_pool& pool, F&& fn) {
     throw;
   }
 }
+
+// "{1,2,3}": a bigint[] parameter of one field of the lines.
+std::string bigint_array(const std::vector<order_line>& lines, int64_t order_line::*field);
+// This shard's part of an order (shards_orders.cpp): stock taken by conditional updates in product order,
+// then the part and its lines; false (nothing more done) when `short_of` lacks stock.
+bool place_part(pg::connection& db, int64_t order_id, int64_t user_id, int home,
+                const std::vector<order_line>& lines, int64_t now, int64_t& short_of);
 
 }  // namespace stampede::shop::sharding

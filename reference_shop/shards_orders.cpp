@@ -10,7 +10,7 @@
 
 namespace stampede::shop {
 
-namespace {
+namespace sharding {
 
 std::string bigint_array(const std::vector<order_line>& lines, int64_t order_line::*field) {
   std::string out = "{";
@@ -45,7 +45,10 @@ bool place_part(pg::connection& db, int64_t order_id, int64_t user_id, int home,
   return true;
 }
 
-}  // namespace
+}  // namespace sharding
+
+using sharding::bigint_array;
+using sharding::place_part;
 
 checkout_result sharded_store::checkout(int64_t user_id, std::string_view idempotency_key,
                                         std::string_view request_hash, const std::vector<line_request>& items,
@@ -64,8 +67,17 @@ checkout_result sharded_store::checkout(int64_t user_id, std::string_view idempo
     int64_t order_id = 0;
     sharding::with_session(shard(h).pool(), [&](pg::connection& db) {
       if (keyed) {
-        auto r = db.query("SELECT id, request_hash FROM orders WHERE user_id = $1 AND idempotency_key = $2",
-                          user_id, idempotency_key);
+        // A saga still running (or being compensated) is not an order yet: replaying it would acknowledge
+        // what recovery may still undo, so the retry waits (503) until the saga ends one way or the other.
+        auto r = db.query(
+            "SELECT o.id, o.request_hash, COALESCE(s.state, 'done') FROM orders o LEFT JOIN sagas s ON "
+            "s.order_id = "
+            "o.id WHERE o.user_id = $1 AND o.idempotency_key = $2",
+            user_id, idempotency_key);
+        if (r.rows() > 0 && (r.text(0, 2) == "running" || r.text(0, 2) == "compensating")) {
+          throw store_unavailable(
+              "checkout: the order with this Idempotency-Key is still being placed; retry");
+        }
         if (r.rows() > 0) {
           if (r.text(0, 1) != request_hash) result.status = checkout_status::key_conflict;
           replay = r.int64(0, 0);
@@ -109,6 +121,25 @@ checkout_result sharded_store::checkout(int64_t user_id, std::string_view idempo
       lines.push_back(order_line{l.product_id, l.qty, it->second});
       parts[shard_of_product(l.product_id, k)].push_back(lines.back());
       total += l.qty * it->second;
+    }
+    // A cart whose SKUs are all on the home shard takes the one-phase path (two_phase::run with one shard) in
+    // both modes; a saga is for carts that span shards.
+    const bool single_shard = parts.size() == 1 && parts.begin()->first == h;
+    if (options_.coordinator.mode == two_phase::protocol::saga && !single_shard) {
+      const saga_order o{user_id,
+                         order_id,
+                         total,
+                         h,
+                         keyed,
+                         from_cart,
+                         std::string{idempotency_key},
+                         std::string{request_hash},
+                         now,
+                         lines,
+                         parts};
+      if (saga_checkout(o, result)) return result;
+      if (run >= options_.shard.max_attempts) throw store_unavailable("checkout: kept conflicting");
+      continue;  // the key was taken concurrently: replay
     }
     std::set<int> touched{h};
     for (const auto& [s, unused] : parts) touched.insert(s);
@@ -173,15 +204,22 @@ bool sharded_store::fail_payment(const outbox_message& m, std::string_view owner
   const int k = shards();
   const int h = static_cast<int>(m.order_id % k);
   std::set<int> touched{h};
+  std::vector<int> part_shards;  // the shards of the order's lines
   bool flash = false;
   sharding::with_session(shard(h).pool(), [&](pg::connection& db) {
     auto o = db.query("SELECT flash_sale_id IS NOT NULL FROM orders WHERE id = $1", m.order_id);
     flash = o.rows() > 0 && o.text(0, 0) == "t";
     auto r = db.query("SELECT product_id FROM order_lines WHERE order_id = $1", m.order_id);
     for (int i = 0; i < r.rows(); ++i) touched.insert(shard_of_product(r.int64(i, 0), k));
+    std::set<int> owners;
+    for (int i = 0; i < r.rows(); ++i) owners.insert(shard_of_product(r.int64(i, 0), k));
+    part_shards.assign(owners.begin(), owners.end());
   });
   // A flash order is whole on shard 0 with its sale: the single store's own transaction.
   if (flash) return shard(h).fail_payment(m, owner, reason, dead_letter, now);
+  if (options_.coordinator.mode == two_phase::protocol::saga) {
+    return saga_fail_payment(m, owner, reason, dead_letter, now, part_shards);
+  }
   bool settled = false;
   auto work = [&](int s, pg::connection& db) {
     if (s == h) {

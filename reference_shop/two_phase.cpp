@@ -88,9 +88,9 @@ std::optional<std::pair<int, int>> parse_gid(std::string_view gid, std::string_v
 protocol parse_protocol(std::string_view text) {
   if (text == "2pc") return protocol::two_phase;
   if (text == "2pc-no-decision-log") return protocol::two_phase_no_log;
-  throw std::invalid_argument(
-      "--txn must be 2pc or 2pc-no-decision-log (saga is not implemented yet), not '" + std::string{text} +
-      "'");
+  if (text == "saga") return protocol::saga;
+  throw std::invalid_argument("--txn must be 2pc, 2pc-no-decision-log or saga, not '" + std::string{text} +
+                              "'");
 }
 
 point parse_fault(std::string_view text) {
@@ -103,7 +103,7 @@ point parse_fault(std::string_view text) {
 }
 
 std::string_view to_string(protocol p) noexcept {
-  return p == protocol::two_phase ? "2pc" : "2pc-no-decision-log";
+  return p == protocol::two_phase ? "2pc" : p == protocol::saga ? "saga" : "2pc-no-decision-log";
 }
 
 std::string decide(pg::connection& db, std::string_view gid, std::string_view wanted) {

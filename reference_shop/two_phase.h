@@ -34,9 +34,10 @@ enum class protocol {
   two_phase_no_log,  // 2pc-no-decision-log: DELIBERATELY BROKEN (see docs/SHOP.md): commits the prepared
                      // parts without a durable decision, so recovery rolls back what a crashed coordinator
                      // had not committed yet: partial orders. For the atomicity checker to catch.
+  saga,              // local transactions per shard with compensations (shards_saga.cpp), no PREPARE
 };
 
-// "2pc", "2pc-no-decision-log"; throws std::invalid_argument naming --txn.
+// "2pc", "2pc-no-decision-log", "saga"; throws std::invalid_argument naming --txn.
 protocol parse_protocol(std::string_view text);
 std::string_view to_string(protocol p) noexcept;
 

@@ -3,7 +3,8 @@
 // every cross-shard checkout it coordinates (--txn-fault), restarted each time. With two-phase commit every
 // invariant holds, atomicity included, and nothing is left prepared after quiesce(). The deliberately
 // broken mode (--txn 2pc-no-decision-log) with the crash after the first COMMIT PREPARED leaves partial
-// orders, and the atomicity invariant names them (exit 98). Every run is bounded.
+// orders, and the atomicity invariant names them (exit 98). With --txn saga the crash leaves sagas running,
+// which recovery compensates: every invariant holds. Every run is bounded.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -77,6 +78,22 @@ TEST(drill_coordinator_crash,
   const auto* orders = invariant(r, "acknowledged orders exist exactly once");
   ASSERT_NE(orders, nullptr);
   EXPECT_GT(orders->at("evidence").at("unknown_operations").as_int64(), 0) << json::serialize(*orders);
+}
+
+// --txn saga: the same crash (after the first part is placed) leaves sagas running; recovery compensates
+// them after the lease, a retry with the same key is never answered with an order that is then undone, and
+// every invariant holds.
+TEST(drill_coordinator_crash, sagas_are_compensated_when_the_coordinator_dies_after_a_part) {
+  temp_dir dir{"stampede-drill-test"};
+  auto r = drill(dir, {"--shop-arg", "--txn", "--shop-arg", "saga"});
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  EXPECT_EQ(r.code, 0) << r.log;
+  for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
+    EXPECT_TRUE(inv.at("ok").as_bool()) << json::serialize(inv);
+  }
+  const auto* a = invariant(r, atomicity);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->at("evidence").at("sagas_open").as_int64(), 0);
 }
 
 TEST(drill_coordinator_crash, the_broken_mode_without_a_decision_log_is_caught_with_its_partial_orders) {

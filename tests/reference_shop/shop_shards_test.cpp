@@ -214,13 +214,17 @@ TEST_F(shards_test, a_cross_shard_checkout_commits_on_both_shards_and_replays_by
   EXPECT_TRUE(audit.at("orphan_parts").as_array().empty());
 }
 
-TEST_F(shards_test, a_single_shard_cart_takes_the_one_phase_path) {
-  auto db = open();
-  auto r = db->checkout(user, "", "", {{3, 1}, {5, 1}}, 1000);  // user 3 and both SKUs on shard 1
-  ASSERT_EQ(r.status, checkout_status::created);
+TEST_F(shards_test, a_single_shard_cart_takes_the_one_phase_path_with_2pc_and_with_sagas) {
+  for (const auto mode : {two_phase::protocol::two_phase, two_phase::protocol::saga}) {
+    sharded_store_options o;
+    o.coordinator.mode = mode;
+    auto r = open(o)->checkout(user, "", "", {{3, 1}, {5, 1}}, 1000);  // user 3 and both SKUs on shard 1
+    ASSERT_EQ(r.status, checkout_status::created);
+  }
   EXPECT_EQ(value(1, "SELECT COUNT(*) FROM txn_decisions"), 0);  // no decision: no two-phase commit
-  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM order_parts WHERE status = 'placed'"), 1);
-  expect_balanced(db->audit());
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM sagas"), 0);          // no saga either
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM order_parts WHERE status = 'placed'"), 2);
+  expect_balanced(open()->audit());
 }
 
 TEST_F(shards_test, out_of_stock_on_one_shard_changes_nothing_on_any) {
@@ -310,32 +314,134 @@ TEST_F(shards_test, a_failed_payment_returns_the_stock_on_every_shard_once) {
 
 // Buyers on both homes race for the same two SKUs (one on each shard) with carts that span both: never
 // oversold, every order whole, nothing left prepared.
-TEST_F(shards_test, concurrent_cross_shard_checkouts_keep_the_totals) {
-  session(0).exec("UPDATE products SET stock = 30, initial_stock = 30 WHERE id = 2");
-  session(1).exec("UPDATE products SET stock = 30, initial_stock = 30 WHERE id = 3");
-  auto db = open();
-  std::atomic<int> created{0}, sold_out{0}, unavailable{0};
-  std::vector<std::thread> buyers;
-  for (int t = 0; t < 4; ++t) {
-    buyers.emplace_back([&, t] {
-      for (int i = 0; i < 15; ++i) {
-        try {
-          auto r = db->checkout(10 + t, "", "", {{2, 1}, {3, 1}}, 1000);
-          (r.status == checkout_status::created ? created : sold_out)++;
-        } catch (const store_unavailable&) {
-          unavailable++;
+TEST_F(shards_test, concurrent_cross_shard_checkouts_keep_the_totals_with_2pc_and_with_sagas) {
+  // 2pc on SKUs 2 and 3, sagas on SKUs 4 and 5 (shards 0 and 1 each time), 30 units of each.
+  for (const auto& [mode, a, b] :
+       {std::tuple{two_phase::protocol::two_phase, 2, 3}, std::tuple{two_phase::protocol::saga, 4, 5}}) {
+    SCOPED_TRACE(std::string{to_string(mode)});
+    session(0).exec("UPDATE products SET stock = 30, initial_stock = 30 WHERE id = " + std::to_string(a));
+    session(1).exec("UPDATE products SET stock = 30, initial_stock = 30 WHERE id = " + std::to_string(b));
+    sharded_store_options o;
+    o.coordinator.mode = mode;
+    auto db = open(o);
+    const int64_t sold_before = db->audit().at("sku_totals").at("sold").as_int64();
+    std::atomic<int> created{0}, sold_out{0}, unavailable{0};
+    std::vector<std::thread> buyers;
+    for (int t = 0; t < 4; ++t) {
+      buyers.emplace_back([&, t] {
+        for (int i = 0; i < 15; ++i) {
+          try {
+            auto r = db->checkout(10 + t, "", "", {{a, 1}, {b, 1}}, 1000);
+            (r.status == checkout_status::created ? created : sold_out)++;
+          } catch (const store_unavailable&) {
+            unavailable++;
+          }
         }
-      }
-    });
+      });
+    }
+    for (auto& buyer : buyers) buyer.join();
+    EXPECT_EQ(created + sold_out + unavailable, 60);
+    EXPECT_EQ(created.load(), 30 - stock(a));
+    EXPECT_EQ(stock(a), stock(b));
+    EXPECT_EQ(prepared(), 0);
+    const auto audit = db->audit();
+    expect_balanced(audit);
+    EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
+    EXPECT_EQ(audit.at("sku_totals").at("sold").as_int64() - sold_before, 2 * created.load());
   }
-  for (auto& b : buyers) b.join();
-  EXPECT_EQ(created + sold_out + unavailable, 60);
-  EXPECT_EQ(created.load(), 30 - stock(2));
-  EXPECT_EQ(stock(2), stock(3));
-  EXPECT_EQ(prepared(), 0);
+}
+
+// --txn saga: local transactions per shard with compensations. A cross-shard checkout commits on both
+// shards without PREPARE or decision; out of stock on the second shard compensates the first part (stock
+// back, the header removed); a coordinator abandoned after its first part is compensated by recovery once the
+// lease is over (and its late last step finds the saga gone); a payment failure releases every part.
+sharded_store_options saga_options() {
+  sharded_store_options o;
+  o.coordinator.mode = two_phase::protocol::saga;
+  return o;
+}
+
+TEST_F(shards_test, a_saga_places_a_cross_shard_order_with_local_transactions_only) {
+  auto db = open(saga_options());
+  const int64_t before2 = stock(2), before3 = stock(3);
+  auto r = db->checkout(user, "k1", "h1", cross_cart, 1000);
+  ASSERT_EQ(r.status, checkout_status::created);
+  EXPECT_EQ(stock(2), before2 - 1);
+  EXPECT_EQ(stock(3), before3 - 2);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM txn_decisions"), 0);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM sagas WHERE state = 'done'"), 1);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM outbox"), 1);
+  EXPECT_EQ(db->checkout(user, "k1", "h1", cross_cart, 2000).status, checkout_status::replayed);
   const auto audit = db->audit();
   expect_balanced(audit);
-  EXPECT_EQ(audit.at("sku_totals").at("sold").as_int64(), 2 * created.load());
+  EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
+  EXPECT_EQ(json::serialize(audit.at("orders").as_array().back().at("parts")),
+            R"([{"shard":0,"status":"placed"},{"shard":1,"status":"placed"}])");
+}
+
+TEST_F(shards_test, a_saga_out_of_stock_on_the_second_shard_compensates_the_first) {
+  session(1).exec("UPDATE products SET stock = 1, initial_stock = 1 WHERE id = 3");
+  auto db = open(saga_options());
+  const int64_t before2 = stock(2);
+  auto r = db->checkout(user, "k", "h", cross_cart, 1000);
+  EXPECT_EQ(r.status, checkout_status::out_of_stock);
+  EXPECT_EQ(r.product_id, 3);
+  EXPECT_EQ(stock(2), before2);  // shard 0's part placed, then released
+  EXPECT_EQ(value(0, "SELECT COUNT(*) FROM order_parts WHERE status = 'released'"), 1);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM orders WHERE status <> 'archived'"), 0);  // the header removed
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM sagas WHERE state = 'compensated'"), 1);
+  const auto audit = db->audit();
+  expect_balanced(audit);
+  EXPECT_EQ(audit.at("sku_totals").at("sold").as_int64(), 0);
+  // The key is free again: a later checkout with it is a new order, not a replay of the compensated one.
+  session(1).exec("UPDATE products SET stock = 10, initial_stock = 10 WHERE id = 3");
+  EXPECT_EQ(db->checkout(user, "k", "h", cross_cart, 2000).status, checkout_status::created);
+}
+
+TEST_F(shards_test, an_abandoned_saga_is_compensated_by_recovery_after_its_lease) {
+  auto o = saga_options();
+  o.coordinator.hook = [](two_phase::point, std::string_view) { return false; };  // dies after its first part
+  o.lease = 0ms;
+  auto db = open(o);
+  const int64_t before2 = stock(2), before3 = stock(3);
+  EXPECT_THROW(db->checkout(user, "k", "h", cross_cart, 1000), store_unavailable);
+  EXPECT_EQ(stock(2), before2 - 1);  // shard 0's part placed, shard 1's never
+  EXPECT_EQ(db->audit().at("sagas_open").as_int64(), 1);
+  // A retry with the same key must not replay a saga that recovery may still undo (an acknowledged order
+  // would then vanish): it waits (503) until the saga has ended.
+  auto retrying = open(saga_options());
+  EXPECT_THROW(retrying->checkout(user, "k", "h", cross_cart, 1500), store_unavailable);
+  EXPECT_EQ(db->recover_sagas(5000), 1);
+  EXPECT_EQ(db->recover_sagas(5000), 0);  // nothing twice
+  EXPECT_EQ(stock(2), before2);
+  EXPECT_EQ(stock(3), before3);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM orders WHERE status <> 'archived'"), 0);
+  // Shard 1 got a tombstone: a late step of the dead coordinator could not place its part now.
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM order_parts WHERE status = 'released'"), 1);
+  const auto audit = db->audit();
+  expect_balanced(audit);
+  EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
+  // Compensated: the key is free, the retry places a new order.
+  EXPECT_EQ(retrying->checkout(user, "k", "h", cross_cart, 6000).status, checkout_status::created);
+}
+
+TEST_F(shards_test, a_saga_payment_failure_releases_every_part_once) {
+  auto db = open(saga_options());
+  const int64_t before2 = stock(2), before3 = stock(3);
+  auto r = db->checkout(user, "", "", cross_cart, 1000);
+  ASSERT_EQ(r.status, checkout_status::created);
+  auto claimed = db->claim_outbox("w", 2000, 60'000, 10);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_TRUE(db->fail_payment(claimed[0], "w", "declined", false, 3000));
+  EXPECT_FALSE(db->fail_payment(claimed[0], "w", "declined", false, 3000));
+  EXPECT_EQ(stock(2), before2);
+  EXPECT_EQ(stock(3), before3);
+  EXPECT_EQ(db->find_order(user, r.placed.id)->status, "failed");
+  const auto audit = db->audit();
+  expect_balanced(audit);
+  EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
+  EXPECT_EQ(json::serialize(audit.at("orders").as_array().back().at("parts")),
+            R"([{"shard":0,"status":"released"},{"shard":1,"status":"released"}])");
 }
 
 }  // namespace

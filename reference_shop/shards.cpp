@@ -98,7 +98,7 @@ void sharded_store::recovery_loop(std::stop_token stop) {
     if (stop.stop_requested()) return;
     try {
       recover_in_doubt();  // unreachable shards are counted as left and tried again on the next pass
-      if (options_.coordinator.mode == two_phase::protocol::saga) {
+      if (two_phase::is_saga(options_.coordinator.mode)) {
         recover_sagas(std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count());

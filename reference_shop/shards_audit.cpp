@@ -80,8 +80,7 @@ shard_figures read_figures(pg::connection& db, int shard, int k, std::string_vie
     }
     f.expected_shards[spans.int64(i, 0)] = std::move(shards);
   }
-  f.sagas_open =
-      db.exec("SELECT COUNT(*) FROM sagas WHERE state IN ('running', 'compensating')").int64(0, 0);
+  f.sagas_open = db.exec("SELECT COUNT(*) FROM sagas WHERE state IN ('running', 'compensating')").int64(0, 0);
   db.exec("COMMIT");
   f.prepared = two_phase::prepared_count(db, gid_prefix);
   return f;

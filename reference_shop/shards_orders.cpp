@@ -125,7 +125,7 @@ checkout_result sharded_store::checkout(int64_t user_id, std::string_view idempo
     // A cart whose SKUs are all on the home shard takes the one-phase path (two_phase::run with one shard) in
     // both modes; a saga is for carts that span shards.
     const bool single_shard = parts.size() == 1 && parts.begin()->first == h;
-    if (options_.coordinator.mode == two_phase::protocol::saga && !single_shard) {
+    if (two_phase::is_saga(options_.coordinator.mode) && !single_shard) {
       const saga_order o{user_id,
                          order_id,
                          total,
@@ -217,7 +217,7 @@ bool sharded_store::fail_payment(const outbox_message& m, std::string_view owner
   });
   // A flash order is whole on shard 0 with its sale: the single store's own transaction.
   if (flash) return shard(h).fail_payment(m, owner, reason, dead_letter, now);
-  if (options_.coordinator.mode == two_phase::protocol::saga) {
+  if (two_phase::is_saga(options_.coordinator.mode)) {
     return saga_fail_payment(m, owner, reason, dead_letter, now, part_shards);
   }
   bool settled = false;

@@ -169,7 +169,10 @@ void sharded_store::release_part(int s, int64_t order_id, int64_t user_id, int h
 
 void sharded_store::compensate(int home, int64_t order_id, int64_t user_id,
                                const std::vector<int>& part_shards, bool checkout, int64_t now) {
-  for (const int s : part_shards) release_part(s, order_id, user_id, home, now);
+  // The broken mode skips the compensating steps themselves: the parts keep their stock.
+  if (options_.coordinator.mode != two_phase::protocol::saga_no_compensation) {
+    for (const int s : part_shards) release_part(s, order_id, user_id, home, now);
+  }
   local_transaction(shard(home).pool(), [&](pg::connection& db) {
     auto r = db.query(
         "UPDATE sagas SET state = 'compensated', updated_at = $2 WHERE order_id = $1 AND state IN "

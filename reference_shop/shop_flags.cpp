@@ -87,9 +87,9 @@ const cli::command& shop_spec() {
           {"--shards", {}, "K",
            "--db postgres over K PostgreSQL servers, 1..8: stock by SKU (product id mod K), carts and\n"
            "orders by user (user id mod K); a cross-shard checkout commits by --txn (default 1)"},
-          {"--txn", {}, "2pc|2pc-no-decision-log|saga",
+          {"--txn", {}, "2pc|saga|2pc-no-decision-log|saga-no-compensation",
            "cross-shard commit with --shards: two-phase commit with a decision log (default 2pc), or a\n"
-           "saga of local transactions with compensations; 2pc-no-decision-log is DELIBERATELY BROKEN"},
+           "saga of local transactions with compensations; the last two are DELIBERATELY BROKEN"},
           {"--txn-fault", {}, "after-prepare|after-decision|after-first-commit",
            "game days: node1 SIGKILLs itself at that point of each cross-shard checkout it coordinates"},
           {"--pg-bin", {}, "DIR", "PostgreSQL's binaries (default /usr/lib/postgresql/15/bin)"},
@@ -150,7 +150,8 @@ const cli::command& node_spec() {
            "a request that finds no free session within 1 s gets 503"},
           {"--db-pool", {}, "N", "PostgreSQL sessions at most, 1..1000 (default 8)"},
           {"--db-shards", {}, "URL0,URL1,...", "PostgreSQL shards (at least 2; --db-url is then shard 0's)"},
-          {"--txn", {}, "2pc|2pc-no-decision-log|saga", "cross-shard commit with --db-shards (default 2pc)"},
+          {"--txn", {}, "2pc|saga|2pc-no-decision-log|saga-no-compensation",
+           "cross-shard commit with --db-shards (default 2pc)"},
           {"--txn-fault", {}, "after-prepare|after-decision|after-first-commit",
            "game days: SIGKILL this node at that point of its cross-shard checkouts (a crashed coordinator)"},
           {"--db-replica-url", {}, "URL", "a second pool on the replicas, for order reads (with --replica-reads)"},

@@ -89,8 +89,9 @@ protocol parse_protocol(std::string_view text) {
   if (text == "2pc") return protocol::two_phase;
   if (text == "2pc-no-decision-log") return protocol::two_phase_no_log;
   if (text == "saga") return protocol::saga;
-  throw std::invalid_argument("--txn must be 2pc, 2pc-no-decision-log or saga, not '" + std::string{text} +
-                              "'");
+  if (text == "saga-no-compensation") return protocol::saga_no_compensation;
+  throw std::invalid_argument("--txn must be 2pc, saga, 2pc-no-decision-log or saga-no-compensation, not '" +
+                              std::string{text} + "'");
 }
 
 point parse_fault(std::string_view text) {
@@ -103,7 +104,17 @@ point parse_fault(std::string_view text) {
 }
 
 std::string_view to_string(protocol p) noexcept {
-  return p == protocol::two_phase ? "2pc" : p == protocol::saga ? "saga" : "2pc-no-decision-log";
+  switch (p) {
+    case protocol::two_phase:
+      return "2pc";
+    case protocol::two_phase_no_log:
+      return "2pc-no-decision-log";
+    case protocol::saga:
+      return "saga";
+    case protocol::saga_no_compensation:
+      return "saga-no-compensation";
+  }
+  return "?";
 }
 
 std::string decide(pg::connection& db, std::string_view gid, std::string_view wanted) {

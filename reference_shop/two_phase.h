@@ -35,9 +35,16 @@ enum class protocol {
                      // parts without a durable decision, so recovery rolls back what a crashed coordinator
                      // had not committed yet: partial orders. For the atomicity checker to catch.
   saga,              // local transactions per shard with compensations (shards_saga.cpp), no PREPARE
+  saga_no_compensation,  // saga-no-compensation: DELIBERATELY BROKEN: a failed or abandoned saga removes its
+                         // header but never releases its placed parts (stock kept by orders that do not
+                         // exist)
 };
 
-// "2pc", "2pc-no-decision-log", "saga"; throws std::invalid_argument naming --txn.
+inline bool is_saga(protocol p) noexcept {
+  return p == protocol::saga || p == protocol::saga_no_compensation;
+}
+
+// "2pc", "2pc-no-decision-log", "saga", "saga-no-compensation"; throws std::invalid_argument naming --txn.
 protocol parse_protocol(std::string_view text);
 std::string_view to_string(protocol p) noexcept;
 

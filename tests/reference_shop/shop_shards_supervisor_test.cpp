@@ -188,7 +188,8 @@ TEST_F(sharded_shop_test, unsupported_combinations_are_one_line_naming_the_flags
             "server\n"},
         std::pair{std::vector<std::string>{"--shards", "2"}, "stampede shop: --shards needs --db postgres\n"},
         std::pair{std::vector<std::string>{"--db", "postgres", "--shards", "2", "--txn", "3pc"},
-                  "stampede shop: --txn must be 2pc, 2pc-no-decision-log or saga, not '3pc'\n"}}) {
+                  "stampede shop: --txn must be 2pc, saga, 2pc-no-decision-log or saga-no-compensation, not "
+                  "'3pc'\n"}}) {
     std::vector<std::string> argv{"shop", "--port", "0", "--data", dir_.path().string()};
     argv.insert(argv.end(), args.begin(), args.end());
     std::filesystem::remove(log_file());

@@ -444,5 +444,20 @@ TEST_F(shards_test, a_saga_payment_failure_releases_every_part_once) {
             R"([{"shard":0,"status":"released"},{"shard":1,"status":"released"}])");
 }
 
+// The deliberately broken saga: out of stock on the second shard removes the header but leaves the first
+// part placed, its stock taken by an order that does not exist: the audit shows a placed orphan part.
+TEST_F(shards_test, the_saga_without_compensation_leaves_a_placed_part_without_its_order) {
+  session(1).exec("UPDATE products SET stock = 1, initial_stock = 1 WHERE id = 3");
+  sharded_store_options o;
+  o.coordinator.mode = two_phase::protocol::saga_no_compensation;
+  auto db = open(o);
+  const int64_t before2 = stock(2);
+  EXPECT_EQ(db->checkout(user, "k", "h", cross_cart, 1000).status, checkout_status::out_of_stock);
+  EXPECT_EQ(stock(2), before2 - 1);  // never returned
+  const auto audit = db->audit();
+  ASSERT_EQ(audit.at("orphan_parts").as_array().size(), 1u);
+  EXPECT_EQ(audit.at("orphan_parts").at(0).at("status").as_string(), "placed");
+}
+
 }  // namespace
 }  // namespace stampede::shop

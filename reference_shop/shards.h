@@ -1,6 +1,8 @@
 // The shop's store over K PostgreSQL shards (`stampede shop --db postgres --shards K`, docs/SHOP.md
 // "Sharding"): the same store interface, with the data partitioned and cross-shard writes made atomic by
-// two-phase commit (two_phase.h).
+// two-phase commit (two_phase.h; shards_orders.cpp) or by sagas with compensations (shards_saga.cpp), as
+// --txn says; a cart on one shard takes the one-phase path either way. The recovery worker (a thread of
+// this object, on every node) resolves in-doubt prepared transactions and compensates abandoned sagas.
 //
 // Partitioning (stable for a given K; changing K needs a reseed):
 //  - SKUs: product P's stock, and every order's part for P (order_parts, order_part_lines), live on shard

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "reference_shop/options.h"
 #include "reference_shop/payment_emulator.h"
 #include "reference_shop/supervisor.h"
+#include "reference_shop/two_phase.h"
 
 namespace stampede::shop {
 
@@ -65,6 +67,17 @@ void parse_cache_flags(const arg_list& a, node_options& o) {
   r.lock_wait = std::chrono::milliseconds{a.get_int("cache-lock-wait-ms", 250, 0, 60'000)};
 }
 
+// "a,b,c" -> {a, b, c} (PostgreSQL URLs have no commas).
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t start = 0; start <= text.size();) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 int shop_node_command(std::span<char* const> args) {
@@ -83,6 +96,15 @@ int shop_node_command(std::span<char* const> args) {
     o.replica_reads = parse_node_replica_flags(a, o.db_url);
     if (o.db_path.empty() == o.db_url.empty()) throw std::invalid_argument("give --db FILE or --db-url URL");
     o.db_pool = static_cast<int>(a.get_int("db-pool", o.db_pool, 1, 1000));
+    if (a.has("db-shards")) {
+      o.db_shards = split_list(a.get("db-shards"));
+      if (o.db_shards.size() < 2) throw std::invalid_argument("--db-shards needs at least 2 URLs");
+    }
+    o.txn = a.get("txn", "2pc");
+    two_phase::parse_protocol(o.txn);
+    o.txn_lease = std::chrono::milliseconds{a.get_int("txn-lease-ms", 10'000, 1, 3'600'000)};
+    o.txn_fault = a.get("txn-fault");
+    if (!o.txn_fault.empty()) two_phase::parse_fault(o.txn_fault);
     o.name = a.get("name", "node1");
     o.address = a.get("address", "127.0.0.1");
     o.port = static_cast<uint16_t>(a.get_int("port", 0, 0, 65535));

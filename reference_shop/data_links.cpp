@@ -57,6 +57,10 @@ void route_node_links(std::vector<std::string>& argv, const data_link_options& l
   for (size_t k = 0; k + 1 < argv.size(); ++k) {
     if (argv[k] == "--db-url" && i < links.db_via.size()) argv[k + 1] = with_address(argv[k + 1], links.db_via[i]);
     if (argv[k] == "--redis" && i < links.redis_via.size()) argv[k + 1] = links.redis_via[i];
+    if (argv[k] == "--db-shards" && i < links.db_via.size()) {  // --shards: shard 0's link (its --db-url)
+      const size_t comma = argv[k + 1].find(',');
+      argv[k + 1] = with_address(argv[k + 1].substr(0, comma), links.db_via[i]) + argv[k + 1].substr(comma);
+    }
   }
 }
 

@@ -93,10 +93,35 @@ void data_tier::start() {
   po.port = options_.db_port;
   po.max_connections = static_cast<int>(options_.nodes) * options_.pool_size + spare_connections;
   po.wal_archive = options_.wal_archive;
+  // Two-phase commit: a prepared transaction outlives its session, but each session prepares one at a
+  // time, so as many as sessions (a few more stay in doubt while recovery is due).
+  if (options_.shards > 1) {
+    po.settings.push_back("max_prepared_transactions=" + std::to_string(po.max_connections));
+  }
   server_ = std::make_unique<postgres_server>(po);
   server_->init();
   server_->start();
   server_->ensure_database(shop_role, password_, shop_database);
+  for (int s = 1; s < options_.shards; ++s) {
+    po.dir = options_.data / ("postgres-shard" + std::to_string(s));
+    po.port = 0;
+    shard_servers_.push_back(std::make_unique<postgres_server>(po));
+    shard_servers_.back()->init();
+    shard_servers_.back()->start();
+    shard_servers_.back()->ensure_database(shop_role, password_, shop_database);
+  }
+}
+
+std::vector<std::string> data_tier::shard_urls(const std::string& password) const {
+  std::vector<std::string> out{server_->url(shop_role, password, shop_database)};
+  for (const auto& s : shard_servers_) out.push_back(s->url(shop_role, password, shop_database));
+  return out;
+}
+
+std::vector<std::pair<pid_t, uint16_t>> data_tier::other_shard_servers() const {
+  std::vector<std::pair<pid_t, uint16_t>> out;
+  for (const auto& s : shard_servers_) out.emplace_back(s->pid(), s->port());
+  return out;
 }
 
 void data_tier::prepare(int64_t scale, bool reseed, kdf_cost kdf) {
@@ -105,6 +130,11 @@ void data_tier::prepare(int64_t scale, bool reseed, kdf_cost kdf) {
     config.postgres_url = shop_url(password_);
     config.pool_size = 1;
     config.application_name = "stampede-shop-supervisor";
+    if (!shard_servers_.empty()) {
+      config.shard_urls = shard_urls(password_);
+      config.postgres_url.clear();
+      config.recovery_interval = std::chrono::milliseconds{0};  // the nodes' workers recover
+    }
   } else {
     config.sqlite_path = (options_.data / "shop.db").string();
   }
@@ -166,6 +196,11 @@ void data_tier::stop_cluster() {
 std::vector<std::string> data_tier::node_args() const {
   if (!server_ && !cluster_) return {"--db", (options_.data / "shop.db").string()};
   std::vector<std::string> args{"--db-url", shop_url(""), "--db-pool", std::to_string(options_.pool_size)};
+  if (!shard_servers_.empty()) {
+    std::string urls;
+    for (const auto& u : shard_urls("")) urls += (urls.empty() ? "" : ",") + u;
+    args.insert(args.end(), {"--db-shards", urls, "--txn", options_.txn});
+  }
   if (cluster_ && options_.replica.reads != replica_read_mode::off) {
     args.insert(args.end(), {"--db-replica-url", replicas_url(""), "--replica-reads",
                              std::string{to_string(options_.replica.reads)}, "--replica-pin-ms",
@@ -201,6 +236,15 @@ json::object data_tier::topology() const {
                    {"pool_per_node", options_.pool_size},
                    // A test password made for this run, as the admin token next to it.
                    {"url", server_->url(shop_role, password_, shop_database)}};
+  if (!shard_servers_.empty()) {
+    out["shards"] = shards_topology();
+    out["partition"] = json::object{{"skus", "product_id mod K"},
+                                    {"users", "user_id mod K (carts, order headers, outbox)"},
+                                    {"accounts", "shard 0"},
+                                    {"sessions", "fnv1a(token) mod K"},
+                                    {"flash_sales", "shard 0"}};
+    out["txn"] = options_.txn;
+  }
   if (options_.wal_archive) {
     // The superuser: pg_basebackup (replication), pg_create_restore_point and pg_switch_wal need it.
     out["wal_archive"] = json::object{{"dir", server_->wal_archive_dir().string()},
@@ -217,12 +261,38 @@ std::string data_tier::description() const {
            std::to_string(primary_port_);
   }
   if (!server_) return (options_.data / "shop.db").string();
+  if (!shard_servers_.empty()) {
+    std::string ports = std::to_string(server_->port());
+    for (const auto& s : shard_servers_) ports += "," + std::to_string(s->port());
+    return "PostgreSQL, " + std::to_string(options_.shards) + " shards on 127.0.0.1:" + ports + " (--txn " +
+           options_.txn + ")";
+  }
   return "PostgreSQL on 127.0.0.1:" + std::to_string(server_->port()) + " (" + server_->data_dir().string() +
          ")";
 }
 
 void data_tier::release() noexcept {
   if (server_) server_->release();
+  for (auto& s : shard_servers_) s->release();
+}
+
+// Shard 0 is the server of the `database` entry; each shard's SKUs and users by the rule (shards.h).
+json::array data_tier::shards_topology() const {
+  const int k = options_.shards;
+  json::array shards;
+  const auto urls = shard_urls(password_);
+  for (int s = 0; s < k; ++s) {
+    const postgres_server& server = s == 0 ? *server_ : *shard_servers_[static_cast<size_t>(s - 1)];
+    shards.push_back(json::object{{"shard", s},
+                                  {"pid", server.pid()},
+                                  {"port", server.port()},
+                                  {"data_dir", server.data_dir().string()},
+                                  {"log", server.log_path().string()},
+                                  {"url", urls[static_cast<size_t>(s)]},
+                                  {"skus", "product_id % " + std::to_string(k) + " == " + std::to_string(s)},
+                                  {"users", "user_id % " + std::to_string(k) + " == " + std::to_string(s)}});
+  }
+  return shards;
 }
 
 }  // namespace stampede::shop

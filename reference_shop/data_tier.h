@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <filesystem>
@@ -43,6 +44,10 @@ struct data_tier_options {
   // --wal-archive on: continuous WAL archiving of the one server into DIR/postgres/wal_archive (--ha none).
   bool wal_archive = false;
   member_link_options member_links;  // the members' DCS, client and REST links through proxies
+  // --shards K >= 2 (--ha none): K servers, DIR/postgres (shard 0) and DIR/postgres-shardI, with
+  // max_prepared_transactions for two-phase commit (shards.h); --txn for the nodes.
+  int shards = 1;
+  std::string txn = "2pc";
 };
 
 class data_tier {
@@ -67,6 +72,8 @@ class data_tier {
   pid_t server_pid() const noexcept { return server_ ? server_->pid() : -1; }
   uint16_t server_port() const noexcept { return server_ ? server_->port() : 0; }
   void release() noexcept;
+  // --shards: the servers of shards 1..K-1 (pid, port), watched and stopped by the supervisor as shard 0's.
+  std::vector<std::pair<pid_t, uint16_t>> other_shard_servers() const;
 
   // --ha patroni (nullptr otherwise). The supervisor starts the database HAProxy from
   // db_haproxy_config() before any node, and stops the cluster last with stop_cluster().
@@ -78,9 +85,12 @@ class data_tier {
 
  private:
   std::string shop_url(const std::string& password) const;
+  std::vector<std::string> shard_urls(const std::string& password) const;  // shard 0 first
+  boost::json::array shards_topology() const;                              // the topology's database.shards
   std::string replicas_url(const std::string& password) const;
   data_tier_options options_;
-  std::unique_ptr<postgres_server> server_;
+  std::unique_ptr<postgres_server> server_;                      // shard 0 with --shards
+  std::vector<std::unique_ptr<postgres_server>> shard_servers_;  // shards 1..K-1
   std::unique_ptr<patroni_cluster> cluster_;
   uint16_t primary_port_ = 0, replica_port_ = 0;  // the database HAProxy's frontends
   uint16_t runtime_port_ = 0;                      // and its runtime API

@@ -33,8 +33,16 @@ node::node(node_options options)
       cache_(make_cache(options_)),
       limiter_(options_.rate_per_client, options_.rate_global),
       login_sources_(options_.login_per_source, bucket_spec{}) {
-  auto db = open_store(store_config{options_.db_path, options_.db_url, options_.db_pool, options_.db_pool_wait,
-                                    "stampede-" + options_.name});
+  store_config config{options_.db_path, options_.db_url, options_.db_pool, options_.db_pool_wait,
+                      "stampede-" + options_.name, {}};
+  if (!options_.db_shards.empty()) {  // shard 0 is also --db-url
+    config.postgres_url.clear();
+    config.shard_urls = options_.db_shards;
+    config.txn = options_.txn;
+    config.txn_lease = options_.txn_lease;
+    config.txn_fault = options_.txn_fault;
+  }
+  auto db = open_store(config);
   db->migrate();
   if (options_.seed_scale > 0 && !db->seeded()) db->reseed(options_.seed_scale, hash_password(seed_password, options_.kdf));
   store_ = std::move(db);
@@ -43,7 +51,8 @@ node::node(node_options options)
                                              options_.replica_reads.url,
                                              options_.db_pool,
                                              options_.db_pool_wait,
-                                             "stampede-" + options_.name + "-replica"});
+                                             "stampede-" + options_.name + "-replica",
+                                             {}});
   }
   accounts_ = std::make_unique<accounts>(
       *store_, account_options{options_.kdf, options_.session_ttl, options_.login_failures_per_account});

@@ -41,6 +41,10 @@ struct node_options {
   std::string name = "node1";
   std::string db_path;  // SQLite file shared by all nodes, or:
   std::string db_url;   // PostgreSQL server shared by all nodes (password in the URL or $PGPASSWORD)
+  std::vector<std::string> db_shards;  // or PostgreSQL shards (shards.h), at least 2
+  std::string txn = "2pc";
+  std::chrono::milliseconds txn_lease{10'000};
+  std::string txn_fault;  // game days: after-prepare|after-decision|after-first-commit (two_phase.h)
   int db_pool = 8;      // PostgreSQL sessions of this node; a request waits at most db_pool_wait for one
   std::chrono::milliseconds db_pool_wait{1000};
   replica_read_options replica_reads;  // order reads from replicas (replica_reads.h); off: all on db_url

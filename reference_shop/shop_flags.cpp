@@ -24,6 +24,7 @@ const std::vector<cli::flag> tuning{
     {"--cache-db-loads", {}, "N", "database loads at once per node without Redis (default 4)"},
     {"--cache-lock-wait-ms", {}, "MS", "how long a miss waits for another node's rebuild (default 250)"},
     {"--redis-timeout-ms", {}, "MS", "bound of a Redis command (default 100)"},
+    {"--txn-lease-ms", {}, "MS", "--shards: recovery resolves transactions prepared longer ago (default 10000)"},
 };
 
 const cli::flag kdf{"--kdf", {}, "interactive|moderate|minimal", "argon2id cost of password hashes (default interactive)"};
@@ -83,6 +84,14 @@ const cli::command& shop_spec() {
           {"--respawn-ms", {}, "MS", "restart a node that died, on the same port, after MS (default: never)"},
           {"--db", {}, "sqlite|postgres", "the data tier (default sqlite)"},
           {"--db-pool", {}, "N", "database sessions per node, 1..200 (default 8)"},
+          {"--shards", {}, "K",
+           "--db postgres over K PostgreSQL servers, 1..8: stock by SKU (product id mod K), carts and\n"
+           "orders by user (user id mod K); a cross-shard checkout commits by --txn (default 1)"},
+          {"--txn", {}, "2pc|saga|2pc-no-decision-log|saga-no-compensation",
+           "cross-shard commit with --shards: two-phase commit with a decision log (default 2pc), or a\n"
+           "saga of local transactions with compensations; the last two are DELIBERATELY BROKEN"},
+          {"--txn-fault", {}, "after-prepare|after-decision|after-first-commit",
+           "game days: node1 SIGKILLs itself at that point of each cross-shard checkout it coordinates"},
           {"--pg-bin", {}, "DIR", "PostgreSQL's binaries (default /usr/lib/postgresql/15/bin)"},
           {"--ha", {}, "none|patroni", "--db postgres as a Patroni cluster (default none)"},
           {"--replicas", {}, "N", "Patroni replicas, 0..8 (default 2)"},
@@ -154,6 +163,11 @@ const cli::command& node_spec() {
            "postgresql://USER@HOST:PORT/DB: PostgreSQL (password in the URL or $PGPASSWORD);\n"
            "a request that finds no free session within 1 s gets 503"},
           {"--db-pool", {}, "N", "PostgreSQL sessions at most, 1..1000 (default 8)"},
+          {"--db-shards", {}, "URL0,URL1,...", "PostgreSQL shards (at least 2; --db-url is then shard 0's)"},
+          {"--txn", {}, "2pc|saga|2pc-no-decision-log|saga-no-compensation",
+           "cross-shard commit with --db-shards (default 2pc)"},
+          {"--txn-fault", {}, "after-prepare|after-decision|after-first-commit",
+           "game days: SIGKILL this node at that point of its cross-shard checkouts (a crashed coordinator)"},
           {"--db-replica-url", {}, "URL", "a second pool on the replicas, for order reads (with --replica-reads)"},
           {"--replica-reads", {}, "off|on|read-your-writes|read-your-writes-lsn",
            "order reads from --db-replica-url; read-your-writes keeps them on the primary for\n"

@@ -1,5 +1,7 @@
 #include "reference_shop/shop_options.h"
 
+#include "reference_shop/two_phase.h"
+
 #include <stdlib.h>
 
 #include <cstdio>
@@ -34,7 +36,22 @@ std::vector<std::string> split_commas(const std::string& text) {
   return out;
 }
 
-// --db, --db-pool, --pg-bin, --ha, --replicas, --sync-replication, --wal-archive.
+// --shards, --txn (docs/SHOP.md "Sharding"): single PostgreSQL servers only, for now.
+void parse_shards(const arg_list& a, shop_options& o) {
+  o.shards = a.get_int("shards", 1, 1, 8);
+  o.txn = a.get("txn", "2pc");
+  two_phase::parse_protocol(o.txn);  // throws naming --txn
+  if (a.has("txn-fault")) two_phase::parse_fault(a.get("txn-fault"));
+  if (o.shards == 1) return;
+  if (o.db_kind != "postgres") throw std::invalid_argument("--shards needs --db postgres");
+  if (o.ha != "none") {
+    throw std::invalid_argument(
+        "--shards with --ha patroni is not supported yet: each shard is one PostgreSQL server");
+  }
+  if (o.wal_archive) throw std::invalid_argument("--shards with --wal-archive on is not supported yet");
+}
+
+// --db, --db-pool, --pg-bin, --ha, --replicas, --sync-replication, --wal-archive, --shards, --txn.
 void parse_data_tier(const arg_list& a, shop_options& o) {
   o.db_kind = a.get("db", "sqlite");
   if (o.db_kind != "sqlite" && o.db_kind != "postgres") {
@@ -57,6 +74,7 @@ void parse_data_tier(const arg_list& a, shop_options& o) {
     throw std::invalid_argument("--wal-archive on needs --db postgres (without --ha patroni)");
   }
   o.member_links = parse_member_link_options(a);
+  parse_shards(a, o);
 }
 
 // --weights, --node-ports, --node-via, --payment-via, --payment-port, --respawn-ms: one entry per node.

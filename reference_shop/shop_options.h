@@ -27,6 +27,8 @@ struct shop_options {
   int64_t db_pool = 8, replicas = 2;
   bool sync_replication = false;
   bool wal_archive = false;  // --wal-archive on
+  int64_t shards = 1;        // --shards K: PostgreSQL shards (shards.h); 1 = one database
+  std::string txn = "2pc";   // --txn: how a cross-shard checkout commits (two_phase.h)
   replica_tier_options replica;  // --replica-reads, --replica-pin-ms, --pg-ports, --replication-via
   member_link_options member_links;  // --dcs-via, --postgres-via, --rest-via (member_links.h)
   std::vector<int> weights;

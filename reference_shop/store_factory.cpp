@@ -1,13 +1,38 @@
 #include "reference_shop/store_factory.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <stdexcept>
 
 #include "reference_shop/postgres_store.h"
+#include "reference_shop/shards.h"
 #include "reference_shop/sqlite_store.h"
 
 namespace stampede::shop {
 
 std::unique_ptr<store> open_store(const store_config& config) {
+  if (!config.shard_urls.empty()) {
+    if (config.shard_urls.size() < 2 || !config.sqlite_path.empty()) {
+      throw std::invalid_argument("a sharded store needs at least 2 shard URLs and no SQLite file");
+    }
+    sharded_store_options options;
+    options.shard.pool.size = config.pool_size;
+    options.shard.pool.wait = config.pool_wait;
+    options.shard.pool.session.application_name = config.application_name;
+    options.coordinator.mode = two_phase::parse_protocol(config.txn);
+    options.recovery_interval = config.recovery_interval;
+    options.lease = config.txn_lease;
+    if (!config.txn_fault.empty()) {
+      // A crashed coordinator, timed on the protocol, not on luck: nothing after this point is sent.
+      const auto at = two_phase::parse_fault(config.txn_fault);
+      options.coordinator.hook = [at](two_phase::point p, std::string_view) {
+        if (p == at) ::kill(::getpid(), SIGKILL);
+        return true;
+      };
+    }
+    return std::make_unique<sharded_store>(config.shard_urls, std::move(options));
+  }
   if (config.sqlite_path.empty() == config.postgres_url.empty()) {
     throw std::invalid_argument("give either a SQLite file or a PostgreSQL URL");
   }

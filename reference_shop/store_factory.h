@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "reference_shop/store.h"
 
@@ -16,9 +17,17 @@ struct store_config {
   int pool_size = 8;                               // PostgreSQL sessions per process
   std::chrono::milliseconds pool_wait{1000};       // then 503
   std::string application_name = "stampede-shop";  // shown in pg_stat_activity
+  // Sharded PostgreSQL (shards.h): one URL per shard, at least 2 (postgres_url is then unused), how a
+  // cross-shard transaction commits ("2pc", "2pc-no-decision-log") and the recovery worker (0: none).
+  std::vector<std::string> shard_urls;
+  std::string txn = "2pc";
+  std::chrono::milliseconds recovery_interval{1000};
+  std::chrono::milliseconds txn_lease{10'000};
+  std::string txn_fault;  // game days: the process SIGKILLs itself at this point (two_phase::parse_fault)
 };
 
-// Does not migrate. Throws std::invalid_argument unless exactly one location is given, sqlite::error for a
+// Does not migrate. Throws std::invalid_argument unless exactly one location is given (shard_urls count as
+// one), sqlite::error for a
 // bad SQLite path.
 std::unique_ptr<store> open_store(const store_config& config);
 

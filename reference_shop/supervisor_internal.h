@@ -66,7 +66,8 @@ class supervisor {
         config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
         data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
                                 static_cast<int>(o_.replicas), o_.sync_replication, o_.replica,
-                                o_.data_links.db_port, o_.wal_archive, o_.member_links}),
+                                o_.data_links.db_port, o_.wal_archive, o_.member_links,
+                                static_cast<int>(o_.shards), o_.txn}),
         cache_(o_.cache) {}
   ~supervisor() { shutdown(); }
   supervisor(const supervisor&) = delete;

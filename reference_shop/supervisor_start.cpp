@@ -72,6 +72,7 @@ std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) con
   argv.insert(argv.end(), rest.begin(), rest.end());
   for (auto& a : cache_.node_args()) argv.push_back(std::move(a));
   route_node_links(argv, o_.data_links, index);  // --db-via, --redis-via: through its fault proxies
+  if (index == 1 && args_.has("txn-fault")) argv.insert(argv.end(), {"--txn-fault", args_.get("txn-fault")});
   for (const auto& flag : node_tuning_flags()) {  // passed through unchanged
     if (args_.has(flag.name)) {
       argv.emplace_back(flag.name);
@@ -109,6 +110,10 @@ void supervisor::start_data_tier() {
     children_.push_back(child{"database", "postgres", data_.server_pid(), data_.server_port(), true});
     std::fprintf(stderr, "stampede shop: database %s (pid %d)\n", data_.description().c_str(),
                  data_.server_pid());
+  }
+  int shard = 0;
+  for (const auto& [pid, port] : data_.other_shard_servers()) {  // --shards: watched and stopped alike
+    children_.push_back(child{"database", "postgres-shard" + std::to_string(++shard), pid, port, true});
   }
   data_.prepare(o_.scale, args_.has("scale"), *parse_kdf_cost(o_.kdf_text));
 }

@@ -382,6 +382,71 @@ function checkers.queue(spec)
   }, table.concat(parts, "; "))
 end
 
+-- Atomicity of a sharded shop's orders (`stampede shop --shards K`, docs/SHOP.md "Sharding"), from its audit:
+--   * every live order (pending or paid) has its part placed on every shard its lines touch, a failed one
+--     has every part released (its stock returned), and no part exists without its order (a partial order:
+--     one shard committed while another aborted);
+--   * no prepared transaction is left (pg_prepared_xacts empty after quiesce: nothing in doubt, no stock held),
+--     and no saga is left running or compensating (--txn saga).
+-- An unsharded audit (no `shards`) passes with nothing to check.
+function checkers.atomicity(audit)
+  local name = "cross-shard orders atomic: complete on every shard or nowhere, nothing left prepared"
+  if not audit.shards then
+    return invariant(name, true, { sharded = false }, "one database: nothing to check")
+  end
+  local incomplete, unreleased, orphans, parts = {}, {}, {}, {}
+  local checked = 0
+  for _, o in ipairs(audit.orders or {}) do
+    if o.shards then
+      checked = checked + 1
+      local status_on = {}
+      for _, p in ipairs(o.parts or {}) do status_on[p.shard] = p.status end
+      for _, shard in ipairs(o.shards) do
+        local got = status_on[shard]
+        if o.status == "failed" then
+          if got ~= "released" then
+            unreleased[#unreleased + 1] = { order_id = o.order_id, shard = shard, part = got or "missing" }
+          end
+        elseif got ~= "placed" then
+          incomplete[#incomplete + 1] = { order_id = o.order_id, status = o.status, shard = shard,
+                                          part = got or "missing" }
+        end
+      end
+    end
+  end
+  for _, p in ipairs(audit.orphan_parts or {}) do
+    -- A released part without its order is a compensated saga's remains (its stock is back); a placed one
+    -- holds stock for an order that does not exist: a partial order.
+    if p.status == "placed" then
+      orphans[#orphans + 1] = { order_id = p.order_id, shard = p.shard, status = p.status }
+    end
+  end
+  local prepared = audit.prepared_transactions or 0
+  local sagas_open = audit.sagas_open or 0
+  local ok = #incomplete == 0 and #unreleased == 0 and #orphans == 0 and prepared == 0 and sagas_open == 0
+  if ok then
+    return invariant(name, true,
+                     { orders = checked, shards = #audit.shards, prepared_transactions = 0, sagas_open = 0 },
+                     string.format("%d cross-shard-capable orders whole on %d shards; nothing prepared, no saga open",
+                                   checked, #audit.shards))
+  end
+  local function ids(list)
+    local out = {}
+    for _, x in ipairs(list) do out[#out + 1] = string.format("%s@shard%s", tostring(x.order_id), tostring(x.shard)) end
+    return out
+  end
+  if #incomplete > 0 then parts[#parts + 1] = "live (pending or paid) orders missing a part: " .. list_text(ids(incomplete)) end
+  if #orphans > 0 then parts[#parts + 1] = "parts without their order (partial orders): " .. list_text(ids(orphans)) end
+  if #unreleased > 0 then parts[#parts + 1] = "failed orders whose stock was not returned: " .. list_text(ids(unreleased)) end
+  if prepared > 0 then parts[#parts + 1] = string.format("%d prepared transaction(s) left in doubt", prepared) end
+  if sagas_open > 0 then parts[#parts + 1] = string.format("%d saga(s) still running or compensating", sagas_open) end
+  return invariant(name, false, {
+    orders = checked, incomplete = capped(incomplete), incomplete_count = #incomplete, orphan_parts = capped(orphans),
+    orphan_parts_count = #orphans, unreleased = capped(unreleased), unreleased_count = #unreleased,
+    prepared_transactions = prepared, sagas_open = sagas_open,
+  }, table.concat(parts, "; "))
+end
+
 -- ---- the reference shop ----
 -- Operation conventions (what the shipped scenarios record):
 --   "order":          invoke { user_id, key = Idempotency-Key, items = { {product_id, qty}, ... } };
@@ -548,6 +613,9 @@ function checkers.shop_invariants(history, audit, gateway)
       { ok = #dead_not_failed == 0, detail = "dead letters of orders not failed: " .. list_text(dead_not_failed) },
     },
   }
+
+  -- 6. A sharded shop: every order whole on every shard it touches, nothing left prepared.
+  if audit.shards then out[#out + 1] = checkers.atomicity(audit) end
   return out
 end
 

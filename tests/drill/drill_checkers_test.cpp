@@ -368,4 +368,42 @@ TEST_F(checkers_test, tpcw_deck_hits_every_share_exactly_and_draws_converge_with
   for (const auto& [name, verdict] : v) EXPECT_TRUE(verdict.ok) << name << ": " << verdict.detail;
 }
 
+// A sharded shop's audit (--shards 2): the healthy world with order 1 across shards 0 and 1, order 3
+// (failed) across both too. Whole orders pass; a missing part, a part without its order (the broken
+// mode's partial order), a failed order whose part kept its stock and a prepared transaction left in
+// doubt are each caught and named.
+TEST_F(checkers_test, atomicity_of_sharded_orders_names_partial_orders_and_leftovers) {
+  const std::string sharded = R"(local h, a, g = healthy()
+    a.shards = { { shard = 0 }, { shard = 1 } }
+    a.prepared_transactions = 0
+    a.orphan_parts = {}
+    a.orders[1].shards = { 0, 1 }
+    a.orders[1].parts = { { shard = 0, status = "placed" }, { shard = 1, status = "placed" } }
+    a.orders[3].shards = { 0, 1 }
+    a.orders[3].parts = { { shard = 0, status = "released" }, { shard = 1, status = "released" } }
+  )";
+  const std::string atomic =
+      "cross-shard orders atomic: complete on every shard or nowhere, nothing left prepared";
+  auto whole = run(sharded + "return C.shop_invariants(h, a, g)");
+  ASSERT_EQ(whole.size(), 6u);
+  for (const auto& [name, verdict] : whole) EXPECT_TRUE(verdict.ok) << name << ": " << verdict.detail;
+  EXPECT_NE(whole[atomic].detail.find("2 cross-shard-capable orders whole on 2 shards"), std::string::npos)
+      << whole[atomic].detail;
+  EXPECT_EQ(run("local h, a, g = healthy() return C.shop_invariants(h, a, g)").size(),
+            5u);  // unsharded: no 6th
+
+  auto broken = run(sharded + R"(
+    a.orders[1].parts = { { shard = 0, status = "placed" } }                  -- shard 1's part is gone
+    a.orphan_parts = { { order_id = 9, shard = 0, status = "placed" } }      -- a part whose order aborted
+    a.orders[3].parts[2].status = "placed"                                    -- failed, stock still held
+    a.prepared_transactions = 2
+    return { C.atomicity(a) })");
+  ASSERT_EQ(broken.size(), 1u);
+  EXPECT_FALSE(broken[atomic].ok);
+  EXPECT_EQ(broken[atomic].detail,
+            "live (pending or paid) orders missing a part: 1@shard1; parts without their order (partial "
+            "orders): 9@shard0; "
+            "failed orders whose stock was not returned: 3@shard1; 2 prepared transaction(s) left in doubt");
+}
+
 }  // namespace

@@ -1,0 +1,173 @@
+// The shop's store over K PostgreSQL shards (`stampede shop --db postgres --shards K`, docs/SHOP.md
+// "Sharding"): the same store interface, with the data partitioned and cross-shard writes made atomic by
+// two-phase commit (two_phase.h; shards_orders.cpp) or by sagas with compensations (shards_saga.cpp), as
+// --txn says; a cart on one shard takes the one-phase path either way. The recovery worker (a thread of
+// this object, on every node) resolves in-doubt prepared transactions and compensates abandoned sagas.
+//
+// Partitioning (stable for a given K; changing K needs a reseed):
+//  - SKUs: product P's stock, and every order's part for P (order_parts, order_part_lines), live on shard
+//    P mod K (shard_of_product). The catalogue's descriptive columns (title, price, category...) are
+//    reference data copied to every shard (they never change after the seed), so carts and order headers
+//    can show titles and prices locally; on a shard that does not own P, P's stock and initial stock are 0.
+//  - users: a user's carts and order headers (idempotency keys, outbox, payments) live on the home shard
+//    U mod K (home_of_user); order ids are drawn from the home shard's sequence, which steps by K, so order
+//    id O's header is on shard O mod K (seeded archived orders keep their ids on their user's home).
+//  - accounts (email -> user, password hash) live on shard 0: the email's uniqueness is one index; logins
+//    are rare. Sessions live on shard fnv1a(token) mod K, the key every request looks them up by.
+//  - flash sales live on shard 0 with their purchases and orders (one shard: the flash sale's guarantees
+//    are unchanged).
+// Reads that span shards (the audit, bestsellers, a product page's stock) read each shard in turn, not in
+// one snapshot.
+//
+// Thread-safety: all methods may be called concurrently from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "reference_shop/postgres_store.h"
+#include "reference_shop/two_phase.h"
+
+namespace stampede::shop {
+
+int shard_of_product(int64_t product_id, int shards) noexcept;
+int home_of_user(int64_t user_id, int shards) noexcept;
+int shard_of_session(std::string_view token, int shards) noexcept;
+
+struct sharded_store_options {
+  postgres_store_options shard;  // each shard's pool and retries
+  two_phase::coordinator_options coordinator;
+  // The recovery worker: every `recovery_interval` (0: no worker; recover_in_doubt() by hand), prepared
+  // transactions older than `lease` are resolved.
+  std::chrono::milliseconds recovery_interval{1000};
+  std::chrono::milliseconds lease{10'000};
+};
+
+class sharded_store final : public store {
+ public:
+  // One conninfo per shard (at least 2). Connects lazily.
+  sharded_store(std::vector<std::string> shard_conninfo, sharded_store_options options = {});
+  ~sharded_store() override;  // stops the recovery worker
+
+  int shards() const noexcept { return static_cast<int>(shards_.size()); }
+  postgres_store& shard(int index) { return *shards_.at(static_cast<size_t>(index)); }
+  // One recovery pass now (what the worker does).
+  two_phase::recovery_report recover_in_doubt();
+  // --txn saga: compensates every saga whose coordinator's lease expired (what the worker does); the
+  // number compensated.
+  int recover_sagas(int64_t now);
+
+  void migrate() override;
+  int schema_version() override { return shards_[0]->schema_version(); }
+  void reseed(int64_t scale, std::string_view password_hash) override;
+  bool seeded() override { return shards_[0]->seeded(); }
+  int64_t data_generation() override { return shards_[0]->data_generation(); }
+
+  std::vector<category> categories() override { return shards_[0]->categories(); }
+  std::optional<product> find_product(int64_t id) override;
+  product_page list_products(const product_query& query) override;
+  std::vector<int64_t> product_ids() override { return shards_[0]->product_ids(); }
+  std::vector<bestseller> bestsellers(int64_t recent_orders, int64_t limit) override;
+
+  std::optional<int64_t> create_user(std::string_view email, std::string_view name,
+                                     std::string_view password_hash) override {
+    return shards_[0]->create_user(email, name, password_hash);
+  }
+  std::optional<user_credentials> find_user_by_email(std::string_view email) override {
+    return shards_[0]->find_user_by_email(email);
+  }
+  void create_session(std::string_view token, int64_t user_id, int64_t expires_at) override {
+    session_shard(token).create_session(token, user_id, expires_at);
+  }
+  std::optional<int64_t> session_user(std::string_view token, int64_t now) override {
+    return session_shard(token).session_user(token, now);
+  }
+  bool delete_session(std::string_view token) override { return session_shard(token).delete_session(token); }
+
+  std::vector<cart_line> cart(int64_t user_id) override { return home(user_id).cart(user_id); }
+  cart_status put_cart_item(int64_t user_id, int64_t product_id, int64_t qty, bool add) override {
+    return home(user_id).put_cart_item(user_id, product_id, qty, add);
+  }
+  cart_status remove_cart_item(int64_t user_id, int64_t product_id) override {
+    return home(user_id).remove_cart_item(user_id, product_id);
+  }
+
+  checkout_result checkout(int64_t user_id, std::string_view idempotency_key, std::string_view request_hash,
+                           const std::vector<line_request>& items, int64_t now) override;
+  std::optional<order> find_order(int64_t user_id, int64_t order_id) override;
+  std::vector<order> list_orders(int64_t user_id, int64_t limit) override;
+
+  std::optional<int64_t> create_flash_sale(int64_t product_id, int64_t stock, int64_t price,
+                                           int64_t per_user_limit, int64_t starts_at) override {
+    return shards_[0]->create_flash_sale(product_id, stock, price, per_user_limit, starts_at);
+  }
+  std::optional<flash_sale> find_flash_sale(int64_t id) override { return shards_[0]->find_flash_sale(id); }
+  purchase_result flash_purchase(int64_t sale_id, int64_t user_id, int64_t now) override {
+    return shards_[0]->flash_purchase(sale_id, user_id, now);
+  }
+
+  std::vector<outbox_message> claim_outbox(std::string_view owner, int64_t now, int64_t lease_ms,
+                                           int64_t max) override;
+  bool complete_payment(const outbox_message& message, std::string_view owner, std::string_view gateway_ref,
+                        int64_t now) override {
+    return order_shard(message.order_id).complete_payment(message, owner, gateway_ref, now);
+  }
+  bool fail_payment(const outbox_message& message, std::string_view owner, std::string_view reason,
+                    bool dead_letter, int64_t now) override;
+  bool retry_payment(const outbox_message& message, std::string_view owner, std::string_view error,
+                     int64_t next_attempt_at) override {
+    return order_shard(message.order_id).retry_payment(message, owner, error, next_attempt_at);
+  }
+  void record_refund(int64_t order_id, int64_t amount, std::string_view gateway_ref, int64_t now) override {
+    order_shard(order_id).record_refund(order_id, amount, gateway_ref, now);
+  }
+  int64_t outbox_due(int64_t now) override;
+
+  boost::json::object audit() override;
+  store_gauges gauges() override;
+
+ private:
+  // A checkout being placed by saga (shards_saga.cpp).
+  struct saga_order {
+    int64_t user_id = 0, order_id = 0, total = 0;
+    int home = 0;
+    bool keyed = false, from_cart = false;
+    std::string key, hash;
+    int64_t now = 0;
+    std::vector<order_line> lines;
+    std::map<int, std::vector<order_line>> parts;  // shard -> its lines
+  };
+  // False: the idempotency key was taken concurrently (run again: replay). Otherwise `result` is final.
+  bool saga_checkout(const saga_order& o, checkout_result& result);
+  bool saga_fail_payment(const outbox_message& m, std::string_view owner, std::string_view reason,
+                         bool dead_letter, int64_t now, const std::vector<int>& part_shards);
+  // Releases order `order_id`'s part on `shard` (stock back), or leaves a released tombstone when there is
+  // none yet, so that a late step cannot place it afterwards. Idempotent.
+  void release_part(int shard, int64_t order_id, int64_t user_id, int home, int64_t now);
+  // Every part released, then the header and the saga closed on the home shard (a checkout's header is
+  // removed: the order never existed for the customer).
+  void compensate(int home, int64_t order_id, int64_t user_id, const std::vector<int>& part_shards,
+                  bool checkout, int64_t now);
+  postgres_store& home(int64_t user_id) { return shard(home_of_user(user_id, shards())); }
+  postgres_store& session_shard(std::string_view token) { return shard(shard_of_session(token, shards())); }
+  // The shard of an order's header (order ids step by K on each home shard).
+  postgres_store& order_shard(int64_t order_id) { return shard(static_cast<int>(order_id % shards())); }
+  std::vector<pg_pool*> pools();
+  void recovery_loop(std::stop_token stop);
+
+  sharded_store_options options_;
+  std::vector<std::unique_ptr<postgres_store>> shards_;
+  std::atomic<unsigned> next_claim_{0};  // the shard claim_outbox starts with, in turn
+  std::mutex stop_mutex_;
+  std::condition_variable_any stop_cv_;
+  std::jthread recovery_;  // last: stopped first
+};
+
+}  // namespace stampede::shop

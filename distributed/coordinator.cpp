@@ -1,6 +1,7 @@
 #include "distributed/coordinator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "distributed/live_view.h"
 #include "distributed/protocol.h"
 #include "distributed/snapshot_codec.h"
+#include "loadgen/lua_guard.h"
 #include "loadgen/thresholds.h"
 #include "loadgen/worker.h"
 #include "reports/merge.h"
@@ -35,6 +37,29 @@ std::string read_file(const std::string& path) {
 std::string file_name(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Runs `call` (the script's Lua on `w`) on this thread while another ticks the guard's watchdog, as `stampede
+// run` does: init's, setup()'s and teardown()'s timeouts hold, also for code that never yields (lua_guard.h).
+template <class Call>
+void watched(loadgen::worker& w, Call call) {
+  loadgen::lua_guard::accept_pokes();
+  std::atomic<bool> done{false};
+  std::thread ticker([&] {
+    while (!done.load()) {
+      std::this_thread::sleep_for(loadgen::lua_guard::watchdog_period);
+      if (!done.load()) w.watchdog_tick();
+    }
+  });
+  try {
+    call();
+  } catch (...) {
+    done = true;
+    ticker.join();
+    throw;
+  }
+  done = true;
+  ticker.join();
 }
 
 // What an agent handed in at its end.
@@ -94,10 +119,12 @@ bool coordinator::load_script() {
     plan_.env = request_.env;
     plan_.seed = request_.seed;
     worker_ = std::make_unique<loadgen::worker>(plan_, 0, outbox_);
-    worker_->init();
     loadgen::option_overrides overrides;
     overrides.target = request_.target;
-    plan_.options = worker_->read_options(overrides);
+    watched(*worker_, [&] {
+      worker_->init();
+      plan_.options = worker_->read_options(overrides);
+    });
     thresholds_ = loadgen::build_thresholds_from_options(plan_.options.thresholds,
                                                          worker_->metrics().custom().catalogue());
     worker_->apply_plan();
@@ -138,7 +165,7 @@ bool coordinator::release() {
     phase_ = phase::setting_up;
   }
   try {
-    setup_data_ = worker_->run_setup();
+    watched(*worker_, [&] { setup_data_ = worker_->run_setup(); });
   } catch (const loadgen::script_error& e) {
     fail(std::string("setup() failed: ") + e.what());
     script_failed_ = true;
@@ -351,7 +378,7 @@ int coordinator::finish(const loadgen::report_writer& write_reports) {
     }
   }
   try {
-    worker_->run_teardown();
+    watched(*worker_, [&] { worker_->run_teardown(); });
   } catch (const loadgen::script_error& e) {
     std::fprintf(stderr, "stampede coordinate: script error: %s\n", e.what());
     outcome.script_error = true;

@@ -26,11 +26,20 @@ using stampede::testing::read_text;
 
 const std::string binary = STAMPEDE_BINARY;
 
+// setup() and teardown() run once, on the coordinator; every agent gets setup()'s data (the path it
+// requests).
 constexpr const char* steady_script = R"lua(
 options = { vus = 3, duration = "2s", thresholds = { http_req_duration = { "p(99)<10000" } } }
-function default()
-  http.get("/hello")
+function setup()
+  http.get("/status/201")
+  return { path = "/hello" }
+end
+function default(data)
+  http.get(data.path)
   sleep(0.02)
+end
+function teardown(data)
+  http.get("/status/202")
 end
 )lua";
 
@@ -147,8 +156,10 @@ TEST_F(distributed_run, three_agents_start_together_and_merge_exactly) {
   EXPECT_LT(d.at("start_skew_ms").to_number<double>(), 50.0 + stampede::testing::sanitizer_overhead_ms);
   EXPECT_GT(requests, 100);
   EXPECT_EQ(merged.at("summary").at("requests").as_int64(), requests);
-  EXPECT_EQ(server.hits("/hello"), static_cast<uint64_t>(requests));  // setup() and teardown() send none
-  EXPECT_EQ(d.at("live_requests").as_int64(), requests);              // the live merge saw every request
+  EXPECT_EQ(server.hits("/hello"), static_cast<uint64_t>(requests));
+  EXPECT_EQ(server.hits("/status/201"), 1u);              // setup(), once
+  EXPECT_EQ(server.hits("/status/202"), 1u);              // teardown(), once
+  EXPECT_EQ(d.at("live_requests").as_int64(), requests);  // the live merge saw every request
 
   // The same as `stampede merge` of the agents' own results: histogram and figures.
   const fs::path again = dir.path() / "again.json";

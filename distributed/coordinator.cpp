@@ -1,5 +1,8 @@
 #include "distributed/coordinator.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
@@ -62,6 +65,32 @@ void watched(loadgen::worker& w, Call call) {
   ticker.join();
 }
 
+// SIGINT/SIGTERM blocked in this thread and the server's (which inherit the mask), taken by wait(): Ctrl-C
+// stops the agents and still merges what they hand in, as `stampede run` writes its results.
+class signals {
+ public:
+  signals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~signals() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  signals(const signals&) = delete;
+  signals& operator=(const signals&) = delete;
+  // Waits up to `timeout`; true when SIGINT or SIGTERM came.
+  bool wait(std::chrono::milliseconds timeout) {
+    const timespec ts{static_cast<time_t>(timeout.count() / 1000),
+                      static_cast<long>(timeout.count() % 1000) * 1'000'000};
+    const int sig = sigtimedwait(&set_, nullptr, &ts);
+    return sig == SIGINT || sig == SIGTERM;
+  }
+
+ private:
+  sigset_t set_;
+  sigset_t old_;
+};
+
 // What an agent handed in at its end.
 struct agent_end {
   int exit_code = 0;
@@ -108,6 +137,8 @@ class coordinator {
 
   std::unique_ptr<http::server> server_;
   bool script_failed_ = false;
+  bool interrupted_ = false;
+  signals signals_;  // constructed on the coordinator's thread, before the server's threads
 };
 
 // The script's top level and options here, as `stampede run` reads them: the thresholds to judge, and the
@@ -147,7 +178,16 @@ bool coordinator::wait_for_agents() {
       std::lock_guard lock(mutex_);
       if (leases_.leased() == request_.shards) return true;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (signals_.wait(std::chrono::milliseconds(20))) {
+      interrupted_ = true;
+      std::string missing;
+      {
+        std::lock_guard lock(mutex_);
+        missing = leases_.missing();
+      }
+      fail("interrupted by a signal while waiting for agents; missing shards: " + missing);
+      return false;
+    }
   }
   std::lock_guard lock(mutex_);
   failure_ = std::to_string(leases_.leased()) + " of " + std::to_string(request_.shards) +
@@ -192,8 +232,18 @@ void coordinator::fail(std::string message) {
 void coordinator::monitor() {
   auto next_check = steady::now() + std::chrono::seconds(1);
   while (true) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const bool signalled = signals_.wait(std::chrono::milliseconds(50));
     std::unique_lock lock(mutex_);
+    if (signalled) {  // the first stops every agent; a second one stops waiting for them
+      if (interrupted_) return;
+      interrupted_ = true;
+      std::fprintf(stderr,
+                   "stampede coordinate: signal received, stopping every agent (again to stop waiting)\n");
+      if (stop_reason_.empty()) {
+        stop_reason_ = "coordinator: interrupted by a signal";
+        stopped_at_s_ = static_cast<double>(unix_us() - start_unix_us_) / 1e6;
+      }
+    }
     bool done = true;
     for (lease& l : leases_.all()) {
       if (l.state == lease_state::running && steady::now() - l.last_seen > request_.agent_timeout) {
@@ -337,6 +387,7 @@ int coordinator::finish(const loadgen::report_writer& write_reports) {
   std::vector<results::run_results> shards;
   std::vector<std::string> names;
   loadgen::run_outcome outcome;
+  outcome.interrupted = interrupted_;
   bool incomplete = false;
   json::array agents;
   std::vector<double> starts;  // each shard's actual start, in the coordinator's clock (ms)
@@ -461,7 +512,9 @@ int coordinator::run(const loadgen::report_writer& write_reports) {
   if (!wait_for_agents() || !release()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // waiting agents hear of it (410)
     server_->stop();
-    return script_failed_ ? loadgen::exit_script_error : exit_shard_missing;
+    return script_failed_ ? loadgen::exit_script_error
+           : interrupted_ ? loadgen::exit_interrupted
+                          : exit_shard_missing;
   }
   monitor();
   server_->stop();

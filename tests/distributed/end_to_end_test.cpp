@@ -224,6 +224,29 @@ TEST_F(distributed_run, a_killed_agent_is_reported_with_its_shard) {
   EXPECT_LT(merged.at("meta").at("duration_s").to_number<double>(), 10.0);  // the others were stopped
 }
 
+TEST_F(distributed_run, ctrl_c_on_the_coordinator_stops_every_agent_and_still_merges) {
+  const fs::path lua = write_script(long_script);
+  const pid_t coordinator = start_coordinator(lua, 3, {"--register-timeout", "20s"});
+  ASSERT_FALSE(url.empty());
+  std::vector<pid_t> agents;
+  for (int i = 0; i < 3; ++i) agents.push_back(start_agent(i, {"--shard-hint", std::to_string(i)}));
+  ASSERT_TRUE(eventually(
+      [&] { return read_text(coordinator_log()).find("the load starts") != std::string::npos; }, 20s));
+  std::this_thread::sleep_for(2s);
+  ASSERT_EQ(kill(coordinator, SIGINT), 0);
+  EXPECT_EQ(stampede::testing::wait_bounded(coordinator, 15s), 105) << read_text(coordinator_log());
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(stampede::testing::wait_bounded(agents[i], 10s), 0) << read_text(agent_log(i));
+  const json::object merged = load(dir.path() / "merged.json");
+  EXPECT_TRUE(merged.at("distributed").at("complete").as_bool());
+  EXPECT_EQ(merged.at("distributed").at("stopped").as_string(), "coordinator: interrupted by a signal");
+  EXPECT_LT(merged.at("meta").at("duration_s").to_number<double>(), 10.0);
+  for (int i = 0; i < 3; ++i) {
+    const json::object shard = load(dir.path() / ("shard" + std::to_string(i) + ".json"));
+    EXPECT_EQ(shard.at("meta").at("aborted").at("reason").as_string(), "coordinator");
+  }
+}
+
 TEST_F(distributed_run, a_registration_timeout_names_the_missing_shards) {
   const fs::path lua = write_script(steady_script);
   const pid_t coordinator = start_coordinator(lua, 3, {"--register-timeout", "1s"});

@@ -129,7 +129,8 @@ class distributed_run : public ::testing::Test {
 
 TEST_F(distributed_run, three_agents_start_together_and_merge_exactly) {
   const fs::path lua = write_script(steady_script);
-  const pid_t coordinator = start_coordinator(lua, 3, {"--register-timeout", "20s"});
+  const pid_t coordinator =
+      start_coordinator(lua, 3, {"--register-timeout", "20s", "--report", (dir.path() / "report").string()});
   ASSERT_FALSE(url.empty());
   std::vector<pid_t> agents;
   for (int i = 0; i < 3; ++i) agents.push_back(start_agent(i, {"--shard-hint", std::to_string(i)}));
@@ -160,6 +161,7 @@ TEST_F(distributed_run, three_agents_start_together_and_merge_exactly) {
   EXPECT_EQ(server.hits("/status/201"), 1u);              // setup(), once
   EXPECT_EQ(server.hits("/status/202"), 1u);              // teardown(), once
   EXPECT_EQ(d.at("live_requests").as_int64(), requests);  // the live merge saw every request
+  EXPECT_NE(read_text(dir.path() / "report" / "report.html").find("<svg"), std::string::npos);
 
   // The same as `stampede merge` of the agents' own results: histogram and figures.
   const fs::path again = dir.path() / "again.json";

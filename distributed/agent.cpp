@@ -1,5 +1,7 @@
 #include "distributed/agent.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -152,6 +154,13 @@ json::object agent::wait_for_plan() {
 // Its own connection: every report_period the pending snapshots (or none: a heartbeat); the answer may say
 // stop.
 void agent::report_loop() {
+  // SIGINT/SIGTERM belong to the run's thread (it stops the load gracefully and still hands in): blocked
+  // here, or a pod's SIGTERM could land on this thread and kill the process.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   link reports(request_);
   while (true) {
     const bool last = done_.load();  // after the run: one more report with its last snapshots

@@ -249,6 +249,34 @@ TEST_F(distributed_run, ctrl_c_on_the_coordinator_stops_every_agent_and_still_me
   }
 }
 
+TEST_F(distributed_run, sigterm_on_an_agent_stops_its_shard_which_still_hands_in) {
+  const fs::path lua = write_script(R"lua(
+options = { vus = 3, duration = "3s" }
+function default()
+  http.get("/hello")
+  sleep(0.05)
+end
+)lua");
+  const pid_t coordinator = start_coordinator(lua, 3, {"--register-timeout", "20s"});
+  ASSERT_FALSE(url.empty());
+  std::vector<pid_t> agents;
+  for (int i = 0; i < 3; ++i) agents.push_back(start_agent(i, {"--shard-hint", std::to_string(i)}));
+  ASSERT_TRUE(eventually(
+      [&] { return read_text(coordinator_log()).find("the load starts") != std::string::npos; }, 20s));
+  std::this_thread::sleep_for(2s);  // the start delay (1 s), then a second of load
+  ASSERT_EQ(kill(agents[0], SIGTERM), 0);
+  EXPECT_EQ(stampede::testing::wait_bounded(agents[0], 10s), 105) << read_text(agent_log(0));
+  for (int i : {1, 2})
+    EXPECT_EQ(stampede::testing::wait_bounded(agents[i], 10s), 0) << read_text(agent_log(i));
+  EXPECT_EQ(stampede::testing::wait_bounded(coordinator, 10s), 105) << read_text(coordinator_log());
+  const json::object merged = load(dir.path() / "merged.json");
+  EXPECT_TRUE(merged.at("distributed").at("complete").as_bool());
+  EXPECT_EQ(merged.at("distributed").at("agents").at(0).at("exit_code").as_int64(), 105);
+  const json::object shard0 = load(dir.path() / "shard0.json");
+  EXPECT_EQ(shard0.at("meta").at("aborted").at("reason").as_string(), "signal");
+  EXPECT_LT(shard0.at("meta").at("duration_s").to_number<double>(), 2.5);
+}
+
 TEST_F(distributed_run, a_registration_timeout_names_the_missing_shards) {
   const fs::path lua = write_script(steady_script);
   const pid_t coordinator = start_coordinator(lua, 3, {"--register-timeout", "1s"});

@@ -85,6 +85,8 @@ class agent {
   std::mutex mutex_;
   std::vector<json::value> pending_;  // snapshots not yet sent
   std::optional<std::string> stop_;   // the coordinator's stop
+  std::optional<std::string>
+      aborted_;  // this shard stopped itself: told to the coordinator in the next report
   std::atomic<bool> done_{false};
   std::string query_;
 };
@@ -165,14 +167,15 @@ void agent::report_loop() {
   while (true) {
     const bool last = done_.load();  // after the run: one more report with its last snapshots
     std::vector<json::value> batch;
+    json::object report;
     {
       std::lock_guard lock(mutex_);
       batch.swap(pending_);
+      if (aborted_) report["aborted"] = *aborted_;
     }
-    json::array snapshots(batch.begin(), batch.end());
+    report["snapshots"] = json::array(batch.begin(), batch.end());
     try {
-      const auto r = reports.send("POST", "/v1/report" + query_,
-                                  json::serialize(json::object{{"snapshots", std::move(snapshots)}}));
+      const auto r = reports.send("POST", "/v1/report" + query_, json::serialize(report));
       const json::object o = parse_object(r.body);
       std::lock_guard lock(mutex_);
       if (r.status == 409 && !stop_) stop_ = "coordinator: " + detail_of(r);
@@ -222,6 +225,10 @@ int agent::run() {
     json::value encoded = snapshot_to_json(s);
     std::lock_guard lock(mutex_);
     pending_.push_back(std::move(encoded));
+  };
+  remote.on_abort = [this](const std::string& reason) {
+    std::lock_guard lock(mutex_);
+    aborted_ = reason;
   };
   remote.stop_requested = [this]() {
     std::lock_guard lock(mutex_);

@@ -353,6 +353,14 @@ http::response coordinator::handle(http::request& r) {
   }
   if (path == "/v1/report" && r.method == "POST") {
     const int shard = l->shard;
+    // A shard that stopped itself (stampede.abort(), options.throw, a script mistake) stops the whole test.
+    if (const auto* aborted = body.as_object().if_contains("aborted");
+        aborted && aborted->is_string() && stop_reason_.empty() && phase_ == phase::released) {
+      stop_reason_ =
+          "coordinator: shard " + std::to_string(shard) + " aborted: " + std::string(aborted->as_string());
+      stopped_at_s_ = static_cast<double>(unix_us() - start_unix_us_) / 1e6;
+      say(stop_reason_ + ": stopping every agent");
+    }
     const std::string stop = phase_ == phase::failed ? failure_ : stop_reason_;
     lock.unlock();
     const auto* snapshots = body.as_object().if_contains("snapshots");

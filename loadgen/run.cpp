@@ -441,6 +441,7 @@ int coordinator::outcome(const std::vector<threshold_result>& verdicts) const {
 void coordinator::note_worker_stop(const worker& w) {
   abort_cause_ = w.stopped_by();
   abort_reason_ = w.abort_reason();
+  if (request_.remote && request_.remote->on_abort) request_.remote->on_abort(abort_reason_);
   const char* clear = live_output_ ? "\r\033[K" : "";
   if (abort_cause_ == stop_cause::script_error) {
     std::fprintf(stderr, "%sstampede: script error: %s\nstampede: stopping the run\n", clear,

@@ -100,6 +100,8 @@ struct run_request {
     std::function<void(const interval_snapshot&)> on_interval;
     // Polled every 100 ms during the load: a reason (e.g. a threshold crossed on the merged view) stops it.
     std::function<std::optional<std::string>()> stop_requested;
+    // This shard stopped the load itself (stampede.abort(), options.throw, a script mistake): why, once.
+    std::function<void(const std::string& reason)> on_abort;
   };
   // Set: thresholds are judged centrally (no live abortOnFail here; the end verdicts are still written).
   std::optional<remote_control> remote;

@@ -277,6 +277,33 @@ end
   EXPECT_LT(shard0.at("meta").at("duration_s").to_number<double>(), 2.5);
 }
 
+TEST_F(distributed_run, a_shard_that_aborts_stops_every_agent) {
+  // Shard 0 holds VU 1 (VU ids are split over the shards); it aborts after a second of load.
+  const fs::path lua = write_script(R"lua(
+options = { vus = 3, duration = "30s" }
+function default()
+  http.get("/hello")
+  if vu.id == 1 and vu.iteration >= 20 then stampede.abort("enough") end
+  sleep(0.05)
+end
+)lua");
+  const pid_t coordinator = start_coordinator(lua, 3, {"--register-timeout", "20s"});
+  ASSERT_FALSE(url.empty());
+  std::vector<pid_t> agents;
+  for (int i = 0; i < 3; ++i) agents.push_back(start_agent(i, {"--shard-hint", std::to_string(i)}));
+  for (int i = 0; i < 3; ++i) stampede::testing::wait_bounded(agents[i], 20s);
+  EXPECT_EQ(stampede::testing::wait_bounded(coordinator, 20s), 108) << read_text(coordinator_log());
+  const json::object merged = load(dir.path() / "merged.json");
+  const std::string stopped(merged.at("distributed").at("stopped").as_string());
+  EXPECT_NE(stopped.find("aborted: "), std::string::npos) << stopped;
+  EXPECT_NE(stopped.find("enough"), std::string::npos) << stopped;
+  EXPECT_LT(merged.at("meta").at("duration_s").to_number<double>(), 10.0);
+  for (int i = 0; i < 3; ++i) {
+    const json::object shard = load(dir.path() / ("shard" + std::to_string(i) + ".json"));
+    EXPECT_LT(shard.at("meta").at("duration_s").to_number<double>(), 10.0) << "shard " << i;
+  }
+}
+
 TEST_F(distributed_run, a_registration_timeout_names_the_missing_shards) {
   const fs::path lua = write_script(steady_script);
   const pid_t coordinator = start_coordinator(lua, 3, {"--register-timeout", "1s"});

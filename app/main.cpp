@@ -20,6 +20,9 @@
 #if STAMPEDE_HAS_DRILL
 #include "drill/cli.h"
 #endif
+#if STAMPEDE_HAS_DISTRIBUTED
+#include "distributed/cli.h"
+#endif
 #if STAMPEDE_HAS_REPORTS
 #include "reports/cli.h"
 #include "reports/formats.h"
@@ -53,6 +56,16 @@ int run_with_reports(std::span<char* const> args) {
 }
 #endif
 
+#if STAMPEDE_HAS_DISTRIBUTED
+// `stampede coordinate`, with `--report DIR` served by the reports component.
+int coordinate_with_reports(std::span<char* const> args) {
+  return stampede::distributed::coordinate_command(
+      args, [](const boost::json::value& results, const std::string& dir) {
+        stampede::reports::write_report_directory(results, dir);
+      });
+}
+#endif
+
 int version_command(std::span<char* const>) {
   std::printf("stampede %.*s\n", static_cast<int>(stampede::version.size()), stampede::version.data());
   return 0;
@@ -75,6 +88,10 @@ constexpr subcommand subcommands[] = {
     {"report", "render a results file as html, md, junit, hgrm, hlog or json", stampede::reports::report_command},
     {"compare", "compare results against a baseline (CI regression gate)", stampede::reports::compare_command},
     {"merge", "merge results of shards into one", stampede::reports::merge_command},
+#endif
+#if STAMPEDE_HAS_DISTRIBUTED
+    {"coordinate", "one test across N agents: barrier, live merge, central thresholds", coordinate_with_reports},
+    {"agent", "run one shard of a `stampede coordinate` test", stampede::distributed::agent_command},
 #endif
 #if STAMPEDE_HAS_DRILL
     {"drill", "game day on the reference shop or your own system (--target): faults, invariants, recovery", stampede::drill::drill_command},

@@ -192,7 +192,11 @@ int coordinator::start(const report_writer& write_reports) {
       set_up_chaos();
       first.apply_plan();
       phase = "setup";
-      special([&] { plan_.setup_data_json = first.run_setup(); });
+      if (request_.remote) {  // setup() ran once, on the coordinator
+        plan_.setup_data_json = request_.remote->setup_data_json;
+      } else {
+        special([&] { plan_.setup_data_json = first.run_setup(); });
+      }
     }
     if (!call_interrupted_) {
       first.apply_plan();
@@ -257,6 +261,9 @@ void coordinator::announce() {
 // run. Returns how long it ran.
 double coordinator::load() {
   const auto lead_in = std::chrono::milliseconds(20);
+  if (request_.remote && request_.remote->start_at) {  // the barrier of a coordinated run
+    std::this_thread::sleep_until(*request_.remote->start_at - lead_in);
+  }
   plan_.start = steady::now() + lead_in;
   wall_start_ = std::chrono::system_clock::now() + lead_in;
   if (metrics_endpoint_) metrics_endpoint_->metrics().set_scenarios(plan_.options.scenarios);
@@ -299,6 +306,16 @@ double coordinator::load() {
       }
     }
     if (!stop_sent) stop_sent = poll_thresholds(next_threshold_check);
+    if (!stop_sent && request_.remote && request_.remote->stop_requested) {
+      if (auto reason = request_.remote->stop_requested()) {
+        abort_reason_ = *reason;
+        stop_sent = true;
+        if (!request_.quiet) {
+          std::fprintf(stderr, "\nstampede: stopped by the coordinator: %s\n", reason->c_str());
+        }
+        for (auto& w : workers_) w->request_stop(false);
+      }
+    }
   }
   for (auto& t : threads) t.join();
   // The run lasted until its last worker ended, not until this loop (which polls every 100 ms) noticed:
@@ -321,7 +338,7 @@ double coordinator::load() {
 // Every 2 s during the load: the thresholds on the live figures; one crossed with abortOnFail stops every
 // worker. Returns whether it did.
 bool coordinator::poll_thresholds(steady::time_point& next_check) {
-  if (thresholds_.empty() || steady::now() < next_check) return false;
+  if (thresholds_.empty() || request_.remote || steady::now() < next_check) return false;
   next_check += std::chrono::seconds(2);
   live_.duration_s = std::chrono::duration<double>(steady::now() - plan_.start).count();
   const auto results = evaluate_thresholds(thresholds_, [&](const metric_selector& s, const threshold_expression& e) {
@@ -347,7 +364,7 @@ void coordinator::after_load() {
 
   worker& first = *workers_[0];
   try {
-    special([&] { first.run_teardown(); });
+    if (!request_.remote) special([&] { first.run_teardown(); });  // else once, on the coordinator
   } catch (const script_error& e) {
     std::fprintf(stderr, "stampede: %s: %s\n", call_interrupted_ ? "interrupted" : "script error", e.what());
     special_failed_ = special_failed_ || !call_interrupted_;
@@ -431,6 +448,7 @@ int coordinator::outcome(const std::vector<threshold_result>& verdicts) const {
 void coordinator::note_worker_stop(const worker& w) {
   abort_cause_ = w.stopped_by();
   abort_reason_ = w.abort_reason();
+  if (request_.remote && request_.remote->on_abort) request_.remote->on_abort(abort_reason_);
   const char* clear = live_output_ ? "\r\033[K" : "";
   if (abort_cause_ == stop_cause::script_error) {
     std::fprintf(stderr, "%sstampede: script error: %s\nstampede: stopping the run\n", clear,
@@ -594,6 +612,7 @@ void coordinator::take_snapshots() {
     add_to_second(row.custom, snapshot.custom, snapshot.second);
     add_to_second(row.custom, snapshot.builtin_subs.to_intervals(snapshot.second));
     live_.add_interval(snapshot);
+    if (request_.remote && request_.remote->on_interval) request_.remote->on_interval(snapshot);
     if (metrics_endpoint_) metrics_endpoint_->metrics().add(snapshot);
   }
   publish_dashboard(false);

@@ -16,6 +16,7 @@
 #include "common/host_port.h"
 #include "loadgen/chaos_timeline.h"
 #include "loadgen/executor.h"
+#include "loadgen/metrics.h"
 #include "loadgen/options_reader.h"
 #include "loadgen/summary_format.h"
 
@@ -92,6 +93,22 @@ struct run_request {
   std::optional<std::chrono::milliseconds> quiesce_timeout;
   // Called with the finished results before they are written (--out, reports); may add keys.
   std::function<void(boost::json::value& results)> finish_results;
+
+  // For `stampede agent` (distributed/, docs/DISTRIBUTED.md): a shard of a coordinated run. All optional.
+  struct remote_control {
+    // setup() ran once on the coordinator: its data (JSON). This process runs neither setup() nor teardown().
+    std::string setup_data_json = "null";
+    // The barrier: the load starts at this wall-clock time (this machine's clock, offset corrected).
+    std::optional<std::chrono::system_clock::time_point> start_at;
+    // Every per-second snapshot the workers hand over, on the run's thread, as it is drained.
+    std::function<void(const interval_snapshot&)> on_interval;
+    // Polled every 100 ms during the load: a reason (e.g. a threshold crossed on the merged view) stops it.
+    std::function<std::optional<std::string>()> stop_requested;
+    // This shard stopped the load itself (stampede.abort(), options.throw, a script mistake): why, once.
+    std::function<void(const std::string& reason)> on_abort;
+  };
+  // Set: thresholds are judged centrally (no live abortOnFail here; the end verdicts are still written).
+  std::optional<remote_control> remote;
 };
 
 // Writes every report format for a results document into a directory (provided by reports/).

@@ -114,10 +114,11 @@ void coordinator::fill_meta(results::run_results& r) const {
   r.max_event_loop_lag_ms = ms(final_.event_loop_lag.max());
   if (!abort_reason_.empty() || interrupted_) {
     results::abort_info& a = r.aborted.emplace();
-    a.reason = interrupted_                               ? "signal"
-               : abort_cause_ == stop_cause::script_error ? "script_error"
-               : abort_reason_.rfind("threshold", 0) == 0 ? "threshold"
-                                                          : "script";
+    a.reason = interrupted_                                 ? "signal"
+               : abort_cause_ == stop_cause::script_error   ? "script_error"
+               : abort_reason_.rfind("threshold", 0) == 0   ? "threshold"
+               : abort_reason_.rfind("coordinator", 0) == 0 ? "coordinator"
+                                                            : "script";
     a.detail = interrupted_ ? "interrupted by a signal" : abort_reason_;
     if (!interrupted_in_.empty()) {  // before the load: nothing ran but setup() (and init)
       a.phase = interrupted_in_;

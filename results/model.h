@@ -195,7 +195,8 @@ struct invariant_result {
   friend bool operator==(const invariant_result&, const invariant_result&) = default;
 };
 
-// Why a run stopped early (meta.aborted): reason "signal" | "script_error" | "threshold" | "script".
+// Why a run stopped early (meta.aborted): reason "signal" | "script_error" | "threshold" | "script" |
+// "coordinator" (a shard of `stampede coordinate` stopped because another shard was lost or it was interrupted).
 struct abort_info {
   std::string reason;
   std::string detail;

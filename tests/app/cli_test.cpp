@@ -88,6 +88,8 @@ TEST_F(stampede_cli, a_misspelt_flag_is_named_with_a_hint_by_every_subcommand) {
       {"shop", "--nodez", "2", "--nodes"},
       {"shop-node", "--kdf-worker", "2", "--kdf-workers"},
       {"payment-emulator", "--failure-rat", "0.5", "--failure-rate"},
+      {"coordinate", scenario_, "--shard", "2", "--shards"},
+      {"agent", "--coordinatr", "http://127.0.0.1:1", "--coordinator"},
   };
   for (auto words : cases) {
     if (!has_command(words[0])) continue;
@@ -104,7 +106,7 @@ TEST_F(stampede_cli, a_misspelt_flag_is_named_with_a_hint_by_every_subcommand) {
 
 TEST_F(stampede_cli, every_subcommand_prints_help_from_its_table) {
   for (const char* sub : {"run", "drill", "capacity", "report", "compare", "merge", "proxy", "shop", "shop-node",
-                          "payment-emulator"}) {
+                          "payment-emulator", "coordinate", "agent"}) {
     if (!has_command(sub)) continue;
     const auto r = stampede({sub, "--help"});
     EXPECT_EQ(r.code, 0) << sub;

@@ -112,8 +112,6 @@ json::value snapshot_to_json(const interval_snapshot& s) {
                  {"errors_by_kind", numbers(s.errors_by_kind)},
                  {"iterations", s.iterations},
                  {"dropped_iterations", s.dropped_iterations},
-                 {"checks_passed", s.checks_passed},
-                 {"checks_failed", s.checks_failed},
                  {"checks", std::move(checks)},
                  {"vus", s.vus},
                  {"vus_max", s.vus_max},
@@ -150,8 +148,6 @@ interval_snapshot snapshot_from_json(const json::value& value) {
       fixed_numbers<loadgen::error_kind_count>(field(o, "errors_by_kind", where), "snapshot.errors_by_kind");
   s.iterations = integer(o, "iterations", where);
   s.dropped_iterations = integer(o, "dropped_iterations", where);
-  s.checks_passed = integer(o, "checks_passed", where);
-  s.checks_failed = integer(o, "checks_failed", where);
   for (const json::value& c : array_field(o, "checks", where)) {
     if (!c.is_object()) throw std::invalid_argument("snapshot.checks: expected objects");
     const json::object& j = c.as_object();

@@ -96,6 +96,12 @@ void elastic_pool::event(json::object fields) {
   log_.flush();  // readers (a game day) follow the file while the shop runs
 }
 
+// The topology and (--observe) Prometheus's node targets follow the pool.
+void elastic_pool::pool_changed() {
+  s_.write_topology();
+  s_.update_node_targets();
+}
+
 std::optional<std::string> elastic_pool::runtime(const std::string& command) const {
   return haproxy_runtime_command(s_.hc_.runtime_port, command, runtime_timeout);
 }
@@ -249,7 +255,7 @@ void elastic_pool::act(const autoscale::decision& d) {
   });
   const size_t remove = static_cast<size_t>(std::max(0, d.from - d.to));
   for (size_t i = 0; i < remove && i < candidates.size(); ++i) start_draining(*candidates[i]);
-  s_.write_topology();
+  pool_changed();
 }
 
 // Starts the node and returns: check_launches() reads its ready pipe in later steps.
@@ -348,7 +354,7 @@ void elastic_pool::join_haproxy(member& m, uint16_t port, pid_t pid) {
   event({{"event", "node_started"}, {"node", name}, {"port", port}, {"pid", pid}});
   std::fprintf(stderr, "stampede shop: autoscale: %s started on 127.0.0.1:%u (pid %d)\n", name.c_str(), port,
                pid);
-  s_.write_topology();
+  pool_changed();
 }
 
 void elastic_pool::start_draining(member& m) {
@@ -418,7 +424,7 @@ void elastic_pool::drop_dead_nodes() {
   }
   if (changed) {
     write_haproxy_config();
-    s_.write_topology();
+    pool_changed();
   }
 }
 

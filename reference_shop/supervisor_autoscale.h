@@ -72,6 +72,7 @@ class elastic_pool {
   void drop_dead_nodes();
   std::optional<std::string> runtime(const std::string& command) const;
   void write_haproxy_config() const;
+  void pool_changed();
   bool node_alive(const std::string& name) const;
   void event(boost::json::object fields);
 

@@ -1,8 +1,7 @@
 // The supervisor behind `stampede shop` (supervisor.h), shared by its files:
 //   supervisor.cpp           the command: options, signals, start, watch loop (run), exit code
 //   supervisor_start.cpp     starting the tiers: data tier (PostgreSQL, Patroni + its HAProxy), cache tier
-//                            (Redis), payment emulator, nodes (with the order queue's workers), HAProxy;
-//                            respawns
+//                            (Redis), payment emulator, nodes (with the order queue's workers), HAProxy; respawns
 //   supervisor_topology.cpp  the topology JSON
 //   supervisor_shutdown.cpp  the shutdown path
 //   supervisor_restarts.cpp  restarts asked for by drills' node faults (DIR/restart)
@@ -18,6 +17,7 @@
 #include <sys/types.h>
 
 #include <boost/json/object.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -62,10 +62,7 @@ struct child {
 class supervisor {
  public:
   supervisor(const arg_list& args, shop_options options)
-      : args_(args),
-        o_(std::move(options)),
-        exe_(self_exe()),
-        admin_token_(random_token()),
+      : args_(args), o_(std::move(options)), exe_(self_exe()), admin_token_(random_token()),
         config_path_((std::filesystem::path{o_.data} / "haproxy.cfg").string()),
         data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
                                 static_cast<int>(o_.replicas), o_.sync_replication, o_.replica,
@@ -97,7 +94,7 @@ class supervisor {
   void watch_observability();  // one step of run(): Prometheus and Alertmanager back when they die
   std::vector<scrape_target> node_scrape_targets() const;
   void update_node_targets();  // --observe: Prometheus's file of node targets follows the pool
-  void announce();             // topology, entry URL, a line for the operator
+  void announce();  // topology, entry URL, a line for the operator
   child& start_with_pipe(child c, std::vector<std::string> argv);
   std::vector<std::string> node_argv(int64_t index, uint16_t port) const;
   // What a node finds in its environment: the data tier's and the cache tier's settings (passwords stay

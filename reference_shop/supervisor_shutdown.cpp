@@ -16,6 +16,8 @@ void supervisor::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   stopping_ = true;
+  for (const auto& [name, pending] : respawning_) ::close(pending.fd);
+  respawning_.clear();
   stop_children([](const child& c) {
     return c.role == "prometheus" || c.role == "alertmanager" || c.role == "exporter";
   });

@@ -441,6 +441,48 @@ TEST_F(autoscale_shop_test, a_node_still_starting_holds_back_neither_haproxy_res
   EXPECT_TRUE(gone(node2));
 }
 
+// --respawn-ms (no autoscaler needed): a respawned node paused before it reports its port does not hold the
+// loop either (the topology, rewritten by HAProxy's restart, still names the old pid); once resumed it is
+// reported respawned, named in the topology and serves.
+TEST_F(autoscale_shop_test, a_respawned_node_still_starting_does_not_hold_back_haproxy_restarts) {
+  start({"--nodes", "2", "--respawn-ms", "0"});
+  if (HasFatalFailure()) return;
+  const auto old_node2 = static_cast<pid_t>(topology_["nodes"].as_array()[1].at("pid").as_int64());
+  ASSERT_EQ(::kill(old_node2, SIGKILL), 0);
+  pid_t node2 = -1;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while ((node2 < 0 || node2 == old_node2) && std::chrono::steady_clock::now() < deadline) {
+    node2 = node_process(supervisor_.pid, "node2");
+    if (node2 < 0 || node2 == old_node2) std::this_thread::sleep_for(1ms);  // catching it within its start-up
+  }
+  ASSERT_GT(node2, 0) << log();
+  ASSERT_NE(node2, old_node2);
+  ASSERT_EQ(::kill(node2, SIGSTOP), 0);
+  ASSERT_TRUE(eventually([&] { return process_state(node2) == 'T'; }, 5s));
+  if (log().find("node node2 respawned") != std::string::npos) {
+    GTEST_SKIP() << "node2 reported its port before it was paused";
+  }
+  const auto haproxy = static_cast<pid_t>(topology_["haproxy"].at("pid").as_int64());
+  ASSERT_EQ(::kill(haproxy, SIGKILL), 0);
+  EXPECT_TRUE(eventually(
+      [&] {
+        reread_topology();
+        return topology_["haproxy"].at("pid").as_int64() != haproxy;
+      },
+      10s))
+      << log();
+  EXPECT_EQ(log().find("node node2 respawned"), std::string::npos);             // not ready yet
+  EXPECT_EQ(topology_["nodes"].as_array()[1].at("pid").as_int64(), old_node2);  // named once ready
+  ASSERT_EQ(::kill(node2, SIGCONT), 0);
+  EXPECT_TRUE(eventually([&] { return log().find("node node2 respawned") != std::string::npos; }, 15s))
+      << log();
+  reread_topology();
+  EXPECT_EQ(topology_["nodes"].as_array()[1].at("pid").as_int64(), node2);
+  EXPECT_TRUE(eventually(
+      [&] { return server_state(text(topology_["haproxy"].at("runtime_api")), "node2") == 2; }, 10s));
+  stop_and_expect_nothing_left();
+}
+
 // Like a cloud autoscaling group replacing unhealthy capacity: an initial node that died (no --respawn-ms)
 // is no capacity; below --min-nodes the engine starts a replacement (node3), the dead one stays DOWN.
 TEST_F(autoscale_shop_test, a_dead_initial_node_without_respawn_is_replaced_by_a_new_node) {

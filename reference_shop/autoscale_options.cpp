@@ -35,6 +35,15 @@ autoscale_options parse_autoscale_options(const arg_list& a, int64_t nodes, cons
     }
     return o;
   }
+  // One value per initial node: a node added at run time would have none (no fault proxy of its own in front
+  // of it or of its links, no weight), so a drill would test less than its flags say.
+  for (const char* flag : {"weights", "node-via", "db-via", "redis-via"}) {
+    if (a.has(flag)) {
+      throw std::invalid_argument(std::string{"--"} + flag +
+                                  " gives one value per initial node and cannot be used with --autoscale " +
+                                  a.get("autoscale") + " (added nodes would have none)");
+    }
+  }
   if (lb == "source") {
     throw std::invalid_argument(
         "--autoscale needs a --lb HAProxy can add servers to at run time: roundrobin, leastconn, random, "

@@ -45,9 +45,20 @@ struct observe_options {
   std::string rules = "drill";  // which shipped rule set Prometheus loads
 };
 
-// prometheus.yml: 1 s scrape and evaluation interval, the targets, the rule file, the Alertmanager.
+// A job whose targets Prometheus reads from a file (file_sd_configs, re-read when it changes) rather than
+// from its configuration: the shop's nodes, whose pool --autoscale changes at run time.
+struct file_sd_job {
+  std::string job;
+  std::string file;  // absolute path of its targets JSON (render_file_sd)
+};
+
+// prometheus.yml: 1 s scrape and evaluation interval, the targets, the rule file, the Alertmanager; the jobs
+// of `file_jobs` with file_sd_configs (their static targets, if any, are left out: they belong in the file).
 std::string render_prometheus_config(const std::vector<scrape_target>& targets, const std::string& rule_file,
-                                     uint16_t alertmanager_port);
+                                     uint16_t alertmanager_port,
+                                     const std::vector<file_sd_job>& file_jobs = {});
+// A file_sd targets file: [{"targets": ["host:port"], "labels": {"node": "node1"}}, ...].
+std::string render_file_sd(const std::vector<scrape_target>& targets);
 // alertmanager.yml: one route (every alert its own group) to the webhook; the drill set waits 1 s before a
 // group's first notification, production 30 s.
 std::string render_alertmanager_config(const std::string& webhook_url, std::string_view rules);
@@ -64,7 +75,12 @@ class observability_launcher {
   // Each on a free port (read back with the ports below); throws std::runtime_error when the
   // configuration cannot be written or fork fails.
   pid_t launch_alertmanager(const std::string& webhook_url);
-  pid_t launch_prometheus(const std::vector<scrape_target>& targets);  // after launch_alertmanager
+  // After launch_alertmanager. The "shop_node" targets go to node_targets_file() (file_sd), the others into
+  // its configuration.
+  pid_t launch_prometheus(const std::vector<scrape_target>& targets);
+  // Rewrites node_targets_file() atomically (write, then rename over it): Prometheus picks the new pool up
+  // within its refresh (1 s) and never reads a half-written file. Throws std::runtime_error.
+  void write_node_targets(const std::vector<scrape_target>& nodes);
   // Starts "prometheus" or "alertmanager" again after it died: the same port, configuration and data
   // directory, so its URL in the topology and its targets' and rules' view stay the same.
   pid_t relaunch(std::string_view name);
@@ -84,6 +100,7 @@ class observability_launcher {
   const std::string& rules() const noexcept { return options_.rules; }
   std::filesystem::path prometheus_config() const { return dir_ / "prometheus.yml"; }
   std::filesystem::path alertmanager_config() const { return dir_ / "alertmanager.yml"; }
+  std::filesystem::path node_targets_file() const { return dir_ / "shop_nodes.json"; }
   std::filesystem::path rule_file() const { return dir_ / ("shop_rules_" + options_.rules + ".yml"); }
   std::filesystem::path log_path(std::string_view name) const { return dir_ / (std::string{name} + ".log"); }
 
@@ -94,6 +111,7 @@ class observability_launcher {
   observe_options options_;
   std::filesystem::path dir_;
   uint16_t prometheus_port_ = 0, alertmanager_port_ = 0;
+  std::string node_targets_;  // as last written
 };
 
 }  // namespace stampede::shop

@@ -72,6 +72,7 @@ int supervisor::run(const sigset_t& signals) {
     watch_observability();
     respawn_cache();
     serve_restart_requests();
+    watch_respawns();
     if (o_.respawn_ms >= 0) respawn_nodes();
     if (elastic_) elastic_->step();
   }

@@ -1,7 +1,10 @@
 // `stampede shop --autoscale`: measuring, deciding and acting on the pool of nodes (supervisor_autoscale.h).
 #include "reference_shop/supervisor_autoscale.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -22,8 +25,10 @@ namespace {
 
 constexpr auto poll_interval = 100ms;
 constexpr auto runtime_timeout = 1s;
-constexpr auto metrics_timeout = 300ms;
-constexpr auto delete_bound = 30s;  // `del server` waits for the node's connections to close
+constexpr auto metrics_timeout = 200ms;  // one node's /metrics
+constexpr auto metrics_budget = 300ms;   // all of a tick's /metrics reads: the loop's longest stall
+constexpr auto launch_bound = 30s;       // an added node reports its port within this
+constexpr auto delete_bound = 30s;       // `del server` waits for the node's connections to close
 
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -48,6 +53,12 @@ elastic_pool::elastic_pool(supervisor& s, const autoscale_options& options, cons
   }
   next_tick_ = steady::now() + o_.policy.tick;
   next_poll_ = steady::now();
+}
+
+elastic_pool::~elastic_pool() {
+  for (const auto& m : pool_) {
+    if (m.ready_fd >= 0) ::close(m.ready_fd);
+  }
 }
 
 json::object elastic_pool::topology() const {
@@ -85,6 +96,12 @@ void elastic_pool::event(json::object fields) {
   log_.flush();  // readers (a game day) follow the file while the shop runs
 }
 
+// The topology and (--observe) Prometheus's node targets follow the pool.
+void elastic_pool::pool_changed() {
+  s_.write_topology();
+  s_.update_node_targets();
+}
+
 std::optional<std::string> elastic_pool::runtime(const std::string& command) const {
   return haproxy_runtime_command(s_.hc_.runtime_port, command, runtime_timeout);
 }
@@ -105,6 +122,7 @@ bool elastic_pool::node_alive(const std::string& name) const {
 void elastic_pool::step() {
   // Retired nodes, once reaped, leave the children (nothing holds a pointer to them between steps).
   std::erase_if(s_.children_, [](const child& c) { return c.role == "retired" && !c.alive; });
+  check_launches();
   const auto now = steady::now();
   if (now >= next_poll_) {
     next_poll_ = now + poll_interval;
@@ -160,8 +178,9 @@ void elastic_pool::tick() {
   }
   // p99 of the tick: each ready node's duration histogram, as a difference from the last tick's.
   autoscale::duration_buckets delta{};
+  const auto budget_end = steady::now() + metrics_budget;
   for (const auto& m : pool_) {
-    if (m.state == phase::starting || m.state == phase::removing) continue;
+    if (m.state == phase::launching || m.state == phase::starting || m.state == phase::removing) continue;
     const child* c = nullptr;
     for (const auto& x : s_.children_) {
       if (x.name == m.name && x.alive) c = &x;
@@ -170,9 +189,11 @@ void elastic_pool::tick() {
     // it would hold the tick for the timeout); without an answer from HAProxy, alive.
     const bool up = !stat_ || (stat_->servers.contains(m.name) && stat_->servers.at(m.name).up());
     if (m.state == phase::ready && c != nullptr && up) ++s.ready_nodes;
-    if (c == nullptr || !up) continue;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(budget_end - steady::now());
+    if (c == nullptr || !up || left < 10ms) continue;  // out of budget: this tick's p99 without it
     try {
-      http::blocking_client client{"127.0.0.1", c->port, metrics_timeout};
+      http::blocking_client client{"127.0.0.1", c->port,
+                                   std::min<std::chrono::milliseconds>(left, metrics_timeout)};
       const auto r = client.get("/metrics");
       if (r.status != 200) continue;
       const auto now = autoscale::parse_duration_buckets(r.body);
@@ -187,7 +208,7 @@ void elastic_pool::tick() {
   }
   s.p99_ms = autoscale::p99_ms(delta);
   for (const auto& m : pool_) {
-    if (m.state == phase::starting ||
+    if (m.state == phase::launching || m.state == phase::starting ||
         (m.state == phase::ready && (node_alive(m.name) || s_.o_.respawn_ms >= 0))) {
       ++s.nodes;
     }
@@ -234,27 +255,87 @@ void elastic_pool::act(const autoscale::decision& d) {
   });
   const size_t remove = static_cast<size_t>(std::max(0, d.from - d.to));
   for (size_t i = 0; i < remove && i < candidates.size(); ++i) start_draining(*candidates[i]);
-  s_.write_topology();
+  pool_changed();
 }
 
+// Starts the node and returns: check_launches() reads its ready pipe in later steps.
 void elastic_pool::add_node() {
   const int64_t index = next_index_++;
   const std::string name = "node" + std::to_string(index);
-  const auto started = steady::now();
-  uint16_t port = 0;
-  pid_t pid = -1;
-  try {
-    const child& c = s_.start_with_pipe(child{"node", name}, s_.node_argv(index, 0));
-    port = c.port;
-    pid = c.pid;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "stampede shop: autoscale: starting %s failed: %s\n", name.c_str(), e.what());
-    for (auto& c : s_.children_) {
-      if (c.name == name && c.alive) ::kill(c.pid, SIGKILL);
-      if (c.name == name) c.role = "retired";
-    }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    std::fprintf(stderr, "stampede shop: autoscale: starting %s failed: no pipe\n", name.c_str());
     return;
   }
+  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);  // read in later steps without waiting
+  auto argv = s_.node_argv(index, 0);
+  argv.push_back("--ready-fd");
+  argv.push_back("3");
+  try {
+    const pid_t pid = spawn(s_.exe_, argv, fds[1], s_.node_environment());
+    s_.children_.push_back(child{"node_starting", name, pid, 0, true});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede shop: autoscale: starting %s failed: %s\n", name.c_str(), e.what());
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return;
+  }
+  ::close(fds[1]);
+  member m{name, false, phase::launching, steady::now(), false};
+  m.ready_fd = fds[0];
+  pool_.push_back(std::move(m));
+}
+
+void elastic_pool::check_launches() {
+  for (auto& m : pool_) {
+    if (m.state != phase::launching) continue;
+    child* c = nullptr;
+    for (auto& x : s_.children_) {
+      if (x.name == m.name && x.role == "node_starting") c = &x;
+    }
+    char buffer[64];
+    ssize_t n = -1;
+    while (m.ready_text.find('\n') == std::string::npos &&
+           (n = ::read(m.ready_fd, buffer, sizeof buffer)) > 0) {
+      m.ready_text.append(buffer, static_cast<size_t>(n));
+    }
+    if (m.ready_text.find('\n') != std::string::npos) {
+      const int port = std::atoi(m.ready_text.c_str());
+      if (port <= 0 || port > 65535 || c == nullptr || !c->alive) {
+        fail_launch(m, port <= 0 || port > 65535 ? "reported a bad port" : "exited");
+        continue;
+      }
+      ::close(m.ready_fd);
+      m.ready_fd = -1;
+      c->port = static_cast<uint16_t>(port);
+      c->role = "node";
+      join_haproxy(m, c->port, c->pid);
+    } else if (n == 0 || c == nullptr || !c->alive) {
+      fail_launch(m, "exited before it was ready (see its messages above)");
+    } else if (steady::now() - m.since > launch_bound) {
+      fail_launch(m, "did not become ready within 30 s");
+    }
+  }
+  std::erase_if(pool_, [](const member& m) { return m.name.empty(); });
+}
+
+// A launch that failed: the process killed (and reaped as any child), the member dropped; the engine sees one
+// node fewer and starts another if it is still needed.
+void elastic_pool::fail_launch(member& m, const std::string& why) {
+  std::fprintf(stderr, "stampede shop: autoscale: starting %s failed: %s\n", m.name.c_str(), why.c_str());
+  for (auto& c : s_.children_) {
+    if (c.name == m.name && c.role == "node_starting") {
+      if (c.alive) ::kill(c.pid, SIGKILL);
+      c.role = "retired";
+    }
+  }
+  ::close(m.ready_fd);
+  m.ready_fd = -1;
+  m.name.clear();  // erased by the caller
+}
+
+void elastic_pool::join_haproxy(member& m, uint16_t port, pid_t pid) {
+  const std::string& name = m.name;
   s_.hc_.servers.push_back(haproxy_config::server{name, "127.0.0.1", port, 100});
   write_haproxy_config();  // a restarted HAProxy starts with it
   const std::string server = "nodes/" + name;
@@ -269,11 +350,11 @@ void elastic_pool::add_node() {
   }
   runtime("enable health " + server);
   runtime("enable server " + server);
-  pool_.push_back(member{name, false, phase::starting, started, false});
+  m.state = phase::starting;
   event({{"event", "node_started"}, {"node", name}, {"port", port}, {"pid", pid}});
   std::fprintf(stderr, "stampede shop: autoscale: %s started on 127.0.0.1:%u (pid %d)\n", name.c_str(), port,
                pid);
-  s_.write_topology();
+  pool_changed();
 }
 
 void elastic_pool::start_draining(member& m) {
@@ -343,7 +424,7 @@ void elastic_pool::drop_dead_nodes() {
   }
   if (changed) {
     write_haproxy_config();
-    s_.write_topology();
+    pool_changed();
   }
 }
 

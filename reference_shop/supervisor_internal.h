@@ -93,6 +93,8 @@ class supervisor {
   void start_observability();
   void start_data_exporters(std::vector<scrape_target>& targets);
   void watch_observability();  // one step of run(): Prometheus and Alertmanager back when they die
+  std::vector<scrape_target> node_scrape_targets() const;
+  void update_node_targets();  // --observe: Prometheus's file of node targets follows the pool
   void announce();  // topology, entry URL, a line for the operator
   child& start_with_pipe(child c, std::vector<std::string> argv);
   std::vector<std::string> node_argv(int64_t index, uint16_t port) const;
@@ -103,7 +105,8 @@ class supervisor {
   void start_haproxy();
   void start_db_haproxy();
   bool restart_haproxy();
-  void respawn_node(child& c);
+  void respawn_node(child& c);  // starts it; watch_respawns() sees it ready
+  void watch_respawns();
   void respawn_cache();
 
   // Watching (supervisor.cpp): one step of run() each.
@@ -141,6 +144,13 @@ class supervisor {
   steady::time_point cache_due_ = steady::time_point::max();  // when to start a dead Redis again
   // run()'s state: nodes to bring back (--respawn-ms): name -> when; HAProxy's restart.
   std::map<std::string, steady::time_point> respawn_due_;
+  struct pending_ready {  // a respawned node until it reports its port
+    int fd = -1;          // the read end of its ready pipe (non-blocking, owned)
+    steady::time_point deadline;
+    std::string text;
+    pid_t previous_pid = -1;  // the topology's until it is ready
+  };
+  std::map<std::string, pending_ready> respawning_;
   std::optional<steady::time_point> haproxy_due_;
   int haproxy_failures_ = 0;  // failed restarts in a row
   struct observe_restart {    // --observe: per process (role prometheus | alertmanager)

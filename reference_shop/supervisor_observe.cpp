@@ -20,6 +20,25 @@ void supervisor::check_observability() {
   observe_->check_binaries();
 }
 
+// The node itself, not its --node-via proxy: a cut link shows in HAProxy's checks, not as a dead node.
+std::vector<scrape_target> supervisor::node_scrape_targets() const {
+  std::vector<scrape_target> targets;
+  for (const auto& c : children_) {
+    if (c.role == "node")
+      targets.push_back({"shop_node", "127.0.0.1:" + std::to_string(c.port), {{"node", c.name}}});
+  }
+  return targets;
+}
+
+void supervisor::update_node_targets() {
+  if (!observe_ || observe_->prometheus_port() == 0) return;
+  try {
+    observe_->write_node_targets(node_scrape_targets());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede shop: %s\n", e.what());
+  }
+}
+
 void supervisor::start_observability() {
   if (!observe_) return;
   std::filesystem::create_directories(observe_->dir());
@@ -28,11 +47,7 @@ void supervisor::start_observability() {
   webhook_->start();
 
   std::vector<scrape_target> targets{{"haproxy", "127.0.0.1:" + std::to_string(hc_.stats_port), {}}};
-  for (const auto& c : children_) {
-    // The node itself, not its --node-via proxy: a cut link shows in HAProxy's checks, not as a dead node.
-    if (c.role == "node")
-      targets.push_back({"shop_node", "127.0.0.1:" + std::to_string(c.port), {{"node", c.name}}});
-  }
+  for (auto& t : node_scrape_targets()) targets.push_back(std::move(t));
   // The emulator itself, not its --payment-via proxy (as the nodes).
   if (const child* emulator = find("payment_emulator"))
     targets.push_back({"payment", "127.0.0.1:" + std::to_string(emulator->port), {}});

@@ -16,10 +16,16 @@ void supervisor::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   stopping_ = true;
+  for (const auto& [name, pending] : respawning_) ::close(pending.fd);
+  respawning_.clear();
   stop_children([](const child& c) {
     return c.role == "prometheus" || c.role == "alertmanager" || c.role == "exporter";
   });
   if (webhook_) webhook_->stop();
+  // --autoscale: a node still starting serves nothing yet and may not handle SIGINT yet (or be paused).
+  for (const auto& c : children_) {
+    if (c.alive && c.role == "node_starting") ::kill(c.pid, SIGKILL);
+  }
   stop_children([](const child& c) { return c.role != "database" && c.role != "haproxy_db"; });
   stop_children([](const child& c) { return c.role == "haproxy_db"; });
   stop_children([](const child& c) { return c.role == "database"; });

@@ -266,27 +266,71 @@ bool supervisor::restart_haproxy() {
   return false;
 }
 
+// Starts the node again and returns: watch_respawns() reads its ready pipe in later steps of the loop, so a
+// node slow to start (or paused) holds back neither HAProxy's restart nor a stop signal.
 void supervisor::respawn_node(child& c) {
   const int64_t index = std::atoll(c.name.c_str() + 4);  // "nodeN"
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
   auto argv = node_argv(index, c.port);
   argv.push_back("--ready-fd");
   argv.push_back("3");
+  const pid_t previous = c.pid;
   try {
     auto env = node_environment();
     c.pid = spawn(exe_, argv, fds[1], env);
     c.alive = true;
-    ::close(fds[1]);
-    fds[1] = -1;
-    (void)wait_ready(fds[0], "node " + c.name, std::chrono::seconds{30});
-    std::fprintf(stderr, "stampede shop: node %s respawned (pid %d)\n", c.name.c_str(), c.pid);
-    write_topology();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stampede shop: respawning %s failed: %s\n", c.name.c_str(), e.what());
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return;
   }
-  if (fds[1] >= 0) ::close(fds[1]);
-  ::close(fds[0]);
+  ::close(fds[1]);
+  if (const auto old = respawning_.find(c.name); old != respawning_.end()) ::close(old->second.fd);
+  respawning_[c.name] = pending_ready{fds[0], steady::now() + std::chrono::seconds{30}, {}, previous};
+}
+
+// Respawned nodes that reported their port (the same as before) are announced in the topology; one that
+// exited first or stayed silent for 30 s is reported (a dead one is respawned again by respawn_nodes()).
+void supervisor::watch_respawns() {
+  for (auto it = respawning_.begin(); it != respawning_.end();) {
+    auto& [name, pending] = *it;
+    char buffer[64];
+    ssize_t n = -1;
+    while (pending.text.find('\n') == std::string::npos &&
+           (n = ::read(pending.fd, buffer, sizeof buffer)) > 0) {
+      pending.text.append(buffer, static_cast<size_t>(n));
+    }
+    const child* c = nullptr;
+    for (const auto& x : children_) {
+      if (x.name == name && x.role == "node") c = &x;
+    }
+    std::string failure;
+    if (pending.text.find('\n') != std::string::npos) {
+      if (c != nullptr)
+        std::fprintf(stderr, "stampede shop: node %s respawned (pid %d)\n", name.c_str(), c->pid);
+      ::close(pending.fd);
+      it = respawning_.erase(it);
+      write_topology();  // now naming its new pid
+      continue;
+    }
+    if (c == nullptr) {
+      // retired by the autoscaler meanwhile: nothing to report
+    } else if (n == 0) {
+      failure = "node " + name + " exited before it was ready (see its messages above)";
+    } else if (steady::now() > pending.deadline) {
+      failure = "node " + name + " did not become ready in time";
+    } else {
+      ++it;
+      continue;
+    }
+    if (!failure.empty())
+      std::fprintf(stderr, "stampede shop: respawning %s failed: %s\n", name.c_str(), failure.c_str());
+    ::close(pending.fd);
+    it = respawning_.erase(it);
+  }
 }
 
 // Redis died (a drill's kill, a crash): start it again on its port after --redis-respawn-ms; the nodes

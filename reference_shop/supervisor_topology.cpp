@@ -18,7 +18,10 @@ void supervisor::write_topology() {
   json::object haproxy, emulator, db_haproxy;
   for (const auto& c : children_) {
     if (c.role == "node") {
-      node_list.push_back(json::object{{"name", c.name}, {"pid", c.pid}, {"port", c.port},
+      // A respawned node is named by its new pid once it is ready (drills take that as "back").
+      const auto respawning = respawning_.find(c.name);
+      const pid_t pid = respawning == respawning_.end() ? c.pid : respawning->second.previous_pid;
+      node_list.push_back(json::object{{"name", c.name}, {"pid", pid}, {"port", c.port},
                                        {"url", "http://127.0.0.1:" + std::to_string(c.port)}});
     } else if (c.role == "haproxy") {
       haproxy = json::object{{"pid", c.pid},

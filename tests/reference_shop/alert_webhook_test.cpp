@@ -101,6 +101,26 @@ TEST(observability_config, prometheus_scrapes_each_target_with_its_labels_every_
       << text;
 }
 
+TEST(observability_config, the_nodes_job_can_read_its_targets_from_a_file) {
+  const std::string text = render_prometheus_config(
+      {{"haproxy", "127.0.0.1:9000", {}}, {"shop_node", "127.0.0.1:9001", {{"node", "node1"}}}},
+      "/d/observe/rules.yml", 9093, {{"shop_node", "/d/observe/shop_nodes.json"}});
+  EXPECT_NE(
+      text.find(
+          "  - job_name: 'shop_node'\n    file_sd_configs:\n      - files: ['/d/observe/shop_nodes.json']\n"
+          "        refresh_interval: 1s\n"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("127.0.0.1:9001"), std::string::npos) << text;  // in the file, not here
+  EXPECT_NE(text.find("  - job_name: 'haproxy'\n    static_configs:\n"), std::string::npos) << text;
+  EXPECT_EQ(render_file_sd({{"shop_node", "127.0.0.1:9001", {{"node", "node1"}}},
+                            {"shop_node", "127.0.0.1:9002", {{"node", "node4"}}}}),
+            R"([{"targets":["127.0.0.1:9001"],"labels":{"node":"node1"}},)"
+            R"({"targets":["127.0.0.1:9002"],"labels":{"node":"node4"}}])"
+            "\n");
+  EXPECT_EQ(render_file_sd({}), "[]\n");
+}
+
 TEST(observability_config, alertmanager_routes_every_alert_to_the_webhook) {
   const std::string drill = render_alertmanager_config("http://127.0.0.1:5000/alerts", "drill");
   EXPECT_NE(drill.find("url: 'http://127.0.0.1:5000/alerts'"), std::string::npos);

@@ -4,10 +4,13 @@
 // (DIR/autoscale.jsonl) follows the contract of docs/SHOP.md, "Elastic scaling". Bounded to ~40 s.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/http_client.h"
@@ -353,6 +356,196 @@ TEST_F(autoscale_shop_test,
   for (const auto& n : topology_["nodes"].as_array()) names.insert(text(n.at("name")));
   EXPECT_EQ(names, (std::set<std::string>{"node1", "node3"}));
   stop_and_expect_nothing_left();
+}
+
+// The pid of the supervisor's child running `shop-node --name NAME` (after exec), or -1.
+pid_t node_process(pid_t supervisor, const std::string& name) {
+  for (const auto& entry : std::filesystem::directory_iterator{"/proc"}) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat{entry.path() / "stat"};
+    std::string line;
+    if (!std::getline(stat, line) || line.rfind(')') == std::string::npos) continue;
+    std::istringstream fields{line.substr(line.rfind(')') + 2)};
+    std::string state;
+    pid_t parent = 0;
+    fields >> state >> parent;
+    if (parent != supervisor) continue;
+    std::ifstream in{entry.path() / "cmdline"};
+    std::string cmdline{std::istreambuf_iterator<char>{in}, {}};
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(" shop-node ") != std::string::npos &&
+        cmdline.find(" --name " + name + " ") != std::string::npos) {
+      return static_cast<pid_t>(std::stol(pid));
+    }
+  }
+  return -1;
+}
+
+char process_state(pid_t pid) {
+  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string line;
+  if (!std::getline(stat, line) || line.rfind(')') == std::string::npos) return '?';
+  return line[line.rfind(')') + 2];
+}
+
+TEST_F(autoscale_shop_test, a_node_still_starting_holds_back_neither_haproxy_restarts_nor_the_stop) {
+  start(p99_scaling);
+  if (HasFatalFailure()) return;
+  trickle load{port_of(entry_)};
+  // node2 paused as soon as it runs shop-node: it never reports its port (the supervisor must not wait).
+  pid_t node2 = -1;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (node2 < 0 && std::chrono::steady_clock::now() < deadline) {
+    node2 = node_process(supervisor_.pid, "node2");
+    if (node2 < 0) std::this_thread::sleep_for(1ms);  // catching it within its start-up
+  }
+  ASSERT_GT(node2, 0) << log();
+  ASSERT_EQ(::kill(node2, SIGSTOP), 0);
+  ASSERT_TRUE(eventually([&] { return process_state(node2) == 'T'; }, 5s));
+  if (find_event(events(log_path()), "node_started", "node2") >= 0) {
+    GTEST_SKIP() << "node2 reported its port before it was paused";
+  }
+  // Ticks go on while it starts: counted as a node, not a ready one (and no third node: --max-nodes 2).
+  const size_t samples_before = events(log_path()).size();
+  ASSERT_TRUE(eventually([&] { return events(log_path()).size() >= samples_before + 3; }, 10s)) << log();
+  const auto sample = events(log_path()).back();
+  EXPECT_EQ(sample.at("event"), "sample");
+  EXPECT_EQ(sample.at("nodes").as_int64(), 2);
+  EXPECT_EQ(sample.at("ready_nodes").as_int64(), 1);
+  // HAProxy SIGKILLed: restarted (its restart takes a back-off of 100 ms and its start), not after node2's
+  // 30 s start-up bound.
+  const auto haproxy = static_cast<pid_t>(topology_["haproxy"].at("pid").as_int64());
+  ASSERT_EQ(::kill(haproxy, SIGKILL), 0);
+  EXPECT_TRUE(eventually(
+      [&] {
+        reread_topology();
+        return topology_["haproxy"].at("pid").as_int64() != haproxy;
+      },
+      10s))
+      << log();
+  EXPECT_TRUE(eventually(
+      [&] { return server_state(text(topology_["haproxy"].at("runtime_api")), "node1") == 2; }, 10s));
+  EXPECT_EQ(find_event(events(log_path()), "node_started", "node2"), -1);
+  // SIGTERM: the shop stops (node2 killed, not waited for the 10 s stop bound) and leaves nothing.
+  const auto pids = child_pids();
+  const auto stop_began = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(supervisor_.pid, SIGTERM), 0);
+  const auto status = wait_exit(supervisor_.pid, 20s);
+  ASSERT_TRUE(status.has_value()) << "supervisor did not exit";
+  reaped_ = true;
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_began, 8s) << log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << log();
+  EXPECT_EQ(log().find("did not stop, killing it"), std::string::npos) << log();
+  for (pid_t pid : pids) EXPECT_TRUE(gone(pid)) << "left behind: pid " << pid;
+  EXPECT_TRUE(gone(node2));
+}
+
+// --respawn-ms (no autoscaler needed): a respawned node paused before it reports its port does not hold the
+// loop either (the topology, rewritten by HAProxy's restart, still names the old pid); once resumed it is
+// reported respawned, named in the topology and serves.
+TEST_F(autoscale_shop_test, a_respawned_node_still_starting_does_not_hold_back_haproxy_restarts) {
+  start({"--nodes", "2", "--respawn-ms", "0"});
+  if (HasFatalFailure()) return;
+  const auto old_node2 = static_cast<pid_t>(topology_["nodes"].as_array()[1].at("pid").as_int64());
+  ASSERT_EQ(::kill(old_node2, SIGKILL), 0);
+  pid_t node2 = -1;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while ((node2 < 0 || node2 == old_node2) && std::chrono::steady_clock::now() < deadline) {
+    node2 = node_process(supervisor_.pid, "node2");
+    if (node2 < 0 || node2 == old_node2) std::this_thread::sleep_for(1ms);  // catching it within its start-up
+  }
+  ASSERT_GT(node2, 0) << log();
+  ASSERT_NE(node2, old_node2);
+  ASSERT_EQ(::kill(node2, SIGSTOP), 0);
+  ASSERT_TRUE(eventually([&] { return process_state(node2) == 'T'; }, 5s));
+  if (log().find("node node2 respawned") != std::string::npos) {
+    GTEST_SKIP() << "node2 reported its port before it was paused";
+  }
+  const auto haproxy = static_cast<pid_t>(topology_["haproxy"].at("pid").as_int64());
+  ASSERT_EQ(::kill(haproxy, SIGKILL), 0);
+  EXPECT_TRUE(eventually(
+      [&] {
+        reread_topology();
+        return topology_["haproxy"].at("pid").as_int64() != haproxy;
+      },
+      10s))
+      << log();
+  EXPECT_EQ(log().find("node node2 respawned"), std::string::npos);             // not ready yet
+  EXPECT_EQ(topology_["nodes"].as_array()[1].at("pid").as_int64(), old_node2);  // named once ready
+  ASSERT_EQ(::kill(node2, SIGCONT), 0);
+  EXPECT_TRUE(eventually([&] { return log().find("node node2 respawned") != std::string::npos; }, 15s))
+      << log();
+  reread_topology();
+  EXPECT_EQ(topology_["nodes"].as_array()[1].at("pid").as_int64(), node2);
+  EXPECT_TRUE(eventually(
+      [&] { return server_state(text(topology_["haproxy"].at("runtime_api")), "node2") == 2; }, 10s));
+  stop_and_expect_nothing_left();
+}
+
+// Like a cloud autoscaling group replacing unhealthy capacity: an initial node that died (no --respawn-ms)
+// is no capacity; below --min-nodes the engine starts a replacement (node3), the dead one stays DOWN.
+TEST_F(autoscale_shop_test, a_dead_initial_node_without_respawn_is_replaced_by_a_new_node) {
+  start({"--nodes", "2", "--autoscale", "rule", "--min-nodes", "2", "--max-nodes", "3", "--autoscale-p99-ms",
+         "0", "--autoscale-tick-ms", "200", "--autoscale-stabilisation-ms", "60000"});
+  if (HasFatalFailure()) return;
+  pid_t node1 = -1;
+  for (const auto& n : topology_["nodes"].as_array()) {
+    if (n.at("name") == "node1") node1 = static_cast<pid_t>(n.at("pid").as_int64());
+  }
+  ASSERT_GT(node1, 0);
+  ASSERT_EQ(::kill(node1, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return find_event(events(log_path()), "node_ready", "node3") >= 0; }, 15s))
+      << log();
+  const auto log_now = events(log_path());
+  const int decided = find_event(log_now, "decision", "");
+  ASSERT_GE(decided, 0);
+  EXPECT_EQ(log_now[static_cast<size_t>(decided)].at("action"), "scale_out");
+  EXPECT_EQ(log_now[static_cast<size_t>(decided)].at("from").as_int64(), 1);
+  EXPECT_EQ(log_now[static_cast<size_t>(decided)].at("to").as_int64(), 2);
+  EXPECT_EQ(log_now[static_cast<size_t>(decided)].at("reason"), "below --min-nodes");
+  EXPECT_EQ(find_event(log_now, "node_removed", ""), -1);  // an initial node is not removed: it stays DOWN
+  const std::string runtime = text(topology_["haproxy"].at("runtime_api"));
+  EXPECT_TRUE(eventually([&] { return server_state(runtime, "node1") == 0; }, 10s));  // DOWN (stopped)
+  EXPECT_EQ(server_state(runtime, "node3"), 2);
+  // Two live nodes again: no further decision (--max-nodes 3 left room for one).
+  std::this_thread::sleep_for(1s);  // a few ticks
+  int decisions = 0;
+  for (const auto& e : events(log_path())) decisions += e.at("event") == "decision";
+  EXPECT_EQ(decisions, 1);
+  reread_topology();
+  auto pids = child_pids();
+  std::erase(pids, node1);
+  ASSERT_EQ(::kill(supervisor_.pid, SIGTERM), 0);
+  const auto status = wait_exit(supervisor_.pid, 20s);
+  ASSERT_TRUE(status.has_value());
+  reaped_ = true;
+  for (pid_t pid : pids) EXPECT_TRUE(gone(pid)) << "left behind: pid " << pid;
+}
+
+// The per-node flags have no value for a node added at run time: refused, naming both flags.
+TEST_F(autoscale_shop_test, per_node_flags_are_refused_with_autoscale) {
+  for (const auto& [flag, value] :
+       std::vector<std::pair<std::string, std::string>>{{"--weights", "1,2"},
+                                                        {"--node-via", "127.0.0.1:1,127.0.0.1:2"},
+                                                        {"--db-via", "127.0.0.1:1,127.0.0.1:2"},
+                                                        {"--redis-via", "127.0.0.1:1,127.0.0.1:2"}}) {
+    const std::string err = dir_.file("refused.log");
+    std::filesystem::remove(err);
+    auto p = spawn({"shop", "--port", "0", "--data", dir_.path().string(), "--nodes", "2", "--autoscale",
+                    "rule", flag, value},
+                   err);
+    const auto status = wait_exit(p.pid, 20s);
+    ::close(p.stdout_fd);
+    ASSERT_TRUE(status.has_value()) << flag;
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << flag;
+    std::ifstream in{err};
+    const std::string message{std::istreambuf_iterator<char>{in}, {}};
+    EXPECT_NE(
+        message.find(flag + " gives one value per initial node and cannot be used with --autoscale rule"),
+        std::string::npos)
+        << message;
+  }
 }
 
 TEST_F(autoscale_shop_test, an_idle_autoscaled_shop_samples_and_decides_nothing) {

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -172,6 +175,65 @@ TEST_F(observe_shop_test, a_killed_node_fires_node_down_in_prometheus_and_the_we
       EXPECT_TRUE(gone(p)) << "left behind: pid " << p;
     }
   }
+}
+
+// --autoscale: the nodes' scrape job reads DIR/observe/shop_nodes.json (file_sd), which the supervisor
+// rewrites as the pool changes: an added node is scraped (up), a removed one leaves Prometheus's targets. The
+// generated configuration passes `promtool check config`.
+TEST_F(observe_shop_test, autoscaled_nodes_join_and_leave_prometheus_targets) {
+  // A p99 nobody meets while the trickle runs: node2 added; without requests, the pool goes back to one.
+  start({"--nodes", "1", "--observe", "--autoscale", "rule", "--max-nodes", "2", "--autoscale-p99-ms",
+         "0.001", "--autoscale-tick-ms", "200", "--autoscale-out-cooldown-ms", "500",
+         "--autoscale-stabilisation-ms", "2000", "--autoscale-in-cooldown-ms", "2000", "--autoscale-drain-ms",
+         "1000"});
+  if (HasFatalFailure()) return;
+  auto health = [&](const std::string& node) -> std::string {  // "" when not a target
+    const auto v = prometheus_get("/api/v1/targets?state=active");
+    if (v.is_null()) return "?";
+    for (const auto& t : v.at("data").at("activeTargets").as_array()) {
+      const auto* name = t.at("labels").as_object().if_contains("node");
+      if (name != nullptr && *name == node.c_str()) return std::string{t.at("health").as_string()};
+    }
+    return "";
+  };
+  ASSERT_TRUE(eventually([&] { return health("node1") == "up"; }, 20s))
+      << json::serialize(prometheus_get("/api/v1/targets"));
+  EXPECT_EQ(health("node2"), "");
+  {
+    std::atomic<bool> stop{false};
+    std::thread trickle{[&] {
+      http::blocking_client c{"127.0.0.1", port_of(entry_), 5s};
+      while (!stop) {
+        try {
+          c.get("/api/products/1");
+        } catch (const std::exception&) {
+          c.close();
+        }
+        std::this_thread::sleep_for(20ms);
+      }
+    }};
+    const bool added = eventually([&] { return health("node2") == "up"; }, 20s);
+    stop = true;
+    trickle.join();
+    ASSERT_TRUE(added) << json::serialize(prometheus_get("/api/v1/targets")) << log();
+  }
+  std::ifstream in{dir_.file("observe/shop_nodes.json")};
+  const auto file = json::parse(std::string{std::istreambuf_iterator<char>{in}, {}});
+  EXPECT_EQ(file.as_array().size(), 2u) << json::serialize(file);
+  // Idle: scaled in after the 2 s window; node2 leaves the file, then Prometheus's targets.
+  EXPECT_TRUE(eventually([&] { return health("node2").empty(); }, 20s))
+      << json::serialize(prometheus_get("/api/v1/targets")) << log();
+  EXPECT_EQ(health("node1"), "up");
+  if (::access("/usr/bin/promtool", X_OK) == 0) {
+    const std::string command = "/usr/bin/promtool check config '" + dir_.file("observe/prometheus.yml") +
+                                "' > '" + dir_.file("promtool.log") + "' 2>&1";
+    EXPECT_EQ(std::system(command.c_str()), 0) << [&] {
+      std::ifstream l{dir_.file("promtool.log")};
+      return std::string{std::istreambuf_iterator<char>{l}, {}};
+    }();
+  }
+  reread_topology();
+  stop_and_expect_nothing_left();
 }
 
 // The data tier's exporters (Debian's prometheus-redis-exporter and prometheus-postgres-exporter) are

@@ -35,9 +35,10 @@ autoscale_options parse_autoscale_options(const arg_list& a, int64_t nodes, cons
     }
     return o;
   }
-  // One value per initial node: a node added at run time would have none (no fault proxy of its own in front
-  // of it or of its links, no weight), so a drill would test less than its flags say.
-  for (const char* flag : {"weights", "node-via", "db-via", "redis-via"}) {
+  // A weight per initial node: a node added at run time would have none, so HAProxy's balance would not be
+  // the one asked for. The fault-proxy flags (--node-via, --db-via, --redis-via) are allowed: they route the
+  // initial nodes (a drill's links name those), and added nodes reach HAProxy and the data tier directly.
+  for (const char* flag : {"weights"}) {
     if (a.has(flag)) {
       throw std::invalid_argument(std::string{"--"} + flag +
                                   " gives one value per initial node and cannot be used with --autoscale " +

@@ -133,8 +133,8 @@ const cli::command& shop_spec() {
           {"--alertmanager", {}, "PATH", "the Alertmanager binary (default /usr/bin/prometheus-alertmanager)"},
           {"--autoscale", {}, "rule|predictive|off",
            "add and remove nodes at run time (docs/SHOP.md, \"Elastic scaling\"); events in\n"
-           "DIR/autoscale.jsonl (default off); not with the per-node --weights, --node-via,\n"
-           "--db-via, --redis-via"},
+           "DIR/autoscale.jsonl (default off); not with --weights; --node-via, --db-via and\n"
+           "--redis-via route the initial nodes only"},
           {"--min-nodes", {}, "N", "--autoscale: never fewer nodes (default --nodes)"},
           {"--max-nodes", {}, "N", "--autoscale: never more nodes, 1..64 (default 2 x --nodes)"},
           {"--autoscale-target-in-flight", {}, "N", "requests in flight per node to keep (default 8)"},

@@ -22,7 +22,7 @@
 -- report, compared across the three runs, not a verdict.
 -- Knobs (-e): BASE_RATE=1, FACTOR=10, STEP_AT=20s, RAMP=3s, HOLD=40s, TAIL=30s, BROWSERS=4, MAX_VUS=300,
 --             GRACE=5s (how long buyers still in the shop at the end may finish).
--- Short form (CI, drill_autoscale_gameday_test): -e BASE_RATE=2 -e STEP_AT=4s -e RAMP=2s -e HOLD=5s -e TAIL=2s
+-- Short form (CI, drill_autoscale_gameday_test): -e BASE_RATE=2 -e FACTOR=30 -e STEP_AT=4s -e RAMP=2s -e HOLD=5s -e TAIL=2s
 --             -e GRACE=3s.
 --@shop --lease-ms 2000 --kdf interactive
 --@autoscale scenario=flash step=::checkout p99_ms=2000 error_ratio=0.01

@@ -301,7 +301,9 @@ TEST_F(observe_shop_test, each_patroni_member_is_scraped) {
     names.insert(std::string{r.at("metric").at("member").as_string()});
   EXPECT_EQ(names, (std::set<std::string>{"pg1", "pg2"}));
   for (const auto& [alert, who, state] : alerts()) {
-    EXPECT_NE(alert, "ShopDatabaseNoLeader") << state;
+    // Prometheus's first scrape round can be partial (the replica scraped, the primary not yet): no primary
+    // for one evaluation puts ShopDatabaseNoLeader in pending, and its `for` keeps it from firing.
+    if (alert == "ShopDatabaseNoLeader") EXPECT_NE(state, "firing");
     EXPECT_NE(alert, "ShopPatroniMemberDown") << state;
   }
   stop_and_expect_nothing_left();

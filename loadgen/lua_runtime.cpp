@@ -462,6 +462,7 @@ void lua_runtime::update_vu_table(vu& v) {
 void lua_runtime::push_response(vu& v) {
   const lua_guard::harness_scope harness(guard_);  // the worker's own allocations
   push_response_object(v.thread, v);
+  owner_.http().recycle(v.outcome);  // the script has its copy: a VU between requests holds no buffers
 }
 
 void lua_runtime::push_batch_responses(vu& v) {
@@ -471,6 +472,7 @@ void lua_runtime::push_batch_responses(vu& v) {
   lua_createtable(T, static_cast<int>(items.size()), 0);  // [+1]
   for (const auto& item : items) {
     push_response_object(T, item->outcome, item->url_text);
+    owner_.http().recycle(item->outcome);
     lua_rawseti(T, -2, static_cast<lua_Integer>(item->index + 1));
   }
 }

@@ -225,8 +225,12 @@ int coordinator::start(const report_writer& write_reports) {
 // One per VU, or what the pools can open when maxConnectionsPerHost caps them (fd_budget.h).
 bool coordinator::check_fd_limit_for_vus() const {
   const connection_budget budget = connections_needed(plan_.options, plan_.threads);
-  const std::string problem = check_fd_limit(static_cast<uint64_t>(budget.connections), budget.what);
+  std::string problem = check_fd_limit(static_cast<uint64_t>(budget.connections), budget.what);
   if (!problem.empty()) {
+    if (plan_.options.max_connections_per_host <= 0) {
+      problem += "; or cap the connections with options.maxConnectionsPerHost (the pool is counted then, "
+                 "not the VUs)";
+    }
     std::fprintf(stderr, "%s\n", problem.c_str());
     return false;
   }

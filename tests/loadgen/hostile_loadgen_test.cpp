@@ -373,6 +373,8 @@ function default() end
                             "20000 (hard limit 20000)"),
       std::string::npos)
       << uncapped.message;
+  EXPECT_NE(uncapped.message.find("or cap the connections with options.maxConnectionsPerHost"), std::string::npos)
+      << uncapped.message;
 }
 
 }  // namespace

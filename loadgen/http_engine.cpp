@@ -341,8 +341,9 @@ void http_engine::recycle(http_outcome& out) {
 
 void http_engine::keep_spare(std::string& buffer) {
   if (buffer.capacity() <= inline_capacity) return;
-  // Bounded: more spares than two per connection (headers, body) would never be taken again.
-  if (buffer.capacity() <= max_spare_capacity && spare_strings_.size() < 2 * open_connections() + 64) {
+  // Bounded: only parsers with a request in flight take spares, two each (headers, body); the slack covers
+  // connections that start requests before the next responses are recycled.
+  if (buffer.capacity() <= max_spare_capacity && spare_strings_.size() < 2 * active_.size() + 64) {
     buffer.clear();
     spare_strings_.push_back(std::move(buffer));
   }

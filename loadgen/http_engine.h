@@ -92,7 +92,7 @@ class http_engine {
   // Takes back a completed response's header and body buffers once the script has its copy, so a VU
   // between requests holds none (100,000 sleeping VUs would otherwise keep ~1 KB each); the parsers
   // take them for their next response, so steady state still allocates nothing per response. Buffers
-  // beyond max_spare_capacity are freed rather than kept.
+  // beyond max_spare_capacity, or beyond two per request in flight (+64), are freed rather than kept.
   void recycle(http_outcome& out);
   static constexpr size_t max_spare_capacity = 64 * 1024;
   size_t spare_buffers() const noexcept { return spare_strings_.size(); }

@@ -24,6 +24,9 @@ int64_t micros(steady::duration d) {
   return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
 }
 
+// A string's capacity within the object itself: such a string owns no heap buffer worth pooling.
+const size_t inline_capacity = std::string().capacity();
+
 }  // namespace
 
 struct origin_pool {
@@ -261,6 +264,8 @@ class http_connection {
     // allocates (the capacities ping-pong between the parser and the VU's job).
     out.headers.raw.swap(parser_.headers().raw);
     out.body.swap(parser_.body());  // empty when bodies are discarded: the parser kept none
+    engine_.refill(parser_.headers().raw);  // the job's were recycled: take spares instead
+    engine_.refill(parser_.body());
     if (out.status >= 500) {
       out.error = error_kind::status_5xx;
     } else if (out.status >= 400) {
@@ -327,6 +332,28 @@ std::unique_ptr<char[]> http_engine::take_buffer() {
   auto buffer = std::move(free_buffers_.back());
   free_buffers_.pop_back();
   return buffer;
+}
+
+void http_engine::recycle(http_outcome& out) {
+  keep_spare(out.headers.raw);
+  keep_spare(out.body);
+}
+
+void http_engine::keep_spare(std::string& buffer) {
+  if (buffer.capacity() <= inline_capacity) return;
+  // Bounded: only parsers with a request in flight take spares, two each (headers, body); the slack covers
+  // connections that start requests before the next responses are recycled.
+  if (buffer.capacity() <= max_spare_capacity && spare_strings_.size() < 2 * active_.size() + 64) {
+    buffer.clear();
+    spare_strings_.push_back(std::move(buffer));
+  }
+  std::string().swap(buffer);  // empty without capacity, whether kept or freed
+}
+
+void http_engine::refill(std::string& buffer) {
+  if (buffer.capacity() > inline_capacity || spare_strings_.empty()) return;
+  buffer.swap(spare_strings_.back());
+  spare_strings_.pop_back();
 }
 
 void http_engine::give_back_buffer(std::unique_ptr<char[]> buffer) {

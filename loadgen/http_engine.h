@@ -89,6 +89,13 @@ class http_engine {
   // Aborts one request (a VU interrupted at a scenario's hard stop); no-op if it is not in flight.
   void abort(http_job& job);
   size_t in_flight() const noexcept { return active_.size(); }
+  // Takes back a completed response's header and body buffers once the script has its copy, so a VU
+  // between requests holds none (100,000 sleeping VUs would otherwise keep ~1 KB each); the parsers
+  // take them for their next response, so steady state still allocates nothing per response. Buffers
+  // beyond max_spare_capacity, or beyond two per request in flight (+64), are freed rather than kept.
+  void recycle(http_outcome& out);
+  static constexpr size_t max_spare_capacity = 64 * 1024;
+  size_t spare_buffers() const noexcept { return spare_strings_.size(); }
   size_t open_connections() const noexcept;
 
  private:
@@ -102,6 +109,10 @@ class http_engine {
   void start_on(http_connection& connection, http_job& job, steady::time_point now);
   void finished(http_connection& connection, http_job& job, bool reusable);
   void deactivate(http_connection& connection);
+  // Gives `buffer` a spare's capacity when it has none of its own (a parser after handing its buffers
+  // to a job that had recycled its own).
+  void refill(std::string& buffer);
+  void keep_spare(std::string& buffer);
 
   boost::asio::io_context& io_;
   http_engine_options options_;
@@ -109,6 +120,7 @@ class http_engine {
   std::unordered_map<std::string, std::unique_ptr<origin_pool>> pools_;
   std::vector<http_connection*> active_;   // connections with a request in flight (swept for deadlines)
   std::vector<std::unique_ptr<char[]>> free_buffers_;
+  std::vector<std::string> spare_strings_;  // recycled response buffers (empty, with capacity)
 };
 
 }  // namespace stampede::loadgen

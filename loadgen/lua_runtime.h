@@ -42,7 +42,8 @@ class lua_runtime {
   void set_setup_data(std::string_view json);
   bool has_function(std::string_view name) const;
 
-  // Creates the VU's coroutine, private globals and `vu` table.
+  // Creates the VU's coroutine. Its private globals and `vu` table come at their first use, except for
+  // setup()'s and teardown()'s VU (no scenario), which is named `scenario_name` in its `vu` table.
   void create_thread(vu& v, std::string_view scenario_name);
   void release_thread(vu& v);
   // Pushes onto the VU's thread what the first resume needs; returns the argument count.

@@ -20,6 +20,7 @@
 
 #include "common/duration.h"
 #include "common/limits.h"
+#include "loadgen/fd_budget.h"
 #include "loadgen/lua_guard.h"
 #include "loadgen/run_coordinator.h"
 #include "loadgen/summary_hook.h"
@@ -230,13 +231,16 @@ int coordinator::start(const report_writer& write_reports) {
   return -1;
 }
 
-// Every VU may hold a connection: refuse clearly now rather than fail with EMFILE under load (hardening).
+// Every connection is a descriptor: refuse clearly now rather than fail with EMFILE under load (hardening).
+// One per VU, or what the pools can open when maxConnectionsPerHost caps them (fd_budget.h).
 bool coordinator::check_fd_limit_for_vus() const {
-  int64_t vus = 0;
-  for (const auto& s : plan_.options.scenarios) vus += s.max_vus_needed();
-  const std::string problem = check_fd_limit(static_cast<uint64_t>(std::max<int64_t>(vus, 0)),
-                                             "stampede: up to " + std::to_string(vus) + " VUs");
+  const connection_budget budget = connections_needed(plan_.options, plan_.threads);
+  std::string problem = check_fd_limit(static_cast<uint64_t>(budget.connections), budget.what);
   if (!problem.empty()) {
+    if (plan_.options.max_connections_per_host <= 0) {
+      problem += "; or cap the connections with options.maxConnectionsPerHost (the pool is counted then, "
+                 "not the VUs)";
+    }
     std::fprintf(stderr, "%s\n", problem.c_str());
     return false;
   }

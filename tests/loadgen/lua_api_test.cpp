@@ -276,6 +276,13 @@ TEST_F(lua_api, globals_assigned_in_a_vu_are_private_to_it) {
   EXPECT_EQ(r.check("own global kept")->first, 2);
 }
 
+TEST_F(lua_api, the_vu_table_and_private_globals_made_at_first_use_are_current) {
+  const auto r = run_case("lazy_vu", {{"VUS", "2"}, {"ITERATIONS", "3"}}, /*threads=*/2);
+  expect_all_checks_passed(r, 2);
+  EXPECT_EQ(r.check("vu made late has the current iteration")->first, 2);
+  EXPECT_EQ(r.check("vu stays one table with its own id")->first, 2);
+}
+
 TEST_F(lua_api, stampede_abort_stops_the_run_with_exit_108) {
   const auto r = run_case("abort_case");
   EXPECT_EQ(r.exit_code, exit_script_abort) << r.err;

@@ -260,5 +260,50 @@ TEST_F(request_engine, the_query_reaches_the_server) {
   EXPECT_EQ(boost::json::parse(out.body).at("query").as_string(), "x=1&y=two");
 }
 
+// A VU gives its response's buffers back once the script has its copy (#17: 100,000 sleeping VUs held
+// ~1 KB each); the parser takes them for the next response, which still arrives whole. A buffer beyond
+// max_spare_capacity is freed, not kept.
+TEST_F(request_engine, recycled_response_buffers_serve_the_next_responses) {
+  const size_t inline_capacity = std::string().capacity();
+  recording_job job;
+  const auto run = [&](http_request& r) {
+    job.done = false;
+    r.write_to(job, "", jar_);
+    engine_.submit(*r.url, job);
+    io_.restart();
+    const auto deadline = steady::now() + std::chrono::seconds(10);
+    while (!job.done && steady::now() < deadline) io_.run_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(job.done) << "no answer in 10 s";
+    ASSERT_EQ(job.outcome.status, 200);
+  };
+  const parsed_url first = must_parse(server_.base_url() + "/echo?n=1");
+  http_request r1 = get(first);
+  run(r1);
+  EXPECT_EQ(engine_.spare_buffers(), 0u);
+  engine_.recycle(job.outcome);
+  EXPECT_EQ(engine_.spare_buffers(), 2u);  // headers and body
+  EXPECT_EQ(job.outcome.body.capacity(), inline_capacity);
+  EXPECT_EQ(job.outcome.headers.raw.capacity(), inline_capacity);
+
+  const parsed_url second = must_parse(server_.base_url() + "/echo?n=2");
+  http_request r2 = get(second);
+  run(r2);
+  EXPECT_EQ(engine_.spare_buffers(), 0u);  // the parser took both back
+  EXPECT_EQ(boost::json::parse(job.outcome.body).at("query").as_string(), "n=2");
+  EXPECT_NE(job.outcome.headers.find("Content-Type"), "");
+  engine_.recycle(job.outcome);
+  EXPECT_EQ(engine_.spare_buffers(), 2u);
+
+  const parsed_url echo = must_parse(server_.base_url() + "/echo");
+  http_request big = get(echo, "POST");
+  big.body.assign(100 * 1024, 'b');
+  run(big);
+  EXPECT_EQ(boost::json::parse(job.outcome.body).at("body").as_string().size(), 100u * 1024);
+  EXPECT_GT(job.outcome.body.capacity(), http_engine::max_spare_capacity);
+  engine_.recycle(job.outcome);
+  EXPECT_EQ(engine_.spare_buffers(), 1u);  // the headers' buffer; the body's was freed
+  EXPECT_EQ(job.outcome.body.capacity(), inline_capacity);
+}
+
 }  // namespace
 }  // namespace stampede::loadgen

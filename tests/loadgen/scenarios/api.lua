@@ -321,6 +321,23 @@ function isolation()
   end
 end
 
+-- A VU's `vu` table and private globals are made at their first use (loadgen/lua_runtime.cpp): a VU that
+-- touches neither for two iterations then sees the current ones, and one `vu` throughout.
+local iterations_before_vu = {}  -- per VU coroutine, without reading `vu`
+function lazy_vu()
+  local co = coroutine.running()
+  iterations_before_vu[co] = (iterations_before_vu[co] or 0) + 1
+  if iterations_before_vu[co] < 3 then
+    http.get("/hello")
+    return
+  end
+  local first = vu
+  expect("vu made late has the current iteration", first.iteration == 2 and first.scenario == "main")
+  late_global = first.id  -- the private globals are made now, holding the same `vu`
+  http.get("/hello")  -- yields: the other VU makes its own meanwhile
+  expect("vu stays one table with its own id", vu == first and late_global == vu.id)
+end
+
 function abort_case()
   if vu.iteration == 2 then stampede.abort("enough") end
   http.get("/hello")

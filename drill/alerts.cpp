@@ -264,6 +264,22 @@ json::object measure_alerts(const json::value& results, const json::value& topol
     for (const auto& e : episodes) all.push_back(episode_json(e));
     out["episodes"] = std::move(all);
     for (auto& kv : attribute_alerts(faults, episodes, notifications, grace_s)) out[kv.key()] = kv.value();
+    // Whether Prometheus scraped the load generator (job "stampede", the drill's --observe-generator) during
+    // the run: the customers' side and the system's side in one place. Null when it could not be asked.
+    out["generator_scraped"] = nullptr;
+    std::snprintf(target, sizeof target,
+                  "/api/v1/query?query=max_over_time(up%%7Bjob%%3D%%22stampede%%22%%7D%%5B%.0fs%%5D)&time=%.3f",
+                  std::ceil(to - from), to);
+    try {
+      http::blocking_client client("127.0.0.1", port, call_timeout);
+      const auto res = client.get(target);
+      const json::value v = json::parse(res.body);
+      const auto& result = v.at("data").at("result").as_array();
+      out["generator_scraped"] =
+          !result.empty() && result[0].at("value").as_array()[1].as_string() == std::string_view{"1"};
+    } catch (const std::exception&) {
+      // left null: the alerts above stand on their own
+    }
     return out;
   } catch (const std::exception& e) {
     return not_measured(e.what());

@@ -218,7 +218,7 @@ int execute_drill_run(loadgen::run_request& run, const drill_request& request,
   run.unsafe_lua = request.unsafe_lua;
   for (const auto& [k, v] : request.env) run.env[k] = v;  // -e wins over what the drill passes
   run.quiet = request.quiet;
-  run.metrics_listen = request.metrics_listen;
+  if (request.metrics_listen) run.metrics_listen = request.metrics_listen;  // else what the drill chose
   run.dashboard_listen = request.dashboard_listen;
   run.quiesce_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.quiet_timeout);
   json::value final_results;
@@ -301,6 +301,7 @@ int run_drill(const drill_request& request) {
 
   std::shared_ptr<chaos::proxy_server> proxies;
   std::unique_ptr<shop_process> shop;
+  std::optional<host_port> generator_listen = request.metrics_listen;  // scraped by the shop's Prometheus
   std::unique_ptr<partition_links> partition;  // a Patroni member's links and the write probe, when asked
   json::array links;
   try {
@@ -332,6 +333,12 @@ int run_drill(const drill_request& request) {
     args.insert(args.end(), directives.begin(), directives.end());
     args.insert(args.end(), request.shop_args.begin(), request.shop_args.end());
     if (request.observe) args.emplace_back("--observe");
+    // --observe: the shop's Prometheus also scrapes the generator's live metrics (job "stampede"), on the
+    // --metrics-listen address when one was given, else on a free port of the drill's choosing.
+    if (std::find(args.begin(), args.end(), "--observe") != args.end()) {
+      if (!generator_listen) generator_listen = host_port{"127.0.0.1", free_loopback_port()};
+      args.insert(args.end(), {"--observe-generator", to_string(*generator_listen)});
+    }
     const auto replication = add_replication_links(args, *proxies, links);
     args.insert(args.end(), replication.begin(), replication.end());
     for (auto& a : add_data_links(args, *proxies, links)) args.push_back(std::move(a));  // db:nodeK, redis:nodeK
@@ -361,6 +368,7 @@ int run_drill(const drill_request& request) {
   }
 
   loadgen::run_request run;
+  run.metrics_listen = generator_listen;
   run.overrides.target = "http://" + std::string(links.front().at("listen").as_string());
   run.env["ADMIN_TOKEN"] = shop->admin_token();
   run.env["PAYMENT_URL"] = shop->payment_url();

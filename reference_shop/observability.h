@@ -43,6 +43,9 @@ struct observe_options {
   std::string prometheus_bin = default_prometheus_bin;
   std::string alertmanager_bin = default_alertmanager_bin;
   std::string rules = "drill";  // which shipped rule set Prometheus loads
+  // --observe-generator: the load generator's live metrics (`stampede run --metrics-listen`), scraped as job
+  // "stampede" (up only while a run lasts); empty: not scraped.
+  std::string generator_address;
 };
 
 // A job whose targets Prometheus reads from a file (file_sd_configs, re-read when it changes) rather than
@@ -98,6 +101,7 @@ class observability_launcher {
   uint16_t alertmanager_port() const noexcept { return alertmanager_port_; }
   const std::filesystem::path& dir() const noexcept { return dir_; }
   const std::string& rules() const noexcept { return options_.rules; }
+  const observe_options& options() const noexcept { return options_; }
   std::filesystem::path prometheus_config() const { return dir_ / "prometheus.yml"; }
   std::filesystem::path alertmanager_config() const { return dir_ / "alertmanager.yml"; }
   std::filesystem::path node_targets_file() const { return dir_ / "shop_nodes.json"; }

@@ -131,6 +131,9 @@ const cli::command& shop_spec() {
            "the shipped rule set: drill (windows and for: divided by 60) or production (default drill)"},
           {"--prometheus", {}, "PATH", "the Prometheus binary (default /usr/bin/prometheus)"},
           {"--alertmanager", {}, "PATH", "the Alertmanager binary (default /usr/bin/prometheus-alertmanager)"},
+          {"--observe-generator", {}, "IP:PORT",
+           "also scrape the load generator's live metrics there (`stampede run --metrics-listen`), job\n"
+           "\"stampede\"; `stampede drill --observe` passes it"},
           {"--autoscale", {}, "rule|predictive|off",
            "add and remove nodes at run time (docs/SHOP.md, \"Elastic scaling\"); events in\n"
            "DIR/autoscale.jsonl (default off); not with --weights; --node-via, --db-via and\n"

@@ -2,6 +2,7 @@
 
 #include "reference_shop/two_phase.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 
 #include <cstdio>
@@ -121,16 +122,25 @@ void parse_edge(const arg_list& a, haproxy_config& e) {
   e.frontend_maxconn = sizing.frontend;
 }
 
-// --observe, --observe-rules, --prometheus, --alertmanager; the last three mean nothing without --observe.
+// --observe, --observe-rules, --prometheus, --alertmanager, --observe-generator; the others mean nothing
+// without --observe.
 void parse_observe(const arg_list& a, shop_options& o) {
   o.observe = a.has("observe");
-  for (const char* flag : {"observe-rules", "prometheus", "alertmanager"}) {
+  for (const char* flag : {"observe-rules", "prometheus", "alertmanager", "observe-generator"}) {
     if (a.has(flag) && !o.observe) throw std::invalid_argument(std::string{"--"} + flag + " needs --observe");
   }
   o.observability.rules = a.get("observe-rules", "drill");
   if (!valid_rule_set(o.observability.rules)) throw std::invalid_argument("--observe-rules must be drill or production");
   o.observability.prometheus_bin = a.get("prometheus", default_prometheus_bin);
   o.observability.alertmanager_bin = a.get("alertmanager", default_alertmanager_bin);
+  if (a.has("observe-generator")) {
+    const host_port generator = parse_host_port(a.get("observe-generator"), "--observe-generator");
+    in6_addr any;
+    if (::inet_pton(AF_INET, generator.host.c_str(), &any) != 1 && ::inet_pton(AF_INET6, generator.host.c_str(), &any) != 1)
+      throw std::invalid_argument("--observe-generator '" + a.get("observe-generator") +
+                                  "' needs an IP address, not a host name (nothing here resolves names)");
+    o.observability.generator_address = to_string(generator);
+  }
 }
 
 // --data (a new temporary directory without it), made absolute; --topology inside it by default.

@@ -66,6 +66,9 @@ void supervisor::start_observability() {
       return false;
     };
   };
+  // The load generator (`--observe-generator`: `stampede drill --observe` passes its --metrics-listen).
+  if (!observe_->options().generator_address.empty())
+    targets.push_back({"stampede", observe_->options().generator_address, {}});
   start_data_exporters(targets);
   const pid_t alertmanager = observe_->launch_alertmanager(webhook_->url());
   children_.push_back(

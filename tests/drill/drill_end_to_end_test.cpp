@@ -252,6 +252,8 @@ TEST(drill_gameday, node_kill_with_observe_is_alerted_and_nothing_before) {
             fault.at("first_firing_after_s").to_number<double>() + 3.0 * slack)
       << json::serialize(fault);
   EXPECT_TRUE(alerts.at("missed").as_array().empty()) << json::serialize(alerts);
+  // The shop's Prometheus scraped the load generator too (job "stampede", the drill's --observe-generator).
+  EXPECT_EQ(alerts.at("generator_scraped"), true) << json::serialize(alerts);
   // No alert before the fault (a false alarm after the node's window would be the shop's business, not this
   // test's: the node stays down until the end).
   for (const auto& e : alerts.at("false_alarms").as_array()) {

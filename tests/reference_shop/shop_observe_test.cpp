@@ -424,7 +424,8 @@ TEST_F(observe_shop_test, prometheus_restarts_are_bounded) {
 TEST_F(observe_shop_test, observe_flags_without_observe_are_usage_errors) {
   for (const auto& flag : std::vector<std::vector<std::string>>{{"--observe-rules", "production"},
                                                                 {"--prometheus", "/usr/bin/prometheus"},
-                                                                {"--alertmanager", "/bin/true"}}) {
+                                                                {"--alertmanager", "/bin/true"},
+                                                                {"--observe-generator", "127.0.0.1:9464"}}) {
     auto args = flag;
     args.insert(args.begin(), {"shop", "--port", "0", "--data", dir_.path().string()});
     auto p = spawn(args, log_file());
@@ -442,6 +443,16 @@ TEST_F(observe_shop_test, observe_flags_without_observe_are_usage_errors) {
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(WEXITSTATUS(*status), 2);
   EXPECT_NE(log().find("--observe-rules must be drill or production"), std::string::npos) << log();
+  // The generator's address is an IP literal: a host name would need a DNS query.
+  p = spawn({"shop", "--port", "0", "--data", dir_.path().string(), "--observe", "--observe-generator",
+             "generator.example:9464"},
+            log_file());
+  const auto named = wait_exit(p.pid, 20s);
+  ::close(p.stdout_fd);
+  ASSERT_TRUE(named.has_value());
+  EXPECT_EQ(WEXITSTATUS(*named), 2);
+  EXPECT_NE(log().find("--observe-generator 'generator.example:9464' needs an IP address"), std::string::npos)
+      << log();
 }
 
 TEST_F(observe_shop_test, a_missing_prometheus_is_one_line_naming_the_package) {

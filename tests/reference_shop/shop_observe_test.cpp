@@ -303,7 +303,9 @@ TEST_F(observe_shop_test, each_patroni_member_is_scraped) {
   for (const auto& [alert, who, state] : alerts()) {
     // Prometheus's first scrape round can be partial (the replica scraped, the primary not yet): no primary
     // for one evaluation puts ShopDatabaseNoLeader in pending, and its `for` keeps it from firing.
-    if (alert == "ShopDatabaseNoLeader") EXPECT_NE(state, "firing");
+    if (alert == "ShopDatabaseNoLeader") {
+      EXPECT_NE(state, "firing");
+    }
     EXPECT_NE(alert, "ShopPatroniMemberDown") << state;
   }
   stop_and_expect_nothing_left();

@@ -217,7 +217,10 @@ int agent::run() {
     run.env[std::string(key)] = std::string(value.as_string());
   if (const auto* t = plan.if_contains("target"); t && t->is_string())
     run.overrides.target = std::string(t->as_string());
-  auto& remote = run.remote.emplace();
+  // Assigned, not emplace()d: clang 14 takes the nested aggregate with member initializers as not default
+  // constructible inside std::optional.
+  run.remote = loadgen::run_request::remote_control{};
+  auto& remote = *run.remote;
   remote.setup_data_json = std::string(plan.at("setup_data").as_string());
   remote.start_at = std::chrono::system_clock::time_point(
       std::chrono::microseconds(plan.at("start_unix_us").to_number<int64_t>()));

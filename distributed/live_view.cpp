@@ -34,7 +34,9 @@ json::object live_view::per_second() const {
   std::lock_guard lock(mutex_);
   json::array rows;
   int64_t requests = 0, errors = 0;
-  for (const auto& [second, r] : rows_) {
+  for (const auto& row : rows_) {
+    const auto& second = row.first;
+    const auto& r = row.second;  // named, not a structured binding: the lambda below uses it (clang 14)
     const auto ms = [&](double p) { return static_cast<double>(r.latency.value_at_percentile(p)) / 1000.0; };
     json::array shards;
     for (const auto& [shard, count] : r.shards) shards.emplace_back(shard);

@@ -165,7 +165,9 @@ product_page sharded_store::list_products(const product_query& query) {
   for (auto& p : page.items) {
     if (const int s = shard_of_product(p.id, shards()); s != 0) elsewhere[s].push_back(&p);
   }
-  for (auto& [s, products] : elsewhere) {
+  for (auto& entry : elsewhere) {
+    const int s = entry.first;
+    std::vector<product*>& products = entry.second;  // named, not a structured binding: the lambda below uses it
     std::string ids = "{";
     for (const auto* p : products) ids += (ids.size() > 1 ? "," : "") + std::to_string(p->id);
     ids += "}";

@@ -89,7 +89,9 @@ bool sharded_store::saga_checkout(const saga_order& o, checkout_result& result) 
     return true;
   });
   if (!inserted) return false;
-  for (const auto& [s, lines] : o.parts) {
+  for (const auto& part : o.parts) {
+    const auto s = part.first;
+    const auto& lines = part.second;  // named, not a structured binding: the lambda below uses it (clang 14)
     int64_t short_of = 0;
     bool placed = false;
     try {

@@ -25,6 +25,7 @@
 #include "drill/drill_run.h"
 #include "drill/failover_rpo.h"
 #include "drill/partition_links.h"
+#include "drill/quiet_wait.h"
 #include "drill/replication_links.h"
 #include "drill/shop_process.h"
 #include "drill/system_sampler.h"
@@ -88,8 +89,6 @@ std::string join(const std::vector<std::string>& items, const char* sep) {
   return out;
 }
 
-// Polls the audit through HAProxy (not through the edge proxy) until no order message is pending or in
-// flight, or the bound passes. Returns what it saw, for the results ("drill.quiet").
 // Whether these `stampede shop` flags select PostgreSQL (`--db postgres` or `--db=postgres`; the last
 // --db wins, as in the shop's own parsing).
 bool shop_runs_postgres(const std::vector<std::string>& args) {
@@ -101,42 +100,6 @@ bool shop_runs_postgres(const std::vector<std::string>& args) {
   return postgres;
 }
 
-json::object wait_until_quiet(uint16_t entry_port, const std::string& token, std::chrono::seconds bound) {
-  const auto start = std::chrono::steady_clock::now();
-  const auto deadline = start + bound;
-  json::object last_outbox;
-  std::string last_error;
-  while (true) {
-    try {
-      http::blocking_client client("127.0.0.1", entry_port, std::chrono::seconds{5});
-      auto res = client.request("GET", "/api/admin/audit", {}, {{"Authorization", "Bearer " + token}});
-      if (res.status == 200) {
-        json::value audit = json::parse(res.body);
-        last_outbox = audit.at("outbox").as_object();
-        const int64_t busy = last_outbox.at("pending").to_number<int64_t>() + last_outbox.at("in_flight").to_number<int64_t>();
-        if (busy == 0) break;
-      } else {
-        last_error = "audit answered " + std::to_string(res.status);
-      }
-    } catch (const std::exception& e) {
-      last_error = e.what();
-    }
-    if (std::chrono::steady_clock::now() >= deadline || detail::stop_signal_pending()) {
-      if (detail::stop_signal_pending()) last_error = "interrupted";
-      return {{"drained", false},
-              {"waited_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
-              {"bound_s", bound.count()},
-              {"outbox", last_outbox},
-              {"error", last_error}};
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{250});  // the queue has no event to wait on
-  }
-  return {{"drained", true},
-          {"waited_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
-          {"bound_s", bound.count()},
-          {"outbox", last_outbox}};
-}
-
 void print_drill_summary(const json::value& results) {
   const auto& root = results.as_object();
   std::printf("\n  DRILL\n");
@@ -144,8 +107,10 @@ void print_drill_summary(const json::value& results) {
     if (const auto* q = d->as_object().if_contains("quiet"); q && q->is_object()) {
       const auto& qo = q->as_object();
       if (const auto* drained = qo.if_contains("drained"); drained && drained->is_bool()) {
-        std::printf("    queue %s after %.1fs\n", drained->as_bool() ? "drained" : "NOT drained",
-                    qo.at("waited_s").to_number<double>());
+        const auto* error = qo.if_contains("error");
+        std::printf("    requests finished and queue %s after %.1fs%s%s\n",
+                    drained->as_bool() ? "drained" : "NOT drained", qo.at("waited_s").to_number<double>(),
+                    error ? ": " : "", error ? std::string(error->as_string()).c_str() : "");
       }
       if (const auto* health = qo.if_contains("health"); health && health->is_array()) {
         for (const auto& h : health->as_array()) {
@@ -415,11 +380,13 @@ int run_drill(const drill_request& request) {
     std::fprintf(stderr, "stampede drill: no system side in the results: %s\n", e.what());
   }
   json::object quiet;
-  const uint16_t entry_port = port_of(shop->entry_url());
-  const std::string token = shop->admin_token();
+  quiet_targets quiet_at{port_of(shop->entry_url()), shop->admin_token(), std::nullopt};
+  if (sampler) quiet_at.haproxy_runtime_port = sampler->targets().haproxy_runtime_port;
   run.before_verify = [&] {
-    if (!request.quiet) std::fprintf(stderr, "stampede drill: waiting until the order queue is drained\n");
-    quiet = wait_until_quiet(entry_port, token, request.quiet_timeout);
+    if (!request.quiet) {
+      std::fprintf(stderr, "stampede drill: waiting until the nodes finish their requests and the queue drains\n");
+    }
+    quiet = wait_until_quiet(quiet_at, request.quiet_timeout);
   };
   const int code = detail::execute_drill_run(run, request, [&] {
     json::object section{{"nodes", request.nodes},

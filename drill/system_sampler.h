@@ -80,6 +80,7 @@ class system_sampler {
   std::vector<system_reading> stop();
   std::chrono::milliseconds interval() const { return interval_; }
   std::chrono::milliseconds deadline() const { return deadline_; }
+  const sampler_targets& targets() const { return targets_; }
 
  private:
   void loop();

@@ -132,6 +132,10 @@ TEST(drill_system_side, a_run_without_a_fault_has_no_health_change) {
     }
   }
   EXPECT_NE(r.markdown.find("Health changes: none"), std::string::npos) << r.markdown;
+  // The quiet wait asked HAProxy before the queue: nothing still ran at the nodes at its end.
+  const auto& quiet = r.results.at("drill").at("quiet");
+  EXPECT_TRUE(quiet.at("drained").as_bool()) << json::serialize(quiet);
+  EXPECT_EQ(quiet.at("sessions_at_nodes"), 0) << json::serialize(quiet);
 }
 
 }  // namespace

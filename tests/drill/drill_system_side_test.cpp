@@ -4,12 +4,12 @@
 // gaps, no crash).
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <cmath>
 #include <string>
 #include <thread>
 
-#include <boost/json.hpp>
-
+#include "drill/quiet_wait.h"
 #include "drill/system_parse.h"
 #include "drill/system_sampler.h"
 
@@ -315,3 +315,19 @@ TEST(system_sampler, targets_of_a_topology) {
 }
 
 }  // namespace
+
+// The drill's quiet wait counts the requests still running at the nodes from HAProxy's `nodes` backend only:
+// the frontend's and the backend's own rows and any other proxy's servers are not the nodes' work.
+TEST(quiet_wait, sessions_at_nodes_sums_the_nodes_backend_servers_only) {
+  const std::string csv =
+      stat_header +
+      "shop,FRONTEND,,,7,10,100,50,1,2,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,1,0,5,,,,0,50,0,0,0,\n" +
+      stat_row("nodes", "node1", 2, 40, "UP", "12", "L7OK", 0) +
+      stat_row("nodes", "node2", 0, 7, "DOWN", "3", "L4CON", 0) +
+      stat_row("nodes", "node4", 3, 9, "UP", "1", "L7OK", 0) +
+      "nodes,BACKEND,0,0,5,9,10,80,1,2,0,0,,0,0,0,0,UP,3,3,0,,0,30,0,,1,3,0,,80,,1,0,,5,,,,0,79,0,0,1,\n" +
+      stat_row("observability", "prometheus", 4, 9, "UP", "1", "L7OK", 0);
+  EXPECT_EQ(sessions_at_nodes(csv), 5);
+  EXPECT_EQ(sessions_at_nodes(stat_header + stat_row("nodes", "node1", 0, 40, "UP", "12", "L7OK", 0)), 0);
+  EXPECT_EQ(sessions_at_nodes(""), 0) << "no answer is no session (the caller asks again)";
+}

@@ -115,13 +115,13 @@ if action == "pause":
     pids = [p for p in pids if p > 0]
     with open(STATE, "w") as f:
         f.write(" ".join(str(p) for p in pids))
-    print(target + " is " + m["name"] + ": paused " + " ".join(str(p) for p in pids))
+    print(PREFIX + target + " is " + PREFIX + m["name"] + ": paused " + " ".join(str(p) for p in pids))
     sys.exit(0)
 if action in ("kill", "terminate"):
     pids = [p for p in (patroni(m), pm if action == "kill" else 0) if p > 0]
     send(pids, signal.SIGKILL if action == "kill" else signal.SIGTERM)
     send(pids, signal.SIGCONT)
-    print(target + " is " + m["name"] + ": " + action + " " + " ".join(str(p) for p in pids))
+    print(PREFIX + target + " is " + PREFIX + m["name"] + ": " + action + " " + " ".join(str(p) for p in pids))
     sys.exit(0)
 # restart: the supervisor kills the member and starts its Patroni again; back once its REST API answers.
 requests = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -146,7 +146,7 @@ while state(m).get("state") != "running":
     if time.monotonic() > deadline:
         sys.exit(m["name"] + " restarted but its Patroni did not answer as running within 25 s")
     time.sleep(0.1)
-print(target + " is " + m["name"] + ": restarted, " + answer)
+print(PREFIX + target + " is " + PREFIX + m["name"] + ": restarted, " + answer)
 )py";
   const fs::path path = options_.dir / "signal_member.py";
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

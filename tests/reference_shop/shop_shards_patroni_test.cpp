@@ -22,6 +22,7 @@
 #include "common/http_client.h"
 #include "reference_shop/pg_connection.h"
 #include "tests/reference_shop/shop_process_support.h"
+#include "tests/support/child_process.h"
 #include "tests/support/sanitizers.h"
 
 namespace stampede::shop {
@@ -271,12 +272,41 @@ TEST_F(sharded_patroni_shop_test,
   EXPECT_GE(count_on(0, "SELECT MIN(stock) FROM products"), 0);
   EXPECT_GE(count_on(1, "SELECT MIN(stock) FROM products"), 0);
 
+  // The drill's restart of the killed member, by its shard's name: the supervisor starts its Patroni again
+  // and it rejoins shard 1 as a replica of the new primary (pg_rewind), while shard 0 is untouched.
+  std::string restart;
+  for (const auto& n : topology_["database_nodes"].as_array()) {
+    if (n.at("name").as_string() == "shard1-" + old_name)
+      restart = std::string{n.at("commands").at("restart").as_string()};
+  }
+  ASSERT_FALSE(restart.empty()) << json::serialize(topology_["database_nodes"]);
+  const int restarted =
+      stampede::testing::run_bounded({"/bin/sh", "-c", restart}, dir_.file("restart.log"), 40s);
+  EXPECT_EQ(restarted, 0) << restart << ":\n"
+                          << stampede::testing::read_text(dir_.file("restart.log")) << "\nlog:\n"
+                          << log();
+  EXPECT_TRUE(eventually(
+      [&] {
+        reread_topology();
+        for (const auto& m : shards()[1].at("members").as_array()) {
+          if (m.at("name").as_string() == old_name)
+            return m.at("role").as_string() != "leader" && m.at("role").as_string() != "unknown";
+        }
+        return false;
+      },
+      60s))
+      << json::serialize(shards()[1]);
+  EXPECT_NE(log().find("shard1-" + old_name + " restarted on request"), std::string::npos) << log();
+
   // SIGTERM: both clusters and the one etcd stop, nothing of the topology runs.
   reread_topology();
   const auto pids = database_pids();
   ASSERT_EQ(::kill(supervisor_.pid, SIGTERM), 0);
+  const auto stop_begin = steady::now();
   const auto status = wait_exit(supervisor_.pid, 60s);
   ASSERT_TRUE(status.has_value()) << "supervisor did not exit";
+  std::printf("[ measure ] stopped in %.1f s\n",
+              std::chrono::duration<double>(steady::now() - stop_begin).count());
   reaped_ = true;
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << log();
   for (pid_t p : pids) EXPECT_TRUE(p <= 0 || gone(p)) << "left behind: pid " << p;

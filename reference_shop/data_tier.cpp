@@ -125,7 +125,7 @@ void data_tier::start_clusters() {
     shard.scope = "stampede-shop-shard" + std::to_string(s);
     shard.shared_etcd_port = cluster_->etcd_client_port();
     shard.fault_prefix = "shard" + std::to_string(s) + "-";
-    shard.pg_ports.clear();  // links through fault proxies: shard 0's only (refused with --shards)
+    shard.pg_ports.clear();  // links through fault proxies: shard 0's only
     shard.replication_via.clear();
     shard.dcs_via.clear();
     shard.rest_via.clear();

@@ -48,10 +48,10 @@ void parse_shards(const arg_list& a, shop_options& o) {
   if (o.ha == "patroni") {
     // A cluster per shard on a small machine: one replica each unless asked.
     if (!a.has("replicas")) o.replicas = 1;
-    if (o.replica.reads != replica_read_mode::off || !o.replica.pg_ports.empty() ||
-        !o.replica.replication_via.empty()) {
-      throw std::invalid_argument(
-          "--shards with --ha patroni does not support --replica-reads, --pg-ports or --replication-via yet");
+    // --pg-ports and --replication-via (a drill's replication links) apply to shard 0's cluster, as --db-port
+    // to shard 0's frontend.
+    if (o.replica.reads != replica_read_mode::off) {
+      throw std::invalid_argument("--shards with --ha patroni does not support --replica-reads yet");
     }
     if (!o.member_links.empty()) {
       throw std::invalid_argument(

@@ -116,7 +116,8 @@ class patroni_cluster {
   // sender/receiver, checkpointer...) and Patroni, as a frozen machine; resume wakes the same processes
   // (remembered per target, so after a failover it wakes whom it paused); restart: the supervisor kills the
   // member and starts its Patroni again (restart_member, through `restart_requests`), and the command
-  // returns once the member's REST API answers as running again (bounded).
+  // returns once the member's REST API answers as running again (bounded). With a `fault_prefix` every name
+  // but etcd's carries it ("shard1-primary"), and so do the restart requests ("shard1-pg2").
   boost::json::array fault_nodes(const std::filesystem::path& restart_requests) const;
   // SIGKILLs the member's Patroni and postmaster (SIGCONT too: a paused member), waits until they are gone
   // (bounded), then starts its Patroni again on the same configuration and data. Throws

@@ -251,23 +251,19 @@ std::string pg_bin_dir_of(const std::vector<std::string>& shop_args) {
   return dir;
 }
 
-json::value measure_failover_rpo(const json::value& at_start, const json::value& now,
-                                 const std::string& pg_bin_dir, const std::string& scratch_dir) {
-  const auto members_of = [](const json::value& topology) -> const json::array* {
-    const auto* db = topology.is_object() ? topology.as_object().if_contains("database") : nullptr;
-    const auto* members = db != nullptr && db->is_object() ? db->as_object().if_contains("members") : nullptr;
-    return members != nullptr && members->is_array() ? &members->as_array() : nullptr;
-  };
-  const json::array* start_members = members_of(at_start);
-  const json::array* now_members = members_of(now);
-  if (start_members == nullptr || now_members == nullptr) return nullptr;
-  const json::object* old_leader = leader_of(*start_members);
-  const json::object* new_leader = leader_of(*now_members);
+namespace {
+
+// One cluster's failover: its members at the start and now; names carry `prefix` (--shards: "shard1-").
+json::value measure_members(const json::array& start_members, const json::array& now_members,
+                            const std::string& prefix, const std::string& pg_bin_dir,
+                            const std::string& scratch_dir) {
+  const json::object* old_leader = leader_of(start_members);
+  const json::object* new_leader = leader_of(now_members);
   if (old_leader == nullptr) return not_measured("no member led at the start");
   if (new_leader == nullptr)
     return not_measured("no member leads at the end: no new primary to compare with");
-  const std::string old_name(old_leader->at("name").as_string());
-  const std::string new_name(new_leader->at("name").as_string());
+  const std::string old_name = prefix + std::string(old_leader->at("name").as_string());
+  const std::string new_name = prefix + std::string(new_leader->at("name").as_string());
   if (old_name == new_name) return not_measured("no failover: " + old_name + " still leads");
   json::object out{{"old_primary", old_name}, {"new_primary", new_name}};
   // The old primary must be as the kill left it: a running postmaster would be writing (or rewinding) it.
@@ -329,6 +325,50 @@ json::value measure_failover_rpo(const json::value& at_start, const json::value&
   return out;
 }
 
+const json::array* array_at(const json::value& v, std::string_view key) {
+  const auto* a = v.is_object() ? v.as_object().if_contains(key) : nullptr;
+  return a != nullptr && a->is_array() ? &a->as_array() : nullptr;
+}
+
+}  // namespace
+
+json::value measure_failover_rpo(const json::value& at_start, const json::value& now,
+                                 const std::string& pg_bin_dir, const std::string& scratch_dir) {
+  const auto database = [](const json::value& topology) -> json::value {
+    const auto* db = topology.is_object() ? topology.as_object().if_contains("database") : nullptr;
+    return db != nullptr ? *db : json::value{};
+  };
+  const json::value start_db = database(at_start), now_db = database(now);
+  const json::array* start_shards = array_at(start_db, "shards");
+  const json::array* now_shards = array_at(now_db, "shards");
+  // --shards with --ha patroni: the shard whose leader changed (named "shardS-pgN"), else the first
+  // shard's reason.
+  if (start_shards != nullptr && now_shards != nullptr && !start_shards->empty() &&
+      array_at(start_shards->at(0), "members") != nullptr) {
+    json::value first;
+    for (size_t s = 0; s < start_shards->size() && s < now_shards->size(); ++s) {
+      const json::array* start_members = array_at(start_shards->at(s), "members");
+      const json::array* now_members = array_at(now_shards->at(s), "members");
+      if (start_members == nullptr || now_members == nullptr) continue;
+      const auto* old_leader = leader_of(*start_members);
+      const auto* new_leader = leader_of(*now_members);
+      const bool changed = old_leader != nullptr &&
+                           (new_leader == nullptr || old_leader->at("name") != new_leader->at("name"));
+      auto r = measure_members(*start_members, *now_members, "shard" + std::to_string(s) + "-", pg_bin_dir,
+                               scratch_dir);
+      if (r.is_object()) r.as_object()["shard"] = s;
+      if (changed) return r;
+      if (first.is_null()) first = std::move(r);
+    }
+    if (first.is_object()) first.as_object()["reason"] = "no failover in any shard";
+    return first;
+  }
+  const json::array* start_members = array_at(start_db, "members");
+  const json::array* now_members = array_at(now_db, "members");
+  if (start_members == nullptr || now_members == nullptr) return nullptr;
+  return measure_members(*start_members, *now_members, "", pg_bin_dir, scratch_dir);
+}
+
 json::value measure_failover_rpo_safely(const json::value& at_start, const json::value& now,
                                         const std::vector<std::string>& directives,
                                         const std::vector<std::string>& shop_args,
@@ -370,8 +410,13 @@ void apply_failover_rpo(json::value& results) {
       const auto* target = co.if_contains("target");
       if (fault == nullptr || target == nullptr || !fault->is_string() || !target->is_string()) continue;
       const bool kills = fault->as_string() == "kill" || fault->as_string() == "terminate";
+      // --shards: the shard's own target ("shard1-primary") names the failed-over shard.
+      const std::string shard_primary =
+          f.contains("shard") ? "shard" + std::to_string(f.at("shard").to_number<int64_t>()) + "-primary"
+                              : "";
       const bool old_primary =
           target->as_string() == "primary" ||
+          (!shard_primary.empty() && target->as_string() == shard_primary) ||
           (f.contains("old_primary") && target->as_string() == f.at("old_primary").as_string());
       if (kills && old_primary) co["rpo"] = f;
     }
@@ -403,12 +448,14 @@ void apply_failover_rpo(json::value& results) {
 std::string failover_rpo_line(const json::value& results) {
   const auto* root = results.if_object();
   const auto* drill = root != nullptr ? root->if_contains("drill") : nullptr;
-  const auto* f = drill != nullptr && drill->is_object() ? drill->as_object().if_contains("failover") : nullptr;
+  const auto* f =
+      drill != nullptr && drill->is_object() ? drill->as_object().if_contains("failover") : nullptr;
   if (f == nullptr || !f->is_object()) return {};
   const auto& o = f->as_object();
   std::string who = "failover";
   if (o.contains("old_primary") && o.contains("new_primary")) {
-    who += " " + std::string(o.at("old_primary").as_string()) + " -> " + std::string(o.at("new_primary").as_string());
+    who += " " + std::string(o.at("old_primary").as_string()) + " -> " +
+           std::string(o.at("new_primary").as_string());
   }
   if (!o.contains("measured") || !o.at("measured").as_bool()) {
     return who + ": RPO in WAL not measured: " + std::string(o.at("reason").as_string());

@@ -55,7 +55,9 @@ std::optional<uint64_t> last_record_end(std::string_view waldump_output);
 // leads now. Runs `pg_bin_dir/pg_waldump` (bounded, output into `scratch_dir`). Returns {measured: true,
 // old_primary, new_primary, old_timeline, new_timeline, switch_lsn, old_end_lsn, rpo_wal_bytes} or
 // {measured: false, reason} (not Patroni, no failover, the old primary still runs, no fork, pg_waldump
-// failed...); null when the topology has no Patroni members at all.
+// failed...); null when the topology has no Patroni members at all. A sharded shop (`database.shards`, each
+// with members: --shards with --ha patroni) is measured on the shard whose leader changed, its members named
+// "shardS-pgN" and `shard: S` added ({measured: false, reason: "no failover in any shard"} when none did).
 boost::json::value measure_failover_rpo(const boost::json::value& at_start, const boost::json::value& now,
                                         const std::string& pg_bin_dir, const std::string& scratch_dir);
 

@@ -31,7 +31,9 @@ std::vector<std::string> add_replication_links(const std::vector<std::string>& s
   if (shop_flag_value(shop_args, "--ha").value_or("none") != "patroni" ||
       (reads.value_or("off") == "off" && sync.value_or("off") != "off"))
     return {};
-  const std::string replicas_text = shop_flag_value(shop_args, "--replicas").value_or("2");
+  // The shop's default: 2 replicas, 1 per shard with --shards (whose links are shard 0's cluster's).
+  const bool sharded = shop_flag_value(shop_args, "--shards").value_or("1") != "1";
+  const std::string replicas_text = shop_flag_value(shop_args, "--replicas").value_or(sharded ? "1" : "2");
   int replicas = 0;
   try {
     replicas = std::stoi(replicas_text);

@@ -1,12 +1,10 @@
 #include "reference_shop/data_tier.h"
 
+#include <boost/json.hpp>
 #include <cstdio>
 #include <stdexcept>
 
-#include <boost/json.hpp>
-
 #include "common/loopback.h"
-
 #include "reference_shop/seed.h"
 #include "reference_shop/store_factory.h"
 
@@ -28,7 +26,8 @@ data_tier::data_tier(data_tier_options options) : options_(std::move(options)) {
   if (options_.kind != "sqlite" && options_.kind != "postgres") {
     throw std::invalid_argument("--db must be sqlite or postgres");
   }
-  if (options_.ha != "none" && options_.ha != "patroni") throw std::invalid_argument("--ha must be none or patroni");
+  if (options_.ha != "none" && options_.ha != "patroni")
+    throw std::invalid_argument("--ha must be none or patroni");
   if (options_.ha == "patroni" && options_.kind != "postgres") {
     throw std::invalid_argument("--ha patroni needs --db postgres");
   }
@@ -65,26 +64,7 @@ void data_tier::start() {
   if (options_.kind != "postgres") return;
   password_ = random_token();
   if (options_.ha == "patroni") {
-    patroni_cluster_options co;
-    co.dir = options_.data / "patroni";
-    co.replicas = options_.replicas;
-    co.synchronous = options_.synchronous;
-    co.pg_bin_dir = options_.pg_bin_dir;
-    // Replica reads: a second pool per node.
-    const int pools = options_.replica.reads == replica_read_mode::off ? 1 : 2;
-    co.max_connections = static_cast<int>(options_.nodes) * options_.pool_size * pools + spare_connections;
-    co.pg_ports = options_.replica.pg_ports;
-    co.replication_via = options_.replica.replication_via;
-    co.dcs_via = options_.member_links.dcs_via;
-    co.rest_via = options_.member_links.rest_via;
-    co.etcd_client_port = options_.member_links.etcd_port;
-    co.rest_ports = options_.member_links.rest_ports;
-    cluster_ = std::make_unique<patroni_cluster>(co);
-    cluster_->start();
-    cluster_->ensure_database(shop_role, password_, shop_database);
-    primary_port_ = options_.db_port != 0 ? options_.db_port : free_loopback_port();
-    replica_port_ = free_loopback_port();
-    runtime_port_ = free_loopback_port();
+    start_clusters();
     return;
   }
   postgres_server_options po;
@@ -112,7 +92,80 @@ void data_tier::start() {
   }
 }
 
+// --ha patroni: shard 0's cluster (the one etcd), then with --shards one more per shard sharing that etcd.
+void data_tier::start_clusters() {
+  patroni_cluster_options co;
+  co.dir = options_.data / "patroni";
+  co.replicas = options_.replicas;
+  co.synchronous = options_.synchronous;
+  co.pg_bin_dir = options_.pg_bin_dir;
+  // Replica reads: a second pool per node.
+  const int pools = options_.replica.reads == replica_read_mode::off ? 1 : 2;
+  co.max_connections = static_cast<int>(options_.nodes) * options_.pool_size * pools + spare_connections;
+  co.pg_ports = options_.replica.pg_ports;
+  co.replication_via = options_.replica.replication_via;
+  co.dcs_via = options_.member_links.dcs_via;
+  co.rest_via = options_.member_links.rest_via;
+  co.etcd_client_port = options_.member_links.etcd_port;
+  co.rest_ports = options_.member_links.rest_ports;
+  if (options_.shards > 1) {
+    // As the single servers' (start()): a prepared transaction per session, a few more in doubt.
+    co.max_prepared_transactions = co.max_connections;
+    co.fault_prefix = "shard0-";
+  }
+  cluster_ = std::make_unique<patroni_cluster>(co);
+  cluster_->start();
+  cluster_->ensure_database(shop_role, password_, shop_database);
+  primary_port_ = options_.db_port != 0 ? options_.db_port : free_loopback_port();
+  replica_port_ = free_loopback_port();
+  runtime_port_ = free_loopback_port();
+  for (int s = 1; s < options_.shards; ++s) {
+    patroni_cluster_options shard = co;
+    shard.dir = options_.data / ("patroni-shard" + std::to_string(s));
+    shard.scope = "stampede-shop-shard" + std::to_string(s);
+    shard.shared_etcd_port = cluster_->etcd_client_port();
+    shard.fault_prefix = "shard" + std::to_string(s) + "-";
+    shard.pg_ports.clear();  // links through fault proxies: shard 0's only
+    shard.replication_via.clear();
+    shard.dcs_via.clear();
+    shard.rest_via.clear();
+    shard.rest_ports.clear();
+    shard_clusters_.push_back(std::make_unique<patroni_cluster>(shard));
+    shard_clusters_.back()->start();
+    shard_clusters_.back()->ensure_database(shop_role, password_, shop_database);
+    shard_primary_ports_.push_back(free_loopback_port());
+  }
+}
+
+std::vector<patroni_cluster*> data_tier::clusters() noexcept {
+  std::vector<patroni_cluster*> out;
+  if (cluster_) out.push_back(cluster_.get());
+  for (auto& c : shard_clusters_) out.push_back(c.get());
+  return out;
+}
+
+std::pair<patroni_cluster*, std::string> data_tier::cluster_of(const std::string& name) noexcept {
+  if (!cluster_) return {nullptr, {}};
+  if (options_.shards == 1) return {name.starts_with("pg") ? cluster_.get() : nullptr, name};
+  const auto clusters = this->clusters();
+  for (size_t s = 0; s < clusters.size(); ++s) {
+    const std::string prefix = "shard" + std::to_string(s) + "-";
+    if (name.starts_with(prefix) && name.substr(prefix.size()).starts_with("pg")) {
+      return {clusters[s], name.substr(prefix.size())};
+    }
+  }
+  return {nullptr, {}};
+}
+
 std::vector<std::string> data_tier::shard_urls(const std::string& password) const {
+  if (cluster_) {  // each shard's primary through its frontend of the database HAProxy
+    std::vector<std::string> out{shop_url(password)};
+    for (const uint16_t port : shard_primary_ports_) {
+      out.push_back("postgresql://" + std::string{shop_role} + (password.empty() ? "" : ":" + password) +
+                    "@127.0.0.1:" + std::to_string(port) + "/" + shop_database);
+    }
+    return out;
+  }
   std::vector<std::string> out{server_->url(shop_role, password, shop_database)};
   for (const auto& s : shard_servers_) out.push_back(s->url(shop_role, password, shop_database));
   return out;
@@ -130,7 +183,7 @@ void data_tier::prepare(int64_t scale, bool reseed, kdf_cost kdf) {
     config.postgres_url = shop_url(password_);
     config.pool_size = 1;
     config.application_name = "stampede-shop-supervisor";
-    if (!shard_servers_.empty()) {
+    if (options_.shards > 1) {
       config.shard_urls = shard_urls(password_);
       config.postgres_url.clear();
       config.recovery_interval = std::chrono::milliseconds{0};  // the nodes' workers recover
@@ -165,38 +218,52 @@ haproxy_db_config data_tier::db_haproxy_config() const {
   c.replica_port = replica_port_;
   c.runtime_port = runtime_port_;
   const int pools = options_.replica.reads == replica_read_mode::off ? 1 : 2;
-  c.maxconn = static_cast<int>(options_.nodes) * options_.pool_size * 2 * pools + 2 * spare_connections;
+  c.maxconn = (static_cast<int>(options_.nodes) * options_.pool_size * 2 * pools + 2 * spare_connections) *
+              options_.shards;  // a pool per shard and node
   if (cluster_) {
     for (const auto& m : cluster_->members()) {
       haproxy_db_config::member member{m.name, m.pg_port, m.rest_port, {}, {}};
       // Behind fault proxies (--postgres-via, --rest-via): the partition game day cuts them.
-      if (const auto it = options_.member_links.postgres_via.find(m.name); it != options_.member_links.postgres_via.end()) {
+      if (const auto it = options_.member_links.postgres_via.find(m.name);
+          it != options_.member_links.postgres_via.end()) {
         member.address = it->second;
       }
-      if (const auto it = options_.member_links.rest_via.find(m.name); it != options_.member_links.rest_via.end()) {
+      if (const auto it = options_.member_links.rest_via.find(m.name);
+          it != options_.member_links.rest_via.end()) {
         member.check_address = it->second;
       }
       c.members.push_back(std::move(member));
     }
   }
+  for (size_t s = 0; s < shard_clusters_.size(); ++s) {
+    haproxy_db_config::shard_primary shard{shard_primary_ports_[s], {}};
+    for (const auto& m : shard_clusters_[s]->members())
+      shard.members.push_back({m.name, m.pg_port, m.rest_port, {}, {}});
+    c.other_shards.push_back(std::move(shard));
+  }
   return c;
 }
 
 bool data_tier::refresh_cluster() {
-  if (!cluster_) return false;
-  const auto before = json::serialize(cluster_->topology());
-  cluster_->refresh();
-  return json::serialize(cluster_->topology()) != before;
+  bool changed = false;
+  for (auto* c : clusters()) {
+    const auto before = json::serialize(c->topology());
+    c->refresh();
+    changed = json::serialize(c->topology()) != before || changed;
+  }
+  return changed;
 }
 
+// Shard 0's last: the others use its etcd.
 void data_tier::stop_cluster() {
+  for (auto it = shard_clusters_.rbegin(); it != shard_clusters_.rend(); ++it) (*it)->stop();
   if (cluster_) cluster_->stop();
 }
 
 std::vector<std::string> data_tier::node_args() const {
   if (!server_ && !cluster_) return {"--db", (options_.data / "shop.db").string()};
   std::vector<std::string> args{"--db-url", shop_url(""), "--db-pool", std::to_string(options_.pool_size)};
-  if (!shard_servers_.empty()) {
+  if (options_.shards > 1) {
     std::string urls;
     for (const auto& u : shard_urls("")) urls += (urls.empty() ? "" : ",") + u;
     args.insert(args.end(), {"--db-shards", urls, "--txn", options_.txn});
@@ -224,6 +291,7 @@ json::object data_tier::topology() const {
     out["primary_url"] = shop_url(password_);  // through the database HAProxy
     out["replicas_url"] = replicas_url(password_);
     out["replica_reads"] = to_string(options_.replica.reads);
+    if (options_.shards > 1) add_shards(out);
     return out;
   }
   if (!server_) return json::object{{"kind", "sqlite"}, {"path", (options_.data / "shop.db").string()}};
@@ -236,15 +304,7 @@ json::object data_tier::topology() const {
                    {"pool_per_node", options_.pool_size},
                    // A test password made for this run, as the admin token next to it.
                    {"url", server_->url(shop_role, password_, shop_database)}};
-  if (!shard_servers_.empty()) {
-    out["shards"] = shards_topology();
-    out["partition"] = json::object{{"skus", "product_id mod K"},
-                                    {"users", "user_id mod K (carts, order headers, outbox)"},
-                                    {"accounts", "shard 0"},
-                                    {"sessions", "fnv1a(token) mod K"},
-                                    {"flash_sales", "shard 0"}};
-    out["txn"] = options_.txn;
-  }
+  if (!shard_servers_.empty()) add_shards(out);
   if (options_.wal_archive) {
     // The superuser: pg_basebackup (replication), pg_create_restore_point and pg_switch_wal need it.
     out["wal_archive"] = json::object{{"dir", server_->wal_archive_dir().string()},
@@ -255,10 +315,18 @@ json::object data_tier::topology() const {
 }
 
 std::string data_tier::description() const {
+  if (cluster_ && options_.shards > 1) {
+    std::string ports = std::to_string(primary_port_);
+    for (const uint16_t p : shard_primary_ports_) ports += "," + std::to_string(p);
+    return "PostgreSQL, " + std::to_string(options_.shards) + " shards, each a Patroni cluster of " +
+           std::to_string(cluster_->members().size()) + " members (" +
+           (options_.synchronous ? "synchronous" : "asynchronous") + "), primaries via 127.0.0.1:" + ports +
+           " (--txn " + options_.txn + ")";
+  }
   if (cluster_) {
     return "PostgreSQL with Patroni (" + std::to_string(cluster_->members().size()) + " members, " +
-           (options_.synchronous ? "synchronous" : "asynchronous") + "), primary via 127.0.0.1:" +
-           std::to_string(primary_port_);
+           (options_.synchronous ? "synchronous" : "asynchronous") +
+           "), primary via 127.0.0.1:" + std::to_string(primary_port_);
   }
   if (!server_) return (options_.data / "shop.db").string();
   if (!shard_servers_.empty()) {
@@ -276,12 +344,38 @@ void data_tier::release() noexcept {
   for (auto& s : shard_servers_) s->release();
 }
 
-// Shard 0 is the server of the `database` entry; each shard's SKUs and users by the rule (shards.h).
+void data_tier::add_shards(json::object& out) const {
+  out["shards"] = shards_topology();
+  out["partition"] = json::object{{"skus", "product_id mod K"},
+                                  {"users", "user_id mod K (carts, order headers, outbox)"},
+                                  {"accounts", "shard 0"},
+                                  {"sessions", "fnv1a(token) mod K"},
+                                  {"flash_sales", "shard 0"}};
+  out["txn"] = options_.txn;
+}
+
+// Shard 0 is the server (or cluster) of the `database` entry; each shard's SKUs and users by the rule
+// (shards.h). With --ha patroni each shard lists its cluster (members, roles, pids) and its url is the
+// database HAProxy's frontend for that shard's current primary.
 json::array data_tier::shards_topology() const {
   const int k = options_.shards;
   json::array shards;
   const auto urls = shard_urls(password_);
   for (int s = 0; s < k; ++s) {
+    if (cluster_) {
+      const patroni_cluster& c = s == 0 ? *cluster_ : *shard_clusters_[static_cast<size_t>(s - 1)];
+      json::object shard = c.topology();
+      shard.erase("etcd");  // the one etcd: the database entry's
+      shard["shard"] = s;
+      shard["url"] = urls[static_cast<size_t>(s)];
+      shard["primary_port"] = s == 0 ? primary_port_ : shard_primary_ports_[static_cast<size_t>(s - 1)];
+      shard["fault_targets"] = "shard" + std::to_string(s) + "-primary, shard" + std::to_string(s) +
+                               "-replica1, shard" + std::to_string(s) + "-pgN";
+      shard["skus"] = "product_id % " + std::to_string(k) + " == " + std::to_string(s);
+      shard["users"] = "user_id % " + std::to_string(k) + " == " + std::to_string(s);
+      shards.push_back(std::move(shard));
+      continue;
+    }
     const postgres_server& server = s == 0 ? *server_ : *shard_servers_[static_cast<size_t>(s - 1)];
     shards.push_back(json::object{{"shard", s},
                                   {"pid", server.pid()},

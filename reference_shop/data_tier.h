@@ -44,8 +44,11 @@ struct data_tier_options {
   // --wal-archive on: continuous WAL archiving of the one server into DIR/postgres/wal_archive (--ha none).
   bool wal_archive = false;
   member_link_options member_links;  // the members' DCS, client and REST links through proxies
-  // --shards K >= 2 (--ha none): K servers, DIR/postgres (shard 0) and DIR/postgres-shardI, with
-  // max_prepared_transactions for two-phase commit (shards.h); --txn for the nodes.
+  // --shards K >= 2: K servers, DIR/postgres (shard 0) and DIR/postgres-shardI, with
+  // max_prepared_transactions for two-phase commit (shards.h); --txn for the nodes. With --ha patroni, K
+  // Patroni clusters instead: DIR/patroni (shard 0, which runs the one etcd) and DIR/patroni-shardI (scope
+  // stampede-shop-shardI in the same etcd), each reached through its own primary frontend of the database
+  // HAProxy; max_prepared_transactions on every member.
   int shards = 1;
   std::string txn = "2pc";
 };
@@ -64,7 +67,8 @@ class data_tier {
   std::vector<std::string> node_args() const;
   std::vector<std::pair<std::string, std::string>> node_env() const;
   // The topology's `database` entry: {kind, path} or {kind, role, pid, port, data_dir, url, log}, plus
-  // `wal_archive {dir, superuser_url, bin_dir}` with --wal-archive on (what pg_basebackup and a restore need).
+  // `wal_archive {dir, superuser_url, bin_dir}` with --wal-archive on (what pg_basebackup and a restore
+  // need).
   boost::json::object topology() const;
   std::string description() const;  // for the supervisor's log line
   // The PostgreSQL server's pid (-1 for SQLite). The supervisor watches it with its other children and
@@ -75,9 +79,14 @@ class data_tier {
   // --shards: the servers of shards 1..K-1 (pid, port), watched and stopped by the supervisor as shard 0's.
   std::vector<std::pair<pid_t, uint16_t>> other_shard_servers() const;
 
-  // --ha patroni (nullptr otherwise). The supervisor starts the database HAProxy from
-  // db_haproxy_config() before any node, and stops the cluster last with stop_cluster().
+  // --ha patroni (nullptr otherwise): shard 0's cluster. The supervisor starts the database HAProxy from
+  // db_haproxy_config() before any node, and stops the clusters last with stop_cluster().
   patroni_cluster* cluster() noexcept { return cluster_.get(); }
+  // Every Patroni cluster, shard 0's first (--shards: one per shard); empty without --ha patroni.
+  std::vector<patroni_cluster*> clusters() noexcept;
+  // The cluster whose fault targets carry this prefix of `name` ("shard1-pg2" -> shard 1's, name "pg2"),
+  // or shard 0's for a bare "pgN" without --shards; nullptr when none.
+  std::pair<patroni_cluster*, std::string> cluster_of(const std::string& name) noexcept;
   haproxy_db_config db_haproxy_config() const;
   // Refreshes the members' roles and postmaster pids; true if any changed (the topology is rewritten).
   bool refresh_cluster();
@@ -87,14 +96,18 @@ class data_tier {
   std::string shop_url(const std::string& password) const;
   std::vector<std::string> shard_urls(const std::string& password) const;  // shard 0 first
   boost::json::array shards_topology() const;                              // the topology's database.shards
+  void add_shards(boost::json::object& out) const;                         // shards, partition, txn
   std::string replicas_url(const std::string& password) const;
   data_tier_options options_;
-  std::unique_ptr<postgres_server> server_;                      // shard 0 with --shards
-  std::vector<std::unique_ptr<postgres_server>> shard_servers_;  // shards 1..K-1
-  std::unique_ptr<patroni_cluster> cluster_;
+  std::unique_ptr<postgres_server> server_;                       // shard 0 with --shards
+  std::vector<std::unique_ptr<postgres_server>> shard_servers_;   // shards 1..K-1
+  std::unique_ptr<patroni_cluster> cluster_;                      // shard 0 with --shards
+  std::vector<std::unique_ptr<patroni_cluster>> shard_clusters_;  // shards 1..K-1 with --ha patroni
+  void start_clusters();
   uint16_t primary_port_ = 0, replica_port_ = 0;  // the database HAProxy's frontends
-  uint16_t runtime_port_ = 0;                      // and its runtime API
-  std::string password_;  // the shop role's, new on every start
+  std::vector<uint16_t> shard_primary_ports_;     // and shards 1..K-1's primaries
+  uint16_t runtime_port_ = 0;                     // and its runtime API
+  std::string password_;                          // the shop role's, new on every start
 };
 
 }  // namespace stampede::shop

@@ -51,10 +51,17 @@ struct haproxy_db_config {
     std::string name;
     uint16_t pg_port = 0;
     uint16_t rest_port = 0;
-    std::string address;        // "host:port" HAProxy connects to instead of 127.0.0.1:pg_port (a fault proxy)
+    std::string address;  // "host:port" HAProxy connects to instead of 127.0.0.1:pg_port (a fault proxy)
     std::string check_address;  // "host:port" of the REST API's health check instead of 127.0.0.1:rest_port
   };
   std::vector<member> members;
+  // --shards with --ha patroni: `members` and `primary_port` are shard 0's; shard s >= 1's primary is
+  // `listen postgres_primary_shardS` on its own port over its own cluster's members.
+  struct shard_primary {
+    uint16_t port = 0;
+    std::vector<member> members;
+  };
+  std::vector<shard_primary> other_shards;
 };
 std::string render_haproxy_db_config(const haproxy_db_config& config);
 bool valid_balance(std::string_view algorithm);

@@ -9,9 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -91,7 +90,8 @@ void make_dir(const fs::path& dir, uid_t uid, gid_t gid) {
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error("cannot create " + dir.string() + ": " + ec.message());
   if (::chown(dir.c_str(), uid, gid) != 0 || ::chmod(dir.c_str(), 0700) != 0) {
-    throw std::runtime_error("cannot hand " + dir.string() + " to the postgres user: " + std::strerror(errno));
+    throw std::runtime_error("cannot hand " + dir.string() +
+                             " to the postgres user: " + std::strerror(errno));
   }
 }
 
@@ -111,12 +111,11 @@ patroni_cluster::patroni_cluster(patroni_cluster_options options) : options_(std
 patroni_cluster::~patroni_cluster() { stop(); }
 
 void patroni_cluster::check_environment() {
-  const std::pair<std::string, const char*> needed[] = {
-      {options_.etcd_bin, "etcd-server"},
-      {options_.patroni_bin, "patroni"},
-      {options_.python, "python3"},
-      {options_.pg_bin_dir + "/postgres", "postgresql-15"},
-      {options_.pg_bin_dir + "/initdb", "postgresql-15"}};
+  const std::pair<std::string, const char*> needed[] = {{options_.etcd_bin, "etcd-server"},
+                                                        {options_.patroni_bin, "patroni"},
+                                                        {options_.python, "python3"},
+                                                        {options_.pg_bin_dir + "/postgres", "postgresql-15"},
+                                                        {options_.pg_bin_dir + "/initdb", "postgresql-15"}};
   for (const auto& [path, package] : needed) {
     if (::access(path.c_str(), X_OK) != 0) {
       throw std::runtime_error(path + " is missing: install Debian's " + package +
@@ -153,7 +152,8 @@ void patroni_cluster::check_environment() {
   const auto account = postgres_account();
   if (!account) {
     throw std::runtime_error(
-        "user postgres not found (PostgreSQL refuses to run as root): install Debian's postgresql-15 package");
+        "user postgres not found (PostgreSQL refuses to run as root): install Debian's postgresql-15 "
+        "package");
   }
   account_ = *account;
 }
@@ -185,7 +185,8 @@ void patroni_cluster::start_etcd() {
       etcd_pid_ = -1;
       throw std::runtime_error("etcd exited at start: " + log_tail(log, 4));
     }
-    if (steady::now() >= deadline) throw std::runtime_error("etcd not healthy within 20 s: " + log_tail(log, 4));
+    if (steady::now() >= deadline)
+      throw std::runtime_error("etcd not healthy within 20 s: " + log_tail(log, 4));
     std::this_thread::sleep_for(std::chrono::milliseconds{100});  // polling a starting server
   }
 }
@@ -194,7 +195,7 @@ void patroni_cluster::write_member_config(const patroni_member& m) const {
   const std::string q = "\"";
   auto quoted = [&](const fs::path& p) { return q + p.string() + q; };
   std::string y;
-  y += "scope: stampede-shop\n";
+  y += "scope: " + options_.scope + "\n";
   y += "name: " + m.name + "\n";
   y += "log:\n  level: INFO\n";
   // Behind fault proxies when asked (member_links.h): the other members' view of its REST API, and its
@@ -205,7 +206,8 @@ void patroni_cluster::write_member_config(const patroni_member& m) const {
        "\n";
   const auto dcs_via = options_.dcs_via.find(m.name);
   y += "etcd:\n  host: " +
-       (dcs_via != options_.dcs_via.end() ? dcs_via->second : "127.0.0.1:" + std::to_string(etcd_client_port_)) +
+       (dcs_via != options_.dcs_via.end() ? dcs_via->second
+                                          : "127.0.0.1:" + std::to_string(etcd_client_port_)) +
        "\n  protocol: http\n";
   if (dcs_via != options_.dcs_via.end()) y += "  use_proxies: true\n";
   y += "bootstrap:\n  dcs:\n";
@@ -217,7 +219,7 @@ void patroni_cluster::write_member_config(const patroni_member& m) const {
   y += "    postgresql:\n      use_pg_rewind: true\n      parameters:\n";
   y += "        max_connections: " + std::to_string(options_.max_connections) + "\n";
   // Non-zero on every member: two-phase commit needs prepared transactions (Patroni's default is 0).
-  y += "        max_prepared_transactions: 64\n";
+  y += "        max_prepared_transactions: " + std::to_string(options_.max_prepared_transactions) + "\n";
   y += "        wal_level: replica\n        hot_standby: 'on'\n        wal_log_hints: 'on'\n";
   y += "        max_wal_senders: 10\n        max_replication_slots: 10\n";
   y += "        shared_buffers: 32MB\n        jit: 'off'\n        max_parallel_workers_per_gather: 0\n";
@@ -258,7 +260,8 @@ pid_t patroni_cluster::spawn_as_server_user(const std::vector<std::string>& argv
 }
 
 void patroni_cluster::start(std::chrono::seconds timeout) {
-  if (options_.replicas < 0 || options_.replicas > 8) throw std::invalid_argument("--replicas must be in [0, 8]");
+  if (options_.replicas < 0 || options_.replicas > 8)
+    throw std::invalid_argument("--replicas must be in [0, 8]");
   check_environment();
   const auto deadline = steady::now() + timeout;
   std::error_code ec;
@@ -277,7 +280,11 @@ void patroni_cluster::start(std::chrono::seconds timeout) {
   superuser_password_ = random_token();
   replication_password_ = random_token();
   write_owned(options_.dir / "superuser.password", superuser_password_ + "\n", ::geteuid(), ::getegid());
-  start_etcd();
+  if (options_.shared_etcd_port != 0) {
+    etcd_client_port_ = options_.shared_etcd_port;  // another cluster's: a scope of ours in it
+  } else {
+    start_etcd();
+  }
   for (int i = 1; i <= options_.replicas + 1; ++i) {
     patroni_member m;
     m.name = "pg" + std::to_string(i);
@@ -295,7 +302,8 @@ void patroni_cluster::start(std::chrono::seconds timeout) {
     start_member(m);
     if (&m != &members_.front()) continue;
     while (!refresh() || members_.front().role != "leader") {
-      if (!alive(m.patroni_pid)) throw std::runtime_error("patroni " + m.name + " exited at start: " + logs_tail());
+      if (!alive(m.patroni_pid))
+        throw std::runtime_error("patroni " + m.name + " exited at start: " + logs_tail());
       if (steady::now() >= deadline) throw std::runtime_error("no Patroni leader in time: " + logs_tail());
       std::this_thread::sleep_for(std::chrono::milliseconds{250});  // polling the REST APIs
     }
@@ -322,12 +330,13 @@ void patroni_cluster::start(std::chrono::seconds timeout) {
       return;
     }
     for (const auto& m : members_) {
-      if (!alive(m.patroni_pid)) throw std::runtime_error("patroni " + m.name + " exited at start: " + logs_tail());
+      if (!alive(m.patroni_pid))
+        throw std::runtime_error("patroni " + m.name + " exited at start: " + logs_tail());
     }
     if (steady::now() >= deadline) {
       throw std::runtime_error("the Patroni cluster did not form within " + std::to_string(timeout.count()) +
-                               " s (" + std::to_string(streaming) + " of " + std::to_string(options_.replicas) +
-                               " replicas streaming): " + logs_tail());
+                               " s (" + std::to_string(streaming) + " of " +
+                               std::to_string(options_.replicas) + " replicas streaming): " + logs_tail());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{250});  // polling the REST APIs
   }
@@ -377,8 +386,8 @@ void patroni_cluster::ensure_database(const std::string& role, const std::string
   s.application_name = "stampede-shop-setup";
   s.statement_timeout = std::chrono::milliseconds{30'000};
   pg::connection db{superuser_conninfo(members_[*leader].pg_port), s};
-  db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + role + "') THEN CREATE ROLE " +
-          role + " LOGIN; END IF; END $$");
+  db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + role +
+          "') THEN CREATE ROLE " + role + " LOGIN; END IF; END $$");
   db.exec("ALTER ROLE " + role + " WITH LOGIN PASSWORD '" + password + "'");
   if (db.query("SELECT 1 FROM pg_database WHERE datname = $1", database).rows() == 0) {
     db.exec("CREATE DATABASE " + database + " OWNER " + role);
@@ -427,8 +436,8 @@ void patroni_cluster::stop() {
 }
 
 pid_t patroni_cluster::start_member(patroni_member& m) {
-  m.patroni_pid = spawn_as_server_user({"python3", options_.patroni_bin, (m.dir / "member.yml").string()}, m.dir,
-                                       m.dir / "patroni.log");
+  m.patroni_pid = spawn_as_server_user({"python3", options_.patroni_bin, (m.dir / "member.yml").string()},
+                                       m.dir, m.dir / "patroni.log");
   return m.patroni_pid;
 }
 
@@ -492,6 +501,7 @@ json::object patroni_cluster::topology() const {
       {"ttl", options_.ttl},
       {"loop_wait", options_.loop_wait},
       {"retry_timeout", options_.retry_timeout},
+      {"scope", options_.scope},
       {"etcd", json::object{{"pid", etcd_pid_},
                             {"client_url", "http://127.0.0.1:" + std::to_string(etcd_client_port_)},
                             {"log", (options_.dir / "etcd" / "etcd.log").string()}}}};

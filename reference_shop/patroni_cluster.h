@@ -1,6 +1,7 @@
-// A PostgreSQL 15 cluster managed by Patroni with etcd as its DCS (`stampede shop --db postgres --ha patroni`):
-// one etcd member and N+1 Patroni members on 127.0.0.1, each with its own directory under `dir`, free ports,
-// bootstrapped by Patroni (initdb on the first member that takes the leader key, pg_basebackup on the others).
+// A PostgreSQL 15 cluster managed by Patroni with etcd as its DCS (`stampede shop --db postgres --ha
+// patroni`): one etcd member and N+1 Patroni members on 127.0.0.1, each with its own directory under `dir`,
+// free ports, bootstrapped by Patroni (initdb on the first member that takes the leader key, pg_basebackup on
+// the others).
 //
 // Processes: etcd runs as ourselves; Patroni runs as the `postgres` user when we are root (PostgreSQL refuses
 // root), exec'd as `/usr/bin/python3 /usr/bin/patroni member.yml` with PR_SET_PDEATHSIG=SIGTERM (a dying
@@ -46,7 +47,7 @@ struct patroni_cluster_options {
   std::string patroni_bin = "/usr/bin/patroni";
   std::string python = "/usr/bin/python3";  // Debian's interpreter: it sees python3-etcd and psycopg2
   int ttl = 10, loop_wait = 1, retry_timeout = 4;
-  bool fast_initdb = false;  // initdb --no-sync (throwaway test clusters)
+  bool fast_initdb = false;        // initdb --no-sync (throwaway test clusters)
   std::vector<uint16_t> pg_ports;  // members' PostgreSQL ports in order (empty: free ones)
   // Member name -> the address the other members reach it at for replication (its connect_address: a fault
   // proxy in front of its port). Replicas stream from, clone from and rewind against the leader's
@@ -60,6 +61,15 @@ struct patroni_cluster_options {
   uint16_t etcd_client_port = 0;     // 0: a free one
   std::vector<uint16_t> rest_ports;  // members' REST ports in order (empty: free ones)
   std::map<std::string, std::string> rest_via;
+  // --shards with --ha patroni: one cluster per shard. Patroni's scope (the cluster's name in etcd), and
+  // another cluster's etcd client port to share (0: start an etcd of our own; sharing: none started, no
+  // `etcd` fault target). `fault_prefix` names this cluster's fault targets and restart requests
+  // ("shard1-" + pg1, primary, replica1).
+  std::string scope = "stampede-shop";
+  uint16_t shared_etcd_port = 0;
+  std::string fault_prefix;
+  // Every member's (Patroni sets it cluster-wide, from the DCS: a replica needs at least the primary's).
+  int max_prepared_transactions = 64;
 };
 
 struct patroni_member {
@@ -106,7 +116,8 @@ class patroni_cluster {
   // sender/receiver, checkpointer...) and Patroni, as a frozen machine; resume wakes the same processes
   // (remembered per target, so after a failover it wakes whom it paused); restart: the supervisor kills the
   // member and starts its Patroni again (restart_member, through `restart_requests`), and the command
-  // returns once the member's REST API answers as running again (bounded).
+  // returns once the member's REST API answers as running again (bounded). With a `fault_prefix` every name
+  // but etcd's carries it ("shard1-primary"), and so do the restart requests ("shard1-pg2").
   boost::json::array fault_nodes(const std::filesystem::path& restart_requests) const;
   // SIGKILLs the member's Patroni and postmaster (SIGCONT too: a paused member), waits until they are gone
   // (bounded), then starts its Patroni again on the same configuration and data. Throws

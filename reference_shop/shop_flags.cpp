@@ -52,7 +52,9 @@ const cli::command& shop_spec() {
       "--db postgres runs one PostgreSQL 15 server (DIR/postgres) instead of the SQLite file DIR/shop.db.\n"
       "--ha patroni (with --db postgres) runs a Patroni cluster instead: etcd, a primary and --replicas N\n"
       "streaming replicas (DIR/patroni, fresh on every start); nodes reach the current primary through a\n"
-      "second HAProxy. --cache redis runs one redis-server (DIR/redis, 127.0.0.1, a free port) shared by all\n"
+      "second HAProxy; with --shards K each shard is such a cluster (one etcd, a scope per shard,\n"
+      "DIR/patroni-shardI, --replicas 1 unless given).\n"
+      "--cache redis runs one redis-server (DIR/redis, 127.0.0.1, a free port) shared by all\n"
       "nodes instead of their own caches. --observe adds Prometheus and Alertmanager (DIR/observe). The node\n"
       "tuning flags (--kdf-workers to --redis-timeout-ms) are passed to every node (see stampede shop-node\n"
       "--help). docs/SHOP.md describes it all.",
@@ -86,7 +88,8 @@ const cli::command& shop_spec() {
           {"--db-pool", {}, "N", "database sessions per node, 1..200 (default 8)"},
           {"--shards", {}, "K",
            "--db postgres over K PostgreSQL servers, 1..8: stock by SKU (product id mod K), carts and\n"
-           "orders by user (user id mod K); a cross-shard checkout commits by --txn (default 1)"},
+           "orders by user (user id mod K); a cross-shard checkout commits by --txn (default 1);\n"
+           "with --ha patroni each shard is a Patroni cluster"},
           {"--txn", {}, "2pc|saga|2pc-no-decision-log|saga-no-compensation",
            "cross-shard commit with --shards: two-phase commit with a decision log (default 2pc), or a\n"
            "saga of local transactions with compensations; the last two are DELIBERATELY BROKEN"},
@@ -94,7 +97,7 @@ const cli::command& shop_spec() {
            "game days: node1 SIGKILLs itself at that point of each cross-shard checkout it coordinates"},
           {"--pg-bin", {}, "DIR", "PostgreSQL's binaries (default /usr/lib/postgresql/15/bin)"},
           {"--ha", {}, "none|patroni", "--db postgres as a Patroni cluster (default none)"},
-          {"--replicas", {}, "N", "Patroni replicas, 0..8 (default 2)"},
+          {"--replicas", {}, "N", "Patroni replicas, 0..8 (default 2; per shard with --shards, default 1)"},
           {"--sync-replication", {}, "on|off", "Patroni's synchronous mode (default off)"},
           {"--wal-archive", {}, "on|off",
            "continuous WAL archiving into DIR/postgres/wal_archive, for base backups and point-in-time\n"

@@ -1,7 +1,5 @@
 #include "reference_shop/shop_options.h"
 
-#include "reference_shop/two_phase.h"
-
 #include <arpa/inet.h>
 #include <stdlib.h>
 
@@ -15,12 +13,14 @@
 #include "reference_shop/passwords.h"
 #include "reference_shop/seed.h"
 #include "reference_shop/sqlite_store.h"
+#include "reference_shop/two_phase.h"
 
 namespace stampede::shop {
 
 namespace {
 
-// "host:port" -> (host, port), through the one host:port parser; throws std::invalid_argument naming the flag.
+// "host:port" -> (host, port), through the one host:port parser; throws std::invalid_argument naming the
+// flag.
 std::pair<std::string, uint16_t> parse_address(const std::string& text, const std::string& flag) {
   auto address = parse_host_port(text, "--" + flag);
   return {std::move(address.host), address.port};
@@ -37,7 +37,7 @@ std::vector<std::string> split_commas(const std::string& text) {
   return out;
 }
 
-// --shards, --txn (docs/SHOP.md "Sharding"): single PostgreSQL servers only, for now.
+// --shards, --txn (docs/SHOP.md "Sharding"): single PostgreSQL servers, or a Patroni cluster per shard.
 void parse_shards(const arg_list& a, shop_options& o) {
   o.shards = a.get_int("shards", 1, 1, 8);
   o.txn = a.get("txn", "2pc");
@@ -45,9 +45,19 @@ void parse_shards(const arg_list& a, shop_options& o) {
   if (a.has("txn-fault")) two_phase::parse_fault(a.get("txn-fault"));
   if (o.shards == 1) return;
   if (o.db_kind != "postgres") throw std::invalid_argument("--shards needs --db postgres");
-  if (o.ha != "none") {
-    throw std::invalid_argument(
-        "--shards with --ha patroni is not supported yet: each shard is one PostgreSQL server");
+  if (o.ha == "patroni") {
+    // A cluster per shard on a small machine: one replica each unless asked.
+    if (!a.has("replicas")) o.replicas = 1;
+    // --pg-ports and --replication-via (a drill's replication links) apply to shard 0's cluster, as --db-port
+    // to shard 0's frontend.
+    if (o.replica.reads != replica_read_mode::off) {
+      throw std::invalid_argument("--shards with --ha patroni does not support --replica-reads yet");
+    }
+    if (!o.member_links.empty()) {
+      throw std::invalid_argument(
+          "--shards with --ha patroni does not support --dcs-via, --postgres-via, --rest-via, --etcd-port or "
+          "--rest-ports yet");
+    }
   }
   if (o.wal_archive) throw std::invalid_argument("--shards with --wal-archive on is not supported yet");
 }
@@ -62,7 +72,8 @@ void parse_data_tier(const arg_list& a, shop_options& o) {
   o.pg_bin = a.get("pg-bin", default_postgres_bin_dir);
   o.ha = a.get("ha", "none");
   if (o.ha != "none" && o.ha != "patroni") throw std::invalid_argument("--ha must be none or patroni");
-  if (o.ha == "patroni" && o.db_kind != "postgres") throw std::invalid_argument("--ha patroni needs --db postgres");
+  if (o.ha == "patroni" && o.db_kind != "postgres")
+    throw std::invalid_argument("--ha patroni needs --db postgres");
   o.replicas = a.get_int("replicas", 2, 0, 8);
   const std::string sync = a.get("sync-replication", "off");
   if (sync != "on" && sync != "off") throw std::invalid_argument("--sync-replication must be on or off");
@@ -88,7 +99,8 @@ void parse_links(const arg_list& a, shop_options& o) {
       }
       o.weights.push_back(v);
     }
-    if (static_cast<int64_t>(o.weights.size()) != o.nodes) throw std::invalid_argument("--weights needs one weight per node");
+    if (static_cast<int64_t>(o.weights.size()) != o.nodes)
+      throw std::invalid_argument("--weights needs one weight per node");
   }
   if (a.has("node-ports")) {
     for (const auto& p : split_commas(a.get("node-ports"))) {
@@ -98,11 +110,13 @@ void parse_links(const arg_list& a, shop_options& o) {
       }
       o.node_ports.push_back(static_cast<uint16_t>(v));
     }
-    if (static_cast<int64_t>(o.node_ports.size()) != o.nodes) throw std::invalid_argument("--node-ports needs one port per node");
+    if (static_cast<int64_t>(o.node_ports.size()) != o.nodes)
+      throw std::invalid_argument("--node-ports needs one port per node");
   }
   if (a.has("node-via")) {
     for (const auto& v : split_commas(a.get("node-via"))) o.node_via.push_back(parse_address(v, "node-via"));
-    if (static_cast<int64_t>(o.node_via.size()) != o.nodes) throw std::invalid_argument("--node-via needs one address per node");
+    if (static_cast<int64_t>(o.node_via.size()) != o.nodes)
+      throw std::invalid_argument("--node-via needs one address per node");
   }
   if (a.has("payment-via")) o.payment_via = parse_address(a.get("payment-via"), "payment-via");
   o.payment_port = a.get_int("payment-port", 0, 0, 65535);
@@ -112,11 +126,14 @@ void parse_links(const arg_list& a, shop_options& o) {
 // HAProxy's limits and timeouts (--server-maxconn, --queue-timeout-ms, --edge-*), maxconn from RLIMIT_NOFILE.
 void parse_edge(const arg_list& a, haproxy_config& e) {
   e.server_maxconn = static_cast<int>(a.get_int("server-maxconn", e.server_maxconn, 1, 100'000));
-  e.queue_timeout = std::chrono::milliseconds{a.get_int("queue-timeout-ms", e.queue_timeout.count(), 1, 600'000)};
-  e.per_source_connections = static_cast<int>(a.get_int("edge-conn-limit", e.per_source_connections, 0, 10'000'000));
-  e.per_source_connection_rate = static_cast<int>(a.get_int("edge-conn-rate", e.per_source_connection_rate, 0, 100'000'000));
-  e.http_request_timeout =
-      std::chrono::milliseconds{a.get_int("edge-request-timeout-ms", e.http_request_timeout.count(), 100, 600'000)};
+  e.queue_timeout =
+      std::chrono::milliseconds{a.get_int("queue-timeout-ms", e.queue_timeout.count(), 1, 600'000)};
+  e.per_source_connections =
+      static_cast<int>(a.get_int("edge-conn-limit", e.per_source_connections, 0, 10'000'000));
+  e.per_source_connection_rate =
+      static_cast<int>(a.get_int("edge-conn-rate", e.per_source_connection_rate, 0, 100'000'000));
+  e.http_request_timeout = std::chrono::milliseconds{
+      a.get_int("edge-request-timeout-ms", e.http_request_timeout.count(), 100, 600'000)};
   const auto sizing = size_maxconn(current_fd_limits().soft);
   e.global_maxconn = sizing.global;
   e.frontend_maxconn = sizing.frontend;
@@ -130,13 +147,15 @@ void parse_observe(const arg_list& a, shop_options& o) {
     if (a.has(flag) && !o.observe) throw std::invalid_argument(std::string{"--"} + flag + " needs --observe");
   }
   o.observability.rules = a.get("observe-rules", "drill");
-  if (!valid_rule_set(o.observability.rules)) throw std::invalid_argument("--observe-rules must be drill or production");
+  if (!valid_rule_set(o.observability.rules))
+    throw std::invalid_argument("--observe-rules must be drill or production");
   o.observability.prometheus_bin = a.get("prometheus", default_prometheus_bin);
   o.observability.alertmanager_bin = a.get("alertmanager", default_alertmanager_bin);
   if (a.has("observe-generator")) {
     const host_port generator = parse_host_port(a.get("observe-generator"), "--observe-generator");
     in6_addr any;
-    if (::inet_pton(AF_INET, generator.host.c_str(), &any) != 1 && ::inet_pton(AF_INET6, generator.host.c_str(), &any) != 1)
+    if (::inet_pton(AF_INET, generator.host.c_str(), &any) != 1 &&
+        ::inet_pton(AF_INET6, generator.host.c_str(), &any) != 1)
       throw std::invalid_argument("--observe-generator '" + a.get("observe-generator") +
                                   "' needs an IP address, not a host name (nothing here resolves names)");
     o.observability.generator_address = to_string(generator);
@@ -184,11 +203,14 @@ shop_options parse_shop_options(const arg_list& a) {
   o.scale = a.get_int("scale", 1, 1, 1000);
   o.port = a.get_int("port", 8080, 0, 65535);
   o.lb = a.get("lb", "roundrobin");
-  if (!valid_balance(o.lb)) throw std::invalid_argument("--lb must be roundrobin, leastconn, source, uri, random or first");
+  if (!valid_balance(o.lb))
+    throw std::invalid_argument("--lb must be roundrobin, leastconn, source, uri, random or first");
   o.kdf_text = a.get("kdf", "interactive");
-  if (!parse_kdf_cost(o.kdf_text)) throw std::invalid_argument("--kdf must be interactive, moderate or minimal");
+  if (!parse_kdf_cost(o.kdf_text))
+    throw std::invalid_argument("--kdf must be interactive, moderate or minimal");
   if (a.has("inject-bug") && a.get("inject-bug") != "double-capture") {
-    throw std::invalid_argument("--inject-bug: unknown bug '" + a.get("inject-bug") + "' (known: double-capture)");
+    throw std::invalid_argument("--inject-bug: unknown bug '" + a.get("inject-bug") +
+                                "' (known: double-capture)");
   }
   o.haproxy_bin = a.get("haproxy", "/usr/sbin/haproxy");
   parse_data_tier(a, o);

@@ -38,8 +38,9 @@ int supervisor::reap() {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) break;
-    // A Patroni member, its postmaster (re-parented to us, the subreaper) or etcd.
-    if (auto* cluster = data_.cluster(); cluster != nullptr && cluster->owns(pid)) {
+    // A Patroni member, its postmaster (re-parented to us, the subreaper) or etcd; --shards: any shard's.
+    for (auto* cluster : data_.clusters()) {
+      if (!cluster->owns(pid)) continue;
       if (!stopping_) {
         std::fprintf(stderr, "stampede shop: database process %d %s\n", pid, describe_status(status).c_str());
       }
@@ -96,7 +97,8 @@ void supervisor::watch_database() {
 bool supervisor::watch_haproxy() {
   if (!find("haproxy")->alive && !haproxy_due_) {
     const auto delay = std::chrono::milliseconds{100 << std::min(haproxy_failures_, 5)};
-    std::fprintf(stderr, "stampede shop: restarting haproxy in %lld ms\n", static_cast<long long>(delay.count()));
+    std::fprintf(stderr, "stampede shop: restarting haproxy in %lld ms\n",
+                 static_cast<long long>(delay.count()));
     haproxy_due_ = steady::now() + delay;
   }
   if (!haproxy_due_ || steady::now() < *haproxy_due_) return true;
@@ -147,7 +149,8 @@ std::optional<int> read_command_line(std::span<char* const> args, std::optional<
       return cli::exit_ok;
     }
     if (!parsed->positional().empty() && parsed->positional()[0] == "seed") return seed_command(*parsed);
-    if (!parsed->positional().empty()) throw std::invalid_argument("unknown argument " + parsed->positional()[0]);
+    if (!parsed->positional().empty())
+      throw std::invalid_argument("unknown argument " + parsed->positional()[0]);
     options = parse_shop_options(*parsed);
   } catch (const std::invalid_argument& e) {  // cli::usage_error, and the options' checks
     return cli::usage_failure(shop_spec(), e.what());

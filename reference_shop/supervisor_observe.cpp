@@ -53,9 +53,14 @@ void supervisor::start_observability() {
     targets.push_back({"payment", "127.0.0.1:" + std::to_string(emulator->port), {}});
   // --ha patroni: each member's REST API serves /metrics (role, WAL positions, cluster lock), directly
   // rather than through its --member-links proxy.
-  if (const auto* cluster = data_.cluster()) {
-    for (const auto& m : cluster->members())
-      targets.push_back({"patroni", "127.0.0.1:" + std::to_string(m.rest_port), {{"member", m.name}}});
+  // --shards: every shard's members, labelled with their shard too.
+  const auto clusters = data_.clusters();
+  for (size_t s = 0; s < clusters.size(); ++s) {
+    for (const auto& m : clusters[s]->members()) {
+      std::vector<std::pair<std::string, std::string>> labels{{"member", m.name}};
+      if (clusters.size() > 1) labels.emplace_back("shard", std::to_string(s));
+      targets.push_back({"patroni", "127.0.0.1:" + std::to_string(m.rest_port), std::move(labels)});
+    }
   }
   auto running = [this](std::string name) {  // names are unique among these children
     return [this, name] {

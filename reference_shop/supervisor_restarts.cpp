@@ -94,13 +94,15 @@ pid_t supervisor::restart_now(const std::string& name) {
     redis->alive = true;
     return redis->pid;
   }
-  if (auto* cluster = data_.cluster(); cluster != nullptr && name.starts_with("pg")) {
-    cluster->restart_member(name);
+  // A Patroni member: pgN, or shardS-pgN with --shards (its cluster's fault prefix).
+  if (const auto [cluster, member] = data_.cluster_of(name); cluster != nullptr) {
+    cluster->restart_member(member);
     for (const auto& m : cluster->members()) {
-      if (m.name == name) return m.patroni_pid;
+      if (m.name == member) return m.patroni_pid;
     }
   }
-  throw std::invalid_argument("no process '" + name + "' to restart (redis, pg1, pg2, ...)");
+  throw std::invalid_argument("no process '" + name +
+                              "' to restart (redis, pg1, pg2, ... or shard1-pg1, ...)");
 }
 
 }  // namespace stampede::shop::supervision

@@ -66,9 +66,11 @@ child& supervisor::start_with_pipe(child c, std::vector<std::string> argv) {
 std::vector<std::string> supervisor::node_argv(int64_t index, uint16_t port) const {
   std::vector<std::string> argv{"stampede", "shop-node"};
   for (auto& a : data_.node_args()) argv.push_back(std::move(a));
-  const std::vector<std::string> rest{"--name",    "node" + std::to_string(index), "--port",
-                                      std::to_string(port), "--threads", std::to_string(o_.threads),
-                                      "--kdf",     o_.kdf_text, "--payment", payment_address_};
+  const std::vector<std::string> rest{"--name",    "node" + std::to_string(index),
+                                      "--port",    std::to_string(port),
+                                      "--threads", std::to_string(o_.threads),
+                                      "--kdf",     o_.kdf_text,
+                                      "--payment", payment_address_};
   argv.insert(argv.end(), rest.begin(), rest.end());
   for (auto& a : cache_.node_args()) argv.push_back(std::move(a));
   route_node_links(argv, o_.data_links, index);  // --db-via, --redis-via: through its fault proxies
@@ -98,7 +100,8 @@ void supervisor::start() {
 // migration and seed here, before any node starts, so nodes never race to seed.
 void supervisor::start_data_tier() {
   if (o_.ha == "patroni") {
-    // Patroni starts each postmaster detached: as a subreaper we get (and reap) the ones a killed Patroni leaves.
+    // Patroni starts each postmaster detached: as a subreaper we get (and reap) the ones a killed Patroni
+    // leaves.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   }
   data_.start();
@@ -126,7 +129,8 @@ void supervisor::start_cache_tier() {
 }
 
 void supervisor::start_payment_emulator() {
-  std::vector<std::string> emulator_argv{"stampede", "payment-emulator", "--port", std::to_string(o_.payment_port)};
+  std::vector<std::string> emulator_argv{"stampede", "payment-emulator", "--port",
+                                         std::to_string(o_.payment_port)};
   for (auto [flag, target] : {std::pair{"payment-latency-median-ms", "--latency-median-ms"},
                               std::pair{"payment-latency-p99-ms", "--latency-p99-ms"},
                               std::pair{"payment-failure-rate", "--failure-rate"},
@@ -137,7 +141,8 @@ void supervisor::start_payment_emulator() {
       emulator_argv.push_back(args_.get(flag));
     }
   }
-  const uint16_t emulator_port = start_with_pipe(child{"payment_emulator", "payment-emulator"}, emulator_argv).port;
+  const uint16_t emulator_port =
+      start_with_pipe(child{"payment_emulator", "payment-emulator"}, emulator_argv).port;
   payment_address_ = o_.payment_via ? o_.payment_via->first + ":" + std::to_string(o_.payment_via->second)
                                     : "127.0.0.1:" + std::to_string(emulator_port);
 }
@@ -151,7 +156,8 @@ void supervisor::start_nodes() {
 
 void supervisor::check_haproxy_binary() const {
   if (::access(o_.haproxy_bin.c_str(), X_OK) != 0) {
-    throw std::runtime_error(o_.haproxy_bin + " not found: install Debian's haproxy package (or pass --haproxy PATH)");
+    throw std::runtime_error(o_.haproxy_bin +
+                             " not found: install Debian's haproxy package (or pass --haproxy PATH)");
   }
 }
 
@@ -195,7 +201,8 @@ void supervisor::announce() {
   std::fprintf(stderr, "stampede shop: %lld nodes behind haproxy (%s, maxconn %d), topology in %s\n",
                static_cast<long long>(o_.nodes), o_.lb.c_str(), hc_.global_maxconn, o_.topology_path.c_str());
   if (args_.has("inject-bug")) {
-    std::fprintf(stderr, "stampede shop: BROKEN ON PURPOSE (--inject-bug %s)\n", args_.get("inject-bug").c_str());
+    std::fprintf(stderr, "stampede shop: BROKEN ON PURPOSE (--inject-bug %s)\n",
+                 args_.get("inject-bug").c_str());
   }
 }
 
@@ -220,20 +227,36 @@ void supervisor::start_db_haproxy() {
   children_.push_back(c);
   // HAProxy counts a server as up until its checks say otherwise: ready once exactly one member passed the
   // /primary check and the others failed it, so that no first session lands on a replica.
-  const uint16_t runtime = data_.db_haproxy_config().runtime_port;
-  auto checked = [&] {
-    const auto states = haproxy_server_states(runtime, "postgres_primary", std::chrono::seconds{1});
-    if (!states || states->size() != data_.cluster()->members().size()) return false;
+  const auto config = data_.db_haproxy_config();
+  // --shards: every shard's primary frontend (postgres_primary_shardS) alike.
+  std::vector<std::pair<std::string, uint16_t>> frontends{{"postgres_primary", c.port}};
+  for (size_t s = 0; s < config.other_shards.size(); ++s) {
+    frontends.emplace_back("postgres_primary_shard" + std::to_string(s + 1), config.other_shards[s].port);
+  }
+  const auto clusters = data_.clusters();
+  auto checked = [&](size_t i) {
+    const auto states =
+        haproxy_server_states(config.runtime_port, frontends[i].first, std::chrono::seconds{1});
+    if (!states || states->size() != clusters[i]->members().size()) return false;
     int up = 0, down = 0;
     for (const auto& [name, state] : *states) (state == 2 ? up : state == 0 ? down : up) += 1;
     return up == 1 && up + down == static_cast<int>(states->size());
   };
-  const std::string ping = "host=127.0.0.1 port=" + std::to_string(c.port) + " dbname=shop connect_timeout=2";
+  auto ready = [&] {
+    for (size_t i = 0; i < frontends.size(); ++i) {
+      const std::string ping =
+          "host=127.0.0.1 port=" + std::to_string(frontends[i].second) + " dbname=shop connect_timeout=2";
+      if (!checked(i) || PQping(ping.c_str()) != PQPING_OK) return false;
+    }
+    return true;
+  };
   const auto deadline = steady::now() + std::chrono::seconds{15};
-  while (!checked() || PQping(ping.c_str()) != PQPING_OK) {
+  while (!ready()) {
     reap();
-    if (!find("haproxy_db")->alive) throw std::runtime_error("the database haproxy exited at start (port in use?)");
-    if (steady::now() > deadline) throw std::runtime_error("the database haproxy found no primary within 15 s");
+    if (!find("haproxy_db")->alive)
+      throw std::runtime_error("the database haproxy exited at start (port in use?)");
+    if (steady::now() > deadline)
+      throw std::runtime_error("the database haproxy found no primary within 15 s");
     std::this_thread::sleep_for(std::chrono::milliseconds{100});  // polling HAProxy's first checks
   }
 }

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
-
 #include <fstream>
 #include <stdexcept>
 
@@ -21,34 +20,46 @@ void supervisor::write_topology() {
       // A respawned node is named by its new pid once it is ready (drills take that as "back").
       const auto respawning = respawning_.find(c.name);
       const pid_t pid = respawning == respawning_.end() ? c.pid : respawning->second.previous_pid;
-      node_list.push_back(json::object{{"name", c.name}, {"pid", pid}, {"port", c.port},
+      node_list.push_back(json::object{{"name", c.name},
+                                       {"pid", pid},
+                                       {"port", c.port},
                                        {"url", "http://127.0.0.1:" + std::to_string(c.port)}});
     } else if (c.role == "haproxy") {
-      haproxy = json::object{{"pid", c.pid},
-                             {"url", entry_},
-                             {"config", config_path_},
-                             {"metrics_url", "http://127.0.0.1:" + std::to_string(hc_.stats_port) + "/metrics"},
-                             {"stats_url", "http://127.0.0.1:" + std::to_string(hc_.stats_port) + "/stats"},
-                             {"runtime_api", "127.0.0.1:" + std::to_string(hc_.runtime_port)}};
+      haproxy =
+          json::object{{"pid", c.pid},
+                       {"url", entry_},
+                       {"config", config_path_},
+                       {"metrics_url", "http://127.0.0.1:" + std::to_string(hc_.stats_port) + "/metrics"},
+                       {"stats_url", "http://127.0.0.1:" + std::to_string(hc_.stats_port) + "/stats"},
+                       {"runtime_api", "127.0.0.1:" + std::to_string(hc_.runtime_port)}};
     } else if (c.role == "haproxy_db") {
-      db_haproxy = json::object{{"pid", c.pid},
-                                {"primary", "127.0.0.1:" + std::to_string(c.port)},
-                                {"replicas", "127.0.0.1:" + std::to_string(data_.db_haproxy_config().replica_port)},
-                                {"config", db_haproxy_config_path()},
-                                {"runtime_api", "127.0.0.1:" + std::to_string(data_.db_haproxy_config().runtime_port)}};
+      db_haproxy = json::object{
+          {"pid", c.pid},
+          {"primary", "127.0.0.1:" + std::to_string(c.port)},
+          {"replicas", "127.0.0.1:" + std::to_string(data_.db_haproxy_config().replica_port)},
+          {"config", db_haproxy_config_path()},
+          {"runtime_api", "127.0.0.1:" + std::to_string(data_.db_haproxy_config().runtime_port)}};
     } else if (c.role == "payment_emulator") {
       emulator = json::object{{"pid", c.pid}, {"url", "http://127.0.0.1:" + std::to_string(c.port)}};
     }
   }
   json::object topology{
-      {"entry_url", entry_},     {"admin_token", admin_token_}, {"supervisor_pid", ::getpid()},
-      {"data_dir", o_.data},     {"database", data_.topology()},  {"lb", o_.lb},
-      {"threads", o_.threads},   {"nodes", std::move(node_list)}, {"haproxy", std::move(haproxy)},
-      {"payment_emulator", std::move(emulator)},
+      {"entry_url", entry_},           {"admin_token", admin_token_},
+      {"supervisor_pid", ::getpid()},  {"data_dir", o_.data},
+      {"database", data_.topology()},  {"lb", o_.lb},
+      {"threads", o_.threads},         {"nodes", std::move(node_list)},
+      {"haproxy", std::move(haproxy)}, {"payment_emulator", std::move(emulator)},
   };
   if (!db_haproxy.empty()) topology["database_haproxy"] = std::move(db_haproxy);
-  // Chaos targets by name for drills (`pg1`, `primary`, `etcd`): loadgen/topology.h reads them as nodes.
-  if (const auto* cluster = data_.cluster()) topology["database_nodes"] = cluster->fault_nodes(restart_dir());
+  // Chaos targets by name for drills (`pg1`, `primary`, `etcd`; --shards: `shard1-primary`, `shard0-pg2`...):
+  // loadgen/topology.h reads them as nodes.
+  if (data_.cluster() != nullptr) {
+    json::array nodes;
+    for (const auto* cluster : data_.clusters()) {
+      for (auto& n : cluster->fault_nodes(restart_dir())) nodes.push_back(std::move(n));
+    }
+    topology["database_nodes"] = std::move(nodes);
+  }
   topology["cache"] = cache_.redis() ? "redis" : "local";
   if (const child* redis = find("cache")) {
     json::object entry = cache_.topology(redis->pid);

@@ -26,7 +26,8 @@
 -- limit makes that safe) until the shop answers. Hypothesis: the sale sells out exactly (sold = stock, never
 -- more, nobody twice) once the new primary serves.
 -- Target: `primary` is resolved when the fault fires (the member whose Patroni REST API answers as
--- leader); `-e TARGET=pg2` kills a member by its topology name instead.
+-- leader); `-e TARGET=pg2` kills a member by its topology name instead. On a sharded shop (`--shop-arg
+-- --shards --shop-arg 2`: each shard a Patroni cluster) name the shard: `-e TARGET=shard1-primary`.
 -- Knobs: DURATION (40s), FAULT_AT (8s), FAULT_FOR (10s, the recovery figures' fault window), BUYERS (4 customers ordering in a loop), ORDER_PAUSE (0.5 s
 -- between a customer's orders), BROWSERS (6), RTO_MAX (30), FLASH_BUYERS (30), FLASH_STOCK (20; 0: no sale), FLASH_SPREAD (4s),
 -- HOLD_BACK (unset; the broken mode), HOLD_TARGET (replication:pg1). Short form for CI (primary + 1 replica):

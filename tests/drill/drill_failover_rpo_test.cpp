@@ -247,6 +247,36 @@ TEST(failover_rpo, no_failover_and_no_patroni_are_said) {
             std::string::npos);
 }
 
+// --shards with --ha patroni: the shard whose leader changed is the one measured, named with its shard; the
+// kill of `shard1-primary` gets the figures.
+TEST(failover_rpo, a_sharded_shop_measures_the_shard_that_failed_over) {
+  auto [start0, now0] = topologies("/nonexistent/a", "/nonexistent/b", 0);
+  auto [start1, now1] = topologies("/nonexistent/c", "/nonexistent/d", 0);
+  auto sharded = [](const json::value& shard0, const json::value& shard1) {
+    json::object s0 = shard0.at("database").as_object(), s1 = shard1.at("database").as_object();
+    s0["shard"] = 0;
+    s1["shard"] = 1;
+    return json::value{
+        {"database", json::object{{"members", s0.at("members")}, {"shards", json::array{s0, s1}}}}};
+  };
+  const auto r =
+      measure_failover_rpo(sharded(start0, start1), sharded(start0, now1), pg_bin.string(), "/tmp");
+  EXPECT_EQ(r.at("shard"), 1) << json::serialize(r);
+  EXPECT_EQ(r.at("old_primary"), "shard1-pg1") << json::serialize(r);
+  EXPECT_EQ(r.at("new_primary"), "shard1-pg2") << json::serialize(r);
+  EXPECT_FALSE(r.at("measured").as_bool());  // no WAL at these paths
+  const auto none =
+      measure_failover_rpo(sharded(start0, start1), sharded(start0, start1), pg_bin.string(), "/tmp");
+  EXPECT_EQ(none.at("reason"), "no failover in any shard") << json::serialize(none);
+
+  json::value results = json::parse(R"({
+    "chaos": [{"fault": "kill", "target": "shard1-primary"}, {"fault": "kill", "target": "shard0-primary"}],
+    "drill": {"failover": {"measured": false, "shard": 1, "old_primary": "shard1-pg1", "reason": "x"}}})");
+  apply_failover_rpo(results);
+  EXPECT_TRUE(results.at("chaos").at(0).as_object().contains("rpo"));
+  EXPECT_FALSE(results.at("chaos").at(1).as_object().contains("rpo"));
+}
+
 TEST(failover_rpo, apply_fills_the_invariant_that_asks_and_the_kill_fault) {
   json::value results = json::parse(R"({
     "chaos": [{"fault": "kill", "target": "primary"}, {"fault": "timeout", "target": "replication:pg1"}],
@@ -265,9 +295,10 @@ TEST(failover_rpo, apply_fills_the_invariant_that_asks_and_the_kill_fault) {
       "(its end of WAL 0/3000A00)");
   EXPECT_EQ(results.at("chaos").at(0).at("rpo").at("rpo_wal_bytes"), 2232);
   results.at("drill").at("failover").as_object()["records_after_switch"] = 31;
-  EXPECT_EQ(failover_rpo_line(results),
-            "failover pg1 -> pg2: RPO 2232 bytes of WAL past the switch point 0/3000148 (old end 0/3000A00, 31 "
-            "records)");
+  EXPECT_EQ(
+      failover_rpo_line(results),
+      "failover pg1 -> pg2: RPO 2232 bytes of WAL past the switch point 0/3000148 (old end 0/3000A00, 31 "
+      "records)");
   EXPECT_FALSE(results.at("chaos").at(1).as_object().contains("rpo"));
 
   json::value unmeasured = json::parse(R"({"verify": {"invariants": [

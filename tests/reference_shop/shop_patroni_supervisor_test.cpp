@@ -3,14 +3,12 @@
 // the primary's Patroni and postmaster, writes back through the new primary, no acknowledged order lost,
 // the topology following the failover, and nothing left behind on SIGTERM. Missing binaries are one line.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <boost/json.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -34,9 +32,10 @@ class patroni_shop_test : public shop_process_test {
  protected:
   // Formation (initdb, a base backup, streaming, the sync standby) takes ~20 s here, more under load.
   void start_cluster(std::vector<std::string> extra) {
-    std::vector<std::string> args{"shop",  "--port", "0", "--kdf", "minimal", "--data", dir_.path().string(),
-                                  "--db",  "postgres", "--ha", "patroni", "--replicas", "1", "--nodes", "2",
-                                  "--threads", "1", "--db-pool", "4"};
+    std::vector<std::string> args{
+        "shop", "--port",    "0",    "--kdf",     "minimal",    "--data", dir_.path().string(),
+        "--db", "postgres",  "--ha", "patroni",   "--replicas", "1",      "--nodes",
+        "2",    "--threads", "1",    "--db-pool", "4"};
     args.insert(args.end(), extra.begin(), extra.end());
     const auto begin = steady::now();
     supervisor_ = spawn(args, log_file());
@@ -65,7 +64,8 @@ class patroni_shop_test : public shop_process_test {
     std::vector<pid_t> pids;
     if (!topology_.empty() && topology_.contains("database_haproxy")) pids = all_pids();
     shop_process_test::TearDown();
-    if (!eventually([&] { return std::ranges::all_of(pids, [](pid_t p) { return p <= 0 || gone(p); }); }, 30s)) {
+    if (!eventually([&] { return std::ranges::all_of(pids, [](pid_t p) { return p <= 0 || gone(p); }); },
+                    30s)) {
       ADD_FAILURE() << "database processes outlived the supervisor";
       for (pid_t p : pids) {
         if (p > 0 && !gone(p)) ::kill(p, SIGKILL);
@@ -136,12 +136,22 @@ TEST_F(patroni_shop_test, fails_over_through_haproxy_without_losing_acknowledged
       if (id == 0) std::this_thread::sleep_for(200ms);  // a failed write is retried at 5/s, not in a spin
     }
   }};
-  ASSERT_TRUE(eventually([&] { std::lock_guard lock{mu}; return acknowledged.size() >= 5; }, 30s));
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::lock_guard lock{mu};
+        return acknowledged.size() >= 5;
+      },
+      30s));
   const auto kill_time = steady::now();
   ASSERT_EQ(::kill(static_cast<pid_t>(member("pg1").at("patroni_pid").as_int64()), SIGKILL), 0);
   ASSERT_EQ(::kill(static_cast<pid_t>(member("pg1").at("postmaster_pid").as_int64()), SIGKILL), 0);
   killed_at = kill_time.time_since_epoch().count();
-  const bool back = eventually([&] { std::lock_guard lock{mu}; return recovered.has_value(); }, 45s);
+  const bool back = eventually(
+      [&] {
+        std::lock_guard lock{mu};
+        return recovered.has_value();
+      },
+      45s);
   stop_writing = true;
   writer.join();
   ASSERT_TRUE(back) << "writes did not succeed again within 45 s of the kill; log:\n" << log();
@@ -181,7 +191,8 @@ TEST_F(patroni_shop_test, fails_over_through_haproxy_without_losing_acknowledged
   ASSERT_TRUE(status.has_value()) << "supervisor did not exit";
   reaped_ = true;
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << log();
-  std::printf("[ measure ] stopped in %.1f s\n", std::chrono::duration<double>(steady::now() - stop_begin).count());
+  std::printf("[ measure ] stopped in %.1f s\n",
+              std::chrono::duration<double>(steady::now() - stop_begin).count());
   for (pid_t p : old_pids) EXPECT_TRUE(p <= 0 || gone(p)) << "left behind: pid " << p;
 }
 
@@ -229,7 +240,8 @@ TEST(patroni_haproxy_config, routes_to_the_member_that_answers_primary) {
   const std::string text = render_haproxy_db_config(c);
   EXPECT_NE(text.find("mode tcp"), std::string::npos) << text;
   EXPECT_NE(text.find("stats socket ipv4@127.0.0.1:7002 level operator"), std::string::npos) << text;
-  const size_t primary = text.find("listen postgres_primary"), replicas = text.find("listen postgres_replicas");
+  const size_t primary = text.find("listen postgres_primary"),
+               replicas = text.find("listen postgres_replicas");
   ASSERT_NE(primary, std::string::npos) << text;
   ASSERT_NE(replicas, std::string::npos) << text;
   const std::string p = text.substr(primary, replicas - primary), r = text.substr(replicas);
@@ -247,9 +259,30 @@ TEST(patroni_haproxy_config, routes_to_the_member_that_answers_primary) {
   EXPECT_EQ(bare.find("stats socket"), std::string::npos) << bare;
 }
 
+// --shards with --ha patroni: one more primary frontend per shard, over that shard's members only.
+TEST(patroni_haproxy_config, gives_each_shard_its_own_primary_frontend) {
+  haproxy_db_config c;
+  c.primary_port = 7000;
+  c.members = {{"pg1", 5001, 8001, {}, {}}, {"pg2", 5002, 8002, {}, {}}};
+  c.other_shards = {{7010, {{"pg1", 5011, 8011, {}, {}}, {"pg2", 5012, 8012, {}, {}}}}};
+  const std::string text = render_haproxy_db_config(c);
+  const size_t shard0 = text.find("listen postgres_primary\n"),
+               shard1 = text.find("listen postgres_primary_shard1");
+  ASSERT_NE(shard0, std::string::npos) << text;
+  ASSERT_NE(shard1, std::string::npos) << text;
+  const std::string first = text.substr(shard0, shard1 - shard0), second = text.substr(shard1);
+  EXPECT_NE(first.find("server pg1 127.0.0.1:5001 check port 8001"), std::string::npos) << first;
+  EXPECT_EQ(first.find("5011"), std::string::npos) << first;
+  EXPECT_NE(second.find("bind 127.0.0.1:7010"), std::string::npos) << second;
+  EXPECT_NE(second.find("option httpchk GET /primary"), std::string::npos) << second;
+  EXPECT_NE(second.find("server pg2 127.0.0.1:5012 check port 8012"), std::string::npos) << second;
+  EXPECT_EQ(second.find("5001"), std::string::npos) << second;
+}
+
 // A missing binary is one line naming the Debian package, before anything starts.
 TEST(patroni_cluster_test, missing_binaries_name_the_package) {
-  const auto dir = std::filesystem::temp_directory_path() / ("stampede-patroni-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("stampede-patroni-" + std::to_string(::getpid()));
   for (auto [field, package] : {std::pair{0, "etcd-server"}, std::pair{1, "patroni"}}) {
     patroni_cluster_options o;
     o.dir = dir;

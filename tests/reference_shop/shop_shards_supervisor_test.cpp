@@ -182,10 +182,14 @@ TEST_F(sharded_shop_test, a_coordinator_killed_after_the_decision_is_committed_e
 
 TEST_F(sharded_shop_test, unsupported_combinations_are_one_line_naming_the_flags) {
   for (const auto& [args, line] :
-       {std::pair{
-            std::vector<std::string>{"--db", "postgres", "--ha", "patroni", "--shards", "2"},
-            "stampede shop: --shards with --ha patroni is not supported yet: each shard is one PostgreSQL "
-            "server\n"},
+       {std::pair{std::vector<std::string>{"--db", "postgres", "--ha", "patroni", "--shards", "2",
+                                           "--etcd-port", "2379"},
+                  "stampede shop: --shards with --ha patroni does not support --dcs-via, --postgres-via, "
+                  "--rest-via, "
+                  "--etcd-port or --rest-ports yet\n"},
+        std::pair{std::vector<std::string>{"--db", "postgres", "--ha", "patroni", "--shards", "2",
+                                           "--replica-reads", "on"},
+                  "stampede shop: --shards with --ha patroni does not support --replica-reads yet\n"},
         std::pair{std::vector<std::string>{"--shards", "2"}, "stampede shop: --shards needs --db postgres\n"},
         std::pair{std::vector<std::string>{"--db", "postgres", "--shards", "2", "--txn", "3pc"},
                   "stampede shop: --txn must be 2pc, saga, 2pc-no-decision-log or saga-no-compensation, not "

@@ -364,9 +364,11 @@ int sharded_store::recover_sagas(int64_t now) {
     }
     for (auto& job : jobs) {
       try {
-        // Forward steps failed too often (a shard down for long): the saga is compensated instead.
-        if (job.stage == "place" && job.attempts > options_.saga_max_attempts &&
-            !switch_stage(job, "compensate", now)) {
+        // Forward steps failed too often (a shard down for long): the saga is compensated instead. The
+        // broken mode gives up every saga it did not finish itself (and then skips the releases).
+        const bool give_up = job.attempts > options_.saga_max_attempts ||
+                             options_.coordinator.mode == two_phase::protocol::saga_no_compensation;
+        if (job.stage == "place" && give_up && !switch_stage(job, "compensate", now)) {
           continue;
         }
         const auto r = drive_saga(job, now, nullptr);

@@ -131,4 +131,19 @@ TEST(drill_coordinator_crash, the_broken_mode_without_a_decision_log_is_caught_w
   }
 }
 
+// The saga's broken counterpart: recovery gives a dead coordinator's saga up without releasing its placed
+// part, which then holds stock for an order that exists nowhere; the atomicity invariant names those parts.
+TEST(drill_coordinator_crash, the_broken_saga_without_compensation_is_caught_with_its_orphan_parts) {
+  temp_dir dir{"stampede-drill-test"};
+  auto r = drill(dir, {"--shop-arg", "--txn", "--shop-arg", "saga-no-compensation"});
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  EXPECT_EQ(r.code, 98) << r.log;
+  const auto* a = invariant(r, atomicity);
+  ASSERT_NE(a, nullptr);
+  EXPECT_FALSE(a->at("ok").as_bool());
+  EXPECT_GT(a->at("evidence").at("orphan_parts_count").as_int64(), 0) << json::serialize(*a);
+  EXPECT_NE(std::string{a->at("detail").as_string()}.find("parts without their order (partial orders)"),
+            std::string::npos);
+}
+
 }  // namespace

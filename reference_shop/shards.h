@@ -2,7 +2,9 @@
 // "Sharding"): the same store interface, with the data partitioned and cross-shard writes made atomic by
 // two-phase commit (two_phase.h; shards_orders.cpp) or by sagas with compensations (shards_saga.cpp), as
 // --txn says; a cart on one shard takes the one-phase path either way. The recovery worker (a thread of
-// this object, on every node) resolves in-doubt prepared transactions and compensates abandoned sagas.
+// this object, on every node) resolves in-doubt prepared transactions, drives the sagas whose outbox
+// message is due (retries, or a dead coordinator's lease expired) and collects old decisions and saga
+// tombstones.
 //
 // Partitioning (stable for a given K; changing K needs a reseed):
 //  - SKUs: product P's stock, and every order's part for P (order_parts, order_part_lines), live on shard
@@ -48,6 +50,18 @@ struct sharded_store_options {
   // transactions older than `lease` are resolved.
   std::chrono::milliseconds recovery_interval{1000};
   std::chrono::milliseconds lease{10'000};
+  // A saga's forward steps are tried this many times (its outbox message's attempts) before it is
+  // compensated instead; compensations are retried until they succeed.
+  int saga_max_attempts = 5;
+  // Garbage collection (every `gc_interval` on the worker; collect_garbage() by hand): decision records
+  // and saga tombstones older than `retention` whose transaction has nothing left unresolved.
+  std::chrono::milliseconds retention{std::chrono::minutes{10}};
+  std::chrono::milliseconds gc_interval{std::chrono::seconds{30}};
+};
+
+struct garbage_report {
+  int64_t decisions = 0;   // txn_decisions rows deleted
+  int64_t tombstones = 0;  // released parts of compensated sagas deleted (their order has no header)
 };
 
 class sharded_store final : public store {
@@ -60,9 +74,15 @@ class sharded_store final : public store {
   postgres_store& shard(int index) { return *shards_.at(static_cast<size_t>(index)); }
   // One recovery pass now (what the worker does).
   two_phase::recovery_report recover_in_doubt();
-  // --txn saga: compensates every saga whose coordinator's lease expired (what the worker does); the
-  // number compensated.
+  // --txn saga: drives every saga whose outbox message is due (a retry's time came, or its holder's lease
+  // expired) to its end: placed (then the message is the order's payment message), compensated or
+  // released; what the worker does. The number that ended in this pass.
   int recover_sagas(int64_t now);
+  // Old rows nothing needs any more (what the worker does every gc_interval): decisions older than the
+  // retention (by their home shard's clock) whose transaction has no part prepared on any shard, and
+  // tombstones (released parts whose order has no header) updated before `now` - retention. Nothing is
+  // deleted while a shard cannot be read.
+  garbage_report collect_garbage(int64_t now);
 
   void migrate() override;
   int schema_version() override { return shards_[0]->schema_version(); }
@@ -144,17 +164,39 @@ class sharded_store final : public store {
     std::vector<order_line> lines;
     std::map<int, std::vector<order_line>> parts;  // shard -> its lines
   };
+  // A saga held by this call: its outbox message on the home shard is leased to `owner`.
+  struct saga_job {
+    int64_t order_id = 0, user_id = 0;
+    int home = 0;
+    std::string stage;  // the message's `saga`: place | compensate | release
+    std::string owner;
+    std::chrono::steady_clock::time_point lease_end;  // no forward step starts after it
+    std::map<int, std::vector<order_line>> parts;     // shard -> its lines
+    int64_t attempts = 1;
+  };
+  enum class saga_end { placed, compensated, released, retry_later, lease_lost };
+  struct saga_result {
+    saga_end end = saga_end::retry_later;
+    int64_t short_of = 0;  // a forward step found this product out of stock (then compensated)
+  };
   // False: the idempotency key was taken concurrently (run again: replay). Otherwise `result` is final.
   bool saga_checkout(const saga_order& o, checkout_result& result);
+  // Runs the saga's remaining steps while `job.owner` holds its message; `inline_checkout`: the request's
+  // own call (clears the cart, passes the test seam's point).
+  saga_result drive_saga(saga_job& job, int64_t now, const saga_order* inline_checkout);
+  // `job.stage` becomes `stage` if the message is still ours; false when it is not.
+  bool switch_stage(saga_job& job, const char* stage, int64_t now);
+  // Gives the message back for a later attempt (the outbox's backoff), best effort.
+  void retry_saga_later(const saga_job& job, int64_t now, std::string_view error);
   bool saga_fail_payment(const outbox_message& m, std::string_view owner, std::string_view reason,
-                         bool dead_letter, int64_t now, const std::vector<int>& part_shards);
+                         bool dead_letter, int64_t now);
   // Releases order `order_id`'s part on `shard` (stock back), or leaves a released tombstone when there is
   // none yet, so that a late step cannot place it afterwards. Idempotent.
   void release_part(int shard, int64_t order_id, int64_t user_id, int home, int64_t now);
-  // Every part released, then the header and the saga closed on the home shard (a checkout's header is
-  // removed: the order never existed for the customer).
-  void compensate(int home, int64_t order_id, int64_t user_id, const std::vector<int>& part_shards,
-                  bool checkout, int64_t now);
+  // The payment messages (saga IS NULL) of shard `s` due now, leased to `owner` (claim_outbox per shard).
+  std::vector<outbox_message> claim_payments(int s, std::string_view owner, int64_t now, int64_t lease_ms,
+                                             int64_t max);
+  int64_t collect_tombstones(int64_t cutoff);
   postgres_store& home(int64_t user_id) { return shard(home_of_user(user_id, shards())); }
   postgres_store& session_shard(std::string_view token) { return shard(shard_of_session(token, shards())); }
   // The shard of an order's header (order ids step by K on each home shard).

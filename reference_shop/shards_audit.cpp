@@ -34,9 +34,10 @@ struct shard_figures {
   json::array skus;
   json::object totals{{"skus", 0}, {"initial_stock", 0}, {"remaining", 0}, {"sold", 0}};
   std::map<int64_t, std::string> part_status;      // order -> placed | released
+  std::map<int64_t, int64_t> part_subtotal;        // order -> its part's money (the money checker's evidence)
   std::map<int64_t, json::array> expected_shards;  // header order -> the shards of its lines
   int64_t prepared = 0;
-  int64_t sagas_open = 0;  // --txn saga: running or compensating
+  int64_t sagas_open = 0;  // --txn saga: outbox messages in a saga stage
 };
 
 shard_figures read_figures(pg::connection& db, int shard, int k, std::string_view gid_prefix) {
@@ -63,8 +64,11 @@ shard_figures read_figures(pg::connection& db, int shard, int k, std::string_vie
   }
   f.totals =
       json::object{{"skus", r.rows()}, {"initial_stock", initial}, {"remaining", remaining}, {"sold", sold}};
-  auto parts = db.exec("SELECT order_id, status FROM order_parts ORDER BY order_id");
-  for (int i = 0; i < parts.rows(); ++i) f.part_status[parts.int64(i, 0)] = parts.text(i, 1);
+  auto parts = db.exec("SELECT order_id, status, subtotal FROM order_parts ORDER BY order_id");
+  for (int i = 0; i < parts.rows(); ++i) {
+    f.part_status[parts.int64(i, 0)] = parts.text(i, 1);
+    f.part_subtotal[parts.int64(i, 0)] = parts.int64(i, 2);
+  }
   auto spans = db.query(
       "SELECT ol.order_id, string_agg(DISTINCT (ol.product_id % $1)::text, ',') FROM order_lines ol JOIN "
       "orders o ON "
@@ -80,7 +84,8 @@ shard_figures read_figures(pg::connection& db, int shard, int k, std::string_vie
     }
     f.expected_shards[spans.int64(i, 0)] = std::move(shards);
   }
-  f.sagas_open = db.exec("SELECT COUNT(*) FROM sagas WHERE state IN ('running', 'compensating')").int64(0, 0);
+  // A saga's state is its order's outbox message: open while it is in a stage.
+  f.sagas_open = db.exec("SELECT COUNT(*) FROM outbox WHERE saga IS NOT NULL").int64(0, 0);
   db.exec("COMMIT");
   f.prepared = two_phase::prepared_count(db, gid_prefix);
   return f;
@@ -138,7 +143,9 @@ json::object sharded_store::audit() {
     for (int s = 0; s < k; ++s) {
       const auto& status = figures[static_cast<size_t>(s)].part_status;
       if (const auto it = status.find(id); it != status.end()) {
-        parts.push_back(json::object{{"shard", s}, {"status", it->second}});
+        parts.push_back(json::object{{"shard", s},
+                                     {"status", it->second},
+                                     {"subtotal", figures[static_cast<size_t>(s)].part_subtotal.at(id)}});
       }
     }
     o["parts"] = std::move(parts);

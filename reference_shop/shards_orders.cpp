@@ -67,14 +67,14 @@ checkout_result sharded_store::checkout(int64_t user_id, std::string_view idempo
     int64_t order_id = 0;
     sharding::with_session(shard(h).pool(), [&](pg::connection& db) {
       if (keyed) {
-        // A saga still running (or being compensated) is not an order yet: replaying it would acknowledge
-        // what recovery may still undo, so the retry waits (503) until the saga ends one way or the other.
+        // A saga still placing (or compensating) its order is not an order yet: replaying it would
+        // acknowledge what may still be undone, so the retry waits (503) until the saga has ended.
         auto r = db.query(
-            "SELECT o.id, o.request_hash, COALESCE(s.state, 'done') FROM orders o LEFT JOIN sagas s ON "
-            "s.order_id = "
-            "o.id WHERE o.user_id = $1 AND o.idempotency_key = $2",
+            "SELECT o.id, o.request_hash, COALESCE(x.saga, '') FROM orders o LEFT JOIN outbox x ON "
+            "x.order_id "
+            "= o.id WHERE o.user_id = $1 AND o.idempotency_key = $2",
             user_id, idempotency_key);
-        if (r.rows() > 0 && (r.text(0, 2) == "running" || r.text(0, 2) == "compensating")) {
+        if (r.rows() > 0 && (r.text(0, 2) == "place" || r.text(0, 2) == "compensate")) {
           throw store_unavailable(
               "checkout: the order with this Idempotency-Key is still being placed; retry");
         }
@@ -204,22 +204,17 @@ bool sharded_store::fail_payment(const outbox_message& m, std::string_view owner
   const int k = shards();
   const int h = static_cast<int>(m.order_id % k);
   std::set<int> touched{h};
-  std::vector<int> part_shards;  // the shards of the order's lines
   bool flash = false;
   sharding::with_session(shard(h).pool(), [&](pg::connection& db) {
     auto o = db.query("SELECT flash_sale_id IS NOT NULL FROM orders WHERE id = $1", m.order_id);
     flash = o.rows() > 0 && o.text(0, 0) == "t";
     auto r = db.query("SELECT product_id FROM order_lines WHERE order_id = $1", m.order_id);
     for (int i = 0; i < r.rows(); ++i) touched.insert(shard_of_product(r.int64(i, 0), k));
-    std::set<int> owners;
-    for (int i = 0; i < r.rows(); ++i) owners.insert(shard_of_product(r.int64(i, 0), k));
-    part_shards.assign(owners.begin(), owners.end());
   });
   // A flash order is whole on shard 0 with its sale: the single store's own transaction.
   if (flash) return shard(h).fail_payment(m, owner, reason, dead_letter, now);
-  if (two_phase::is_saga(options_.coordinator.mode)) {
-    return saga_fail_payment(m, owner, reason, dead_letter, now, part_shards);
-  }
+  if (two_phase::is_saga(options_.coordinator.mode))
+    return saga_fail_payment(m, owner, reason, dead_letter, now);
   bool settled = false;
   auto work = [&](int s, pg::connection& db) {
     if (s == h) {

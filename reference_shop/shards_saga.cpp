@@ -1,17 +1,25 @@
 // --txn saga (shards.h, docs/SHOP.md "Sharding"): a cross-shard checkout as a saga of local transactions,
-// one per shard, with compensations instead of PREPARE. The saga's log is a row of `sagas` on the home shard:
-//   1. home: the header (the idempotency key decides), its lines, the saga `running`, leased to this call;
+// one per shard, with compensations instead of PREPARE, driven by the order's message in the existing
+// outbox (its lease, attempts and backoff; the column `saga` says which stage the message is in):
+//   1. home: the header (the idempotency key decides), its lines, and the message with saga `place`,
+//      leased to this call (state in_flight);
 //   2. each SKU shard in ascending order: its part (conditional stock updates), one local transaction each;
-//   3. home: the saga `done` (only while still running and ours), the payment message, the cart cleared:
-//      only now is the order acknowledged (201) and visible to the payment pipeline.
-// A part that finds no stock, or any failure, compensates: every part released (stock back; a released
-// tombstone where none was placed yet, so a late step cannot place it), then the header removed and the saga
-// `compensated`. A coordinator that dies leaves the saga `running`: once its lease expires a recovery pass on
-// any node claims it (`compensating`, so the late coordinator's step 3 finds it gone) and compensates. A
-// payment failure is a saga too (`release`): the order failed and the message settled on the home shard,
-// then every part released. Every step is idempotent. What a saga gives up against 2PC: isolation (a
-// concurrent reader may see a header or a part of an order that is then compensated) and an acknowledged
-// answer only after every step; what it gains: no locks held across shards, nothing in doubt.
+//      a part already there is not placed again (placed: done before; released: compensated);
+//   3. home: the message becomes the order's payment message (saga NULL, pending, attempts 0) if still
+//      ours, the cart cleared: only now is the order acknowledged (201) and visible to the payments.
+// A part that finds no stock compensates (`compensate`): every part released (stock back; a released
+// tombstone where none was placed yet, so a late step cannot place it), then the header and the message
+// removed. A shard that does not answer gives the message back with the outbox's backoff (pending, next
+// attempt later): the recovery worker of any node claims it then, as it claims a dead coordinator's message
+// once its lease expired, and carries the saga on from its parts (forward: the steps are idempotent), or
+// compensates it once `saga_max_attempts` forward attempts failed. A payment failure is a saga too
+// (`release`): the order failed and the message marked on the home shard, every part released, then the
+// message settled (done or dead). The step cursor is the parts themselves (each shard's order_parts row),
+// so the outbox row is the whole saga state: no table of its own.
+// What a saga gives up against 2PC: isolation (a concurrent reader may see a header or a part of an order
+// that is then compensated) and an answer before every step is done; what it gains: no locks held across
+// shards, nothing in doubt.
+#include <algorithm>
 #include <random>
 #include <set>
 
@@ -36,39 +44,58 @@ void local_transaction(pg_pool& pool, F&& fn) {
   });
 }
 
-std::string join(const std::vector<int>& shards) {
-  std::string out;
-  for (const int s : shards) out += (out.empty() ? "" : ",") + std::to_string(s);
-  return out;
-}
-
-std::vector<int> split(const std::string& text) {
-  std::vector<int> out;
-  for (size_t start = 0; start < text.size();) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    out.push_back(std::stoi(text.substr(start, comma - start)));
-    start = comma + 1;
-  }
-  return out;
-}
-
 std::string new_owner() {
   thread_local std::mt19937_64 random{std::random_device{}()};
   return "saga-" + std::to_string(random() >> 1);
 }
 
+// The outbox's exponential backoff for a saga's next attempt.
+int64_t backoff_ms(int64_t attempts) {
+  return std::min<int64_t>(int64_t{100} << std::clamp<int64_t>(attempts, 0, 10), 5000);
+}
+
+// The test seam abandoned the saga (a dead coordinator): nothing more is sent, the lease stays.
+struct saga_abandoned {};
+
+enum class part_state { placed, released, short_of_stock };
+
+// Step 2 on one shard, idempotent: the part placed unless it is there already.
+part_state place_step(pg_pool& pool, int64_t order_id, int64_t user_id, int home,
+                      const std::vector<order_line>& lines, int64_t now, int64_t& short_of) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      part_state state = part_state::placed;
+      local_transaction(pool, [&](pg::connection& db) {
+        auto r = db.query("SELECT status FROM order_parts WHERE order_id = $1", order_id);
+        if (r.rows() > 0) {
+          state = r.text(0, 0) == "placed" ? part_state::placed : part_state::released;
+          return false;
+        }
+        if (!sharding::place_part(db, order_id, user_id, home, lines, now, short_of)) {
+          state = part_state::short_of_stock;
+          return false;
+        }
+        return true;
+      });
+      return state;
+    } catch (const pg::error& e) {
+      // Placed (or tombstoned) concurrently by the other holder of an expired lease: look again.
+      if (!e.unique_violation() || attempt >= 3) throw;
+    }
+  }
+}
+
 }  // namespace
 
 bool sharded_store::saga_checkout(const saga_order& o, checkout_result& result) {
-  std::vector<int> part_shards;
-  for (const auto& [s, unused] : o.parts) part_shards.push_back(s);
-  const std::string owner = new_owner();
+  saga_job job{
+      o.order_id, o.user_id, o.home, "place", new_owner(), std::chrono::steady_clock::now() + options_.lease,
+      o.parts,    1};
   bool inserted = false;
   local_transaction(shard(o.home).pool(), [&](pg::connection& db) {
     auto r = db.query(
         "INSERT INTO orders(id, user_id, status, total, line_count, idempotency_key, request_hash, "
-        "created_at, "
-        "updated_at) VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $7) "
+        "created_at, updated_at) VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $7) "
         "ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
         o.order_id, o.user_id, o.total, static_cast<int64_t>(o.lines.size()),
         o.keyed ? pg::param{o.key} : pg::param{std::nullopt},
@@ -81,60 +108,149 @@ bool sharded_store::saga_checkout(const saga_order& o, checkout_result& result) 
         sharding::bigint_array(o.lines, &order_line::qty),
         sharding::bigint_array(o.lines, &order_line::unit_price));
     db.query(
-        "INSERT INTO sagas(order_id, user_id, kind, state, part_shards, lease_owner, lease_until, "
-        "updated_at) "
-        "VALUES ($1, $2, 'checkout', 'running', $3, $4, $5, $6)",
-        o.order_id, o.user_id, join(part_shards), owner, o.now + options_.lease.count(), o.now);
+        "INSERT INTO outbox(order_id, state, attempts, lease_owner, lease_until, next_attempt_at, "
+        "created_at, "
+        "updated_at, saga) VALUES ($1, 'in_flight', 1, $2, $3, $4, $4, $4, 'place')",
+        o.order_id, job.owner, o.now + static_cast<int64_t>(options_.lease.count()), o.now);
     inserted = true;
     return true;
   });
   if (!inserted) return false;
-  for (const auto& part : o.parts) {
-    const auto s = part.first;
-    const auto& lines = part.second;  // named, not a structured binding: the lambda below uses it (clang 14)
-    int64_t short_of = 0;
-    bool placed = false;
-    try {
-      local_transaction(shard(s).pool(), [&](pg::connection& db) {
-        placed = sharding::place_part(db, o.order_id, o.user_id, o.home, lines, o.now, short_of);
-        return placed;
-      });
-    } catch (const pg::error& e) {
-      if (!e.unique_violation()) throw;  // recovery compensated first: its tombstone holds the part's key
-    }
-    if (!placed) {
-      compensate(o.home, o.order_id, o.user_id, part_shards, true, o.now);
-      if (short_of == 0) throw store_unavailable("checkout: the saga was compensated; nothing was changed");
-      result.status = checkout_status::out_of_stock;
-      result.product_id = short_of;
-      return true;
-    }
-    // Test seam and game days: `prepared` is "a part is placed" in a saga.
-    const auto& hook = options_.coordinator.hook;
-    if (hook && !hook(two_phase::point::prepared, "saga:" + std::to_string(o.order_id))) {
-      throw store_unavailable("saga abandoned after a part (test seam)");
-    }
+  saga_result r;
+  try {
+    r = drive_saga(job, o.now, &o);
+  } catch (const saga_abandoned&) {
+    throw store_unavailable("saga abandoned after a part (test seam)");
   }
-  bool done = false;
-  local_transaction(shard(o.home).pool(), [&](pg::connection& db) {
-    done = db.query(
-                 "UPDATE sagas SET state = 'done', updated_at = $3 WHERE order_id = $1 AND state = 'running' "
-                 "AND "
-                 "lease_owner = $2",
-                 o.order_id, owner, o.now)
-               .affected() > 0;
-    if (!done) return false;
-    db.query(
-        "INSERT INTO outbox(order_id, state, next_attempt_at, created_at, updated_at) "
-        "VALUES ($1, 'pending', $2, $2, $2)",
-        o.order_id, o.now);
-    if (o.from_cart) db.query("DELETE FROM cart_items WHERE user_id = $1", o.user_id);
-    return true;
+  switch (r.end) {
+    case saga_end::placed:
+      result.status = checkout_status::created;
+      result.placed = order{o.order_id, o.user_id, "pending", o.total, o.lines, std::nullopt, {}, o.now};
+      return true;
+    case saga_end::compensated:
+    case saga_end::released:
+      if (r.short_of == 0) throw store_unavailable("checkout: the saga was compensated; nothing was changed");
+      result.status = checkout_status::out_of_stock;
+      result.product_id = r.short_of;
+      return true;
+    case saga_end::retry_later:
+      throw store_unavailable(
+          "checkout: a shard did not answer; the saga is retried in the background (retry with the same "
+          "Idempotency-Key for its outcome)");
+    case saga_end::lease_lost:
+      break;
+  }
+  throw store_unavailable("checkout: the saga outlived its lease; another node finishes it");
+}
+
+sharded_store::saga_result sharded_store::drive_saga(saga_job& job, int64_t now,
+                                                     const saga_order* inline_checkout) {
+  saga_result out;
+  pg_pool& home = shard(job.home).pool();
+  try {
+    if (job.stage == "place") {
+      for (const auto& part : job.parts) {
+        // A holder past its lease stops: another node may own the saga now (a late step that got through
+        // anyway finds the part placed or tombstoned: idempotent).
+        if (std::chrono::steady_clock::now() >= job.lease_end) return {saga_end::lease_lost, 0};
+        const auto state = place_step(shard(part.first).pool(), job.order_id, job.user_id, job.home,
+                                      part.second, now, out.short_of);
+        if (state == part_state::released) return {saga_end::lease_lost, 0};  // compensated by another
+        if (state == part_state::short_of_stock) {
+          if (!switch_stage(job, "compensate", now)) return {saga_end::lease_lost, 0};
+          break;
+        }
+        // Test seam and game days: `prepared` is "a part is placed" in a saga (the request's own call only).
+        const auto& hook = options_.coordinator.hook;
+        if (inline_checkout && hook &&
+            !hook(two_phase::point::prepared, "saga:" + std::to_string(job.order_id))) {
+          throw saga_abandoned{};
+        }
+      }
+    }
+    if (job.stage == "place") {
+      bool done = false;
+      local_transaction(home, [&](pg::connection& db) {
+        // The message becomes the order's payment message: its attempts count the payment's from now.
+        done = db.query(
+                     "UPDATE outbox SET saga = NULL, state = 'pending', attempts = 0, lease_owner = NULL, "
+                     "lease_until = NULL, next_attempt_at = $3, last_error = NULL, updated_at = $3 "
+                     "WHERE order_id = $1 AND saga = 'place' AND lease_owner = $2",
+                     job.order_id, job.owner, now)
+                   .affected() > 0;
+        if (done && inline_checkout && inline_checkout->from_cart) {
+          db.query("DELETE FROM cart_items WHERE user_id = $1", job.user_id);
+        }
+        return done;
+      });
+      return {done ? saga_end::placed : saga_end::lease_lost, 0};
+    }
+    // compensate or release: every part back (idempotent), then the message ends if still ours. The broken
+    // mode skips the compensating steps themselves: the parts keep their stock.
+    if (options_.coordinator.mode != two_phase::protocol::saga_no_compensation) {
+      for (const auto& part : job.parts) release_part(part.first, job.order_id, job.user_id, job.home, now);
+    }
+    bool ended = false;
+    local_transaction(home, [&](pg::connection& db) {
+      if (job.stage == "compensate") {
+        // Never acknowledged (the 201 comes after step 3): the order never existed for the customer, and
+        // its idempotency key is free again.
+        ended =
+            db.query("DELETE FROM outbox WHERE order_id = $1 AND saga = 'compensate' AND lease_owner = $2",
+                     job.order_id, job.owner)
+                .affected() > 0;
+        if (!ended) return false;
+        db.query("DELETE FROM order_lines WHERE order_id = $1", job.order_id);
+        db.query("DELETE FROM orders WHERE id = $1 AND status = 'pending'", job.order_id);
+        return true;
+      }
+      ended = db.query(
+                    "UPDATE outbox SET state = saga_settle, saga = NULL, saga_settle = NULL, lease_owner = "
+                    "NULL, lease_until = NULL, updated_at = $3 WHERE order_id = $1 AND saga = 'release' AND "
+                    "lease_owner = $2",
+                    job.order_id, job.owner, now)
+                  .affected() > 0;
+      return ended;
+    });
+    if (!ended) return {saga_end::lease_lost, 0};
+    out.end = job.stage == "compensate" ? saga_end::compensated : saga_end::released;
+    return out;
+  } catch (const store_unavailable& e) {
+    retry_saga_later(job, now, e.what());
+  } catch (const pg::error& e) {
+    retry_saga_later(job, now, e.what());
+  }
+  out.end = saga_end::retry_later;
+  return out;
+}
+
+bool sharded_store::switch_stage(saga_job& job, const char* stage, int64_t now) {
+  bool switched = false;
+  local_transaction(shard(job.home).pool(), [&](pg::connection& db) {
+    switched = db.query(
+                     "UPDATE outbox SET saga = $3, updated_at = $4 WHERE order_id = $1 AND saga = $5 AND "
+                     "lease_owner = $2",
+                     job.order_id, job.owner, stage, now, job.stage)
+                   .affected() > 0;
+    return switched;
   });
-  if (!done) throw store_unavailable("checkout: the saga outlived its lease and recovery compensated it");
-  result.status = checkout_status::created;
-  result.placed = order{o.order_id, o.user_id, "pending", o.total, o.lines, std::nullopt, {}, o.now};
-  return true;
+  if (switched) job.stage = stage;
+  return switched;
+}
+
+void sharded_store::retry_saga_later(const saga_job& job, int64_t now, std::string_view error) {
+  try {
+    local_transaction(shard(job.home).pool(), [&](pg::connection& db) {
+      return db.query(
+                   "UPDATE outbox SET state = 'pending', lease_owner = NULL, lease_until = NULL, "
+                   "next_attempt_at = $3, last_error = $4, updated_at = $5 WHERE order_id = $1 AND "
+                   "lease_owner = $2 AND saga IS NOT NULL",
+                   job.order_id, job.owner, now + backoff_ms(job.attempts), error, now)
+                 .affected() > 0;
+    });
+  } catch (const std::exception&) {
+    // The home shard is out of reach too: the lease expires and the next claim retries.
+  }
 }
 
 void sharded_store::release_part(int s, int64_t order_id, int64_t user_id, int home, int64_t now) {
@@ -145,8 +261,7 @@ void sharded_store::release_part(int s, int64_t order_id, int64_t user_id, int h
         if (r.rows() == 0) {  // not placed (yet): a tombstone, so that a late step cannot place it
           db.query(
               "INSERT INTO order_parts(order_id, user_id, home_shard, status, subtotal, created_at, "
-              "updated_at) "
-              "VALUES ($1, $2, $3, 'released', 0, $4, $4)",
+              "updated_at) VALUES ($1, $2, $3, 'released', 0, $4, $4)",
               order_id, user_id, int64_t{home}, now);
           return true;
         }
@@ -169,96 +284,186 @@ void sharded_store::release_part(int s, int64_t order_id, int64_t user_id, int h
   }
 }
 
-void sharded_store::compensate(int home, int64_t order_id, int64_t user_id,
-                               const std::vector<int>& part_shards, bool checkout, int64_t now) {
-  // The broken mode skips the compensating steps themselves: the parts keep their stock.
-  if (options_.coordinator.mode != two_phase::protocol::saga_no_compensation) {
-    for (const int s : part_shards) release_part(s, order_id, user_id, home, now);
-  }
-  local_transaction(shard(home).pool(), [&](pg::connection& db) {
-    auto r = db.query(
-        "UPDATE sagas SET state = 'compensated', updated_at = $2 WHERE order_id = $1 AND state IN "
-        "('running', "
-        "'compensating') RETURNING kind",
-        order_id, now);
-    if (r.rows() == 0) return false;  // compensated by someone else already
-    if (checkout && r.text(0, 0) == "checkout") {
-      // Never acknowledged (the 201 comes after `done`): the order never existed for the customer.
-      db.query("DELETE FROM order_lines WHERE order_id = $1", order_id);
-      db.query("DELETE FROM orders WHERE id = $1 AND status = 'pending'", order_id);
-    }
-    return true;
-  });
-}
-
 bool sharded_store::saga_fail_payment(const outbox_message& m, std::string_view owner,
-                                      std::string_view reason, bool dead_letter, int64_t now,
-                                      const std::vector<int>& part_shards) {
+                                      std::string_view reason, bool dead_letter, int64_t now) {
   const int h = static_cast<int>(m.order_id % shards());
+  saga_job job{m.order_id, 0,           h,
+               "release",  new_owner(), std::chrono::steady_clock::now() + options_.lease,
+               {},         m.attempts};
   bool settled = false;
-  int64_t user_id = 0;
   local_transaction(shard(h).pool(), [&](pg::connection& db) {
-    settled = db.query(
-                    "UPDATE outbox SET state = $3, lease_owner = NULL, lease_until = NULL, last_error = $4, "
-                    "next_attempt_at = $5, updated_at = $5 WHERE id = $1 AND state = 'in_flight' AND "
-                    "lease_owner = $2",
-                    m.id, owner, dead_letter ? "dead" : "done", reason, now)
-                  .affected() > 0;
+    // The message stays in flight, now leased to the release saga: if this call dies half-way, the
+    // recovery worker claims it after the lease and releases the rest; it settles once every part is back.
+    settled =
+        db.query(
+              "UPDATE outbox SET saga = 'release', saga_settle = $3, lease_owner = $6, lease_until = $7, "
+              "last_error = $4, updated_at = $5 WHERE id = $1 AND state = 'in_flight' AND lease_owner = "
+              "$2 AND saga IS NULL",
+              m.id, owner, dead_letter ? "dead" : "done", reason, now, job.owner,
+              now + static_cast<int64_t>(options_.lease.count()))
+            .affected() > 0;
     if (!settled) return false;
     db.query(
         "UPDATE orders SET status = 'failed', failure = $2, updated_at = $3 WHERE id = $1 AND status = "
         "'pending'",
         m.order_id, reason, now);
-    user_id = db.query("SELECT user_id FROM orders WHERE id = $1", m.order_id).int64(0, 0);
-    // The release saga, leased: if this call dies half-way, recovery releases the rest.
-    db.query(
-        "INSERT INTO sagas(order_id, user_id, kind, state, part_shards, lease_owner, lease_until, "
-        "updated_at) "
-        "VALUES ($1, $2, 'release', 'compensating', $3, $4, $5, $6) ON CONFLICT (order_id) DO UPDATE SET "
-        "kind = 'release', state = 'compensating', part_shards = excluded.part_shards, lease_owner = "
-        "excluded.lease_owner, lease_until = excluded.lease_until, updated_at = excluded.updated_at",
-        m.order_id, user_id, join(part_shards), new_owner(), now + options_.lease.count(), now);
+    job.user_id = db.query("SELECT user_id FROM orders WHERE id = $1", m.order_id).int64(0, 0);
+    auto r =
+        db.query("SELECT product_id FROM order_lines WHERE order_id = $1 ORDER BY product_id", m.order_id);
+    for (int i = 0; i < r.rows(); ++i) job.parts[shard_of_product(r.int64(i, 0), shards())];
     return true;
   });
   if (!settled) return false;
-  compensate(h, m.order_id, user_id, part_shards, false, now);
+  drive_saga(job, now, nullptr);  // what it cannot finish now, the recovery worker finishes
   return true;
 }
 
 int sharded_store::recover_sagas(int64_t now) {
-  int compensated = 0;
+  int ended = 0;
   const std::string owner = new_owner();
   for (int h = 0; h < shards(); ++h) {
-    struct claimed {
-      int64_t order_id, user_id;
-      std::vector<int> part_shards;
-      bool checkout;
-    };
-    std::vector<claimed> sagas;
+    std::vector<saga_job> jobs;
     try {
       sharding::with_session(shard(h).pool(), [&](pg::connection& db) {
-        // Claimed as `compensating`: a late coordinator's last step (state = 'running') then finds it gone.
+        // The outbox's claim, for saga messages: due for a retry, or their holder's lease expired.
         auto r = db.query(
-            "UPDATE sagas SET state = 'compensating', lease_owner = $1, lease_until = $2 + $3, updated_at = "
-            "$2 "
-            "WHERE order_id IN (SELECT order_id FROM sagas WHERE state IN ('running', 'compensating') AND "
-            "lease_until < $2 ORDER BY order_id LIMIT 100 FOR UPDATE SKIP LOCKED) "
-            "RETURNING order_id, user_id, part_shards, kind",
+            "WITH due AS (SELECT id FROM outbox WHERE saga IS NOT NULL AND ((state = 'pending' AND "
+            "next_attempt_at <= $2) OR (state = 'in_flight' AND lease_until < $2)) ORDER BY id LIMIT 50 FOR "
+            "UPDATE SKIP LOCKED) "
+            "UPDATE outbox o SET state = 'in_flight', lease_owner = $1, lease_until = $2 + $3, attempts = "
+            "o.attempts + 1, updated_at = $2 FROM due WHERE o.id = due.id "
+            "RETURNING o.order_id, o.saga, o.attempts, (SELECT user_id FROM orders WHERE id = o.order_id)",
             owner, now, static_cast<int64_t>(options_.lease.count()));
+        const auto claimed_at = std::chrono::steady_clock::now();
         for (int i = 0; i < r.rows(); ++i) {
-          sagas.push_back(
-              claimed{r.int64(i, 0), r.int64(i, 1), split(r.text(i, 2)), r.text(i, 3) == "checkout"});
+          if (r.is_null(i, 3)) {  // no header (cannot happen: they go together); nothing to drive
+            db.query("DELETE FROM outbox WHERE order_id = $1 AND lease_owner = $2", r.int64(i, 0), owner);
+            continue;
+          }
+          jobs.push_back(saga_job{r.int64(i, 0),
+                                  r.is_null(i, 3) ? 0 : r.int64(i, 3),
+                                  h,
+                                  r.text(i, 1),
+                                  owner,
+                                  claimed_at + options_.lease,
+                                  {},
+                                  r.int64(i, 2)});
+        }
+        for (auto& job : jobs) {  // the parts from the header's lines (the home shard has them all)
+          auto lines = db.query(
+              "SELECT product_id, qty, unit_price FROM order_lines WHERE order_id = $1 ORDER BY product_id",
+              job.order_id);
+          for (int i = 0; i < lines.rows(); ++i) {
+            job.parts[shard_of_product(lines.int64(i, 0), shards())].push_back(
+                order_line{lines.int64(i, 0), lines.int64(i, 1), lines.int64(i, 2)});
+          }
         }
       });
-      for (const auto& s : sagas) {
-        compensate(h, s.order_id, s.user_id, s.part_shards, s.checkout, now);
-        ++compensated;
-      }
     } catch (const store_unavailable&) {
-      // a shard out of reach: the claimed sagas' leases expire again and the next pass retries
+      continue;  // the home shard out of reach: its sagas wait for a later pass
+    }
+    for (auto& job : jobs) {
+      try {
+        // Forward steps failed too often (a shard down for long): the saga is compensated instead. The
+        // broken mode gives up every saga it did not finish itself (and then skips the releases).
+        const bool give_up = job.attempts > options_.saga_max_attempts ||
+                             options_.coordinator.mode == two_phase::protocol::saga_no_compensation;
+        if (job.stage == "place" && give_up && !switch_stage(job, "compensate", now)) {
+          continue;
+        }
+        const auto r = drive_saga(job, now, nullptr);
+        if (r.end != saga_end::retry_later && r.end != saga_end::lease_lost) ++ended;
+      } catch (const std::exception&) {
+        // the lease expires and a later pass tries again
+      }
     }
   }
-  return compensated;
+  return ended;
+}
+
+std::vector<outbox_message> sharded_store::claim_payments(int s, std::string_view owner, int64_t now,
+                                                          int64_t lease_ms, int64_t max) {
+  std::vector<outbox_message> out;
+  sharding::with_session(shard(s).pool(), [&](pg::connection& db) {
+    // postgres_store::claim_outbox's claim, without the messages a saga still holds.
+    auto r = db.query(
+        "WITH due AS (SELECT id FROM outbox WHERE saga IS NULL AND ((state = 'pending' AND next_attempt_at "
+        "<= "
+        "$3) OR (state = 'in_flight' AND lease_until < $3)) ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) "
+        "UPDATE outbox o SET state = 'in_flight', lease_owner = $1, lease_until = $2, attempts = o.attempts "
+        "+ 1, updated_at = $3 FROM due WHERE o.id = due.id "
+        "RETURNING o.id, o.order_id, o.attempts, (SELECT total FROM orders WHERE id = o.order_id)",
+        owner, now + lease_ms, now, max);
+    for (int i = 0; i < r.rows(); ++i) {
+      out.push_back(
+          outbox_message{r.int64(i, 0), r.int64(i, 1), r.int64(i, 2), r.is_null(i, 3) ? 0 : r.int64(i, 3)});
+    }
+  });
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  return out;
+}
+
+// A tombstone (a released part whose order has no header: a compensated checkout's) guards against a late
+// step of the saga's earlier holder placing that part again. Such a step starts only within the holder's
+// lease and ends within the statement and idle-in-transaction timeouts, so once the retention (far longer)
+// has passed nothing can arrive any more and the row can go.
+int64_t sharded_store::collect_tombstones(int64_t cutoff) {
+  std::map<int, std::vector<int64_t>> by_header;  // header shard -> released parts' orders
+  std::map<int64_t, std::vector<int>> holders;    // order -> the shards with its released part
+  for (int s = 0; s < shards(); ++s) {
+    sharding::with_session(shard(s).pool(), [&](pg::connection& db) {
+      auto r = db.query(
+          "SELECT order_id, home_shard FROM order_parts WHERE status = 'released' AND updated_at < $1 ORDER "
+          "BY "
+          "order_id LIMIT 1000",
+          cutoff);
+      for (int i = 0; i < r.rows(); ++i) {
+        const int64_t id = r.int64(i, 0);
+        if (holders[id].empty()) by_header[static_cast<int>(r.int64(i, 1))].push_back(id);
+        holders[id].push_back(s);
+      }
+    });
+  }
+  std::map<int, std::vector<int64_t>> gone;  // part shard -> orders without a header
+  for (auto& entry : by_header) {
+    std::string ids = "{";
+    for (const int64_t id : entry.second) ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
+    std::set<int64_t> headers;
+    sharding::with_session(shard(entry.first).pool(), [&](pg::connection& db) {
+      auto r = db.query("SELECT id FROM orders WHERE id = ANY($1::bigint[])", ids + "}");
+      for (int i = 0; i < r.rows(); ++i) headers.insert(r.int64(i, 0));
+    });
+    for (const int64_t id : entry.second) {
+      if (headers.contains(id)) continue;  // a failed order's released parts: its record, kept
+      for (const int s : holders[id]) gone[s].push_back(id);
+    }
+  }
+  int64_t deleted = 0;
+  for (auto& entry : gone) {
+    std::string ids = "{";
+    for (const int64_t id : entry.second) ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
+    ids += "}";
+    local_transaction(shard(entry.first).pool(), [&](pg::connection& db) {
+      db.query("DELETE FROM order_part_lines WHERE order_id = ANY($1::bigint[])", ids);
+      deleted +=
+          db.query("DELETE FROM order_parts WHERE order_id = ANY($1::bigint[]) AND status = 'released'", ids)
+              .affected();
+      return true;
+    });
+  }
+  return deleted;
+}
+
+garbage_report sharded_store::collect_garbage(int64_t now) {
+  garbage_report report;
+  report.decisions =
+      two_phase::collect_decisions(pools(), options_.coordinator.gid_prefix, options_.retention);
+  try {
+    report.tombstones = collect_tombstones(now - static_cast<int64_t>(options_.retention.count()));
+  } catch (const store_unavailable&) {
+    // a shard out of reach: nothing is deleted on partial knowledge; the next pass tries again
+  }
+  return report;
 }
 
 }  // namespace stampede::shop

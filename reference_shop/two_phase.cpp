@@ -260,6 +260,50 @@ recovery_report recover(const std::vector<pg_pool*>& pools, std::string_view gid
   return report;
 }
 
+int64_t collect_decisions(const std::vector<pg_pool*>& pools, std::string_view gid_prefix,
+                          std::chrono::milliseconds retention) {
+  // Every transaction with a part still prepared anywhere, read from every shard before any delete: a
+  // decision is written only after its transaction's last PREPARE, so a part prepared after this read
+  // belongs to a decision younger than the retention.
+  std::string in_doubt = "{";
+  try {
+    for (auto* pool : pools) {
+      auto session = pool->acquire();
+      auto r = session->query(
+          "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND left(gid, length($1) + "
+          "1) "
+          "= $1 || ':'",
+          gid_prefix);
+      for (int i = 0; i < r.rows(); ++i) {
+        const std::string gid = r.text(i, 0);
+        in_doubt += (in_doubt.size() > 1 ? ",\"" : "\"") + gid.substr(0, gid.rfind(':')) + "\"";
+      }
+    }
+  } catch (const pg::error&) {
+    return 0;
+  } catch (const store_unavailable&) {
+    return 0;
+  }
+  in_doubt += "}";
+  int64_t deleted = 0;
+  for (auto* pool : pools) {
+    try {
+      auto session = pool->acquire();
+      deleted += session
+                     ->query(
+                         "DELETE FROM txn_decisions WHERE gid IN (SELECT gid FROM txn_decisions WHERE "
+                         "decided_at < (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint - $1 AND "
+                         "gid <> ALL($2::text[]) ORDER BY decided_at LIMIT 10000)",
+                         static_cast<int64_t>(retention.count()), in_doubt)
+                     .affected();
+    } catch (const pg::error&) {
+    } catch (const store_unavailable&) {
+      // this shard's old decisions wait for the next pass
+    }
+  }
+  return deleted;
+}
+
 int64_t prepared_count(pg::connection& db, std::string_view gid_prefix) {
   return db
       .query(

@@ -107,6 +107,16 @@ struct recovery_report {
 recovery_report recover(const std::vector<pg_pool*>& pools, std::string_view gid_prefix,
                         std::chrono::milliseconds lease);
 
+// Garbage collection of the decision log: deletes the decisions older than `retention` (by their home
+// shard's clock) whose transaction has no part prepared on any shard; returns how many. A decision must
+// outlive its prepared parts: recovery resolves a part by it, and without it would record `abort` and roll
+// back a part of a committed transaction (a partial order). Once every part is resolved an `abort` still
+// answers a coordinator that comes back late (paused between its PREPAREs and its decision) and would
+// otherwise record `commit` for parts already rolled back; the retention, far longer than any such pause
+// the timeouts allow, covers that. Nothing is deleted when a shard cannot be read (its parts are unknown).
+int64_t collect_decisions(const std::vector<pg_pool*>& pools, std::string_view gid_prefix,
+                          std::chrono::milliseconds retention);
+
 // Prepared transactions of this prefix on a shard now (the audit and the checker: 0 after quiesce).
 int64_t prepared_count(pg::connection& session, std::string_view gid_prefix);
 

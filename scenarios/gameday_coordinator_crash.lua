@@ -16,8 +16,8 @@
 -- missing a part, any part without its order and any prepared transaction still in doubt.
 -- Pass: every invariant holds (checkers.shop adds checkers.atomicity on a sharded shop's audit).
 -- With `--shop-arg --txn --shop-arg saga` the same crash (after the first part is placed) leaves a saga
--- running: recovery compensates it after the lease (its parts released, its header removed), and the same
--- invariants hold.
+-- in flight (its outbox message leased to the dead node): another node's recovery finishes it after the
+-- lease (the parts still missing placed, the message handed to the payments), and the same invariants hold.
 -- Short form for CI: -e DURATION=15s
 --@shop --db postgres --shards 2 --txn-fault after-prepare --txn-lease-ms 3000 --respawn-ms 1000 --lease-ms 2000
 local gameday = require("lib.gameday")

@@ -447,6 +447,114 @@ function checkers.atomicity(audit)
   }, table.concat(parts, "; "))
 end
 
+-- Money of a sharded shop (`stampede shop --shards K`): captures match the totals of complete orders only.
+-- An order is complete when it has its part placed on every shard its lines touch and those parts' subtotals
+-- add up to its total (parts without `subtotal` are not summed). From the audit's orders (`shards`, `parts`)
+-- and the gateway's captures (`captures`, see checkers.charges; nil: the audit's own `captured`/`refunded`,
+-- which cannot show a second charge):
+--   * no charge (unrefunded) of an order that is not complete: a part missing or released (aborted or
+--     compensated), or no order at all (its header rolled back or removed);
+--   * a complete paid order has its charge (none missing);
+--   * no order charged twice;
+--   * a complete order's charge is its total.
+-- Orders without `shards` (flash sales, one database) are checkers.money's; an unsharded audit passes.
+function checkers.sharded_money(audit, captures)
+  local name = "money: captures match the totals of complete orders only"
+  if not audit.shards then
+    return invariant(name, true, { sharded = false }, "one database: nothing to check")
+  end
+  local charged, charges_of = {}, {}  -- order -> unrefunded amount, distinct charges
+  local known = {}
+  for _, o in ipairs(audit.orders or {}) do known[o.order_id] = o end
+  if captures then
+    for _, c in ipairs(checkers.charges(captures)) do
+      charges_of[c.order_id] = (charges_of[c.order_id] or 0) + 1
+      if not c.refunded then charged[c.order_id] = (charged[c.order_id] or 0) + (c.amount or 0) end
+    end
+  else
+    for _, o in ipairs(audit.orders or {}) do
+      local net = (o.captured or 0) - (o.refunded or 0)
+      if net > 0 then charged[o.order_id] = net end
+      if (o.captured or 0) > 0 then charges_of[o.order_id] = 1 end
+    end
+  end
+  local not_complete, missing, double, amount = {}, {}, {}, {}
+  local complete_orders, complete_total, captured_total = 0, 0, 0
+  for _, o in ipairs(audit.orders or {}) do
+    if o.shards then
+      local placed, sum, summed = {}, 0, true
+      for _, p in ipairs(o.parts or {}) do
+        if p.status == "placed" then
+          placed[p.shard] = true
+          if p.subtotal then sum = sum + p.subtotal else summed = false end
+        end
+      end
+      local lacking = {}
+      for _, shard in ipairs(o.shards) do
+        if not placed[shard] then lacking[#lacking + 1] = shard end
+      end
+      local complete = #lacking == 0 and (not summed or sum == o.total)
+      local got = charged[o.order_id] or 0
+      captured_total = captured_total + got
+      if complete then
+        complete_orders = complete_orders + 1
+        complete_total = complete_total + o.total
+        if o.status == "paid" and not charges_of[o.order_id] then missing[#missing + 1] = o.order_id end
+        if got > 0 and got ~= o.total then
+          amount[#amount + 1] = { order_id = o.order_id, total = o.total, captured = got }
+        end
+      elseif got > 0 then
+        local reason = #lacking > 0 and ("no placed part on shard " .. table.concat(lacking, ","))
+            or string.format("its parts add up to %d, not %d", sum, o.total)
+        not_complete[#not_complete + 1] = { order_id = o.order_id, status = o.status, total = o.total,
+                                            captured = got, reason = reason }
+      end
+    end
+  end
+  for id, got in pairs(charged) do
+    if not known[id] and got > 0 then  -- a charge of an order that exists nowhere (aborted, compensated)
+      captured_total = captured_total + got
+      not_complete[#not_complete + 1] = { order_id = id, status = "none", captured = got, reason = "no order" }
+    end
+  end
+  for id, n in pairs(charges_of) do
+    if n > 1 then double[#double + 1] = id end
+  end
+  table.sort(not_complete, function(a, b) return a.order_id < b.order_id end)
+  table.sort(amount, function(a, b) return a.order_id < b.order_id end)
+  missing, double = sorted_ids(missing), sorted_ids(double)
+  local ok = #not_complete == 0 and #missing == 0 and #double == 0 and #amount == 0
+  local evidence = {
+    complete_orders = complete_orders, complete_total = complete_total, captured_total = captured_total,
+    gateway = captures ~= nil,
+    charged_not_complete = capped(not_complete), charged_not_complete_count = #not_complete,
+    missing_capture = capped(missing), missing_capture_count = #missing,
+    double_capture = capped(double), double_capture_count = #double,
+    wrong_amount = capped(amount), wrong_amount_count = #amount,
+  }
+  if ok then
+    return invariant(name, true, evidence, string.format(
+      "%d complete cross-shard orders (%d); every charge is of a complete order's total%s", complete_orders,
+      complete_total, captures and "" or " (shop's records; gateway not read)"))
+  end
+  local parts = {}
+  if #not_complete > 0 then
+    local named = {}
+    for _, x in ipairs(not_complete) do named[#named + 1] = string.format("%s (%s)", tostring(x.order_id), x.reason) end
+    parts[#parts + 1] = "charged but not complete: orders " .. list_text(named)
+  end
+  if #missing > 0 then parts[#parts + 1] = "complete and paid without a charge: orders " .. list_text(missing) end
+  if #double > 0 then parts[#parts + 1] = "charged twice: orders " .. list_text(double) end
+  if #amount > 0 then
+    local named = {}
+    for _, x in ipairs(amount) do
+      named[#named + 1] = string.format("%s (%d of %d)", tostring(x.order_id), x.captured, x.total)
+    end
+    parts[#parts + 1] = "charge differs from the complete order's total: orders " .. list_text(named)
+  end
+  return invariant(name, false, evidence, table.concat(parts, "; "))
+end
+
 -- ---- the reference shop ----
 -- Operation conventions (what the shipped scenarios record):
 --   "order":          invoke { user_id, key = Idempotency-Key, items = { {product_id, qty}, ... } };
@@ -614,8 +722,12 @@ function checkers.shop_invariants(history, audit, gateway)
     },
   }
 
-  -- 6. A sharded shop: every order whole on every shard it touches, nothing left prepared.
-  if audit.shards then out[#out + 1] = checkers.atomicity(audit) end
+  -- 6. A sharded shop: every order whole on every shard it touches, nothing left prepared; and money only for
+  -- complete orders.
+  if audit.shards then
+    out[#out + 1] = checkers.atomicity(audit)
+    out[#out + 1] = checkers.sharded_money(audit, gateway and gateway.captures)
+  end
   return out
 end
 

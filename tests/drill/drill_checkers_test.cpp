@@ -385,12 +385,12 @@ TEST_F(checkers_test, atomicity_of_sharded_orders_names_partial_orders_and_lefto
   const std::string atomic =
       "cross-shard orders atomic: complete on every shard or nowhere, nothing left prepared";
   auto whole = run(sharded + "return C.shop_invariants(h, a, g)");
-  ASSERT_EQ(whole.size(), 6u);
+  ASSERT_EQ(whole.size(), 7u);  // + atomicity and the sharded money invariant
   for (const auto& [name, verdict] : whole) EXPECT_TRUE(verdict.ok) << name << ": " << verdict.detail;
   EXPECT_NE(whole[atomic].detail.find("2 cross-shard-capable orders whole on 2 shards"), std::string::npos)
       << whole[atomic].detail;
   EXPECT_EQ(run("local h, a, g = healthy() return C.shop_invariants(h, a, g)").size(),
-            5u);  // unsharded: no 6th
+            5u);  // unsharded: no 6th nor 7th
 
   auto broken = run(sharded + R"(
     a.orders[1].parts = { { shard = 0, status = "placed" } }                  -- shard 1's part is gone
@@ -404,6 +404,72 @@ TEST_F(checkers_test, atomicity_of_sharded_orders_names_partial_orders_and_lefto
             "live (pending or paid) orders missing a part: 1@shard1; parts without their order (partial "
             "orders): 9@shard0; "
             "failed orders whose stock was not returned: 3@shard1; 2 prepared transaction(s) left in doubt");
+}
+
+// Money of a sharded shop: captures match the totals of complete orders only. The clean sharded world
+// (orders 1 and 3 span shards 0 and 1, with their parts' subtotals) passes; each kind of violation is caught
+// and named by order id: a charge of an order missing a part (2pc without its decision log, the home shard
+// committed first), of a compensated order that exists nowhere, of a failed order whose parts were
+// released; a complete paid order without a charge; a second charge; a charge that is not the total.
+TEST_F(checkers_test, sharded_money_charges_complete_orders_only_and_names_each_violation) {
+  const std::string sharded = R"(local h, a, g = healthy()
+    a.shards = { { shard = 0 }, { shard = 1 } }
+    a.prepared_transactions = 0
+    a.orphan_parts = {}
+    a.orders[1].shards = { 0, 1 }
+    a.orders[1].parts = { { shard = 0, status = "placed", subtotal = 200 }, { shard = 1, status = "placed", subtotal = 300 } }
+    a.orders[3].shards = { 0, 1 }
+    a.orders[3].parts = { { shard = 0, status = "released", subtotal = 400 }, { shard = 1, status = "released", subtotal = 500 } }
+  )";
+  const std::string name = "money: captures match the totals of complete orders only";
+  auto clean = run(sharded + "return { C.sharded_money(a, g.captures) }");
+  EXPECT_TRUE(clean[name].ok) << clean[name].detail;
+  EXPECT_EQ(clean[name].detail,
+            "1 complete cross-shard orders (500); every charge is of a complete order's total");
+  clean = run(sharded + "return { C.sharded_money(a, nil) }");  // the shop's own records
+  EXPECT_TRUE(clean[name].ok) << clean[name].detail;
+  EXPECT_TRUE(
+      run("local h, a, g = healthy() return { C.sharded_money(a, g.captures) }")[name].ok);  // unsharded
+
+  // Order 1 paid and charged, but its part on shard 1 never committed.
+  auto v = run(sharded + R"(a.orders[1].parts[2] = nil
+    return { C.sharded_money(a, g.captures) })");
+  EXPECT_FALSE(v[name].ok);
+  EXPECT_EQ(v[name].detail, "charged but not complete: orders 1 (no placed part on shard 1)");
+  // Order 1's parts add up to less than what was charged (a part's lines lost).
+  v = run(sharded + R"(a.orders[1].parts[2].subtotal = 100
+    return { C.sharded_money(a, g.captures) })");
+  EXPECT_EQ(v[name].detail, "charged but not complete: orders 1 (its parts add up to 300, not 500)");
+  // A compensated saga's order (no header anywhere) charged; the failed order 3 charged, never refunded.
+  v = run(sharded + R"(g.captures[#g.captures + 1] = { order_id = 41, amount = 120, refunded = false }
+    g.captures[#g.captures + 1] = { order_id = 3, amount = 900, refunded = false }
+    return { C.sharded_money(a, g.captures) })");
+  EXPECT_FALSE(v[name].ok);
+  EXPECT_EQ(v[name].detail,
+            "charged but not complete: orders 3 (no placed part on shard 0,1), 41 (no order)");
+  // Refunded, the failed order's charge is fine.
+  v = run(sharded + R"(g.captures[#g.captures + 1] = { order_id = 3, amount = 900, refunded = true }
+    return { C.sharded_money(a, g.captures) })");
+  EXPECT_TRUE(v[name].ok) << v[name].detail;
+  // Complete and paid, never charged.
+  v = run(sharded + R"(table.remove(g.captures, 1)
+    return { C.sharded_money(a, g.captures) })");
+  EXPECT_EQ(v[name].detail, "complete and paid without a charge: orders 1");
+  // Charged twice (two charges without a shared key), and a charge that is not the total.
+  v = run(sharded + R"(g.captures[#g.captures + 1] = { order_id = 1, amount = 500, refunded = false }
+    return { C.sharded_money(a, g.captures) })");
+  EXPECT_NE(v[name].detail.find("charged twice: orders 1"), std::string::npos) << v[name].detail;
+  v = run(sharded + R"(g.captures[1].amount = 450
+    return { C.sharded_money(a, g.captures) })");
+  EXPECT_EQ(v[name].detail, "charge differs from the complete order's total: orders 1 (450 of 500)");
+  // The evidence names the orders and counts them.
+  v = run(sharded + R"(a.orders[1].parts[2] = nil
+    local inv = C.sharded_money(a, g.captures)
+    local x = inv.evidence.charged_not_complete[1]
+    return { { name = "evidence", ok = inv.evidence.charged_not_complete_count == 1, detail =
+      string.format("%d %s %d %s", x.order_id, x.status, x.captured, x.reason) } })");
+  EXPECT_TRUE(v["evidence"].ok);
+  EXPECT_EQ(v["evidence"].detail, "1 paid 500 no placed part on shard 1");
 }
 
 }  // namespace

@@ -5,113 +5,10 @@
 // or nowhere (out of stock, a coordinator abandoned at each point of the protocol), the broken mode's
 // partial order, payment failures that return stock on every shard, and concurrent checkouts that keep the
 // audit's totals.
-#include <gtest/gtest.h>
-
-#include <boost/json.hpp>
-#include <memory>
-#include <thread>
-
-#include "reference_shop/pg_connection.h"
-#include "reference_shop/postgres_server.h"
-#include "reference_shop/shards.h"
-#include "tests/reference_shop/shop_test_support.h"
+#include "tests/reference_shop/shop_shards_fixture.h"
 
 namespace stampede::shop {
 namespace {
-
-using namespace std::chrono_literals;
-namespace json = boost::json;
-
-// The server, once per test process.
-class shard_server {
- public:
-  static shard_server& get() {
-    static shard_server s;
-    return s;
-  }
-  postgres_server& server() {
-    if (!server_) {
-      dir_ = std::make_unique<testing::temp_dir>();
-      postgres_server_options o;
-      o.dir = dir_->path() / "postgres";
-      o.sync_initdb = false;
-      o.max_connections = 120;
-      o.settings = {"max_prepared_transactions=100"};
-      server_ = std::make_unique<postgres_server>(o);
-      server_->init();
-      server_->start();
-    }
-    return *server_;
-  }
-  // A new schema: one shard.
-  std::string shard_conninfo() {
-    const std::string name = "s" + std::to_string(++schemas_);
-    pg::connection admin{server().superuser_conninfo(), pg::settings{}};
-    admin.exec("CREATE SCHEMA " + name);
-    return server().superuser_conninfo() + " options='-c search_path=" + name + "'";
-  }
-
- private:
-  std::unique_ptr<testing::temp_dir> dir_;
-  std::unique_ptr<postgres_server> server_;
-  int schemas_ = 0;
-};
-
-class shards_test : public ::testing::Test {
- protected:
-  void SetUp() override {
-    try {
-      for (int s = 0; s < 2; ++s) urls_.push_back(shard_server::get().shard_conninfo());
-    } catch (const std::exception& e) {
-      GTEST_FAIL() << "PostgreSQL test server: " << e.what();
-    }
-    prefix_ = std::string{"t"} + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    auto db = open();
-    db->migrate();
-    db->reseed(1, "h");
-  }
-  void TearDown() override {
-    // Nothing of this test stays prepared (it would hold locks for the next test on the same server).
-    pg::connection admin{shard_server::get().server().superuser_conninfo(), pg::settings{}};
-    auto r =
-        admin.query("SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1) + 1) = $1 || ':'", prefix_);
-    for (int i = 0; i < r.rows(); ++i) admin.exec("ROLLBACK PREPARED '" + r.text(i, 0) + "'");
-  }
-  std::unique_ptr<sharded_store> open(sharded_store_options o = {}) {
-    o.recovery_interval = 0ms;  // recovery by hand, so the tests decide when
-    o.coordinator.gid_prefix = prefix_;
-    o.shard.pool.size = 4;
-    return std::make_unique<sharded_store>(urls_, std::move(o));
-  }
-  pg::connection session(int shard) {
-    return pg::connection{urls_.at(static_cast<size_t>(shard)), pg::settings{}};
-  }
-  int64_t value(int shard, const std::string& sql) { return session(shard).exec(sql).int64(0, 0); }
-  int64_t stock(int64_t product) {
-    return value(shard_of_product(product, 2),
-                 "SELECT stock FROM products WHERE id = " + std::to_string(product));
-  }
-  int64_t prepared() {
-    return value(0, "SELECT COUNT(*) FROM pg_prepared_xacts WHERE gid LIKE '" + prefix_ + ":%'");
-  }
-  // The audit's invariant on every SKU and the totals (what checkers.lua checks).
-  static void expect_balanced(const json::object& audit) {
-    for (const auto& v : audit.at("skus").as_array()) {
-      const auto& s = v.as_object();
-      EXPECT_EQ(s.at("initial_stock").as_int64(), s.at("remaining").as_int64() + s.at("sold").as_int64())
-          << json::serialize(s);
-    }
-    const auto& t = audit.at("sku_totals").as_object();
-    EXPECT_EQ(t.at("initial_stock").as_int64(), t.at("remaining").as_int64() + t.at("sold").as_int64());
-  }
-
-  std::vector<std::string> urls_;
-  std::string prefix_;
-};
-
-// User 3's home is shard 1 (3 mod 2); product 2 is on shard 0, product 3 on shard 1.
-constexpr int64_t user = 3;
-const std::vector<line_request> cross_cart{{2, 1}, {3, 2}};
 
 TEST(shard_partition, is_modulo_for_skus_and_users_and_a_stable_hash_for_sessions) {
   EXPECT_EQ(shard_of_product(1, 2), 1);
@@ -209,8 +106,10 @@ TEST_F(shards_test, a_cross_shard_checkout_commits_on_both_shards_and_replays_by
   EXPECT_EQ(audit.at("sku_totals").at("sold").as_int64(), 3);
   const auto& o = audit.at("orders").as_array().back().as_object();
   EXPECT_EQ(json::serialize(o.at("shards")), "[0,1]");
-  EXPECT_EQ(json::serialize(o.at("parts")),
-            R"([{"shard":0,"status":"placed"},{"shard":1,"status":"placed"}])");
+  EXPECT_EQ(json::serialize(o.at("parts")), R"([{"shard":0,"status":"placed","subtotal":)" +
+                                                std::to_string(r.placed.lines[0].unit_price) +
+                                                R"(},{"shard":1,"status":"placed","subtotal":)" +
+                                                std::to_string(2 * r.placed.lines[1].unit_price) + "}]");
   EXPECT_TRUE(audit.at("orphan_parts").as_array().empty());
 }
 
@@ -222,7 +121,7 @@ TEST_F(shards_test, a_single_shard_cart_takes_the_one_phase_path_with_2pc_and_wi
     ASSERT_EQ(r.status, checkout_status::created);
   }
   EXPECT_EQ(value(1, "SELECT COUNT(*) FROM txn_decisions"), 0);  // no decision: no two-phase commit
-  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM sagas"), 0);          // no saga either
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM outbox WHERE saga IS NOT NULL"), 0);  // no saga either
   EXPECT_EQ(value(1, "SELECT COUNT(*) FROM order_parts WHERE status = 'placed'"), 2);
   expect_balanced(open()->audit());
 }
@@ -308,8 +207,7 @@ TEST_F(shards_test, a_failed_payment_returns_the_stock_on_every_shard_once) {
   const auto audit = db->audit();
   expect_balanced(audit);
   EXPECT_EQ(audit.at("sku_totals").at("sold").as_int64(), 0);
-  EXPECT_EQ(json::serialize(audit.at("orders").as_array().back().at("parts")),
-            R"([{"shard":0,"status":"released"},{"shard":1,"status":"released"}])");
+  EXPECT_EQ(part_statuses(audit.at("orders").as_array().back()), "0:released 1:released");
 }
 
 // Buyers on both homes race for the same two SKUs (one on each shard) with carts that span both: never
@@ -351,15 +249,11 @@ TEST_F(shards_test, concurrent_cross_shard_checkouts_keep_the_totals_with_2pc_an
   }
 }
 
-// --txn saga: local transactions per shard with compensations. A cross-shard checkout commits on both
-// shards without PREPARE or decision; out of stock on the second shard compensates the first part (stock
-// back, the header removed); a coordinator abandoned after its first part is compensated by recovery once the
-// lease is over (and its late last step finds the saga gone); a payment failure releases every part.
-sharded_store_options saga_options() {
-  sharded_store_options o;
-  o.coordinator.mode = two_phase::protocol::saga;
-  return o;
-}
+// --txn saga: local transactions per shard with compensations, driven by the order's outbox message. A
+// cross-shard checkout commits on both shards without PREPARE or decision; out of stock on the second shard
+// compensates the first part (stock back, the header removed); a coordinator abandoned after its first part
+// is finished by another node's recovery once the lease is over (or compensated when a part has no stock
+// left, or after its forward attempts); a payment failure releases every part.
 
 TEST_F(shards_test, a_saga_places_a_cross_shard_order_with_local_transactions_only) {
   auto db = open(saga_options());
@@ -369,14 +263,15 @@ TEST_F(shards_test, a_saga_places_a_cross_shard_order_with_local_transactions_on
   EXPECT_EQ(stock(2), before2 - 1);
   EXPECT_EQ(stock(3), before3 - 2);
   EXPECT_EQ(value(1, "SELECT COUNT(*) FROM txn_decisions"), 0);
-  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM sagas WHERE state = 'done'"), 1);
+  // The saga's message is now the order's payment message, its attempts those of the payment.
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM outbox WHERE saga IS NULL AND state = 'pending' AND attempts = 0"),
+            1);
   EXPECT_EQ(value(1, "SELECT COUNT(*) FROM outbox"), 1);
   EXPECT_EQ(db->checkout(user, "k1", "h1", cross_cart, 2000).status, checkout_status::replayed);
   const auto audit = db->audit();
   expect_balanced(audit);
   EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
-  EXPECT_EQ(json::serialize(audit.at("orders").as_array().back().at("parts")),
-            R"([{"shard":0,"status":"placed"},{"shard":1,"status":"placed"}])");
+  EXPECT_EQ(part_statuses(audit.at("orders").as_array().back()), "0:placed 1:placed");
 }
 
 TEST_F(shards_test, a_saga_out_of_stock_on_the_second_shard_compensates_the_first) {
@@ -389,7 +284,7 @@ TEST_F(shards_test, a_saga_out_of_stock_on_the_second_shard_compensates_the_firs
   EXPECT_EQ(stock(2), before2);  // shard 0's part placed, then released
   EXPECT_EQ(value(0, "SELECT COUNT(*) FROM order_parts WHERE status = 'released'"), 1);
   EXPECT_EQ(value(1, "SELECT COUNT(*) FROM orders WHERE status <> 'archived'"), 0);  // the header removed
-  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM sagas WHERE state = 'compensated'"), 1);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM outbox"), 0);  // the saga's message removed with it
   const auto audit = db->audit();
   expect_balanced(audit);
   EXPECT_EQ(audit.at("sku_totals").at("sold").as_int64(), 0);
@@ -398,31 +293,89 @@ TEST_F(shards_test, a_saga_out_of_stock_on_the_second_shard_compensates_the_firs
   EXPECT_EQ(db->checkout(user, "k", "h", cross_cart, 2000).status, checkout_status::created);
 }
 
-TEST_F(shards_test, an_abandoned_saga_is_compensated_by_recovery_after_its_lease) {
+// A coordinator that dies after its first part leaves the saga's outbox message leased to it. Within the
+// lease nobody touches it (a retry with the same key gets 503: never a replay of an order that may still be
+// undone, never a second order); once the lease expired any node's recovery claims the message and carries
+// the saga on from its parts (the first is not placed twice), the message becomes the payment message, and
+// the retry replays the order.
+TEST_F(shards_test, an_abandoned_saga_is_finished_by_another_node_after_its_lease) {
   auto o = saga_options();
   o.coordinator.hook = [](two_phase::point, std::string_view) { return false; };  // dies after its first part
-  o.lease = 0ms;
-  auto db = open(o);
+  o.lease = 3000ms;
+  auto dead = open(o);
   const int64_t before2 = stock(2), before3 = stock(3);
-  EXPECT_THROW(db->checkout(user, "k", "h", cross_cart, 1000), store_unavailable);
+  EXPECT_THROW(dead->checkout(user, "k", "h", cross_cart, 1000), store_unavailable);
   EXPECT_EQ(stock(2), before2 - 1);  // shard 0's part placed, shard 1's never
-  EXPECT_EQ(db->audit().at("sagas_open").as_int64(), 1);
-  // A retry with the same key must not replay a saga that recovery may still undo (an acknowledged order
-  // would then vanish): it waits (503) until the saga has ended.
-  auto retrying = open(saga_options());
-  EXPECT_THROW(retrying->checkout(user, "k", "h", cross_cart, 1500), store_unavailable);
-  EXPECT_EQ(db->recover_sagas(5000), 1);
-  EXPECT_EQ(db->recover_sagas(5000), 0);  // nothing twice
+  EXPECT_EQ(stock(3), before3);
+  EXPECT_EQ(dead->audit().at("sagas_open").as_int64(), 1);
+  auto other = open(saga_options());
+  EXPECT_THROW(other->checkout(user, "k", "h", cross_cart, 1500), store_unavailable);  // still being placed
+  EXPECT_EQ(other->recover_sagas(3999), 0);  // the lease (until 4000) is not over: left alone
+  EXPECT_TRUE(
+      other->claim_outbox("w", 1'000'000, 60'000, 10).empty());  // payments never take a saga's message
+  EXPECT_EQ(other->recover_sagas(4001), 1);
+  EXPECT_EQ(other->recover_sagas(4001), 0);  // nothing twice
+  EXPECT_EQ(stock(2), before2 - 1);          // not placed twice
+  EXPECT_EQ(stock(3), before3 - 2);
+  auto replay = other->checkout(user, "k", "h", cross_cart, 6000);
+  EXPECT_EQ(replay.status, checkout_status::replayed);
+  const auto audit = other->audit();
+  expect_balanced(audit);
+  EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
+  EXPECT_EQ(part_statuses(audit.at("orders").as_array().back()), "0:placed 1:placed");
+  EXPECT_EQ(audit.at("orders").as_array().back().at("order_id").as_int64(), replay.placed.id);
+  // The message is the order's payment message now.
+  auto claimed = other->claim_outbox("w", 7000, 60'000, 10);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].order_id, replay.placed.id);
+  EXPECT_EQ(claimed[0].attempts, 1);
+  EXPECT_EQ(claimed[0].amount, replay.placed.total);
+}
+
+// The forward step that recovery runs finds no stock left (sold meanwhile): the saga is compensated (the
+// first part released, the header and the message removed), and the key is free for a new order.
+TEST_F(shards_test, an_abandoned_saga_whose_next_part_is_out_of_stock_is_compensated_by_recovery) {
+  auto o = saga_options();
+  o.coordinator.hook = [](two_phase::point, std::string_view) { return false; };
+  o.lease = 0ms;
+  auto dead = open(o);
+  const int64_t before2 = stock(2);
+  EXPECT_THROW(dead->checkout(user, "k", "h", cross_cart, 1000), store_unavailable);
+  session(1).exec("UPDATE products SET stock = 1, initial_stock = 1 WHERE id = 3");
+  auto other = open(saga_options());
+  EXPECT_EQ(other->recover_sagas(5000), 1);
+  EXPECT_EQ(stock(2), before2);
+  EXPECT_EQ(stock(3), 1);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM orders WHERE status <> 'archived'"), 0);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM outbox"), 0);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM order_parts WHERE status = 'released'"), 1);  // the tombstone
+  const auto audit = other->audit();
+  expect_balanced(audit);
+  EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
+  session(1).exec("UPDATE products SET stock = 10, initial_stock = 10 WHERE id = 3");
+  EXPECT_EQ(other->checkout(user, "k", "h", cross_cart, 6000).status, checkout_status::created);
+}
+
+// Forward attempts are bounded (the outbox's attempts): a saga whose message failed saga_max_attempts times
+// (a shard that stayed unreachable) is compensated by the next claim instead.
+TEST_F(shards_test, a_saga_past_its_forward_attempts_is_compensated) {
+  auto o = saga_options();
+  o.coordinator.hook = [](two_phase::point, std::string_view) { return false; };
+  o.lease = 0ms;
+  auto dead = open(o);
+  const int64_t before2 = stock(2), before3 = stock(3);
+  EXPECT_THROW(dead->checkout(user, "", "", cross_cart, 1000), store_unavailable);
+  // As if the first four retries had failed and given the message back with the outbox's backoff.
+  session(1).exec(
+      "UPDATE outbox SET state = 'pending', attempts = 5, lease_owner = NULL, lease_until = NULL, "
+      "next_attempt_at = 4000, last_error = 'shard 0 unreachable'");
+  auto other = open(saga_options());
+  EXPECT_EQ(other->recover_sagas(3999), 0);  // its next attempt is not due yet
+  EXPECT_EQ(other->recover_sagas(4000), 1);  // the sixth: compensated
   EXPECT_EQ(stock(2), before2);
   EXPECT_EQ(stock(3), before3);
   EXPECT_EQ(value(1, "SELECT COUNT(*) FROM orders WHERE status <> 'archived'"), 0);
-  // Shard 1 got a tombstone: a late step of the dead coordinator could not place its part now.
-  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM order_parts WHERE status = 'released'"), 1);
-  const auto audit = db->audit();
-  expect_balanced(audit);
-  EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
-  // Compensated: the key is free, the retry places a new order.
-  EXPECT_EQ(retrying->checkout(user, "k", "h", cross_cart, 6000).status, checkout_status::created);
+  EXPECT_EQ(other->audit().at("sagas_open").as_int64(), 0);
 }
 
 TEST_F(shards_test, a_saga_payment_failure_releases_every_part_once) {
@@ -440,8 +393,37 @@ TEST_F(shards_test, a_saga_payment_failure_releases_every_part_once) {
   const auto audit = db->audit();
   expect_balanced(audit);
   EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
-  EXPECT_EQ(json::serialize(audit.at("orders").as_array().back().at("parts")),
-            R"([{"shard":0,"status":"released"},{"shard":1,"status":"released"}])");
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM outbox WHERE state = 'done' AND saga IS NULL"), 1);  // settled
+  EXPECT_EQ(part_statuses(audit.at("orders").as_array().back()), "0:released 1:released");
+}
+
+// A payment failure's release saga whose worker died half-way (its home transaction done, shard 0's part
+// released, shard 1's not): within its lease nobody touches it; after it, recovery releases the rest once
+// (shard 0's stock is not returned twice) and settles the message as the worker would have (dead here).
+TEST_F(shards_test, a_release_saga_whose_worker_died_half_way_is_finished_by_recovery) {
+  auto db = open(saga_options());
+  const int64_t before2 = stock(2), before3 = stock(3);
+  auto r = db->checkout(user, "", "", cross_cart, 1000);
+  ASSERT_EQ(r.status, checkout_status::created);
+  ASSERT_EQ(db->claim_outbox("w", 2000, 60'000, 10).size(), 1u);
+  session(1).exec(
+      "UPDATE outbox SET saga = 'release', saga_settle = 'dead', lease_owner = 'dead-worker', lease_until = "
+      "3500, last_error = 'gateway down'; UPDATE orders SET status = 'failed' WHERE id = " +
+      std::to_string(r.placed.id));
+  session(0).exec("UPDATE order_parts SET status = 'released' WHERE order_id = " +
+                  std::to_string(r.placed.id) + "; UPDATE products SET stock = stock + 1 WHERE id = 2");
+  EXPECT_EQ(db->recover_sagas(3000), 0);  // the lease runs until 3500
+  EXPECT_EQ(db->audit().at("sagas_open").as_int64(), 1);
+  EXPECT_EQ(db->recover_sagas(4000), 1);
+  EXPECT_EQ(db->recover_sagas(4000), 0);
+  EXPECT_EQ(stock(2), before2);
+  EXPECT_EQ(stock(3), before3);
+  EXPECT_EQ(value(1, "SELECT COUNT(*) FROM outbox WHERE state = 'dead' AND saga IS NULL"), 1);
+  const auto audit = db->audit();
+  expect_balanced(audit);
+  EXPECT_EQ(audit.at("sagas_open").as_int64(), 0);
+  EXPECT_EQ(audit.at("outbox").at("dead").as_int64(), 1);
+  EXPECT_EQ(part_statuses(audit.at("orders").as_array().back()), "0:released 1:released");
 }
 
 // The deliberately broken saga: out of stock on the second shard removes the header but leaves the first

@@ -49,6 +49,9 @@ void supervisor::write_topology() {
   if (!db_haproxy.empty()) topology["database_haproxy"] = std::move(db_haproxy);
   // Chaos targets by name for drills (`pg1`, `primary`, `etcd`): loadgen/topology.h reads them as nodes.
   if (const auto* cluster = data_.cluster()) topology["database_nodes"] = cluster->fault_nodes(restart_dir());
+  // --shards: each shard's server by name (`shard0`, `shard1`, ...), for a pause that freezes one shard.
+  if (auto shards = data_.shard_fault_nodes(); !shards.empty())
+    topology["database_nodes"] = std::move(shards);
   topology["cache"] = cache_.redis() ? "redis" : "local";
   if (const child* redis = find("cache")) {
     json::object entry = cache_.topology(redis->pid);

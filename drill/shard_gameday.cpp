@@ -43,6 +43,14 @@ json::object measure_shard_outcomes(in_doubt_sampler& sampler, const json::objec
       // the shop refused it already; the default stands
     }
   }
+  // --txn-hold-ms: every transaction waits that long prepared by design; "stuck" is 1 s beyond it.
+  if (const auto hold = shop_flag_value(shop_args, "--txn-hold-ms")) {
+    try {
+      in.stuck_threshold_s = 1.0 + static_cast<double>(std::stoll(*hold)) / 1000.0;
+    } catch (const std::exception&) {
+      // the shop refused it already
+    }
+  }
   std::string error;
   try {
     http::blocking_client client("127.0.0.1", entry_port, std::chrono::seconds{30});

@@ -19,7 +19,8 @@ namespace stampede::drill {
 std::unique_ptr<in_doubt_sampler> in_doubt_sampler_for(const boost::json::object& topology);
 
 // Stops `sampler`, reads the audit through HAProxy (`entry_port`, the admin token; bounded: 30 s) and returns
-// results.drill.shards. `shop_args`: the shop's flags (its --txn-lease-ms).
+// results.drill.shards. `shop_args`: the shop's flags (its --txn-lease-ms, and --txn-hold-ms: a
+// transaction is stuck when in doubt 1 s longer than the hold).
 boost::json::object measure_shard_outcomes(in_doubt_sampler& sampler, const boost::json::object& topology,
                                            uint16_t entry_port, const std::string& token,
                                            const std::vector<std::string>& shop_args);

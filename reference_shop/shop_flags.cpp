@@ -25,6 +25,7 @@ const std::vector<cli::flag> tuning{
     {"--cache-lock-wait-ms", {}, "MS", "how long a miss waits for another node's rebuild (default 250)"},
     {"--redis-timeout-ms", {}, "MS", "bound of a Redis command (default 100)"},
     {"--txn-lease-ms", {}, "MS", "--shards: recovery resolves transactions prepared longer ago (default 10000)"},
+    {"--txn-hold-ms", {}, "MS", "--shards, game days: a coordinator waits MS after its PREPAREs (default 0)"},
 };
 
 const cli::flag kdf{"--kdf", {}, "interactive|moderate|minimal", "argon2id cost of password hashes (default interactive)"};

@@ -12,6 +12,11 @@
 -- compensated (its shard-0 parts released at once; what it placed on shard 1, or could not release there, by
 -- recovery after the heal). After the heal every invariant holds: atomicity, nothing left prepared, no saga
 -- open, stock of aborted and compensated orders back.
+-- On a loopback the cut almost always finds checkouts in their work phase on shard 1 (nothing prepared yet), so
+-- nothing stays in doubt; with `--shop-arg --txn-hold-ms --shop-arg 1000` (coordinators hold their prepared
+-- parts 1 s) it finds some prepared: a decision or a COMMIT PREPARED that cannot reach shard 1 leaves them in
+-- doubt through the cut, and recovery resolves them after the heal (past the lease): stuck-in-doubt seconds
+-- ~ the cut + the lease.
 -- Report: results.drill.shards (the drill's summary line "cross-shard orders ..."): orders committed, aborted,
 -- compensated, resolved by recovery and still in doubt, and how long transactions stayed in doubt (a sampler
 -- on every shard's own port, not through the cut links).

@@ -6,7 +6,8 @@
 //   its postmaster's pid);
 // - shard 1 cut off (every db:shard1:* link black-holed) with 2pc and with sagas: every invariant holds after
 //   the heal (atomicity, nothing prepared, no saga open), checkouts caught by the cut end within the bound,
-//   results.drill.shards reports the outcomes with nothing left in doubt;
+//   results.drill.shards reports the outcomes with nothing left in doubt; with coordinators holding their
+//   prepared parts, transactions stay in doubt through the cut and recovery resolves them after the heal;
 // - shard 0 frozen (SIGSTOP of its postmaster and backends) while coordinators hold their prepared parts
 //   (--txn-hold-ms): transactions stay in doubt through the pause and are resolved after it, every
 //   invariant holds. Every run is bounded.
@@ -117,6 +118,27 @@ TEST(drill_shard_gamedays,
   EXPECT_EQ(s.at("orders").at("in_doubt").as_int64(), 0) << json::serialize(s);
   EXPECT_EQ(s.at("in_doubt").at("unresolved").as_int64(), 0) << json::serialize(s);
   EXPECT_GT(s.at("in_doubt").at("samples").as_int64(), 20) << json::serialize(s);
+}
+
+// With coordinators holding their prepared parts (--txn-hold-ms 1000, ~5 cross-shard checkouts a second), the
+// cut finds transactions prepared: a decision that cannot reach shard 1, or a COMMIT PREPARED that cannot,
+// leaves them in doubt through the cut; recovery resolves them after the heal (past the 3 s lease).
+TEST(drill_shard_gamedays,
+     a_cut_shard_leaves_held_transactions_in_doubt_until_recovery_resolves_them_after_the_heal) {
+  temp_dir dir{"stampede-drill-test"};
+  auto r = drill(dir, "gameday_shard_partition.lua",
+                 {"-e", "FAULT_AT=4s", "-e", "FAULT_FOR=6s", "-e", "ORDER_RATE=10", "--shop-arg",
+                  "--txn-hold-ms", "--shop-arg", "1000"});
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  EXPECT_EQ(r.code, 0) << r.log;
+  expect_every_invariant_holds(r);
+  const auto& s = shards_section(r);
+  const auto& d = s.at("in_doubt").as_object();
+  EXPECT_GT(d.at("stuck").as_int64(), 0) << json::serialize(s);
+  EXPECT_GE(d.at("max_s").as_double(), 4.0) << json::serialize(s);  // through most of the 6 s cut
+  EXPECT_EQ(d.at("unresolved").as_int64(), 0) << json::serialize(s);
+  EXPECT_GT(s.at("orders").at("resolved_by_recovery").as_int64(), 0) << json::serialize(s);
+  EXPECT_EQ(s.at("orders").at("in_doubt").as_int64(), 0) << json::serialize(s);
 }
 
 TEST(drill_shard_gamedays, a_cut_shard_makes_sagas_compensate_and_every_invariant_holds_after_the_heal) {

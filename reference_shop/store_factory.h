@@ -25,7 +25,7 @@ struct store_config {
   std::chrono::milliseconds txn_lease{10'000};
   std::string txn_fault;  // game days: the process SIGKILLs itself at this point (two_phase::parse_fault)
   // Game days (--txn-hold-ms): every coordinator waits this long after its PREPAREs, before the decision (a
-  // saga: after its first part), so a fault on a shard finds transactions in doubt, not by luck.
+  // saga: after each part it places), so a fault on a shard finds transactions in doubt, not by luck.
   std::chrono::milliseconds txn_hold{0};
 };
 

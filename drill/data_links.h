@@ -6,6 +6,10 @@
 // it). With `--cache redis`, the same for Redis: `--redis-port`, one proxy `redis:nodeK` per node,
 // `--redis-via`. So a fault on `db:node2` cuts, slows or resets node2's database sessions and nobody
 // else's; `db:*` in a chaos entry targets every node's link (loadgen/chaos_timeline.h).
+// With `--shards K` every shard's server gets its proxies, named `db:shardS:nodeK` (shard 0's too: with
+// shards there is no plain `db:nodeK`), shard 0's passed as `--db-port`/`--db-via` and the others' as
+// `--db-shard-ports`/`--db-shard-via`: `db:shard1:*` cuts shard 1 off from every node, `db:shard1:node2`
+// only from node2, `db:*` every database link.
 //
 // Thread-safety: none (the drill's thread, before the shop starts).
 #pragma once

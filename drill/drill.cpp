@@ -27,6 +27,8 @@
 #include "drill/partition_links.h"
 #include "drill/quiet_wait.h"
 #include "drill/replication_links.h"
+#include "drill/shard_gameday.h"
+#include "drill/shard_outcomes.h"
 #include "drill/shop_process.h"
 #include "drill/system_sampler.h"
 #include "drill/work_dir.h"
@@ -140,6 +142,9 @@ void print_drill_summary(const json::value& results) {
     }
   }
   if (const std::string rpo = failover_rpo_line(results); !rpo.empty()) std::printf("    %s\n", rpo.c_str());
+  if (const std::string shards = shard_outcomes_line(results); !shards.empty()) {
+    std::printf("    %s\n", shards.c_str());
+  }
   if (const std::string system = system_summary(results); !system.empty()) std::printf("%s", system.c_str());
   if (const std::string alerts = alerts_summary(results); !alerts.empty()) std::printf("%s", alerts.c_str());
   if (const std::string elastic = autoscale_summary(results); !elastic.empty()) {
@@ -269,6 +274,7 @@ int run_drill(const drill_request& request) {
   std::optional<host_port> generator_listen = request.metrics_listen;  // scraped by the shop's Prometheus
   std::unique_ptr<partition_links> partition;  // a Patroni member's links and the write probe, when asked
   json::array links;
+  std::vector<std::string> shop_flags;  // as the shop got them (results.drill.shards reads --txn-lease-ms)
   try {
     fs::create_directories(request.out_dir);
     chaos::server_options po;
@@ -317,6 +323,7 @@ int run_drill(const drill_request& request) {
     std::string program = request.stampede_binary;
     if (program.empty()) program = fs::read_symlink("/proc/self/exe").string();
     if (!request.quiet) std::fprintf(stderr, "stampede drill: starting the shop (%d nodes)\n", request.nodes);
+    shop_flags = args;
     shop = std::make_unique<shop_process>(program, args, work);
     auto edge = proxies->add_proxy({"edge", "127.0.0.1:0", "127.0.0.1:" + std::to_string(port_of(shop->entry_url())), true});
     links.insert(links.begin(), json::object{{"name", "edge"}, {"from", "clients"}, {"to", "haproxy"},
@@ -379,6 +386,13 @@ int run_drill(const drill_request& request) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stampede drill: no system side in the results: %s\n", e.what());
   }
+  // --shards: how long cross-shard transactions stay in doubt, read on each shard (results.drill.shards).
+  std::unique_ptr<in_doubt_sampler> in_doubt;
+  try {
+    in_doubt = in_doubt_sampler_for(shop->topology().as_object());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stampede drill: no in-doubt figures in the results: %s\n", e.what());
+  }
   json::object quiet;
   quiet_targets quiet_at{port_of(shop->entry_url()), shop->admin_token(), std::nullopt};
   if (sampler) quiet_at.haproxy_runtime_port = sampler->targets().haproxy_runtime_port;
@@ -404,6 +418,10 @@ int run_drill(const drill_request& request) {
     return section;
   }, [&](json::value& results) {
     if (sampler) add_system_section(results, *sampler);  // before the shop stops
+    if (in_doubt) {  // after verify()'s quiesce: the outcomes as the shards hold them once quiet
+      results.as_object()["drill"].as_object()["shards"] =
+          measure_shard_outcomes(*in_doubt, shop->topology().as_object(), entry_port, token, shop_flags);
+    }
     if (autoscale) {  // the autoscaler's log is complete: the load and the quiet wait are over
       results.as_object()["drill"].as_object()["autoscale"] =
           measure_autoscale(results, shop->topology(), *autoscale);

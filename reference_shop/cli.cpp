@@ -105,6 +105,7 @@ int shop_node_command(std::span<char* const> args) {
     o.txn_lease = std::chrono::milliseconds{a.get_int("txn-lease-ms", 10'000, 1, 3'600'000)};
     o.txn_fault = a.get("txn-fault");
     if (!o.txn_fault.empty()) two_phase::parse_fault(o.txn_fault);
+    o.txn_hold = std::chrono::milliseconds{a.get_int("txn-hold-ms", 0, 0, 60'000)};
     o.name = a.get("name", "node1");
     o.address = a.get("address", "127.0.0.1");
     o.port = static_cast<uint16_t>(a.get_int("port", 0, 0, 65535));

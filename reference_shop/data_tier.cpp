@@ -84,7 +84,9 @@ void data_tier::start() {
   server_->ensure_database(shop_role, password_, shop_database);
   for (int s = 1; s < options_.shards; ++s) {
     po.dir = options_.data / ("postgres-shard" + std::to_string(s));
-    po.port = 0;
+    po.port = static_cast<size_t>(s) <= options_.shard_ports.size()
+                  ? options_.shard_ports[static_cast<size_t>(s - 1)]
+                  : 0;
     shard_servers_.push_back(std::make_unique<postgres_server>(po));
     shard_servers_.back()->init();
     shard_servers_.back()->start();
@@ -133,7 +135,10 @@ void data_tier::start_clusters() {
     shard_clusters_.push_back(std::make_unique<patroni_cluster>(shard));
     shard_clusters_.back()->start();
     shard_clusters_.back()->ensure_database(shop_role, password_, shop_database);
-    shard_primary_ports_.push_back(free_loopback_port());
+    // --db-shard-ports: a drill's `db:shardS:nodeK` proxies lead to this shard's primary frontend.
+    shard_primary_ports_.push_back(static_cast<size_t>(s) <= options_.shard_ports.size()
+                                       ? options_.shard_ports[static_cast<size_t>(s - 1)]
+                                       : free_loopback_port());
   }
 }
 
@@ -174,6 +179,22 @@ std::vector<std::string> data_tier::shard_urls(const std::string& password) cons
 std::vector<std::pair<pid_t, uint16_t>> data_tier::other_shard_servers() const {
   std::vector<std::pair<pid_t, uint16_t>> out;
   for (const auto& s : shard_servers_) out.emplace_back(s->pid(), s->port());
+  return out;
+}
+
+json::array data_tier::shard_fault_nodes() const {
+  json::array out;
+  if (shard_servers_.empty()) return out;
+  for (int s = 0; s < options_.shards; ++s) {
+    const postgres_server& server = s == 0 ? *server_ : *shard_servers_[static_cast<size_t>(s - 1)];
+    const std::string pid = std::to_string(server.pid());
+    // The postmaster first (it forks no new backend while stopped), then its children; resumed in reverse.
+    out.push_back(json::object{
+        {"name", "shard" + std::to_string(s)},
+        {"pid", server.pid()},
+        {"commands", json::object{{"pause", "kill -STOP " + pid + " && pkill -STOP -P " + pid + "; true"},
+                                  {"resume", "pkill -CONT -P " + pid + "; kill -CONT " + pid}}}});
+  }
   return out;
 }
 

@@ -51,6 +51,7 @@ struct data_tier_options {
   // HAProxy; max_prepared_transactions on every member.
   int shards = 1;
   std::string txn = "2pc";
+  std::vector<uint16_t> shard_ports;  // --db-shard-ports: shards 1..K-1's ports (empty: free ones)
 };
 
 class data_tier {
@@ -78,6 +79,10 @@ class data_tier {
   void release() noexcept;
   // --shards: the servers of shards 1..K-1 (pid, port), watched and stopped by the supervisor as shard 0's.
   std::vector<std::pair<pid_t, uint16_t>> other_shard_servers() const;
+  // --shards: each shard's server as a fault target (the topology's `database_nodes`: shard0..shardK-1),
+  // with pause/resume commands that stop the postmaster and every backend it forked (SIGSTOP on the
+  // postmaster alone would leave the open sessions answering). Empty without shards.
+  boost::json::array shard_fault_nodes() const;
 
   // --ha patroni (nullptr otherwise): shard 0's cluster. The supervisor starts the database HAProxy from
   // db_haproxy_config() before any node, and stops the clusters last with stop_cluster().

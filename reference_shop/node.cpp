@@ -41,6 +41,7 @@ node::node(node_options options)
     config.txn = options_.txn;
     config.txn_lease = options_.txn_lease;
     config.txn_fault = options_.txn_fault;
+    config.txn_hold = options_.txn_hold;
   }
   auto db = open_store(config);
   db->migrate();

@@ -45,6 +45,7 @@ struct node_options {
   std::string txn = "2pc";
   std::chrono::milliseconds txn_lease{10'000};
   std::string txn_fault;  // game days: after-prepare|after-decision|after-first-commit (two_phase.h)
+  std::chrono::milliseconds txn_hold{0};  // game days: the coordinator's wait after its PREPAREs
   int db_pool = 8;      // PostgreSQL sessions of this node; a request waits at most db_pool_wait for one
   std::chrono::milliseconds db_pool_wait{1000};
   replica_read_options replica_reads;  // order reads from replicas (replica_reads.h); off: all on db_url

@@ -37,7 +37,9 @@ struct shard_figures {
   std::map<int64_t, int64_t> part_subtotal;        // order -> its part's money (the money checker's evidence)
   std::map<int64_t, json::array> expected_shards;  // header order -> the shards of its lines
   int64_t prepared = 0;
-  int64_t sagas_open = 0;  // --txn saga: outbox messages in a saga stage
+  int64_t sagas_open = 0;                               // --txn saga: outbox messages in a saga stage
+  json::object decisions{{"commit", 0}, {"abort", 0}};  // this shard's decision log (2pc)
+  json::object sagas{{"running", 0}, {"compensating", 0}};  // messages in `place`, in `compensate`/`release`
 };
 
 shard_figures read_figures(pg::connection& db, int shard, int k, std::string_view gid_prefix) {
@@ -86,6 +88,15 @@ shard_figures read_figures(pg::connection& db, int shard, int k, std::string_vie
   }
   // A saga's state is its order's outbox message: open while it is in a stage.
   f.sagas_open = db.exec("SELECT COUNT(*) FROM outbox WHERE saga IS NOT NULL").int64(0, 0);
+  // The outcomes of the transactions whose home this shard is (results.drill.shards): the decisions, and
+  // the sagas still open by stage (the compensated and the done ones are counted from the parts below).
+  auto decisions = db.exec("SELECT decision, COUNT(*) FROM txn_decisions GROUP BY decision");
+  for (int i = 0; i < decisions.rows(); ++i) f.decisions[decisions.text(i, 0)] = decisions.int64(i, 1);
+  auto stages = db.exec("SELECT saga, COUNT(*) FROM outbox WHERE saga IS NOT NULL GROUP BY saga");
+  for (int i = 0; i < stages.rows(); ++i) {
+    const std::string stage = stages.text(i, 0);
+    add_counts(f.sagas, json::object{{stage == "place" ? "running" : "compensating", stages.int64(i, 1)}});
+  }
   db.exec("COMMIT");
   f.prepared = two_phase::prepared_count(db, gid_prefix);
   return f;
@@ -100,6 +111,7 @@ json::object sharded_store::audit() {
   json::object totals, by_state, outbox, payments;
   std::vector<shard_figures> figures;
   int64_t prepared = 0, sagas_open = 0;
+  json::object decisions, sagas;
   for (int s = 0; s < k; ++s) {
     json::object a = shard(s).audit();
     shard_figures f;
@@ -120,6 +132,8 @@ json::object sharded_store::audit() {
     add_counts(payments, a.at("payments").as_object());
     prepared += f.prepared;
     sagas_open += f.sagas_open;
+    add_counts(decisions, f.decisions);
+    add_counts(sagas, f.sagas);
     shard_rows.push_back(json::object{{"shard", s},
                                       {"sku_totals", f.totals},
                                       {"orders_by_state", a.at("orders_by_state")},
@@ -132,6 +146,7 @@ json::object sharded_store::audit() {
   }
   // Each order's parts as the shards hold them: the atomicity checker's evidence (an acknowledged order
   // must have a part `placed` on every shard of `shards`; a failed one, `released` ones).
+  int64_t cross_shard = 0, cross_shard_failed = 0;
   for (auto& v : orders) {
     auto& o = v.as_object();
     const int64_t id = o.at("order_id").as_int64();
@@ -139,6 +154,13 @@ json::object sharded_store::audit() {
     const auto spans = header.expected_shards.find(id);
     if (spans == header.expected_shards.end()) continue;  // a flash order: whole on shard 0
     o["shards"] = spans->second;
+    // The header's shard and each SKU's: more than one is a distributed transaction.
+    std::set<int64_t> touched{id % k};
+    for (const auto& sh : spans->second) touched.insert(sh.as_int64());
+    if (touched.size() > 1) {
+      ++cross_shard;
+      if (o.at("status").as_string() == "failed") ++cross_shard_failed;
+    }
     json::array parts;
     for (int s = 0; s < k; ++s) {
       const auto& status = figures[static_cast<size_t>(s)].part_status;
@@ -154,12 +176,31 @@ json::object sharded_store::audit() {
   std::set<int64_t> headers;
   for (const auto& v : orders) headers.insert(v.at("order_id").as_int64());
   json::array orphans;
+  int64_t released_orphans = 0;
+  std::set<int64_t> compensated;  // a compensated saga leaves released parts (tombstones) and no header
   for (int s = 0; s < k; ++s) {
     for (const auto& [id, status] : figures[static_cast<size_t>(s)].part_status) {
-      if (!headers.contains(id))
+      if (!headers.contains(id)) {
         orphans.push_back(json::object{{"order_id", id}, {"shard", s}, {"status", status}});
+        if (status == "released") {
+          ++released_orphans;
+          compensated.insert(id);
+        }
+      }
     }
   }
+  if (two_phase::is_saga(options_.coordinator.mode)) {
+    sagas["compensated"] = static_cast<int64_t>(compensated.size());
+    // Acknowledged and whole: the cross-shard orders neither failed nor still in their `place` stage.
+    const auto* running = sagas.if_contains("running");
+    sagas["done"] = cross_shard - cross_shard_failed - (running != nullptr ? running->to_number<int64_t>() : 0);
+  }
+  // What became of the cross-shard transactions (results.drill.shards, docs/SHOP.md "Audit with shards").
+  out["txn_outcomes"] = json::object{{"cross_shard_orders", cross_shard},
+                                     {"cross_shard_failed", cross_shard_failed},
+                                     {"decisions", std::move(decisions)},
+                                     {"sagas", std::move(sagas)},
+                                     {"released_parts_without_order", released_orphans}};
   out["orphan_parts"] = std::move(orphans);
   sort_by(skus, "product_id");
   sort_by(orders, "order_id");

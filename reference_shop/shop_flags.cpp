@@ -25,6 +25,7 @@ const std::vector<cli::flag> tuning{
     {"--cache-lock-wait-ms", {}, "MS", "how long a miss waits for another node's rebuild (default 250)"},
     {"--redis-timeout-ms", {}, "MS", "bound of a Redis command (default 100)"},
     {"--txn-lease-ms", {}, "MS", "--shards: recovery resolves transactions prepared longer ago (default 10000)"},
+    {"--txn-hold-ms", {}, "MS", "--shards, game days: a coordinator waits MS after its PREPAREs (default 0)"},
 };
 
 const cli::flag kdf{"--kdf", {}, "interactive|moderate|minimal", "argon2id cost of password hashes (default interactive)"};
@@ -114,6 +115,10 @@ const cli::command& shop_spec() {
           {"--db-port", {}, "P", "the database port nodes reach: the PostgreSQL server's, or with --ha patroni\n"
                                  "the database HAProxy's primary frontend (for fault proxies; default: any)"},
           {"--db-via", {}, "HOST:PORT,...", "node i reaches the database at the i-th address (a fault proxy)"},
+          {"--db-shard-ports", {}, "P1,...", "--shards K: the ports of shards 1..K-1 (for fault proxies; default: any)"},
+          {"--db-shard-via", {}, "HOST:PORT,...",
+           "--shards K: node i reaches shard s >= 1 at the ((s-1) x nodes + i)-th address (fault proxies;\n"
+           "shard 0's are --db-via's)"},
           {"--dcs-via", {}, "pg1=HOST:PORT,...", "pgK's Patroni reaches etcd via this address (a fault proxy)"},
           {"--postgres-via", {}, "pg1=HOST:PORT,...",
            "the database HAProxy reaches pgK's PostgreSQL via this address (a fault proxy)"},

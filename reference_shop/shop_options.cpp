@@ -220,7 +220,7 @@ shop_options parse_shop_options(const arg_list& a) {
   o.autoscale = parse_autoscale_options(a, o.nodes, o.lb);
   make_data_directory(a, o);
   o.cache = parse_cache_tier_options(a, o.data);
-  o.data_links = parse_data_link_options(a, o.nodes, o.db_kind, o.cache.kind);
+  o.data_links = parse_data_link_options(a, o.nodes, o.db_kind, o.cache.kind, o.shards);
   o.cache.port = o.data_links.redis_port;
   return o;
 }

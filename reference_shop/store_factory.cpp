@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "reference_shop/postgres_store.h"
 #include "reference_shop/shards.h"
@@ -23,11 +25,14 @@ std::unique_ptr<store> open_store(const store_config& config) {
     options.coordinator.mode = two_phase::parse_protocol(config.txn);
     options.recovery_interval = config.recovery_interval;
     options.lease = config.txn_lease;
-    if (!config.txn_fault.empty()) {
-      // A crashed coordinator, timed on the protocol, not on luck: nothing after this point is sent.
-      const auto at = two_phase::parse_fault(config.txn_fault);
-      options.coordinator.hook = [at](two_phase::point p, std::string_view) {
-        if (p == at) ::kill(::getpid(), SIGKILL);
+    if (!config.txn_fault.empty() || config.txn_hold.count() > 0) {
+      // A crashed coordinator, timed on the protocol, not on luck: nothing after this point is sent. A held
+      // one (--txn-hold-ms) keeps its parts prepared a while first, so a shard fault lands in doubt.
+      const auto at = config.txn_fault.empty() ? std::optional<two_phase::point>{}
+                                               : std::optional{two_phase::parse_fault(config.txn_fault)};
+      options.coordinator.hook = [at, hold = config.txn_hold](two_phase::point p, std::string_view) {
+        if (p == two_phase::point::prepared && hold.count() > 0) std::this_thread::sleep_for(hold);
+        if (at && p == *at) ::kill(::getpid(), SIGKILL);
         return true;
       };
     }

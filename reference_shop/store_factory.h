@@ -24,6 +24,9 @@ struct store_config {
   std::chrono::milliseconds recovery_interval{1000};
   std::chrono::milliseconds txn_lease{10'000};
   std::string txn_fault;  // game days: the process SIGKILLs itself at this point (two_phase::parse_fault)
+  // Game days (--txn-hold-ms): every coordinator waits this long after its PREPAREs, before the decision (a
+  // saga: after each part it places), so a fault on a shard finds transactions in doubt, not by luck.
+  std::chrono::milliseconds txn_hold{0};
 };
 
 // Does not migrate. Throws std::invalid_argument unless exactly one location is given (shard_urls count as

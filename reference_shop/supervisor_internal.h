@@ -67,7 +67,7 @@ class supervisor {
         data_(data_tier_options{o_.db_kind, o_.data, o_.nodes, static_cast<int>(o_.db_pool), o_.pg_bin, o_.ha,
                                 static_cast<int>(o_.replicas), o_.sync_replication, o_.replica,
                                 o_.data_links.db_port, o_.wal_archive, o_.member_links,
-                                static_cast<int>(o_.shards), o_.txn}),
+                                static_cast<int>(o_.shards), o_.txn, o_.data_links.db_shard_ports}),
         cache_(o_.cache) {}
   ~supervisor() { shutdown(); }
   supervisor(const supervisor&) = delete;

@@ -51,14 +51,17 @@ void supervisor::write_topology() {
       {"haproxy", std::move(haproxy)}, {"payment_emulator", std::move(emulator)},
   };
   if (!db_haproxy.empty()) topology["database_haproxy"] = std::move(db_haproxy);
-  // Chaos targets by name for drills (`pg1`, `primary`, `etcd`; --shards: `shard1-primary`, `shard0-pg2`...):
-  // loadgen/topology.h reads them as nodes.
+  // Chaos targets by name for drills (`pg1`, `primary`, `etcd`; --shards with Patroni: `shard1-primary`,
+  // `shard0-pg2`...; --shards without: each shard's server, `shard0`, `shard1`..., for a pause that freezes
+  // one shard): loadgen/topology.h reads them as nodes.
   if (data_.cluster() != nullptr) {
     json::array nodes;
     for (const auto* cluster : data_.clusters()) {
       for (auto& n : cluster->fault_nodes(restart_dir())) nodes.push_back(std::move(n));
     }
     topology["database_nodes"] = std::move(nodes);
+  } else if (auto shards = data_.shard_fault_nodes(); !shards.empty()) {
+    topology["database_nodes"] = std::move(shards);
   }
   topology["cache"] = cache_.redis() ? "redis" : "local";
   if (const child* redis = find("cache")) {

@@ -10,6 +10,7 @@
 #include "common/hdr_histogram.h"
 #include "reports/alerts_report.h"
 #include "reports/autoscale_report.h"
+#include "reports/shard_report.h"
 #include "reports/analysis.h"
 #include "reports/recovery.h"
 #include "reports/system_report.h"
@@ -147,6 +148,7 @@ std::string render_markdown(const run_results& r) {
   md += render_system_markdown(r);  // `stampede drill`: HAProxy's servers, queue, cache, database
   md += render_alerts_markdown(r);  // `stampede drill --observe`
   md += render_autoscale_markdown(r);  // the autoscale game day (results.drill.autoscale)
+  md += render_shards_markdown(r);     // the shard game days (results.drill.shards)
   if (!r.checks.empty()) {
     md += "### Checks\n\n| | check | passes | fails |\n|---|---|--:|--:|\n";
     for (const auto& c : r.checks) {

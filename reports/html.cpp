@@ -8,6 +8,7 @@
 #include "common/hdr_histogram.h"
 #include "reports/alerts_report.h"
 #include "reports/autoscale_report.h"
+#include "reports/shard_report.h"
 #include "reports/analysis.h"
 #include "reports/formats.h"
 #include "reports/html_chart.h"
@@ -273,6 +274,7 @@ std::string render_html(const run_results& r) {
   }
   h += render_alerts_html(r);  // `stampede drill --observe`: alerts per fault, false alarms, missed faults
   h += render_autoscale_html(r);  // the autoscale game day: time to scale, SLO seconds, node-seconds
+  h += render_shards_html(r);     // the shard game days: orders per outcome, in-doubt seconds
 
   // 7. Errors and checks.
   bool any_error = false;

@@ -176,5 +176,56 @@ TEST(data_link_flags, routes_each_node_through_its_address_and_names_a_bad_flag)
   EXPECT_NE(error_of({"--redis-port", "70000"}, "sqlite", "redis").find("--redis-port"), std::string::npos);
 }
 
+// --shards: each shard's URL in --db-shards routed through the node's address for that shard (shard 0 by
+// --db-via, the others by --db-shard-via, shard-major), the shard servers' ports fixed by --db-shard-ports.
+TEST(data_link_flags, routes_every_shard_of_each_node_through_its_own_address) {
+  const auto o = parse_data_link_options(
+      shop_args({"--db", "postgres", "--shards", "3", "--db-port", "5432", "--db-via",
+                 "127.0.0.1:7001,127.0.0.1:7002", "--db-shard-ports", "5433,5434", "--db-shard-via",
+                 "127.0.0.1:7011,127.0.0.1:7012,127.0.0.1:7021,127.0.0.1:7022"}),
+      2, "postgres", "local", 3);
+  EXPECT_EQ(o.db_shard_ports, (std::vector<uint16_t>{5433, 5434}));
+  ASSERT_EQ(o.db_shard_via.size(), 2u);
+  std::vector<std::string> node2{
+      "--db-url",
+      "postgresql://shop@127.0.0.1:5432/shop",
+      "--db-shards",
+      "postgresql://shop@127.0.0.1:5432/shop,postgresql://shop@127.0.0.1:5433/shop,"
+      "postgresql://shop@127.0.0.1:5434/shop",
+      "--txn",
+      "2pc"};
+  route_node_links(node2, o, 2);
+  EXPECT_EQ(node2[1], "postgresql://shop@127.0.0.1:7002/shop");
+  EXPECT_EQ(node2[3],
+            "postgresql://shop@127.0.0.1:7002/shop,postgresql://shop@127.0.0.1:7012/shop,"
+            "postgresql://shop@127.0.0.1:7022/shop");
+  // Only shard 0 routed (no --db-shard-via): the other shards' URLs unchanged.
+  const auto only0 = parse_data_link_options(shop_args({"--db-via", "127.0.0.1:7001,127.0.0.1:7002"}), 2,
+                                             "postgres", "local", 2);
+  std::vector<std::string> node1{"--db-shards",
+                                 "postgresql://a@127.0.0.1:5432/shop,postgresql://a@127.0.0.1:5433/shop"};
+  route_node_links(node1, only0, 1);
+  EXPECT_EQ(node1[1], "postgresql://a@127.0.0.1:7001/shop,postgresql://a@127.0.0.1:5433/shop");
+
+  auto error_of = [](std::vector<std::string> words, int64_t shards) {
+    try {
+      (void)parse_data_link_options(shop_args(std::move(words)), 2, "postgres", "local", shards);
+    } catch (const std::invalid_argument& e) {
+      return std::string{e.what()};
+    }
+    return std::string{"(accepted)"};
+  };
+  EXPECT_EQ(error_of({"--db-shard-ports", "5433"}, 1), "--db-shard-ports needs --shards 2 or more");
+  EXPECT_EQ(error_of({"--db-shard-via", "127.0.0.1:1,127.0.0.1:2"}, 1),
+            "--db-shard-via needs --shards 2 or more");
+  EXPECT_EQ(error_of({"--db-shard-ports", "5433"}, 3),
+            "--db-shard-ports needs one port per shard after shard 0 (--shards - 1)");
+  EXPECT_NE(error_of({"--db-shard-ports", "5433,x"}, 3).find("--db-shard-ports are ports"),
+            std::string::npos);
+  EXPECT_EQ(
+      error_of({"--db-shard-via", "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3"}, 3),
+      "--db-shard-via needs one address per node for each shard after shard 0 ((--shards - 1) x --nodes)");
+}
+
 }  // namespace
 }  // namespace stampede::shop

@@ -33,6 +33,11 @@ TEST_F(shards_test, the_seed_is_partitioned_and_the_audit_adds_the_shards_up) {
   EXPECT_EQ(audit.at("shards").as_array().size(), 2u);
   EXPECT_EQ(audit.at("prepared_transactions").as_int64(), 0);
   EXPECT_EQ(audit.at("orders_by_state").at("archived").as_int64(), 900);
+  // Nothing happened yet: no cross-shard transaction in any outcome (results.drill.shards reads these).
+  EXPECT_EQ(
+      json::serialize(audit.at("txn_outcomes")),
+      R"({"cross_shard_orders":0,"cross_shard_failed":0,"decisions":{"commit":0,"abort":0},)"
+      R"("sagas":{"running":0,"done":0,"compensating":0,"compensated":0},"released_parts_without_order":0})");
   // Reads route to the owning shard: the stock a product page shows is its shard's.
   EXPECT_EQ(db->find_product(3)->stock, stock(3));
   for (const auto& p : db->list_products(product_query{}).items) EXPECT_EQ(p.stock, stock(p.id)) << p.id;
@@ -111,6 +116,10 @@ TEST_F(shards_test, a_cross_shard_checkout_commits_on_both_shards_and_replays_by
                                                 R"(},{"shard":1,"status":"placed","subtotal":)" +
                                                 std::to_string(2 * r.placed.lines[1].unit_price) + "}]");
   EXPECT_TRUE(audit.at("orphan_parts").as_array().empty());
+  // One cross-shard order, committed by its decision (the replay and the refused key add nothing).
+  EXPECT_EQ(audit.at("txn_outcomes").at("cross_shard_orders").as_int64(), 1);
+  EXPECT_EQ(audit.at("txn_outcomes").at("decisions").at("commit").as_int64(), 1);
+  EXPECT_EQ(audit.at("txn_outcomes").at("decisions").at("abort").as_int64(), 0);
 }
 
 TEST_F(shards_test, a_single_shard_cart_takes_the_one_phase_path_with_2pc_and_with_sagas) {
@@ -288,6 +297,10 @@ TEST_F(shards_test, a_saga_out_of_stock_on_the_second_shard_compensates_the_firs
   const auto audit = db->audit();
   expect_balanced(audit);
   EXPECT_EQ(audit.at("sku_totals").at("sold").as_int64(), 0);
+  EXPECT_EQ(audit.at("txn_outcomes").at("sagas").at("compensated").as_int64(), 1);
+  EXPECT_EQ(audit.at("txn_outcomes").at("cross_shard_orders").as_int64(), 0);  // its header is gone
+  // Shard 0's part released, and a `released` tombstone on shard 1 where none had been placed.
+  EXPECT_EQ(audit.at("txn_outcomes").at("released_parts_without_order").as_int64(), 2);
   // The key is free again: a later checkout with it is a new order, not a replay of the compensated one.
   session(1).exec("UPDATE products SET stock = 10, initial_stock = 10 WHERE id = 3");
   EXPECT_EQ(db->checkout(user, "k", "h", cross_cart, 2000).status, checkout_status::created);

@@ -1,0 +1,39 @@
+-- Game day: one shard cut off (`stampede shop --db postgres --shards 2`): every node's link to shard 1's
+-- PostgreSQL (`db:shard1:node1`, `db:shard1:node2`, ... : the drill's fault proxies, `db:shard1:*`) black-holes
+-- every byte both ways for FAULT_FOR while customers check out; about half the checkouts span both shards (a
+-- SKU on one, the customer's home on the other).
+-- Hypothesis (2pc, the default): a checkout that touches shard 1 blocks on its first statement there, then
+-- gives up: the session's answer deadline (statement_timeout 5 s + 1 s margin, pg_connection.h), then a fresh
+-- session's connect_timeout (3 s) or the pool's 1 s wait, so it ends with 503 within ~10 s (BLOCK_BOUND_S 15 s
+-- leaves room for a loaded machine); the parts it prepared on shard 0 are rolled back by the coordinator (it
+-- still reaches shard 0), a part whose PREPARE reached shard 1 but whose answer was lost stays in doubt there
+-- until recovery (past the lease, --txn-lease-ms 3000) reaches shard 1 again after the heal; checkouts on shard
+-- 0 alone keep working. With `--shop-arg --txn --shop-arg saga`: a saga whose part on shard 1 fails is
+-- compensated (its shard-0 parts released at once; what it placed on shard 1, or could not release there, by
+-- recovery after the heal). After the heal every invariant holds: atomicity, nothing left prepared, no saga
+-- open, stock of aborted and compensated orders back.
+-- On a loopback the cut almost always finds checkouts in their work phase on shard 1 (nothing prepared yet), so
+-- nothing stays in doubt; with `--shop-arg --txn-hold-ms --shop-arg 1000` (coordinators hold their prepared
+-- parts 1 s) it finds some prepared: a decision or a COMMIT PREPARED that cannot reach shard 1 leaves them in
+-- doubt through the cut, and recovery resolves them after the heal (past the lease): stuck-in-doubt seconds
+-- ~ the cut + the lease.
+-- Report: results.drill.shards (the drill's summary line "cross-shard orders ..."): orders committed, aborted,
+-- compensated, resolved by recovery and still in doubt, and how long transactions stayed in doubt (a sampler
+-- on every shard's own port, not through the cut links).
+-- Pass: every invariant holds, including "checkouts caught by the cut end within BLOCK_BOUND_S".
+-- Knobs: SHARD_LINKS (db:shard1:*), BLOCK_BOUND_S (15), ORDER_RATE (5), DURATION/FAULT_AT/FAULT_FOR.
+-- Short form for CI: -e DURATION=16s -e FAULT_AT=4s -e FAULT_FOR=6s
+--@shop --db postgres --shards 2 --txn-lease-ms 3000 --lease-ms 2000
+local gameday = require("lib.gameday")
+local shard_gameday = require("lib.shard_gameday")
+local bound_s = tonumber(env.BLOCK_BOUND_S or "15")
+options = gameday.options({
+  { at = gameday.fault_at, duration = gameday.fault_for, fault = "timeout", target = env.SHARD_LINKS or "db:shard1:*",
+    stream = "both", timeout = 0, label = "shard1 cut off" },
+})
+options.timeout = env.TIMEOUT or "40s"  -- the shop's own bound is measured, not the client's
+gameday.install(_ENV)
+quiesce = shard_gameday.quiesce
+function verify(history)
+  return shard_gameday.verify(history, "the cut", bound_s)
+end

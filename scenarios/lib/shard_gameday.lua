@@ -1,0 +1,80 @@
+-- Shared parts of the shard game days (gameday_shard_partition.lua, gameday_shard_pause.lua) on a sharded
+-- shop (`stampede shop --db postgres --shards K`): the wait until nothing is in doubt, and verify() = the
+-- shop's invariants (atomicity included) + "checkouts caught by the fault ended within the bound".
+local checkers = require("lib.checkers")
+local gameday = require("lib.gameday")
+
+local shard_gameday = {}
+
+local function audit()
+  local res = http.get("/api/admin/audit", { headers = { Authorization = "Bearer " .. tostring(env.ADMIN_TOKEN) },
+                                             name = "quiesce: audit", timeout = "10s" })
+  return res.status == 200 and res:json() or nil
+end
+
+-- Quiet once nothing is in doubt on any shard (pg_prepared_xacts, the audit's prepared_transactions) and no
+-- saga is running or compensating; bounded (QUIESCE_MAX_S, 40 s: the lease + recovery after the heal).
+function shard_gameday.quiesce()
+  local bound = tonumber(env.QUIESCE_MAX_S or "40")
+  local waited = 0
+  while waited < bound do
+    local a = audit()
+    if a and (a.prepared_transactions or 0) == 0 and (a.sagas_open or 0) == 0 then
+      return { in_doubt = 0, waited_s = waited }
+    end
+    sleep(0.5)
+    waited = waited + 0.5
+  end
+  return false
+end
+
+-- The orders that started while the fault was on (from 1 s before it to its end), the cross-shard ones
+-- apart (a SKU's shard differs from the customer's home shard, product_id and user_id mod K): how long the
+-- longest took to end, and how they ended. `bound_s`: the stated bound; `what` names the fault.
+function shard_gameday.blocked_checkouts(history, k, fault_t, fault_s, bound_s, what)
+  local ops = checkers.operations(history, { "order" })
+  local cross, single = { n = 0, ok = 0, fail = 0, unknown = 0, max_s = 0 }, { n = 0, max_s = 0 }
+  for _, o in ipairs(ops) do
+    if o.t >= fault_t - 1 and o.t <= fault_t + fault_s then
+      local home = (o.invoke and o.invoke.user_id or 0) % k
+      local spans = false
+      for _, item in ipairs(o.invoke and o.invoke.items or {}) do
+        if item.product_id % k ~= home then spans = true end
+      end
+      local took = (o.t_end or o.t) - o.t
+      local into = spans and cross or single
+      into.n = into.n + 1
+      into.max_s = math.max(into.max_s, took)
+      if spans then into[o.outcome] = into[o.outcome] + 1 end
+    end
+  end
+  local evidence = { cross_shard = cross, single_shard = single, bound_s = bound_s, fault_at_s = fault_t,
+                     fault_for_s = fault_s, shards = k }
+  local name = "checkouts caught by " .. what .. " end within " .. bound_s .. " s (no unbounded blocking)"
+  if cross.n == 0 then
+    return checkers.invariant(name, false, evidence, "no cross-shard checkout started during " .. what ..
+                              " (was the load running?)")
+  end
+  local longest = math.max(cross.max_s, single.max_s)
+  local detail = string.format("%d cross-shard checkouts during %s: %d ok, %d failed, %d unknown; the longest "
+    .. "took %.1f s (single-shard: %d, longest %.1f s; bound %g s)", cross.n, what, cross.ok, cross.fail,
+    cross.unknown, cross.max_s, single.n, single.max_s, bound_s)
+  return checkers.invariant(name, longest <= bound_s, evidence, detail)
+end
+
+-- verify(): the shop's invariants (checkers.shop adds checkers.atomicity on a sharded audit) and the bound.
+function shard_gameday.verify(history, what, bound_s)
+  local out = checkers.shop(history)
+  local a = audit()
+  local k = a and a.shards and #a.shards or 0
+  if k < 2 then
+    out[#out + 1] = checkers.invariant("the shop is sharded", false, { shards = k },
+                                       "the audit lists no shards: run with --@shop --shards K (K >= 2)")
+    return out
+  end
+  out[#out + 1] = shard_gameday.blocked_checkouts(history, k, gameday.seconds(gameday.fault_at),
+                                                  gameday.seconds(gameday.fault_for), bound_s, what)
+  return out
+end
+
+return shard_gameday

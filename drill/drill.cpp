@@ -420,7 +420,8 @@ int run_drill(const drill_request& request) {
     if (sampler) add_system_section(results, *sampler);  // before the shop stops
     if (in_doubt) {  // after verify()'s quiesce: the outcomes as the shards hold them once quiet
       results.as_object()["drill"].as_object()["shards"] =
-          measure_shard_outcomes(*in_doubt, shop->topology().as_object(), entry_port, token, shop_flags);
+          measure_shard_outcomes(*in_doubt, shop->topology().as_object(), quiet_at.entry_port,
+                                 quiet_at.admin_token, shop_flags);
     }
     if (autoscale) {  // the autoscaler's log is complete: the load and the quiet wait are over
       results.as_object()["drill"].as_object()["autoscale"] =

@@ -189,11 +189,17 @@ json::object sharded_store::audit() {
       }
     }
   }
-  if (two_phase::is_saga(options_.coordinator.mode)) {
-    sagas["compensated"] = static_cast<int64_t>(compensated.size());
-    // Acknowledged and whole: the cross-shard orders neither failed nor still in their `place` stage.
-    const auto* running = sagas.if_contains("running");
-    sagas["done"] = cross_shard - cross_shard_failed - (running != nullptr ? running->to_number<int64_t>() : 0);
+  {  // --txn saga: done (whole, out of its stages) and compensated; 0 with 2pc, whose failures are decisions
+    const bool saga = two_phase::is_saga(options_.coordinator.mode);
+    auto count = [&](const char* key) {
+      const auto* v = sagas.if_contains(key);
+      return v != nullptr ? v->to_number<int64_t>() : int64_t{0};
+    };
+    const int64_t running = count("running");
+    sagas = json::object{{"running", running},
+                         {"done", saga ? cross_shard - cross_shard_failed - running : 0},
+                         {"compensating", count("compensating")},
+                         {"compensated", saga ? static_cast<int64_t>(compensated.size()) : 0}};
   }
   // What became of the cross-shard transactions (results.drill.shards, docs/SHOP.md "Audit with shards").
   out["txn_outcomes"] = json::object{{"cross_shard_orders", cross_shard},

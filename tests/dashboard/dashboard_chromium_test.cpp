@@ -4,7 +4,8 @@
 // bands and tables show, the end names the outcome and links to the report; no console error, nothing
 // fetched from elsewhere; the screenshot is kept in this test's build directory (dashboard_live.png).
 // The same page served by `stampede coordinate --dashboard` for two local agents: the merged figures and the
-// shards' states (screenshot distributed_live.png).
+// shards' states (screenshot distributed_live.png); and `stampede drill --target --dashboard`'s page with its
+// chaos fault band (drill_live.png).
 // Skipped when node or /usr/bin/chromium is missing; ctest label `chromium` (`ctest -LE chromium`).
 #include <gtest/gtest.h>
 
@@ -161,6 +162,46 @@ end
   EXPECT_EQ(links[0].as_string(), "file://" + fs::canonical(dir.path() / "report" / "report.html").string());
   EXPECT_EQ(links[1].as_string(), "file://" + fs::canonical(dir.path() / "merged.json").string());
   EXPECT_GT(fs::file_size(screenshot_dir / "distributed_live.png"), 10'000u);
+}
+
+// `stampede drill --target URL --dashboard`: a game day on a running system (here the test server) draws its
+// chaos fault (a latency fault on the drill's `edge` proxy) as a band on the live page.
+TEST(dashboard_e2e, a_drill_s_page_shows_its_chaos_fault_band) {
+  if (!have_chromium()) GTEST_SKIP() << "node or /usr/bin/chromium missing (apt-get install chromium nodejs)";
+  stampede::testing::test_server server;
+  stampede::testing::temp_dir dir{"stampede-dashboard-drill"};
+  {
+    std::ofstream(dir.path() / "drill.lua") << R"lua(
+options = {
+  vus = 4, duration = "8s",
+  chaos = { { at = "2s", duration = "2s", fault = "latency", target = "edge", latency = 30, label = "edge +30ms" } },
+}
+function default()
+  http.get("/hello", { name = "hello" })
+  sleep(0.05)
+end
+)lua";
+  }
+  const pid_t pid = stampede::testing::spawn(
+      {binary, "drill", (dir.path() / "drill.lua").string(), "--target", server.base_url(), "--dashboard",
+       "127.0.0.1:0", "--out", (dir.path() / "out").string(), "--quiet-timeout", "10s"},
+      dir.path() / "drill.log");
+  ASSERT_GT(pid, 0);
+  const int port = stampede::testing::dashboard_port(dir.path() / "drill.log");
+  ASSERT_GT(port, 0) << read_text(dir.path() / "drill.log");
+  const json::object r = watch("http://127.0.0.1:" + std::to_string(port) + "/",
+                               screenshot_dir / "drill_live.png", dir.path() / "chromium.log");
+  EXPECT_EQ(stampede::testing::wait_bounded(pid, 60s, 2s), 0) << read_text(dir.path() / "drill.log");
+  ASSERT_FALSE(r.empty());
+  EXPECT_TRUE(r.at("errors").as_array().empty()) << json::serialize(r.at("errors"));
+  EXPECT_TRUE(r.at("foreign_requests").as_array().empty()) << json::serialize(r.at("foreign_requests"));
+  const json::object& ended = r.at("ended").as_object();
+  EXPECT_EQ(ended.at("ended").as_string(), "The run ended: passed");
+  EXPECT_GT(ended.at("fault_bands").to_number<int64_t>(), 0);
+  ASSERT_EQ(ended.at("faults").as_array().size(), 1u);
+  EXPECT_EQ(ended.at("faults").as_array()[0].as_array()[0].as_string(), "edge +30ms");
+  EXPECT_TRUE(ended.at("shards").as_array().empty());  // one process: no shards table
+  EXPECT_GT(fs::file_size(screenshot_dir / "drill_live.png"), 10'000u);
 }
 
 }  // namespace

@@ -146,6 +146,13 @@ std::string live_state::event_json() const {
   }
   e["faults"] = std::move(faults);
 
+  json::array shards;
+  for (const auto& s : now_.shards) {
+    shards.push_back(
+        json::object{{"shard", s.shard}, {"agent", s.agent}, {"state", s.state}, {"detail", s.detail}});
+  }
+  e["shards"] = std::move(shards);
+
   reports::over_time_input charts{.rows = time_rows(seconds_, max_chart_points),
                                   .x_min = x_min,
                                   .x_max = x_max,

@@ -52,6 +52,14 @@ struct fault_band {
   std::optional<double> end_s;  // none: still active
 };
 
+// A shard of a distributed run (`stampede coordinate --dashboard`); a single process has none.
+struct shard_row {
+  int shard = 0;
+  std::string agent;   // empty before one registers
+  std::string state;   // "waiting", "running", "done", "lost"
+  std::string detail;  // why it was lost, its exit code...
+};
+
 // What the run hands over once a second: the seconds completed since the last update, and the run's
 // whole-so-far figures now.
 struct live_update {
@@ -67,6 +75,7 @@ struct live_update {
   std::vector<step_row> steps;
   std::vector<threshold_row> thresholds;
   std::vector<fault_band> faults;
+  std::vector<shard_row> shards;  // a distributed run's, else empty
 };
 
 struct run_info {

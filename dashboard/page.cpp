@@ -23,6 +23,8 @@ const char* const page_body = R"html(<main>
 <div class="tiles" id="tiles"></div>
 <h2>Over time</h2>
 <div id="charts"><p><small>The charts start with the first second of the load.</small></p></div>
+<div id="shards-box" style="display:none"><h2>Shards</h2>
+<table id="shards"><tr><th class="name">shard</th><th class="name">agent</th><th class="name">state</th><th class="name">detail</th></tr></table></div>
 <h2>Thresholds</h2>
 <table id="thresholds"><tr><th></th><th class="name">metric</th><th class="name">threshold</th><th>now</th></tr></table>
 <h2>Errors by kind</h2>
@@ -100,6 +102,10 @@ const char* const page_script = R"js(
       cell(th.metric, 'name'),
       cell(th.expression + (th.abort_on_fail ? ' (abortOnFail)' : ''), 'name'),
       cell(th.observed === null ? 'no data yet' : ms(th.observed))]), 'no thresholds');
+    $('shards-box').style.display = e.shards.length > 0 ? 'block' : 'none';
+    fill($('shards'), e.shards.map((s) => [cell(String(s.shard), 'name'), cell(s.agent || '-', 'name'),
+      cell(s.state, s.state === 'lost' ? 'bad' : s.state === 'waiting' ? 'pending' : s.state === 'done' ? 'ok' : 'name'),
+      cell(s.detail, 'name')]));
     fill($('errors'), Object.entries(e.errors_by_kind).map(([k, n]) => [cell(k, 'name'), cell(String(n))]), 'no errors');
     fill($('faults'), e.faults.map((f) => [cell(f.label, 'name'), cell(f.start_s.toFixed(1)),
       cell(f.end_s === null ? 'active' : f.end_s.toFixed(1))]), 'no faults');

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/http_server.h"
+#include "common/small_endpoint.h"
 
 namespace stampede::dashboard {
 
@@ -105,19 +106,8 @@ struct server::shared {
 
 server::server(const host_port& address, run_info info)
     : address_(address), shared_(std::make_shared<shared>(std::move(info))) {
-  http::server_options options;
-  options.address = address.host;
-  options.port = address.port;
-  options.threads = 1;
-  options.limits.max_header_bytes = 8 * 1024;
-  options.limits.max_body_bytes = 1024;
-  options.header_timeout = std::chrono::milliseconds(5'000);
-  options.body_timeout = std::chrono::milliseconds(5'000);
-  options.idle_timeout = std::chrono::milliseconds(30'000);
-  options.write_timeout = std::chrono::milliseconds(5'000);
-  options.handler_timeout = std::chrono::milliseconds(30'000);
-  options.max_connections = 16;
-  options.max_pipelined = 4;
+  const http::server_options options =
+      http::small_endpoint_options(address.host, address.port, std::chrono::seconds(5));
   std::shared_ptr<shared> state = shared_;
   server_ = std::make_unique<http::server>(options, [state](http::request& request, http::responder reply) {
     if (request.method != "GET" && request.method != "HEAD") {

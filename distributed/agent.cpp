@@ -16,6 +16,7 @@
 
 #include "common/http_client.h"
 #include "distributed/clock_offset.h"
+#include "distributed/data_files.h"
 #include "distributed/protocol.h"
 #include "distributed/snapshot_codec.h"
 #include "loadgen/run.h"
@@ -205,6 +206,15 @@ int agent::run() {
   const fs::path dir = dir_template;
   const fs::path script = dir / std::string(plan.at("script_name").as_string());
   { std::ofstream(script, std::ios::binary) << std::string_view(plan.at("script").as_string()); }
+  // The data files the scenario reads (open()), beside it at their paths; a bad entry is refused, not run.
+  std::string refused;
+  if (const auto* files = plan.if_contains("files")) {
+    try {
+      write_data_files(*files, dir);
+    } catch (const std::invalid_argument& e) {
+      refused = std::string("the coordinator's data files were refused: ") + e.what();
+    }
+  }
 
   loadgen::run_request run;
   run.script_path = script.string();
@@ -244,10 +254,21 @@ int agent::run() {
     results = r;
   };
 
-  std::thread reporter([this] { report_loop(); });
-  const int code = loadgen::execute_run(run);
-  done_ = true;  // the last snapshots go with one more report; then the results
-  reporter.join();
+  int code = exit_refused;
+  if (refused.empty()) {
+    std::thread reporter([this] { report_loop(); });
+    code = loadgen::execute_run(run);
+    done_ = true;  // the last snapshots go with one more report; then the results
+    reporter.join();
+  } else {  // the coordinator stops the other shards (as for a shard that aborts), then takes no results
+    std::fprintf(stderr, "stampede agent: %s\n", refused.c_str());
+    try {
+      control_.send("POST", "/v1/report" + query_,
+                    json::serialize(json::object{{"snapshots", json::array{}}, {"aborted", refused}}));
+    } catch (const std::system_error&) {
+      // the results below say it too
+    }
+  }
   std::error_code ignored;
   fs::remove_all(dir, ignored);
 

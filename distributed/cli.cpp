@@ -10,6 +10,7 @@
 
 #include "common/cli_args.h"
 #include "common/duration.h"
+#include "dashboard/server.h"
 #include "distributed/agent.h"
 #include "distributed/coordinator.h"
 
@@ -37,6 +38,11 @@ const cli::command coordinate_spec{
      {"--register-timeout", {}, "D", "how long to wait for every agent to register (default 60s)"},
      {"--agent-timeout", {}, "D", "an agent silent that long during the run is lost (default 10s)"},
      {"--start-delay", {}, "D", "from the release to the common start time (default 1s)"},
+     {"--dashboard",
+      {},
+      "IP:PORT",
+      "serve the live dashboard of the merged figures and the shards' states at\n"
+      "http://IP:PORT/ (docs/DISTRIBUTED.md, Live dashboard)"},
      {"--quiet", "-q", {}, "no progress lines"}},
     "Exit codes: as `stampede run` on the merged verdict (0, 2, 98, 99, 104, 105, 107, 108), and 110 when a\n"
     "shard did not register in time or its agent was lost. 98 > 107 > 110 > 108 > 105 > 99."};
@@ -117,6 +123,13 @@ coordinate_request parse_coordinate(const cli::parsed_args& a) {
   r.register_timeout = duration_flag(a, "--register-timeout", r.register_timeout);
   r.agent_timeout = duration_flag(a, "--agent-timeout", r.agent_timeout);
   r.start_delay = duration_flag(a, "--start-delay", r.start_delay);
+  if (auto v = a.value("--dashboard")) {
+    try {
+      r.dashboard_listen = dashboard::parse_listen_address(*v, "--dashboard");
+    } catch (const std::invalid_argument& e) {
+      throw usage_error(e.what());
+    }
+  }
   r.quiet = a.has("--quiet");
   return r;
 }

@@ -14,11 +14,14 @@
 #include <vector>
 
 #include "common/http_server.h"
+#include "distributed/dashboard_feed.h"
+#include "distributed/data_files.h"
 #include "distributed/leases.h"
 #include "distributed/live_view.h"
 #include "distributed/protocol.h"
 #include "distributed/snapshot_codec.h"
 #include "loadgen/lua_guard.h"
+#include "loadgen/lua_sandbox.h"
 #include "loadgen/thresholds.h"
 #include "loadgen/worker.h"
 #include "reports/merge.h"
@@ -110,6 +113,8 @@ class coordinator {
   bool release();
   void monitor();
   void fail(std::string message);
+  bool open_dashboard();
+  void publish_dashboard(bool all);
   int finish(const loadgen::report_writer& write_reports);
   http::response handle(http::request& r);
   http::response plan_for(const lease& l) const;
@@ -124,6 +129,7 @@ class coordinator {
   std::unique_ptr<loadgen::worker> worker_;  // setup() and teardown(), once, here
   std::vector<loadgen::threshold> thresholds_;
   std::string setup_data_ = "null";
+  json::array data_files_;  // what the top level read with open(), for every agent (data_files.h)
   live_view live_;
 
   mutable std::mutex mutex_;  // guards everything below (the server's threads and this one)
@@ -136,6 +142,8 @@ class coordinator {
   std::map<int, agent_end> ends_;
 
   std::unique_ptr<http::server> server_;
+  std::unique_ptr<dashboard_feed> dashboard_;  // --dashboard
+  steady::time_point next_publish_{};
   bool script_failed_ = false;
   bool interrupted_ = false;
   signals signals_;  // constructed on the coordinator's thread, before the server's threads
@@ -167,6 +175,14 @@ bool coordinator::load_script() {
     std::fprintf(stderr, "stampede coordinate: invalid options: %s\n", e.what());
     return false;
   }
+  try {
+    data_files_ = data_files_json(worker_->sandbox().data_files(), worker_->sandbox().folder());
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "stampede coordinate: %s\n", e.what());
+    return false;
+  }
+  if (!data_files_.empty())
+    say(std::to_string(data_files_.size()) + " data file(s) read by the scenario go to every agent");
   return true;
 }
 
@@ -174,6 +190,7 @@ bool coordinator::load_script() {
 bool coordinator::wait_for_agents() {
   const auto deadline = steady::now() + request_.register_timeout;
   while (steady::now() < deadline) {
+    publish_dashboard(false);
     {
       std::lock_guard lock(mutex_);
       if (leases_.leased() == request_.shards) return true;
@@ -233,6 +250,7 @@ void coordinator::monitor() {
   auto next_check = steady::now() + std::chrono::seconds(1);
   while (true) {
     const bool signalled = signals_.wait(std::chrono::milliseconds(50));
+    publish_dashboard(false);
     std::unique_lock lock(mutex_);
     if (signalled) {  // the first stops every agent; a second one stops waiting for them
       if (interrupted_) return;
@@ -280,6 +298,34 @@ void coordinator::monitor() {
   }
 }
 
+bool coordinator::open_dashboard() {
+  if (!request_.dashboard_listen) return true;
+  try {
+    dashboard_ = std::make_unique<dashboard_feed>(*request_.dashboard_listen, file_name(request_.script_path),
+                                                  plan_.options);
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "stampede coordinate: --dashboard %s: cannot listen: %s\n",
+                 to_string(*request_.dashboard_listen).c_str(), e.code().message().c_str());
+    return false;
+  }
+  if (!request_.quiet) std::fprintf(stderr, "stampede: live dashboard at %s\n", dashboard_->url().c_str());
+  return true;
+}
+
+// Once a second (`all`: now, with every second so far): the merged view and the shards' states.
+void coordinator::publish_dashboard(bool all) {
+  if (!dashboard_ || (!all && steady::now() < next_publish_)) return;
+  next_publish_ = steady::now() + std::chrono::seconds(1);
+  std::vector<dashboard::shard_row> shards;
+  double elapsed_s = 0;
+  {
+    std::lock_guard lock(mutex_);
+    shards = dashboard_feed::shard_rows(leases_);
+    if (phase_ == phase::released) elapsed_s = static_cast<double>(unix_us() - start_unix_us_) / 1e6;
+  }
+  dashboard_->publish(live_, thresholds_, elapsed_s, std::move(shards), all);
+}
+
 http::response coordinator::plan_for(const lease& l) const {
   json::object env;
   for (const auto& [key, value] : request_.env) env[key] = value;
@@ -289,6 +335,7 @@ http::response coordinator::plan_for(const lease& l) const {
                     {"env", std::move(env)},
                     {"seed", request_.seed},
                     {"setup_data", setup_data_},
+                    {"files", data_files_},
                     {"shard", l.shard},
                     {"shards", request_.shards},
                     {"start_unix_us", start_unix_us_ - l.offset_us}};
@@ -475,6 +522,11 @@ int coordinator::finish(const loadgen::report_writer& write_reports) {
                    {"stopped_at_s", stop_reason_.empty() ? json::value() : json::value(stopped_at_s_)},
                    {"live_requests", live_.requests()},
                    {"complete", !incomplete}};
+  json::array live_metrics;
+  const auto* duration = doc["meta"].as_object().if_contains("duration_s");
+  for (const auto& m : live_.metrics(duration && duration->is_number() ? duration->to_number<double>() : 0.0))
+    live_metrics.emplace_back(results::to_json(m));
+  doc["distributed"].as_object()["live_metrics"] = std::move(live_metrics);
   bool crossed = stop_reason_.rfind("threshold", 0) == 0;
   if (const auto* ts = doc.if_contains("thresholds"); ts && ts->is_array()) {
     for (const auto& t : ts->as_array())
@@ -501,6 +553,7 @@ int coordinator::finish(const loadgen::report_writer& write_reports) {
 
 int coordinator::run(const loadgen::report_writer& write_reports) {
   if (!load_script()) return script_failed_ ? loadgen::exit_script_error : loadgen::exit_invalid_options;
+  if (!open_dashboard()) return loadgen::exit_usage;
   http::server_options options;
   options.address = request_.listen.host;
   options.port = request_.listen.port;
@@ -520,13 +573,21 @@ int coordinator::run(const loadgen::report_writer& write_reports) {
   if (!wait_for_agents() || !release()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // waiting agents hear of it (410)
     server_->stop();
-    return script_failed_ ? loadgen::exit_script_error
-           : interrupted_ ? loadgen::exit_interrupted
-                          : exit_shard_missing;
+    const int code = script_failed_ ? loadgen::exit_script_error
+                     : interrupted_ ? loadgen::exit_interrupted
+                                    : exit_shard_missing;
+    if (dashboard_) {
+      publish_dashboard(true);
+      dashboard_->finish(code, {}, {});
+    }
+    return code;
   }
   monitor();
   server_->stop();
-  return finish(write_reports);
+  publish_dashboard(true);
+  const int code = finish(write_reports);
+  if (dashboard_) dashboard_->finish(code, request_.out_path, request_.report_dir);
+  return code;
 }
 
 }  // namespace

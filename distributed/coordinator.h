@@ -32,6 +32,9 @@ struct coordinate_request {
   std::chrono::milliseconds start_delay{1'000};     // from the release to the barrier's start time
   bool quiet = false;
   std::function<void(uint16_t port)> listening;  // once it listens (tests: port 0)
+  // --dashboard: the live page of the merged view and the shards' states (dashboard_feed.h); port 0: a free
+  // one.
+  std::optional<host_port> dashboard_listen;
 };
 
 // Returns the exit code (`stampede run`'s, with 110 for a missing or lost shard: protocol.h).

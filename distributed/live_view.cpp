@@ -1,6 +1,9 @@
 #include "distributed/live_view.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
+
+#include "loadgen/dashboard_figures.h"
 
 namespace stampede::distributed {
 
@@ -18,7 +21,55 @@ void live_view::add(int shard, const loadgen::interval_snapshot& snapshot) {
   }
   r.iterations += snapshot.iterations;
   r.vus += snapshot.vus;
+  r.vus_max += snapshot.vus_max;
+  r.dropped_iterations += snapshot.dropped_iterations;
+  for (size_t k = 1; k < loadgen::error_kind_count; ++k) {
+    r.errors_by_kind[k] += snapshot.errors_by_kind[k];
+    if (snapshot.errors_by_kind[k] > 0)
+      errors_by_kind_[std::string(loadgen::to_string(static_cast<loadgen::error_kind>(k)))] +=
+          snapshot.errors_by_kind[k];
+  }
   ++r.shards[shard];
+  r.published = false;
+  auto [latest, added] = latest_second_.try_emplace(shard, snapshot.second);
+  if (!added) latest->second = std::max(latest->second, snapshot.second);
+}
+
+dashboard::live_update live_view::dashboard_update(std::span<const loadgen::threshold> thresholds,
+                                                   double elapsed_s, bool all) {
+  std::lock_guard lock(mutex_);
+  dashboard::live_update u;
+  // A second is complete once every shard that reports has moved past it (a worker's late snapshot of it
+  // changes it again: it is then handed over again, whole).
+  int64_t complete_before = INT64_MAX;
+  for (const auto& [shard, second] : latest_second_) complete_before = std::min(complete_before, second);
+  for (auto& [second, r] : rows_) {
+    if (!all && second >= complete_before) break;
+    if (r.published) continue;
+    r.published = true;
+    dashboard::second_view s{.second = second,
+                             .requests = r.requests,
+                             .errors = r.errors,
+                             .dropped_iterations = r.dropped_iterations,
+                             .vus = r.vus,
+                             .latency = loadgen::latency_of(r.latency),
+                             .errors_by_kind = {}};
+    for (size_t k = 1; k < loadgen::error_kind_count; ++k) {
+      if (r.errors_by_kind[k] > 0)
+        s.errors_by_kind[std::string(loadgen::to_string(static_cast<loadgen::error_kind>(k)))] =
+            r.errors_by_kind[k];
+    }
+    u.seconds.push_back(std::move(s));
+  }
+  for (const auto& [second, r] : rows_) {
+    if (!all && second >= complete_before) break;
+    u.vus = r.vus;  // the latest complete second's
+    u.vus_max = std::max(u.vus_max, r.vus_max);
+  }
+  u.elapsed_s = elapsed_s;
+  u.errors_by_kind = errors_by_kind_;
+  loadgen::fill_live_figures(merged_, thresholds, elapsed_s, u);
+  return u;
 }
 
 std::vector<loadgen::threshold_result> live_view::evaluate(std::span<const loadgen::threshold> thresholds,
@@ -58,6 +109,13 @@ json::object live_view::per_second() const {
     errors += r.errors;
   }
   return json::object{{"rows", std::move(rows)}, {"requests", requests}, {"errors", errors}};
+}
+
+std::vector<results::metric_result> live_view::metrics(double duration_s) const {
+  std::lock_guard lock(mutex_);
+  std::vector<results::metric_result> out = loadgen::to_results(merged_.custom, duration_s);
+  for (auto& m : merged_.builtin_subs.to_results(duration_s)) out.push_back(std::move(m));
+  return out;
 }
 
 int64_t live_view::requests() const {

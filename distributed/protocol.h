@@ -6,7 +6,8 @@
 //   "shards"}
 //                                  or 400/409 {"error", "detail"}; 410 once registration has failed
 //   GET  /v1/plan?agent=ID         202 {"registered", "shards"} while waiting; 200 {"script", "script_name",
-//                                  "env", "seed", "target"?, "setup_data", "shard", "shards",
+//                                  "env", "seed", "target"?, "setup_data", "files" (data_files.h),
+//                                  "shard", "shards",
 //                                  "start_unix_us"} (the start in the agent's own clock); 410 {"detail"} when
 //                                  the run failed
 //   POST /v1/report?agent=ID       {"snapshots": [...]} (snapshot_codec.h), also empty as a heartbeat

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "results/custom_metrics.h"
+
 namespace stampede::distributed {
 
 namespace json = boost::json;
@@ -86,6 +88,129 @@ const json::array& array_field(const json::object& o, std::string_view key, std:
   return v.as_array();
 }
 
+double number(const json::object& o, std::string_view key, std::string_view where) {
+  const json::value& v = field(o, key, where);
+  if (!v.is_number())
+    throw std::invalid_argument(std::string(where) + "." + std::string(key) + ": expected a number");
+  return v.to_number<double>();
+}
+
+results::metric_type metric_type_of(std::string_view name, std::string_view where) {
+  using results::metric_type;
+  for (const auto type : {metric_type::counter, metric_type::gauge, metric_type::rate, metric_type::trend}) {
+    if (results::to_string(type) == name) return type;
+  }
+  throw std::invalid_argument(std::string(where) + ".type: unknown metric type '" + std::string(name) + "'");
+}
+
+// A custom metric's (or sub-metric's) samples of one second: every field, so the coordinator's merge of them
+// is the agents' own (trends bucket for bucket; doubles are written in their shortest exact form).
+json::object sink_json(const loadgen::custom_sink& sink) {
+  json::object o{{"samples", sink.samples},
+                 {"sum", sink.sum},
+                 {"trues", sink.trues},
+                 {"last", sink.last},
+                 {"min", sink.min},
+                 {"max", sink.max},
+                 {"last_unix_us", sink.last_unix_us}};
+  if (sink.histogram) o["histogram"] = sink.histogram->encode_compressed_base64();
+  return o;
+}
+
+loadgen::custom_sink sink_from(const json::value& v, std::string_view where) {
+  if (!v.is_object()) throw std::invalid_argument(std::string(where) + ": expected an object");
+  const json::object& o = v.as_object();
+  loadgen::custom_sink sink;
+  sink.samples = integer(o, "samples", where);
+  sink.sum = number(o, "sum", where);
+  sink.trues = integer(o, "trues", where);
+  sink.last = number(o, "last", where);
+  sink.min = number(o, "min", where);
+  sink.max = number(o, "max", where);
+  sink.last_unix_us = integer(o, "last_unix_us", where);
+  if (o.contains("histogram"))
+    sink.histogram = std::make_unique<hdr_histogram>(histogram(o, "histogram", where));
+  return sink;
+}
+
+json::array custom_json(const loadgen::custom_metrics& custom) {
+  json::array out;
+  for (const auto& m : custom.metrics()) {
+    json::array subs;
+    for (const auto& sub : m->subs) {
+      json::array tags;
+      for (const auto& t : sub.tags) tags.emplace_back(json::array{t.key, t.value});
+      subs.emplace_back(
+          json::object{{"text", sub.text}, {"tags", std::move(tags)}, {"sink", sink_json(sub.sink)}});
+    }
+    out.emplace_back(json::object{{"name", m->name},
+                                  {"type", results::to_string(m->type)},
+                                  {"time", m->is_time},
+                                  {"sink", sink_json(m->all)},
+                                  {"subs", std::move(subs)}});
+  }
+  return out;
+}
+
+void custom_from(const json::array& metrics, loadgen::custom_metrics& custom) {
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    const std::string at = "snapshot.custom[" + std::to_string(i) + "]";
+    if (!metrics[i].is_object()) throw std::invalid_argument(at + ": expected an object");
+    const json::object& j = metrics[i].as_object();
+    const results::metric_type type = metric_type_of(text(j, "type", at), at);
+    const json::value& time = field(j, "time", at);
+    size_t index = 0;
+    try {
+      index = custom.declare(text(j, "name", at), type, time.is_bool() && time.as_bool());
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(at + ".name: " + e.what());
+    }
+    loadgen::custom_metric& m = custom.at(index);
+    m.all = sink_from(field(j, "sink", at), at + ".sink");
+    const json::array& subs = array_field(j, "subs", at);
+    for (size_t k = 0; k < subs.size(); ++k) {
+      const std::string sub_at = at + ".subs[" + std::to_string(k) + "]";
+      if (!subs[k].is_object()) throw std::invalid_argument(sub_at + ": expected an object");
+      const json::object& js = subs[k].as_object();
+      std::vector<results::tag_filter> tags;
+      for (const json::value& t : array_field(js, "tags", sub_at)) {
+        if (!t.is_array() || t.as_array().size() != 2 || !t.as_array()[0].is_string() ||
+            !t.as_array()[1].is_string())
+          throw std::invalid_argument(sub_at + ".tags: expected [key, value] pairs of strings");
+        tags.push_back({std::string(t.as_array()[0].as_string()), std::string(t.as_array()[1].as_string())});
+      }
+      m.subs.push_back({std::move(tags), std::string(text(js, "text", sub_at)),
+                        sink_from(field(js, "sink", sub_at), sub_at + ".sink")});
+    }
+  }
+}
+
+json::array builtin_subs_json(const loadgen::builtin_sub_metrics& subs) {
+  json::array out;
+  subs.for_each(
+      [&](const results::metric_selector& selector, results::metric_type, const loadgen::custom_sink& sink) {
+        out.emplace_back(json::object{{"selector", selector.text}, {"sink", sink_json(sink)}});
+      });
+  return out;
+}
+
+void builtin_subs_from(const json::array& subs, loadgen::builtin_sub_metrics& out) {
+  for (size_t i = 0; i < subs.size(); ++i) {
+    const std::string at = "snapshot.builtin_subs[" + std::to_string(i) + "]";
+    if (!subs[i].is_object()) throw std::invalid_argument(at + ": expected an object");
+    const json::object& j = subs[i].as_object();
+    results::metric_selector selector;
+    try {
+      selector = results::parse_metric_selector(text(j, "selector", at));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(at + ".selector: " + e.what());
+    }
+    if (!results::recorded_in_metrics(selector))
+      throw std::invalid_argument(at + ".selector: '" + selector.text + "' is not a built-in sub-metric");
+    out.add_samples(selector, sink_from(field(j, "sink", at), at + ".sink"));
+  }
+}
+
 }  // namespace
 
 json::value snapshot_to_json(const interval_snapshot& s) {
@@ -106,17 +231,15 @@ json::value snapshot_to_json(const interval_snapshot& s) {
     checks.emplace_back(json::object{
         {"group", key.group}, {"name", key.name}, {"passes", counts.passes}, {"fails", counts.fails}});
   }
-  json::object o{{"second", s.second},
-                 {"worker", s.worker},
-                 {"steps", std::move(steps)},
-                 {"errors_by_kind", numbers(s.errors_by_kind)},
-                 {"iterations", s.iterations},
-                 {"dropped_iterations", s.dropped_iterations},
-                 {"checks", std::move(checks)},
-                 {"vus", s.vus},
-                 {"vus_max", s.vus_max},
-                 {"event_loop_lag", s.event_loop_lag.encode_compressed_base64()}};
+  json::object o{
+      {"second", s.second},          {"worker", s.worker},
+      {"steps", std::move(steps)},   {"errors_by_kind", numbers(s.errors_by_kind)},
+      {"iterations", s.iterations},  {"dropped_iterations", s.dropped_iterations},
+      {"checks", std::move(checks)}, {"vus", s.vus},
+      {"vus_max", s.vus_max},        {"event_loop_lag", s.event_loop_lag.encode_compressed_base64()}};
   if (s.iteration_durations) o["iteration_durations"] = s.iteration_durations->encode_compressed_base64();
+  if (!s.custom.empty()) o["custom"] = custom_json(s.custom);
+  if (!s.builtin_subs.empty()) o["builtin_subs"] = builtin_subs_json(s.builtin_subs);
   return o;
 }
 
@@ -159,6 +282,8 @@ interval_snapshot snapshot_from_json(const json::value& value) {
   s.vus_max = integer(o, "vus_max", where);
   s.event_loop_lag = histogram(o, "event_loop_lag", where);
   if (o.contains("iteration_durations")) s.iteration_durations = histogram(o, "iteration_durations", where);
+  if (o.contains("custom")) custom_from(array_field(o, "custom", where), s.custom);
+  if (o.contains("builtin_subs")) builtin_subs_from(array_field(o, "builtin_subs", where), s.builtin_subs);
   return s;
 }
 

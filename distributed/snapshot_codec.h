@@ -2,10 +2,10 @@
 // stream of a distributed run (docs/DISTRIBUTED.md). Histograms travel in their own V2 compressed encoding
 // (base64), so the coordinator's merge of them is exact.
 //
-// Carried: the steps (corrected histogram, requests, errors, statuses), errors by kind, iterations, dropped
-// iterations, checks, iteration durations, VUs and the event-loop lag. Not carried (yet): the script's custom
-// metrics and the built-in sub-metrics of the second; thresholds on those are judged on the merged results
-// at the end, not live.
+// Carried: the steps (corrected histogram, requests, errors, statuses; HTTP sub-metrics by tag set are
+// `tagged` steps), errors by kind, iterations, dropped iterations, checks, iteration durations, VUs, the
+// event-loop lag, and the second's samples of the script's custom metrics and of the tracked built-in
+// sub-metrics (every field of their sinks, trends as histograms): every threshold can be judged live.
 //
 // Thread-safety: pure functions.
 #pragma once

@@ -82,6 +82,14 @@ void builtin_sub_metrics::merge(const builtin_sub_metrics& other) {
   }
 }
 
+void builtin_sub_metrics::add_samples(const results::metric_selector& selector, const custom_sink& samples) {
+  track(selector);
+  for (auto& s : subs_) {
+    if (s.selector.metric == selector.metric && s.selector.tags == selector.tags)
+      s.sink.merge(s.type, samples);
+  }
+}
+
 builtin_sub_metrics builtin_sub_metrics::roll_interval() {
   builtin_sub_metrics out;
   for (auto& s : subs_) {

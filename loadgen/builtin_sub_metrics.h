@@ -56,6 +56,14 @@ class builtin_sub_metrics {
   // The threshold aggregate of a tracked selector, nullopt without samples or when it is not tracked.
   std::optional<double> value(const results::metric_selector& selector, const results::aggregation& agg,
                               double duration_s) const;
+  // Each tracked tag set's selector, type and samples (of an instance from roll_interval(): the second's), in
+  // the order tracked: what a distributed run's snapshot carries (distributed/snapshot_codec.h).
+  template <class Visit>
+  void for_each(Visit visit) const {
+    for (const auto& s : subs_) visit(s.selector, s.type, s.sink);
+  }
+  // Adds `samples` of `selector` (tracked on the way): a second decoded from another process.
+  void add_samples(const results::metric_selector& selector, const custom_sink& samples);
   // The "metrics" entries, in the order the selectors were tracked.
   std::vector<results::metric_result> to_results(double duration_s) const;
 

@@ -55,7 +55,8 @@ struct custom_sink {
   void add(results::metric_type type, double value, int64_t unix_us);
   void merge(results::metric_type type, const custom_sink& other);
   // The aggregate a threshold asks for (trends in the metric's unit), nullopt with no sample.
-  std::optional<double> value(results::metric_type type, const results::aggregation& agg, double duration_s) const;
+  std::optional<double> value(results::metric_type type, const results::aggregation& agg,
+                              double duration_s) const;
 };
 
 struct custom_metric {
@@ -83,8 +84,8 @@ class custom_metrics {
   custom_metrics() = default;
 
   // Declares a metric and returns its index; declaring the same name again with the same type (and isTime)
-  // returns the same index. Throws std::invalid_argument for a name that is not [A-Za-z_][A-Za-z0-9_]* (at most
-  // 128 characters), the name of a built-in metric, or a name declared before with another type.
+  // returns the same index. Throws std::invalid_argument for a name that is not [A-Za-z_][A-Za-z0-9_]* (at
+  // most 128 characters), the name of a built-in metric, or a name declared before with another type.
   size_t declare(std::string_view name, results::metric_type type, bool is_time);
   // Records one sample. `tags` are only read when the metric has tracked sub-metrics (has_subs()).
   void add(size_t index, double value, int64_t unix_us, sample_tags tags);
@@ -94,6 +95,9 @@ class custom_metrics {
   void track(const results::metric_selector& selector);
 
   const custom_metric* find(std::string_view name) const noexcept;
+  // The metric declare() returned `index` for, to fill in samples decoded from another process (a distributed
+  // run's per-second snapshot: distributed/snapshot_codec.h).
+  custom_metric& at(size_t index) { return *metrics_[index]; }
   const std::vector<std::unique_ptr<custom_metric>>& metrics() const noexcept { return metrics_; }
   // The built-in metrics plus every metric declared here: what thresholds may name.
   const results::metric_catalogue& catalogue() const noexcept { return catalogue_; }

@@ -9,6 +9,7 @@
 
 #include "common/http_server.h"
 #include "common/prometheus_text.h"
+#include "common/small_endpoint.h"
 #include "loadgen/options.h"
 
 namespace stampede::loadgen {
@@ -235,18 +236,7 @@ void live_metrics::render_custom(prometheus::text_writer& out) const {
 
 live_metrics_endpoint::live_metrics_endpoint(const host_port& address)
     : address_(address), metrics_(std::make_unique<live_metrics>()) {
-  http::server_options options;
-  options.address = address.host;
-  options.port = address.port;
-  options.threads = 1;
-  options.limits.max_header_bytes = 8 * 1024;
-  options.limits.max_body_bytes = 1024;
-  options.header_timeout = std::chrono::milliseconds(5'000);
-  options.body_timeout = std::chrono::milliseconds(5'000);
-  options.idle_timeout = std::chrono::milliseconds(30'000);
-  options.write_timeout = std::chrono::milliseconds(10'000);
-  options.max_connections = 16;
-  options.max_pipelined = 4;
+  const http::server_options options = http::small_endpoint_options(address.host, address.port);
   live_metrics& metrics = *metrics_;
   server_ = std::make_unique<http::server>(options, [&metrics](http::request& request) {
     if (request.path() != "/metrics")

@@ -17,9 +17,11 @@ int lua_open(lua_State* L) {
   }
   const std::string_view path = luaL_checkstring(L, 1);
   return lua_guarded(L, [&] {
-    const std::string file = owner_of(L).sandbox().readable(path, "open()", lua_sandbox::relative_to::script_folder);
+    const lua_sandbox& sandbox = owner_of(L).sandbox();
+    const std::string file = sandbox.readable(path, "open()", lua_sandbox::relative_to::script_folder);
     std::ifstream in(file, std::ios::binary);
     if (!in) throw lua_usage_error("open(): cannot read '" + file + "'");
+    sandbox.note_data_file(file);
     std::ostringstream content;
     content << in.rdbuf();
     const std::string text = content.str();
@@ -37,7 +39,8 @@ int lua_csv_parse(lua_State* L) {
   if (lua_type(L, 2) == LUA_TTABLE) {
     if (lua_getfield(L, 2, "header") != LUA_TNIL) header = lua_toboolean(L, -1) != 0;
     lua_pop(L, 1);
-    if (lua_getfield(L, 2, "delimiter") == LUA_TSTRING && lua_rawlen(L, -1) == 1) delimiter = lua_tostring(L, -1)[0];
+    if (lua_getfield(L, 2, "delimiter") == LUA_TSTRING && lua_rawlen(L, -1) == 1)
+      delimiter = lua_tostring(L, -1)[0];
     lua_pop(L, 1);
   }
   return lua_guarded(L, [&] {
@@ -88,7 +91,8 @@ int lua_csv_parse(lua_State* L) {
     size_t first = 0;
     if (header && !rows.empty()) first = 1;
     for (size_t r = first; r < rows.size(); ++r) {
-      lua_createtable(L, header ? 0 : static_cast<int>(rows[r].size()), header ? static_cast<int>(rows[r].size()) : 0);
+      lua_createtable(L, header ? 0 : static_cast<int>(rows[r].size()),
+                      header ? static_cast<int>(rows[r].size()) : 0);
       for (size_t c = 0; c < rows[r].size(); ++c) {
         lua_pushlstring(L, rows[r][c].data(), rows[r][c].size());
         if (header) {

@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <lua.hpp>
 #include <stdexcept>
 #include <system_error>
-
-#include <lua.hpp>
 
 #include "loadgen/lua_support.h"
 
@@ -36,7 +35,8 @@ int not_available(lua_State* L) {  // upvalue 1: the message
 
 // Replaces `names` of the table at the top of the stack (library `library`) by functions that raise
 // a clear error: a removed function should say why, not "attempt to call a nil value".
-void remove_fields(lua_State* L, const char* library, std::initializer_list<const char*> names, const char* why) {
+void remove_fields(lua_State* L, const char* library, std::initializer_list<const char*> names,
+                   const char* why) {
   for (const char* name : names) {
     lua_pushfstring(L, "%s.%s is not available to scenarios (%s)%s", library, name, why, unsafe_hint);
     lua_pushcclosure(L, not_available, 1);
@@ -67,8 +67,8 @@ void confine_argument(lua_State* L, int index, std::string_view what) {
   size_t length = 0;
   const char* text = luaL_checklstring(L, index, &length);
   lua_guarded(L, [&] {
-    const std::string resolved =
-        sandbox_of(L).readable(std::string_view(text, length), what, lua_sandbox::relative_to::current_directory);
+    const std::string resolved = sandbox_of(L).readable(std::string_view(text, length), what,
+                                                        lua_sandbox::relative_to::current_directory);
     lua_pushlstring(L, resolved.data(), resolved.size());
     lua_replace(L, index);
     return 0;
@@ -125,7 +125,8 @@ int safe_io_open(lua_State* L) {
 // waits there could not be interrupted).
 int safe_io_lines(lua_State* L) {
   if (lua_isnoneornil(L, 1)) {
-    return luaL_error(L, "io.lines: a file name is required (scenarios do not read standard input)%s", unsafe_hint);
+    return luaL_error(L, "io.lines: a file name is required (scenarios do not read standard input)%s",
+                      unsafe_hint);
   }
   confine_argument(L, 1, "io.lines");
   return call_original(L);
@@ -138,7 +139,8 @@ int safe_setmetatable(lua_State* L) {
     lua_pushliteral(L, "__gc");
     const bool finalizer = lua_rawget(L, 2) != LUA_TNIL;
     lua_pop(L, 1);
-    if (finalizer) return luaL_error(L, "setmetatable: __gc finalizers are not available to scenarios%s", unsafe_hint);
+    if (finalizer)
+      return luaL_error(L, "setmetatable: __gc finalizers are not available to scenarios%s", unsafe_hint);
   }
   return call_original(L);
 }
@@ -160,7 +162,8 @@ int confined_searcher(lua_State* L) {
       std::string candidate(templates.substr(start, end - start));
       start = end + 1;
       if (candidate.empty()) continue;
-      for (size_t q = candidate.find('?'); q != std::string::npos; q = candidate.find('?', q + file_name.size())) {
+      for (size_t q = candidate.find('?'); q != std::string::npos;
+           q = candidate.find('?', q + file_name.size())) {
         candidate.replace(q, 1, file_name);
       }
       std::error_code ec;
@@ -226,7 +229,8 @@ void lua_sandbox::open_libraries(lua_State* L) {
 
   lua_getfield(L, -1, "io");  // [+1]
   remove_fields(L, "io", {"popen"}, "no processes");
-  remove_fields(L, "io", {"tmpfile", "output", "input"}, "no file changes; io.open reads files in the scenario's folder");
+  remove_fields(L, "io", {"tmpfile", "output", "input"},
+                "no file changes; io.open reads files in the scenario's folder");
   remove_fields(L, "io", {"read"}, "no standard input: a read that waits cannot be interrupted");
   lua_pushnil(L);
   lua_setfield(L, -2, "stdin");
@@ -285,10 +289,16 @@ std::string lua_sandbox::readable(std::string_view path, std::string_view what, 
   std::error_code ec;
   const fs::path resolved = fs::weakly_canonical(file, ec);
   if (ec || !inside(resolved, folder_)) {
-    throw std::runtime_error(std::string(what) + ": '" + std::string(path) + "' is outside the scenario's folder (" +
-                             folder_.string() + "); scenarios read files there only" + unsafe_hint);
+    throw std::runtime_error(std::string(what) + ": '" + std::string(path) +
+                             "' is outside the scenario's folder (" + folder_.string() +
+                             "); scenarios read files there only" + unsafe_hint);
   }
   return resolved.string();
+}
+
+void lua_sandbox::note_data_file(const std::string& resolved) const {
+  if (std::find(data_files_.begin(), data_files_.end(), resolved) == data_files_.end())
+    data_files_.push_back(resolved);
 }
 
 bool lua_sandbox::module_allowed(const fs::path& file) const {

@@ -44,14 +44,23 @@ class lua_sandbox {
   // std::runtime_error (with `what` and the reason) if the sandbox does not allow it.
   enum class relative_to { script_folder, current_directory };
   std::string readable(std::string_view path, std::string_view what, relative_to base) const;
+  // Notes a file open() read (as readable() resolved it), once: the data files a distributed run's
+  // coordinator sends its agents (distributed/data_files.h). Const: reading is what the sandbox is asked to
+  // allow.
+  void note_data_file(const std::string& resolved) const;
+  const std::vector<std::string>& data_files() const noexcept { return data_files_; }
+  // The scenario's folder (canonical; empty before set_script).
+  const std::filesystem::path& folder() const noexcept { return folder_; }
   // A module file require() found: allowed if inside the scenario's folder or a module path root.
   bool module_allowed(const std::filesystem::path& file) const;
   bool unsafe() const noexcept { return unsafe_; }
 
  private:
   bool unsafe_;
-  std::filesystem::path folder_;               // canonical
+  std::filesystem::path folder_;                     // canonical
   std::vector<std::filesystem::path> module_roots_;  // canonical; the folder first
+  mutable std::vector<std::string>
+      data_files_;  // note_data_file(): a record of reads, not the sandbox's state
 };
 
 }  // namespace stampede::loadgen

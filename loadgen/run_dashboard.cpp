@@ -6,11 +6,10 @@
 #include <system_error>
 
 #include "dashboard/server.h"
+#include "loadgen/dashboard_figures.h"
 #include "loadgen/run_coordinator.h"
 
-namespace stampede::loadgen::run_detail {
-
-namespace {
+namespace stampede::loadgen {
 
 dashboard::latency_ms latency_of(const hdr_histogram& h) {
   if (h.total_count() == 0) return {};
@@ -18,8 +17,8 @@ dashboard::latency_ms latency_of(const hdr_histogram& h) {
   return {at(50), at(90), at(95), at(99), static_cast<double>(h.max()) / 1000.0};
 }
 
-const char* outcome_text(int code) {
-  switch (code) {
+std::string_view outcome_text(int exit_code) {
+  switch (exit_code) {
     case exit_ok:
       return "passed";
     case exit_thresholds_crossed:
@@ -37,7 +36,50 @@ const char* outcome_text(int code) {
   }
 }
 
-}  // namespace
+void fill_live_figures(aggregate& live, std::span<const threshold> thresholds, double elapsed_s,
+                       dashboard::live_update& u) {
+  u.requests = live.all_requests->requests;
+  u.errors = live.all_requests->errors;
+  u.latency = latency_of(live.all_requests->corrected);
+  for (const auto& [name, step] : live.steps) {
+    if (step->kind == step_kind::tagged) continue;
+    u.steps.push_back({.name = name,
+                       .requests = step->requests,
+                       .errors = step->errors,
+                       .latency = latency_of(step->corrected)});
+  }
+  live.duration_s = elapsed_s;
+  const auto verdicts = evaluate_thresholds(
+      thresholds, [&](const metric_selector& s, const threshold_expression& e) { return live.value(s, e); });
+  for (size_t i = 0; i < verdicts.size(); ++i) {
+    const auto& v = verdicts[i];
+    using state = dashboard::threshold_row::state;
+    u.thresholds.push_back({.metric = v.metric,
+                            .expression = v.expression,
+                            .now = v.no_data ? state::pending
+                                   : v.ok    ? state::pass
+                                             : state::fail,
+                            .observed = v.no_data ? std::nullopt : v.observed,
+                            .abort_on_fail = thresholds[i].abort_on_fail});
+  }
+}
+
+dashboard::run_end run_end_of(std::string outcome, bool ok, const std::optional<std::string>& out_path,
+                              const std::optional<std::string>& report_dir) {
+  dashboard::run_end end{.outcome = std::move(outcome), .ok = ok, .report_path = {}, .results_path = {}};
+  std::error_code ec;
+  if (out_path && std::filesystem::exists(*out_path, ec))
+    end.results_path = std::filesystem::absolute(*out_path, ec).string();
+  if (report_dir) {
+    const auto report = std::filesystem::path(*report_dir) / "report.html";
+    if (std::filesystem::exists(report, ec)) end.report_path = std::filesystem::absolute(report, ec).string();
+  }
+  return end;
+}
+
+}  // namespace stampede::loadgen
+
+namespace stampede::loadgen::run_detail {
 
 bool coordinator::open_dashboard() {
   try {
@@ -88,31 +130,7 @@ void coordinator::publish_dashboard(bool load_ended) {
   u.errors_by_kind = dashboard_totals_.errors_by_kind;
   u.vus = dashboard_totals_.vus;
   u.vus_max = dashboard_totals_.vus_max;
-  u.requests = live_.all_requests->requests;
-  u.errors = live_.all_requests->errors;
-  u.latency = latency_of(live_.all_requests->corrected);
-  for (const auto& [name, step] : live_.steps) {
-    if (step->kind == step_kind::tagged) continue;
-    u.steps.push_back({.name = name,
-                       .requests = step->requests,
-                       .errors = step->errors,
-                       .latency = latency_of(step->corrected)});
-  }
-  live_.duration_s = u.elapsed_s;
-  const auto verdicts = evaluate_thresholds(
-      thresholds_,
-      [&](const metric_selector& s, const threshold_expression& e) { return live_.value(s, e); });
-  for (size_t i = 0; i < verdicts.size(); ++i) {
-    const auto& v = verdicts[i];
-    using state = dashboard::threshold_row::state;
-    u.thresholds.push_back({.metric = v.metric,
-                            .expression = v.expression,
-                            .now = v.no_data ? state::pending
-                                   : v.ok    ? state::pass
-                                             : state::fail,
-                            .observed = v.no_data ? std::nullopt : v.observed,
-                            .abort_on_fail = thresholds_[i].abort_on_fail});
-  }
+  fill_live_figures(live_, thresholds_, u.elapsed_s, u);
   if (chaos_) {
     for (const auto& record : chaos_->records()) {
       const auto& r = record.as_object();
@@ -128,16 +146,8 @@ void coordinator::publish_dashboard(bool load_ended) {
 
 void coordinator::finish_dashboard(int code) {
   if (!dashboard_) return;
-  dashboard::run_end end{
-      .outcome = outcome_text(code), .ok = code == exit_ok, .report_path = {}, .results_path = {}};
-  std::error_code ec;
-  if (request_.out_path && std::filesystem::exists(*request_.out_path, ec))
-    end.results_path = std::filesystem::absolute(*request_.out_path, ec).string();
-  if (request_.report_dir) {
-    const auto report = std::filesystem::path(*request_.report_dir) / "report.html";
-    if (std::filesystem::exists(report, ec)) end.report_path = std::filesystem::absolute(report, ec).string();
-  }
-  dashboard_->finish(std::move(end));
+  dashboard_->finish(
+      run_end_of(std::string(outcome_text(code)), code == exit_ok, request_.out_path, request_.report_dir));
 }
 
 }  // namespace stampede::loadgen::run_detail

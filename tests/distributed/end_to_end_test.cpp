@@ -12,19 +12,18 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/child_process.h"
+#include "tests/distributed/distributed_run.h"
 #include "tests/support/sanitizers.h"
-#include "tests/support/test_server.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using namespace std::chrono_literals;
+using stampede::testing::distributed_run;
 using stampede::testing::eventually;
+using stampede::testing::load;
 using stampede::testing::read_text;
-
-const std::string binary = STAMPEDE_BINARY;
 
 // setup() and teardown() run once, on the coordinator; every agent gets setup()'s data (the path it
 // requests).
@@ -60,72 +59,6 @@ function default()
   sleep(0.05)
 end
 )lua";
-
-json::object load(const fs::path& path) { return json::parse(read_text(path)).as_object(); }
-
-class distributed_run : public ::testing::Test {
- protected:
-  stampede::testing::test_server server;
-  stampede::testing::temp_dir dir{"stampede-distributed"};
-
-  fs::path write_script(const char* text) {
-    const fs::path lua = dir.path() / "scenario.lua";
-    std::ofstream(lua) << text;
-    return lua;
-  }
-
-  // Starts the coordinator on a free port; returns its pid and sets `url` once it listens.
-  pid_t start_coordinator(const fs::path& lua, int shards, std::vector<std::string> extra) {
-    std::vector<std::string> args{binary,
-                                  "coordinate",
-                                  lua.string(),
-                                  "--shards",
-                                  std::to_string(shards),
-                                  "--listen",
-                                  "127.0.0.1:0",
-                                  "--target",
-                                  server.base_url(),
-                                  "--out",
-                                  (dir.path() / "merged.json").string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    const pid_t pid = stampede::testing::spawn(args, coordinator_log());
-    EXPECT_GT(pid, 0);
-    const std::regex listening("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
-    std::smatch m;
-    EXPECT_TRUE(eventually(
-        [&] {
-          const std::string log = read_text(coordinator_log());
-          if (!std::regex_search(log, m, listening)) return false;
-          url = m[1];
-          return true;
-        },
-        10s))
-        << read_text(coordinator_log());
-    if (url.empty()) kill(pid, SIGKILL);
-    return pid;
-  }
-
-  pid_t start_agent(int i, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{binary,
-                                  "agent",
-                                  "--coordinator",
-                                  url,
-                                  "--agent-id",
-                                  "a" + std::to_string(i),
-                                  "-t",
-                                  "1",
-                                  "-q",
-                                  "--out",
-                                  (dir.path() / ("shard" + std::to_string(i) + ".json")).string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return stampede::testing::spawn(args, agent_log(i));
-  }
-
-  fs::path coordinator_log() const { return dir.path() / "coordinator.log"; }
-  fs::path agent_log(int i) const { return dir.path() / ("agent" + std::to_string(i) + ".log"); }
-
-  std::string url;
-};
 
 TEST_F(distributed_run, three_agents_start_together_and_merge_exactly) {
   const fs::path lua = write_script(steady_script);
@@ -332,6 +265,49 @@ TEST_F(distributed_run, a_bad_token_is_refused) {
   EXPECT_EQ(stampede::testing::wait_bounded(coordinator, 10s), 110);
   EXPECT_NE(read_text(coordinator_log()).find("missing shards: 0"), std::string::npos);
   EXPECT_EQ(server.total_hits(), 0u);
+}
+
+TEST_F(distributed_run, a_data_file_the_scenario_opens_reaches_every_agent) {
+  // data/codes.csv sits beside the scenario on the coordinator only; each agent requests what it lists.
+  fs::create_directories(dir.path() / "data");
+  { std::ofstream(dir.path() / "data" / "codes.csv") << "code\n203\n204\n"; }
+  const fs::path lua = write_script(R"lua(
+local codes = csv.parse(open("data/codes.csv"))
+options = { vus = 2, iterations = 8 }
+function default()
+  http.get("/status/" .. codes[(vu.iteration % #codes) + 1].code)
+end
+)lua");
+  const pid_t coordinator = start_coordinator(lua, 2, {"--register-timeout", "20s"});
+  ASSERT_FALSE(url.empty());
+  std::vector<pid_t> agents;
+  for (int i = 0; i < 2; ++i) agents.push_back(start_agent(i, {"--shard-hint", std::to_string(i)}));
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(stampede::testing::wait_bounded(agents[i], 30s), 0) << read_text(agent_log(i));
+  ASSERT_EQ(stampede::testing::wait_bounded(coordinator, 30s), 0) << read_text(coordinator_log());
+  EXPECT_NE(read_text(coordinator_log()).find("1 data file(s) read by the scenario go to every agent"),
+            std::string::npos);
+  EXPECT_EQ(server.hits("/status/203") + server.hits("/status/204"), 8u);
+  EXPECT_GT(server.hits("/status/203"), 0u);
+  EXPECT_GT(server.hits("/status/204"), 0u);
+}
+
+TEST_F(distributed_run, a_data_file_over_the_bound_is_refused_before_any_agent_runs) {
+  { std::ofstream(dir.path() / "big.bin") << std::string(33u * 1024 * 1024, 'x'); }
+  const fs::path lua = write_script(R"lua(
+local big = open("big.bin")
+options = { vus = 1, iterations = 1 }
+function default() http.get("/hello") end
+)lua");
+  const fs::path log = dir.path() / "refused.log";
+  EXPECT_EQ(stampede::testing::run_bounded({binary, "coordinate", lua.string(), "--shards", "1", "--listen",
+                                            "127.0.0.1:0", "--register-timeout", "1s"},
+                                           log, 20s),
+            104);
+  EXPECT_NE(
+      read_text(log).find("the scenario's data files take 34603008 bytes, more than the 33554432 bytes"),
+      std::string::npos)
+      << read_text(log);
 }
 
 }  // namespace

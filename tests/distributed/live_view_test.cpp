@@ -64,5 +64,37 @@ TEST(live_view, thresholds_judge_the_merged_figures) {
   EXPECT_EQ(*verdicts[1].observed, 100.0);
 }
 
+TEST(live_view, the_dashboard_gets_a_second_once_every_shard_moved_past_it_and_again_when_it_changes) {
+  live_view view;
+  const auto seconds = [](const dashboard::live_update& u) {
+    std::vector<int64_t> out;
+    for (const auto& s : u.seconds) out.push_back(s.second);
+    return out;
+  };
+  view.add(0, second_of(0, 90, 1'000));
+  view.add(0, second_of(1, 80, 1'000));
+  view.add(1, second_of(0, 10, 50'000));
+  // Shard 1 has not moved past second 0 (another of its workers may still hand it over).
+  dashboard::live_update u = view.dashboard_update({}, 1.5, false);
+  EXPECT_TRUE(seconds(u).empty());
+  EXPECT_EQ(u.requests, 180);  // the figures so far include everything
+  ASSERT_EQ(u.steps.size(), 1u);
+  EXPECT_EQ(u.steps[0].requests, 180);
+  view.add(1, second_of(1, 20, 2'000));
+  u = view.dashboard_update({}, 2.0, false);
+  ASSERT_EQ(seconds(u), std::vector<int64_t>{0});
+  EXPECT_EQ(u.seconds[0].requests, 100);
+  EXPECT_NEAR(u.seconds[0].latency.max, 50.0, 0.1);  // ms: the slow shard's (3 significant digits)
+  EXPECT_TRUE(seconds(view.dashboard_update({}, 2.1, false)).empty());  // nothing new
+  view.add(0, second_of(2, 5, 2'000));
+  view.add(1, second_of(2, 5, 2'000));
+  view.add(0, second_of(0, 1, 1'000));  // a worker's late snapshot of second 0: drawn again, whole
+  u = view.dashboard_update({}, 2.5, false);
+  EXPECT_EQ(seconds(u), (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(u.seconds[0].requests, 101);
+  EXPECT_EQ(u.seconds[1].requests, 100);
+  EXPECT_EQ(seconds(view.dashboard_update({}, 3.0, true)), std::vector<int64_t>{2});  // the end: every second
+}
+
 }  // namespace
 }  // namespace stampede::distributed

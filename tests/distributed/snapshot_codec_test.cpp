@@ -84,6 +84,87 @@ TEST(snapshot_codec, round_trip_is_exact) {
   expect_same(out.event_loop_lag, in.event_loop_lag);
 }
 
+TEST(snapshot_codec, custom_metrics_and_builtin_sub_metrics_round_trip_exactly) {
+  using results::metric_type;
+  interval_snapshot in;
+  const size_t trend = in.custom.declare("basket_ms", metric_type::trend, true);
+  const size_t counter = in.custom.declare("orders", metric_type::counter, false);
+  const size_t rate = in.custom.declare("paid", metric_type::rate, false);
+  const size_t gauge = in.custom.declare("queue", metric_type::gauge, false);
+  in.custom.track(results::parse_metric_selector("orders{flow:buy}", in.custom.catalogue()));
+  const std::pair<std::string_view, std::string_view> buy[] = {{"flow", "buy"}};
+  for (int i = 1; i <= 50; ++i) {
+    in.custom.add(trend, 0.25 * i, 1'000 + i, {});
+    in.custom.add(counter, 0.1, 1'000 + i, buy);  // 0.1: not exact in binary, must survive the text
+    in.custom.add(rate, i % 3 == 0 ? 1 : 0, 1'000 + i, {});
+    in.custom.add(gauge, 100 - i, 1'000 + i, {});
+  }
+  in.builtin_subs.track(results::parse_metric_selector("iteration_duration{scenario:buy}"));
+  in.builtin_subs.track(results::parse_metric_selector("checks{scenario:buy}"));
+  in.builtin_subs.record_iteration(12'345, {.scenario = "buy"});
+  in.builtin_subs.record_check(false, {.scenario = "buy", .check = "ok", .group = ""});
+  in.builtin_subs.record_check(true, {.scenario = "buy", .check = "ok", .group = ""});
+
+  const interval_snapshot out =
+      snapshot_from_json(boost::json::parse(boost::json::serialize(snapshot_to_json(in))));
+  ASSERT_EQ(out.custom.metrics().size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    const loadgen::custom_metric& a = *in.custom.metrics()[i];
+    const loadgen::custom_metric& b = *out.custom.metrics()[i];
+    EXPECT_EQ(b.name, a.name);
+    EXPECT_EQ(b.type, a.type);
+    EXPECT_EQ(b.is_time, a.is_time);
+    EXPECT_EQ(b.all.samples, a.all.samples);
+    EXPECT_EQ(b.all.sum, a.all.sum);  // bit for bit
+    EXPECT_EQ(b.all.trues, a.all.trues);
+    EXPECT_EQ(b.all.last, a.all.last);
+    EXPECT_EQ(b.all.min, a.all.min);
+    EXPECT_EQ(b.all.max, a.all.max);
+    EXPECT_EQ(b.all.last_unix_us, a.all.last_unix_us);
+    ASSERT_EQ(static_cast<bool>(b.all.histogram), static_cast<bool>(a.all.histogram));
+    if (a.all.histogram) expect_same(*b.all.histogram, *a.all.histogram);
+  }
+  const loadgen::custom_metric& orders = *out.custom.find("orders");
+  ASSERT_EQ(orders.subs.size(), 1u);
+  EXPECT_EQ(orders.subs[0].text, "orders{flow:buy}");
+  EXPECT_EQ(orders.subs[0].sink.samples, 50);
+  EXPECT_EQ(orders.subs[0].sink.sum, in.custom.find("orders")->subs[0].sink.sum);
+  const results::aggregation count{.method = results::aggregation_method::count, .percentile = 0};
+  EXPECT_EQ(
+      out.custom.value(results::parse_metric_selector("orders{flow:buy}", out.custom.catalogue()), count, 1),
+      in.custom.value(results::parse_metric_selector("orders{flow:buy}", in.custom.catalogue()), count, 1));
+  const results::aggregation rate_of{.method = results::aggregation_method::rate, .percentile = 0};
+  EXPECT_EQ(out.builtin_subs.value(results::parse_metric_selector("checks{scenario:buy}"), rate_of, 1), 0.5);
+  const results::aggregation max{.method = results::aggregation_method::max, .percentile = 0};
+  EXPECT_EQ(
+      out.builtin_subs.value(results::parse_metric_selector("iteration_duration{scenario:buy}"), max, 1),
+      in.builtin_subs.value(results::parse_metric_selector("iteration_duration{scenario:buy}"), max, 1));
+}
+
+TEST(snapshot_codec, a_bad_custom_metric_is_refused_naming_the_field) {
+  interval_snapshot in;
+  in.custom.add(in.custom.declare("orders", results::metric_type::counter, false), 1, 1, {});
+  boost::json::value v = snapshot_to_json(in);
+  v.as_object()["custom"].as_array()[0].as_object()["type"] = "histogram";
+  try {
+    snapshot_from_json(v);
+    FAIL() << "accepted an unknown type";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "snapshot.custom[0].type: unknown metric type 'histogram'");
+  }
+  v = snapshot_to_json(in);
+  v.as_object()["custom"].as_array()[0].as_object()["name"] = "http_reqs";
+  EXPECT_THROW(snapshot_from_json(v), std::invalid_argument);  // a built-in name
+  v = snapshot_to_json(in);
+  v.as_object()["custom"].as_array()[0].as_object()["sink"].as_object().erase("sum");
+  try {
+    snapshot_from_json(v);
+    FAIL() << "accepted a sink without its sum";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "snapshot.custom[0].sink.sum: missing");
+  }
+}
+
 TEST(snapshot_codec, an_empty_second_round_trips_without_iteration_durations) {
   const interval_snapshot out = snapshot_from_json(snapshot_to_json(interval_snapshot{}));
   EXPECT_TRUE(out.steps.empty());

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Loads an HTML report in headless Chromium over the DevTools protocol (--remote-debugging-pipe: fd 3
-// to the browser, fd 4 from it, NUL-delimited JSON; no npm dependency), collects console errors, uncaught
+// Loads an HTML report in headless Chromium (chromium_harness.js), collects console errors, uncaught
 // exceptions, failed requests and log errors, counts the charts, and saves a screenshot.
 //
 //   node reports_chromium_check.js CHROMIUM PAGE.html OUT.png
@@ -8,109 +7,25 @@
 // Exits 2 on a harness failure (browser did not start, timeout).
 "use strict";
 
-const { spawn } = require("child_process");
-const fs = require("fs");
-const os = require("os");
 const path = require("path");
+const { run_check } = require("./chromium_harness.js");
 
-const [chromium, page, screenshot] = process.argv.slice(2);
-if (!chromium || !page || !screenshot) {
+const [chromium, report, screenshot] = process.argv.slice(2);
+if (!chromium || !report || !screenshot) {
   process.stderr.write("usage: reports_chromium_check.js CHROMIUM PAGE.html OUT.png\n");
   process.exit(2);
 }
 
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), "stampede-chromium-"));
-const browser = spawn(chromium, [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--hide-scrollbars", "--remote-debugging-pipe", `--user-data-dir=${profile}`, "about:blank",
-], { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"] });
-
-const to_browser = browser.stdio[3];
-const from_browser = browser.stdio[4];
-let next_id = 1;
-const pending = new Map();
-const listeners = [];
-let buffer = Buffer.alloc(0);
-
-from_browser.on("data", (chunk) => {
-  buffer = Buffer.concat([buffer, chunk]);
-  for (let end = buffer.indexOf(0); end >= 0; end = buffer.indexOf(0)) {
-    const message = JSON.parse(buffer.subarray(0, end).toString("utf8"));
-    buffer = buffer.subarray(end + 1);
-    if (message.id && pending.has(message.id)) {
-      const { resolve, reject } = pending.get(message.id);
-      pending.delete(message.id);
-      if (message.error) reject(new Error(JSON.stringify(message.error)));
-      else resolve(message.result);
-    } else {
-      for (const listener of listeners) listener(message);
-    }
-  }
-});
-
-function send(method, params = {}, sessionId = undefined) {
-  const id = next_id++;
-  const message = { id, method, params };
-  if (sessionId) message.sessionId = sessionId;
-  to_browser.write(JSON.stringify(message) + "\0");
-  return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
-}
-
-function cleanup() {
-  try { browser.kill("SIGKILL"); } catch (e) { /* already gone */ }
-  try { fs.rmSync(profile, { recursive: true, force: true }); } catch (e) { /* best effort */ }
-}
-
-const deadline = setTimeout(() => {
-  process.stderr.write("timeout\n");
-  cleanup();
-  process.exit(2);
-}, 30000);
-
-async function main() {
-  const errors = [];
-  const requests = [];
-  let loaded;
-  const load_fired = new Promise((resolve) => { loaded = resolve; });
-  listeners.push((m) => {
-    if (m.method === "Runtime.exceptionThrown") errors.push("exception: " + JSON.stringify(m.params.exceptionDetails.text + " " + (m.params.exceptionDetails.exception || {}).description));
-    if (m.method === "Runtime.consoleAPICalled" && (m.params.type === "error" || m.params.type === "assert")) {
-      errors.push("console." + m.params.type + ": " + JSON.stringify(m.params.args.map((a) => a.value)));
-    }
-    if (m.method === "Log.entryAdded" && m.params.entry.level === "error") errors.push("log: " + m.params.entry.text);
-    if (m.method === "Network.requestWillBeSent") requests.push(m.params.request.url);
-    if (m.method === "Page.loadEventFired") loaded();
-  });
-  const { targetId } = await send("Target.createTarget", { url: "about:blank" });
-  const { sessionId } = await send("Target.attachToTarget", { targetId, flatten: true });
-  for (const domain of ["Page", "Runtime", "Log", "Network"]) await send(domain + ".enable", {}, sessionId);
-  await send("Emulation.setDeviceMetricsOverride", { width: 1100, height: 900, deviceScaleFactor: 1, mobile: false }, sessionId);
-  await send("Page.navigate", { url: "file://" + path.resolve(page) }, sessionId);
-  await load_fired;
-  const count = async (expr) => (await send("Runtime.evaluate", { expression: expr, returnByValue: true }, sessionId)).result.value;
+run_check(chromium, 30000, async (page) => {
+  await page.open("file://" + path.resolve(report));
   const result = {
-    errors,
-    requests: requests.filter((u) => !u.startsWith("file://") && !u.startsWith("data:")),
-    svg: await count("document.querySelectorAll('svg').length"),
-    polylines: await count("document.querySelectorAll('svg polyline').length"),
-    fault_bands: await count("document.querySelectorAll('svg g.fault').length"),
-    title: await count("document.title"),
-    height: await count("document.documentElement.scrollHeight"),
+    errors: page.errors,
+    requests: page.requests.filter((u) => !u.startsWith("file://") && !u.startsWith("data:")),
+    svg: await page.evaluate("document.querySelectorAll('svg').length"),
+    polylines: await page.evaluate("document.querySelectorAll('svg polyline').length"),
+    fault_bands: await page.evaluate("document.querySelectorAll('svg g.fault').length"),
+    title: await page.evaluate("document.title"),
   };
-  const shot = await send("Page.captureScreenshot", { format: "png", captureBeyondViewport: true,
-    clip: { x: 0, y: 0, width: 1100, height: Math.min(result.height, 6000), scale: 1 } }, sessionId);
-  fs.writeFileSync(screenshot, Buffer.from(shot.data, "base64"));
-  await send("Browser.close").catch(() => {});
-  process.stdout.write(JSON.stringify(result) + "\n");
-}
-
-main().then(() => {
-  clearTimeout(deadline);
-  cleanup();
-  process.exit(0);
-}).catch((e) => {
-  process.stderr.write(String(e && e.stack || e) + "\n");
-  cleanup();
-  process.exit(2);
+  result.height = await page.screenshot(screenshot);
+  return result;
 });

@@ -205,6 +205,10 @@ asio::awaitable<void> connection::run() {
   boost::system::error_code ignored;
   client_.set_option(tcp::no_delay(true), ignored);
   upstream_.set_option(tcp::no_delay(true), ignored);
+  if (splice_enabled()) {  // splice(2) on a socket blocks unless the socket itself is non-blocking
+    client_.non_blocking(true, ignored);
+    upstream_.non_blocking(true, ignored);
+  }
   last_activity_ = steady::now();
   for (int i = 0; i < 2; ++i) {
     asio::co_spawn(
@@ -348,6 +352,12 @@ asio::awaitable<void> connection::read_loop(direction& d) {
       d.space_signal.expires_at(forever);
       co_await d.space_signal.async_wait(use_tuple);
       continue;
+    }
+    if (splice_allowed(d)) {  // no toxic on this direction: zero copy (connection_splice.cpp)
+      const spliced result = co_await splice_chunk(d, src, dst);
+      if (result == spliced::stopped) co_return;
+      if (result == spliced::again) continue;
+      // user_space: a toxic appeared while the bytes waited; read them into user space below.
     }
     auto [ec, n] = co_await src.async_read_some(asio::buffer(d.buffer), use_tuple);
     if (closed_) co_return;

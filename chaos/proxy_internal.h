@@ -88,6 +88,7 @@ struct proxy_shared {
   std::atomic<uint64_t> accepted{0}, active{0}, refused{0}, rejected{0}, bytes_up{0}, bytes_down{0};
   std::atomic<bool> rejection_reported{false};
   std::atomic<uint64_t> received_up{0}, received_down{0};  // read from the source, before any toxic
+  std::atomic<uint64_t> spliced{0};                        // forwarded by splice(2), both directions
 
   std::shared_ptr<const toxic_snapshot> current() const {
     std::lock_guard lock(mutex);

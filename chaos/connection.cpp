@@ -353,7 +353,7 @@ asio::awaitable<void> connection::read_loop(direction& d) {
       co_await d.space_signal.async_wait(use_tuple);
       continue;
     }
-    if (splice_allowed(d)) {  // no toxic on this direction: zero copy (connection_splice.cpp)
+    if (d.bulk && splice_allowed(d)) {  // a large transfer and no toxic: zero copy (connection_splice.cpp)
       const spliced result = co_await splice_chunk(d, src, dst);
       if (result == spliced::stopped) co_return;
       if (result == spliced::again) continue;
@@ -372,6 +372,7 @@ asio::awaitable<void> connection::read_loop(direction& d) {
       co_return;
     }
     received.fetch_add(n, std::memory_order_relaxed);
+    d.bulk = n == d.buffer.size();
     refresh();
     if (closed_) co_return;
     const std::string_view bytes(d.buffer.data(), n);

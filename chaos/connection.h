@@ -86,8 +86,8 @@ class connection : public std::enable_shared_from_this<connection>,
     bool done = false;  // writer forwarded EOF
     // Zero-copy forwarding while no toxic acts on this direction (see splice_chunk).
     splice_pipe pipe;
-    bool splice_off = false;      // the pipe could not be opened: user space for good
-    bool splice_drained = false;  // the last splice in was short: wait for readiness before the next
+    bool splice_off = false;  // the pipe could not be opened: user space for good
+    bool bulk = false;        // the last read filled the buffer: a large transfer, worth splicing
     std::optional<steady::time_point> write_started;
     std::array<char, 16 * 1024> buffer{};
   };

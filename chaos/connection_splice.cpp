@@ -1,7 +1,10 @@
-// The zero-copy pump of a connection (see connection.h): while no toxic acts on a direction, its bytes
-// go socket -> pipe -> socket with splice(2) and never enter user space. The pipe is always empty
-// between chunks, so switching to the user-space pump (a toxic was added) or back (the last toxic was
-// removed) can neither lose nor reorder a byte: both pumps read from the same socket, one at a time.
+// The zero-copy pump of a connection (see connection.h): while no toxic acts on a direction and the
+// transfer is large (the last read filled the 16 KiB buffer), its bytes go socket -> pipe -> socket
+// with splice(2) and never enter user space. Small chunks (requests, most responses) stay with recv()
+// and send(): for them a copy is cheaper than two splices and a pipe (BENCHMARKS.md, fault proxy). The pipe
+// is always empty between chunks, so switching to the user-space pump (a toxic was added) or back (the last
+// toxic was removed) can neither lose nor reorder a byte: both pumps read from the same socket, one at a
+// time.
 #include <cerrno>
 
 #include "chaos/connection.h"
@@ -29,15 +32,9 @@ asio::awaitable<connection::spliced> connection::splice_chunk(direction& d, tcp:
   auto& forwarded = d.index == 0 ? proxy_->bytes_up : proxy_->bytes_down;
   auto& received = d.index == 0 ? proxy_->received_up : proxy_->received_down;
   ssize_t n = -1;
-  // After a short read the socket is most likely empty: wait first rather than splice for an EAGAIN
-  // (Asio's wait re-arms the descriptor, so bytes that arrived meanwhile are seen).
-  bool try_now = !d.splice_drained;
   for (;;) {
-    if (try_now) {
-      n = d.pipe.fill(src.native_handle(), splice_pipe::capacity);
-      if (n >= 0 || (errno != EAGAIN && errno != EINTR)) break;
-    }
-    try_now = true;
+    n = d.pipe.fill(src.native_handle(), splice_pipe::capacity);
+    if (n >= 0 || (errno != EAGAIN && errno != EINTR)) break;
     auto [ec] = co_await src.async_wait(tcp::socket::wait_read, use_tuple);
     if (closed_) co_return spliced::stopped;
     if (ec) {
@@ -56,7 +53,7 @@ asio::awaitable<connection::spliced> connection::splice_chunk(direction& d, tcp:
     close(true);  // a reset on one side is passed on as a reset
     co_return spliced::stopped;
   }
-  d.splice_drained = static_cast<size_t>(n) < splice_pipe::capacity;
+  d.bulk = static_cast<size_t>(n) >= d.buffer.size();  // a short read: back to recv() for small chunks
   received.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
   d.direct_writing = true;
   d.write_started = now;

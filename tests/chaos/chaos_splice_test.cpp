@@ -65,11 +65,12 @@ class splice_fixture : public ::testing::TestWithParam<path> {
     }
     return *info;
   }
+  // Large transfers go by splice on that path (small chunks stay in user space on both).
   void expect_path(const proxy_info& info) const {
     if (GetParam() == path::user_space || !splice_enabled()) {
       EXPECT_EQ(info.bytes_spliced, 0u);
     } else {
-      EXPECT_EQ(info.bytes_spliced, info.bytes_upstream + info.bytes_downstream);
+      EXPECT_GT(info.bytes_spliced, (info.bytes_upstream + info.bytes_downstream) / 2);
     }
   }
 
@@ -103,13 +104,17 @@ TEST_P(splice_fixture, small_exchanges_are_byte_exact) {
   auto fd = connect_to(port);
   ASSERT_GE(fd.get(), 0);
   uint64_t total = 0;
-  for (size_t size : {1, 2, 7, 100, 615, 1460, 4096, 65535, 65536, 65537, 200'000}) {
+  // Up, then down again: the small ones after the large ones meet a pump that was splicing.
+  for (size_t size : {1, 2, 7, 100, 615, 1460, 4096, 16384, 65535, 65536, 65537, 200'000, 1'000'000, 65536,
+                      16385, 16384, 16383, 615, 1}) {
     const std::string data = pattern(size, static_cast<uint32_t>(size));
     ASSERT_TRUE(send_all(fd.get(), data));
     EXPECT_TRUE(read_until(fd.get(), size, 5s).data == data) << size << " bytes";
     total += size;
   }
-  expect_path(settled(total, total));
+  const auto info = settled(total, total);
+  if (GetParam() == path::user_space || !splice_enabled()) EXPECT_EQ(info.bytes_spliced, 0u);
+  if (GetParam() == path::splice && splice_enabled()) EXPECT_GT(info.bytes_spliced, 0u);
 }
 
 TEST_P(splice_fixture, half_close_passes_the_eof_and_the_other_direction_goes_on) {
@@ -209,7 +214,7 @@ TEST_F(splice_switch, latency_added_and_removed_mid_connection_takes_effect) {
   auto fd = connect_to(port);
   ASSERT_GE(fd.get(), 0);
   auto round_trip = [&](uint32_t seed) {
-    const std::string data = pattern(1000, seed);
+    const std::string data = pattern(100'000, seed);  // large enough to be spliced
     const auto start = steady::now();
     EXPECT_TRUE(send_all(fd.get(), data));
     EXPECT_TRUE(read_until(fd.get(), data.size(), 5s).data == data);
@@ -257,7 +262,7 @@ TEST_F(splice_switch, toxics_churned_under_streaming_traffic_lose_or_reorder_not
       server_.add_toxic("p", t);
       std::this_thread::sleep_for(3ms);
       server_.remove_toxic("p", "churn");
-      std::this_thread::sleep_for(3ms);
+      std::this_thread::sleep_for(12ms);  // long enough for the queues to empty and splicing to resume
     }
   });
   const std::string echoed = echo_through(fd.get(), data, 60s);

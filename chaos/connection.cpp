@@ -198,6 +198,27 @@ asio::awaitable<void> connection::wait_until(asio::steady_timer& timer, steady::
   co_await timer.async_wait(use_tuple);  // expiry or cancel (wake/close): the caller re-evaluates
 }
 
+// A toxic's wait for the head chunk (latency, bandwidth, slicer...). A timer fires late on a busy machine
+// (waking an idle thread: ~0.1 ms on the 2-core VM of BENCHMARKS.md), which a 1 ms latency would show
+// as +10%. So the timer is set early by the proxy's running mean of that lateness (at most
+// max_timer_lead) and the last stretch yields to this thread's other handlers until the time is due.
+asio::awaitable<void> connection::wait_due(direction& d, steady::time_point until) {
+  using std::chrono::nanoseconds;
+  constexpr int64_t max_timer_lead = 500'000;  // ns
+  auto& lateness = proxy_->timer_lateness_ns;
+  const auto wake = until - nanoseconds(lateness.load(std::memory_order_relaxed));
+  if (steady::now() < wake) {
+    d.wait_timer.expires_at(wake);
+    auto [ec] = co_await d.wait_timer.async_wait(use_tuple);
+    if (ec) co_return;  // cancelled (toxics changed, closing): the caller re-evaluates
+    const int64_t late = std::chrono::duration_cast<nanoseconds>(steady::now() - wake).count();
+    const int64_t mean = lateness.load(std::memory_order_relaxed);  // a lost update is harmless
+    lateness.store(std::clamp<int64_t>(mean + (late - mean) / 8, 0, max_timer_lead),
+                   std::memory_order_relaxed);
+  }
+  while (!closed_ && steady::now() < until) co_await asio::post(strand_, asio::use_awaitable);
+}
+
 asio::awaitable<void> connection::run() {
   asio::co_spawn(
       strand_, [self = shared_from_this()] { return self->supervise(); }, report_exception);
@@ -477,7 +498,7 @@ asio::awaitable<void> connection::write_loop(direction& d) {
     const step s = next_step(d);
     switch (s.what) {
       case step::kind::wait:
-        co_await wait_until(d.wait_timer, s.until);
+        co_await wait_due(d, s.until);
         continue;
       case step::kind::drop:
         pop(d);

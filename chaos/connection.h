@@ -125,6 +125,7 @@ class connection : public std::enable_shared_from_this<connection>,
   asio::awaitable<bool> open_upstream();
   asio::awaitable<void> supervise();
   asio::awaitable<void> wait_until(asio::steady_timer& timer, steady::time_point when);
+  asio::awaitable<void> wait_due(direction& d, steady::time_point until);
   asio::awaitable<void> read_loop(direction& d);
   enum class spliced { again, user_space, stopped };
   bool splice_allowed(direction& d);

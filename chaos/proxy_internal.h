@@ -89,6 +89,7 @@ struct proxy_shared {
   std::atomic<bool> rejection_reported{false};
   std::atomic<uint64_t> received_up{0}, received_down{0};  // read from the source, before any toxic
   std::atomic<uint64_t> spliced{0};                        // forwarded by splice(2), both directions
+  std::atomic<int64_t> timer_lateness_ns{0};               // how late a toxic's timer fires (running mean)
 
   std::shared_ptr<const toxic_snapshot> current() const {
     std::lock_guard lock(mutex);

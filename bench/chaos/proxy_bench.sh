@@ -3,7 +3,9 @@
 # `stampede proxy`, and through HAProxy in TCP mode (one thread; the fastest proxy in Debian), with
 # `wrk -t1 -c64 -d5s`, alternating ROUNDS times. Then the median added latency of sequential requests
 # (wrk -t1 -c1 --latency, p50 through the proxy - p50 direct).
-# Targets: throughput >= 0.7x of direct, added median latency < 50 us.
+# Each round also prints each proxy's CPU (user + system, /proc) per request: on a loaded machine
+# requests/s swing between rounds, CPU per request much less. The latency part runs ROUNDS times.
+# Targets: throughput >= 0.7x of direct, >= 1.1x HAProxy (issue #17), added median latency < 50 us.
 # usage: bench/chaos/proxy_bench.sh [path/to/stampede]   (default: build/release/stampede)
 #        env: ROUNDS (3), DURATION (5s), BEFORE=path/to/other/stampede (a second proxy binary in the
 #        same rounds, e.g. main's, for a before/after ratio)

@@ -181,6 +181,7 @@ void connection::close(bool rst) {
   client_.close(ignored);
   upstream_.close(ignored);
   for (auto& d : dirs_) {
+    d.pipe.close();
     d.data_signal.cancel();
     d.space_signal.cancel();
     d.wait_timer.cancel();

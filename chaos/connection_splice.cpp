@@ -18,7 +18,12 @@ bool connection::splice_allowed(direction& d) {
   refresh();
   if (closed_ || !toxics_->stream[d.index].empty() || !d.queue.empty()) return false;
   if (d.index == 0 && http_.active()) return false;
-  if (!d.pipe.open()) {
+  if (!d.pipe.is_open() && proxy_->server_active->load(std::memory_order_relaxed) +
+                                   proxy_->server_pipes->load(std::memory_order_relaxed) + 1 >=
+                               proxy_->server_max_connections) {
+    return false;  // no descriptors to spare for a pipe now (the budget counts pipes as connections)
+  }
+  if (!d.pipe.open(proxy_->server_pipes)) {
     d.splice_off = true;  // e.g. out of descriptors: this connection forwards through user space
     return false;
   }
@@ -75,6 +80,7 @@ asio::awaitable<connection::spliced> connection::splice_chunk(direction& d, tcp:
   d.direct_writing = false;
   d.write_started.reset();
   last_activity_ = steady::now();
+  if (!d.bulk) d.pipe.close();  // the large transfer is over: give the descriptors back
   if (!d.queue.empty()) d.data_signal.cancel();
   co_return spliced::again;
 }

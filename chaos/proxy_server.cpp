@@ -133,6 +133,7 @@ struct proxy_server::impl {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
   std::vector<std::thread> threads;
+  std::shared_ptr<std::atomic<uint64_t>> pipes = std::make_shared<std::atomic<uint64_t>>(0);
   std::shared_ptr<recorder> rec = std::make_shared<recorder>();
   std::shared_ptr<std::atomic<uint64_t>> active = std::make_shared<std::atomic<uint64_t>>(0);
   size_t max_total = 0;
@@ -269,6 +270,7 @@ proxy_info proxy_server::add_proxy(proxy_config config) {
   shared->max_connections = config.max_connections > 0 ? config.max_connections : options_.max_connections;
   shared->server_active = impl_->active;
   shared->server_max_connections = impl_->max_total;
+  shared->server_pipes = impl_->pipes;
   shared->upstream = std::move(upstream);
   const bool enabled = config.enabled;
   auto listener = std::make_unique<proxy_listener>(shared, config);

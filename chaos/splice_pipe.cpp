@@ -18,17 +18,26 @@ bool splice_enabled() {
 
 #if defined(__linux__)
 
-splice_pipe::~splice_pipe() {
-  if (read_end_ >= 0) ::close(read_end_);
-  if (write_end_ >= 0) ::close(write_end_);
+splice_pipe::~splice_pipe() { close(); }
+
+void splice_pipe::close() {
+  if (read_end_ < 0) return;
+  ::close(read_end_);
+  ::close(write_end_);
+  read_end_ = write_end_ = -1;
+  pending_ = 0;
+  open_pipes_->fetch_sub(1, std::memory_order_relaxed);
+  open_pipes_.reset();
 }
 
-bool splice_pipe::open() {
+bool splice_pipe::open(std::shared_ptr<std::atomic<uint64_t>> open_pipes) {
   if (read_end_ >= 0) return true;
   int fds[2];
   if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
   read_end_ = fds[0];
   write_end_ = fds[1];
+  open_pipes_ = std::move(open_pipes);
+  open_pipes_->fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -47,7 +56,8 @@ ssize_t splice_pipe::drain(int to) {
 #else
 
 splice_pipe::~splice_pipe() = default;
-bool splice_pipe::open() {
+void splice_pipe::close() {}
+bool splice_pipe::open(std::shared_ptr<std::atomic<uint64_t>>) {
   errno = ENOSYS;
   return false;
 }

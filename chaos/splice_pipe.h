@@ -7,7 +7,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 
 namespace stampede::chaos {
 
@@ -21,9 +24,12 @@ class splice_pipe {
   splice_pipe(const splice_pipe&) = delete;
   splice_pipe& operator=(const splice_pipe&) = delete;
 
-  // Opens the pipe if not yet open. False (errno set) when it cannot be, e.g. out of descriptors: the
-  // caller then forwards through user space.
-  bool open();
+  // Opens the pipe if not yet open, counted in `open_pipes` while open. False (errno set) when it cannot
+  // be, e.g. out of descriptors: the caller then forwards through user space.
+  bool open(std::shared_ptr<std::atomic<uint64_t>> open_pipes);
+  bool is_open() const { return read_end_ >= 0; }
+  // Closes the pipe if open (its descriptors are only held during a large transfer).
+  void close();
   // Moves up to `max` bytes from socket `from` into the pipe: bytes moved, 0 at EOF, -1 with errno
   // (EAGAIN: nothing to read yet).
   ssize_t fill(int from, size_t max);
@@ -37,6 +43,7 @@ class splice_pipe {
   int read_end_ = -1;
   int write_end_ = -1;
   size_t pending_ = 0;
+  std::shared_ptr<std::atomic<uint64_t>> open_pipes_;
 };
 
 }  // namespace stampede::chaos

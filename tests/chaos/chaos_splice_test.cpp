@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "chaos/proxy_server.h"
@@ -192,6 +193,37 @@ TEST_P(splice_fixture, many_connections_at_once_stay_separate_and_exact) {
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(exact.load(), connections);
+}
+
+// The process's open pipes (each splice pipe is two descriptors shown as "pipe:[inode]").
+size_t open_pipe_descriptors() {
+  size_t n = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    std::error_code link_ec;
+    n += std::filesystem::read_symlink(entry.path(), link_ec).string().starts_with("pipe:");
+  }
+  return n;
+}
+
+TEST_P(splice_fixture, pipes_are_given_back_when_the_large_transfer_ends) {
+  tcp_server echo(echo_handler);
+  const uint16_t port = add(echo);
+  const size_t before = open_pipe_descriptors();
+  auto fd = connect_to(port);
+  ASSERT_GE(fd.get(), 0);
+  const std::string large = pattern(2 << 20, 5);
+  EXPECT_TRUE(echo_through(fd.get(), large, 10s) == large);
+  for (int i = 0; i < 3; ++i) {  // small exchanges after it: each direction leaves the large-transfer mode
+    ASSERT_TRUE(send_all(fd.get(), "ping"));
+    EXPECT_EQ(read_until(fd.get(), 4, 5s).data, "ping");
+  }
+  size_t now = open_pipe_descriptors();
+  for (int i = 0; i < 200 && now > before; ++i) {
+    std::this_thread::sleep_for(10ms);
+    now = open_pipe_descriptors();
+  }
+  EXPECT_EQ(now, before);  // the connection is still open, its pipes are not
 }
 
 INSTANTIATE_TEST_SUITE_P(paths, splice_fixture, ::testing::Values(path::splice, path::user_space),

@@ -181,6 +181,7 @@ void connection::close(bool rst) {
   client_.close(ignored);
   upstream_.close(ignored);
   for (auto& d : dirs_) {
+    d.pipe.close();
     d.data_signal.cancel();
     d.space_signal.cancel();
     d.wait_timer.cancel();
@@ -198,6 +199,27 @@ asio::awaitable<void> connection::wait_until(asio::steady_timer& timer, steady::
   co_await timer.async_wait(use_tuple);  // expiry or cancel (wake/close): the caller re-evaluates
 }
 
+// A toxic's wait for the head chunk (latency, bandwidth, slicer...). A timer fires late on a busy machine
+// (waking an idle thread: ~0.1 ms on the 2-core VM of BENCHMARKS.md), which a 1 ms latency would show
+// as +10%. So the timer is set early by the proxy's running mean of that lateness (at most
+// max_timer_lead) and the last stretch yields to this thread's other handlers until the time is due.
+asio::awaitable<void> connection::wait_due(direction& d, steady::time_point until) {
+  using std::chrono::nanoseconds;
+  constexpr int64_t max_timer_lead = 500'000;  // ns
+  auto& lateness = proxy_->timer_lateness_ns;
+  const auto wake = until - nanoseconds(lateness.load(std::memory_order_relaxed));
+  if (steady::now() < wake) {
+    d.wait_timer.expires_at(wake);
+    auto [ec] = co_await d.wait_timer.async_wait(use_tuple);
+    if (ec) co_return;  // cancelled (toxics changed, closing): the caller re-evaluates
+    const int64_t late = std::chrono::duration_cast<nanoseconds>(steady::now() - wake).count();
+    const int64_t mean = lateness.load(std::memory_order_relaxed);  // a lost update is harmless
+    lateness.store(std::clamp<int64_t>(mean + (late - mean) / 8, 0, max_timer_lead),
+                   std::memory_order_relaxed);
+  }
+  while (!closed_ && steady::now() < until) co_await asio::post(strand_, asio::use_awaitable);
+}
+
 asio::awaitable<void> connection::run() {
   asio::co_spawn(
       strand_, [self = shared_from_this()] { return self->supervise(); }, report_exception);
@@ -205,6 +227,10 @@ asio::awaitable<void> connection::run() {
   boost::system::error_code ignored;
   client_.set_option(tcp::no_delay(true), ignored);
   upstream_.set_option(tcp::no_delay(true), ignored);
+  if (splice_enabled()) {  // splice(2) on a socket blocks unless the socket itself is non-blocking
+    client_.non_blocking(true, ignored);
+    upstream_.non_blocking(true, ignored);
+  }
   last_activity_ = steady::now();
   for (int i = 0; i < 2; ++i) {
     asio::co_spawn(
@@ -349,6 +375,12 @@ asio::awaitable<void> connection::read_loop(direction& d) {
       co_await d.space_signal.async_wait(use_tuple);
       continue;
     }
+    if (d.bulk && splice_allowed(d)) {  // a large transfer and no toxic: zero copy (connection_splice.cpp)
+      const spliced result = co_await splice_chunk(d, src, dst);
+      if (result == spliced::stopped) co_return;
+      if (result == spliced::again) continue;
+      // user_space: a toxic appeared while the bytes waited; read them into user space below.
+    }
     auto [ec, n] = co_await src.async_read_some(asio::buffer(d.buffer), use_tuple);
     if (closed_) co_return;
     const auto now = steady::now();
@@ -362,6 +394,7 @@ asio::awaitable<void> connection::read_loop(direction& d) {
       co_return;
     }
     received.fetch_add(n, std::memory_order_relaxed);
+    d.bulk = n == d.buffer.size();
     refresh();
     if (closed_) co_return;
     const std::string_view bytes(d.buffer.data(), n);
@@ -466,7 +499,7 @@ asio::awaitable<void> connection::write_loop(direction& d) {
     const step s = next_step(d);
     switch (s.what) {
       case step::kind::wait:
-        co_await wait_until(d.wait_timer, s.until);
+        co_await wait_due(d, s.until);
         continue;
       case step::kind::drop:
         pop(d);

@@ -28,6 +28,7 @@
 
 #include "chaos/http_stage.h"
 #include "chaos/proxy_internal.h"
+#include "chaos/splice_pipe.h"
 #include "chaos/toxics/toxic_unit.h"
 
 namespace stampede::chaos {
@@ -83,6 +84,10 @@ class connection : public std::enable_shared_from_this<connection>,
     asio::steady_timer data_signal, space_signal, wait_timer;
     bool direct_writing = false;
     bool done = false;  // writer forwarded EOF
+    // Zero-copy forwarding while no toxic acts on this direction (see splice_chunk).
+    splice_pipe pipe;
+    bool splice_off = false;  // the pipe could not be opened: user space for good
+    bool bulk = false;        // the last read filled the buffer: a large transfer, worth splicing
     std::optional<steady::time_point> write_started;
     std::array<char, 16 * 1024> buffer{};
   };
@@ -120,7 +125,11 @@ class connection : public std::enable_shared_from_this<connection>,
   asio::awaitable<bool> open_upstream();
   asio::awaitable<void> supervise();
   asio::awaitable<void> wait_until(asio::steady_timer& timer, steady::time_point when);
+  asio::awaitable<void> wait_due(direction& d, steady::time_point until);
   asio::awaitable<void> read_loop(direction& d);
+  enum class spliced { again, user_space, stopped };
+  bool splice_allowed(direction& d);
+  asio::awaitable<spliced> splice_chunk(direction& d, tcp::socket& src, tcp::socket& dst);
   asio::awaitable<void> write_loop(direction& d);
   step next_step(direction& d);
   bool after_write(direction& d, size_t written);

@@ -76,6 +76,9 @@ struct proxy_shared {
   std::atomic<size_t> max_connections{0};                // this proxy's cap (config or server default)
   std::shared_ptr<std::atomic<uint64_t>> server_active;  // connections of every proxy of the server
   size_t server_max_connections = 0;                     // the server's cap (descriptor budget)
+  // Splice pipes open across the server: two descriptors each, as a connection, so they count against
+  // server_max_connections (accepting a connection and opening a pipe both check the sum).
+  std::shared_ptr<std::atomic<uint64_t>> server_pipes = std::make_shared<std::atomic<uint64_t>>(0);
 
   std::atomic<uint64_t> generation{1};
   mutable std::mutex mutex;  // guards snapshot, upstream, toxics, connections
@@ -88,6 +91,8 @@ struct proxy_shared {
   std::atomic<uint64_t> accepted{0}, active{0}, refused{0}, rejected{0}, bytes_up{0}, bytes_down{0};
   std::atomic<bool> rejection_reported{false};
   std::atomic<uint64_t> received_up{0}, received_down{0};  // read from the source, before any toxic
+  std::atomic<uint64_t> spliced{0};                        // forwarded by splice(2), both directions
+  std::atomic<int64_t> timer_lateness_ns{0};               // how late a toxic's timer fires (running mean)
 
   std::shared_ptr<const toxic_snapshot> current() const {
     std::lock_guard lock(mutex);

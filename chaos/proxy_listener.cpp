@@ -125,7 +125,9 @@ void proxy_listener::set_max_connections(size_t max) {
 bool proxy_listener::over_capacity(proxy_shared& shared) {
   const size_t cap = shared.max_connections.load(std::memory_order_relaxed);
   const bool proxy_full = shared.active.load(std::memory_order_relaxed) >= cap;
-  if (!proxy_full && shared.server_active->load(std::memory_order_relaxed) < shared.server_max_connections) {
+  const uint64_t server_used = shared.server_active->load(std::memory_order_relaxed) +
+                               shared.server_pipes->load(std::memory_order_relaxed);  // splice pipes too
+  if (!proxy_full && server_used < shared.server_max_connections) {
     return false;
   }
   if (!shared.rejection_reported.exchange(true)) {

@@ -2,10 +2,12 @@
 // connection.cpp (pumps) and chaos/toxics/ (what each toxic does). See proxy_server.h.
 #include "chaos/proxy_server.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
+#include <csignal>
 #include <cstdio>
 #include <deque>
 #include <thread>
@@ -131,6 +133,7 @@ struct proxy_server::impl {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
   std::vector<std::thread> threads;
+  std::shared_ptr<std::atomic<uint64_t>> pipes = std::make_shared<std::atomic<uint64_t>>(0);
   std::shared_ptr<recorder> rec = std::make_shared<recorder>();
   std::shared_ptr<std::atomic<uint64_t>> active = std::make_shared<std::atomic<uint64_t>>(0);
   size_t max_total = 0;
@@ -172,6 +175,7 @@ proxy_info proxy_server::impl::info(const proxy_listener& p) const {
   out.bytes_downstream = s.bytes_down.load();
   out.received_upstream = s.received_up.load();
   out.received_downstream = s.received_down.load();
+  out.bytes_spliced = s.spliced.load();
   return out;
 }
 
@@ -225,7 +229,17 @@ proxy_server::proxy_server(server_options options)
   impl_->rec->log = log_;
   impl_->max_total = options_.max_total_connections > 0 ? options_.max_total_connections : descriptor_budget();
   const int threads = std::clamp(options_.threads, 1, 64);
-  for (int i = 0; i < threads; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+  for (int i = 0; i < threads; ++i) {
+    impl_->threads.emplace_back([this] {
+      // splice(2) into a socket the peer closed raises SIGPIPE (it has no MSG_NOSIGNAL): keep it
+      // pending on this thread rather than let it end the process; the splice sees EPIPE.
+      sigset_t pipe_signal;
+      sigemptyset(&pipe_signal);
+      sigaddset(&pipe_signal, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+      impl_->io.run();
+    });
+  }
 }
 
 proxy_server::~proxy_server() {
@@ -256,6 +270,7 @@ proxy_info proxy_server::add_proxy(proxy_config config) {
   shared->max_connections = config.max_connections > 0 ? config.max_connections : options_.max_connections;
   shared->server_active = impl_->active;
   shared->server_max_connections = impl_->max_total;
+  shared->server_pipes = impl_->pipes;
   shared->upstream = std::move(upstream);
   const bool enabled = config.enabled;
   auto listener = std::make_unique<proxy_listener>(shared, config);

@@ -70,6 +70,7 @@ struct proxy_info {
   uint64_t bytes_downstream = 0;                 // forwarded upstream -> client
   uint64_t received_upstream = 0;                // read from the client (toxics may hold or drop some)
   uint64_t received_downstream = 0;              // read from the upstream
+  uint64_t bytes_spliced = 0;                    // forwarded by splice(2), zero copy (both directions)
 };
 
 struct server_options {

@@ -3,9 +3,12 @@
 # `stampede proxy`, and through HAProxy in TCP mode (one thread; the fastest proxy in Debian), with
 # `wrk -t1 -c64 -d5s`, alternating ROUNDS times. Then the median added latency of sequential requests
 # (wrk -t1 -c1 --latency, p50 through the proxy - p50 direct).
-# Targets: throughput >= 0.7x of direct, added median latency < 50 us.
+# Each round also prints each proxy's CPU (user + system, /proc) per request: on a loaded machine
+# requests/s swing between rounds, CPU per request much less. The latency part runs ROUNDS times.
+# Targets: throughput >= 0.7x of direct, >= 1.1x HAProxy (issue #17), added median latency < 50 us.
 # usage: bench/chaos/proxy_bench.sh [path/to/stampede]   (default: build/release/stampede)
-#        env: ROUNDS (3), DURATION (5s)
+#        env: ROUNDS (3), DURATION (5s), BEFORE=path/to/other/stampede (a second proxy binary in the
+#        same rounds, e.g. main's, for a before/after ratio)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 stampede="${1:-$root/build/release/stampede}"
@@ -22,7 +25,7 @@ echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$proxy_port\",\"upstream\":\"1
   > "$BENCH_WORK/proxies.json"
 "$stampede" proxy --listen "127.0.0.1:$api_port" --config "$BENCH_WORK/proxies.json" \
   > "$BENCH_WORK/proxy.log" 2>&1 &
-BENCH_PIDS+=($!)
+proxy_pid=$!; BENCH_PIDS+=($proxy_pid)
 cat > "$BENCH_WORK/haproxy.cfg" <<CFG
 global
   nbthread 1
@@ -36,26 +39,61 @@ listen nginx
   bind 127.0.0.1:$haproxy_port
   server nginx 127.0.0.1:$NGINX_PORT
 CFG
+before_port=""
+if [[ -n ${BEFORE:-} ]]; then
+  before_port=$(free_port); before_api=$(free_port)
+  echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$before_port\",\"upstream\":\"127.0.0.1:$NGINX_PORT\"}]" \
+    > "$BENCH_WORK/before.json"
+  "$BEFORE" proxy --listen "127.0.0.1:$before_api" --config "$BENCH_WORK/before.json" > "$BENCH_WORK/before.log" 2>&1 &
+  before_pid=$!; BENCH_PIDS+=($before_pid)
+  wait_for_port "$before_port"
+fi
 haproxy -f "$BENCH_WORK/haproxy.cfg" -db > "$BENCH_WORK/haproxy.log" 2>&1 &
-BENCH_PIDS+=($!)
+haproxy_pid=$!; BENCH_PIDS+=($haproxy_pid)
 wait_for_port "$proxy_port"
 wait_for_port "$haproxy_port"
 
-rate() { wrk -t1 -c64 -d"$duration" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print int($2)}'; }
+# rate PORT [PID]: requests/s; with PID, also sets CPU_US to that process's CPU (user + system, from
+# /proc) per request: a loaded machine moves requests/s a lot, CPU per request much less.
+rate() {
+  local before_ticks=0 out
+  [[ -n ${2:-} ]] && before_ticks=$(awk '{print $14 + $15}' "/proc/$2/stat")
+  out=$(wrk -t1 -c64 -d"$duration" "http://127.0.0.1:$1/")
+  if [[ -n ${2:-} ]]; then
+    local ticks requests
+    ticks=$(( $(awk '{print $14 + $15}' "/proc/$2/stat") - before_ticks ))
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    CPU_US=$(python3 -c "import os,sys; print(f'{int(sys.argv[1]) * 1e6 / os.sysconf(\"SC_CLK_TCK\") / int(sys.argv[2]):.2f}')" "$ticks" "$requests")
+  fi
+  awk '/Requests\/sec/ {print int($2)}' <<<"$out"
+}
 p50_us() {  # wrk prints e.g. "50%   45.00us" or "50%    1.02ms"
   wrk -t1 -c1 -d3s --latency "http://127.0.0.1:$1/" | awk '$1=="50%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); print v}
     else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'
 }
 
-direct_sum=0; ours_sum=0; haproxy_sum=0
+direct_sum=0; ours_sum=0; haproxy_sum=0; before_sum=0
 for r in $(seq "$rounds"); do
-  d=$(rate "$NGINX_PORT"); o=$(rate "$proxy_port"); h=$(rate "$haproxy_port")
-  echo "round $r: direct $d req/s, stampede proxy $o ($(ratio "$o" "$d")x), haproxy $h ($(ratio "$h" "$d")x)"
+  d=$(rate "$NGINX_PORT")
+  rate "$proxy_port" "$proxy_pid" > "$BENCH_WORK/rate"; o=$(<"$BENCH_WORK/rate"); o_cpu=$CPU_US
+  rate "$haproxy_port" "$haproxy_pid" > "$BENCH_WORK/rate"; h=$(<"$BENCH_WORK/rate"); h_cpu=$CPU_US
+  line="round $r: direct $d req/s, stampede proxy $o ($(ratio "$o" "$d")x), haproxy $h ($(ratio "$h" "$d")x)"
+  line+=", stampede / haproxy $(ratio "$o" "$h")x; CPU per request: stampede $o_cpu us, haproxy $h_cpu us"
+  if [[ -n $before_port ]]; then
+    rate "$before_port" "$before_pid" > "$BENCH_WORK/rate"; b=$(<"$BENCH_WORK/rate"); b_cpu=$CPU_US
+    before_sum=$((before_sum + b))
+    line+=", before $b req/s, $b_cpu us (after / before $(ratio "$o" "$b")x)"
+  fi
+  echo "$line"
   direct_sum=$((direct_sum + d)); ours_sum=$((ours_sum + o)); haproxy_sum=$((haproxy_sum + h))
 done
+[[ -n $before_port ]] && echo "after / before (sum of rounds): $(ratio "$ours_sum" "$before_sum")x"
 echo "mean: direct $((direct_sum / rounds)) req/s, stampede proxy $((ours_sum / rounds)) req/s" \
      "($(ratio "$ours_sum" "$direct_sum")x of direct, target >= 0.7x), haproxy $((haproxy_sum / rounds)) req/s" \
      "($(ratio "$haproxy_sum" "$direct_sum")x); stampede proxy / haproxy $(ratio "$ours_sum" "$haproxy_sum")x"
-d50=$(p50_us "$NGINX_PORT"); o50=$(p50_us "$proxy_port"); h50=$(p50_us "$haproxy_port")
-python3 -c "import sys; d,o,h=map(float,sys.argv[1:]); print(f'median latency (c1): direct {d:.1f} us, stampede proxy +{o-d:.1f} us (target < 50 us), haproxy +{h-d:.1f} us')" \
-  "$d50" "$o50" "$h50"
+for r in $(seq "$rounds"); do
+  d50=$(p50_us "$NGINX_PORT"); o50=$(p50_us "$proxy_port"); h50=$(p50_us "$haproxy_port")
+  b50=$d50; [[ -n $before_port ]] && b50=$(p50_us "$before_port")
+  python3 -c "import sys; d,o,h,b=map(float,sys.argv[1:5]); extra=f', before +{b-d:.1f} us' if sys.argv[5] else ''; print(f'median latency (c1): direct {d:.1f} us, stampede proxy +{o-d:.1f} us (target < 50 us), haproxy +{h-d:.1f} us{extra}')" \
+    "$d50" "$o50" "$h50" "$b50" "$before_port"
+done

@@ -7,8 +7,9 @@
 # the two in alternating order from one round to the next. After each: the scenario's verify() (every
 # acknowledged order exists exactly once, stock bounds, money, queue, atomicity: complete on every shard or
 # nowhere, nothing prepared, no saga open) must pass, else the script stops.
-# Then the price of the prepare round alone, pgbench-style on the K = 1 shop's idle server: BEGIN; UPDATE;
-# COMMIT vs BEGIN; UPDATE; PREPARE TRANSACTION; COMMIT PREPARED, 8 clients, alternating, PGROUNDS x 3 s each.
+# Then the price of the prepare round alone, pgbench-style on the first K = 2 shop's shard 0 before its load (the
+# K = 1 server has max_prepared_transactions = 0): BEGIN; UPDATE; COMMIT vs BEGIN; UPDATE; PREPARE
+# TRANSACTION; COMMIT PREPARED, 8 clients, alternating, PGROUNDS x 3 s each.
 # usage: bench/reference_shop/shards.sh [STAMPEDE_BINARY] [ROUNDS=1]
 #   env CONFIGS (default "k1 k2-2pc k2-saga k3-2pc k3-saga"), PHASE (6s), VUS (64), PGROUNDS (3)
 # ~4 min a round on 2 cores.
@@ -71,6 +72,27 @@ for round in $(seq "$rounds"); do
     started=$(date +%s.%N)
     shards=1
     [[ $config == k1 ]] || shards=${config:1:1}
+    if [[ $config == k2-* && ! -s $work/pgbench.txt ]]; then  # the prepare round alone, on shard 0
+      url=$(jq -r '.database.shards[0].url' "$dir/topology.json")
+      psql -q "$url" -c "CREATE TABLE bench_rows (id int PRIMARY KEY, v bigint NOT NULL DEFAULT 0);
+                         INSERT INTO bench_rows SELECT g FROM generate_series(1, 1000) g;" > /dev/null
+      printf '\\set id random(1, 1000)\nBEGIN;\nUPDATE bench_rows SET v = v + 1 WHERE id = :id;\nCOMMIT;\n' \
+        > "$work/commit.sql"
+      printf '\\set id random(1, 1000)\nBEGIN;\nUPDATE bench_rows SET v = v + 1 WHERE id = :id;\n%s\n%s\n' \
+        "PREPARE TRANSACTION 'bench-:client_id';" "COMMIT PREPARED 'bench-:client_id';" > "$work/prepare.sql"
+      for r in $(seq "${PGROUNDS:-3}"); do
+        for kind in commit prepare; do
+          out=$(pgbench -n -f "$work/$kind.sql" -c 8 -j 2 -T 3 "$url" 2>&1) || { echo "$out" >&2; exit 1; }
+          tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<< "$out")
+          lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<< "$out")
+          failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<< "$out")
+          printf '  pgbench %-7s round %d: %7.0f tps, latency average %.2f ms, failed %s\n' "$kind" "$r" "$tps" "$lat" \
+            "${failed:-?}"
+          echo "$kind $r $tps $lat" >> "$work/pgbench.txt"
+        done
+      done
+      psql -q "$url" -c "SELECT count(*) AS left_prepared FROM pg_prepared_xacts" -t | sed 's/^ */  prepared left: /'
+    fi
     set +e
     LUA_PATH="$repo/scenarios/?.lua" "$bin" run "$here/shards_checkout.lua" --target "$(cat "$dir.entry")" \
       -e SHARDS="$shards" -e VUS="$vus" -e PHASE="$phase" -e ORDER="$order" \
@@ -95,27 +117,6 @@ for round in $(seq "$rounds"); do
       echo "stampede run exited $rc; its output: $dir.run.log" >&2
       tail -30 "$dir.run.log" >&2
       exit 1
-    fi
-    if [[ $config == k1 && $round == 1 ]]; then  # the prepare round alone, on this idle server
-      url=$(jq -r '.database.url' "$dir/topology.json")
-      psql -q "$url" -c "CREATE TABLE bench_rows (id int PRIMARY KEY, v bigint NOT NULL DEFAULT 0);
-                         INSERT INTO bench_rows SELECT g FROM generate_series(1, 1000) g;" > /dev/null
-      printf '\\set id random(1, 1000)\nBEGIN;\nUPDATE bench_rows SET v = v + 1 WHERE id = :id;\nCOMMIT;\n' \
-        > "$work/commit.sql"
-      printf '\\set id random(1, 1000)\nBEGIN;\nUPDATE bench_rows SET v = v + 1 WHERE id = :id;\n%s\n%s\n' \
-        "PREPARE TRANSACTION 'bench-:client_id';" "COMMIT PREPARED 'bench-:client_id';" > "$work/prepare.sql"
-      for r in $(seq "${PGROUNDS:-3}"); do
-        for kind in commit prepare; do
-          out=$(pgbench -n -f "$work/$kind.sql" -c 8 -j 2 -T 3 "$url" 2>&1)
-          tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<< "$out")
-          lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<< "$out")
-          failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<< "$out")
-          printf '  pgbench %-7s round %d: %7.0f tps, latency average %.2f ms, failed %s\n' "$kind" "$r" "$tps" "$lat" \
-            "${failed:-?}"
-          echo "$kind $r $tps $lat" >> "$work/pgbench.txt"
-        done
-      done
-      psql -q "$url" -c "SELECT count(*) AS left_prepared FROM pg_prepared_xacts" -t | sed 's/^ */  prepared left: /'
     fi
     stop_shop
   done

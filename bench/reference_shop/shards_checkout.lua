@@ -98,14 +98,13 @@ local function audit()
   return res.status == 200 and res:json() or nil
 end
 
--- Quiet once nothing is in doubt (no prepared transaction, no saga open) and the payments have settled
--- (the outbox drained), so verify() reads a settled shop.
+-- Quiet once nothing is in doubt (no prepared transaction, no saga open). Payments still settling are not
+-- waited for (draining ~15,000 orders' outbox takes ~45 s here): the checkers count pending orders as
+-- unsettled and pending messages in the queue's accounting.
 function quiesce()
   for _ = 1, 90 do
     local a = audit()
-    local ob = a and a.outbox or {}
-    if a and (a.prepared_transactions or 0) == 0 and (a.sagas_open or 0) == 0 and (ob.pending or 0) == 0
-        and (ob.in_flight or 0) == 0 then
+    if a and (a.prepared_transactions or 0) == 0 and (a.sagas_open or 0) == 0 then
       return true
     end
     sleep(0.5)

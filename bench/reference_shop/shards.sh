@@ -91,7 +91,7 @@ for round in $(seq "$rounds"); do
           echo "$kind $r $tps $lat" >> "$work/pgbench.txt"
         done
       done
-      psql -q "$url" -c "SELECT count(*) AS left_prepared FROM pg_prepared_xacts" -t | sed 's/^ */  prepared left: /'
+      echo "  prepared transactions left: $(psql -tAq "$url" -c "SELECT count(*) FROM pg_prepared_xacts")"
     fi
     set +e
     LUA_PATH="$repo/scenarios/?.lua" "$bin" run "$here/shards_checkout.lua" --target "$(cat "$dir.entry")" \
@@ -106,7 +106,7 @@ for round in $(seq "$rounds"); do
     printf '%-8s round %d (%s): shop up in %.0f s; load avg %s; invariants: %s (%s); quiesce %.1f s\n' \
       "$config" "$round" "$order" "$(echo "$started - $t0" | bc)" "$(cut -d' ' -f1 /proc/loadavg)" \
       "$invariants" "$(jq -r '[.verify.invariants[] | select(.name | test("exist exactly once|atomic"))
-        | .detail // empty] | join(" / ")' "$dir.json" | cut -c1-160)" "$(jq -r '.quiesce.waited_s // 0' "$dir.json")"
+        | .detail // empty] | join(" / ")' "$dir.json" | cut -c1-240)" "$(jq -r '.quiesce.waited_s // 0' "$dir.json")"
     for cart in single cross; do
       read -r count rate p50 p99 errors <<< "$(step "$dir.json" "POST /api/orders $cart")"
       printf '  %-6s carts: %6d orders, %5d orders/s, p50 %7.1f ms, p99 %7.1f ms, errors %d\n' \
@@ -133,7 +133,7 @@ awk '{ k = $1 " " $2; n[k]++; r[k] += $4; p[k] += $6; e[k] += $7
                (r[x] / n[x]) / (r[s] / n[s]), e[s] + e[x] } }' "$summary"
 if [[ -s $work/pgbench.txt ]]; then
   awk '{ n[$1]++; t[$1] += $3; l[$1] += $4 }
-       END { printf "  prepare round (pgbench, K = 1 server): COMMIT %.0f tps %.2f ms, PREPARE+COMMIT PREPARED %.0f tps %.2f ms: %.2fx the throughput, +%.2f ms\n",
+       END { printf "  prepare round alone (pgbench, 8 clients, shard 0 of a K = 2 shop before its load): COMMIT %.0f tps %.2f ms, PREPARE+COMMIT PREPARED %.0f tps %.2f ms: %.2fx the throughput, +%.2f ms\n",
                t["commit"] / n["commit"], l["commit"] / n["commit"], t["prepare"] / n["prepare"], l["prepare"] / n["prepare"],
                (t["prepare"] / n["prepare"]) / (t["commit"] / n["commit"]), l["prepare"] / n["prepare"] - l["commit"] / n["commit"] }' \
     "$work/pgbench.txt"

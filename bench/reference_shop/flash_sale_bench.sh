@@ -11,7 +11,7 @@
 # waiting on a lock (pg_stat_activity), as means over the window's samples.
 # usage: bench/reference_shop/flash_sale_bench.sh [STAMPEDE_BINARY] [ROUNDS=1]
 #   env DBS ("sqlite postgres"), BUYERS (256), USERS (20000), STOCK (10000), THREADS (4: the shop's per node),
-#   GEN_THREADS (2: the generator's)
+#   GEN_THREADS (2: the generator's), KEEP (set: keep the shops' directories and results)
 set -euo pipefail
 bin=$(realpath "${1:-build/release/stampede}")
 rounds=${2:-1}
@@ -35,7 +35,7 @@ stop_shop() {
 }
 cleanup() {
   stop_shop
-  rm -rf "$work"
+  [[ -n ${KEEP:-} ]] && echo "kept: $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 

@@ -14,6 +14,7 @@
 -- Knobs (-e): BUYERS (256), USERS (4000: needs --scale >= USERS/1000), STOCK (2000), PRODUCT (7),
 -- SALE (an id: a sale already opened with STOCK units; default: setup opens one), ADMIN_TOKEN (from the
 -- topology), LOGIN_BATCH (32 logins in flight in setup).
+-- Run by flash_sale_bench.sh, which sets LUA_PATH=REPO/scenarios/?.lua so that lib.checkers is found.
 local checkers = require("lib.checkers")
 
 local buyers = tonumber(env.BUYERS or "256")

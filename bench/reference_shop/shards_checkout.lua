@@ -11,6 +11,7 @@
 -- and sessions); ORDER=cross,single measures the cross-shard carts first.
 -- Knobs (-e): SHARDS (1), VUS (64), PHASE (6s), ORDER (single,cross), PRODUCTS (2000 = --scale 2),
 -- ADMIN_TOKEN and PAYMENT_URL (from the topology).
+-- Run by shards.sh, which sets LUA_PATH=REPO/scenarios/?.lua so that lib.checkers is found.
 local checkers = require("lib.checkers")
 
 local shards = tonumber(env.SHARDS or "1")

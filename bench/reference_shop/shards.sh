@@ -7,12 +7,12 @@
 # the two in alternating order from one round to the next. After each: the scenario's verify() (every
 # acknowledged order exists exactly once, stock bounds, money, queue, atomicity: complete on every shard or
 # nowhere, nothing prepared, no saga open) must pass, else the script stops.
-# Then the price of the prepare round alone, pgbench-style on the first K = 2 shop's shard 0 before its load (the
+# Also the price of the prepare round alone, pgbench-style on the first K = 2 shop's shard 0 before its load (the
 # K = 1 server has max_prepared_transactions = 0): BEGIN; UPDATE; COMMIT vs BEGIN; UPDATE; PREPARE
 # TRANSACTION; COMMIT PREPARED, 8 clients, alternating, PGROUNDS x 3 s each.
 # usage: bench/reference_shop/shards.sh [STAMPEDE_BINARY] [ROUNDS=1]
 #   env CONFIGS (default "k1 k2-2pc k2-saga k3-2pc k3-saga"), PHASE (6s), VUS (64), PGROUNDS (3)
-# ~4 min a round on 2 cores.
+# ~3.5 min a round on 2 cores (ROUNDS=2: ~7 min).
 set -euo pipefail
 bin=$(realpath "${1:-build/release/stampede}")
 rounds=${2:-1}

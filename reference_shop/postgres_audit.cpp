@@ -15,10 +15,14 @@ void audit_skus(pg::connection& db, json::object& out) {
   // Per SKU; SKUs whose stock never moved (initial = remaining, nothing sold) are only in the totals.
   json::array skus;
   int64_t initial = 0, remaining = 0, sold = 0, count = 0;
+  // One aggregation joined to the products, not a subquery per product: with the seed's statistics (no
+  // pending or paid order yet, until autovacuum analyses) the planner ran the subquery as a scan of every
+  // live order per product, and after a few thousand checkouts the audit hit the statement timeout.
   auto r = db.query(
-      "SELECT p.id, p.initial_stock, p.stock, COALESCE((SELECT SUM(ol.qty) FROM order_lines ol JOIN orders o "
-      "ON o.id = ol.order_id WHERE ol.product_id = p.id AND o.flash_sale_id IS NULL AND o.status IN "
-      "('pending', 'paid')), 0) FROM products p ORDER BY p.id");
+      "SELECT p.id, p.initial_stock, p.stock, COALESCE(s.sold, 0) FROM products p LEFT JOIN "
+      "(SELECT ol.product_id, SUM(ol.qty) AS sold FROM order_lines ol JOIN orders o ON o.id = ol.order_id "
+      "WHERE o.flash_sale_id IS NULL AND o.status IN ('pending', 'paid') GROUP BY ol.product_id) s "
+      "ON s.product_id = p.id ORDER BY p.id");
   for (int i = 0; i < r.rows(); ++i) {
     ++count;
     initial += r.int64(i, 1);

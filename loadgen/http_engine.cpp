@@ -131,6 +131,7 @@ class http_connection {
     }
     boost::system::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
+    socket_.non_blocking(true, ignored);  // write(): the first send of each request never blocks the worker
     connected_ = true;
     if (pool_.url.tls) {
       handshake();
@@ -162,19 +163,34 @@ class http_connection {
   void write(steady::time_point now) {
     phase_ = phase::writing;
     send_started_ = now;
-    auto on_written = [this](const boost::system::error_code& ec, size_t n) {
-      if (ec) return transport_error(ec, /*during_write=*/true);
-      job_->outcome.bytes_sent = static_cast<int64_t>(n);
-      sent_at_ = steady::now();
-      parser_.reset(job_->head);
-      phase_ = phase::reading;
-      read();
-    };
     if (tls_) {
-      asio::async_write(*tls_, asio::buffer(job_->wire), std::move(on_written));
-    } else {
-      asio::async_write(socket_, asio::buffer(job_->wire), std::move(on_written));
+      asio::async_write(*tls_, asio::buffer(job_->wire), [this](const boost::system::error_code& ec, size_t n) {
+        written(ec, n);
+      });
+      return;
     }
+    // Plain TCP: one non-blocking send first. A request fits the socket buffer almost always, and then
+    // the request costs no write operation, no posted completion and no extra trip through the event loop.
+    boost::system::error_code ec;
+    const size_t sent = socket_.write_some(asio::buffer(job_->wire), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    if (ec) {
+      // Never complete inside the initiating call: the submitting VU may not have yielded yet.
+      asio::post(engine_.io_, [this, ec] { written(ec, 0); });
+      return;
+    }
+    if (sent == job_->wire.size()) return written(ec, sent);
+    asio::async_write(socket_, asio::buffer(job_->wire.data() + sent, job_->wire.size() - sent),
+                      [this, sent](const boost::system::error_code& ec, size_t n) { written(ec, sent + n); });
+  }
+
+  void written(const boost::system::error_code& ec, size_t n) {
+    if (ec) return transport_error(ec, /*during_write=*/true);
+    job_->outcome.bytes_sent = static_cast<int64_t>(n);
+    sent_at_ = steady::now();
+    parser_.reset(job_->head);
+    phase_ = phase::reading;
+    read();
   }
 
   void read() {

@@ -106,16 +106,27 @@ const parsed_url& resolve_target(vu& v, worker& w, std::string_view method, std:
                                  std::string_view explicit_name) {
   request_cache& cache = v.last_request;
   if (cache.valid && cache.url == url_text && cache.method == method && cache.name == explicit_name) {
-    return cache.parsed;
+    return *cache.target;
   }
   cache.valid = false;
   cache.url.assign(url_text);
   cache.method.assign(method);
   cache.name.assign(explicit_name);
-  cache.parsed = parse_target(w, cache.url);
-  cache.step = step_of(w, method, cache.parsed, explicit_name);
+  if (const target_cache::entry* known = w.targets().find(method, url_text, explicit_name)) {
+    cache.target = &known->url;
+    cache.step = known->step;
+  } else {
+    parsed_url parsed = parse_target(w, cache.url);
+    cache.step = step_of(w, method, parsed, explicit_name);
+    if (const target_cache::entry* kept = w.targets().insert(method, url_text, explicit_name, parsed, cache.step)) {
+      cache.target = &kept->url;
+    } else {
+      cache.parsed = std::move(parsed);
+      cache.target = &cache.parsed;
+    }
+  }
   cache.valid = true;
-  return cache.parsed;
+  return *cache.target;
 }
 
 // Whether the value at `index` is a table made by the prelude with the metatable named `name`

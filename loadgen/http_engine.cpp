@@ -131,7 +131,6 @@ class http_connection {
     }
     boost::system::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
-    socket_.non_blocking(true, ignored);  // write(): the first send of each request never blocks the worker
     connected_ = true;
     if (pool_.url.tls) {
       handshake();
@@ -171,9 +170,15 @@ class http_connection {
     }
     // Plain TCP: one non-blocking send first. A request fits the socket buffer almost always, and then
     // the request costs no write operation, no posted completion and no extra trip through the event loop.
+    // MSG_DONTWAIT rather than a non-blocking socket: Asio's io_uring backend (STAMPEDE_IO_URING) would
+    // turn a socket made non-blocking by the user into a poll and a speculative read per receive.
     boost::system::error_code ec;
-    const size_t sent = socket_.write_some(asio::buffer(job_->wire), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    const ssize_t result =
+        ::send(socket_.native_handle(), job_->wire.data(), job_->wire.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    const size_t sent = result > 0 ? static_cast<size_t>(result) : 0;
+    if (result < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      ec.assign(errno, asio::error::get_system_category());
+    }
     if (ec) {
       // Never complete inside the initiating call: the submitting VU may not have yielded yet.
       asio::post(engine_.io_, [this, ec] { written(ec, 0); });

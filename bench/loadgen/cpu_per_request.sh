@@ -10,10 +10,14 @@
 #            wrk.format, every response checked for status 200, the POST's answer for `"ok":true`).
 # CPU time per request does not depend on how busy the machine is the way a rate does; still, run it
 # on a quiet machine (the load average is printed).
-#   bench/loadgen/cpu_per_request.sh [BUILD_DIR]   env: ROUNDS (3), DURATION (5s), WHICH (plain journey)
+# With OTHER_BUILD_DIR, a second Stampede (another build, e.g. the io_uring one or a baseline) runs in
+# every round too, and its ratio to the first is printed.
+#   bench/loadgen/cpu_per_request.sh [BUILD_DIR [OTHER_BUILD_DIR]]
+#   env: ROUNDS (3), DURATION (5s), WHICH (plain journey)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build/release}"
+other="${2:-}"
 rounds="${ROUNDS:-3}"
 duration="${DURATION:-5s}"
 which_runs="${WHICH:-plain journey}"
@@ -67,9 +71,9 @@ print(f"{usage.ru_utime:.3f} {usage.ru_stime:.3f}")
 PY
 }
 
-ours() {  # scenario -> "requests user system"
+ours() {  # scenario [build] -> "requests user system"
   local cpu
-  cpu=$(cpu_of "$BENCH_WORK/ours.out" "$build/stampede" run "$1" --target "$url" --vus 64 \
+  cpu=$(cpu_of "$BENCH_WORK/ours.out" "${2:-$build}/stampede" run "$1" --target "$url" --vus 64 \
         --duration "$duration" --threads 1 -q --out "$BENCH_WORK/r.json")
   python3 - "$BENCH_WORK/r.json" <<'PY'
 import json, sys
@@ -99,21 +103,30 @@ per_request() {
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ), $rounds rounds of $duration"
 for which in $which_runs; do
-  ours_sum=0; wrk_sum=0
+  ours_sum=0; wrk_sum=0; other_sum=0
+  scenario="$BENCH_WORK/$which.lua"
   for round in $(seq "$rounds"); do
-    if [[ $which == plain ]]; then
-      o=$(ours "$BENCH_WORK/plain.lua"); w=$(theirs)
-    else
-      o=$(ours "$BENCH_WORK/journey.lua"); w=$(theirs "$BENCH_WORK/journey_wrk.lua")
-    fi
+    o=$(ours "$scenario")
+    if [[ $which == plain ]]; then w=$(theirs); else w=$(theirs "$BENCH_WORK/journey_wrk.lua"); fi
     read -r o_us o_user o_sys <<<"$(per_request "$o")"
     read -r w_us w_user w_sys <<<"$(per_request "$w")"
     echo "$which round $round: stampede $o_us us/request (user $o_user, sys $o_sys; ${o%% *} requests)," \
          "wrk $w_us us/request (user $w_user, sys $w_sys; ${w%% *} requests), ratio $(ratio "$o_us" "$w_us")" \
          "[load $(cut -d' ' -f1 /proc/loadavg)]"
+    if [[ -n $other ]]; then
+      a=$(ours "$scenario" "$other")
+      read -r a_us a_user a_sys <<<"$(per_request "$a")"
+      echo "  other build: $a_us us/request (user $a_user, sys $a_sys; ${a%% *} requests)," \
+           "ratio to wrk $(ratio "$a_us" "$w_us"), to the first build $(ratio "$a_us" "$o_us")"
+      other_sum=$(python3 -c "print($other_sum + $a_us)")
+    fi
     ours_sum=$(python3 -c "print($ours_sum + $o_us)"); wrk_sum=$(python3 -c "print($wrk_sum + $w_us)")
   done
   echo "$which mean: stampede $(python3 -c "print(f'{$ours_sum / $rounds:.2f}')") us/request," \
        "wrk $(python3 -c "print(f'{$wrk_sum / $rounds:.2f}')") us/request," \
        "ratio $(ratio "$ours_sum" "$wrk_sum") (target <= 0.8x)"
+  if [[ -n $other ]]; then
+    echo "$which mean, other build: $(python3 -c "print(f'{$other_sum / $rounds:.2f}')") us/request," \
+         "ratio to wrk $(ratio "$other_sum" "$wrk_sum"), to the first build $(ratio "$other_sum" "$ours_sum")"
+  fi
 done

@@ -163,9 +163,8 @@ class http_connection {
     phase_ = phase::writing;
     send_started_ = now;
     if (tls_) {
-      asio::async_write(*tls_, asio::buffer(job_->wire), [this](const boost::system::error_code& ec, size_t n) {
-        written(ec, n);
-      });
+      asio::async_write(*tls_, asio::buffer(job_->wire),
+                        [this](const boost::system::error_code& ec, size_t n) { written(ec, n); });
       return;
     }
     // Plain TCP: one non-blocking send first. A request fits the socket buffer almost always, and then

@@ -119,7 +119,8 @@ const parsed_url& resolve_target(vu& v, worker& w, std::string_view method, std:
   } else {
     parsed_url parsed = parse_target(w, cache.url);
     cache.step = step_of(w, method, parsed, explicit_name);
-    if (const target_cache::entry* kept = w.targets().insert(method, url_text, explicit_name, parsed, cache.step)) {
+    if (const target_cache::entry* kept =
+            w.targets().insert(method, url_text, explicit_name, parsed, cache.step)) {
       cache.target = &kept->url;
     } else {
       cache.parsed = std::move(parsed);
@@ -586,7 +587,8 @@ void push_response_object(lua_State* T, const http_outcome& out, std::string_vie
   r->headers_size = out.headers.raw.size();
   char* bytes_after = reinterpret_cast<char*>(r + 1);
   if (!out.body.empty()) std::memcpy(bytes_after, out.body.data(), out.body.size());
-  if (!out.headers.raw.empty()) std::memcpy(bytes_after + out.body.size(), out.headers.raw.data(), out.headers.raw.size());
+  if (!out.headers.raw.empty())
+    std::memcpy(bytes_after + out.body.size(), out.headers.raw.data(), out.headers.raw.size());
   luaL_setmetatable(T, response_meta);
   if (out.error != error_kind::none) {
     if (out.error_message.empty()) {

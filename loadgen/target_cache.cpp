@@ -6,7 +6,8 @@
 namespace stampede::loadgen {
 
 // "<method> <name length>:<name><url>": unambiguous whatever bytes the name holds.
-const std::string& target_cache::key_of(std::string_view method, std::string_view url, std::string_view name) {
+const std::string& target_cache::key_of(std::string_view method, std::string_view url,
+                                        std::string_view name) {
   key_.assign(method);
   key_ += ' ';
   char digits[24];

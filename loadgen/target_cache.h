@@ -28,8 +28,8 @@ class target_cache {
   // nullptr when the target was not kept.
   const entry* find(std::string_view method, std::string_view url, std::string_view name);
   // Keeps the target; nullptr (and `url` untouched) when the cache is full.
-  const entry* insert(std::string_view method, std::string_view url, std::string_view name, parsed_url& parsed,
-                      size_t step);
+  const entry* insert(std::string_view method, std::string_view url, std::string_view name,
+                      parsed_url& parsed, size_t step);
   size_t size() const noexcept { return entries_.size(); }
 
  private:

@@ -80,7 +80,7 @@ struct scenario_runtime {
 struct request_cache {
   std::string method;
   std::string url;
-  std::string name;                   // params.name as given ("" = the default name)
+  std::string name;                    // params.name as given ("" = the default name)
   const parsed_url* target = nullptr;  // in the worker's target_cache, or `parsed` when that was full
   parsed_url parsed;
   size_t step = 0;

@@ -72,7 +72,8 @@ BENCHMARK(BM_resume_with_response);
 // As the response object is made since #17: body and headers copied into the userdata itself (one
 // allocation, no Lua string until the script reads res.body).
 void BM_resume_with_inline_response(benchmark::State& state) {
-  lua_fixture f("function vu() while true do local r = request(); if r.status == 0 then error('x') end end end");
+  lua_fixture f(
+      "function vu() while true do local r = request(); if r.status == 0 then error('x') end end end");
   const std::string body(615, 'x');
   const std::string headers(200, 'h');
   int results = 0;

@@ -25,8 +25,23 @@ function default() http.get("/") end
 LUA
 for round in $(seq "${ROUNDS:-1}"); do
 echo "round $round, load average $(cut -d' ' -f1-3 /proc/loadavg):"
+# Run-queue waits (/proc/PID/schedstat: CPU time, time runnable but waiting for a CPU, in ns) show whether
+# the generator and nginx got the cores the rate needs.
+nginx_worker=$(pgrep -P "$NGINX_PID" | head -1)  # the master only supervises
+read -r nginx_cpu0 nginx_wait0 _ < "/proc/$nginx_worker/schedstat"
 "$build/stampede" run "$scenario" --target "http://127.0.0.1:$NGINX_PORT/" --threads "$threads" -q \
-    --out "$BENCH_WORK/r.json" >/dev/null
+    --out "$BENCH_WORK/r.json" >/dev/null &
+gen_pid=$!
+gen_stat="0 0"
+while kill -0 "$gen_pid" 2>/dev/null; do
+  # every thread's figures: the process line only counts the main thread
+  gen_stat=$(cat /proc/"$gen_pid"/task/*/schedstat 2>/dev/null | awk '{c+=$1; w+=$2} END {printf "%.0f %.0f\n", c, w}') || true
+  sleep 0.2
+done
+wait "$gen_pid"
+read -r nginx_cpu1 nginx_wait1 _ < "/proc/$nginx_worker/schedstat"
+python3 -c "import sys; g,gw,n,nw=(int(x)/1e9 for x in sys.argv[1:]); print(f'CPU time: generator {g:.2f} s (waited {gw:.2f} s for a core), nginx {n:.2f} s (waited {nw:.2f} s)')" \
+  $gen_stat $((nginx_cpu1 - nginx_cpu0)) $((nginx_wait1 - nginx_wait0))
 python3 - "$BENCH_WORK/r.json" "$rate" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); target = float(sys.argv[2])

@@ -2,6 +2,7 @@
 // (request.h), hands it to the worker, yields, and is resumed with the response object defined here.
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <string>
 
 #include <boost/json/parse.hpp>
@@ -106,16 +107,28 @@ const parsed_url& resolve_target(vu& v, worker& w, std::string_view method, std:
                                  std::string_view explicit_name) {
   request_cache& cache = v.last_request;
   if (cache.valid && cache.url == url_text && cache.method == method && cache.name == explicit_name) {
-    return cache.parsed;
+    return *cache.target;
   }
   cache.valid = false;
   cache.url.assign(url_text);
   cache.method.assign(method);
   cache.name.assign(explicit_name);
-  cache.parsed = parse_target(w, cache.url);
-  cache.step = step_of(w, method, cache.parsed, explicit_name);
+  if (const target_cache::entry* known = w.targets().find(method, url_text, explicit_name)) {
+    cache.target = &known->url;
+    cache.step = known->step;
+  } else {
+    parsed_url parsed = parse_target(w, cache.url);
+    cache.step = step_of(w, method, parsed, explicit_name);
+    if (const target_cache::entry* kept =
+            w.targets().insert(method, url_text, explicit_name, parsed, cache.step)) {
+      cache.target = &kept->url;
+    } else {
+      cache.parsed = std::move(parsed);
+      cache.target = &cache.parsed;
+    }
+  }
   cache.valid = true;
-  return cache.parsed;
+  return *cache.target;
 }
 
 // Whether the value at `index` is a table made by the prelude with the metatable named `name`
@@ -368,15 +381,34 @@ int lua_url_encode(lua_State* L) {
 }
 
 // ---- response object ----
+// The body's and the header block's bytes follow the struct in the same userdata: one allocation per
+// response, and a Lua string for the body only when the script reads res.body (most never do).
 struct response_data {
   int status;
   error_kind error;
   request_timings timings;
+  size_t body_size;
+  size_t headers_size;
+  std::string_view body() const noexcept { return {reinterpret_cast<const char*>(this + 1), body_size}; }
+  std::string_view headers() const noexcept {
+    return {reinterpret_cast<const char*>(this + 1) + body_size, headers_size};
+  }
 };
-enum response_slot { slot_body = 1, slot_headers, slot_error, slot_url, slot_cache, slot_count = slot_cache };
+enum response_slot { slot_body = 1, slot_error, slot_url, slot_cache, slot_count = slot_cache };
 
 response_data& check_response(lua_State* L, int index) {
   return *static_cast<response_data*>(luaL_checkudata(L, index, response_meta));
+}
+
+// [+1] res.body: the Lua string, made at the first read and kept in the response.
+void push_body(lua_State* L, int index) {
+  index = lua_absindex(L, index);
+  if (lua_getiuservalue(L, index, slot_body) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  const std::string_view body = static_cast<const response_data*>(lua_touserdata(L, index))->body();
+  lua_pushlstring(L, body.data(), body.size());
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, index, slot_body);
 }
 
 void push_cache(lua_State* L, int index) {  // [+1] the response's lazily created cache table
@@ -416,14 +448,12 @@ int response_json(lua_State* L) {
       } catch (const std::invalid_argument& e) {
         throw script_mistake(std::string("res:json: ") + e.what());
       }
-      lua_getiuservalue(L, self, slot_body);  // [+1]
       boost::system::error_code ec;
       boost::json::parse_options options;
       options.max_depth = 200;
-      const std::string_view body = to_view(L, -1);
+      const std::string_view body = static_cast<const response_data*>(lua_touserdata(L, self))->body();
       const boost::json::value document =
           boost::json::parse(boost::json::string_view(body.data(), body.size()), ec, {}, options);
-      lua_pop(L, 1);
       if (ec) throw lua_usage_error("res:json: invalid JSON: " + ec.message());
       if (auto selected = select_json(document, selector)) {
         push_json_value(L, *selected);
@@ -435,10 +465,7 @@ int response_json(lua_State* L) {
     push_cache(L, self);  // [+1]
     if (lua_getfield(L, -1, "json") == LUA_TNIL) {
       lua_pop(L, 1);
-      lua_getiuservalue(L, self, slot_body);
-      const std::string_view body = to_view(L, -1);
-      push_json(L, body);  // [+1]
-      lua_remove(L, -2);
+      push_json(L, static_cast<const response_data*>(lua_touserdata(L, self))->body());  // [+1]
       lua_pushvalue(L, -1);
       lua_setfield(L, -3, "json");
     }
@@ -453,7 +480,7 @@ int response_index(lua_State* L) {
   if (key == "status") {
     lua_pushinteger(L, r.status);
   } else if (key == "body") {
-    lua_getiuservalue(L, 1, slot_body);
+    push_body(L, 1);
   } else if (key == "ok") {
     lua_pushboolean(L, r.error == error_kind::none);
   } else if (key == "error") {
@@ -475,10 +502,8 @@ int response_index(lua_State* L) {
     if (lua_getfield(L, -1, "headers") == LUA_TNIL) {
       lua_pop(L, 1);
       lua_newtable(L);  // [+1]
-      lua_getiuservalue(L, 1, slot_headers);
       http::header_block block;
-      block.raw = to_view(L, -1);
-      lua_pop(L, 1);
+      block.raw = r.headers();
       block.for_each([&](std::string_view name, std::string_view value) {
         std::string lower(name);
         for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -553,15 +578,18 @@ void register_response_types(lua_State* L) {
 }
 
 void push_response_object(lua_State* T, const http_outcome& out, std::string_view url) {
-  auto* r = static_cast<response_data*>(lua_newuserdatauv(T, sizeof(response_data), slot_count));
+  const size_t bytes = sizeof(response_data) + out.body.size() + out.headers.raw.size();
+  auto* r = static_cast<response_data*>(lua_newuserdatauv(T, bytes, slot_count));
   r->status = out.status;
   r->error = out.error;
   r->timings = out.timings;
+  r->body_size = out.body.size();
+  r->headers_size = out.headers.raw.size();
+  char* bytes_after = reinterpret_cast<char*>(r + 1);
+  if (!out.body.empty()) std::memcpy(bytes_after, out.body.data(), out.body.size());
+  if (!out.headers.raw.empty())
+    std::memcpy(bytes_after + out.body.size(), out.headers.raw.data(), out.headers.raw.size());
   luaL_setmetatable(T, response_meta);
-  lua_pushlstring(T, out.body.data(), out.body.size());
-  lua_setiuservalue(T, -2, slot_body);
-  lua_pushlstring(T, out.headers.raw.data(), out.headers.raw.size());
-  lua_setiuservalue(T, -2, slot_headers);
   if (out.error != error_kind::none) {
     if (out.error_message.empty()) {
       lua_pushfstring(T, "HTTP %d", out.status);

@@ -76,11 +76,12 @@ struct scenario_runtime {
 };
 
 // The VU's last request target: a repeated URL (the common case) skips URL parsing, building the
-// metric name and the metric and pool lookups.
+// metric name and the metric and pool lookups, and even the worker's target_cache lookup.
 struct request_cache {
   std::string method;
   std::string url;
-  std::string name;        // params.name as given ("" = the default name)
+  std::string name;                    // params.name as given ("" = the default name)
+  const parsed_url* target = nullptr;  // in the worker's target_cache, or `parsed` when that was full
   parsed_url parsed;
   size_t step = 0;
   bool valid = false;

@@ -26,6 +26,7 @@
 #include "loadgen/metrics.h"
 #include "loadgen/options.h"
 #include "loadgen/options_reader.h"
+#include "loadgen/target_cache.h"
 
 struct lua_State;
 
@@ -185,6 +186,8 @@ class worker {
   size_t request_step(std::string_view name, bool declared) {
     return metrics_.step_index(name, step_kind::request, declared);
   }
+  // Targets the worker's VUs have used (target_cache.h): parsed once per worker, not once per VU and step.
+  target_cache& targets() noexcept { return targets_; }
   // Sends the VU's http_request (request.h) with the VU's cookies; the VU yields until on_http_complete.
   void start_request(vu& v);
   // Sends the requests of the VU's http_batch (http_batch.h), bounded by options.batch and batchPerHost;
@@ -265,6 +268,7 @@ class worker {
   std::unique_ptr<lua_runtime> lua_;
   std::optional<parsed_url> base_url_;
   std::string base_url_text_;
+  target_cache targets_;
   worker_metrics metrics_;
   std::vector<iteration_error> errors_;
   std::vector<std::unique_ptr<scenario_runtime>> scenarios_;

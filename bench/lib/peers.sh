@@ -27,7 +27,8 @@ wait_for_port() {  # port
   return 1
 }
 
-# start_nginx BODY_BYTES: one nginx worker serving a static JSON body of that size at every path.
+# start_nginx BODY_BYTES: one nginx worker serving a static JSON body of that size at every path
+# but /api/cart, which answers any method (POST included) with {"ok":true,"cart":42}.
 # Sets NGINX_PORT and NGINX_PID.
 start_nginx() {
   local bytes="${1:-615}" dir="$BENCH_WORK/nginx"
@@ -58,6 +59,8 @@ http {
     listen 127.0.0.1:$NGINX_PORT backlog=4096;
     root $dir/html;
     location / { try_files /index.json =404; }
+    # A JSON answer to any method (the journey benchmarks POST here); nginx reads and drops the body.
+    location = /api/cart { return 200 '{"ok":true,"cart":42}'; }
   }
 }
 CONF

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 
+#include "loadgen/target_cache.h"
 #include "tests/support/test_server.h"
 
 namespace stampede::loadgen {
@@ -303,6 +304,45 @@ TEST_F(request_engine, recycled_response_buffers_serve_the_next_responses) {
   engine_.recycle(job.outcome);
   EXPECT_EQ(engine_.spare_buffers(), 1u);  // the headers' buffer; the body's was freed
   EXPECT_EQ(job.outcome.body.capacity(), inline_capacity);
+}
+
+// The worker's cache of parsed targets: one entry per (method, URL, name), stable addresses, bounded.
+TEST(target_cache, keeps_one_entry_per_method_url_and_name_at_a_stable_address) {
+  target_cache cache;
+  EXPECT_EQ(cache.find("GET", "/a", ""), nullptr);
+  parsed_url a = must_parse("http://127.0.0.1:8080/a");
+  const target_cache::entry* kept = cache.insert("GET", "/a", "", a, 3);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(kept->url.path, "/a");
+  EXPECT_EQ(kept->step, 3u);
+  for (int i = 0; i < 100; ++i) {  // other entries (rehashing) do not move it
+    parsed_url other = must_parse("http://127.0.0.1:8080/x" + std::to_string(i));
+    ASSERT_NE(cache.insert("GET", "/x" + std::to_string(i), "", other, 4), nullptr);
+  }
+  EXPECT_EQ(cache.find("GET", "/a", ""), kept);
+  EXPECT_EQ(cache.find("POST", "/a", ""), nullptr);  // the method, the name and the URL all count
+  EXPECT_EQ(cache.find("GET", "/a", "named"), nullptr);
+  EXPECT_EQ(cache.find("GET", "/a?q", ""), nullptr);
+  // A name and a URL that would read the same run together stay apart.
+  parsed_url b = must_parse("http://127.0.0.1:8080/b");
+  const target_cache::entry* split = cache.insert("GET", "b/c", "a/", b, 5);
+  ASSERT_NE(split, nullptr);
+  EXPECT_EQ(cache.find("GET", "/c", "a/b"), nullptr);
+  EXPECT_EQ(cache.find("GET", "b/c", "a/"), split);
+  EXPECT_EQ(cache.size(), 102u);
+}
+
+TEST(target_cache, keeps_nothing_past_its_bound) {
+  target_cache cache;
+  for (size_t i = 0; i < target_cache::max_entries; ++i) {
+    parsed_url url = must_parse("http://127.0.0.1:8080/");
+    ASSERT_NE(cache.insert("GET", "/" + std::to_string(i), "", url, i), nullptr);
+  }
+  parsed_url url = must_parse("http://127.0.0.1:8080/late");
+  EXPECT_EQ(cache.insert("GET", "/late", "", url, 1), nullptr);
+  EXPECT_EQ(url.path, "/late");  // left to the caller
+  EXPECT_EQ(cache.find("GET", "/late", ""), nullptr);
+  EXPECT_EQ(cache.size(), target_cache::max_entries);
 }
 
 }  // namespace

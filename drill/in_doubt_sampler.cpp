@@ -77,6 +77,7 @@ in_doubt_tracker in_doubt_sampler::tracker() const {
 void in_doubt_sampler::run(size_t index) {
   const in_doubt_shard& shard = shards_[index];
   std::unique_ptr<pg::connection> session;
+  bool closing = false;  // stop() was called: one more read, so "unresolved" means still prepared at the end
   while (true) {
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::pair<std::string, int64_t>> prepared;
@@ -99,7 +100,8 @@ void in_doubt_sampler::run(size_t index) {
     } else {
       tracker_.observe_failure(shard.shard, t);
     }
-    if (wake_.wait_until(lock, started + interval_, [this] { return stopping_; })) return;
+    if (closing) return;
+    closing = wake_.wait_until(lock, started + interval_, [this] { return stopping_; });
   }
 }
 

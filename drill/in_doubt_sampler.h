@@ -57,6 +57,7 @@ class in_doubt_sampler {
   in_doubt_sampler(const in_doubt_sampler&) = delete;
   in_doubt_sampler& operator=(const in_doubt_sampler&) = delete;
 
+  // Ends the sampling after one closing read of every shard (each read bounded by its session deadlines).
   void stop();
   in_doubt_tracker tracker() const;
   std::chrono::milliseconds interval() const noexcept { return interval_; }

@@ -112,6 +112,13 @@ check(all(labels.get(k) == v for k, v in selector.items()), "the Service does no
 s_port = service["spec"]["ports"][0]
 target = s_port.get("targetPort")
 check(c_ports.get(target, target) == port, f"the Service's targetPort {target!r} is not --listen's port {port}")
+# The live dashboard, when the coordinator serves one: a container port and a Service port lead to it.
+dashboard = flag(c_args, "--dashboard")
+if dashboard is not None:
+    d_port = int(dashboard.rsplit(":", 1)[1])
+    check(d_port != port, "--dashboard and --listen share a port")
+    d_service = [p for p in service["spec"]["ports"] if c_ports.get(p.get("targetPort"), p.get("targetPort")) == d_port]
+    check(len(d_service) == 1, f"no Service port leads to the dashboard's port {d_port}")
 
 # The agents: an Indexed Job, one pod per shard, JOB_COMPLETION_INDEX as --shard-hint, no silent re-run.
 a_spec = agents["spec"]

@@ -449,7 +449,8 @@ void lua_runtime::release_thread(vu& v) {
   luaL_unref(L_, LUA_REGISTRYINDEX, v.thread_ref);
   luaL_unref(L_, LUA_REGISTRYINDEX, v.env_ref);
   luaL_unref(L_, LUA_REGISTRYINDEX, v.table_ref);
-  v.thread_ref = v.env_ref = v.table_ref = LUA_NOREF;
+  luaL_unref(L_, LUA_REGISTRYINDEX, v.data_ref);
+  v.thread_ref = v.env_ref = v.table_ref = v.data_ref = LUA_NOREF;
   v.thread = nullptr;
 }
 
@@ -461,9 +462,16 @@ int lua_runtime::push_iteration_start(vu& v, std::string_view exec) {
   lua_pushlstring(T, exec.data(), exec.size());
   lua_rawget(T, -2);
   lua_remove(T, -2);
-  // Each VU gets its own copy of setup()'s data, as in k6: a VU changing it is seen by no other VU,
-  // whatever the thread count. The JSON was checked by set_setup_data().
-  push_json(T, owner_.plan().setup_data_json);
+  // Each VU gets its own copy of setup()'s data, as in k6 (decoded when the VU starts, kept for its later
+  // iterations): a VU changing it is seen by no other VU, whatever the thread count, and a large `data` is
+  // decoded once per VU, not once per iteration. The JSON was checked by set_setup_data().
+  if (v.data_ref == LUA_NOREF) {
+    push_json(T, owner_.plan().setup_data_json);
+    lua_pushvalue(T, -1);
+    v.data_ref = luaL_ref(T, LUA_REGISTRYINDEX);
+  } else {
+    lua_rawgeti(T, LUA_REGISTRYINDEX, v.data_ref);
+  }
   return 2;
 }
 

@@ -98,6 +98,7 @@ struct vu final : http_job {
   int thread_ref = -2;               // LUA_NOREF; anchors the coroutine in the registry
   int env_ref = -2;                  // this VU's private globals
   int table_ref = -2;                // the `vu` table
+  int data_ref = -2;                 // this VU's copy of setup()'s data, decoded at its first iteration
   vu_state state = vu_state::parked;
   bool coroutine_started = false;
   bool interrupted = false;

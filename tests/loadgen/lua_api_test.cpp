@@ -270,6 +270,13 @@ TEST_F(lua_api, each_vu_and_teardown_get_their_own_copy_of_setup_data) {
   EXPECT_EQ(server_.hits("/teardown/tok-404/3"), 1u);  // teardown saw setup's data, unchanged
 }
 
+TEST_F(lua_api, a_vus_copy_of_setup_data_is_decoded_once_and_kept_for_its_iterations) {
+  const auto r = run_case("setup_kept", {{"VUS", "2"}, {"ITERATIONS", "3"}});  // one thread, one Lua state
+  expect_all_checks_passed(r, 2);
+  EXPECT_EQ(r.check("a vu's copy keeps its own changes")->first, 6);
+  EXPECT_EQ(server_.hits("/teardown/tok-404/3"), 1u);  // teardown gets setup's data, not a VU's copy
+}
+
 TEST_F(lua_api, globals_assigned_in_a_vu_are_private_to_it) {
   const auto r = run_case("isolation", {{"VUS", "2"}});
   expect_all_checks_passed(r, 3);

@@ -279,7 +279,7 @@ function random_case()
                               math.random())] = true })
 end
 
-if case == "setup_teardown" or case == "setup_copy" then
+if case == "setup_teardown" or case == "setup_copy" or case == "setup_kept" then
   function setup()
     local r = http.get("/setup-marker")  -- 404, but the server counts it
     return { token = "tok-" .. r.status, list = json.array({ 1, 2, 3 }), empty = json.array() }
@@ -307,6 +307,16 @@ function setup_copy(data)
   if vu.id == 2 then
     expect("vu 2 sees the original data", data.token == "tok-404" and #data.list == 3)
   end
+end
+
+-- A VU's copy is decoded once and kept for its later iterations (as k6 does): its own changes persist, no
+-- other VU's reach it.
+function setup_kept(data)
+  data.seen = (data.seen or 0) + 1
+  data.token = "vu " .. vu.id
+  http.get("/hello")  -- yields: the other VU runs an iteration meanwhile
+  expect("a vu's copy keeps its own changes", data.seen == vu.iteration + 1 and data.token == "vu " .. vu.id)
+  expect("the list is setup's", #data.list == 3)
 end
 
 function isolation()

@@ -40,6 +40,26 @@ class quiet_wait_fixture : public ::testing::Test {
                 static_cast<uint16_t>(std::stoi(runtime.substr(runtime.rfind(':') + 1)))};
   }
 
+  // One GET /api/products held `delay_ms` on its way to the node by an http_delay toxic (health checks and
+  // the audit pass), its client gone after 300 ms. True if an answer came anyway.
+  bool send_a_request_held_for(int64_t delay_ms) {
+    chaos::toxic_spec slow;
+    slow.name = "held";
+    slow.type = chaos::toxic_type::http_delay;
+    slow.stream = chaos::stream_direction::upstream;
+    slow.method = "GET";
+    slow.path = "/api/products";
+    slow.delay = delay_ms;
+    proxies_.add_toxic("haproxy_node1", slow);
+    try {
+      http::blocking_client client("127.0.0.1", targets_.entry_port, std::chrono::milliseconds{300});
+      client.get("/api/products");
+      return true;
+    } catch (const std::exception&) {  // timed out: the client is gone, its request is not
+      return false;
+    }
+  }
+
   stampede::testing::temp_dir dir_{"stampede-quiet-wait"};
   chaos::proxy_server proxies_{chaos::server_options{.threads = 1}};
   std::unique_ptr<shop_process> shop_;
@@ -57,21 +77,9 @@ TEST_F(quiet_wait_fixture, nothing_running_returns_at_once) {
 }
 
 TEST_F(quiet_wait_fixture, waits_for_a_request_still_running_at_a_node) {
-  chaos::toxic_spec slow;
-  slow.name = "held";
-  slow.type = chaos::toxic_type::http_delay;  // only this request: health checks and the audit pass
-  slow.stream = chaos::stream_direction::upstream;
-  slow.method = "GET";
-  slow.path = "/api/products";
-  slow.delay = 3000;
-  proxies_.add_toxic("haproxy_node1", slow);
   const auto sent = std::chrono::steady_clock::now();
-  try {
-    http::blocking_client client("127.0.0.1", targets_.entry_port, std::chrono::milliseconds{300});
-    client.get("/api/products");
-    ADD_FAILURE() << "the answer came through a 3 s http_delay toxic within 300 ms";
-  } catch (const std::exception&) {  // timed out: the client is gone, its request is not
-  }
+  EXPECT_FALSE(send_a_request_held_for(3000))
+      << "the answer came through a 3 s http_delay toxic within 300 ms";
   const auto seen = wait_until_quiet(targets_, std::chrono::seconds{15});
   const double since_sent = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
   EXPECT_TRUE(seen.at("drained").as_bool()) << json::serialize(seen);
@@ -83,19 +91,7 @@ TEST_F(quiet_wait_fixture, waits_for_a_request_still_running_at_a_node) {
 }
 
 TEST_F(quiet_wait_fixture, a_request_held_past_the_bound_is_named) {
-  chaos::toxic_spec slow;
-  slow.name = "held";
-  slow.type = chaos::toxic_type::http_delay;  // only this request: health checks and the audit pass
-  slow.stream = chaos::stream_direction::upstream;
-  slow.method = "GET";
-  slow.path = "/api/products";
-  slow.delay = 6000;
-  proxies_.add_toxic("haproxy_node1", slow);
-  try {
-    http::blocking_client client("127.0.0.1", targets_.entry_port, std::chrono::milliseconds{300});
-    client.get("/api/products");
-  } catch (const std::exception&) {
-  }
+  EXPECT_FALSE(send_a_request_held_for(6000));
   const auto seen = wait_until_quiet(targets_, std::chrono::seconds{1});
   EXPECT_FALSE(seen.at("drained").as_bool()) << json::serialize(seen);
   EXPECT_EQ(std::string(seen.at("error").as_string()), "1 request(s) still at the nodes")

@@ -42,7 +42,7 @@ sanitizer_ctest() {
   if ((status != 0)); then
     echo "sanitizer_ctest: no sanitizer report; re-running the failed tests once (timing bounds under the slowdown)"
     status=0
-    ctest --test-dir "$build" --output-on-failure -j2 --timeout 600 --rerun-failed || status=$?
+    ctest --test-dir "$build" --output-on-failure -j"${TEST_JOBS:-$(nproc)}" --timeout 600 --rerun-failed || status=$?
     if sanitizer_reports_found; then return 1; fi
   fi
   return "$status"

@@ -80,3 +80,36 @@ ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); pri
 
 # peak_rss_kb PID: samples VmHWM (peak resident set) of a running process
 peak_rss_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# shop_start BIN DIR WAIT_S SHOP_FLAGS...: `BIN shop SHOP_FLAGS... --data DIR` in the background, its entry URL
+# (stdout) into DIR.entry, its log (stderr) into DIR.log, and waits up to WAIT_S seconds for the entry URL
+# (Patroni: etcd, a leader and streaming replicas first, ~20-40 s). Sets SHOP_PID and SHOP_ENTRY; returns 1
+# with the log's tail when the shop exits or the wait runs out. shop_stop stops it.
+shop_start() {
+  local bin=$1 dir=$2 wait_s=$3 i
+  shift 3
+  "$bin" shop "$@" --data "$dir" > "$dir.entry" 2> "$dir.log" &
+  SHOP_PID=$!
+  for ((i = 0; i < wait_s * 10; i++)); do
+    if [[ -s "$dir.entry" ]]; then
+      # shellcheck disable=SC2034 # read by the scripts that source this file
+      SHOP_ENTRY=$(< "$dir.entry")
+      return 0
+    fi
+    kill -0 "$SHOP_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the shop ($*) exited or printed no entry URL within ${wait_s} s:" >&2
+  tail -5 "$dir.log" >&2
+  return 1
+}
+
+# shop_stop: SIGTERM to the shop shop_start started (it stops its own children: nodes, HAProxy, databases)
+# and waits for it to exit; nothing when none runs.
+shop_stop() {
+  if [[ -n "${SHOP_PID:-}" ]]; then
+    kill -TERM "$SHOP_PID" 2>/dev/null || true
+    wait "$SHOP_PID" 2>/dev/null || true
+    SHOP_PID=""
+  fi
+}

@@ -21,6 +21,7 @@ users=${USERS:-20000}
 stock=${STOCK:-10000}
 buyers=${BUYERS:-256}
 scale=$(( (users + 999) / 1000 ))
+source "$here/../lib/peers.sh"  # shop_start
 work=$(mktemp -d /tmp/stampede-flash-bench.XXXXXX)
 chmod o+x "$work"  # PostgreSQL runs as the postgres user when we are root
 shop_pid="" sampler_pid=""
@@ -82,15 +83,10 @@ echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/'), $(date -u +%FT%
 for round in $(seq "$rounds"); do
   for db in ${DBS:-sqlite postgres}; do
     dir="$work/$db-$round"
-    "$bin" shop --db "$db" --nodes 3 --threads "${THREADS:-4}" --port 0 --kdf minimal --scale "$scale" \
-      --login-rate-source off --data "$dir" > "$dir.entry" 2> "$dir.log" &
-    shop_pid=$!
-    for _ in $(seq 1200); do
-      [[ -s "$dir.entry" ]] && break
-      kill -0 "$shop_pid" 2>/dev/null || { tail -5 "$dir.log" >&2; exit 1; }
-      sleep 0.1
-    done
-    entry=$(cat "$dir.entry")
+    shop_start "$bin" "$dir" 120 --db "$db" --nodes 3 --threads "${THREADS:-4}" --port 0 --kdf minimal \
+      --scale "$scale" --login-rate-source off || exit 1
+    shop_pid=$SHOP_PID
+    entry=$SHOP_ENTRY
     token=$(jq -r .admin_token "$dir/topology.json")
     sale=$(curl -sf -H "Authorization: Bearer $token" -d "{\"product_id\":7,\"stock\":$stock,\"price\":100}" \
       "$entry/api/admin/flash-sales" | jq -r .id)

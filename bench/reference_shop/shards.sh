@@ -22,16 +22,9 @@ phase=${PHASE:-6s}
 vus=${VUS:-64}
 work=$(mktemp -d /tmp/stampede-shards.XXXXXX)
 chmod o+x "$work"  # PostgreSQL runs as the postgres user when we are root
-shop_pid=""
-stop_shop() {
-  if [[ -n "$shop_pid" ]]; then
-    kill -TERM "$shop_pid" 2>/dev/null || true
-    wait "$shop_pid" 2>/dev/null || true
-    shop_pid=""
-  fi
-}
+source "$here/../lib/peers.sh"
 cleanup() {
-  stop_shop
+  shop_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,17 +36,8 @@ start_shop() {  # $1 = k1|kK-2pc|kK-saga, $2 = data directory
     k[2-8]-saga) flags=(--db postgres --shards "${1:1:1}" --txn saga) ;;
     *) echo "unknown configuration '$1' (k1, kK-2pc, kK-saga)" >&2; exit 2 ;;
   esac
-  "$bin" shop "${flags[@]}" --nodes 3 --threads 4 --port 0 --kdf minimal --scale 2 --login-rate-source off \
-    --data "$2" > "$2.entry" 2> "$2.log" &
-  shop_pid=$!
-  for _ in $(seq 900); do
-    [[ -s "$2.entry" ]] && return 0
-    kill -0 "$shop_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "the shop ($1) did not start:" >&2
-  tail -5 "$2.log" >&2
-  exit 1
+  shop_start "$bin" "$2" 90 "${flags[@]}" --nodes 3 --threads 4 --port 0 --kdf minimal --scale 2 \
+    --login-rate-source off || exit 1
 }
 step() {  # $1 = results, $2 = step name -> "count orders/s p50 p99 errors"
   jq -r --arg n "$2" --argjson s "${phase%s}" '.steps[] | select(.name == $n)
@@ -94,7 +78,7 @@ for round in $(seq "$rounds"); do
       echo "  prepared transactions left: $(psql -tAq "$url" -c "SELECT count(*) FROM pg_prepared_xacts")"
     fi
     set +e
-    LUA_PATH="$repo/scenarios/?.lua" "$bin" run "$here/shards_checkout.lua" --target "$(cat "$dir.entry")" \
+    LUA_PATH="$repo/scenarios/?.lua" "$bin" run "$here/shards_checkout.lua" --target "$SHOP_ENTRY" \
       -e SHARDS="$shards" -e VUS="$vus" -e PHASE="$phase" -e ORDER="$order" \
       -e ADMIN_TOKEN="$(jq -r .admin_token "$dir/topology.json")" \
       -e PAYMENT_URL="$(jq -r .payment_emulator.url "$dir/topology.json")" \
@@ -118,7 +102,7 @@ for round in $(seq "$rounds"); do
       tail -30 "$dir.run.log" >&2
       exit 1
     fi
-    stop_shop
+    shop_stop
   done
 done
 

@@ -17,16 +17,9 @@ pg_bin=/usr/lib/postgresql/15/bin
 work=$(mktemp -d /tmp/stampede-shop-db.XXXXXX)
 # PostgreSQL runs as the postgres user when we are root: it must be able to enter the work directory.
 chmod o+x "$work"
-shop_pid=""
-stop_shop() {
-  if [[ -n "$shop_pid" ]]; then
-    kill -TERM "$shop_pid" 2>/dev/null || true
-    wait "$shop_pid" 2>/dev/null || true
-    shop_pid=""
-  fi
-}
+source "$here/../lib/peers.sh"
 cleanup() {
-  stop_shop
+  shop_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -39,17 +32,8 @@ start_shop() {  # $1 = sqlite|postgres|patroni-async|patroni-sync, $2 = data dir
     patroni-sync) db_flags=(--db postgres --ha patroni --replicas 2 --sync-replication on) ;;
     *) echo "unknown backend '$1' (sqlite, postgres, patroni-async, patroni-sync)" >&2; exit 2 ;;
   esac
-  "$bin" shop "${db_flags[@]}" --nodes 3 --threads 4 --port 0 --kdf minimal --scale 2 --data "$2" \
-    > "$2.entry" 2> "$2.log" &
-  shop_pid=$!
-  for _ in $(seq 1800); do  # Patroni: etcd, a leader and streaming replicas first (~20-40 s)
-    [[ -s "$2.entry" ]] && return 0
-    kill -0 "$shop_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "the shop ($1) did not start:" >&2
-  tail -5 "$2.log" >&2
-  exit 1
+  # Patroni: etcd, a leader and streaming replicas first (~20-40 s).
+  shop_start "$bin" "$2" 180 "${db_flags[@]}" --nodes 3 --threads 4 --port 0 --kdf minimal --scale 2 || exit 1
 }
 
 for round in $(seq "$rounds"); do
@@ -57,7 +41,7 @@ for round in $(seq "$rounds"); do
     echo "== round $round: $db"
     start_shop "$db" "$work/$db-$round"
     python3 "$here/flash_sale_driver.py" "$work/$db-$round/topology.json"
-    stop_shop
+    shop_stop
   done
 done
 
@@ -68,4 +52,4 @@ clients=$(python3 -c 'import json, sys; t = json.load(open(sys.argv[1])); print(
 "$pg_bin/pgbench" -i -q -s 10 "$url" > "$work/pgbench.init.log" 2>&1 || { tail -5 "$work/pgbench.init.log"; exit 1; }
 "$pg_bin/pgbench" -n -b simple-update -c "$clients" -j 2 -T "$pgbench_seconds" "$url" 2>&1 |
   grep -E 'number of clients|latency average|^tps' | sed 's/^/  /'
-stop_shop
+shop_stop

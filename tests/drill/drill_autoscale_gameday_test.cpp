@@ -10,9 +10,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/support/child_process.h"
+#include "tests/support/drill_process.h"
 
 namespace {
 
@@ -31,36 +33,20 @@ const std::vector<std::string> short_form{"-e", "BASE_RATE=2", "-e", "FACTOR=30"
                                           "-e", "HOLD=5s", "-e", "TAIL=2s", "-e", "GRACE=3s"};
 // clang-format on
 
-struct drill_run {
-  int code = -1;
-  json::value results;
-  std::string log;
-};
+using stampede::testing::drill_run;
 
+// The short form on a fresh 3-node shop started with `shop_args`, into DIR/NAME (its log DIR/NAME.log).
 drill_run drill(const temp_dir& dir, const std::string& name, const std::vector<std::string>& shop_args) {
-  std::vector<std::string> args{
-      STAMPEDE_BINARY,
-      "drill",
-      std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/gameday_autoscale_flash_sale.lua",
-      "--nodes",
-      "3",
-      "--out",
-      (dir.path() / name).string(),
-      "--quiet",
-      "--quiet-timeout",
-      "20s"};
+  std::vector<std::string> args{"--nodes", "3", "--quiet", "--quiet-timeout", "20s"};
   args.insert(args.end(), short_form.begin(), short_form.end());
-  for (const auto& a : shop_args) {
-    args.emplace_back("--shop-arg");
-    args.push_back(a);
-  }
-  drill_run r;
-  r.code = stampede::testing::run_bounded(args, dir.path() / (name + ".log"), std::chrono::seconds{90},
-                                          std::chrono::seconds{3});
-  r.log = read_text(dir.path() / (name + ".log"));
-  const std::string text = read_text(dir.path() / name / "results.json");
-  if (!text.empty()) r.results = json::parse(text);
-  return r;
+  for (const auto& a : shop_args) args.insert(args.end(), {"--shop-arg", a});
+  return stampede::testing::run_drill(
+      {.scenario = stampede::testing::scenario_path("gameday_autoscale_flash_sale.lua"),
+       .dir = dir.path(),
+       .args = std::move(args),
+       .bound = std::chrono::seconds{90},
+       .out_name = name,
+       .log_name = name + ".log"});
 }
 
 // The shop's invariants held (no acknowledged order lost while nodes came and went) and the analysis is

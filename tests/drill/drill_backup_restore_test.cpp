@@ -4,22 +4,22 @@
 // restores into a fresh cluster. The verdict passes with the restore time and backup size in the results and
 // reports, and nothing is left running. The broken case (restoring to the earlier point by mistake) fails
 // with the orders acknowledged in between named. Every run is bounded (the child is killed at its deadline).
-#include <gtest/gtest.h>
-
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
+#include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include <boost/json.hpp>
-
 #include "tests/support/child_process.h"
+#include "tests/support/drill_process.h"
 #include "tests/support/sanitizers.h"
 
 namespace {
@@ -27,48 +27,27 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
+using stampede::testing::drill_run;
 using stampede::testing::read_text;
 using stampede::testing::temp_dir;
 
-struct drill_run {
-  int code = -1;
-  json::value results;
-  std::string log;
-  fs::path out;
-};
-
 const std::vector<std::string> short_form{"-e", "DURATION=15s", "-e", "BACKUP_AT=2s", "-e", "MARK_AT=10s"};
 
-drill_run drill(const temp_dir& dir, std::vector<std::string> extra) {
-  std::vector<std::string> args{STAMPEDE_BINARY,
-                                "drill",
-                                std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/gameday_backup_restore.lua",
-                                "--nodes",
-                                "3",
-                                "--out",
-                                (dir.path() / "out").string(),
-                                "--quiet",
-                                "--quiet-timeout",
-                                "20s"};
+// The game day's short form on a fresh 3-node shop: ~40 s here.
+drill_run drill(const temp_dir& dir, const std::vector<std::string>& extra) {
+  std::vector<std::string> args{"--nodes", "3", "--quiet", "--quiet-timeout", "20s"};
   args.insert(args.end(), short_form.begin(), short_form.end());
   args.insert(args.end(), extra.begin(), extra.end());
-  drill_run r;
-  r.out = dir.path() / "out";
-  // ~40 s here; ASan/TSan slow the shop and the generator (PostgreSQL's own work is not instrumented).
-  const auto bound = std::chrono::seconds{stampede::testing::sanitized_build ? 300 : 150};
-  r.code = stampede::testing::run_bounded(args, dir.path() / "drill.log", bound, std::chrono::seconds{3});
-  r.log = read_text(dir.path() / "drill.log");
-  const std::string text = read_text(r.out / "results.json");
-  if (!text.empty()) r.results = json::parse(text);
-  return r;
+  return stampede::testing::run_drill(
+      {.scenario = stampede::testing::scenario_path("gameday_backup_restore.lua"),
+       .dir = dir.path(),
+       .args = std::move(args),
+       .bound = std::chrono::seconds{150},
+       .sanitized_bound = std::chrono::seconds{300}});
 }
 
 const json::object* invariant(const drill_run& r, std::string_view prefix) {
-  for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
-    if (std::string_view(inv.at("name").as_string()).substr(0, prefix.size()) == prefix)
-      return &inv.as_object();
-  }
-  return nullptr;
+  return stampede::testing::find_invariant(r.results, prefix);
 }
 
 bool gone(pid_t pid) { return ::kill(pid, 0) == -1 && errno == ESRCH; }

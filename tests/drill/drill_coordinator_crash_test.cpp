@@ -12,9 +12,11 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/support/child_process.h"
+#include "tests/support/drill_process.h"
 #include "tests/support/sanitizers.h"
 
 namespace {
@@ -27,38 +29,22 @@ using stampede::testing::temp_dir;
 
 constexpr std::string_view atomicity = "cross-shard orders atomic";
 
-struct drill_run {
-  int code = -1;
-  json::value results;
-  std::string log;
-};
+using stampede::testing::drill_run;
 
+// The game day's short form (15 s): ~30 s here (two PostgreSQL servers to initialise).
 drill_run drill(const temp_dir& dir, const std::vector<std::string>& extra) {
-  std::vector<std::string> args{STAMPEDE_BINARY,
-                                "drill",
-                                std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/gameday_coordinator_crash.lua",
-                                "--out",
-                                (dir.path() / "out").string(),
-                                "--quiet",
-                                "-e",
-                                "DURATION=15s"};
+  std::vector<std::string> args{"--quiet", "-e", "DURATION=15s"};
   args.insert(args.end(), extra.begin(), extra.end());
-  drill_run r;
-  // ~30 s here (two PostgreSQL servers to initialise); ASan/TSan slow the shop and the generator.
-  const auto bound = std::chrono::seconds{stampede::testing::sanitized_build ? 300 : 150};
-  r.code = stampede::testing::run_bounded(args, dir.path() / "drill.log", bound, std::chrono::seconds{3});
-  r.log = read_text(dir.path() / "drill.log");
-  const std::string text = read_text(dir.path() / "out" / "results.json");
-  if (!text.empty()) r.results = json::parse(text);
-  return r;
+  return stampede::testing::run_drill(
+      {.scenario = stampede::testing::scenario_path("gameday_coordinator_crash.lua"),
+       .dir = dir.path(),
+       .args = std::move(args),
+       .bound = std::chrono::seconds{150},
+       .sanitized_bound = std::chrono::seconds{300}});
 }
 
 const json::object* invariant(const drill_run& r, std::string_view prefix) {
-  for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
-    if (std::string_view(inv.at("name").as_string()).substr(0, prefix.size()) == prefix)
-      return &inv.as_object();
-  }
-  return nullptr;
+  return stampede::testing::find_invariant(r.results, prefix);
 }
 
 TEST(drill_coordinator_crash,

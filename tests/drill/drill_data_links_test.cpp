@@ -6,14 +6,14 @@
 // node2 keeps its Redis hits). The links are in results.drill.links, in front of the shop's real ports.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include <boost/json.hpp>
-
 #include "tests/support/child_process.h"
+#include "tests/support/drill_process.h"
 #include "tests/support/sanitizers.h"
 
 namespace {
@@ -25,10 +25,7 @@ using stampede::testing::read_text;
 using stampede::testing::temp_dir;
 
 const json::object* invariant(const json::value& results, const std::string& prefix) {
-  for (const auto& inv : results.at("verify").at("invariants").as_array()) {
-    if (std::string(inv.at("name").as_string()).starts_with(prefix)) return &inv.as_object();
-  }
-  return nullptr;
+  return stampede::testing::find_invariant(results, prefix);
 }
 
 double number(const json::value& v, std::initializer_list<const char*> path) {
@@ -41,17 +38,14 @@ TEST(drill_data_links, faults_on_one_nodes_database_and_redis_links_hit_that_nod
   temp_dir dir;
   // Under ASan/TSan a node answers more slowly; the deadlines themselves (6 s + 3 s) do not change.
   const std::string bound_s = stampede::testing::sanitized_build ? "20" : "13";
-  const std::vector<std::string> args{STAMPEDE_BINARY, "drill",
-                                      std::string(STAMPEDE_DRILL_TEST_SCENARIOS) + "/data_links.lua",
-                                      "--nodes", "2", "--out", (dir.path() / "out").string(), "--quiet",
-                                      "--quiet-timeout", "20s", "-e", "DB_CUT_BOUND_S=" + bound_s};
-  const int code = stampede::testing::run_bounded(args, dir.path() / "drill.log", std::chrono::seconds{150},
-                                                  std::chrono::seconds{3});
-  const std::string log = read_text(dir.path() / "drill.log");
-  const std::string text = read_text(dir.path() / "out" / "results.json");
-  ASSERT_FALSE(text.empty()) << log;
-  const json::value results = json::parse(text);
-  EXPECT_EQ(code, 0) << json::serialize(results.at("verify")) << "\n" << log;
+  const auto run = stampede::testing::run_drill(
+      {.scenario = fs::path(STAMPEDE_DRILL_TEST_SCENARIOS) / "data_links.lua",
+       .dir = dir.path(),
+       .args = {"--nodes", "2", "--quiet", "--quiet-timeout", "20s", "-e", "DB_CUT_BOUND_S=" + bound_s},
+       .bound = std::chrono::seconds{150}});
+  ASSERT_TRUE(run.results.is_object()) << run.log;
+  const json::value& results = run.results;
+  EXPECT_EQ(run.code, 0) << json::serialize(results.at("verify")) << "\n" << run.log;
 
   // The links: one per node and kind, in front of the shop's database and Redis ports.
   const auto& topology = results.at("drill").at("topology_at_start");

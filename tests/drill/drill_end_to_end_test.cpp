@@ -2,12 +2,12 @@
 // emulator) with fault proxies on every link, the flash-sale drill and each game day in a short form,
 // invariants, recovery figures and reports. Every run is bounded (the child is killed at its deadline).
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -17,11 +17,11 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
-#include <boost/json.hpp>
-
 #include "tests/support/child_process.h"
+#include "tests/support/drill_process.h"
 #include "tests/support/sanitizers.h"
 
 namespace {
@@ -41,22 +41,13 @@ int run_bounded(const std::vector<std::string>& args, const fs::path& log, std::
   return stampede::testing::run_bounded(all, log, deadline, std::chrono::seconds{3});
 }
 
-struct drill_run {
-  int code = -1;
-  json::value results;
-  std::string log;
-};
+using stampede::testing::drill_run;
 
+// `stampede drill scenarios/SCENARIO` on a fresh 3-node shop, then up to 20 s of quiet wait.
 drill_run drill(const std::string& scenario, const temp_dir& dir, std::vector<std::string> extra) {
-  std::vector<std::string> args{"drill", std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/" + scenario, "--nodes", "3",
-                                "--out", (dir.path() / "out").string(), "--quiet", "--quiet-timeout", "20s"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  drill_run r;
-  r.code = run_bounded(args, dir.path() / "drill.log", std::chrono::seconds{120});
-  r.log = read_text(dir.path() / "drill.log");
-  const std::string text = read_text(dir.path() / "out" / "results.json");
-  if (!text.empty()) r.results = json::parse(text);
-  return r;
+  extra.insert(extra.begin(), {"--nodes", "3", "--quiet", "--quiet-timeout", "20s"});
+  return stampede::testing::run_drill(
+      {.scenario = stampede::testing::scenario_path(scenario), .dir = dir.path(), .args = std::move(extra)});
 }
 
 // Every invariant held; prints the failing ones.

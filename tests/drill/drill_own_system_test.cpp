@@ -6,11 +6,11 @@
 // killed, and the drill exits 98 naming them. Also: Ctrl-C during setup() writes results (exit 105), and
 // a drill killed by SIGKILL mid-pause does not leave the node stopped. Every child is bounded in time.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -19,11 +19,10 @@
 #include <thread>
 #include <vector>
 
-#include <boost/json.hpp>
-
 #include "common/http_client.h"
 #include "common/loopback.h"
 #include "tests/support/child_process.h"
+#include "tests/support/drill_process.h"
 
 namespace {
 
@@ -132,19 +131,11 @@ class own_shop {
   pid_t first_front_pid_ = 0;
 };
 
-struct drill_run {
-  int code = -1;
-  json::value results;
-  std::string log;
-};
+using stampede::testing::drill_run;
 
+// The drill started by start_drill() (pid), to its end or `deadline`.
 drill_run finish(pid_t pid, const fs::path& dir, std::chrono::seconds deadline) {
-  drill_run r;
-  r.code = wait_bounded(pid, deadline);
-  r.log = read_text(dir / "drill.log");
-  const std::string text = read_text(dir / "out" / "results.json");
-  if (!text.empty()) r.results = json::parse(text);
-  return r;
+  return stampede::testing::collect_drill(wait_bounded(pid, deadline), dir / "out", dir / "drill.log");
 }
 
 pid_t start_drill(const temp_dir& dir, const own_shop& shop, std::vector<std::string> extra) {

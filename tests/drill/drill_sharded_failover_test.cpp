@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/support/child_process.h"
+#include "tests/support/drill_process.h"
 #include "tests/support/sanitizers.h"
 
 namespace {
@@ -21,51 +22,31 @@ namespace json = boost::json;
 using stampede::testing::read_text;
 using stampede::testing::temp_dir;
 
-const json::object* invariant(const json::value& results, std::string_view prefix) {
-  for (const auto& inv : results.at("verify").at("invariants").as_array()) {
-    if (std::string_view(inv.at("name").as_string()).substr(0, prefix.size()) == prefix)
-      return &inv.as_object();
-  }
-  return nullptr;
-}
+using stampede::testing::find_invariant;
 
 TEST(drill_sharded_failover, a_shards_primary_killed_under_cross_shard_orders_loses_nothing) {
   temp_dir dir{"stampede-drill-test"};
-  const std::vector<std::string> args{STAMPEDE_BINARY,
-                                      "drill",
-                                      std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/gameday_db_failover.lua",
-                                      "--out",
-                                      (dir.path() / "out").string(),
-                                      "--quiet",
-                                      "--shop-arg",
-                                      "--shards",
-                                      "--shop-arg",
-                                      "2",
-                                      "-e",
-                                      "TARGET=shard1-primary",
-                                      "-e",
-                                      "DURATION=20s",
-                                      "-e",
-                                      "FAULT_AT=4s"};
   // ~75 s here: two Patroni clusters to form (~25 s), the run, the shop's stop.
-  const auto bound = std::chrono::seconds{stampede::testing::sanitized_build ? 400 : 180};
-  const int code =
-      stampede::testing::run_bounded(args, dir.path() / "drill.log", bound, std::chrono::seconds{3});
-  const std::string log = read_text(dir.path() / "drill.log");
-  const std::string text = read_text(dir.path() / "out" / "results.json");
-  ASSERT_FALSE(text.empty()) << log;
-  const json::value results = json::parse(text);
-  EXPECT_EQ(code, 0) << log;
+  const auto r = stampede::testing::run_drill(
+      {.scenario = stampede::testing::scenario_path("gameday_db_failover.lua"),
+       .dir = dir.path(),
+       .args = {"--quiet", "--shop-arg", "--shards", "--shop-arg", "2", "-e", "TARGET=shard1-primary", "-e",
+                "DURATION=20s", "-e", "FAULT_AT=4s"},
+       .bound = std::chrono::seconds{180},
+       .sanitized_bound = std::chrono::seconds{400}});
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  const json::value& results = r.results;
+  EXPECT_EQ(r.code, 0) << r.log;
   for (const auto& inv : results.at("verify").at("invariants").as_array()) {
     EXPECT_TRUE(inv.at("ok").as_bool()) << json::serialize(inv);
   }
-  const auto* atomic = invariant(results, "cross-shard orders atomic");
+  const auto* atomic = find_invariant(results, "cross-shard orders atomic");
   ASSERT_NE(atomic, nullptr) << "no atomicity invariant on a sharded shop";
   EXPECT_EQ(atomic->at("evidence").at("prepared_transactions").as_int64(), 0) << json::serialize(*atomic);
-  const auto* rpo = invariant(results, "acknowledged orders lost in the failover (RPO)");
+  const auto* rpo = find_invariant(results, "acknowledged orders lost in the failover (RPO)");
   ASSERT_NE(rpo, nullptr);
   EXPECT_EQ(rpo->at("evidence").at("lost_count"), 0) << json::serialize(*rpo);
-  const auto* writes = invariant(results, "writes recover after the primary is killed");
+  const auto* writes = find_invariant(results, "writes recover after the primary is killed");
   ASSERT_NE(writes, nullptr);
   EXPECT_LT(writes->at("evidence").at("rto_s").to_number<double>(), 30.0) << json::serialize(*writes);
   // The failover happened on shard 1, the one the fault named; the kill got its figures.

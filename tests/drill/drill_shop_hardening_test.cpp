@@ -15,46 +15,28 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/support/child_process.h"
+#include "tests/support/drill_process.h"
 
 namespace {
 
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-struct drill_run {
-  int code = -1;
-  json::value results;
-  std::string log;
-};
+using stampede::testing::drill_run;
 
-using stampede::testing::read_text;
-
-// `stampede drill scenarios/SCENARIO ARGS...` in a fresh directory, killed after `deadline`.
+// `stampede drill scenarios/SCENARIO ARGS...` on a fresh 3-node shop in a fresh directory, killed after
+// `deadline`.
 drill_run drill(const std::string& scenario, std::vector<std::string> extra, std::chrono::seconds deadline) {
   const stampede::testing::temp_dir tmp{"stampede-hardening"};
-  const fs::path& dir = tmp.path();
-  std::vector<std::string> args{STAMPEDE_BINARY,
-                                "drill",
-                                std::string(STAMPEDE_SOURCE_DIR) + "/scenarios/" + scenario,
-                                "--nodes",
-                                "3",
-                                "--out",
-                                (dir / "out").string(),
-                                "--quiet",
-                                "--quiet-timeout",
-                                "20s"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  const fs::path log = dir / "drill.log";
-  drill_run r;
-  // At the deadline SIGTERM first: the drill stops its shop on the way out.
-  r.code = stampede::testing::run_bounded(args, log, deadline, std::chrono::seconds{3});
-  r.log = read_text(log);
-  const std::string text = read_text(dir / "out" / "results.json");
-  if (!text.empty()) r.results = json::parse(text);
-  return r;
+  extra.insert(extra.begin(), {"--nodes", "3", "--quiet", "--quiet-timeout", "20s"});
+  return stampede::testing::run_drill({.scenario = stampede::testing::scenario_path(scenario),
+                                       .dir = tmp.path(),
+                                       .args = std::move(extra),
+                                       .bound = deadline});
 }
 
 // name -> invariant of results.verify.

@@ -3,13 +3,14 @@
 // it DOWN, the other servers go on) and in the reports; a run without a fault has no health change.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include <boost/json.hpp>
-
 #include "tests/support/child_process.h"
+#include "tests/support/drill_process.h"
 
 namespace {
 
@@ -19,25 +20,22 @@ namespace fs = std::filesystem;
 using stampede::testing::read_text;
 using stampede::testing::temp_dir;
 
-struct drill_run {
-  int code = -1;
-  json::value results;
-  std::string log, markdown, html;
+// A drill on a fresh 3-node shop (up to 15 s of quiet wait) and the reports it wrote.
+struct reported_run : stampede::testing::drill_run {
+  std::string markdown, html;
 };
 
-drill_run drill(const std::string& scenario, const temp_dir& dir, const std::vector<std::string>& env) {
-  std::vector<std::string> args{
-      STAMPEDE_BINARY, "drill",           scenario, "--nodes", "3", "--out", (dir.path() / "out").string(),
-      "--quiet",       "--quiet-timeout", "15s"};
+reported_run drill(const std::string& scenario, const temp_dir& dir, const std::vector<std::string>& env) {
+  std::vector<std::string> args{"--nodes", "3", "--quiet", "--quiet-timeout", "15s"};
   for (const auto& e : env) args.insert(args.end(), {"-e", e});
-  drill_run r;
-  r.code = stampede::testing::run_bounded(args, dir.path() / "drill.log", std::chrono::seconds{90},
-                                          std::chrono::seconds{3});
-  r.log = read_text(dir.path() / "drill.log");
-  const std::string text = read_text(dir.path() / "out" / "results.json");
-  if (!text.empty()) r.results = json::parse(text);
-  r.markdown = read_text(dir.path() / "out" / "summary.md");
-  r.html = read_text(dir.path() / "out" / "report.html");
+  reported_run r{stampede::testing::run_drill({.scenario = scenario,
+                                               .dir = dir.path(),
+                                               .args = std::move(args),
+                                               .bound = std::chrono::seconds{90}}),
+                 {},
+                 {}};
+  r.markdown = read_text(r.out / "summary.md");
+  r.html = read_text(r.out / "report.html");
   return r;
 }
 

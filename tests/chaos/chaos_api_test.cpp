@@ -1,20 +1,18 @@
 // Toxiproxy API conformance: paths, JSON shapes, status codes, error bodies (real HTTP on 127.0.0.1).
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
-#include <random>
-#include <optional>
-#include <regex>
-#include <fstream>
 #include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "chaos/api.h"
 #include "chaos/json_text.h"
@@ -87,8 +85,10 @@ TEST_F(api_fixture, metrics_count_bytes_connections_and_injections) {
   const std::string down = "{direction=\"downstream\",listener=\"" + listen + "\",proxy=\"shop\",upstream=\"" +
                            echo_.address() + "\"}";
   const std::vector<std::string> expected = {
-      "toxiproxy_proxy_received_bytes_total" + up + " 10", "toxiproxy_proxy_sent_bytes_total" + up + " 10",
-      "toxiproxy_proxy_received_bytes_total" + down + " 10", "toxiproxy_proxy_sent_bytes_total" + down + " 10",
+      "toxiproxy_proxy_received_bytes_total" + up + " 10",
+      "toxiproxy_proxy_sent_bytes_total" + up + " 10",
+      "toxiproxy_proxy_received_bytes_total" + down + " 10",
+      "toxiproxy_proxy_sent_bytes_total" + down + " 10",
       "stampede_proxy_connections_accepted_total{proxy=\"shop\"} 1",
       "stampede_proxy_spliced_bytes_total{proxy=\"shop\"} 0",  // small chunks never splice
       "stampede_proxy_toxic_injections_total{proxy=\"shop\",toxic=\"slow\"} 1"};

@@ -7,9 +7,11 @@ one, against L. Target (issue #17): within 2% of L.
 Each latency is measured twice, each time against a no-toxic baseline in the same run and mode:
   - blocking: the client sleeps in recv() while the toxic holds the reply, so its own wake-up after a
     long sleep (which any delay injector pays at the receiver) is part of what is observed;
-  - spinning: the client polls recv(MSG_DONTWAIT) and never sleeps, and the figure is the time from the
+  - spinning: the client polls recv(MSG_DONTWAIT) (yielding between polls) and never sleeps, and the figure is the time from the
     echo server's send to the client's receipt (the proxy's hold of the reply alone, same clock: one
-    process). This is the proxy's own accuracy; blocking - spinning is the receiver's wake-up.
+    process). This is the proxy's own accuracy; blocking - spinning is the receiver's wake-up. The
+    spinning client takes a core: on a busy two-core machine the proxy then waits for a CPU, so read
+    this figure on a quiet machine only.
 usage: bench/chaos/latency_accuracy.py [path/to/stampede] [latencies ms, default 1,10,50] [round trips, 200]
 """
 import json, os, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
@@ -77,7 +79,7 @@ try:
                 try:
                     got += conn.recv(4 - len(got), socket.MSG_DONTWAIT)
                 except BlockingIOError:
-                    pass
+                    os.sched_yield()  # give the core to the proxy if it is waiting for one
             done = time.perf_counter()
             samples.append((done - (echo_sent[0] if spin else start)) * 1000)
         return statistics.median(samples)

@@ -471,6 +471,9 @@ class api {
               "Connections closed at once: the proxy was at max_connections (or the server at its descriptor "
               "budget).",
               [](const proxy_info& p) { return p.connections_rejected; });
+    per_proxy("stampede_proxy_spliced_bytes_total", metric_type::counter,
+              "Bytes forwarded with splice(2), zero copy (both directions; part of the sent bytes).",
+              [](const proxy_info& p) { return p.bytes_spliced; });
     per_proxy("stampede_proxy_max_connections", metric_type::gauge, "The proxy's cap on open connections.",
               [](const proxy_info& p) { return static_cast<uint64_t>(p.config.max_connections); });
     out.family(

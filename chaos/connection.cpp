@@ -227,10 +227,10 @@ asio::awaitable<void> connection::run() {
   boost::system::error_code ignored;
   client_.set_option(tcp::no_delay(true), ignored);
   upstream_.set_option(tcp::no_delay(true), ignored);
-  if (splice_enabled()) {  // splice(2) on a socket blocks unless the socket itself is non-blocking
-    client_.non_blocking(true, ignored);
-    upstream_.non_blocking(true, ignored);
-  }
+  // Non-blocking sockets: the pumps' first send() of a chunk is synchronous, and splice(2) on a socket
+  // blocks unless the socket itself is non-blocking.
+  client_.non_blocking(true, ignored);
+  upstream_.non_blocking(true, ignored);
   last_activity_ = steady::now();
   for (int i = 0; i < 2; ++i) {
     asio::co_spawn(
@@ -409,7 +409,17 @@ asio::awaitable<void> connection::read_loop(direction& d) {
     // Fast path: no toxic on this direction and nothing queued: forward straight from the buffer.
     d.direct_writing = true;
     d.write_started = now;
-    auto [wec, written] = co_await asio::async_write(dst, asio::buffer(d.buffer.data(), n), use_tuple);
+    // Most chunks fit in the socket's send buffer: one send() now (the socket is non-blocking), without
+    // the suspension and the trip through the scheduler of an asynchronous write; the rest, if any, waits.
+    boost::system::error_code wec;
+    size_t written = dst.write_some(asio::buffer(d.buffer.data(), n), wec);
+    if (wec == asio::error::would_block || wec == asio::error::try_again) wec = {};
+    if (!wec && written < n) {
+      auto [aec, more] =
+          co_await asio::async_write(dst, asio::buffer(d.buffer.data() + written, n - written), use_tuple);
+      wec = aec;
+      written += more;
+    }
     d.direct_writing = false;
     d.write_started.reset();
     if (closed_) co_return;

@@ -1,23 +1,23 @@
 // Toxiproxy API conformance: paths, JSON shapes, status codes, error bodies (real HTTP on 127.0.0.1).
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
 #include <random>
 #include <regex>
-#include <fstream>
-#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <boost/json.hpp>
-
 #include "chaos/api.h"
 #include "chaos/json_text.h"
 #include "chaos/proxy_server.h"
+#include "chaos/splice_pipe.h"
 #include "chaos_test_support.h"
 #include "common/http_client.h"
 #include "common/http_server.h"
@@ -85,9 +85,12 @@ TEST_F(api_fixture, metrics_count_bytes_connections_and_injections) {
   const std::string down = "{direction=\"downstream\",listener=\"" + listen + "\",proxy=\"shop\",upstream=\"" +
                            echo_.address() + "\"}";
   const std::vector<std::string> expected = {
-      "toxiproxy_proxy_received_bytes_total" + up + " 10", "toxiproxy_proxy_sent_bytes_total" + up + " 10",
-      "toxiproxy_proxy_received_bytes_total" + down + " 10", "toxiproxy_proxy_sent_bytes_total" + down + " 10",
+      "toxiproxy_proxy_received_bytes_total" + up + " 10",
+      "toxiproxy_proxy_sent_bytes_total" + up + " 10",
+      "toxiproxy_proxy_received_bytes_total" + down + " 10",
+      "toxiproxy_proxy_sent_bytes_total" + down + " 10",
       "stampede_proxy_connections_accepted_total{proxy=\"shop\"} 1",
+      "stampede_proxy_spliced_bytes_total{proxy=\"shop\"} 0",  // small chunks never splice
       "stampede_proxy_toxic_injections_total{proxy=\"shop\",toxic=\"slow\"} 1"};
   // A counter moves when the proxy's write completes, which may be just after the echo arrived here.
   http::client_response r;
@@ -112,6 +115,41 @@ TEST_F(api_fixture, metrics_count_bytes_connections_and_injections) {
   const std::string command = std::string("/usr/bin/promtool check metrics < ") + path + " > /dev/null 2>&1";
   EXPECT_EQ(std::system(command.c_str()), 0) << r.body;
   ::unlink(path);
+}
+
+// A large transfer without a toxic goes through splice(2) (when built with it): /metrics says how much,
+// the same figure as proxy_info::bytes_spliced, once every byte came back.
+TEST_F(api_fixture, metrics_count_spliced_bytes) {
+  ASSERT_EQ(call("POST", "/proxies", create_body("bulk")).status, 201);
+  const std::string listen = server_.proxy("bulk")->config.listen;
+  fd_guard c = connect_to(static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1))));
+  ASSERT_GE(c.get(), 0);
+  std::string data(1 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i * 7 % 26);
+  std::thread sender([&] { send_all(c.get(), data); });
+  const auto echoed = read_until(c.get(), data.size(), std::chrono::milliseconds(20000));
+  sender.join();
+  ASSERT_TRUE(echoed.data == data);
+  // The last write's counter moves just after its bytes left: wait until both directions are counted.
+  std::optional<proxy_info> info;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    info = server_.proxy("bulk");
+    if (info->bytes_upstream == data.size() && info->bytes_downstream == data.size()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(info->bytes_upstream + info->bytes_downstream, 2 * data.size());
+  if (splice_enabled()) {
+    EXPECT_GT(info->bytes_spliced, 0u);
+  } else {
+    EXPECT_EQ(info->bytes_spliced, 0u);
+  }
+  EXPECT_LE(info->bytes_spliced, 2 * data.size());
+  const auto r = call("GET", "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("# TYPE stampede_proxy_spliced_bytes_total counter\n"), std::string::npos);
+  const std::string line =
+      "stampede_proxy_spliced_bytes_total{proxy=\"bulk\"} " + std::to_string(info->bytes_spliced) + "\n";
+  EXPECT_NE(r.body.find(line), std::string::npos) << line << r.body;
 }
 
 TEST_F(api_fixture, proxy_lifecycle_shapes_and_status_codes) {

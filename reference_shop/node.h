@@ -65,7 +65,7 @@ struct node_options {
   bucket_spec rate_global;
   int flash_max_inflight = 0;   // admission control for flash purchases: 0 = off
   // Flash purchases committed together at most (group commit, purchase_batcher.h, with a store that commits
-  // a batch at once: SQLite); 1 = one transaction each.
+  // a batch at once: SQLite, PostgreSQL); 1 = one transaction each.
   int flash_batch = 64;
   bool pipeline_enabled = false;  // needs pipeline.payment_port
   pipeline_options pipeline;

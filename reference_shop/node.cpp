@@ -120,6 +120,7 @@ void node::stop() {
   if (server_) server_->stop();
   if (kdf_pool_) kdf_pool_->stop();  // after the server: requests it let finish may still be in the pools
   if (database_pool_) database_pool_->stop();
+  purchases_.reset();  // after the pool, whose last tasks may queue purchases: commits or answers them
   if (pipeline_) pipeline_->stop();
 }
 

@@ -1,7 +1,7 @@
 // Group commit of flash purchases (reference_shop/purchase_batcher.h) over a real SQLite store: under
 // concurrency every purchase is answered exactly once, the sale sells exactly its stock, nobody twice; the
-// bounds (queue, wait) refuse without doing anything. A gate in front of the store holds a batch open where a
-// test needs purchases to queue behind it.
+// bounds (queue, wait, stopping) refuse without doing anything. A gate in front of the store holds a batch
+// open where a test needs purchases to queue behind it.
 #include "reference_shop/purchase_batcher.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +16,7 @@
 #include "reference_shop/seed.h"
 #include "reference_shop/sqlite_store.h"
 #include "tests/reference_shop/shop_test_support.h"
+#include "tests/support/child_process.h"
 
 namespace stampede::shop {
 namespace {
@@ -88,9 +89,7 @@ TEST_F(purchase_batcher_test, concurrent_buyers_get_exactly_the_stock_once_each)
     });
   }
   for (auto& th : pool) th.join();
-  // submit() returns once its purchase is answered or another thread's batch loop will take it; that loop
-  // ends only with the queue empty, and every submitter above has returned: all were answered.
-  EXPECT_EQ(answered.load(), 2 * users);
+  ASSERT_TRUE(::stampede::testing::eventually([&] { return answered.load() == 2 * users; }, 30s));
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(buyers.size(), 40u);
   EXPECT_EQ(std::set<int64_t>(buyers.begin(), buyers.end()).size(), 40u);  // nobody twice
@@ -122,15 +121,14 @@ TEST_F(purchase_batcher_test, full_queue_refuses_and_answers_nothing) {
     EXPECT_FALSE(o.error);
     ++answered;
   };
-  std::thread runner{[&] { EXPECT_TRUE(batcher.submit({*sale, 1, 1}, count)); }};
+  EXPECT_TRUE(batcher.submit({*sale, 1, 1}, count));
   held.await_entered();  // user 1's batch is at the gate: the next ones queue
   EXPECT_TRUE(batcher.submit({*sale, 2, 1}, count));
   EXPECT_TRUE(batcher.submit({*sale, 3, 1}, count));
-  bool called = false;
+  std::atomic<bool> called{false};
   EXPECT_FALSE(batcher.submit({*sale, 4, 1}, [&](purchase_outcome) { called = true; }));
   held.open();
-  runner.join();
-  EXPECT_EQ(answered.load(), 3);
+  ASSERT_TRUE(::stampede::testing::eventually([&] { return answered.load() == 3; }, 30s));
   EXPECT_FALSE(called);
   EXPECT_EQ(store_->find_flash_sale(*sale)->remaining, 7);  // users 1-3 bought, user 4 nothing
   EXPECT_EQ(batcher.counters().batches, 2u);                // 1 alone, then 2 and 3 together
@@ -156,15 +154,54 @@ TEST_F(purchase_batcher_test, purchase_that_waited_too_long_is_refused_untried) 
     } catch (...) {
     }
   };
-  std::thread runner{[&] { batcher.submit({*sale, 1, 1}, count); }};
+  ASSERT_TRUE(batcher.submit({*sale, 1, 1}, count));
   held.await_entered();
-  batcher.submit({*sale, 2, 1}, count);
+  ASSERT_TRUE(batcher.submit({*sale, 2, 1}, count));
   std::this_thread::sleep_for(100ms);  // past max_wait (20 ms) while the first batch is held
   held.open();
-  runner.join();
+  ASSERT_TRUE(::stampede::testing::eventually([&] { return ok.load() + unavailable.load() == 2; }, 30s));
   EXPECT_EQ(ok.load(), 1);
   EXPECT_EQ(unavailable.load(), 1);
   EXPECT_EQ(store_->find_flash_sale(*sale)->remaining, 9);  // only user 1's unit
+}
+
+TEST_F(purchase_batcher_test, stopping_answers_what_still_waits_untried) {
+  auto sale = store_->create_flash_sale(5, 10, 100, 1, 0);
+  ASSERT_TRUE(sale);
+  gate held;
+  std::atomic<bool> first_batch{true};
+  std::atomic<int> ok{0}, unavailable{0};
+  auto count = [&](purchase_outcome o) {
+    if (!o.error) return void(++ok);
+    try {
+      std::rethrow_exception(o.error);
+    } catch (const store_unavailable&) {
+      ++unavailable;
+    } catch (...) {
+    }
+  };
+  std::thread opener;
+  std::atomic<int> probes{0};
+  {
+    purchase_batcher batcher{[&](std::span<const purchase_request> b) {
+                               if (first_batch.exchange(false)) held.wait();
+                               return store_->flash_purchases(b);
+                             },
+                             {64, size_t{1} << 20, 5000ms}};  // never full: only stopping refuses
+    ASSERT_TRUE(batcher.submit({*sale, 1, 1}, count));
+    held.await_entered();
+    ASSERT_TRUE(batcher.submit({*sale, 2, 1}, count));
+    // Opens the gate once the batcher refuses new purchases (the destructor below has begun); what it queued
+    // before that waits with user 2.
+    opener = std::thread{[&] {
+      while (batcher.submit({*sale, 3, 1}, count)) ++probes;
+      held.open();
+    }};
+  }  // stops: the held batch finishes, user 2 (and the probes) are answered without being tried
+  opener.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(unavailable.load(), 1 + probes.load());
+  EXPECT_EQ(store_->find_flash_sale(*sale)->remaining, 9);
 }
 
 }  // namespace

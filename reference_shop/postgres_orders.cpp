@@ -363,11 +363,11 @@ purchase_status refusal(pg::connection& db, const purchase_request& r) {
 
 // The batch in one transaction: the sale's row is locked by the first decrement and held to the one COMMIT
 // (one flush for the whole batch, where flash_purchase() takes the lock and a flush per purchase). Each
-// member is the decrement (which reads the sale), the per-user upsert (at the limit the unit is given back)
-// and the order with its line and outbox message. Members after the first lock a purchase row while holding
-// the sale's row (release_stock takes them the other way round): a payment failing for a buyer of the batch
-// at that moment can deadlock with it, and PostgreSQL's detection aborts one of the two, which run() retries
-// (40P01).
+// member is one statement: the decrement (which reads the sale), the per-user upsert (at the limit the unit
+// is given back) and the order with its line and outbox message. Members after the first lock a purchase row
+// while holding the sale's row (release_stock takes them the other way round): a payment failing for a buyer
+// of the batch at that moment can deadlock with it, and PostgreSQL's detection aborts one of the two, which
+// run() retries (40P01).
 std::vector<purchase_outcome> postgres_store::flash_purchases(std::span<const purchase_request> batch) {
   if (batch.size() <= 1) return store::flash_purchases(batch);
   std::vector<purchase_outcome> out;
@@ -393,36 +393,36 @@ std::vector<purchase_outcome> postgres_store::flash_purchases(std::span<const pu
             continue;  // created (by the first run)
           }
         }
-        auto s = db.query(
-            "UPDATE flash_sales SET remaining = remaining - 1 WHERE id = $1 AND remaining >= 1 "
-            "AND starts_at <= $2 RETURNING product_id, price, per_user_limit",
-            r.sale_id, r.now);
-        if (s.rows() == 0) {
+        // One statement, one round trip while the batch holds the sale's row: the decrement, the per-user
+        // upsert fed by it, and the order with its line and outbox message fed by both.
+        auto p = db.query(
+            "WITH s AS (UPDATE flash_sales SET remaining = remaining - 1 "
+            "WHERE id = $1::bigint AND remaining >= 1 AND starts_at <= $3::bigint "
+            "RETURNING product_id, price, per_user_limit), "
+            "c AS (INSERT INTO flash_purchases(sale_id, user_id, count, per_user_limit) "
+            "SELECT $1::bigint, $2::bigint, 1, per_user_limit FROM s "
+            "ON CONFLICT (sale_id, user_id) DO UPDATE SET count = flash_purchases.count + 1 "
+            "WHERE flash_purchases.count < flash_purchases.per_user_limit RETURNING count), "
+            "o AS (INSERT INTO orders(user_id, status, total, line_count, flash_sale_id, created_at, "
+            "updated_at) SELECT $2::bigint, 'pending', s.price, 1, $1::bigint, $3::bigint, $3::bigint "
+            "FROM s, c RETURNING id), "
+            "l AS (INSERT INTO order_lines(order_id, product_id, qty, unit_price) "
+            "SELECT o.id, s.product_id, 1, s.price FROM o, s), "
+            "x AS (INSERT INTO outbox(order_id, state, next_attempt_at, created_at, updated_at) "
+            "SELECT o.id, 'pending', $3::bigint, $3::bigint, $3::bigint FROM o) "
+            "SELECT (SELECT count(*) FROM s), (SELECT id FROM o), (SELECT per_user_limit FROM s)",
+            r.sale_id, r.user_id, r.now);
+        if (p.int64(0, 0) == 0) {
           result.status = refusal(db, r);
           continue;
         }
-        const int64_t product_id = s.int64(0, 0), price = s.int64(0, 1), limit = s.int64(0, 2);
-        auto claimed = db.query(
-            "INSERT INTO flash_purchases(sale_id, user_id, count, per_user_limit) VALUES ($1, $2, 1, $3) "
-            "ON CONFLICT (sale_id, user_id) DO UPDATE SET count = flash_purchases.count + 1 "
-            "WHERE flash_purchases.count < flash_purchases.per_user_limit RETURNING count",
-            r.sale_id, r.user_id, limit);
-        if (claimed.rows() == 0) {
+        if (p.is_null(0, 1)) {  // at the user's limit: the unit goes back
           db.query("UPDATE flash_sales SET remaining = remaining + 1 WHERE id = $1", r.sale_id);
           result.status = purchase_status::already_bought;
           continue;
         }
-        if (limit != 1) rerun_safe = false;
-        auto o = db.query(
-            "WITH o AS (INSERT INTO orders(user_id, status, total, line_count, flash_sale_id, created_at, "
-            "updated_at) "
-            "VALUES ($1, 'pending', $2, 1, $3, $4, $4) RETURNING id), "
-            "l AS (INSERT INTO order_lines(order_id, product_id, qty, unit_price) SELECT id, $5::bigint, 1, "
-            "$2::bigint FROM o), "
-            "x AS (INSERT INTO outbox(order_id, state, next_attempt_at, created_at, updated_at) "
-            "SELECT id, 'pending', $4::bigint, $4::bigint, $4::bigint FROM o) SELECT id FROM o",
-            r.user_id, price, r.sale_id, r.now, product_id);
-        result.order_id = o.int64(0, 0);
+        if (p.int64(0, 2) != 1) rerun_safe = false;
+        result.order_id = p.int64(0, 1);
       }
       tx.rerun_after_unknown_commit(rerun_safe);
       tx.commit();

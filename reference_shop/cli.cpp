@@ -138,6 +138,7 @@ int shop_node_command(std::span<char* const> args) {
     o.kdf_queue = static_cast<int>(a.get_int("kdf-queue", o.kdf_queue, 0, 100'000));
     o.kdf_max_wait = std::chrono::milliseconds{a.get_int("kdf-max-wait-ms", o.kdf_max_wait.count(), 0, 600'000)};
     o.flash_max_inflight = static_cast<int>(a.get_int("flash-max-inflight", 0, 0, 1'000'000));
+    o.flash_batch = static_cast<int>(a.get_int("flash-batch", o.flash_batch, 1, 4096));
     if (a.has("payment")) {
       auto payment = parse_host_port(a.get("payment"), "--payment");  // throws std::invalid_argument
       o.pipeline_enabled = true;

@@ -61,6 +61,12 @@ node::node(node_options options)
   if (options_.pipeline_enabled) {
     pipeline_ = std::make_unique<order_pipeline>(*store_, options_.name, options_.pipeline);
   }
+  if (options_.flash_batch > 1 && store_->commits_purchase_batches()) {
+    purchases_ = std::make_unique<purchase_batcher>(
+        [this](std::span<const purchase_request> batch) { return store_->flash_purchases(batch); },
+        purchase_batcher::limits{static_cast<size_t>(options_.flash_batch),
+                                 static_cast<size_t>(options_.database_queue), options_.database_max_wait});
+  }
 }
 
 node::~node() { stop(); }
@@ -114,6 +120,7 @@ void node::stop() {
   if (server_) server_->stop();
   if (kdf_pool_) kdf_pool_->stop();  // after the server: requests it let finish may still be in the pools
   if (database_pool_) database_pool_->stop();
+  purchases_.reset();  // after the pool, whose last tasks may queue purchases: commits or answers them
   if (pipeline_) pipeline_->stop();
 }
 
@@ -155,7 +162,11 @@ void node::serve_database(http::request& request, http::responder reply) {
     return r;
   };
   auto task = [this, copy = request, reply, start, busy](bool run) mutable {
-    if (run) return reply(handle_since(copy, start));
+    if (run) {
+      auto response = handle_since(copy, start, &reply);
+      if (response.status != 0) reply(std::move(response));  // 0: the handler answers later
+      return;
+    }
     ++database_shed_expired_;  // waited past database_max_wait
     reply(busy(copy.method, start));
   };
@@ -206,11 +217,20 @@ void node::serve_hashing(http::request& request, http::responder reply) {
 
 http::response node::handle(http::request& request) { return handle_since(request, std::chrono::steady_clock::now()); }
 
-http::response node::handle_since(http::request& request, std::chrono::steady_clock::time_point start) {
+http::response node::handle_since(http::request& request, std::chrono::steady_clock::time_point start,
+                                  const http::responder* later) {
   std::string route = "unmatched";
+  http::response response = answer([&] { return dispatch(request, route, start, later); });
+  if (response.status == 0) return response;  // answered later, and counted then
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  durations_.observe(route, request.method, response.status, seconds);
+  return response;
+}
+
+http::response node::answer(const std::function<http::response()>& make) {
   http::response response;
   try {
-    response = dispatch(request, route);
+    response = make();
   } catch (const bad_input& e) {
     response = http::response::error(e.status, e.error, e.detail);
   } catch (const sqlite::error& e) {
@@ -227,8 +247,6 @@ http::response node::handle_since(http::request& request, std::chrono::steady_cl
   } catch (const std::exception& e) {
     response = http::response::error(500, "internal", e.what());
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  durations_.observe(route, request.method, response.status, seconds);
   return response;
 }
 

@@ -28,6 +28,7 @@
 #include "reference_shop/metrics.h"
 #include "reference_shop/order_pipeline.h"
 #include "reference_shop/passwords.h"
+#include "reference_shop/purchase_batcher.h"
 #include "reference_shop/rate_limiter.h"
 #include "reference_shop/redis_cache.h"
 #include "reference_shop/replica_reads.h"
@@ -63,6 +64,9 @@ struct node_options {
   bucket_spec rate_per_client;  // off unless set
   bucket_spec rate_global;
   int flash_max_inflight = 0;   // admission control for flash purchases: 0 = off
+  // Flash purchases committed together at most (group commit, purchase_batcher.h, with a store that commits
+  // a batch at once: SQLite, PostgreSQL); 1 = one transaction each.
+  int flash_batch = 64;
   bool pipeline_enabled = false;  // needs pipeline.payment_port
   pipeline_options pipeline;
   std::chrono::milliseconds generation_poll{1000};  // how often to look for a reseed by another node
@@ -101,6 +105,10 @@ class node {
     http::request& request;
     const path_params& params;
     int64_t now;  // unix milliseconds
+    std::chrono::steady_clock::time_point start{};  // when the request was taken up (its duration's start)
+    // On the database pool: a handler may answer later through this (its return value then has status 0:
+    // nothing to send now, nothing to count yet).
+    const http::responder* later = nullptr;
   };
   // A row of the route table: the handler, and whether it hashes a password (then it runs on the pool).
   struct api_route {
@@ -117,8 +125,12 @@ class node {
   void serve_offloaded(http::request& request, http::responder reply);  // the server's asynchronous handler
   void serve_hashing(http::request& request, http::responder reply);
   void serve_database(http::request& request, http::responder reply);
-  http::response handle_since(http::request& request, std::chrono::steady_clock::time_point start);
-  http::response dispatch(http::request& request, std::string& route);
+  http::response handle_since(http::request& request, std::chrono::steady_clock::time_point start,
+                              const http::responder* later = nullptr);
+  http::response dispatch(http::request& request, std::string& route,
+                          std::chrono::steady_clock::time_point start, const http::responder* later);
+  // The response `make` returns, or the one its exception maps to (bad input, database busy, ...).
+  static http::response answer(const std::function<http::response()>& make);
   void refresh_generation(bool force);
   std::string render_metrics();  // node_metrics.cpp
   void write_database_gauges(prometheus::text_writer& out);
@@ -132,6 +144,8 @@ class node {
   T read_after_lsn(const api_call& call, const std::function<std::optional<T>(store&, std::string_view)>& replayed,
                    const std::function<T(store&)>& read);
   void mark_write(const api_call& call, http::response& response) const;  // the last_write cookie
+  void mark_write(int64_t now, http::response& response) const;
+  http::response purchase_answer(int64_t sale_id, const purchase_result& result, int64_t now);
 
   // Handlers, one per route (the table is in node_routes.cpp).
   // Probes, accounts and admin (node_routes.cpp):
@@ -185,6 +199,7 @@ class node {
   std::unique_ptr<work_pool> database_pool_;
   std::atomic<uint64_t> database_shed_busy_{0}, database_shed_expired_{0};
   std::unique_ptr<order_pipeline> pipeline_;
+  std::unique_ptr<purchase_batcher> purchases_;  // with flash_batch > 1
   std::unique_ptr<http::server> server_;
   std::thread refresher_;
   std::mutex refresher_mutex_;

@@ -22,6 +22,13 @@ std::string node::render_metrics() {
   out.sample("shop_flash_purchases_total", {{"result", "already_bought"}}, flash_already_.load());
   out.sample("shop_flash_purchases_total", {{"result", "sold_out"}}, flash_sold_out_.load());
   out.sample("shop_flash_purchases_total", {{"result", "shed"}}, flash_shed_.load());
+  const auto batches = purchases_ ? purchases_->counters() : purchase_batcher::stats{};
+  out.family("shop_flash_batches_total", metric_type::counter,
+             "Flash-purchase batches committed together (group commit; --flash-batch).");
+  out.sample("shop_flash_batches_total", {}, batches.batches);
+  out.family("shop_flash_batched_purchases_total", metric_type::counter,
+             "Flash purchases tried in those batches (mean batch size: this / shop_flash_batches_total).");
+  out.sample("shop_flash_batched_purchases_total", {}, batches.purchases);
   out.family("shop_checkouts_total", metric_type::counter, "Checkouts by result.");
   out.sample("shop_checkouts_total", {{"result", "created"}}, checkouts_created_.load());
   out.sample("shop_checkouts_total", {{"result", "replayed"}}, checkouts_replayed_.load());

@@ -107,6 +107,10 @@ store& node::order_reads(const api_call& call) {
 // read-your-writes: the client's next order reads go to the primary for the pin window.
 // read-your-writes-lsn: they wait for a replica that has replayed the primary's WAL position after the write.
 void node::mark_write(const api_call& call, http::response& response) const {
+  mark_write(call.now, response);
+}
+
+void node::mark_write(int64_t now, http::response& response) const {
   if (options_.replica_reads.mode == replica_read_mode::read_your_writes_lsn) {
     // The position after this write's commit (an upper bound of its commit record's end). A store without
     // one (or a failure to ask) leaves the client's previous cookie: its reads are then as with `on`.
@@ -119,7 +123,7 @@ void node::mark_write(const api_call& call, http::response& response) const {
     return;
   }
   if (options_.replica_reads.mode != replica_read_mode::read_your_writes) return;
-  response.headers.emplace_back("Set-Cookie", last_write_set_cookie(call.now, options_.replica_reads.pin));
+  response.headers.emplace_back("Set-Cookie", last_write_set_cookie(now, options_.replica_reads.pin));
 }
 
 // read-your-writes-lsn with a `last_write_lsn` cookie: `replayed(store, lsn)` on the replica (nullopt: not
@@ -246,9 +250,11 @@ http::response node::flash_purchase(api_call& call) {
   }
   // Admission control: bound the purchases in progress on this node; shed the rest with 429.
   struct inflight_guard {
-    std::atomic<int>& count;
-    ~inflight_guard() { --count; }
-  } guard{flash_inflight_};
+    std::atomic<int>* count;
+    ~inflight_guard() {
+      if (count != nullptr) --*count;
+    }
+  } guard{&flash_inflight_};
   const int inflight = ++flash_inflight_;
   if (options_.flash_max_inflight > 0 && inflight > options_.flash_max_inflight) {
     ++flash_shed_;
@@ -256,13 +262,43 @@ http::response node::flash_purchase(api_call& call) {
     r.headers.emplace_back("Retry-After", "1");
     return r;
   }
-  auto result = store_->flash_purchase(id, user, call.now);
+  const purchase_request request{id, user, call.now};
+  if (purchases_ && call.later != nullptr) {
+    // Group commit: the purchase joins the node's next batch and is answered after that batch's commit
+    // (on the thread that ran it); it stays in flight until then.
+    auto done = [this, id, now = call.now, start = call.start, method = call.request.method,
+                 reply = *call.later](purchase_outcome outcome) {
+      auto r = answer([&] {
+        if (outcome.error) std::rethrow_exception(outcome.error);
+        return purchase_answer(id, outcome.result, now);
+      });
+      --flash_inflight_;
+      durations_.observe("/api/flash-sales/{id}/purchase", method, r.status,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      reply(std::move(r));
+    };
+    if (purchases_->submit(request, std::move(done))) {
+      guard.count = nullptr;  // `done` ends it
+      http::response later;
+      later.status = 0;
+      return later;
+    }
+    ++flash_shed_;
+    auto r = http::response::error(503, "busy", "too many purchases waiting for the database, retry");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  return purchase_answer(id, store_->flash_purchase(id, user, call.now), call.now);
+}
+
+// The answer to a purchase the store made (or refused); rejections throw bad_input.
+http::response node::purchase_answer(int64_t sale_id, const purchase_result& result, int64_t now) {
   switch (result.status) {
     case purchase_status::created: {
       ++flash_created_;
       if (pipeline_) pipeline_->notify();
       auto r = json_response(201, json::object{{"order_id", result.order_id}});
-      mark_write(call, r);  // the order is in the buyer's history
+      mark_write(now, r);  // the order is in the buyer's history
       return r;
     }
     case purchase_status::already_bought:
@@ -271,13 +307,13 @@ http::response node::flash_purchase(api_call& call) {
     case purchase_status::sold_out: {
       ++flash_sold_out_;
       std::lock_guard lock{sold_out_mutex_};
-      sold_out_until_[id] = std::chrono::steady_clock::now() + std::chrono::seconds{1};
-      reject(410, "sold_out", "flash sale " + std::to_string(id) + " is sold out");
+      sold_out_until_[sale_id] = std::chrono::steady_clock::now() + std::chrono::seconds{1};
+      reject(410, "sold_out", "flash sale " + std::to_string(sale_id) + " is sold out");
     }
     case purchase_status::not_started:
       reject(409, "not_started", "the flash sale has not started");
     case purchase_status::unknown_sale:
-      reject(404, "not_found", "no flash sale " + std::to_string(id));
+      reject(404, "not_found", "no flash sale " + std::to_string(sale_id));
   }
   reject(500, "internal", "unexpected purchase result");
 }

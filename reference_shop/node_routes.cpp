@@ -69,7 +69,8 @@ bool node::offloaded(const http::request& request) {
 }
 
 // `route` becomes the matched pattern (the metrics label), or stays "unmatched".
-http::response node::dispatch(http::request& request, std::string& route) {
+http::response node::dispatch(http::request& request, std::string& route,
+                              std::chrono::steady_clock::time_point start, const http::responder* later) {
   const auto segments = split_path(request.path());
   // The rate limiter guards the API (unknown /api paths included), never the probes or admin endpoints.
   const bool api = !segments.empty() && segments[0] == "api";
@@ -92,7 +93,7 @@ http::response node::dispatch(http::request& request, std::string& route) {
   if (match.kind == kind::method_not_allowed) {
     reject(405, "method_not_allowed", request.method + " is not allowed here");
   }
-  api_call call{request, match.params, unix_millis()};
+  api_call call{request, match.params, unix_millis(), start, later};
   return (this->*match.matched->handler.handle)(call);
 }
 

@@ -345,6 +345,96 @@ purchase_result postgres_store::flash_purchase(int64_t sale_id, int64_t user_id,
   return result;
 }
 
+namespace {
+
+// Why a batch member took no unit (its decrement matched no row), in the order flash_purchase() answers:
+// unknown sale, not started, the user's limit reached, sold out.
+purchase_status refusal(pg::connection& db, const purchase_request& r) {
+  auto s = db.query(
+      "SELECT s.per_user_limit, s.starts_at, COALESCE(p.count, 0) FROM flash_sales s "
+      "LEFT JOIN flash_purchases p ON p.sale_id = s.id AND p.user_id = $2 WHERE s.id = $1",
+      r.sale_id, r.user_id);
+  if (s.rows() == 0) return purchase_status::unknown_sale;
+  if (r.now < s.int64(0, 1)) return purchase_status::not_started;
+  return s.int64(0, 2) >= s.int64(0, 0) ? purchase_status::already_bought : purchase_status::sold_out;
+}
+
+}  // namespace
+
+// The batch in one transaction: the sale's row is locked by the first decrement and held to the one COMMIT
+// (one flush for the whole batch, where flash_purchase() takes the lock and a flush per purchase). Each
+// member is one statement: the decrement (which reads the sale), the per-user upsert (at the limit the unit
+// is given back) and the order with its line and outbox message. Members after the first lock a purchase row
+// while holding the sale's row (release_stock takes them the other way round): a payment failing for a buyer
+// of the batch at that moment can deadlock with it, and PostgreSQL's detection aborts one of the two, which
+// run() retries (40P01).
+std::vector<purchase_outcome> postgres_store::flash_purchases(std::span<const purchase_request> batch) {
+  if (batch.size() <= 1) return store::flash_purchases(batch);
+  std::vector<purchase_outcome> out;
+  try {
+    run("flash_purchases", mode::write, [&](pg::connection& db, transaction& tx) {
+      out.assign(batch.size(), purchase_outcome{});
+      // After a lost COMMIT a member with one unit per user that holds an order of the sale got it from the
+      // first run (as in flash_purchase()); with more per user a second run cannot tell, so the batch is run
+      // again only if every unit it took was of a one-per-user sale.
+      bool rerun_safe = true;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const auto& r = batch[i];
+        auto& result = out[i].result;
+        if (tx.after_unknown_commit()) {
+          auto mine = db.query(
+              "SELECT o.id FROM orders o JOIN flash_sales s ON s.id = o.flash_sale_id "
+              "WHERE o.flash_sale_id = $1 AND o.user_id = $2 AND o.status IN ('pending', 'paid') "
+              "AND s.per_user_limit = 1 "
+              "ORDER BY o.id DESC LIMIT 1",
+              r.sale_id, r.user_id);
+          if (mine.rows() > 0) {
+            result.order_id = mine.int64(0, 0);
+            continue;  // created (by the first run)
+          }
+        }
+        // One statement, one round trip while the batch holds the sale's row: the decrement, the per-user
+        // upsert fed by it, and the order with its line and outbox message fed by both.
+        auto p = db.query(
+            "WITH s AS (UPDATE flash_sales SET remaining = remaining - 1 "
+            "WHERE id = $1::bigint AND remaining >= 1 AND starts_at <= $3::bigint "
+            "RETURNING product_id, price, per_user_limit), "
+            "c AS (INSERT INTO flash_purchases(sale_id, user_id, count, per_user_limit) "
+            "SELECT $1::bigint, $2::bigint, 1, per_user_limit FROM s "
+            "ON CONFLICT (sale_id, user_id) DO UPDATE SET count = flash_purchases.count + 1 "
+            "WHERE flash_purchases.count < flash_purchases.per_user_limit RETURNING count), "
+            "o AS (INSERT INTO orders(user_id, status, total, line_count, flash_sale_id, created_at, "
+            "updated_at) SELECT $2::bigint, 'pending', s.price, 1, $1::bigint, $3::bigint, $3::bigint "
+            "FROM s, c RETURNING id), "
+            "l AS (INSERT INTO order_lines(order_id, product_id, qty, unit_price) "
+            "SELECT o.id, s.product_id, 1, s.price FROM o, s), "
+            "x AS (INSERT INTO outbox(order_id, state, next_attempt_at, created_at, updated_at) "
+            "SELECT o.id, 'pending', $3::bigint, $3::bigint, $3::bigint FROM o) "
+            "SELECT (SELECT count(*) FROM s), (SELECT id FROM o), (SELECT per_user_limit FROM s)",
+            r.sale_id, r.user_id, r.now);
+        if (p.int64(0, 0) == 0) {
+          result.status = refusal(db, r);
+          continue;
+        }
+        if (p.is_null(0, 1)) {  // at the user's limit: the unit goes back
+          db.query("UPDATE flash_sales SET remaining = remaining + 1 WHERE id = $1", r.sale_id);
+          result.status = purchase_status::already_bought;
+          continue;
+        }
+        if (p.int64(0, 2) != 1) rerun_safe = false;
+        result.order_id = p.int64(0, 1);
+      }
+      tx.rerun_after_unknown_commit(rerun_safe);
+      tx.commit();
+    });
+  } catch (...) {
+    // Nothing was committed, or (a lost COMMIT that could not be run again) the outcome is unknown: every
+    // member gets the error, as flash_purchase() would answer each.
+    out.assign(batch.size(), purchase_outcome{{}, std::current_exception()});
+  }
+  return out;
+}
+
 std::vector<outbox_message> postgres_store::claim_outbox(std::string_view owner, int64_t now,
                                                          int64_t lease_ms, int64_t max) {
   std::vector<outbox_message> out;

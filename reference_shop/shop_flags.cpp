@@ -19,6 +19,7 @@ const std::vector<cli::flag> tuning{
     {"--rate-limit-client", {}, "R[:B]", "requests a second per client address (default: off)"},
     {"--rate-limit-global", {}, "R[:B]", "requests a second per node (default: off)"},
     {"--flash-max-inflight", {}, "N", "flash-sale requests in flight at most, beyond: 429 (default: no limit)"},
+    {"--flash-batch", {}, "N", "flash purchases committed together, 1 = one each (default 64)"},
     {"--inject-bug", {}, "double-capture", "break the shop on purpose: every order is charged twice (checker tests)"},
     {"--cache-ttl-ms", {}, "MS", "freshness of a cached catalogue entry (default 30000)"},
     {"--cache-db-loads", {}, "N", "database loads at once per node without Redis (default 4)"},

@@ -202,70 +202,105 @@ std::optional<flash_sale> sqlite_store::find_flash_sale(int64_t id) {
   return flash_sale{st.int64(0), st.int64(1), st.int64(2), st.int64(3), st.int64(4), st.int64(5), st.int64(6)};
 }
 
+namespace {
+
+// Why a purchase took no unit (the decrement matched no row), in the order the answers take precedence:
+// unknown sale, not started, the user's limit reached, sold out.
+purchase_status refusal(sqlite::connection& db, const purchase_request& r) {
+  int64_t limit = 0;
+  {
+    auto st = db.prepare("SELECT per_user_limit, starts_at FROM flash_sales WHERE id = ?1");
+    st.bind(1, r.sale_id);
+    if (!st.step()) return purchase_status::unknown_sale;
+    if (r.now < st.int64(1)) return purchase_status::not_started;
+    limit = st.int64(0);
+  }
+  auto st = db.prepare("SELECT count FROM flash_purchases WHERE sale_id = ?1 AND user_id = ?2");
+  st.bind(1, r.sale_id).bind(2, r.user_id);
+  return st.step() && st.int64(0) >= limit ? purchase_status::already_bought : purchase_status::sold_out;
+}
+
+// One purchase inside the caller's write transaction, in five statements: the conditional decrement
+// (which also reads the sale), the per-user count (an upsert that only counts up below the limit; at the
+// limit the decrement is given back), the order, its line and its outbox message.
+purchase_result purchase_in(sqlite::connection& db, const purchase_request& r) {
+  purchase_result result;
+  int64_t product_id = 0, price = 0, limit = 0;
+  {
+    auto st = db.prepare(
+        "UPDATE flash_sales SET remaining = remaining - 1 WHERE id = ?1 AND remaining >= 1 AND starts_at <= "
+        "?2 "
+        "RETURNING product_id, price, per_user_limit");
+    st.bind(1, r.sale_id).bind(2, r.now);
+    if (!st.step()) {
+      result.status = refusal(db, r);
+      return result;
+    }
+    product_id = st.int64(0);
+    price = st.int64(1);
+    limit = st.int64(2);
+    st.run();
+  }
+  {
+    auto st = db.prepare(
+        "INSERT INTO flash_purchases(sale_id, user_id, count) VALUES (?1, ?2, 1) "
+        "ON CONFLICT(sale_id, user_id) DO UPDATE SET count = count + 1 WHERE count < ?3");
+    st.bind(1, r.sale_id).bind(2, r.user_id).bind(3, limit).run();
+    if (db.changes() == 0) {
+      auto back = db.prepare("UPDATE flash_sales SET remaining = remaining + 1 WHERE id = ?1");
+      back.bind(1, r.sale_id).run();
+      result.status = purchase_status::already_bought;
+      return result;
+    }
+  }
+  {
+    auto st = db.prepare(
+        "INSERT INTO orders(user_id, status, total, line_count, flash_sale_id, created_at, updated_at) "
+        "VALUES (?1, 'pending', ?2, 1, ?3, ?4, ?4) RETURNING id");
+    st.bind(1, r.user_id).bind(2, price).bind(3, r.sale_id).bind(4, r.now);
+    st.step();
+    result.order_id = st.int64(0);
+    st.run();
+  }
+  {
+    auto st =
+        db.prepare("INSERT INTO order_lines(order_id, product_id, qty, unit_price) VALUES (?1, ?2, 1, ?3)");
+    st.bind(1, result.order_id).bind(2, product_id).bind(3, price).run();
+  }
+  {
+    auto st = db.prepare(
+        "INSERT INTO outbox(order_id, state, next_attempt_at, created_at, updated_at) "
+        "VALUES (?1, 'pending', ?2, ?2, ?2)");
+    st.bind(1, result.order_id).bind(2, r.now).run();
+  }
+  result.status = purchase_status::created;
+  return result;
+}
+
+}  // namespace
+
 purchase_result sqlite_store::flash_purchase(int64_t sale_id, int64_t user_id, int64_t now) {
   return write([&](sqlite::connection& db, sqlite::write_transaction& tx) {
-    purchase_result result;
-    int64_t product_id = 0, price = 0, limit = 0;
-    {
-      auto st = db.prepare("SELECT product_id, price, per_user_limit, starts_at FROM flash_sales WHERE id = ?1");
-      st.bind(1, sale_id);
-      if (!st.step()) {
-        result.status = purchase_status::unknown_sale;
-        return result;
-      }
-      product_id = st.int64(0);
-      price = st.int64(1);
-      limit = st.int64(2);
-      if (now < st.int64(3)) {
-        result.status = purchase_status::not_started;
-        return result;
-      }
-    }
-    {
-      auto st = db.prepare("SELECT count FROM flash_purchases WHERE sale_id = ?1 AND user_id = ?2");
-      st.bind(1, sale_id).bind(2, user_id);
-      if (st.step() && st.int64(0) >= limit) {
-        result.status = purchase_status::already_bought;
-        return result;
-      }
-    }
-    {
-      auto st = db.prepare("UPDATE flash_sales SET remaining = remaining - 1 WHERE id = ?1 AND remaining >= 1");
-      st.bind(1, sale_id).run();
-      if (db.changes() == 0) {
-        result.status = purchase_status::sold_out;
-        return result;
-      }
-    }
-    {
-      auto st = db.prepare(
-          "INSERT INTO flash_purchases(sale_id, user_id, count) VALUES (?1, ?2, 1) "
-          "ON CONFLICT(sale_id, user_id) DO UPDATE SET count = count + 1");
-      st.bind(1, sale_id).bind(2, user_id).run();
-    }
-    {
-      auto st = db.prepare(
-          "INSERT INTO orders(user_id, status, total, line_count, flash_sale_id, created_at, updated_at) "
-          "VALUES (?1, 'pending', ?2, 1, ?3, ?4, ?4) RETURNING id");
-      st.bind(1, user_id).bind(2, price).bind(3, sale_id).bind(4, now);
-      st.step();
-      result.order_id = st.int64(0);
-      st.run();
-    }
-    {
-      auto st = db.prepare("INSERT INTO order_lines(order_id, product_id, qty, unit_price) VALUES (?1, ?2, 1, ?3)");
-      st.bind(1, result.order_id).bind(2, product_id).bind(3, price).run();
-    }
-    {
-      auto st = db.prepare(
-          "INSERT INTO outbox(order_id, state, next_attempt_at, created_at, updated_at) "
-          "VALUES (?1, 'pending', ?2, ?2, ?2)");
-      st.bind(1, result.order_id).bind(2, now).run();
-    }
-    tx.commit();
-    result.status = purchase_status::created;
+    auto result = purchase_in(db, purchase_request{sale_id, user_id, now});
+    if (result.status == purchase_status::created) tx.commit();  // else nothing changed: roll back
     return result;
   });
+}
+
+std::vector<purchase_outcome> sqlite_store::flash_purchases(std::span<const purchase_request> batch) {
+  if (batch.size() > 1) {
+    try {
+      return write([&](sqlite::connection& db, sqlite::write_transaction& tx) {
+        std::vector<purchase_outcome> out(batch.size());
+        for (size_t i = 0; i < batch.size(); ++i) out[i].result = purchase_in(db, batch[i]);
+        tx.commit();
+        return out;
+      });
+    } catch (const std::exception&) {
+      // Nothing of the batch was committed: run them one by one, so that one purchase's error is its own.
+    }
+  }
+  return store::flash_purchases(batch);
 }
 
 std::vector<outbox_message> sqlite_store::claim_outbox(std::string_view owner, int64_t now, int64_t lease_ms,

@@ -58,6 +58,9 @@ class sqlite_store final : public store {
                                            int64_t per_user_limit, int64_t starts_at) override;
   std::optional<flash_sale> find_flash_sale(int64_t id) override;
   purchase_result flash_purchase(int64_t sale_id, int64_t user_id, int64_t now) override;
+  // The batch in one write transaction (one commit, one write-lock hold for all of them).
+  std::vector<purchase_outcome> flash_purchases(std::span<const purchase_request> batch) override;
+  bool commits_purchase_batches() const override { return true; }
 
   std::vector<outbox_message> claim_outbox(std::string_view owner, int64_t now, int64_t lease_ms,
                                            int64_t max) override;

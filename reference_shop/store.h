@@ -16,7 +16,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -152,6 +154,19 @@ struct purchase_result {
   int64_t order_id = 0;
 };
 
+// One flash purchase of a batch (store::flash_purchases).
+struct purchase_request {
+  int64_t sale_id = 0;
+  int64_t user_id = 0;
+  int64_t now = 0;  // unix milliseconds
+};
+
+// A batch member's answer: its result, or the error it (or its whole batch) failed with.
+struct purchase_outcome {
+  purchase_result result;
+  std::exception_ptr error;
+};
+
 // An outbox message claimed by a payment worker (lease held until `lease_until`).
 struct outbox_message {
   int64_t id = 0;
@@ -234,6 +249,23 @@ class store {
   virtual std::optional<flash_sale> find_flash_sale(int64_t id) = 0;
   // One unit at the sale price: never oversold, at most per_user_limit per user.
   virtual purchase_result flash_purchase(int64_t sale_id, int64_t user_id, int64_t now) = 0;
+  // Several purchases, answered in order, each exactly as flash_purchase() would answer it had they run one
+  // after another. An outcome is final: a purchase answered `created` is committed (durable by the store's
+  // rule), one with an error did nothing. This default runs them one by one; a store that can commit a
+  // batch at once (one transaction, one flush) overrides it.
+  virtual std::vector<purchase_outcome> flash_purchases(std::span<const purchase_request> batch) {
+    std::vector<purchase_outcome> out(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      try {
+        out[i].result = flash_purchase(batch[i].sale_id, batch[i].user_id, batch[i].now);
+      } catch (...) {
+        out[i].error = std::current_exception();
+      }
+    }
+    return out;
+  }
+  // True when flash_purchases() commits a batch at once (then a node groups its purchases, node.h).
+  virtual bool commits_purchase_batches() const { return false; }
 
   // Order pipeline (outbox). claim_outbox leases up to `max` due messages (pending and due, or in flight
   // with an expired lease) to `owner` until now + lease_ms, counting an attempt on each.

@@ -8,7 +8,8 @@
 # window is from the last sample with the sale untouched to the first with it sold out: HAProxy, each node,
 # the database server with its backends, the payment emulator, the generator), the requests waiting for a
 # node's database pool (`shop_database_requests{state="waiting"}`, summed) and, on PostgreSQL, the sessions
-# waiting on a lock (pg_stat_activity), as means over the window's samples.
+# waiting on a lock (pg_stat_activity), as means over the window's samples; and the mean group-commit batch
+# (shop_flash_batched_purchases_total / shop_flash_batches_total over the nodes).
 # usage: bench/reference_shop/flash_sale_bench.sh [STAMPEDE_BINARY] [ROUNDS=1]
 #   env DBS ("sqlite postgres"), BUYERS (256), USERS (20000), STOCK (10000), THREADS (4: the shop's per node),
 #   GEN_THREADS (2: the generator's), KEEP (set: keep the shops' directories and results)
@@ -136,6 +137,13 @@ for round in $(seq "$rounds"); do
         line = line sprintf("; waiting for a database slot %.1f (mean, 3 nodes), lock waiters %.1f", w / (b - a + 1), l / (b - a + 1))
         print line
       }' "$dir.samples"
+    # Group commit (--flash-batch): purchases per committed batch, over the three nodes.
+    batch_urls=()
+    for u in $(jq -r '.nodes[].url' "$dir/topology.json"); do batch_urls+=("$u/metrics"); done
+    curl -s -m 5 "${batch_urls[@]}" | awk '/^shop_flash_batches_total / { b += $2 }
+      /^shop_flash_batched_purchases_total / { p += $2 }
+      END { if (b > 0) printf "  group commit: %d purchases in %d batches, %.1f per batch\n", p, b, p / b
+            else print "  group commit: off (no batches)" }'
     if [[ $rc -ne 0 || $invariants != "all hold" ]]; then
       echo "stampede run exited $rc; its output: $dir.run.log" >&2
       tail -30 "$dir.run.log" >&2

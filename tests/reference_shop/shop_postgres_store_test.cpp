@@ -198,6 +198,43 @@ TEST_F(postgres_store_test, lost_commit_answer_of_a_flash_purchase_is_safe_with_
   EXPECT_EQ(db2->find_flash_sale(two)->remaining, 9);
 }
 
+// The same for a batch (group commit): one-per-user, the batch is run again and each member finds its order
+// (the same user twice: the same order, one unit); with two per user every member gets store_unavailable and
+// the units the lost COMMIT took stay taken once.
+TEST_F(postgres_store_test, lost_commit_answer_of_a_flash_purchase_batch_is_safe_with_one_per_user) {
+  std::atomic<int> lost{0};
+  auto o = postgres_backend::options();
+  o.commit_hook =
+      lose_commit_answer(*backend_, "flash_purchases",
+                         "SELECT COUNT(*) FROM orders WHERE flash_sale_id = 1 AND user_id = 5", lost);
+  auto db = open(o);
+  const std::vector<purchase_request> batch{{1, 5, 1}, {1, 6, 1}, {1, 5, 1}};
+  auto out = db->flash_purchases(batch);
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto& m : out) ASSERT_FALSE(m.error);
+  EXPECT_EQ(out[0].result.status, purchase_status::created);
+  EXPECT_EQ(out[1].result.status, purchase_status::created);
+  EXPECT_EQ(out[0].result.order_id, count("SELECT id FROM orders WHERE flash_sale_id = 1 AND user_id = 5"));
+  EXPECT_EQ(out[1].result.order_id, count("SELECT id FROM orders WHERE flash_sale_id = 1 AND user_id = 6"));
+  EXPECT_EQ(out[2].result.order_id, out[0].result.order_id);
+  EXPECT_EQ(db->find_flash_sale(1)->remaining, 998);
+  EXPECT_EQ(db->flash_purchase(1, 5, 1).status, purchase_status::already_bought);
+
+  const auto two = *db->create_flash_sale(3, 10, 100, 2, 0);
+  std::atomic<int> lost_again{0};
+  o.commit_hook = lose_commit_answer(
+      *backend_, "flash_purchases",
+      "SELECT COUNT(*) FROM orders WHERE flash_sale_id = " + std::to_string(two) + " AND user_id = 6",
+      lost_again);
+  auto db2 = open(o);
+  const std::vector<purchase_request> pair{{two, 6, 1}, {two, 7, 1}};
+  out = db2->flash_purchases(pair);
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& m : out) EXPECT_THROW(std::rethrow_exception(m.error), store_unavailable);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM orders WHERE flash_sale_id = " + std::to_string(two)), 2);
+  EXPECT_EQ(db2->find_flash_sale(two)->remaining, 8);
+}
+
 // All sessions busy: a caller waits the pool's bound, then gets store_unavailable; the holder finishes.
 // read-your-writes-lsn on the primary itself (not in recovery: it has every write): the write's WAL
 // position is an LSN, and the replayed reads answer at once, as the plain reads do.

@@ -352,6 +352,39 @@ TEST_P(store_test, the_database_itself_refuses_negative_stock) {
 
 // Two units per user, every buyer trying four times at once: nobody gets more than two, and the sale sells
 // exactly its stock.
+// A batch is answered as its purchases would be one after another (group commit, purchase_batcher.h): the
+// same user twice in one batch buys once, the sale sells out exactly at its stock inside the batch, and the
+// refusals keep their order (unknown sale, not started); everything the batch answered `created` exists.
+TEST_P(store_test, flash_purchase_batch_answers_as_one_after_another) {
+  auto sale = store_->create_flash_sale(5, 3, 100, 1, 0);
+  auto future = store_->create_flash_sale(5, 3, 100, 1, 10'000);
+  ASSERT_TRUE(sale && future);
+  const std::vector<purchase_request> batch{{*sale, 1, 5'000},   {*sale, 2, 5'000},  {*sale, 1, 5'000},
+                                            {*future, 3, 5'000}, {424242, 3, 5'000}, {*sale, 3, 5'000},
+                                            {*sale, 4, 5'000},   {*sale, 2, 5'000}};
+  const auto out = store_->flash_purchases(batch);
+  ASSERT_EQ(out.size(), batch.size());
+  for (const auto& o : out) EXPECT_FALSE(o.error);
+  using ps = purchase_status;
+  const std::vector<ps> expected{ps::created,      ps::created, ps::already_bought, ps::not_started,
+                                 ps::unknown_sale, ps::created, ps::sold_out,       ps::already_bought};
+  std::set<int64_t> orders;
+  for (size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(out[i].result.status, expected[i]) << "purchase " << i;
+    if (out[i].result.status != ps::created) continue;
+    orders.insert(out[i].result.order_id);
+    auto o = store_->find_order(batch[i].user_id, out[i].result.order_id);
+    ASSERT_TRUE(o) << "purchase " << i;
+    EXPECT_EQ(o->flash_sale_id, *sale);
+  }
+  EXPECT_EQ(orders.size(), 3u);
+  EXPECT_EQ(store_->find_flash_sale(*sale)->remaining, 0);
+  EXPECT_EQ(store_->find_flash_sale(*future)->remaining, 3);
+  // A later purchase of a buyer of the batch is refused as already bought, even on a sold-out sale.
+  EXPECT_EQ(store_->flash_purchase(*sale, 3, 5'000).status, ps::already_bought);
+  EXPECT_EQ(store_->flash_purchase(*sale, 5, 5'000).status, ps::sold_out);
+}
+
 TEST_P(store_test, flash_sale_limit_of_two_holds_under_concurrency) {
   auto sale = store_->create_flash_sale(6, 30, 100, 2, 0);
   ASSERT_TRUE(sale);

@@ -129,6 +129,7 @@ class node {
   void refresh_generation(bool force);
   std::string render_metrics();  // node_metrics.cpp
   void write_database_gauges(prometheus::text_writer& out);
+  void write_shard_guards(prometheus::text_writer& out);  // with --shards: each shard's bulkhead and circuit
 
   // Shared by the handlers (node_routes.cpp). Each rejects (throws bad_input) when it fails.
   int64_t session(const api_call& call);  // the session's user

@@ -51,8 +51,8 @@ pg_pool::lease pg_pool::acquire() {
 bool pg_pool::probe(std::chrono::milliseconds answer_within) {
   if (!guard_.probe_due()) return false;
   try {
+    const pg::answer_limit limit{answer_within};  // the connect too (pg_connection.h)
     pg::connection conn{conninfo_, options_.session};
-    const pg::answer_limit limit{answer_within};
     conn.exec("SELECT 1");
     guard_.record(true);
   } catch (const pg::error&) {

@@ -106,6 +106,10 @@ int shop_node_command(std::span<char* const> args) {
     o.txn_fault = a.get("txn-fault");
     if (!o.txn_fault.empty()) two_phase::parse_fault(o.txn_fault);
     o.txn_hold = std::chrono::milliseconds{a.get_int("txn-hold-ms", 0, 0, 60'000)};
+    o.shard_max_inflight = static_cast<int>(a.get_int("shard-max-inflight", 0, 1, 1000));
+    o.shard_breaker_failures = static_cast<int>(a.get_int("shard-breaker-failures", 1, 0, 1000));
+    o.shard_breaker_open = std::chrono::milliseconds{a.get_int("shard-breaker-open-ms", 1000, 10, 600'000)};
+    o.shard_read_timeout = std::chrono::milliseconds{a.get_int("shard-read-timeout-ms", 500, 10, 600'000)};
     o.name = a.get("name", "node1");
     o.address = a.get("address", "127.0.0.1");
     o.port = static_cast<uint16_t>(a.get_int("port", 0, 0, 65535));

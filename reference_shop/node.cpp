@@ -42,6 +42,11 @@ node::node(node_options options)
     config.txn_lease = options_.txn_lease;
     config.txn_fault = options_.txn_fault;
     config.txn_hold = options_.txn_hold;
+    config.shard_guard.max_inflight =
+        options_.shard_max_inflight > 0 ? options_.shard_max_inflight : options_.db_pool;
+    config.shard_guard.failures_to_open = options_.shard_breaker_failures;
+    config.shard_guard.open_for = options_.shard_breaker_open;
+    config.shard_read_timeout = options_.shard_read_timeout;
   }
   auto db = open_store(config);
   db->migrate();

@@ -47,6 +47,13 @@ struct node_options {
   std::chrono::milliseconds txn_lease{10'000};
   std::string txn_fault;  // game days: after-prepare|after-decision|after-first-commit (two_phase.h)
   std::chrono::milliseconds txn_hold{0};  // game days: the coordinator's wait after its PREPAREs
+  // Shard bulkheads (--shards; shard_guard.h): calls on one shard at once (0: --db-pool), lost connections
+  // in a row that open its circuit (0: no breaker), the time between probes of an open circuit, and the
+  // catalogue reads' answer bound.
+  int shard_max_inflight = 0;
+  int shard_breaker_failures = 1;
+  std::chrono::milliseconds shard_breaker_open{1000};
+  std::chrono::milliseconds shard_read_timeout{500};
   int db_pool = 8;      // PostgreSQL sessions of this node; a request waits at most db_pool_wait for one
   std::chrono::milliseconds db_pool_wait{1000};
   replica_read_options replica_reads;  // order reads from replicas (replica_reads.h); off: all on db_url
@@ -134,6 +141,7 @@ class node {
   void refresh_generation(bool force);
   std::string render_metrics();  // node_metrics.cpp
   void write_database_gauges(prometheus::text_writer& out);
+  void write_shard_guards(prometheus::text_writer& out);  // with --shards: each shard's bulkhead and circuit
 
   // Shared by the handlers (node_routes.cpp). Each rejects (throws bad_input) when it fails.
   int64_t session(const api_call& call);  // the session's user

@@ -19,8 +19,31 @@ json::object product_json(const product& p) {
                       {"author", p.author},
                       {"description", p.description},
                       {"price", p.price},
-                      {"stock", p.stock},
+                      {"stock", p.stock_known ? json::value(p.stock) : json::value(nullptr)},
                       {"pub_date", p.pub_date}};
+}
+
+// A page with a product's stock unknown (its shard is away): answered, never cached (the next request
+// after the shard is back sees the stock again).
+struct degraded_page {
+  std::string body;
+};
+
+// The cached body for `key`, or a degraded page the loader threw instead.
+template <class Cached>
+std::optional<read_cache::value> cached_or_degraded(Cached&& cached, std::string& degraded) {
+  try {
+    return cached();
+  } catch (const degraded_page& d) {
+    degraded = d.body;
+    return std::nullopt;
+  }
+}
+
+http::response degraded_response(std::string body) {
+  auto r = http::response::json(200, std::move(body));
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
 }
 
 }  // namespace
@@ -49,13 +72,20 @@ http::response node::product(api_call& call) {
     reject(404, "not_found", "no product " + std::to_string(id));
   }
   // Keyed by the parsed id: "/api/products/042" and "/42" share one entry, which invalidation finds.
-  auto body = cached("p:" + std::to_string(id), [&]() -> std::optional<std::string> {
-    auto p = store_->find_product(id);
-    if (!p) return std::nullopt;
-    return json::serialize(product_json(*p));
-  });
-  if (!body) reject(404, "not_found", "no product " + std::to_string(id));
-  return http::response::json(200, *body);
+  std::string degraded;
+  auto body = cached_or_degraded(
+      [&] {
+        return cached("p:" + std::to_string(id), [&]() -> std::optional<std::string> {
+          auto p = store_->find_product(id);
+          if (!p) return std::nullopt;
+          if (!p->stock_known) throw degraded_page{json::serialize(product_json(*p))};
+          return json::serialize(product_json(*p));
+        });
+      },
+      degraded);
+  if (!body) return degraded_response(std::move(degraded));
+  if (!*body) reject(404, "not_found", "no product " + std::to_string(id));
+  return http::response::json(200, **body);
 }
 
 http::response node::products(api_call& call) {
@@ -72,14 +102,26 @@ http::response node::products(api_call& call) {
   if (q.size > 100) reject(400, "bad_request", "size must be at most 100");
   const std::string key =
       "list:" + category + ":" + std::to_string(q.page) + ":" + std::to_string(q.size) + ":" + q.q;
-  auto body = cached(key, [&]() -> std::optional<std::string> {
-    auto result = store_->list_products(q);
-    json::array items;
-    for (const auto& p : result.items) items.push_back(product_json(p));
-    return json::serialize(json::object{
-        {"items", std::move(items)}, {"total", result.total}, {"page", q.page}, {"size", q.size}});
-  });
-  return http::response::json(200, *body);
+  std::string degraded;
+  auto body = cached_or_degraded(
+      [&] {
+        return cached(key, [&]() -> std::optional<std::string> {
+          auto result = store_->list_products(q);
+          json::array items;
+          bool complete = true;
+          for (const auto& p : result.items) {
+            items.push_back(product_json(p));
+            complete = complete && p.stock_known;
+          }
+          auto page = json::serialize(json::object{
+              {"items", std::move(items)}, {"total", result.total}, {"page", q.page}, {"size", q.size}});
+          if (!complete) throw degraded_page{std::move(page)};
+          return page;
+        });
+      },
+      degraded);
+  if (!body) return degraded_response(std::move(degraded));
+  return http::response::json(200, **body);
 }
 
 http::response node::bestsellers(api_call&) {

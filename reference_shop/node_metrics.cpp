@@ -1,6 +1,7 @@
 // The shop node's /metrics: request durations per route, the cache, admission control, checkouts, logins,
 // payments and the shared database's gauges, in the Prometheus text format (common/prometheus_text.h).
 #include "reference_shop/node.h"
+#include "reference_shop/shards.h"
 
 namespace stampede::shop {
 
@@ -74,6 +75,7 @@ std::string node::render_metrics() {
     out.sample("shop_payments_total", {{"result", "refunded"}}, ps.refunds);
     out.sample("shop_payments_total", {{"result", "lease_lost"}}, ps.lease_lost);
   }
+  write_shard_guards(out);
   write_database_gauges(out);
   if (server_) {
     const auto ss = server_->stats();
@@ -91,6 +93,10 @@ void node::write_database_gauges(prometheus::text_writer& out) {
   using prometheus::metric_type;
   store_gauges g;
   int64_t due = 0;
+  // On the server's threads too: with shards, bounded as the catalogue's reads (a lost shard leaves them
+  // out).
+  const pg::answer_limit limit{options_.db_shards.empty() ? std::chrono::milliseconds{0}
+                                                          : options_.shard_read_timeout};
   try {
     g = store_->gauges();
     due = store_->outbox_due(unix_millis());
@@ -113,6 +119,38 @@ void node::write_database_gauges(prometheus::text_writer& out) {
   out.sample("shop_stock_units", {}, g.stock_units);
   out.family("shop_flash_remaining_units", metric_type::gauge, "Units left over all flash sales.");
   out.sample("shop_flash_remaining_units", {}, g.flash_remaining);
+}
+
+// Read from memory, never from a database: they are what to look at while a shard is away.
+void node::write_shard_guards(prometheus::text_writer& out) {
+  using prometheus::metric_type;
+  auto* sharded = dynamic_cast<sharded_store*>(store_.get());
+  if (sharded == nullptr) return;
+  std::vector<shard_guard_stats> guards;
+  for (int s = 0; s < sharded->shards(); ++s) guards.push_back(sharded->guard_stats(s));
+  auto each = [&](const char* name, metric_type type, const char* help, auto value) {
+    out.family(name, type, help);
+    for (size_t s = 0; s < guards.size(); ++s)
+      out.sample(name, {{"shard", std::to_string(s)}}, value(guards[s]));
+  };
+  each("shop_shard_circuit_open", metric_type::gauge,
+       "1 while the shard's circuit is open (calls refused at once).",
+       [](const shard_guard_stats& g) { return g.open ? 1 : 0; });
+  each("shop_shard_inflight", metric_type::gauge, "Calls using the shard now (its bulkhead's occupancy).",
+       [](const shard_guard_stats& g) { return g.inflight; });
+  each("shop_shard_circuit_opened_total", metric_type::counter, "Times the shard's circuit opened.",
+       [](const shard_guard_stats& g) { return g.opened; });
+  each("shop_shard_lost_connections_total", metric_type::counter,
+       "Calls and probes that lost their connection to the shard.",
+       [](const shard_guard_stats& g) { return g.failures; });
+  out.family("shop_shard_refused_total", metric_type::counter,
+             "Calls refused at once: bulkhead full, or circuit open.");
+  for (size_t s = 0; s < guards.size(); ++s) {
+    out.sample("shop_shard_refused_total", {{"shard", std::to_string(s)}, {"reason", "full"}},
+               guards[s].refused_full);
+    out.sample("shop_shard_refused_total", {{"shard", std::to_string(s)}, {"reason", "open"}},
+               guards[s].refused_open);
+  }
 }
 
 }  // namespace stampede::shop

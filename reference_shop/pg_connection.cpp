@@ -105,7 +105,28 @@ connection::connection(const std::string& conninfo, const settings& s)
   const char* values[] = {
       conninfo.c_str(),           connect_timeout.c_str(), "1",    "5", "2", "3", user_timeout.c_str(),
       s.application_name.c_str(), options.c_str(),         nullptr};
-  conn_ = PQconnectdbParams(keys, values, 1);
+  const auto limit = answer_limit::current();
+  if (limit.count() > 0 && limit < std::chrono::seconds{std::max<int64_t>(2, s.connect_timeout.count())}) {
+    // Under a tighter bound than connect_timeout (whole seconds, at least 2, in libpq): connect
+    // asynchronously and give up at the bound, so a read on a server thread never waits seconds for a
+    // server behind a cut link.
+    conn_ = PQconnectStartParams(keys, values, 1);
+    if (conn_ == nullptr) throw error("", "PostgreSQL: out of memory connecting", true);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (auto state = PGRES_POLLING_WRITING; state != PGRES_POLLING_OK && state != PGRES_POLLING_FAILED;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{PQsocket(conn_), static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+      if (left.count() <= 0 || p.fd < 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+        PQfinish(conn_);
+        conn_ = nullptr;
+        throw error("", "cannot connect to PostgreSQL within " + std::to_string(limit.count()) + " ms", true);
+      }
+      state = PQconnectPoll(conn_);
+    }
+  } else {
+    conn_ = PQconnectdbParams(keys, values, 1);
+  }
   if (conn_ == nullptr) throw error("", "PostgreSQL: out of memory connecting", true);
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string why = one_line(PQerrorMessage(conn_));
@@ -170,10 +191,27 @@ result connection::check(pg_result* r, std::string_view sql) const {
   throw e;
 }
 
+namespace {
+thread_local std::chrono::milliseconds thread_answer_limit{0};  // answer_limit's current bound
+}  // namespace
+
+answer_limit::answer_limit(std::chrono::milliseconds limit) noexcept : previous_(thread_answer_limit) {
+  thread_answer_limit = limit;
+}
+
+answer_limit::~answer_limit() { thread_answer_limit = previous_; }
+
+std::chrono::milliseconds answer_limit::current() noexcept { return thread_answer_limit; }
+
 result connection::answer(std::string_view sql) {
-  if (answer_timeout_.count() > 0 && !await_answer(answer_timeout_)) {
+  auto timeout = answer_timeout_;
+  if (const auto limit = answer_limit::current();
+      limit.count() > 0 && (timeout.count() == 0 || limit < timeout)) {
+    timeout = limit;
+  }
+  if (timeout.count() > 0 && !await_answer(timeout)) {
     abandoned_ = true;  // an answer may still be on its way: this session can never be trusted again
-    throw error("", "PostgreSQL: no answer within " + std::to_string(answer_timeout_.count()) + " ms", true, sql);
+    throw error("", "PostgreSQL: no answer within " + std::to_string(timeout.count()) + " ms", true, sql);
   }
   auto failed = [](pg_result* r) {
     const auto status = PQresultStatus(r);
@@ -240,8 +278,9 @@ void connection::commit(const std::function<void()>& after_send) {
   if (!await_answer(commit_timeout_)) {
     request_cancel();  // a wait for a standby then ends with the WARNING (below), other waits with an error
     if (!await_answer(std::chrono::seconds{1})) {
-      throw error("", "PostgreSQL: no answer to COMMIT within " + std::to_string(commit_timeout_.count()) +
-                      " ms", true, "COMMIT");
+      throw error("",
+                  "PostgreSQL: no answer to COMMIT within " + std::to_string(commit_timeout_.count()) + " ms",
+                  true, "COMMIT");
     }
   }
   std::optional<error> failed;
@@ -268,8 +307,8 @@ bool connection::await_answer(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (PQisBusy(conn_) == 1) {
     if (PQsocket(conn_) < 0) return true;  // PQgetResult reports the broken connection
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                            std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{PQsocket(conn_), POLLIN, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(left.count()));

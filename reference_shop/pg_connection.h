@@ -111,6 +111,22 @@ struct settings {
   std::string application_name = "stampede-shop";
 };
 
+// While it lives, every statement this thread sends waits at most `limit` for its answer, if that is
+// tighter than the session's own bound (past it the session is abandoned, as with that bound): the shop's
+// catalogue reads on the server's threads, which must not hold those threads for the usual bound behind a
+// lost shard. Nests (the inner one rules while it lives); per thread.
+class answer_limit {
+ public:
+  explicit answer_limit(std::chrono::milliseconds limit) noexcept;
+  ~answer_limit();
+  answer_limit(const answer_limit&) = delete;
+  answer_limit& operator=(const answer_limit&) = delete;
+  static std::chrono::milliseconds current() noexcept;  // 0: none
+
+ private:
+  std::chrono::milliseconds previous_;
+};
+
 class connection {
  public:
   // Connects (`conninfo` is a postgresql:// URL or key=value pairs; the settings override the same keys in
@@ -163,9 +179,9 @@ class connection {
 
   pg_conn* conn_ = nullptr;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
-  bool fatal_notice_ = false;  // the server said FATAL outside a query: the session is ending
+  bool fatal_notice_ = false;        // the server said FATAL outside a query: the session is ending
   bool sync_wait_canceled_ = false;  // a WARNING that a commit's wait for a standby was canceled
-  bool abandoned_ = false;  // a statement's answer did not come within answer_timeout_: never reused
+  bool abandoned_ = false;           // a statement's answer did not come within answer_timeout_: never reused
   std::chrono::milliseconds commit_timeout_;
   std::chrono::milliseconds answer_timeout_;  // 0: none
 };

@@ -2,6 +2,9 @@
 // a caller that finds none free waits at most `wait`, then gets store_unavailable (the node answers 503),
 // so a slow database sheds load instead of piling up threads. A session that broke or was left inside a
 // transaction is closed instead of going back.
+// A shard's pool also has a guard (shard_guard.h: a bulkhead and a circuit breaker) around every lease, so
+// a lost shard is refused at once instead of holding the caller's thread for its deadline; probe() is how
+// an open circuit closes again.
 // Thread-safety: acquire() and lease destruction may be called from any thread.
 #pragma once
 
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "reference_shop/pg_connection.h"
+#include "reference_shop/shard_guard.h"
 
 namespace stampede::shop {
 
@@ -20,6 +24,8 @@ struct pg_pool_options {
   int size = 8;
   std::chrono::milliseconds wait{1000};
   pg::settings session;
+  shard_guard_options guard;  // off unless set (the sharded store sets it on each shard's pool)
+  std::string label;          // names the pool in refusals ("shard 1")
 };
 
 class pg_pool {
@@ -32,8 +38,8 @@ class pg_pool {
   // A session on loan; goes back to the pool (or is closed, if broken or discarded) when destroyed.
   class lease {
    public:
-    lease(pg_pool& pool, std::unique_ptr<pg::connection> conn) noexcept
-        : pool_(&pool), conn_(std::move(conn)) {}
+    lease(pg_pool& pool, std::unique_ptr<pg::connection> conn, bool guarded = false) noexcept
+        : pool_(&pool), conn_(std::move(conn)), guarded_(guarded) {}
     lease(lease&& other) noexcept = default;
     lease& operator=(lease&&) = delete;
     lease(const lease&) = delete;
@@ -43,14 +49,21 @@ class pg_pool {
     void discard() noexcept { discard_ = true; }  // close it instead of reusing it
 
    private:
+    friend class pg_pool;
     pg_pool* pool_;
     std::unique_ptr<pg::connection> conn_;
     bool discard_ = false;
+    bool guarded_ = false;  // admitted by the pool's guard: tells it how the call ended
   };
 
   // A free session, a new one if fewer than `size` are open, or the first returned within `wait`.
-  // Throws store_unavailable when the wait runs out or the server cannot be reached.
+  // Throws store_unavailable when the wait runs out or the server cannot be reached, and at once when the
+  // guard refuses (bulkhead full, circuit open).
   lease acquire();
+  // With the circuit open and its probe due: one fresh session and `SELECT 1`, each answer awaited at most
+  // `answer_within`; closes the circuit when it works. True when a probe ran. Never called by requests.
+  bool probe(std::chrono::milliseconds answer_within);
+  shard_guard_stats guard_stats() const { return guard_.stats(); }
 
   // Closes every idle session (after one was found dead: the server restarted or failed over).
   void drop_idle() noexcept;
@@ -59,7 +72,8 @@ class pg_pool {
   int open() const;  // sessions open now (idle + on loan)
 
  private:
-  void give_back(std::unique_ptr<pg::connection> conn, bool discard) noexcept;
+  lease acquire_session();
+  void give_back(std::unique_ptr<pg::connection> conn, bool discard, bool guarded) noexcept;
 
   const std::string conninfo_;
   const pg_pool_options options_;
@@ -67,6 +81,7 @@ class pg_pool {
   std::condition_variable returned_;
   std::vector<std::unique_ptr<pg::connection>> idle_;
   int open_ = 0;  // idle + on loan + being connected
+  shard_guard guard_;
 };
 
 }  // namespace stampede::shop

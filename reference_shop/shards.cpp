@@ -65,13 +65,44 @@ int shard_of_session(std::string_view token, int shards) noexcept {
 sharded_store::sharded_store(std::vector<std::string> conninfo, sharded_store_options options)
     : options_(std::move(options)) {
   if (conninfo.size() < 2) throw std::invalid_argument("a sharded store needs at least 2 shards");
-  for (auto& c : conninfo) shards_.push_back(std::make_unique<postgres_store>(std::move(c), options_.shard));
+  for (auto& c : conninfo) {
+    postgres_store_options o = options_.shard;
+    o.pool.guard = options_.guard;
+    o.pool.label = "shard " + std::to_string(shards_.size());
+    shards_.push_back(std::make_unique<postgres_store>(std::move(c), std::move(o)));
+  }
   if (options_.recovery_interval.count() > 0) {
     recovery_ = std::jthread{[this](std::stop_token stop) { recovery_loop(stop); }};
   }
+  if (options_.guard.failures_to_open > 0) {
+    // Checks often whether a probe is due (cheap); probes at most every guard.open_for per shard.
+    prober_ = std::jthread{[this](std::stop_token stop) {
+      while (!stop.stop_requested()) {
+        {
+          std::unique_lock lock{stop_mutex_};
+          stop_cv_.wait_for(lock, stop, std::chrono::milliseconds{100}, [] { return false; });
+        }
+        if (!stop.stop_requested()) probe_shards();
+      }
+    }};
+  }
+}
+
+int sharded_store::probe_shards() {
+  // A probe waits for its answer no longer than a catalogue read (it runs off the request path, but a cut
+  // link must not keep the other shards' probes waiting long).
+  const auto within =
+      options_.read_timeout.count() > 0 ? options_.read_timeout : std::chrono::milliseconds{1000};
+  int probed = 0;
+  for (auto& s : shards_) probed += s->pool().probe(within) ? 1 : 0;
+  return probed;
 }
 
 sharded_store::~sharded_store() {
+  if (prober_.joinable()) {
+    prober_.request_stop();
+    prober_.join();
+  }
   if (recovery_.joinable()) {
     recovery_.request_stop();
     recovery_.join();
@@ -157,16 +188,42 @@ void sharded_store::reseed(int64_t scale, std::string_view password_hash) {
   }
 }
 
-std::optional<product> sharded_store::find_product(int64_t id) {
-  return shard(shard_of_product(id, shards())).find_product(id);
+template <class F>
+auto sharded_store::from_any_copy(int first, F&& read) -> decltype(read(std::declval<postgres_store&>(), 0)) {
+  for (int i = 0;; ++i) {
+    const int s = (first + i) % shards();
+    try {
+      return read(shard(s), s);
+    } catch (const store_unavailable&) {
+      if (i + 1 == shards()) throw;  // no copy answered
+    }
+  }
 }
 
-// The page from shard 0's copy of the catalogue, with each product's stock from its own shard.
+// From the product's own shard; when it cannot answer, from another shard's copy of the catalogue with
+// the stock unknown (a degraded page, never a blocked one).
+std::optional<product> sharded_store::find_product(int64_t id) {
+  const pg::answer_limit limit{options_.read_timeout};
+  const int owner = shard_of_product(id, shards());
+  return from_any_copy(owner, [&](postgres_store& s, int index) {
+    auto p = s.find_product(id);
+    if (p && index != owner) p->stock_known = false;
+    return p;
+  });
+}
+
+// The page from shard 0's copy of the catalogue (another's when shard 0 cannot answer), with each
+// product's stock from its own shard: unknown for the shards that cannot answer now.
 product_page sharded_store::list_products(const product_query& query) {
-  product_page page = shards_[0]->list_products(query);
+  const pg::answer_limit limit{options_.read_timeout};
+  int source = 0;
+  product_page page = from_any_copy(0, [&](postgres_store& s, int index) {
+    source = index;
+    return s.list_products(query);
+  });
   std::map<int, std::vector<product*>> elsewhere;
   for (auto& p : page.items) {
-    if (const int s = shard_of_product(p.id, shards()); s != 0) elsewhere[s].push_back(&p);
+    if (const int s = shard_of_product(p.id, shards()); s != source) elsewhere[s].push_back(&p);
   }
   for (auto& entry : elsewhere) {
     const int s = entry.first;
@@ -175,12 +232,19 @@ product_page sharded_store::list_products(const product_query& query) {
     std::string ids = "{";
     for (const auto* p : products) ids += (ids.size() > 1 ? "," : "") + std::to_string(p->id);
     ids += "}";
-    sharding::with_session(shard(s).pool(), [&](pg::connection& db) {
-      auto r = db.query("SELECT id, stock FROM products WHERE id = ANY($1::bigint[])", ids);
-      std::map<int64_t, int64_t> stock;
-      for (int i = 0; i < r.rows(); ++i) stock[r.int64(i, 0)] = r.int64(i, 1);
-      for (auto* p : products) p->stock = stock[p->id];
-    });
+    try {
+      sharding::with_session(shard(s).pool(), [&](pg::connection& db) {
+        auto r = db.query("SELECT id, stock FROM products WHERE id = ANY($1::bigint[])", ids);
+        std::map<int64_t, int64_t> stock;
+        for (int i = 0; i < r.rows(); ++i) stock[r.int64(i, 0)] = r.int64(i, 1);
+        for (auto* p : products) p->stock = stock[p->id];
+      });
+    } catch (const store_unavailable&) {
+      for (auto* p : products) {
+        p->stock = 0;
+        p->stock_known = false;
+      }
+    }
   }
   return page;
 }
@@ -188,15 +252,25 @@ product_page sharded_store::list_products(const product_query& query) {
 // Each shard's best sellers over its own recent orders, added up (an approximation: each shard ranks
 // twice `limit` products, and "recent" is per shard).
 std::vector<bestseller> sharded_store::bestsellers(int64_t recent_orders, int64_t limit) {
+  const pg::answer_limit answer{options_.read_timeout};
   std::map<int64_t, bestseller> units;
+  int answered = 0;
   for (auto& s : shards_) {
-    for (const auto& b : s->bestsellers(recent_orders, limit * 2)) {
+    std::vector<bestseller> ranked;
+    try {
+      ranked = s->bestsellers(recent_orders, limit * 2);
+      ++answered;
+    } catch (const store_unavailable&) {
+      continue;  // the shards that answer: one more approximation, while a shard is away
+    }
+    for (const auto& b : ranked) {
       auto& total = units[b.product_id];
       total.product_id = b.product_id;
       total.title = b.title;
       total.units += b.units;
     }
   }
+  if (answered == 0) throw store_unavailable("bestsellers: no shard answered");
   std::vector<bestseller> out;
   for (auto& [id, b] : units) out.push_back(std::move(b));
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) {

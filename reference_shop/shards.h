@@ -57,6 +57,13 @@ struct sharded_store_options {
   // and saga tombstones older than `retention` whose transaction has nothing left unresolved.
   std::chrono::milliseconds retention{std::chrono::minutes{10}};
   std::chrono::milliseconds gc_interval{std::chrono::seconds{30}};
+  // The shard bulkheads (shard_guard.h; off by default here, on in the shop's nodes): each shard's pool
+  // gets this guard, and a prober thread closes an open circuit when `SELECT 1` works again.
+  shard_guard_options guard;
+  // The catalogue's reads (find_product, list_products, bestsellers) wait at most this long for each
+  // answer (0: the session's own bound): they run on the node's server threads. A product whose shard
+  // fails them is served from another shard's copy with its stock unknown.
+  std::chrono::milliseconds read_timeout{0};
 };
 
 struct garbage_report {
@@ -72,6 +79,9 @@ class sharded_store final : public store {
 
   int shards() const noexcept { return static_cast<int>(shards_.size()); }
   postgres_store& shard(int index) { return *shards_.at(static_cast<size_t>(index)); }
+  // Probes every shard whose circuit is open and due (what the prober thread does). The number probed.
+  int probe_shards();
+  shard_guard_stats guard_stats(int index) { return shard(index).pool().guard_stats(); }
   // One recovery pass now (what the worker does).
   two_phase::recovery_report recover_in_doubt();
   // --txn saga: drives every saga whose outbox message is due (a retry's time came, or its holder's lease
@@ -203,6 +213,9 @@ class sharded_store final : public store {
   postgres_store& order_shard(int64_t order_id) { return shard(static_cast<int>(order_id % shards())); }
   std::vector<pg_pool*> pools();
   void recovery_loop(std::stop_token stop);
+  // The catalogue from the first shard whose copy answers, starting with `first`: `read(shard, index)`.
+  template <class F>
+  auto from_any_copy(int first, F&& read) -> decltype(read(std::declval<postgres_store&>(), 0));
 
   sharded_store_options options_;
   std::vector<std::unique_ptr<postgres_store>> shards_;
@@ -210,6 +223,7 @@ class sharded_store final : public store {
   std::mutex stop_mutex_;
   std::condition_variable_any stop_cv_;
   std::jthread recovery_;  // last: stopped first
+  std::jthread prober_;
 };
 
 }  // namespace stampede::shop

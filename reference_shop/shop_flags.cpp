@@ -27,6 +27,10 @@ const std::vector<cli::flag> tuning{
     {"--redis-timeout-ms", {}, "MS", "bound of a Redis command (default 100)"},
     {"--txn-lease-ms", {}, "MS", "--shards: recovery resolves transactions prepared longer ago (default 10000)"},
     {"--txn-hold-ms", {}, "MS", "--shards, game days: a coordinator waits MS after its PREPAREs (default 0)"},
+    {"--shard-max-inflight", {}, "N", "--shards: calls on one shard at once per node, beyond: 503 (default --db-pool)"},
+    {"--shard-breaker-failures", {}, "N", "--shards: lost connections in a row that open a shard's circuit, 0 = off (default 1)"},
+    {"--shard-breaker-open-ms", {}, "MS", "--shards: an open circuit's probes, one every MS (default 1000)"},
+    {"--shard-read-timeout-ms", {}, "MS", "--shards: a catalogue read's bound on one shard, then a degraded page (default 500)"},
 };
 
 const cli::flag kdf{"--kdf", {}, "interactive|moderate|minimal", "argon2id cost of password hashes (default interactive)"};

@@ -43,6 +43,12 @@ void parse_shards(const arg_list& a, shop_options& o) {
   o.txn = a.get("txn", "2pc");
   two_phase::parse_protocol(o.txn);  // throws naming --txn
   if (a.has("txn-fault")) two_phase::parse_fault(a.get("txn-fault"));
+  // The shard bulkheads' flags go to the nodes unchanged (node_tuning_flags); a bad value is one line here,
+  // with the nodes' own ranges (cli.cpp), not a node that will not start.
+  a.get_int("shard-max-inflight", 0, 1, 1000);
+  a.get_int("shard-breaker-failures", 1, 0, 1000);
+  a.get_int("shard-breaker-open-ms", 1000, 10, 600'000);
+  a.get_int("shard-read-timeout-ms", 500, 10, 600'000);
   if (o.shards == 1) return;
   if (o.db_kind != "postgres") throw std::invalid_argument("--shards needs --db postgres");
   if (o.ha == "patroni") {

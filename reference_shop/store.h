@@ -48,7 +48,8 @@ struct product {
   std::string description;
   int64_t price = 0;  // cents
   int64_t stock = 0;
-  std::string pub_date;  // YYYY-MM-DD
+  std::string pub_date;     // YYYY-MM-DD
+  bool stock_known = true;  // false: its shard cannot be reached now (a degraded page: stock unknown)
 };
 
 struct product_query {

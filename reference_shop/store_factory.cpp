@@ -25,6 +25,8 @@ std::unique_ptr<store> open_store(const store_config& config) {
     options.coordinator.mode = two_phase::parse_protocol(config.txn);
     options.recovery_interval = config.recovery_interval;
     options.lease = config.txn_lease;
+    options.guard = config.shard_guard;
+    options.read_timeout = config.shard_read_timeout;
     if (!config.txn_fault.empty() || config.txn_hold.count() > 0) {
       // A crashed coordinator, timed on the protocol, not on luck: nothing after this point is sent. A held
       // one (--txn-hold-ms) keeps its parts prepared a while first, so a shard fault lands in doubt.

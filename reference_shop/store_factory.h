@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "reference_shop/shard_guard.h"
 #include "reference_shop/store.h"
 
 namespace stampede::shop {
@@ -27,6 +28,9 @@ struct store_config {
   // Game days (--txn-hold-ms): every coordinator waits this long after its PREPAREs, before the decision (a
   // saga: after each part it places), so a fault on a shard finds transactions in doubt, not by luck.
   std::chrono::milliseconds txn_hold{0};
+  // The shard bulkheads and the catalogue reads' answer bound (shards.h); off unless set.
+  shard_guard_options shard_guard;
+  std::chrono::milliseconds shard_read_timeout{0};
 };
 
 // Does not migrate. Throws std::invalid_argument unless exactly one location is given (shard_urls count as

@@ -62,6 +62,43 @@ function shard_gameday.blocked_checkouts(history, k, fault_t, fault_s, bound_s, 
   return checkers.invariant(name, longest <= bound_s, evidence, detail)
 end
 
+-- shards.cpp's shard_of_session: FNV-1a of the session's token, mod k.
+function shard_gameday.session_shard(token, k)
+  local h = 2166136261
+  for i = 1, #tostring(token) do h = ((h ~ tostring(token):byte(i)) * 16777619) & 0xffffffff end
+  return h % k
+end
+
+-- The bulkhead's hypothesis: checkouts wholly on a healthy shard (the customer's home, session and every
+-- item; the order's invoke carries `session_shard`) keep succeeding while `lost` is away. Judged from
+-- `settle_s` after the fault's start (calls already in flight on the lost shard hold database workers up to
+-- their deadline) to its end. None in that window: not judged (ok, and the detail says so).
+function shard_gameday.healthy_checkouts(history, k, lost, fault_t, fault_s, settle_s, what)
+  local s = { n = 0, ok = 0, fail = 0, unknown = 0, max_s = 0, lost_shard = lost, settle_s = settle_s }
+  for _, o in ipairs(checkers.operations(history, { "order" })) do
+    local inv = o.invoke or {}
+    if o.t >= fault_t + settle_s and o.t <= fault_t + fault_s and inv.session_shard ~= nil then
+      local healthy = (inv.user_id or 0) % k ~= lost and inv.session_shard ~= lost
+      for _, item in ipairs(inv.items or {}) do
+        if item.product_id % k == lost then healthy = false end
+      end
+      if healthy then
+        s.n = s.n + 1
+        s[o.outcome] = (s[o.outcome] or 0) + 1
+        s.max_s = math.max(s.max_s, (o.t_end or o.t) - o.t)
+      end
+    end
+  end
+  local name = "checkouts wholly on the healthy shards keep succeeding during " .. what
+  if s.n == 0 then  -- not judged (the customers' VUs were busy elsewhere): said, not failed
+    return checkers.invariant(name, true, s, "not judged: no checkout wholly on the healthy shards started from "
+      .. settle_s .. " s into " .. what)
+  end
+  return checkers.invariant(name, s.ok == s.n, s, string.format("%d checkouts without shard %d from %g s into %s: "
+    .. "%d ok, %d failed, %d unknown; the longest took %.1f s", s.n, lost, settle_s, what, s.ok, s.fail, s.unknown,
+    s.max_s))
+end
+
 -- verify(): the shop's invariants (checkers.shop adds checkers.atomicity on a sharded audit) and the bound.
 function shard_gameday.verify(history, what, bound_s)
   local out = checkers.shop(history)

@@ -6,7 +6,7 @@ local shop = {}
 
 -- Logs a seeded customer in (customer<N>@shop.test / stampede); the VU's cookie jar keeps the session.
 -- A 429 (the shop sheds logins it cannot hash now) is retried after its Retry-After, with jitter, up to
--- `attempts` times (default 10). Returns the user id, or nil when the login failed.
+-- `attempts` times (default 10). Returns the user id and the session's token, or nil when the login failed.
 function shop.login(customer, attempts)
   local res
   for _ = 1, attempts or 10 do
@@ -21,12 +21,16 @@ function shop.login(customer, attempts)
   check(res, { ["login 200"] = function(r) return r.status == 200 end })
   if res.status ~= 200 then return nil end
   local ok, body = pcall(res.json, res)
-  return ok and body.user_id or nil
+  if not ok then return nil end
+  return body.user_id, body.token
 end
 
 -- Places an order of explicit items with an idempotency key; retries a definite-unknown answer with the
--- same key (the shop returns the same order), as a careful client does.
-function shop.order(user_id, items, key, retries)
+-- same key (the shop returns the same order), as a careful client does. `extra`: more fields of the
+-- operation's invoke value (e.g. the session's shard), optional.
+function shop.order(user_id, items, key, retries, extra)
+  local invoke = { user_id = user_id, key = key, items = items }
+  for k, v in pairs(extra or {}) do invoke[k] = v end
   local res
   for _ = 0, retries or 0 do
     res = http.post("/api/orders", {
@@ -34,7 +38,7 @@ function shop.order(user_id, items, key, retries)
       headers = { ["Idempotency-Key"] = key },
       name = "POST /api/orders",
       expectedStatuses = { 201, 409 },
-      history = "order", historyValue = { user_id = user_id, key = key, items = items },
+      history = "order", historyValue = invoke,
     })
     if res.status ~= 0 and res.status < 500 then break end
   end

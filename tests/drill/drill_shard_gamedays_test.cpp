@@ -70,6 +70,15 @@ TEST(drill_shard_gamedays,
   ASSERT_TRUE(r.results.is_object()) << r.log;
   EXPECT_EQ(r.code, 0) << r.log;
   expect_every_invariant_holds(r);
+  // The shard bulkheads: checkouts wholly on shard 0 kept succeeding (an invariant of the game day), and
+  // HAProxy kept every node UP (before them it took every node out for the whole cut).
+  bool healthy = false;
+  for (const auto& inv : r.results.at("verify").at("invariants").as_array()) {
+    healthy |= std::string(inv.at("name").as_string()).starts_with("checkouts wholly on the healthy shards");
+  }
+  EXPECT_TRUE(healthy) << json::serialize(r.results.at("verify"));
+  EXPECT_TRUE(r.results.at("drill").at("system").at("health_changes").as_array().empty())
+      << json::serialize(r.results.at("drill").at("system").at("health_changes"));
 
   // Every shard's link for every node, in front of that shard's own server.
   const auto& topology = r.results.at("drill").at("topology_at_start");

@@ -196,6 +196,9 @@ TEST_F(sharded_shop_test, unsupported_combinations_are_one_line_naming_the_flags
                                            "--replica-reads", "on"},
                   "stampede shop: --shards with --ha patroni does not support --replica-reads yet\n"},
         std::pair{std::vector<std::string>{"--shards", "2"}, "stampede shop: --shards needs --db postgres\n"},
+        std::pair{
+            std::vector<std::string>{"--db", "postgres", "--shards", "2", "--shard-read-timeout-ms", "5"},
+            "stampede shop: --shard-read-timeout-ms: expected a whole number in [10, 600000], got '5'\n"},
         std::pair{std::vector<std::string>{"--db", "postgres", "--shards", "2", "--txn", "3pc"},
                   "stampede shop: --txn must be 2pc, saga, 2pc-no-decision-log or saga-no-compensation, not "
                   "'3pc'\n"}}) {

@@ -213,8 +213,17 @@ class worker {
  private:
   friend struct vu;
   static constexpr auto sweep_period = std::chrono::milliseconds(10);  // the engine's deadline sweep
-  enum class event_kind : uint8_t { wake_vu, arrival, scenario_start, scenario_end, scenario_hard_stop, ramp_tick,
-                                     interval, sweep, stop };
+  // Arrivals are not events: each arrival-rate scenario has its own pacer (arrival_pacer.h).
+  enum class event_kind : uint8_t {
+    wake_vu,
+    scenario_start,
+    scenario_end,
+    scenario_hard_stop,
+    ramp_tick,
+    interval,
+    sweep,
+    stop
+  };
   struct event {
     steady::time_point at;
     uint64_t sequence;
@@ -235,7 +244,11 @@ class worker {
   void end_scenario(scenario_runtime& s);
   void hard_stop_scenario(scenario_runtime& s);
   void mark_ended(scenario_runtime& s);
-  void on_arrival(scenario_runtime& s, steady::time_point now);
+  // Arrival rates: the pacer's tick releases every arrival due (each with its own intended time), then
+  // pace() keeps or re-arms the pacer for the next one.
+  void on_pacer_tick(scenario_runtime& s);
+  void pace(scenario_runtime& s, steady::time_point now);
+  void release_arrival(scenario_runtime& s, steady::time_point intended, steady::time_point now);
   void ramp(scenario_runtime& s, steady::time_point now);
   void maybe_finish();
   void roll_interval(int64_t second);

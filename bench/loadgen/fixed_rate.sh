@@ -42,7 +42,9 @@ gen_pid=$!
 gen_stat="0 0"
 while kill -0 "$gen_pid" 2>/dev/null; do
   # every thread's figures: the process line only counts the main thread
-  gen_stat=$(cat /proc/"$gen_pid"/task/*/schedstat 2>/dev/null | awk '{c+=$1; w+=$2} END {printf "%.0f %.0f\n", c, w}') || true
+  # a read racing with the exit misses exited threads: keep the largest total seen
+  stat=$(cat /proc/"$gen_pid"/task/*/schedstat 2>/dev/null | awk '{c+=$1; w+=$2} END {printf "%.0f %.0f\n", c, w}') || true
+  if [[ -n "$stat" && "${stat%% *}" -gt "${gen_stat%% *}" ]]; then gen_stat=$stat; fi
   sleep 0.2
 done
 wait "$gen_pid"

@@ -1,8 +1,9 @@
 // A load-generator worker: one thread, one io_context, one lua_State, its own connections and its
 // own metrics (shared-nothing, as in wrk). Virtual users are Lua coroutines in that state; their
 // HTTP calls and sleeps yield to the worker's event loop, which resumes them when the response or
-// the timer arrives. One scheduler (a heap and a single Asio timer) serves every sleep, arrival and
-// control event of the worker, because a timer per VU costs a kernel timer update each.
+// the timer arrives. One scheduler (a heap and a single Asio timer) serves every sleep and control
+// event of the worker, because a timer per VU costs a kernel timer update each; arrivals come from one
+// periodic pacer per arrival-rate scenario (arrival_pacer.h), which needs no timer update per arrival.
 //
 // Thread-safety: a worker is used by one thread at a time (its own during the load; the
 // coordinator's before start and after join). request_stop() may be called from any thread.

@@ -121,7 +121,10 @@ void worker::on_pacer_tick(scenario_runtime& s) {
     metrics_.record_event_loop_lag(std::max<int64_t>(
         0, std::chrono::duration_cast<std::chrono::microseconds>(now - s.next_arrival).count()));
   }
-  while (s.next_arrival <= now + release_window && s.next_arrival < s.end) {
+  // The batch is what was due at the wake-up: arrivals that fall due while it starts wait for the next tick
+  // (already pending if it passed), so responses are served in between even when the worker falls behind.
+  const steady::time_point batch_end = now + release_window;
+  while (s.next_arrival <= batch_end && s.next_arrival < s.end) {
     const steady::time_point intended = s.next_arrival;
     s.next_arrival = steady::time_point::max();
     if (auto t = s.arrivals->next()) s.next_arrival = s.start + to_steady(*t);

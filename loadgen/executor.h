@@ -66,6 +66,8 @@ class slot_arrivals {
     k_ += slot_.count;
     return t;
   }
+  // The arrival next() returns next, without taking it.
+  std::optional<double> peek() const { return schedule_->time_of(k_); }
 
  private:
   const arrival_schedule* schedule_;

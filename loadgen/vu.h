@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "loadgen/arrival_pacer.h"
 #include "loadgen/http_batch.h"
 #include "loadgen/http_engine.h"
 #include "loadgen/request.h"
@@ -69,7 +70,8 @@ struct scenario_runtime {
   int64_t target = 0;                // ramping-vus: VUs that should be looping now
   std::unique_ptr<arrival_schedule> schedule;
   std::unique_ptr<slot_arrivals> arrivals;
-  steady::time_point next_arrival;
+  std::unique_ptr<arrival_pacer> pacer;  // arrival rates: wakes the worker for its arrivals
+  steady::time_point next_arrival;       // the next arrival not yet released (max: none left)
   bool started = false;
   bool ending = false;
   bool ended = false;

@@ -64,6 +64,7 @@ worker::~worker() {
   // Sockets and timers go before the io_context; Lua threads before the Lua state.
   http_.reset();
   timer_.reset();
+  scenarios_.clear();  // their pacers' timers
   vus_.clear();
   lua_.reset();
   io_.reset();
@@ -177,7 +178,6 @@ void worker::handle(const event& e, steady::time_point now) {
       resume(v, 0);
       return;
     }
-    case event_kind::arrival: on_arrival(*static_cast<scenario_runtime*>(e.target), now); return;
     case event_kind::scenario_start: start_scenario(*static_cast<scenario_runtime*>(e.target)); return;
     case event_kind::scenario_end: end_scenario(*static_cast<scenario_runtime*>(e.target)); return;
     case event_kind::scenario_hard_stop: hard_stop_scenario(*static_cast<scenario_runtime*>(e.target)); return;
@@ -325,8 +325,8 @@ void worker::resume(vu& v, int nargs) {
   }
   // The VU's main loop never returns: this is an error outside the iteration's protection.
   const std::string message = status == LUA_OK ? "VU coroutine ended" : luaL_tolstring(v.thread, -1, nullptr);
+  v.state = vu_state::done;  // first: end_iteration must not park a coroutine that is gone
   end_iteration(v, false, message);
-  v.state = vu_state::done;
   if (v.scenario != nullptr) {
     --v.scenario->running;
     --active_vus_;
@@ -485,6 +485,18 @@ bool worker::end_iteration(vu& v, bool ok, std::string_view error) {
       lua_->update_vu_table(v);
       return true;
     }
+  }
+  // Open models: the VU waits for a later arrival. Parking it here, as after_iteration would, saves a post
+  // per arrival (and the event loop's extra epoll_wait for it); nothing resumes it before it has yielded,
+  // as only the pacer's next tick takes it. Not when the scenario is ending: parking the last running VU
+  // then ends the scenario, which is after_iteration's to do outside the resume.
+  if (is_arrival_rate(s.options->executor) && v.state == vu_state::running && !v.interrupted && !s.ending &&
+      running_) {
+    --s.running;
+    --active_vus_;
+    v.state = vu_state::parked;
+    s.parked.push_back(&v);
+    return false;
   }
   // Decide after the coroutine has yielded: post, never resume from inside a resume.
   asio::post(*io_, [this, &v] { after_iteration(v); });

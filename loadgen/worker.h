@@ -1,8 +1,9 @@
 // A load-generator worker: one thread, one io_context, one lua_State, its own connections and its
 // own metrics (shared-nothing, as in wrk). Virtual users are Lua coroutines in that state; their
 // HTTP calls and sleeps yield to the worker's event loop, which resumes them when the response or
-// the timer arrives. One scheduler (a heap and a single Asio timer) serves every sleep, arrival and
-// control event of the worker, because a timer per VU costs a kernel timer update each.
+// the timer arrives. One scheduler (a heap and a single Asio timer) serves every sleep and control
+// event of the worker, because a timer per VU costs a kernel timer update each; arrivals come from one
+// periodic pacer per arrival-rate scenario (arrival_pacer.h), which needs no timer update per arrival.
 //
 // Thread-safety: a worker is used by one thread at a time (its own during the load; the
 // coordinator's before start and after join). request_stop() may be called from any thread.
@@ -213,8 +214,17 @@ class worker {
  private:
   friend struct vu;
   static constexpr auto sweep_period = std::chrono::milliseconds(10);  // the engine's deadline sweep
-  enum class event_kind : uint8_t { wake_vu, arrival, scenario_start, scenario_end, scenario_hard_stop, ramp_tick,
-                                     interval, sweep, stop };
+  // Arrivals are not events: each arrival-rate scenario has its own pacer (arrival_pacer.h).
+  enum class event_kind : uint8_t {
+    wake_vu,
+    scenario_start,
+    scenario_end,
+    scenario_hard_stop,
+    ramp_tick,
+    interval,
+    sweep,
+    stop
+  };
   struct event {
     steady::time_point at;
     uint64_t sequence;
@@ -235,7 +245,11 @@ class worker {
   void end_scenario(scenario_runtime& s);
   void hard_stop_scenario(scenario_runtime& s);
   void mark_ended(scenario_runtime& s);
-  void on_arrival(scenario_runtime& s, steady::time_point now);
+  // Arrival rates: the pacer's tick releases every arrival due (each with its own intended time), then
+  // pace() keeps or re-arms the pacer for the next one.
+  void on_pacer_tick(scenario_runtime& s);
+  void pace(scenario_runtime& s, steady::time_point now);
+  void release_arrival(scenario_runtime& s, steady::time_point intended, steady::time_point now);
   void ramp(scenario_runtime& s, steady::time_point now);
   void maybe_finish();
   void roll_interval(int64_t second);

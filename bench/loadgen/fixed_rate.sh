@@ -4,7 +4,9 @@
 # measured from the intended send time (coordinated-omission corrected).
 # Wall-clock rates suffer when other programs share the cores: the load average is printed with each round.
 #   bench/loadgen/fixed_rate.sh [BUILD_DIR]      env: RATE (50000), DURATION (10s), THREADS (1),
-#   MAX_VUS (2000), CONNECTIONS (64: keep-alive pool per thread; 0 = one connection per busy VU), ROUNDS (1)
+#   MAX_VUS (2000), CONNECTIONS (64: keep-alive pool per thread; 0 = one connection per busy VU), ROUNDS (1),
+#   RT (0; 1: run the generator and nginx's worker SCHED_FIFO, as root, so that other programs' builds on a
+#   shared machine do not take their cores; CPU figures then are not comparable with normal-priority runs)
 # #17's two goals: `bench/loadgen/fixed_rate.sh` (50,000/s, one thread, a pool of 64) and
 # `RATE=100000 THREADS=2 bench/loadgen/fixed_rate.sh` (100,000/s, two threads, 64 connections each).
 set -euo pipefail
@@ -28,14 +30,21 @@ echo "round $round, load average $(cut -d' ' -f1-3 /proc/loadavg):"
 # Run-queue waits (/proc/PID/schedstat: CPU time, time runnable but waiting for a CPU, in ns) show whether
 # the generator and nginx got the cores the rate needs.
 nginx_worker=$(pgrep -P "$NGINX_PID" | head -1)  # the master only supervises
+priority=()
+if [[ "${RT:-0}" == 1 ]]; then
+  chrt -f -p 10 "$nginx_worker"
+  priority=(chrt -f 10)
+fi
 read -r nginx_cpu0 nginx_wait0 _ < "/proc/$nginx_worker/schedstat"
-"$build/stampede" run "$scenario" --target "http://127.0.0.1:$NGINX_PORT/" --threads "$threads" -q \
+"${priority[@]}" "$build/stampede" run "$scenario" --target "http://127.0.0.1:$NGINX_PORT/" --threads "$threads" -q \
     --out "$BENCH_WORK/r.json" >/dev/null &
 gen_pid=$!
 gen_stat="0 0"
 while kill -0 "$gen_pid" 2>/dev/null; do
   # every thread's figures: the process line only counts the main thread
-  gen_stat=$(cat /proc/"$gen_pid"/task/*/schedstat 2>/dev/null | awk '{c+=$1; w+=$2} END {printf "%.0f %.0f\n", c, w}') || true
+  # a read racing with the exit misses exited threads: keep the largest total seen
+  stat=$(cat /proc/"$gen_pid"/task/*/schedstat 2>/dev/null | awk '{c+=$1; w+=$2} END {printf "%.0f %.0f\n", c, w}') || true
+  if [[ -n "$stat" && "${stat%% *}" -gt "${gen_stat%% *}" ]]; then gen_stat=$stat; fi
   sleep 0.2
 done
 wait "$gen_pid"

@@ -226,6 +226,17 @@ constexpr planned_case planned_cases[] = {
      "executor = 'ramping-arrival-rate', startRate = 0, preAllocatedVUs = 3, maxVUs = 3, "
      "stages = { { duration = '200ms', target = 100 }, { duration = '100ms', target = 100 } }",
      20, -1, true},
+    // Arrivals 50 us apart (per slot: 50 us x slots), closer than a pacer tick's release window: released in
+    // batches, each counted once. 20,000/s for 100 ms.
+    {"constant-arrival-rate, 20,000/s",
+     "executor = 'constant-arrival-rate', rate = 20000, duration = '100ms', preAllocatedVUs = 8, maxVUs = 16",
+     2000, -1, true},
+    // 0 -> 20,000/s over 100 ms (1,000), then 20,000/s for 50 ms (1,000): the spacing shrinks tick by tick,
+    // so the pacer is re-armed along the ramp.
+    {"ramping-arrival-rate, to 20,000/s",
+     "executor = 'ramping-arrival-rate', startRate = 0, preAllocatedVUs = 8, maxVUs = 16, "
+     "stages = { { duration = '100ms', target = 20000 }, { duration = '50ms', target = 20000 } }",
+     2000, -1, true},
 };
 
 class planned_work : public ::testing::Test {

@@ -261,6 +261,23 @@ TEST_F(request_engine, the_query_reaches_the_server) {
   EXPECT_EQ(boost::json::parse(out.body).at("query").as_string(), "x=1&y=two");
 }
 
+// A request larger than the socket's send buffer is sent in parts, and a response larger than the read
+// buffer is read in parts (the engine's own epoll set waits for output, then for input, #17); the
+// connection is then reused for the next request.
+TEST_F(request_engine, a_request_and_a_response_larger_than_the_socket_buffers_arrive_whole) {
+  const parsed_url echo = must_parse(server_.base_url() + "/echo");
+  http_request big = get(echo, "POST");
+  big.body.assign(1000 * 1024, 'p');
+  const http_outcome out = execute(big);
+  ASSERT_EQ(out.status, 200);
+  EXPECT_EQ(boost::json::parse(out.body).at("body").as_string(), big.body);
+  http_request next = get(must_parse(server_.base_url() + "/echo?after=big"));
+  const http_outcome second = execute(next);
+  ASSERT_EQ(second.status, 200);
+  EXPECT_EQ(boost::json::parse(second.body).at("query").as_string(), "after=big");
+  EXPECT_EQ(engine_.open_connections(), 1u);
+}
+
 // A VU gives its response's buffers back once the script has its copy (#17: 100,000 sleeping VUs held
 // ~1 KB each); the parser takes them for the next response, which still arrives whole. A buffer beyond
 // max_spare_capacity is freed, not kept.

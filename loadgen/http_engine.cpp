@@ -1,6 +1,8 @@
 #include "loadgen/http_engine.h"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -46,12 +48,16 @@ class http_connection {
         socket_(engine.io_),
         parser_(engine.options_.limits),
         buffer_() {}
+  ~http_connection() {
+    if (own_fd_ >= 0) ::close(own_fd_);
+  }
 
   void start(http_job& job) {
     job_ = &job;
     if (!buffer_) buffer_ = engine_.take_buffer();
     timed_out_ = false;
     aborted_ = false;
+    cut_off_posted_ = false;
     received_ = 0;
     deadline_ = job.submitted_at + job.timeout;  // the whole exchange, a wait for the connection included
     if (!connected_) {
@@ -70,7 +76,7 @@ class http_connection {
   // Whether the peer has closed (or written to) this idle connection. One non-blocking peek.
   bool peer_closed() {
     char byte = 0;
-    const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    const ssize_t n = ::recv(fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
     return true;  // 0: FIN; > 0: unsolicited bytes (e.g. a TLS close_notify): not reusable either
   }
@@ -79,15 +85,26 @@ class http_connection {
     const bool connect_late = phase_ == phase::connecting && now >= connect_deadline_;
     if (now >= deadline_ || connect_late) {
       timed_out_ = true;
-      boost::system::error_code ignored;
-      socket_.close(ignored);  // the pending operation completes with operation_aborted
+      cut_off();
     }
   }
 
   void abort() {
     aborted_ = true;
-    boost::system::error_code ignored;
-    socket_.close(ignored);
+    cut_off();
+  }
+
+  // A ready socket of the engine's own epoll set (connection_epoll.h).
+  static void on_event(void* target, uint32_t events) {
+    auto& self = *static_cast<http_connection*>(target);
+    if (self.own_fd_ < 0 || self.job_ == nullptr) return;  // idle: the stale check covers a close
+    if (self.phase_ == phase::writing) {
+      if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) self.own_write_more();
+      return;
+    }
+    if (self.phase_ != phase::reading) return;
+    self.reads_this_event_ = 0;
+    self.own_read();
   }
 
   origin_pool& pool() noexcept { return pool_; }
@@ -102,6 +119,76 @@ class http_connection {
   // would cost more than it saves, and a server rarely closes a connection it has just answered on.
   static constexpr auto stale_check_after = std::chrono::milliseconds(1);
   static constexpr size_t buffer_size = http_engine::read_buffer_size;
+  // Reads in a row from one ready event before the socket is re-armed and the loop gets a turn: an
+  // endless fast body must not keep the worker (and its deadline sweep) from running.
+  static constexpr int max_reads_per_event = 16;
+
+  int fd() { return own_fd_ >= 0 ? own_fd_ : socket_.native_handle(); }
+
+  // Ends the request in flight from outside (deadline, abort): its pending operation completes with
+  // operation_aborted. A socket of the own epoll set has no pending operation: post its completion once.
+  void cut_off() {
+    if (own_fd_ < 0) {
+      boost::system::error_code ignored;
+      socket_.close(ignored);
+      return;
+    }
+    close_socket();
+    if (cut_off_posted_) return;
+    cut_off_posted_ = true;
+    asio::post(engine_.io_, [this] { on_bytes(asio::error::operation_aborted, 0); });
+  }
+
+  // After connecting: plain sockets leave Asio's reactor for the engine's own epoll set.
+  bool adopt() {
+#ifdef STAMPEDE_LOADGEN_EPOLL
+    boost::system::error_code ec;
+    const int fd = socket_.release(ec);
+    if (ec) return false;
+    if (!engine_.own_epoll().add(fd, this)) {
+      ::close(fd);
+      return false;
+    }
+    own_fd_ = fd;
+#endif
+    return true;
+  }
+
+  void begin_wait() {
+    if (own_fd_ < 0 || waiting_) return;
+    waiting_ = true;
+    engine_.own_epoll().begin_wait();
+  }
+
+  void end_wait() {
+    if (!waiting_) return;
+    waiting_ = false;
+    engine_.own_epoll().end_wait();
+  }
+
+  void own_read() {
+    const ssize_t n = ::recv(own_fd_, buffer_.get(), buffer_size, MSG_DONTWAIT);
+    if (n > 0) return on_bytes({}, static_cast<size_t>(n));
+    if (n == 0) return on_bytes(asio::error::eof, 0);
+    if (errno == EINTR) return own_read();
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // drained: the next edge brings more
+    on_bytes(boost::system::error_code(errno, asio::error::get_system_category()), 0);
+  }
+
+  void own_write_more() {
+    const ssize_t result = ::send(own_fd_, job_->wire.data() + written_, job_->wire.size() - written_,
+                                  MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (result < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      return written(boost::system::error_code(errno, asio::error::get_system_category()), written_);
+    }
+    written_ += static_cast<size_t>(result);
+    if (written_ < job_->wire.size()) return;
+    engine_.own_epoll().want_output(own_fd_, this, false);
+    // Input edges while writing were ignored: read once before waiting for the next.
+    written({}, written_);
+    if (phase_ == phase::reading && job_ != nullptr) own_read();
+  }
 
   void connect() {
     phase_ = phase::connecting;
@@ -134,6 +221,8 @@ class http_connection {
     connected_ = true;
     if (pool_.url.tls) {
       handshake();
+    } else if (!adopt()) {
+      fail(error_kind::other, std::string("cannot watch the socket: ") + std::strerror(errno));
     } else {
       write(now);
     }
@@ -172,8 +261,7 @@ class http_connection {
     // MSG_DONTWAIT rather than a non-blocking socket: Asio's io_uring backend (STAMPEDE_IO_URING) would
     // turn a socket made non-blocking by the user into a poll and a speculative read per receive.
     boost::system::error_code ec;
-    const ssize_t result =
-        ::send(socket_.native_handle(), job_->wire.data(), job_->wire.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    const ssize_t result = ::send(fd(), job_->wire.data(), job_->wire.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     const size_t sent = result > 0 ? static_cast<size_t>(result) : 0;
     if (result < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       ec.assign(errno, asio::error::get_system_category());
@@ -184,6 +272,16 @@ class http_connection {
       return;
     }
     if (sent == job_->wire.size()) return written(ec, sent);
+    if (own_fd_ >= 0) {
+      written_ = sent;
+      if (!engine_.own_epoll().want_output(own_fd_, this, true)) {
+        ec.assign(errno, asio::error::get_system_category());
+        asio::post(engine_.io_, [this, ec] { written(ec, 0); });
+        return;
+      }
+      begin_wait();
+      return;
+    }
     asio::async_write(socket_, asio::buffer(job_->wire.data() + sent, job_->wire.size() - sent),
                       [this, sent](const boost::system::error_code& ec, size_t n) { written(ec, sent + n); });
   }
@@ -198,6 +296,7 @@ class http_connection {
   }
 
   void read() {
+    if (own_fd_ >= 0) return begin_wait();  // the socket is drained: wait for its next edge
     auto on_read = [this](const boost::system::error_code& ec, size_t n) { on_bytes(ec, n); };
     if (tls_) {
       tls_->async_read_some(asio::buffer(buffer_.get(), buffer_size), std::move(on_read));
@@ -229,7 +328,12 @@ class http_connection {
       }
       return transport_error(ec, /*during_write=*/false);
     }
-    read();
+    if (own_fd_ < 0) return read();
+    // Edge-triggered: read on until EAGAIN, even after a short read (a FIN or a reset that came with the
+    // bytes would not be reported again). The common response is complete after one read, and costs one.
+    if (++reads_this_event_ < max_reads_per_event) return own_read();
+    reads_this_event_ = 0;
+    engine_.own_epoll().rearm(own_fd_, this);
   }
 
   void transport_error(const boost::system::error_code& ec, bool during_write) {
@@ -253,6 +357,11 @@ class http_connection {
   }
 
   void close_socket() {
+    end_wait();
+    if (own_fd_ >= 0) {
+      ::close(own_fd_);  // also leaves the engine's epoll set
+      own_fd_ = -1;
+    }
     boost::system::error_code ignored;
     tls_.reset();
     socket_.close(ignored);
@@ -276,6 +385,7 @@ class http_connection {
   }
 
   void succeed(bool leftover, steady::time_point now) {
+    end_wait();
     send_started_ = std::max(send_started_, job_->outcome.acquired_at);
     fill_timings(now);
     auto& out = job_->outcome;
@@ -333,6 +443,11 @@ class http_connection {
   bool reused_ = false;
   bool timed_out_ = false;
   bool aborted_ = false;
+  bool cut_off_posted_ = false;
+  bool waiting_ = false;  // counted in the engine's own epoll set as waiting for its socket
+  int own_fd_ = -1;       // the socket, once adopted by the engine's own epoll set
+  int reads_this_event_ = 0;
+  size_t written_ = 0;
   size_t received_ = 0;
   steady::time_point deadline_{};
   steady::time_point connect_deadline_{};
@@ -393,6 +508,11 @@ asio::ssl::context& http_engine::tls_context() {
 }
 
 http_engine::~http_engine() = default;
+
+connection_epoll& http_engine::own_epoll() {
+  if (!own_epoll_) own_epoll_ = std::make_unique<connection_epoll>(io_, &http_connection::on_event);
+  return *own_epoll_;
+}
 
 size_t http_engine::open_connections() const noexcept {
   size_t n = 0;

@@ -2,7 +2,9 @@
 // (TLS through Asio's OpenSSL stream) and the incremental response parser from common/. Callback
 // based on purpose: this is the hot path, and a hand-written state machine per connection costs
 // less than a coroutine frame per request. Every operation has a deadline, enforced by one sweep
-// per worker instead of a timer per connection (a timer re-arm per request is a syscall).
+// per worker instead of a timer per connection (a timer re-arm per request is a syscall). Connected
+// plain-HTTP sockets leave Asio's reactor for the engine's own epoll set (connection_epoll.h): one recv
+// per response, no speculative read that fails with EAGAIN (build option STAMPEDE_LOADGEN_EPOLL).
 //
 // Thread-safety: none. One engine per worker thread, used only from that worker's io_context.
 #pragma once
@@ -23,6 +25,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/http_parse.h"
+#include "loadgen/connection_epoll.h"
 #include "loadgen/metrics.h"
 #include "loadgen/url.h"
 
@@ -102,6 +105,7 @@ class http_engine {
   friend class http_connection;
   origin_pool& pool_for(const parsed_url& url);
   boost::asio::ssl::context& tls_context();
+  connection_epoll& own_epoll();  // made at the first plain connection
   // Read buffers belong to requests in flight, not to connections: 10,000 idle keep-alive
   // connections then cost a socket each, not 16 KiB each.
   std::unique_ptr<char[]> take_buffer();
@@ -121,6 +125,7 @@ class http_engine {
   std::vector<http_connection*> active_;   // connections with a request in flight (swept for deadlines)
   std::vector<std::unique_ptr<char[]>> free_buffers_;
   std::vector<std::string> spare_strings_;  // recycled response buffers (empty, with capacity)
+  std::unique_ptr<connection_epoll> own_epoll_;
 };
 
 }  // namespace stampede::loadgen

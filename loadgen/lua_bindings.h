@@ -2,7 +2,8 @@
 // theme, each file registering its C functions into the global table:
 //   lua_runtime.cpp        the worker's Lua state (lua_runtime), the Lua-side prelude, per-VU globals,
 //                          print and math.random
-//   lua_http.cpp           http.* (builds an http_request, request.h) and the response object
+//   lua_http.cpp           http.* (builds an http_request, request.h)
+//   lua_http_response.cpp  the response object http.* returns
 //   lua_http_batch.cpp     http.batch (lua_http_request.h: what it shares with lua_http.cpp)
 //   lua_iteration.cpp      sleep, group, check, the iteration's end, stampede.abort
 //   lua_data.cpp           open() and csv.parse
@@ -82,7 +83,7 @@ std::string multipart_boundary();
 // stampede.abort([reason]) (lua_iteration.cpp).
 int lua_stampede_abort(lua_State* L);
 
-// The response object's metatables (lua_http.cpp), created once per state.
+// The response object's metatables (lua_http_response.cpp), created once per state.
 void register_response_types(lua_State* L);
 // [-0, +1] The response object for the VU's finished request.
 void push_response_object(lua_State* T, vu& v);

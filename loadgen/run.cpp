@@ -1,6 +1,6 @@
 // `stampede run`'s coordinator: the phases of a run (run() names them in order, as docs/ARCHITECTURE.md
-// draws them) and what drives them (signals, the watchdog, the chaos timeline, abortOnFail). The results
-// file is built in run_results.cpp, the terminal output in run_summary.cpp.
+// draws them) and what drives them (signals, the watchdog, abortOnFail). The chaos timeline is set up and
+// driven in run_chaos.cpp, the results file built in run_results.cpp, the terminal output in run_summary.cpp.
 #include "loadgen/run.h"
 
 #include <signal.h>
@@ -9,14 +9,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <boost/json.hpp>
+#include <cstdio>
 #include <exception>
 #include <filesystem>
-#include <cstdio>
 #include <fstream>
 #include <string_view>
 #include <thread>
-
-#include <boost/json.hpp>
 
 #include "common/duration.h"
 #include "common/limits.h"
@@ -30,16 +29,6 @@ namespace stampede::loadgen {
 namespace run_detail {
 
 namespace json = boost::json;
-
-namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument("cannot read '" + path + "'");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-}  // namespace
 
 signal_guard::signal_guard() : coordinator_(pthread_self()) {
   sigemptyset(&set_);
@@ -61,7 +50,8 @@ signal_guard::~signal_guard() {
 }
 
 int signal_guard::wait(std::chrono::milliseconds timeout) {
-  timespec ts{static_cast<time_t>(timeout.count() / 1000), static_cast<long>((timeout.count() % 1000) * 1'000'000)};
+  timespec ts{static_cast<time_t>(timeout.count() / 1000),
+              static_cast<long>((timeout.count() % 1000) * 1'000'000)};
   const int sig = sigtimedwait(&set_, nullptr, &ts);
   return sig == SIGINT || sig == SIGTERM ? sig : 0;
 }
@@ -127,7 +117,8 @@ void coordinator::interruptible(worker& w, OnSignal on_signal, Call call) {
     if (const int sig = signals_.wait(lua_guard::watchdog_period); sig != 0) {
       interrupted_ = call_interrupted_ = true;
       if (!request_.quiet) {
-        std::fprintf(stderr, "\nstampede: %s received, interrupting the script\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        std::fprintf(stderr, "\nstampede: %s received, interrupting the script\n",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM");
       }
       on_signal();
     }
@@ -143,7 +134,8 @@ template <class Call>
 void coordinator::special(Call call) {
   worker& first = *workers_[0];
   first.clear_stop_requests();
-  interruptible(first, [&] { first.interrupt_special(); }, call);
+  interruptible(
+      first, [&] { first.interrupt_special(); }, call);
 }
 
 namespace {
@@ -166,22 +158,26 @@ int coordinator::start(const report_writer& write_reports) {
   try {
     workers_.push_back(std::make_unique<worker>(plan_, 0, outbox_));
     worker& first = *workers_[0];
-    interruptible(first, [&] { first.interrupt_init(); }, [&] {
-      first.init();
-      plan_.options = first.read_options(request_.overrides);
-    });
+    interruptible(
+        first, [&] { first.interrupt_init(); },
+        [&] {
+          first.init();
+          plan_.options = first.read_options(request_.overrides);
+        });
     if (!call_interrupted_) {
       if (request_.lua_memory_limit) plan_.options.lua_memory_limit = *request_.lua_memory_limit;
       if (!request_.no_thresholds) {
-        thresholds_ = build_thresholds_from_options(plan_.options.thresholds, first.metrics().custom().catalogue());
+        thresholds_ =
+            build_thresholds_from_options(plan_.options.thresholds, first.metrics().custom().catalogue());
         validate_threshold_tags(thresholds_, plan_.options);
         for (const auto& t : thresholds_) {
           if (metric_catalogue::builtin().find(t.selector.metric)) {
             if (t.abort_on_fail && !judged_live(t.selector.metric)) {
-              std::fprintf(stderr,
-                           "stampede: warning: thresholds['%s']: abortOnFail is judged at the end of the run only "
-                           "(%s is not in the live figures; docs/SCENARIOS.md, Thresholds)\n",
-                           t.selector.text.c_str(), t.selector.metric.c_str());
+              std::fprintf(
+                  stderr,
+                  "stampede: warning: thresholds['%s']: abortOnFail is judged at the end of the run only "
+                  "(%s is not in the live figures; docs/SCENARIOS.md, Thresholds)\n",
+                  t.selector.text.c_str(), t.selector.metric.c_str());
             }
             if (auto set = http_tag_set(t.selector)) plan_.http_tag_sets.push_back(std::move(*set));
             if (results::recorded_in_metrics(t.selector)) plan_.builtin_sub_metrics.push_back(t.selector);
@@ -205,7 +201,8 @@ int coordinator::start(const report_writer& write_reports) {
       for (int i = 1; i < plan_.threads && !call_interrupted_; ++i) {
         workers_.push_back(std::make_unique<worker>(plan_, i, outbox_));
         worker& w = *workers_.back();
-        interruptible(w, [&] { w.interrupt_init(); }, [&] { w.init(); });
+        interruptible(
+            w, [&] { w.interrupt_init(); }, [&] { w.init(); });
         w.apply_plan();
       }
     }
@@ -224,8 +221,8 @@ int coordinator::start(const report_writer& write_reports) {
     return exit_code(run_outcome{.interrupted = true});
   }
   for (const auto& s : plan_.options.scenarios) {
-    planned_duration_s_ = std::max(planned_duration_s_,
-                                   std::chrono::duration<double>(s.start_time + s.planned_duration()).count());
+    planned_duration_s_ = std::max(
+        planned_duration_s_, std::chrono::duration<double>(s.start_time + s.planned_duration()).count());
   }
   if (!check_fd_limit_for_vus()) return exit_invalid_options;
   return -1;
@@ -238,8 +235,9 @@ bool coordinator::check_fd_limit_for_vus() const {
   std::string problem = check_fd_limit(static_cast<uint64_t>(budget.connections), budget.what);
   if (!problem.empty()) {
     if (plan_.options.max_connections_per_host <= 0) {
-      problem += "; or cap the connections with options.maxConnectionsPerHost (the pool is counted then, "
-                 "not the VUs)";
+      problem +=
+          "; or cap the connections with options.maxConnectionsPerHost (the pool is counted then, "
+          "not the VUs)";
     }
     std::fprintf(stderr, "%s\n", problem.c_str());
     return false;
@@ -259,7 +257,6 @@ void coordinator::announce() {
                  format_duration(s.planned_duration()).c_str(), format_duration(s.graceful_stop).c_str());
   }
 }
-
 
 // The load: every worker's scenarios, the chaos timeline, Ctrl-C, abortOnFail and workers that stop the
 // run. Returns how long it ran.
@@ -286,8 +283,11 @@ double coordinator::load() {
     drive_timeline();
     auto wait = std::chrono::milliseconds(100);
     if (!pending_faults_.empty()) {  // wake up in time for the next fault
-      const double until = std::chrono::duration<double>(*plan_.options.chaos[pending_faults_.back()].at).count() - elapsed_s();
-      wait = std::clamp(std::chrono::milliseconds(static_cast<int64_t>(until * 1000)), std::chrono::milliseconds(1), wait);
+      const double until =
+          std::chrono::duration<double>(*plan_.options.chaos[pending_faults_.back()].at).count() -
+          elapsed_s();
+      wait = std::clamp(std::chrono::milliseconds(static_cast<int64_t>(until * 1000)),
+                        std::chrono::milliseconds(1), wait);
     }
     const int sig = signals_.wait(wait);
     for (auto& w : workers_) w->watchdog_tick();  // Lua that never yields is stopped at its deadline
@@ -345,15 +345,16 @@ bool coordinator::poll_thresholds(steady::time_point& next_check) {
   if (thresholds_.empty() || request_.remote || steady::now() < next_check) return false;
   next_check += std::chrono::seconds(2);
   live_.duration_s = std::chrono::duration<double>(steady::now() - plan_.start).count();
-  const auto results = evaluate_thresholds(thresholds_, [&](const metric_selector& s, const threshold_expression& e) {
-    return live_.value(s, e);
-  });
+  const auto results = evaluate_thresholds(
+      thresholds_,
+      [&](const metric_selector& s, const threshold_expression& e) { return live_.value(s, e); });
   for (size_t i = 0; i < results.size(); ++i) {
     // As k6: a metric with no sample yet is not judged during the run (its empty count would read 0 and
     // stop a run whose first sample has not come yet); the end of the run judges it like any other.
     if (results[i].no_data) continue;
     if (should_abort(thresholds_[i], results[i], steady::now() - plan_.start)) {
-      abort_reason_ = "threshold " + results[i].metric + " " + results[i].expression + " crossed (abortOnFail)";
+      abort_reason_ =
+          "threshold " + results[i].metric + " " + results[i].expression + " crossed (abortOnFail)";
       for (auto& w : workers_) w->request_stop(false);
       return true;
     }
@@ -408,10 +409,12 @@ bool coordinator::handle_summary(const json::value& results) {
   if (!first.has_function("handleSummary")) return false;
   try {
     std::string returned;
-    const std::string data = summary_hook_data(results, isatty(STDOUT_FILENO) != 0, isatty(STDERR_FILENO) != 0);
+    const std::string data =
+        summary_hook_data(results, isatty(STDOUT_FILENO) != 0, isatty(STDERR_FILENO) != 0);
     special([&] { returned = first.run_handle_summary(data); });
-    const std::filesystem::path base =
-        request_.out_path ? std::filesystem::absolute(*request_.out_path).parent_path() : std::filesystem::current_path();
+    const std::filesystem::path base = request_.out_path
+                                           ? std::filesystem::absolute(*request_.out_path).parent_path()
+                                           : std::filesystem::current_path();
     for (const std::string& problem : write_summary_outputs(returned, base, stdout, stderr)) {
       std::fprintf(stderr, "stampede: script error: %s\n", problem.c_str());
       special_failed_ = true;
@@ -495,7 +498,8 @@ bool coordinator::quiesce() {
   bool script_ok = true;
   try {
     std::string value;
-    const nanos bound = request_.quiesce_timeout ? nanos(*request_.quiesce_timeout) : plan_.options.teardown_timeout;
+    const nanos bound =
+        request_.quiesce_timeout ? nanos(*request_.quiesce_timeout) : plan_.options.teardown_timeout;
     special([&] { value = first.run_quiesce(bound); });
     json::value v = json::parse(value);
     q["ok"] = !(v.is_bool() && !v.as_bool());
@@ -530,63 +534,6 @@ void coordinator::write_outputs(json::value& results, const report_writer& write
       }
     } else {
       std::fprintf(stderr, "stampede: --report is not available in this build\n");
-    }
-  }
-}
-
-void coordinator::set_up_chaos() {
-  run_options& o = plan_.options;
-  std::string topology_path = request_.topology_path.value_or(o.topology_path);
-  std::string topology;
-  if (!topology_path.empty()) topology = read_file(topology_path);
-  try {
-    chaos_ = std::make_unique<chaos_timeline>(plan_.seed, topology, request_.proxies, topology_path);
-  } catch (const std::exception& e) {
-    throw std::invalid_argument("topology '" + topology_path + "': " + e.what());
-  }
-  for (const auto& [name, upstream] : o.proxies) chaos_->add_proxy(name, upstream);
-  if (request_.link_groups) chaos_->set_link_groups(request_.link_groups);
-  if (request_.proxy) {
-    std::string error;
-    auto url = parse_url(o.target, nullptr, error);
-    if (!url) throw std::invalid_argument("--proxy needs a target URL: " + error);
-    const std::string listen = chaos_->add_proxy("target", url->host + ":" + std::to_string(url->port));
-    o.target = std::string(url->tls ? "https://" : "http://") + listen;
-  }
-  for (size_t i = 0; i < o.chaos.size(); ++i) {
-    try {
-      chaos_->validate(o.chaos[i]);
-    } catch (const std::exception& e) {
-      throw std::invalid_argument("options.chaos[" + std::to_string(i + 1) + "]: " + e.what());
-    }
-    pending_faults_.push_back(i);
-  }
-  std::stable_sort(pending_faults_.begin(), pending_faults_.end(),
-                   [&](size_t a, size_t b) { return *o.chaos[a].at < *o.chaos[b].at; });
-  std::reverse(pending_faults_.begin(), pending_faults_.end());  // pop from the back
-  plan_.chaos = chaos_.get();
-}
-
-void coordinator::drive_timeline() {
-  if (!chaos_) return;
-  const double now = elapsed_s();
-  chaos_->observe(now);  // a killed node back (respawned): the heal of its fault in the recovery figures
-  for (int id : chaos_->due_to_heal(now)) {
-    chaos_->heal(id, now);
-    if (!request_.quiet && live_output_) std::fprintf(stderr, "\r\033[Kchaos: fault %d healed at %.1fs\n", id, now);
-  }
-  while (!pending_faults_.empty()) {
-    const fault_spec& f = plan_.options.chaos[pending_faults_.back()];
-    if (std::chrono::duration<double>(*f.at).count() > now) break;
-    pending_faults_.pop_back();
-    try {
-      const int id = chaos_->inject(f, now);
-      if (!request_.quiet) {
-        std::fprintf(stderr, "%schaos: %s (fault %d) at %.1fs\n", live_output_ ? "\r\033[K" : "",
-                     (f.label.empty() ? f.fault + " " + f.target : f.label).c_str(), id, now);
-      }
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "\nstampede: %s\n", e.what());
     }
   }
 }

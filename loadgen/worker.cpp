@@ -1,13 +1,17 @@
+// A worker's load: its scheduler and event handling, the VUs' life (iterations, requests, sleeps, groups,
+// checks) and the history they record; everything per request or per iteration is here, in one
+// translation unit. How executors start and stop scenarios is in worker_scenarios.cpp; the worker before
+// and after the load (construction, the script's top level and options, setup/teardown and the other
+// special calls) in worker_setup.cpp.
 #include "loadgen/worker.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/parse.hpp>
+#include <cmath>
+#include <cstring>
 #include <lua.hpp>
 
 #include "loadgen/lua_runtime.h"
@@ -23,7 +27,9 @@ namespace {
 constexpr auto early_window = std::chrono::microseconds(20);
 constexpr size_t max_distinct_errors = 50;
 
-int64_t micros(steady::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+int64_t micros(steady::duration d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
 
 // "file.lua:12", the script's line where the suspended coroutine `T` waits (the first frame outside the
 // C functions and the API's own Lua prelude, chunk "=stampede"); "" when there is none.
@@ -47,88 +53,8 @@ std::string first_line(std::string_view text) { return std::string(text.substr(0
 
 void vu::on_complete() { owner.on_http_complete(*this); }
 
-worker::worker(const run_plan& plan, int index, worker_outbox& outbox)
-    : plan_(plan),
-      index_(index),
-      outbox_(outbox),
-      // One thread runs this io_context and owns every socket and timer on it; other threads only post
-      // (stop requests). So the reactor's per-descriptor locks can go (they cost ~2% of a worker's CPU);
-      // the scheduler's lock stays for those posts.
-      io_(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO)),
-      timer_(std::make_unique<asio::steady_timer>(*io_)),
-      init_rng_(plan.seed * 1000003ULL + static_cast<uint64_t>(index)) {
-  lua_ = std::make_unique<lua_runtime>(*this);
-}
-
-worker::~worker() {
-  // Sockets and timers go before the io_context; Lua threads before the Lua state.
-  http_.reset();
-  timer_.reset();
-  scenarios_.clear();  // their pacers' timers
-  vus_.clear();
-  lua_.reset();
-  io_.reset();
-}
-
 lua_State* worker::lua() const noexcept { return lua_->state(); }
 const lua_sandbox& worker::sandbox() const noexcept { return lua_->sandbox(); }
-
-void worker::init() {
-  std::optional<script_interruption> stopped;
-  try {
-    lua_->load_script(plan_.script_path, plan_.init_timeout, stopped);
-  } catch (const script_error&) {
-    if (stopped) interruptions_.push_back(std::move(*stopped));  // in the results of an interrupted run
-    throw;
-  }
-}
-
-run_options worker::read_options(const option_overrides& overrides) {
-  lua_guard& guard = lua_->guard();
-  // The options' metamethods are the script's code: bounded like the top level. The reader's own
-  // allocations are not refused for the memory limit (a refusal would be a Lua error outside a protected call).
-  guard.enter(lua_->state(), lua_phase::init, steady::now() + plan_.init_timeout);
-  std::optional<run_options> options;
-  try {
-    const lua_guard::harness_scope harness(guard);
-    options = read_run_options(lua_->state(), overrides);
-  } catch (const std::invalid_argument&) {
-    guard.leave();
-    if (guard.tripped()) {  // not a bad option: the script was stopped
-      interruptions_.push_back(guard.take_interruption());
-      throw script_error(interruptions_.back().reason);
-    }
-    throw;
-  }
-  guard.leave();
-  return std::move(*options);
-}
-
-void worker::apply_plan() {
-  lua_->guard().set_memory_limit(plan_.options.lua_memory_limit);
-  if (!http_) {  // the options are final only now
-    http_engine_options http_options;
-    http_options.connect_timeout = plan_.options.connect_timeout;
-    http_options.max_connections_per_host = plan_.options.max_connections_per_host;
-    http_options.insecure_skip_tls_verify = plan_.options.insecure_skip_tls_verify;
-    http_options.discard_bodies = plan_.options.discard_response_bodies;
-    http_options.response_body_limit = plan_.options.response_body_limit;
-    http_ = std::make_unique<http_engine>(*io_, http_options);
-  }
-  base_url_.reset();
-  if (!plan_.options.target.empty()) {
-    std::string error;
-    auto base = parse_url(plan_.options.target, nullptr, error);
-    if (!base) throw std::invalid_argument("target: " + error);
-    base_url_text_ = plan_.options.target;
-    base_url_ = *base;
-    base_url_->path = {};
-  }
-  lua_->set_setup_data(plan_.setup_data_json);
-  for (const auto& selector : plan_.custom_sub_metrics) metrics_.custom().track(selector);
-  for (const auto& tags : plan_.http_tag_sets) metrics_.track_tags(tags);
-  for (const auto& selector : plan_.builtin_sub_metrics) metrics_.builtin_subs().track(selector);
-}
 
 // ---- scheduler ----
 void worker::schedule(steady::time_point at, event_kind kind, void* target, uint64_t generation) {
@@ -178,10 +104,18 @@ void worker::handle(const event& e, steady::time_point now) {
       resume(v, 0);
       return;
     }
-    case event_kind::scenario_start: start_scenario(*static_cast<scenario_runtime*>(e.target)); return;
-    case event_kind::scenario_end: end_scenario(*static_cast<scenario_runtime*>(e.target)); return;
-    case event_kind::scenario_hard_stop: hard_stop_scenario(*static_cast<scenario_runtime*>(e.target)); return;
-    case event_kind::ramp_tick: ramp(*static_cast<scenario_runtime*>(e.target), now); return;
+    case event_kind::scenario_start:
+      start_scenario(*static_cast<scenario_runtime*>(e.target));
+      return;
+    case event_kind::scenario_end:
+      end_scenario(*static_cast<scenario_runtime*>(e.target));
+      return;
+    case event_kind::scenario_hard_stop:
+      hard_stop_scenario(*static_cast<scenario_runtime*>(e.target));
+      return;
+    case event_kind::ramp_tick:
+      ramp(*static_cast<scenario_runtime*>(e.target), now);
+      return;
     case event_kind::interval: {
       roll_interval(next_second_);
       ++next_second_;
@@ -379,14 +313,16 @@ void worker::on_http_complete(vu& v) {
   v.lag += std::chrono::microseconds(blocked_us);
   v.request.settle(out, v.cookies);  // expectedStatuses and Set-Cookie
   metrics_.record_request(v.request.step, scenario_slot(v), corrected_us, out.timings, out.status, out.error);
-  if (!metrics_.tagged_steps().empty()) record_request_tags(v, v.request, out, v.last_request.url, corrected_us);
+  if (!metrics_.tagged_steps().empty())
+    record_request_tags(v, v.request, out, v.last_request.url, corrected_us);
   if (v.history_id != 0) {
     // A definite answer is ok (2xx/3xx, or an expected status) or fail (other 4xx); no answer, a
     // timeout, a reset or a 5xx is unknown: the operation may still have taken effect.
     char type = 'u';
     if (out.status != 0 && out.status < 500) type = out.status < 400 ? 'o' : 'f';
     std::string value = "null";
-    if (!out.body.empty() && out.body.size() <= 64 * 1024 && (out.body.front() == '{' || out.body.front() == '[')) {
+    if (!out.body.empty() && out.body.size() <= 64 * 1024 &&
+        (out.body.front() == '{' || out.body.front() == '[')) {
       boost::system::error_code ec;
       (void)boost::json::parse(out.body, ec);
       if (!ec) value = out.body;
@@ -451,7 +387,8 @@ builtin_sample_tags worker::builtin_tags_of(const vu& v) const {
 bool worker::end_iteration(vu& v, bool ok, std::string_view error) {
   if (!ok) {
     const std::string line = first_line(error);
-    auto it = std::find_if(errors_.begin(), errors_.end(), [&](const iteration_error& e) { return e.message == line; });
+    auto it = std::find_if(errors_.begin(), errors_.end(),
+                           [&](const iteration_error& e) { return e.message == line; });
     if (it != errors_.end()) {
       ++it->count;
     } else if (errors_.size() < max_distinct_errors) {
@@ -508,15 +445,19 @@ bool worker::wants_another_iteration(vu& v, steady::time_point now) {
   // After stampede.abort() or a fatal script error, no new iteration: the stop event may be a turn away.
   if (s.ending || !running_ || stop_cause_.load(std::memory_order_relaxed) != stop_cause::none) return false;
   switch (s.options->executor) {
-    case executor_kind::constant_vus: return now < s.end;
-    case executor_kind::per_vu_iterations: return v.iterations_done < s.options->iterations;
+    case executor_kind::constant_vus:
+      return now < s.end;
+    case executor_kind::per_vu_iterations:
+      return v.iterations_done < s.options->iterations;
     case executor_kind::shared_iterations:
       if (s.iterations_left <= 0) return false;
       --s.iterations_left;
       return true;
-    case executor_kind::ramping_vus: return s.running < s.target;  // s.running excludes this VU now
+    case executor_kind::ramping_vus:
+      return s.running < s.target;  // s.running excludes this VU now
     case executor_kind::constant_arrival_rate:
-    case executor_kind::ramping_arrival_rate: return false;
+    case executor_kind::ramping_arrival_rate:
+      return false;
   }
   return false;
 }
@@ -534,7 +475,8 @@ void worker::after_iteration(vu& v) {
   }
   s.parked.push_back(&v);
   const executor_kind kind = s.options->executor;
-  const bool closed_done = kind == executor_kind::per_vu_iterations || kind == executor_kind::shared_iterations;
+  const bool closed_done =
+      kind == executor_kind::per_vu_iterations || kind == executor_kind::shared_iterations;
   if (closed_done && s.running == 0 && !s.ending) {
     // Every VU of an iterations-based scenario has finished its work: end early.
     bool all_done = kind == executor_kind::shared_iterations ? s.iterations_left <= 0 : true;
@@ -574,66 +516,6 @@ void worker::history_complete(vu& v, int64_t id, char type, std::string value_js
   }
   const double t = std::chrono::duration<double>(steady::now() - plan_.start).count();
   history_.push_back({id, v.id, std::move(op), type, std::move(value_json), t});
-}
-
-// ---- setup / teardown ----
-std::string worker::run_special_vu(const char* function_name, lua_phase phase, nanos timeout,
-                                   const std::string* argument_json) {
-  if (!lua_->has_function(function_name)) return "null";
-  auto v = std::make_unique<vu>(*this, 0, nullptr);
-  v->random.reseed(plan_.seed);
-  lua_->create_thread(*v, function_name);
-  special_vu_ = v.get();
-  special_done_ = false;
-  special_phase_ = phase;
-  special_deadline_ = steady::now() + timeout;
-  special_cut_short_.reset();
-  running_ = true;
-  const int nargs = lua_->push_special_start(*v, function_name, argument_json);
-  v->state = vu_state::running;
-  schedule(special_deadline_, event_kind::stop);
-  schedule(steady::now() + sweep_period, event_kind::sweep);
-  io_->restart();
-  asio::post(*io_, [this, nargs] { resume(*special_vu_, nargs); });
-  io_->run();
-  lua_State* T = v->thread;
-  std::string error;
-  std::string result = "null";
-  if (!special_cut_short_) {
-    if (lua_status(T) != LUA_OK || lua_gettop(T) < 2) {
-      error = lua_gettop(T) > 0 ? lua_->guard().explain(luaL_tolstring(T, -1, nullptr)) : "failed";
-    } else if (!lua_toboolean(T, 1)) {
-      error = lua_->guard().explain(luaL_tolstring(T, 2, nullptr));
-    } else {
-      result = lua_tostring(T, 2);
-    }
-  }
-  special_vu_ = nullptr;
-  running_ = false;
-  heap_.clear();
-  lua_->release_thread(*v);
-  if (const auto cut = std::exchange(special_cut_short_, std::nullopt)) {  // the reason names the call
-    if (cut->cause == interruption_cause::deadline) throw script_timeout(cut->reason);
-    throw script_error(cut->reason);
-  }
-  if (!error.empty()) throw script_error(std::string(function_name) + "() failed: " + error);
-  return result;
-}
-
-std::string worker::run_setup() { return run_special_vu("setup", lua_phase::setup, plan_.options.setup_timeout); }
-
-void worker::run_teardown() { run_special_vu("teardown", lua_phase::teardown, plan_.options.teardown_timeout); }
-
-bool worker::has_function(std::string_view name) const { return lua_->has_function(name); }
-
-std::string worker::run_quiesce(nanos timeout) { return run_special_vu("quiesce", lua_phase::quiesce, timeout); }
-
-std::string worker::run_verify(const std::string& history_json) {
-  return run_special_vu("verify", lua_phase::verify, plan_.options.teardown_timeout, &history_json);
-}
-
-std::string worker::run_handle_summary(const std::string& data_json) {
-  return run_special_vu("handleSummary", lua_phase::summary, plan_.options.teardown_timeout, &data_json);
 }
 
 }  // namespace stampede::loadgen

@@ -1,6 +1,7 @@
 // How a worker runs its scenarios: each executor (executor.h) starts, feeds and stops its VUs; a scenario
 // ends at its planned end (no new iterations), and iterations still running are interrupted at its hard
-// stop (the graceful stop later). The rest of the worker is in worker.cpp.
+// stop (the graceful stop later). The load's event loop and the VUs' life are in worker.cpp, the worker
+// before and after the load in worker_setup.cpp.
 #include <sys/prctl.h>
 
 #include <boost/asio/io_context.hpp>
@@ -82,7 +83,9 @@ void worker::start_scenario(scenario_runtime& s) {
       }
       break;
     }
-    case executor_kind::ramping_vus: ramp(s, now); break;
+    case executor_kind::ramping_vus:
+      ramp(s, now);
+      break;
     case executor_kind::constant_arrival_rate:
     case executor_kind::ramping_arrival_rate: {
       // Fewer VUs than slots (workers x shards): only the first maxVUs slots take arrivals, so no

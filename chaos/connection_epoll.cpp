@@ -1,9 +1,9 @@
 // The pumps of a connection with no toxic (see connection.h): both sockets leave Asio for the proxy's
 // own edge-triggered epoll set (chaos/epoll_set.h), whose events carry the mask. Per chunk: one read,
-// one send. A direction reads until EAGAIN or a short read, unless the mask said EPOLLRDHUP/HUP/ERR:
-// then it reads on to the EOF or error, which a short read would have left unseen (BENCHMARKS.md,
-// "Removing the EAGAIN reads"). A send that does not complete keeps its bytes (in `buffer` or the splice
-// pipe), asks for EPOLLOUT and stops that direction's reads until they are out: backpressure. EOF,
+// one send. A direction reads until EAGAIN or a short recv (splice: EAGAIN), unless the mask said
+// EPOLLRDHUP/HUP/ERR: then it reads on to the EOF or error, which a short read would have left unseen
+// (BENCHMARKS.md, "Removing the EAGAIN reads"). A send that does not complete keeps its bytes (in `buffer` or
+// the splice pipe), asks for EPOLLOUT and stops that direction's reads until they are out: backpressure. EOF,
 // reset, counters, idle and write-stall deadlines are those of the Asio pumps. A read that fills the
 // buffer marks a large transfer, which splices as on the Asio path (connection_splice.cpp).
 // When a toxic arrives (on_wake), the connection goes back to the Asio pumps for good once no byte is
@@ -213,9 +213,10 @@ void connection::pump(direction& d) {
       return;
     }
     if (!d.bulk) d.pipe.close();  // the large transfer is over: give the descriptors back
-    // A short read drained the socket: the next bytes bring a new edge. After a hang-up the EOF or
-    // error is already there with no edge to come: read on.
-    if (static_cast<size_t>(n) < room && !d.hangup) d.readable = false;
+    // A short recv drained the socket: the next bytes bring a new edge. After a hang-up the EOF or
+    // error is already there with no edge to come: read on. A short splice proves nothing (the pipe
+    // runs out of slots with many small segments): read on to EAGAIN.
+    if (!splicing && static_cast<size_t>(n) < room && !d.hangup) d.readable = false;
   }
 }
 

@@ -55,6 +55,7 @@ class connection : public std::enable_shared_from_this<connection>,
                    private http_stage::sink {
  public:
   connection(std::shared_ptr<proxy_shared> proxy, tcp::socket client, uint64_t id);
+  ~connection();  // closes the sockets if still in the own epoll set (the io_context stopped first)
 
   void start();
   // Thread-safe: re-read the toxics and re-evaluate every pending wait.

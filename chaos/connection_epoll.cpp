@@ -55,6 +55,12 @@ bool connection::enter_set() {
   return true;
 }
 
+connection::~connection() {
+  for (int fd : set_fds_) {
+    if (fd >= 0) ::close(fd);  // released from Asio: nobody else closes them
+  }
+}
+
 // Back to Asio: the sockets return to client_ and upstream_, and the directions not finished get their
 // Asio pumps (called only when nothing is pending).
 void connection::leave_set() {

@@ -1,7 +1,8 @@
 // The proxy's own epoll set for connections with no toxic (chaos/connection_epoll.cpp, one io thread):
 // a FIN or RST that arrives with the last bytes still passes on, a slow reader holds the other side
 // back without a byte lost (multi-MB), a toxic added while a connection sits in the set (idle or with
-// bytes pending) takes over without losing or reordering a byte, and idle connections in the set close.
+// bytes pending, or after one direction's EOF) takes over without losing or reordering a byte, and idle
+// connections in the set close.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
@@ -265,6 +266,47 @@ TEST_F(epoll_fixture, a_toxic_added_with_bytes_pending_loses_or_reorders_nothing
   std::lock_guard lock(mutex);
   EXPECT_EQ(received.size(), data.size());
   EXPECT_TRUE(received == data);
+}
+
+// A toxic added after one direction's EOF went through the set: only the other direction gets an Asio
+// pump; it carries the toxic, and the client's own EOF then ends the connection.
+TEST_F(epoll_fixture, a_toxic_added_after_a_half_close_in_the_set_takes_the_open_direction) {
+  std::string received;
+  std::mutex mutex;
+  tcp_server upstream([&](int fd) {
+    send_all(fd, "answer");
+    ::shutdown(fd, SHUT_WR);
+    auto r = read_until(fd, SIZE_MAX, 5s);
+    std::lock_guard lock(mutex);
+    received = r.data;
+  });
+  const uint16_t port = add(upstream.address());
+  auto fd = connect_to(port);
+  ASSERT_GE(fd.get(), 0);
+  auto r = read_until(fd.get(), SIZE_MAX, 5s);
+  ASSERT_EQ(r.end, read_end::eof);
+  EXPECT_EQ(r.data, "answer");
+  server_.add_toxic("p", latency(50));
+  std::this_thread::sleep_for(20ms);  // the wake reaches the connection: back to Asio
+  const auto start = steady::now();
+  ASSERT_TRUE(send_all(fd.get(), "after the eof"));
+  ASSERT_EQ(::shutdown(fd.get(), SHUT_WR), 0);
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (!received.empty()) break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(received, "after the eof");
+  }
+  EXPECT_GE(ms_since(start), 50.0);  // the toxic's latency
+  EXPECT_NE(wait_closed(fd.get(), 5s), read_end::timeout);
+  const auto info = settled(13, 6);
+  EXPECT_EQ(info.bytes_upstream, 13u);
+  EXPECT_EQ(info.bytes_downstream, 6u);
 }
 
 class epoll_idle : public ::testing::Test {

@@ -162,6 +162,10 @@ void connection::on_wake() {
   if (closed_) return;
   refresh();
   if (closed_) return;
+  if (in_set_ && !toxics_->toxics.empty()) {
+    leave_wanted_ = true;  // a toxic arrived: back to the Asio pumps once the pending bytes are out
+    if (!dirs_[0].blocked && !dirs_[1].blocked) leave_set();
+  }
   for (auto& d : dirs_) {
     d.wait_timer.cancel();
     d.data_signal.cancel();
@@ -173,6 +177,7 @@ void connection::on_wake() {
 void connection::close(bool rst) {
   if (closed_) return;
   closed_ = true;
+  close_set(rst);
   boost::system::error_code ignored;
   if (rst) {
     client_.set_option(asio::socket_base::linger(true, 0), ignored);
@@ -232,7 +237,15 @@ asio::awaitable<void> connection::run() {
   client_.non_blocking(true, ignored);
   upstream_.non_blocking(true, ignored);
   last_activity_ = steady::now();
+  supervisor_timer_.cancel();  // it waits for the connect deadline: the idle deadline replaces it now
+  if (!enter_set()) spawn_pumps();
+}
+
+// The Asio pumps of the directions whose EOF has not been forwarded yet (all of them, unless the
+// connection comes back from the own epoll set).
+void connection::spawn_pumps() {
   for (int i = 0; i < 2; ++i) {
+    if (dirs_[i].done) continue;
     asio::co_spawn(
         strand_, [self = shared_from_this(), i] { return self->read_loop(self->dirs_[i]); },
         report_exception);

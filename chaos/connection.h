@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 
+#include "chaos/epoll_set.h"
 #include "chaos/http_stage.h"
 #include "chaos/proxy_internal.h"
 #include "chaos/splice_pipe.h"
@@ -54,6 +55,7 @@ class connection : public std::enable_shared_from_this<connection>,
                    private http_stage::sink {
  public:
   connection(std::shared_ptr<proxy_shared> proxy, tcp::socket client, uint64_t id);
+  ~connection();  // closes the sockets if still in the own epoll set (the io_context stopped first)
 
   void start();
   // Thread-safe: re-read the toxics and re-evaluate every pending wait.
@@ -90,6 +92,12 @@ class connection : public std::enable_shared_from_this<connection>,
     bool bulk = false;        // the last read filled the buffer: a large transfer, worth splicing
     std::optional<steady::time_point> write_started;
     std::array<char, 16 * 1024> buffer{};
+    // The own epoll set (connection_epoll.cpp): the source's readiness as the events told it, and the
+    // bytes of `buffer` (or the pipe) not yet sent, during which this direction does not read.
+    bool readable = false;
+    bool hangup = false;   // EPOLLRDHUP/HUP/ERR seen: read on to the EOF or error, past short reads
+    bool blocked = false;  // waiting for EPOLLOUT on the destination
+    size_t out_begin = 0, out_end = 0;
   };
 
   // What the writer does next with its head chunk: decided synchronously, then awaited as a value.
@@ -131,6 +139,20 @@ class connection : public std::enable_shared_from_this<connection>,
   bool splice_allowed(direction& d);
   asio::awaitable<spliced> splice_chunk(direction& d, tcp::socket& src, tcp::socket& dst);
   asio::awaitable<void> write_loop(direction& d);
+  void spawn_pumps();
+  // The own epoll set (connection_epoll.cpp): while no toxic is active, both sockets leave Asio.
+  struct set_tag {
+    connection* owner;
+    int side;  // 0 = client (source of direction 0), 1 = upstream
+  };
+  bool enter_set();
+  void leave_set();
+  static void on_set_event(void* target, uint32_t events);
+  void on_ready(int side, uint32_t events);
+  void pump(direction& d);
+  bool send_pending(direction& d);
+  void block(direction& d, bool on);
+  void close_set(bool rst);
   step next_step(direction& d);
   bool after_write(direction& d, size_t written);
   void on_eof(direction& d, steady::time_point now);
@@ -151,6 +173,13 @@ class connection : public std::enable_shared_from_this<connection>,
   steady::time_point connect_deadline_{};
   bool connecting_ = false;
   bool closed_ = false;
+  // In the own epoll set: the sockets' descriptors, released from client_ and upstream_.
+  bool in_set_ = false;
+  bool leave_wanted_ = false;  // a toxic arrived: back to Asio once no byte is pending
+  std::shared_ptr<epoll_set> set_;
+  std::array<int, 2> set_fds_{-1, -1};
+  std::array<set_tag, 2> set_tags_{};
+  std::optional<tcp> protocol_;
 
   uint64_t generation_ = 0;
   std::shared_ptr<const toxic_snapshot> snapshot_ = std::make_shared<toxic_snapshot>();

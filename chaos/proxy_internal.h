@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chaos/epoll_set.h"
 #include "chaos/injection_log.h"
 #include "chaos/proxy_server.h"
 
@@ -93,6 +94,10 @@ struct proxy_shared {
   std::atomic<uint64_t> received_up{0}, received_down{0};  // read from the source, before any toxic
   std::atomic<uint64_t> spliced{0};                        // forwarded by splice(2), both directions
   std::atomic<int64_t> timer_lateness_ns{0};               // how late a toxic's timer fires (running mean)
+  // The own epoll set of this proxy's connections with no toxic (connection_epoll.cpp). Only with one
+  // io thread: created and used on that thread only. Owned by the connections in it and its pending
+  // wait, so that it is freed on the io thread once the last one leaves.
+  std::weak_ptr<epoll_set> own_set;
 
   std::shared_ptr<const toxic_snapshot> current() const {
     std::lock_guard lock(mutex);

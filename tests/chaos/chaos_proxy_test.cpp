@@ -11,6 +11,13 @@
 namespace stampede::chaos {
 namespace {
 
+// 2 by default; the *_one_thread_test build of this file runs it with one io thread, where connections
+// with no toxic live in the proxy's own epoll set (chaos/connection_epoll.cpp).
+#ifndef STAMPEDE_TEST_PROXY_THREADS
+#define STAMPEDE_TEST_PROXY_THREADS 2
+#endif
+constexpr int proxy_test_threads = STAMPEDE_TEST_PROXY_THREADS;
+
 using namespace testing;
 
 class proxy_fixture : public ::testing::Test {
@@ -42,7 +49,7 @@ class proxy_fixture : public ::testing::Test {
     return best;
   }
 
-  proxy_server server_{server_options{.threads = 2, .seed = 42}};
+  proxy_server server_{server_options{.threads = proxy_test_threads, .seed = 42}};
 };
 
 TEST_F(proxy_fixture, forwards_both_ways_and_counts_bytes) {

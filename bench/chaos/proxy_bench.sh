@@ -26,19 +26,6 @@ echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$proxy_port\",\"upstream\":\"1
 "$stampede" proxy --listen "127.0.0.1:$api_port" --config "$BENCH_WORK/proxies.json" \
   > "$BENCH_WORK/proxy.log" 2>&1 &
 proxy_pid=$!; BENCH_PIDS+=($proxy_pid)
-cat > "$BENCH_WORK/haproxy.cfg" <<CFG
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-listen nginx
-  bind 127.0.0.1:$haproxy_port
-  server nginx 127.0.0.1:$NGINX_PORT
-CFG
 before_port=""
 if [[ -n ${BEFORE:-} ]]; then
   before_port=$(free_port); before_api=$(free_port)
@@ -48,10 +35,8 @@ if [[ -n ${BEFORE:-} ]]; then
   before_pid=$!; BENCH_PIDS+=($before_pid)
   wait_for_port "$before_port"
 fi
-haproxy -f "$BENCH_WORK/haproxy.cfg" -db > "$BENCH_WORK/haproxy.log" 2>&1 &
-haproxy_pid=$!; BENCH_PIDS+=($haproxy_pid)
+start_haproxy_tcp "$haproxy_port"; haproxy_pid=$HAPROXY_PID
 wait_for_port "$proxy_port"
-wait_for_port "$haproxy_port"
 
 # rate PORT [PID]: requests/s; with PID, also sets CPU_US to that process's CPU (user + system, from
 # /proc) per request: a loaded machine moves requests/s a lot, CPU per request much less.

@@ -53,20 +53,5 @@ for stampede in "$@"; do
   per_request "stampede($stampede)" "$pid" "$port"
 done
 haproxy_port=$(free_port)
-cat > "$BENCH_WORK/haproxy.cfg" <<CFG
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-listen nginx
-  bind 127.0.0.1:$haproxy_port
-  server nginx 127.0.0.1:$NGINX_PORT
-CFG
-haproxy -f "$BENCH_WORK/haproxy.cfg" -db > "$BENCH_WORK/haproxy.log" 2>&1 &
-haproxy_pid=$!; BENCH_PIDS+=($haproxy_pid)
-wait_for_port "$haproxy_port"
+start_haproxy_tcp "$haproxy_port"; haproxy_pid=$HAPROXY_PID
 per_request haproxy "$haproxy_pid" "$haproxy_port"

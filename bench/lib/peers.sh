@@ -76,6 +76,28 @@ CONF
 }
 
 # ratio A B -> "A/B" with 2 decimals
+# start_haproxy_tcp PORT: HAProxy in TCP mode, one thread, on 127.0.0.1:PORT in front of nginx (start_nginx
+# first); sets HAPROXY_PID once it listens. The proxy benchmarks' peer.
+start_haproxy_tcp() {
+  local port="$1"
+  cat > "$BENCH_WORK/haproxy.cfg" <<CFG
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen nginx
+  bind 127.0.0.1:$port
+  server nginx 127.0.0.1:$NGINX_PORT
+CFG
+  haproxy -f "$BENCH_WORK/haproxy.cfg" -db > "$BENCH_WORK/haproxy.log" 2>&1 &
+  HAPROXY_PID=$!; BENCH_PIDS+=("$HAPROXY_PID")
+  wait_for_port "$port"
+}
+
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'n/a')" "$1" "$2"; }
 
 # peak_rss_kb PID: samples VmHWM (peak resident set) of a running process

@@ -109,14 +109,12 @@ TEST_F(epoll_fixture, a_fin_with_the_last_bytes_passes_on) {
 // The half-close: the upstream's FIN with its answer, then the client still sends and the upstream
 // still receives; the client's FIN ends the connection.
 TEST_F(epoll_fixture, a_fin_with_the_last_bytes_leaves_the_other_direction_open) {
-  std::string received;
-  std::mutex mutex;
+  received_text received;
   tcp_server upstream([&](int fd) {
     send_all(fd, "answer");
     ::shutdown(fd, SHUT_WR);
     auto r = read_until(fd, SIZE_MAX, 5s);
-    std::lock_guard lock(mutex);
-    received = r.data;
+    received.set(std::move(r.data));
   });
   const uint16_t port = add(upstream.address());
   auto fd = connect_to(port);
@@ -126,15 +124,8 @@ TEST_F(epoll_fixture, a_fin_with_the_last_bytes_leaves_the_other_direction_open)
   EXPECT_EQ(r.data, "answer");
   ASSERT_TRUE(send_all(fd.get(), "after the eof"));
   ASSERT_EQ(::shutdown(fd.get(), SHUT_WR), 0);
-  for (int i = 0; i < 500; ++i) {
-    {
-      std::lock_guard lock(mutex);
-      if (!received.empty()) break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  std::lock_guard lock(mutex);
-  EXPECT_EQ(received, "after the eof");
+  const std::string got = received.wait(5s);
+  EXPECT_EQ(got, "after the eof");
   EXPECT_NE(wait_closed(fd.get(), 5s), read_end::timeout);
 }
 
@@ -235,13 +226,11 @@ TEST_F(epoll_fixture, a_toxic_added_while_in_the_set_takes_effect) {
 // A toxic added while the set holds bytes it could not send yet (a stalled upstream): those go first,
 // then the toxic's path carries the rest; nothing lost or reordered.
 TEST_F(epoll_fixture, a_toxic_added_with_bytes_pending_loses_or_reorders_nothing) {
-  std::string received;
-  std::mutex mutex;
+  received_text received;
   tcp_server stalling([&](int fd) {
     std::this_thread::sleep_for(400ms);  // the proxy's sends fill the socket meanwhile
     auto r = read_until(fd, SIZE_MAX, 20s);
-    std::lock_guard lock(mutex);
-    received = std::move(r.data);
+    received.set(std::move(r.data));
   });
   const uint16_t port = add(stalling.address());
   const std::string data = pattern(6 << 20, 21);
@@ -256,29 +245,20 @@ TEST_F(epoll_fixture, a_toxic_added_with_bytes_pending_loses_or_reorders_nothing
   std::this_thread::sleep_for(150ms);  // the set's sends are blocked now
   server_.add_toxic("p", latency(1));
   sender.join();
-  for (int i = 0; i < 2000; ++i) {
-    {
-      std::lock_guard lock(mutex);
-      if (!received.empty()) break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  std::lock_guard lock(mutex);
-  EXPECT_EQ(received.size(), data.size());
-  EXPECT_TRUE(received == data);
+  const std::string got = received.wait(20s);
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
 }
 
 // A toxic added after one direction's EOF went through the set: only the other direction gets an Asio
 // pump; it carries the toxic, and the client's own EOF then ends the connection.
 TEST_F(epoll_fixture, a_toxic_added_after_a_half_close_in_the_set_takes_the_open_direction) {
-  std::string received;
-  std::mutex mutex;
+  received_text received;
   tcp_server upstream([&](int fd) {
     send_all(fd, "answer");
     ::shutdown(fd, SHUT_WR);
     auto r = read_until(fd, SIZE_MAX, 5s);
-    std::lock_guard lock(mutex);
-    received = r.data;
+    received.set(std::move(r.data));
   });
   const uint16_t port = add(upstream.address());
   auto fd = connect_to(port);
@@ -291,17 +271,8 @@ TEST_F(epoll_fixture, a_toxic_added_after_a_half_close_in_the_set_takes_the_open
   const auto start = steady::now();
   ASSERT_TRUE(send_all(fd.get(), "after the eof"));
   ASSERT_EQ(::shutdown(fd.get(), SHUT_WR), 0);
-  for (int i = 0; i < 500; ++i) {
-    {
-      std::lock_guard lock(mutex);
-      if (!received.empty()) break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  {
-    std::lock_guard lock(mutex);
-    EXPECT_EQ(received, "after the eof");
-  }
+  const std::string got = received.wait(2500ms);
+  EXPECT_EQ(got, "after the eof");
   EXPECT_GE(ms_since(start), 50.0);  // the toxic's latency
   EXPECT_NE(wait_closed(fd.get(), 5s), read_end::timeout);
   const auto info = settled(13, 6);

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -177,7 +178,7 @@ enum class read_end { ok, eof, reset, timeout };
 struct read_result {
   std::string data;
   read_end end = read_end::ok;
-  std::vector<size_t> reads;   // size of each recv
+  std::vector<size_t> reads;  // size of each recv
 };
 
 // Reads until `want` bytes arrived, EOF, error, or the deadline.
@@ -207,6 +208,31 @@ inline read_result read_until(int fd, size_t want, std::chrono::milliseconds tim
   }
   return r;
 }
+
+// What an upstream's handler thread received, handed to the test's thread: set() once; wait() returns it
+// once set, or "" after `timeout`.
+class received_text {
+ public:
+  void set(std::string data) {
+    {
+      std::lock_guard lock(mutex_);
+      data_ = std::move(data);
+      set_ = true;
+    }
+    ready_.notify_all();
+  }
+  std::string wait(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    ready_.wait_for(lock, timeout, [&] { return set_; });
+    return data_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::string data_;
+  bool set_ = false;
+};
 
 // Waits for EOF or reset (discarding data) up to the deadline.
 inline read_end wait_closed(int fd, std::chrono::milliseconds timeout) {

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# CPU budget of a proxied request: wrk, nginx and the proxy's CPU per request through `stampede proxy` and
+# through HAProxy (TCP mode, one thread), and the proxy CPU per request 1.1x HAProxy's requests/s would need
+# on this machine's saturated cores (issue #17). The arithmetic is in proxy_budget.py.
+# usage: bench/chaos/proxy_budget.sh [path/to/stampede]   env: ROUNDS (3), DURATION (5)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+stampede="${1:-$root/build/release/stampede}"
+for tool in nginx wrk haproxy; do command -v $tool >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
+source "$root/bench/lib/peers.sh"
+bench_init
+start_nginx 615
+proxy_port=$(free_port); api_port=$(free_port); haproxy_port=$(free_port)
+echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$proxy_port\",\"upstream\":\"127.0.0.1:$NGINX_PORT\"}]" \
+  > "$BENCH_WORK/proxies.json"
+"$stampede" proxy --listen "127.0.0.1:$api_port" --config "$BENCH_WORK/proxies.json" > "$BENCH_WORK/proxy.log" 2>&1 &
+proxy_pid=$!; BENCH_PIDS+=($proxy_pid)
+start_haproxy_tcp "$haproxy_port"
+wait_for_port "$proxy_port"
+# nginx's master forks one worker: the worker does the work
+worker_pid=$(pgrep -P "$NGINX_PID" | head -1)
+[[ -n $worker_pid ]] || worker_pid=$(pgrep -f "nginx: worker" | head -1)
+python3 "$root/bench/chaos/proxy_budget.py" "${DURATION:-5}" "${ROUNDS:-3}" "$NGINX_PORT" "$worker_pid" \
+  "$proxy_port" "$proxy_pid" "$haproxy_port" "$HAPROXY_PID"

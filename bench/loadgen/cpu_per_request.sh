@@ -12,6 +12,9 @@
 # on a quiet machine (the load average is printed).
 # With OTHER_BUILD_DIR, a second Stampede (another build, e.g. the io_uring one or a baseline) runs in
 # every round too, and its ratio to the first is printed.
+# With BUILD_DIR/bench/loadgen/floor_client built (where liburing-dev is installed), each plain round also runs
+# the least a generator can do per request (no script, no metrics; epoll and io_uring forms) next to wrk: the
+# floor under any generator design on this machine.
 #   bench/loadgen/cpu_per_request.sh [BUILD_DIR [OTHER_BUILD_DIR]]
 #   env: ROUNDS (3), DURATION (5s), WHICH (plain journey)
 set -euo pipefail
@@ -96,6 +99,13 @@ theirs() {  # [wrk script] -> "requests user system"
   echo "$(awk '/requests in/{print $1}' "$BENCH_WORK/wrk.out") $cpu"
 }
 
+floor="$build/bench/loadgen/floor_client"
+floor_run() {  # mode -> "requests user system"
+  local cpu
+  cpu=$(cpu_of "$BENCH_WORK/floor.out" "$floor" "$1" "$NGINX_PORT" 64 "${duration%s}")
+  echo "$(awk '/^requests/{print $2}' "$BENCH_WORK/floor.out") $cpu"
+}
+
 # per_request "requests user system" -> "us_per_request user_us system_us req_per_s"
 per_request() {
   python3 -c "import sys; n,u,s=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'{(u+s)/n*1e6:.2f} {u/n*1e6:.2f} {s/n*1e6:.2f}')" $1
@@ -113,6 +123,14 @@ for which in $which_runs; do
     echo "$which round $round: stampede $o_us us/request (user $o_user, sys $o_sys; ${o%% *} requests)," \
          "wrk $w_us us/request (user $w_user, sys $w_sys; ${w%% *} requests), ratio $(ratio "$o_us" "$w_us")" \
          "[load $(cut -d' ' -f1 /proc/loadavg)]"
+    if [[ $which == plain && -x $floor ]]; then
+      for mode in epoll epoll-deferred uring; do
+        f=$(floor_run "$mode")
+        read -r f_us f_user f_sys <<<"$(per_request "$f")"
+        echo "  floor client ($mode): $f_us us/request (user $f_user, sys $f_sys; ${f%% *} requests)," \
+             "ratio to wrk $(ratio "$f_us" "$w_us")"
+      done
+    fi
     if [[ -n $other ]]; then
       a=$(ours "$scenario" "$other")
       read -r a_us a_user a_sys <<<"$(per_request "$a")"

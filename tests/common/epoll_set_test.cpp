@@ -2,7 +2,8 @@
 // sockets. Events reach the handler with their target and mask (EPOLLRDHUP only when the mask asks for
 // it), want_output gives EPOLLOUT, rearm reports a socket still readable, remove stops its events, a set
 // with no waiter lets io_context::run() return, and the pending wait keeps the set alive after its owner
-// let go (freed once the wait ends, or with the io_context).
+// let go (freed once the wait ends, or with the io_context, whether the wait is pending or its cancelled
+// completion queued).
 #include "common/epoll_set.h"
 
 #include <arpa/inet.h>
@@ -309,6 +310,20 @@ TEST(epoll_set, a_set_still_waited_on_is_freed_with_its_io_context) {
   EXPECT_TRUE(watch.expired());
   pair.client.reset();
   pair.server.reset();
+  EXPECT_EQ(open_descriptors(), before);
+}
+
+TEST(epoll_set, a_cancelled_wait_still_queued_frees_the_set_with_its_io_context) {
+  const size_t before = open_descriptors();
+  auto io = std::make_unique<asio::io_context>();
+  auto set = std::make_shared<epoll_set>(*io, &recorder::on_event, input_and_shutdown);
+  const std::weak_ptr<epoll_set> watch = set;
+  set->begin_wait();
+  set->end_wait();  // the completion (operation_aborted) is queued, never run
+  set.reset();
+  EXPECT_FALSE(watch.expired());
+  io.reset();
+  EXPECT_TRUE(watch.expired());
   EXPECT_EQ(open_descriptors(), before);
 }
 

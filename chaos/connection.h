@@ -26,11 +26,11 @@
 #include <optional>
 #include <string>
 
-#include "chaos/epoll_set.h"
 #include "chaos/http_stage.h"
 #include "chaos/proxy_internal.h"
 #include "chaos/splice_pipe.h"
 #include "chaos/toxics/toxic_unit.h"
+#include "common/epoll_set.h"
 
 namespace stampede::chaos {
 

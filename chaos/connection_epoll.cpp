@@ -1,7 +1,7 @@
 // The pumps of a connection with no toxic (see connection.h): both sockets leave Asio for the proxy's
-// own edge-triggered epoll set (chaos/epoll_set.h), whose events carry the mask. Per chunk: one read,
-// one send. A direction reads until EAGAIN or a short recv (splice: EAGAIN), unless the mask said
-// EPOLLRDHUP/HUP/ERR: then it reads on to the EOF or error, which a short read would have left unseen
+// own edge-triggered epoll set (common/epoll_set.h; here with EPOLLRDHUP), whose events carry the mask. Per
+// chunk: one read, one send. A direction reads until EAGAIN or a short recv (splice: EAGAIN), unless the mask
+// said EPOLLRDHUP/HUP/ERR: then it reads on to the EOF or error, which a short read would have left unseen
 // (BENCHMARKS.md, "Removing the EAGAIN reads"). A send that does not complete keeps its bytes (in `buffer` or
 // the splice pipe), asks for EPOLLOUT and stops that direction's reads until they are out: backpressure. EOF,
 // reset, counters, idle and write-stall deadlines are those of the Asio pumps. A read that fills the
@@ -18,6 +18,19 @@
 
 namespace stampede::chaos {
 
+namespace {
+// EPOLLRDHUP: a FIN that came with the last bytes is told by the event, not left to a short read.
+constexpr uint32_t set_input_events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+}  // namespace
+
+bool epoll_set_enabled() {
+#ifdef STAMPEDE_PROXY_EPOLL
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool connection::enter_set() {
   if (!epoll_set_enabled() || proxy_->options.threads > 1) return false;  // see proxy_shared::own_set
   refresh();
@@ -29,7 +42,7 @@ bool connection::enter_set() {
   set_ = proxy_->own_set.lock();
   if (!set_) {
     try {
-      set_ = std::make_shared<epoll_set>(*proxy_->io, &connection::on_set_event);
+      set_ = std::make_shared<epoll_set>(*proxy_->io, &connection::on_set_event, set_input_events);
     } catch (const std::exception&) {
       return false;  // e.g. out of descriptors: the Asio pumps
     }

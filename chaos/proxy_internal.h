@@ -19,9 +19,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "chaos/epoll_set.h"
 #include "chaos/injection_log.h"
 #include "chaos/proxy_server.h"
+#include "common/epoll_set.h"
 
 namespace stampede::chaos {
 

@@ -35,6 +35,10 @@ namespace stampede::chaos {
 
 enum class error_kind { invalid_argument, not_found, already_exists, io_error };
 
+// Whether this build moves connections with no toxic into the proxy's own epoll set (CMake
+// STAMPEDE_PROXY_EPOLL; chaos/connection_epoll.cpp).
+bool epoll_set_enabled();
+
 // Errors of the control API; `kind` maps to HTTP 400/404/409/500 in the Toxiproxy-compatible API.
 class chaos_error : public std::runtime_error {
  public:

@@ -51,6 +51,7 @@ class http_connection {
   http_connection(http_engine& engine, origin_pool& pool)
       : engine_(engine), pool_(pool), socket_(engine.io_), parser_(engine.options_.limits), buffer_() {}
   ~http_connection() {
+    end_wait();  // a set with no waiter lets the io_context run out of work
     if (own_fd_ >= 0) ::close(own_fd_);
   }
 
@@ -96,7 +97,7 @@ class http_connection {
     cut_off();
   }
 
-  // A ready socket of the engine's own epoll set (connection_epoll.h).
+  // A ready socket of the engine's own epoll set (common/epoll_set.h).
   static void on_event(void* target, uint32_t events) {
     auto& self = *static_cast<http_connection*>(target);
     if (self.own_fd_ < 0 || self.job_ == nullptr) return;  // idle: the stale check covers a close

@@ -61,8 +61,10 @@ asio::ssl::context& http_engine::tls_context() {
 
 http_engine::~http_engine() = default;
 
-connection_epoll& http_engine::own_epoll() {
-  if (!own_epoll_) own_epoll_ = std::make_unique<connection_epoll>(io_, &http_connection::on_event);
+epoll_set& http_engine::own_epoll() {
+  // No EPOLLRDHUP: a response is read until EAGAIN or complete, so the read itself sees a FIN.
+  if (!own_epoll_)
+    own_epoll_ = std::make_shared<epoll_set>(io_, &http_connection::on_event, EPOLLIN | EPOLLET);
   return *own_epoll_;
 }
 

@@ -3,7 +3,7 @@
 // based on purpose: this is the hot path, and a hand-written state machine per connection costs
 // less than a coroutine frame per request. Every operation has a deadline, enforced by one sweep
 // per worker instead of a timer per connection (a timer re-arm per request is a syscall). Connected
-// plain-HTTP sockets leave Asio's reactor for the engine's own epoll set (connection_epoll.h): one recv
+// plain-HTTP sockets leave Asio's reactor for the engine's own epoll set (common/epoll_set.h): one recv
 // per response, no speculative read that fails with EAGAIN (build option STAMPEDE_LOADGEN_EPOLL).
 //
 // Thread-safety: none. One engine per worker thread, used only from that worker's io_context.
@@ -24,8 +24,8 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/epoll_set.h"
 #include "common/http_parse.h"
-#include "loadgen/connection_epoll.h"
 #include "loadgen/metrics.h"
 #include "loadgen/url.h"
 
@@ -105,7 +105,7 @@ class http_engine {
   friend class http_connection;
   origin_pool& pool_for(const parsed_url& url);
   boost::asio::ssl::context& tls_context();
-  connection_epoll& own_epoll();  // made at the first plain connection
+  epoll_set& own_epoll();  // made at the first plain connection
   // Read buffers belong to requests in flight, not to connections: 10,000 idle keep-alive
   // connections then cost a socket each, not 16 KiB each.
   std::unique_ptr<char[]> take_buffer();
@@ -121,11 +121,13 @@ class http_engine {
   boost::asio::io_context& io_;
   http_engine_options options_;
   std::unique_ptr<boost::asio::ssl::context> tls_context_;
+  // Shared with its pending wait (common/epoll_set.h), and declared before pools_: the connections end
+  // their waits on it as they are destroyed.
+  std::shared_ptr<epoll_set> own_epoll_;
   std::unordered_map<std::string, std::unique_ptr<origin_pool>> pools_;
   std::vector<http_connection*> active_;   // connections with a request in flight (swept for deadlines)
   std::vector<std::unique_ptr<char[]>> free_buffers_;
   std::vector<std::string> spare_strings_;  // recycled response buffers (empty, with capacity)
-  std::unique_ptr<connection_epoll> own_epoll_;
 };
 
 }  // namespace stampede::loadgen

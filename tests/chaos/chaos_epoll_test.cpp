@@ -10,7 +10,6 @@
 #include <mutex>
 #include <thread>
 
-#include "chaos/epoll_set.h"
 #include "chaos/proxy_server.h"
 #include "chaos_test_support.h"
 #include "tests/support/sanitizers.h"

@@ -1,6 +1,7 @@
-// The proxy's own epoll set; see epoll_set.h.
-#include "chaos/epoll_set.h"
+// The own epoll set; see epoll_set.h.
+#include "common/epoll_set.h"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -10,29 +11,19 @@
 #include <stdexcept>
 #include <string>
 
-namespace stampede::chaos {
+namespace stampede {
 
 namespace asio = boost::asio;
 
-namespace {
-constexpr uint32_t input_events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-}
-
-bool epoll_set_enabled() {
-#ifdef STAMPEDE_PROXY_EPOLL
-  return true;
-#else
-  return false;
-#endif
-}
-
-epoll_set::epoll_set(asio::io_context& io, handler on_event) : watch_(io), on_event_(on_event) {
+epoll_set::epoll_set(asio::io_context& io, handler on_event, uint32_t input_events)
+    : watch_(io), on_event_(on_event), input_events_(input_events) {
   fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (fd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
-  const int own = ::dup(fd_);  // Asio owns (and closes) its own descriptor of the set
+  const int own = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);  // Asio owns (and closes) its own descriptor of the set
   if (own < 0) {
+    const int error = errno;
     ::close(fd_);
-    throw std::runtime_error(std::string("dup: ") + std::strerror(errno));
+    throw std::runtime_error(std::string("fcntl(F_DUPFD_CLOEXEC): ") + std::strerror(error));
   }
   watch_.assign(own);
 }
@@ -45,23 +36,25 @@ epoll_set::~epoll_set() {
 
 bool epoll_set::add(int fd, void* target) {
   epoll_event ev{};
-  ev.events = input_events;
+  ev.events = input_events_;
   ev.data.ptr = target;
   return ::epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
 bool epoll_set::want_output(int fd, void* target, bool on) {
   epoll_event ev{};
-  ev.events = input_events | (on ? static_cast<uint32_t>(EPOLLOUT) : 0U);
+  ev.events = input_events_ | (on ? static_cast<uint32_t>(EPOLLOUT) : 0U);
   ev.data.ptr = target;
   return ::epoll_ctl(fd_, EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
+void epoll_set::rearm(int fd, void* target) { want_output(fd, target, false); }
+
 void epoll_set::remove(int fd) { ::epoll_ctl(fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
 void epoll_set::begin_wait() {
+  if (!armed_) arm();  // may throw (no shared owner) before anything is counted
   ++waiting_;
-  if (!armed_) arm();
 }
 
 void epoll_set::end_wait() {
@@ -69,10 +62,12 @@ void epoll_set::end_wait() {
 }
 
 void epoll_set::arm() {
+  // The pending wait owns the set: an owner that lets go while the wait is queued frees it after the wait.
+  // shared_from_this() first: without a shared owner it throws before the set counts as armed.
+  auto self = shared_from_this();
   armed_ = true;
-  // The pending wait owns the set: a proxy removed while the wait is queued frees it after the wait ends.
   watch_.async_wait(asio::posix::stream_descriptor::wait_read,
-                    [self = shared_from_this()](const boost::system::error_code& ec) {
+                    [self = std::move(self)](const boost::system::error_code& ec) {
                       self->armed_ = false;
                       if (!ec) self->dispatch();
                       if (self->waiting_ > 0 && !self->armed_) self->arm();
@@ -87,4 +82,4 @@ void epoll_set::dispatch() {
   for (int i = 0; i < n; ++i) on_event_(events[i].data.ptr, events[i].events);
 }
 
-}  // namespace stampede::chaos
+}  // namespace stampede

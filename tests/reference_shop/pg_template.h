@@ -1,7 +1,7 @@
 // One initdb per build tree for the PostgreSQL tests: the first test that needs a cluster makes a template
 // (initdb --no-sync through the shop's postgres_server, the same options as every test server) and every
 // test server starts from a copy of it (`cp -a`: modes and the postgres user's ownership kept), which
-// postgres_server::init() finds in place and does not initdb again. A copy takes ~0.3 s, initdb ~1.4 s.
+// postgres_server::init() finds in place and does not initdb again. A copy takes 0.2-0.3 s, initdb 0.5-1.4 s.
 //
 // The template lives in the build tree (STAMPEDE_PG_TEMPLATE_DIR, <build>/pg-template: the postgres/
 // directory of a server that was never started: data/, superuser.password, initdb.log). It is made aside

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,6 +38,24 @@ const json::object& invariant_named(const drill_run& r, std::string_view name) {
   return none;
 }
 
+// The verdict block every Patroni game day starts with: the drill's exit code, its results, `count`
+// invariants, each holding except the one at index `broken` (which must fail). Fatal failures end the
+// helper only: call it through ASSERT_NO_FATAL_FAILURE.
+void expect_verdict(const drill_run& r, int code, size_t count, std::optional<size_t> broken = std::nullopt) {
+  EXPECT_EQ(r.code, code) << r.log;
+  ASSERT_TRUE(r.results.is_object()) << r.log;
+  const auto& invariants = r.results.at("verify").at("invariants").as_array();
+  ASSERT_EQ(invariants.size(), count) << json::serialize(invariants);
+  for (size_t i = 0; i < invariants.size(); ++i) {
+    EXPECT_EQ(invariants[i].at("ok").as_bool(), i != broken) << json::serialize(invariants[i]);
+  }
+}
+
+// The run's invariants, in the scenario's order.
+const json::array& invariants_of(const drill_run& r) {
+  return r.results.at("verify").at("invariants").as_array();
+}
+
 // The database game day's short form: `stampede shop --db postgres --ha patroni` (primary + 1 synchronous
 // replica), the primary (resolved through Patroni's REST API when the fault fires) SIGKILLed under orders
 // and a flash sale: orders fail, then succeed again through the new primary within RTO_MAX, no acknowledged
@@ -45,11 +64,7 @@ TEST(drill_gameday, db_failover_loses_no_acknowledged_order_in_sync_mode) {
   temp_dir dir{"stampede-drill-test"};
   auto r = drill("gameday_db_failover.lua", dir,
                  {"--shop-arg", "--replicas", "--shop-arg", "1", "-e", "DURATION=30s", "-e", "FAULT_AT=4s"});
-  EXPECT_EQ(r.code, 0) << r.log;
-  ASSERT_TRUE(r.results.is_object()) << r.log;
-  const auto& invariants = r.results.at("verify").at("invariants").as_array();
-  ASSERT_EQ(invariants.size(), 8u) << json::serialize(invariants);
-  for (const auto& inv : invariants) EXPECT_TRUE(inv.at("ok").as_bool()) << json::serialize(inv);
+  ASSERT_NO_FATAL_FAILURE(expect_verdict(r, 0, 8));
   expect_faults_with_recovery(r, 1);
   const auto& sale = invariant_named(r, "the flash sale sells out exactly through the failover");
   EXPECT_EQ(sale.at("evidence").at("sold").to_number<int64_t>(), 20) << json::serialize(sale);
@@ -195,11 +210,8 @@ TEST(drill_gameday, db_partition_has_no_split_brain_and_loses_no_acknowledged_or
   auto r = drill("gameday_db_partition.lua", dir,
                  {"--shop-arg", "--replicas", "--shop-arg", "1", "-e", "DURATION=34s", "-e", "FAULT_AT=4s",
                   "-e", "FAULT_FOR=18s"});
-  EXPECT_EQ(r.code, 0) << r.log;
-  ASSERT_TRUE(r.results.is_object()) << r.log;
-  const auto& invariants = r.results.at("verify").at("invariants").as_array();
-  ASSERT_EQ(invariants.size(), 9u) << json::serialize(invariants);
-  for (const auto& inv : invariants) EXPECT_TRUE(inv.at("ok").as_bool()) << json::serialize(inv);
+  ASSERT_NO_FATAL_FAILURE(expect_verdict(r, 0, 9));
+  const auto& invariants = invariants_of(r);
   expect_faults_with_recovery(r, 1);
   const auto& fault = r.results.at("chaos").at(0).as_object();
   EXPECT_EQ(fault.at("resolved").as_string(), "pg1") << json::serialize(fault);
@@ -247,13 +259,8 @@ TEST(drill_gameday, db_partition_in_async_mode_names_the_writes_the_old_primary_
   auto r = drill("gameday_db_partition.lua", dir,
                  {"--shop-arg", "--replicas", "--shop-arg", "1", "--shop-arg", "--sync-replication",
                   "--shop-arg", "off", "-e", "DURATION=34s", "-e", "FAULT_AT=4s", "-e", "FAULT_FOR=18s"});
-  EXPECT_EQ(r.code, 98) << r.log;
-  ASSERT_TRUE(r.results.is_object()) << r.log;
-  const auto& invariants = r.results.at("verify").at("invariants").as_array();
-  ASSERT_EQ(invariants.size(), 9u) << json::serialize(invariants);
-  for (size_t i = 0; i < invariants.size(); ++i) {
-    EXPECT_EQ(invariants[i].at("ok").as_bool(), i != 7) << json::serialize(invariants[i]);
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_verdict(r, 98, 9, 7));
+  const auto& invariants = invariants_of(r);
   const auto& old = invariants.at(6).at("evidence").as_object();
   const int64_t acked = old.at("acks_after_cut").to_number<int64_t>();
   EXPECT_GT(acked, 0) << "asynchronous: the cut-off primary acknowledges writes until it is demoted";
@@ -295,6 +302,16 @@ json::object replica_lag_verdict(const drill_run& r) {
   return invariants.back().as_object();
 }
 
+// A read-your-writes mode's evidence: no violation over enough reads and writes, and the replica still
+// serving order reads.
+void expect_no_violation(const json::object& e) {
+  EXPECT_EQ(e.at("violations").to_number<int64_t>(), 0);
+  EXPECT_GT(e.at("reads_checked").to_number<int64_t>(), 20);
+  EXPECT_GT(e.at("writes_checked").to_number<int64_t>(), 20);
+  EXPECT_GT(e.at("order_reads").at("replica").to_number<int64_t>(), 0)
+      << "readers without a recent write use the replica";
+}
+
 // Replica reads on: customers who read right after ordering miss the orders they were just told about
 // (stale reads from the lagging replica); the checker counts them and names the orders: exit 98.
 TEST(drill_gameday, replica_lag_with_replica_reads_on_reports_violations) {
@@ -329,12 +346,8 @@ TEST(drill_gameday, replica_lag_with_read_your_writes_has_no_violation) {
   const auto ryw = replica_lag_verdict(r);
   EXPECT_TRUE(ryw.at("ok").as_bool()) << json::serialize(ryw);
   const auto& e = ryw.at("evidence").as_object();
-  EXPECT_EQ(e.at("violations").to_number<int64_t>(), 0);
-  EXPECT_GT(e.at("reads_checked").to_number<int64_t>(), 20);
-  EXPECT_GT(e.at("writes_checked").to_number<int64_t>(), 20);
+  expect_no_violation(e);
   EXPECT_GT(e.at("order_reads").at("primary").to_number<int64_t>(), 0);
-  EXPECT_GT(e.at("order_reads").at("replica").to_number<int64_t>(), 0)
-      << "readers without a recent write use the replica";
 }
 
 // read-your-writes-lsn: a write's answer carries the primary's WAL position after it; a customer's next
@@ -350,10 +363,7 @@ TEST(drill_gameday, replica_lag_with_read_your_writes_by_lsn_has_no_violation) {
   const auto ryw = replica_lag_verdict(r);
   EXPECT_TRUE(ryw.at("ok").as_bool()) << json::serialize(ryw);
   const auto& e = ryw.at("evidence").as_object();
-  EXPECT_EQ(e.at("violations").to_number<int64_t>(), 0);
-  EXPECT_GT(e.at("reads_checked").to_number<int64_t>(), 20);
-  EXPECT_GT(e.at("writes_checked").to_number<int64_t>(), 20);
-  EXPECT_GT(e.at("order_reads").at("replica").to_number<int64_t>(), 0);
+  expect_no_violation(e);
   std::printf(
       "[ measure ] replica lag, read-your-writes-lsn: %lld reads on the primary, %lld on the replica\n",
       static_cast<long long>(e.at("order_reads").at("primary").to_number<int64_t>()),

@@ -3,25 +3,25 @@
 // field), and the drill's backup API on its error paths (no token, unknown restore point, a bad name, a
 // server that is not there: one clear answer each, never a hang). The happy paths run end to end in
 // drill_backup_restore_test.
-#include <gtest/gtest.h>
+#include "drill/pg_backup.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <string>
 
-#include <boost/json.hpp>
-
 #include "common/http_client.h"
 #include "common/loopback.h"
 #include "drill/backup_service.h"
-#include "drill/pg_backup.h"
 #include "reference_shop/child_process.h"
 #include "reference_shop/pg_connection.h"
 #include "reference_shop/postgres_server.h"
+#include "tests/reference_shop/pg_template.h"
 #include "tests/support/child_process.h"
 
 namespace stampede::drill {
@@ -171,7 +171,7 @@ class pg_archive_test : public ::testing::Test {
   void SetUp() override {
     shop::postgres_server_options o;
     o.dir = dir_.path() / "postgres";
-    o.sync_initdb = false;
+    shop::testing::copy_pg_template(o.dir);  // a cluster of its own without an initdb
     o.wal_archive = true;
     server_ = std::make_unique<shop::postgres_server>(o);
     server_->init();

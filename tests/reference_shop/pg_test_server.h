@@ -1,9 +1,10 @@
 // A throwaway PostgreSQL 15 server for the store tests, through the shop's own postgres_server: started on
 // first use, once per test process (a GoogleTest environment: ctest runs each test in a process of its
-// own, a whole-binary run shares one server), in a temporary directory (data dir owned by the postgres
-// user, a free 127.0.0.1 port, the unix socket beside it), and stopped and removed at the end. If the
-// process dies, the server follows it (PR_SET_PDEATHSIG). Missing binaries fail the PostgreSQL tests with
-// one line naming the package; they are never skipped.
+// own, a whole-binary run shares one server), in a temporary directory (a copy of the build tree's template
+// cluster, pg_template.h; data dir owned by the postgres user, a free 127.0.0.1 port, the unix socket
+// beside it), and stopped and removed at the end. If the process dies, the server follows it
+// (PR_SET_PDEATHSIG). Missing binaries fail the PostgreSQL tests with one line naming the package; they are
+// never skipped.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 
 #include "reference_shop/pg_connection.h"
 #include "reference_shop/postgres_server.h"
+#include "tests/reference_shop/pg_template.h"
 #include "tests/reference_shop/shop_test_support.h"
 
 namespace stampede::shop::testing {
@@ -40,7 +42,7 @@ class pg_test_environment : public ::testing::Environment {
       dir_ = std::make_unique<temp_dir>();
       postgres_server_options o;
       o.dir = dir_->path() / "postgres";
-      o.sync_initdb = false;  // a throwaway cluster; the server itself still fsyncs
+      copy_pg_template(o.dir);  // a cluster of its own without an initdb; the server itself still fsyncs
       o.max_connections = 200;
       auto server = std::make_unique<postgres_server>(o);
       server->init();

@@ -1,6 +1,6 @@
 // The fixture of the PostgreSQL store tests (shop_postgres_store_test.cpp, shop_postgres_node_test.cpp): a
 // new database on the test process's throwaway server (pg_test_server.h), migrated and seeded, with an admin
-// connection to look at it and a way to end a session from the server side.
+// connection to look at it, a way to end a session from the server side and a login for a node.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -30,7 +30,22 @@ class postgres_store_test : public ::testing::Test {
     admin_ = std::make_unique<pg::connection>(backend_->conninfo(), pg::settings{});
   }
   std::unique_ptr<postgres_store> open(postgres_store_options o = testing::postgres_backend::options()) {
-    return std::make_unique<postgres_store>(backend_->conninfo(), std::move(o));
+    return testing::postgres_backend::open_store(backend_->conninfo(), std::move(o));
+  }
+  // A login role of its own for a node on this test's schema (a superuser, named after the schema, so that
+  // the test can lock it out or find its sessions), and the node's db_url logging in as it.
+  struct node_login {
+    std::string role, db_url;
+  };
+  node_login create_node_login() {
+    const std::string schema = admin_->exec("SELECT current_schema()").text(0, 0);
+    node_login login{"node_" + schema, {}};
+    admin_->exec("CREATE ROLE " + login.role + " LOGIN SUPERUSER PASSWORD 'node-password'");
+    login.db_url =
+        "host=127.0.0.1 port=" + std::to_string(testing::pg_test_environment::get().server().port()) +
+        " dbname=postgres user=" + login.role + " password=node-password options='-c search_path=" + schema +
+        "'";
+    return login;
   }
   int64_t count(const std::string& sql) { return admin_->exec(sql).int64(0, 0); }
   // Ends a session from the server side and waits until it is gone.

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -22,21 +23,6 @@ namespace stampede::shop {
 namespace {
 
 using namespace std::chrono_literals;
-
-class purchase_batcher_test : public ::testing::Test {
- protected:
-  void SetUp() override {
-    store_ = std::make_unique<sqlite_store>(dir_.file("shop.db"));
-    store_->migrate();
-    store_->reseed(1, hash_password(seed_password, kdf_cost::minimal));
-  }
-  purchase_batcher::run_batch direct() {
-    return [this](std::span<const purchase_request> b) { return store_->flash_purchases(b); };
-  }
-
-  testing::temp_dir dir_;
-  std::unique_ptr<sqlite_store> store_;
-};
 
 // A gate the batch runner waits at before the store: open() lets it through.
 struct gate {
@@ -58,6 +44,43 @@ struct gate {
     opened = true;
     cv.notify_all();
   }
+};
+
+class purchase_batcher_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = std::make_unique<sqlite_store>(dir_.file("shop.db"));
+    store_->migrate();
+    store_->reseed(1, hash_password(seed_password, kdf_cost::minimal));
+  }
+  purchase_batcher::run_batch direct() {
+    return [this](std::span<const purchase_request> b) { return store_->flash_purchases(b); };
+  }
+  // The store behind held_: the first batch waits at the gate until held_.open(), the later ones go through.
+  purchase_batcher::run_batch held_first_batch() {
+    return [this](std::span<const purchase_request> b) {
+      if (first_batch_.exchange(false)) held_.wait();
+      return store_->flash_purchases(b);
+    };
+  }
+  // An outcome callback counting purchases answered without an error and those refused as unavailable.
+  std::function<void(purchase_outcome)> count_ok_and_unavailable() {
+    return [this](purchase_outcome o) {
+      if (!o.error) return void(++ok_);
+      try {
+        std::rethrow_exception(o.error);
+      } catch (const store_unavailable&) {
+        ++unavailable_;
+      } catch (...) {
+      }
+    };
+  }
+
+  testing::temp_dir dir_;
+  std::unique_ptr<sqlite_store> store_;
+  gate held_;
+  std::atomic<bool> first_batch_{true};
+  std::atomic<int> ok_{0}, unavailable_{0};
 };
 
 TEST_F(purchase_batcher_test, concurrent_buyers_get_exactly_the_stock_once_each) {
@@ -109,25 +132,19 @@ TEST_F(purchase_batcher_test, concurrent_buyers_get_exactly_the_stock_once_each)
 TEST_F(purchase_batcher_test, full_queue_refuses_and_answers_nothing) {
   auto sale = store_->create_flash_sale(5, 10, 100, 1, 0);
   ASSERT_TRUE(sale);
-  gate held;
-  std::atomic<bool> first_batch{true};
-  purchase_batcher batcher{[&](std::span<const purchase_request> b) {
-                             if (first_batch.exchange(false)) held.wait();
-                             return store_->flash_purchases(b);
-                           },
-                           {64, 2, 5000ms}};
+  purchase_batcher batcher{held_first_batch(), {64, 2, 5000ms}};
   std::atomic<int> answered{0};
   auto count = [&](purchase_outcome o) {
     EXPECT_FALSE(o.error);
     ++answered;
   };
   EXPECT_TRUE(batcher.submit({*sale, 1, 1}, count));
-  held.await_entered();  // user 1's batch is at the gate: the next ones queue
+  held_.await_entered();  // user 1's batch is at the gate: the next ones queue
   EXPECT_TRUE(batcher.submit({*sale, 2, 1}, count));
   EXPECT_TRUE(batcher.submit({*sale, 3, 1}, count));
   std::atomic<bool> called{false};
   EXPECT_FALSE(batcher.submit({*sale, 4, 1}, [&](purchase_outcome) { called = true; }));
-  held.open();
+  held_.open();
   ASSERT_TRUE(::stampede::testing::eventually([&] { return answered.load() == 3; }, 30s));
   EXPECT_FALSE(called);
   EXPECT_EQ(store_->find_flash_sale(*sale)->remaining, 7);  // users 1-3 bought, user 4 nothing
@@ -137,70 +154,41 @@ TEST_F(purchase_batcher_test, full_queue_refuses_and_answers_nothing) {
 TEST_F(purchase_batcher_test, purchase_that_waited_too_long_is_refused_untried) {
   auto sale = store_->create_flash_sale(5, 10, 100, 1, 0);
   ASSERT_TRUE(sale);
-  gate held;
-  std::atomic<bool> first_batch{true};
-  purchase_batcher batcher{[&](std::span<const purchase_request> b) {
-                             if (first_batch.exchange(false)) held.wait();
-                             return store_->flash_purchases(b);
-                           },
-                           {64, 1024, 20ms}};
-  std::atomic<int> ok{0}, unavailable{0};
-  auto count = [&](purchase_outcome o) {
-    if (!o.error) return void(++ok);
-    try {
-      std::rethrow_exception(o.error);
-    } catch (const store_unavailable&) {
-      ++unavailable;
-    } catch (...) {
-    }
-  };
+  purchase_batcher batcher{held_first_batch(), {64, 1024, 20ms}};
+  const auto count = count_ok_and_unavailable();
   ASSERT_TRUE(batcher.submit({*sale, 1, 1}, count));
-  held.await_entered();
+  held_.await_entered();
   ASSERT_TRUE(batcher.submit({*sale, 2, 1}, count));
   std::this_thread::sleep_for(100ms);  // past max_wait (20 ms) while the first batch is held
-  held.open();
-  ASSERT_TRUE(::stampede::testing::eventually([&] { return ok.load() + unavailable.load() == 2; }, 30s));
-  EXPECT_EQ(ok.load(), 1);
-  EXPECT_EQ(unavailable.load(), 1);
+  held_.open();
+  ASSERT_TRUE(::stampede::testing::eventually([&] { return ok_.load() + unavailable_.load() == 2; }, 30s));
+  EXPECT_EQ(ok_.load(), 1);
+  EXPECT_EQ(unavailable_.load(), 1);
   EXPECT_EQ(store_->find_flash_sale(*sale)->remaining, 9);  // only user 1's unit
 }
 
 TEST_F(purchase_batcher_test, stopping_answers_what_still_waits_untried) {
   auto sale = store_->create_flash_sale(5, 10, 100, 1, 0);
   ASSERT_TRUE(sale);
-  gate held;
-  std::atomic<bool> first_batch{true};
-  std::atomic<int> ok{0}, unavailable{0};
-  auto count = [&](purchase_outcome o) {
-    if (!o.error) return void(++ok);
-    try {
-      std::rethrow_exception(o.error);
-    } catch (const store_unavailable&) {
-      ++unavailable;
-    } catch (...) {
-    }
-  };
+  const auto count = count_ok_and_unavailable();
   std::thread opener;
   std::atomic<int> probes{0};
   {
-    purchase_batcher batcher{[&](std::span<const purchase_request> b) {
-                               if (first_batch.exchange(false)) held.wait();
-                               return store_->flash_purchases(b);
-                             },
+    purchase_batcher batcher{held_first_batch(),
                              {64, size_t{1} << 20, 5000ms}};  // never full: only stopping refuses
     ASSERT_TRUE(batcher.submit({*sale, 1, 1}, count));
-    held.await_entered();
+    held_.await_entered();
     ASSERT_TRUE(batcher.submit({*sale, 2, 1}, count));
     // Opens the gate once the batcher refuses new purchases (the destructor below has begun); what it queued
     // before that waits with user 2.
     opener = std::thread{[&] {
       while (batcher.submit({*sale, 3, 1}, count)) ++probes;
-      held.open();
+      held_.open();
     }};
   }  // stops: the held batch finishes, user 2 (and the probes) are answered without being tried
   opener.join();
-  EXPECT_EQ(ok.load(), 1);
-  EXPECT_EQ(unavailable.load(), 1 + probes.load());
+  EXPECT_EQ(ok_.load(), 1);
+  EXPECT_EQ(unavailable_.load(), 1 + probes.load());
   EXPECT_EQ(store_->find_flash_sale(*sale)->remaining, 9);
 }
 

@@ -38,14 +38,10 @@ bool probe_metric(uint16_t port, const std::string& line) {
 // A node whose database stops accepting it answers 503 + Retry-After (not 500, not a hang) and serves
 // again once it is back. (The node logs in as a role of its own, which the test then locks out.)
 TEST_F(postgres_store_test, node_answers_503_while_the_database_is_unreachable_and_recovers) {
-  const std::string schema = admin_->exec("SELECT current_schema()").text(0, 0);
-  const std::string role = "node_" + schema;
-  admin_->exec("CREATE ROLE " + role + " LOGIN SUPERUSER PASSWORD 'node-password'");
+  const auto [role, db_url] = create_node_login();
   node_options o;
   o.name = "pg-node";
-  o.db_url = "host=127.0.0.1 port=" + std::to_string(testing::pg_test_environment::get().server().port()) +
-             " dbname=postgres user=" + role + " password=node-password options='-c search_path=" + schema +
-             "'";
+  o.db_url = db_url;
   o.db_pool = 2;
   o.kdf = kdf_cost::minimal;
   o.threads = 2;
@@ -72,15 +68,11 @@ TEST_F(postgres_store_test, node_answers_503_while_the_database_is_unreachable_a
 class database_pool_test : public postgres_store_test {
  protected:
   node_options options() {
-    const std::string schema = admin_->exec("SELECT current_schema()").text(0, 0);
-    role_ = "node_" + schema;
-    const std::string& role = role_;
-    admin_->exec("CREATE ROLE " + role + " LOGIN SUPERUSER PASSWORD 'node-password'");
+    auto login = create_node_login();
+    role_ = login.role;
     node_options o;
     o.name = "pool-node";
-    o.db_url = "host=127.0.0.1 port=" + std::to_string(testing::pg_test_environment::get().server().port()) +
-               " dbname=postgres user=" + role + " password=node-password options='-c search_path=" + schema +
-               "'";
+    o.db_url = std::move(login.db_url);
     o.db_pool = 8;
     o.kdf = kdf_cost::minimal;
     o.threads = 2;

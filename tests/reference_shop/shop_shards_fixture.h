@@ -14,6 +14,7 @@
 #include "reference_shop/pg_connection.h"
 #include "reference_shop/postgres_server.h"
 #include "reference_shop/shards.h"
+#include "tests/reference_shop/pg_template.h"
 #include "tests/reference_shop/shop_test_support.h"
 
 namespace stampede::shop {
@@ -34,7 +35,7 @@ class shard_server {
       dir_ = std::make_unique<testing::temp_dir>();
       postgres_server_options o;
       o.dir = dir_->path() / "postgres";
-      o.sync_initdb = false;
+      testing::copy_pg_template(o.dir);  // a cluster of its own without an initdb
       o.max_connections = 120;
       o.settings = {"max_prepared_transactions=100"};
       server_ = std::make_unique<postgres_server>(o);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "reference_shop/pg_connection.h"
@@ -57,11 +58,11 @@ class sqlite_backend final : public store_backend {
 class postgres_backend final : public store_backend {
  public:
   postgres_backend() : conninfo_(pg_test_environment::get().create_database()) {}
-  std::unique_ptr<store> open() override { return open_on(conninfo_); }
+  std::unique_ptr<store> open() override { return open_store(conninfo_); }
   std::vector<std::unique_ptr<store>> open_fresh(int count) override {
     const std::string conninfo = pg_test_environment::get().create_database();
     std::vector<std::unique_ptr<store>> out;
-    for (int i = 0; i < count; ++i) out.push_back(open_on(conninfo));
+    for (int i = 0; i < count; ++i) out.push_back(open_store(conninfo));
     return out;
   }
   void sql(const std::string& text) override {
@@ -76,11 +77,13 @@ class postgres_backend final : public store_backend {
     o.pool.session.application_name = "stampede-store-test";
     return o;
   }
+  // A store with connections of its own on `conninfo` (every PostgreSQL store of the tests opens here).
+  static std::unique_ptr<postgres_store> open_store(const std::string& conninfo,
+                                                    postgres_store_options o = options()) {
+    return std::make_unique<postgres_store>(conninfo, std::move(o));
+  }
 
  private:
-  static std::unique_ptr<store> open_on(const std::string& conninfo) {
-    return std::make_unique<postgres_store>(conninfo, options());
-  }
   std::string conninfo_;
 };
 

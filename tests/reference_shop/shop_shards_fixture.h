@@ -124,7 +124,7 @@ class shards_test : public ::testing::Test {
 constexpr int64_t user = 3;
 const std::vector<line_request> cross_cart{{2, 1}, {3, 2}};
 
-sharded_store_options saga_options() {
+[[maybe_unused]] sharded_store_options saga_options() {  // not every test file including this uses it
   sharded_store_options o;
   o.coordinator.mode = two_phase::protocol::saga;
   return o;

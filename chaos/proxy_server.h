@@ -93,6 +93,21 @@ struct server_options {
   // All proxies together; 0 = from RLIMIT_NOFILE at construction: (soft limit - 256) / 2, so that a
   // flood or a loop cannot take the descriptors the API and the rest of the process need.
   size_t max_total_connections = 0;
+  // With one io thread (and a STAMPEDE_PROXY_EPOLL build), the io thread runs the proxy's own loop
+  // (chaos/io_loop.h): one epoll_wait on the server's set, which holds the sockets with no toxic and
+  // Asio's reactor. false, or STAMPEDE_PROXY_LOOP=0 in the environment, keeps io_context::run() with the
+  // set nested in Asio's reactor (the A/B switch).
+  bool own_loop = true;
+  // Where the loop looks for Asio's reactor descriptor (fd/ and fdinfo/ below it). Not found: the
+  // nested form, said once on stderr. Tests point it elsewhere to take that path.
+  std::string proc_self = "/proc/self";
+};
+
+// How the io thread waits (proxy_server::io_wait_mode()).
+enum class io_wait {
+  own_loop,  // chaos/io_loop.h: epoll_wait on the server's set, Asio's reactor inside it
+  nested,    // io_context::run(), the server's set nested in Asio's reactor
+  asio,      // io_context::run(), no own set (several io threads, or no STAMPEDE_PROXY_EPOLL)
 };
 
 class proxy_server {
@@ -143,11 +158,14 @@ class proxy_server {
   std::map<std::string, uint64_t> injection_counts() const;
 
   uint64_t seed() const noexcept { return options_.seed; }
+  io_wait io_wait_mode() const noexcept;
   const server_options& options() const noexcept { return options_; }
 
   struct impl;  // internal (proxy_server.cpp)
 
  private:
+  void make_own_set();
+
   server_options options_;
   std::shared_ptr<injection_log> log_;
   std::unique_ptr<impl> impl_;

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <thread>
 
+#include "chaos/io_loop.h"
 #include "chaos/proxy_server.h"
 #include "chaos_test_support.h"
 #include "epoll_introspection.h"
@@ -76,6 +77,22 @@ toxic_spec toxic(toxic_type type, std::string name) {
 }
 
 server_options one_thread() { return {.threads = 1, .seed = 11}; }
+
+// Each io_context's own reactor, told apart from the other epoll instances of the process (another
+// io_context's, a standalone set); none under a directory that is not /proc/self.
+TEST(io_loop, find_reactor_finds_each_io_contexts_own_reactor) {
+  boost::asio::io_context first, second;
+  epoll_set standalone([](void*, uint32_t) {}, 0);
+  const int a = io_loop::find_reactor(first, "/proc/self");
+  const int b = io_loop::find_reactor(second, "/proc/self");
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, standalone.native_handle());
+  EXPECT_TRUE(epoll_descriptor_set().contains(a));
+  EXPECT_EQ(io_loop::find_reactor(first, "/proc/self"), a);  // the probe left nothing behind
+  EXPECT_EQ(io_loop::find_reactor(first, "/nonexistent/proc/self"), -1);
+}
 
 TEST(io_loop, the_default_one_thread_server_runs_the_expected_form) {
   proxy_server server(one_thread());

@@ -1,5 +1,6 @@
-// The pumps of a connection with no toxic (see connection.h): both sockets leave Asio for the proxy's
-// own edge-triggered epoll set (common/epoll_set.h; here with EPOLLRDHUP), whose events carry the mask. Per
+// The pumps of a connection with no toxic (see connection.h): both sockets leave Asio for the server's
+// own edge-triggered epoll set (common/epoll_set.h; here with EPOLLRDHUP), whose events carry the mask.
+// The set is waited on by the io thread's own loop (io_loop.h) or, without it, nested in Asio's reactor. Per
 // chunk: one read, one send. A direction reads until EAGAIN or a short recv (splice: EAGAIN), unless the mask
 // said EPOLLRDHUP/HUP/ERR: then it reads on to the EOF or error, which a short read would have left unseen
 // (BENCHMARKS.md, "Removing the EAGAIN reads"). A send that does not complete keeps its bytes (in `buffer` or

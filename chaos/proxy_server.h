@@ -4,6 +4,8 @@
 // strand per connection. Each connection is two pumps (client->upstream = "upstream",
 // upstream->client = "downstream"), each a reader and a writer coroutine joined by a bounded queue,
 // plus one supervisor coroutine that enforces deadlines (connect, idle, write stall, timed toxics).
+// With one io thread, connections with no toxic leave Asio for the server's own epoll set, and the io
+// thread runs its own loop around it and Asio's reactor (chaos/io_loop.h; server_options::own_loop).
 // What each toxic does lives in its own unit (chaos/toxics/); the pumps only ask the units
 // (chaos/connection.h states the lifetime rule of per-connection toxic state).
 //

@@ -23,6 +23,9 @@ namespace asio = boost::asio;
 
 namespace {
 
+// Asio handlers run between two looks at the set's sockets when Asio has more ready.
+constexpr size_t handlers_per_turn = 32;
+
 // Does the fdinfo text of an eventpoll descriptor list `fd` with inode `ino` (a `tfd:` line)?
 // Lines look like "tfd:        7 events:       19 data: 55d0c0a8 pos:0 ino:2a1b sdev:d"; a kernel that
 // does not print the inode is taken at the descriptor number alone.
@@ -96,10 +99,16 @@ void io_loop::kick() noexcept {
 void io_loop::run() {
   std::array<epoll_event, 128> events;
   for (;;) {
-    // First what Asio has ready (before the first wait: what was posted before the thread started).
-    io_.poll();
+    // First what Asio has ready (before the first wait: what was posted before the thread started), a
+    // bounded number of handlers: a toxic's wait_due() yields by posting itself until its time is due,
+    // and an unbounded poll() would run those yields alone meanwhile, the set's sockets unserved. After
+    // a full turn the set is only looked at (timeout 0), then Asio gets its next turn.
+    size_t ran = 0;
+    while (ran < handlers_per_turn && io_.poll_one() > 0) ++ran;
     if (io_.stopped()) return;
-    const int n = ::epoll_wait(set_->native_handle(), events.data(), static_cast<int>(events.size()), -1);
+    const int timeout = ran == handlers_per_turn ? 0 : -1;
+    const int n =
+        ::epoll_wait(set_->native_handle(), events.data(), static_cast<int>(events.size()), timeout);
     // A connection closed by an event of this batch is not freed before the batch ends: its supervisor
     // coroutine holds it, and that ends in a handler, which only poll() runs (connection::on_ready).
     for (int i = 0; i < n; ++i) {

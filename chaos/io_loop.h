@@ -1,8 +1,9 @@
 // The fault proxy's io loop with one io thread (#17): the thread blocks in ONE epoll_wait on the server's
 // own epoll set, which holds the sockets of every connection with no toxic (chaos/connection_epoll.cpp)
 // AND Asio's reactor descriptor (level-triggered). Socket events go straight to the pumps: no Asio between
-// the wake-up and the send. After every batch, io_context::poll() runs what Asio has ready: its sockets
-// (toxic pumps, acceptors), its timers (timerfd, in its reactor), and the handlers posted meanwhile.
+// the wake-up and the send. After every batch, io_context::poll_one() runs what Asio has ready, up to
+// 32 handlers (then the set gets a look, timeout 0, and Asio its next turn): its sockets (toxic pumps,
+// acceptors), its timers (timerfd, in its reactor), and the handlers posted meanwhile.
 //
 // Waking up for work posted by other threads: Asio interrupts its reactor on a post only while a thread
 // blocks inside io_context::run() (scheduler::task_interrupted_ is false only there); after poll() a post

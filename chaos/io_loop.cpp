@@ -76,7 +76,7 @@ int io_loop::find_reactor(asio::io_context& io, const std::string& proc_self) {
 
 io_loop::io_loop(asio::io_context& io, std::shared_ptr<epoll_set> set, int reactor_fd)
     : io_(io), set_(std::move(set)) {
-  // Level-triggered: readable while Asio's reactor has events it has not taken; poll() takes them.
+  // Level-triggered: readable while Asio's reactor has events it has not taken; the poll takes them.
   if (!set_->add_foreign(reactor_fd, EPOLLIN, &reactor_tag_)) {
     throw std::runtime_error(std::string("epoll_ctl(Asio's reactor): ") + std::strerror(errno));
   }
@@ -110,10 +110,10 @@ void io_loop::run() {
     const int n =
         ::epoll_wait(set_->native_handle(), events.data(), static_cast<int>(events.size()), timeout);
     // A connection closed by an event of this batch is not freed before the batch ends: its supervisor
-    // coroutine holds it, and that ends in a handler, which only poll() runs (connection::on_ready).
+    // coroutine holds it and ends in a handler, which only the next turn's poll runs (see on_ready).
     for (int i = 0; i < n; ++i) {
       void* target = events[i].data.ptr;
-      if (target == &reactor_tag_) continue;  // poll() below
+      if (target == &reactor_tag_) continue;  // the next turn's poll
       if (target == &kick_tag_) {
         uint64_t count = 0;
         [[maybe_unused]] const ssize_t r = ::read(kick_fd_, &count, sizeof count);

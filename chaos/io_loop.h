@@ -6,11 +6,11 @@
 // acceptors), its timers (timerfd, in its reactor), and the handlers posted meanwhile.
 //
 // Waking up for work posted by other threads: Asio interrupts its reactor on a post only while a thread
-// blocks inside io_context::run() (scheduler::task_interrupted_ is false only there); after poll() a post
+// blocks inside io_context::run() (scheduler::task_interrupted_ is false only there); after a poll a post
 // from another thread merely queues, and io_context::stop() does not interrupt either. So every thread
 // that posts to the io thread kicks the loop afterwards (kick(): an eventfd in the set): proxy_shared::kick()
 // after wake/shut/accept/close posts of the control plane, and the server's destructor after stop(). The io
-// thread's own posts need no kick: poll() follows every batch.
+// thread's own posts need no kick: a poll follows every batch.
 //
 // Finding Asio's reactor descriptor (Asio does not expose it): a pipe is registered with the io_context
 // (posix::stream_descriptor::assign adds it to the reactor's epoll at once), then /proc/self/fdinfo of

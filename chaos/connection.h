@@ -62,12 +62,11 @@ class connection : public std::enable_shared_from_this<connection>,
   // `nest_in`'s reactor, or standalone (null: for the io loop, io_loop.h). Null when this build has
   // no set (STAMPEDE_PROXY_EPOLL off). Throws std::runtime_error when the kernel refuses.
   static std::shared_ptr<epoll_set> make_set(asio::io_context* nest_in);
-  // Thread-safe: re-read the toxics and re-evaluate every pending wait.
+  // Thread-safe: re-read the toxics and re-evaluate every pending wait. Kicks the io loop (io_loop.h):
+  // a post from another thread does not wake it by itself.
   void wake();
-  // Thread-safe: close both sockets (FIN), e.g. proxy disabled or removed.
+  // Thread-safe: close both sockets (FIN), e.g. proxy disabled or removed. Kicks the io loop too.
   void shut();
-  // Thread-safe: after wake() or shut() from another thread, wakes the io loop (proxy_shared::kick).
-  void kick_loop() const { proxy_->kick(); }
 
  private:
   using executor_type = asio::any_io_executor;  // the socket's: a strand (threads > 1) or the io_context

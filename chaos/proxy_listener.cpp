@@ -104,8 +104,7 @@ void proxy_listener::stop() {
     shared_->kick();
     if (!strand_.running_in_this_thread()) future.wait_for(1s);
   }
-  for (auto& c : shared_->live_connections()) c->shut();
-  shared_->kick();
+  for (auto& c : shared_->live_connections()) c->shut();  // each kicks the loop
 }
 
 void proxy_listener::set_listen(std::string listen) {

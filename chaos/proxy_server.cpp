@@ -114,7 +114,6 @@ void validate_name(std::string_view name) {
 
 void wake_all(const std::vector<std::shared_ptr<connection>>& connections) {
   for (const auto& c : connections) c->wake();
-  if (!connections.empty()) connections.front()->kick_loop();
 }
 
 // STAMPEDE_PROXY_LOOP=0 (or off/false/no) in the environment turns the own loop off (A/B).

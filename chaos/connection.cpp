@@ -76,12 +76,16 @@ void connection::start() {
       strand_, [self = shared_from_this()] { return self->run(); }, report_exception);
 }
 
+// Each post from another thread kicks the io loop right after it (io_loop.h: Asio does not wake a loop that
+// polls it), here rather than in the callers, so that no caller can forget.
 void connection::wake() {
   asio::post(strand_, [self = shared_from_this()] { self->on_wake(); });
+  proxy_->kick();
 }
 
 void connection::shut() {
   asio::post(strand_, [self = shared_from_this()] { self->close(false); });
+  proxy_->kick();
 }
 
 void connection::record(const toxic_spec& toxic, std::string_view direction, uint64_t request,

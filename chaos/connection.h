@@ -58,9 +58,14 @@ class connection : public std::enable_shared_from_this<connection>,
   ~connection();  // closes the sockets if still in the own epoll set (the io_context stopped first)
 
   void start();
-  // Thread-safe: re-read the toxics and re-evaluate every pending wait.
+  // The server's own epoll set for connections with no toxic (connection_epoll.cpp): nested in
+  // `nest_in`'s reactor, or standalone (null: for the io loop, io_loop.h). Null when this build has
+  // no set (STAMPEDE_PROXY_EPOLL off). Throws std::runtime_error when the kernel refuses.
+  static std::shared_ptr<epoll_set> make_set(asio::io_context* nest_in);
+  // Thread-safe: re-read the toxics and re-evaluate every pending wait. Kicks the io loop (io_loop.h):
+  // a post from another thread does not wake it by itself.
   void wake();
-  // Thread-safe: close both sockets (FIN), e.g. proxy disabled or removed.
+  // Thread-safe: close both sockets (FIN), e.g. proxy disabled or removed. Kicks the io loop too.
   void shut();
 
  private:

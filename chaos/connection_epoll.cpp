@@ -1,5 +1,6 @@
-// The pumps of a connection with no toxic (see connection.h): both sockets leave Asio for the proxy's
-// own edge-triggered epoll set (common/epoll_set.h; here with EPOLLRDHUP), whose events carry the mask. Per
+// The pumps of a connection with no toxic (see connection.h): both sockets leave Asio for the server's
+// own edge-triggered epoll set (common/epoll_set.h; here with EPOLLRDHUP), whose events carry the mask.
+// The set is waited on by the io thread's own loop (io_loop.h) or, without it, nested in Asio's reactor. Per
 // chunk: one read, one send. A direction reads until EAGAIN or a short recv (splice: EAGAIN), unless the mask
 // said EPOLLRDHUP/HUP/ERR: then it reads on to the EOF or error, which a short read would have left unseen
 // (BENCHMARKS.md, "Removing the EAGAIN reads"). A send that does not complete keeps its bytes (in `buffer` or
@@ -31,23 +32,21 @@ bool epoll_set_enabled() {
 #endif
 }
 
+std::shared_ptr<epoll_set> connection::make_set(asio::io_context* nest_in) {
+  if (!epoll_set_enabled()) return nullptr;
+  if (nest_in) return std::make_shared<epoll_set>(*nest_in, &connection::on_set_event, set_input_events);
+  return std::make_shared<epoll_set>(&connection::on_set_event, set_input_events);
+}
+
 bool connection::enter_set() {
-  if (!epoll_set_enabled() || proxy_->options.threads > 1) return false;  // see proxy_shared::own_set
+  if (!proxy_->set) return false;  // several io threads, no set in this build, or none could be made
   refresh();
   if (closed_ || !toxics_->toxics.empty() || http_.active()) return false;
   boost::system::error_code ec;
   const tcp::endpoint local = client_.local_endpoint(ec);
   if (ec) return false;
   protocol_ = local.protocol();
-  set_ = proxy_->own_set.lock();
-  if (!set_) {
-    try {
-      set_ = std::make_shared<epoll_set>(*proxy_->io, &connection::on_set_event, set_input_events);
-    } catch (const std::exception&) {
-      return false;  // e.g. out of descriptors: the Asio pumps
-    }
-    proxy_->own_set = set_;
-  }
+  set_ = proxy_->set;
   auto& set = *set_;
   set.begin_wait();
   in_set_ = true;  // from here close() closes set_fds_ and ends the wait

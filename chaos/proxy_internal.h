@@ -64,6 +64,7 @@ struct recorder {
 };
 
 class connection;
+class io_loop;
 
 // State shared by a proxy's listener and its connections; outlives the proxy while connections live.
 // Thread-safety: atomics and the mutex-guarded members may be used from any thread; the rest is set
@@ -94,10 +95,15 @@ struct proxy_shared {
   std::atomic<uint64_t> received_up{0}, received_down{0};  // read from the source, before any toxic
   std::atomic<uint64_t> spliced{0};                        // forwarded by splice(2), both directions
   std::atomic<int64_t> timer_lateness_ns{0};               // how late a toxic's timer fires (running mean)
-  // The own epoll set of this proxy's connections with no toxic (connection_epoll.cpp). Only with one
-  // io thread: created and used on that thread only. Owned by the connections in it and its pending
-  // wait, so that it is freed on the io thread once the last one leaves.
-  std::weak_ptr<epoll_set> own_set;
+  // The server's own epoll set for connections with no toxic (connection_epoll.cpp), shared by all its
+  // proxies; null with several io threads or without STAMPEDE_PROXY_EPOLL. Used on the io thread only.
+  std::shared_ptr<epoll_set> set;
+  // The io thread's own loop (io_loop.h), or null when the io thread runs io_context::run().
+  std::shared_ptr<io_loop> loop;
+
+  // After posting to the io thread from another thread: wakes the own loop, which would not see the
+  // post otherwise (io_loop.h). No-op without the loop.
+  void kick() const;
 
   std::shared_ptr<const toxic_snapshot> current() const {
     std::lock_guard lock(mutex);

@@ -36,6 +36,7 @@ void proxy_listener::retire(std::shared_ptr<tcp::acceptor> acceptor) {
     boost::system::error_code ignored;
     acceptor->close(ignored);
   });
+  shared_->kick();
 }
 
 std::shared_ptr<tcp::acceptor> proxy_listener::bind(const tcp::endpoint& ep) {
@@ -86,6 +87,7 @@ void proxy_listener::start(const loop_check& loops) {
   }
   for (auto& a : refused) retire(std::move(a));
   asio::co_spawn(strand_, accept_loop(acceptor_, shared_), report_exception);
+  shared_->kick();
   config_.enabled = true;
 }
 
@@ -99,9 +101,10 @@ void proxy_listener::stop() {
       acceptor->close(ignored);
       done->set_value();
     });
+    shared_->kick();
     if (!strand_.running_in_this_thread()) future.wait_for(1s);
   }
-  for (auto& c : shared_->live_connections()) c->shut();
+  for (auto& c : shared_->live_connections()) c->shut();  // each kicks the loop
 }
 
 void proxy_listener::set_listen(std::string listen) {

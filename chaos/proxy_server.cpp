@@ -9,11 +9,13 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <thread>
 
 #include "chaos/connection.h"
 #include "chaos/endpoints.h"
+#include "chaos/io_loop.h"
 #include "chaos/proxy_listener.h"
 #include "chaos/rng.h"
 
@@ -114,6 +116,14 @@ void wake_all(const std::vector<std::shared_ptr<connection>>& connections) {
   for (const auto& c : connections) c->wake();
 }
 
+// STAMPEDE_PROXY_LOOP=0 (or off/false/no) in the environment turns the own loop off (A/B).
+bool loop_turned_off_by_environment() {
+  const char* value = std::getenv("STAMPEDE_PROXY_LOOP");
+  if (!value) return false;
+  const std::string_view v(value);
+  return v == "0" || v == "off" || v == "false" || v == "no";
+}
+
 // The toxic checked and normalised, or chaos_error(invalid_argument) saying what is wrong.
 toxic_spec validated(toxic_spec toxic) {
   try {
@@ -132,6 +142,12 @@ struct proxy_server::impl {
   explicit impl(int threads) : io(threads == 1 ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : threads) {}
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+  // The own epoll set of every proxy (connections with no toxic), and the loop that waits on it; both
+  // null with several io threads. Before io in destruction: connections still in io's handlers hold
+  // the set until io goes.
+  std::shared_ptr<epoll_set> set;
+  std::shared_ptr<io_loop> loop;
+  io_wait mode = io_wait::asio;
   std::vector<std::thread> threads;
   std::shared_ptr<std::atomic<uint64_t>> pipes = std::make_shared<std::atomic<uint64_t>>(0);
   std::shared_ptr<recorder> rec = std::make_shared<recorder>();
@@ -229,6 +245,7 @@ proxy_server::proxy_server(server_options options)
   impl_->rec->log = log_;
   impl_->max_total = options_.max_total_connections > 0 ? options_.max_total_connections : descriptor_budget();
   const int threads = std::clamp(options_.threads, 1, 64);
+  if (threads == 1) make_own_set();
   for (int i = 0; i < threads; ++i) {
     impl_->threads.emplace_back([this] {
       // splice(2) into a socket the peer closed raises SIGPIPE (it has no MSG_NOSIGNAL): keep it
@@ -237,9 +254,51 @@ proxy_server::proxy_server(server_options options)
       sigemptyset(&pipe_signal);
       sigaddset(&pipe_signal, SIGPIPE);
       pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
-      impl_->io.run();
+      if (impl_->loop) {
+        impl_->loop->run();
+      } else {
+        impl_->io.run();
+      }
     });
   }
+}
+
+// The server's set and, unless turned off or Asio's reactor cannot be found, the own loop.
+void proxy_server::make_own_set() {
+  auto& im = *impl_;
+  if (!epoll_set_enabled()) return;
+  const bool loop_wanted = options_.own_loop && !loop_turned_off_by_environment();
+  try {
+    if (loop_wanted) {
+      const int reactor = io_loop::find_reactor(im.io, options_.proc_self);
+      if (reactor >= 0) {
+        auto set = connection::make_set(nullptr);
+        im.loop = std::make_shared<io_loop>(im.io, set, reactor);
+        im.set = std::move(set);
+        im.mode = io_wait::own_loop;
+        return;
+      }
+      std::fprintf(stderr,
+                   "stampede proxy: Asio's reactor descriptor not found under %s/fdinfo: the io thread runs "
+                   "io_context::run() with the own epoll set nested (one more epoll_wait and epoll_ctl per "
+                   "wake-up)\n",
+                   options_.proc_self.c_str());
+    }
+    im.set = connection::make_set(&im.io);
+    if (im.set) im.mode = io_wait::nested;
+  } catch (const std::exception& e) {
+    im.loop.reset();
+    im.set.reset();
+    im.mode = io_wait::asio;
+    std::fprintf(stderr, "stampede proxy: no own epoll set (%s): connections stay on Asio's reactor\n",
+                 e.what());
+  }
+}
+
+io_wait proxy_server::io_wait_mode() const noexcept { return impl_->mode; }
+
+void proxy_shared::kick() const {
+  if (loop) loop->kick();
 }
 
 proxy_server::~proxy_server() {
@@ -253,6 +312,7 @@ proxy_server::~proxy_server() {
   const auto deadline = steady::now() + 2s;
   while (!impl_->io.stopped() && steady::now() < deadline) std::this_thread::sleep_for(5ms);
   impl_->io.stop();
+  if (impl_->loop) impl_->loop->kick();  // stop() does not interrupt a reactor that the loop waits on
   for (auto& t : impl_->threads) t.join();
 }
 
@@ -271,6 +331,8 @@ proxy_info proxy_server::add_proxy(proxy_config config) {
   shared->server_active = impl_->active;
   shared->server_max_connections = impl_->max_total;
   shared->server_pipes = impl_->pipes;
+  shared->set = impl_->set;
+  shared->loop = impl_->loop;
   shared->upstream = std::move(upstream);
   const bool enabled = config.enabled;
   auto listener = std::make_unique<proxy_listener>(shared, config);

@@ -4,6 +4,8 @@
 // strand per connection. Each connection is two pumps (client->upstream = "upstream",
 // upstream->client = "downstream"), each a reader and a writer coroutine joined by a bounded queue,
 // plus one supervisor coroutine that enforces deadlines (connect, idle, write stall, timed toxics).
+// With one io thread, connections with no toxic leave Asio for the server's own epoll set, and the io
+// thread runs its own loop around it and Asio's reactor (chaos/io_loop.h; server_options::own_loop).
 // What each toxic does lives in its own unit (chaos/toxics/); the pumps only ask the units
 // (chaos/connection.h states the lifetime rule of per-connection toxic state).
 //
@@ -93,6 +95,21 @@ struct server_options {
   // All proxies together; 0 = from RLIMIT_NOFILE at construction: (soft limit - 256) / 2, so that a
   // flood or a loop cannot take the descriptors the API and the rest of the process need.
   size_t max_total_connections = 0;
+  // With one io thread (and a STAMPEDE_PROXY_EPOLL build), the io thread runs the proxy's own loop
+  // (chaos/io_loop.h): one epoll_wait on the server's set, which holds the sockets with no toxic and
+  // Asio's reactor. false, or STAMPEDE_PROXY_LOOP=0 in the environment, keeps io_context::run() with the
+  // set nested in Asio's reactor (the A/B switch).
+  bool own_loop = true;
+  // Where the loop looks for Asio's reactor descriptor (fd/ and fdinfo/ below it). Not found: the
+  // nested form, said once on stderr. Tests point it elsewhere to take that path.
+  std::string proc_self = "/proc/self";
+};
+
+// How the io thread waits (proxy_server::io_wait_mode()).
+enum class io_wait {
+  own_loop,  // chaos/io_loop.h: epoll_wait on the server's set, Asio's reactor inside it
+  nested,    // io_context::run(), the server's set nested in Asio's reactor
+  asio,      // io_context::run(), no own set (several io threads, or no STAMPEDE_PROXY_EPOLL)
 };
 
 class proxy_server {
@@ -143,11 +160,14 @@ class proxy_server {
   std::map<std::string, uint64_t> injection_counts() const;
 
   uint64_t seed() const noexcept { return options_.seed; }
+  io_wait io_wait_mode() const noexcept;
   const server_options& options() const noexcept { return options_; }
 
   struct impl;  // internal (proxy_server.cpp)
 
  private:
+  void make_own_set();
+
   server_options options_;
   std::shared_ptr<injection_log> log_;
   std::unique_ptr<impl> impl_;

@@ -15,23 +15,34 @@ namespace stampede {
 
 namespace asio = boost::asio;
 
-epoll_set::epoll_set(asio::io_context& io, handler on_event, uint32_t input_events)
-    : watch_(io), on_event_(on_event), input_events_(input_events) {
+epoll_set::epoll_set(handler on_event, uint32_t input_events)
+    : on_event_(on_event), input_events_(input_events) {
   fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (fd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+}
+
+epoll_set::epoll_set(asio::io_context& io, handler on_event, uint32_t input_events)
+    : epoll_set(on_event, input_events) {  // constructed from here: a throw runs the destructor
+  watch_.emplace(io);
   const int own = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);  // Asio owns (and closes) its own descriptor of the set
   if (own < 0) {
     const int error = errno;
-    ::close(fd_);
     throw std::runtime_error(std::string("fcntl(F_DUPFD_CLOEXEC): ") + std::strerror(error));
   }
-  watch_.assign(own);
+  watch_->assign(own);
 }
 
 epoll_set::~epoll_set() {
   boost::system::error_code ignored;
-  watch_.close(ignored);
+  if (watch_) watch_->close(ignored);
   ::close(fd_);
+}
+
+bool epoll_set::add_foreign(int fd, uint32_t events, void* target) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = target;
+  return ::epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
 bool epoll_set::add(int fd, void* target) {
@@ -53,12 +64,12 @@ void epoll_set::rearm(int fd, void* target) { want_output(fd, target, false); }
 void epoll_set::remove(int fd) { ::epoll_ctl(fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
 void epoll_set::begin_wait() {
-  if (!armed_) arm();  // may throw (no shared owner) before anything is counted
+  if (watch_ && !armed_) arm();  // may throw (no shared owner) before anything is counted
   ++waiting_;
 }
 
 void epoll_set::end_wait() {
-  if (--waiting_ == 0 && armed_) watch_.cancel();  // completes with operation_aborted, re-armed if needed
+  if (--waiting_ == 0 && armed_) watch_->cancel();  // completes with operation_aborted, re-armed if needed
 }
 
 void epoll_set::arm() {
@@ -66,12 +77,12 @@ void epoll_set::arm() {
   // shared_from_this() first: without a shared owner it throws before the set counts as armed.
   auto self = shared_from_this();
   armed_ = true;
-  watch_.async_wait(asio::posix::stream_descriptor::wait_read,
-                    [self = std::move(self)](const boost::system::error_code& ec) {
-                      self->armed_ = false;
-                      if (!ec) self->dispatch();
-                      if (self->waiting_ > 0 && !self->armed_) self->arm();
-                    });
+  watch_->async_wait(asio::posix::stream_descriptor::wait_read,
+                     [self = std::move(self)](const boost::system::error_code& ec) {
+                       self->armed_ = false;
+                       if (!ec) self->dispatch();
+                       if (self->waiting_ > 0 && !self->armed_) self->arm();
+                     });
 }
 
 void epoll_set::dispatch() {

@@ -14,6 +14,10 @@
 // Per event: one plain function pointer call, no allocation, no syscall beyond the one epoll_wait per
 // batch and the re-arm of the set's descriptor in the io_context's epoll.
 //
+// Standalone (the constructor without an io_context): the set is not nested; its owner waits on
+// native_handle() itself and hands the events on with deliver() (the fault proxy's io loop,
+// chaos/io_loop.h, which also puts the io_context's own reactor descriptor into the set).
+//
 // Lifetime: own it by std::shared_ptr (begin_wait() throws std::bad_weak_ptr otherwise). The pending
 // wait holds a reference too, so an owner that lets go while the wait is queued (a proxy removed, an
 // engine destroyed) frees the set only once the wait has completed or the io_context is destroyed.
@@ -25,6 +29,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 namespace stampede {
 
@@ -39,6 +44,8 @@ class epoll_set : public std::enable_shared_from_this<epoll_set> {
   // to learn of a peer's shutdown with its last bytes. Throws std::runtime_error when the kernel refuses
   // a set (or the descriptor's copy for Asio).
   epoll_set(boost::asio::io_context& io, handler on_event, uint32_t input_events);
+  // Standalone: never waited on through an io_context; begin_wait()/end_wait() only count.
+  epoll_set(handler on_event, uint32_t input_events);
   ~epoll_set();
   epoll_set(const epoll_set&) = delete;
   epoll_set& operator=(const epoll_set&) = delete;
@@ -57,12 +64,18 @@ class epoll_set : public std::enable_shared_from_this<epoll_set> {
   void end_wait();
 
   uint32_t input_events() const noexcept { return input_events_; }
+  // Standalone use: the set's descriptor to wait on, and the handler call for one of its events.
+  int native_handle() const noexcept { return fd_; }
+  void deliver(void* target, uint32_t events) const { on_event_(target, events); }
+  // Watches a descriptor that is not a socket of the set's users (e.g. another epoll set) with its own
+  // mask; its events carry `target`, which the owner of a standalone set tells apart before deliver().
+  bool add_foreign(int fd, uint32_t events, void* target);
 
  private:
   void arm();
   void dispatch();
 
-  boost::asio::posix::stream_descriptor watch_;
+  std::optional<boost::asio::posix::stream_descriptor> watch_;  // empty when standalone
   handler on_event_;
   uint32_t input_events_;
   int fd_ = -1;

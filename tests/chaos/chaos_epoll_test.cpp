@@ -12,6 +12,7 @@
 
 #include "chaos/proxy_server.h"
 #include "chaos_test_support.h"
+#include "epoll_introspection.h"
 #include "tests/support/sanitizers.h"
 
 namespace stampede::chaos {
@@ -29,17 +30,6 @@ std::string pattern(size_t bytes, uint32_t seed = 1) {
     c = static_cast<char>(x);
   }
   return out;
-}
-
-// The process's epoll instances ("anon_inode:[eventpoll]"): the io_context's, and the proxy's own set.
-size_t epoll_descriptors() {
-  size_t n = 0;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    std::error_code link_ec;
-    n += std::filesystem::read_symlink(entry.path(), link_ec).string() == "anon_inode:[eventpoll]";
-  }
-  return n;
 }
 
 toxic_spec latency(int64_t ms) {
@@ -77,7 +67,12 @@ TEST_F(epoll_fixture, connections_with_no_toxic_use_the_own_set) {
   ASSERT_GE(fd.get(), 0);
   ASSERT_TRUE(send_all(fd.get(), "ping"));
   EXPECT_EQ(read_until(fd.get(), 4, 5s).data, "ping");
-  EXPECT_EQ(epoll_descriptors(), before + (epoll_set_enabled() ? 2 : 0));  // the set, and Asio's copy of it
+  EXPECT_EQ(epoll_descriptors(), before);  // the set is the server's, made with it
+  if (server_.io_wait_mode() == io_wait::own_loop) {
+    EXPECT_EQ(loop_set_watches(), 4u);  // Asio's reactor, the wake-up eventfd, the connection's sockets
+  } else {
+    EXPECT_EQ(server_.io_wait_mode(), epoll_set_enabled() ? io_wait::nested : io_wait::asio);
+  }
 }
 
 // An upstream that sends its answer and its FIN at once (one segment train, often one epoll edge with

@@ -107,9 +107,12 @@ void worker::handle(const event& e, steady::time_point now) {
     case event_kind::scenario_start:
       start_scenario(*static_cast<scenario_runtime*>(e.target));
       return;
-    case event_kind::scenario_end:
-      end_scenario(*static_cast<scenario_runtime*>(e.target));
+    case event_kind::scenario_end: {
+      auto& s = *static_cast<scenario_runtime*>(e.target);
+      release_overdue_arrivals(s, now);
+      end_scenario(s);
       return;
+    }
     case event_kind::scenario_hard_stop:
       hard_stop_scenario(*static_cast<scenario_runtime*>(e.target));
       return;

@@ -250,6 +250,8 @@ class worker {
   void on_pacer_tick(scenario_runtime& s);
   void pace(scenario_runtime& s, steady::time_point now);
   void release_arrival(scenario_runtime& s, steady::time_point intended, steady::time_point now);
+  // At the scenario's end: the arrivals due before it that no tick released yet (see the definition).
+  void release_overdue_arrivals(scenario_runtime& s, steady::time_point now);
   void ramp(scenario_runtime& s, steady::time_point now);
   void maybe_finish();
   void roll_interval(int64_t second);

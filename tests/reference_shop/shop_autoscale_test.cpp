@@ -180,12 +180,21 @@ TEST_F(autoscale_shop_test, load_adds_nodes_that_serve_and_its_end_drains_and_re
   EXPECT_TRUE(WIFEXITED(*run_status) && WEXITSTATUS(*run_status) == 0);
 
   // The load is over: every added node is drained and removed (3 s below the band, then the drain).
+  // --max-nodes 3: at most 2 added nodes at once. Over the run a node may be drained and removed and another
+  // added later (a slow machine's load dips and rises: seen under TSan), so the bound is on the peak of nodes
+  // alive together, not on how many were ever started.
   std::vector<std::string> added;
+  int64_t alive = 0, peak = 0;
   for (const auto& e : events(log_path())) {
-    if (e.at("event") == "node_started") added.push_back(text(e.at("node")));
+    if (e.at("event") == "node_started") {
+      added.push_back(text(e.at("node")));
+      peak = std::max(peak, ++alive);
+    } else if (e.at("event") == "node_removed") {
+      --alive;
+    }
   }
   ASSERT_FALSE(added.empty());
-  EXPECT_LE(added.size(), 2u);  // --max-nodes 3
+  EXPECT_LE(peak, 2) << log();
   EXPECT_TRUE(eventually(
       [&] {
         const auto log = events(log_path());

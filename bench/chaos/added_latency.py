@@ -26,6 +26,8 @@ def exchange(sock, request, buffer):
     start = time.perf_counter_ns()
     sock.sendall(request)
     got = sock.recv_into(buffer)
+    while buffer.find(b"\r\n\r\n", 0, got) < 0:  # the header in more than one segment
+        got += sock.recv_into(memoryview(buffer)[got:])
     head_end = buffer.find(b"\r\n\r\n", 0, got)
     length_at = buffer.find(b"Content-Length: ", 0, got)
     total = head_end + 4 + int(buffer[length_at + 16:buffer.find(b"\r\n", length_at, got)])

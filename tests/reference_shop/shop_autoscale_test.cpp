@@ -485,8 +485,15 @@ TEST_F(autoscale_shop_test, a_respawned_node_still_starting_does_not_hold_back_h
   ASSERT_EQ(::kill(node2, SIGCONT), 0);
   EXPECT_TRUE(eventually([&] { return log().find("node node2 respawned") != std::string::npos; }, 15s))
       << log();
-  reread_topology();
-  EXPECT_EQ(topology_["nodes"].as_array()[1].at("pid").as_int64(), node2);
+  // The topology file can be rewritten after the log line (two files, written in turn): await it.
+  EXPECT_TRUE(eventually(
+      [&] {
+        reread_topology();
+        return topology_["nodes"].as_array()[1].at("pid").as_int64() == node2;
+      },
+      5s))
+      << "topology names pid " << topology_["nodes"].as_array()[1].at("pid").as_int64() << ", node2 is "
+      << node2;
   EXPECT_TRUE(eventually(
       [&] { return server_state(text(topology_["haproxy"].at("runtime_api")), "node2") == 2; }, 10s));
   stop_and_expect_nothing_left();

@@ -250,6 +250,9 @@ class worker {
   void on_pacer_tick(scenario_runtime& s);
   void pace(scenario_runtime& s, steady::time_point now);
   void release_arrival(scenario_runtime& s, steady::time_point intended, steady::time_point now);
+  // Releases the arrivals due by `until` (and before the scenario's end), `now` refreshed after each; false
+  // when a release ended the scenario or the run.
+  bool release_due(scenario_runtime& s, steady::time_point until, steady::time_point& now);
   // At the scenario's end: the arrivals due before it that no tick released yet (see the definition).
   void release_overdue_arrivals(scenario_runtime& s, steady::time_point now);
   void ramp(scenario_runtime& s, steady::time_point now);

@@ -127,15 +127,20 @@ void worker::on_pacer_tick(scenario_runtime& s) {
   // The batch is what was due at the wake-up: arrivals that fall due while it starts wait for the next tick
   // (already pending if it passed), so responses are served in between even when the worker falls behind.
   const steady::time_point batch_end = now + release_window;
-  while (s.next_arrival <= batch_end && s.next_arrival < s.end) {
+  if (!release_due(s, batch_end, now)) return;
+  pace(s, now);
+}
+
+bool worker::release_due(scenario_runtime& s, steady::time_point until, steady::time_point& now) {
+  while (s.next_arrival <= until && s.next_arrival < s.end) {
     const steady::time_point intended = s.next_arrival;
     s.next_arrival = steady::time_point::max();
     if (auto t = s.arrivals->next()) s.next_arrival = s.start + to_steady(*t);
     release_arrival(s, intended, now);
-    if (s.ending || !running_) return;
+    if (s.ending || !running_) return false;
     now = steady::now();
   }
-  pace(s, now);
+  return true;
 }
 
 void worker::pace(scenario_runtime& s, steady::time_point now) {
@@ -183,14 +188,7 @@ void worker::release_arrival(scenario_runtime& s, steady::time_point intended, s
 // arrival. The end runs at most early_window (20 us) before its time, within the pacer's release window.
 void worker::release_overdue_arrivals(scenario_runtime& s, steady::time_point now) {
   if (!s.arrivals || s.ending || !running_) return;
-  while (s.next_arrival < s.end) {
-    const steady::time_point intended = s.next_arrival;
-    s.next_arrival = steady::time_point::max();
-    if (auto t = s.arrivals->next()) s.next_arrival = s.start + to_steady(*t);
-    release_arrival(s, intended, now);
-    if (s.ending || !running_) return;
-    now = steady::now();
-  }
+  release_due(s, steady::time_point::max(), now);
 }
 
 void worker::ramp(scenario_runtime& s, steady::time_point now) {

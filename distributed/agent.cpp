@@ -191,6 +191,15 @@ void agent::report_loop() {
   }
 }
 
+// Removes a directory when it goes out of scope.
+struct removed_at_exit {
+  fs::path path;
+  ~removed_at_exit() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
 int agent::run() {
   query_ = "?agent=" + request_.agent_id;
   const clock_offset offset = measure_clock();
@@ -204,6 +213,7 @@ int agent::run() {
   if (mkdtemp(dir_template.data()) == nullptr)
     throw agent_failure{"cannot create a temporary directory", exit_refused};
   const fs::path dir = dir_template;
+  const removed_at_exit remove_dir{dir};  // however this run ends, an exception included
   const fs::path script = dir / std::string(plan.at("script_name").as_string());
   { std::ofstream(script, std::ios::binary) << std::string_view(plan.at("script").as_string()); }
   // The data files the scenario reads (open()), beside it at their paths; a bad entry is refused, not run.
@@ -269,9 +279,6 @@ int agent::run() {
       // the results below say it too
     }
   }
-  std::error_code ignored;
-  fs::remove_all(dir, ignored);
-
   control_.set_timeout(std::chrono::milliseconds(60'000));
   const std::string body = json::serialize(json::object{{"exit_code", code}, {"results", results}});
   for (int attempt = 0;; ++attempt) {

@@ -80,7 +80,8 @@ class distributed_run : public ::testing::Test {
                                   "--out",
                                   (dir.path() / ("shard" + std::to_string(i) + ".json")).string()};
     args.insert(args.end(), extra.begin(), extra.end());
-    return stampede::testing::spawn(args, agent_log(i));
+    // Its scenario directory inside the test's own: a test that kills an agent leaves nothing in /tmp.
+    return stampede::testing::spawn(args, agent_log(i), {.env = {"TMPDIR=" + dir.path().string()}});
   }
 
   path coordinator_log() const { return dir.path() / "coordinator.log"; }

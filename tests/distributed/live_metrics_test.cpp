@@ -86,8 +86,9 @@ TEST_F(distributed_run, custom_metrics_and_sub_metrics_are_merged_live_exactly) 
   for (const char* name : {"basket", "orders", "orders{flow:buy}", "paid", "iterations{scenario:default}"}) {
     ASSERT_EQ(end.count(name), 1u) << name;
     for (const char* key : {"samples", "count", "trues", "histogram"}) {
-      if (end.at(name).contains(key))
+      if (end.at(name).contains(key)) {
         EXPECT_EQ(live.at(name).at(key), end.at(name).at(key)) << name << "." << key;
+      }
     }
   }
   for (const auto& t : merged.at("thresholds").as_array())

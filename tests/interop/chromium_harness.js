@@ -54,15 +54,26 @@ function run_check(chromium, timeout_ms, body) {
     return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
   }
 
-  function cleanup() {
-    try { browser.kill("SIGKILL"); } catch (e) { /* already gone */ }
-    try { fs.rmSync(profile, { recursive: true, force: true }); } catch (e) { /* best effort */ }
+  // Exits once the browser is gone and its profile removed: removing the profile while Chromium (or a child
+  // of it) still writes there left a stampede-chromium-* directory behind after every check.
+  function finish(code) {
+    let finished = false;
+    const remove_and_exit = () => {
+      if (finished) return;
+      finished = true;
+      try { fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }); } catch (e) { /* best effort */ }
+      process.exit(code);
+    };
+    if (browser.exitCode !== null || browser.signalCode !== null) return remove_and_exit();
+    browser.once("exit", () => setTimeout(remove_and_exit, 200));  // its children close their files too
+    if (code !== 0) browser.kill("SIGKILL");
+    else setTimeout(() => browser.kill("SIGKILL"), 2000);  // Browser.close was sent: let it exit
+    setTimeout(remove_and_exit, 5000);
   }
 
   const deadline = setTimeout(() => {
     process.stderr.write("timeout\n");
-    cleanup();
-    process.exit(2);
+    finish(2);
   }, timeout_ms);
 
   async function main() {
@@ -109,12 +120,10 @@ function run_check(chromium, timeout_ms, body) {
 
   main().then(() => {
     clearTimeout(deadline);
-    cleanup();
-    process.exit(0);
+    finish(0);
   }).catch((e) => {
     process.stderr.write(String(e && e.stack || e) + "\n");
-    cleanup();
-    process.exit(2);
+    finish(2);
   });
 }
 

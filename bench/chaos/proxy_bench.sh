@@ -20,23 +20,12 @@ source "$root/bench/lib/peers.sh"
 bench_init
 start_nginx 615
 
-proxy_port=$(free_port); api_port=$(free_port); haproxy_port=$(free_port)
-echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$proxy_port\",\"upstream\":\"127.0.0.1:$NGINX_PORT\"}]" \
-  > "$BENCH_WORK/proxies.json"
-"$stampede" proxy --listen "127.0.0.1:$api_port" --config "$BENCH_WORK/proxies.json" \
-  > "$BENCH_WORK/proxy.log" 2>&1 &
-proxy_pid=$!; BENCH_PIDS+=($proxy_pid)
+start_stampede_proxy "$stampede" proxy; proxy_port=$PROXY_PORT; proxy_pid=$PROXY_PID
 before_port=""
 if [[ -n ${BEFORE:-} ]]; then
-  before_port=$(free_port); before_api=$(free_port)
-  echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$before_port\",\"upstream\":\"127.0.0.1:$NGINX_PORT\"}]" \
-    > "$BENCH_WORK/before.json"
-  "$BEFORE" proxy --listen "127.0.0.1:$before_api" --config "$BENCH_WORK/before.json" > "$BENCH_WORK/before.log" 2>&1 &
-  before_pid=$!; BENCH_PIDS+=($before_pid)
-  wait_for_port "$before_port"
+  start_stampede_proxy "$BEFORE" before; before_port=$PROXY_PORT; before_pid=$PROXY_PID
 fi
-start_haproxy_tcp "$haproxy_port"; haproxy_pid=$HAPROXY_PID
-wait_for_port "$proxy_port"
+haproxy_port=$(free_port); start_haproxy_tcp "$haproxy_port"; haproxy_pid=$HAPROXY_PID
 
 # rate PORT [PID]: requests/s; with PID, also sets CPU_US to that process's CPU (user + system, from
 # /proc) per request: a loaded machine moves requests/s a lot, CPU per request much less.

@@ -12,13 +12,8 @@ for tool in nginx wrk haproxy; do command -v $tool >/dev/null || { echo "missing
 source "$root/bench/lib/peers.sh"
 bench_init
 start_nginx 615
-proxy_port=$(free_port); api_port=$(free_port); haproxy_port=$(free_port)
-echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$proxy_port\",\"upstream\":\"127.0.0.1:$NGINX_PORT\"}]" \
-  > "$BENCH_WORK/proxies.json"
-"$stampede" proxy --listen "127.0.0.1:$api_port" --config "$BENCH_WORK/proxies.json" > "$BENCH_WORK/proxy.log" 2>&1 &
-proxy_pid=$!; BENCH_PIDS+=($proxy_pid)
-start_haproxy_tcp "$haproxy_port"
-wait_for_port "$proxy_port"
+start_stampede_proxy "$stampede" proxy; proxy_port=$PROXY_PORT; proxy_pid=$PROXY_PID
+haproxy_port=$(free_port); start_haproxy_tcp "$haproxy_port"
 # nginx's master forks one worker: the worker does the work
 worker_pid=$(pgrep -P "$NGINX_PID" | head -1)
 [[ -n $worker_pid ]] || worker_pid=$(pgrep -f "nginx: worker" | head -1)

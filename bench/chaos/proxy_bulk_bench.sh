@@ -13,16 +13,10 @@ start_nginx 10000000
 declare -A port pid
 for which in after before; do
   bin=$1; [[ $which == before ]] && bin=$2
-  port[$which]=$(free_port); api=$(free_port)
-  echo "[{\"name\":\"n\",\"listen\":\"127.0.0.1:${port[$which]}\",\"upstream\":\"127.0.0.1:$NGINX_PORT\"}]" > "$BENCH_WORK/$which.json"
-  "$bin" proxy --listen "127.0.0.1:$api" --config "$BENCH_WORK/$which.json" >/dev/null 2>&1 &
-  pid[$which]=$!; BENCH_PIDS+=($!)
-  wait_for_port ${port[$which]}
+  start_stampede_proxy "$bin" "$which"; port[$which]=$PROXY_PORT; pid[$which]=$PROXY_PID
 done
 hp=$(free_port)
-printf 'global\n  nbthread 1\n  maxconn 4096\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\nlisten nginx\n  bind 127.0.0.1:%s\n  server nginx 127.0.0.1:%s\n' $hp $NGINX_PORT > "$BENCH_WORK/h.cfg"
-haproxy -f "$BENCH_WORK/h.cfg" -db >/dev/null 2>&1 & pid[haproxy]=$!; BENCH_PIDS+=($!); port[haproxy]=$hp
-wait_for_port $hp
+start_haproxy_tcp "$hp"; pid[haproxy]=$HAPROXY_PID; port[haproxy]=$hp
 for r in 1 2 3; do
   line="round $r:"
   for which in after before haproxy; do

@@ -44,12 +44,7 @@ PY
 n=0
 for stampede in "$@"; do
   n=$((n + 1))
-  port=$(free_port); api=$(free_port)
-  echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$port\",\"upstream\":\"127.0.0.1:$NGINX_PORT\"}]" \
-    > "$BENCH_WORK/proxies$n.json"
-  "$stampede" proxy --listen "127.0.0.1:$api" --config "$BENCH_WORK/proxies$n.json" > "$BENCH_WORK/proxy$n.log" 2>&1 &
-  pid=$!; BENCH_PIDS+=($pid)
-  wait_for_port "$port"
+  start_stampede_proxy "$stampede" "proxy$n"; port=$PROXY_PORT; pid=$PROXY_PID
   per_request "stampede($stampede)" "$pid" "$port"
 done
 haproxy_port=$(free_port)

@@ -75,6 +75,18 @@ CONF
   wait_for_port "$NGINX_PORT" || { cat "$dir/stderr" >&2; return 1; }
 }
 
+# start_stampede_proxy BINARY LABEL: `BINARY proxy` with one proxy in front of nginx (start_nginx first), its
+# log in $BENCH_WORK/LABEL.log; sets PROXY_PORT and PROXY_PID once the proxy listens.
+start_stampede_proxy() {
+  local binary="$1" label="$2" api_port
+  PROXY_PORT=$(free_port); api_port=$(free_port)
+  echo "[{\"name\":\"nginx\",\"listen\":\"127.0.0.1:$PROXY_PORT\",\"upstream\":\"127.0.0.1:$NGINX_PORT\"}]" \
+    > "$BENCH_WORK/$label.json"
+  "$binary" proxy --listen "127.0.0.1:$api_port" --config "$BENCH_WORK/$label.json" > "$BENCH_WORK/$label.log" 2>&1 &
+  PROXY_PID=$!; BENCH_PIDS+=("$PROXY_PID")
+  wait_for_port "$PROXY_PORT"
+}
+
 # ratio A B -> "A/B" with 2 decimals
 # start_haproxy_tcp PORT: HAProxy in TCP mode, one thread, on 127.0.0.1:PORT in front of nginx (start_nginx
 # first); sets HAPROXY_PID once it listens. The proxy benchmarks' peer.

@@ -32,7 +32,8 @@ class api_fixture : public ::testing::Test {
  protected:
   api_fixture() : api_({}, make_api_handler(server_)) {
     api_.start();
-    client_ = std::make_unique<http::blocking_client>("127.0.0.1", api_.port(), std::chrono::milliseconds(3000));
+    client_ =
+        std::make_unique<http::blocking_client>("127.0.0.1", api_.port(), std::chrono::milliseconds(3000));
   }
 
   http::client_response call(std::string_view method, std::string_view target, std::string_view body = {},
@@ -47,7 +48,8 @@ class api_fixture : public ::testing::Test {
     EXPECT_EQ(v.at("error").as_string(), message);
   }
   std::string create_body(std::string_view name) {
-    return R"({"name":")" + std::string(name) + R"(","listen":"127.0.0.1:0","upstream":")" + echo_.address() + R"("})";
+    return R"({"name":")" + std::string(name) + R"(","listen":"127.0.0.1:0","upstream":")" + echo_.address() +
+           R"("})";
   }
 
   tcp_server echo_{echo_handler};
@@ -76,14 +78,14 @@ TEST_F(api_fixture, metrics_count_bytes_connections_and_injections) {
   ASSERT_TRUE(info.has_value());
   const std::string listen = info->config.listen;
   {
-    fd_guard c = connect_to(static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1))));
+    fd_guard c = connect_to(port_of(listen));
     ASSERT_TRUE(send_all(c.get(), "ping-12345"));  // 10 bytes, echoed back
     EXPECT_EQ(read_until(c.get(), 10, std::chrono::milliseconds(3000)).data, "ping-12345");
   }
   const std::string up = "{direction=\"upstream\",listener=\"" + listen + "\",proxy=\"shop\",upstream=\"" +
                          echo_.address() + "\"}";
-  const std::string down = "{direction=\"downstream\",listener=\"" + listen + "\",proxy=\"shop\",upstream=\"" +
-                           echo_.address() + "\"}";
+  const std::string down = "{direction=\"downstream\",listener=\"" + listen +
+                           "\",proxy=\"shop\",upstream=\"" + echo_.address() + "\"}";
   const std::vector<std::string> expected = {
       "toxiproxy_proxy_received_bytes_total" + up + " 10",
       "toxiproxy_proxy_sent_bytes_total" + up + " 10",
@@ -95,8 +97,9 @@ TEST_F(api_fixture, metrics_count_bytes_connections_and_injections) {
   // A counter moves when the proxy's write completes, which may be just after the echo arrived here.
   http::client_response r;
   auto all_there = [&] {
-    return std::all_of(expected.begin(), expected.end(),
-                       [&](const std::string& line) { return r.body.find(line + "\n") != std::string::npos; });
+    return std::all_of(expected.begin(), expected.end(), [&](const std::string& line) {
+      return r.body.find(line + "\n") != std::string::npos;
+    });
   };
   for (int attempt = 0; attempt < 100; ++attempt) {
     r = call("GET", "/metrics");
@@ -104,7 +107,8 @@ TEST_F(api_fixture, metrics_count_bytes_connections_and_injections) {
     if (all_there()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  for (const std::string& line : expected) EXPECT_NE(r.body.find(line + "\n"), std::string::npos) << line << "\n" << r.body;
+  for (const std::string& line : expected)
+    EXPECT_NE(r.body.find(line + "\n"), std::string::npos) << line << "\n" << r.body;
   EXPECT_NE(r.body.find("# TYPE toxiproxy_proxy_sent_bytes_total counter\n"), std::string::npos);
   if (::access("/usr/bin/promtool", X_OK) != 0) GTEST_SKIP() << "promtool not installed";
   char path[] = "/tmp/stampede-metrics-XXXXXX";
@@ -122,7 +126,7 @@ TEST_F(api_fixture, metrics_count_bytes_connections_and_injections) {
 TEST_F(api_fixture, metrics_count_spliced_bytes) {
   ASSERT_EQ(call("POST", "/proxies", create_body("bulk")).status, 201);
   const std::string listen = server_.proxy("bulk")->config.listen;
-  fd_guard c = connect_to(static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1))));
+  fd_guard c = connect_to(port_of(listen));
   ASSERT_GE(c.get(), 0);
   std::string data(1 << 20, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i * 7 % 26);
@@ -162,7 +166,7 @@ TEST_F(api_fixture, proxy_lifecycle_shapes_and_status_codes) {
   EXPECT_TRUE(p.at("toxics").as_array().empty());
   const std::string listen(p.at("listen").as_string());
   EXPECT_NE(listen, "127.0.0.1:0");  // the ephemeral port is echoed back
-  const auto port = static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1)));
+  const auto port = port_of(listen);
 
   expect_error(call("POST", "/proxies", create_body("shop")), 409, "proxy already exists");
   expect_error(call("POST", "/proxies", R"({"name":"x"})"), 400, "missing required field: upstream");
@@ -205,7 +209,8 @@ TEST_F(api_fixture, bad_addresses_are_refused_naming_the_field) {
 
 TEST_F(api_fixture, toxic_lifecycle_shapes_and_status_codes) {
   ASSERT_EQ(call("POST", "/proxies", create_body("db")).status, 201);
-  auto added = call("POST", "/proxies/db/toxics", R"({"type":"latency","attributes":{"latency":250,"jitter":50}})");
+  auto added =
+      call("POST", "/proxies/db/toxics", R"({"type":"latency","attributes":{"latency":250,"jitter":50}})");
   ASSERT_EQ(added.status, 200);
   auto t = body(added).as_object();
   EXPECT_EQ(t.at("name").as_string(), "latency_downstream");
@@ -217,26 +222,31 @@ TEST_F(api_fixture, toxic_lifecycle_shapes_and_status_codes) {
 
   expect_error(call("POST", "/proxies/db/toxics", R"({"type":"latency"})"), 409, "toxic already exists");
   expect_error(call("POST", "/proxies/db/toxics", R"({"type":"lag"})"), 400, "invalid toxic type: lag");
-  expect_error(call("POST", "/proxies/db/toxics", R"({"type":"latency","name":"x","stream":"sideways"})"), 400,
-               "invalid stream: must be upstream, downstream or both");
+  expect_error(call("POST", "/proxies/db/toxics", R"({"type":"latency","name":"x","stream":"sideways"})"),
+               400, "invalid stream: must be upstream, downstream or both");
   expect_error(call("POST", "/proxies/nope/toxics", R"({"type":"latency"})"), 404, "proxy not found");
-  EXPECT_EQ(call("POST", "/proxies/db/toxics", R"({"type":"latency","name":"y","attributes":{"latency":-1}})").status,
+  EXPECT_EQ(call("POST", "/proxies/db/toxics", R"({"type":"latency","name":"y","attributes":{"latency":-1}})")
+                .status,
             400);
-  EXPECT_EQ(call("POST", "/proxies/db/toxics", R"({"type":"latency","name":"y","attributes":{"bogus":1}})").status,
-            400);
+  EXPECT_EQ(
+      call("POST", "/proxies/db/toxics", R"({"type":"latency","name":"y","attributes":{"bogus":1}})").status,
+      400);
 
   auto list = body(call("GET", "/proxies/db/toxics")).as_array();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(body(call("GET", "/proxies/db")).at("toxics").as_array().size(), 1u);
 
   // Update: partial, keeps other attributes; toxicity can change.
-  auto updated = call("POST", "/proxies/db/toxics/latency_downstream", R"({"toxicity":0.5,"attributes":{"latency":10}})");
+  auto updated = call("POST", "/proxies/db/toxics/latency_downstream",
+                      R"({"toxicity":0.5,"attributes":{"latency":10}})");
   ASSERT_EQ(updated.status, 200);
   auto u = body(updated).as_object();
   EXPECT_EQ(u.at("attributes").at("latency").as_int64(), 10);
   EXPECT_EQ(u.at("attributes").at("jitter").as_int64(), 50);
   EXPECT_DOUBLE_EQ(u.at("toxicity").to_number<double>(), 0.5);
-  EXPECT_EQ(body(call("GET", "/proxies/db/toxics/latency_downstream")).at("attributes").at("latency").as_int64(), 10);
+  EXPECT_EQ(
+      body(call("GET", "/proxies/db/toxics/latency_downstream")).at("attributes").at("latency").as_int64(),
+      10);
   expect_error(call("GET", "/proxies/db/toxics/none"), 404, "toxic not found");
 
   EXPECT_EQ(call("DELETE", "/proxies/db/toxics/latency_downstream").status, 204);
@@ -245,8 +255,9 @@ TEST_F(api_fixture, toxic_lifecycle_shapes_and_status_codes) {
 
 TEST_F(api_fixture, extensions_accept_duration_strings_and_new_types) {
   ASSERT_EQ(call("POST", "/proxies", create_body("x")).status, 201);
-  auto r = call("POST", "/proxies/x/toxics",
-                R"({"type":"http_abort","name":"checkout","attributes":{"method":"POST","path":"/checkout","status":502,"first_n":3}})");
+  auto r = call(
+      "POST", "/proxies/x/toxics",
+      R"({"type":"http_abort","name":"checkout","attributes":{"method":"POST","path":"/checkout","status":502,"first_n":3}})");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(body(r).at("stream").as_string(), "upstream");
   EXPECT_EQ(body(r).at("attributes").at("status").as_int64(), 502);
@@ -284,8 +295,9 @@ TEST_F(api_fixture, refuses_browsers) {
 TEST_F(api_fixture, injections_endpoint_lists_the_log) {
   auto created = body(call("POST", "/proxies", create_body("l")));
   const std::string listen(created.at("listen").as_string());
-  ASSERT_EQ(call("POST", "/proxies/l/toxics", R"({"type":"latency","attributes":{"latency":1}})").status, 200);
-  auto fd = connect_to(static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1))));
+  ASSERT_EQ(call("POST", "/proxies/l/toxics", R"({"type":"latency","attributes":{"latency":1}})").status,
+            200);
+  auto fd = connect_to(port_of(listen));
   send_all(fd.get(), "x");
   read_until(fd.get(), 1, 2s);
   auto v = body(call("GET", "/injections"));
@@ -302,30 +314,35 @@ TEST_F(api_fixture, injections_endpoint_lists_the_log) {
 // Toxiproxy (Go) writes 1 and 0.5; Boost.JSON wrote 1E0 and 5E-1, which strict clients reject (#11.3).
 TEST_F(api_fixture, numbers_are_written_as_toxiproxy_writes_them) {
   ASSERT_EQ(call("POST", "/proxies", create_body("n")).status, 201);
-  const auto one = call("POST", "/proxies/n/toxics", R"({"name":"lat","type":"latency","attributes":{"latency":5}})");
+  const auto one =
+      call("POST", "/proxies/n/toxics", R"({"name":"lat","type":"latency","attributes":{"latency":5}})");
   EXPECT_NE(one.body.find(R"("toxicity":1,)"), std::string::npos) << one.body;
   const auto half = call("POST", "/proxies/n/toxics/lat", R"({"toxicity":0.5})");
   EXPECT_NE(half.body.find(R"("toxicity":0.5,)"), std::string::npos) << half.body;
-  const auto loss = call("POST", "/proxies/n/toxics",
-                         R"({"type":"packet_loss","toxicity":0.001,"attributes":{"probability":0.25,"correlation":0}})");
+  const auto loss =
+      call("POST", "/proxies/n/toxics",
+           R"({"type":"packet_loss","toxicity":0.001,"attributes":{"probability":0.25,"correlation":0}})");
   EXPECT_NE(loss.body.find(R"("toxicity":0.001,)"), std::string::npos) << loss.body;
   EXPECT_NE(loss.body.find(R"("probability":0.25)"), std::string::npos) << loss.body;
   EXPECT_NE(loss.body.find(R"("correlation":0)"), std::string::npos) << loss.body;
-  const auto tail = call("POST", "/proxies/n/toxics",
-                         R"({"name":"tail","type":"latency","attributes":{"distribution":"pareto","alpha":2}})");
+  const auto tail =
+      call("POST", "/proxies/n/toxics",
+           R"({"name":"tail","type":"latency","attributes":{"distribution":"pareto","alpha":2}})");
   EXPECT_NE(tail.body.find(R"("alpha":2})"), std::string::npos) << tail.body;
-  const auto logn = call("POST", "/proxies/n/toxics",
-                         R"({"name":"logn","type":"latency","attributes":{"distribution":"lognormal","sigma":0.1}})");
+  const auto logn =
+      call("POST", "/proxies/n/toxics",
+           R"({"name":"logn","type":"latency","attributes":{"distribution":"lognormal","sigma":0.1}})");
   EXPECT_NE(logn.body.find(R"("sigma":0.1})"), std::string::npos) << logn.body;
   const std::string listen(body(call("GET", "/proxies/n")).at("listen").as_string());
   {
-    auto fd = connect_to(static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1))));
+    auto fd = connect_to(port_of(listen));
     send_all(fd.get(), "x");
     read_until(fd.get(), 1, 2s);
   }
   // Every body the API writes: no number with an exponent.
   const std::regex exponent(R"([0-9.][eE][-+]?[0-9])");
-  for (const char* path : {"/proxies", "/proxies/n", "/proxies/n/toxics", "/proxies/n/toxics/lat", "/injections"}) {
+  for (const char* path :
+       {"/proxies", "/proxies/n", "/proxies/n/toxics", "/proxies/n/toxics/lat", "/injections"}) {
     const auto r = call("GET", path);
     EXPECT_EQ(r.status, 200);
     EXPECT_FALSE(std::regex_search(r.body, exponent)) << path << ": " << r.body;

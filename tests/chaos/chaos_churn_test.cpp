@@ -219,10 +219,6 @@ class traffic {
   std::vector<std::thread> threads_;
 };
 
-uint16_t port_of(const std::string& listen) {
-  return static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1)));
-}
-
 // Waits (bounded) until the proxy forwarded more bytes downstream than `after`: control changes are
 // spread over live transfers instead of landing between them.
 uint64_t wait_for_progress(const proxy_server& server, uint64_t after) {

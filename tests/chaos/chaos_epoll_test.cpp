@@ -20,18 +20,6 @@ namespace {
 
 using namespace testing;
 
-std::string pattern(size_t bytes, uint32_t seed = 1) {
-  std::string out(bytes, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& c : out) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  return out;
-}
-
 toxic_spec latency(int64_t ms) {
   toxic_spec t;
   t.name = "slow";
@@ -45,7 +33,7 @@ class epoll_fixture : public ::testing::Test {
  protected:
   uint16_t add(const std::string& upstream) {
     auto info = server_.add_proxy({.name = "p", .listen = "127.0.0.1:0", .upstream = upstream});
-    return static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+    return port_of(info.config.listen);
   }
   proxy_info settled(uint64_t up, uint64_t down) {
     auto info = server_.proxy("p");
@@ -282,8 +270,7 @@ class epoll_idle : public ::testing::Test {
 TEST_F(epoll_idle, an_idle_connection_in_the_set_is_closed) {
   tcp_server echo(echo_handler);
   auto info = server_.add_proxy({.name = "p", .listen = "127.0.0.1:0", .upstream = echo.address()});
-  const auto port =
-      static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+  const auto port = port_of(info.config.listen);
   auto fd = connect_to(port);
   ASSERT_GE(fd.get(), 0);
   ASSERT_TRUE(send_all(fd.get(), "ping"));

@@ -28,7 +28,7 @@ class http_fixture : public ::testing::Test {
     auto info = server.add_proxy({.name = "shop",
                                   .listen = "127.0.0.1:0",
                                   .upstream = "127.0.0.1:" + std::to_string(upstream_.port())});
-    return static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+    return port_of(info.config.listen);
   }
   static toxic_spec http_toxic(toxic_type type, std::string method, std::string path) {
     toxic_spec t;
@@ -161,8 +161,7 @@ TEST_F(http_fixture, per_request_probability_is_seeded_and_replayable) {
 TEST_F(http_fixture, non_http_bytes_pass_through_unchanged) {
   tcp_server echo(echo_handler);
   auto info = server_.add_proxy({.name = "raw", .listen = "127.0.0.1:0", .upstream = echo.address()});
-  const auto port =
-      static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+  const auto port = port_of(info.config.listen);
   server_.add_toxic("raw", http_toxic(toxic_type::http_abort, "", ""));
   auto fd = connect_to(port);
   const std::string binary("\x00\x01\x02 not http\r\n\r\n", 17);

@@ -45,19 +45,7 @@ bool settles(F ready, std::chrono::milliseconds bound) {
 
 uint16_t add(proxy_server& server, const std::string& name, const std::string& upstream) {
   auto info = server.add_proxy({.name = name, .listen = "127.0.0.1:0", .upstream = upstream});
-  return static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
-}
-
-std::string pattern(size_t bytes, uint32_t seed) {
-  std::string out(bytes, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& c : out) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  return out;
+  return port_of(info.config.listen);
 }
 
 // Sends `data` through an echo on another thread and reads it back here: every byte, in order.

@@ -6,9 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <memory>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,10 +25,6 @@ namespace stampede::chaos {
 namespace {
 
 using namespace testing;
-
-uint16_t port_of(const std::string& listen) {
-  return static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1)));
-}
 
 // A port on 127.0.0.1 held by a bound (not listening) SO_REUSEADDR socket: nobody else gets it, and a
 // proxy (which binds with SO_REUSEADDR) still may. No race with other processes.

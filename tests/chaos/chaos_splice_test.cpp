@@ -24,27 +24,13 @@ constexpr int proxy_test_threads = STAMPEDE_TEST_PROXY_THREADS;
 
 using namespace testing;
 
-// A pattern whose every byte depends on its position: a lost, repeated or reordered byte shows.
-std::string pattern(size_t bytes, uint32_t seed = 1) {
-  std::string out(bytes, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& c : out) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  return out;
-}
-
 enum class path { splice, user_space };
 
 class splice_fixture : public ::testing::TestWithParam<path> {
  protected:
   uint16_t add(const tcp_server& upstream) {
     auto info = server_.add_proxy({.name = "p", .listen = "127.0.0.1:0", .upstream = upstream.address()});
-    const uint16_t port =
-        static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+    const uint16_t port = port_of(info.config.listen);
     // A latency of 0 changes nothing but the path: every byte goes through user space.
     if (GetParam() == path::user_space) server_.add_toxic("p", zero_latency());
     return port;
@@ -203,8 +189,7 @@ class resetting_upstream {
 TEST_P(splice_fixture, upstream_reset_reaches_the_client_as_a_reset) {
   resetting_upstream upstream;
   auto info = server_.add_proxy({.name = "p", .listen = "127.0.0.1:0", .upstream = upstream.address()});
-  const auto port =
-      static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+  const auto port = port_of(info.config.listen);
   if (GetParam() == path::user_space) server_.add_toxic("p", zero_latency());
   auto fd = connect_to(port);
   ASSERT_GE(fd.get(), 0);
@@ -276,8 +261,7 @@ class splice_switch : public ::testing::Test {
 TEST_F(splice_switch, latency_added_and_removed_mid_connection_takes_effect) {
   tcp_server echo(echo_handler);
   auto info = server_.add_proxy({.name = "p", .listen = "127.0.0.1:0", .upstream = echo.address()});
-  const auto port =
-      static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+  const auto port = port_of(info.config.listen);
   auto fd = connect_to(port);
   ASSERT_GE(fd.get(), 0);
   auto round_trip = [&](uint32_t seed) {
@@ -311,8 +295,7 @@ TEST_F(splice_switch, latency_added_and_removed_mid_connection_takes_effect) {
 TEST_F(splice_switch, toxics_churned_under_streaming_traffic_lose_or_reorder_nothing) {
   tcp_server echo(echo_handler);
   auto info = server_.add_proxy({.name = "p", .listen = "127.0.0.1:0", .upstream = echo.address()});
-  const auto port =
-      static_cast<uint16_t>(std::stoi(info.config.listen.substr(info.config.listen.rfind(':') + 1)));
+  const auto port = port_of(info.config.listen);
   auto fd = connect_to(port);
   ASSERT_GE(fd.get(), 0);
   const std::string data = pattern(24 << 20, 99);

@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/fd_guard.h"
+
 namespace stampede::chaos::testing {
 
 using steady = std::chrono::steady_clock;
@@ -30,26 +32,7 @@ inline double ms_since(steady::time_point t) {
   return std::chrono::duration<double, std::milli>(steady::now() - t).count();
 }
 
-// A socket fd closed on destruction.
-class fd_guard {
- public:
-  explicit fd_guard(int fd = -1) : fd_(fd) {}
-  ~fd_guard() { reset(); }
-  fd_guard(fd_guard&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  fd_guard& operator=(fd_guard&& o) noexcept {
-    reset();
-    fd_ = std::exchange(o.fd_, -1);
-    return *this;
-  }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
+using stampede::testing::fd_guard;
 
 // Threaded TCP server on 127.0.0.1:0; `handler(fd)` runs on its own thread per connection.
 class tcp_server {
@@ -139,6 +122,24 @@ inline std::function<void(int)> generator_handler(size_t bytes) {
     while (::recv(fd, sink, sizeof sink, 0) > 0) {
     }
   };
+}
+
+// The port of a proxy's "host:port" listen address (as add_proxy() reports it, port 0 resolved).
+inline uint16_t port_of(const std::string& listen) {
+  return static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1)));
+}
+
+// A pattern whose every byte depends on its position: a lost, repeated or reordered byte shows.
+inline std::string pattern(size_t bytes, uint32_t seed = 1) {
+  std::string out(bytes, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (auto& c : out) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+  return out;
 }
 
 // Blocking client side with deadlines.

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/fd_guard.h"
 #include "tests/support/sanitizers.h"
 
 namespace stampede {
@@ -30,29 +31,7 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-// A descriptor closed on scope exit.
-class fd_guard {
- public:
-  fd_guard() = default;
-  explicit fd_guard(int fd) : fd_(fd) {}
-  ~fd_guard() { reset(); }
-  fd_guard(fd_guard&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  fd_guard& operator=(fd_guard&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using testing::fd_guard;
 
 // A connected loopback TCP pair; `server` is non-blocking (as the set's users keep their sockets).
 struct tcp_pair {

@@ -15,8 +15,11 @@
 # With BUILD_DIR/bench/loadgen/floor_client built (where liburing-dev is installed), each plain round also runs
 # the least a generator can do per request (no script, no metrics; epoll and io_uring forms) next to wrk: the
 # floor under any generator design on this machine.
+# With PIN=1, nginx's worker runs on CPU 0 and every generator on CPU 1 (taskset): how many responses one
+# wake-up of the generator finds (and so its CPU per request) then depends less on where the scheduler put
+# the two processes in each round; the same for every generator.
 #   bench/loadgen/cpu_per_request.sh [BUILD_DIR [OTHER_BUILD_DIR]]
-#   env: ROUNDS (3), DURATION (5s), WHICH (plain journey)
+#   env: ROUNDS (3), DURATION (5s), WHICH (plain journey), PIN (0)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build/release}"
@@ -28,6 +31,11 @@ source "$root/bench/lib/peers.sh"
 bench_init
 start_nginx 615
 url="http://127.0.0.1:$NGINX_PORT/"
+pin=()
+if [[ ${PIN:-0} == 1 ]]; then
+  for pid in "$NGINX_PID" $(pgrep -P "$NGINX_PID"); do taskset -a -p -c 0 "$pid" >/dev/null; done
+  pin=(taskset -c 1)
+fi
 
 cat > "$BENCH_WORK/plain.lua" <<'LUA'
 options = { userAgent = "" }  -- the request wrk sends: GET / HTTP/1.1, Host
@@ -76,7 +84,7 @@ PY
 
 ours() {  # scenario [build] -> "requests user system"
   local cpu
-  cpu=$(cpu_of "$BENCH_WORK/ours.out" "${2:-$build}/stampede" run "$1" --target "$url" --vus 64 \
+  cpu=$(cpu_of "$BENCH_WORK/ours.out" "${pin[@]}" "${2:-$build}/stampede" run "$1" --target "$url" --vus 64 \
         --duration "$duration" --threads 1 -q --out "$BENCH_WORK/r.json")
   python3 - "$BENCH_WORK/r.json" <<'PY'
 import json, sys
@@ -92,7 +100,7 @@ PY
 theirs() {  # [wrk script] -> "requests user system"
   local cpu args=()
   [[ $# -gt 0 ]] && args=(-s "$1")
-  cpu=$(cpu_of "$BENCH_WORK/wrk.out" wrk -t1 -c64 -d"$duration" "${args[@]}" "$url")
+  cpu=$(cpu_of "$BENCH_WORK/wrk.out" "${pin[@]}" wrk -t1 -c64 -d"$duration" "${args[@]}" "$url")
   if grep -q "Non-2xx\|failed checks [1-9]" "$BENCH_WORK/wrk.out"; then
     cat "$BENCH_WORK/wrk.out" >&2; exit 1
   fi
@@ -102,7 +110,7 @@ theirs() {  # [wrk script] -> "requests user system"
 floor="$build/bench/loadgen/floor_client"
 floor_run() {  # mode -> "requests user system"
   local cpu
-  cpu=$(cpu_of "$BENCH_WORK/floor.out" "$floor" "$1" "$NGINX_PORT" 64 "${duration%s}")
+  cpu=$(cpu_of "$BENCH_WORK/floor.out" "${pin[@]}" "$floor" "$1" "$NGINX_PORT" 64 "${duration%s}")
   echo "$(awk '/^requests/{print $2}' "$BENCH_WORK/floor.out") $cpu"
 }
 
@@ -111,7 +119,7 @@ per_request() {
   python3 -c "import sys; n,u,s=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'{(u+s)/n*1e6:.2f} {u/n*1e6:.2f} {s/n*1e6:.2f}')" $1
 }
 
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ), $rounds rounds of $duration"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ), $rounds rounds of $duration, pinned ${PIN:-0}"
 for which in $which_runs; do
   ours_sum=0; wrk_sum=0; other_sum=0
   scenario="$BENCH_WORK/$which.lua"

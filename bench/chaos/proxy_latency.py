@@ -65,6 +65,9 @@ def main():
                 if halt_poll_before is None:
                     print("halt-poll: no cpuidle haltpoll on this machine, skipped")
                     continue
+                if not os.access(HALT_POLL, os.W_OK):
+                    print(f"halt-poll: {HALT_POLL} is not writable (run as root), skipped")
+                    continue
                 with open(HALT_POLL, "w") as f:
                     f.write(os.environ.get("HALT_POLL_NS", "200000"))
             elif condition == "one-cpu":
